@@ -1,0 +1,109 @@
+//! Command-line arguments as parsed (clap derive). Resolution into the
+//! settings the core works with happens in `commands`.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chroot-tool",
+    version,
+    about = "Lightweight Debian sandboxes on disk: create, turn on, run, turn off",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// The sandbox directory (may stand anywhere on the line).
+    #[arg(short = 'd', long = "dir", global = true, env = "CHROOT_TOOL_DIR", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a Debian root filesystem in DIR with debootstrap.
+    Create(CreateArgs),
+    /// Mount what programs need, and the [bind] mounts of chroot.d/tool.conf.
+    On,
+    /// Turn on, then run a command inside ("LINE" through the dispatch rules, or -- PROG ARGS...).
+    Run(RunArgs),
+    /// An interactive login shell inside.
+    Shell,
+    /// Stop, end every process inside, unmount everything at or below DIR.
+    Off(OffArgs),
+    /// Whether the sandbox is on, its mounts and the processes inside.
+    Status(StatusArgs),
+    /// Turn off, then delete DIR without ever crossing a mount point.
+    Destroy(DestroyArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Debian suite (codename or stable/testing/unstable).
+    #[arg(long, default_value = "stable")]
+    pub suite: String,
+    /// Debian mirror.
+    #[arg(long, default_value = "http://deb.debian.org/debian")]
+    pub mirror: String,
+    /// debootstrap variant.
+    #[arg(long, default_value = "minbase")]
+    pub variant: String,
+    /// Extra packages, comma-separated.
+    #[arg(long, value_name = "PKG,...")]
+    pub include: Option<String>,
+    /// Architecture (default: the host's).
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Archive components, comma-separated (default: main).
+    #[arg(long, value_name = "COMP,...")]
+    pub components: Option<String>,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Extra arguments passed to debootstrap as they are.
+    #[arg(last = true, value_name = "DEBOOTSTRAP-ARGS")]
+    pub extra: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A shell command line, dispatched as DESIGN.md says.
+    #[arg(value_name = "LINE", conflicts_with = "argv")]
+    pub line: Option<String>,
+    /// An exact argv after `--`, never passed through a shell.
+    #[arg(last = true, value_name = "PROG ARGS")]
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OffArgs {
+    /// Seconds between TERM and KILL for processes still inside.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Seconds between TERM and KILL for processes still inside.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
+}

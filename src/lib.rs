@@ -1,0 +1,18 @@
+//! chroot-tool keeps lightweight Debian sandboxes on disk.
+//!
+//! Layout: `cli` (parsed arguments) and `commands` (one module per verb) are
+//! the edge; `conf`, `plan` and `dispatch` decide *what* happens (pure
+//! policy); `engine`, `procs`, `exec` and `sys` make it happen (mechanism).
+pub mod cli;
+pub mod commands;
+pub mod conf;
+pub mod create;
+pub mod dispatch;
+pub mod engine;
+pub mod exec;
+pub mod lock;
+pub mod mountinfo;
+pub mod plan;
+pub mod procs;
+pub mod sandbox;
+pub mod sys;
