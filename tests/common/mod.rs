@@ -1,0 +1,271 @@
+//! Test harness: every test gets its own mount namespace (a `sleep` process
+//! made by `unshare -m`, entered with `nsenter` for each command), so a bug in
+//! chroot-tool can never reach the machine's own mounts. Rootfs builders: a
+//! tiny busybox-static root for most tests, and one real debootstrap rootfs
+//! per build of the tool, made by `chroot-tool create` and copied per test.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_chroot-tool");
+
+/// Fails loudly (never skips) when the tests are not run as root.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "these tests mount and chroot for real: run them as root (see README.md)"
+    );
+}
+
+/// A private mount namespace held by a `sleep` we started; ended by its pid on drop.
+pub struct Ns {
+    holder: Child,
+    pub tmp: tempfile::TempDir,
+}
+
+impl Ns {
+    pub fn new() -> Ns {
+        Ns::with_propagation("private")
+    }
+
+    /// `shared` imitates a systemd host, where every mount is shared.
+    pub fn with_propagation(prop: &str) -> Ns {
+        require_root();
+        let holder = Command::new("unshare")
+            .args(["-m", "--propagation", prop, "sleep", "100000"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare (util-linux) is needed");
+        let ns = Ns {
+            holder,
+            tmp: tempfile::Builder::new()
+                .prefix("ct-test-")
+                .tempdir_in(test_tmp())
+                .unwrap(),
+        };
+        // Wait until the holder really is in its own namespace.
+        let me = fs::read_link("/proc/self/ns/mnt").unwrap();
+        for _ in 0..500 {
+            if let Ok(l) = fs::read_link(format!("/proc/{}/ns/mnt", ns.pid())) {
+                if l != me {
+                    return ns;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        panic!("unshare did not make a mount namespace");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.holder.id()
+    }
+
+    /// A command run inside this namespace.
+    pub fn cmd(&self, prog: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg("-t").arg(self.pid().to_string()).args(["-m", "--"]).arg(prog);
+        c.env_remove("CHROOT_TOOL_DIR");
+        c
+    }
+
+    /// chroot-tool inside this namespace.
+    pub fn tool(&self) -> Command {
+        let mut c = self.cmd(BIN);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Runs chroot-tool with `args`; returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.tool().args(args).output().unwrap()
+    }
+
+    /// Runs a shell line on the host side of this namespace.
+    pub fn sh(&self, line: &str) -> Output {
+        self.cmd("sh").args(["-c", line]).stdin(Stdio::null()).output().unwrap()
+    }
+
+    pub fn mountinfo(&self) -> String {
+        fs::read_to_string(format!("/proc/{}/mountinfo", self.pid())).unwrap()
+    }
+
+    /// Mount points (field 5, unescaped) at or below `dir` in this namespace.
+    pub fn mounts_under(&self, dir: &Path) -> Vec<String> {
+        let dir = dir.to_str().unwrap().trim_end_matches('/').to_string();
+        self.mountinfo()
+            .lines()
+            .map(|l| unescape(l.split(' ').nth(4).unwrap()))
+            .filter(|m| *m == dir || m.starts_with(&format!("{dir}/")))
+            .collect()
+    }
+
+    /// Every mount line outside `dir`, without the mount ids (for before/after comparisons).
+    pub fn mounts_outside(&self, dir: &Path) -> Vec<String> {
+        let dir = dir.to_str().unwrap().trim_end_matches('/').to_string();
+        self.mountinfo()
+            .lines()
+            .filter(|l| {
+                let m = unescape(l.split(' ').nth(4).unwrap());
+                !(m == dir || m.starts_with(&format!("{dir}/")))
+            })
+            .map(|l| l.split(' ').skip(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    /// A fresh busybox rootfs in this test's temp dir.
+    pub fn busybox_root(&self, name: &str) -> PathBuf {
+        let dir = self.tmp.path().join(name);
+        make_busybox_root(&dir);
+        dir
+    }
+
+    /// A fresh copy of the shared debootstrap rootfs in this test's temp dir.
+    pub fn debian_root(&self, name: &str) -> PathBuf {
+        let dir = self.tmp.path().join(name);
+        let st = Command::new("cp")
+            .args(["-a", "--reflink=auto"])
+            .arg(debian_rootfs())
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "copying the debootstrap rootfs failed");
+        dir
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        // End processes a test left inside its sandboxes (only those whose
+        // root is below this test's own temp dir), then the holder.
+        let tmp = self.tmp.path().to_path_buf();
+        for pid in pids_rooted_under(&tmp) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// Pids whose root directory is at or below `dir` (seen from this namespace's
+/// point of view: the test's own temp dir path is the same in every namespace).
+pub fn pids_rooted_under(dir: &Path) -> Vec<i32> {
+    let mut out = vec![];
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(root) = fs::read_link(e.path().join("root")) {
+            if root.starts_with(dir) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+pub fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push(u8::from_str_radix(&s[i + 1..i + 4], 8).unwrap());
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Where tests keep their files: below the target dir, never in the source tree.
+pub fn test_tmp() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// A minimal root filesystem: busybox-static and its applets, /etc/passwd, a shell.
+pub fn make_busybox_root(dir: &Path) {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is needed (apt-get install busybox-static)");
+    for d in ["bin", "etc", "root", "chroot.d"] {
+        fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    fs::copy(busybox, dir.join("bin/busybox")).unwrap();
+    let list = Command::new(busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8(list.stdout).unwrap().lines() {
+        if applet != "busybox" {
+            let _ = symlink("busybox", dir.join("bin").join(applet));
+        }
+    }
+    fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    fs::write(dir.join("etc/group"), "root:x:0:\n").unwrap();
+}
+
+/// Writes an executable script.
+pub fn script(path: &Path, body: &str) {
+    fs::write(path, body).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The shared debootstrap rootfs, made once per build of the tool by
+/// `chroot-tool create` (the real create test of the suite) and reused.
+pub fn debian_rootfs() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let stamp = fs::metadata(BIN).unwrap().modified().unwrap();
+        let key = stamp
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let base = test_tmp().join("debian");
+        fs::create_dir_all(&base).unwrap();
+        // One builder at a time across test binaries.
+        let lock = fs::File::create(base.join(".lock")).unwrap();
+        let lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
+        let dir = base.join(format!("rootfs-{key}"));
+        if !dir.join("chroot.d/create.toml").exists() {
+            // Earlier builds (other keys) and a half-made one are removed first:
+            // they were made by this harness, in private namespaces.
+            for e in fs::read_dir(&base).unwrap().flatten() {
+                if e.file_name().to_string_lossy().starts_with("rootfs-") {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+            let ns = Ns::new();
+            let out = ns
+                .tool()
+                .args(["create", "-q", "-d"])
+                .arg(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "chroot-tool create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(ns.mounts_under(&dir).is_empty(), "create left mounts behind");
+        }
+        drop(lock);
+        dir
+    })
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
