@@ -13,7 +13,13 @@ use clap::{Args, Parser, Subcommand};
 )]
 pub struct Cli {
     /// The sandbox directory (may stand anywhere on the line).
-    #[arg(short = 'd', long = "dir", global = true, env = "CHROOT_TOOL_DIR", value_name = "DIR")]
+    #[arg(
+        short = 'd',
+        long = "dir",
+        global = true,
+        env = "CHROOT_TOOL_DIR",
+        value_name = "DIR"
+    )]
     pub dir: Option<PathBuf>,
 
     #[command(subcommand)]

@@ -1,1 +1,263 @@
-//! engine
+//! Mechanism that applies a plan and tears a sandbox down.
+//!
+//! `on` first binds DIR onto itself as a *private* mount, so nothing mounted
+//! below it ever propagates to or from the host, then mounts each operation
+//! of the plan on a descriptor resolved inside the root. Every mount is made
+//! detached (fsmount / open_tree), given its attributes and propagation, and
+//! only then attached: there is no instant at which it is shared or writable
+//! against the plan. A failure unmounts what this call mounted (rollback).
+//!
+//! `off` reads the truth from mountinfo, never a remembered list: it unmounts
+//! what lies at or below DIR, deepest first, each one reached by a path with
+//! no symlink in it and checked by mount id before it is unmounted.
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::mountinfo::{self, Mount};
+use crate::plan::{Op, What};
+use crate::sys::{self, Attrs, Node, Propagation};
+
+/// Environment variable for fault-injection tests: `on` kills itself with
+/// SIGKILL right after this many mounts, as a crash would.
+pub const FAULT_KILL_AFTER: &str = "CHROOT_TOOL_FAULT_KILL_AFTER_MOUNTS";
+
+/// What `turn_on` did.
+#[derive(Debug, Default)]
+pub struct OnReport {
+    pub mounted: Vec<String>,
+    pub already: usize,
+    /// Mount points found mounted differently than planned (left alone).
+    pub differs: Vec<String>,
+}
+
+/// True when `m` is a bind of its parent's directory onto itself, as `on` makes at DIR.
+pub fn is_self_bind(m: &Mount, mounts: &[Mount]) -> bool {
+    let Some(parent) = mounts.iter().find(|p| p.id == m.parent) else {
+        return false;
+    };
+    let Ok(rel) = m.point.strip_prefix(&parent.point) else {
+        return false;
+    };
+    m.dev == parent.dev && m.root == parent.root.join(rel)
+}
+
+/// Whether the sandbox at `dir` is on: its private self-bind is in the mount table.
+pub fn is_on(dir: &Path, mounts: &[Mount]) -> bool {
+    mountinfo::top_at(mounts, dir).is_some_and(|m| is_self_bind(m, mounts))
+}
+
+/// Mounts the plan in `dir`. Idempotent: what is already mounted as planned is left alone.
+pub fn turn_on(dir: &Path, plan: &[Op]) -> Result<OnReport> {
+    let mut undo: Vec<(OwnedFd, String)> = vec![];
+    let mut report = OnReport::default();
+    let res = apply(dir, plan, &mut undo, &mut report);
+    if let Err(e) = res {
+        let mut left = vec![];
+        for (fd, what) in undo.into_iter().rev() {
+            if let Err(ue) = sys::unmount(fd.as_fd()) {
+                left.push(format!("{what} ({ue})"));
+            }
+        }
+        if left.is_empty() {
+            return Err(e.context("nothing was left mounted by this attempt"));
+        }
+        return Err(e.context(format!(
+            "and these could not be unmounted again: {}; run `chroot-tool off`",
+            left.join(", ")
+        )));
+    }
+    Ok(report)
+}
+
+fn apply(
+    dir: &Path,
+    plan: &[Op],
+    undo: &mut Vec<(OwnedFd, String)>,
+    report: &mut OnReport,
+) -> Result<()> {
+    let fault: Option<usize> = std::env::var(FAULT_KILL_AFTER)
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
+    if !is_on(dir, &mounts) {
+        let tree = sys::clone_tree(dir, false, Attrs(0), Propagation::Private)
+            .with_context(|| format!("binding {} onto itself", dir.display()))?;
+        let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
+        sys::attach(tree.as_fd(), target.as_fd())
+            .with_context(|| format!("binding {} onto itself", dir.display()))?;
+        undo.push((tree, dir.display().to_string()));
+    }
+    let root = sys::open_root(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let (root_id, _) = sys::mount_of(root.as_fd())?;
+    let mut mounts = mounts;
+    let mut count = 0;
+    for op in plan {
+        let ctx = || format!("{} ({})", op.describe(), op.origin_note());
+        if let What::Symlink { to } = &op.what {
+            make_symlink(root.as_fd(), &op.target, to).with_context(ctx)?;
+            continue;
+        }
+        let node = match &op.what {
+            What::Bind { src, .. } => {
+                let md = std::fs::metadata(src).with_context(|| {
+                    format!("bind source {} ({})", src.display(), op.origin_note())
+                })?;
+                if md.is_dir() {
+                    Node::Dir
+                } else {
+                    Node::File
+                }
+            }
+            _ => Node::Dir,
+        };
+        let (target, _) = sys::resolve::resolve_create(root.as_fd(), &op.target, node)
+            .with_context(|| format!("resolving {} inside {}", op.target.display(), dir.display()))
+            .with_context(ctx)?;
+        let inside = sys::resolve::in_root_path(root.as_fd(), target.as_fd())?;
+        if inside == Path::new("/") {
+            bail!(
+                "{} resolves to the sandbox's root itself; refusing to mount over it ({})",
+                op.target.display(),
+                op.origin_note()
+            );
+        }
+        let (id, is_mount_root) = sys::mount_of(target.as_fd())?;
+        if is_mount_root && id != root_id {
+            if mounts.iter().all(|m| m.id != id) {
+                mounts = mountinfo::read()?;
+            }
+            match mounts.iter().find(|m| m.id == id) {
+                Some(m) if matches_op(m, op) => report.already += 1,
+                _ => report.differs.push(format!(
+                    "{}: mounted, but not as planned ({}); `off` then `on` to apply tool.conf",
+                    dir.join(inside.strip_prefix("/").unwrap_or(&inside))
+                        .display(),
+                    op.describe()
+                )),
+            }
+            continue;
+        }
+        let mnt = make_mount(op).with_context(ctx)?;
+        sys::attach(mnt.as_fd(), target.as_fd())
+            .with_context(|| {
+                format!(
+                    "attaching at {}",
+                    dir.join(inside.strip_prefix("/").unwrap()).display()
+                )
+            })
+            .with_context(ctx)?;
+        report.mounted.push(op.describe());
+        undo.push((mnt, op.target.display().to_string()));
+        count += 1;
+        if fault == Some(count) {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    Ok(())
+}
+
+fn make_mount(op: &Op) -> io::Result<OwnedFd> {
+    match &op.what {
+        What::Fs {
+            fstype,
+            source,
+            options,
+        } => sys::new_fs(fstype, source, options, op.attrs),
+        What::Bind { src, recursive } => sys::clone_tree(src, *recursive, op.attrs, op.propagation),
+        What::Symlink { .. } => unreachable!("symlinks are not mounts"),
+    }
+}
+
+/// Whether the mount found at an operation's target is what the operation makes.
+fn matches_op(m: &Mount, op: &Op) -> bool {
+    let ro = m.has_option("ro");
+    if ro != op.attrs.has(Attrs::RDONLY) {
+        return false;
+    }
+    match &op.what {
+        What::Fs { fstype, .. } => &m.fstype == fstype,
+        What::Bind { src, .. } => {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(src).is_ok_and(|md| {
+                let dev = md.dev();
+                m.dev == format!("{}:{}", libc::major(dev), libc::minor(dev))
+            })
+        }
+        What::Symlink { .. } => true,
+    }
+}
+
+fn make_symlink(root: BorrowedFd, target: &Path, to: &Path) -> io::Result<()> {
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    let name = target
+        .file_name()
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let (dirfd, _) = sys::resolve::resolve_create(root, parent, Node::Dir)?;
+    let dir = nix::fcntl::openat(
+        dirfd.as_fd(),
+        ".",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    match nix::unistd::symlinkat(to, dir.as_fd(), name) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Unmounts everything at or below `dir`, deepest first, as read from
+/// mountinfo, until nothing changes. At `dir` itself only `on`'s self-bind
+/// is removed, never a filesystem the user mounted there. Returns the mount
+/// points that are still there.
+pub fn unmount_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    loop {
+        let mounts = mountinfo::read()?;
+        let mut todo: Vec<&Mount> = mountinfo::under(&mounts, dir)
+            .into_iter()
+            .filter(|m| m.point != dir || is_self_bind(m, &mounts))
+            .collect();
+        if todo.is_empty() {
+            return Ok(vec![]);
+        }
+        // Deepest first; at one point, the last mounted first.
+        todo.sort_by_key(|m| {
+            std::cmp::Reverse((m.point.components().count(), position(&mounts, m)))
+        });
+        let mut progress = false;
+        for m in &todo {
+            if unmount_one(dir, m).is_ok() {
+                progress = true;
+            }
+        }
+        if !progress {
+            let mut left: Vec<PathBuf> = todo.iter().map(|m| m.point.clone()).collect();
+            left.dedup();
+            return Ok(left);
+        }
+    }
+}
+
+fn position(mounts: &[Mount], m: &Mount) -> usize {
+    mounts.iter().position(|x| x.id == m.id).unwrap_or(0)
+}
+
+/// Unmounts `m` if, reached from `dir` with no symlink followed, it is the
+/// mount at the top of its point; anything else is left for a later pass.
+fn unmount_one(dir: &Path, m: &Mount) -> Result<()> {
+    let root = sys::open_root(dir)?;
+    let rel = m.point.strip_prefix(dir)?;
+    let fd = if rel.as_os_str().is_empty() {
+        root
+    } else {
+        sys::resolve_beneath(root.as_fd(), rel)?
+    };
+    let (id, is_root) = sys::mount_of(fd.as_fd())?;
+    if id != m.id || !is_root {
+        return Err(anyhow!("{} is covered", m.point.display()));
+    }
+    sys::unmount(fd.as_fd())?;
+    Ok(())
+}

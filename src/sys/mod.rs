@@ -1,1 +1,299 @@
-//! sys
+//! Mechanism: thin wrappers over the Linux calls chroot-tool needs that nix
+//! does not cover (openat2 resolution inside a root, the fd-based mount API,
+//! mount ids). No policy here: callers decide what to mount where.
+pub mod resolve;
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+pub use resolve::{open_root, resolve_beneath, resolve_in_root, Node};
+
+// Constants of the fd-based mount API (linux/mount.h), absent from libc.
+const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+const OPEN_TREE_CLONE: libc::c_uint = 0x1;
+const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+
+/// Per-mount attributes (`MOUNT_ATTR_*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attrs(pub u64);
+
+impl Attrs {
+    pub const RDONLY: u64 = 0x1;
+    pub const NOSUID: u64 = 0x2;
+    pub const NODEV: u64 = 0x4;
+    pub const NOEXEC: u64 = 0x8;
+    pub const RELATIME: u64 = 0x0;
+    pub const NOATIME: u64 = 0x10;
+    pub const STRICTATIME: u64 = 0x20;
+    pub const NODIRATIME: u64 = 0x80;
+    pub const NOSYMFOLLOW: u64 = 0x0020_0000;
+    pub fn has(self, bit: u64) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+/// Mount propagation types (the `MS_*` values mount_setattr takes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    Private,
+    Slave,
+}
+
+impl Propagation {
+    fn ms(self) -> u64 {
+        match self {
+            Propagation::Private => libc::MS_PRIVATE as u64,
+            Propagation::Slave => libc::MS_SLAVE as u64,
+        }
+    }
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+fn cstr(s: impl AsRef<std::ffi::OsStr>) -> io::Result<CString> {
+    CString::new(s.as_ref().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn check(r: libc::c_long) -> io::Result<libc::c_long> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn owned(r: libc::c_long) -> io::Result<OwnedFd> {
+    // SAFETY: the kernel just returned this new descriptor to us.
+    check(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+const EMPTY: &[u8; 1] = b"\0";
+
+/// A new filesystem of `fstype`, configured with `options` (`key` or
+/// `key=value`), as a detached mount with `attrs`. Errors carry the
+/// kernel's own explanation when it gives one.
+pub fn new_fs(fstype: &str, source: &str, options: &[String], attrs: Attrs) -> io::Result<OwnedFd> {
+    let t = cstr(fstype)?;
+    // SAFETY: valid C string, plain flags.
+    let fsfd = owned(unsafe { libc::syscall(libc::SYS_fsopen, t.as_ptr(), FSOPEN_CLOEXEC) })?;
+    let with_log = |e: io::Error| -> io::Error {
+        match fs_log(fsfd.as_raw_fd()) {
+            Some(msg) => io::Error::new(e.kind(), format!("{e}: {msg}")),
+            None => e,
+        }
+    };
+    if source != "none" && !source.is_empty() {
+        let (k, v) = (cstr("source")?, cstr(source)?);
+        // SAFETY: valid fd and C strings.
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fsfd.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                k.as_ptr(),
+                v.as_ptr(),
+                0,
+            )
+        })
+        .map_err(with_log)?;
+    }
+    for opt in options {
+        let r = match opt.split_once('=') {
+            Some((k, v)) => {
+                let (k, v) = (cstr(k)?, cstr(v)?);
+                // SAFETY: as above.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_fsconfig,
+                        fsfd.as_raw_fd(),
+                        FSCONFIG_SET_STRING,
+                        k.as_ptr(),
+                        v.as_ptr(),
+                        0,
+                    )
+                }
+            }
+            None => {
+                let k = cstr(opt)?;
+                // SAFETY: as above.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_fsconfig,
+                        fsfd.as_raw_fd(),
+                        FSCONFIG_SET_FLAG,
+                        k.as_ptr(),
+                        std::ptr::null::<u8>(),
+                        0,
+                    )
+                }
+            }
+        };
+        check(r).map_err(|e| with_log(io::Error::new(e.kind(), format!("option {opt:?}: {e}"))))?;
+    }
+    // SAFETY: as above.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fsfd.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<u8>(),
+            std::ptr::null::<u8>(),
+            0,
+        )
+    })
+    .map_err(with_log)?;
+    // SAFETY: valid fs context fd.
+    owned(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fsfd.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            attrs.0 as libc::c_uint,
+        )
+    })
+    .map_err(with_log)
+}
+
+/// Reads the filesystem context's message log ("e Unknown parameter 'x'").
+fn fs_log(fsfd: RawFd) -> Option<String> {
+    let mut buf = [0u8; 512];
+    // SAFETY: reading into our own buffer.
+    let n = unsafe { libc::read(fsfd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n <= 0 {
+        return None;
+    }
+    let s = String::from_utf8_lossy(&buf[..n as usize]);
+    Some(
+        s.trim_start_matches(|c| c == 'e' || c == 'w' || c == 'i')
+            .trim()
+            .to_string(),
+    )
+}
+
+/// A detached copy of the mount tree at `src` (a host path; `recursive`
+/// copies the mounts below it too), with `attrs` set and `prop` propagation,
+/// so it is never shared with the host's mounts, not even for an instant.
+pub fn clone_tree(
+    src: &Path,
+    recursive: bool,
+    attrs: Attrs,
+    prop: Propagation,
+) -> io::Result<OwnedFd> {
+    let p = cstr(src)?;
+    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: valid C string and flags.
+    let fd =
+        owned(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, p.as_ptr(), flags) })?;
+    set_attrs(fd.as_fd(), attrs, Some(prop), recursive)?;
+    Ok(fd)
+}
+
+/// Changes attributes and propagation of the mount `fd` refers to (and those below it when `recursive`).
+pub fn set_attrs(
+    fd: BorrowedFd,
+    attrs: Attrs,
+    prop: Option<Propagation>,
+    recursive: bool,
+) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set: attrs.0,
+        attr_clr: 0,
+        propagation: prop.map_or(0, Propagation::ms),
+        userns_fd: 0,
+    };
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: valid fd, empty path, a correctly sized mount_attr.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            EMPTY.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
+
+/// Attaches the detached mount `mnt` onto the file or directory `target` refers to.
+pub fn attach(mnt: BorrowedFd, target: BorrowedFd) -> io::Result<()> {
+    // SAFETY: valid fds and empty paths.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt.as_raw_fd(),
+            EMPTY.as_ptr(),
+            target.as_raw_fd(),
+            EMPTY.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+/// The mount `fd` lies on, and whether `fd` is that mount's root.
+pub fn mount_of(fd: BorrowedFd) -> io::Result<(u64, bool)> {
+    // SAFETY: statx fills our zeroed struct.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            EMPTY.as_ptr().cast(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_MNT_ID,
+            &mut st,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let root = st.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+    Ok((st.stx_mnt_id, root))
+}
+
+/// Unmounts the mount whose root `fd` refers to (never lazily).
+pub fn unmount(fd: BorrowedFd) -> io::Result<()> {
+    nix::mount::umount2(&fd_path(fd), nix::mount::MntFlags::empty()).map_err(io::Error::from)
+}
+
+/// `/proc/self/fd/N`: a path the kernel resolves to exactly what `fd` refers to.
+pub fn fd_path(fd: BorrowedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Where `fd` is, as a path from this process's root (for messages and mountinfo look-ups).
+pub fn where_is(fd: BorrowedFd) -> io::Result<PathBuf> {
+    std::fs::read_link(fd_path(fd))
+}
+
+/// Opens `path` on the host as an `O_PATH` descriptor (following symlinks: sources are the user's).
+pub fn open_path(path: &Path) -> io::Result<OwnedFd> {
+    let f = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    Ok(f)
+}
