@@ -1,1 +1,181 @@
-//! dispatch
+//! Policy: what `run` executes inside, from the command line and the
+//! sandbox's chroot.d (the original's rules, DESIGN.md "Dispatch of run").
+use std::path::PathBuf;
+
+/// What the user asked to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// One argument: a shell command line.
+    Line(String),
+    /// After `--`: an exact argv, never a shell.
+    Argv(Vec<String>),
+}
+
+impl Request {
+    /// The command line as `host-cmd` receives it in `$1`.
+    pub fn display(&self) -> String {
+        match self {
+            Request::Line(l) => l.clone(),
+            Request::Argv(a) => a
+                .iter()
+                .map(|w| shell_quote(w))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+
+    fn first_word(&self) -> &str {
+        match self {
+            Request::Line(l) => l.split_whitespace().next().unwrap_or(""),
+            Request::Argv(a) => a.first().map(String::as_str).unwrap_or(""),
+        }
+    }
+}
+
+/// What to execute inside the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub argv: Vec<String>,
+    /// Working directory inside the root.
+    pub cwd: PathBuf,
+}
+
+/// The shell that runs command lines inside.
+pub const SH: &str = "/bin/sh";
+
+/// A word that may name a file in chroot.d: no `/`, not `.` or `..`, not empty.
+pub fn is_plain_name(w: &str) -> bool {
+    !w.is_empty() && w != "." && w != ".." && !w.contains('/') && !w.contains('\0')
+}
+
+/// Applies the four rules. `is_command(NAME)` tells whether chroot.d/NAME is
+/// an executable file; `has_chroot_cmd` whether chroot.d/chroot-cmd exists.
+pub fn dispatch(
+    req: &Request,
+    is_command: impl Fn(&str) -> bool,
+    has_chroot_cmd: bool,
+) -> Invocation {
+    let word = req.first_word();
+    let (argv, cwd): (Vec<String>, &str) = if word.starts_with('/') {
+        (direct(req, ""), "/")
+    } else if is_plain_name(word) && is_command(word) {
+        (direct(req, "/chroot.d/"), "/chroot.d")
+    } else if has_chroot_cmd {
+        let argv = match req {
+            Request::Line(l) => sh(format!("/chroot.d/chroot-cmd {}", l.trim_start())),
+            Request::Argv(a) => std::iter::once("/chroot.d/chroot-cmd".to_string())
+                .chain(a.iter().cloned())
+                .collect(),
+        };
+        (argv, "/chroot.d")
+    } else {
+        (direct(req, ""), "/")
+    };
+    Invocation {
+        argv,
+        cwd: PathBuf::from(cwd),
+    }
+}
+
+/// The request as it is, its first word prefixed with `prefix`.
+fn direct(req: &Request, prefix: &str) -> Vec<String> {
+    match req {
+        Request::Line(l) => sh(format!("{prefix}{}", l.trim_start())),
+        Request::Argv(a) => {
+            let mut v = a.clone();
+            if let Some(first) = v.first_mut() {
+                *first = format!("{prefix}{first}");
+            }
+            v
+        }
+    }
+}
+
+fn sh(line: String) -> Vec<String> {
+    vec![SH.to_string(), "-c".to_string(), line]
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn shell_quote(w: &str) -> String {
+    if !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(s: &str) -> Request {
+        Request::Line(s.into())
+    }
+    fn argv(a: &[&str]) -> Request {
+        Request::Argv(a.iter().map(|s| s.to_string()).collect())
+    }
+    fn cmds(name: &str) -> bool {
+        name == "build"
+    }
+
+    #[test]
+    fn rule1_absolute_runs_as_is_from_root() {
+        let i = dispatch(&line("/bin/echo hi"), cmds, true);
+        assert_eq!(i.argv, vec!["/bin/sh", "-c", "/bin/echo hi"]);
+        assert_eq!(i.cwd, PathBuf::from("/"));
+        let i = dispatch(&argv(&["/bin/true"]), cmds, true);
+        assert_eq!(i.argv, vec!["/bin/true"]);
+    }
+
+    #[test]
+    fn rule2_chroot_d_command() {
+        let i = dispatch(&line("build --fast x"), cmds, true);
+        assert_eq!(i.argv, vec!["/bin/sh", "-c", "/chroot.d/build --fast x"]);
+        assert_eq!(i.cwd, PathBuf::from("/chroot.d"));
+        let i = dispatch(&argv(&["build", "a b"]), cmds, false);
+        assert_eq!(i.argv, vec!["/chroot.d/build", "a b"]);
+    }
+
+    #[test]
+    fn rule3_chroot_cmd_gets_the_words() {
+        let i = dispatch(&line("deploy now"), cmds, true);
+        assert_eq!(
+            i.argv,
+            vec!["/bin/sh", "-c", "/chroot.d/chroot-cmd deploy now"]
+        );
+        let i = dispatch(&argv(&["deploy", "x y"]), cmds, true);
+        assert_eq!(i.argv, vec!["/chroot.d/chroot-cmd", "deploy", "x y"]);
+        assert_eq!(i.cwd, PathBuf::from("/chroot.d"));
+    }
+
+    #[test]
+    fn rule4_shell_or_path() {
+        let i = dispatch(&line("ls -l | wc -l"), cmds, false);
+        assert_eq!(i.argv, vec!["/bin/sh", "-c", "ls -l | wc -l"]);
+        assert_eq!(i.cwd, PathBuf::from("/"));
+        let i = dispatch(&argv(&["ls", "-l"]), cmds, false);
+        assert_eq!(i.argv, vec!["ls", "-l"]);
+    }
+
+    #[test]
+    fn names_that_leave_chroot_d_are_not_commands() {
+        let yes = |_: &str| true;
+        for w in ["../x", "..", ".", "a/b"] {
+            let i = dispatch(&line(w), yes, false);
+            assert_eq!(i.argv[2], w, "{w}");
+            assert_eq!(i.cwd, PathBuf::from("/"));
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(
+            argv(&["echo", "a b", "it's"]).display(),
+            r"echo 'a b' 'it'\''s'"
+        );
+        assert_eq!(shell_quote(""), "''");
+    }
+}

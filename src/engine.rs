@@ -51,16 +51,11 @@ pub fn is_on(dir: &Path, mounts: &[Mount]) -> bool {
 
 /// Mounts the plan in `dir`. Idempotent: what is already mounted as planned is left alone.
 pub fn turn_on(dir: &Path, plan: &[Op]) -> Result<OnReport> {
-    let mut undo: Vec<(OwnedFd, String)> = vec![];
+    let mut undo: Vec<u64> = vec![];
     let mut report = OnReport::default();
     let res = apply(dir, plan, &mut undo, &mut report);
     if let Err(e) = res {
-        let mut left = vec![];
-        for (fd, what) in undo.into_iter().rev() {
-            if let Err(ue) = sys::unmount(fd.as_fd()) {
-                left.push(format!("{what} ({ue})"));
-            }
-        }
+        let left = unmount_ids(dir, &undo);
         if left.is_empty() {
             return Err(e.context("nothing was left mounted by this attempt"));
         }
@@ -72,12 +67,7 @@ pub fn turn_on(dir: &Path, plan: &[Op]) -> Result<OnReport> {
     Ok(report)
 }
 
-fn apply(
-    dir: &Path,
-    plan: &[Op],
-    undo: &mut Vec<(OwnedFd, String)>,
-    report: &mut OnReport,
-) -> Result<()> {
+fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) -> Result<()> {
     let fault: Option<usize> = std::env::var(FAULT_KILL_AFTER)
         .ok()
         .and_then(|v| v.parse().ok());
@@ -88,7 +78,7 @@ fn apply(
         let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
         sys::attach(tree.as_fd(), target.as_fd())
             .with_context(|| format!("binding {} onto itself", dir.display()))?;
-        undo.push((tree, dir.display().to_string()));
+        undo.push(sys::mount_of(tree.as_fd())?.0);
     }
     let root = sys::open_root(dir).with_context(|| format!("opening {}", dir.display()))?;
     let (root_id, _) = sys::mount_of(root.as_fd())?;
@@ -150,7 +140,7 @@ fn apply(
             })
             .with_context(ctx)?;
         report.mounted.push(op.describe());
-        undo.push((mnt, op.target.display().to_string()));
+        undo.push(sys::mount_of(mnt.as_fd())?.0);
         count += 1;
         if fault == Some(count) {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
@@ -246,18 +236,66 @@ fn position(mounts: &[Mount], m: &Mount) -> usize {
 
 /// Unmounts `m` if, reached from `dir` with no symlink followed, it is the
 /// mount at the top of its point; anything else is left for a later pass.
+/// The check is made on a descriptor; the unmount itself (which an open
+/// descriptor would make busy) names the point relative to its verified
+/// parent directory, with no symlink followed.
 fn unmount_one(dir: &Path, m: &Mount) -> Result<()> {
-    let root = sys::open_root(dir)?;
     let rel = m.point.strip_prefix(dir)?;
-    let fd = if rel.as_os_str().is_empty() {
-        root
-    } else {
-        sys::resolve_beneath(root.as_fd(), rel)?
-    };
-    let (id, is_root) = sys::mount_of(fd.as_fd())?;
-    if id != m.id || !is_root {
-        return Err(anyhow!("{} is covered", m.point.display()));
+    {
+        let root = sys::open_root(dir)?;
+        let fd = if rel.as_os_str().is_empty() {
+            root
+        } else {
+            sys::resolve_beneath(root.as_fd(), rel)?
+        };
+        let (id, is_root) = sys::mount_of(fd.as_fd())?;
+        if id != m.id || !is_root {
+            return Err(anyhow!("{} is covered", m.point.display()));
+        }
     }
-    sys::unmount(fd.as_fd())?;
+    let (parent, name) = if rel.as_os_str().is_empty() {
+        let p = dir.parent().ok_or_else(|| anyhow!("no parent"))?;
+        (
+            sys::open_path(p)?,
+            dir.file_name().ok_or_else(|| anyhow!("no name"))?,
+        )
+    } else {
+        let root = sys::open_root(dir)?;
+        let p = rel.parent().unwrap_or(Path::new(""));
+        (
+            sys::resolve_beneath(root.as_fd(), p)?,
+            rel.file_name().ok_or_else(|| anyhow!("no name"))?,
+        )
+    };
+    match sys::unmount_at(parent.as_fd(), name, false) {
+        // DIR's self-bind is the same directory as what it covers and nothing
+        // is mounted below it any more: a host shell whose working directory
+        // is in DIR may keep it, harmlessly, after it is detached.
+        Err(e)
+            if rel.as_os_str().is_empty()
+                && e.raw_os_error() == Some(libc::EBUSY)
+                && mountinfo::read()?.iter().all(|c| c.parent != m.id) =>
+        {
+            sys::unmount_at(parent.as_fd(), name, true)?
+        }
+        r => r?,
+    }
     Ok(())
+}
+
+/// Unmounts the mounts with these ids (made by this process), last first.
+fn unmount_ids(dir: &Path, ids: &[u64]) -> Vec<String> {
+    let mut left = vec![];
+    for id in ids.iter().rev() {
+        let Ok(mounts) = mountinfo::read() else {
+            left.push(format!("mount {id}"));
+            continue;
+        };
+        if let Some(m) = mounts.iter().find(|m| m.id == *id) {
+            if let Err(e) = unmount_one(dir, m) {
+                left.push(format!("{} ({e})", m.point.display()));
+            }
+        }
+    }
+    left
 }

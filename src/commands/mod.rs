@@ -1,7 +1,15 @@
-//! One module per verb.
+//! One module per verb. Each returns `anyhow::Result`; this module maps a
+//! failure to its exit status (DESIGN.md: 125 for run/shell, else 1; 2 for usage).
+pub mod completions;
+pub mod off;
+pub mod on;
+pub mod run;
+pub mod shell;
+pub mod status;
+
 use std::process::ExitCode;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 
 /// A failure to report once, with the exit code it maps to.
 pub struct Failure {
@@ -18,6 +26,32 @@ impl Failure {
     }
 }
 
-pub fn run(_cli: Cli) -> Result<ExitCode, Failure> {
-    Ok(ExitCode::SUCCESS)
+/// Bad usage the parser could not see (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+fn code_for(e: &anyhow::Error, default: u8) -> u8 {
+    if e.downcast_ref::<Usage>().is_some() {
+        2
+    } else {
+        default
+    }
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let dir = cli.dir.as_deref();
+    let (res, fail_code) = match cli.command {
+        Command::Run(a) => (run::run(dir, &a), 125),
+        Command::Shell => (shell::run(dir), 125),
+        Command::On => (on::run(dir).map(|()| 0), 1),
+        Command::Off(a) => (off::run(dir, &a).map(|()| 0), 1),
+        Command::Status(a) => (status::run(dir, &a).map(|()| 0), 1),
+        Command::Completions(a) => (completions::run(&a).map(|()| 0), 1),
+        Command::Create(_) | Command::Destroy(_) => (Err(anyhow::anyhow!("not available yet")), 1),
+    };
+    res.map(ExitCode::from).map_err(|error| Failure {
+        code: code_for(&error, fail_code),
+        error,
+    })
 }

@@ -51,8 +51,8 @@ pub enum Propagation {
 impl Propagation {
     fn ms(self) -> u64 {
         match self {
-            Propagation::Private => libc::MS_PRIVATE as u64,
-            Propagation::Slave => libc::MS_SLAVE as u64,
+            Propagation::Private => libc::MS_PRIVATE,
+            Propagation::Slave => libc::MS_SLAVE,
         }
     }
 }
@@ -178,11 +178,7 @@ fn fs_log(fsfd: RawFd) -> Option<String> {
         return None;
     }
     let s = String::from_utf8_lossy(&buf[..n as usize]);
-    Some(
-        s.trim_start_matches(|c| c == 'e' || c == 'w' || c == 'i')
-            .trim()
-            .to_string(),
-    )
+    Some(s.trim_start_matches(['e', 'w', 'i']).trim().to_string())
 }
 
 /// A detached copy of the mount tree at `src` (a host path; `recursive`
@@ -273,9 +269,22 @@ pub fn mount_of(fd: BorrowedFd) -> io::Result<(u64, bool)> {
     Ok((st.stx_mnt_id, root))
 }
 
-/// Unmounts the mount whose root `fd` refers to (never lazily).
-pub fn unmount(fd: BorrowedFd) -> io::Result<()> {
-    nix::mount::umount2(&fd_path(fd), nix::mount::MntFlags::empty()).map_err(io::Error::from)
+/// Unmounts the mount at `name` in the directory `parent` (never lazily,
+/// never following a symlink). The process's working directory moves to
+/// `parent` for the call and then to `/`, so that it never keeps a mount of
+/// the sandbox busy: callers use absolute paths.
+pub fn unmount_at(parent: BorrowedFd, name: &std::ffi::OsStr, detach: bool) -> io::Result<()> {
+    use nix::mount::MntFlags;
+    nix::unistd::fchdir(parent)?;
+    let flags = MntFlags::UMOUNT_NOFOLLOW
+        | if detach {
+            MntFlags::MNT_DETACH
+        } else {
+            MntFlags::empty()
+        };
+    let r = nix::mount::umount2(name, flags);
+    nix::unistd::chdir("/")?;
+    r.map_err(io::Error::from)
 }
 
 /// `/proc/self/fd/N`: a path the kernel resolves to exactly what `fd` refers to.

@@ -1,0 +1,99 @@
+//! `off`: dispatch `stop`, end every process inside, unmount everything at
+//! or below DIR (deepest first, as the mount table says), and verify.
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use crate::cli::OffArgs;
+use crate::dispatch::{self, Request};
+use crate::sandbox::{Need, Sandbox};
+use crate::{engine, lock, mountinfo, procs};
+
+pub fn run(dir: Option<&Path>, args: &OffArgs) -> Result<()> {
+    let sb = Sandbox::open(dir, Need::Dir)?;
+    // Our own working directory must not keep a mount of the sandbox busy.
+    std::env::set_current_dir("/")?;
+    let guard = lock::exclusive(&sb.dir)?;
+    let r = turn_off(&sb, grace(args.timeout)?, guard)?;
+    if r.mounts == 0 && r.processes == 0 {
+        println!("{} is already off", sb.dir.display());
+    } else {
+        println!(
+            "{} is off ({} unmounted, {} processes ended)",
+            sb.dir.display(),
+            r.mounts,
+            r.processes
+        );
+    }
+    Ok(())
+}
+
+pub fn grace(secs: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        crate::commands::Usage(format!("--timeout: not a number of seconds: {secs}")).into()
+    })
+}
+
+pub struct OffReport {
+    pub mounts: usize,
+    pub processes: usize,
+}
+
+/// Turns the sandbox off; the caller holds its lock (`guard`, kept to the end).
+pub fn turn_off(sb: &Sandbox, grace: Duration, guard: lock::Lock) -> Result<OffReport> {
+    let mounts = mountinfo::read()?;
+    let before = mountinfo::under(&mounts, &sb.dir)
+        .iter()
+        .filter(|m| m.point != sb.dir || engine::is_self_bind(m, &mounts))
+        .count();
+    if engine::is_on(&sb.dir, &mounts) {
+        stop(sb);
+    }
+    let (processes, alive) = procs::end_all(&sb.dir, grace);
+    let left = engine::unmount_below(&sb.dir)?;
+    drop(guard);
+    if !left.is_empty() {
+        let list: Vec<String> = left.iter().map(|p| p.display().to_string()).collect();
+        let who = if alive.is_empty() {
+            "something outside the sandbox uses them (see `fuser -vm PATH`)".to_string()
+        } else {
+            let p: Vec<String> = alive
+                .iter()
+                .map(|p| format!("{} {}", p.pid, p.comm))
+                .collect();
+            format!("processes that could not be ended: {}", p.join(", "))
+        };
+        bail!(
+            "still mounted after off: {}; {who}; then run `chroot-tool off` again",
+            list.join(" ")
+        );
+    }
+    Ok(OffReport {
+        mounts: before,
+        processes,
+    })
+}
+
+/// Dispatches `stop` inside when the sandbox has one (chroot.d/stop or chroot-cmd).
+fn stop(sb: &Sandbox) {
+    let req = Request::Argv(vec!["stop".into()]);
+    let has_cmd = sb.chroot_d_file("chroot-cmd").is_some();
+    if !sb.has_command("stop") && !has_cmd {
+        return;
+    }
+    let inv = dispatch::dispatch(&req, |n| sb.has_command(n), has_cmd);
+    let spec = crate::exec::Spec {
+        root: sb.dir.clone(),
+        argv: inv.argv,
+        arg0: None,
+        cwd: inv.cwd,
+        env: crate::commands::run::command_env(sb),
+        terminal: crate::exec::Terminal::Inherit,
+    };
+    let res = crate::exec::run(&spec, || {});
+    let code = crate::exec::exit_code(&res);
+    if code != 0 {
+        eprintln!("chroot-tool: warning: stop exited with status {code}; turning off anyway");
+    }
+}

@@ -1,0 +1,32 @@
+//! `on`: mount the system mounts and tool.conf's [bind] mounts.
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::engine;
+use crate::lock;
+use crate::sandbox::{Need, Sandbox};
+
+pub fn run(dir: Option<&Path>) -> Result<()> {
+    let sb = Sandbox::open(dir, Need::Rootfs)?;
+    let _lock = lock::exclusive(&sb.dir)?;
+    let report = turn_on(&sb)?;
+    println!(
+        "{} is on ({} mounted, {} already there)",
+        sb.dir.display(),
+        report.mounted.len(),
+        report.already
+    );
+    Ok(())
+}
+
+/// Turns the sandbox on (the caller holds its lock); warns about mount
+/// points found mounted differently than planned.
+pub fn turn_on(sb: &Sandbox) -> Result<engine::OnReport> {
+    let plan = sb.plan()?;
+    let report = engine::turn_on(&sb.dir, &plan)?;
+    for d in &report.differs {
+        eprintln!("chroot-tool: warning: {d}");
+    }
+    Ok(report)
+}

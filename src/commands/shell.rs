@@ -1,0 +1,36 @@
+//! `shell`: an interactive login shell of root inside.
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::commands::run::{enter, identity_env, root_passwd};
+use crate::sandbox::{Need, Sandbox};
+
+/// Variables a login shell keeps from the caller (as login(1) does).
+const KEEP: [&str; 4] = ["TERM", "COLORTERM", "LANG", "TZ"];
+
+pub fn run(dir: Option<&Path>) -> Result<u8> {
+    let sb = Sandbox::open(dir, Need::Rootfs)?;
+    let (home, shell) = root_passwd(&sb);
+    let name = Path::new(&shell)
+        .file_name()
+        .map_or("sh".into(), |n| n.to_string_lossy().into_owned());
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| KEEP.contains(&k.as_str()) || k.starts_with("LC_"))
+        .collect();
+    env.extend(identity_env(&home));
+    env.push(("SHELL".into(), shell.clone()));
+    let cwd = if sb.dir.join(home.trim_start_matches('/')).is_dir() {
+        PathBuf::from(&home)
+    } else {
+        PathBuf::from("/")
+    };
+    enter(
+        &sb,
+        &shell,
+        vec![shell.clone()],
+        Some(format!("-{name}")),
+        cwd,
+        env,
+    )
+}

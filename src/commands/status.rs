@@ -1,0 +1,85 @@
+//! `status`: on or off, each mount, the processes inside.
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::StatusArgs;
+use crate::sandbox::{Need, Sandbox};
+use crate::{engine, mountinfo, procs};
+
+#[derive(Serialize)]
+struct Status {
+    dir: PathBuf,
+    state: &'static str,
+    mode: &'static str,
+    mounts: Vec<MountRow>,
+    processes: Vec<procs::Proc>,
+}
+
+#[derive(Serialize)]
+struct MountRow {
+    target: PathBuf,
+    fstype: String,
+    source: String,
+    options: String,
+    propagation: &'static str,
+}
+
+pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
+    let sb = Sandbox::open(dir, Need::Dir)?;
+    let mounts = mountinfo::read()?;
+    let rows: Vec<MountRow> = mountinfo::under(&mounts, &sb.dir)
+        .into_iter()
+        .filter(|m| m.point != sb.dir)
+        .map(|m| MountRow {
+            target: Path::new("/").join(m.point.strip_prefix(&sb.dir).unwrap_or(&m.point)),
+            fstype: m.fstype.clone(),
+            source: if m.fstype == m.source {
+                String::new()
+            } else {
+                m.source.clone()
+            },
+            options: m.options.clone(),
+            propagation: m.propagation(),
+        })
+        .collect();
+    let state = if engine::is_on(&sb.dir, &mounts) {
+        "on"
+    } else if rows.is_empty() {
+        "off"
+    } else {
+        "partly on"
+    };
+    let st = Status {
+        dir: sb.dir.clone(),
+        state,
+        mode: "privileged",
+        mounts: rows,
+        processes: procs::inside(&sb.dir),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(());
+    }
+    println!("{}: {}", st.dir.display(), st.state);
+    println!("mode: {}", st.mode);
+    if st.state == "partly on" {
+        println!(
+            "(some mounts are left from an interrupted on or off: run `chroot-tool off`, or `on`)"
+        );
+    }
+    if !st.mounts.is_empty() {
+        println!("mounts:");
+        for m in &st.mounts {
+            println!("  {:<24} {:<8} {}", m.target.display(), m.fstype, m.options);
+        }
+    }
+    if !st.processes.is_empty() {
+        println!("processes inside:");
+        for p in &st.processes {
+            println!("  {:>7} {}", p.pid, p.comm);
+        }
+    }
+    Ok(())
+}
