@@ -1,0 +1,354 @@
+//! on / run / shell / off / status on a real (busybox) rootfs, as root, each
+//! test in its own mount namespace. Assertions read mountinfo, files and exit codes.
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+
+use common::{script, stderr, stdout, Ns};
+
+fn d(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[track_caller]
+fn ok(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "status {:?}\nstdout: {}\nstderr: {}", o.status, stdout(o), stderr(o));
+    stdout(o)
+}
+
+fn code(o: &std::process::Output) -> i32 {
+    o.status.code().expect("exited")
+}
+
+const BUILTIN: [&str; 15] = [
+    "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/tmp", "/dev/null", "/dev/zero", "/dev/full",
+    "/dev/random", "/dev/urandom", "/dev/tty", "/etc/resolv.conf", "",
+];
+
+#[test]
+fn on_mounts_the_system_mounts_idempotently_and_off_removes_all() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let outside = ns.mounts_outside(&root);
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let mut points = ns.mounts_under(&root);
+    points.sort();
+    for b in BUILTIN {
+        if b == "/etc/resolv.conf" && !Path::new("/etc/resolv.conf").exists() {
+            continue;
+        }
+        let want = format!("{}{b}", d(&root));
+        assert!(points.contains(&want), "{want} not mounted: {points:?}");
+    }
+    let info = ns.mountinfo();
+    let line = |p: &str| {
+        info.lines()
+            .find(|l| l.split(' ').nth(4) == Some(&format!("{}{p}", d(&root))))
+            .unwrap_or_else(|| panic!("no mount at {p}"))
+            .to_string()
+    };
+    assert!(line("/proc").contains(" - proc "));
+    assert!(line("/sys").contains(" ro,") && line("/sys").contains(" - sysfs "));
+    assert!(line("/dev").contains(" - tmpfs "), "/dev must be a fresh tmpfs, not devtmpfs");
+    assert!(line("/dev/pts").contains(" - devpts ") && line("/dev/pts").contains("ptmxmode=666"));
+    for p in ["/tmp", "/run", "/dev/shm"] {
+        assert!(line(p).contains(" - tmpfs "), "{p}");
+    }
+    // Every sandbox mount is private: no shared: or master: tag.
+    for l in info.lines().filter(|l| l.split(' ').nth(4).unwrap().starts_with(d(&root))) {
+        assert!(!l.contains("shared:") && !l.contains("master:"), "not private: {l}");
+    }
+    // Idempotent: a second on changes nothing.
+    let before = ns.mountinfo();
+    let o = ok(&ns.run(&["on", "-d", d(&root)]));
+    assert!(o.contains("0 mounted"), "{o}");
+    assert_eq!(before, ns.mountinfo());
+    // Inside: /dev/null works, ptmx works, /proc is ours.
+    let o = ok(&ns.run(&["run", "-d", d(&root), "echo x > /dev/null && ls /dev/pts && test -c /dev/ptmx && cat /proc/self/stat >/dev/null && echo fine"]));
+    assert!(o.contains("ptmx") && o.contains("fine"), "{o}");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert!(ns.mounts_under(&root).is_empty(), "left: {:?}", ns.mounts_under(&root));
+    assert_eq!(outside, ns.mounts_outside(&root), "mounts outside the sandbox changed");
+}
+
+#[test]
+fn dir_may_stand_anywhere_and_comes_from_the_environment() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    assert_eq!(ok(&ns.run(&["run", "echo hi", "-d", d(&root)])), "hi\n");
+    assert_eq!(ok(&ns.run(&["-d", d(&root), "run", "echo hi"])), "hi\n");
+    let o = ns.tool().args(["run", "echo env"]).env("CHROOT_TOOL_DIR", &root).output().unwrap();
+    assert_eq!(ok(&o), "env\n");
+    // Never guessed: no -d and no variable is an error naming what to do.
+    let o = ns.tool().args(["run", "echo hi"]).current_dir(&root).output().unwrap();
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).starts_with("chroot-tool: ") && stderr(&o).contains("-d DIR"), "{}", stderr(&o));
+    let o = ns.run(&["on"]);
+    assert_eq!(code(&o), 1);
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn dispatch_rules() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let cd = root.join("chroot.d");
+    // Rule 1: absolute, run as is from /.
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "/bin/sh -c pwd"])), "/\n");
+    // Rule 2: chroot.d/NAME with the rest, from /chroot.d.
+    script(&cd.join("build"), "#!/bin/sh\necho \"build:$1:$2:$(pwd)\"\n");
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "build 'a b' c"])), "build:a b:c:/chroot.d\n");
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "--", "build", "x y"])), "build:x y::/chroot.d\n");
+    // Rule 4 without chroot-cmd: a shell line, or an argv by PATH.
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "echo a | tr a b"])), "b\n");
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "--", "echo", "$HOME", "a  b"])), "$HOME a  b\n");
+    assert_eq!(code(&ns.run(&["run", "-d", d(&root), "--", "/bin/true"])), 0);
+    assert_eq!(code(&ns.run(&["run", "-d", d(&root), "--", "false"])), 1);
+    // A non-executable file in chroot.d is not a command.
+    fs::write(cd.join("notes"), "x").unwrap();
+    assert_eq!(code(&ns.run(&["run", "-d", d(&root), "notes"])), 127);
+    // Rule 3: chroot-cmd receives the words.
+    script(&cd.join("chroot-cmd"), "#!/bin/sh\necho \"cmd:$#:$*:$(pwd)\"\n");
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "deploy now"])), "cmd:2:deploy now:/chroot.d\n");
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "--", "deploy", "a b"])), "cmd:2:deploy a b:/chroot.d\n");
+    // Rule 2 still wins over chroot-cmd; rule 1 too.
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "build"])), "build:::/chroot.d\n");
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "/bin/echo direct"])), "direct\n");
+    // A name that tries to leave chroot.d is not a chroot.d command.
+    script(&root.join("x"), "#!/bin/sh\necho escaped\n");
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "--", "../x"])), "cmd:1:../x:/chroot.d\n");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn host_cmd_runs_first_on_the_host_and_can_stop_the_run() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let log = ns.tmp.path().join("host-cmd.log");
+    script(
+        &root.join("chroot.d/host-cmd"),
+        &format!("#!/bin/sh\nprintf '%s|%s\\n' \"$1\" \"$2\" >> {}\n[ \"$1\" != refuse ] || exit 7\n", d(&log)),
+    );
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "echo inside"])), "inside\n");
+    let o = ns.run(&["run", "-d", d(&root), "refuse"]);
+    assert_eq!(code(&o), 7);
+    assert!(!stdout(&o).contains("inside"));
+    ok(&ns.run(&["run", "-d", d(&root), "--", "echo", "a b"]));
+    let text = fs::read_to_string(&log).unwrap();
+    let canon = fs::canonicalize(&root).unwrap();
+    assert_eq!(
+        text,
+        format!("echo inside|{0}\nrefuse|{0}\necho 'a b'|{0}\n", canon.display())
+    );
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn exit_statuses() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let r = |args: &[&str]| {
+        let mut v = vec!["run", "-d", d(&root)];
+        v.extend_from_slice(args);
+        code(&ns.run(&v))
+    };
+    assert_eq!(r(&["exit 3"]), 3);
+    assert_eq!(r(&["nosuchcommand"]), 127);
+    assert_eq!(r(&["--", "nosuchcommand"]), 127);
+    assert_eq!(r(&["--", "/nosuch"]), 127);
+    fs::write(root.join("plain"), "data").unwrap();
+    assert_eq!(r(&["--", "/plain"]), 126);
+    assert_eq!(r(&["/plain"]), 126);
+    assert_eq!(r(&["kill -9 $$"]), 128 + 9);
+    assert_eq!(r(&["kill -TERM $$"]), 128 + 15);
+    // chroot-tool's own failure before the command: 125.
+    let o = ns.run(&["run", "-d", d(&ns.tmp.path().join("missing")), "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).starts_with("chroot-tool: "));
+    // Usage errors: 2.
+    assert_eq!(code(&ns.run(&["run", "-d", d(&root)])), 2);
+    assert_eq!(code(&ns.run(&["frobnicate"])), 2);
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn stdio_passes_through() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let mut c = ns.tool().args(["run", "-d", d(&root), "tr a-z A-Z; echo err >&2"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    c.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert_eq!(ok(&o), "HELLO\n");
+    assert_eq!(stderr(&o), "err\n");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn tool_conf_features() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let host = ns.tmp.path().join("host dir");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("from-host"), "h\n").unwrap();
+    let ro = ns.tmp.path().join("ro");
+    fs::create_dir_all(&ro).unwrap();
+    fs::write(ro.join("f"), "r\n").unwrap();
+    let conf = format!(
+        "ignored line before sections\n# a comment\n[bind]\nsrc:\"{}\" tgt: /work\nsrc:{} tgt:/ro fs:bind-ro ; tgt:/scratch fs:tmpfs opt:size=1m,nosuid\ntgt:/tmp ignore:yes\n",
+        d(&host),
+        d(&ro)
+    );
+    fs::write(root.join("chroot.d/tool.conf"), conf).unwrap();
+    ok(&ns.run(&["run", "-d", d(&root), "cat /work/from-host && echo made > /work/from-sandbox"]));
+    assert_eq!(fs::read_to_string(host.join("from-sandbox")).unwrap(), "made\n", "writes must be visible on the host");
+    let o = ns.run(&["run", "-d", d(&root), "cat /ro/f; echo x > /ro/g"]);
+    assert_ne!(code(&o), 0, "bind-ro must refuse writes");
+    assert!(!ro.join("g").exists());
+    let info = ns.mountinfo();
+    let scratch = info.lines().find(|l| l.contains("/root/scratch ")).expect("tmpfs record mounted");
+    assert!(scratch.contains(" - tmpfs ") && scratch.contains("nosuid") && scratch.contains("size=1024k"), "{scratch}");
+    assert!(!ns.mounts_under(&root).iter().any(|m| m.ends_with("/root/tmp")), "ignore:yes must drop /tmp");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert!(ns.mounts_under(&root).is_empty());
+    // A built-in replaced: /run bound from a host dir.
+    fs::write(root.join("chroot.d/tool.conf"), format!("[bind]\ntgt:/run src:{} fs:bind opt:default\n", d(&host))).unwrap();
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "cat /run/from-host"])), "h\n");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn malformed_tool_conf_mounts_nothing() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let cases = [
+        ("[bind]\nsrc:/tmp\n", "tgt"),
+        ("[bind]\ntgt:/x src:/nonexistent-source-dir\n", "nonexistent-source-dir"),
+        ("[bind]\ntgt:relative\n", "absolute"),
+        ("[bind]\ntgt:/x fs:nosuchfs\n", "nosuchfs"),
+        ("[bind]\ntgt:/x opt:bogus\n", "bogus"),
+        ("[bind]\ntgt:/x fs:tmpfs opt:nosuchopt=1\n", "nosuchopt"),
+        ("[bind]\ntgt:\"/x\n", "quote"),
+        ("[bnid]\n", "bnid"),
+    ];
+    for (text, needle) in cases {
+        fs::write(root.join("chroot.d/tool.conf"), text).unwrap();
+        let o = ns.run(&["on", "-d", d(&root)]);
+        assert_eq!(code(&o), 1, "{text}");
+        let e = stderr(&o);
+        assert!(e.starts_with("chroot-tool: ") && e.contains(needle), "{text:?}: {e}");
+        assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
+        assert!(ns.mounts_under(&root).is_empty(), "{text:?} left {:?}", ns.mounts_under(&root));
+        assert_eq!(code(&ns.run(&["run", "-d", d(&root), "true"])), 125);
+    }
+    let o = ns.run(&["on", "-d", d(&root)]);
+    assert!(stderr(&o).contains("tool.conf:2"), "file:line named: {}", stderr(&o));
+}
+
+#[test]
+fn off_ends_processes_inside_and_runs_stop() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    script(&root.join("chroot.d/stop"), "#!/bin/sh\necho stopped > /chroot.d/stop-ran\n");
+    ok(&ns.run(&["run", "-d", d(&root), "setsid sleep 1000 < /dev/null > /dev/null 2>&1 &"]));
+    // A process that ignores TERM is killed after the grace period.
+    ok(&ns.run(&["run", "-d", d(&root), "setsid sh -c 'trap \"\" TERM; sleep 1000' < /dev/null > /dev/null 2>&1 &"]));
+    let st = ok(&ns.run(&["status", "-d", d(&root)]));
+    assert!(st.contains(": on") && st.contains("sleep"), "{st}");
+    assert_eq!(common::pids_rooted_under(&root).len(), 3);
+    let t = std::time::Instant::now();
+    let o = ok(&ns.run(&["off", "-d", d(&root), "--timeout", "1"]));
+    assert!(o.contains("is off"), "{o}");
+    assert!(t.elapsed().as_secs_f64() >= 1.0, "KILL came before the grace period");
+    assert!(common::pids_rooted_under(&root).is_empty());
+    assert!(ns.mounts_under(&root).is_empty());
+    assert_eq!(fs::read_to_string(root.join("chroot.d/stop-ran")).unwrap(), "stopped\n");
+    let st = ok(&ns.run(&["status", "-d", d(&root)]));
+    assert!(st.contains(": off"), "{st}");
+    assert!(ok(&ns.run(&["off", "-d", d(&root)])).contains("already off"));
+}
+
+#[test]
+fn off_after_on_was_killed_halfway() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    for n in [1, 4, 9] {
+        let o = ns.tool().args(["on", "-d", d(&root)]).env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string()).output().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&o.status), Some(9));
+        assert!(!ns.mounts_under(&root).is_empty());
+        let st = ok(&ns.run(&["status", "-d", d(&root), "--json"]));
+        let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+        assert_eq!(v["state"], "on", "the self-bind came first");
+        // on completes what is missing; off then removes everything.
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        assert!(ns.mounts_under(&root).is_empty());
+        // Killed again, then off directly.
+        let _ = ns.tool().args(["on", "-d", d(&root)]).env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string()).output().unwrap();
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        assert!(ns.mounts_under(&root).is_empty());
+    }
+}
+
+#[test]
+fn off_never_touches_a_sibling_with_a_common_prefix() {
+    let ns = Ns::new();
+    let a = ns.busybox_root("ch");
+    let b = ns.busybox_root("ch2");
+    ok(&ns.run(&["on", "-d", d(&a)]));
+    ok(&ns.run(&["on", "-d", d(&b)]));
+    let b_mounts = ns.mounts_under(&b);
+    ok(&ns.run(&["run", "-d", d(&b), "setsid sleep 1000 </dev/null >/dev/null 2>&1 &"]));
+    ok(&ns.run(&["off", "-d", d(&a)]));
+    assert!(ns.mounts_under(&a).is_empty());
+    assert_eq!(ns.mounts_under(&b), b_mounts);
+    assert_eq!(common::pids_rooted_under(&b).len(), 1);
+    ok(&ns.run(&["off", "-d", d(&b)]));
+}
+
+#[test]
+fn off_reports_what_it_could_not_unmount() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    // A host process (root /) working in the sandbox's /tmp keeps it busy.
+    let mut holder = ns.cmd("sh").args(["-c", &format!("cd {}/tmp && exec sleep 1000", d(&root))]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = ns.run(&["off", "-d", d(&root), "--timeout", "0.2"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains(&format!("{}/tmp", d(&root))), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert!(ns.mounts_under(&root).is_empty());
+}
+
+#[test]
+fn resolv_conf_through_a_dangling_symlink_in_the_rootfs() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    std::os::unix::fs::symlink("../run/systemd/resolve/stub-resolv.conf", root.join("etc/resolv.conf")).unwrap();
+    let host = fs::read_to_string("/etc/resolv.conf").expect("the host has /etc/resolv.conf");
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "cat /etc/resolv.conf"])), host);
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert!(ns.mounts_under(&root).is_empty());
+    // Nothing was created outside the root.
+    assert!(!Path::new("/run/systemd/resolve/stub-resolv.conf").exists() || Path::new("/run/systemd/resolve").exists());
+}
+
+#[test]
+fn status_json() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let v: serde_json::Value = serde_json::from_str(&ok(&ns.run(&["status", "-d", d(&root), "--json"]))).unwrap();
+    assert_eq!(v["state"], "off");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let v: serde_json::Value = serde_json::from_str(&ok(&ns.run(&["status", "-d", d(&root), "--json"]))).unwrap();
+    assert_eq!(v["state"], "on");
+    let targets: Vec<&str> = v["mounts"].as_array().unwrap().iter().map(|m| m["target"].as_str().unwrap()).collect();
+    assert!(targets.contains(&"/proc") && targets.contains(&"/dev/pts"), "{targets:?}");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
