@@ -162,7 +162,7 @@ pub fn run(spec: &Spec, started: impl FnOnce()) -> Result<Outcome, ExecError> {
             return Err(setup("watch the command (pidfd_open)", e));
         }
     };
-    let outcome = match pty {
+    let watched = match pty {
         None => supervise(&pidfd, &signals, None),
         Some(mut pty) => {
             // Only the child may hold the peer, or the master never sees EIO.
@@ -171,10 +171,11 @@ pub fn run(spec: &Spec, started: impl FnOnce()) -> Result<Outcome, ExecError> {
             pty.relay.drain();
             r
         }
-    }
-    .and_then(|()| reap(pid));
+    };
+    // Reaped even when watching failed: the command is never left behind.
+    let outcome = reap(pid);
     drop(signals);
-    outcome
+    watched.and(outcome)
 }
 
 fn cstring(bytes: &[u8], what: &str) -> Result<CString, ExecError> {
