@@ -1,0 +1,540 @@
+//! `exec::run` for real, as root: root "/" (chroot("/") changes nothing) or a
+//! tiny busybox root. A supervisor that must take signals, own a terminal or
+//! write to a captured stdout runs in a forked child, so the test process's
+//! own descriptors and signals are left alone.
+use std::fs;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chroot_tool::exec::{self, ExecError, Outcome, Spec, Terminal};
+use nix::fcntl::OFlag;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::termios::tcgetattr;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, pipe2, ForkResult, Pid};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+const PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "these tests chroot for real: run them as root"
+    );
+}
+
+fn spec(argv: &[&str]) -> Spec {
+    require_root();
+    Spec {
+        root: "/".into(),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        arg0: None,
+        cwd: "/".into(),
+        env: vec![("PATH".into(), PATH.into())],
+        terminal: Terminal::Inherit,
+    }
+}
+
+/// `exec::run` in a forked child, which exits with `exit_code` of the result.
+struct Supervisor {
+    pid: Pid,
+    /// Gets one byte when `started` is called.
+    started: OwnedFd,
+}
+
+fn fork_supervisor(spec: &Spec, prepare: impl FnOnce()) -> Supervisor {
+    let (rx, tx) = pipe2(OFlag::O_CLOEXEC).unwrap();
+    // SAFETY: the child only runs `prepare` and `exec::run` and then _exits;
+    // no test in this binary changes the environment (std's env lock).
+    match unsafe { fork() }.unwrap() {
+        ForkResult::Child => {
+            drop(rx);
+            let code = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                prepare();
+                let r = exec::run(spec, || {
+                    nix::unistd::write(&tx, b"s").unwrap();
+                });
+                exec::exit_code(&r)
+            }))
+            .unwrap_or(99);
+            // SAFETY: leave without running the test harness's exit path.
+            unsafe { libc::_exit(code as i32) }
+        }
+        ForkResult::Parent { child } => Supervisor {
+            pid: child,
+            started: rx,
+        },
+    }
+}
+
+impl Supervisor {
+    fn wait_started(&self) {
+        let mut got = Vec::new();
+        read_until(self.started.as_fd(), &mut got, |b| !b.is_empty());
+        assert_eq!(got, b"s", "started was not called once");
+    }
+
+    /// The supervisor's exit status (what chroot-tool would exit with).
+    fn wait(self) -> i32 {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)).unwrap() {
+                WaitStatus::Exited(_, code) => return code,
+                WaitStatus::Signaled(_, sig, _) => panic!("supervisor killed by {sig}"),
+                _ if Instant::now() > deadline => {
+                    kill(self.pid, Signal::SIGKILL).unwrap();
+                    waitpid(self.pid, None).unwrap();
+                    panic!("supervisor did not end");
+                }
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+}
+
+/// Read `fd` into `acc` until `done(acc)`, end of file, EIO, or the timeout.
+fn read_until(fd: BorrowedFd, acc: &mut Vec<u8>, done: impl Fn(&[u8]) -> bool) -> bool {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut buf = [0u8; 4096];
+    while !done(acc) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut p, 1, left.as_millis() as i32) } <= 0 {
+            continue;
+        }
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) | Err(_) => return done(acc),
+            Ok(n) => acc.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
+
+/// Run in a forked supervisor with stdout captured: (stdout, exit status).
+fn output_of(spec: &Spec) -> (String, i32) {
+    let (rx, tx) = pipe2(OFlag::O_CLOEXEC).unwrap();
+    let sup = fork_supervisor(spec, move || {
+        // SAFETY: dup2 onto stdout in the forked child.
+        assert!(unsafe { libc::dup2(tx.as_raw_fd(), 1) } == 1);
+    });
+    let mut out = Vec::new();
+    read_until(rx.as_fd(), &mut out, |_| false);
+    (String::from_utf8(out).unwrap(), sup.wait())
+}
+
+#[test]
+fn exit_status_of_the_command() {
+    let cases: [(&[&str], Outcome, u8); 3] = [
+        (&["/bin/true"], Outcome::Exited(0), 0),
+        (&["sh", "-c", "exit 3"], Outcome::Exited(3), 3),
+        (&["sh", "-c", "kill -KILL $$"], Outcome::Signaled(9), 137),
+    ];
+    for (argv, outcome, code) in cases {
+        let r = exec::run(&spec(argv), || {});
+        assert_eq!(r.as_ref().unwrap(), &outcome, "{argv:?}");
+        assert_eq!(exec::exit_code(&r), code, "{argv:?}");
+    }
+}
+
+#[test]
+fn not_found_is_127() {
+    for prog in ["/no/such/program", "no-such-program-ct"] {
+        let r = exec::run(&spec(&[prog]), || panic!("started without a command"));
+        assert!(
+            matches!(&r, Err(ExecError::NotFound { prog: p }) if p == prog),
+            "{r:?}"
+        );
+        assert_eq!(exec::exit_code(&r), 127);
+    }
+}
+
+#[test]
+fn not_executable_is_126() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain");
+    fs::write(&file, "#!/bin/sh\necho no\n").unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    for prog in [&file, dir.path()] {
+        let r = exec::run(&spec(&[prog.to_str().unwrap()]), || {
+            panic!("started without a command")
+        });
+        assert!(matches!(r, Err(ExecError::NotExecutable { .. })), "{r:?}");
+        assert_eq!(exec::exit_code(&r), 126);
+    }
+}
+
+#[test]
+fn setup_failures_are_125_and_not_taken_for_not_found() {
+    let mut s = spec(&["/bin/true"]);
+    s.cwd = "/no/such/dir".into();
+    let r = exec::run(&s, || panic!("started"));
+    match &r {
+        Err(ExecError::Setup { what, source }) => {
+            assert!(what.contains("/no/such/dir"), "{what}");
+            assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(exec::exit_code(&r), 125);
+
+    let mut s = spec(&["/bin/true"]);
+    s.root = "/no/such/root".into();
+    let r = exec::run(&s, || panic!("started"));
+    assert!(
+        matches!(&r, Err(ExecError::Setup { what, .. }) if what.contains("chroot")),
+        "{r:?}"
+    );
+    assert_eq!(exec::exit_code(&r), 125);
+
+    let r = exec::run(&spec(&[]), || panic!("started"));
+    assert_eq!(exec::exit_code(&r), 125);
+}
+
+#[test]
+fn started_is_called_once_after_exec() {
+    let mut calls = 0;
+    let r = exec::run(&spec(&["/bin/true"]), || calls += 1);
+    assert_eq!(r.unwrap(), Outcome::Exited(0));
+    assert_eq!(calls, 1);
+}
+
+#[test]
+fn env_is_exactly_the_given_one() {
+    let mut s = spec(&["env"]);
+    s.env.push(("GREETING".into(), "hello world".into()));
+    let (out, code) = output_of(&s);
+    assert_eq!(code, 0);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["GREETING=hello world", &format!("PATH={PATH}")]);
+}
+
+#[test]
+fn cwd_is_applied() {
+    let mut s = spec(&["/bin/pwd"]);
+    s.cwd = "/usr/share".into();
+    assert_eq!(output_of(&s), ("/usr/share\n".into(), 0));
+}
+
+#[test]
+fn arg0_is_applied() {
+    let mut s = spec(&["/bin/cat", "/proc/self/cmdline"]);
+    s.arg0 = Some("-probe".into());
+    assert_eq!(output_of(&s), ("-probe\0/proc/self/cmdline\0".into(), 0));
+}
+
+#[test]
+fn argv_does_not_go_through_a_shell() {
+    let s = spec(&["/bin/echo", "$HOME", "a;b", "*", "`x`"]);
+    assert_eq!(output_of(&s), ("$HOME a;b * `x`\n".into(), 0));
+}
+
+#[test]
+fn the_command_starts_with_a_clean_signal_state() {
+    let s = spec(&["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);
+    let (rx, tx) = pipe2(OFlag::O_CLOEXEC).unwrap();
+    let sup = fork_supervisor(&s, move || {
+        // SAFETY: in the forked child: stdout to the pipe, SIGHUP ignored
+        // as under nohup; the command must still get the default.
+        unsafe {
+            assert!(libc::dup2(tx.as_raw_fd(), 1) == 1);
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        }
+    });
+    let mut out = Vec::new();
+    read_until(rx.as_fd(), &mut out, |_| false);
+    assert_eq!(sup.wait(), 0);
+    let out = String::from_utf8(out).unwrap();
+    let field = |name: &str| {
+        let line = out.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    assert_eq!(field("SigBlk:"), 0, "{out}");
+    let ours = [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM];
+    for sig in ours {
+        assert_eq!(
+            field("SigIgn:") & (1 << (sig - 1)),
+            0,
+            "signal {sig}: {out}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_to_the_supervisor_reaches_the_command() {
+    let started = Instant::now();
+    let sup = fork_supervisor(&spec(&["sleep", "30"]), || {});
+    sup.wait_started();
+    kill(sup.pid, Signal::SIGTERM).unwrap();
+    assert_eq!(sup.wait(), 128 + libc::SIGTERM);
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[test]
+fn sighup_to_the_supervisor_reaches_the_command() {
+    let sup = fork_supervisor(&spec(&["sleep", "30"]), || {});
+    sup.wait_started();
+    kill(sup.pid, Signal::SIGHUP).unwrap();
+    assert_eq!(sup.wait(), 128 + libc::SIGHUP);
+}
+
+#[test]
+fn sigint_is_not_forwarded_without_a_pty() {
+    // The terminal sends Ctrl-C to the whole process group itself; the
+    // supervisor survives it and reports the command's own status.
+    let sup = fork_supervisor(&spec(&["sh", "-c", "sleep 1; exit 7"]), || {});
+    sup.wait_started();
+    kill(sup.pid, Signal::SIGINT).unwrap();
+    kill(sup.pid, Signal::SIGQUIT).unwrap();
+    assert_eq!(sup.wait(), 7);
+}
+
+#[test]
+fn path_lookup_and_cwd_are_inside_the_root() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    fs::create_dir_all(r.join("bin")).unwrap();
+    fs::create_dir_all(r.join("opt/ct-tools")).unwrap();
+    fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+    let probe = "ct-exec-probe";
+    assert!(!Path::new("/opt/ct-tools").join(probe).exists());
+    let script = r.join("opt/ct-tools").join(probe);
+    fs::write(
+        &script,
+        "#!/bin/busybox sh\necho \"$0 in $(/bin/busybox pwd):\" $(/bin/busybox ls /)\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let mut s = spec(&[probe]);
+    s.root = r.to_path_buf();
+    s.cwd = "/opt".into();
+    s.env = vec![("PATH".into(), "/opt/ct-tools".into())];
+    let (out, code) = output_of(&s);
+    assert_eq!(code, 0);
+    assert_eq!(out, format!("/opt/ct-tools/{probe} in /opt: bin opt\n"));
+}
+
+// ---- pty mode -------------------------------------------------------------
+
+/// A pty standing for the user's terminal: the test types into `master` and
+/// reads what the supervisor shows; `slave` becomes the supervisor's terminal.
+struct UserTerminal {
+    master: OwnedFd,
+    slave: Option<OwnedFd>,
+    name: PathBuf,
+}
+
+impl UserTerminal {
+    fn new(rows: u16, cols: u16) -> UserTerminal {
+        let master: OwnedFd = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open("/dev/ptmx")
+            .unwrap()
+            .into();
+        let mut name = [0 as libc::c_char; 64];
+        // SAFETY: unlockpt and ptsname_r on our master, into our buffer.
+        let name = unsafe {
+            assert_eq!(libc::unlockpt(master.as_raw_fd()), 0);
+            assert_eq!(
+                libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()),
+                0
+            );
+            PathBuf::from(
+                std::ffi::CStr::from_ptr(name.as_ptr())
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        };
+        let slave = Some(open_tty(&name));
+        let t = UserTerminal {
+            master,
+            slave,
+            name,
+        };
+        t.resize(rows, cols);
+        t
+    }
+
+    /// Change the window size (the kernel sends SIGWINCH to its foreground).
+    fn resize(&self, rows: u16, cols: u16) {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize.
+        assert_eq!(
+            unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
+            0
+        );
+    }
+
+    fn type_keys(&self, keys: &[u8]) {
+        assert_eq!(nix::unistd::write(&self.master, keys).unwrap(), keys.len());
+    }
+
+    /// Read the screen until it shows `text`.
+    fn expect(&self, screen: &mut Vec<u8>, text: &str) {
+        let found = read_until(self.master.as_fd(), screen, |b| {
+            String::from_utf8_lossy(b).contains(text)
+        });
+        assert!(
+            found,
+            "{text:?} not shown; screen: {:?}",
+            String::from_utf8_lossy(screen)
+        );
+    }
+
+    /// Start a supervisor whose controlling terminal, stdin, stdout (and,
+    /// unless `stderr` is given, stderr) is this terminal.
+    fn supervise(&mut self, argv: &[&str], stderr: Option<OwnedFd>) -> Supervisor {
+        let mut s = spec(argv);
+        s.terminal = Terminal::Pty {
+            ptmx: "/dev/ptmx".into(),
+        };
+        let slave = self.slave.take().unwrap();
+        fork_supervisor(&s, move || {
+            let fd = slave.as_raw_fd();
+            // SAFETY: in the forked child: a session of its own with this
+            // terminal as its controlling terminal, as a login would make.
+            unsafe {
+                assert!(libc::setsid() > 0);
+                assert_eq!(libc::ioctl(fd, libc::TIOCSCTTY, 0), 0);
+                for n in 0..3 {
+                    assert_eq!(libc::dup2(fd, n), n);
+                }
+                if let Some(err) = &stderr {
+                    assert_eq!(libc::dup2(err.as_raw_fd(), 2), 2);
+                }
+            }
+        })
+    }
+}
+
+fn open_tty(name: &Path) -> OwnedFd {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(name)
+        .unwrap()
+        .into()
+}
+
+fn shown(screen: &[u8]) -> String {
+    String::from_utf8_lossy(screen).replace('\r', "")
+}
+
+#[test]
+fn pty_the_command_has_a_terminal_of_its_own() {
+    let mut term = UserTerminal::new(37, 101);
+    let before = tcgetattr(term.slave.as_ref().unwrap()).unwrap();
+    let sup = term.supervise(
+        &[
+            "sh",
+            "-c",
+            "tty; test -t 0 && test -t 1 && test -t 2 && echo ALL-TTY; stty size; echo DONE",
+        ],
+        None,
+    );
+    let mut screen = Vec::new();
+    term.expect(&mut screen, "DONE");
+    assert_eq!(sup.wait(), 0);
+    let out = shown(&screen);
+    let tty = out.lines().next().unwrap();
+    assert!(tty.starts_with("/dev/pts/"), "{out:?}");
+    assert_ne!(Path::new(tty), term.name, "the command got our terminal");
+    assert!(out.contains("ALL-TTY\n"), "{out:?}");
+    assert!(out.contains("37 101\n"), "{out:?}");
+
+    // Our terminal is back in the mode it was in.
+    let after = tcgetattr(open_tty(&term.name)).unwrap();
+    assert_eq!(after.local_flags, before.local_flags);
+    assert_eq!(after.input_flags, before.input_flags);
+    assert_eq!(after.output_flags, before.output_flags);
+}
+
+#[test]
+fn pty_typed_keys_reach_the_command() {
+    let mut term = UserTerminal::new(24, 80);
+    let sup = term.supervise(&["sh", "-c", "echo READY; read x; echo \"got:$x\""], None);
+    let mut screen = Vec::new();
+    term.expect(&mut screen, "READY");
+    term.type_keys(b"hello there\n");
+    term.expect(&mut screen, "got:hello there");
+    assert_eq!(sup.wait(), 0);
+}
+
+#[test]
+fn pty_ctrl_c_interrupts_the_command() {
+    let mut term = UserTerminal::new(24, 80);
+    let sup = term.supervise(&["sh", "-c", "echo READY; sleep 30"], None);
+    let mut screen = Vec::new();
+    term.expect(&mut screen, "READY");
+    term.type_keys(b"\x03");
+    assert_eq!(sup.wait(), 128 + libc::SIGINT);
+}
+
+#[test]
+fn pty_sigint_to_the_supervisor_is_forwarded() {
+    let mut term = UserTerminal::new(24, 80);
+    let sup = term.supervise(&["sleep", "30"], None);
+    sup.wait_started();
+    kill(sup.pid, Signal::SIGINT).unwrap();
+    assert_eq!(sup.wait(), 128 + libc::SIGINT);
+}
+
+#[test]
+fn pty_window_size_changes_reach_the_command() {
+    let mut term = UserTerminal::new(24, 80);
+    let sup = term.supervise(&["sh", "-c", "echo READY; read x; stty size"], None);
+    let mut screen = Vec::new();
+    term.expect(&mut screen, "READY");
+    term.resize(50, 120);
+    term.type_keys(b"\n");
+    term.expect(&mut screen, "50 120");
+    assert_eq!(sup.wait(), 0);
+}
+
+#[test]
+fn pty_output_is_not_lost_at_exit() {
+    let mut term = UserTerminal::new(24, 80);
+    let sup = term.supervise(&["seq", "1", "20000"], None);
+    let mut screen = Vec::new();
+    term.expect(&mut screen, "\n20000\r\n");
+    assert_eq!(sup.wait(), 0);
+    let out = shown(&screen);
+    let expected: String = (1..=20000).map(|n| format!("{n}\n")).collect();
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn pty_stderr_stays_ours_when_it_is_not_a_terminal() {
+    let mut term = UserTerminal::new(24, 80);
+    let (rx, tx) = pipe2(OFlag::O_CLOEXEC).unwrap();
+    let sup = term.supervise(&["sh", "-c", "echo to-err >&2; echo to-out"], Some(tx));
+    let mut screen = Vec::new();
+    term.expect(&mut screen, "to-out");
+    assert_eq!(sup.wait(), 0);
+    let mut err = String::new();
+    fs::File::from(rx).read_to_string(&mut err).unwrap();
+    assert_eq!(err, "to-err\n");
+    assert!(!shown(&screen).contains("to-err"));
+}
