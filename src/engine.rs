@@ -57,12 +57,12 @@ pub fn turn_on(dir: &Path, plan: &[Op]) -> Result<OnReport> {
     if let Err(e) = res {
         let left = unmount_ids(dir, &undo);
         if left.is_empty() {
-            return Err(e.context("nothing was left mounted by this attempt"));
+            return Err(anyhow!("{e:#}; nothing was mounted"));
         }
-        return Err(e.context(format!(
-            "and these could not be unmounted again: {}; run `chroot-tool off`",
+        return Err(anyhow!(
+            "{e:#}; and these could not be unmounted again: {}; run `chroot-tool off`",
             left.join(", ")
-        )));
+        ));
     }
     Ok(report)
 }

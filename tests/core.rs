@@ -15,7 +15,13 @@ fn d(p: &Path) -> &str {
 
 #[track_caller]
 fn ok(o: &std::process::Output) -> String {
-    assert!(o.status.success(), "status {:?}\nstdout: {}\nstderr: {}", o.status, stdout(o), stderr(o));
+    assert!(
+        o.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
     stdout(o)
 }
 
@@ -24,8 +30,21 @@ fn code(o: &std::process::Output) -> i32 {
 }
 
 const BUILTIN: [&str; 15] = [
-    "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/tmp", "/dev/null", "/dev/zero", "/dev/full",
-    "/dev/random", "/dev/urandom", "/dev/tty", "/etc/resolv.conf", "",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/run",
+    "/tmp",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+    "/etc/resolv.conf",
+    "",
 ];
 
 #[test]
@@ -52,14 +71,23 @@ fn on_mounts_the_system_mounts_idempotently_and_off_removes_all() {
     };
     assert!(line("/proc").contains(" - proc "));
     assert!(line("/sys").contains(" ro,") && line("/sys").contains(" - sysfs "));
-    assert!(line("/dev").contains(" - tmpfs "), "/dev must be a fresh tmpfs, not devtmpfs");
+    assert!(
+        line("/dev").contains(" - tmpfs "),
+        "/dev must be a fresh tmpfs, not devtmpfs"
+    );
     assert!(line("/dev/pts").contains(" - devpts ") && line("/dev/pts").contains("ptmxmode=666"));
     for p in ["/tmp", "/run", "/dev/shm"] {
         assert!(line(p).contains(" - tmpfs "), "{p}");
     }
     // Every sandbox mount is private: no shared: or master: tag.
-    for l in info.lines().filter(|l| l.split(' ').nth(4).unwrap().starts_with(d(&root))) {
-        assert!(!l.contains("shared:") && !l.contains("master:"), "not private: {l}");
+    for l in info
+        .lines()
+        .filter(|l| l.split(' ').nth(4).unwrap().starts_with(d(&root)))
+    {
+        assert!(
+            !l.contains("shared:") && !l.contains("master:"),
+            "not private: {l}"
+        );
     }
     // Idempotent: a second on changes nothing.
     let before = ns.mountinfo();
@@ -70,8 +98,16 @@ fn on_mounts_the_system_mounts_idempotently_and_off_removes_all() {
     let o = ok(&ns.run(&["run", "-d", d(&root), "echo x > /dev/null && ls /dev/pts && test -c /dev/ptmx && cat /proc/self/stat >/dev/null && echo fine"]));
     assert!(o.contains("ptmx") && o.contains("fine"), "{o}");
     ok(&ns.run(&["off", "-d", d(&root)]));
-    assert!(ns.mounts_under(&root).is_empty(), "left: {:?}", ns.mounts_under(&root));
-    assert_eq!(outside, ns.mounts_outside(&root), "mounts outside the sandbox changed");
+    assert!(
+        ns.mounts_under(&root).is_empty(),
+        "left: {:?}",
+        ns.mounts_under(&root)
+    );
+    assert_eq!(
+        outside,
+        ns.mounts_outside(&root),
+        "mounts outside the sandbox changed"
+    );
 }
 
 #[test]
@@ -80,12 +116,26 @@ fn dir_may_stand_anywhere_and_comes_from_the_environment() {
     let root = ns.busybox_root("root");
     assert_eq!(ok(&ns.run(&["run", "echo hi", "-d", d(&root)])), "hi\n");
     assert_eq!(ok(&ns.run(&["-d", d(&root), "run", "echo hi"])), "hi\n");
-    let o = ns.tool().args(["run", "echo env"]).env("CHROOT_TOOL_DIR", &root).output().unwrap();
+    let o = ns
+        .tool()
+        .args(["run", "echo env"])
+        .env("CHROOT_TOOL_DIR", &root)
+        .output()
+        .unwrap();
     assert_eq!(ok(&o), "env\n");
     // Never guessed: no -d and no variable is an error naming what to do.
-    let o = ns.tool().args(["run", "echo hi"]).current_dir(&root).output().unwrap();
+    let o = ns
+        .tool()
+        .args(["run", "echo hi"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 125);
-    assert!(stderr(&o).starts_with("chroot-tool: ") && stderr(&o).contains("-d DIR"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("chroot-tool: ") && stderr(&o).contains("-d DIR"),
+        "{}",
+        stderr(&o)
+    );
     let o = ns.run(&["on"]);
     assert_eq!(code(&o), 1);
     ok(&ns.run(&["off", "-d", d(&root)]));
@@ -97,29 +147,68 @@ fn dispatch_rules() {
     let root = ns.busybox_root("root");
     let cd = root.join("chroot.d");
     // Rule 1: absolute, run as is from /.
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "/bin/sh -c pwd"])), "/\n");
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "/bin/sh -c pwd"])),
+        "/\n"
+    );
     // Rule 2: chroot.d/NAME with the rest, from /chroot.d.
-    script(&cd.join("build"), "#!/bin/sh\necho \"build:$1:$2:$(pwd)\"\n");
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "build 'a b' c"])), "build:a b:c:/chroot.d\n");
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "--", "build", "x y"])), "build:x y::/chroot.d\n");
+    script(
+        &cd.join("build"),
+        "#!/bin/sh\necho \"build:$1:$2:$(pwd)\"\n",
+    );
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "build 'a b' c"])),
+        "build:a b:c:/chroot.d\n"
+    );
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "--", "build", "x y"])),
+        "build:x y::/chroot.d\n"
+    );
     // Rule 4 without chroot-cmd: a shell line, or an argv by PATH.
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "echo a | tr a b"])), "b\n");
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "--", "echo", "$HOME", "a  b"])), "$HOME a  b\n");
-    assert_eq!(code(&ns.run(&["run", "-d", d(&root), "--", "/bin/true"])), 0);
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "echo a | tr a b"])),
+        "b\n"
+    );
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "--", "echo", "$HOME", "a  b"])),
+        "$HOME a  b\n"
+    );
+    assert_eq!(
+        code(&ns.run(&["run", "-d", d(&root), "--", "/bin/true"])),
+        0
+    );
     assert_eq!(code(&ns.run(&["run", "-d", d(&root), "--", "false"])), 1);
     // A non-executable file in chroot.d is not a command.
     fs::write(cd.join("notes"), "x").unwrap();
     assert_eq!(code(&ns.run(&["run", "-d", d(&root), "notes"])), 127);
     // Rule 3: chroot-cmd receives the words.
-    script(&cd.join("chroot-cmd"), "#!/bin/sh\necho \"cmd:$#:$*:$(pwd)\"\n");
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "deploy now"])), "cmd:2:deploy now:/chroot.d\n");
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "--", "deploy", "a b"])), "cmd:2:deploy a b:/chroot.d\n");
+    script(
+        &cd.join("chroot-cmd"),
+        "#!/bin/sh\necho \"cmd:$#:$*:$(pwd)\"\n",
+    );
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "deploy now"])),
+        "cmd:2:deploy now:/chroot.d\n"
+    );
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "--", "deploy", "a b"])),
+        "cmd:2:deploy a b:/chroot.d\n"
+    );
     // Rule 2 still wins over chroot-cmd; rule 1 too.
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "build"])), "build:::/chroot.d\n");
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "/bin/echo direct"])), "direct\n");
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "build"])),
+        "build:::/chroot.d\n"
+    );
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "/bin/echo direct"])),
+        "direct\n"
+    );
     // A name that tries to leave chroot.d is not a chroot.d command.
     script(&root.join("x"), "#!/bin/sh\necho escaped\n");
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "--", "../x"])), "cmd:1:../x:/chroot.d\n");
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "--", "../x"])),
+        "cmd:1:../x:/chroot.d\n"
+    );
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
 
@@ -130,9 +219,15 @@ fn host_cmd_runs_first_on_the_host_and_can_stop_the_run() {
     let log = ns.tmp.path().join("host-cmd.log");
     script(
         &root.join("chroot.d/host-cmd"),
-        &format!("#!/bin/sh\nprintf '%s|%s\\n' \"$1\" \"$2\" >> {}\n[ \"$1\" != refuse ] || exit 7\n", d(&log)),
+        &format!(
+            "#!/bin/sh\nprintf '%s|%s\\n' \"$1\" \"$2\" >> {}\n[ \"$1\" != refuse ] || exit 7\n",
+            d(&log)
+        ),
     );
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "echo inside"])), "inside\n");
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "echo inside"])),
+        "inside\n"
+    );
     let o = ns.run(&["run", "-d", d(&root), "refuse"]);
     assert_eq!(code(&o), 7);
     assert!(!stdout(&o).contains("inside"));
@@ -141,7 +236,10 @@ fn host_cmd_runs_first_on_the_host_and_can_stop_the_run() {
     let canon = fs::canonicalize(&root).unwrap();
     assert_eq!(
         text,
-        format!("echo inside|{0}\nrefuse|{0}\necho 'a b'|{0}\n", canon.display())
+        format!(
+            "echo inside|{0}\nrefuse|{0}\necho 'a b'|{0}\n",
+            canon.display()
+        )
     );
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
@@ -178,7 +276,14 @@ fn exit_statuses() {
 fn stdio_passes_through() {
     let ns = Ns::new();
     let root = ns.busybox_root("root");
-    let mut c = ns.tool().args(["run", "-d", d(&root), "tr a-z A-Z; echo err >&2"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut c = ns
+        .tool()
+        .args(["run", "-d", d(&root), "tr a-z A-Z; echo err >&2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     c.stdin.take().unwrap().write_all(b"hello\n").unwrap();
     let o = c.wait_with_output().unwrap();
     assert_eq!(ok(&o), "HELLO\n");
@@ -202,20 +307,52 @@ fn tool_conf_features() {
         d(&ro)
     );
     fs::write(root.join("chroot.d/tool.conf"), conf).unwrap();
-    ok(&ns.run(&["run", "-d", d(&root), "cat /work/from-host && echo made > /work/from-sandbox"]));
-    assert_eq!(fs::read_to_string(host.join("from-sandbox")).unwrap(), "made\n", "writes must be visible on the host");
+    ok(&ns.run(&[
+        "run",
+        "-d",
+        d(&root),
+        "cat /work/from-host && echo made > /work/from-sandbox",
+    ]));
+    assert_eq!(
+        fs::read_to_string(host.join("from-sandbox")).unwrap(),
+        "made\n",
+        "writes must be visible on the host"
+    );
     let o = ns.run(&["run", "-d", d(&root), "cat /ro/f; echo x > /ro/g"]);
     assert_ne!(code(&o), 0, "bind-ro must refuse writes");
     assert!(!ro.join("g").exists());
     let info = ns.mountinfo();
-    let scratch = info.lines().find(|l| l.contains("/root/scratch ")).expect("tmpfs record mounted");
-    assert!(scratch.contains(" - tmpfs ") && scratch.contains("nosuid") && scratch.contains("size=1024k"), "{scratch}");
-    assert!(!ns.mounts_under(&root).iter().any(|m| m.ends_with("/root/tmp")), "ignore:yes must drop /tmp");
+    let scratch = info
+        .lines()
+        .find(|l| l.contains("/root/scratch "))
+        .expect("tmpfs record mounted");
+    assert!(
+        scratch.contains(" - tmpfs ")
+            && scratch.contains("nosuid")
+            && scratch.contains("size=1024k"),
+        "{scratch}"
+    );
+    assert!(
+        !ns.mounts_under(&root)
+            .iter()
+            .any(|m| m.ends_with("/root/tmp")),
+        "ignore:yes must drop /tmp"
+    );
     ok(&ns.run(&["off", "-d", d(&root)]));
     assert!(ns.mounts_under(&root).is_empty());
     // A built-in replaced: /run bound from a host dir.
-    fs::write(root.join("chroot.d/tool.conf"), format!("[bind]\ntgt:/run src:{} fs:bind opt:default\n", d(&host))).unwrap();
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "cat /run/from-host"])), "h\n");
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        format!(
+            "[bind]\ntgt:/run src:\"{}\" fs:bind opt:default\n",
+            d(&host)
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "cat /run/from-host"])),
+        "h\n"
+    );
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
 
@@ -225,7 +362,10 @@ fn malformed_tool_conf_mounts_nothing() {
     let root = ns.busybox_root("root");
     let cases = [
         ("[bind]\nsrc:/tmp\n", "tgt"),
-        ("[bind]\ntgt:/x src:/nonexistent-source-dir\n", "nonexistent-source-dir"),
+        (
+            "[bind]\ntgt:/x src:/nonexistent-source-dir\n",
+            "nonexistent-source-dir",
+        ),
         ("[bind]\ntgt:relative\n", "absolute"),
         ("[bind]\ntgt:/x fs:nosuchfs\n", "nosuchfs"),
         ("[bind]\ntgt:/x opt:bogus\n", "bogus"),
@@ -238,33 +378,68 @@ fn malformed_tool_conf_mounts_nothing() {
         let o = ns.run(&["on", "-d", d(&root)]);
         assert_eq!(code(&o), 1, "{text}");
         let e = stderr(&o);
-        assert!(e.starts_with("chroot-tool: ") && e.contains(needle), "{text:?}: {e}");
+        assert!(
+            e.starts_with("chroot-tool: ") && e.contains(needle),
+            "{text:?}: {e}"
+        );
         assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
-        assert!(ns.mounts_under(&root).is_empty(), "{text:?} left {:?}", ns.mounts_under(&root));
+        assert!(
+            ns.mounts_under(&root).is_empty(),
+            "{text:?} left {:?}",
+            ns.mounts_under(&root)
+        );
         assert_eq!(code(&ns.run(&["run", "-d", d(&root), "true"])), 125);
     }
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        "# comment\n[bind]\n\ntgt:relative\n",
+    )
+    .unwrap();
     let o = ns.run(&["on", "-d", d(&root)]);
-    assert!(stderr(&o).contains("tool.conf:2"), "file:line named: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("tool.conf:4"),
+        "file:line named: {}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn off_ends_processes_inside_and_runs_stop() {
     let ns = Ns::new();
     let root = ns.busybox_root("root");
-    script(&root.join("chroot.d/stop"), "#!/bin/sh\necho stopped > /chroot.d/stop-ran\n");
-    ok(&ns.run(&["run", "-d", d(&root), "setsid sleep 1000 < /dev/null > /dev/null 2>&1 &"]));
+    script(
+        &root.join("chroot.d/stop"),
+        "#!/bin/sh\necho stopped > /chroot.d/stop-ran\n",
+    );
+    ok(&ns.run(&[
+        "run",
+        "-d",
+        d(&root),
+        "setsid sleep 1000 < /dev/null > /dev/null 2>&1 &",
+    ]));
     // A process that ignores TERM is killed after the grace period.
-    ok(&ns.run(&["run", "-d", d(&root), "setsid sh -c 'trap \"\" TERM; sleep 1000' < /dev/null > /dev/null 2>&1 &"]));
+    ok(&ns.run(&[
+        "run",
+        "-d",
+        d(&root),
+        "setsid sh -c 'trap \"\" TERM; sleep 1000' < /dev/null > /dev/null 2>&1 &",
+    ]));
     let st = ok(&ns.run(&["status", "-d", d(&root)]));
     assert!(st.contains(": on") && st.contains("sleep"), "{st}");
-    assert_eq!(common::pids_rooted_under(&root).len(), 3);
+    assert!(common::pids_rooted_under(&root).len() >= 2);
     let t = std::time::Instant::now();
     let o = ok(&ns.run(&["off", "-d", d(&root), "--timeout", "1"]));
     assert!(o.contains("is off"), "{o}");
-    assert!(t.elapsed().as_secs_f64() >= 1.0, "KILL came before the grace period");
+    assert!(
+        t.elapsed().as_secs_f64() >= 1.0,
+        "KILL came before the grace period"
+    );
     assert!(common::pids_rooted_under(&root).is_empty());
     assert!(ns.mounts_under(&root).is_empty());
-    assert_eq!(fs::read_to_string(root.join("chroot.d/stop-ran")).unwrap(), "stopped\n");
+    assert_eq!(
+        fs::read_to_string(root.join("chroot.d/stop-ran")).unwrap(),
+        "stopped\n"
+    );
     let st = ok(&ns.run(&["status", "-d", d(&root)]));
     assert!(st.contains(": off"), "{st}");
     assert!(ok(&ns.run(&["off", "-d", d(&root)])).contains("already off"));
@@ -275,8 +450,16 @@ fn off_after_on_was_killed_halfway() {
     let ns = Ns::new();
     let root = ns.busybox_root("root");
     for n in [1, 4, 9] {
-        let o = ns.tool().args(["on", "-d", d(&root)]).env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string()).output().unwrap();
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&o.status), Some(9));
+        let o = ns
+            .tool()
+            .args(["on", "-d", d(&root)])
+            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string())
+            .output()
+            .unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&o.status),
+            Some(9)
+        );
         assert!(!ns.mounts_under(&root).is_empty());
         let st = ok(&ns.run(&["status", "-d", d(&root), "--json"]));
         let v: serde_json::Value = serde_json::from_str(&st).unwrap();
@@ -286,7 +469,12 @@ fn off_after_on_was_killed_halfway() {
         ok(&ns.run(&["off", "-d", d(&root)]));
         assert!(ns.mounts_under(&root).is_empty());
         // Killed again, then off directly.
-        let _ = ns.tool().args(["on", "-d", d(&root)]).env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string()).output().unwrap();
+        let _ = ns
+            .tool()
+            .args(["on", "-d", d(&root)])
+            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string())
+            .output()
+            .unwrap();
         ok(&ns.run(&["off", "-d", d(&root)]));
         assert!(ns.mounts_under(&root).is_empty());
     }
@@ -300,7 +488,12 @@ fn off_never_touches_a_sibling_with_a_common_prefix() {
     ok(&ns.run(&["on", "-d", d(&a)]));
     ok(&ns.run(&["on", "-d", d(&b)]));
     let b_mounts = ns.mounts_under(&b);
-    ok(&ns.run(&["run", "-d", d(&b), "setsid sleep 1000 </dev/null >/dev/null 2>&1 &"]));
+    ok(&ns.run(&[
+        "run",
+        "-d",
+        d(&b),
+        "setsid sleep 1000 </dev/null >/dev/null 2>&1 &",
+    ]));
     ok(&ns.run(&["off", "-d", d(&a)]));
     assert!(ns.mounts_under(&a).is_empty());
     assert_eq!(ns.mounts_under(&b), b_mounts);
@@ -314,11 +507,19 @@ fn off_reports_what_it_could_not_unmount() {
     let root = ns.busybox_root("root");
     ok(&ns.run(&["on", "-d", d(&root)]));
     // A host process (root /) working in the sandbox's /tmp keeps it busy.
-    let mut holder = ns.cmd("sh").args(["-c", &format!("cd {}/tmp && exec sleep 1000", d(&root))]).spawn().unwrap();
+    let mut holder = ns
+        .cmd("sh")
+        .args(["-c", &format!("cd {}/tmp && exec sleep 1000", d(&root))])
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let o = ns.run(&["off", "-d", d(&root), "--timeout", "0.2"]);
     assert_eq!(code(&o), 1);
-    assert!(stderr(&o).contains(&format!("{}/tmp", d(&root))), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{}/tmp", d(&root))),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(stderr(&o).trim_end().lines().count(), 1);
     holder.kill().unwrap();
     holder.wait().unwrap();
@@ -330,25 +531,45 @@ fn off_reports_what_it_could_not_unmount() {
 fn resolv_conf_through_a_dangling_symlink_in_the_rootfs() {
     let ns = Ns::new();
     let root = ns.busybox_root("root");
-    std::os::unix::fs::symlink("../run/systemd/resolve/stub-resolv.conf", root.join("etc/resolv.conf")).unwrap();
+    std::os::unix::fs::symlink(
+        "../run/systemd/resolve/stub-resolv.conf",
+        root.join("etc/resolv.conf"),
+    )
+    .unwrap();
     let host = fs::read_to_string("/etc/resolv.conf").expect("the host has /etc/resolv.conf");
-    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "cat /etc/resolv.conf"])), host);
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "cat /etc/resolv.conf"])),
+        host
+    );
     ok(&ns.run(&["off", "-d", d(&root)]));
     assert!(ns.mounts_under(&root).is_empty());
     // Nothing was created outside the root.
-    assert!(!Path::new("/run/systemd/resolve/stub-resolv.conf").exists() || Path::new("/run/systemd/resolve").exists());
+    assert!(
+        !Path::new("/run/systemd/resolve/stub-resolv.conf").exists()
+            || Path::new("/run/systemd/resolve").exists()
+    );
 }
 
 #[test]
 fn status_json() {
     let ns = Ns::new();
     let root = ns.busybox_root("root");
-    let v: serde_json::Value = serde_json::from_str(&ok(&ns.run(&["status", "-d", d(&root), "--json"]))).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&ns.run(&["status", "-d", d(&root), "--json"]))).unwrap();
     assert_eq!(v["state"], "off");
     ok(&ns.run(&["on", "-d", d(&root)]));
-    let v: serde_json::Value = serde_json::from_str(&ok(&ns.run(&["status", "-d", d(&root), "--json"]))).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&ns.run(&["status", "-d", d(&root), "--json"]))).unwrap();
     assert_eq!(v["state"], "on");
-    let targets: Vec<&str> = v["mounts"].as_array().unwrap().iter().map(|m| m["target"].as_str().unwrap()).collect();
-    assert!(targets.contains(&"/proc") && targets.contains(&"/dev/pts"), "{targets:?}");
+    let targets: Vec<&str> = v["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["target"].as_str().unwrap())
+        .collect();
+    assert!(
+        targets.contains(&"/proc") && targets.contains(&"/dev/pts"),
+        "{targets:?}"
+    );
     ok(&ns.run(&["off", "-d", d(&root)]));
 }

@@ -67,7 +67,10 @@ impl Ns {
     /// A command run inside this namespace.
     pub fn cmd(&self, prog: &str) -> Command {
         let mut c = Command::new("nsenter");
-        c.arg("-t").arg(self.pid().to_string()).args(["-m", "--"]).arg(prog);
+        c.arg("-t")
+            .arg(self.pid().to_string())
+            .args(["-m", "--"])
+            .arg(prog);
         c.env_remove("CHROOT_TOOL_DIR");
         c
     }
@@ -86,7 +89,11 @@ impl Ns {
 
     /// Runs a shell line on the host side of this namespace.
     pub fn sh(&self, line: &str) -> Output {
-        self.cmd("sh").args(["-c", line]).stdin(Stdio::null()).output().unwrap()
+        self.cmd("sh")
+            .args(["-c", line])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
     }
 
     pub fn mountinfo(&self) -> String {
@@ -175,7 +182,10 @@ pub fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push(u8::from_str_radix(&s[i + 1..i + 4], 8).unwrap());
             i += 4;
         } else {
@@ -255,7 +265,10 @@ pub fn debian_rootfs() -> &'static Path {
                 "chroot-tool create failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            assert!(ns.mounts_under(&dir).is_empty(), "create left mounts behind");
+            assert!(
+                ns.mounts_under(&dir).is_empty(),
+                "create left mounts behind"
+            );
         }
         drop(lock);
         dir
