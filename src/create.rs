@@ -1,1 +1,648 @@
-//! create
+//! `create`: a Debian rootfs from debootstrap, then `chroot.d/` and the
+//! few files that make it a sandbox. The steps, in order:
+//!
+//! 1. DIR made, or found empty (a previous failed create of ours is
+//!    cleaned: unmounted, then deleted without crossing a mount);
+//! 2. debootstrap run in its own process group with `--debian-installer`,
+//!    its progress read from fd 3, its full output kept in
+//!    `chroot.d/create.log`; on failure or SIGINT/SIGTERM its group is ended
+//!    and everything below DIR unmounted;
+//! 3. `chroot.d/tool.conf`, `/etc/hostname`, `/etc/hosts`, the locale and
+//!    the host's time zone written, never through a symlink of the rootfs;
+//! 4. `chroot.d/create.toml` written last: its presence means success.
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Instant, SystemTime};
+
+pub mod progress;
+pub mod record;
+pub mod run;
+pub mod setup;
+mod ui;
+
+pub use record::{load, CreateRecord};
+
+use progress::{Event, Level, Parser};
+use run::{Outcome, Signals, Stream};
+use setup::Root;
+use ui::Ui;
+
+/// The commented tool.conf template every new sandbox gets.
+pub const TOOL_CONF: &str = include_str!("../share/tool.conf");
+
+/// Lines of the log shown when debootstrap fails.
+const TAIL: usize = 15;
+
+/// What to create, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub suite: String,
+    pub mirror: String,
+    pub variant: String,
+    pub include: Vec<String>,
+    pub arch: Option<String>,
+    pub components: Vec<String>,
+    /// Passed to debootstrap as they are, before the suite.
+    pub extra: Vec<String>,
+    pub quiet: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("debootstrap is not installed: apt-get install debootstrap")]
+    NoDebootstrap,
+    #[error("create needs root (debootstrap makes device nodes and chroots): run it as root, e.g. with sudo")]
+    NotRoot,
+    #[error("refusing to create a sandbox in /: give -d a directory of its own")]
+    RootDir,
+    #[error("{}: not a directory", .0.display())]
+    NotADir(PathBuf),
+    #[error("{} is not empty: create only fills an empty or missing directory; choose another -d", .0.display())]
+    NotEmpty(PathBuf),
+    #[error("{} holds a previous failed create, but these are still mounted below it: {}; unmount them first", dir.display(), list(left))]
+    StillMounted { dir: PathBuf, left: Vec<PathBuf> },
+    #[error("invalid suite name {0:?}: expected a Debian codename such as bookworm, or stable/testing/unstable")]
+    BadSuite(String),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("writing the sandbox's files: {0}")]
+    Setup(#[from] setup::SetupError),
+    #[error("starting {}: {source}", path.display())]
+    Spawn { path: PathBuf, source: io::Error },
+    #[error("suite '{suite}' is unknown to the mirror {mirror} (it has no dists/{suite}/Release); nothing is mounted below {}; see {}", dir.display(), log.display())]
+    UnknownSuite {
+        suite: String,
+        mirror: String,
+        dir: PathBuf,
+        log: PathBuf,
+    },
+    #[error("the mirror {mirror} could not be reached (getting {url} failed); check --mirror and the network; nothing is mounted below {}; see {}", dir.display(), log.display())]
+    Unreachable {
+        mirror: String,
+        url: String,
+        dir: PathBuf,
+        log: PathBuf,
+    },
+    #[error("debootstrap failed ({status}): {reason}; nothing is mounted below {}; see {}", dir.display(), log.display())]
+    Failed {
+        status: String,
+        reason: String,
+        dir: PathBuf,
+        log: PathBuf,
+    },
+    #[error("create interrupted; nothing is mounted below {}; see {}", dir.display(), log.display())]
+    Interrupted { dir: PathBuf, log: PathBuf },
+    #[error("create {what}, and these are still mounted below {}: {}; unmount them by hand; see {}", dir.display(), list(left), log.display())]
+    LeftMounted {
+        what: &'static str,
+        dir: PathBuf,
+        left: Vec<PathBuf>,
+        log: PathBuf,
+    },
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CreateError + '_ {
+    move |source| CreateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What a successful create made.
+#[derive(Debug)]
+pub struct Created {
+    pub dir: PathBuf,
+    pub record: CreateRecord,
+    pub log: PathBuf,
+}
+
+/// Builds the sandbox in `dir`.
+pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
+    let started = Instant::now();
+    let debootstrap = find_debootstrap()?;
+    if !nix::unistd::geteuid().is_root() {
+        return Err(CreateError::NotRoot);
+    }
+    if !valid_suite(&opts.suite) {
+        return Err(CreateError::BadSuite(opts.suite.clone()));
+    }
+    // Before any thread (the progress bar's) starts, so all have them blocked.
+    let sigs = Signals::block().map_err(io_err(Path::new("signalfd")))?;
+    let mut ui = Ui::new(opts.quiet);
+    let dir = prepare_dir(dir, &ui)?;
+    let chroot_d = dir.join("chroot.d");
+    fs::create_dir(&chroot_d).map_err(io_err(&chroot_d))?;
+    let log_path = chroot_d.join("create.log");
+    let mut log = Log::create(&log_path)?;
+
+    let arch = opts.arch.clone().unwrap_or_else(host_arch);
+    let components = if opts.components.is_empty() {
+        vec!["main".to_string()]
+    } else {
+        opts.components.clone()
+    };
+    let mut args: Vec<String> = vec![
+        "--debian-installer".into(),
+        format!("--variant={}", opts.variant),
+    ];
+    if !opts.include.is_empty() {
+        args.push(format!("--include={}", opts.include.join(",")));
+    }
+    if let Some(a) = &opts.arch {
+        args.push(format!("--arch={a}"));
+    }
+    if !opts.components.is_empty() {
+        args.push(format!("--components={}", components.join(",")));
+    }
+    args.extend(opts.extra.iter().cloned());
+    args.push(opts.suite.clone());
+    args.push(dir.to_string_lossy().into_owned());
+    args.push(opts.mirror.clone());
+    if let Some(script) = fallback_script(&debootstrap, &opts.suite) {
+        log.note(&format!(
+            "debootstrap has no script for '{}'; using {} (as for any Debian suite newer than it knows)",
+            opts.suite,
+            script.display()
+        ));
+        args.push(script.to_string_lossy().into_owned());
+    }
+    let debootstrap_version = debootstrap_version(&debootstrap);
+    log.note(&format!(
+        "create (chroot-tool {}) at {}: {} {}",
+        env!("CARGO_PKG_VERSION"),
+        record::rfc3339(SystemTime::now()),
+        debootstrap.display(),
+        args.join(" ")
+    ));
+
+    let mut cmd = Command::new(&debootstrap);
+    cmd.args(&args)
+        .env("LC_ALL", "C")
+        .env_remove("LANGUAGE")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .env("DEBCONF_NONINTERACTIVE_SEEN", "true")
+        .env("PATH", sbin_path());
+    let mut parsers = [Parser::new(), Parser::new()];
+    let mut last_error: Option<(String, Vec<String>, String)> = None;
+    let mut phase = String::new();
+    let outcome = {
+        let mut on_line = |stream: Stream, line: &str| {
+            let parser = &mut parsers[stream as usize];
+            if stream == Stream::Output {
+                log.line(line);
+            }
+            for ev in parser.line(line) {
+                observe(&ev, stream, &mut log, &mut ui, &mut phase, &mut last_error);
+            }
+        };
+        let r = run::run(cmd, &sigs, &mut on_line);
+        for (i, p) in parsers.iter_mut().enumerate() {
+            let stream = if i == 0 { Stream::Output } else { Stream::Fd3 };
+            for ev in p.finish() {
+                observe(&ev, stream, &mut log, &mut ui, &mut phase, &mut last_error);
+            }
+        }
+        r
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(source) => {
+            ui.finish();
+            let _ = crate::engine::unmount_below(&dir);
+            return Err(CreateError::Spawn {
+                path: debootstrap,
+                source,
+            });
+        }
+    };
+    ui.finish();
+
+    // Whatever happened, nothing debootstrap mounted (proc, sys…) stays.
+    let left =
+        crate::engine::unmount_below(&dir).map_err(io_err(Path::new("/proc/self/mountinfo")))?;
+    let what = match &outcome {
+        Outcome::Interrupted(sig) => {
+            log.note(&format!("interrupted by {sig}; debootstrap ended"));
+            "interrupted"
+        }
+        Outcome::Exited(st) if !st.success() => {
+            log.note(&format!("debootstrap failed: {st}"));
+            "failed"
+        }
+        Outcome::Exited(_) => "failed after debootstrap",
+    };
+    if !left.is_empty() {
+        log.note(&format!("still mounted: {}", list(&left)));
+        return Err(CreateError::LeftMounted {
+            what,
+            dir,
+            left,
+            log: log_path,
+        });
+    }
+    match outcome {
+        Outcome::Interrupted(_) => {
+            return Err(CreateError::Interrupted { dir, log: log_path });
+        }
+        Outcome::Exited(st) if !st.success() => {
+            log.show_tail(&log_path);
+            let status = st
+                .code()
+                .map_or_else(|| st.to_string(), |c| format!("exit status {c}"));
+            return Err(classify(last_error, status, opts, dir, log_path));
+        }
+        Outcome::Exited(_) => {}
+    }
+
+    // The sandbox's own files.
+    let root = Root::open(&dir)?;
+    if !root.exists(Path::new("chroot.d/tool.conf")) {
+        root.write_file(Path::new("chroot.d/tool.conf"), TOOL_CONF)?;
+    }
+    let done = setup::configure(&root, &dir)?;
+    log.note(&format!(
+        "hostname {}; LANG=C.UTF-8; time zone {}",
+        done.hostname,
+        done.timezone.as_deref().unwrap_or("unchanged")
+    ));
+    for n in &done.notes {
+        log.note(n);
+    }
+    if sigs.pending().is_some() {
+        log.note("interrupted before the end; create.toml not written");
+        return Err(CreateError::Interrupted { dir, log: log_path });
+    }
+    let record = CreateRecord {
+        suite: opts.suite.clone(),
+        codename: ["etc/os-release", "usr/lib/os-release"]
+            .iter()
+            .find_map(|p| root.read_file(Path::new(p)))
+            .and_then(|t| os_release_codename(&t)),
+        mirror: opts.mirror.clone(),
+        variant: opts.variant.clone(),
+        arch,
+        components,
+        include: opts.include.clone(),
+        debootstrap_args: opts.extra.clone(),
+        date: record::rfc3339(SystemTime::now()),
+        seconds: Some(started.elapsed().as_secs()),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        debootstrap_version,
+    };
+    log.note(&format!("done in {} s", started.elapsed().as_secs()));
+    root.write_file(&Path::new("chroot.d").join(record::FILE), &record.to_toml())?;
+    Ok(Created {
+        dir,
+        record,
+        log: log_path,
+    })
+}
+
+/// One event: to the log (fd 3's, formatted), to the screen, and the last error kept.
+fn observe(
+    ev: &Event,
+    stream: Stream,
+    log: &mut Log,
+    ui: &mut Ui,
+    phase: &mut String,
+    last_error: &mut Option<(String, Vec<String>, String)>,
+) {
+    if let Event::Message {
+        level: Level::Error,
+        name,
+        args,
+        text,
+    } = ev
+    {
+        *last_error = Some((name.clone(), args.clone(), text.clone()));
+    }
+    if stream == Stream::Output {
+        // Raw lines are logged already; only early errors come structured here.
+        return;
+    }
+    match ev {
+        Event::Phase { name, text, .. } if name != phase => {
+            log.line(&format!("P: {text}"));
+            *phase = name.clone();
+        }
+        Event::Message { level, text, .. } => log.line(&format!("{}: {text}", level.tag())),
+        Event::Text(t) => log.line(t),
+        _ => {}
+    }
+    ui.event(ev);
+}
+
+/// The error for a failed debootstrap, from the last `E:` it wrote.
+fn classify(
+    last_error: Option<(String, Vec<String>, String)>,
+    status: String,
+    opts: &Options,
+    dir: PathBuf,
+    log: PathBuf,
+) -> CreateError {
+    let Some((name, args, text)) = last_error else {
+        return CreateError::Failed {
+            status,
+            reason: "it gave no reason".into(),
+            dir,
+            log,
+        };
+    };
+    match name.as_str() {
+        "NOGETREL" | "NOGETRELSIG" => {
+            let url = args.first().cloned().unwrap_or_default();
+            // debootstrap does not say why; ask once more, with wget's exit
+            // status: 8 is an error answer from the server (404: no such suite).
+            let answered_no = Command::new("wget")
+                .args(["-q", "--tries=1", "--timeout=15", "-O", "/dev/null", &url])
+                .stdin(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.code() == Some(8));
+            if answered_no {
+                CreateError::UnknownSuite {
+                    suite: opts.suite.clone(),
+                    mirror: opts.mirror.clone(),
+                    dir,
+                    log,
+                }
+            } else {
+                CreateError::Unreachable {
+                    mirror: opts.mirror.clone(),
+                    url,
+                    dir,
+                    log,
+                }
+            }
+        }
+        "NOSCRIPT" => CreateError::Failed {
+            status,
+            reason: format!("suite '{}' is unknown to debootstrap ({text})", opts.suite),
+            dir,
+            log,
+        },
+        _ => CreateError::Failed {
+            status,
+            reason: text,
+            dir,
+            log,
+        },
+    }
+}
+
+/// DIR as an absolute, existing, empty directory (made when missing).
+fn prepare_dir(dir: &Path, ui: &Ui) -> Result<PathBuf, CreateError> {
+    let abs = std::path::absolute(dir).map_err(io_err(dir))?;
+    if abs.parent().is_none() {
+        return Err(CreateError::RootDir);
+    }
+    match fs::metadata(&abs) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(&abs).map_err(io_err(&abs))?;
+        }
+        Err(e) => return Err(io_err(&abs)(e)),
+        Ok(md) if !md.is_dir() => return Err(CreateError::NotADir(abs)),
+        Ok(_) => {}
+    }
+    let dir = fs::canonicalize(&abs).map_err(io_err(&abs))?;
+    if dir.parent().is_none() {
+        return Err(CreateError::RootDir);
+    }
+    let empty = fs::read_dir(&dir).map_err(io_err(&dir))?.next().is_none();
+    if !empty {
+        if !is_failed_create(&dir) {
+            return Err(CreateError::NotEmpty(dir));
+        }
+        ui.say(&format!(
+            "create: cleaning up a previous failed create in {}",
+            dir.display()
+        ));
+        let left = crate::engine::unmount_below(&dir)
+            .map_err(io_err(Path::new("/proc/self/mountinfo")))?;
+        if !left.is_empty() {
+            return Err(CreateError::StillMounted { dir, left });
+        }
+        let dev = fs::symlink_metadata(&dir).map_err(io_err(&dir))?.dev();
+        remove_contents(&dir, dev)?;
+    }
+    Ok(dir)
+}
+
+/// A directory left by a create of ours that did not finish: its log is
+/// there, its record is not.
+pub fn is_failed_create(dir: &Path) -> bool {
+    let d = dir.join("chroot.d");
+    fs::symlink_metadata(d.join("create.log")).is_ok_and(|m| m.is_file())
+        && fs::symlink_metadata(d.join(record::FILE))
+            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+}
+
+/// Deletes what is inside `dir`: never follows a symlink, never enters
+/// another filesystem (it refuses instead).
+fn remove_contents(dir: &Path, dev: u64) -> Result<(), CreateError> {
+    for e in fs::read_dir(dir).map_err(io_err(dir))? {
+        let p = e.map_err(io_err(dir))?.path();
+        let md = fs::symlink_metadata(&p).map_err(io_err(&p))?;
+        if md.is_dir() {
+            if md.dev() != dev {
+                return Err(CreateError::Io {
+                    path: p,
+                    source: io::Error::other(
+                        "another filesystem is mounted here; not deleting across it",
+                    ),
+                });
+            }
+            remove_contents(&p, dev)?;
+            fs::remove_dir(&p).map_err(io_err(&p))?;
+        } else {
+            fs::remove_file(&p).map_err(io_err(&p))?;
+        }
+    }
+    Ok(())
+}
+
+/// A suite name debootstrap can take: a codename or an alias, nothing path-like.
+fn valid_suite(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['-', '.'])
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+fn find_debootstrap() -> Result<PathBuf, CreateError> {
+    which::which("debootstrap")
+        .or_else(|_| which::which_in("debootstrap", Some("/usr/sbin:/sbin"), "/"))
+        .map_err(|_| CreateError::NoDebootstrap)
+}
+
+/// debootstrap's script for the suite when it has one; else its `sid`
+/// script (every Debian suite since buster bootstraps the same way), so
+/// that a suite newer than the installed debootstrap still works and an
+/// unknown one is judged by the mirror.
+fn fallback_script(debootstrap: &Path, suite: &str) -> Option<PathBuf> {
+    let mut dirs = vec![];
+    if let Some(prefix) = debootstrap.parent().and_then(Path::parent) {
+        dirs.push(prefix.join("share/debootstrap/scripts"));
+    }
+    dirs.push(PathBuf::from("/usr/share/debootstrap/scripts"));
+    let dir = dirs.into_iter().find(|d| d.is_dir())?;
+    if dir.join(suite).exists() {
+        return None;
+    }
+    let sid = dir.join("sid");
+    sid.exists().then_some(sid)
+}
+
+fn debootstrap_version(debootstrap: &Path) -> Option<String> {
+    let out = Command::new(debootstrap).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.trim().trim_start_matches("debootstrap").trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+/// The host's Debian architecture name.
+fn host_arch() -> String {
+    if let Ok(out) = Command::new("dpkg").arg("--print-architecture").output() {
+        let a = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && !a.is_empty() {
+            return a;
+        }
+    }
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "i386",
+        "aarch64" => "arm64",
+        "arm" => "armhf",
+        "powerpc64" => "ppc64el",
+        "riscv64" => "riscv64",
+        "s390x" => "s390x",
+        other => other,
+    }
+    .to_string()
+}
+
+/// PATH with the sbin directories debootstrap needs (it runs chroot, ldconfig…).
+fn sbin_path() -> String {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut parts: Vec<&str> = path.split(':').filter(|p| !p.is_empty()).collect();
+    for d in [
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ] {
+        if !parts.contains(&d) {
+            parts.push(d);
+        }
+    }
+    parts.join(":")
+}
+
+fn os_release_codename(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// `chroot.d/create.log`, and its last lines for the failure message.
+struct Log {
+    file: File,
+    tail: VecDeque<String>,
+}
+
+impl Log {
+    fn create(path: &Path) -> Result<Log, CreateError> {
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(io_err(path))?;
+        Ok(Log {
+            file,
+            tail: VecDeque::with_capacity(TAIL + 1),
+        })
+    }
+
+    /// A line of debootstrap's.
+    fn line(&mut self, line: &str) {
+        let _ = writeln!(self.file, "{line}");
+        if self.tail.len() == TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line.to_string());
+    }
+
+    /// A line of ours.
+    fn note(&mut self, line: &str) {
+        let _ = writeln!(self.file, "chroot-tool: {line}");
+    }
+
+    fn show_tail(&self, path: &Path) {
+        let mut err = io::stderr().lock();
+        let _ = writeln!(err, "--- last lines of {} ---", path.display());
+        for l in &self.tail {
+            let _ = writeln!(err, "  {l}");
+        }
+        let _ = writeln!(err, "---");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suites() {
+        assert!(valid_suite("bookworm"));
+        assert!(valid_suite("stable"));
+        assert!(valid_suite("bookworm-backports"));
+        assert!(!valid_suite("../etc"));
+        assert!(!valid_suite("a/b"));
+        assert!(!valid_suite("--help"));
+        assert!(!valid_suite(""));
+    }
+
+    #[test]
+    fn codename() {
+        let t = "PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nVERSION_CODENAME=trixie\n";
+        assert_eq!(os_release_codename(t).as_deref(), Some("trixie"));
+        assert_eq!(os_release_codename("ID=debian\n"), None);
+    }
+
+    #[test]
+    fn template_explains_every_section() {
+        for s in [
+            "[bind]",
+            "[exclude]",
+            "[limits]",
+            "[run]",
+            "bind-ro",
+            "tmpfs",
+            "ignore:yes",
+        ] {
+            assert!(TOOL_CONF.contains(s), "tool.conf template lacks {s}");
+        }
+        // Every line in a section is a comment or a section header: nothing is mounted by default.
+        for l in TOOL_CONF.lines() {
+            assert!(
+                l.is_empty() || l.starts_with('#') || l.starts_with('['),
+                "{l}"
+            );
+        }
+    }
+}

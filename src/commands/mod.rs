@@ -1,6 +1,7 @@
 //! One module per verb. Each returns `anyhow::Result`; this module maps a
 //! failure to its exit status (DESIGN.md: 125 for run/shell, else 1; 2 for usage).
 pub mod completions;
+pub mod create;
 pub mod off;
 pub mod on;
 pub mod run;
@@ -48,10 +49,20 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Off(a) => (off::run(dir, &a).map(|()| 0), 1),
         Command::Status(a) => (status::run(dir, &a).map(|()| 0), 1),
         Command::Completions(a) => (completions::run(&a).map(|()| 0), 1),
-        Command::Create(_) | Command::Destroy(_) => (Err(anyhow::anyhow!("not available yet")), 1),
+        Command::Create(a) => (create_in(dir, &a).map(|()| 0), 1),
+        Command::Destroy(_) => (Err(anyhow::anyhow!("not available yet")), 1),
     };
     res.map(ExitCode::from).map_err(|error| Failure {
         code: code_for(&error, fail_code),
         error,
     })
+}
+
+fn create_in(dir: Option<&std::path::Path>, args: &crate::cli::CreateArgs) -> anyhow::Result<()> {
+    let Some(dir) = dir else {
+        return Err(
+            Usage("no sandbox directory: give -d DIR or set CHROOT_TOOL_DIR".into()).into(),
+        );
+    };
+    create::run(dir, args)
 }

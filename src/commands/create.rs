@@ -1,0 +1,41 @@
+//! `chroot-tool create`: arguments resolved into `create::Options`; the work is in `crate::create`.
+use std::path::Path;
+
+use crate::cli::CreateArgs;
+use crate::create::{create, Options};
+
+fn list(s: &Option<String>) -> Vec<String> {
+    s.iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+pub fn run(dir: &Path, args: &CreateArgs) -> anyhow::Result<()> {
+    let opts = Options {
+        suite: args.suite.clone(),
+        mirror: args.mirror.trim_end_matches('/').to_string(),
+        variant: args.variant.clone(),
+        include: list(&args.include),
+        arch: args.arch.clone(),
+        components: list(&args.components),
+        extra: args.extra.clone(),
+        quiet: args.quiet,
+    };
+    let made = create(dir, &opts)?;
+    if !opts.quiet {
+        let r = &made.record;
+        eprintln!(
+            "created {} ({} {} {}) in {} s; try: chroot-tool run -d {} \"apt-get update\"",
+            made.dir.display(),
+            r.codename.as_deref().unwrap_or(&r.suite),
+            r.variant,
+            r.arch,
+            r.seconds.unwrap_or(0),
+            made.dir.display()
+        );
+    }
+    Ok(())
+}

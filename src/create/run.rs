@@ -1,0 +1,244 @@
+//! Running debootstrap: in its own process group, stdout and stderr on one
+//! pipe, its machine-readable progress on another given to it as fd 3, and
+//! SIGINT/SIGTERM/SIGHUP taken through a signalfd so that an interruption
+//! ends debootstrap's whole group (TERM, then KILL) before we return.
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags};
+use nix::sys::signal::{killpg, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::{pipe2, Pid};
+
+/// How long debootstrap gets between TERM and KILL.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// SIGINT, SIGTERM and SIGHUP, blocked and readable from a signalfd for as
+/// long as this lives. Made before any thread starts, so every thread has
+/// them blocked; children get an empty mask back.
+pub struct Signals {
+    fd: SignalFd,
+    old: SigSet,
+}
+
+impl Signals {
+    pub fn block() -> io::Result<Signals> {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGINT);
+        set.add(Signal::SIGTERM);
+        set.add(Signal::SIGHUP);
+        let mut old = SigSet::empty();
+        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+        Ok(Signals { fd, old })
+    }
+
+    /// A signal that arrived and was not read yet.
+    pub fn pending(&self) -> Option<Signal> {
+        match self.fd.read_signal() {
+            Ok(Some(info)) => Signal::try_from(info.ssi_signo as i32).ok(),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
+    }
+}
+
+/// Which of debootstrap's outputs a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// stdout and stderr: its full log.
+    Output,
+    /// fd 3: `P:`/`I:`/`E:` records.
+    Fd3,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Exited(ExitStatus),
+    Interrupted(Signal),
+}
+
+/// A pipe we read lines from.
+struct Reader {
+    file: Option<File>,
+    stream: Stream,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    fn new(fd: OwnedFd, stream: Stream) -> io::Result<Reader> {
+        fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        Ok(Reader {
+            file: Some(File::from(fd)),
+            stream,
+            buf: vec![],
+        })
+    }
+
+    /// Reads what is there; passes complete lines on. False once at EOF.
+    fn pump(&mut self, on_line: &mut dyn FnMut(Stream, &str)) -> bool {
+        let Some(file) = &mut self.file else {
+            return false;
+        };
+        let mut chunk = [0u8; 65536];
+        loop {
+            match file.read(&mut chunk) {
+                Ok(0) => {
+                    self.file = None;
+                    self.flush(on_line);
+                    return false;
+                }
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    while let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = self.buf.drain(..=i).collect();
+                        on_line(self.stream, &String::from_utf8_lossy(&line[..i]));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(_) => {
+                    self.file = None;
+                    self.flush(on_line);
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self, on_line: &mut dyn FnMut(Stream, &str)) {
+        if !self.buf.is_empty() {
+            on_line(self.stream, &String::from_utf8_lossy(&self.buf));
+            self.buf.clear();
+        }
+    }
+}
+
+/// Runs `cmd` (debootstrap, with `--debian-installer` among its arguments)
+/// to its end or until a signal arrives; every line of its output and of
+/// its fd 3 goes to `on_line`. When this returns, nothing of its process
+/// group is left running.
+pub fn run(
+    mut cmd: Command,
+    sigs: &Signals,
+    on_line: &mut dyn FnMut(Stream, &str),
+) -> io::Result<Outcome> {
+    let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let (fd3_r, fd3_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let w3 = fd3_w.as_raw_fd();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(out_w.try_clone()?))
+        .stderr(Stdio::from(out_w))
+        .process_group(0);
+    // SAFETY: only async-signal-safe calls (fcntl, dup2, sigemptyset,
+    // pthread_sigmask) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if w3 == 3 {
+                if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            } else if libc::dup2(w3, 3) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    // Our copies of the write ends go, so that the pipes end with debootstrap.
+    drop(cmd);
+    drop(fd3_w);
+    let pgid = Pid::from_raw(child.id() as i32);
+
+    let mut readers = [
+        Reader::new(out_r, Stream::Output)?,
+        Reader::new(fd3_r, Stream::Fd3)?,
+    ];
+    let mut exited: Option<(ExitStatus, Instant)> = None;
+    loop {
+        let open = readers.iter().any(|r| r.file.is_some());
+        if let Some((status, at)) = exited {
+            // Once debootstrap is gone, read what is left, but do not wait
+            // for whatever it may have left holding the pipes.
+            if !open || at.elapsed() > Duration::from_secs(2) {
+                for r in &mut readers {
+                    r.flush(on_line);
+                }
+                end_group(&mut child, pgid);
+                return Ok(Outcome::Exited(status));
+            }
+        }
+        let mut fds = vec![PollFd::new(sigs.fd.as_fd(), PollFlags::POLLIN)];
+        for r in &readers {
+            if let Some(f) = &r.file {
+                fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+            }
+        }
+        match poll(&mut fds, 200u16) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => {
+                end_group(&mut child, pgid);
+                return Err(e.into());
+            }
+        }
+        drop(fds);
+        if let Some(sig) = sigs.pending() {
+            end_group(&mut child, pgid);
+            for r in &mut readers {
+                r.pump(on_line);
+                r.flush(on_line);
+            }
+            return Ok(Outcome::Interrupted(sig));
+        }
+        for r in &mut readers {
+            r.pump(on_line);
+        }
+        if exited.is_none() {
+            if let Some(status) = child.try_wait()? {
+                exited = Some((status, Instant::now()));
+            }
+        }
+    }
+}
+
+/// Ends debootstrap's process group: TERM, a grace period, KILL; reaps
+/// debootstrap itself and waits until no process of the group is left.
+/// The group is addressed by debootstrap's own pid, its leader.
+fn end_group(child: &mut Child, pgid: Pid) {
+    let group_alive = || !matches!(killpg(pgid, None), Err(Errno::ESRCH));
+    if matches!(child.try_wait(), Ok(None)) || group_alive() {
+        let _ = killpg(pgid, Signal::SIGTERM);
+    }
+    let start = Instant::now();
+    let mut killed = false;
+    loop {
+        let leader_done = !matches!(child.try_wait(), Ok(None));
+        if leader_done && !group_alive() {
+            break;
+        }
+        if !killed && start.elapsed() > GRACE {
+            let _ = killpg(pgid, Signal::SIGKILL);
+            killed = true;
+        }
+        if start.elapsed() > GRACE * 3 {
+            // Something survived KILL (stuck in the kernel): stop waiting.
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.try_wait();
+}

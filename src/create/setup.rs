@@ -1,0 +1,312 @@
+//! The files `create` writes into a fresh rootfs, written without ever
+//! following a symlink of the rootfs: every directory on the way is opened
+//! with `O_NOFOLLOW`, files are written to a temporary name and renamed over
+//! the target (a rename replaces a symlink, it never writes through it).
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, renameat, AtFlags, OFlag};
+use nix::sys::stat::{fstatat, mkdirat, Mode};
+use nix::unistd::{symlinkat, unlinkat, UnlinkatFlags};
+
+/// An error about one path inside the root.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct SetupError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// A root directory, opened once; paths below it are relative to it.
+pub struct Root {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl Root {
+    pub fn open(path: &Path) -> Result<Root, SetupError> {
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| SetupError {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        Ok(Root {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, rel: &Path, e: impl Into<io::Error>) -> SetupError {
+        let e: io::Error = e.into();
+        let source =
+            if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) {
+                io::Error::new(
+                    e.kind(),
+                    format!("{e} (a symlink or file is in the way; refusing to follow it)"),
+                )
+            } else {
+                e
+            };
+        SetupError {
+            path: self.path.join(rel),
+            source,
+        }
+    }
+
+    /// Opens directory `rel`, never following a symlink; makes what is missing when `create`.
+    fn dir(&self, rel: &Path, create: bool) -> Result<OwnedFd, SetupError> {
+        let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+        let mut cur = nix::unistd::dup(self.fd.as_fd()).map_err(|e| self.err(rel, e))?;
+        for c in rel.components() {
+            let Component::Normal(name) = c else {
+                return Err(self.err(
+                    rel,
+                    io::Error::new(io::ErrorKind::InvalidInput, "not a plain relative path"),
+                ));
+            };
+            let next = match openat(&cur, name, flags, Mode::empty()) {
+                Err(Errno::ENOENT) if create => {
+                    match mkdirat(&cur, name, Mode::from_bits_truncate(0o755)) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(self.err(rel, e)),
+                    }
+                    openat(&cur, name, flags, Mode::empty())
+                }
+                r => r,
+            }
+            .map_err(|e| self.err(rel, e))?;
+            cur = next;
+        }
+        Ok(cur)
+    }
+
+    fn split<'a>(&self, rel: &'a Path) -> Result<(&'a Path, &'a std::ffi::OsStr), SetupError> {
+        match (rel.parent(), rel.file_name()) {
+            (Some(p), Some(n)) => Ok((p, n)),
+            _ => Err(self.err(
+                rel,
+                io::Error::new(io::ErrorKind::InvalidInput, "no file name"),
+            )),
+        }
+    }
+
+    /// Writes `rel` with `contents` (mode 0644), replacing what was there.
+    pub fn write_file(&self, rel: &Path, contents: &str) -> Result<(), SetupError> {
+        let (parent, name) = self.split(rel)?;
+        let dir = self.dir(parent, true)?;
+        let mut tmp = std::ffi::OsString::from(".");
+        tmp.push(name);
+        tmp.push(".chroot-tool-new");
+        let _ = unlinkat(&dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        let fd = openat(
+            &dir,
+            tmp.as_os_str(),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map_err(|e| self.err(rel, e))?;
+        let mut f = File::from(fd);
+        f.write_all(contents.as_bytes())
+            .map_err(|e| self.err(rel, e))?;
+        drop(f);
+        renameat(&dir, tmp.as_os_str(), &dir, name).map_err(|e| {
+            let _ = unlinkat(&dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+            self.err(rel, e)
+        })
+    }
+
+    /// Makes `rel` a symlink to `target`, replacing a file or symlink there.
+    pub fn symlink(&self, rel: &Path, target: &str) -> Result<(), SetupError> {
+        let (parent, name) = self.split(rel)?;
+        let dir = self.dir(parent, true)?;
+        match unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(self.err(rel, e)),
+        }
+        symlinkat(target, &dir, name).map_err(|e| self.err(rel, e))
+    }
+
+    /// Whether `rel` exists (its last component may be a symlink; none before it).
+    pub fn exists(&self, rel: &Path) -> bool {
+        let Ok((parent, name)) = self.split(rel) else {
+            return false;
+        };
+        let Ok(dir) = self.dir(parent, false) else {
+            return false;
+        };
+        fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
+    }
+
+    /// Reads a small file `rel`, never following a symlink.
+    pub fn read_file(&self, rel: &Path) -> Option<String> {
+        let (parent, name) = self.split(rel).ok()?;
+        let dir = self.dir(parent, false).ok()?;
+        let fd = openat(
+            &dir,
+            name,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        io::read_to_string(File::from(fd)).ok()
+    }
+}
+
+/// A hostname made from DIR's base name: lower case letters, digits and
+/// dashes, at most 63 characters; `sandbox` when nothing is left.
+pub fn hostname_for(dir: &Path) -> String {
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut out = String::new();
+    for c in base.chars().flat_map(char::to_lowercase) {
+        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
+        if c == '-' && (out.is_empty() || out.ends_with('-')) {
+            continue;
+        }
+        out.push(c);
+    }
+    out.truncate(63);
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "sandbox".to_string()
+    } else {
+        out
+    }
+}
+
+/// `/etc/hosts` for a sandbox named `name`.
+pub fn hosts_for(name: &str) -> String {
+    format!(
+        "127.0.0.1\tlocalhost\n\
+         127.0.1.1\t{name}\n\
+         \n\
+         ::1\tlocalhost ip6-localhost ip6-loopback\n\
+         ff02::1\tip6-allnodes\n\
+         ff02::2\tip6-allrouters\n"
+    )
+}
+
+/// A time zone name we are willing to put in a path: `Area/City` words only.
+pub fn valid_zone(zone: &str) -> bool {
+    !zone.is_empty()
+        && !zone.starts_with('/')
+        && zone.split('/').all(|w| {
+            !w.is_empty()
+                && w != "."
+                && w != ".."
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+-".contains(c))
+        })
+}
+
+/// The host's time zone: `/etc/timezone`, else the target of `/etc/localtime`.
+pub fn host_timezone() -> Option<String> {
+    let from_file = std::fs::read_to_string("/etc/timezone")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|z| valid_zone(z));
+    from_file.or_else(|| {
+        let link = std::fs::read_link("/etc/localtime").ok()?;
+        let link = link.to_str()?;
+        let zone = &link[link.find("zoneinfo/")? + "zoneinfo/".len()..];
+        valid_zone(zone).then(|| zone.to_string())
+    })
+}
+
+/// What setting up the rootfs did, for the log.
+#[derive(Debug, Default)]
+pub struct Done {
+    pub hostname: String,
+    pub timezone: Option<String>,
+    pub notes: Vec<String>,
+}
+
+/// Writes `/etc/hostname`, `/etc/hosts`, `/etc/default/locale`, the host's time zone.
+pub fn configure(root: &Root, dir: &Path) -> Result<Done, SetupError> {
+    let mut done = Done {
+        hostname: hostname_for(dir),
+        ..Done::default()
+    };
+    root.write_file(Path::new("etc/hostname"), &format!("{}\n", done.hostname))?;
+    root.write_file(Path::new("etc/hosts"), &hosts_for(&done.hostname))?;
+    // C.UTF-8 is built into glibc (>= 2.35) and shipped by libc-bin before: no locales package needed.
+    root.write_file(Path::new("etc/default/locale"), "LANG=C.UTF-8\n")?;
+    match host_timezone() {
+        None => done
+            .notes
+            .push("the host's time zone is unknown; keeping the rootfs' own".into()),
+        Some(zone) => {
+            root.write_file(Path::new("etc/timezone"), &format!("{zone}\n"))?;
+            let zonefile = Path::new("usr/share/zoneinfo").join(&zone);
+            if root.exists(&zonefile) {
+                root.symlink(
+                    Path::new("etc/localtime"),
+                    &format!("../usr/share/zoneinfo/{zone}"),
+                )?;
+            } else {
+                done.notes.push(format!(
+                    "time zone {zone} is not in the rootfs (no tzdata there); /etc/localtime left as it was"
+                ));
+            }
+            done.timezone = Some(zone);
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        assert_eq!(hostname_for(Path::new("/srv/My_Project.2")), "my-project-2");
+        assert_eq!(hostname_for(Path::new("/x/--a--b--")), "a-b");
+        assert_eq!(hostname_for(Path::new("/x/___")), "sandbox");
+        assert_eq!(hostname_for(Path::new("/")), "sandbox");
+        assert_eq!(hostname_for(Path::new(&"a".repeat(80))).len(), 63);
+    }
+
+    #[test]
+    fn zones() {
+        assert!(valid_zone("Europe/Berlin"));
+        assert!(valid_zone("Etc/GMT+5"));
+        assert!(!valid_zone("../../etc/passwd"));
+        assert!(!valid_zone("/etc/passwd"));
+        assert!(!valid_zone(""));
+    }
+
+    #[test]
+    fn never_writes_through_symlinks() {
+        let t = std::env::temp_dir().join(format!("ct-setup-{}", std::process::id()));
+        let outside = t.join("outside");
+        let root = t.join("root");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("etc")).unwrap();
+        let r = Root::open(&root).unwrap();
+        assert!(r.write_file(Path::new("etc/hostname"), "x\n").is_err());
+        assert!(!outside.join("hostname").exists());
+        // A symlink as the file itself is replaced, not written through.
+        std::fs::remove_file(root.join("etc")).unwrap();
+        std::fs::create_dir(root.join("etc")).unwrap();
+        std::os::unix::fs::symlink(outside.join("hosts"), root.join("etc/hosts")).unwrap();
+        r.write_file(Path::new("etc/hosts"), "h\n").unwrap();
+        assert!(!outside.join("hosts").exists());
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/hosts")).unwrap(),
+            "h\n"
+        );
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+}

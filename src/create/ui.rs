@@ -1,0 +1,108 @@
+//! What the user sees while debootstrap runs: a bar on a terminal, one line
+//! per phase otherwise, nothing with `-q`.
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::progress::{Event, Level};
+
+pub enum Ui {
+    Quiet,
+    Plain { phase: String },
+    Bar { bar: ProgressBar, phase: String },
+}
+
+impl Ui {
+    pub fn new(quiet: bool) -> Ui {
+        if quiet {
+            Ui::Quiet
+        } else if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner:.green} {prefix:.bold} [{bar:25.cyan/blue}] {percent:>3}% {elapsed:>4} {wide_msg:.dim}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            Ui::Bar {
+                bar,
+                phase: String::new(),
+            }
+        } else {
+            Ui::Plain {
+                phase: String::new(),
+            }
+        }
+    }
+
+    /// A line for the user (above the bar when there is one).
+    pub fn say(&self, line: &str) {
+        match self {
+            Ui::Quiet => {}
+            Ui::Plain { .. } => {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+            Ui::Bar { bar, .. } => bar.println(line),
+        }
+    }
+
+    pub fn event(&mut self, ev: &Event) {
+        match (self, ev) {
+            (Ui::Quiet, _) => {}
+            (Ui::Plain { phase }, Event::Phase { name, text, .. }) => {
+                if name != phase {
+                    let _ = writeln!(std::io::stderr(), "create: {}", text.trim_end_matches('.'));
+                    *phase = name.clone();
+                }
+            }
+            (
+                Ui::Plain { .. },
+                Event::Message {
+                    level: Level::Warning,
+                    text,
+                    ..
+                },
+            ) => {
+                let _ = writeln!(std::io::stderr(), "create: warning: {text}");
+            }
+            (Ui::Plain { .. }, _) => {}
+            (
+                Ui::Bar { bar, phase },
+                Event::Phase {
+                    now,
+                    end,
+                    name,
+                    text,
+                },
+            ) => {
+                if name != phase {
+                    bar.set_prefix(text.trim_end_matches('.').to_string());
+                    bar.set_message("");
+                    *phase = name.clone();
+                }
+                bar.set_length((*end).max(1));
+                bar.set_position((*now).min(*end));
+            }
+            (Ui::Bar { bar, .. }, Event::Position { now, end }) => {
+                bar.set_length((*end).max(1));
+                bar.set_position((*now).min(*end));
+            }
+            (Ui::Bar { bar, .. }, Event::Message { level, text, .. }) => match level {
+                Level::Info => bar.set_message(text.clone()),
+                Level::Warning => bar.println(format!("create: warning: {text}")),
+                Level::Error => {}
+            },
+            (Ui::Bar { .. }, Event::Text(_)) => {}
+        }
+    }
+
+    /// Removes the bar (before the final messages).
+    pub fn finish(&self) {
+        if let Ui::Bar { bar, .. } = self {
+            bar.finish_and_clear();
+        }
+    }
+}
