@@ -15,6 +15,8 @@ struct Status {
     mode: &'static str,
     mounts: Vec<MountRow>,
     processes: Vec<procs::Proc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<crate::create::CreateRecord>,
 }
 
 #[derive(Serialize)]
@@ -57,6 +59,7 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
         mode: "privileged",
         mounts: rows,
         processes: procs::inside(&sb.dir),
+        created: crate::create::load(&sb.chroot_d()),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&st)?);
@@ -64,6 +67,13 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
     }
     println!("{}: {}", st.dir.display(), st.state);
     println!("mode: {}", st.mode);
+    if let Some(c) = &st.created {
+        let codename = c.codename.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+        println!(
+            "debian: {}{codename} {} {}, from {}, made {} by chroot-tool {}",
+            c.suite, c.variant, c.arch, c.mirror, c.date, c.tool_version
+        );
+    }
     if st.state == "partly on" {
         println!(
             "(some mounts are left from an interrupted on or off: run `chroot-tool off`, or `on`)"
