@@ -1,0 +1,82 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_chroot_tool_global_optspecs
+    string join \n d/dir= h/help V/version
+end
+
+function __fish_chroot_tool_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_chroot_tool_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_chroot_tool_using_subcommand
+    set -l cmd (__fish_chroot_tool_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "run" -d 'Turn on, then run a command inside ("LINE" through the dispatch rules, or -- PROG ARGS...)'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "shell" -d 'An interactive login shell inside'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "off" -d 'Stop, end every process inside, unmount everything at or below DIR'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "status" -d 'Whether the sandbox is on, its mounts and the processes inside'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l suite -d 'Debian suite (codename or stable/testing/unstable)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l mirror -d 'Debian mirror' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l variant -d 'debootstrap variant' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l include -d 'Extra packages, comma-separated' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l arch -d 'Architecture (default: the host\'s)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l components -d 'Archive components, comma-separated (default: main)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s q -l quiet -d 'No progress output'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -l timeout -d 'Seconds between TERM and KILL for processes still inside' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -l json -d 'Machine-readable output'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand destroy" -l timeout -d 'Seconds between TERM and KILL for processes still inside' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand destroy" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand destroy" -s y -l yes -d 'Do not ask for confirmation'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand destroy" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand destroy" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "run" -d 'Turn on, then run a command inside ("LINE" through the dispatch rules, or -- PROG ARGS...)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "shell" -d 'An interactive login shell inside'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "off" -d 'Stop, end every process inside, unmount everything at or below DIR'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "status" -d 'Whether the sandbox is on, its mounts and the processes inside'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
