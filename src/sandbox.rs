@@ -74,7 +74,17 @@ impl Sandbox {
         if let Some(msg) = crate::conf::conf_sh_notice(&cd) {
             eprintln!("chroot-tool: {msg}");
         }
-        Ok(Conf::load(&cd)?.unwrap_or_default())
+        let conf = Conf::load(&cd)?.unwrap_or_default();
+        for section in ["limits", "run"] {
+            if let Some(r) = conf.section(section).first() {
+                eprintln!(
+                    "chroot-tool: warning: {}:{}: [{section}] is not applied by this version; the records are ignored",
+                    cd.join("tool.conf").display(),
+                    r.line
+                );
+            }
+        }
+        Ok(conf)
     }
 
     /// What `on` mounts for this sandbox.
