@@ -7,10 +7,10 @@ fn main() -> ExitCode {
     let cli = chroot_tool::cli::Cli::parse();
     match chroot_tool::commands::run(cli) {
         Ok(code) => code,
+        // A closed pipe (`chroot-tool status | head -1`) is not an error.
+        Err(fail) if fail.is_broken_pipe() => ExitCode::SUCCESS,
         Err(fail) => {
-            if !fail.is_broken_pipe() {
-                eprintln!("chroot-tool: {:#}", fail.error);
-            }
+            eprintln!("chroot-tool: {:#}", fail.error);
             ExitCode::from(fail.code)
         }
     }

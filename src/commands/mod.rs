@@ -66,3 +66,13 @@ fn create_in(dir: Option<&std::path::Path>, args: &crate::cli::CreateArgs) -> an
     };
     create::run(dir, args)
 }
+
+/// Writes a command's output to stdout (a closed pipe is reported as such,
+/// and `main` treats it as no error).
+pub fn out(text: impl AsRef<str>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut so = std::io::stdout().lock();
+    so.write_all(text.as_ref().as_bytes())?;
+    so.flush()?;
+    Ok(())
+}

@@ -17,14 +17,14 @@ pub fn run(dir: Option<&Path>, args: &OffArgs) -> Result<()> {
     let guard = lock::exclusive(&sb.dir)?;
     let r = turn_off(&sb, grace(args.timeout)?, guard)?;
     if r.mounts == 0 && r.processes == 0 {
-        println!("{} is already off", sb.dir.display());
+        super::out(format!("{} is already off\n", sb.dir.display()))?;
     } else {
-        println!(
-            "{} is off ({} unmounted, {} processes ended)",
+        super::out(format!(
+            "{} is off ({} unmounted, {} processes ended)\n",
             sb.dir.display(),
             r.mounts,
             r.processes
-        );
+        ))?;
     }
     Ok(())
 }

@@ -11,13 +11,12 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     let sb = Sandbox::open(dir, Need::Rootfs)?;
     let _lock = lock::exclusive(&sb.dir)?;
     let report = turn_on(&sb)?;
-    println!(
-        "{} is on ({} mounted, {} already there)",
+    super::out(format!(
+        "{} is on ({} mounted, {} already there)\n",
         sb.dir.display(),
         report.mounted.len(),
         report.already
-    );
-    Ok(())
+    ))
 }
 
 /// Turns the sandbox on (the caller holds its lock); warns about mount

@@ -62,38 +62,42 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
         created: crate::create::load(&sb.chroot_d()),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&st)?);
-        return Ok(());
+        return super::out(format!("{}\n", serde_json::to_string_pretty(&st)?));
     }
-    println!("{}: {}", st.dir.display(), st.state);
-    println!("mode: {}", st.mode);
+    let mut o = String::new();
+    o += &format!("{}: {}\n", st.dir.display(), st.state);
+    o += &format!("mode: {}\n", st.mode);
     if let Some(c) = &st.created {
         let codename = c
             .codename
             .as_deref()
             .map(|n| format!(" ({n})"))
             .unwrap_or_default();
-        println!(
-            "debian: {}{codename} {} {}, from {}, made {} by chroot-tool {}",
+        o += &format!(
+            "debian: {}{codename} {} {}, from {}, made {} by chroot-tool {}\n",
             c.suite, c.variant, c.arch, c.mirror, c.date, c.tool_version
         );
     }
     if st.state == "partly on" {
-        println!(
-            "(some mounts are left from an interrupted on or off: run `chroot-tool off`, or `on`)"
+        o += &format!("(some mounts are left from an interrupted on or off: run `chroot-tool off`, or `on`)\n"
         );
     }
     if !st.mounts.is_empty() {
-        println!("mounts:");
+        o += &format!("mounts:\n");
         for m in &st.mounts {
-            println!("  {:<24} {:<8} {}", m.target.display(), m.fstype, m.options);
+            o += &format!(
+                "  {:<24} {:<8} {}\n",
+                m.target.display(),
+                m.fstype,
+                m.options
+            );
         }
     }
     if !st.processes.is_empty() {
-        println!("processes inside:");
+        o += &format!("processes inside:\n");
         for p in &st.processes {
-            println!("  {:>7} {}", p.pid, p.comm);
+            o += &format!("  {:>7} {}\n", p.pid, p.comm);
         }
     }
-    Ok(())
+    super::out(o)
 }
