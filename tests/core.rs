@@ -579,7 +579,11 @@ fn a_closed_pipe_is_not_an_error() {
     let ns = Ns::new();
     let root = ns.busybox_root("root");
     ok(&ns.run(&["on", "-d", d(&root)]));
-    let o = ns.sh(&format!("{} status -d {} | head -c1 >/dev/null; echo \"rc=${{PIPESTATUS:-0}}\"", common::BIN, d(&root)));
+    let o = ns.sh(&format!(
+        "{} status -d {} | head -c1 >/dev/null; echo \"rc=${{PIPESTATUS:-0}}\"",
+        common::BIN,
+        d(&root)
+    ));
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
     ok(&ns.run(&["off", "-d", d(&root)]));

@@ -1,6 +1,8 @@
 //! `status`: on or off, each mount, the processes inside.
 use std::path::{Path, PathBuf};
 
+use std::fmt::Write;
+
 use anyhow::Result;
 use serde::Serialize;
 
@@ -65,28 +67,32 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
         return super::out(format!("{}\n", serde_json::to_string_pretty(&st)?));
     }
     let mut o = String::new();
-    o += &format!("{}: {}\n", st.dir.display(), st.state);
-    o += &format!("mode: {}\n", st.mode);
+    let _ = writeln!(o, "{}: {}", st.dir.display(), st.state);
+    let _ = writeln!(o, "mode: {}", st.mode);
     if let Some(c) = &st.created {
         let codename = c
             .codename
             .as_deref()
             .map(|n| format!(" ({n})"))
             .unwrap_or_default();
-        o += &format!(
-            "debian: {}{codename} {} {}, from {}, made {} by chroot-tool {}\n",
+        let _ = writeln!(
+            o,
+            "debian: {}{codename} {} {}, from {}, made {} by chroot-tool {}",
             c.suite, c.variant, c.arch, c.mirror, c.date, c.tool_version
         );
     }
     if st.state == "partly on" {
-        o += &format!("(some mounts are left from an interrupted on or off: run `chroot-tool off`, or `on`)\n"
+        let _ = writeln!(
+            o,
+            "(some mounts are left from an interrupted on or off: run `chroot-tool off`, or `on`)"
         );
     }
     if !st.mounts.is_empty() {
-        o += &format!("mounts:\n");
+        let _ = writeln!(o, "mounts:");
         for m in &st.mounts {
-            o += &format!(
-                "  {:<24} {:<8} {}\n",
+            let _ = writeln!(
+                o,
+                "  {:<24} {:<8} {}",
                 m.target.display(),
                 m.fstype,
                 m.options
@@ -94,9 +100,9 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
         }
     }
     if !st.processes.is_empty() {
-        o += &format!("processes inside:\n");
+        let _ = writeln!(o, "processes inside:");
         for p in &st.processes {
-            o += &format!("  {:>7} {}\n", p.pid, p.comm);
+            let _ = writeln!(o, "  {:>7} {}", p.pid, p.comm);
         }
     }
     super::out(o)
