@@ -306,3 +306,43 @@ pub fn open_path(path: &Path) -> io::Result<OwnedFd> {
     )?;
     Ok(f)
 }
+
+/// What `statx` says about `name` in `dir`, the last component never followed.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// `S_IFMT` bits of the mode.
+    pub kind: u32,
+    pub mount_id: u64,
+    /// The entry is the root of a mount (something is mounted on it).
+    pub mount_root: bool,
+}
+
+impl Entry {
+    pub fn is_dir(&self) -> bool {
+        self.kind == libc::S_IFDIR
+    }
+}
+
+/// `statx(dir, name, AT_SYMLINK_NOFOLLOW)` for the type and mount of an entry.
+pub fn entry_at(dir: BorrowedFd, name: &std::ffi::OsStr) -> io::Result<Entry> {
+    let n = cstr(name)?;
+    // SAFETY: statx fills our zeroed struct.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::statx(
+            dir.as_raw_fd(),
+            n.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
+            libc::STATX_TYPE | libc::STATX_MNT_ID,
+            &mut st,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Entry {
+        kind: st.stx_mode as u32 & libc::S_IFMT,
+        mount_id: st.stx_mnt_id,
+        mount_root: st.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0,
+    })
+}
