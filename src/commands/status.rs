@@ -68,7 +68,11 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
     println!("{}: {}", st.dir.display(), st.state);
     println!("mode: {}", st.mode);
     if let Some(c) = &st.created {
-        let codename = c.codename.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+        let codename = c
+            .codename
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
         println!(
             "debian: {}{codename} {} {}, from {}, made {} by chroot-tool {}",
             c.suite, c.variant, c.arch, c.mirror, c.date, c.tool_version
