@@ -65,7 +65,7 @@ pub fn remove_tree(dir: &Path) -> Result<Removed, RemoveError> {
         return Err(RemoveError::MountPoint(dir.to_path_buf()));
     }
     let mut done = Removed::default();
-    empty_dir(top.as_fd(), dir, mount, &mut done)?;
+    empty_dir(top.as_fd(), dir, mount, true, &mut done)?;
     drop(top);
     unlinkat(parent_fd.as_fd(), name, UnlinkatFlags::RemoveDir).map_err(io_at(dir))?;
     done.dirs += 1;
@@ -100,14 +100,27 @@ fn names(dir: BorrowedFd, path: &Path) -> Result<Vec<OsString>, RemoveError> {
     Ok(out)
 }
 
-/// Removes everything in the directory `dir` (at `path`, for messages), which lies on `mount`.
+/// Removes everything in the directory `dir` (at `path`, for messages),
+/// which lies on `mount`. At the top, what marks a root filesystem
+/// (`usr`, `bin`, then `chroot.d`) goes last, so that a destroy that was
+/// interrupted can be run again on what is left.
 fn empty_dir(
     dir: BorrowedFd,
     path: &Path,
     mount: u64,
+    top: bool,
     done: &mut Removed,
 ) -> Result<(), RemoveError> {
-    for name in names(dir, path)? {
+    let mut names = names(dir, path)?;
+    if top {
+        names.sort_by_key(|n| match n.as_bytes() {
+            b"usr" => 1,
+            b"bin" => 2,
+            b"chroot.d" => 3,
+            _ => 0,
+        });
+    }
+    for name in names {
         let at = path.join(&name);
         let e = match sys::entry_at(dir, &name) {
             Ok(e) => e,
@@ -126,7 +139,7 @@ fn empty_dir(
                 Ok(_) => return Err(RemoveError::MountPoint(at)),
                 Err(source) => return Err(RemoveError::Io { path: at, source }),
             }
-            empty_dir(child.as_fd(), &at, mount, done)?;
+            empty_dir(child.as_fd(), &at, mount, false, done)?;
             drop(child);
             unlink(dir, &name, &at, UnlinkatFlags::RemoveDir)?;
             done.dirs += 1;
