@@ -756,7 +756,6 @@ fn kill_9_of_on_after_each_mount() {
         m.sort();
         assert_eq!(clean, m, "after a kill at mount {n}");
         ok(&ns.run(&["run", "-d", d(&root), "true"]));
-        t.faults += 1;
         let o = ns
             .tool()
             .args(["on", "-d", d(&root)])
@@ -767,6 +766,7 @@ fn kill_9_of_on_after_each_mount() {
         ok(&ns.run(&["off", "-d", d(&root)]));
         t.left(&ns, &root);
         // A kill, then straight to off.
+        t.faults += 1;
         let _ = ns
             .tool()
             .args(["on", "-d", d(&root)])
@@ -1079,6 +1079,67 @@ fn unusual_directory_names_work() {
         assert_eq!(outside, ns.mounts_outside(&root), "{name:?}");
         ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
         assert!(!root.exists(), "{name:?}");
+    }
+    t.finish();
+}
+
+#[test]
+fn destroy_asks_on_a_terminal_and_survives_a_kill_9() {
+    let ns = Ns::new();
+    let mut t = Tally::new("destroy prompt and kill -9");
+    let root = ns.busybox_root("sb");
+    // On a terminal (script gives it one): "n" keeps DIR, "y" deletes it.
+    for (answer, gone) in [("n\n", false), ("y\n", true)] {
+        let mut c = ns
+            .cmd("script")
+            .args([
+                "-qec",
+                &format!("{} destroy -d '{}'", common::BIN, d(&root)),
+                "/dev/null",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        use std::io::Write;
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        let out = stdout(&o);
+        assert!(out.contains("and everything in it? [y/N]"), "{out}");
+        assert_eq!(!root.exists(), gone, "answer {answer:?}: {out}");
+    }
+    // kill -9 at random moments of a destroy; the next destroy finishes it.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill -9 of destroy: seed {seed}");
+    let mut rng = Lcg(seed);
+    for i in 0..4 {
+        let root = ns.busybox_root(&format!("k{i}"));
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        let mut c = ns
+            .tool()
+            .args(["destroy", "--yes", "-d", d(&root)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(rng.next(30_000)));
+        t.faults += 1;
+        let _ = c.kill();
+        let _ = c.wait();
+        if root.exists() {
+            ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
+        }
+        assert!(!root.exists());
+        t.left(&ns, &root);
     }
     t.finish();
 }
