@@ -103,11 +103,29 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
             make_symlink(root.as_fd(), &op.target, to, &creatable).with_context(ctx)?;
             continue;
         }
+        // A bind source inside DIR is the sandbox's own content: resolved
+        // inside the root like a target, so its symlinks cannot reach the host.
+        let src_fd = match &op.what {
+            What::Bind { src, .. } => match src.strip_prefix(dir) {
+                Ok(rel) => Some(sys::resolve_in_root(root.as_fd(), rel).with_context(|| {
+                    format!(
+                        "bind source {} resolved inside {} ({})",
+                        src.display(),
+                        dir.display(),
+                        op.origin_note()
+                    )
+                })?),
+                Err(_) => None,
+            },
+            _ => None,
+        };
         let node = match &op.what {
             What::Bind { src, .. } => {
-                let md = std::fs::metadata(src).with_context(|| {
-                    format!("bind source {} ({})", src.display(), op.origin_note())
-                })?;
+                let md = match &src_fd {
+                    Some(fd) => std::fs::metadata(sys::fd_path(fd.as_fd())),
+                    None => std::fs::metadata(src),
+                }
+                .with_context(|| format!("bind source {} ({})", src.display(), op.origin_note()))?;
                 if md.is_dir() {
                     Node::Dir
                 } else {
@@ -150,7 +168,13 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
             }
             continue;
         }
-        let mnt = make_mount(op).with_context(ctx)?;
+        let mnt = match (&src_fd, &op.what) {
+            (Some(fd), What::Bind { recursive, .. }) => {
+                sys::clone_tree_fd(fd.as_fd(), *recursive, op.attrs, op.propagation)
+            }
+            _ => make_mount(op),
+        }
+        .with_context(ctx)?;
         sys::attach(mnt.as_fd(), target.as_fd())
             .with_context(|| {
                 format!(

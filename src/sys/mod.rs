@@ -191,13 +191,36 @@ pub fn clone_tree(
     prop: Propagation,
 ) -> io::Result<OwnedFd> {
     let p = cstr(src)?;
-    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
+    open_tree(libc::AT_FDCWD, &p, 0, recursive, attrs, prop)
+}
+
+/// As [`clone_tree`], for what the descriptor `src` refers to (a path
+/// already resolved, for instance inside a root).
+pub fn clone_tree_fd(
+    src: BorrowedFd,
+    recursive: bool,
+    attrs: Attrs,
+    prop: Propagation,
+) -> io::Result<OwnedFd> {
+    let p = cstr("")?;
+    let empty = libc::AT_EMPTY_PATH as libc::c_uint;
+    open_tree(src.as_raw_fd(), &p, empty, recursive, attrs, prop)
+}
+
+fn open_tree(
+    dirfd: RawFd,
+    path: &CString,
+    extra: libc::c_uint,
+    recursive: bool,
+    attrs: Attrs,
+    prop: Propagation,
+) -> io::Result<OwnedFd> {
+    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    // SAFETY: valid C string and flags.
-    let fd =
-        owned(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, p.as_ptr(), flags) })?;
+    // SAFETY: valid descriptor, C string and flags.
+    let fd = owned(unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) })?;
     set_attrs(fd.as_fd(), attrs, Some(prop), recursive)?;
     Ok(fd)
 }
