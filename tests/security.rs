@@ -1143,3 +1143,44 @@ fn destroy_asks_on_a_terminal_and_survives_a_kill_9() {
     }
     t.finish();
 }
+
+#[test]
+fn bind_source_inside_dir_is_resolved_inside_the_root() {
+    let ns = Ns::new();
+    let mut t = Tally::new("bind source inside DIR");
+    let h = host_dir(&ns);
+    let before = Snapshot::take(&[&h]);
+    for (to, must_fail) in [
+        (d(&h.join("etc")).to_string(), true),
+        (format!("../../../../../../..{}", d(&h.join("etc"))), true),
+        ("/etc".to_string(), false),
+        ("/".to_string(), false),
+    ] {
+        t.attacks += 1;
+        let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+        link(&root, "/shared", &to);
+        conf(
+            &root,
+            &format!("[bind]\ntgt:/mnt/s src:{}/shared\n", d(&root)),
+        );
+        let outside = ns.mounts_outside(&root);
+        let o = ns.run(&["on", "-d", d(&root)]);
+        if must_fail {
+            one_line_error(&o, &to);
+        } else {
+            ok(&o);
+            let ls = ok(&ns.run(&[
+                "run",
+                "-d",
+                d(&root),
+                "ls /mnt/s /mnt/s/etc 2>/dev/null; true",
+            ]));
+            assert!(!ls.contains("sub"), "{to}: host seen: {ls}");
+        }
+        assert_eq!(outside, ns.mounts_outside(&root));
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.left(&ns, &root);
+    }
+    t.changed(&before, &Snapshot::take(&[&h]));
+    t.finish();
+}
