@@ -72,8 +72,10 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
         .ok()
         .and_then(|v| v.parse().ok());
     let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
-    if !is_on(dir, &mounts) {
-        let tree = sys::clone_tree(dir, false, Attrs(0), Propagation::Private)
+    let fresh = !is_on(dir, &mounts);
+    if fresh {
+        // Recursive: what the user mounted below DIR before `on` stays visible inside.
+        let tree = sys::clone_tree(dir, true, Attrs(0), Propagation::Private)
             .with_context(|| format!("binding {} onto itself", dir.display()))?;
         let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
         sys::attach(tree.as_fd(), target.as_fd())
@@ -82,19 +84,48 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
     }
     let root = sys::open_root(dir).with_context(|| format!("opening {}", dir.display()))?;
     let (root_id, _) = sys::mount_of(root.as_fd())?;
+    // Attached below a shared mount (a systemd host), the kernel makes the
+    // self-bind (and the copies of mounts below it) shared with the host's
+    // peers; made private again here (the self-bind also on every `on`, in
+    // case a crash came between), nothing mounted below it ever propagates
+    // to the host or its other namespaces.
+    sys::set_attrs(root.as_fd(), Attrs(0), Some(Propagation::Private), fresh)
+        .with_context(|| format!("making {} private", dir.display()))?;
+    // Directories and files are created only on DIR's own filesystem and on
+    // fresh filesystems of the plan, never on a host path bound in (a
+    // symlink in the rootfs could otherwise point a target into one).
+    let mut creatable: Vec<u64> = vec![root_id];
     let mut mounts = mounts;
     let mut count = 0;
     for op in plan {
         let ctx = || format!("{} ({})", op.describe(), op.origin_note());
         if let What::Symlink { to } = &op.what {
-            make_symlink(root.as_fd(), &op.target, to).with_context(ctx)?;
+            make_symlink(root.as_fd(), &op.target, to, &creatable).with_context(ctx)?;
             continue;
         }
+        // A bind source inside DIR is the sandbox's own content: resolved
+        // inside the root like a target, so its symlinks cannot reach the host.
+        let src_fd = match &op.what {
+            What::Bind { src, .. } => match src.strip_prefix(dir) {
+                Ok(rel) => Some(sys::resolve_in_root(root.as_fd(), rel).with_context(|| {
+                    format!(
+                        "bind source {} resolved inside {} ({})",
+                        src.display(),
+                        dir.display(),
+                        op.origin_note()
+                    )
+                })?),
+                Err(_) => None,
+            },
+            _ => None,
+        };
         let node = match &op.what {
             What::Bind { src, .. } => {
-                let md = std::fs::metadata(src).with_context(|| {
-                    format!("bind source {} ({})", src.display(), op.origin_note())
-                })?;
+                let md = match &src_fd {
+                    Some(fd) => std::fs::metadata(sys::fd_path(fd.as_fd())),
+                    None => std::fs::metadata(src),
+                }
+                .with_context(|| format!("bind source {} ({})", src.display(), op.origin_note()))?;
                 if md.is_dir() {
                     Node::Dir
                 } else {
@@ -103,7 +134,9 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
             }
             _ => Node::Dir,
         };
-        let (target, _) = sys::resolve::resolve_create(root.as_fd(), &op.target, node)
+        let may =
+            |d: BorrowedFd, name: &std::ffi::OsStr| may_create(root.as_fd(), d, name, &creatable);
+        let (target, _) = sys::resolve::resolve_create(root.as_fd(), &op.target, node, &may)
             .with_context(|| format!("resolving {} inside {}", op.target.display(), dir.display()))
             .with_context(ctx)?;
         let inside = sys::resolve::in_root_path(root.as_fd(), target.as_fd())?;
@@ -120,7 +153,12 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
                 mounts = mountinfo::read()?;
             }
             match mounts.iter().find(|m| m.id == id) {
-                Some(m) if matches_op(m, op) => report.already += 1,
+                Some(m) if matches_op(m, op) => {
+                    report.already += 1;
+                    if matches!(op.what, What::Fs { .. }) {
+                        creatable.push(id);
+                    }
+                }
                 _ => report.differs.push(format!(
                     "{}: mounted, but not as planned ({}); `off` then `on` to apply tool.conf",
                     dir.join(inside.strip_prefix("/").unwrap_or(&inside))
@@ -130,7 +168,13 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
             }
             continue;
         }
-        let mnt = make_mount(op).with_context(ctx)?;
+        let mnt = match (&src_fd, &op.what) {
+            (Some(fd), What::Bind { recursive, .. }) => {
+                sys::clone_tree_fd(fd.as_fd(), *recursive, op.attrs, op.propagation)
+            }
+            _ => make_mount(op),
+        }
+        .with_context(ctx)?;
         sys::attach(mnt.as_fd(), target.as_fd())
             .with_context(|| {
                 format!(
@@ -140,7 +184,11 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
             })
             .with_context(ctx)?;
         report.mounted.push(op.describe());
-        undo.push(sys::mount_of(mnt.as_fd())?.0);
+        let (new_id, _) = sys::mount_of(mnt.as_fd())?;
+        undo.push(new_id);
+        if matches!(op.what, What::Fs { .. }) {
+            creatable.push(new_id);
+        }
         count += 1;
         if fault == Some(count) {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
@@ -180,18 +228,43 @@ fn matches_op(m: &Mount, op: &Op) -> bool {
     }
 }
 
-fn make_symlink(root: BorrowedFd, target: &Path, to: &Path) -> io::Result<()> {
+/// Refuses to create `name` in `dir` unless `dir` lies on one of the `allowed` mounts.
+fn may_create(
+    root: BorrowedFd,
+    dir: BorrowedFd,
+    name: &std::ffi::OsStr,
+    allowed: &[u64],
+) -> io::Result<()> {
+    let (id, _) = sys::mount_of(dir)?;
+    if allowed.contains(&id) {
+        return Ok(());
+    }
+    let at = sys::resolve::in_root_path(root, dir)
+        .map(|p| p.join(name).display().to_string())
+        .unwrap_or_else(|_| name.to_string_lossy().into_owned());
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "refusing to create {at}: it would lie on a host directory bound into the sandbox; \
+             create it on the host or change the symlink in the rootfs"
+        ),
+    ))
+}
+
+fn make_symlink(root: BorrowedFd, target: &Path, to: &Path, allowed: &[u64]) -> io::Result<()> {
     let parent = target.parent().unwrap_or(Path::new("/"));
     let name = target
         .file_name()
         .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let (dirfd, _) = sys::resolve::resolve_create(root, parent, Node::Dir)?;
+    let may = |d: BorrowedFd, n: &std::ffi::OsStr| may_create(root, d, n, allowed);
+    let (dirfd, _) = sys::resolve::resolve_create(root, parent, Node::Dir, &may)?;
     let dir = nix::fcntl::openat(
         dirfd.as_fd(),
         ".",
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
+    may_create(root, dirfd.as_fd(), name, allowed)?;
     match nix::unistd::symlinkat(to, dir.as_fd(), name) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
         Err(e) => Err(e.into()),

@@ -14,5 +14,6 @@ pub mod lock;
 pub mod mountinfo;
 pub mod plan;
 pub mod procs;
+pub mod remove;
 pub mod sandbox;
 pub mod sys;

@@ -58,7 +58,8 @@ impl Sandbox {
         Ok(sb)
     }
 
-    fn has_shell(&self) -> bool {
+    /// Does `/bin/sh` resolve inside the root?
+    pub fn has_shell(&self) -> bool {
         sys::open_root(&self.dir)
             .and_then(|r| sys::resolve_in_root(r.as_fd(), Path::new("/bin/sh")))
             .is_ok()

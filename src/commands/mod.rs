@@ -2,6 +2,7 @@
 //! failure to its exit status (DESIGN.md: 125 for run/shell, else 1; 2 for usage).
 pub mod completions;
 pub mod create;
+pub mod destroy;
 pub mod off;
 pub mod on;
 pub mod run;
@@ -50,7 +51,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Status(a) => (status::run(dir, &a).map(|()| 0), 1),
         Command::Completions(a) => (completions::run(&a).map(|()| 0), 1),
         Command::Create(a) => (create_in(dir, &a).map(|()| 0), 1),
-        Command::Destroy(_) => (Err(anyhow::anyhow!("not available yet")), 1),
+        Command::Destroy(a) => (destroy::run(dir, &a).map(|()| 0), 1),
     };
     res.map(ExitCode::from).map_err(|error| Failure {
         code: code_for(&error, fail_code),

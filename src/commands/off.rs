@@ -15,7 +15,8 @@ pub fn run(dir: Option<&Path>, args: &OffArgs) -> Result<()> {
     // Our own working directory must not keep a mount of the sandbox busy.
     std::env::set_current_dir("/")?;
     let guard = lock::exclusive(&sb.dir)?;
-    let r = turn_off(&sb, grace(args.timeout)?, guard)?;
+    let r = turn_off(&sb, grace(args.timeout)?, &guard)?;
+    drop(guard);
     if r.mounts == 0 && r.processes == 0 {
         super::out(format!("{} is already off\n", sb.dir.display()))?;
     } else {
@@ -40,8 +41,9 @@ pub struct OffReport {
     pub processes: usize,
 }
 
-/// Turns the sandbox off; the caller holds its lock (`guard`, kept to the end).
-pub fn turn_off(sb: &Sandbox, grace: Duration, guard: lock::Lock) -> Result<OffReport> {
+/// Turns the sandbox off; the caller holds its lock (`_guard`) and may keep
+/// it for what comes next (destroy).
+pub fn turn_off(sb: &Sandbox, grace: Duration, _guard: &lock::Lock) -> Result<OffReport> {
     let mounts = mountinfo::read()?;
     let before = mountinfo::under(&mounts, &sb.dir)
         .iter()
@@ -52,7 +54,6 @@ pub fn turn_off(sb: &Sandbox, grace: Duration, guard: lock::Lock) -> Result<OffR
     }
     let (processes, alive) = procs::end_all(&sb.dir, grace);
     let left = engine::unmount_below(&sb.dir)?;
-    drop(guard);
     if !left.is_empty() {
         let list: Vec<String> = left.iter().map(|p| p.display().to_string()).collect();
         let who = if alive.is_empty() {

@@ -191,13 +191,36 @@ pub fn clone_tree(
     prop: Propagation,
 ) -> io::Result<OwnedFd> {
     let p = cstr(src)?;
-    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
+    open_tree(libc::AT_FDCWD, &p, 0, recursive, attrs, prop)
+}
+
+/// As [`clone_tree`], for what the descriptor `src` refers to (a path
+/// already resolved, for instance inside a root).
+pub fn clone_tree_fd(
+    src: BorrowedFd,
+    recursive: bool,
+    attrs: Attrs,
+    prop: Propagation,
+) -> io::Result<OwnedFd> {
+    let p = cstr("")?;
+    let empty = libc::AT_EMPTY_PATH as libc::c_uint;
+    open_tree(src.as_raw_fd(), &p, empty, recursive, attrs, prop)
+}
+
+fn open_tree(
+    dirfd: RawFd,
+    path: &CString,
+    extra: libc::c_uint,
+    recursive: bool,
+    attrs: Attrs,
+    prop: Propagation,
+) -> io::Result<OwnedFd> {
+    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    // SAFETY: valid C string and flags.
-    let fd =
-        owned(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, p.as_ptr(), flags) })?;
+    // SAFETY: valid descriptor, C string and flags.
+    let fd = owned(unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) })?;
     set_attrs(fd.as_fd(), attrs, Some(prop), recursive)?;
     Ok(fd)
 }
@@ -305,4 +328,44 @@ pub fn open_path(path: &Path) -> io::Result<OwnedFd> {
         nix::sys::stat::Mode::empty(),
     )?;
     Ok(f)
+}
+
+/// What `statx` says about `name` in `dir`, the last component never followed.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// `S_IFMT` bits of the mode.
+    pub kind: u32,
+    pub mount_id: u64,
+    /// The entry is the root of a mount (something is mounted on it).
+    pub mount_root: bool,
+}
+
+impl Entry {
+    pub fn is_dir(&self) -> bool {
+        self.kind == libc::S_IFDIR
+    }
+}
+
+/// `statx(dir, name, AT_SYMLINK_NOFOLLOW)` for the type and mount of an entry.
+pub fn entry_at(dir: BorrowedFd, name: &std::ffi::OsStr) -> io::Result<Entry> {
+    let n = cstr(name)?;
+    // SAFETY: statx fills our zeroed struct.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::statx(
+            dir.as_raw_fd(),
+            n.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
+            libc::STATX_TYPE | libc::STATX_MNT_ID,
+            &mut st,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Entry {
+        kind: st.stx_mode as u32 & libc::S_IFMT,
+        mount_id: st.stx_mnt_id,
+        mount_root: st.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0,
+    })
 }

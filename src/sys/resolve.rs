@@ -68,9 +68,16 @@ fn relative(path: &Path) -> PathBuf {
 
 /// Resolves `path` inside `root`, creating missing directories and, when
 /// missing, the last component as `last`. A dangling symlink is followed
-/// (inside the root) and what it names is created. Returns the `O_PATH`
+/// (inside the root) and what it names is created. `may_create` is asked
+/// about each directory before anything is made in it (the engine refuses
+/// directories that lie on a host path bound in). Returns the `O_PATH`
 /// descriptor of the result and whether anything was created.
-pub fn resolve_create(root: BorrowedFd, path: &Path, last: Node) -> io::Result<(OwnedFd, bool)> {
+pub fn resolve_create(
+    root: BorrowedFd,
+    path: &Path,
+    last: Node,
+    may_create: &dyn Fn(BorrowedFd, &std::ffi::OsStr) -> io::Result<()>,
+) -> io::Result<(OwnedFd, bool)> {
     let mut created = false;
     let mut want = relative(path);
     // Each round either succeeds, creates one component, or follows one
@@ -111,6 +118,7 @@ pub fn resolve_create(root: BorrowedFd, path: &Path, last: Node) -> io::Result<(
             Err(Errno::EINVAL) => {} // exists, not a symlink: raced; retry
             Err(e) => return Err(e.into()),
         }
+        may_create(parent.as_fd(), name)?;
         let dir = reopen_dir(parent.as_fd())?;
         let r = if is_last && last == Node::File {
             nix::fcntl::openat(

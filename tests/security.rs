@@ -1,0 +1,1186 @@
+//! Safety under attack, faults and concurrency, as root, each test in its own
+//! mount namespace. Every test counts what it tried and what it found:
+//! attacks tried, faults injected, mounts left behind and host files changed
+//! (the last two must be 0); the counts are printed with eprintln
+//! (`cargo test --test security -- --nocapture` shows them).
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{symlink, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{script, stderr, stdout, Ns};
+
+fn d(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[track_caller]
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// A failure reported on one line that starts `chroot-tool: `.
+#[track_caller]
+fn one_line_error(o: &Output, what: &str) -> String {
+    assert!(!o.status.success(), "{what}: expected a failure");
+    let e = stderr(o);
+    assert!(
+        e.starts_with("chroot-tool: ") && e.trim_end().lines().count() == 1,
+        "{what}: not a one-line error: {e:?}"
+    );
+    e
+}
+
+/// What a test tried and found; printed, then checked, at the end.
+struct Tally {
+    name: &'static str,
+    attacks: usize,
+    faults: usize,
+    mounts_left: usize,
+    host_changed: usize,
+}
+
+impl Tally {
+    fn new(name: &'static str) -> Tally {
+        Tally {
+            name,
+            attacks: 0,
+            faults: 0,
+            mounts_left: 0,
+            host_changed: 0,
+        }
+    }
+
+    /// Counts mounts left at or below `dir`.
+    fn left(&mut self, ns: &Ns, dir: &Path) -> Vec<String> {
+        let m = ns.mounts_under(dir);
+        self.mounts_left += m.len();
+        m
+    }
+
+    fn changed(&mut self, before: &Snapshot, after: &Snapshot) -> Vec<String> {
+        let diff = before.diff(after);
+        self.host_changed += diff.len();
+        diff
+    }
+
+    fn finish(self) {
+        eprintln!(
+            "security counts [{}]: attacks tried {}, faults injected {}, mounts left {}, host files changed {}",
+            self.name, self.attacks, self.faults, self.mounts_left, self.host_changed
+        );
+        assert_eq!(self.mounts_left, 0, "{}: mounts left behind", self.name);
+        assert_eq!(self.host_changed, 0, "{}: host files changed", self.name);
+    }
+}
+
+/// Every entry below some host directories (never following symlinks):
+/// type, size, mtime and link target. Also the names in `/`.
+#[derive(PartialEq, Eq)]
+struct Snapshot(BTreeMap<PathBuf, String>);
+
+impl Snapshot {
+    fn take(dirs: &[&Path]) -> Snapshot {
+        let mut m = BTreeMap::new();
+        for e in fs::read_dir("/").unwrap().flatten() {
+            m.insert(e.path(), "top-level".to_string());
+        }
+        for dir in dirs {
+            walk(dir, &mut m);
+        }
+        Snapshot(m)
+    }
+
+    fn diff(&self, after: &Snapshot) -> Vec<String> {
+        let mut out = vec![];
+        for (p, v) in &self.0 {
+            match after.0.get(p) {
+                None => out.push(format!("removed {}", p.display())),
+                Some(w) if w != v => out.push(format!("changed {}", p.display())),
+                _ => {}
+            }
+        }
+        for p in after.0.keys().filter(|p| !self.0.contains_key(*p)) {
+            out.push(format!("created {}", p.display()));
+        }
+        out
+    }
+}
+
+fn walk(p: &Path, m: &mut BTreeMap<PathBuf, String>) {
+    let Ok(md) = fs::symlink_metadata(p) else {
+        return;
+    };
+    let link = fs::read_link(p).ok();
+    let mtime = if md.is_dir() { 0 } else { md.mtime_nsec() };
+    m.insert(
+        p.to_path_buf(),
+        format!("{:o} {} {mtime} {link:?}", md.mode(), md.len()),
+    );
+    if md.is_dir() {
+        for e in fs::read_dir(p).unwrap().flatten() {
+            walk(&e.path(), m);
+        }
+    }
+}
+
+/// A host directory standing in for the host's /etc and files: what an
+/// escape would touch.
+fn host_dir(ns: &Ns) -> PathBuf {
+    let h = ns.tmp.path().join("host");
+    fs::create_dir_all(h.join("etc/sub")).unwrap();
+    fs::write(h.join("etc/passwd"), "host passwd\n").unwrap();
+    fs::write(h.join("etc/resolv.conf"), "nameserver 192.0.2.1\n").unwrap();
+    fs::write(h.join("etc/sub/file"), "keep me\n").unwrap();
+    h
+}
+
+fn conf(root: &Path, text: &str) {
+    fs::write(root.join("chroot.d/tool.conf"), text).unwrap();
+}
+
+/// Replaces `path` inside the rootfs by a symlink to `to`.
+fn link(root: &Path, path: &str, to: &str) {
+    let p = root.join(path.trim_start_matches('/'));
+    let _ = fs::remove_dir_all(&p);
+    let _ = fs::remove_file(&p);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    symlink(to, &p).unwrap();
+}
+
+/// One attack: `on` must either mount everything inside DIR or fail with a
+/// one-line error and nothing mounted; no mount outside DIR, no host file
+/// touched; `off` then leaves nothing.
+fn attack(ns: &Ns, t: &mut Tally, name: &str, setup: impl FnOnce(&Path, &Path), must_fail: bool) {
+    t.attacks += 1;
+    let host = ns.tmp.path().join("host");
+    let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+    setup(&root, &host);
+    let outside = ns.mounts_outside(&root);
+    let before = Snapshot::take(&[&host]);
+    let o = ns.run(&["on", "-d", d(&root)]);
+    if o.status.success() {
+        assert!(!must_fail, "{name}: on should have refused: {}", stdout(&o));
+        // What is mounted is inside DIR, and works from inside.
+        ok(&ns.run(&["run", "-d", d(&root), "echo x >/dev/null"]));
+    } else {
+        let e = one_line_error(&o, name);
+        let left = t.left(ns, &root);
+        assert!(left.is_empty(), "{name}: failed ({e}) but left {left:?}");
+    }
+    assert_eq!(
+        outside,
+        ns.mounts_outside(&root),
+        "{name}: host mounts changed"
+    );
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    let left = t.left(ns, &root);
+    assert!(left.is_empty(), "{name}: left {left:?}");
+    let diff = t.changed(&before, &Snapshot::take(&[&host]));
+    assert!(diff.is_empty(), "{name}: host files changed: {diff:?}");
+}
+
+#[test]
+fn symlinked_builtin_targets_stay_inside() {
+    let ns = Ns::new();
+    let mut t = Tally::new("symlinked built-in targets");
+    let h = host_dir(&ns);
+    let hs = d(&h).to_string();
+    for tgt in ["/tmp", "/run", "/dev", "/proc", "/sys"] {
+        let to = format!("{hs}/etc");
+        attack(
+            &ns,
+            &mut t,
+            "absolute symlink to host dir",
+            |r, _| link(r, tgt, &to),
+            false,
+        );
+        attack(&ns, &mut t, "symlink to /", |r, _| link(r, tgt, "/"), true);
+        let up = format!("../../../../../../../..{hs}/etc");
+        attack(
+            &ns,
+            &mut t,
+            "dot-dot symlink",
+            |r, _| link(r, tgt, &up),
+            false,
+        );
+        attack(
+            &ns,
+            &mut t,
+            "dot-dot to root",
+            |r, _| link(r, tgt, "../../../.."),
+            true,
+        );
+        attack(&ns, &mut t, "symlink to .", |r, _| link(r, tgt, "."), true);
+    }
+    // resolv.conf: absolute, relative and through a symlinked /etc.
+    let rc = format!("{hs}/etc/resolv.conf");
+    attack(
+        &ns,
+        &mut t,
+        "resolv.conf to host file",
+        |r, _| link(r, "/etc/resolv.conf", &rc),
+        false,
+    );
+    let up = format!("../../../../../..{rc}");
+    attack(
+        &ns,
+        &mut t,
+        "resolv.conf dot-dot",
+        |r, _| link(r, "/etc/resolv.conf", &up),
+        false,
+    );
+    let he = format!("{hs}/etc");
+    attack(
+        &ns,
+        &mut t,
+        "/etc to host etc",
+        |r, _| link(r, "/etc", &he),
+        false,
+    );
+    attack(
+        &ns,
+        &mut t,
+        "resolv.conf to /",
+        |r, _| link(r, "/etc/resolv.conf", "/"),
+        true,
+    );
+    t.finish();
+}
+
+#[test]
+fn chains_loops_dangling_and_wrong_kinds() {
+    let ns = Ns::new();
+    let mut t = Tally::new("chains, loops, dangling, kinds");
+    let h = host_dir(&ns);
+    let hs = d(&h).to_string();
+    attack(
+        &ns,
+        &mut t,
+        "chain of symlinks",
+        |r, _| {
+            link(r, "/tmp", "/a");
+            link(r, "/a", "b/c/../../x");
+            link(r, "/x", &format!("../../..{hs}/etc/sub"));
+        },
+        false,
+    );
+    attack(
+        &ns,
+        &mut t,
+        "chain ending at the root",
+        |r, _| {
+            link(r, "/tmp", "/a");
+            link(r, "/a", "/b");
+            link(r, "/b", "..");
+        },
+        true,
+    );
+    attack(
+        &ns,
+        &mut t,
+        "symlink loop",
+        |r, _| {
+            link(r, "/tmp", "/t2");
+            link(r, "/t2", "/tmp");
+        },
+        true,
+    );
+    attack(
+        &ns,
+        &mut t,
+        "dangling absolute symlink",
+        |r, _| link(r, "/run", "/ct-canary-never-made/x"),
+        false,
+    );
+    assert!(!Path::new("/ct-canary-never-made").exists());
+    let dangling = format!("{hs}/etc/made-by-sandbox");
+    attack(
+        &ns,
+        &mut t,
+        "dangling into host path",
+        |r, _| link(r, "/tmp", &dangling),
+        false,
+    );
+    assert!(!Path::new(&dangling).exists());
+    attack(
+        &ns,
+        &mut t,
+        "magic link",
+        |r, _| link(r, "/tmp", "/proc/self/root"),
+        true,
+    );
+    attack(
+        &ns,
+        &mut t,
+        "file where a directory is needed",
+        |r, _| {
+            fs::write(r.join("tmp"), "a file").unwrap();
+        },
+        true,
+    );
+    if Path::new("/etc/resolv.conf").is_file() {
+        attack(
+            &ns,
+            &mut t,
+            "directory where a file is needed",
+            |r, _| fs::create_dir_all(r.join("etc/resolv.conf")).unwrap(),
+            true,
+        );
+    }
+    // [bind] targets.
+    let src = ns.tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("data"), "source data").unwrap();
+    let bind = format!("[bind]\ntgt:/data src:{}\n", d(&src));
+    for to in [
+        format!("{hs}/etc"),
+        format!("../../../../../../..{hs}/etc/sub"),
+    ] {
+        attack(
+            &ns,
+            &mut t,
+            "bind target symlinked to the host",
+            |r, _| {
+                conf(r, &bind);
+                link(r, "/data", &to);
+            },
+            false,
+        );
+    }
+    attack(
+        &ns,
+        &mut t,
+        "bind target symlinked to /",
+        |r, _| {
+            conf(r, &bind);
+            link(r, "/data", "/");
+        },
+        true,
+    );
+    attack(
+        &ns,
+        &mut t,
+        "bind target a file, source a directory",
+        |r, _| {
+            conf(r, &bind);
+            fs::write(r.join("data"), "x").unwrap();
+        },
+        true,
+    );
+    // A target pointed into another bind (a host directory): nothing may be created there.
+    let before = Snapshot::take(&[&src]);
+    attack(
+        &ns,
+        &mut t,
+        "target redirected into a host bind",
+        |r, _| {
+            conf(r, &bind);
+            link(r, "/tmp", "/data/made-by-sandbox");
+        },
+        true,
+    );
+    let diff = t.changed(&before, &Snapshot::take(&[&src]));
+    assert!(diff.is_empty(), "{diff:?}");
+    t.finish();
+}
+
+#[test]
+fn run_names_and_chroot_d_symlinks_do_not_leave_the_sandbox() {
+    let ns = Ns::new();
+    let mut t = Tally::new("run names");
+    let h = host_dir(&ns);
+    let root = ns.busybox_root("sb");
+    let marker = ns.tmp.path().join("host-marker");
+    let evil = format!("#!/bin/sh\ntouch {}\n", d(&marker));
+    // Host-side scripts an escape would run.
+    script(&ns.tmp.path().join("x"), &evil);
+    script(&h.join("evil"), &evil);
+    script(&root.join("chroot.d/../../x"), &evil);
+    link(&root, "/chroot.d/evil", d(&h.join("evil")));
+    link(
+        &root,
+        "/chroot.d/up",
+        &format!("../../../../../../..{}", d(&h.join("evil"))),
+    );
+    let before = Snapshot::take(&[&h]);
+    for args in [
+        vec!["run", "-d", d(&root), "--", "../x"],
+        vec!["run", "-d", d(&root), "../x"],
+        vec!["run", "-d", d(&root), "../../x"],
+        vec!["run", "-d", d(&root), "--", "../../x"],
+        vec!["run", "-d", d(&root), "evil"],
+        vec!["run", "-d", d(&root), "up"],
+        vec!["run", "-d", d(&root), "--", "evil"],
+    ] {
+        t.attacks += 1;
+        let o = ns.run(&args);
+        assert_eq!(code(&o), 127, "{args:?}: {}", stderr(&o));
+        assert!(!marker.exists(), "{args:?} ran a host file");
+    }
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    t.left(&ns, &root);
+    t.changed(&before, &Snapshot::take(&[&h]));
+    t.finish();
+}
+
+/// Flips `path` between a directory and symlinks out of the root, from
+/// inside the test's namespace, until killed.
+fn flipper(ns: &Ns, path: &Path, host: &Path) -> Child {
+    let p = d(path);
+    let line = format!(
+        "while :; do rmdir '{p}' 2>/dev/null; ln -s '{h}' '{p}' 2>/dev/null; rm -f '{p}'; \
+         ln -s ../../../../../../.. '{p}' 2>/dev/null; rm -f '{p}'; mkdir '{p}' 2>/dev/null; done",
+        h = d(host)
+    );
+    ns.cmd("sh")
+        .args(["-c", &line])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn symlink_swapped_in_while_on_runs() {
+    let ns = Ns::new();
+    let mut t = Tally::new("swap race");
+    let h = host_dir(&ns);
+    let root = ns.busybox_root("sb");
+    let src = ns.tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    conf(&root, &format!("[bind]\ntgt:/a/b src:{}\n", d(&src)));
+    fs::create_dir_all(root.join("a")).unwrap();
+    let outside = ns.mounts_outside(&root);
+    let before = Snapshot::take(&[&h, &src]);
+    let f1 = Reap(flipper(&ns, &root.join("tmp"), &h.join("etc")));
+    let f2 = Reap(flipper(&ns, &root.join("a"), &h.join("etc")));
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut cycles = 0;
+    while cycles < 40 && Instant::now() < deadline {
+        t.attacks += 1;
+        cycles += 1;
+        let o = ns.run(&["on", "-d", d(&root)]);
+        if !o.status.success() {
+            one_line_error(&o, "on during a swap");
+        }
+        for m in ns.mounts_under(&root) {
+            assert!(m.starts_with(d(&root)), "{m}");
+        }
+        assert_eq!(outside, ns.mounts_outside(&root), "host mounts changed");
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.left(&ns, &root);
+    }
+    drop((f1, f2));
+    t.changed(&before, &Snapshot::take(&[&h, &src]));
+    eprintln!("swap race: {cycles} on/off cycles");
+    t.finish();
+}
+
+#[test]
+fn destroy_never_deletes_through_a_bind_or_a_symlink() {
+    let ns = Ns::new();
+    let mut t = Tally::new("destroy");
+    let h = host_dir(&ns);
+    let root = ns.busybox_root("sb");
+    conf(
+        &root,
+        &format!(
+            "[bind]\ntgt:/mnt/host src:{}\ntgt:/mnt/ro src:{} fs:bind-ro\n",
+            d(&h),
+            d(&h)
+        ),
+    );
+    link(&root, "/abs", d(&h));
+    link(&root, "/rel", &format!("../../../../../..{}", d(&h)));
+    link(&root, "/slash", "/");
+    link(&root, "/mnt/host-etc", d(&h.join("etc")));
+    fs::hard_link(h.join("etc/passwd"), root.join("hardlink")).unwrap_or(());
+    let before = Snapshot::take(&[&h]);
+    let outside = ns.mounts_outside(&root);
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    assert!(ok(&ns.run(&["run", "-d", d(&root), "ls /mnt/host/etc"])).contains("passwd"));
+    // A process inside keeps running until destroy turns the sandbox off.
+    let mut bg = Reap(
+        ns.tool()
+            .args(["run", "-d", d(&root), "--", "sleep", "1000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    t.attacks += 1;
+    let o = ns.run(&["destroy", "--yes", "--timeout", "1", "-d", d(&root)]);
+    ok(&o);
+    let _ = bg.0.wait();
+    assert!(!root.exists(), "DIR still there");
+    t.left(&ns, &root);
+    assert_eq!(outside, ns.mounts_outside(&root));
+    // The hard link's target lives on, with its contents.
+    let after = Snapshot::take(&[&h]);
+    let diff: Vec<String> = t
+        .changed(&before, &after)
+        .into_iter()
+        .filter(|l| l != &format!("changed {}", d(&h.join("etc/passwd"))))
+        .collect();
+    assert!(diff.is_empty(), "{diff:?}");
+    assert_eq!(
+        fs::read_to_string(h.join("etc/passwd")).unwrap(),
+        "host passwd\n"
+    );
+    assert_eq!(
+        fs::read_to_string(h.join("etc/sub/file")).unwrap(),
+        "keep me\n"
+    );
+    // The passwd entry changed only by its link count.
+    t.host_changed = t
+        .host_changed
+        .saturating_sub(before.diff(&after).len() - diff.len());
+    t.finish();
+}
+
+#[test]
+fn destroy_refuses_what_is_not_a_sandbox() {
+    let ns = Ns::new();
+    let mut t = Tally::new("destroy refusals");
+    let h = host_dir(&ns);
+    let home = ns.busybox_root("home");
+    let plain = ns.tmp.path().join("plain");
+    fs::create_dir_all(&plain).unwrap();
+    fs::write(plain.join("notes"), "mine").unwrap();
+    let before = Snapshot::take(&[&h, ns.tmp.path()]);
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, i32);
+    let cases: Vec<Case> = vec![
+        (vec!["destroy", "--yes", "-d", "/"], vec![], 1),
+        (vec!["destroy", "--yes", "-d", "/usr"], vec![], 1),
+        (vec!["destroy", "--yes", "-d", "/etc"], vec![], 1),
+        (
+            vec!["destroy", "--yes", "-d", d(&home)],
+            vec![("HOME", d(&home))],
+            1,
+        ),
+        (
+            vec!["destroy", "--yes", "-d", d(ns.tmp.path())],
+            vec![("HOME", d(&home))],
+            1,
+        ),
+        (vec!["destroy", "--yes", "-d", d(&h)], vec![], 1),
+        (vec!["destroy", "--yes", "-d", d(&plain)], vec![], 1),
+        (vec!["destroy", "-d", d(&home)], vec![], 2),
+        (
+            vec!["destroy", "--yes", "-d", "/nonexistent-ct-dir"],
+            vec![],
+            1,
+        ),
+    ];
+    for (args, env, want) in cases {
+        t.attacks += 1;
+        let mut c = ns.tool();
+        c.args(&args).envs(env.iter().copied());
+        let o = c.output().unwrap();
+        let e = one_line_error(&o, &format!("{args:?}"));
+        assert_eq!(code(&o), want, "{args:?}: {e}");
+    }
+    let o = ns.run(&["destroy", "-d", d(&home)]);
+    assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
+    t.changed(&before, &Snapshot::take(&[&h, ns.tmp.path()]));
+    // An empty directory may go.
+    let empty = ns.tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    ok(&ns.run(&["destroy", "--yes", "-d", d(&empty)]));
+    assert!(!empty.exists());
+    t.finish();
+}
+
+#[test]
+fn destroy_refuses_while_a_foreign_mount_below_is_busy() {
+    let ns = Ns::new();
+    let mut t = Tally::new("destroy busy mount");
+    let root = ns.busybox_root("sb");
+    let mnt = root.join("mnt/disk");
+    fs::create_dir_all(&mnt).unwrap();
+    let st = ns.sh(&format!(
+        "mount -t tmpfs ct-test-disk '{m}' && echo precious > '{m}/file'",
+        m = d(&mnt)
+    ));
+    assert!(st.status.success(), "{}", stderr(&st));
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    // A host process (root `/`) keeps the foreign mount busy.
+    let busy = Reap(
+        ns.cmd("sh")
+            .args(["-c", &format!("cd '{}' && exec sleep 1000", d(&mnt))])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    t.attacks += 1;
+    let o = ns.run(&["destroy", "--yes", "--timeout", "1", "-d", d(&root)]);
+    let e = one_line_error(&o, "destroy with a busy mount below");
+    assert_eq!(code(&o), 1);
+    assert!(e.contains("nothing was deleted"), "{e}");
+    assert!(root.join("bin/busybox").exists(), "deleted while refusing");
+    let out = ns.sh(&format!("cat '{}/file'", d(&mnt)));
+    assert_eq!(stdout(&out), "precious\n");
+    drop(busy);
+    // Not busy any more: off unmounts it, then DIR goes.
+    ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
+    assert!(!root.exists());
+    t.left(&ns, &root);
+    t.finish();
+}
+
+#[test]
+fn eight_runs_racing_an_off() {
+    let ns = Ns::new();
+    let mut t = Tally::new("8 runs racing off");
+    let root = ns.busybox_root("sb");
+    for round in 0..10u64 {
+        let runs: Vec<Child> = (0..8)
+            .map(|_| {
+                ns.tool()
+                    .args(["run", "-d", d(&root), "sleep 0.3; exit 3"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50 + round * 30));
+        t.faults += 1;
+        let off = ns.run(&["off", "--timeout", "1", "-d", d(&root)]);
+        ok(&off);
+        for r in runs {
+            let o = r.wait_with_output().unwrap();
+            let c = code(&o);
+            assert!(
+                matches!(c, 3 | 143 | 137),
+                "round {round}: run exited {c}: {}",
+                stderr(&o)
+            );
+        }
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.left(&ns, &root);
+        assert!(common::pids_rooted_under(&root).is_empty());
+    }
+    t.finish();
+}
+
+#[test]
+fn parallel_runs_and_ons() {
+    let ns = Ns::new();
+    let mut t = Tally::new("parallel runs, on+on");
+    let root = ns.busybox_root("sb");
+    let runs: Vec<Child> = (0..12)
+        .map(|i| {
+            ns.tool()
+                .args(["run", "-d", d(&root), &format!("echo run-{i}")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, r) in runs.into_iter().enumerate() {
+        let o = r.wait_with_output().unwrap();
+        assert_eq!(ok(&o), format!("run-{i}\n"));
+    }
+    let once = {
+        let mut m = ns.mounts_under(&root);
+        m.sort();
+        m
+    };
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    let ons: Vec<Child> = (0..6)
+        .map(|_| {
+            ns.tool()
+                .args(["on", "-d", d(&root)])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for o in ons {
+        ok(&o.wait_with_output().unwrap());
+    }
+    let mut m = ns.mounts_under(&root);
+    m.sort();
+    assert_eq!(once, m, "concurrent ons mounted twice");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    t.left(&ns, &root);
+    t.finish();
+}
+
+#[test]
+fn kill_9_of_on_after_each_mount() {
+    let ns = Ns::new();
+    let mut t = Tally::new("kill -9 of on");
+    let root = ns.busybox_root("sb");
+    let outside = ns.mounts_outside(&root);
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let mut clean = ns.mounts_under(&root);
+    clean.sort();
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    for n in 1..=clean.len() {
+        t.faults += 1;
+        let o = ns
+            .tool()
+            .args(["on", "-d", d(&root)])
+            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string())
+            .output()
+            .unwrap();
+        if n < clean.len() - 1 {
+            assert_eq!(o.status.code(), None, "on after {n} mounts was not killed");
+        }
+        // The next on completes it exactly; off leaves nothing.
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        let mut m = ns.mounts_under(&root);
+        m.sort();
+        assert_eq!(clean, m, "after a kill at mount {n}");
+        ok(&ns.run(&["run", "-d", d(&root), "true"]));
+        let o = ns
+            .tool()
+            .args(["on", "-d", d(&root)])
+            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string())
+            .output()
+            .unwrap();
+        ok(&o); // already on: nothing mounted, so no kill
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.left(&ns, &root);
+        // A kill, then straight to off.
+        t.faults += 1;
+        let _ = ns
+            .tool()
+            .args(["on", "-d", d(&root)])
+            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string())
+            .output()
+            .unwrap();
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.left(&ns, &root);
+    }
+    assert_eq!(outside, ns.mounts_outside(&root));
+    t.finish();
+}
+
+/// A child process of the test, killed by its pid when the test ends (also on panic).
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A small deterministic generator for random delays (seed printed).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+#[test]
+fn kill_9_of_off_at_random_moments() {
+    let ns = Ns::new();
+    let mut t = Tally::new("kill -9 of off");
+    let root = ns.busybox_root("sb");
+    script(
+        &root.join("chroot.d/stubborn"),
+        "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.05; done\n",
+    );
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill -9 of off: seed {seed}");
+    let mut rng = Lcg(seed);
+    let outside = ns.mounts_outside(&root);
+    for _ in 0..6 {
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        let mut bg: Vec<Reap> = (0..2)
+            .map(|_| {
+                Reap(
+                    ns.tool()
+                        .args(["run", "-d", d(&root), "stubborn"])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap(),
+                )
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(150));
+        let mut off = ns
+            .tool()
+            .args(["off", "--timeout", "0.3", "-d", d(&root)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.next(500)));
+        t.faults += 1;
+        // nsenter execs chroot-tool: this pid is the off itself.
+        let _ = off.kill();
+        let _ = off.wait();
+        ok(&ns.run(&["off", "--timeout", "0.3", "-d", d(&root)]));
+        for b in &mut bg {
+            let _ = b.0.wait();
+        }
+        t.left(&ns, &root);
+        assert!(common::pids_rooted_under(&root).is_empty());
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.left(&ns, &root);
+    }
+    assert_eq!(outside, ns.mounts_outside(&root));
+    t.finish();
+}
+
+#[test]
+fn after_a_reboot_mounts_gone_processes_and_files_left() {
+    let ns = Ns::new();
+    let mut t = Tally::new("reboot");
+    let root = ns.busybox_root("sb");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let mut bg = Reap(
+        ns.tool()
+            .args(["run", "-d", d(&root), "--", "sleep", "1000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    t.faults += 1;
+    // "Reboot": every mount under DIR disappears (the test made them all).
+    let o = ns.sh(&format!("umount -R -l '{}'", d(&root)));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(ns.mounts_under(&root).is_empty());
+    let s = ok(&ns.run(&["status", "-d", d(&root)]));
+    assert!(s.contains("off"), "{s}");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    ok(&ns.run(&["run", "-d", d(&root), "test -c /dev/null"]));
+    ok(&ns.run(&["off", "--timeout", "1", "-d", d(&root)]));
+    let _ = bg.0.wait();
+    t.left(&ns, &root);
+    assert!(common::pids_rooted_under(&root).is_empty());
+    t.finish();
+}
+
+/// Mount lines without their ids.
+fn lines(info: &str) -> Vec<String> {
+    info.lines()
+        .map(|l| l.split(' ').skip(2).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn shared_host_mounts_and_a_peer_namespace_stay_untouched() {
+    let ns = Ns::with_propagation("shared");
+    let mut t = Tally::new("shared propagation");
+    let h = host_dir(&ns);
+    let root = ns.busybox_root("sb");
+    conf(
+        &root,
+        &format!("[bind]\ntgt:/mnt/host src:{} opt:rbind\n", d(&h)),
+    );
+    // A peer: a namespace made from inside the first, its mounts in the same peer groups.
+    let peer = Reap(
+        ns.cmd("unshare")
+            .args(["-m", "--propagation", "unchanged", "sleep", "100000"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let peer_pid = peer.0.id();
+    let ns_mnt = fs::read_link(format!("/proc/{}/ns/mnt", ns.pid())).unwrap();
+    let host_mnt = fs::read_link("/proc/self/ns/mnt").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fs::read_link(format!("/proc/{peer_pid}/ns/mnt"))
+        .map_or(true, |m| m == ns_mnt || m == host_mnt)
+        || fs::read_to_string(format!("/proc/{peer_pid}/comm")).unwrap_or_default() != "sleep\n"
+    {
+        assert!(Instant::now() < deadline, "peer namespace not made");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let peer_info = || fs::read_to_string(format!("/proc/{peer_pid}/mountinfo")).unwrap();
+    let peer_before = lines(&peer_info());
+    assert!(
+        ns.mountinfo().contains("shared:"),
+        "the namespace is not shared"
+    );
+    let outside = ns.mounts_outside(&root);
+    let before = Snapshot::take(&[&h]);
+    for _ in 0..3 {
+        t.attacks += 1;
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        ok(&ns.run(&[
+            "run",
+            "-d",
+            d(&root),
+            "ls /mnt/host >/dev/null && mount -t tmpfs x /mnt",
+        ]));
+        // Every sandbox mount is private, DIR's self-bind included.
+        for l in ns.mountinfo().lines() {
+            let point = common::unescape(l.split(' ').nth(4).unwrap());
+            if point.starts_with(d(&root)) {
+                assert!(!l.contains("shared:") && !l.contains("master:"), "{l}");
+            }
+        }
+        // The peer sees at most DIR bound on itself, none of the sandbox's mounts.
+        let info = peer_info();
+        let seen: Vec<&str> = info
+            .lines()
+            .map(|l| l.split(' ').nth(4).unwrap())
+            .filter(|p| p.starts_with(&format!("{}/", d(&root))))
+            .collect();
+        assert!(
+            seen.is_empty(),
+            "the peer sees the sandbox's mounts: {seen:?}"
+        );
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.left(&ns, &root);
+        assert_eq!(outside, ns.mounts_outside(&root), "host mounts changed");
+        let now = lines(&peer_info());
+        if now != peer_before {
+            t.mounts_left += 1;
+        }
+        assert_eq!(peer_before, now, "the peer's mounts changed");
+    }
+    t.changed(&before, &Snapshot::take(&[&h]));
+    drop(peer);
+    t.finish();
+}
+
+#[test]
+fn bad_input_is_one_line_and_mounts_nothing() {
+    let ns = Ns::new();
+    let mut t = Tally::new("bad input");
+    let noshell = ns.tmp.path().join("noshell");
+    fs::create_dir_all(noshell.join("etc")).unwrap();
+    for (args, want) in [
+        (vec!["on", "-d", "/nonexistent-ct-dir"], 1),
+        (vec!["on", "-d", "/"], 1),
+        (vec!["on", "-d", d(&noshell)], 1),
+        (vec!["on", "-d", "relative/dir"], 1),
+        (vec!["run", "-d", "/", "true"], 125),
+        (vec!["on"], 1),
+    ] {
+        t.attacks += 1;
+        let o = ns.run(&args);
+        one_line_error(&o, &format!("{args:?}"));
+        assert_eq!(code(&o), want, "{args:?}: {}", stderr(&o));
+    }
+    t.left(&ns, &noshell);
+    let root = ns.busybox_root("sb");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conf");
+    let mut bad: Vec<(String, String)> = fs::read_dir(&fixtures)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("bad-"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    for (name, text) in [
+        (
+            "missing source",
+            "[bind]\ntgt:/x src:/nonexistent-ct-source\n",
+        ),
+        ("relative src", "[bind]\ntgt:/x src:rel/src\n"),
+        ("relative tgt", "[bind]\ntgt:x/y\n"),
+        ("unknown fs", "[bind]\ntgt:/x fs:nosuchfs\n"),
+        ("unknown bind option", "[bind]\ntgt:/x src:/etc opt:bogus\n"),
+        (
+            "unknown tmpfs option",
+            "[bind]\ntgt:/x fs:tmpfs opt:nosuchopt=1\n",
+        ),
+        ("shared option", "[bind]\ntgt:/x src:/etc opt:rshared\n"),
+        ("bad tmpfs size", "[bind]\ntgt:/x fs:tmpfs opt:size=lots\n"),
+        ("unterminated quote", "[bind]\ntgt:\"/x\n"),
+        ("no value", "[bind]\ntgt:\n"),
+        ("bad section", "[bind\n"),
+        ("unknown section", "[mounts]\n"),
+        ("bad ignore", "[bind]\ntgt:/x ignore:maybe\n"),
+        ("empty key", "[bind]\n:/x\n"),
+        ("second bad record", "[bind]\ntgt:/ok; tgt:/x fs:nosuchfs\n"),
+    ] {
+        bad.push((name.into(), text.into()));
+    }
+    for (name, text) in &bad {
+        t.attacks += 1;
+        conf(&root, text);
+        let o = ns.run(&["on", "-d", d(&root)]);
+        let e = one_line_error(&o, name);
+        assert_eq!(code(&o), 1, "{name}: {e}");
+        assert!(e.contains("tool.conf") || e.contains("line"), "{name}: {e}");
+        let left = t.left(&ns, &root);
+        assert!(left.is_empty(), "{name}: {left:?}");
+        let o = ns.run(&["run", "-d", d(&root), "true"]);
+        assert_eq!(code(&o), 125, "{name}");
+        t.left(&ns, &root);
+    }
+    fs::remove_file(root.join("chroot.d/tool.conf")).unwrap();
+    eprintln!("bad input: {} malformed tool.conf files tried", bad.len());
+    t.finish();
+}
+
+#[test]
+fn unusual_directory_names_work() {
+    let ns = Ns::new();
+    let mut t = Tally::new("unusual names");
+    let outside_dirs: Vec<&str> = vec![
+        "a b",
+        "ü",
+        "$x",
+        "'q'",
+        "tab\there",
+        "back\\slash",
+        "x;y&z",
+        "-d",
+    ];
+    for name in outside_dirs {
+        let root = ns.busybox_root(name);
+        let outside = ns.mounts_outside(&root);
+        let o = ok(&ns.run(&["run", "-d", d(&root), "echo inside"]));
+        assert_eq!(o, "inside\n", "{name:?}");
+        let s = ok(&ns.run(&["status", "-d", d(&root)]));
+        assert!(s.contains("on"), "{name:?}: {s}");
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        assert!(ns.mounts_under(&root).is_empty(), "{name:?}");
+        t.left(&ns, &root);
+        assert_eq!(outside, ns.mounts_outside(&root), "{name:?}");
+        ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
+        assert!(!root.exists(), "{name:?}");
+    }
+    t.finish();
+}
+
+#[test]
+fn destroy_asks_on_a_terminal_and_survives_a_kill_9() {
+    let ns = Ns::new();
+    let mut t = Tally::new("destroy prompt and kill -9");
+    let root = ns.busybox_root("sb");
+    // On a terminal (script gives it one): "n" keeps DIR, "y" deletes it.
+    for (answer, gone) in [("n\n", false), ("y\n", true)] {
+        let mut c = ns
+            .cmd("script")
+            .args([
+                "-qec",
+                &format!("{} destroy -d '{}'", common::BIN, d(&root)),
+                "/dev/null",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        use std::io::Write;
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        let out = stdout(&o);
+        assert!(out.contains("and everything in it? [y/N]"), "{out}");
+        assert_eq!(!root.exists(), gone, "answer {answer:?}: {out}");
+    }
+    // kill -9 at random moments of a destroy; the next destroy finishes it.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill -9 of destroy: seed {seed}");
+    let mut rng = Lcg(seed);
+    for i in 0..4 {
+        let root = ns.busybox_root(&format!("k{i}"));
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        let mut c = ns
+            .tool()
+            .args(["destroy", "--yes", "-d", d(&root)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(rng.next(30_000)));
+        t.faults += 1;
+        let _ = c.kill();
+        let _ = c.wait();
+        if root.exists() {
+            ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
+        }
+        assert!(!root.exists());
+        t.left(&ns, &root);
+    }
+    t.finish();
+}
+
+#[test]
+fn bind_source_inside_dir_is_resolved_inside_the_root() {
+    let ns = Ns::new();
+    let mut t = Tally::new("bind source inside DIR");
+    let h = host_dir(&ns);
+    let before = Snapshot::take(&[&h]);
+    for (to, must_fail) in [
+        (d(&h.join("etc")).to_string(), true),
+        (format!("../../../../../../..{}", d(&h.join("etc"))), true),
+        ("/etc".to_string(), false),
+        ("/".to_string(), false),
+    ] {
+        t.attacks += 1;
+        let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+        link(&root, "/shared", &to);
+        conf(
+            &root,
+            &format!("[bind]\ntgt:/mnt/s src:{}/shared\n", d(&root)),
+        );
+        let outside = ns.mounts_outside(&root);
+        let o = ns.run(&["on", "-d", d(&root)]);
+        if must_fail {
+            one_line_error(&o, &to);
+        } else {
+            ok(&o);
+            let ls = ok(&ns.run(&[
+                "run",
+                "-d",
+                d(&root),
+                "ls /mnt/s /mnt/s/etc 2>/dev/null; true",
+            ]));
+            assert!(!ls.contains("sub"), "{to}: host seen: {ls}");
+        }
+        assert_eq!(outside, ns.mounts_outside(&root));
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.left(&ns, &root);
+    }
+    t.changed(&before, &Snapshot::take(&[&h]));
+    t.finish();
+}
