@@ -113,3 +113,11 @@ pub struct CompletionsArgs {
     /// bash, zsh, fish, elvish or powershell.
     pub shell: clap_complete::Shell,
 }
+
+/// Bad usage the parser could not see (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// The message for a command given no sandbox directory.
+pub const NO_DIR: &str = "no sandbox given: pass -d DIR or set CHROOT_TOOL_DIR";

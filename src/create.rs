@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Instant, SystemTime};
@@ -59,6 +59,8 @@ pub enum CreateError {
     NotRoot,
     #[error("refusing to create a sandbox in /: give -d a directory of its own")]
     RootDir,
+    #[error("cleaning up the previous failed create: {0}")]
+    Clean(#[from] crate::remove::RemoveError),
     #[error("{}: not a directory", .0.display())]
     NotADir(PathBuf),
     #[error("{} is not empty: create only fills an empty or missing directory; choose another -d", .0.display())]
@@ -433,8 +435,7 @@ fn prepare_dir(dir: &Path, ui: &Ui) -> Result<PathBuf, CreateError> {
         if !left.is_empty() {
             return Err(CreateError::StillMounted { dir, left });
         }
-        let dev = fs::symlink_metadata(&dir).map_err(io_err(&dir))?.dev();
-        remove_contents(&dir, dev)?;
+        crate::remove::empty_tree(&dir)?;
     }
     Ok(dir)
 }
@@ -446,30 +447,6 @@ pub fn is_failed_create(dir: &Path) -> bool {
     fs::symlink_metadata(d.join("create.log")).is_ok_and(|m| m.is_file())
         && fs::symlink_metadata(d.join(record::FILE))
             .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
-}
-
-/// Deletes what is inside `dir`: never follows a symlink, never enters
-/// another filesystem (it refuses instead).
-fn remove_contents(dir: &Path, dev: u64) -> Result<(), CreateError> {
-    for e in fs::read_dir(dir).map_err(io_err(dir))? {
-        let p = e.map_err(io_err(dir))?.path();
-        let md = fs::symlink_metadata(&p).map_err(io_err(&p))?;
-        if md.is_dir() {
-            if md.dev() != dev {
-                return Err(CreateError::Io {
-                    path: p,
-                    source: io::Error::other(
-                        "another filesystem is mounted here; not deleting across it",
-                    ),
-                });
-            }
-            remove_contents(&p, dev)?;
-            fs::remove_dir(&p).map_err(io_err(&p))?;
-        } else {
-            fs::remove_file(&p).map_err(io_err(&p))?;
-        }
-    }
-    Ok(())
 }
 
 /// A suite name debootstrap can take: a codename or an alias, nothing path-like.

@@ -286,6 +286,8 @@ pub fn build(
                 src: rc.to_path_buf(),
                 recursive: false,
             };
+            // Read-only: nothing inside may rewrite the host's resolver file.
+            op.attrs = Attrs(Attrs::RDONLY | NOSUID | NODEV | NOEXEC);
             ops.push(op);
         }
     }
@@ -343,6 +345,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ops.last().unwrap().target, Path::new("/etc/resolv.conf"));
+        assert!(ops.last().unwrap().attrs.has(Attrs::RDONLY));
         assert!(
             matches!(&ops.last().unwrap().what, What::Bind { src, .. } if src == Path::new("/run/resolv.conf"))
         );

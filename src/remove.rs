@@ -46,6 +46,20 @@ pub struct Removed {
 /// and everything in it, never following a symlink and never crossing into
 /// another mount. `dir` itself must not be a mount point.
 pub fn remove_tree(dir: &Path) -> Result<Removed, RemoveError> {
+    let (parent_fd, name) = open_parent(dir)?;
+    let mut done = empty_tree_at(parent_fd.as_fd(), name, dir)?;
+    unlinkat(parent_fd.as_fd(), name, UnlinkatFlags::RemoveDir).map_err(io_at(dir))?;
+    done.dirs += 1;
+    Ok(done)
+}
+
+/// Deletes everything in `dir` but `dir` itself, with the same care as `remove_tree`.
+pub fn empty_tree(dir: &Path) -> Result<Removed, RemoveError> {
+    let (parent_fd, name) = open_parent(dir)?;
+    empty_tree_at(parent_fd.as_fd(), name, dir)
+}
+
+fn open_parent(dir: &Path) -> Result<(OwnedFd, &OsStr), RemoveError> {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
         return Err(RemoveError::Io {
             path: dir.to_path_buf(),
@@ -56,7 +70,11 @@ pub fn remove_tree(dir: &Path) -> Result<Removed, RemoveError> {
         path: parent.to_path_buf(),
         source,
     })?;
-    let top = open_dir(parent_fd.as_fd(), name).map_err(io_at(dir))?;
+    Ok((parent_fd, name))
+}
+
+fn empty_tree_at(parent: BorrowedFd, name: &OsStr, dir: &Path) -> Result<Removed, RemoveError> {
+    let top = open_dir(parent, name).map_err(io_at(dir))?;
     let (mount, is_root) = sys::mount_of(top.as_fd()).map_err(|source| RemoveError::Io {
         path: dir.to_path_buf(),
         source,
@@ -66,9 +84,6 @@ pub fn remove_tree(dir: &Path) -> Result<Removed, RemoveError> {
     }
     let mut done = Removed::default();
     empty_dir(top.as_fd(), dir, mount, true, &mut done)?;
-    drop(top);
-    unlinkat(parent_fd.as_fd(), name, UnlinkatFlags::RemoveDir).map_err(io_at(dir))?;
-    done.dirs += 1;
     Ok(done)
 }
 

@@ -28,7 +28,7 @@ impl Sandbox {
     /// DIR from `-d` or `$CHROOT_TOOL_DIR` (already merged by the CLI); never guessed.
     pub fn open(dir: Option<&Path>, need: Need) -> Result<Sandbox> {
         let Some(given) = dir else {
-            bail!("no sandbox given: pass -d DIR or set CHROOT_TOOL_DIR");
+            return Err(crate::cli::Usage(crate::cli::NO_DIR.into()).into());
         };
         if given.as_os_str().is_empty() {
             bail!("empty sandbox path: pass -d DIR");

@@ -130,14 +130,14 @@ fn dir_may_stand_anywhere_and_comes_from_the_environment() {
         .current_dir(&root)
         .output()
         .unwrap();
-    assert_eq!(code(&o), 125);
+    assert_eq!(code(&o), 2, "a missing DIR is bad usage");
     assert!(
         stderr(&o).starts_with("chroot-tool: ") && stderr(&o).contains("-d DIR"),
         "{}",
         stderr(&o)
     );
     let o = ns.run(&["on"]);
-    assert_eq!(code(&o), 1);
+    assert_eq!(code(&o), 2);
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
 
@@ -586,5 +586,21 @@ fn a_closed_pipe_is_not_an_error() {
     ));
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn the_hosts_resolv_conf_is_read_only_inside() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let before = fs::read("/etc/resolv.conf").unwrap();
+    let o = ns.run(&[
+        "run",
+        "-d",
+        d(&root),
+        "echo nameserver 10.9.9.9 > /etc/resolv.conf",
+    ]);
+    assert_ne!(code(&o), 0);
+    assert_eq!(fs::read("/etc/resolv.conf").unwrap(), before);
     ok(&ns.run(&["off", "-d", d(&root)]));
 }

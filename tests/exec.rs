@@ -307,16 +307,17 @@ fn path_lookup_and_cwd_are_inside_the_root() {
     let r = root.path();
     fs::create_dir_all(r.join("bin")).unwrap();
     fs::create_dir_all(r.join("opt/ct-tools")).unwrap();
-    fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+    install_exec(Path::new("/bin/busybox"), &r.join("bin/busybox"));
     let probe = "ct-exec-probe";
     assert!(!Path::new("/opt/ct-tools").join(probe).exists());
     let script = r.join("opt/ct-tools").join(probe);
+    let body = tempfile::NamedTempFile::new().unwrap();
     fs::write(
-        &script,
+        body.path(),
         "#!/bin/busybox sh\necho \"$0 in $(/bin/busybox pwd):\" $(/bin/busybox ls /)\n",
     )
     .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    install_exec(body.path(), &script);
 
     let mut s = spec(&[probe]);
     s.root = r.to_path_buf();
@@ -485,7 +486,7 @@ fn pty_typed_keys_reach_the_command() {
 #[test]
 fn pty_ctrl_c_interrupts_the_command() {
     let mut term = UserTerminal::new(24, 80);
-    let sup = term.supervise(&["sh", "-c", "echo READY; sleep 30"], None);
+    let sup = term.supervise(&["sh", "-c", "echo READY; exec sleep 30"], None);
     let mut screen = Vec::new();
     term.expect(&mut screen, "READY");
     term.type_keys(b"\x03");
@@ -537,4 +538,17 @@ fn pty_stderr_stays_ours_when_it_is_not_a_terminal() {
     fs::File::from(rx).read_to_string(&mut err).unwrap();
     assert_eq!(err, "to-err\n");
     assert!(!shown(&screen).contains("to-err"));
+}
+
+/// Copies an executable with a child process, so that no descriptor open for
+/// writing on it exists in this process for a concurrent fork to inherit
+/// (exec would then fail with ETXTBSY).
+fn install_exec(from: &Path, to: &Path) {
+    let st = std::process::Command::new("install")
+        .args(["-m", "0755"])
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success());
 }

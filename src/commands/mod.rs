@@ -28,10 +28,7 @@ impl Failure {
     }
 }
 
-/// Bad usage the parser could not see (exit status 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Usage(pub String);
+pub use crate::cli::Usage;
 
 fn code_for(e: &anyhow::Error, default: u8) -> u8 {
     if e.downcast_ref::<Usage>().is_some() {
@@ -61,9 +58,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
 
 fn create_in(dir: Option<&std::path::Path>, args: &crate::cli::CreateArgs) -> anyhow::Result<()> {
     let Some(dir) = dir else {
-        return Err(
-            Usage("no sandbox directory: give -d DIR or set CHROOT_TOOL_DIR".into()).into(),
-        );
+        return Err(Usage(crate::cli::NO_DIR.into()).into());
     };
     create::run(dir, args)
 }

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -212,7 +212,7 @@ pub fn make_busybox_root(dir: &Path) {
     for d in ["bin", "etc", "root", "chroot.d"] {
         fs::create_dir_all(dir.join(d)).unwrap();
     }
-    fs::copy(busybox, dir.join("bin/busybox")).unwrap();
+    install_exec(Path::new(busybox), &dir.join("bin/busybox"));
     let list = Command::new(busybox).arg("--list").output().unwrap();
     for applet in String::from_utf8(list.stdout).unwrap().lines() {
         if applet != "busybox" {
@@ -225,8 +225,23 @@ pub fn make_busybox_root(dir: &Path) {
 
 /// Writes an executable script.
 pub fn script(path: &Path, body: &str) {
-    fs::write(path, body).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    let tmp = tempfile::NamedTempFile::new_in(test_tmp()).unwrap();
+    fs::write(tmp.path(), body).unwrap();
+    install_exec(tmp.path(), path);
+}
+
+/// Copies an executable with a child process (`install`), so that no
+/// descriptor open for writing on it ever exists in this multi-threaded test
+/// process: a fork by another test would inherit it and make exec fail
+/// with ETXTBSY.
+pub fn install_exec(from: &Path, to: &Path) {
+    let st = Command::new("install")
+        .args(["-m", "0755"])
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success(), "install {} {}", from.display(), to.display());
 }
 
 /// The shared debootstrap rootfs, made once per build of the tool by
