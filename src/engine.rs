@@ -49,6 +49,17 @@ pub fn is_on(dir: &Path, mounts: &[Mount]) -> bool {
     mountinfo::top_at(mounts, dir).is_some_and(|m| is_self_bind(m, mounts))
 }
 
+/// The quick check `run` makes before anything else: the sandbox is on and
+/// every mount of the plan is in the table at its plain path. When it fails
+/// (a target behind a symlink, a mount missing), `turn_on` decides.
+pub fn looks_on(dir: &Path, plan: &[Op], mounts: &[Mount]) -> bool {
+    is_on(dir, mounts)
+        && plan.iter().filter(|o| o.is_mount()).all(|o| {
+            let point = dir.join(o.target.strip_prefix("/").unwrap_or(&o.target));
+            mounts.iter().any(|m| m.point == point)
+        })
+}
+
 /// Mounts the plan in `dir`. Idempotent: what is already mounted as planned is left alone.
 pub fn turn_on(dir: &Path, plan: &[Op]) -> Result<OnReport> {
     let mut undo: Vec<u64> = vec![];

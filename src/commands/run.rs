@@ -100,7 +100,7 @@ pub fn enter(
     env: Vec<(String, String)>,
 ) -> Result<u8> {
     let mut guard = lock::exclusive(&sb.dir)?;
-    on::turn_on(sb)?;
+    on::ensure_on(sb)?;
     if let Some(hook) = host_cmd(sb) {
         drop(guard);
         let st = std::process::Command::new(&hook)
@@ -120,7 +120,7 @@ pub fn enter(
             return Ok(code);
         }
         guard = lock::exclusive(&sb.dir)?;
-        on::turn_on(sb)?;
+        on::ensure_on(sb)?;
     }
     supervise(sb, argv, arg0, cwd, env, guard)
 }
