@@ -7,27 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{script, stderr, stdout, Ns};
-
-fn d(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-#[track_caller]
-fn ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "status {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
-
-fn code(o: &std::process::Output) -> i32 {
-    o.status.code().expect("exited")
-}
+use common::{code, d, ok, script, stderr, stdout, Ns};
 
 const BUILTIN: [&str; 15] = [
     "/proc",

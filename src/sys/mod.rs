@@ -84,6 +84,21 @@ fn owned(r: libc::c_long) -> io::Result<OwnedFd> {
 
 const EMPTY: &[u8; 1] = b"\0";
 
+/// One `fsconfig(2)` call: `key` (or the command) with an optional string value.
+fn fsconfig(
+    fsfd: RawFd,
+    cmd: libc::c_uint,
+    key: Option<&str>,
+    value: Option<&str>,
+) -> io::Result<()> {
+    let key = key.map(cstr).transpose()?;
+    let value = value.map(cstr).transpose()?;
+    let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: a valid fs context fd; NUL-terminated strings or null pointers.
+    check(unsafe { libc::syscall(libc::SYS_fsconfig, fsfd, cmd, ptr(&key), ptr(&value), 0) })
+        .map(drop)
+}
+
 /// A new filesystem of `fstype`, configured with `options` (`key` or
 /// `key=value`), as a detached mount with `attrs`. Errors carry the
 /// kernel's own explanation when it gives one.
@@ -91,77 +106,29 @@ pub fn new_fs(fstype: &str, source: &str, options: &[String], attrs: Attrs) -> i
     let t = cstr(fstype)?;
     // SAFETY: valid C string, plain flags.
     let fsfd = owned(unsafe { libc::syscall(libc::SYS_fsopen, t.as_ptr(), FSOPEN_CLOEXEC) })?;
+    let fd = fsfd.as_raw_fd();
     let with_log = |e: io::Error| -> io::Error {
-        match fs_log(fsfd.as_raw_fd()) {
+        match fs_log(fd) {
             Some(msg) => io::Error::new(e.kind(), format!("{e}: {msg}")),
             None => e,
         }
     };
     if source != "none" && !source.is_empty() {
-        let (k, v) = (cstr("source")?, cstr(source)?);
-        // SAFETY: valid fd and C strings.
-        check(unsafe {
-            libc::syscall(
-                libc::SYS_fsconfig,
-                fsfd.as_raw_fd(),
-                FSCONFIG_SET_STRING,
-                k.as_ptr(),
-                v.as_ptr(),
-                0,
-            )
-        })
-        .map_err(with_log)?;
+        fsconfig(fd, FSCONFIG_SET_STRING, Some("source"), Some(source)).map_err(with_log)?;
     }
     for opt in options {
-        let r = match opt.split_once('=') {
-            Some((k, v)) => {
-                let (k, v) = (cstr(k)?, cstr(v)?);
-                // SAFETY: as above.
-                unsafe {
-                    libc::syscall(
-                        libc::SYS_fsconfig,
-                        fsfd.as_raw_fd(),
-                        FSCONFIG_SET_STRING,
-                        k.as_ptr(),
-                        v.as_ptr(),
-                        0,
-                    )
-                }
-            }
-            None => {
-                let k = cstr(opt)?;
-                // SAFETY: as above.
-                unsafe {
-                    libc::syscall(
-                        libc::SYS_fsconfig,
-                        fsfd.as_raw_fd(),
-                        FSCONFIG_SET_FLAG,
-                        k.as_ptr(),
-                        std::ptr::null::<u8>(),
-                        0,
-                    )
-                }
-            }
-        };
-        check(r).map_err(|e| with_log(io::Error::new(e.kind(), format!("option {opt:?}: {e}"))))?;
+        match opt.split_once('=') {
+            Some((k, v)) => fsconfig(fd, FSCONFIG_SET_STRING, Some(k), Some(v)),
+            None => fsconfig(fd, FSCONFIG_SET_FLAG, Some(opt), None),
+        }
+        .map_err(|e| with_log(io::Error::new(e.kind(), format!("option {opt:?}: {e}"))))?;
     }
-    // SAFETY: as above.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fsfd.as_raw_fd(),
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<u8>(),
-            std::ptr::null::<u8>(),
-            0,
-        )
-    })
-    .map_err(with_log)?;
+    fsconfig(fd, FSCONFIG_CMD_CREATE, None, None).map_err(with_log)?;
     // SAFETY: valid fs context fd.
     owned(unsafe {
         libc::syscall(
             libc::SYS_fsmount,
-            fsfd.as_raw_fd(),
+            fd,
             FSMOUNT_CLOEXEC,
             attrs.0 as libc::c_uint,
         )
