@@ -61,12 +61,15 @@ pub fn dispatch(
     } else if is_plain_name(word) && is_command(word) {
         (direct(req, "/chroot.d/"), "/chroot.d")
     } else if has_chroot_cmd {
-        let argv = match req {
-            Request::Line(l) => sh(format!("/chroot.d/chroot-cmd {}", l.trim_start())),
-            Request::Argv(a) => std::iter::once("/chroot.d/chroot-cmd".to_string())
-                .chain(a.iter().cloned())
-                .collect(),
+        // The words themselves, split as a shell would but with no shell
+        // around: `;`, `|` and `>` are chroot-cmd's to interpret.
+        let words = match req {
+            Request::Line(l) => split_words(l).unwrap_or_else(|| vec![l.clone()]),
+            Request::Argv(a) => a.clone(),
         };
+        let argv = std::iter::once("/chroot.d/chroot-cmd".to_string())
+            .chain(words)
+            .collect();
         (argv, "/chroot.d")
     } else {
         (direct(req, ""), "/")
@@ -93,6 +96,59 @@ fn direct(req: &Request, prefix: &str) -> Vec<String> {
 
 fn sh(line: String) -> Vec<String> {
     vec![SH.to_string(), "-c".to_string(), line]
+}
+
+/// Splits a line into words as a POSIX shell would quote them (blanks
+/// separate; `'...'` literal; `"..."` with `\\` escaping `"`, `\\`, `$`, `` ` ``;
+/// `\\` outside quotes escapes the next character), nothing else interpreted.
+/// None when a quote is left open.
+pub fn split_words(line: &str) -> Option<Vec<String>> {
+    let mut words = vec![];
+    let mut cur: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if let Some(w) = cur.take() {
+                    words.push(w);
+                }
+            }
+            '\'' => {
+                let w = cur.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => w.push(c),
+                    }
+                }
+            }
+            '"' => {
+                let w = cur.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            c @ ('"' | '\\' | '$' | '`') => w.push(c),
+                            '\n' => {}
+                            c => {
+                                w.push('\\');
+                                w.push(c);
+                            }
+                        },
+                        c => w.push(c),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some('\n') => {}
+                Some(c) => cur.get_or_insert_with(String::new).push(c),
+                None => cur.get_or_insert_with(String::new).push('\\'),
+            },
+            c => cur.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(cur);
+    Some(words)
 }
 
 /// Quotes a word for a POSIX shell when it needs it.
@@ -142,9 +198,19 @@ mod tests {
     #[test]
     fn rule3_chroot_cmd_gets_the_words() {
         let i = dispatch(&line("deploy now"), cmds, true);
+        assert_eq!(i.argv, vec!["/chroot.d/chroot-cmd", "deploy", "now"]);
+        let i = dispatch(&line("echo a; env | head 'x y'"), cmds, true);
         assert_eq!(
             i.argv,
-            vec!["/bin/sh", "-c", "/chroot.d/chroot-cmd deploy now"]
+            vec![
+                "/chroot.d/chroot-cmd",
+                "echo",
+                "a;",
+                "env",
+                "|",
+                "head",
+                "x y"
+            ]
         );
         let i = dispatch(&argv(&["deploy", "x y"]), cmds, true);
         assert_eq!(i.argv, vec!["/chroot.d/chroot-cmd", "deploy", "x y"]);
@@ -168,6 +234,20 @@ mod tests {
             assert_eq!(i.argv[2], w, "{w}");
             assert_eq!(i.cwd, PathBuf::from("/"));
         }
+    }
+
+    #[test]
+    fn words_split_like_a_shell() {
+        let w = |s: &str| split_words(s).map(|v| v.join("|"));
+        assert_eq!(w("  a  b\tc "), Some("a|b|c".into()));
+        assert_eq!(
+            w(r#"'a b' "c \"d\" $x" e\ f"#),
+            Some(r#"a b|c "d" $x|e f"#.into())
+        );
+        assert_eq!(w(r#"x''y "" '' "#), Some("xy||".into()));
+        assert_eq!(w("'open"), None);
+        assert_eq!(w(r#""open"#), None);
+        assert_eq!(w(""), Some("".into()));
     }
 
     #[test]

@@ -287,11 +287,23 @@ fn make_symlink(root: BorrowedFd, target: &Path, to: &Path, allowed: &[u64]) -> 
 /// is removed, never a filesystem the user mounted there. Returns the mount
 /// points that are still there.
 pub fn unmount_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    // When `on`'s self-bind is there, only it and what was mounted on top
+    // of it are the sandbox's: mounts the user had made below DIR before
+    // `on` (on the directory it covers) are left as they were. Without it
+    // (a rootfs turned on by the 2020 tool, debootstrap's own mounts),
+    // everything below DIR goes.
+    let first = mountinfo::read()?;
+    let ours: Vec<u64> = first
+        .iter()
+        .filter(|m| m.point == dir && is_self_bind(m, &first))
+        .map(|m| m.id)
+        .collect();
     loop {
         let mounts = mountinfo::read()?;
         let mut todo: Vec<&Mount> = mountinfo::under(&mounts, dir)
             .into_iter()
             .filter(|m| m.point != dir || is_self_bind(m, &mounts))
+            .filter(|m| ours.is_empty() || ours.contains(&m.id) || descends_from(m, &ours, &mounts))
             .collect();
         if todo.is_empty() {
             return Ok(vec![]);
@@ -312,6 +324,21 @@ pub fn unmount_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
             return Ok(left);
         }
     }
+}
+
+/// Whether `m` was mounted (directly or not) on one of the mounts `ids`.
+fn descends_from(m: &Mount, ids: &[u64], mounts: &[Mount]) -> bool {
+    let mut cur = m;
+    for _ in 0..mounts.len() {
+        if ids.contains(&cur.parent) {
+            return true;
+        }
+        match mounts.iter().find(|p| p.id == cur.parent && p.id != cur.id) {
+            Some(p) => cur = p,
+            None => return false,
+        }
+    }
+    false
 }
 
 fn position(mounts: &[Mount], m: &Mount) -> usize {

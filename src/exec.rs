@@ -163,11 +163,11 @@ pub fn run(spec: &Spec, started: impl FnOnce()) -> Result<Outcome, ExecError> {
         }
     };
     let watched = match pty {
-        None => supervise(&pidfd, &signals, None),
+        None => supervise(pid, &pidfd, &signals, None),
         Some(mut pty) => {
             // Only the child may hold the peer, or the master never sees EIO.
             drop(pty.peer);
-            let r = supervise(&pidfd, &signals, Some(&mut pty.relay));
+            let r = supervise(pid, &pidfd, &signals, Some(&mut pty.relay));
             pty.relay.drain();
             r
         }
@@ -350,6 +350,7 @@ impl Drop for Signals {
 /// Wait for the command to end, passing on signals and, with a pty, relaying
 /// the terminal.
 fn supervise(
+    pid: Pid,
     pidfd: &OwnedFd,
     signals: &Signals,
     mut relay: Option<&mut Relay>,
@@ -403,7 +404,12 @@ fn supervise(
                     // Without a pty the terminal already sent them to the
                     // command, which is in our process group.
                     libc::SIGINT | libc::SIGQUIT if relay.is_none() => {}
-                    _ => pidfd_send_signal(pidfd.as_fd(), sig),
+                    // The command and what it started (a shell running a
+                    // line does not always exec its last command).
+                    _ => {
+                        crate::procs::signal_descendants(pid.as_raw(), sig);
+                        pidfd_send_signal(pidfd.as_fd(), sig);
+                    }
                 }
             }
         }

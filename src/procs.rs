@@ -124,3 +124,51 @@ pub fn end_all(dir: &Path, grace: Duration) -> (usize, Vec<Proc>) {
     }
     (seen.len(), inside(dir))
 }
+
+/// The parent pid in a `/proc/PID/stat` text (after the last `)`: comm may hold anything).
+pub fn ppid_of_stat(stat: &str) -> Option<i32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn ppid(pid: i32) -> Option<i32> {
+    ppid_of_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Sends `sig` to every descendant of `pid` (not to `pid` itself): a signal
+/// forwarded to a command reaches the whole tree it started (a shell that
+/// did not exec its last command would otherwise leave it running). Each
+/// process is held by a pidfd and its parent checked again before it is signalled.
+pub fn signal_descendants(pid: i32, sig: i32) {
+    let all: Vec<(i32, i32)> = pids()
+        .into_iter()
+        .filter_map(|p| Some((p, ppid(p)?)))
+        .collect();
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(all.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        i += 1;
+    }
+    for &p in &tree[1..] {
+        if let Some(fd) = pidfd_open(p) {
+            let parent = all.iter().find(|(q, _)| *q == p).map(|(_, pp)| *pp);
+            if ppid(p) == parent {
+                send(&fd, sig);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ppid_from_stat_with_odd_comm() {
+        assert_eq!(ppid_of_stat("42 (sleep) S 7 42 42 0"), Some(7));
+        assert_eq!(ppid_of_stat("42 (a) b) c) R 9 1 1"), Some(9));
+        assert_eq!(ppid_of_stat("garbage"), None);
+    }
+}

@@ -584,3 +584,93 @@ fn the_hosts_resolv_conf_is_read_only_inside() {
     assert_eq!(fs::read("/etc/resolv.conf").unwrap(), before);
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
+
+#[test]
+fn a_signal_to_run_ends_the_whole_command() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    script(
+        &root.join("chroot.d/build"),
+        "#!/bin/sh\nsleep 200\necho never\n",
+    );
+    for (line, sig) in [
+        ("build", nix::sys::signal::Signal::SIGTERM),
+        ("sleep 201; true", nix::sys::signal::Signal::SIGHUP),
+    ] {
+        let child = ns
+            .tool()
+            .args(["run", "-d", d(&root), line])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert!(
+            common::pids_rooted_under(&root).len() >= 2,
+            "{line}: not started"
+        );
+        // nsenter (mount namespace only) execs the tool: its pid is ours to signal.
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(code(&o), 128 + sig as i32, "{line}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            common::pids_rooted_under(&root).is_empty(),
+            "{line}: left {:?}",
+            common::pids_rooted_under(&root)
+        );
+    }
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn a_hanging_stop_does_not_hang_off() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    script(&root.join("chroot.d/stop"), "#!/bin/sh\nexec sleep 1000\n");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let t = std::time::Instant::now();
+    let o = ok(&ns.run(&["off", "-d", d(&root), "--timeout", "1"]));
+    assert!(o.contains("is off"), "{o}");
+    assert!(t.elapsed().as_secs() < 8, "off took {:?}", t.elapsed());
+    assert!(ns.mounts_under(&root).is_empty());
+    assert!(common::pids_rooted_under(&root).is_empty());
+}
+
+#[test]
+fn mounts_the_user_made_below_dir_before_on_survive_off() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    fs::create_dir_all(root.join("home")).unwrap();
+    assert!(ns
+        .sh(&format!(
+            "mount -t tmpfs userhome {}/home && echo data > {0}/home/x",
+            d(&root)
+        ))
+        .status
+        .success());
+    let before = ns.mounts_under(&root);
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "cat /home/x"])),
+        "data\n",
+        "visible inside"
+    );
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert_eq!(ns.mounts_under(&root), before);
+    assert_eq!(
+        stdout(&ns.sh(&format!("cat {}/home/x", d(&root)))),
+        "data\n"
+    );
+}
+
+#[test]
+fn chroot_cmd_gets_the_words_of_a_line_with_no_shell_around() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    script(
+        &root.join("chroot.d/chroot-cmd"),
+        "#!/bin/sh\nfor w in \"$@\"; do echo \"[$w]\"; done\n",
+    );
+    let o = ok(&ns.run(&["run", "-d", d(&root), "echo a; env | head 'x y'"]));
+    assert_eq!(o, "[echo]\n[a;]\n[env]\n[|]\n[head]\n[x y]\n");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}

@@ -631,7 +631,16 @@ fn destroy_refuses_while_a_foreign_mount_below_is_busy() {
     let out = ns.sh(&format!("cat '{}/file'", d(&mnt)));
     assert_eq!(stdout(&out), "precious\n");
     drop(busy);
-    // Not busy any more: off unmounts it, then DIR goes.
+    // Not busy any more, but the user mounted it before `on`: chroot-tool
+    // never unmounts it, and destroy still refuses until the user does.
+    let o = ns.run(&["destroy", "--yes", "-d", d(&root)]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("nothing was deleted"));
+    assert_eq!(
+        stdout(&ns.sh(&format!("cat '{}/file'", d(&mnt)))),
+        "precious\n"
+    );
+    assert!(ns.sh(&format!("umount '{}'", d(&mnt))).status.success());
     ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
     assert!(!root.exists());
     t.left(&ns, &root);

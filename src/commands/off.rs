@@ -50,7 +50,7 @@ pub fn turn_off(sb: &Sandbox, grace: Duration, _guard: &lock::Lock) -> Result<Of
         .filter(|m| m.point != sb.dir || engine::is_self_bind(m, &mounts))
         .count();
     if engine::is_on(&sb.dir, &mounts) {
-        stop(sb);
+        stop(sb, grace);
     }
     let (processes, alive) = procs::end_all(&sb.dir, grace);
     let left = engine::unmount_below(&sb.dir)?;
@@ -77,7 +77,9 @@ pub fn turn_off(sb: &Sandbox, grace: Duration, _guard: &lock::Lock) -> Result<Of
 }
 
 /// Dispatches `stop` inside when the sandbox has one (chroot.d/stop or chroot-cmd).
-fn stop(sb: &Sandbox) {
+/// `stop` gets the grace period too: past it, a watchdog ends every process
+/// inside (stop included), so a hanging stop never hangs `off`.
+fn stop(sb: &Sandbox, grace: Duration) {
     let req = Request::Argv(vec!["stop".into()]);
     let has_cmd = sb.chroot_d_file("chroot-cmd").is_some();
     if !sb.has_command("stop") && !has_cmd {
@@ -92,7 +94,26 @@ fn stop(sb: &Sandbox) {
         env: crate::commands::run::command_env(sb),
         terminal: crate::exec::Terminal::Inherit,
     };
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let dir = sb.dir.clone();
+    let watchdog = std::thread::spawn(move || {
+        // Signals stay with the supervisor's signalfd, never this thread.
+        let _ = nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_BLOCK,
+            Some(&nix::sys::signal::SigSet::all()),
+            None,
+        );
+        if wait.recv_timeout(grace) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+            eprintln!(
+                "chroot-tool: warning: stop still running after {:.1} s (--timeout); ending it",
+                grace.as_secs_f64()
+            );
+            procs::end_all(&dir, grace);
+        }
+    });
     let res = crate::exec::run(&spec, || {});
+    drop(done);
+    let _ = watchdog.join();
     let code = crate::exec::exit_code(&res);
     if code != 0 {
         eprintln!("chroot-tool: warning: stop exited with status {code}; turning off anyway");
