@@ -147,3 +147,69 @@ fn empty_chroot_tool_dir_counts_as_unset() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("no sandbox given"), "{}", stderr(&o));
 }
+
+#[test]
+fn original_tool_conf_with_unknown_key_and_section_works() {
+    let ns = common::Ns::new();
+    let root = ns.busybox_root("sb");
+    let host = ns.tmp.path().join("host project");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("hello.txt"), "from the host\n").unwrap();
+    let conf = root.join("chroot.d/tool.conf");
+    // As the original wrote them: a key it never knew, a section of its own.
+    std::fs::write(
+        &conf,
+        format!(
+            "[bind]\nsrc:\"{}\" tgt: /project mode:ro\n[pack]\nlevel 9 \"\n[bind]\ntgt:/scratch fs:tmpfs\n",
+            common::d(&host)
+        ),
+    )
+    .unwrap();
+    let conf = common::d(&conf);
+
+    let o = ns.run(&["on", "-d", common::d(&root)]);
+    common::ok(&o);
+    let warnings: Vec<String> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with("chroot-tool: warning: "))
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            format!(
+                "chroot-tool: warning: {conf}:2: unknown key \"mode\" in [bind] ignored \
+                 (known: tgt, src, fs, opt, ignore)"
+            ),
+            format!(
+                "chroot-tool: warning: {conf}:3: unknown section [pack] ignored with its lines \
+                 (known: bind, exclude, limits, run)"
+            ),
+        ],
+        "{}",
+        stderr(&o)
+    );
+    let mounts = ns.mounts_under(&root);
+    for tgt in ["project", "scratch"] {
+        let want = common::d(&root.join(tgt)).to_string();
+        assert!(mounts.contains(&want), "{want} not in {mounts:?}");
+    }
+
+    let o = ns.run(&["run", "-d", common::d(&root), "cat /project/hello.txt"]);
+    assert_eq!(common::ok(&o), "from the host\n");
+    // the bind is a real one: a file made inside appears on the host
+    common::ok(&ns.run(&[
+        "run",
+        "-d",
+        common::d(&root),
+        "echo back > /project/back.txt",
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(host.join("back.txt")).unwrap(),
+        "back\n"
+    );
+
+    common::ok(&ns.run(&["off", "-d", common::d(&root)]));
+    assert_eq!(ns.mounts_under(&root), Vec::<String>::new());
+    assert!(!root.join("project/hello.txt").exists());
+}
