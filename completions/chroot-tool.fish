@@ -50,7 +50,7 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s d -l dir 
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s h -l help -d 'Print help'

@@ -76,10 +76,18 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// A shell command line, dispatched as DESIGN.md says.
-    #[arg(value_name = "LINE", conflicts_with = "argv")]
+    /// A shell command line; its first word decides how it runs (see --help).
+    #[arg(
+        value_name = "LINE",
+        conflicts_with = "argv",
+        long_help = "A shell command line. Its first word (with -- PROG ARGS: PROG) decides how it runs:\n\
+            1. it starts with /: run as is, in the working directory /;\n\
+            2. chroot.d/WORD is an executable file: run /chroot.d/WORD with the rest, in /chroot.d;\n\
+            3. chroot.d/chroot-cmd exists: run /chroot.d/chroot-cmd with the words;\n\
+            4. otherwise: run LINE with /bin/sh -c inside (PROG looked up in PATH)."
+    )]
     pub line: Option<String>,
-    /// An exact argv after `--`, never passed through a shell.
+    /// An exact argv after `--`, never passed through a shell (dispatched like LINE).
     #[arg(last = true, value_name = "PROG ARGS")]
     pub argv: Vec<String>,
 }

@@ -1,10 +1,26 @@
 //! chroot-tool: parse the command line, run the command, map errors to exit codes.
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, FromArgMatches};
+
+use chroot_tool::cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = chroot_tool::cli::Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match parse(&args) {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            // --help / --version: print as clap does (stdout), success.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("chroot-tool: {}", usage_line(&e, &args));
+            return ExitCode::from(2);
+        }
+    };
     match chroot_tool::commands::run(cli) {
         Ok(code) => code,
         // A closed pipe (`chroot-tool status | head -1`) is not an error.
@@ -14,4 +30,72 @@ fn main() -> ExitCode {
             ExitCode::from(fail.code)
         }
     }
+}
+
+/// Parses the command line. `CHROOT_TOOL_DIR=` (set but empty) counts as
+/// unset, so that the tool's own "no sandbox given" message comes.
+fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
+    let mut cmd = Cli::command();
+    if std::env::var_os("CHROOT_TOOL_DIR").is_some_and(|v| v.is_empty()) {
+        cmd = cmd.mut_arg("dir", |a| a.env(None::<&'static str>));
+    }
+    let mut matches = cmd.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+}
+
+/// A clap error as one line: its message without `error: `, tips and usage,
+/// then where to read more (the subcommand's help when one was named).
+fn usage_line(e: &clap::Error, args: &[OsString]) -> String {
+    let msg = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        "no command given".to_string()
+    } else {
+        let rendered = e.render().to_string();
+        let first = rendered
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let first = first.strip_prefix("error: ").unwrap_or(first).trim_end();
+        match suggestion(e) {
+            Some(s) => format!("{first} (did you mean '{s}'?)"),
+            None => first.to_string(),
+        }
+    };
+    match subcommand(args) {
+        Some(sub) => format!("{msg}; see chroot-tool {sub} --help"),
+        None => format!("{msg}; see chroot-tool --help"),
+    }
+}
+
+/// clap's "a similar subcommand/argument exists" suggestion, if it has one.
+fn suggestion(e: &clap::Error) -> Option<String> {
+    [ContextKind::SuggestedSubcommand, ContextKind::SuggestedArg]
+        .into_iter()
+        .find_map(|kind| match e.get(kind)? {
+            ContextValue::String(s) => Some(s.clone()),
+            ContextValue::Strings(v) => v.first().cloned(),
+            _ => None,
+        })
+}
+
+/// The subcommand named on the line, if it is a known one: the first word
+/// that is neither an option nor the value of `-d`/`--dir`.
+fn subcommand(args: &[OsString]) -> Option<String> {
+    let cmd = Cli::command();
+    let mut words = args.iter().skip(1).filter_map(|a| a.to_str());
+    while let Some(word) = words.next() {
+        match word {
+            "--" => return None,
+            "-d" | "--dir" => {
+                words.next();
+            }
+            w if w.starts_with('-') => {}
+            w => {
+                return cmd
+                    .get_subcommands()
+                    .find(|s| s.get_name() == w || s.get_all_aliases().any(|a| a == w))
+                    .map(|s| s.get_name().to_string());
+            }
+        }
+    }
+    None
 }

@@ -76,6 +76,9 @@ impl Sandbox {
             eprintln!("chroot-tool: {msg}");
         }
         let conf = Conf::load(&cd)?.unwrap_or_default();
+        for w in &conf.warnings {
+            eprintln!("chroot-tool: warning: {w}");
+        }
         for section in ["limits", "run"] {
             if let Some(r) = conf.section(section).first() {
                 eprintln!(

@@ -4,17 +4,24 @@ use std::path::PathBuf;
 
 pub(crate) const KNOWN_KEYS: &str = "tgt, src, fs, opt, ignore";
 
-/// Checks one `[bind]` record and applies the defaults. The error is a
-/// message for the user; the caller adds the file and the line.
-pub(crate) fn to_spec(rec: &Record) -> Result<BindSpec, String> {
-    for (key, _) in &rec.pairs {
-        if !matches!(key.as_str(), "tgt" | "src" | "fs" | "opt" | "ignore") {
-            return Err(format!(
-                "unknown key {key:?} in [bind] (known: {KNOWN_KEYS})"
-            ));
-        }
-    }
+fn is_known(key: &str) -> bool {
+    matches!(key, "tgt" | "src" | "fs" | "opt" | "ignore")
+}
 
+/// Warnings for the keys of a `[bind]` record that mean nothing (the
+/// original ignored them silently); the caller adds the file and the line.
+pub(crate) fn unknown_keys(rec: &Record) -> Vec<String> {
+    rec.pairs
+        .iter()
+        .filter(|(key, _)| !is_known(key))
+        .map(|(key, _)| format!("unknown key {key:?} in [bind] ignored (known: {KNOWN_KEYS})"))
+        .collect()
+}
+
+/// Checks one `[bind]` record and applies the defaults; unknown keys are
+/// left out (see [`unknown_keys`]). The error is a message for the user;
+/// the caller adds the file and the line.
+pub(crate) fn to_spec(rec: &Record) -> Result<BindSpec, String> {
     let tgt = rec
         .get("tgt")
         .ok_or_else(|| "tgt is required in a [bind] record (e.g. tgt:/project)".to_string())?;
@@ -246,11 +253,26 @@ mod tests {
     }
 
     #[test]
-    fn unknown_key_named() {
+    fn unknown_key_ignored_and_named() {
+        let r = rec(&[("scr", "/a"), ("tgt", "/b"), ("mode", "x")]);
+        assert_eq!(to_spec(&r).unwrap(), spec(&[("tgt", "/b")]));
         assert_eq!(
-            err(&[("scr", "/a"), ("tgt", "/a")]),
-            "unknown key \"scr\" in [bind] (known: tgt, src, fs, opt, ignore)"
+            unknown_keys(&r),
+            [
+                "unknown key \"scr\" in [bind] ignored (known: tgt, src, fs, opt, ignore)",
+                "unknown key \"mode\" in [bind] ignored (known: tgt, src, fs, opt, ignore)",
+            ]
         );
+        assert!(unknown_keys(&rec(&[
+            ("tgt", "/a"),
+            ("src", "/b"),
+            ("fs", "bind"),
+            ("opt", "x"),
+            ("ignore", "no")
+        ]))
+        .is_empty());
+        // an unknown key does not stand in for a required one
+        assert!(err(&[("tgr", "/a")]).starts_with("tgt is required"));
     }
 
     #[test]

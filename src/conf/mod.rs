@@ -5,9 +5,11 @@
 //!   (a `#` later in a line is an ordinary character).
 //! - `[name]` starts a section (`bind`, `exclude`, `limits`, `run`); lines
 //!   before the first section are ignored; a repeated section continues the
-//!   earlier one.
+//!   earlier one. Any other `[letters]` section is skipped with its lines, as
+//!   the original did, with a warning.
 //! - Record sections hold `key:value` pairs (see [`Record`]); `[exclude]`
-//!   holds one path per line, optionally `"quoted"`.
+//!   holds one path per line, optionally `"quoted"`. An unknown key in a
+//!   `[bind]` record is ignored with a warning (the original ignored it silently).
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -63,6 +65,9 @@ pub struct Conf {
     /// The records of every record section (`bind`, `limits`, `run`) by
     /// name, in file order; read them with [`Conf::section`].
     pub sections: BTreeMap<String, Vec<Record>>,
+    /// What was ignored for compatibility with the original (unknown
+    /// sections, unknown `[bind]` keys), each `FILE:LINE: what; what to do`.
+    pub warnings: Vec<String>,
 }
 
 impl Conf {
@@ -85,7 +90,17 @@ impl Conf {
                 continue;
             }
             if trimmed.starts_with('[') {
-                section = Some(header(trimmed).map_err(err)?);
+                let name = header(trimmed).map_err(err)?;
+                section = SECTIONS.iter().find(|s| **s == name).copied();
+                if section.is_none() {
+                    conf.warn(
+                        line,
+                        format!(
+                            "unknown section [{name}] ignored with its lines (known: {})",
+                            SECTIONS.join(", ")
+                        ),
+                    );
+                }
                 continue;
             }
             match section {
@@ -96,6 +111,9 @@ impl Conf {
                         let rec = Record { line, pairs };
                         if name == "bind" {
                             conf.binds.push(bind::to_spec(&rec).map_err(err)?);
+                            for msg in bind::unknown_keys(&rec) {
+                                conf.warn(line, msg);
+                            }
                         }
                         conf.sections.entry(name.to_string()).or_default().push(rec);
                     }
@@ -137,6 +155,14 @@ impl Conf {
         Conf::parse(text, &path).map(Some)
     }
 
+    /// Adds a warning for `line`, once.
+    fn warn(&mut self, line: usize, msg: String) {
+        let w = format!("{}:{line}: {msg}", self.path.display());
+        if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
+    }
+
     /// The records of a record section (`bind`, `limits`, `run`), in file
     /// order; empty when the section is absent. `[exclude]` is in `excludes`.
     pub fn section(&self, name: &str) -> &[Record] {
@@ -144,21 +170,18 @@ impl Conf {
     }
 }
 
-/// Checks a `[name]` line and returns the known section it names.
-fn header(trimmed: &str) -> Result<&'static str, String> {
-    let known = SECTIONS.join(", ");
-    let name = trimmed
+/// Checks a `[name]` line (name: ASCII letters) and returns the name.
+fn header(trimmed: &str) -> Result<&str, String> {
+    trimmed
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
         .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic()))
         .ok_or_else(|| {
-            format!("malformed section header {trimmed:?} (expected [name], one of: {known})")
-        })?;
-    SECTIONS
-        .iter()
-        .find(|s| **s == name)
-        .copied()
-        .ok_or_else(|| format!("unknown section [{name}] (known: {known})"))
+            format!(
+                "malformed section header {trimmed:?} (expected [name], one of: {})",
+                SECTIONS.join(", ")
+            )
+        })
 }
 
 /// One `[exclude]` line: the path as written, without surrounding quotes.
@@ -261,14 +284,31 @@ mod tests {
     }
 
     #[test]
-    fn unknown_section_named() {
-        let e = err("[bind]\ntgt:/a\n[mounts]\n");
-        assert_eq!(e.line, 3);
+    fn unknown_section_skipped_with_a_warning() {
+        // Its lines are not read at all, as in the original: not even for syntax.
+        let c = parse("[bind]\ntgt:/a\n[mounts]\ntgt:/b\nnot a record \"\n[bind]\ntgt:/c\n");
+        assert_eq!(tgts(&c), ["/a", "/c"]);
+        assert_eq!(c.section("mounts"), []);
+        assert!(!c.sections.contains_key("mounts"));
         assert_eq!(
-            e.msg,
-            "unknown section [mounts] (known: bind, exclude, limits, run)"
+            c.warnings,
+            [
+                "/x/chroot.d/tool.conf:3: unknown section [mounts] ignored with its lines \
+              (known: bind, exclude, limits, run)"
+            ]
         );
-        assert_eq!(err("[Bind]\n").msg.split(' ').nth(2), Some("[Bind]"));
+        // Section names are case-sensitive, as in the original.
+        let c = parse("[Bind]\ntgt:/a\n");
+        assert!(c.binds.is_empty());
+        assert_eq!(c.warnings.len(), 1);
+        assert!(c.warnings[0].contains(":1: unknown section [Bind] ignored"));
+    }
+
+    #[test]
+    fn known_files_have_no_warnings() {
+        let c =
+            parse("[bind]\ntgt:/a src:/b fs:bind opt:x ignore:no\n[exclude]\n/e\n[run]\nuser:me\n");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     #[test]
@@ -300,9 +340,28 @@ mod tests {
         let e = err("[bind]\ntgt:/a ; src:/b\n");
         assert_eq!(e.line, 2);
         assert!(e.msg.starts_with("tgt is required"));
-        let e = err("[bind]\ntgt:/a\nscr:/b tgt:/b\n");
+        let e = err("[bind]\ntgt:/a\nscr:/b mode:1 tgt:/b fs:\"a b\"\n");
         assert_eq!(e.line, 3);
-        assert!(e.msg.contains("unknown key \"scr\""));
+        assert!(e.msg.starts_with("fs must be"), "{}", e.msg);
+    }
+
+    #[test]
+    fn unknown_bind_key_warns_and_the_record_is_used() {
+        let c = parse("[bind]\ntgt:/a\nscr:/b tgt:/b ; tgt:/c scr:/d\n\nmode:ro tgt:/e\n");
+        assert_eq!(tgts(&c), ["/a", "/b", "/c", "/e"]);
+        assert_eq!(c.binds[1].src, "/b");
+        assert_eq!(c.section("bind")[1].get("scr"), Some("/b"));
+        assert_eq!(
+            c.warnings,
+            [
+                "/x/chroot.d/tool.conf:3: unknown key \"scr\" in [bind] ignored \
+                 (known: tgt, src, fs, opt, ignore)",
+                "/x/chroot.d/tool.conf:5: unknown key \"mode\" in [bind] ignored \
+                 (known: tgt, src, fs, opt, ignore)",
+            ]
+        );
+        // [limits] and [run] keep any key: no warning there.
+        assert!(parse("[run]\nscr:/b\n").warnings.is_empty());
     }
 
     #[test]
