@@ -351,7 +351,7 @@ fn malformed_tool_conf_mounts_nothing() {
         ("[bind]\ntgt:/x opt:bogus\n", "bogus"),
         ("[bind]\ntgt:/x fs:tmpfs opt:nosuchopt=1\n", "nosuchopt"),
         ("[bind]\ntgt:\"/x\n", "quote"),
-        ("[bnid]\n", "bnid"),
+        ("[bind]\ntgt:/x fs:bind ignore:maybe\n", "ignore"),
     ];
     for (text, needle) in cases {
         fs::write(root.join("chroot.d/tool.conf"), text).unwrap();

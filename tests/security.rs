@@ -1027,7 +1027,7 @@ fn bad_input_is_one_line_and_mounts_nothing() {
         ("unterminated quote", "[bind]\ntgt:\"/x\n"),
         ("no value", "[bind]\ntgt:\n"),
         ("bad section", "[bind\n"),
-        ("unknown section", "[mounts]\n"),
+        ("malformed section header", "[ bind ]\n"),
         ("bad ignore", "[bind]\ntgt:/x ignore:maybe\n"),
         ("empty key", "[bind]\n:/x\n"),
         ("second bad record", "[bind]\ntgt:/ok; tgt:/x fs:nosuchfs\n"),
