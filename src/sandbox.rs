@@ -112,8 +112,13 @@ impl Sandbox {
 
     /// Metadata of `chroot.d/NAME`, the path resolved inside the root.
     pub fn chroot_d_file(&self, name: &str) -> Option<std::fs::Metadata> {
+        self.chroot_file(Path::new("/chroot.d").join(name))
+    }
+
+    /// Metadata of a path inside the root, resolved inside it.
+    pub fn chroot_file(&self, path: impl AsRef<Path>) -> Option<std::fs::Metadata> {
         let root = sys::open_root(&self.dir).ok()?;
-        let fd = sys::resolve_in_root(root.as_fd(), &Path::new("/chroot.d").join(name)).ok()?;
+        let fd = sys::resolve_in_root(root.as_fd(), path.as_ref()).ok()?;
         std::fs::metadata(sys::fd_path(fd.as_fd())).ok()
     }
 }

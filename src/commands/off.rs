@@ -21,10 +21,13 @@ pub fn run(dir: Option<&Path>, args: &OffArgs) -> Result<()> {
         super::out(format!("{} is already off\n", sb.dir.display()))?;
     } else {
         super::out(format!(
-            "{} is off ({} unmounted, {} processes ended)\n",
+            "{} is off ({} unmounted, {} ended)\n",
             sb.dir.display(),
             r.mounts,
-            r.processes
+            match r.processes {
+                1 => "1 process".to_string(),
+                n => format!("{n} processes"),
+            }
         ))?;
     }
     Ok(())

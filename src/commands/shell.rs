@@ -11,7 +11,11 @@ const KEEP: [&str; 4] = ["TERM", "COLORTERM", "LANG", "TZ"];
 
 pub fn run(dir: Option<&Path>) -> Result<u8> {
     let sb = Sandbox::open(dir, Need::Rootfs)?;
-    let (home, shell) = root_passwd(&sb);
+    let (home, mut shell) = root_passwd(&sb);
+    if sb.chroot_file(&shell).is_none() {
+        eprintln!("chroot-tool: warning: root's shell {shell} is not in the sandbox (see its /etc/passwd); using /bin/sh");
+        shell = "/bin/sh".into();
+    }
     let name = Path::new(&shell)
         .file_name()
         .map_or("sh".into(), |n| n.to_string_lossy().into_owned());

@@ -48,8 +48,15 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
             propagation: m.propagation(),
         })
         .collect();
-    let state = if engine::is_on(&sb.dir, &mounts) {
+    // "on" means every mount of the plan is there; a plan that cannot be
+    // built (a broken tool.conf) is not held against the mounts.
+    let complete = sb
+        .plan()
+        .map_or(true, |plan| engine::looks_on(&sb.dir, &plan, &mounts));
+    let state = if engine::is_on(&sb.dir, &mounts) && complete {
         "on"
+    } else if engine::is_on(&sb.dir, &mounts) {
+        "partly on"
     } else if rows.is_empty() {
         "off"
     } else {
