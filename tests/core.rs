@@ -430,12 +430,7 @@ fn off_after_on_was_killed_halfway() {
     let ns = Ns::new();
     let root = ns.busybox_root("root");
     for n in [1, 4, 9] {
-        let o = ns
-            .tool()
-            .args(["on", "-d", d(&root)])
-            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string())
-            .output()
-            .unwrap();
+        let o = ns.on_killed_after(&root, n);
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&o.status),
             Some(9)
@@ -452,12 +447,7 @@ fn off_after_on_was_killed_halfway() {
         ok(&ns.run(&["off", "-d", d(&root)]));
         assert!(ns.mounts_under(&root).is_empty());
         // Killed again, then off directly.
-        let _ = ns
-            .tool()
-            .args(["on", "-d", d(&root)])
-            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string())
-            .output()
-            .unwrap();
+        let _ = ns.on_killed_after(&root, n);
         ok(&ns.run(&["off", "-d", d(&root)]));
         assert!(ns.mounts_under(&root).is_empty());
     }

@@ -3,11 +3,7 @@
 //! table as it was, and the sandbox gets a real terminal.
 mod common;
 
-use common::{stderr, stdout, Ns};
-
-fn d(p: &std::path::Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{d, stderr, stdout, Ns};
 
 #[test]
 fn apt_get_update_and_install_a_small_package() {

@@ -741,12 +741,7 @@ fn kill_9_of_on_after_each_mount() {
     ok(&ns.run(&["off", "-d", d(&root)]));
     for n in 1..=clean.len() {
         t.faults += 1;
-        let o = ns
-            .tool()
-            .args(["on", "-d", d(&root)])
-            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string())
-            .output()
-            .unwrap();
+        let o = ns.on_killed_after(&root, n);
         if n < clean.len() - 1 {
             assert_eq!(o.status.code(), None, "on after {n} mounts was not killed");
         }
@@ -756,23 +751,13 @@ fn kill_9_of_on_after_each_mount() {
         m.sort();
         assert_eq!(clean, m, "after a kill at mount {n}");
         ok(&ns.run(&["run", "-d", d(&root), "true"]));
-        let o = ns
-            .tool()
-            .args(["on", "-d", d(&root)])
-            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string())
-            .output()
-            .unwrap();
+        let o = ns.on_killed_after(&root, n);
         ok(&o); // already on: nothing mounted, so no kill
         ok(&ns.run(&["off", "-d", d(&root)]));
         t.left(&ns, &root);
         // A kill, then straight to off.
         t.faults += 1;
-        let _ = ns
-            .tool()
-            .args(["on", "-d", d(&root)])
-            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string())
-            .output()
-            .unwrap();
+        let _ = ns.on_killed_after(&root, n);
         ok(&ns.run(&["off", "-d", d(&root)]));
         t.left(&ns, &root);
     }

@@ -8,11 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{stdout, Ns};
-
-fn d(p: &std::path::Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{d, stdout, Ns};
 
 /// Runs `chroot-tool ARGS` on a terminal made by script(1), typing `keys` (with pauses at `|`).
 fn on_terminal(ns: &Ns, args: &str, keys: &[&[u8]]) -> (String, i32) {

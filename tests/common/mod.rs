@@ -87,6 +87,16 @@ impl Ns {
         self.tool().args(args).output().unwrap()
     }
 
+    /// `on` killed with SIGKILL by its fault hook right after `n` mounts.
+    pub fn on_killed_after(&self, root: &Path, n: usize) -> Output {
+        self.tool()
+            .args(["on", "-d"])
+            .arg(root)
+            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string())
+            .output()
+            .unwrap()
+    }
+
     /// Runs a shell line on the host side of this namespace.
     pub fn sh(&self, line: &str) -> Output {
         self.cmd("sh")
