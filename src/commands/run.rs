@@ -35,7 +35,7 @@ pub fn run(dir: Option<&Path>, args: &RunArgs) -> Result<u8> {
 /// The environment of a command run inside: the caller's, with the
 /// identity and search path of root inside.
 pub fn command_env(sb: &Sandbox) -> Vec<(String, String)> {
-    let home = home_of_root(sb);
+    let (home, _) = root_passwd(sb);
     let mut env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| {
             !matches!(
@@ -85,9 +85,6 @@ pub fn root_passwd(sb: &Sandbox) -> (String, String) {
     (home, shell)
 }
 
-fn home_of_root(sb: &Sandbox) -> String {
-    root_passwd(sb).0
-}
 
 /// Turns the sandbox on, runs host-cmd, and runs `argv` inside; returns the
 /// exit status DESIGN.md gives (the command's, 126/127, 128+N).
