@@ -16,4 +16,5 @@ pub mod plan;
 pub mod procs;
 pub mod remove;
 pub mod sandbox;
+pub mod show;
 pub mod sys;

@@ -85,7 +85,6 @@ pub fn root_passwd(sb: &Sandbox) -> (String, String) {
     (home, shell)
 }
 
-
 /// Turns the sandbox on, runs host-cmd, and runs `argv` inside; returns the
 /// exit status DESIGN.md gives (the command's, 126/127, 128+N).
 pub fn enter(

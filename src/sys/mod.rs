@@ -1,6 +1,7 @@
 //! Mechanism: thin wrappers over the Linux calls chroot-tool needs that nix
 //! does not cover (openat2 resolution inside a root, the fd-based mount API,
 //! mount ids). No policy here: callers decide what to mount where.
+pub mod file;
 pub mod resolve;
 
 use std::ffi::CString;
@@ -9,6 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+pub use file::{read_in_root, ReadError};
 pub use resolve::{open_root, resolve_beneath, resolve_in_root, Node};
 
 // Constants of the fd-based mount API (linux/mount.h), absent from libc.

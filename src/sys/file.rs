@@ -1,0 +1,56 @@
+//! The one door for reading a file of a sandbox (`tool.conf`,
+//! `create.toml`, `/etc/passwd`, `/etc/group`…): its content is untrusted
+//! data. The path is resolved inside the root (no symlink leads out), only
+//! a regular file is opened for reading (a FIFO, a device or a socket is
+//! refused before it is opened, so nothing blocks and no device is
+//! touched), and at most `cap` bytes are read.
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+
+use super::resolve::resolve_in_root;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("not a regular file")]
+    NotRegular,
+    #[error("larger than {cap} bytes")]
+    TooLarge { cap: usize },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Reads `path` (absolute inside the root) from the root `root`.
+/// `Ok(None)` when it does not exist.
+pub fn read_in_root(
+    root: BorrowedFd,
+    path: &Path,
+    cap: usize,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    let fd = match resolve_in_root(root, path) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let st = nix::sys::stat::fstat(fd.as_fd()).map_err(io::Error::from)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(ReadError::NotRegular);
+    }
+    // Reopened through the descriptor: the very inode that was checked.
+    let file = nix::fcntl::open(
+        &super::fd_path(fd.as_fd()),
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(io::Error::from)?;
+    let mut out = Vec::new();
+    std::fs::File::from(file)
+        .take(cap as u64 + 1)
+        .read_to_end(&mut out)?;
+    if out.len() > cap {
+        return Err(ReadError::TooLarge { cap });
+    }
+    Ok(Some(out))
+}
