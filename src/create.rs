@@ -155,30 +155,31 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     } else {
         opts.components.clone()
     };
-    let mut args: Vec<String> = vec![
+    // Arguments are OsStrings: DIR's name is bytes, passed to debootstrap as it is.
+    let mut args: Vec<std::ffi::OsString> = vec![
         "--debian-installer".into(),
-        format!("--variant={}", opts.variant),
+        format!("--variant={}", opts.variant).into(),
     ];
     if !opts.include.is_empty() {
-        args.push(format!("--include={}", opts.include.join(",")));
+        args.push(format!("--include={}", opts.include.join(",")).into());
     }
     if let Some(a) = &opts.arch {
-        args.push(format!("--arch={a}"));
+        args.push(format!("--arch={a}").into());
     }
     if !opts.components.is_empty() {
-        args.push(format!("--components={}", components.join(",")));
+        args.push(format!("--components={}", components.join(",")).into());
     }
-    args.extend(opts.extra.iter().cloned());
-    args.push(opts.suite.clone());
-    args.push(dir.to_string_lossy().into_owned());
-    args.push(opts.mirror.clone());
+    args.extend(opts.extra.iter().map(Into::into));
+    args.push(opts.suite.clone().into());
+    args.push(dir.as_os_str().to_owned());
+    args.push(opts.mirror.clone().into());
     if let Some(script) = fallback_script(&debootstrap, &opts.suite) {
         log.note(&format!(
             "debootstrap has no script for '{}'; using {} (as for any Debian suite newer than it knows)",
             opts.suite,
             script.display()
         ));
-        args.push(script.to_string_lossy().into_owned());
+        args.push(script.into_os_string());
     }
     let debootstrap_version = debootstrap_version(&debootstrap);
     log.note(&format!(
@@ -186,7 +187,10 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         env!("CARGO_PKG_VERSION"),
         record::rfc3339(SystemTime::now()),
         debootstrap.display(),
-        args.join(" ")
+        args.iter()
+            .map(crate::show::os)
+            .collect::<Vec<_>>()
+            .join(" ")
     ));
 
     let mut cmd = Command::new(&debootstrap);

@@ -1,8 +1,12 @@
 //! `/proc/self/mountinfo`: the kernel's mount table, the only record of
 //! whether a sandbox is on. Pure parser plus a reader.
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-/// One line of mountinfo (see proc(5)).
+/// One line of mountinfo (see proc(5)). Paths and the source are bytes, as
+/// the kernel keeps them: a mount point whose name is not UTF-8 is an
+/// ordinary mount point, never a reason to fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
     pub id: u64,
@@ -18,7 +22,8 @@ pub struct Mount {
     /// Optional fields: `shared:N`, `master:N`, ... (empty: private).
     pub tags: Vec<String>,
     pub fstype: String,
-    pub source: String,
+    /// What was mounted (a device, a host path, or any word a filesystem accepts).
+    pub source: OsString,
     pub super_options: String,
 }
 
@@ -41,44 +46,60 @@ impl Mount {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("malformed mountinfo line {line}: {text:?}")]
+#[error("malformed mountinfo line {line}: {text}")]
 pub struct ParseError {
     pub line: usize,
+    /// The line, escaped and bounded (see [`crate::show::bytes`]).
     pub text: String,
 }
 
-/// Parses mountinfo text into mounts, in the kernel's order (parents before children).
-pub fn parse(text: &str) -> Result<Vec<Mount>, ParseError> {
-    text.lines()
+/// Parses mountinfo into mounts, in the kernel's order (parents before
+/// children). Bytes in, bytes kept: names are never decoded as UTF-8.
+pub fn parse(text: &[u8]) -> Result<Vec<Mount>, ParseError> {
+    text.split(|&b| b == b'\n')
         .enumerate()
         .filter(|(_, l)| !l.is_empty())
         .map(|(i, l)| {
             parse_line(l).ok_or_else(|| ParseError {
                 line: i + 1,
-                text: l.to_string(),
+                text: crate::show::bytes(l),
             })
         })
         .collect()
 }
 
-fn parse_line(line: &str) -> Option<Mount> {
-    let mut f = line.split(' ');
-    let id = f.next()?.parse().ok()?;
-    let parent = f.next()?.parse().ok()?;
-    let dev = f.next()?.to_string();
-    let root = PathBuf::from(unescape(f.next()?));
-    let point = PathBuf::from(unescape(f.next()?));
-    let options = f.next()?.to_string();
+/// A kernel word (number, option list, fs type): ASCII in practice; any
+/// stray byte is replaced, never a failure.
+fn word(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn number(b: &[u8]) -> Option<u64> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+fn path(b: &[u8]) -> PathBuf {
+    PathBuf::from(OsString::from_vec(unescape(b)))
+}
+
+fn parse_line(line: &[u8]) -> Option<Mount> {
+    let mut f = line.split(|&b| b == b' ');
+    let id = number(f.next()?)?;
+    let parent = number(f.next()?)?;
+    let dev = word(f.next()?);
+    let root = path(f.next()?);
+    let point = path(f.next()?);
+    let options = word(f.next()?);
     let mut tags = vec![];
     loop {
         match f.next()? {
-            "-" => break,
-            t => tags.push(t.to_string()),
+            b"-" => break,
+            t => tags.push(word(t)),
         }
     }
-    let fstype = f.next()?.to_string();
-    let source = unescape(f.next()?);
-    let super_options = f.next().unwrap_or("").to_string();
+    let fstype = word(f.next()?);
+    let source = OsString::from_vec(unescape(f.next()?));
+    let super_options = f.next().map(word).unwrap_or_default();
     Some(Mount {
         id,
         parent,
@@ -93,10 +114,9 @@ fn parse_line(line: &str) -> Option<Mount> {
     })
 }
 
-/// Undoes the kernel's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` backslash).
-pub fn unescape(s: &str) -> String {
-    use std::os::unix::ffi::OsStringExt;
-    let b = s.as_bytes();
+/// Undoes the kernel's octal escapes (`\040` space, `\011` tab, `\012`
+/// newline, `\134` backslash, or any byte); other bytes are kept as they are.
+pub fn unescape(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -116,14 +136,12 @@ pub fn unescape(s: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    std::ffi::OsString::from_vec(out)
-        .into_string()
-        .unwrap_or_else(|o| o.to_string_lossy().into_owned())
+    out
 }
 
-/// Reads and parses this process's mount table.
+/// Reads and parses this process's mount table (as bytes).
 pub fn read() -> std::io::Result<Vec<Mount>> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let text = std::fs::read("/proc/self/mountinfo")?;
     parse(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
@@ -149,7 +167,7 @@ pub fn top_at<'a>(mounts: &'a [Mount], point: &Path) -> Option<&'a Mount> {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = include_str!("../tests/fixtures/mountinfo/sandbox-on.txt");
+    const SAMPLE: &[u8] = include_bytes!("../tests/fixtures/mountinfo/sandbox-on.txt");
 
     #[test]
     fn parses_fixture() {
@@ -190,15 +208,43 @@ mod tests {
 
     #[test]
     fn unescapes_octal() {
-        assert_eq!(unescape(r"/a\040b\011c\134d\012"), "/a b\tc\\d\n");
-        assert_eq!(unescape(r"\04"), r"\04");
-        assert_eq!(unescape(r"\999"), r"\999");
+        assert_eq!(unescape(br"/a\040b\011c\134d\012"), b"/a b\tc\\d\n");
+        assert_eq!(unescape(br"\04"), br"\04");
+        assert_eq!(unescape(br"\999"), br"\999");
+        assert_eq!(unescape(br"x\377\012"), b"x\xff\n");
     }
 
     #[test]
     fn rejects_garbage() {
-        let e = parse("1 2 3\n").unwrap_err();
+        let e = parse(b"1 2 3\n").unwrap_err();
         assert_eq!(e.line, 1);
-        assert!(parse("x 1 0:1 / / rw - ext4 /dev/x rw\n").is_err());
+        assert!(parse(b"x 1 0:1 / / rw - ext4 /dev/x rw\n").is_err());
+        // A long garbage line is named bounded, on one line.
+        let long = [b"x\x1b ".as_slice(), &[b'a'; 100_000]].concat();
+        let e = parse(&long).unwrap_err().to_string();
+        assert!(e.len() < 400 && !e.contains(['\n', '\x1b']), "{e}");
+    }
+
+    #[test]
+    fn names_are_bytes() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let m = parse(include_bytes!("../tests/fixtures/mountinfo/non-utf8.txt")).unwrap();
+        assert_eq!(m.len(), 6);
+        let dir = Path::new(OsStr::from_bytes(b"/srv/x\xff"));
+        assert_eq!(m[1].point, dir);
+        assert_eq!(m[1].root, dir);
+        let u = under(&m, dir);
+        assert_eq!(u.len(), 3);
+        assert_eq!(u[1].point, dir.join("proc"));
+        assert_eq!(u[2].point.as_os_str().as_bytes(), b"/srv/x\xff/x\xfe\ny");
+        assert_eq!(m[4].point, Path::new("/mnt/with\ttab\\and space"));
+        assert_eq!(m[4].root.as_os_str().as_bytes(), b"/home/h \xff");
+        assert_eq!(m[4].source.as_bytes(), b"/dev/vda\xff");
+        assert_eq!(m[5].point, Path::new("/mnt/caf\u{e9}"));
+        assert_eq!(m[5].source.as_bytes(), b"my src\xfe");
+        assert_eq!(top_at(&m, &dir.join("proc")).unwrap().fstype, "proc");
+        // Shown to the user escaped, never raw.
+        assert_eq!(crate::show::path(&u[2].point), "/srv/x\\xff/x\\xfe\\ny");
     }
 }

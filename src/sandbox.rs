@@ -35,13 +35,12 @@ impl Sandbox {
         }
         let dir = std::fs::canonicalize(given).with_context(|| {
             format!(
-                "{}: no such directory (make one with `chroot-tool create -d {}`)",
-                given.display(),
-                given.display()
+                "{}: no such directory (make one with `chroot-tool create -d DIR`)",
+                crate::show::path(given)
             )
         })?;
         if !dir.is_dir() {
-            bail!("{}: not a directory", dir.display());
+            bail!("{}: not a directory", crate::show::path(&dir));
         }
         if dir == Path::new("/") {
             bail!(
@@ -52,7 +51,7 @@ impl Sandbox {
         if need == Need::Rootfs && !sb.has_shell() {
             bail!(
                 "{}: not a root filesystem (no /bin/sh inside); make one with `chroot-tool create -d DIR`",
-                sb.dir.display()
+                crate::show::path(&sb.dir)
             );
         }
         Ok(sb)
@@ -83,7 +82,7 @@ impl Sandbox {
             if let Some(r) = conf.section(section).first() {
                 eprintln!(
                     "chroot-tool: warning: {}:{}: [{section}] is not applied by this version; the records are ignored",
-                    cd.join("tool.conf").display(),
+                    crate::show::path(cd.join("tool.conf")),
                     r.line
                 );
             }
@@ -101,7 +100,7 @@ impl Sandbox {
             .filter(|p| p.is_file());
         let conf_path = self.chroot_d().join("tool.conf");
         plan::build(&conf.binds, resolv.as_deref(), &filesystems)
-            .with_context(|| format!("{}: nothing was mounted", conf_path.display()))
+            .with_context(|| format!("{}: nothing was mounted", crate::show::path(&conf_path)))
     }
 
     /// Is `chroot.d/NAME` an executable file (looked up inside the root)?

@@ -67,6 +67,11 @@ pub fn serialize_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::
     s.serialize_str(&escape(p.as_os_str().as_bytes()))
 }
 
+/// Serializes an `OsStr` as its escaped text.
+pub fn serialize_os<S: serde::Serializer>(o: &OsStr, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&escape(o.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

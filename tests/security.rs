@@ -1169,3 +1169,184 @@ fn bind_source_inside_dir_is_resolved_inside_the_root() {
     t.changed(&before, &Snapshot::take(&[&h]));
     t.finish();
 }
+
+// ---- issue 7: names that are not text ----
+
+/// `path` as bytes, for names that are not UTF-8.
+fn bpath(b: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(b))
+}
+
+/// chroot-tool `verb -d dir args...` inside the namespace (DIR as bytes).
+fn run_on(ns: &Ns, verb: &str, dir: &Path, rest: &[&str]) -> Output {
+    ns.tool()
+        .arg(verb)
+        .arg("-d")
+        .arg(dir)
+        .args(rest)
+        .output()
+        .unwrap()
+}
+
+/// `status` and `status --json` succeed, show no raw control or invalid
+/// byte, and the JSON is valid; returns (text, json).
+#[track_caller]
+fn status_clean(ns: &Ns, dir: &Path) -> (String, serde_json::Value) {
+    let text = run_on(ns, "status", dir, &[]);
+    ok(&text);
+    let json = run_on(ns, "status", dir, &["--json"]);
+    ok(&json);
+    for out in [&text.stdout, &json.stdout] {
+        let s = std::str::from_utf8(out).expect("status output is UTF-8");
+        assert!(
+            !s.chars().any(|c| c.is_control() && c != '\n'),
+            "raw control character in {s:?}"
+        );
+    }
+    // The text's first line names DIR and its state, on that one line.
+    let first = stdout(&text).lines().next().unwrap().to_string();
+    assert!(
+        first.starts_with(&chroot_tool::show::path(dir)),
+        "{first:?}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    use std::os::unix::ffi::OsStrExt;
+    assert_eq!(
+        v["dir"],
+        chroot_tool::show::escape(dir.as_os_str().as_bytes()).as_str()
+    );
+    (stdout(&text), v)
+}
+
+/// Is something mounted at `point` (compared as bytes, as the kernel writes
+/// it: space, tab, newline and backslash in octal)?
+fn mounted_at(ns: &Ns, point: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let mut want = vec![];
+    for &b in point.as_os_str().as_bytes() {
+        match b {
+            b' ' | b'\t' | b'\n' | b'\\' => want.extend(format!("\\{b:03o}").bytes()),
+            b => want.push(b),
+        }
+    }
+    raw_mountinfo(ns)
+        .split(|&b| b == b'\n')
+        .any(|l| l.split(|&b| b == b' ').nth(4) == Some(&want[..]))
+}
+
+/// Every mount line of the namespace, read as bytes.
+fn raw_mountinfo(ns: &Ns) -> Vec<u8> {
+    fs::read(format!("/proc/{}/mountinfo", ns.pid())).unwrap()
+}
+
+#[test]
+fn mount_point_named_with_invalid_utf8_inside_the_root() {
+    let ns = Ns::new();
+    let mut t = Tally::new("mount point not UTF-8");
+    // Two shapes of the same attack: a built-in target that a symlink leads
+    // to a directory named with a byte that is not UTF-8, and one whose name
+    // also holds a newline (escaped \012 in mountinfo).
+    for (i, name) in [&b"x\xff"[..], b"y\xfe\nz"].into_iter().enumerate() {
+        t.attacks += 1;
+        let root = ns.busybox_root(&format!("sb-{i}"));
+        let other = ns.busybox_root(&format!("other-{i}"));
+        fs::create_dir(root.join(bpath(name))).unwrap();
+        let _ = fs::remove_dir_all(root.join("tmp"));
+        symlink(bpath(&[b"/", name].concat()), root.join("tmp")).unwrap();
+        ok(&run_on(&ns, "on", &root, &[]));
+        let point = root.join(bpath(name));
+        assert!(
+            mounted_at(&ns, &point),
+            "no mount at {}",
+            chroot_tool::show::path(&point)
+        );
+        // status, text and JSON, name the mount escaped.
+        let (text, v) = status_clean(&ns, &root);
+        let shown = chroot_tool::show::path(Path::new("/").join(bpath(name)));
+        assert!(text.contains(&shown), "{shown} not in {text}");
+        let targets: Vec<&str> = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["target"].as_str().unwrap())
+            .collect();
+        assert!(targets.contains(&shown.as_str()), "{targets:?}");
+        // run works and writes into the tmpfs; another sandbox is unaffected.
+        let out = ok(&run_on(&ns, "run", &root, &["echo hi >/tmp/f; cat /tmp/f"]));
+        assert_eq!(out, "hi\n");
+        ok(&run_on(&ns, "on", &other, &[]));
+        status_clean(&ns, &other);
+        ok(&run_on(&ns, "off", &other, &[]));
+        t.left(&ns, &other);
+        // off leaves nothing, destroy removes it.
+        ok(&run_on(&ns, "off", &root, &[]));
+        assert!(t.left(&ns, &root).is_empty());
+        ok(&run_on(&ns, "destroy", &root, &["--yes"]));
+        assert!(!root.exists());
+    }
+    t.finish();
+}
+
+#[test]
+fn host_mount_named_with_invalid_utf8_breaks_no_sandbox() {
+    let ns = Ns::new();
+    let mut t = Tally::new("host mount not UTF-8");
+    // Host mounts elsewhere in the namespace: the point, its source, and a
+    // bind whose root (field 4) is not UTF-8 either.
+    let base = d(ns.tmp.path());
+    let o = ns.sh(&format!(
+        "set -e; h=$(printf '{base}/h\\377'); n=$(printf '{base}/n\\376\\nl'); \
+         mkdir \"$h\" \"$n\"; mount -t tmpfs \"$(printf 'src\\377')\" \"$h\"; \
+         r=$(printf 'r\\377'); mkdir \"$h/$r\"; \
+         mount --bind \"$h/$r\" \"$n\""
+    ));
+    ok(&o);
+    let host_before = ns.mounts_outside(&ns.tmp.path().join("sb"));
+    assert!(raw_mountinfo(&ns).contains(&0xff));
+    t.attacks += 1;
+    let root = ns.busybox_root("sb");
+    ok(&run_on(&ns, "on", &root, &[]));
+    status_clean(&ns, &root);
+    assert_eq!(ok(&run_on(&ns, "run", &root, &["echo ok"])), "ok\n");
+    ok(&run_on(&ns, "off", &root, &[]));
+    t.left(&ns, &root);
+    // The host's own mounts stay.
+    assert_eq!(host_before, ns.mounts_outside(&root));
+    ok(&run_on(&ns, "destroy", &root, &["--yes"]));
+    t.finish();
+}
+
+#[test]
+fn dir_named_with_invalid_utf8_or_newline() {
+    let ns = Ns::new();
+    let mut t = Tally::new("DIR not UTF-8");
+    for name in [&b"d\xff"[..], b"new\nline", b"both\xfe\n\x1b[31m"] {
+        t.attacks += 1;
+        let root = ns.tmp.path().join(bpath(name));
+        common::make_busybox_root(&root);
+        for verb in ["on", "off"] {
+            // Each verb's one line of output names DIR escaped, on that line.
+            let out = ok(&run_on(&ns, verb, &root, &[]));
+            assert_eq!(out.lines().count(), 1, "{verb}: {out:?}");
+            assert!(out.starts_with(&chroot_tool::show::path(&root)), "{out:?}");
+        }
+        ok(&run_on(&ns, "on", &root, &[]));
+        let (text, v) = status_clean(&ns, &root);
+        assert!(text.lines().next().unwrap().ends_with(": on"), "{text}");
+        assert_eq!(v["state"], "on");
+        assert_eq!(ok(&run_on(&ns, "run", &root, &["echo in"])), "in\n");
+        ok(&run_on(&ns, "off", &root, &[]));
+        assert!(t.left(&ns, &root).is_empty());
+        let (_, v) = status_clean(&ns, &root);
+        assert_eq!(v["state"], "off");
+        // An error about such a DIR is one line too.
+        let o = run_on(&ns, "on", &root.join("missing"), &[]);
+        let e = one_line_error(&o, "missing DIR");
+        assert!(e.contains("no such directory"), "{e}");
+        let out = ok(&run_on(&ns, "destroy", &root, &["--yes"]));
+        assert_eq!(out.lines().count(), 1, "{out:?}");
+        assert!(!root.exists());
+    }
+    t.finish();
+}

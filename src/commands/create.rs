@@ -29,12 +29,12 @@ pub fn run(dir: &Path, args: &CreateArgs) -> anyhow::Result<()> {
         let r = &made.record;
         eprintln!(
             "created {} ({} {} {}) in {} s; try: chroot-tool run -d {} \"apt-get update\"",
-            made.dir.display(),
+            crate::show::path(&made.dir),
             r.codename.as_deref().unwrap_or(&r.suite),
             r.variant,
             r.arch,
             r.seconds.unwrap_or(0),
-            made.dir.display()
+            crate::show::path(&made.dir)
         );
     }
     Ok(())

@@ -54,7 +54,7 @@ pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
     drop(guard);
     println!(
         "{} destroyed ({} directories, {} other entries deleted)",
-        sb.dir.display(),
+        crate::show::path(&sb.dir),
         done.dirs,
         done.others
     );
@@ -119,7 +119,10 @@ fn confirm(dir: &Path, yes: bool) -> Result<()> {
         ))
         .into());
     }
-    eprint!("Delete {} and everything in it? [y/N] ", dir.display());
+    eprint!(
+        "Delete {} and everything in it? [y/N] ",
+        crate::show::path(dir)
+    );
     std::io::stderr().flush()?;
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;

@@ -18,11 +18,11 @@ pub fn run(dir: Option<&Path>, args: &OffArgs) -> Result<()> {
     let r = turn_off(&sb, grace(args.timeout)?, &guard)?;
     drop(guard);
     if r.mounts == 0 && r.processes == 0 {
-        super::out(format!("{} is already off\n", sb.dir.display()))?;
+        super::out(format!("{} is already off\n", crate::show::path(&sb.dir)))?;
     } else {
         super::out(format!(
             "{} is off ({} unmounted, {} ended)\n",
-            sb.dir.display(),
+            crate::show::path(&sb.dir),
             r.mounts,
             match r.processes {
                 1 => "1 process".to_string(),
@@ -58,7 +58,7 @@ pub fn turn_off(sb: &Sandbox, grace: Duration, _guard: &lock::Lock) -> Result<Of
     let (processes, alive) = procs::end_all(&sb.dir, grace);
     let left = engine::unmount_below(&sb.dir)?;
     if !left.is_empty() {
-        let list: Vec<String> = left.iter().map(|p| p.display().to_string()).collect();
+        let list: Vec<String> = left.iter().map(crate::show::path).collect();
         let who = if alive.is_empty() {
             "something outside the sandbox uses them (see `fuser -vm PATH`)".to_string()
         } else {

@@ -13,7 +13,7 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     let report = turn_on(&sb)?;
     super::out(format!(
         "{} is on ({} mounted, {} already there)\n",
-        sb.dir.display(),
+        crate::show::path(&sb.dir),
         report.mounted.len(),
         report.already
     ))

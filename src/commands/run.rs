@@ -103,7 +103,7 @@ pub fn enter(
             .arg(line)
             .arg(&sb.dir)
             .status()
-            .with_context(|| format!("running {}", hook.display()))?;
+            .with_context(|| format!("running {}", crate::show::path(&hook)))?;
         if !st.success() {
             use std::os::unix::process::ExitStatusExt;
             let code = st
@@ -111,7 +111,7 @@ pub fn enter(
                 .map_or_else(|| 128 + st.signal().unwrap_or(0) as u8, |c| c as u8);
             eprintln!(
                 "chroot-tool: {} failed (status {code}); command not run",
-                hook.display()
+                crate::show::path(&hook)
             );
             return Ok(code);
         }

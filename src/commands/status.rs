@@ -1,4 +1,5 @@
 //! `status`: on or off, each mount, the processes inside.
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use std::fmt::Write;
@@ -8,10 +9,13 @@ use serde::Serialize;
 
 use crate::cli::StatusArgs;
 use crate::sandbox::{Need, Sandbox};
-use crate::{engine, mountinfo, procs};
+use crate::{engine, mountinfo, procs, show};
 
+/// Names are paths of bytes: JSON gets them escaped (`show::escape`), the
+/// text output escaped and bounded (`show::path`), never raw.
 #[derive(Serialize)]
 struct Status {
+    #[serde(serialize_with = "show::serialize_path")]
     dir: PathBuf,
     state: &'static str,
     mode: &'static str,
@@ -23,9 +27,11 @@ struct Status {
 
 #[derive(Serialize)]
 struct MountRow {
+    #[serde(serialize_with = "show::serialize_path")]
     target: PathBuf,
     fstype: String,
-    source: String,
+    #[serde(serialize_with = "show::serialize_os")]
+    source: OsString,
     options: String,
     propagation: &'static str,
 }
@@ -39,8 +45,8 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
         .map(|m| MountRow {
             target: Path::new("/").join(m.point.strip_prefix(&sb.dir).unwrap_or(&m.point)),
             fstype: m.fstype.clone(),
-            source: if m.fstype == m.source {
-                String::new()
+            source: if m.source == m.fstype.as_str() {
+                OsString::new()
             } else {
                 m.source.clone()
             },
@@ -74,18 +80,23 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
         return super::out(format!("{}\n", serde_json::to_string_pretty(&st)?));
     }
     let mut o = String::new();
-    let _ = writeln!(o, "{}: {}", st.dir.display(), st.state);
+    let _ = writeln!(o, "{}: {}", show::path(&st.dir), st.state);
     let _ = writeln!(o, "mode: {}", st.mode);
     if let Some(c) = &st.created {
         let codename = c
             .codename
             .as_deref()
-            .map(|n| format!(" ({n})"))
+            .map(|n| format!(" ({})", t(n)))
             .unwrap_or_default();
         let _ = writeln!(
             o,
             "debian: {}{codename} {} {}, from {}, made {} by chroot-tool {}",
-            c.suite, c.variant, c.arch, c.mirror, c.date, c.tool_version
+            t(&c.suite),
+            t(&c.variant),
+            t(&c.arch),
+            t(&c.mirror),
+            t(&c.date),
+            t(&c.tool_version)
         );
     }
     if st.state == "partly on" {
@@ -100,17 +111,22 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
             let _ = writeln!(
                 o,
                 "  {:<24} {:<8} {}",
-                m.target.display(),
-                m.fstype,
-                m.options
+                show::path(&m.target),
+                t(&m.fstype),
+                t(&m.options)
             );
         }
     }
     if !st.processes.is_empty() {
         let _ = writeln!(o, "processes inside:");
         for p in &st.processes {
-            let _ = writeln!(o, "  {:>7} {}", p.pid, p.comm);
+            let _ = writeln!(o, "  {:>7} {}", p.pid, t(&p.comm));
         }
     }
     super::out(o)
+}
+
+/// Text read from the sandbox or the kernel, on one bounded line.
+fn t(s: &str) -> String {
+    show::bytes(s.as_bytes())
 }

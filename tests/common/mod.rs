@@ -106,13 +106,16 @@ impl Ns {
             .unwrap()
     }
 
+    /// The namespace's mount table; bytes that are not UTF-8 (a mount point
+    /// named so) are replaced, so comparisons still work.
     pub fn mountinfo(&self) -> String {
-        fs::read_to_string(format!("/proc/{}/mountinfo", self.pid())).unwrap()
+        let b = fs::read(format!("/proc/{}/mountinfo", self.pid())).unwrap();
+        String::from_utf8_lossy(&b).into_owned()
     }
 
     /// Mount points (field 5, unescaped) at or below `dir` in this namespace.
     pub fn mounts_under(&self, dir: &Path) -> Vec<String> {
-        let dir = dir.to_str().unwrap().trim_end_matches('/').to_string();
+        let dir = dir.to_string_lossy().trim_end_matches('/').to_string();
         self.mountinfo()
             .lines()
             .map(|l| unescape(l.split(' ').nth(4).unwrap()))
@@ -122,7 +125,7 @@ impl Ns {
 
     /// Every mount line outside `dir`, without the mount ids (for before/after comparisons).
     pub fn mounts_outside(&self, dir: &Path) -> Vec<String> {
-        let dir = dir.to_str().unwrap().trim_end_matches('/').to_string();
+        let dir = dir.to_string_lossy().trim_end_matches('/').to_string();
         self.mountinfo()
             .lines()
             .filter(|l| {
@@ -203,7 +206,7 @@ pub fn unescape(s: &str) -> String {
             i += 1;
         }
     }
-    String::from_utf8(out).unwrap()
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Where tests keep their files: below the target dir, never in the source tree.
