@@ -17,7 +17,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("chroot-tool: {}", usage_line(&e, &args));
+            let line = chroot_tool::show::error_line([usage_line(&e, &args)]);
+            eprintln!("chroot-tool: {line}");
             return ExitCode::from(2);
         }
     };
@@ -26,7 +27,8 @@ fn main() -> ExitCode {
         // A closed pipe (`chroot-tool status | head -1`) is not an error.
         Err(fail) if fail.is_broken_pipe() => ExitCode::SUCCESS,
         Err(fail) => {
-            eprintln!("chroot-tool: {:#}", fail.error);
+            let parts = fail.error.chain().map(|c| c.to_string());
+            eprintln!("chroot-tool: {}", chroot_tool::show::error_line(parts));
             ExitCode::from(fail.code)
         }
     }

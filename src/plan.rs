@@ -187,17 +187,19 @@ pub fn parse_options(opt: &str, bind: bool) -> Result<ParsedOptions, String> {
             "slave" | "rslave" => p.propagation = Some(Propagation::Slave),
             "shared" | "rshared" => {
                 return Err(format!(
-                    "option {word:?} would share mounts with the host; use private or slave"
+                    "option {} would share mounts with the host; use private or slave",
+                    crate::show::quote(word)
                 ))
             }
             "bind" if bind => {}
             "rbind" if bind => p.recursive = true,
             "remount" | "move" | "bind" | "rbind" => {
-                return Err(format!("option {word:?} is not allowed here"))
+                return Err(format!("option {} is not allowed here", crate::show::quote(word)))
             }
             _ if bind => {
                 return Err(format!(
-                    "unknown mount option {word:?} for a bind (known: ro, nosuid, nodev, noexec, noatime, nodiratime, strictatime, nosymfollow, private, slave, rbind)"
+                    "unknown mount option {} for a bind (known: ro, nosuid, nodev, noexec, noatime, nodiratime, strictatime, nosymfollow, private, slave, rbind)",
+                    crate::show::quote(word)
                 ))
             }
             _ => p.fs_options.push(word.to_string()),
@@ -234,8 +236,8 @@ pub fn build(
                 let src = PathBuf::from(&b.src);
                 if !src.is_absolute() {
                     return Err(err(format!(
-                        "src must be an absolute host path, found {:?}",
-                        b.src
+                        "src must be an absolute host path, found {}",
+                        crate::show::quote(&b.src)
                     )));
                 }
                 What::Bind {
@@ -251,7 +253,8 @@ pub fn build(
             FsKind::Other(t) => {
                 if !known.contains(&t.as_str()) {
                     return Err(err(format!(
-                        "unknown filesystem type {t:?} (this kernel knows: {})",
+                        "unknown filesystem type {} (this kernel knows: {})",
+                        crate::show::quote(t),
                         known.join(", ")
                     )));
                 }

@@ -24,15 +24,83 @@ pub fn os(s: impl AsRef<OsStr>) -> String {
 /// valid UTF-8 stays as it is, except control characters and `\`, which
 /// are written `\n`, `\t`, `\\` or `\xNN`; invalid bytes are `\xNN`.
 pub fn bytes(b: &[u8]) -> String {
-    let full = escape(b);
-    let n = full.chars().count();
-    if n <= MAX {
-        return full;
+    shorten(escape(b), MAX)
+}
+
+/// `s` itself when it has at most `max` characters, else its start and
+/// end around `...`, `max` characters in all.
+fn shorten(s: String, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s;
     }
-    let keep = (MAX - 3) / 2;
-    let head: String = full.chars().take(keep).collect();
-    let tail: String = full.chars().skip(n - keep).collect();
+    let keep = max.saturating_sub(3) / 2;
+    let head: String = s.chars().take(keep).collect();
+    let tail: String = s.chars().skip(n - keep).collect();
     format!("{head}...{tail}")
+}
+
+/// Longest text shown for one part of an error's chain of causes.
+pub const PART_MAX: usize = 400;
+/// Longest error line (without the `chroot-tool: ` prefix).
+pub const LINE_MAX: usize = 900;
+
+/// An error and its causes (outermost first, as `anyhow::Error::chain`
+/// gives them) as one line: `message: cause: cause`. Control characters
+/// are escaped (a newline never splits the line), each part is bounded to
+/// [`PART_MAX`] characters and the whole to [`LINE_MAX`], and a cause whose
+/// text the message already holds (an errno text that a message includes
+/// and that is also its source) is left out.
+pub fn error_line<I>(parts: I) -> String
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let mut said = String::new();
+    let mut shown: Vec<String> = vec![];
+    for part in parts {
+        let part = controls(part.as_ref());
+        let part = part.trim();
+        if part.is_empty() || said.contains(part) {
+            continue;
+        }
+        said.push_str(part);
+        said.push('\n');
+        shown.push(shorten(part.to_string(), PART_MAX));
+    }
+    shorten(shown.join(": "), LINE_MAX)
+}
+
+/// An error and its `source()` chain as one line (see [`error_line`]).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    error_line(std::iter::successors(Some(e), |e| e.source()).map(|e| e.to_string()))
+}
+
+/// Control characters escaped as in [`escape`]; everything else, `\`
+/// included, kept (the text may hold names that are already escaped).
+fn controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                for byte in c.encode_utf8(&mut buf).bytes() {
+                    let _ = write!(out, "\\x{byte:02x}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Untrusted text in quotes, escaped and bounded: `"..."` (a value
+/// quoted in a message, such as a word of tool.conf).
+pub fn quote(s: &str) -> String {
+    format!("\"{}\"", bytes(s.as_bytes()))
 }
 
 /// Escapes without bounding (JSON and other machine-read output keep the
@@ -96,5 +164,36 @@ mod tests {
         assert!(s.chars().count() <= MAX, "{}", s.len());
         assert!(s.contains("..."));
         assert_eq!(escape(long.as_bytes()).len(), 100_000);
+    }
+
+    #[test]
+    fn error_line_is_one_bounded_line() {
+        let long = "a".repeat(100_000);
+        let line = error_line([format!("bind source /{long}"), "No such file".into()]);
+        assert!(line.chars().count() <= LINE_MAX, "{}", line.len());
+        assert!(line.starts_with("bind source /aaa"), "{line}");
+        assert!(line.ends_with(": No such file"), "{line}");
+        // Each part is bounded: a long first part leaves room for the cause.
+        let many = error_line(vec![long.clone(); 5]);
+        assert!(many.chars().count() <= LINE_MAX);
+        let line = error_line(["x\ny\x1b[0m", "a\tb"]);
+        assert_eq!(line, "x\\ny\\x1b[0m: a\\tb");
+        // An already escaped name keeps its one backslash.
+        assert_eq!(error_line([path(OsStr::from_bytes(b"/x\xff"))]), "/x\\xff");
+    }
+
+    #[test]
+    fn error_line_says_a_cause_once() {
+        let errno = "No such file or directory (os error 2)";
+        assert_eq!(
+            error_line([format!("/x: {errno}"), errno.to_string()]),
+            format!("/x: {errno}")
+        );
+        assert_eq!(
+            error_line(["opening /x", errno, errno]),
+            format!("opening /x: {errno}")
+        );
+        // A cause that is not said yet stays, in order.
+        assert_eq!(error_line(["a", "b", "", "c"]), "a: b: c");
     }
 }

@@ -1350,3 +1350,125 @@ fn dir_named_with_invalid_utf8_or_newline() {
     }
     t.finish();
 }
+
+/// A failure on exactly one `chroot-tool: ` line, short, that still says
+/// `what` (the problem); no raw control character.
+#[track_caller]
+fn short_error(o: &Output, what: &str) -> String {
+    let e = one_line_error(o, what);
+    assert!(e.len() < 1000, "{what}: {} bytes: {e}", e.len());
+    assert!(e.contains(what), "does not say {what:?}: {e}");
+    assert!(
+        !e.trim_end().chars().any(char::is_control),
+        "control character in {e:?}"
+    );
+    e
+}
+
+#[test]
+fn errors_are_one_short_line() {
+    let ns = Ns::new();
+    let mut t = Tally::new("error messages");
+    let long = "a".repeat(100_000);
+    // A 100 KB line of tool.conf, in every place a word of it is quoted.
+    for (i, (text, what)) in [
+        (
+            format!("[bind]\n{long}\n"),
+            "tool.conf:2: expected key:value",
+        ),
+        (format!("[bind]\ntgt:/mnt/{long}\n"), "bind source"),
+        (format!("[bind]\ntgt:/mnt src:/{long}\n"), "bind source"),
+        (
+            format!("[bind]\ntgt:/mnt fs:{long}\n"),
+            "unknown filesystem type",
+        ),
+        (
+            format!("[bind]\ntgt:/mnt opt:{long}\n"),
+            "unknown mount option",
+        ),
+        (
+            format!("[bind]\ntgt:{long}\n"),
+            "tgt must be an absolute path",
+        ),
+        (
+            format!("[bind]\ntgt:/mnt ignore:{long}\n"),
+            "ignore must be yes or no",
+        ),
+        (format!("[{long}-]\n"), "malformed section header"),
+        (format!("[bind]\ntgt:/mnt {long}:\n"), "missing value for"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        t.attacks += 1;
+        let root = ns.busybox_root(&format!("c{i}"));
+        conf(&root, &text);
+        for verb in ["on", "run"] {
+            let mut args = vec![verb, "-d", d(&root)];
+            if verb == "run" {
+                args.push("true");
+            }
+            short_error(&ns.run(&args), what);
+        }
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.left(&ns, &root);
+    }
+    // A 100 KB warning (an unknown section's name) is bounded too, and on works.
+    t.attacks += 1;
+    let root = ns.busybox_root("warn");
+    conf(&root, &format!("[{long}]\n"));
+    let o = ns.run(&["on", "-d", d(&root)]);
+    ok(&o);
+    let e = stderr(&o);
+    assert!(e.len() < 1000 && e.lines().count() == 1, "{e}");
+    assert!(e.contains("unknown section"), "{e}");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    t.left(&ns, &root);
+    // A 100 KB DIR argument, a 100 KB run line, a 100 KB option.
+    t.attacks += 1;
+    let dir = format!("/{long}");
+    short_error(&ns.run(&["status", "-d", &dir]), "no such directory");
+    short_error(&ns.run(&["on", "-d", &dir]), "no such directory");
+    short_error(&ns.run(&["run", "-d", &dir, &long]), "no such directory");
+    let bogus = format!("--{long}");
+    short_error(
+        &ns.run(&["status", "-d", "/", &bogus]),
+        "unexpected argument",
+    );
+    short_error(&ns.run(&[&long]), "unrecognized subcommand");
+    // A newline (and an escape sequence) in DIR's name never splits a message.
+    for name in ["new\nline", "esc\x1b[2Jape\r"] {
+        t.attacks += 1;
+        let root = ns.tmp.path().join(name);
+        common::make_busybox_root(&root);
+        conf(&root, "[bind]\nnonsense\n");
+        let e = short_error(
+            &ns.run(&["on", "-d", d(&root)]),
+            "tool.conf:2: expected key:value",
+        );
+        assert!(e.contains(&chroot_tool::show::path(&root)), "{e}");
+        let e = short_error(
+            &ns.run(&["on", "-d", d(&root.join("no"))]),
+            "no such directory",
+        );
+        assert!(e.contains(&chroot_tool::show::path(root.join("no"))), "{e}");
+        let e = short_error(
+            &ns.run(&["destroy", "-d", d(&root)]),
+            "without confirmation",
+        );
+        assert!(e.contains(&chroot_tool::show::path(&root)), "{e}");
+        t.left(&ns, &root);
+    }
+    // An errno text is said once, even where a message includes its cause.
+    t.attacks += 1;
+    let file = ns.tmp.path().join("file");
+    fs::write(&file, "").unwrap();
+    let e = short_error(
+        &ns.run(&["create", "-d", d(&file.join("x"))]),
+        "Not a directory",
+    );
+    assert_eq!(e.matches("Not a directory").count(), 1, "{e}");
+    let e = short_error(&ns.run(&["on", "-d", "/nonexistent/x"]), "No such file");
+    assert_eq!(e.matches("No such file").count(), 1, "{e}");
+    t.finish();
+}

@@ -38,7 +38,7 @@ pub fn ensure_on(sb: &Sandbox) -> Result<()> {
 fn apply(sb: &Sandbox, plan: &[crate::plan::Op]) -> Result<engine::OnReport> {
     let report = engine::turn_on(&sb.dir, plan)?;
     for d in &report.differs {
-        eprintln!("chroot-tool: warning: {d}");
+        eprintln!("chroot-tool: warning: {}", crate::show::error_line([d]));
     }
     Ok(report)
 }

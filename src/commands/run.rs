@@ -146,7 +146,7 @@ pub fn supervise(
     };
     let res = exec::run(&spec, move || drop(guard));
     if let Err(e) = &res {
-        eprintln!("chroot-tool: {e}");
+        eprintln!("chroot-tool: {}", crate::show::error_chain(e));
     }
     Ok(exec::exit_code(&res))
 }

@@ -13,7 +13,10 @@ pub fn run(dir: Option<&Path>) -> Result<u8> {
     let sb = Sandbox::open(dir, Need::Rootfs)?;
     let (home, mut shell) = root_passwd(&sb);
     if sb.chroot_file(&shell).is_none() {
-        eprintln!("chroot-tool: warning: root's shell {shell} is not in the sandbox (see its /etc/passwd); using /bin/sh");
+        eprintln!(
+            "chroot-tool: warning: root's shell {} is not in the sandbox (see its /etc/passwd); using /bin/sh",
+            crate::show::bytes(shell.as_bytes())
+        );
         shell = "/bin/sh".into();
     }
     let name = Path::new(&shell)

@@ -14,7 +14,12 @@ pub(crate) fn unknown_keys(rec: &Record) -> Vec<String> {
     rec.pairs
         .iter()
         .filter(|(key, _)| !is_known(key))
-        .map(|(key, _)| format!("unknown key {key:?} in [bind] ignored (known: {KNOWN_KEYS})"))
+        .map(|(key, _)| {
+            format!(
+                "unknown key {} in [bind] ignored (known: {KNOWN_KEYS})",
+                crate::show::quote(key)
+            )
+        })
         .collect()
 }
 
@@ -38,7 +43,8 @@ pub(crate) fn to_spec(rec: &Record) -> Result<BindSpec, String> {
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
             if !valid {
                 return Err(format!(
-                    "fs must be bind, bind-ro, tmpfs or a filesystem type (letters, digits, '.', '_', '-'), found {other:?}"
+                    "fs must be bind, bind-ro, tmpfs or a filesystem type (letters, digits, '.', '_', '-'), found {}",
+                    crate::show::quote(other)
                 ));
             }
             FsKind::Other(other.to_string())
@@ -53,7 +59,8 @@ pub(crate) fn to_spec(rec: &Record) -> Result<BindSpec, String> {
             }
             if is_bind && !src.starts_with('/') {
                 return Err(format!(
-                    "src must be an absolute host path for a bind, found {src:?}"
+                    "src must be an absolute host path for a bind, found {}",
+                    crate::show::quote(src)
                 ));
             }
             src.to_string()
@@ -76,7 +83,12 @@ pub(crate) fn to_spec(rec: &Record) -> Result<BindSpec, String> {
         Some(v) => match v.to_ascii_lowercase().as_str() {
             "yes" | "true" | "1" => true,
             "no" | "false" | "0" => false,
-            _ => return Err(format!("ignore must be yes or no, found {v:?}")),
+            _ => {
+                return Err(format!(
+                    "ignore must be yes or no, found {}",
+                    crate::show::quote(v)
+                ))
+            }
         },
     };
 
@@ -98,12 +110,16 @@ fn target(tgt: &str) -> Result<String, String> {
     }
     if !tgt.starts_with('/') {
         return Err(format!(
-            "tgt must be an absolute path, found {tgt:?} (e.g. tgt:/project)"
+            "tgt must be an absolute path, found {} (e.g. tgt:/project)",
+            crate::show::quote(tgt)
         ));
     }
     let norm = normalize(tgt);
     if norm == "/" {
-        return Err(format!("tgt must not be the root itself, found {tgt:?}"));
+        return Err(format!(
+            "tgt must not be the root itself, found {}",
+            crate::show::quote(tgt)
+        ));
     }
     Ok(norm)
 }

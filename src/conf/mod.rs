@@ -23,7 +23,7 @@ pub const SECTIONS: [&str; 4] = ["bind", "exclude", "limits", "run"];
 
 /// An error in tool.conf, shown as `FILE:LINE: what is wrong`.
 #[derive(Debug, thiserror::Error)]
-#[error("{}:{line}: {msg}", path.display())]
+#[error("{}:{line}: {msg}", crate::show::path(path))]
 pub struct ConfError {
     pub path: PathBuf,
     pub line: usize,
@@ -96,7 +96,8 @@ impl Conf {
                     conf.warn(
                         line,
                         format!(
-                            "unknown section [{name}] ignored with its lines (known: {})",
+                            "unknown section [{}] ignored with its lines (known: {})",
+                            crate::show::bytes(name.as_bytes()),
                             SECTIONS.join(", ")
                         ),
                     );
@@ -157,7 +158,7 @@ impl Conf {
 
     /// Adds a warning for `line`, once.
     fn warn(&mut self, line: usize, msg: String) {
-        let w = format!("{}:{line}: {msg}", self.path.display());
+        let w = format!("{}:{line}: {msg}", crate::show::path(&self.path));
         if !self.warnings.contains(&w) {
             self.warnings.push(w);
         }
@@ -178,7 +179,8 @@ fn header(trimmed: &str) -> Result<&str, String> {
         .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic()))
         .ok_or_else(|| {
             format!(
-                "malformed section header {trimmed:?} (expected [name], one of: {})",
+                "malformed section header {} (expected [name], one of: {})",
+                crate::show::quote(trimmed),
                 SECTIONS.join(", ")
             )
         })
@@ -212,8 +214,8 @@ pub fn conf_sh_notice(chroot_d: &Path) -> Option<String> {
         "{} is not executed (shell code is no longer run): move each record of its BINDINGS \
          variables, e.g. \"src:/host/dir tgt:/dir\", to its own line in the [bind] section of {}, \
          then delete conf.sh",
-        conf_sh.display(),
-        chroot_d.join("tool.conf").display()
+        crate::show::path(&conf_sh),
+        crate::show::path(chroot_d.join("tool.conf"))
     ))
 }
 

@@ -59,7 +59,10 @@ pub(crate) fn parse_line(text: &str) -> Result<Vec<Vec<(String, String)>>, Strin
         if key.is_empty() || i == n || chars[i] != ':' {
             let end = (start..n).find(|&j| is_separator(chars[j])).unwrap_or(n);
             let found: String = chars[start..end].iter().collect();
-            return Err(format!("expected key:value, found {found:?}"));
+            return Err(format!(
+                "expected key:value, found {}",
+                crate::show::quote(&found)
+            ));
         }
         i += 1;
 
@@ -69,7 +72,9 @@ pub(crate) fn parse_line(text: &str) -> Result<Vec<Vec<(String, String)>>, Strin
         let missing = i == n || chars[i] == ';' || (i > after_colon && starts_with_key(&chars, i));
         if missing {
             return Err(format!(
-                "missing value for {key:?} (write {key}:\"\" for an empty value)"
+                "missing value for {} (write {}:\"\" for an empty value)",
+                crate::show::quote(&key),
+                crate::show::bytes(key.as_bytes())
             ));
         }
 
