@@ -43,8 +43,7 @@ fn processes_about(dir: &Path) -> Vec<String> {
 
 fn own_mounts_under(dir: &Path) -> Vec<String> {
     let d = dir.to_str().unwrap();
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
+    String::from_utf8_lossy(&fs::read("/proc/self/mountinfo").unwrap())
         .lines()
         .map(|l| unescape(l.split(' ').nth(4).unwrap()))
         .filter(|m| m == d || m.starts_with(&format!("{d}/")))
