@@ -174,8 +174,10 @@ mod tests {
         assert!(line.starts_with("bind source /aaa"), "{line}");
         assert!(line.ends_with(": No such file"), "{line}");
         // Each part is bounded: a long first part leaves room for the cause.
-        let many = error_line(vec![long.clone(); 5]);
-        assert!(many.chars().count() <= LINE_MAX);
+        let parts: Vec<String> = (0..5).map(|i| format!("{i}{long}")).collect();
+        let many = error_line(&parts);
+        assert!(many.chars().count() <= LINE_MAX, "{}", many.len());
+        assert!(many.starts_with("0aaa") && many.ends_with("aaa"), "{many}");
         let line = error_line(["x\ny\x1b[0m", "a\tb"]);
         assert_eq!(line, "x\\ny\\x1b[0m: a\\tb");
         // An already escaped name keeps its one backslash.
