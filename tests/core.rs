@@ -262,6 +262,12 @@ fn host_cmd_runs_first_on_the_host_and_can_stop_the_run() {
     ] {
         let hc = root.join("chroot.d/host-cmd");
         let _ = fs::remove_file(&hc);
+        // The same path also exists inside the root (a harmless script of
+        // the sandbox's), so the link resolves both ways: only the one
+        // inside DIR may ever be taken.
+        let decoy = root.join(d(&evil).trim_start_matches('/'));
+        fs::create_dir_all(decoy.parent().unwrap()).unwrap();
+        script(&decoy, "#!/bin/sh\ntrue\n");
         std::os::unix::fs::symlink(&to, &hc).unwrap();
         assert_eq!(
             ok(&ns.run(&["run", "-d", d(&root), "echo inside"])),
