@@ -29,7 +29,10 @@ const BUILTIN: [&str; 15] = [
 
 #[test]
 fn on_mounts_the_system_mounts_idempotently_and_off_removes_all() {
-    let ns = Ns::new();
+    // A systemd-style host, where every mount is shared: the sandbox's
+    // mounts must still come out private (in a private namespace they
+    // would be private whatever chroot-tool did).
+    let ns = Ns::with_propagation("shared");
     let root = ns.busybox_root("root");
     let outside = ns.mounts_outside(&root);
     ok(&ns.run(&["on", "-d", d(&root)]));
@@ -59,7 +62,32 @@ fn on_mounts_the_system_mounts_idempotently_and_off_removes_all() {
     for p in ["/tmp", "/run", "/dev/shm"] {
         assert!(line(p).contains(" - tmpfs "), "{p}");
     }
+    // Each built-in's per-mount flags, as the kernel reports them (field 6):
+    // (point, flags it must have, flags it must not have).
+    let flags: [(&str, &[&str], &[&str]); 7] = [
+        ("/proc", &["nosuid", "nodev", "noexec"], &["ro"]),
+        ("/sys", &["ro", "nosuid", "nodev", "noexec"], &[]),
+        ("/dev", &["nosuid", "noexec"], &["nodev", "ro"]),
+        ("/dev/pts", &["nosuid", "noexec"], &["nodev", "ro"]),
+        ("/dev/shm", &["nosuid", "nodev"], &["ro"]),
+        ("/run", &["nosuid", "nodev"], &["ro"]),
+        ("/tmp", &["nosuid", "nodev"], &["ro", "noexec"]),
+    ];
+    for (p, must, never) in flags {
+        let l = line(p);
+        let opts: Vec<&str> = l.split(' ').nth(5).unwrap().split(',').collect();
+        for f in must {
+            assert!(opts.contains(f), "{p} lacks {f}: {l}");
+        }
+        for f in never {
+            assert!(!opts.contains(f), "{p} has {f}: {l}");
+        }
+    }
     // Every sandbox mount is private: no shared: or master: tag.
+    assert!(
+        info.lines().any(|l| l.contains("shared:")),
+        "the host side is shared, so the check below can fail"
+    );
     for l in info
         .lines()
         .filter(|l| l.split(' ').nth(4).unwrap().starts_with(d(&root)))
@@ -72,7 +100,10 @@ fn on_mounts_the_system_mounts_idempotently_and_off_removes_all() {
     // Idempotent: a second on changes nothing.
     let before = ns.mountinfo();
     let o = ok(&ns.run(&["on", "-d", d(&root)]));
-    assert!(o.contains("0 mounted"), "{o}");
+    assert!(
+        o.ends_with(" already there)\n") && o.contains(" is on (0 mounted, "),
+        "{o}"
+    );
     assert_eq!(before, ns.mountinfo());
     // Inside: /dev/null works, ptmx works, /proc is ours.
     let o = ok(&ns.run(&["run", "-d", d(&root), "echo x > /dev/null && ls /dev/pts && test -c /dev/ptmx && cat /proc/self/stat >/dev/null && echo fine"]));
@@ -96,20 +127,18 @@ fn dir_may_stand_anywhere_and_comes_from_the_environment() {
     let root = ns.busybox_root("root");
     assert_eq!(ok(&ns.run(&["run", "echo hi", "-d", d(&root)])), "hi\n");
     assert_eq!(ok(&ns.run(&["-d", d(&root), "run", "echo hi"])), "hi\n");
-    let o = ns
-        .tool()
-        .args(["run", "echo env"])
-        .env("CHROOT_TOOL_DIR", &root)
-        .output()
-        .unwrap();
+    let o = common::output_within(
+        ns.tool()
+            .args(["run", "echo env"])
+            .env("CHROOT_TOOL_DIR", &root),
+        common::DEADLINE,
+    );
     assert_eq!(ok(&o), "env\n");
     // Never guessed: no -d and no variable is an error naming what to do.
-    let o = ns
-        .tool()
-        .args(["run", "echo hi"])
-        .current_dir(&root)
-        .output()
-        .unwrap();
+    let o = common::output_within(
+        ns.tool().args(["run", "echo hi"]).current_dir(&root),
+        common::DEADLINE,
+    );
     assert_eq!(code(&o), 2, "a missing DIR is bad usage");
     assert!(
         stderr(&o).starts_with("chroot-tool: ") && stderr(&o).contains("-d DIR"),
@@ -222,6 +251,31 @@ fn host_cmd_runs_first_on_the_host_and_can_stop_the_run() {
         )
     );
     ok(&ns.run(&["off", "-d", d(&root)]));
+    // A host-cmd that leads out of DIR (a symlink, absolute or climbing
+    // with ..) is never run on the host; the command itself still runs.
+    let marker = ns.tmp.path().join("escaped");
+    let evil = ns.tmp.path().join("evil-host-cmd");
+    script(&evil, &format!("#!/bin/sh\ntouch {}\n", d(&marker)));
+    for to in [
+        d(&evil).to_string(),
+        format!("../../../../../../../../..{}", d(&evil)),
+    ] {
+        let hc = root.join("chroot.d/host-cmd");
+        let _ = fs::remove_file(&hc);
+        // The same path also exists inside the root (a harmless script of
+        // the sandbox's), so the link resolves both ways: only the one
+        // inside DIR may ever be taken.
+        let decoy = root.join(d(&evil).trim_start_matches('/'));
+        fs::create_dir_all(decoy.parent().unwrap()).unwrap();
+        script(&decoy, "#!/bin/sh\ntrue\n");
+        std::os::unix::fs::symlink(&to, &hc).unwrap();
+        assert_eq!(
+            ok(&ns.run(&["run", "-d", d(&root), "echo inside"])),
+            "inside\n"
+        );
+        assert!(!marker.exists(), "host-cmd -> {to} ran a host program");
+    }
+    ok(&ns.run(&["off", "-d", d(&root)]));
 }
 
 #[test]
@@ -265,7 +319,7 @@ fn stdio_passes_through() {
         .spawn()
         .unwrap();
     c.stdin.take().unwrap().write_all(b"hello\n").unwrap();
-    let o = c.wait_with_output().unwrap();
+    let o = common::finish_within(c, common::DEADLINE);
     assert_eq!(ok(&o), "HELLO\n");
     assert_eq!(stderr(&o), "err\n");
     ok(&ns.run(&["off", "-d", d(&root)]));
@@ -298,9 +352,21 @@ fn tool_conf_features() {
         "made\n",
         "writes must be visible on the host"
     );
-    let o = ns.run(&["run", "-d", d(&root), "cat /ro/f; echo x > /ro/g"]);
+    assert_eq!(ok(&ns.run(&["run", "-d", d(&root), "cat /ro/f"])), "r\n");
+    let o = ns.run(&["run", "-d", d(&root), "echo x > /ro/g"]);
     assert_ne!(code(&o), 0, "bind-ro must refuse writes");
+    assert!(stderr(&o).contains("Read-only"), "{}", stderr(&o));
     assert!(!ro.join("g").exists());
+    let ro_line = ns
+        .mountinfo()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(&format!("{}/ro", d(&root))))
+        .expect("/ro mounted")
+        .to_string();
+    assert!(
+        ro_line.split(' ').nth(5).unwrap().starts_with("ro,"),
+        "{ro_line}"
+    );
     let info = ns.mountinfo();
     let scratch = info
         .lines()
@@ -405,7 +471,8 @@ fn off_ends_processes_inside_and_runs_stop() {
         "setsid sh -c 'trap \"\" TERM; sleep 1000' < /dev/null > /dev/null 2>&1 &",
     ]));
     let st = ok(&ns.run(&["status", "-d", d(&root)]));
-    assert!(st.contains(": on") && st.contains("sleep"), "{st}");
+    assert!(st.contains("sleep"), "{st}");
+    assert_eq!(ns.state(&root), "on");
     assert!(common::pids_rooted_under(&root).len() >= 2);
     let t = std::time::Instant::now();
     let o = ok(&ns.run(&["off", "-d", d(&root), "--timeout", "1"]));
@@ -420,8 +487,7 @@ fn off_ends_processes_inside_and_runs_stop() {
         fs::read_to_string(root.join("chroot.d/stop-ran")).unwrap(),
         "stopped\n"
     );
-    let st = ok(&ns.run(&["status", "-d", d(&root)]));
-    assert!(st.contains(": off"), "{st}");
+    assert_eq!(ns.state(&root), "off");
     assert!(ok(&ns.run(&["off", "-d", d(&root)])).contains("already off"));
 }
 
@@ -510,16 +576,25 @@ fn resolv_conf_through_a_dangling_symlink_in_the_rootfs() {
     )
     .unwrap();
     let host = fs::read_to_string("/etc/resolv.conf").expect("the host has /etc/resolv.conf");
+    let host_had = Path::new("/run/systemd/resolve").exists();
     assert_eq!(
         ok(&ns.run(&["run", "-d", d(&root), "cat /etc/resolv.conf"])),
         host
     );
     ok(&ns.run(&["off", "-d", d(&root)]));
     assert!(ns.mounts_under(&root).is_empty());
-    // Nothing was created outside the root.
+    // The target was made inside the root (on its /run tmpfs, gone with
+    // off), nothing on the host: its /run is as it was.
+    assert_eq!(Path::new("/run/systemd/resolve").exists(), host_had);
+    assert_eq!(
+        ns.sh("test -e /run/systemd/resolve/stub-resolv.conf")
+            .status
+            .success(),
+        Path::new("/run/systemd/resolve/stub-resolv.conf").exists()
+    );
     assert!(
-        !Path::new("/run/systemd/resolve/stub-resolv.conf").exists()
-            || Path::new("/run/systemd/resolve").exists()
+        !root.join("run/systemd").exists(),
+        "made on the rootfs, not on /run's tmpfs"
     );
 }
 
@@ -551,22 +626,54 @@ fn status_json() {
 fn a_closed_pipe_is_not_an_error() {
     let ns = Ns::new();
     let root = ns.busybox_root("root");
-    ok(&ns.run(&["on", "-d", d(&root)]));
-    let o = ns.sh(&format!(
-        "{} status -d {} | head -c1 >/dev/null; echo \"rc=${{PIPESTATUS:-0}}\"",
-        common::BIN,
-        d(&root)
-    ));
-    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
-    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    let cases: [&[&str]; 5] = [
+        &["status", "-d", d(&root)],
+        &["status", "--json", "-d", d(&root)],
+        &["on", "-d", d(&root)],
+        &["off", "-d", d(&root)],
+        &["completions", "bash"],
+    ];
+    for args in cases {
+        // stdout is a pipe whose reader is already gone: every write fails (EPIPE).
+        let (r, w) = nix::unistd::pipe().unwrap();
+        drop(r);
+        let o = common::output_within(ns.tool().args(args), common::DEADLINE);
+        assert!(
+            o.status.success(),
+            "{args:?} (normal stdout): {}",
+            stderr(&o)
+        );
+        let o = common::finish_within(
+            ns.tool()
+                .args(args)
+                .stdout(Stdio::from(w))
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+            common::DEADLINE,
+        );
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).is_empty(), "{args:?}: {}", stderr(&o));
+    }
     ok(&ns.run(&["off", "-d", d(&root)]));
+    assert!(ns.mounts_under(&root).is_empty());
 }
 
 #[test]
 fn the_hosts_resolv_conf_is_read_only_inside() {
     let ns = Ns::new();
     let root = ns.busybox_root("root");
-    let before = fs::read("/etc/resolv.conf").unwrap();
+    let real = fs::read("/etc/resolv.conf").unwrap();
+    // The attempt is made against a stand-in bound over the host's file in
+    // this test's namespace: were the bind ever writable, the real file of
+    // the machine would still be safe.
+    let stand_in = ns.tmp.path().join("resolv.conf");
+    fs::write(&stand_in, "nameserver 192.0.2.53\n").unwrap();
+    ok(&ns.sh(&format!("mount --bind {} /etc/resolv.conf", d(&stand_in))));
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "cat /etc/resolv.conf"])),
+        "nameserver 192.0.2.53\n"
+    );
     let o = ns.run(&[
         "run",
         "-d",
@@ -574,7 +681,11 @@ fn the_hosts_resolv_conf_is_read_only_inside() {
         "echo nameserver 10.9.9.9 > /etc/resolv.conf",
     ]);
     assert_ne!(code(&o), 0);
-    assert_eq!(fs::read("/etc/resolv.conf").unwrap(), before);
+    assert_eq!(
+        fs::read_to_string(&stand_in).unwrap(),
+        "nameserver 192.0.2.53\n"
+    );
+    assert_eq!(fs::read("/etc/resolv.conf").unwrap(), real);
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
 
@@ -603,7 +714,7 @@ fn a_signal_to_run_ends_the_whole_command() {
         );
         // nsenter (mount namespace only) execs the tool: its pid is ours to signal.
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
-        let o = child.wait_with_output().unwrap();
+        let o = common::finish_within(child, common::DEADLINE);
         assert_eq!(code(&o), 128 + sig as i32, "{line}");
         std::thread::sleep(std::time::Duration::from_millis(200));
         assert!(

@@ -59,10 +59,20 @@ impl Tally {
         diff
     }
 
-    fn finish(self) {
+    /// Prints the counts, then checks them: nothing left or changed, and
+    /// at least as many attacks and faults as the test means to make (a
+    /// loop that silently ran fewer times proves less than it says).
+    fn finish(self, attacks: usize, faults: usize) {
         eprintln!(
             "security counts [{}]: attacks tried {}, faults injected {}, mounts left {}, host files changed {}",
             self.name, self.attacks, self.faults, self.mounts_left, self.host_changed
+        );
+        assert!(
+            self.attacks >= attacks && self.faults >= faults,
+            "{}: {} attacks and {} faults, fewer than the {attacks} and {faults} planned",
+            self.name,
+            self.attacks,
+            self.faults
         );
         assert_eq!(self.mounts_left, 0, "{}: mounts left behind", self.name);
         assert_eq!(self.host_changed, 0, "{}: host files changed", self.name);
@@ -143,10 +153,19 @@ fn link(root: &Path, path: &str, to: &str) {
     symlink(to, &p).unwrap();
 }
 
-/// One attack: `on` must either mount everything inside DIR or fail with a
-/// one-line error and nothing mounted; no mount outside DIR, no host file
-/// touched; `off` then leaves nothing.
-fn attack(ns: &Ns, t: &mut Tally, name: &str, setup: impl FnOnce(&Path, &Path), must_fail: bool) {
+/// What an attack must end in.
+enum Expect {
+    /// `on` refuses with a one-line error and mounts nothing.
+    Refused,
+    /// `on` succeeds and the attacked target is mounted at this path
+    /// *inside* the root (where the symlink leads when resolved as if DIR
+    /// were `/`), never on the host path the symlink names.
+    At(String),
+}
+
+/// One attack: `on` must do what `expect` says; no mount outside DIR, no
+/// host file touched; `off` then leaves nothing.
+fn attack(ns: &Ns, t: &mut Tally, name: &str, setup: impl FnOnce(&Path, &Path), expect: Expect) {
     t.attacks += 1;
     let host = ns.tmp.path().join("host");
     let root = ns.busybox_root(&format!("sb-{}", t.attacks));
@@ -154,14 +173,23 @@ fn attack(ns: &Ns, t: &mut Tally, name: &str, setup: impl FnOnce(&Path, &Path), 
     let outside = ns.mounts_outside(&root);
     let before = Snapshot::take(&[&host]);
     let o = ns.run(&["on", "-d", d(&root)]);
-    if o.status.success() {
-        assert!(!must_fail, "{name}: on should have refused: {}", stdout(&o));
-        // What is mounted is inside DIR, and works from inside.
-        ok(&ns.run(&["run", "-d", d(&root), "echo x >/dev/null"]));
-    } else {
-        let e = one_line_error(&o, name);
-        let left = t.left(ns, &root);
-        assert!(left.is_empty(), "{name}: failed ({e}) but left {left:?}");
+    match expect {
+        Expect::At(inside) => {
+            ok(&o);
+            let want = format!("{}{inside}", d(&root));
+            let points = ns.mounts_under(&root);
+            assert!(
+                points.contains(&want),
+                "{name}: nothing mounted at {want} (inside the root): {points:?}"
+            );
+            // What is mounted is inside DIR, and works from inside.
+            ok(&ns.run(&["run", "-d", d(&root), "echo x >/dev/null"]));
+        }
+        Expect::Refused => {
+            let e = one_line_error(&o, name);
+            let left = t.left(ns, &root);
+            assert!(left.is_empty(), "{name}: failed ({e}) but left {left:?}");
+        }
     }
     assert_eq!(
         outside,
@@ -188,25 +216,37 @@ fn symlinked_builtin_targets_stay_inside() {
             &mut t,
             "absolute symlink to host dir",
             |r, _| link(r, tgt, &to),
-            false,
+            Expect::At(to.clone()),
         );
-        attack(&ns, &mut t, "symlink to /", |r, _| link(r, tgt, "/"), true);
+        attack(
+            &ns,
+            &mut t,
+            "symlink to /",
+            |r, _| link(r, tgt, "/"),
+            Expect::Refused,
+        );
         let up = format!("../../../../../../../..{hs}/etc");
         attack(
             &ns,
             &mut t,
             "dot-dot symlink",
             |r, _| link(r, tgt, &up),
-            false,
+            Expect::At(to.clone()),
         );
         attack(
             &ns,
             &mut t,
             "dot-dot to root",
             |r, _| link(r, tgt, "../../../.."),
-            true,
+            Expect::Refused,
         );
-        attack(&ns, &mut t, "symlink to .", |r, _| link(r, tgt, "."), true);
+        attack(
+            &ns,
+            &mut t,
+            "symlink to .",
+            |r, _| link(r, tgt, "."),
+            Expect::Refused,
+        );
     }
     // resolv.conf: absolute, relative and through a symlinked /etc.
     let rc = format!("{hs}/etc/resolv.conf");
@@ -215,7 +255,7 @@ fn symlinked_builtin_targets_stay_inside() {
         &mut t,
         "resolv.conf to host file",
         |r, _| link(r, "/etc/resolv.conf", &rc),
-        false,
+        Expect::At(rc.clone()),
     );
     let up = format!("../../../../../..{rc}");
     attack(
@@ -223,7 +263,7 @@ fn symlinked_builtin_targets_stay_inside() {
         &mut t,
         "resolv.conf dot-dot",
         |r, _| link(r, "/etc/resolv.conf", &up),
-        false,
+        Expect::At(rc.clone()),
     );
     let he = format!("{hs}/etc");
     attack(
@@ -231,16 +271,16 @@ fn symlinked_builtin_targets_stay_inside() {
         &mut t,
         "/etc to host etc",
         |r, _| link(r, "/etc", &he),
-        false,
+        Expect::At(format!("{he}/resolv.conf")),
     );
     attack(
         &ns,
         &mut t,
         "resolv.conf to /",
         |r, _| link(r, "/etc/resolv.conf", "/"),
-        true,
+        Expect::Refused,
     );
-    t.finish();
+    t.finish(29, 0);
 }
 
 #[test]
@@ -258,7 +298,7 @@ fn chains_loops_dangling_and_wrong_kinds() {
             link(r, "/a", "b/c/../../x");
             link(r, "/x", &format!("../../..{hs}/etc/sub"));
         },
-        false,
+        Expect::At(format!("{hs}/etc/sub")),
     );
     attack(
         &ns,
@@ -269,7 +309,7 @@ fn chains_loops_dangling_and_wrong_kinds() {
             link(r, "/a", "/b");
             link(r, "/b", "..");
         },
-        true,
+        Expect::Refused,
     );
     attack(
         &ns,
@@ -279,14 +319,14 @@ fn chains_loops_dangling_and_wrong_kinds() {
             link(r, "/tmp", "/t2");
             link(r, "/t2", "/tmp");
         },
-        true,
+        Expect::Refused,
     );
     attack(
         &ns,
         &mut t,
         "dangling absolute symlink",
         |r, _| link(r, "/run", "/ct-canary-never-made/x"),
-        false,
+        Expect::At("/ct-canary-never-made/x".into()),
     );
     assert!(!Path::new("/ct-canary-never-made").exists());
     let dangling = format!("{hs}/etc/made-by-sandbox");
@@ -295,7 +335,7 @@ fn chains_loops_dangling_and_wrong_kinds() {
         &mut t,
         "dangling into host path",
         |r, _| link(r, "/tmp", &dangling),
-        false,
+        Expect::At(dangling.clone()),
     );
     assert!(!Path::new(&dangling).exists());
     attack(
@@ -303,7 +343,7 @@ fn chains_loops_dangling_and_wrong_kinds() {
         &mut t,
         "magic link",
         |r, _| link(r, "/tmp", "/proc/self/root"),
-        true,
+        Expect::Refused,
     );
     attack(
         &ns,
@@ -312,7 +352,7 @@ fn chains_loops_dangling_and_wrong_kinds() {
         |r, _| {
             fs::write(r.join("tmp"), "a file").unwrap();
         },
-        true,
+        Expect::Refused,
     );
     if Path::new("/etc/resolv.conf").is_file() {
         attack(
@@ -320,7 +360,7 @@ fn chains_loops_dangling_and_wrong_kinds() {
             &mut t,
             "directory where a file is needed",
             |r, _| fs::create_dir_all(r.join("etc/resolv.conf")).unwrap(),
-            true,
+            Expect::Refused,
         );
     }
     // [bind] targets.
@@ -328,9 +368,12 @@ fn chains_loops_dangling_and_wrong_kinds() {
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("data"), "source data").unwrap();
     let bind = format!("[bind]\ntgt:/data src:{}\n", d(&src));
-    for to in [
-        format!("{hs}/etc"),
-        format!("../../../../../../..{hs}/etc/sub"),
+    for (to, lands) in [
+        (format!("{hs}/etc"), format!("{hs}/etc")),
+        (
+            format!("../../../../../../..{hs}/etc/sub"),
+            format!("{hs}/etc/sub"),
+        ),
     ] {
         attack(
             &ns,
@@ -340,7 +383,7 @@ fn chains_loops_dangling_and_wrong_kinds() {
                 conf(r, &bind);
                 link(r, "/data", &to);
             },
-            false,
+            Expect::At(lands),
         );
     }
     attack(
@@ -351,7 +394,7 @@ fn chains_loops_dangling_and_wrong_kinds() {
             conf(r, &bind);
             link(r, "/data", "/");
         },
-        true,
+        Expect::Refused,
     );
     attack(
         &ns,
@@ -361,7 +404,7 @@ fn chains_loops_dangling_and_wrong_kinds() {
             conf(r, &bind);
             fs::write(r.join("data"), "x").unwrap();
         },
-        true,
+        Expect::Refused,
     );
     // A target pointed into another bind (a host directory): nothing may be created there.
     let before = Snapshot::take(&[&src]);
@@ -373,11 +416,11 @@ fn chains_loops_dangling_and_wrong_kinds() {
             conf(r, &bind);
             link(r, "/tmp", "/data/made-by-sandbox");
         },
-        true,
+        Expect::Refused,
     );
     let diff = t.changed(&before, &Snapshot::take(&[&src]));
     assert!(diff.is_empty(), "{diff:?}");
-    t.finish();
+    t.finish(13, 0);
 }
 
 #[test]
@@ -416,7 +459,7 @@ fn run_names_and_chroot_d_symlinks_do_not_leave_the_sandbox() {
     ok(&ns.run(&["off", "-d", d(&root)]));
     t.left(&ns, &root);
     t.changed(&before, &Snapshot::take(&[&h]));
-    t.finish();
+    t.finish(7, 0);
 }
 
 /// Flips `path` between a directory and symlinks out of the root, from
@@ -453,9 +496,18 @@ fn symlink_swapped_in_while_on_runs() {
     let f2 = Reap(flipper(&ns, &root.join("a"), &h.join("etc")));
     let deadline = Instant::now() + Duration::from_secs(8);
     let mut cycles = 0;
+    // The flippers really flip: both shapes are seen during the race.
+    let (mut seen_link, mut seen_dir) = (false, false);
     while cycles < 40 && Instant::now() < deadline {
         t.attacks += 1;
         cycles += 1;
+        for p in [root.join("tmp"), root.join("a")] {
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() => seen_link = true,
+                Ok(m) if m.is_dir() => seen_dir = true,
+                _ => {}
+            }
+        }
         let o = ns.run(&["on", "-d", d(&root)]);
         if !o.status.success() {
             one_line_error(&o, "on during a swap");
@@ -481,7 +533,12 @@ fn symlink_swapped_in_while_on_runs() {
     drop((f1, f2));
     t.changed(&before, &Snapshot::take(&[&h, &src]));
     eprintln!("swap race: {cycles} on/off cycles");
-    t.finish();
+    assert!(
+        cycles >= 10,
+        "only {cycles} on/off cycles: the race was not run"
+    );
+    assert!(seen_link && seen_dir, "the flippers did not flip");
+    t.finish(10, 0);
 }
 
 #[test]
@@ -520,7 +577,7 @@ fn destroy_never_deletes_through_a_bind_or_a_symlink() {
     t.attacks += 1;
     let o = ns.run(&["destroy", "--yes", "--timeout", "1", "-d", d(&root)]);
     ok(&o);
-    let _ = bg.0.wait();
+    common::wait_within(&mut bg.0, common::DEADLINE);
     assert!(!root.exists(), "DIR still there");
     t.left(&ns, &root);
     assert_eq!(outside, ns.mounts_outside(&root));
@@ -544,7 +601,7 @@ fn destroy_never_deletes_through_a_bind_or_a_symlink() {
     t.host_changed = t
         .host_changed
         .saturating_sub(before.diff(&after).len() - diff.len());
-    t.finish();
+    t.finish(1, 0);
 }
 
 #[test]
@@ -585,7 +642,7 @@ fn destroy_refuses_what_is_not_a_sandbox() {
         t.attacks += 1;
         let mut c = ns.tool();
         c.args(&args).envs(env.iter().copied());
-        let o = c.output().unwrap();
+        let o = common::output_within(&mut c, common::DEADLINE);
         let e = one_line_error(&o, &format!("{args:?}"));
         assert_eq!(code(&o), want, "{args:?}: {e}");
     }
@@ -597,7 +654,7 @@ fn destroy_refuses_what_is_not_a_sandbox() {
     fs::create_dir(&empty).unwrap();
     ok(&ns.run(&["destroy", "--yes", "-d", d(&empty)]));
     assert!(!empty.exists());
-    t.finish();
+    t.finish(9, 0);
 }
 
 #[test]
@@ -644,7 +701,7 @@ fn destroy_refuses_while_a_foreign_mount_below_is_busy() {
     ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
     assert!(!root.exists());
     t.left(&ns, &root);
-    t.finish();
+    t.finish(1, 0);
 }
 
 #[test]
@@ -668,7 +725,7 @@ fn eight_runs_racing_an_off() {
         let off = ns.run(&["off", "--timeout", "1", "-d", d(&root)]);
         ok(&off);
         for r in runs {
-            let o = r.wait_with_output().unwrap();
+            let o = common::finish_within(r, common::DEADLINE);
             let c = code(&o);
             assert!(
                 matches!(c, 3 | 143 | 137),
@@ -680,7 +737,7 @@ fn eight_runs_racing_an_off() {
         t.left(&ns, &root);
         assert!(common::pids_rooted_under(&root).is_empty());
     }
-    t.finish();
+    t.finish(0, 10);
 }
 
 #[test]
@@ -699,7 +756,8 @@ fn parallel_runs_and_ons() {
         })
         .collect();
     for (i, r) in runs.into_iter().enumerate() {
-        let o = r.wait_with_output().unwrap();
+        t.faults += 1;
+        let o = common::finish_within(r, common::DEADLINE);
         assert_eq!(ok(&o), format!("run-{i}\n"));
     }
     let once = {
@@ -719,14 +777,15 @@ fn parallel_runs_and_ons() {
         })
         .collect();
     for o in ons {
-        ok(&o.wait_with_output().unwrap());
+        t.faults += 1;
+        ok(&common::finish_within(o, common::DEADLINE));
     }
     let mut m = ns.mounts_under(&root);
     m.sort();
     assert_eq!(once, m, "concurrent ons mounted twice");
     ok(&ns.run(&["off", "-d", d(&root)]));
     t.left(&ns, &root);
-    t.finish();
+    t.finish(0, 18);
 }
 
 #[test]
@@ -762,7 +821,7 @@ fn kill_9_of_on_after_each_mount() {
         t.left(&ns, &root);
     }
     assert_eq!(outside, ns.mounts_outside(&root));
-    t.finish();
+    t.finish(0, 30);
 }
 
 /// A child process of the test, killed by its pid when the test ends (also on panic).
@@ -833,7 +892,7 @@ fn kill_9_of_off_at_random_moments() {
         let _ = off.wait();
         ok(&ns.run(&["off", "--timeout", "0.3", "-d", d(&root)]));
         for b in &mut bg {
-            let _ = b.0.wait();
+            common::wait_within(&mut b.0, common::DEADLINE);
         }
         t.left(&ns, &root);
         assert!(common::pids_rooted_under(&root).is_empty());
@@ -842,7 +901,7 @@ fn kill_9_of_off_at_random_moments() {
         t.left(&ns, &root);
     }
     assert_eq!(outside, ns.mounts_outside(&root));
-    t.finish();
+    t.finish(0, 6);
 }
 
 #[test]
@@ -865,15 +924,14 @@ fn after_a_reboot_mounts_gone_processes_and_files_left() {
     let o = ns.sh(&format!("umount -R -l '{}'", d(&root)));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(ns.mounts_under(&root).is_empty());
-    let s = ok(&ns.run(&["status", "-d", d(&root)]));
-    assert!(s.contains("off"), "{s}");
+    assert_eq!(ns.state(&root), "off");
     ok(&ns.run(&["on", "-d", d(&root)]));
     ok(&ns.run(&["run", "-d", d(&root), "test -c /dev/null"]));
     ok(&ns.run(&["off", "--timeout", "1", "-d", d(&root)]));
-    let _ = bg.0.wait();
+    common::wait_within(&mut bg.0, common::DEADLINE);
     t.left(&ns, &root);
     assert!(common::pids_rooted_under(&root).is_empty());
-    t.finish();
+    t.finish(0, 1);
 }
 
 /// Mount lines without their ids.
@@ -958,7 +1016,7 @@ fn shared_host_mounts_and_a_peer_namespace_stay_untouched() {
     }
     t.changed(&before, &Snapshot::take(&[&h]));
     drop(peer);
-    t.finish();
+    t.finish(3, 0);
 }
 
 #[test]
@@ -1034,7 +1092,7 @@ fn bad_input_is_one_line_and_mounts_nothing() {
     }
     fs::remove_file(root.join("chroot.d/tool.conf")).unwrap();
     eprintln!("bad input: {} malformed tool.conf files tried", bad.len());
-    t.finish();
+    t.finish(34, 0);
 }
 
 #[test]
@@ -1052,12 +1110,12 @@ fn unusual_directory_names_work() {
         "-d",
     ];
     for name in outside_dirs {
+        t.attacks += 1;
         let root = ns.busybox_root(name);
         let outside = ns.mounts_outside(&root);
         let o = ok(&ns.run(&["run", "-d", d(&root), "echo inside"]));
         assert_eq!(o, "inside\n", "{name:?}");
-        let s = ok(&ns.run(&["status", "-d", d(&root)]));
-        assert!(s.contains("on"), "{name:?}: {s}");
+        assert_eq!(ns.state(&root), "on", "{name:?}");
         ok(&ns.run(&["off", "-d", d(&root)]));
         assert!(ns.mounts_under(&root).is_empty(), "{name:?}");
         t.left(&ns, &root);
@@ -1065,7 +1123,7 @@ fn unusual_directory_names_work() {
         ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
         assert!(!root.exists(), "{name:?}");
     }
-    t.finish();
+    t.finish(8, 0);
 }
 
 #[test]
@@ -1094,7 +1152,7 @@ fn destroy_asks_on_a_terminal_and_survives_a_kill_9() {
             .unwrap()
             .write_all(answer.as_bytes())
             .unwrap();
-        let o = c.wait_with_output().unwrap();
+        let o = common::finish_within(c, common::DEADLINE);
         let out = stdout(&o);
         assert!(out.contains("and everything in it? [y/N]"), "{out}");
         assert_eq!(!root.exists(), gone, "answer {answer:?}: {out}");
@@ -1126,7 +1184,57 @@ fn destroy_asks_on_a_terminal_and_survives_a_kill_9() {
         assert!(!root.exists());
         t.left(&ns, &root);
     }
-    t.finish();
+    t.finish(0, 4);
+}
+
+/// `off` never reports success while a mount is left: whatever keeps a
+/// mount busy from outside the sandbox, it exits 1 naming the mount on one
+/// line, and a later `off` finishes once it is released.
+#[test]
+fn off_with_a_busy_mount_fails_and_names_it() {
+    let ns = Ns::new();
+    let mut t = Tally::new("off with a busy mount");
+    let root = ns.busybox_root("sb");
+    let data = ns.tmp.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    conf(&root, &format!("[bind]\ntgt:/data src:{}\n", d(&data)));
+    let r = d(&root).to_string();
+    for (point, hold) in [
+        ("/tmp", format!("cd {r}/tmp && exec sleep 1000")),
+        ("/run", format!("exec 3>{r}/run/held; exec sleep 1000")),
+        ("/dev/shm", format!("cd {r}/dev/shm && exec sleep 1000")),
+        ("/data", format!("cd {r}/data && exec sleep 1000")),
+    ] {
+        t.faults += 1;
+        ok(&ns.run(&["on", "-d", &r]));
+        // A host process (root /) holds the mount: off cannot end it.
+        let mut holder = Reap(
+            ns.cmd("sh")
+                .args(["-c", &hold])
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let busy = format!("/proc/{}/cwd", holder.0.id());
+        while Instant::now() < deadline && fs::read_link(&busy).is_ok_and(|c| c == Path::new("/")) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let o = ns.run(&["off", "--timeout", "0.2", "-d", &r]);
+        assert_eq!(code(&o), 1, "{point}: off must fail: {}", stdout(&o));
+        let e = one_line_error(&o, point);
+        assert!(e.contains(&format!("{r}{point}")), "{point}: {e}");
+        assert!(
+            ns.mounts_under(&root).contains(&format!("{r}{point}")),
+            "{point}: reported as left but not there"
+        );
+        let _ = holder.0.kill();
+        common::wait_within(&mut holder.0, common::DEADLINE);
+        ok(&ns.run(&["off", "-d", &r]));
+        t.left(&ns, &root);
+    }
+    t.finish(0, 4);
 }
 
 #[test]
@@ -1167,7 +1275,7 @@ fn bind_source_inside_dir_is_resolved_inside_the_root() {
         t.left(&ns, &root);
     }
     t.changed(&before, &Snapshot::take(&[&h]));
-    t.finish();
+    t.finish(4, 0);
 }
 
 // ---- issue 7: names that are not text ----

@@ -25,7 +25,7 @@ fn on_terminal(ns: &Ns, args: &str, keys: &[&[u8]]) -> (String, i32) {
         input.write_all(k).unwrap();
         input.flush().unwrap();
     }
-    let o = c.wait_with_output().unwrap();
+    let o = common::finish_within(c, common::DEADLINE);
     (stdout(&o), o.status.code().unwrap_or(-1))
 }
 
@@ -88,7 +88,7 @@ fn ctrl_c_without_a_terminal_reaches_the_command_not_the_tool() {
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = common::finish_within(child, common::DEADLINE);
     assert_eq!(
         o.status.code(),
         Some(9),

@@ -8,12 +8,13 @@ use common::{code, stderr, stdout, BIN};
 
 /// chroot-tool with `args`, no sandbox in the environment, nothing on stdin.
 fn tool(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("CHROOT_TOOL_DIR")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    common::output_within(
+        Command::new(BIN)
+            .args(args)
+            .env_remove("CHROOT_TOOL_DIR")
+            .stdin(Stdio::null()),
+        common::DEADLINE,
+    )
 }
 
 /// Asserts bad usage: exit 2, nothing on stdout, one stderr line that
@@ -129,12 +130,13 @@ fn help_and_version_succeed() {
 #[test]
 fn empty_chroot_tool_dir_counts_as_unset() {
     for args in [&["status"][..], &["on"], &["run", "true"], &["off"]] {
-        let o = Command::new(BIN)
-            .args(args)
-            .env("CHROOT_TOOL_DIR", "")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let o = common::output_within(
+            Command::new(BIN)
+                .args(args)
+                .env("CHROOT_TOOL_DIR", "")
+                .stdin(Stdio::null()),
+            common::DEADLINE,
+        );
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
         assert_eq!(
             stderr(&o),

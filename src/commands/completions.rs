@@ -6,6 +6,9 @@ use crate::cli::{Cli, CompletionsArgs};
 
 pub fn run(args: &CompletionsArgs) -> Result<()> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "chroot-tool", &mut std::io::stdout());
-    Ok(())
+    // Into memory first: clap_complete panics when its writer fails (a
+    // closed pipe); `out` reports that as the broken pipe it is.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "chroot-tool", &mut script);
+    super::out(String::from_utf8_lossy(&script))
 }

@@ -6,10 +6,12 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_chroot-tool");
 
@@ -84,26 +86,42 @@ impl Ns {
 
     /// Runs chroot-tool with `args`; returns its output.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.tool().args(args).output().unwrap()
+        output_within(self.tool().args(args), DEADLINE)
     }
 
     /// `on` killed with SIGKILL by its fault hook right after `n` mounts.
     pub fn on_killed_after(&self, root: &Path, n: usize) -> Output {
-        self.tool()
-            .args(["on", "-d"])
+        let mut c = self.tool();
+        c.args(["on", "-d"])
             .arg(root)
-            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string())
-            .output()
-            .unwrap()
+            .env(chroot_tool::engine::FAULT_KILL_AFTER, n.to_string());
+        output_within(&mut c, DEADLINE)
     }
 
     /// Runs a shell line on the host side of this namespace.
     pub fn sh(&self, line: &str) -> Output {
-        self.cmd("sh")
-            .args(["-c", line])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        output_within(
+            self.cmd("sh").args(["-c", line]).stdin(Stdio::null()),
+            DEADLINE,
+        )
+    }
+
+    /// The sandbox's state as `status --json` gives it: exactly `on`,
+    /// `off` or `partly on` (never a substring match).
+    #[track_caller]
+    pub fn state(&self, dir: &Path) -> String {
+        let out = ok(&self
+            .tool()
+            .arg("status")
+            .arg("--json")
+            .arg("-d")
+            .arg(dir)
+            .output_within());
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["state"]
+            .as_str()
+            .expect("status --json has a state")
+            .to_string()
     }
 
     /// The namespace's mount table; bytes that are not UTF-8 (a mount point
@@ -282,12 +300,10 @@ pub fn debian_rootfs() -> &'static Path {
                 }
             }
             let ns = Ns::new();
-            let out = ns
-                .tool()
-                .args(["create", "-q", "-d"])
-                .arg(&dir)
-                .output()
-                .unwrap();
+            let out = output_within(
+                ns.tool().args(["create", "-q", "-d"]).arg(&dir),
+                Duration::from_secs(1200),
+            );
             assert!(
                 out.status.success(),
                 "chroot-tool create failed: {}",
@@ -301,6 +317,97 @@ pub fn debian_rootfs() -> &'static Path {
         drop(lock);
         dir
     })
+}
+
+/// How long one command of a test may take: a hang fails the test, it
+/// never blocks the suite.
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Runs `cmd` to its end like `Command::output`, but fails the test (after
+/// killing the command by its pid) when it is not done within `limit`.
+#[track_caller]
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish_within(child, limit)
+}
+
+/// `output_within(cmd, DEADLINE)` as a method.
+pub trait Within {
+    fn output_within(&mut self) -> Output;
+}
+
+impl Within for Command {
+    #[track_caller]
+    fn output_within(&mut self) -> Output {
+        output_within(self, DEADLINE)
+    }
+}
+
+/// `Child::wait_with_output` with a deadline (see [`output_within`]).
+#[track_caller]
+pub fn finish_within(mut child: Child, limit: Duration) -> Output {
+    let read = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = vec![];
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = read(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = read(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let status = wait_within(&mut child, limit);
+    // The pipes close when the command and what it left behind are gone;
+    // a process left holding them is no reason to hang either.
+    let join = |h: std::thread::JoinHandle<Vec<u8>>| {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !h.is_finished() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if h.is_finished() {
+            h.join().unwrap()
+        } else {
+            b"(output still held open by a leftover process)".to_vec()
+        }
+    };
+    Output {
+        status,
+        stdout: join(out),
+        stderr: join(err),
+    }
+}
+
+/// Waits for `child` for at most `limit`; on a hang, kills it (by its pid:
+/// we started it) and fails the test.
+#[track_caller]
+pub fn wait_within(child: &mut Child, limit: Duration) -> ExitStatus {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a command of the test still ran after {limit:?}: killed it");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 pub fn stdout(o: &Output) -> String {
