@@ -1393,7 +1393,7 @@ fn mount_point_named_with_invalid_utf8_inside_the_root() {
         ok(&run_on(&ns, "destroy", &root, &["--yes"]));
         assert!(!root.exists());
     }
-    t.finish();
+    t.finish(2, 0);
 }
 
 #[test]
@@ -1422,7 +1422,7 @@ fn host_mount_named_with_invalid_utf8_breaks_no_sandbox() {
     // The host's own mounts stay.
     assert_eq!(host_before, ns.mounts_outside(&root));
     ok(&run_on(&ns, "destroy", &root, &["--yes"]));
-    t.finish();
+    t.finish(1, 0);
 }
 
 #[test]
@@ -1456,7 +1456,7 @@ fn dir_named_with_invalid_utf8_or_newline() {
         assert_eq!(out.lines().count(), 1, "{out:?}");
         assert!(!root.exists());
     }
-    t.finish();
+    t.finish(3, 0);
 }
 
 /// A failure on exactly one `chroot-tool: ` line, short, that still says
@@ -1578,5 +1578,5 @@ fn errors_are_one_short_line() {
     assert_eq!(e.matches("Not a directory").count(), 1, "{e}");
     let e = short_error(&ns.run(&["on", "-d", "/nonexistent/x"]), "No such file");
     assert_eq!(e.matches("No such file").count(), 1, "{e}");
-    t.finish();
+    t.finish(14, 0);
 }
