@@ -48,15 +48,13 @@ pub struct OffReport {
 /// it for what comes next (destroy).
 pub fn turn_off(sb: &Sandbox, grace: Duration, _guard: &lock::Lock) -> Result<OffReport> {
     let mounts = mountinfo::read()?;
-    let before = mountinfo::under(&mounts, &sb.dir)
-        .iter()
-        .filter(|m| m.point != sb.dir || engine::is_self_bind(m, &mounts))
-        .count();
+    let plan = sb.plan().ok();
+    let before = engine::ours(&sb.dir, plan.as_deref(), &mounts).len();
     if engine::is_on(&sb.dir, &mounts) {
         stop(sb, grace);
     }
     let (processes, alive) = procs::end_all(&sb.dir, grace);
-    let left = engine::unmount_below(&sb.dir)?;
+    let left = engine::unmount_ours(&sb.dir, plan.as_deref())?;
     if !left.is_empty() {
         let list: Vec<String> = left.iter().map(|p| p.display().to_string()).collect();
         let who = if alive.is_empty() {

@@ -154,6 +154,129 @@ fn reopen_dir(fd: BorrowedFd) -> io::Result<OwnedFd> {
     )?)
 }
 
+/// Where [`resolve_create`] would land for `path` inside `root`, as a path
+/// from the root, without creating anything: symlinks (dangling ones too)
+/// are followed inside the root, and the missing rest is taken as written,
+/// its `..` removed by name. The engine orders its mounts by it.
+pub fn locate(root: BorrowedFd, path: &Path) -> io::Result<PathBuf> {
+    let mut want = relative(path);
+    for _ in 0..256 {
+        if let Ok(fd) = resolve_in_root(root, &want) {
+            return in_root_path(root, fd.as_fd());
+        }
+        let comps: Vec<Component> = want.components().collect();
+        let mut depth = comps.len() - 1;
+        let parent = loop {
+            let prefix: PathBuf = comps[..depth].iter().collect();
+            match resolve_in_root(root, &prefix) {
+                Ok(fd) => break fd,
+                Err(e) if depth > 0 && e.raw_os_error() == Some(libc::ENOENT) => depth -= 1,
+                Err(e) => return Err(e),
+            }
+        };
+        let name = comps[depth].as_os_str();
+        let rest: PathBuf = comps[depth + 1..].iter().collect();
+        if let Ok(target) = nix::fcntl::readlinkat(parent.as_fd(), name) {
+            let target = PathBuf::from(target);
+            let base = if target.is_absolute() {
+                PathBuf::new()
+            } else {
+                in_root_path(root, parent.as_fd())?
+            };
+            want = relative(&base.join(target).join(rest));
+            continue;
+        }
+        let mut out = in_root_path(root, parent.as_fd())?;
+        for c in comps[depth..].iter() {
+            match c {
+                // `..` of `/` is `/`: pop leaves it.
+                Component::ParentDir => {
+                    out.pop();
+                }
+                Component::Normal(n) => out.push(n),
+                _ => {}
+            }
+        }
+        return Ok(out);
+    }
+    Err(io::Error::from_raw_os_error(libc::ELOOP))
+}
+
+/// What a host path names, decided on the objects it passes through.
+pub enum HostPath {
+    /// A path that never enters the sandbox: opened on the host.
+    Host(OwnedFd),
+    /// A path that enters the sandbox's tree (through any spelling: a
+    /// symlink to DIR, `..`, a bind of DIR elsewhere): the part from there
+    /// on is resolved inside the root, as the sandbox's own content.
+    InRoot(OwnedFd),
+}
+
+/// Opens the host path `path` one component at a time (symlinks on the host
+/// followed by hand, at most 40), asking `inside` about every directory
+/// reached, the first `/` included. As soon as `inside` gives a directory's
+/// path within the sandbox, the rest of the path is resolved inside `root`
+/// from there: a symlink of the rootfs is never followed on the host.
+pub fn open_host_path(
+    root: BorrowedFd,
+    path: &Path,
+    inside: &dyn Fn(BorrowedFd) -> io::Result<Option<PathBuf>>,
+) -> io::Result<HostPath> {
+    let open = |at: BorrowedFd, name: &std::ffi::OsStr| -> io::Result<OwnedFd> {
+        Ok(nix::fcntl::openat(
+            at,
+            name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?)
+    };
+    let slash = open_root(Path::new("/"))?;
+    let mut cur = open(slash.as_fd(), std::ffi::OsStr::new("."))?;
+    let mut todo: std::collections::VecDeque<std::ffi::OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut links = 0;
+    loop {
+        let kind = |fd: BorrowedFd| -> io::Result<libc::mode_t> {
+            Ok(nix::sys::stat::fstat(fd)?.st_mode & libc::S_IFMT)
+        };
+        if kind(cur.as_fd())? == libc::S_IFDIR {
+            if let Some(at) = inside(cur.as_fd())? {
+                let rest: PathBuf = todo.iter().collect();
+                return resolve_in_root(root, &at.join(rest)).map(HostPath::InRoot);
+            }
+        }
+        let Some(name) = todo.pop_front() else {
+            return Ok(HostPath::Host(cur));
+        };
+        let next = open(cur.as_fd(), &name)?;
+        if kind(next.as_fd())? == libc::S_IFLNK {
+            links += 1;
+            if links > 40 {
+                return Err(io::Error::from_raw_os_error(libc::ELOOP));
+            }
+            let target = PathBuf::from(nix::fcntl::readlinkat(next.as_fd(), "")?);
+            for c in target.components().rev() {
+                match c {
+                    Component::Normal(n) => todo.push_front(n.to_os_string()),
+                    Component::ParentDir => todo.push_front("..".into()),
+                    _ => {}
+                }
+            }
+            if target.is_absolute() {
+                cur = open(slash.as_fd(), std::ffi::OsStr::new("."))?;
+            }
+            continue;
+        }
+        cur = next;
+    }
+}
+
 /// The path of `fd` seen from inside `root` (both resolved descriptors).
 pub fn in_root_path(root: BorrowedFd, fd: BorrowedFd) -> io::Result<PathBuf> {
     let r = super::where_is(root)?;
