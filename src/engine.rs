@@ -161,26 +161,22 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
     // Where this plan's mounts are (path inside the root), so that none is
     // hidden by a later one.
     let mut placed: Vec<(PathBuf, String)> = vec![];
+    // Each mount of the plan (made or found) by its mount id.
+    let mut seen: Vec<(&Op, u64)> = vec![];
     let mut count = 0;
     // Mounted in the order of where the targets land (resolved inside the
     // root now, with what is mounted so far), shallowest first: a target
     // that a rootfs symlink leads below another one's (`/run` -> `/tmp/x`)
     // is mounted after it, on it, and stays visible.
+    // At one depth, a target that lands at its own name goes first: the
+    // way a symlinked one takes may pass through it.
     let mut todo: Vec<&Op> = plan.iter().collect();
     while !todo.is_empty() {
-        let depth = |o: &Op| {
-            sys::resolve::locate(root.as_fd(), &o.target)
-                .map_or(usize::MAX, |p| p.components().count())
+        let key = |o: &Op| match sys::resolve::locate(root.as_fd(), &o.target) {
+            Ok(p) => (p.components().count(), p != o.target),
+            Err(_) => (usize::MAX, true),
         };
-        let mut next = 0;
-        let mut best = usize::MAX;
-        for (i, o) in todo.iter().enumerate() {
-            let d = depth(o);
-            if d < best || i == 0 {
-                best = d;
-                next = i;
-            }
-        }
+        let next = (0..todo.len()).min_by_key(|&i| key(todo[i])).unwrap_or(0);
         let op = todo.remove(next);
         let ctx = || format!("{} ({})", op.describe(), op.origin_note());
         if let What::Symlink { to } = &op.what {
@@ -266,6 +262,7 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
                 )),
             }
             placed.push((inside, op.describe()));
+            seen.push((op, id));
             continue;
         }
         let mnt = match (&src_fd, &op.what) {
@@ -285,9 +282,26 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
             creatable.push(new_id);
         }
         placed.push((inside, op.describe()));
+        seen.push((op, new_id));
         count += 1;
         if fault == Some(count) {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    // Every mount of the plan is still where its target leads: none was
+    // covered, and none was reached by a way that a later mount changed (a
+    // rootfs symlink through a place that a built-in covers afterwards).
+    for (op, id) in &seen {
+        let now =
+            sys::resolve_in_root(root.as_fd(), &op.target).and_then(|fd| sys::mount_of(fd.as_fd()));
+        if !matches!(now, Ok((i, true)) if i == *id) {
+            bail!(
+                "{} leads elsewhere once the other mounts are made: the symlinks on its way \
+                 in the rootfs pass through another mount point; change the symlink in the \
+                 rootfs ({})",
+                op.target.display(),
+                op.origin_note()
+            );
         }
     }
     Ok(())

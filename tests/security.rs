@@ -1573,3 +1573,65 @@ fn two_mounts_at_one_point_are_decided_by_the_top_one() {
     t.left(&ns, &root);
     t.finish();
 }
+
+#[test]
+fn a_target_whose_way_another_mount_covers_lands_visible_or_is_refused() {
+    let ns = Ns::new();
+    let mut t = Tally::new("ways through other mount points");
+    let h = host_dir(&ns);
+    let before = Snapshot::take(&[&h]);
+    // /run -> /tmp/x, and the rootfs's own /tmp/x -> /e: once /tmp is
+    // mounted, /tmp/x is a directory of that tmpfs; /run must land there.
+    t.attacks += 1;
+    let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+    fs::create_dir_all(root.join("tmp")).unwrap();
+    fs::create_dir_all(root.join("e")).unwrap();
+    symlink("/e", root.join("tmp/x")).unwrap();
+    link(&root, "/run", "/tmp/x");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    assert_eq!(
+        fstype_at(&ns, &root.join("tmp/x")).as_deref(),
+        Some("tmpfs")
+    );
+    assert_eq!(fstype_at(&ns, &root.join("e")), None, "/run hidden at /e");
+    idempotent_cycle(&ns, &mut t, &root, "/run -> /tmp/x -> /e");
+
+    // /tmp -> /q/r/s and /run -> /tmp/x where the rootfs's /q/r/s/x -> /e:
+    // /run's way passes through where /tmp lands; refused, nothing mounted.
+    t.attacks += 1;
+    let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+    fs::create_dir_all(root.join("q/r/s")).unwrap();
+    fs::create_dir_all(root.join("e")).unwrap();
+    symlink("/e", root.join("q/r/s/x")).unwrap();
+    link(&root, "/tmp", "/q/r/s");
+    link(&root, "/run", "/tmp/x");
+    let o = ns.run(&["on", "-d", d(&root)]);
+    let e = one_line_error(&o, "way covered");
+    assert!(e.contains("/run leads elsewhere"), "{e}");
+    assert!(t.left(&ns, &root).is_empty());
+    assert_eq!(state(&ns, &root), "off");
+
+    // A tool.conf bind and the resolver file, led into built-ins.
+    t.attacks += 1;
+    let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+    link(&root, "/data", "/tmp/data");
+    link(&root, "/etc/resolv.conf", "/run/resolvconf/resolv.conf");
+    conf(
+        &root,
+        &format!("[bind]\ntgt:/data src:{} fs:bind-ro\n", d(&h.join("etc"))),
+    );
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let data = ok(&ns.run(&["run", "-d", d(&root), "cat /data/passwd"]));
+    assert_eq!(data, "host passwd\n");
+    assert!(
+        ids_at(&ns, &root.join("tmp/data")).len() == 1,
+        "bind at /tmp/data"
+    );
+    assert!(
+        ids_at(&ns, &root.join("run/resolvconf/resolv.conf")).len() == 1,
+        "resolv.conf at /run/resolvconf/resolv.conf (the host has /etc/resolv.conf)"
+    );
+    idempotent_cycle(&ns, &mut t, &root, "bind and resolv.conf into built-ins");
+    t.changed(&before, &Snapshot::take(&[&h]));
+    t.finish();
+}
