@@ -247,10 +247,7 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
                     // Written to only when it is a fresh kind that no
                     // mount outside DIR shares (not the host's own bound in).
                     if matches!(op.what, What::Fs { .. })
-                        && made_empty(target.as_fd())
-                        && mounts
-                            .iter()
-                            .all(|o| o.dev != m.dev || mountinfo::is_at_or_below(&o.point, dir))
+                        && made_empty(target.as_fd(), m, &mounts, dir)
                     {
                         creatable.push(id);
                     }
@@ -278,8 +275,13 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
         report.mounted.push(op.describe());
         let (new_id, _) = sys::mount_of(mnt.as_fd())?;
         undo.push(new_id);
-        if matches!(op.what, What::Fs { .. }) && made_empty(mnt.as_fd()) {
-            creatable.push(new_id);
+        if matches!(op.what, What::Fs { .. }) {
+            mounts = mountinfo::read()?;
+            if let Some(m) = mounts.iter().find(|m| m.id == new_id) {
+                if made_empty(mnt.as_fd(), m, &mounts, dir) {
+                    creatable.push(new_id);
+                }
+            }
         }
         placed.push((inside, op.describe()));
         seen.push((op, new_id));
@@ -307,16 +309,24 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
     Ok(())
 }
 
-/// Whether the filesystem `fd` lies on is one chroot-tool makes empty
-/// (tmpfs, proc, sysfs, devpts), by the type the kernel reports, not the
-/// name in the plan: an overlay, devtmpfs or cgroup2 shows the host's content.
-fn made_empty(fd: BorrowedFd) -> bool {
+/// Whether the mount `m` (`fd` on it) is a filesystem that chroot-tool
+/// makes empty (tmpfs, proc, sysfs, devpts), by what the kernel reports (the
+/// type in the mount table and the magic of `fstatfs`, not the name in the
+/// plan), and no mount outside `dir` shows the same filesystem. An overlay,
+/// cgroup2 or devtmpfs (whose magic is tmpfs's, and which is the host's
+/// `/dev`) shows the host's content; so does a host tmpfs bound in.
+fn made_empty(fd: BorrowedFd, m: &Mount, mounts: &[Mount], dir: &Path) -> bool {
     const TMPFS: u64 = 0x0102_1994;
     const PROC: u64 = 0x9fa0;
     const SYSFS: u64 = 0x6265_6572;
     const DEVPTS: u64 = 0x1cd1;
-    nix::sys::statfs::fstatfs(fd)
-        .is_ok_and(|st| [TMPFS, PROC, SYSFS, DEVPTS].contains(&(st.filesystem_type().0 as u64)))
+    let magic = nix::sys::statfs::fstatfs(fd)
+        .is_ok_and(|st| [TMPFS, PROC, SYSFS, DEVPTS].contains(&(st.filesystem_type().0 as u64)));
+    magic
+        && ["tmpfs", "proc", "sysfs", "devpts"].contains(&m.fstype.as_str())
+        && mounts
+            .iter()
+            .all(|o| o.dev != m.dev || mountinfo::is_at_or_below(&o.point, dir))
 }
 
 /// The path inside the sandbox of the directory `fd`, when it lies in the

@@ -1374,6 +1374,31 @@ fn nothing_is_created_on_a_filesystem_whose_content_is_the_hosts() {
         assert_eq!(outside, ns.mounts_outside(&root), "{tgt}");
         ok(&ns.run(&["off", "-d", d(&root)]));
     }
+    // devtmpfs is the host's /dev (its magic is tmpfs's) and cgroup2 the
+    // host's cgroup tree: a directory made through either would appear on
+    // the host. Each name is unique and removed again whatever happens.
+    for (fs_, host_dir) in [("devtmpfs", "/dev"), ("cgroup2", "/sys/fs/cgroup")] {
+        t.attacks += 1;
+        let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+        let name = format!("ct-engine-test-{}-{}", std::process::id(), t.attacks);
+        conf(&root, &format!("[bind]\ntgt:/mnt/h src:{fs_} fs:{fs_}\n"));
+        link(&root, "/run", &format!("/mnt/h/{name}"));
+        let o = ns.run(&["on", "-d", d(&root)]);
+        let made = ns
+            .sh(&format!("test -e {host_dir}/{name}"))
+            .status
+            .success()
+            || Path::new(host_dir).join(&name).exists();
+        if made {
+            let _ = ns.sh(&format!("rmdir {host_dir}/{name}"));
+            let _ = fs::remove_dir(Path::new(host_dir).join(&name));
+        }
+        assert!(!made, "{fs_}: created {host_dir}/{name} on the host");
+        let e = one_line_error(&o, fs_);
+        assert!(e.contains("refusing to create"), "{fs_}: {e}");
+        assert!(t.left(&ns, &root).is_empty(), "{fs_}");
+        ok(&ns.run(&["off", "-d", d(&root)]));
+    }
     // A fresh tmpfs of tool.conf may be written to: the target lands in it.
     t.attacks += 1;
     let root = ns.busybox_root(&format!("sb-{}", t.attacks));
