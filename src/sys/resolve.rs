@@ -216,7 +216,8 @@ pub enum HostPath {
 /// followed by hand, at most 40), asking `inside` about every directory
 /// reached, the first `/` included. As soon as `inside` gives a directory's
 /// path within the sandbox, the rest of the path is resolved inside `root`
-/// from there: a symlink of the rootfs is never followed on the host.
+/// from there: a symlink of the rootfs is never followed on the host, and a
+/// `..` after that point does not lead back out of the root.
 pub fn open_host_path(
     root: BorrowedFd,
     path: &Path,
@@ -287,5 +288,81 @@ pub fn in_root_path(root: BorrowedFd, fd: BorrowedFd) -> io::Result<PathBuf> {
             io::ErrorKind::PermissionDenied,
             format!("{} is outside the root {}", p.display(), r.display()),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn root() -> (tempfile::TempDir, OwnedFd) {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        std::fs::create_dir_all(r.join("tmp/d")).unwrap();
+        std::fs::create_dir_all(r.join("e")).unwrap();
+        symlink("/tmp/x", r.join("run")).unwrap();
+        symlink("/e", r.join("tmp/d/l")).unwrap();
+        symlink("../../../../..", r.join("up")).unwrap();
+        symlink("loop", r.join("loop")).unwrap();
+        let fd = open_root(r).unwrap();
+        (t, fd)
+    }
+
+    #[test]
+    fn locate_follows_symlinks_inside_and_keeps_the_missing_rest() {
+        let (_t, r) = root();
+        let at = |p: &str| locate(r.as_fd(), Path::new(p)).unwrap();
+        assert_eq!(at("/tmp"), Path::new("/tmp"));
+        assert_eq!(at("/run"), Path::new("/tmp/x"));
+        assert_eq!(at("/run/a/b"), Path::new("/tmp/x/a/b"));
+        assert_eq!(at("/tmp/d/l/f"), Path::new("/e/f"));
+        assert_eq!(at("/up/etc"), Path::new("/etc"));
+        assert_eq!(at("/new/../../x"), Path::new("/x"));
+        assert_eq!(at("/"), Path::new("/"));
+        assert_eq!(
+            locate(r.as_fd(), Path::new("/loop/x"))
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::ELOOP)
+        );
+    }
+
+    #[test]
+    fn open_host_path_switches_inside_at_the_first_directory_inside() {
+        let (t, r) = root();
+        let dir = t.path().to_path_buf();
+        let inside = |fd: BorrowedFd| -> io::Result<Option<PathBuf>> {
+            let p = crate::sys::where_is(fd)?;
+            Ok(p.strip_prefix(&dir).ok().map(|r| Path::new("/").join(r)))
+        };
+        // DIR/tmp/d/l is a symlink to /e: resolved inside, never on the host.
+        let p = dir.join("tmp/d/l");
+        match open_host_path(r.as_fd(), &p, &inside).unwrap() {
+            HostPath::InRoot(fd) => {
+                assert_eq!(crate::sys::where_is(fd.as_fd()).unwrap(), dir.join("e"))
+            }
+            HostPath::Host(_) => panic!("taken for a host path"),
+        }
+        // Reached through a host symlink to DIR and `..`: the same.
+        let link = tempfile::tempdir().unwrap();
+        symlink(&dir, link.path().join("to-dir")).unwrap();
+        std::fs::create_dir(link.path().join("x")).unwrap();
+        for p in [
+            link.path().join("to-dir/tmp/d/l"),
+            link.path().join("x/../to-dir/tmp/d/l"),
+        ] {
+            match open_host_path(r.as_fd(), &p, &inside).unwrap() {
+                HostPath::InRoot(fd) => {
+                    assert_eq!(crate::sys::where_is(fd.as_fd()).unwrap(), dir.join("e"))
+                }
+                HostPath::Host(_) => panic!("{p:?} taken for a host path"),
+            }
+        }
+        // A host path stays one.
+        assert!(matches!(
+            open_host_path(r.as_fd(), link.path(), &inside).unwrap(),
+            HostPath::Host(_)
+        ));
     }
 }
