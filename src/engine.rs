@@ -77,11 +77,7 @@ pub fn looks_on(dir: &Path, plan: &[Op], mounts: &[Mount]) -> bool {
 /// mount below DIR. A mount the user made below DIR before `on` lies under
 /// the self-bind, not on it, and is never the sandbox's.
 pub fn ours<'a>(dir: &Path, plan: Option<&[Op]>, mounts: &'a [Mount]) -> Vec<&'a Mount> {
-    let binds: Vec<u64> = mounts
-        .iter()
-        .filter(|m| m.point == dir && is_self_bind(m, mounts))
-        .map(|m| m.id)
-        .collect();
+    let binds = self_binds(dir, mounts);
     mountinfo::under(mounts, dir)
         .into_iter()
         .filter(|m| {
@@ -99,6 +95,16 @@ pub fn ours<'a>(dir: &Path, plan: Option<&[Op]>, mounts: &'a [Mount]) -> Vec<&'a
                 }),
             }
         })
+        .collect()
+}
+
+/// The ids of `on`'s self-binds at `dir` (covered or not); when there is
+/// one, [`ours`] needs no plan.
+pub fn self_binds(dir: &Path, mounts: &[Mount]) -> Vec<u64> {
+    mounts
+        .iter()
+        .filter(|m| m.point == dir && is_self_bind(m, mounts))
+        .map(|m| m.id)
         .collect()
 }
 

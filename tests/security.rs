@@ -1529,13 +1529,24 @@ fn a_mount_made_below_dir_before_on_is_the_users() {
     let root = ns.busybox_root("sb");
     let usb = root.join("mnt/usb");
     fs::create_dir_all(&usb).unwrap();
+    // A mount with another on it, and a bind of a host directory.
+    let h = host_dir(&ns);
+    fs::create_dir_all(root.join("srv")).unwrap();
     let o = ns.sh(&format!(
-        "mount -t tmpfs usb {} && echo data > {0}/f",
-        d(&usb)
+        "mount -t tmpfs usb {} && echo data > {0}/f && mkdir {0}/inner && \
+         mount -t tmpfs inner {0}/inner && mount --bind {} {}/srv",
+        d(&usb),
+        d(&h),
+        d(&root)
     ));
     assert!(o.status.success());
     let ids = ids_at(&ns, &usb);
     assert_eq!(ids.len(), 1);
+    let users = ns.mounts_under(&root);
+    assert_eq!(users.len(), 3);
+    let all_ids =
+        |ns: &Ns| -> Vec<Vec<String>> { users.iter().map(|p| ids_at(ns, Path::new(p))).collect() };
+    let user_ids = all_ids(&ns);
     assert_eq!(state(&ns, &root), "off", "before on");
     for round in 0..2 {
         t.attacks += 1;
@@ -1548,14 +1559,22 @@ fn a_mount_made_below_dir_before_on_is_the_users() {
         let off = ok(&ns.run(&["off", "-d", d(&root)]));
         assert!(off.contains(" is off ("), "{off}");
         assert_eq!(ids_at(&ns, &usb), ids, "round {round}: the user's mount");
-        assert_eq!(ns.mounts_under(&root), vec![d(&usb).to_string()]);
+        assert_eq!(all_ids(&ns), user_ids, "round {round}: the user's mounts");
+        assert_eq!(ns.mounts_under(&root), users);
         assert_eq!(state(&ns, &root), "off", "round {round}");
         let again = ok(&ns.run(&["off", "-d", d(&root)]));
         assert!(again.contains("is already off"), "{again}");
-        assert_eq!(ids_at(&ns, &usb), ids, "round {round}: second off");
+        assert_eq!(all_ids(&ns), user_ids, "round {round}: second off");
     }
     assert_eq!(stdout(&ns.sh(&format!("cat {}/f", d(&usb)))), "data\n");
-    assert!(ns.sh(&format!("umount {}", d(&usb))).status.success());
+    assert!(ns
+        .sh(&format!(
+            "umount {}/inner && umount {0} && umount {}/srv",
+            d(&usb),
+            d(&root)
+        ))
+        .status
+        .success());
     t.left(&ns, &root);
     t.finish();
 }

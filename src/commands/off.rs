@@ -48,7 +48,12 @@ pub struct OffReport {
 /// it for what comes next (destroy).
 pub fn turn_off(sb: &Sandbox, grace: Duration, _guard: &lock::Lock) -> Result<OffReport> {
     let mounts = mountinfo::read()?;
-    let plan = sb.plan().ok();
+    // The plan (tool.conf) decides only for a sandbox without a self-bind.
+    let plan = if engine::self_binds(&sb.dir, &mounts).is_empty() {
+        sb.plan().ok()
+    } else {
+        None
+    };
     let before = engine::ours(&sb.dir, plan.as_deref(), &mounts).len();
     if engine::is_on(&sb.dir, &mounts) {
         stop(sb, grace);
