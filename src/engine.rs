@@ -335,7 +335,7 @@ fn made_empty(fd: BorrowedFd, m: &Mount, mounts: &[Mount], dir: &Path) -> bool {
             .all(|o| o.dev != m.dev || mountinfo::is_at_or_below(&o.point, dir))
 }
 
-/// The path inside the sandbox of the directory `fd`, when it lies in the
+/// The path inside the sandbox of what `fd` names, when it lies in the
 /// sandbox's tree (`tree`: DIR's filesystem and DIR's path in it), reached
 /// by whatever path; `None` when it lies elsewhere.
 fn in_tree(

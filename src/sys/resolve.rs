@@ -213,8 +213,8 @@ pub enum HostPath {
 }
 
 /// Opens the host path `path` one component at a time (symlinks on the host
-/// followed by hand, at most 40), asking `inside` about every directory
-/// reached, the first `/` included. As soon as `inside` gives a directory's
+/// followed by hand, at most 40), asking `inside` about every object
+/// reached, the first `/` included. As soon as `inside` gives an object's
 /// path within the sandbox, the rest of the path is resolved inside `root`
 /// from there: a symlink of the rootfs is never followed on the host, and a
 /// `..` after that point does not lead back out of the root.
@@ -246,11 +246,10 @@ pub fn open_host_path(
         let kind = |fd: BorrowedFd| -> io::Result<libc::mode_t> {
             Ok(nix::sys::stat::fstat(fd)?.st_mode & libc::S_IFMT)
         };
-        if kind(cur.as_fd())? == libc::S_IFDIR {
-            if let Some(at) = inside(cur.as_fd())? {
-                let rest: PathBuf = todo.iter().collect();
-                return resolve_in_root(root, &at.join(rest)).map(HostPath::InRoot);
-            }
+        // Every object reached (a file bound elsewhere from DIR too).
+        if let Some(at) = inside(cur.as_fd())? {
+            let rest: PathBuf = todo.iter().collect();
+            return resolve_in_root(root, &at.join(rest)).map(HostPath::InRoot);
         }
         let Some(name) = todo.pop_front() else {
             return Ok(HostPath::Host(cur));
