@@ -18,6 +18,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::mountinfo::{self, Mount};
 use crate::plan::{Op, What};
+use crate::show;
 use crate::sys::{self, Attrs, Node, Propagation};
 
 /// Environment variable for fault-injection tests: `on` kills itself with
@@ -158,7 +159,12 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
         .iter()
         .find(|m| m.id == root_id)
         .map(|m| (m.dev.clone(), m.root.clone()))
-        .ok_or_else(|| anyhow!("{}: the self-bind is not in the mount table", dir.display()))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: the self-bind is not in the mount table",
+                show::path(dir)
+            )
+        })?;
     // Directories and files are created only on DIR's own filesystem and on
     // filesystems of the plan that chroot-tool made empty itself, never on a
     // host path bound in or a filesystem whose content is the host's (a
@@ -198,7 +204,7 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
                 let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts);
                 let fd = match sys::resolve::open_host_path(root.as_fd(), src, &inside)
                     .with_context(|| {
-                        format!("bind source {} ({})", src.display(), op.origin_note())
+                        format!("bind source {} ({})", show::path(src), op.origin_note())
                     })? {
                     sys::resolve::HostPath::Host(fd) | sys::resolve::HostPath::InRoot(fd) => fd,
                 };
@@ -231,13 +237,13 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
             let how = if *at == inside {
                 "the same place as".to_string()
             } else {
-                format!("a directory above {} of", at.display())
+                format!("a directory above {} of", show::path(at))
             };
             bail!(
                 "{} leads to {} inside the sandbox, {how} {what}, which it would hide; \
                  change the symlink in the rootfs ({})",
-                op.target.display(),
-                inside.display(),
+                show::path(&op.target),
+                show::path(&inside),
                 op.origin_note()
             );
         }
@@ -307,7 +313,7 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
                 "{} leads elsewhere once the other mounts are made: the symlinks on its way \
                  in the rootfs pass through another mount point; change the symlink in the \
                  rootfs ({})",
-                op.target.display(),
+                show::path(&op.target),
                 op.origin_note()
             );
         }
@@ -370,8 +376,8 @@ fn in_mount(fd: BorrowedFd, m: &Mount, tree: &(String, PathBuf)) -> io::Result<O
     let rel = at.strip_prefix(&m.point).map_err(|_| {
         io::Error::other(format!(
             "{} is not below its mount point {}",
-            at.display(),
-            m.point.display()
+            show::path(&at),
+            show::path(&m.point)
         ))
     })?;
     let path = m.root.join(rel);
