@@ -18,6 +18,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::mountinfo::{self, Mount};
 use crate::plan::{Op, What};
+use crate::show;
 use crate::sys::{self, Attrs, Node, Propagation};
 
 /// Environment variable for fault-injection tests: `on` kills itself with
@@ -49,15 +50,63 @@ pub fn is_on(dir: &Path, mounts: &[Mount]) -> bool {
     mountinfo::top_at(mounts, dir).is_some_and(|m| is_self_bind(m, mounts))
 }
 
-/// The quick check `run` makes before anything else: the sandbox is on and
-/// every mount of the plan is in the table at its plain path. When it fails
-/// (a target behind a symlink, a mount missing), `turn_on` decides.
+/// The quick check `run` and `status` make: the sandbox is on and every
+/// mount of the plan is there, each target resolved inside the root as `on`
+/// resolves it (a symlinked target is found where it leads). Nothing is
+/// created or followed out of the root. When it fails, `turn_on` decides.
 pub fn looks_on(dir: &Path, plan: &[Op], mounts: &[Mount]) -> bool {
-    is_on(dir, mounts)
-        && plan.iter().filter(|o| o.is_mount()).all(|o| {
-            let point = dir.join(o.target.strip_prefix("/").unwrap_or(&o.target));
-            mounts.iter().any(|m| m.point == point)
+    if !is_on(dir, mounts) {
+        return false;
+    }
+    let Ok(root) = sys::open_root(dir) else {
+        return false;
+    };
+    let Ok((root_id, _)) = sys::mount_of(root.as_fd()) else {
+        return false;
+    };
+    plan.iter().filter(|o| o.is_mount()).all(|o| {
+        sys::resolve_in_root(root.as_fd(), &o.target)
+            .and_then(|fd| sys::mount_of(fd.as_fd()))
+            .is_ok_and(|(id, top)| top && id != root_id)
+    })
+}
+
+/// The mounts at or below `dir` that are the sandbox's, those `off` removes:
+/// `on`'s self-bind at DIR and everything mounted on it (directly or not).
+/// Without a self-bind (a sandbox turned on by the 2020 tool), the mounts at
+/// a planned target's plain path and below it; with no plan known, every
+/// mount below DIR. A mount the user made below DIR before `on` lies under
+/// the self-bind, not on it, and is never the sandbox's.
+pub fn ours<'a>(dir: &Path, plan: Option<&[Op]>, mounts: &'a [Mount]) -> Vec<&'a Mount> {
+    let binds = self_binds(dir, mounts);
+    mountinfo::under(mounts, dir)
+        .into_iter()
+        .filter(|m| {
+            if !binds.is_empty() {
+                return binds.contains(&m.id) || descends_from(m, &binds, mounts);
+            }
+            if m.point == dir {
+                return false;
+            }
+            match plan {
+                None => true,
+                Some(plan) => plan.iter().filter(|o| o.is_mount()).any(|o| {
+                    let t = dir.join(o.target.strip_prefix("/").unwrap_or(&o.target));
+                    m.point.starts_with(t)
+                }),
+            }
         })
+        .collect()
+}
+
+/// The ids of `on`'s self-binds at `dir` (covered or not); when there is
+/// one, [`ours`] needs no plan.
+pub fn self_binds(dir: &Path, mounts: &[Mount]) -> Vec<u64> {
+    mounts
+        .iter()
+        .filter(|m| m.point == dir && is_self_bind(m, mounts))
+        .map(|m| m.id)
+        .collect()
 }
 
 /// Mounts the plan in `dir`. Idempotent: what is already mounted as planned is left alone.
@@ -102,47 +151,73 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
     // to the host or its other namespaces.
     sys::set_attrs(root.as_fd(), Attrs(0), Some(Propagation::Private), fresh)
         .with_context(|| format!("making {} private", dir.display()))?;
+    let mut mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
+    // The sandbox's tree: DIR's filesystem and DIR's path within it, as the
+    // self-bind shows them. Any mount of that filesystem at or below that
+    // path (DIR reached through a symlink, `..` or a bind elsewhere) is DIR.
+    let tree = mounts
+        .iter()
+        .find(|m| m.id == root_id)
+        .map(|m| (m.dev.clone(), m.root.clone()))
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: the self-bind is not in the mount table",
+                show::path(dir)
+            )
+        })?;
     // Directories and files are created only on DIR's own filesystem and on
-    // fresh filesystems of the plan, never on a host path bound in (a
+    // filesystems of the plan that chroot-tool made empty itself, never on a
+    // host path bound in or a filesystem whose content is the host's (a
     // symlink in the rootfs could otherwise point a target into one).
     let mut creatable: Vec<u64> = vec![root_id];
-    let mut mounts = mounts;
+    // Where this plan's mounts are (path inside the root), so that none is
+    // hidden by a later one.
+    let mut placed: Vec<(PathBuf, String)> = vec![];
+    // Each mount of the plan (made or found) by its mount id.
+    let mut seen: Vec<(&Op, u64)> = vec![];
     let mut count = 0;
-    for op in plan {
+    // Mounted in the order of where the targets land (resolved inside the
+    // root now, with what is mounted so far), shallowest first: a target
+    // that a rootfs symlink leads below another one's (`/run` -> `/tmp/x`)
+    // is mounted after it, on it, and stays visible.
+    // At one depth, a target that lands at its own name goes first: the
+    // way a symlinked one takes may pass through it.
+    let mut todo: Vec<&Op> = plan.iter().collect();
+    while !todo.is_empty() {
+        let key = |o: &Op| match sys::resolve::locate(root.as_fd(), &o.target) {
+            Ok(p) => (p.components().count(), p != o.target),
+            Err(_) => (usize::MAX, true),
+        };
+        let next = (0..todo.len()).min_by_key(|&i| key(todo[i])).unwrap_or(0);
+        let op = todo.remove(next);
         let ctx = || format!("{} ({})", op.describe(), op.origin_note());
         if let What::Symlink { to } = &op.what {
             make_symlink(root.as_fd(), &op.target, to, &creatable).with_context(ctx)?;
             continue;
         }
-        // A bind source inside DIR is the sandbox's own content: resolved
-        // inside the root like a target, so its symlinks cannot reach the host.
+        // A bind source is opened on the host one component at a time; from
+        // the first directory that is DIR (by any spelling) on, the rest is
+        // the sandbox's own content, resolved inside the root, so that its
+        // symlinks cannot reach the host.
         let src_fd = match &op.what {
-            What::Bind { src, .. } => match src.strip_prefix(dir) {
-                Ok(rel) => Some(sys::resolve_in_root(root.as_fd(), rel).with_context(|| {
-                    format!(
-                        "bind source {} resolved inside {} ({})",
-                        src.display(),
-                        dir.display(),
-                        op.origin_note()
-                    )
-                })?),
-                Err(_) => None,
-            },
+            What::Bind { src, .. } => {
+                let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts);
+                let fd = match sys::resolve::open_host_path(root.as_fd(), src, &inside)
+                    .with_context(|| {
+                        format!("bind source {} ({})", show::path(src), op.origin_note())
+                    })? {
+                    sys::resolve::HostPath::Host(fd) | sys::resolve::HostPath::InRoot(fd) => fd,
+                };
+                Some(fd)
+            }
             _ => None,
         };
-        let node = match &op.what {
-            What::Bind { src, .. } => {
-                let md = match &src_fd {
-                    Some(fd) => std::fs::metadata(sys::fd_path(fd.as_fd())),
-                    None => std::fs::metadata(src),
-                }
-                .with_context(|| format!("bind source {} ({})", src.display(), op.origin_note()))?;
-                if md.is_dir() {
-                    Node::Dir
-                } else {
-                    Node::File
-                }
-            }
+        let src_md = match &src_fd {
+            Some(fd) => Some(nix::sys::stat::fstat(fd.as_fd()).with_context(ctx)?),
+            None => None,
+        };
+        let node = match &src_md {
+            Some(md) if md.st_mode & libc::S_IFMT != libc::S_IFDIR => Node::File,
             _ => Node::Dir,
         };
         let may =
@@ -158,25 +233,45 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
                 op.origin_note()
             );
         }
+        if let Some((at, what)) = placed.iter().find(|(p, _)| p.starts_with(&inside)) {
+            let how = if *at == inside {
+                "the same place as".to_string()
+            } else {
+                format!("a directory above {} of", show::path(at))
+            };
+            bail!(
+                "{} leads to {} inside the sandbox, {how} {what}, which it would hide; \
+                 change the symlink in the rootfs ({})",
+                show::path(&op.target),
+                show::path(&inside),
+                op.origin_note()
+            );
+        }
+        let shown = dir.join(inside.strip_prefix("/").unwrap_or(&inside));
         let (id, is_mount_root) = sys::mount_of(target.as_fd())?;
         if is_mount_root && id != root_id {
             if mounts.iter().all(|m| m.id != id) {
                 mounts = mountinfo::read()?;
             }
             match mounts.iter().find(|m| m.id == id) {
-                Some(m) if matches_op(m, op) => {
+                Some(m) if matches_op(m, op, src_md.as_ref()) => {
                     report.already += 1;
-                    if matches!(op.what, What::Fs { .. }) {
+                    // Written to only when it is a fresh kind that no
+                    // mount outside DIR shares (not the host's own bound in).
+                    if matches!(op.what, What::Fs { .. })
+                        && made_empty(target.as_fd(), m, &mounts, dir)
+                    {
                         creatable.push(id);
                     }
                 }
                 _ => report.differs.push(format!(
                     "{}: mounted, but not as planned ({}); `off` then `on` to apply tool.conf",
-                    dir.join(inside.strip_prefix("/").unwrap_or(&inside))
-                        .display(),
+                    shown.display(),
                     op.describe()
                 )),
             }
+            placed.push((inside, op.describe()));
+            seen.push((op, id));
             continue;
         }
         let mnt = match (&src_fd, &op.what) {
@@ -187,25 +282,109 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
         }
         .with_context(ctx)?;
         sys::attach(mnt.as_fd(), target.as_fd())
-            .with_context(|| {
-                format!(
-                    "attaching at {}",
-                    dir.join(inside.strip_prefix("/").unwrap()).display()
-                )
-            })
+            .with_context(|| format!("attaching at {}", shown.display()))
             .with_context(ctx)?;
         report.mounted.push(op.describe());
         let (new_id, _) = sys::mount_of(mnt.as_fd())?;
         undo.push(new_id);
         if matches!(op.what, What::Fs { .. }) {
-            creatable.push(new_id);
+            mounts = mountinfo::read()?;
+            if let Some(m) = mounts.iter().find(|m| m.id == new_id) {
+                if made_empty(mnt.as_fd(), m, &mounts, dir) {
+                    creatable.push(new_id);
+                }
+            }
         }
+        placed.push((inside, op.describe()));
+        seen.push((op, new_id));
         count += 1;
         if fault == Some(count) {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         }
     }
+    // Every mount of the plan is still where its target leads: none was
+    // covered, and none was reached by a way that a later mount changed (a
+    // rootfs symlink through a place that a built-in covers afterwards).
+    for (op, id) in &seen {
+        let now =
+            sys::resolve_in_root(root.as_fd(), &op.target).and_then(|fd| sys::mount_of(fd.as_fd()));
+        if !matches!(now, Ok((i, true)) if i == *id) {
+            bail!(
+                "{} leads elsewhere once the other mounts are made: the symlinks on its way \
+                 in the rootfs pass through another mount point; change the symlink in the \
+                 rootfs ({})",
+                show::path(&op.target),
+                op.origin_note()
+            );
+        }
+    }
     Ok(())
+}
+
+/// Whether the mount `m` (`fd` on it) is a filesystem that chroot-tool
+/// makes empty (tmpfs, proc, sysfs, devpts), by what the kernel reports (the
+/// type in the mount table and the magic of `fstatfs`, not the name in the
+/// plan), and no mount outside `dir` shows the same filesystem. An overlay,
+/// cgroup2 or devtmpfs (whose magic is tmpfs's, and which is the host's
+/// `/dev`) shows the host's content; so does a host tmpfs bound in.
+fn made_empty(fd: BorrowedFd, m: &Mount, mounts: &[Mount], dir: &Path) -> bool {
+    const TMPFS: u64 = 0x0102_1994;
+    const PROC: u64 = 0x9fa0;
+    const SYSFS: u64 = 0x6265_6572;
+    const DEVPTS: u64 = 0x1cd1;
+    let magic = nix::sys::statfs::fstatfs(fd)
+        .is_ok_and(|st| [TMPFS, PROC, SYSFS, DEVPTS].contains(&(st.filesystem_type().0 as u64)));
+    magic
+        && ["tmpfs", "proc", "sysfs", "devpts"].contains(&m.fstype.as_str())
+        && mounts
+            .iter()
+            .all(|o| o.dev != m.dev || mountinfo::is_at_or_below(&o.point, dir))
+}
+
+/// The path inside the sandbox of what `fd` names, when it lies in the
+/// sandbox's tree (`tree`: DIR's filesystem and DIR's path in it), reached
+/// by whatever path; `None` when it lies elsewhere.
+fn in_tree(
+    fd: BorrowedFd,
+    tree: &(String, PathBuf),
+    mounts: &[Mount],
+) -> io::Result<Option<PathBuf>> {
+    let (id, _) = sys::mount_of(fd)?;
+    let fresh;
+    let m = match mounts.iter().find(|m| m.id == id) {
+        Some(m) => m,
+        None => {
+            fresh = mountinfo::read()?;
+            match fresh.iter().find(|m| m.id == id) {
+                Some(m) => return in_mount(fd, m, tree),
+                None => {
+                    return Err(io::Error::other(format!(
+                        "mount {id} not in the mount table"
+                    )))
+                }
+            }
+        }
+    };
+    in_mount(fd, m, tree)
+}
+
+fn in_mount(fd: BorrowedFd, m: &Mount, tree: &(String, PathBuf)) -> io::Result<Option<PathBuf>> {
+    if m.dev != tree.0 {
+        return Ok(None);
+    }
+    let at = sys::where_is(fd)?;
+    let rel = at.strip_prefix(&m.point).map_err(|_| {
+        io::Error::other(format!(
+            "{} is not below its mount point {}",
+            show::path(&at),
+            show::path(&m.point)
+        ))
+    })?;
+    let path = m.root.join(rel);
+    Ok(path
+        .strip_prefix(&tree.1)
+        .ok()
+        .map(|r| Path::new("/").join(r)))
 }
 
 fn make_mount(op: &Op) -> io::Result<OwnedFd> {
@@ -220,21 +399,19 @@ fn make_mount(op: &Op) -> io::Result<OwnedFd> {
     }
 }
 
-/// Whether the mount found at an operation's target is what the operation makes.
-fn matches_op(m: &Mount, op: &Op) -> bool {
+/// Whether the mount found at an operation's target is what the operation
+/// makes (`src`: what a bind's source was resolved to).
+fn matches_op(m: &Mount, op: &Op, src: Option<&nix::sys::stat::FileStat>) -> bool {
     let ro = m.has_option("ro");
     if ro != op.attrs.has(Attrs::RDONLY) {
         return false;
     }
     match &op.what {
         What::Fs { fstype, .. } => &m.fstype == fstype,
-        What::Bind { src, .. } => {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata(src).is_ok_and(|md| {
-                let dev = md.dev();
-                m.dev == format!("{}:{}", libc::major(dev), libc::minor(dev))
-            })
-        }
+        What::Bind { .. } => src.is_some_and(|md| {
+            let dev = md.st_dev;
+            m.dev == format!("{}:{}", libc::major(dev), libc::minor(dev))
+        }),
         What::Symlink { .. } => true,
     }
 }
@@ -256,8 +433,9 @@ fn may_create(
     Err(io::Error::new(
         io::ErrorKind::PermissionDenied,
         format!(
-            "refusing to create {at}: it would lie on a host directory bound into the sandbox; \
-             create it on the host or change the symlink in the rootfs"
+            "refusing to create {at}: it would lie on a host directory bound into the sandbox \
+             or a filesystem whose content is the host's; create it there yourself or change \
+             the symlink in the rootfs"
         ),
     ))
 }
@@ -269,6 +447,9 @@ fn make_symlink(root: BorrowedFd, target: &Path, to: &Path, allowed: &[u64]) -> 
         .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
     let may = |d: BorrowedFd, n: &std::ffi::OsStr| may_create(root, d, n, allowed);
     let (dirfd, _) = sys::resolve::resolve_create(root, parent, Node::Dir, &may)?;
+    if nix::fcntl::readlinkat(dirfd.as_fd(), name).is_ok_and(|l| Path::new(&l) == to) {
+        return Ok(());
+    }
     let dir = nix::fcntl::openat(
         dirfd.as_fd(),
         ".",
@@ -284,26 +465,30 @@ fn make_symlink(root: BorrowedFd, target: &Path, to: &Path, allowed: &[u64]) -> 
 
 /// Unmounts everything at or below `dir`, deepest first, as read from
 /// mountinfo, until nothing changes. At `dir` itself only `on`'s self-bind
-/// is removed, never a filesystem the user mounted there. Returns the mount
-/// points that are still there.
+/// is removed, never a filesystem the user mounted there. When `on`'s
+/// self-bind is there, only it and what was mounted on it go (see
+/// [`ours`]). Returns the mount points that are still there.
 pub fn unmount_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    // When `on`'s self-bind is there, only it and what was mounted on top
-    // of it are the sandbox's: mounts the user had made below DIR before
-    // `on` (on the directory it covers) are left as they were. Without it
-    // (a rootfs turned on by the 2020 tool, debootstrap's own mounts),
-    // everything below DIR goes.
+    unmount_ours(dir, None)
+}
+
+/// Unmounts the sandbox's mounts ([`ours`], `plan` deciding for a sandbox
+/// without a self-bind), deepest first, until nothing changes; a mount the
+/// user made below DIR before `on` stays. Returns the mount points left.
+pub fn unmount_ours(dir: &Path, plan: Option<&[Op]>) -> io::Result<Vec<PathBuf>> {
+    // Decided once, on the table as found: the self-bind goes last, and
+    // what lay below it before `on` must not become "ours" once it is gone.
     let first = mountinfo::read()?;
-    let ours: Vec<u64> = first
-        .iter()
-        .filter(|m| m.point == dir && is_self_bind(m, &first))
-        .map(|m| m.id)
-        .collect();
+    let picked: Vec<u64> = ours(dir, plan, &first).iter().map(|m| m.id).collect();
     loop {
         let mounts = mountinfo::read()?;
+        let fresh: Vec<u64> = ours(dir, plan, &mounts).iter().map(|m| m.id).collect();
         let mut todo: Vec<&Mount> = mountinfo::under(&mounts, dir)
             .into_iter()
-            .filter(|m| m.point != dir || is_self_bind(m, &mounts))
-            .filter(|m| ours.is_empty() || ours.contains(&m.id) || descends_from(m, &ours, &mounts))
+            .filter(|m| {
+                picked.contains(&m.id)
+                    || (fresh.contains(&m.id) && first.iter().all(|f| f.id != m.id))
+            })
             .collect();
         if todo.is_empty() {
             return Ok(vec![]);

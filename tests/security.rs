@@ -1584,3 +1584,528 @@ fn errors_are_one_short_line() {
     assert_eq!(e.matches("No such file").count(), 1, "{e}");
     t.finish(14, 0);
 }
+
+// ---- issue 7: the mount engine ----
+
+/// What `status` says of `root`: the word(s) after `DIR: ` on its first line.
+fn state(ns: &Ns, root: &Path) -> String {
+    let out = ok(&ns.run(&["status", "-d", d(root)]));
+    let first = out.lines().next().unwrap_or("").to_string();
+    first
+        .strip_prefix(&format!("{}: ", d(root)))
+        .unwrap_or_else(|| panic!("status: unexpected first line {first:?}"))
+        .to_string()
+}
+
+/// The mount ids at `point` in the namespace, in table order.
+fn ids_at(ns: &Ns, point: &Path) -> Vec<String> {
+    ns.mountinfo()
+        .lines()
+        .filter(|l| common::unescape(l.split(' ').nth(4).unwrap()) == d(point))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+/// The fs type of the top mount at `point`: the one on which no other
+/// mount at `point` is mounted.
+fn fstype_at(ns: &Ns, point: &Path) -> Option<String> {
+    let info = ns.mountinfo();
+    let here: Vec<Vec<&str>> = info
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .filter(|f| common::unescape(f[4]) == d(point))
+        .collect();
+    let top = here.iter().find(|f| !here.iter().any(|g| g[1] == f[0]))?;
+    let dash = top.iter().position(|x| *x == "-")?;
+    Some(top[dash + 1].to_string())
+}
+
+/// `on` twice (the second mounts nothing), `run`, `status` "on", `off`
+/// (nothing left), `status` "off".
+#[track_caller]
+fn idempotent_cycle(ns: &Ns, t: &mut Tally, root: &Path, what: &str) {
+    let again = ok(&ns.run(&["on", "-d", d(root)]));
+    assert!(
+        again.contains("(0 mounted, "),
+        "{what}: second on mounted again: {again}"
+    );
+    ok(&ns.run(&["run", "-d", d(root), "echo x >/tmp/f && echo y >/run/g"]));
+    assert_eq!(state(ns, root), "on", "{what}");
+    ok(&ns.run(&["off", "-d", d(root)]));
+    let left = t.left(ns, root);
+    assert!(left.is_empty(), "{what}: off left {left:?}");
+    assert_eq!(state(ns, root), "off", "{what}");
+}
+
+#[test]
+fn a_target_led_into_another_builtin_lands_where_it_stays_visible() {
+    let ns = Ns::new();
+    let mut t = Tally::new("targets led into another built-in");
+    let h = host_dir(&ns);
+    let before = Snapshot::take(&[&h]);
+    let he = format!("{}/etc", d(&h));
+    // (symlink in the rootfs, where it points, where its mount must land)
+    let shapes: Vec<(&str, String, String)> = vec![
+        ("/run", "/tmp/x".into(), "/tmp/x".into()),
+        ("/run", "tmp/y/z".into(), "/tmp/y/z".into()),
+        ("/dev/shm", "/tmp/shm".into(), "/tmp/shm".into()),
+        ("/tmp", "/run/t".into(), "/run/t".into()),
+        ("/dev", "/run/dev".into(), "/run/dev".into()),
+        ("/proc", "/tmp/p".into(), "/tmp/p".into()),
+        ("/run", "/dev/shm/r".into(), "/dev/shm/r".into()),
+        // A symlink to a host directory is followed inside the root.
+        ("/run", he.clone(), he.clone()),
+        ("/dev", format!("../../../../../../..{he}"), he.clone()),
+    ];
+    for (tgt, to, lands) in shapes {
+        t.attacks += 1;
+        let what = format!("{tgt} -> {to}");
+        let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+        link(&root, tgt, &to);
+        if tgt == "/dev/shm" {
+            // A rootfs /dev/shm symlink counts only when /dev is not mounted.
+            conf(&root, "[bind]\ntgt:/dev ignore:yes\n");
+        }
+        let outside = ns.mounts_outside(&root);
+        let o = ns.run(&["on", "-d", d(&root)]);
+        ok(&o);
+        let at = root.join(lands.trim_start_matches('/'));
+        let fs = fstype_at(&ns, &at);
+        let want = if tgt == "/proc" { "proc" } else { "tmpfs" };
+        assert_eq!(fs.as_deref(), Some(want), "{what}: nothing at {at:?}");
+        // Visible from inside, at the target's own name.
+        ok(&ns.run(&[
+            "run",
+            "-d",
+            d(&root),
+            &format!(
+                "grep -q ' {lands} ' /proc/self/mountinfo || grep -q '{tgt} ' /proc/self/mountinfo"
+            ),
+        ]));
+        if tgt == "/proc" {
+            ok(&ns.run(&["run", "-d", d(&root), "test -e /proc/self/status"]));
+        } else {
+            ok(&ns.run(&[
+                "run",
+                "-d",
+                d(&root),
+                &format!("touch {tgt}/probe && grep -q ' {lands} ' /proc/self/mountinfo"),
+            ]));
+        }
+        assert_eq!(outside, ns.mounts_outside(&root), "{what}");
+        idempotent_cycle(&ns, &mut t, &root, &what);
+    }
+    // Two targets at one place: refused with the reason, nothing mounted.
+    for (tgt, to) in [("/run", "/tmp"), ("/tmp", "run"), ("/tmp", "/dev")] {
+        t.attacks += 1;
+        let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+        link(&root, tgt, to);
+        let o = ns.run(&["on", "-d", d(&root)]);
+        let e = one_line_error(&o, &format!("{tgt} -> {to}"));
+        assert!(e.contains("same place"), "{tgt} -> {to}: {e}");
+        assert!(t.left(&ns, &root).is_empty());
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        assert_eq!(state(&ns, &root), "off");
+    }
+    t.changed(&before, &Snapshot::take(&[&h]));
+    t.finish(12, 0);
+}
+
+#[test]
+fn a_sandbox_under_tmp_with_targets_into_tmp() {
+    // The checkout under /tmp: rootfs and "host" directory below /tmp (a
+    // tmpfs of this test's namespace), each built-in led by an absolute
+    // symlink to the host directory, which inside the root lies in /tmp.
+    let ns = Ns::new();
+    let mut t = Tally::new("sandbox under /tmp");
+    let src = ns.busybox_root("src");
+    // When the test's own directory already lies under /tmp, it is used;
+    // else a tmpfs of this namespace is mounted on /tmp.
+    let under = ns.tmp.path().starts_with("/tmp");
+    let base = if under {
+        ns.tmp.path().join("t")
+    } else {
+        PathBuf::from("/tmp/ct-engine-test")
+    };
+    let base = d(&base).to_string();
+    let mount = if under {
+        ""
+    } else {
+        "mount -t tmpfs ct-test-tmp /tmp && "
+    };
+    let o = ns.sh(&format!("{mount}mkdir -p {base}/host/etc"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let he = format!("{base}/host/etc");
+    for (tgt, fs) in [
+        ("/run", "tmpfs"),
+        ("/dev", "tmpfs"),
+        ("/proc", "proc"),
+        ("/sys", "sysfs"),
+    ] {
+        t.attacks += 1;
+        let root = PathBuf::from(format!("{base}/sb-{}", t.attacks));
+        let o = ns.sh(&format!(
+            "cp -a {} {} && rm -rf {1}{tgt} && ln -s {he} {1}{tgt}",
+            d(&src),
+            d(&root)
+        ));
+        assert!(o.status.success(), "{}", stderr(&o));
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        let at = root.join(&he[1..]);
+        assert_eq!(fstype_at(&ns, &at).as_deref(), Some(fs), "{tgt}");
+        assert_eq!(
+            fstype_at(&ns, &root.join("tmp")).as_deref(),
+            Some("tmpfs"),
+            "{tgt}"
+        );
+        idempotent_cycle(&ns, &mut t, &root, tgt);
+        let host = ns.sh(&format!("ls -A {he}"));
+        assert_eq!(stdout(&host), "", "{tgt}: host dir written to");
+    }
+    t.finish(4, 0);
+}
+
+#[test]
+fn nothing_is_created_on_a_filesystem_whose_content_is_the_hosts() {
+    let ns = Ns::new();
+    let mut t = Tally::new("creation only on fresh filesystems");
+    let h = host_dir(&ns);
+    let hs = d(&h).to_string();
+    // The overlay's work directory is its own business; its layers are the host's.
+    let ovl = ns.tmp.path().join("ovl");
+    for d_ in ["low", "upper", "work"] {
+        fs::create_dir_all(ovl.join(d_)).unwrap();
+    }
+    let layers = [h.as_path(), &ovl.join("low"), &ovl.join("upper")];
+    let before = Snapshot::take(&layers);
+    let os = d(&ovl);
+    let ovl = format!(
+        "[bind]\ntgt:/mnt/o src:overlay fs:overlay opt:lowerdir={os}/low,upperdir={os}/upper,workdir={os}/work\n"
+    );
+    // A rootfs symlink leads a target (a directory, then a file) into the overlay.
+    for (tgt, to) in [
+        ("/run", "/mnt/o/made-dir"),
+        ("/etc/resolv.conf", "/mnt/o/made-file"),
+        ("/tmp", "/mnt/o/a/b"),
+    ] {
+        t.attacks += 1;
+        let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+        conf(&root, &ovl);
+        link(&root, tgt, to);
+        let outside = ns.mounts_outside(&root);
+        let o = ns.run(&["on", "-d", d(&root)]);
+        let e = one_line_error(&o, &format!("{tgt} -> {to}"));
+        assert!(e.contains("refusing to create"), "{tgt}: {e}");
+        assert!(t.left(&ns, &root).is_empty(), "{tgt}");
+        assert_eq!(outside, ns.mounts_outside(&root), "{tgt}");
+        ok(&ns.run(&["off", "-d", d(&root)]));
+    }
+    // devtmpfs is the host's /dev (its magic is tmpfs's) and cgroup2 the
+    // host's cgroup tree: a directory made through either would appear on
+    // the host. Each name is unique and removed again whatever happens.
+    for (fs_, host_dir) in [("devtmpfs", "/dev"), ("cgroup2", "/sys/fs/cgroup")] {
+        t.attacks += 1;
+        let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+        let name = format!("ct-engine-test-{}-{}", std::process::id(), t.attacks);
+        conf(&root, &format!("[bind]\ntgt:/mnt/h src:{fs_} fs:{fs_}\n"));
+        link(&root, "/run", &format!("/mnt/h/{name}"));
+        let o = ns.run(&["on", "-d", d(&root)]);
+        let made = ns
+            .sh(&format!("test -e {host_dir}/{name}"))
+            .status
+            .success()
+            || Path::new(host_dir).join(&name).exists();
+        if made {
+            let _ = ns.sh(&format!("rmdir {host_dir}/{name}"));
+            let _ = fs::remove_dir(Path::new(host_dir).join(&name));
+        }
+        assert!(!made, "{fs_}: created {host_dir}/{name} on the host");
+        let e = one_line_error(&o, fs_);
+        assert!(e.contains("refusing to create"), "{fs_}: {e}");
+        assert!(t.left(&ns, &root).is_empty(), "{fs_}");
+        ok(&ns.run(&["off", "-d", d(&root)]));
+    }
+    // A fresh tmpfs of tool.conf may be written to: the target lands in it.
+    t.attacks += 1;
+    let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+    conf(&root, "[bind]\ntgt:/mnt/t src:none fs:tmpfs\n");
+    link(&root, "/run", "/mnt/t/r");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    assert_eq!(
+        fstype_at(&ns, &root.join("mnt/t/r")).as_deref(),
+        Some("tmpfs")
+    );
+    // A host tmpfs put over it is found at the target: it matches the
+    // plan, but it is the host's, so nothing is created in it.
+    let ht = h.join("hosttmp");
+    fs::create_dir_all(&ht).unwrap();
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let o = ns.sh(&format!(
+        "mount -t tmpfs host-tmp {hs}/hosttmp && mount --bind {hs}/hosttmp {}/mnt/t && umount {0}/mnt/t/r 2>/dev/null; true",
+        d(&root)
+    ));
+    assert!(o.status.success());
+    let o = ns.run(&["on", "-d", d(&root)]);
+    let e = one_line_error(&o, "host tmpfs over a planned tmpfs");
+    assert!(e.contains("refusing to create"), "{e}");
+    let seen = stdout(&ns.sh(&format!("ls -A {hs}/hosttmp")));
+    assert_eq!(seen, "", "created in the host's tmpfs");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    t.left(&ns, &root);
+    assert!(ns.sh(&format!("umount {hs}/hosttmp")).status.success());
+    fs::remove_dir(&ht).unwrap();
+    let diff = t.changed(&before, &Snapshot::take(&layers));
+    assert!(diff.is_empty(), "host files changed: {diff:?}");
+    t.finish(6, 0);
+}
+
+#[test]
+fn a_bind_source_naming_dir_by_another_path_is_resolved_inside() {
+    let ns = Ns::new();
+    let mut t = Tally::new("bind source naming DIR by another path");
+    let h = host_dir(&ns);
+    let before = Snapshot::take(&[&h]);
+    let he = d(&h.join("etc")).to_string();
+    // (how the source is spelled, given DIR, its name and an alias; rootfs
+    // path that is a symlink to the host's etc)
+    type Spell = fn(&Path, &Path) -> String;
+    let spellings: Vec<(&str, Spell)> = vec![
+        ("symlink to DIR", |_, link| format!("{}/shared", d(link))),
+        ("dot-dot", |root, _| {
+            let name = root.file_name().unwrap().to_str().unwrap();
+            format!("{}/x/../{name}/shared", d(root.parent().unwrap()))
+        }),
+        ("bind of DIR elsewhere", |root, _| {
+            format!("{}-alias/shared", d(root))
+        }),
+        ("symlink to DIR, deeper", |_, link| {
+            format!("{}/shared/sub", d(link))
+        }),
+        ("bind of a directory of DIR", |root, _| {
+            format!("{}-data/shared", d(root))
+        }),
+        ("plain", |root, _| format!("{}/shared", d(root))),
+    ];
+    fs::create_dir_all(ns.tmp.path().join("x")).unwrap();
+    for (what, spell) in spellings {
+        t.attacks += 1;
+        let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+        let lnk = ns.tmp.path().join(format!("link-{}", t.attacks));
+        symlink(&root, &lnk).unwrap();
+        // The rootfs's own /shared (a symlink to the host's etc) resolves
+        // inside the root, to DIR/<host path>/etc, which holds a marker.
+        link(&root, "/shared", &he);
+        let inner = root.join(he.trim_start_matches('/'));
+        fs::create_dir_all(inner.join("sub")).unwrap();
+        fs::write(inner.join("inside-marker"), "in\n").unwrap();
+        fs::write(inner.join("sub/inside-marker"), "in\n").unwrap();
+        fs::create_dir_all(root.join("data")).unwrap();
+        symlink(&he, root.join("data/shared")).unwrap();
+        let alias = format!("{}-alias", d(&root));
+        let data = format!("{}-data", d(&root));
+        fs::create_dir_all(&alias).unwrap();
+        fs::create_dir_all(&data).unwrap();
+        let o = ns.sh(&format!(
+            "mount --bind {} {alias} && mount --bind {0}/data {data}",
+            d(&root)
+        ));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let src = spell(&root, &lnk);
+        // No /tmp of its own: the host path may lie under /tmp.
+        conf(
+            &root,
+            &format!("[bind]\ntgt:/tmp ignore:yes\ntgt:/mnt/s src:{src}\n"),
+        );
+        let outside = ns.mounts_outside(&root);
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        let ls = ok(&ns.run(&["run", "-d", d(&root), "ls /mnt/s"]));
+        assert!(
+            ls.contains("inside-marker"),
+            "{what}: not the sandbox's: {ls}"
+        );
+        assert!(
+            !ls.contains("passwd") && !ls.contains("keep me"),
+            "{what}: host seen: {ls}"
+        );
+        assert_eq!(outside, ns.mounts_outside(&root), "{what}");
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.left(&ns, &root);
+        assert!(ns.sh(&format!("umount {alias} {data}")).status.success());
+    }
+    t.changed(&before, &Snapshot::take(&[&h]));
+    t.finish(6, 0);
+}
+
+#[test]
+fn a_mount_made_below_dir_before_on_is_the_users() {
+    let ns = Ns::new();
+    let mut t = Tally::new("user's mount below DIR before on");
+    let root = ns.busybox_root("sb");
+    let usb = root.join("mnt/usb");
+    fs::create_dir_all(&usb).unwrap();
+    // A mount with another on it, and a bind of a host directory.
+    let h = host_dir(&ns);
+    fs::create_dir_all(root.join("srv")).unwrap();
+    let o = ns.sh(&format!(
+        "mount -t tmpfs usb {} && echo data > {0}/f && mkdir {0}/inner && \
+         mount -t tmpfs inner {0}/inner && mount --bind {} {}/srv",
+        d(&usb),
+        d(&h),
+        d(&root)
+    ));
+    assert!(o.status.success());
+    let ids = ids_at(&ns, &usb);
+    assert_eq!(ids.len(), 1);
+    let users = ns.mounts_under(&root);
+    assert_eq!(users.len(), 3);
+    let all_ids =
+        |ns: &Ns| -> Vec<Vec<String>> { users.iter().map(|p| ids_at(ns, Path::new(p))).collect() };
+    let user_ids = all_ids(&ns);
+    assert_eq!(state(&ns, &root), "off", "before on");
+    for round in 0..2 {
+        t.attacks += 1;
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        assert_eq!(state(&ns, &root), "on", "round {round}");
+        assert_eq!(
+            ok(&ns.run(&["run", "-d", d(&root), "cat /mnt/usb/f"])),
+            "data\n"
+        );
+        let off = ok(&ns.run(&["off", "-d", d(&root)]));
+        assert!(off.contains(" is off ("), "{off}");
+        assert_eq!(ids_at(&ns, &usb), ids, "round {round}: the user's mount");
+        assert_eq!(all_ids(&ns), user_ids, "round {round}: the user's mounts");
+        assert_eq!(ns.mounts_under(&root), users);
+        assert_eq!(state(&ns, &root), "off", "round {round}");
+        let again = ok(&ns.run(&["off", "-d", d(&root)]));
+        assert!(again.contains("is already off"), "{again}");
+        assert_eq!(all_ids(&ns), user_ids, "round {round}: second off");
+    }
+    assert_eq!(stdout(&ns.sh(&format!("cat {}/f", d(&usb)))), "data\n");
+    assert!(ns
+        .sh(&format!(
+            "umount {}/inner && umount {0} && umount {}/srv",
+            d(&usb),
+            d(&root)
+        ))
+        .status
+        .success());
+    t.left(&ns, &root);
+    t.finish(2, 0);
+}
+
+#[test]
+fn two_mounts_at_one_point_are_decided_by_the_top_one() {
+    let ns = Ns::new();
+    let mut t = Tally::new("stacked mounts");
+    // DIR is itself a mount point (the user's tmpfs holding the rootfs):
+    // `on`'s self-bind lies on top of it.
+    let src = ns.busybox_root("src");
+    let root = ns.tmp.path().join("sb");
+    fs::create_dir_all(&root).unwrap();
+    let o = ns.sh(&format!(
+        "mount -t tmpfs user-root {} && cp -a {}/. {0}/",
+        d(&root),
+        d(&src)
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let users = ids_at(&ns, &root);
+    assert_eq!(users.len(), 1);
+    assert_eq!(state(&ns, &root), "off");
+    for round in 0..2 {
+        t.attacks += 1;
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        assert_eq!(ids_at(&ns, &root).len(), 2, "the self-bind on top");
+        assert_eq!(state(&ns, &root), "on", "round {round}");
+        let again = ok(&ns.run(&["on", "-d", d(&root)]));
+        assert!(again.contains("(0 mounted, "), "{again}");
+        ok(&ns.run(&["run", "-d", d(&root), "true"]));
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        assert_eq!(ids_at(&ns, &root), users, "round {round}: the user's mount");
+        assert_eq!(ns.mounts_under(&root), vec![d(&root).to_string()]);
+        assert_eq!(state(&ns, &root), "off", "round {round}");
+    }
+    // A tmpfs the user stacks on the sandbox's /tmp: `run` sees the top one,
+    // `status` still says on, `off` removes both (they lie on the sandbox).
+    t.attacks += 1;
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let o = ns.sh(&format!(
+        "mount -t tmpfs stacked {}/tmp && echo top > {0}/tmp/mark",
+        d(&root)
+    ));
+    assert!(o.status.success());
+    assert_eq!(ids_at(&ns, &root.join("tmp")).len(), 2);
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "cat /tmp/mark"])),
+        "top\n"
+    );
+    assert_eq!(state(&ns, &root), "on");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert_eq!(ids_at(&ns, &root), users);
+    assert_eq!(ns.mounts_under(&root), vec![d(&root).to_string()]);
+    assert!(ns.sh(&format!("umount {}", d(&root))).status.success());
+    t.left(&ns, &root);
+    t.finish(3, 0);
+}
+
+#[test]
+fn a_target_whose_way_another_mount_covers_lands_visible_or_is_refused() {
+    let ns = Ns::new();
+    let mut t = Tally::new("ways through other mount points");
+    let h = host_dir(&ns);
+    let before = Snapshot::take(&[&h]);
+    // /run -> /tmp/x, and the rootfs's own /tmp/x -> /e: once /tmp is
+    // mounted, /tmp/x is a directory of that tmpfs; /run must land there.
+    t.attacks += 1;
+    let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+    fs::create_dir_all(root.join("tmp")).unwrap();
+    fs::create_dir_all(root.join("e")).unwrap();
+    symlink("/e", root.join("tmp/x")).unwrap();
+    link(&root, "/run", "/tmp/x");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    assert_eq!(
+        fstype_at(&ns, &root.join("tmp/x")).as_deref(),
+        Some("tmpfs")
+    );
+    assert_eq!(fstype_at(&ns, &root.join("e")), None, "/run hidden at /e");
+    idempotent_cycle(&ns, &mut t, &root, "/run -> /tmp/x -> /e");
+
+    // /tmp -> /q/r/s and /run -> /tmp/x where the rootfs's /q/r/s/x -> /e:
+    // /run's way passes through where /tmp lands; refused, nothing mounted.
+    t.attacks += 1;
+    let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+    fs::create_dir_all(root.join("q/r/s")).unwrap();
+    fs::create_dir_all(root.join("e")).unwrap();
+    symlink("/e", root.join("q/r/s/x")).unwrap();
+    link(&root, "/tmp", "/q/r/s");
+    link(&root, "/run", "/tmp/x");
+    let o = ns.run(&["on", "-d", d(&root)]);
+    let e = one_line_error(&o, "way covered");
+    assert!(e.contains("/run leads elsewhere"), "{e}");
+    assert!(t.left(&ns, &root).is_empty());
+    assert_eq!(state(&ns, &root), "off");
+
+    // A tool.conf bind and the resolver file, led into built-ins.
+    t.attacks += 1;
+    let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+    link(&root, "/data", "/tmp/data");
+    link(&root, "/etc/resolv.conf", "/run/resolvconf/resolv.conf");
+    conf(
+        &root,
+        &format!("[bind]\ntgt:/data src:{} fs:bind-ro\n", d(&h.join("etc"))),
+    );
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let data = ok(&ns.run(&["run", "-d", d(&root), "cat /data/passwd"]));
+    assert_eq!(data, "host passwd\n");
+    assert!(
+        ids_at(&ns, &root.join("tmp/data")).len() == 1,
+        "bind at /tmp/data"
+    );
+    assert!(
+        ids_at(&ns, &root.join("run/resolvconf/resolv.conf")).len() == 1,
+        "resolv.conf at /run/resolvconf/resolv.conf (the host has /etc/resolv.conf)"
+    );
+    idempotent_cycle(&ns, &mut t, &root, "bind and resolv.conf into built-ins");
+    t.changed(&before, &Snapshot::take(&[&h]));
+    t.finish(3, 0);
+}

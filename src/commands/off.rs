@@ -48,15 +48,18 @@ pub struct OffReport {
 /// it for what comes next (destroy).
 pub fn turn_off(sb: &Sandbox, grace: Duration, _guard: &lock::Lock) -> Result<OffReport> {
     let mounts = mountinfo::read()?;
-    let before = mountinfo::under(&mounts, &sb.dir)
-        .iter()
-        .filter(|m| m.point != sb.dir || engine::is_self_bind(m, &mounts))
-        .count();
+    // The plan (tool.conf) decides only for a sandbox without a self-bind.
+    let plan = if engine::self_binds(&sb.dir, &mounts).is_empty() {
+        sb.plan().ok()
+    } else {
+        None
+    };
+    let before = engine::ours(&sb.dir, plan.as_deref(), &mounts).len();
     if engine::is_on(&sb.dir, &mounts) {
         stop(sb, grace);
     }
     let (processes, alive) = procs::end_all(&sb.dir, grace);
-    let left = engine::unmount_below(&sb.dir)?;
+    let left = engine::unmount_ours(&sb.dir, plan.as_deref())?;
     if !left.is_empty() {
         let list: Vec<String> = left.iter().map(crate::show::path).collect();
         let who = if alive.is_empty() {

@@ -39,8 +39,13 @@ struct MountRow {
 pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
     let sb = Sandbox::open(dir, Need::Dir)?;
     let mounts = mountinfo::read()?;
-    let rows: Vec<MountRow> = mountinfo::under(&mounts, &sb.dir)
-        .into_iter()
+    let plan = sb.plan().ok();
+    // The sandbox's mounts: `on`'s self-bind and what is mounted on it, or
+    // what an interrupted or 2020-style `on` left; never a mount the user
+    // made below DIR before `on` (it lies under the self-bind).
+    let ours = engine::ours(&sb.dir, plan.as_deref(), &mounts);
+    let rows: Vec<MountRow> = ours
+        .iter()
         .filter(|m| m.point != sb.dir)
         .map(|m| MountRow {
             target: Path::new("/").join(m.point.strip_prefix(&sb.dir).unwrap_or(&m.point)),
@@ -54,16 +59,16 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
             propagation: m.propagation(),
         })
         .collect();
-    // "on" means every mount of the plan is there; a plan that cannot be
-    // built (a broken tool.conf) is not held against the mounts.
-    let complete = sb
-        .plan()
-        .map_or(true, |plan| engine::looks_on(&sb.dir, &plan, &mounts));
+    // "on" means the self-bind is the top mount at DIR and every mount of
+    // the plan is there; a plan that cannot be built (a broken tool.conf) is
+    // not held against the mounts. Anything of the sandbox's otherwise
+    // there is "partly on".
+    let complete = plan
+        .as_deref()
+        .map_or(true, |plan| engine::looks_on(&sb.dir, plan, &mounts));
     let state = if engine::is_on(&sb.dir, &mounts) && complete {
         "on"
-    } else if engine::is_on(&sb.dir, &mounts) {
-        "partly on"
-    } else if rows.is_empty() {
+    } else if ours.is_empty() {
         "off"
     } else {
         "partly on"

@@ -154,6 +154,129 @@ fn reopen_dir(fd: BorrowedFd) -> io::Result<OwnedFd> {
     )?)
 }
 
+/// Where [`resolve_create`] would land for `path` inside `root`, as a path
+/// from the root, without creating anything: symlinks (dangling ones too)
+/// are followed inside the root, and the missing rest is taken as written,
+/// its `..` removed by name. The engine orders its mounts by it.
+pub fn locate(root: BorrowedFd, path: &Path) -> io::Result<PathBuf> {
+    let mut want = relative(path);
+    for _ in 0..256 {
+        if let Ok(fd) = resolve_in_root(root, &want) {
+            return in_root_path(root, fd.as_fd());
+        }
+        let comps: Vec<Component> = want.components().collect();
+        let mut depth = comps.len() - 1;
+        let parent = loop {
+            let prefix: PathBuf = comps[..depth].iter().collect();
+            match resolve_in_root(root, &prefix) {
+                Ok(fd) => break fd,
+                Err(e) if depth > 0 && e.raw_os_error() == Some(libc::ENOENT) => depth -= 1,
+                Err(e) => return Err(e),
+            }
+        };
+        let name = comps[depth].as_os_str();
+        let rest: PathBuf = comps[depth + 1..].iter().collect();
+        if let Ok(target) = nix::fcntl::readlinkat(parent.as_fd(), name) {
+            let target = PathBuf::from(target);
+            let base = if target.is_absolute() {
+                PathBuf::new()
+            } else {
+                in_root_path(root, parent.as_fd())?
+            };
+            want = relative(&base.join(target).join(rest));
+            continue;
+        }
+        let mut out = in_root_path(root, parent.as_fd())?;
+        for c in comps[depth..].iter() {
+            match c {
+                // `..` of `/` is `/`: pop leaves it.
+                Component::ParentDir => {
+                    out.pop();
+                }
+                Component::Normal(n) => out.push(n),
+                _ => {}
+            }
+        }
+        return Ok(out);
+    }
+    Err(io::Error::from_raw_os_error(libc::ELOOP))
+}
+
+/// What a host path names, decided on the objects it passes through.
+pub enum HostPath {
+    /// A path that never enters the sandbox: opened on the host.
+    Host(OwnedFd),
+    /// A path that enters the sandbox's tree (through any spelling: a
+    /// symlink to DIR, `..`, a bind of DIR elsewhere): the part from there
+    /// on is resolved inside the root, as the sandbox's own content.
+    InRoot(OwnedFd),
+}
+
+/// Opens the host path `path` one component at a time (symlinks on the host
+/// followed by hand, at most 40), asking `inside` about every object
+/// reached, the first `/` included. As soon as `inside` gives an object's
+/// path within the sandbox, the rest of the path is resolved inside `root`
+/// from there: a symlink of the rootfs is never followed on the host, and a
+/// `..` after that point does not lead back out of the root.
+pub fn open_host_path(
+    root: BorrowedFd,
+    path: &Path,
+    inside: &dyn Fn(BorrowedFd) -> io::Result<Option<PathBuf>>,
+) -> io::Result<HostPath> {
+    let open = |at: BorrowedFd, name: &std::ffi::OsStr| -> io::Result<OwnedFd> {
+        Ok(nix::fcntl::openat(
+            at,
+            name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?)
+    };
+    let slash = open_root(Path::new("/"))?;
+    let mut cur = open(slash.as_fd(), std::ffi::OsStr::new("."))?;
+    let mut todo: std::collections::VecDeque<std::ffi::OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut links = 0;
+    loop {
+        let kind = |fd: BorrowedFd| -> io::Result<libc::mode_t> {
+            Ok(nix::sys::stat::fstat(fd)?.st_mode & libc::S_IFMT)
+        };
+        // Every object reached (a file bound elsewhere from DIR too).
+        if let Some(at) = inside(cur.as_fd())? {
+            let rest: PathBuf = todo.iter().collect();
+            return resolve_in_root(root, &at.join(rest)).map(HostPath::InRoot);
+        }
+        let Some(name) = todo.pop_front() else {
+            return Ok(HostPath::Host(cur));
+        };
+        let next = open(cur.as_fd(), &name)?;
+        if kind(next.as_fd())? == libc::S_IFLNK {
+            links += 1;
+            if links > 40 {
+                return Err(io::Error::from_raw_os_error(libc::ELOOP));
+            }
+            let target = PathBuf::from(nix::fcntl::readlinkat(next.as_fd(), "")?);
+            for c in target.components().rev() {
+                match c {
+                    Component::Normal(n) => todo.push_front(n.to_os_string()),
+                    Component::ParentDir => todo.push_front("..".into()),
+                    _ => {}
+                }
+            }
+            if target.is_absolute() {
+                cur = open(slash.as_fd(), std::ffi::OsStr::new("."))?;
+            }
+            continue;
+        }
+        cur = next;
+    }
+}
+
 /// The path of `fd` seen from inside `root` (both resolved descriptors).
 pub fn in_root_path(root: BorrowedFd, fd: BorrowedFd) -> io::Result<PathBuf> {
     let r = super::where_is(root)?;
@@ -164,5 +287,81 @@ pub fn in_root_path(root: BorrowedFd, fd: BorrowedFd) -> io::Result<PathBuf> {
             io::ErrorKind::PermissionDenied,
             format!("{} is outside the root {}", p.display(), r.display()),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn root() -> (tempfile::TempDir, OwnedFd) {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        std::fs::create_dir_all(r.join("tmp/d")).unwrap();
+        std::fs::create_dir_all(r.join("e")).unwrap();
+        symlink("/tmp/x", r.join("run")).unwrap();
+        symlink("/e", r.join("tmp/d/l")).unwrap();
+        symlink("../../../../..", r.join("up")).unwrap();
+        symlink("loop", r.join("loop")).unwrap();
+        let fd = open_root(r).unwrap();
+        (t, fd)
+    }
+
+    #[test]
+    fn locate_follows_symlinks_inside_and_keeps_the_missing_rest() {
+        let (_t, r) = root();
+        let at = |p: &str| locate(r.as_fd(), Path::new(p)).unwrap();
+        assert_eq!(at("/tmp"), Path::new("/tmp"));
+        assert_eq!(at("/run"), Path::new("/tmp/x"));
+        assert_eq!(at("/run/a/b"), Path::new("/tmp/x/a/b"));
+        assert_eq!(at("/tmp/d/l/f"), Path::new("/e/f"));
+        assert_eq!(at("/up/etc"), Path::new("/etc"));
+        assert_eq!(at("/new/../../x"), Path::new("/x"));
+        assert_eq!(at("/"), Path::new("/"));
+        assert_eq!(
+            locate(r.as_fd(), Path::new("/loop/x"))
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::ELOOP)
+        );
+    }
+
+    #[test]
+    fn open_host_path_switches_inside_at_the_first_directory_inside() {
+        let (t, r) = root();
+        let dir = t.path().to_path_buf();
+        let inside = |fd: BorrowedFd| -> io::Result<Option<PathBuf>> {
+            let p = crate::sys::where_is(fd)?;
+            Ok(p.strip_prefix(&dir).ok().map(|r| Path::new("/").join(r)))
+        };
+        // DIR/tmp/d/l is a symlink to /e: resolved inside, never on the host.
+        let p = dir.join("tmp/d/l");
+        match open_host_path(r.as_fd(), &p, &inside).unwrap() {
+            HostPath::InRoot(fd) => {
+                assert_eq!(crate::sys::where_is(fd.as_fd()).unwrap(), dir.join("e"))
+            }
+            HostPath::Host(_) => panic!("taken for a host path"),
+        }
+        // Reached through a host symlink to DIR and `..`: the same.
+        let link = tempfile::tempdir().unwrap();
+        symlink(&dir, link.path().join("to-dir")).unwrap();
+        std::fs::create_dir(link.path().join("x")).unwrap();
+        for p in [
+            link.path().join("to-dir/tmp/d/l"),
+            link.path().join("x/../to-dir/tmp/d/l"),
+        ] {
+            match open_host_path(r.as_fd(), &p, &inside).unwrap() {
+                HostPath::InRoot(fd) => {
+                    assert_eq!(crate::sys::where_is(fd.as_fd()).unwrap(), dir.join("e"))
+                }
+                HostPath::Host(_) => panic!("{p:?} taken for a host path"),
+            }
+        }
+        // A host path stays one.
+        assert!(matches!(
+            open_host_path(r.as_fd(), link.path(), &inside).unwrap(),
+            HostPath::Host(_)
+        ));
     }
 }
