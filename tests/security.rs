@@ -1169,3 +1169,484 @@ fn bind_source_inside_dir_is_resolved_inside_the_root() {
     t.changed(&before, &Snapshot::take(&[&h]));
     t.finish();
 }
+
+// ---- issue 7: files, programs and signals of the sandbox ----
+
+/// chroot-tool ARGS in `ns`, killed by its pid (and the test failed) when it
+/// has not ended within `secs`; stdout and stderr go through files, so a
+/// process left holding them cannot hang the test.
+fn within(ns: &Ns, args: &[&std::ffi::OsStr], secs: u64, env: &[(&[u8], &[u8])]) -> Output {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir_in(ns.tmp.path()).unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut c = ns.tool();
+    c.args(args)
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap());
+    for (k, v) in env {
+        c.env(OsStr::from_bytes(k), OsStr::from_bytes(v));
+    }
+    let mut child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chroot-tool {args:?} still running after {secs} s: killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let o = Output {
+        status,
+        stdout: fs::read(&out).unwrap(),
+        stderr: fs::read(&err).unwrap(),
+    };
+    assert_ne!(code(&o), 101, "{args:?} panicked: {}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    o
+}
+
+fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
+    args.iter().map(Into::into).collect()
+}
+
+fn timed(ns: &Ns, args: &[&str], secs: u64) -> Output {
+    let a = os(args);
+    let r: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
+    within(ns, &r, secs, &[])
+}
+
+/// The shapes a file of the sandbox takes in an attack.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Shape {
+    Fifo,
+    DevZero,
+    Kmsg,
+    HostFile,
+    Sparse,
+}
+
+const SHAPES: [Shape; 5] = [
+    Shape::Fifo,
+    Shape::DevZero,
+    Shape::Kmsg,
+    Shape::HostFile,
+    Shape::Sparse,
+];
+
+const SECRET: &str = "HOSTSECRET7";
+
+/// Replaces `rel` in the rootfs by `shape`; `host` is a host file with
+/// `SECRET` in a form that file's reader would show.
+fn shape_file(root: &Path, rel: &str, shape: Shape, host: &Path) {
+    let p = root.join(rel);
+    let _ = fs::remove_file(&p);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    match shape {
+        Shape::Fifo => {
+            nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap()
+        }
+        Shape::DevZero => symlink("/dev/zero", &p).unwrap(),
+        Shape::Kmsg => symlink("/proc/kmsg", &p).unwrap(),
+        Shape::HostFile => symlink(host, &p).unwrap(),
+        Shape::Sparse => fs::File::create(&p).unwrap().set_len(100 << 20).unwrap(),
+    }
+}
+
+#[test]
+fn files_of_the_sandbox_are_read_inside_bounded_and_never_block() {
+    let ns = Ns::new();
+    let mut t = Tally::new("files of the sandbox");
+    let hosts = ns.tmp.path().join("hostfiles");
+    fs::create_dir_all(&hosts).unwrap();
+    let record = format!(
+        "suite = \"{SECRET}\"\nmirror = \"m\"\nvariant = \"v\"\narch = \"a\"\ndate = \"d\"\ntool_version = \"t\"\n"
+    );
+    let files: [(&str, String); 4] = [
+        ("chroot.d/tool.conf", format!("[{SECRET}\n")),
+        ("chroot.d/create.toml", record),
+        ("etc/passwd", format!("root:x:0:0:root:/{SECRET}:/bin/sh\n")),
+        ("etc/group", format!("root:x:0:{SECRET}\n")),
+    ];
+    for (rel, content) in &files {
+        let host = hosts.join(rel.replace('/', "_"));
+        fs::write(&host, content).unwrap();
+        for shape in SHAPES {
+            t.attacks += 1;
+            let what = format!("{rel} as {shape:?}");
+            let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+            shape_file(&root, rel, shape, &host);
+            let r = d(&root);
+            let outs = [
+                ("on", timed(&ns, &["on", "-d", r], 20)),
+                ("status", timed(&ns, &["status", "-d", r], 20)),
+                (
+                    "status --json",
+                    timed(&ns, &["status", "--json", "-d", r], 20),
+                ),
+                ("run", timed(&ns, &["run", "-d", r, "echo H=$HOME"], 20)),
+            ];
+            for (verb, o) in &outs {
+                let all = format!("{}{}", stdout(o), stderr(o));
+                assert!(
+                    !all.contains(SECRET),
+                    "{what}: {verb} read the host file: {all}"
+                );
+                if *rel == "chroot.d/tool.conf" && o.status.code() != Some(0) {
+                    // The user must know which file is wrong.
+                    let e = one_line_error(o, &what);
+                    assert!(e.contains("tool.conf"), "{what}: {verb}: {e}");
+                }
+            }
+            let must_refuse = matches!(shape, Shape::Fifo | Shape::Sparse);
+            if *rel == "chroot.d/tool.conf" {
+                if must_refuse {
+                    // status does not hold a broken tool.conf against the mounts.
+                    for (verb, o) in [&outs[0], &outs[3]] {
+                        let e = one_line_error(o, &format!("{what}: {verb}"));
+                        assert!(
+                            e.contains("not a regular file") || e.contains("larger than"),
+                            "{what}: {verb}: {e}"
+                        );
+                    }
+                }
+            } else {
+                ok(&outs[0].1);
+                let run = &outs[3].1;
+                ok(run);
+                if *rel == "etc/passwd" {
+                    assert!(stdout(run).contains("H=/root"), "{what}: {}", stdout(run));
+                    if must_refuse {
+                        assert!(
+                            stderr(run).contains("warning") && stderr(run).contains("passwd"),
+                            "{what}: {}",
+                            stderr(run)
+                        );
+                    }
+                }
+            }
+            ok(&timed(&ns, &["off", "-d", r], 20));
+            t.left(&ns, &root);
+        }
+    }
+    assert_eq!(t.attacks, 20);
+    t.finish();
+}
+
+/// The sandbox's devpts number of the pty `tty` printed, and the host's ptys.
+#[test]
+fn a_dev_symlink_never_gives_the_command_a_host_pty() {
+    let ns = Ns::new();
+    let mut t = Tally::new("pty of the sandbox");
+    // A host symlink `hl` to a host directory `n` levels deep: the host
+    // resolves `hl/../../(n times)/dev` to its own /dev. Inside the root the
+    // same text leads to a directory of the rootfs (its `hl` is a symlink
+    // one level deeper), where `on` mounts the sandbox's /dev.
+    let deep = ns.tmp.path().join("deep");
+    fs::create_dir_all(&deep).unwrap();
+    let hl = ns.tmp.path().join("hl");
+    symlink(&deep, &hl).unwrap();
+    let n = deep.components().count() - 1;
+    let via_host = format!("{}/{}dev", d(&hl), "../".repeat(n));
+    let up = "/..".repeat(20);
+    for (k, to, after_on) in [
+        (0, "realdev".to_string(), false),
+        (1, via_host, false),
+        (2, format!("{up}/dev"), true),
+        (3, "/proc/1/root/dev".to_string(), false),
+        (4, "/proc/1/root/dev".to_string(), true),
+    ] {
+        t.attacks += 1;
+        let root = ns.busybox_root(&format!("sb-{k}"));
+        fs::create_dir(root.join("realdev")).unwrap();
+        let inner = format!("/a{}", "/x".repeat(n));
+        fs::create_dir_all(root.join(&inner[1..])).unwrap();
+        fs::create_dir_all(root.join("a/dev")).unwrap();
+        link(&root, d(&hl), &inner);
+        if after_on {
+            // `on` mounts /dev inside; then a process inside points /dev elsewhere.
+            link(&root, "/dev", "realdev");
+            ok(&timed(&ns, &["on", "-d", d(&root)], 20));
+            link(&root, "/dev", &to);
+        } else {
+            link(&root, "/dev", &to);
+            let _ = timed(&ns, &["on", "-d", d(&root)], 20);
+        }
+        // The sandbox's devpts is a new instance: its device differs from the host's.
+        let host_dev = fs::metadata("/dev/pts/ptmx").unwrap().dev();
+        let line = "tty; stat -L -c DEV=%d /proc/self/fd/0";
+        let mut c = ns
+            .cmd("script")
+            .args([
+                "-qec",
+                &format!("{} run -d {} '{line}'", common::BIN, d(&root)),
+                "/dev/null",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = c.id();
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(20));
+            // Ends the script(1) we started, by its pid, if still there.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        });
+        drop(c.stdin.take());
+        let o = c.wait_with_output().unwrap();
+        let out = stdout(&o);
+        assert!(!killer.is_finished(), "{to}: run on a terminal hung");
+        let dev: Option<u64> = out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("DEV=")?.parse().ok());
+        match dev {
+            Some(dev) => {
+                assert_ne!(
+                    dev, host_dev,
+                    "{to}: the command saw the host's devpts: {out}"
+                );
+                assert!(out.contains("/pts/0"), "{to}: {out}");
+            }
+            None => assert!(
+                out.contains("chroot-tool: ") && o.status.code() == Some(125),
+                "{to}: neither a pty of the sandbox nor a refusal: {out}"
+            ),
+        }
+        ok(&timed(&ns, &["off", "-d", d(&root)], 20));
+        t.left(&ns, &root);
+    }
+    t.finish();
+}
+
+#[test]
+fn host_cmd_swapped_for_a_host_program_never_runs_it() {
+    let ns = Ns::new();
+    let mut t = Tally::new("host-cmd swap race");
+    let root = ns.busybox_root("sb");
+    let marker = ns.tmp.path().join("evil-ran");
+    let evil = ns.tmp.path().join("evil.sh");
+    script(&evil, &format!("#!/bin/sh\necho ran >> {}\n", d(&marker)));
+    let log = ns.tmp.path().join("genuine.log");
+    script(
+        &root.join("chroot.d/genuine"),
+        &format!("#!/bin/sh\necho ran >> {}\n", d(&log)),
+    );
+    let cd = root.join("chroot.d");
+    ok(&timed(&ns, &["on", "-d", d(&root)], 20));
+    // The swapper stands for a process inside: it only renames in chroot.d.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swaps = {
+        let (stop, cd, evil) = (stop.clone(), cd.clone(), evil.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            let _ = fs::remove_file(cd.join("l"));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = fs::hard_link(cd.join("genuine"), cd.join("g"));
+                let _ = fs::rename(cd.join("g"), cd.join("host-cmd"));
+                let _ = symlink(&evil, cd.join("l"));
+                let _ = fs::rename(cd.join("l"), cd.join("host-cmd"));
+                n += 1;
+            }
+            n
+        })
+    };
+    let runs = 300;
+    for _ in 0..runs {
+        t.attacks += 1;
+        let o = timed(&ns, &["run", "-d", d(&root), "true"], 20);
+        assert!(matches!(code(&o), 0 | 125), "{}", stderr(&o));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swaps.join().unwrap();
+    let genuine = fs::read_to_string(&log).unwrap_or_default().lines().count();
+    eprintln!("host-cmd race: {runs} runs, {swaps} swaps, genuine host-cmd ran {genuine} times");
+    assert!(!marker.exists(), "a host program ran as host-cmd");
+    assert!(swaps >= 1000, "too few swaps to mean anything: {swaps}");
+    assert!(
+        genuine >= 30,
+        "the genuine host-cmd ran only {genuine} times"
+    );
+    ok(&timed(&ns, &["off", "-d", d(&root)], 20));
+    t.left(&ns, &root);
+    t.finish();
+}
+
+#[test]
+fn no_environment_byte_or_timeout_makes_it_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    script(&root.join("chroot.d/stop"), "#!/bin/sh\nexit 0\n");
+    let r = std::ffi::OsStr::new(d(&root));
+    let env: &[(&[u8], &[u8])] = &[(b"CT_V\xff", b"a\xfe\x01b"), (b"CT_W", b"\xff\xff")];
+    let a = |args: &[&str]| -> Vec<std::ffi::OsString> {
+        let mut v = os(&args[..1]);
+        v.push("-d".into());
+        v.push(r.into());
+        v.extend(os(&args[1..]));
+        v
+    };
+    let refs = |v: &[std::ffi::OsString]| -> Vec<std::ffi::OsString> { v.to_vec() };
+    for args in [
+        a(&["on"]),
+        a(&["status"]),
+        a(&["status", "--json"]),
+        a(&["run", "env"]),
+        a(&["run", "--", "env"]),
+        a(&["shell"]),
+        a(&["off"]),
+    ] {
+        let v = refs(&args);
+        let x: Vec<&std::ffi::OsStr> = v.iter().map(|s| s.as_os_str()).collect();
+        let o = within(&ns, &x, 30, env);
+        if x.iter().any(|s| *s == "env") {
+            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            // A shell (`run LINE`) drops a variable whose name is no shell name.
+            assert!(
+                !x.contains(&std::ffi::OsStr::new("--"))
+                    || o.stdout
+                        .windows(b"CT_V\xff=a\xfe\x01b".len())
+                        .any(|w| w == b"CT_V\xff=a\xfe\x01b"),
+                "the variable did not reach the command byte-exact"
+            );
+            assert!(o.stdout.windows(7).any(|w| w == b"CT_W=\xff\xff"));
+        }
+    }
+    for t in [
+        "1e19",
+        "-1",
+        "NaN",
+        "inf",
+        "-inf",
+        "1e400",
+        "18446744073709551616",
+        "x",
+    ] {
+        for verb in ["off", "destroy"] {
+            let mut v = os(&[verb, "--timeout", t, "-d"]);
+            v.push(r.into());
+            if verb == "destroy" {
+                v.push("--yes".into());
+            }
+            let x: Vec<&std::ffi::OsStr> = v.iter().map(|s| s.as_os_str()).collect();
+            let o = within(&ns, &x, 30, env);
+            assert_eq!(code(&o), 2, "{verb} --timeout {t}: {}", stderr(&o));
+            one_line_error(&o, t);
+        }
+    }
+    assert!(root.exists());
+    // A valid one with stop and the odd environment.
+    let x: Vec<&std::ffi::OsStr> = [
+        std::ffi::OsStr::new("off"),
+        "--timeout".as_ref(),
+        "5".as_ref(),
+        "-d".as_ref(),
+        r,
+    ]
+    .to_vec();
+    ok(&within(&ns, &x, 30, env));
+    let _ = std::ffi::OsStr::from_bytes(b"");
+}
+
+/// The pids of `pid`'s children.
+fn children(pid: u32) -> Vec<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+#[test]
+fn signals_sent_to_the_supervisor_reach_the_command() {
+    use nix::sys::signal::Signal::*;
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    ok(&timed(&ns, &["on", "-d", d(&root)], 20));
+    for sig in [
+        SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE,
+    ] {
+        let mut c = ns
+            .tool()
+            .args(["run", "-d", d(&root), "--", "sleep", "100"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let tool = c.id();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let sleep = loop {
+            if let Some(&p) = children(tool).first() {
+                if fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep")
+                {
+                    break p;
+                }
+            }
+            assert!(Instant::now() < deadline, "{sig}: the sleep never started");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(tool as i32), sig).unwrap();
+        let st = loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(sleep as i32), SIGKILL);
+                panic!("{sig}: chroot-tool still running");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(st.code(), Some(128 + sig as i32), "{sig}: {st:?}");
+        let gone = Path::new(&format!("/proc/{sleep}/comm")).exists();
+        assert!(!gone, "{sig}: the command was left running");
+    }
+    ok(&timed(&ns, &["off", "-d", d(&root)], 20));
+}
+
+#[test]
+fn a_normal_user_is_told_it_needs_root() {
+    common::require_root();
+    let user = "nobody";
+    for (verb, code) in [
+        ("on", 1),
+        ("off", 1),
+        ("status", 1),
+        ("run", 125),
+        ("shell", 125),
+        ("create", 1),
+        ("destroy", 1),
+    ] {
+        let mut args = vec!["-u", user, "--", common::BIN, verb, "-d", "/tmp/ct-none"];
+        if verb == "run" {
+            args.push("true");
+        }
+        let o = std::process::Command::new("runuser")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{verb}: {e}");
+        assert_eq!(
+            e.trim_end(),
+            format!(
+                "chroot-tool: {verb} needs root ({}); run it as root, e.g. with sudo",
+                e.split('(')
+                    .nth(1)
+                    .and_then(|s| s.split(')').next())
+                    .unwrap_or("?")
+            ),
+            "{verb}"
+        );
+        assert!(!e.contains("not permitted"), "{verb}: {e}");
+    }
+}
