@@ -1353,12 +1353,18 @@ fn a_dev_symlink_never_gives_the_command_a_host_pty() {
     let n = deep.components().count() - 1;
     let via_host = format!("{}/{}dev", d(&hl), "../".repeat(n));
     let up = "/..".repeat(20);
-    for (k, to, after_on) in [
-        (0, "realdev".to_string(), false),
-        (1, via_host, false),
-        (2, format!("{up}/dev"), true),
-        (3, "/proc/1/root/dev".to_string(), false),
-        (4, "/proc/1/root/dev".to_string(), true),
+    // What lands on the sandbox's /dev/pts after `on` (as if a process of
+    // the host or inside did it): the host's devpts bound there, a tmpfs.
+    let bind_host = "mount --bind /dev/pts {r}/realdev/pts";
+    let tmpfs = "mount -t tmpfs none {r}/realdev/pts";
+    for (k, to, after_on, then) in [
+        (0, "realdev".to_string(), false, ""),
+        (1, via_host, false, ""),
+        (2, format!("{up}/dev"), true, ""),
+        (3, "/proc/1/root/dev".to_string(), false, ""),
+        (4, "/proc/1/root/dev".to_string(), true, ""),
+        (5, "realdev".to_string(), false, bind_host),
+        (6, "realdev".to_string(), false, tmpfs),
     ] {
         t.attacks += 1;
         let root = ns.busybox_root(&format!("sb-{k}"));
@@ -1375,6 +1381,10 @@ fn a_dev_symlink_never_gives_the_command_a_host_pty() {
         } else {
             link(&root, "/dev", &to);
             let _ = timed(&ns, &["on", "-d", d(&root)], 20);
+        }
+        if !then.is_empty() {
+            let o = ns.sh(&then.replace("{r}", d(&root)));
+            assert!(o.status.success(), "{then}: {}", stderr(&o));
         }
         // The sandbox's devpts is a new instance: its device differs from the host's.
         let host_dev = fs::metadata("/dev/pts/ptmx").unwrap().dev();
@@ -1406,6 +1416,13 @@ fn a_dev_symlink_never_gives_the_command_a_host_pty() {
         let dev: Option<u64> = out
             .lines()
             .find_map(|l| l.trim().strip_prefix("DEV=")?.parse().ok());
+        // Where `on` mounted the sandbox's devpts and nothing covers it, the
+        // command gets a pty of it; where something covers it, a refusal.
+        match k {
+            0 | 1 => assert!(dev.is_some(), "{to}: no pty of the sandbox: {out}"),
+            5 | 6 => assert!(dev.is_none(), "{then}: not refused: {out}"),
+            _ => {}
+        }
         match dev {
             Some(dev) => {
                 assert_ne!(

@@ -161,9 +161,7 @@ pub fn supervise(
             Ok(devpts) => Terminal::Pty { devpts },
             Err(why) => {
                 eprintln!(
-                    "chroot-tool: no terminal of the sandbox's own for the command: {why}; \
-                     run `chroot-tool off -d {}` and try again",
-                    show::path(&sb.dir)
+                    "chroot-tool: the command was not run: no terminal of the sandbox's own: {why}"
                 );
                 return Ok(125);
             }
