@@ -196,8 +196,9 @@ pub fn run(spec: &Spec, started: impl FnOnce()) -> Result<Outcome, ExecError> {
     });
     // SAFETY: the hook only makes async-signal-safe system calls on data
     // prepared here; it allocates nothing.
+    let parent = std::process::id() as libc::pid_t;
     unsafe {
-        cmd.pre_exec(move || child_setup(&root, &cwd, child_tty));
+        cmd.pre_exec(move || child_setup(&root, &cwd, child_tty, parent));
     }
 
     let signals = Signals::block()?;
@@ -244,6 +245,7 @@ enum Step {
     Stdio,
     Chroot,
     Chdir,
+    Parent,
 }
 
 const STEP_SHIFT: i32 = 16;
@@ -263,7 +265,12 @@ struct ChildTty {
 }
 
 /// Runs in the child between fork and exec: async-signal-safe calls only.
-fn child_setup(root: &CString, cwd: &CString, tty: Option<ChildTty>) -> io::Result<()> {
+fn child_setup(
+    root: &CString,
+    cwd: &CString,
+    tty: Option<ChildTty>,
+    parent: libc::pid_t,
+) -> io::Result<()> {
     let check = |ret: libc::c_int, step| {
         if ret < 0 {
             Err(step_failed(step))
@@ -293,6 +300,15 @@ fn child_setup(root: &CString, cwd: &CString, tty: Option<ChildTty>) -> io::Resu
                 check(libc::dup2(tty.peer, 2), Step::Stdio)?;
             }
         }
+        // A supervisor killed outright (SIGKILL) takes its command with it:
+        // nothing would watch it any more.
+        check(
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
+            Step::Parent,
+        )?;
+        if libc::getppid() != parent {
+            libc::_exit(128 + libc::SIGKILL);
+        }
         check(libc::chroot(root.as_ptr()), Step::Chroot)?;
         check(libc::chdir(cwd.as_ptr()), Step::Chdir)?;
     }
@@ -319,6 +335,7 @@ fn spawn_error(e: io::Error, spec: &Spec, prog: &str) -> ExecError {
         s if s == Step::Session as i32 => "start a session for the command".into(),
         s if s == Step::Ctty as i32 => "give the command its terminal".into(),
         s if s == Step::Stdio as i32 => "connect the command to its terminal".into(),
+        s if s == Step::Parent as i32 => "tie the command to its supervisor".into(),
         s if s == Step::Chroot as i32 => format!("chroot into {root}"),
         s if s == Step::Chdir as i32 => {
             format!("change to {} inside {root}", spec.cwd.display())
