@@ -487,10 +487,7 @@ fn supervise(
                     s if OWN.contains(&s) && !sent => {}
                     // The command and what it started (a shell running a
                     // line does not always exec its last command).
-                    _ => {
-                        crate::procs::signal_descendants(pid.as_raw(), sig);
-                        pidfd_send_signal(pidfd.as_fd(), sig);
-                    }
+                    _ => forward(pid, pidfd.as_fd(), sig),
                 }
             }
         }
@@ -500,6 +497,27 @@ fn supervise(
         if fds[CHILD].revents != 0 {
             return Ok(());
         }
+    }
+}
+
+/// Passes `sig` on to the command and what it started (a shell running a
+/// line does not always exec its last command). The command is held
+/// stopped meanwhile, so that it neither goes on when one of its children
+/// dies of the signal first (a script would run its next line and exit 0)
+/// nor leaves a new child out; a command stopped before stays stopped.
+fn forward(pid: Pid, pidfd: BorrowedFd, sig: libc::c_int) {
+    let was_stopped = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 1..];
+            rest.split_whitespace().next().map(|st| st == "T")
+        })
+        .unwrap_or(false);
+    pidfd_send_signal(pidfd, libc::SIGSTOP);
+    crate::procs::signal_descendants(pid.as_raw(), sig);
+    pidfd_send_signal(pidfd, sig);
+    if !was_stopped {
+        pidfd_send_signal(pidfd, libc::SIGCONT);
     }
 }
 
