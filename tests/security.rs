@@ -1175,7 +1175,7 @@ fn bind_source_inside_dir_is_resolved_inside_the_root() {
 /// chroot-tool ARGS in `ns`, killed by its pid (and the test failed) when it
 /// has not ended within `secs`; stdout and stderr go through files, so a
 /// process left holding them cannot hang the test.
-fn within(ns: &Ns, args: &[&std::ffi::OsStr], secs: u64, env: &[(&[u8], &[u8])]) -> Output {
+fn tool_within(ns: &Ns, args: &[std::ffi::OsString], secs: u64, env: &[(&[u8], &[u8])]) -> Output {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
     let dir = tempfile::tempdir_in(ns.tmp.path()).unwrap();
@@ -1210,19 +1210,17 @@ fn within(ns: &Ns, args: &[&std::ffi::OsStr], secs: u64, env: &[(&[u8], &[u8])])
     o
 }
 
-fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
+fn os_args(args: &[&str]) -> Vec<std::ffi::OsString> {
     args.iter().map(Into::into).collect()
 }
 
-fn timed(ns: &Ns, args: &[&str], secs: u64) -> Output {
-    let a = os(args);
-    let r: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
-    within(ns, &r, secs, &[])
+fn tool_timed(ns: &Ns, args: &[&str], secs: u64) -> Output {
+    tool_within(ns, &os_args(args), secs, &[])
 }
 
 /// The shapes a file of the sandbox takes in an attack.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Shape {
+enum FileShape {
     Fifo,
     DevZero,
     Kmsg,
@@ -1230,30 +1228,30 @@ enum Shape {
     Sparse,
 }
 
-const SHAPES: [Shape; 5] = [
-    Shape::Fifo,
-    Shape::DevZero,
-    Shape::Kmsg,
-    Shape::HostFile,
-    Shape::Sparse,
+const FILE_SHAPES: [FileShape; 5] = [
+    FileShape::Fifo,
+    FileShape::DevZero,
+    FileShape::Kmsg,
+    FileShape::HostFile,
+    FileShape::Sparse,
 ];
 
-const SECRET: &str = "HOSTSECRET7";
+const HOST_SECRET: &str = "HOSTSECRET7";
 
 /// Replaces `rel` in the rootfs by `shape`; `host` is a host file with
-/// `SECRET` in a form that file's reader would show.
-fn shape_file(root: &Path, rel: &str, shape: Shape, host: &Path) {
+/// `HOST_SECRET` in a form that file's reader would show.
+fn shape_file(root: &Path, rel: &str, shape: FileShape, host: &Path) {
     let p = root.join(rel);
     let _ = fs::remove_file(&p);
     fs::create_dir_all(p.parent().unwrap()).unwrap();
     match shape {
-        Shape::Fifo => {
+        FileShape::Fifo => {
             nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap()
         }
-        Shape::DevZero => symlink("/dev/zero", &p).unwrap(),
-        Shape::Kmsg => symlink("/proc/kmsg", &p).unwrap(),
-        Shape::HostFile => symlink(host, &p).unwrap(),
-        Shape::Sparse => fs::File::create(&p).unwrap().set_len(100 << 20).unwrap(),
+        FileShape::DevZero => symlink("/dev/zero", &p).unwrap(),
+        FileShape::Kmsg => symlink("/proc/kmsg", &p).unwrap(),
+        FileShape::HostFile => symlink(host, &p).unwrap(),
+        FileShape::Sparse => fs::File::create(&p).unwrap().set_len(100 << 20).unwrap(),
     }
 }
 
@@ -1264,36 +1262,42 @@ fn files_of_the_sandbox_are_read_inside_bounded_and_never_block() {
     let hosts = ns.tmp.path().join("hostfiles");
     fs::create_dir_all(&hosts).unwrap();
     let record = format!(
-        "suite = \"{SECRET}\"\nmirror = \"m\"\nvariant = \"v\"\narch = \"a\"\ndate = \"d\"\ntool_version = \"t\"\n"
+        "suite = \"{HOST_SECRET}\"\nmirror = \"m\"\nvariant = \"v\"\narch = \"a\"\ndate = \"d\"\ntool_version = \"t\"\n"
     );
     let files: [(&str, String); 4] = [
-        ("chroot.d/tool.conf", format!("[{SECRET}\n")),
+        ("chroot.d/tool.conf", format!("[{HOST_SECRET}\n")),
         ("chroot.d/create.toml", record),
-        ("etc/passwd", format!("root:x:0:0:root:/{SECRET}:/bin/sh\n")),
-        ("etc/group", format!("root:x:0:{SECRET}\n")),
+        (
+            "etc/passwd",
+            format!("root:x:0:0:root:/{HOST_SECRET}:/bin/sh\n"),
+        ),
+        ("etc/group", format!("root:x:0:{HOST_SECRET}\n")),
     ];
     for (rel, content) in &files {
         let host = hosts.join(rel.replace('/', "_"));
         fs::write(&host, content).unwrap();
-        for shape in SHAPES {
+        for shape in FILE_SHAPES {
             t.attacks += 1;
             let what = format!("{rel} as {shape:?}");
             let root = ns.busybox_root(&format!("sb-{}", t.attacks));
             shape_file(&root, rel, shape, &host);
             let r = d(&root);
             let outs = [
-                ("on", timed(&ns, &["on", "-d", r], 20)),
-                ("status", timed(&ns, &["status", "-d", r], 20)),
+                ("on", tool_timed(&ns, &["on", "-d", r], 20)),
+                ("status", tool_timed(&ns, &["status", "-d", r], 20)),
                 (
                     "status --json",
-                    timed(&ns, &["status", "--json", "-d", r], 20),
+                    tool_timed(&ns, &["status", "--json", "-d", r], 20),
                 ),
-                ("run", timed(&ns, &["run", "-d", r, "echo H=$HOME"], 20)),
+                (
+                    "run",
+                    tool_timed(&ns, &["run", "-d", r, "echo H=$HOME"], 20),
+                ),
             ];
             for (verb, o) in &outs {
                 let all = format!("{}{}", stdout(o), stderr(o));
                 assert!(
-                    !all.contains(SECRET),
+                    !all.contains(HOST_SECRET),
                     "{what}: {verb} read the host file: {all}"
                 );
                 if *rel == "chroot.d/tool.conf" && o.status.code() != Some(0) {
@@ -1302,7 +1306,7 @@ fn files_of_the_sandbox_are_read_inside_bounded_and_never_block() {
                     assert!(e.contains("tool.conf"), "{what}: {verb}: {e}");
                 }
             }
-            let must_refuse = matches!(shape, Shape::Fifo | Shape::Sparse);
+            let must_refuse = matches!(shape, FileShape::Fifo | FileShape::Sparse);
             if *rel == "chroot.d/tool.conf" {
                 if must_refuse {
                     // status does not hold a broken tool.conf against the mounts.
@@ -1329,7 +1333,7 @@ fn files_of_the_sandbox_are_read_inside_bounded_and_never_block() {
                     }
                 }
             }
-            ok(&timed(&ns, &["off", "-d", r], 20));
+            ok(&tool_timed(&ns, &["off", "-d", r], 20));
             t.left(&ns, &root);
         }
     }
@@ -1376,11 +1380,11 @@ fn a_dev_symlink_never_gives_the_command_a_host_pty() {
         if after_on {
             // `on` mounts /dev inside; then a process inside points /dev elsewhere.
             link(&root, "/dev", "realdev");
-            ok(&timed(&ns, &["on", "-d", d(&root)], 20));
+            ok(&tool_timed(&ns, &["on", "-d", d(&root)], 20));
             link(&root, "/dev", &to);
         } else {
             link(&root, "/dev", &to);
-            let _ = timed(&ns, &["on", "-d", d(&root)], 20);
+            let _ = tool_timed(&ns, &["on", "-d", d(&root)], 20);
         }
         if !then.is_empty() {
             let o = ns.sh(&then.replace("{r}", d(&root)));
@@ -1436,7 +1440,7 @@ fn a_dev_symlink_never_gives_the_command_a_host_pty() {
                 "{to}: neither a pty of the sandbox nor a refusal: {out}"
             ),
         }
-        ok(&timed(&ns, &["off", "-d", d(&root)], 20));
+        ok(&tool_timed(&ns, &["off", "-d", d(&root)], 20));
         t.left(&ns, &root);
     }
     t.finish();
@@ -1456,7 +1460,7 @@ fn host_cmd_swapped_for_a_host_program_never_runs_it() {
         &format!("#!/bin/sh\necho ran >> {}\n", d(&log)),
     );
     let cd = root.join("chroot.d");
-    ok(&timed(&ns, &["on", "-d", d(&root)], 20));
+    ok(&tool_timed(&ns, &["on", "-d", d(&root)], 20));
     // The swapper stands for a process inside: it only renames in chroot.d.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let swaps = {
@@ -1477,7 +1481,7 @@ fn host_cmd_swapped_for_a_host_program_never_runs_it() {
     let runs = 300;
     for _ in 0..runs {
         t.attacks += 1;
-        let o = timed(&ns, &["run", "-d", d(&root), "true"], 20);
+        let o = tool_timed(&ns, &["run", "-d", d(&root), "true"], 20);
         assert!(matches!(code(&o), 0 | 125), "{}", stderr(&o));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -1490,27 +1494,25 @@ fn host_cmd_swapped_for_a_host_program_never_runs_it() {
         genuine >= 30,
         "the genuine host-cmd ran only {genuine} times"
     );
-    ok(&timed(&ns, &["off", "-d", d(&root)], 20));
+    ok(&tool_timed(&ns, &["off", "-d", d(&root)], 20));
     t.left(&ns, &root);
     t.finish();
 }
 
 #[test]
 fn no_environment_byte_or_timeout_makes_it_panic() {
-    use std::os::unix::ffi::OsStrExt;
     let ns = Ns::new();
     let root = ns.busybox_root("sb");
     script(&root.join("chroot.d/stop"), "#!/bin/sh\nexit 0\n");
     let r = std::ffi::OsStr::new(d(&root));
     let env: &[(&[u8], &[u8])] = &[(b"CT_V\xff", b"a\xfe\x01b"), (b"CT_W", b"\xff\xff")];
     let a = |args: &[&str]| -> Vec<std::ffi::OsString> {
-        let mut v = os(&args[..1]);
+        let mut v = os_args(&args[..1]);
         v.push("-d".into());
         v.push(r.into());
-        v.extend(os(&args[1..]));
+        v.extend(os_args(&args[1..]));
         v
     };
-    let refs = |v: &[std::ffi::OsString]| -> Vec<std::ffi::OsString> { v.to_vec() };
     for args in [
         a(&["on"]),
         a(&["status"]),
@@ -1518,22 +1520,22 @@ fn no_environment_byte_or_timeout_makes_it_panic() {
         a(&["run", "env"]),
         a(&["run", "--", "env"]),
         a(&["shell"]),
+        // On, with a stop to run: the environment goes to stop too.
         a(&["off"]),
     ] {
-        let v = refs(&args);
-        let x: Vec<&std::ffi::OsStr> = v.iter().map(|s| s.as_os_str()).collect();
-        let o = within(&ns, &x, 30, env);
-        if x.iter().any(|s| *s == "env") {
+        let o = tool_within(&ns, &args, 30, env);
+        let has = |w: &[u8]| o.stdout.windows(w.len()).any(|x| x == w);
+        if args.iter().any(|s| s == "env") {
             assert_eq!(code(&o), 0, "{}", stderr(&o));
             // A shell (`run LINE`) drops a variable whose name is no shell name.
             assert!(
-                !x.contains(&std::ffi::OsStr::new("--"))
-                    || o.stdout
-                        .windows(b"CT_V\xff=a\xfe\x01b".len())
-                        .any(|w| w == b"CT_V\xff=a\xfe\x01b"),
+                !args.iter().any(|s| s == "--") || has(b"CT_V\xff=a\xfe\x01b"),
                 "the variable did not reach the command byte-exact"
             );
-            assert!(o.stdout.windows(7).any(|w| w == b"CT_W=\xff\xff"));
+            assert!(has(b"CT_W=\xff\xff"), "{:?}", o.stdout);
+        }
+        if args[0] == "off" {
+            assert!(ok(&o).contains("is off ("), "{}", stdout(&o));
         }
     }
     for t in [
@@ -1547,33 +1549,20 @@ fn no_environment_byte_or_timeout_makes_it_panic() {
         "x",
     ] {
         for verb in ["off", "destroy"] {
-            let mut v = os(&[verb, "--timeout", t, "-d"]);
-            v.push(r.into());
+            let mut v = a(&[verb, "--timeout", t]);
             if verb == "destroy" {
                 v.push("--yes".into());
             }
-            let x: Vec<&std::ffi::OsStr> = v.iter().map(|s| s.as_os_str()).collect();
-            let o = within(&ns, &x, 30, env);
+            let o = tool_within(&ns, &v, 30, env);
             assert_eq!(code(&o), 2, "{verb} --timeout {t}: {}", stderr(&o));
             one_line_error(&o, t);
         }
     }
     assert!(root.exists());
-    // A valid one with stop and the odd environment.
-    let x: Vec<&std::ffi::OsStr> = [
-        std::ffi::OsStr::new("off"),
-        "--timeout".as_ref(),
-        "5".as_ref(),
-        "-d".as_ref(),
-        r,
-    ]
-    .to_vec();
-    ok(&within(&ns, &x, 30, env));
-    let _ = std::ffi::OsStr::from_bytes(b"");
 }
 
 /// The pids of `pid`'s children.
-fn children(pid: u32) -> Vec<u32> {
+fn child_pids(pid: u32) -> Vec<u32> {
     fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
         .unwrap_or_default()
         .split_whitespace()
@@ -1586,7 +1575,7 @@ fn signals_sent_to_the_supervisor_reach_the_command() {
     use nix::sys::signal::Signal::*;
     let ns = Ns::new();
     let root = ns.busybox_root("sb");
-    ok(&timed(&ns, &["on", "-d", d(&root)], 20));
+    ok(&tool_timed(&ns, &["on", "-d", d(&root)], 20));
     for sig in [
         SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE, SIGKILL,
     ] {
@@ -1600,7 +1589,7 @@ fn signals_sent_to_the_supervisor_reach_the_command() {
         let tool = c.id();
         let deadline = Instant::now() + Duration::from_secs(20);
         let sleep = loop {
-            if let Some(&p) = children(tool).first() {
+            if let Some(&p) = child_pids(tool).first() {
                 if fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep")
                 {
                     break p;
@@ -1639,7 +1628,7 @@ fn signals_sent_to_the_supervisor_reach_the_command() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    ok(&timed(&ns, &["off", "-d", d(&root)], 20));
+    ok(&tool_timed(&ns, &["off", "-d", d(&root)], 20));
 }
 
 #[test]
