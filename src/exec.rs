@@ -471,7 +471,9 @@ fn supervise(
             {
                 let sig = info.ssi_signo as libc::c_int;
                 let from_kernel = info.ssi_code == SI_KERNEL;
-                let sent = info.ssi_code <= 0; // SI_USER, SI_QUEUE, SI_TKILL...
+                // SI_USER, SI_QUEUE, SI_TKILL... by another process: the
+                // kernel's SIGPIPE for our own write says SI_USER with our pid.
+                let sent = info.ssi_code <= 0 && info.ssi_pid != std::process::id();
                 match sig {
                     libc::SIGWINCH if relay.is_some() => {
                         if let Some(r) = relay.as_deref() {
