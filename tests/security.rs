@@ -1559,6 +1559,13 @@ fn no_environment_byte_or_timeout_makes_it_panic() {
         }
     }
     assert!(root.exists());
+    // destroy, with the odd environment, of a sandbox that is on and has a stop.
+    ok(&tool_timed(&ns, &["on", "-d", d(&root)], 20));
+    let mut v = a(&["destroy", "--yes"]);
+    v.push("--timeout".into());
+    v.push("2".into());
+    ok(&tool_within(&ns, &v, 60, env));
+    assert!(!root.exists());
 }
 
 /// The pids of `pid`'s children.
