@@ -13,11 +13,10 @@
 //! `execvp`. So the PATH search of a bare name happens in the child, after the
 //! chroot, with the PATH of `Spec::env`; and the mask we block for the
 //! signalfd has to be cleared by our hook.
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::io::{self, IsTerminal};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,22 +24,23 @@ use std::process::Command;
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 /// Where the command's terminal comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Terminal {
     /// The command shares our stdin, stdout and stderr (and process group).
     Inherit,
     /// The command gets a new pty of the sandbox's own devpts, in a session of
-    /// its own; we relay between it and our terminal. `ptmx` is the host path
-    /// of the sandbox's ptmx, e.g. `DIR/dev/pts/ptmx`.
-    Pty { ptmx: PathBuf },
+    /// its own; we relay between it and our terminal. `devpts` is the root of
+    /// the devpts mount that `on` made inside the sandbox (a descriptor, never
+    /// a host path: a `/dev` symlink in the rootfs must not lead to the host's).
+    Pty { devpts: OwnedFd },
 }
 
 /// One command to start inside a root.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Spec {
     /// The root directory to chroot into (host path).
     pub root: PathBuf,
@@ -52,8 +52,9 @@ pub struct Spec {
     pub arg0: Option<String>,
     /// Working directory, inside the root.
     pub cwd: PathBuf,
-    /// The whole environment of the command.
-    pub env: Vec<(String, String)>,
+    /// The whole environment of the command (bytes: the caller's variables
+    /// need not be UTF-8).
+    pub env: Vec<(OsString, OsString)>,
     pub terminal: Terminal,
 }
 
@@ -106,14 +107,46 @@ pub fn use_pty() -> bool {
     io::stdin().is_terminal() && io::stdout().is_terminal()
 }
 
-/// The signals the supervisor handles while the command runs.
-const HANDLED: [Signal; 5] = [
+/// The signals the supervisor takes while the command runs (blocked, read
+/// from a signalfd) and passes on to it: every catchable signal except those
+/// that must keep their default action. SIGCHLD: the pidfd tells us the
+/// command ended. SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT: job control of the
+/// terminal stops and continues us with the command (without a pty we share
+/// its process group; with one, the command's session has its own). SIGSEGV,
+/// SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS: our own faults. The real-time
+/// signals the C library leaves free are handled too ([`realtime`]).
+const HANDLED: [Signal; 18] = [
+    Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGQUIT,
+    Signal::SIGABRT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGPIPE,
+    Signal::SIGALRM,
     Signal::SIGTERM,
-    Signal::SIGHUP,
+    Signal::SIGSTKFLT,
+    Signal::SIGURG,
+    Signal::SIGXCPU,
+    Signal::SIGXFSZ,
+    Signal::SIGVTALRM,
+    Signal::SIGPROF,
     Signal::SIGWINCH,
+    Signal::SIGIO,
+    Signal::SIGPWR,
 ];
+
+/// The real-time signals free for programs (glibc keeps the first two).
+fn realtime() -> std::ops::RangeInclusive<libc::c_int> {
+    libc::SIGRTMIN()..=libc::SIGRTMAX()
+}
+
+/// Signals the kernel makes for the process itself (a write to a closed
+/// pipe, a limit it exceeded): passed on only when someone sent them.
+const OWN: [libc::c_int; 3] = [libc::SIGPIPE, libc::SIGXCPU, libc::SIGXFSZ];
+
+/// `si_code` of a signal that the kernel (e.g. the terminal driver) sent.
+const SI_KERNEL: i32 = 0x80;
 
 /// Run `spec` to its end. `started` is called once the command has been
 /// exec'ed (not when it could not be started).
@@ -138,7 +171,7 @@ pub fn run(spec: &Spec, started: impl FnOnce()) -> Result<Outcome, ExecError> {
     // Pty first: the raw-mode guard is dropped last, after the output is drained.
     let pty = match &spec.terminal {
         Terminal::Inherit => None,
-        Terminal::Pty { ptmx } => Some(Pty::open(ptmx)?),
+        Terminal::Pty { devpts } => Some(Pty::open(devpts.as_fd())?),
     };
     let child_tty = pty.as_ref().map(|p| ChildTty {
         peer: p.peer.as_raw_fd(),
@@ -146,8 +179,9 @@ pub fn run(spec: &Spec, started: impl FnOnce()) -> Result<Outcome, ExecError> {
     });
     // SAFETY: the hook only makes async-signal-safe system calls on data
     // prepared here; it allocates nothing.
+    let parent = std::process::id() as libc::pid_t;
     unsafe {
-        cmd.pre_exec(move || child_setup(&root, &cwd, child_tty));
+        cmd.pre_exec(move || child_setup(&root, &cwd, child_tty, parent));
     }
 
     let signals = Signals::block()?;
@@ -194,6 +228,7 @@ enum Step {
     Stdio,
     Chroot,
     Chdir,
+    Parent,
 }
 
 const STEP_SHIFT: i32 = 16;
@@ -213,7 +248,12 @@ struct ChildTty {
 }
 
 /// Runs in the child between fork and exec: async-signal-safe calls only.
-fn child_setup(root: &CString, cwd: &CString, tty: Option<ChildTty>) -> io::Result<()> {
+fn child_setup(
+    root: &CString,
+    cwd: &CString,
+    tty: Option<ChildTty>,
+    parent: libc::pid_t,
+) -> io::Result<()> {
     let check = |ret: libc::c_int, step| {
         if ret < 0 {
             Err(step_failed(step))
@@ -229,8 +269,8 @@ fn child_setup(root: &CString, cwd: &CString, tty: Option<ChildTty>) -> io::Resu
             libc::pthread_sigmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut()),
             Step::Signals,
         )?;
-        for sig in HANDLED {
-            if libc::signal(sig as libc::c_int, libc::SIG_DFL) == libc::SIG_ERR {
+        for sig in HANDLED.iter().map(|s| *s as libc::c_int).chain(realtime()) {
+            if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
                 return Err(step_failed(Step::Signals));
             }
         }
@@ -242,6 +282,15 @@ fn child_setup(root: &CString, cwd: &CString, tty: Option<ChildTty>) -> io::Resu
             if tty.stderr {
                 check(libc::dup2(tty.peer, 2), Step::Stdio)?;
             }
+        }
+        // A supervisor killed outright (SIGKILL) takes its command with it:
+        // nothing would watch it any more.
+        check(
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
+            Step::Parent,
+        )?;
+        if libc::getppid() != parent {
+            libc::_exit(128 + libc::SIGKILL);
         }
         check(libc::chroot(root.as_ptr()), Step::Chroot)?;
         check(libc::chdir(cwd.as_ptr()), Step::Chdir)?;
@@ -269,6 +318,7 @@ fn spawn_error(e: io::Error, spec: &Spec, prog: &str) -> ExecError {
         s if s == Step::Session as i32 => "start a session for the command".into(),
         s if s == Step::Ctty as i32 => "give the command its terminal".into(),
         s if s == Step::Stdio as i32 => "connect the command to its terminal".into(),
+        s if s == Step::Parent as i32 => "tie the command to its supervisor".into(),
         s if s == Step::Chroot as i32 => format!("chroot into {root}"),
         s if s == Step::Chdir as i32 => {
             format!("change to {} inside {root}", spec.cwd.display())
@@ -302,13 +352,11 @@ fn pidfd_send_signal(pidfd: BorrowedFd, sig: libc::c_int) {
 }
 
 fn reap(pid: Pid) -> Result<Outcome, ExecError> {
-    loop {
-        match waitpid(pid, None) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(Outcome::Exited(code)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Outcome::Signaled(sig as i32)),
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(setup("wait for the command", e)),
-        }
+    use crate::sys::process::{wait_child, Ended};
+    match wait_child(pid.as_raw()) {
+        Ok(Ended::Exited(code)) => Ok(Outcome::Exited(code)),
+        Ok(Ended::Signaled(sig)) => Ok(Outcome::Signaled(sig)),
+        Err(e) => Err(setup("wait for the command", e)),
     }
 }
 
@@ -321,10 +369,7 @@ struct Signals {
 
 impl Signals {
     fn block() -> Result<Signals, ExecError> {
-        let mut set = SigSet::empty();
-        for sig in HANDLED {
-            set.add(sig);
-        }
+        let set = handled_set();
         let mut old = SigSet::empty();
         pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
             .map_err(|e| setup("block signals", e))?;
@@ -335,6 +380,19 @@ impl Signals {
                 Err(setup("make a signalfd", e))
             }
         }
+    }
+}
+
+/// [`HANDLED`] and the free real-time signals, as a set.
+fn handled_set() -> SigSet {
+    // SAFETY: sigemptyset/sigaddset on our own set.
+    let mut raw = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    unsafe {
+        libc::sigemptyset(raw.as_mut_ptr());
+        for sig in HANDLED.iter().map(|s| *s as libc::c_int).chain(realtime()) {
+            libc::sigaddset(raw.as_mut_ptr(), sig);
+        }
+        SigSet::from_sigset_t_unchecked(raw.assume_init())
     }
 }
 
@@ -395,21 +453,26 @@ fn supervise(
                 .map_err(|e| setup("read signals", e))?
             {
                 let sig = info.ssi_signo as libc::c_int;
+                let from_kernel = info.ssi_code == SI_KERNEL;
+                // SI_USER, SI_QUEUE, SI_TKILL... by another process: the
+                // kernel's SIGPIPE for our own write says SI_USER with our pid.
+                let sent = info.ssi_code <= 0 && info.ssi_pid != std::process::id();
                 match sig {
-                    libc::SIGWINCH => {
+                    libc::SIGWINCH if relay.is_some() => {
                         if let Some(r) = relay.as_deref() {
                             r.copy_winsize();
                         }
                     }
-                    // Without a pty the terminal already sent them to the
-                    // command, which is in our process group.
-                    libc::SIGINT | libc::SIGQUIT if relay.is_none() => {}
+                    // Without a pty, a Ctrl-C or Ctrl-\ of the terminal
+                    // already reached the command, which is in our process
+                    // group; a `kill` of chroot-tool alone did not.
+                    libc::SIGINT | libc::SIGQUIT | libc::SIGWINCH
+                        if relay.is_none() && from_kernel => {}
+                    // Our own write to a closed pipe, our own limits.
+                    s if OWN.contains(&s) && !sent => {}
                     // The command and what it started (a shell running a
                     // line does not always exec its last command).
-                    _ => {
-                        crate::procs::signal_descendants(pid.as_raw(), sig);
-                        pidfd_send_signal(pidfd.as_fd(), sig);
-                    }
+                    _ => forward(pid, pidfd.as_fd(), sig),
                 }
             }
         }
@@ -422,6 +485,27 @@ fn supervise(
     }
 }
 
+/// Passes `sig` on to the command and what it started (a shell running a
+/// line does not always exec its last command). The command is held
+/// stopped meanwhile, so that it neither goes on when one of its children
+/// dies of the signal first (a script would run its next line and exit 0)
+/// nor leaves a new child out; a command stopped before stays stopped.
+fn forward(pid: Pid, pidfd: BorrowedFd, sig: libc::c_int) {
+    let was_stopped = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 1..];
+            rest.split_whitespace().next().map(|st| st == "T")
+        })
+        .unwrap_or(false);
+    pidfd_send_signal(pidfd, libc::SIGSTOP);
+    crate::procs::signal_descendants(pid.as_raw(), sig);
+    pidfd_send_signal(pidfd, sig);
+    if !was_stopped {
+        pidfd_send_signal(pidfd, libc::SIGCONT);
+    }
+}
+
 /// A new pty of the sandbox's devpts and the relay to our terminal.
 struct Pty {
     peer: OwnedFd,
@@ -429,21 +513,15 @@ struct Pty {
 }
 
 impl Pty {
-    fn open(ptmx: &Path) -> Result<Pty, ExecError> {
-        let fail = |what: &str, e: io::Error| setup(format!("{what} {}", ptmx.display()), e);
-        let master: OwnedFd = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-            .open(ptmx)
-            .map_err(|e| fail("open the pty master", e))?
-            .into();
+    fn open(devpts: BorrowedFd) -> Result<Pty, ExecError> {
+        let fail = |what: &str, e: io::Error| setup(format!("{what} of the sandbox's devpts"), e);
+        let master = crate::sys::open_ptmx(devpts).map_err(|e| fail("open the pty master", e))?;
         let m = master.as_raw_fd();
         let unlock: libc::c_int = 0;
         // SAFETY: ioctls on our descriptor with the argument types they take.
         let peer = unsafe {
             if libc::ioctl(m, libc::TIOCSPTLCK, &unlock) < 0 {
-                return Err(fail("unlock the pty of", io::Error::last_os_error()));
+                return Err(fail("unlock the pty", io::Error::last_os_error()));
             }
             let fd = libc::ioctl(
                 m,
@@ -451,7 +529,7 @@ impl Pty {
                 libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
             );
             if fd < 0 {
-                return Err(fail("open the pty peer of", io::Error::last_os_error()));
+                return Err(fail("open the pty peer", io::Error::last_os_error()));
             }
             OwnedFd::from_raw_fd(fd)
         };
@@ -459,7 +537,7 @@ impl Pty {
         let host = tcgetattr(stdin.as_fd())
             .map_err(|e| setup("read the terminal settings of stdin", e))?;
         tcsetattr(&peer, SetArg::TCSANOW, &host)
-            .map_err(|e| fail("set the terminal settings of the pty of", e.into()))?;
+            .map_err(|e| fail("set the terminal settings of the pty", e.into()))?;
         let relay = Relay {
             master,
             _raw: RawMode::enter(host)?,

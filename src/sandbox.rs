@@ -71,10 +71,12 @@ impl Sandbox {
     /// tool.conf, or an empty one when the sandbox has none.
     pub fn conf(&self) -> Result<Conf> {
         let cd = self.chroot_d();
-        if let Some(msg) = crate::conf::conf_sh_notice(&cd) {
-            eprintln!("chroot-tool: {msg}");
+        if let Ok(root) = sys::open_root(&self.dir) {
+            if let Some(msg) = crate::conf::conf_sh_notice(root.as_fd(), &cd) {
+                eprintln!("chroot-tool: {msg}");
+            }
         }
-        let conf = Conf::load(&cd)?.unwrap_or_default();
+        let conf = Conf::load_in_root(&self.dir)?.unwrap_or_default();
         for w in &conf.warnings {
             eprintln!("chroot-tool: warning: {w}");
         }

@@ -354,13 +354,17 @@ fn load_reads_chroot_d_tool_conf() {
 
 #[test]
 fn conf_sh_is_reported_not_run() {
+    use std::os::fd::AsFd;
     let d = tempfile::tempdir().unwrap();
-    assert!(chroot_tool::conf::conf_sh_notice(d.path()).is_none());
+    let cd = d.path().join("chroot.d");
+    std::fs::create_dir(&cd).unwrap();
+    let root = chroot_tool::sys::open_root(d.path()).unwrap();
+    assert!(chroot_tool::conf::conf_sh_notice(root.as_fd(), &cd).is_none());
     std::fs::write(
-        d.path().join("conf.sh"),
+        cd.join("conf.sh"),
         "BINDINGS=\"src:/a tgt:/a\"\ntouch /tmp/ran\n",
     )
     .unwrap();
-    let n = chroot_tool::conf::conf_sh_notice(d.path()).unwrap();
+    let n = chroot_tool::conf::conf_sh_notice(root.as_fd(), &cd).unwrap();
     assert!(n.contains("not executed") && n.contains("[bind]"), "{n}");
 }

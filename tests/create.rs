@@ -60,7 +60,7 @@ fn real_create_makes_a_ready_sandbox() {
     assert!(log.contains("P: Downloading packages"), "{log}");
     assert!(log.contains("Base system installed successfully"), "{log}");
 
-    let rec = chroot_tool::create::load(&chroot_d).expect("chroot.d/create.toml");
+    let rec = chroot_tool::create::load(root).expect("chroot.d/create.toml");
     assert_eq!(rec.suite, "stable");
     assert_eq!(rec.variant, "minbase");
     assert_eq!(rec.mirror, "http://deb.debian.org/debian");

@@ -187,6 +187,14 @@ fn setup_failures_are_125_and_not_taken_for_not_found() {
         }
         other => panic!("{other:?}"),
     }
+    // The message printed keeps the reason, once.
+    let msg = chroot_tool::show::error_chain(r.as_ref().unwrap_err());
+    let why = std::io::Error::from_raw_os_error(libc::ENOENT).to_string();
+    assert_eq!(
+        msg,
+        format!("change to /no/such/dir inside /: {why}"),
+        "{msg}"
+    );
     assert_eq!(exec::exit_code(&r), 125);
 
     let mut s = spec(&["/bin/true"]);
@@ -291,14 +299,42 @@ fn sighup_to_the_supervisor_reaches_the_command() {
 }
 
 #[test]
-fn sigint_is_not_forwarded_without_a_pty() {
-    // The terminal sends Ctrl-C to the whole process group itself; the
-    // supervisor survives it and reports the command's own status.
-    let sup = fork_supervisor(&spec(&["sh", "-c", "sleep 1; exit 7"]), || {});
+fn sigint_and_sigquit_sent_to_the_supervisor_alone_reach_the_command() {
+    // A `kill -INT` of the supervisor (not the terminal's Ctrl-C, which the
+    // command got already) is passed on: the command's trap runs.
+    for (sig, code) in [(Signal::SIGINT, 7), (Signal::SIGQUIT, 8)] {
+        let line = format!("trap 'exit {code}' {}; sleep 5 & wait", &sig.as_str()[3..]);
+        let sup = fork_supervisor(&spec(&["sh", "-c", &line]), || {});
+        sup.wait_started();
+        std::thread::sleep(Duration::from_millis(200));
+        kill(sup.pid, sig).unwrap();
+        assert_eq!(sup.wait(), code, "{sig}");
+    }
+}
+
+#[test]
+fn every_catchable_signal_to_the_supervisor_ends_the_command_with_it() {
+    for sig in [
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGALRM,
+        Signal::SIGPIPE,
+        Signal::SIGVTALRM,
+        Signal::SIGPROF,
+        Signal::SIGPWR,
+    ] {
+        let sup = fork_supervisor(&spec(&["sleep", "5"]), || {});
+        sup.wait_started();
+        kill(sup.pid, sig).unwrap();
+        assert_eq!(sup.wait(), 128 + sig as i32, "{sig}");
+    }
+    // A real-time signal too.
+    let sup = fork_supervisor(&spec(&["sleep", "5"]), || {});
     sup.wait_started();
-    kill(sup.pid, Signal::SIGINT).unwrap();
-    kill(sup.pid, Signal::SIGQUIT).unwrap();
-    assert_eq!(sup.wait(), 7);
+    let rt = libc::SIGRTMIN() + 3;
+    // SAFETY: a plain kill(2).
+    assert_eq!(unsafe { libc::kill(sup.pid.as_raw(), rt) }, 0);
+    assert_eq!(sup.wait(), 128 + rt);
 }
 
 #[test]
@@ -408,7 +444,7 @@ impl UserTerminal {
     fn supervise(&mut self, argv: &[&str], stderr: Option<OwnedFd>) -> Supervisor {
         let mut s = spec(argv);
         s.terminal = Terminal::Pty {
-            ptmx: "/dev/ptmx".into(),
+            devpts: chroot_tool::sys::open_root(Path::new("/dev/pts")).unwrap(),
         };
         let slave = self.slave.take().unwrap();
         fork_supervisor(&s, move || {

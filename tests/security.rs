@@ -2109,3 +2109,516 @@ fn a_target_whose_way_another_mount_covers_lands_visible_or_is_refused() {
     t.changed(&before, &Snapshot::take(&[&h]));
     t.finish(3, 0);
 }
+
+// ---- issue 7: files, programs and signals of the sandbox ----
+
+/// chroot-tool ARGS in `ns`, killed by its pid (and the test failed) when it
+/// has not ended within `secs`; stdout and stderr go through files, so a
+/// process left holding them cannot hang the test.
+fn tool_within(ns: &Ns, args: &[std::ffi::OsString], secs: u64, env: &[(&[u8], &[u8])]) -> Output {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir_in(ns.tmp.path()).unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut c = ns.tool();
+    c.args(args)
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap());
+    for (k, v) in env {
+        c.env(OsStr::from_bytes(k), OsStr::from_bytes(v));
+    }
+    let mut child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chroot-tool {args:?} still running after {secs} s: killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let o = Output {
+        status,
+        stdout: fs::read(&out).unwrap(),
+        stderr: fs::read(&err).unwrap(),
+    };
+    assert_ne!(code(&o), 101, "{args:?} panicked: {}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    o
+}
+
+fn os_args(args: &[&str]) -> Vec<std::ffi::OsString> {
+    args.iter().map(Into::into).collect()
+}
+
+fn tool_timed(ns: &Ns, args: &[&str], secs: u64) -> Output {
+    tool_within(ns, &os_args(args), secs, &[])
+}
+
+/// The shapes a file of the sandbox takes in an attack.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum FileShape {
+    Fifo,
+    DevZero,
+    Kmsg,
+    HostFile,
+    Sparse,
+}
+
+const FILE_SHAPES: [FileShape; 5] = [
+    FileShape::Fifo,
+    FileShape::DevZero,
+    FileShape::Kmsg,
+    FileShape::HostFile,
+    FileShape::Sparse,
+];
+
+const HOST_SECRET: &str = "HOSTSECRET7";
+
+/// Replaces `rel` in the rootfs by `shape`; `host` is a host file with
+/// `HOST_SECRET` in a form that file's reader would show.
+fn shape_file(root: &Path, rel: &str, shape: FileShape, host: &Path) {
+    let p = root.join(rel);
+    let _ = fs::remove_file(&p);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    match shape {
+        FileShape::Fifo => {
+            nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap()
+        }
+        FileShape::DevZero => symlink("/dev/zero", &p).unwrap(),
+        FileShape::Kmsg => symlink("/proc/kmsg", &p).unwrap(),
+        FileShape::HostFile => symlink(host, &p).unwrap(),
+        FileShape::Sparse => fs::File::create(&p).unwrap().set_len(100 << 20).unwrap(),
+    }
+}
+
+#[test]
+fn files_of_the_sandbox_are_read_inside_bounded_and_never_block() {
+    let ns = Ns::new();
+    let mut t = Tally::new("files of the sandbox");
+    let hosts = ns.tmp.path().join("hostfiles");
+    fs::create_dir_all(&hosts).unwrap();
+    let record = format!(
+        "suite = \"{HOST_SECRET}\"\nmirror = \"m\"\nvariant = \"v\"\narch = \"a\"\ndate = \"d\"\ntool_version = \"t\"\n"
+    );
+    let files: [(&str, String); 4] = [
+        ("chroot.d/tool.conf", format!("[{HOST_SECRET}\n")),
+        ("chroot.d/create.toml", record),
+        (
+            "etc/passwd",
+            format!("root:x:0:0:root:/{HOST_SECRET}:/bin/sh\n"),
+        ),
+        ("etc/group", format!("root:x:0:{HOST_SECRET}\n")),
+    ];
+    for (rel, content) in &files {
+        let host = hosts.join(rel.replace('/', "_"));
+        fs::write(&host, content).unwrap();
+        for shape in FILE_SHAPES {
+            t.attacks += 1;
+            let what = format!("{rel} as {shape:?}");
+            let root = ns.busybox_root(&format!("sb-{}", t.attacks));
+            shape_file(&root, rel, shape, &host);
+            let r = d(&root);
+            let outs = [
+                ("on", tool_timed(&ns, &["on", "-d", r], 20)),
+                ("status", tool_timed(&ns, &["status", "-d", r], 20)),
+                (
+                    "status --json",
+                    tool_timed(&ns, &["status", "--json", "-d", r], 20),
+                ),
+                (
+                    "run",
+                    tool_timed(&ns, &["run", "-d", r, "echo H=$HOME"], 20),
+                ),
+            ];
+            for (verb, o) in &outs {
+                let all = format!("{}{}", stdout(o), stderr(o));
+                assert!(
+                    !all.contains(HOST_SECRET),
+                    "{what}: {verb} read the host file: {all}"
+                );
+                if *rel == "chroot.d/tool.conf" && o.status.code() != Some(0) {
+                    // The user must know which file is wrong.
+                    let e = one_line_error(o, &what);
+                    assert!(e.contains("tool.conf"), "{what}: {verb}: {e}");
+                }
+            }
+            let must_refuse = matches!(shape, FileShape::Fifo | FileShape::Sparse);
+            if *rel == "chroot.d/tool.conf" {
+                if must_refuse {
+                    // status does not hold a broken tool.conf against the mounts.
+                    for (verb, o) in [&outs[0], &outs[3]] {
+                        let e = one_line_error(o, &format!("{what}: {verb}"));
+                        assert!(
+                            e.contains("not a regular file") || e.contains("larger than"),
+                            "{what}: {verb}: {e}"
+                        );
+                    }
+                }
+            } else {
+                ok(&outs[0].1);
+                let run = &outs[3].1;
+                ok(run);
+                if *rel == "etc/passwd" {
+                    assert!(stdout(run).contains("H=/root"), "{what}: {}", stdout(run));
+                    if must_refuse {
+                        assert!(
+                            stderr(run).contains("warning") && stderr(run).contains("passwd"),
+                            "{what}: {}",
+                            stderr(run)
+                        );
+                    }
+                }
+            }
+            ok(&tool_timed(&ns, &["off", "-d", r], 20));
+            t.left(&ns, &root);
+        }
+    }
+    assert_eq!(t.attacks, 20);
+    t.finish(20, 0);
+}
+
+/// The sandbox's devpts number of the pty `tty` printed, and the host's ptys.
+#[test]
+fn a_dev_symlink_never_gives_the_command_a_host_pty() {
+    let ns = Ns::new();
+    let mut t = Tally::new("pty of the sandbox");
+    // A host symlink `hl` to a host directory `n` levels deep: the host
+    // resolves `hl/../../(n times)/dev` to its own /dev. Inside the root the
+    // same text leads to a directory of the rootfs (its `hl` is a symlink
+    // one level deeper), where `on` mounts the sandbox's /dev.
+    let deep = ns.tmp.path().join("deep");
+    fs::create_dir_all(&deep).unwrap();
+    let hl = ns.tmp.path().join("hl");
+    symlink(&deep, &hl).unwrap();
+    let n = deep.components().count() - 1;
+    let via_host = format!("{}/{}dev", d(&hl), "../".repeat(n));
+    let up = "/..".repeat(20);
+    // What lands on the sandbox's /dev/pts after `on` (as if a process of
+    // the host or inside did it): the host's devpts bound there, a tmpfs.
+    let bind_host = "mount --bind /dev/pts {r}/realdev/pts";
+    let tmpfs = "mount -t tmpfs none {r}/realdev/pts";
+    for (k, to, after_on, then) in [
+        (0, "realdev".to_string(), false, ""),
+        (1, via_host, false, ""),
+        (2, format!("{up}/dev"), true, ""),
+        (3, "/proc/1/root/dev".to_string(), false, ""),
+        (4, "/proc/1/root/dev".to_string(), true, ""),
+        (5, "realdev".to_string(), false, bind_host),
+        (6, "realdev".to_string(), false, tmpfs),
+    ] {
+        t.attacks += 1;
+        let root = ns.busybox_root(&format!("sb-{k}"));
+        fs::create_dir(root.join("realdev")).unwrap();
+        let inner = format!("/a{}", "/x".repeat(n));
+        fs::create_dir_all(root.join(&inner[1..])).unwrap();
+        fs::create_dir_all(root.join("a/dev")).unwrap();
+        link(&root, d(&hl), &inner);
+        if after_on {
+            // `on` mounts /dev inside; then a process inside points /dev elsewhere.
+            link(&root, "/dev", "realdev");
+            ok(&tool_timed(&ns, &["on", "-d", d(&root)], 20));
+            link(&root, "/dev", &to);
+        } else {
+            link(&root, "/dev", &to);
+            let _ = tool_timed(&ns, &["on", "-d", d(&root)], 20);
+        }
+        if !then.is_empty() {
+            let o = ns.sh(&then.replace("{r}", d(&root)));
+            assert!(o.status.success(), "{then}: {}", stderr(&o));
+        }
+        // The sandbox's devpts is a new instance: its device differs from the host's.
+        let host_dev = fs::metadata("/dev/pts/ptmx").unwrap().dev();
+        let line = "tty; stat -L -c DEV=%d /proc/self/fd/0";
+        let mut c = ns
+            .cmd("script")
+            .args([
+                "-qec",
+                &format!("{} run -d {} '{line}'", common::BIN, d(&root)),
+                "/dev/null",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = c.id();
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(20));
+            // Ends the script(1) we started, by its pid, if still there.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        });
+        drop(c.stdin.take());
+        let o = c.wait_with_output().unwrap();
+        let out = stdout(&o);
+        assert!(!killer.is_finished(), "{to}: run on a terminal hung");
+        let dev: Option<u64> = out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("DEV=")?.parse().ok());
+        // Where `on` mounted the sandbox's devpts and nothing covers it, the
+        // command gets a pty of it; where something covers it, a refusal.
+        match k {
+            0 | 1 => assert!(dev.is_some(), "{to}: no pty of the sandbox: {out}"),
+            5 | 6 => assert!(dev.is_none(), "{then}: not refused: {out}"),
+            _ => {}
+        }
+        match dev {
+            Some(dev) => {
+                assert_ne!(
+                    dev, host_dev,
+                    "{to}: the command saw the host's devpts: {out}"
+                );
+                assert!(out.contains("/pts/0"), "{to}: {out}");
+            }
+            None => assert!(
+                out.contains("chroot-tool: ") && o.status.code() == Some(125),
+                "{to}: neither a pty of the sandbox nor a refusal: {out}"
+            ),
+        }
+        ok(&tool_timed(&ns, &["off", "-d", d(&root)], 20));
+        t.left(&ns, &root);
+    }
+    t.finish(7, 0);
+}
+
+#[test]
+fn host_cmd_swapped_for_a_host_program_never_runs_it() {
+    let ns = Ns::new();
+    let mut t = Tally::new("host-cmd swap race");
+    let root = ns.busybox_root("sb");
+    let marker = ns.tmp.path().join("evil-ran");
+    let evil = ns.tmp.path().join("evil.sh");
+    script(&evil, &format!("#!/bin/sh\necho ran >> {}\n", d(&marker)));
+    let log = ns.tmp.path().join("genuine.log");
+    script(
+        &root.join("chroot.d/genuine"),
+        &format!("#!/bin/sh\necho ran >> {}\n", d(&log)),
+    );
+    let cd = root.join("chroot.d");
+    ok(&tool_timed(&ns, &["on", "-d", d(&root)], 20));
+    // The swapper stands for a process inside: it only renames in chroot.d.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swaps = {
+        let (stop, cd, evil) = (stop.clone(), cd.clone(), evil.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            let _ = fs::remove_file(cd.join("l"));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = fs::hard_link(cd.join("genuine"), cd.join("g"));
+                let _ = fs::rename(cd.join("g"), cd.join("host-cmd"));
+                let _ = symlink(&evil, cd.join("l"));
+                let _ = fs::rename(cd.join("l"), cd.join("host-cmd"));
+                n += 1;
+            }
+            n
+        })
+    };
+    let runs = 300;
+    for _ in 0..runs {
+        t.attacks += 1;
+        let o = tool_timed(&ns, &["run", "-d", d(&root), "true"], 20);
+        assert!(matches!(code(&o), 0 | 125), "{}", stderr(&o));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swaps.join().unwrap();
+    let genuine = fs::read_to_string(&log).unwrap_or_default().lines().count();
+    eprintln!("host-cmd race: {runs} runs, {swaps} swaps, genuine host-cmd ran {genuine} times");
+    assert!(!marker.exists(), "a host program ran as host-cmd");
+    assert!(swaps >= 1000, "too few swaps to mean anything: {swaps}");
+    assert!(
+        genuine >= 30,
+        "the genuine host-cmd ran only {genuine} times"
+    );
+    ok(&tool_timed(&ns, &["off", "-d", d(&root)], 20));
+    t.left(&ns, &root);
+    t.finish(300, 0);
+}
+
+#[test]
+fn no_environment_byte_or_timeout_makes_it_panic() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    script(&root.join("chroot.d/stop"), "#!/bin/sh\nexit 0\n");
+    let r = std::ffi::OsStr::new(d(&root));
+    let env: &[(&[u8], &[u8])] = &[(b"CT_V\xff", b"a\xfe\x01b"), (b"CT_W", b"\xff\xff")];
+    let a = |args: &[&str]| -> Vec<std::ffi::OsString> {
+        let mut v = os_args(&args[..1]);
+        v.push("-d".into());
+        v.push(r.into());
+        v.extend(os_args(&args[1..]));
+        v
+    };
+    for args in [
+        a(&["on"]),
+        a(&["status"]),
+        a(&["status", "--json"]),
+        a(&["run", "env"]),
+        a(&["run", "--", "env"]),
+        a(&["shell"]),
+        // On, with a stop to run: the environment goes to stop too.
+        a(&["off"]),
+    ] {
+        let o = tool_within(&ns, &args, 30, env);
+        let has = |w: &[u8]| o.stdout.windows(w.len()).any(|x| x == w);
+        if args.iter().any(|s| s == "env") {
+            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            // A shell (`run LINE`) drops a variable whose name is no shell name.
+            assert!(
+                !args.iter().any(|s| s == "--") || has(b"CT_V\xff=a\xfe\x01b"),
+                "the variable did not reach the command byte-exact"
+            );
+            assert!(has(b"CT_W=\xff\xff"), "{:?}", o.stdout);
+        }
+        if args[0] == "off" {
+            assert!(ok(&o).contains("is off ("), "{}", stdout(&o));
+        }
+    }
+    for t in [
+        "1e19",
+        "-1",
+        "NaN",
+        "inf",
+        "-inf",
+        "1e400",
+        "18446744073709551616",
+        "x",
+    ] {
+        for verb in ["off", "destroy"] {
+            let mut v = a(&[verb, "--timeout", t]);
+            if verb == "destroy" {
+                v.push("--yes".into());
+            }
+            let o = tool_within(&ns, &v, 30, env);
+            assert_eq!(code(&o), 2, "{verb} --timeout {t}: {}", stderr(&o));
+            one_line_error(&o, t);
+        }
+    }
+    assert!(root.exists());
+    // destroy, with the odd environment, of a sandbox that is on and has a stop.
+    ok(&tool_timed(&ns, &["on", "-d", d(&root)], 20));
+    let mut v = a(&["destroy", "--yes"]);
+    v.push("--timeout".into());
+    v.push("2".into());
+    ok(&tool_within(&ns, &v, 60, env));
+    assert!(!root.exists());
+}
+
+/// The pids of `pid`'s children.
+fn child_pids(pid: u32) -> Vec<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+#[test]
+fn signals_sent_to_the_supervisor_reach_the_command() {
+    use nix::sys::signal::Signal::*;
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    ok(&tool_timed(&ns, &["on", "-d", d(&root)], 20));
+    for sig in [
+        SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE, SIGKILL,
+    ] {
+        let mut c = ns
+            .tool()
+            .args(["run", "-d", d(&root), "--", "sleep", "100"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let tool = c.id();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let sleep = loop {
+            if let Some(&p) = child_pids(tool).first() {
+                if fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep")
+                {
+                    break p;
+                }
+            }
+            assert!(Instant::now() < deadline, "{sig}: the sleep never started");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(tool as i32), sig).unwrap();
+        let st = loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(sleep as i32), SIGKILL);
+                panic!("{sig}: chroot-tool still running");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if sig == SIGKILL {
+            // Not to be caught: the command dies with its supervisor.
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(st.signal(), Some(libc::SIGKILL), "{st:?}");
+        } else {
+            assert_eq!(st.code(), Some(128 + sig as i32), "{sig}: {st:?}");
+        }
+        // Gone (reaped by chroot-tool, or after a SIGKILL ended and reaped
+        // by init) within the deadline.
+        while fs::read_to_string(format!("/proc/{sleep}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
+            assert!(
+                Instant::now() < deadline,
+                "{sig}: the command was left running"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    ok(&tool_timed(&ns, &["off", "-d", d(&root)], 20));
+}
+
+#[test]
+fn a_normal_user_is_told_it_needs_root() {
+    use std::os::unix::fs::PermissionsExt;
+    common::require_root();
+    // `nobody` exists everywhere; the tool is copied where it may run it
+    // (the checkout may not be readable by other users).
+    let user = "nobody";
+    let place = tempfile::Builder::new()
+        .prefix("ct-user-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    fs::set_permissions(place.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = place.path().join("chroot-tool");
+    common::install_exec(Path::new(common::BIN), &bin);
+    for (verb, code) in [
+        ("on", 1),
+        ("off", 1),
+        ("status", 1),
+        ("run", 125),
+        ("shell", 125),
+        ("create", 1),
+        ("destroy", 1),
+    ] {
+        let mut args = vec!["-u", user, "--", d(&bin), verb, "-d", "/tmp/ct-none"];
+        if verb == "run" {
+            args.push("true");
+        }
+        let o = std::process::Command::new("runuser")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{verb}: {e}");
+        let line = e.trim_end();
+        assert!(
+            line.starts_with(&format!("chroot-tool: {verb} needs root ("))
+                && line.ends_with("); run it as root, e.g. with sudo")
+                && line.lines().count() == 1,
+            "{verb}: {e}"
+        );
+        assert!(!e.contains("not permitted"), "{verb}: {e}");
+    }
+}

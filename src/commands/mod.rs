@@ -38,7 +38,30 @@ fn code_for(e: &anyhow::Error, default: u8) -> u8 {
     }
 }
 
+/// Why a verb needs root, for the one line a normal user gets instead of
+/// the "Operation not permitted" of the first call that fails.
+fn needs_root(cmd: &Command) -> Option<(&'static str, &'static str, u8)> {
+    match cmd {
+        Command::Run(_) => Some(("run", "mounting, chroot", 125)),
+        Command::Shell => Some(("shell", "mounting, chroot", 125)),
+        Command::On => Some(("on", "mounting", 1)),
+        Command::Off(_) => Some(("off", "unmounting, ending processes", 1)),
+        Command::Status(_) => Some(("status", "reading the processes of the sandbox", 1)),
+        Command::Create(_) => Some(("create", "debootstrap, mounting", 1)),
+        Command::Destroy(_) => Some(("destroy", "unmounting, deleting", 1)),
+        Command::Completions(_) => None,
+    }
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    if let Some((verb, why, code)) = needs_root(&cli.command) {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(Failure {
+                error: anyhow::anyhow!("{verb} needs root ({why}); run it as root, e.g. with sudo"),
+                code,
+            });
+        }
+    }
     let dir = cli.dir.as_deref();
     let (res, fail_code) = match cli.command {
         Command::Run(a) => (run::run(dir, &a), 125),

@@ -33,10 +33,17 @@ pub fn run(dir: Option<&Path>, args: &OffArgs) -> Result<()> {
     Ok(())
 }
 
+/// The longest `--timeout` (a day): any longer would overflow a clock.
+pub const MAX_TIMEOUT: f64 = 86_400.0;
+
 pub fn grace(secs: f64) -> Result<Duration> {
-    Duration::try_from_secs_f64(secs).map_err(|_| {
-        crate::commands::Usage(format!("--timeout: not a number of seconds: {secs}")).into()
-    })
+    if !(0.0..=MAX_TIMEOUT).contains(&secs) {
+        return Err(crate::commands::Usage(format!(
+            "--timeout: {secs} is not a number of seconds from 0 to {MAX_TIMEOUT}"
+        ))
+        .into());
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 pub struct OffReport {

@@ -1,4 +1,8 @@
 //! `run`: turn on, run host-cmd, then run the command inside.
+use std::ffi::OsString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -7,8 +11,8 @@ use crate::cli::RunArgs;
 use crate::commands::{on, Usage};
 use crate::dispatch::{self, Request};
 use crate::exec::{self, Spec, Terminal};
-use crate::lock;
 use crate::sandbox::{Need, Sandbox};
+use crate::{lock, show};
 
 pub fn run(dir: Option<&Path>, args: &RunArgs) -> Result<u8> {
     let req = match (&args.line, args.argv.is_empty()) {
@@ -33,14 +37,15 @@ pub fn run(dir: Option<&Path>, args: &RunArgs) -> Result<u8> {
 }
 
 /// The environment of a command run inside: the caller's, with the
-/// identity and search path of root inside.
-pub fn command_env(sb: &Sandbox) -> Vec<(String, String)> {
+/// identity and search path of root inside. Bytes end to end: a variable
+/// that is not UTF-8 reaches the command as it is.
+pub fn command_env(sb: &Sandbox) -> Vec<(OsString, OsString)> {
     let (home, _) = root_passwd(sb);
-    let mut env: Vec<(String, String)> = std::env::vars()
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(k, _)| {
             !matches!(
-                k.as_str(),
-                "PATH" | "HOME" | "USER" | "LOGNAME" | "CHROOT_TOOL_DIR"
+                k.as_bytes(),
+                b"PATH" | b"HOME" | b"USER" | b"LOGNAME" | b"CHROOT_TOOL_DIR"
             )
         })
         .collect();
@@ -48,30 +53,49 @@ pub fn command_env(sb: &Sandbox) -> Vec<(String, String)> {
     env
 }
 
-pub fn identity_env(home: &str) -> Vec<(String, String)> {
-    vec![
+pub fn identity_env(home: &str) -> Vec<(OsString, OsString)> {
+    [
         (
-            "PATH".into(),
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         ),
-        ("HOME".into(), home.into()),
-        ("USER".into(), "root".into()),
-        ("LOGNAME".into(), "root".into()),
+        ("HOME", home),
+        ("USER", "root"),
+        ("LOGNAME", "root"),
     ]
+    .into_iter()
+    .map(|(k, v)| (k.into(), v.into()))
+    .collect()
 }
 
-/// root's entry of the sandbox's /etc/passwd: (home, shell).
+/// At most this much of the sandbox's `/etc/passwd` is read.
+pub const PASSWD_CAP: usize = 4 << 20;
+
+/// root's entry of the sandbox's /etc/passwd: (home, shell). The file is
+/// the sandbox's data: read inside the root, a regular file of at most
+/// [`PASSWD_CAP`] bytes; anything else counts as no entry, with a warning.
 pub fn root_passwd(sb: &Sandbox) -> (String, String) {
-    use std::os::fd::AsFd;
-    let text = crate::sys::open_root(&sb.dir)
-        .and_then(|r| crate::sys::resolve_in_root(r.as_fd(), Path::new("/etc/passwd")))
-        .and_then(|fd| std::fs::read_to_string(crate::sys::fd_path(fd.as_fd())))
+    let text = match crate::sys::open_root(&sb.dir).map_err(crate::sys::ReadError::from) {
+        Ok(root) => {
+            match crate::sys::read_in_root(root.as_fd(), Path::new("/etc/passwd"), PASSWD_CAP) {
+                Ok(b) => b.unwrap_or_default(),
+                Err(e) => {
+                    eprintln!(
+                        "chroot-tool: warning: {}: {e}; using /root and /bin/sh for root",
+                        show::path(sb.dir.join("etc/passwd"))
+                    );
+                    Vec::new()
+                }
+            }
+        }
+        Err(_) => Vec::new(),
+    };
+    let line = text
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(b"root:"))
+        .map(|l| String::from_utf8_lossy(l).into_owned())
         .unwrap_or_default();
-    let f: Vec<&str> = text
-        .lines()
-        .find(|l| l.starts_with("root:"))
-        .map(|l| l.split(':').collect())
-        .unwrap_or_default();
+    let f: Vec<&str> = line.split(':').collect();
     let home = f
         .get(5)
         .filter(|s| !s.is_empty())
@@ -93,26 +117,28 @@ pub fn enter(
     argv: Vec<String>,
     arg0: Option<String>,
     cwd: PathBuf,
-    env: Vec<(String, String)>,
+    env: Vec<(OsString, OsString)>,
 ) -> Result<u8> {
     let mut guard = lock::exclusive(&sb.dir)?;
     on::ensure_on(sb)?;
-    if let Some(hook) = host_cmd(sb) {
+    if let Some(hook) = host_cmd(sb)? {
         drop(guard);
-        let st = std::process::Command::new(&hook)
+        let name = show::path(sb.chroot_d().join("host-cmd"));
+        // The very file that was checked runs, by descriptor: a process
+        // inside that swaps host-cmd for a symlink afterwards changes nothing.
+        let st = crate::sys::process::command_of_fd(hook.as_fd())
+            .arg0(sb.chroot_d().join("host-cmd"))
             .arg(line)
             .arg(&sb.dir)
             .status()
-            .with_context(|| format!("running {}", crate::show::path(&hook)))?;
+            .with_context(|| format!("running {name}"))?;
+        drop(hook);
         if !st.success() {
             use std::os::unix::process::ExitStatusExt;
             let code = st
                 .code()
                 .map_or_else(|| 128 + st.signal().unwrap_or(0) as u8, |c| c as u8);
-            eprintln!(
-                "chroot-tool: {} failed (status {code}); command not run",
-                crate::show::path(&hook)
-            );
+            eprintln!("chroot-tool: {name} failed (status {code}); command not run");
             return Ok(code);
         }
         guard = lock::exclusive(&sb.dir)?;
@@ -127,12 +153,19 @@ pub fn supervise(
     argv: Vec<String>,
     arg0: Option<String>,
     cwd: PathBuf,
-    env: Vec<(String, String)>,
+    env: Vec<(OsString, OsString)>,
     guard: lock::Lock,
 ) -> Result<u8> {
-    let ptmx = sb.dir.join("dev/pts/ptmx");
-    let terminal = if exec::use_pty() && ptmx.exists() {
-        Terminal::Pty { ptmx }
+    let terminal = if exec::use_pty() {
+        match sandbox_devpts(sb) {
+            Ok(devpts) => Terminal::Pty { devpts },
+            Err(why) => {
+                eprintln!(
+                    "chroot-tool: the command was not run: no terminal of the sandbox's own: {why}"
+                );
+                return Ok(125);
+            }
+        }
     } else {
         Terminal::Inherit
     };
@@ -151,14 +184,49 @@ pub fn supervise(
     Ok(exec::exit_code(&res))
 }
 
-/// `chroot.d/host-cmd` when it is executable, as a host path inside DIR.
-fn host_cmd(sb: &Sandbox) -> Option<PathBuf> {
-    if sb.has_command("host-cmd") {
-        let p = sb.chroot_d().join("host-cmd");
-        std::fs::canonicalize(&p)
-            .ok()
-            .filter(|c| c.starts_with(&sb.dir))
-    } else {
-        None
+/// The devpts that `on` mounted at the sandbox's `/dev/pts`, as a
+/// descriptor: `/dev/pts` resolved inside the root, a devpts mount of its
+/// own (the root of a mount listed under DIR, another instance than the
+/// host's `/dev/pts`). Never the host path `DIR/dev/pts`, which a `/dev`
+/// symlink in the rootfs would lead to the host's devpts.
+fn sandbox_devpts(sb: &Sandbox) -> std::result::Result<OwnedFd, String> {
+    use crate::sys::{self, pty};
+    let here = || show::path(sb.dir.join("dev/pts"));
+    let fd = sys::open_root(&sb.dir)
+        .and_then(|r| sys::resolve_in_root(r.as_fd(), Path::new("/dev/pts")))
+        .map_err(|e| format!("{}: {e}", here()))?;
+    if !pty::is_devpts(fd.as_fd()).map_err(|e| format!("{}: {e}", here()))? {
+        return Err(format!("{} is not a devpts filesystem", here()));
     }
+    let (id, is_root) = sys::mount_of(fd.as_fd()).map_err(|e| format!("{}: {e}", here()))?;
+    let mounts = crate::mountinfo::read().map_err(|e| format!("reading the mount table: {e}"))?;
+    let ours = crate::mountinfo::under(&mounts, &sb.dir)
+        .iter()
+        .any(|m| m.id == id);
+    let dev = pty::dev_of(fd.as_fd()).map_err(|e| format!("{}: {e}", here()))?;
+    let host_dev = sys::open_path(Path::new("/dev/pts"))
+        .and_then(|h| pty::dev_of(h.as_fd()))
+        .ok();
+    if !is_root || !ours || host_dev == Some(dev) {
+        return Err(format!(
+            "{} is not the devpts that `on` mounted in the sandbox",
+            here()
+        ));
+    }
+    Ok(fd)
+}
+
+/// `chroot.d/host-cmd` resolved inside the root and opened (`O_PATH`) when
+/// it is an executable regular file: the descriptor is what will run.
+fn host_cmd(sb: &Sandbox) -> Result<Option<OwnedFd>> {
+    let root = crate::sys::open_root(&sb.dir)
+        .with_context(|| format!("opening {}", show::path(&sb.dir)))?;
+    let fd = match crate::sys::resolve_in_root(root.as_fd(), Path::new("/chroot.d/host-cmd")) {
+        Ok(fd) => fd,
+        Err(_) => return Ok(None),
+    };
+    let st = nix::sys::stat::fstat(fd.as_fd())
+        .with_context(|| show::path(sb.chroot_d().join("host-cmd")))?;
+    let runnable = st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0;
+    Ok(runnable.then_some(fd))
 }

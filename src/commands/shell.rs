@@ -1,4 +1,6 @@
 //! `shell`: an interactive login shell of root inside.
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -22,12 +24,15 @@ pub fn run(dir: Option<&Path>) -> Result<u8> {
     let name = Path::new(&shell)
         .file_name()
         .map_or("sh".into(), |n| n.to_string_lossy().into_owned());
-    let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| KEEP.contains(&k.as_str()) || k.starts_with("LC_"))
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| {
+            let k = k.as_bytes();
+            KEEP.iter().any(|w| w.as_bytes() == k) || k.starts_with(b"LC_")
+        })
         .collect();
     env.extend(identity_env(&home));
-    env.push(("SHELL".into(), shell.clone()));
-    let cwd = if sb.dir.join(home.trim_start_matches('/')).is_dir() {
+    env.push(("SHELL".into(), shell.clone().into()));
+    let cwd = if sb.chroot_file(&home).is_some_and(|m| m.is_dir()) {
         PathBuf::from(&home)
     } else {
         PathBuf::from("/")

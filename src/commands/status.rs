@@ -79,7 +79,7 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
         mode: "privileged",
         mounts: rows,
         processes: procs::inside(&sb.dir),
-        created: crate::create::load(&sb.chroot_d()),
+        created: crate::create::load(&sb.dir),
     };
     if args.json {
         return super::out(format!("{}\n", serde_json::to_string_pretty(&st)?));

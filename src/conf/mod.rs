@@ -11,7 +11,11 @@
 //!   holds one path per line, optionally `"quoted"`. An unknown key in a
 //!   `[bind]` record is ignored with a warning (the original ignored it silently).
 use std::collections::BTreeMap;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
+
+/// At most this much of a `tool.conf` is read (it is a short text file).
+pub const CONF_CAP: usize = 1 << 20;
 
 mod bind;
 mod record;
@@ -128,9 +132,33 @@ impl Conf {
     /// A file that cannot be read is an error at line 0.
     pub fn load(chroot_d: &Path) -> Result<Option<Conf>, ConfError> {
         let path = chroot_d.join("tool.conf");
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        let read = crate::sys::open_root(chroot_d)
+            .map_err(crate::sys::ReadError::from)
+            .and_then(|d| crate::sys::read_in_root(d.as_fd(), Path::new("tool.conf"), CONF_CAP));
+        Conf::from_read(read, path)
+    }
+
+    /// Reads and parses the `chroot.d/tool.conf` of the sandbox `dir`, the
+    /// path resolved inside the root (a symlink never leads to the host's
+    /// files); a file that is not regular (a FIFO, a device) or larger than
+    /// [`CONF_CAP`] is an error naming it, and nothing blocks.
+    pub fn load_in_root(dir: &Path) -> Result<Option<Conf>, ConfError> {
+        let path = dir.join("chroot.d/tool.conf");
+        let read = crate::sys::open_root(dir)
+            .map_err(crate::sys::ReadError::from)
+            .and_then(|d| {
+                crate::sys::read_in_root(d.as_fd(), Path::new("/chroot.d/tool.conf"), CONF_CAP)
+            });
+        Conf::from_read(read, path)
+    }
+
+    fn from_read(
+        read: Result<Option<Vec<u8>>, crate::sys::ReadError>,
+        path: PathBuf,
+    ) -> Result<Option<Conf>, ConfError> {
+        let bytes = match read {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
             Err(e) => {
                 return Err(ConfError {
                     path,
@@ -207,9 +235,11 @@ fn exclude_path(trimmed: &str) -> Result<String, String> {
 
 /// When `chroot_d/conf.sh` (the original's shell configuration) is present:
 /// a one-line notice that it is not executed and how to move its records.
-pub fn conf_sh_notice(chroot_d: &Path) -> Option<String> {
+pub fn conf_sh_notice(root: BorrowedFd, chroot_d: &Path) -> Option<String> {
     let conf_sh = chroot_d.join("conf.sh");
-    std::fs::symlink_metadata(&conf_sh).ok()?;
+    // Looked for inside the root, never read.
+    let cd = crate::sys::resolve_in_root(root, Path::new("/chroot.d")).ok()?;
+    crate::sys::entry_at(cd.as_fd(), std::ffi::OsStr::new("conf.sh")).ok()?;
     Some(format!(
         "{} is not executed (shell code is no longer run): move each record of its BINDINGS \
          variables, e.g. \"src:/host/dir tgt:/dir\", to its own line in the [bind] section of {}, \
@@ -459,9 +489,12 @@ mod tests {
     #[test]
     fn conf_sh_notice_only_when_present() {
         let d = tempdir();
-        assert_eq!(conf_sh_notice(d.path()), None);
-        std::fs::write(d.path().join("conf.sh"), "BINDINGS=\"src:/a tgt:/a\"\n").unwrap();
-        let n = conf_sh_notice(d.path()).unwrap();
+        let cd = d.path().join("chroot.d");
+        std::fs::create_dir(&cd).unwrap();
+        let root = crate::sys::open_root(d.path()).unwrap();
+        assert_eq!(conf_sh_notice(root.as_fd(), &cd), None);
+        std::fs::write(cd.join("conf.sh"), "BINDINGS=\"src:/a tgt:/a\"\n").unwrap();
+        let n = conf_sh_notice(root.as_fd(), &cd).unwrap();
         assert!(n.contains("conf.sh is not executed"), "{n}");
         assert!(n.contains("BINDINGS") && n.contains("[bind]") && n.contains("tool.conf"));
         assert!(!n.contains('\n'));

@@ -45,10 +45,18 @@ impl CreateRecord {
     }
 }
 
-/// The record in `chroot_d` (a sandbox's `chroot.d/`), if there is a readable one.
-pub fn load(chroot_d: &Path) -> Option<CreateRecord> {
-    let text = std::fs::read_to_string(chroot_d.join(FILE)).ok()?;
-    toml::from_str(&text).ok()
+/// At most this much of a `create.toml` is read.
+pub const CAP: usize = 64 << 10;
+
+/// The record of the sandbox `dir` (its `chroot.d/create.toml`, resolved
+/// inside the root: a regular file of at most [`CAP`] bytes, never a FIFO,
+/// a device or a host file), if there is a readable one.
+pub fn load(dir: &Path) -> Option<CreateRecord> {
+    use std::os::fd::AsFd;
+    let root = crate::sys::open_root(dir).ok()?;
+    let bytes =
+        crate::sys::read_in_root(root.as_fd(), &Path::new("/chroot.d").join(FILE), CAP).ok()??;
+    toml::from_str(std::str::from_utf8(&bytes).ok()?).ok()
 }
 
 /// `t` as an RFC 3339 UTC timestamp, to the second.
@@ -107,8 +115,8 @@ mod tests {
             debootstrap_version: None,
         };
         let dir = std::env::temp_dir().join(format!("ct-record-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(FILE), r.to_toml()).unwrap();
+        std::fs::create_dir_all(dir.join("chroot.d")).unwrap();
+        std::fs::write(dir.join("chroot.d").join(FILE), r.to_toml()).unwrap();
         assert_eq!(load(&dir), Some(r));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -145,18 +145,27 @@ impl Root {
         fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
     }
 
-    /// Reads a small file `rel`, never following a symlink.
+    /// Reads a small file `rel` (a regular file of at most 64 KiB), never
+    /// following a symlink and never blocking (a FIFO is not read).
     pub fn read_file(&self, rel: &Path) -> Option<String> {
+        use std::io::Read;
         let (parent, name) = self.split(rel).ok()?;
         let dir = self.dir(parent, false).ok()?;
         let fd = openat(
             &dir,
             name,
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
         .ok()?;
-        io::read_to_string(File::from(fd)).ok()
+        let st = nix::sys::stat::fstat(&fd).ok()?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return None;
+        }
+        const CAP: u64 = 64 << 10;
+        let mut text = String::new();
+        File::from(fd).take(CAP).read_to_string(&mut text).ok()?;
+        Some(text)
     }
 }
 

@@ -16,11 +16,31 @@ use super::resolve::resolve_in_root;
 pub enum ReadError {
     #[error("not a regular file")]
     NotRegular,
+    #[error("a file of the kernel (procfs, sysfs...), not data")]
+    KernelFile,
     #[error("larger than {cap} bytes")]
     TooLarge { cap: usize },
     #[error(transparent)]
     Io(#[from] io::Error),
 }
+
+/// Filesystems of the kernel's own files (`statfs` magic numbers).
+const KERNEL_FS: [i64; 14] = [
+    0x9fa0,      // proc
+    0x6265_6572, // sysfs
+    0x6462_6720, // debugfs
+    0x7472_6163, // tracefs
+    0x7363_6673, // securityfs
+    0x0027_e0eb, // cgroup
+    0x6367_7270, // cgroup2
+    0xcafe_4a11, // bpf
+    0xde5e_81e4, // efivarfs
+    0x6265_6570, // configfs
+    0x6165_676c, // pstore
+    0x6573_5543, // fusectl
+    0x4249_4e4d, // binfmt_misc
+    0xf97c_ff8c, // selinuxfs
+];
 
 /// Reads `path` (absolute inside the root) from the root `root`.
 /// `Ok(None)` when it does not exist.
@@ -37,6 +57,12 @@ pub fn read_in_root(
     let st = nix::sys::stat::fstat(fd.as_fd()).map_err(io::Error::from)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(ReadError::NotRegular);
+    }
+    // procfs and sysfs files look regular, but reading one can consume
+    // (`/proc/kmsg`) or be as large as memory (`/proc/kcore`).
+    let fs = nix::sys::statfs::fstatfs(fd.as_fd()).map_err(io::Error::from)?;
+    if KERNEL_FS.contains(&(fs.filesystem_type().0 as i64)) {
+        return Err(ReadError::KernelFile);
     }
     // Reopened through the descriptor: the very inode that was checked.
     let file = nix::fcntl::open(

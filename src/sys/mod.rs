@@ -2,6 +2,8 @@
 //! does not cover (openat2 resolution inside a root, the fd-based mount API,
 //! mount ids). No policy here: callers decide what to mount where.
 pub mod file;
+pub mod process;
+pub mod pty;
 pub mod resolve;
 
 use std::ffi::CString;
@@ -11,6 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub use file::{read_in_root, ReadError};
+pub use pty::open_ptmx;
 pub use resolve::{open_root, resolve_beneath, resolve_in_root, Node};
 
 // Constants of the fd-based mount API (linux/mount.h), absent from libc.
