@@ -292,12 +292,7 @@ pub fn unmount_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
     // `on` (on the directory it covers) are left as they were. Without it
     // (a rootfs turned on by the 2020 tool, debootstrap's own mounts),
     // everything below DIR goes.
-    let first = mountinfo::read()?;
-    let ours: Vec<u64> = first
-        .iter()
-        .filter(|m| m.point == dir && is_self_bind(m, &first))
-        .map(|m| m.id)
-        .collect();
+    let ours = self_binds(dir, &mountinfo::read()?);
     loop {
         let mounts = mountinfo::read()?;
         let mut todo: Vec<&Mount> = mountinfo::under(&mounts, dir)
@@ -324,6 +319,29 @@ pub fn unmount_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
             return Ok(left);
         }
     }
+}
+
+/// The ids of `on`'s self-binds at `dir`.
+pub fn self_binds(dir: &Path, mounts: &[Mount]) -> Vec<u64> {
+    mounts
+        .iter()
+        .filter(|m| m.point == dir && is_self_bind(m, mounts))
+        .map(|m| m.id)
+        .collect()
+}
+
+/// The sandbox's own mounts: `on`'s self-binds at `dir` and every mount
+/// made on them, by mount id (none when the sandbox has no self-bind).
+pub fn own_mounts(dir: &Path, mounts: &[Mount]) -> Vec<u64> {
+    let ours = self_binds(dir, mounts);
+    let mut own = ours.clone();
+    own.extend(
+        mounts
+            .iter()
+            .filter(|m| !ours.contains(&m.id) && descends_from(m, &ours, mounts))
+            .map(|m| m.id),
+    );
+    own
 }
 
 /// Whether `m` was mounted (directly or not) on one of the mounts `ids`.

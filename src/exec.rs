@@ -15,7 +15,7 @@
 //! signalfd has to be cleared by our hook.
 use std::ffi::CString;
 use std::io::{self, IsTerminal};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
@@ -154,7 +154,7 @@ pub fn run(spec: &Spec, started: impl FnOnce()) -> Result<Outcome, ExecError> {
     let child = cmd.spawn().map_err(|e| spawn_error(e, spec, prog))?;
     started();
     let pid = Pid::from_raw(child.id() as i32);
-    let pidfd = match pidfd_open(pid) {
+    let pidfd = match crate::sys::pidfd::open(pid.as_raw()) {
         Ok(fd) => fd,
         Err(e) => {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
@@ -278,29 +278,6 @@ fn spawn_error(e: io::Error, spec: &Spec, prog: &str) -> ExecError {
     setup(what, errno)
 }
 
-fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open returns a new descriptor (close-on-exec) or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a descriptor we own from here on.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-fn pidfd_send_signal(pidfd: BorrowedFd, sig: libc::c_int) {
-    // SAFETY: a plain system call; ESRCH (already ended) is fine to ignore.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        );
-    }
-}
-
 fn reap(pid: Pid) -> Result<Outcome, ExecError> {
     loop {
         match waitpid(pid, None) {
@@ -408,7 +385,7 @@ fn supervise(
                     // line does not always exec its last command).
                     _ => {
                         crate::procs::signal_descendants(pid.as_raw(), sig);
-                        pidfd_send_signal(pidfd.as_fd(), sig);
+                        let _ = crate::sys::pidfd::send_signal(pidfd.as_fd(), sig);
                     }
                 }
             }
