@@ -255,3 +255,23 @@ impl Sandbox {
         std::fs::metadata(sys::fd_path(fd.as_fd())).ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_names_what_is_not_a_sandbox() {
+        for d in ["/", "/dev", "/sys", "/proc", "/etc", "/usr"] {
+            assert!(refusal(Path::new(d)).is_some(), "{d}");
+        }
+        let t = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(t.path()).unwrap();
+        assert_eq!(refusal(&dir), None, "an empty directory");
+        std::fs::write(dir.join("notes"), "x").unwrap();
+        let why = refusal(&dir).expect("a data directory");
+        assert!(why.starts_with("not a root filesystem"), "{why}");
+        std::fs::create_dir(dir.join("chroot.d")).unwrap();
+        assert_eq!(refusal(&dir), None, "chroot.d/ marks a sandbox");
+    }
+}

@@ -1541,6 +1541,12 @@ fn destroy_of_a_sandbox_on_through_an_alias_refuses_before_acting() {
         &alias,
     );
     assert_eq!(mounts, lines(&ns.mountinfo()));
+    // DIR itself is not on: off there ends nothing of the alias's.
+    t.attacks += 1;
+    let o = ok(&ns.run(&["off", "--timeout", "1", "-d", d(&root)]));
+    assert!(o.contains("already off"), "{o}");
+    assert!(running(sleep), "off of DIR ended the alias's process");
+    assert_eq!(mounts, lines(&ns.mountinfo()));
     // A part of DIR bound elsewhere (not on) is named too.
     ok(&ns.run(&["off", "--timeout", "1", "-d", d(&alias)]));
     assert!(ends(sleep));
@@ -1559,6 +1565,43 @@ fn destroy_of_a_sandbox_on_through_an_alias_refuses_before_acting() {
     ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
     assert!(!root.exists());
     t.left(&ns, &root);
+    t.finish();
+}
+
+#[test]
+fn destroy_refuses_a_sandbox_on_through_a_bind_of_its_parent() {
+    let ns = Ns::new();
+    let mut t = Tally::new("destroy, parent bound elsewhere");
+    let parent = ns.tmp.path().join("parent");
+    fs::create_dir_all(&parent).unwrap();
+    let root = parent.join("sb");
+    common::make_busybox_root(&root);
+    let palias = ns.tmp.path().join("palias");
+    fs::create_dir_all(&palias).unwrap();
+    sh_ok(
+        &ns,
+        &format!("mount --bind '{}' '{}'", d(&parent), d(&palias)),
+    );
+    let on_there = palias.join("sb");
+    ok(&ns.run(&["on", "-d", d(&on_there)]));
+    let (_run, sleep) = bg_sleep(&ns, &on_there);
+    let before = Snapshot::take(&[&root]);
+    t.attacks += 1;
+    let o = ns.run(&["destroy", "--yes", "--timeout", "1", "-d", d(&root)]);
+    let e = one_line_error(&o, "destroy of a sandbox on through its parent's bind");
+    assert!(e.contains(d(&on_there)), "{e}");
+    assert!(
+        running(sleep),
+        "destroy ended the process of the sandbox on elsewhere"
+    );
+    t.changed(&before, &Snapshot::take(&[&root]));
+    ok(&ns.run(&["off", "--timeout", "1", "-d", d(&on_there)]));
+    assert!(ends(sleep));
+    t.left(&ns, &on_there);
+    // Only the parent bound elsewhere, nothing on there: destroy may go.
+    ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
+    assert!(!root.exists());
+    sh_ok(&ns, &format!("umount '{}'", d(&palias)));
     t.finish();
 }
 
