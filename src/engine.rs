@@ -511,6 +511,15 @@ pub fn unmount_ours(dir: &Path, plan: Option<&[Op]>) -> io::Result<Vec<PathBuf>>
     }
 }
 
+/// The sandbox's own mounts: `on`'s self-binds at `dir` and every mount
+/// made on them, by mount id (none when the sandbox has no self-bind).
+pub fn own_mounts(dir: &Path, mounts: &[Mount]) -> Vec<u64> {
+    if self_binds(dir, mounts).is_empty() {
+        return vec![];
+    }
+    ours(dir, None, mounts).iter().map(|m| m.id).collect()
+}
+
 /// Whether `m` was mounted (directly or not) on one of the mounts `ids`.
 fn descends_from(m: &Mount, ids: &[u64], mounts: &[Mount]) -> bool {
     let mut cur = m;

@@ -188,7 +188,7 @@ pub fn run(spec: &Spec, started: impl FnOnce()) -> Result<Outcome, ExecError> {
     let child = cmd.spawn().map_err(|e| spawn_error(e, spec, prog))?;
     started();
     let pid = Pid::from_raw(child.id() as i32);
-    let pidfd = match pidfd_open(pid) {
+    let pidfd = match crate::sys::pidfd::open(pid.as_raw()) {
         Ok(fd) => fd,
         Err(e) => {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
@@ -326,29 +326,6 @@ fn spawn_error(e: io::Error, spec: &Spec, prog: &str) -> ExecError {
         _ => format!("start {prog}"),
     };
     setup(what, errno)
-}
-
-fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open returns a new descriptor (close-on-exec) or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a descriptor we own from here on.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-fn pidfd_send_signal(pidfd: BorrowedFd, sig: libc::c_int) {
-    // SAFETY: a plain system call; ESRCH (already ended) is fine to ignore.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        );
-    }
 }
 
 fn reap(pid: Pid) -> Result<Outcome, ExecError> {
@@ -498,11 +475,12 @@ fn forward(pid: Pid, pidfd: BorrowedFd, sig: libc::c_int) {
             rest.split_whitespace().next().map(|st| st == "T")
         })
         .unwrap_or(false);
-    pidfd_send_signal(pidfd, libc::SIGSTOP);
+    use crate::sys::pidfd::send_signal;
+    let _ = send_signal(pidfd, libc::SIGSTOP);
     crate::procs::signal_descendants(pid.as_raw(), sig);
-    pidfd_send_signal(pidfd, sig);
+    let _ = send_signal(pidfd, sig);
     if !was_stopped {
-        pidfd_send_signal(pidfd, libc::SIGCONT);
+        let _ = send_signal(pidfd, libc::SIGCONT);
     }
 }
 

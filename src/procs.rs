@@ -1,13 +1,23 @@
-//! Processes inside a sandbox (their root directory is at or below DIR) and
-//! ending them: TERM, a grace period, KILL. Each process is held by a pidfd
-//! from before it is checked, so a recycled pid is never signalled.
+//! Processes inside a sandbox and ending them: TERM, a grace period, KILL.
+//!
+//! A process is the sandbox's only by kernel identity, never because the
+//! text of its root or its root's device and inode look like DIR: it is in
+//! this process's mount namespace, and its root directory lies on one of
+//! the sandbox's own mounts (`on`'s self-bind at DIR, or a mount made on
+//! it), compared by mount id. A sandbox without its self-bind has no
+//! processes. Each process is held by a pidfd from before it is checked, so
+//! a recycled pid is never signalled.
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use crate::sys::pidfd;
+use crate::{engine, mountinfo, sys};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Proc {
@@ -15,13 +25,38 @@ pub struct Proc {
     pub comm: String,
 }
 
-/// Is the process's root directory `dir` or below it?
-fn rooted_in(pid: i32, dir: &Path, dir_id: (u64, u64)) -> bool {
-    let root = format!("/proc/{pid}/root");
-    if fs::read_link(&root).is_ok_and(|r| r.starts_with(dir)) {
-        return true;
+/// What makes a process the sandbox's: the ids of its own mounts, and the
+/// mount namespace they are in (ours).
+struct Members {
+    mounts: Vec<u64>,
+    ns: (u64, u64),
+}
+
+impl Members {
+    /// The sandbox at `dir` as the mount table says now.
+    fn of(dir: &Path) -> io::Result<Members> {
+        let mounts = mountinfo::read()?;
+        let ns = fs::metadata("/proc/self/ns/mnt")?;
+        Ok(Members {
+            mounts: engine::own_mounts(dir, &mounts),
+            ns: (ns.dev(), ns.ino()),
+        })
     }
-    fs::metadata(&root).is_ok_and(|m| (m.dev(), m.ino()) == dir_id)
+
+    /// Is `pid` the sandbox's? Its namespace first (a mount id means
+    /// nothing in another one), then the mount its root lies on (the
+    /// magic link followed to the root itself, never read as text).
+    fn contains(&self, pid: i32) -> bool {
+        if self.mounts.is_empty() {
+            return false;
+        }
+        let same_ns = fs::metadata(format!("/proc/{pid}/ns/mnt"))
+            .is_ok_and(|m| (m.dev(), m.ino()) == self.ns);
+        same_ns
+            && sys::open_path(Path::new(&format!("/proc/{pid}/root")))
+                .and_then(|root| sys::mount_of(root.as_fd()))
+                .is_ok_and(|(id, _)| self.mounts.contains(&id))
+    }
 }
 
 fn comm(pid: i32) -> String {
@@ -42,18 +77,10 @@ fn pids() -> Vec<i32> {
         .unwrap_or_default()
 }
 
-fn dir_id(dir: &Path) -> (u64, u64) {
-    fs::metadata(dir)
-        .map(|m| (m.dev(), m.ino()))
-        .unwrap_or((0, 0))
-}
-
-/// The processes whose root is inside `dir`.
-pub fn inside(dir: &Path) -> Vec<Proc> {
-    let id = dir_id(dir);
+fn list(members: &Members) -> Vec<Proc> {
     pids()
         .into_iter()
-        .filter(|&p| rooted_in(p, dir, id))
+        .filter(|&p| members.contains(p))
         .map(|pid| Proc {
             pid,
             comm: comm(pid),
@@ -61,68 +88,45 @@ pub fn inside(dir: &Path) -> Vec<Proc> {
         .collect()
 }
 
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: plain syscall; a non-negative result is a new descriptor we own.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    (r >= 0).then(|| unsafe { OwnedFd::from_raw_fd(r as i32) })
+/// The processes inside the sandbox at `dir` (none when the mount table
+/// cannot be read: nothing is the sandbox's by guess).
+pub fn inside(dir: &Path) -> Vec<Proc> {
+    Members::of(dir).map(|m| list(&m)).unwrap_or_default()
 }
 
-fn send(fd: &OwnedFd, sig: i32) {
-    // SAFETY: valid pidfd, no siginfo.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            sig,
-            std::ptr::null::<u8>(),
-            0,
-        );
-    }
-}
-
-/// Still running (a pidfd turns readable when its process exits).
-fn alive(fd: &OwnedFd) -> bool {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, no wait.
-    unsafe { libc::poll(&mut p, 1, 0) == 0 }
-}
-
-/// Ends every process inside `dir`: TERM, up to `grace` for them to exit,
-/// then KILL. Repeats for processes that appear meanwhile. Returns how many
-/// were ended and those still alive at the end.
-pub fn end_all(dir: &Path, grace: Duration) -> (usize, Vec<Proc>) {
-    let id = dir_id(dir);
+/// Ends every process inside the sandbox at `dir`: TERM, up to `grace` for
+/// them to exit, then KILL. Repeats for processes that appear meanwhile.
+/// Returns how many were ended and those still alive at the end.
+pub fn end_all(dir: &Path, grace: Duration) -> io::Result<(usize, Vec<Proc>)> {
+    let members = Members::of(dir)?;
     let mut seen = std::collections::HashSet::new();
     for _ in 0..5 {
         let held: Vec<(i32, OwnedFd)> = pids()
             .into_iter()
-            .filter_map(|p| pidfd_open(p).map(|fd| (p, fd)))
-            .filter(|(p, _)| rooted_in(*p, dir, id))
+            .filter_map(|p| pidfd::open(p).ok().map(|fd| (p, fd)))
+            .filter(|(p, _)| members.contains(*p))
             .collect();
         if held.is_empty() {
-            return (seen.len(), vec![]);
+            return Ok((seen.len(), vec![]));
         }
         seen.extend(held.iter().map(|(p, _)| *p));
         for (_, fd) in &held {
-            send(fd, libc::SIGTERM);
+            let _ = pidfd::send_signal(fd.as_fd(), libc::SIGTERM);
         }
+        let running = |h: &[(i32, OwnedFd)]| h.iter().any(|(_, fd)| pidfd::alive(fd.as_fd()));
         let deadline = Instant::now() + grace;
-        while Instant::now() < deadline && held.iter().any(|(_, fd)| alive(fd)) {
+        while Instant::now() < deadline && running(&held) {
             std::thread::sleep(Duration::from_millis(20));
         }
-        for (_, fd) in held.iter().filter(|(_, fd)| alive(fd)) {
-            send(fd, libc::SIGKILL);
+        for (_, fd) in held.iter().filter(|(_, fd)| pidfd::alive(fd.as_fd())) {
+            let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
         }
         let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline && held.iter().any(|(_, fd)| alive(fd)) {
+        while Instant::now() < deadline && running(&held) {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-    (seen.len(), inside(dir))
+    Ok((seen.len(), list(&members)))
 }
 
 /// The parent pid in a `/proc/PID/stat` text (after the last `)`: comm may hold anything).
@@ -152,10 +156,10 @@ pub fn signal_descendants(pid: i32, sig: i32) {
         i += 1;
     }
     for &p in &tree[1..] {
-        if let Some(fd) = pidfd_open(p) {
+        if let Ok(fd) = pidfd::open(p) {
             let parent = all.iter().find(|(q, _)| *q == p).map(|(_, pp)| *pp);
             if ppid(p) == parent {
-                send(&fd, sig);
+                let _ = pidfd::send_signal(fd.as_fd(), sig);
             }
         }
     }

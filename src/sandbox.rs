@@ -1,13 +1,81 @@
 //! A sandbox directory: validation of DIR, its chroot.d files and its plan.
 use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
 use crate::conf::Conf;
 use crate::plan::{self, Op};
-use crate::sys;
+use crate::{engine, mountinfo, show, sys};
+
+/// Host directories that are never a sandbox, whatever they hold.
+const SYSTEM: [&str; 22] = [
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media",
+    "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var",
+];
+
+/// Why `dir` (absolute and canonical) may not be treated as a sandbox, or
+/// `None` when it may. Refused: the host's system directories and the same
+/// directories reached another way (a bind of `/`, of `/etc`), the user's
+/// home and what holds it, and a directory that is neither a root
+/// filesystem (`/bin/sh` inside) nor empty, unless it bears chroot-tool's
+/// own marks (`chroot.d/`, where a failed create leaves its log, or `on`'s
+/// self-bind at DIR), so that a broken sandbox can always be turned off.
+pub fn refusal(dir: &Path) -> Option<String> {
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let mine = id(dir);
+    for s in SYSTEM {
+        if dir == Path::new(s) {
+            return Some("a system directory of the host, not a sandbox".into());
+        }
+        if mine.is_some() && id(Path::new(s)) == mine {
+            return Some(format!(
+                "the same directory as the host's {s} (a bind of it), not a sandbox"
+            ));
+        }
+    }
+    for h in homes() {
+        if h.starts_with(dir) || (mine.is_some() && h.ancestors().any(|a| id(a) == mine)) {
+            return Some(format!(
+                "it is or holds the home directory {}, not a sandbox; pass the sandbox's own directory",
+                show::path(&h)
+            ));
+        }
+    }
+    let sb = Sandbox {
+        dir: dir.to_path_buf(),
+    };
+    let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+    let marked = || {
+        sb.chroot_file("/chroot.d").is_some_and(|m| m.is_dir())
+            || mountinfo::read().is_ok_and(|m| engine::is_on(dir, &m))
+    };
+    if empty || sb.has_shell() || marked() {
+        return None;
+    }
+    Some("not a root filesystem (no /bin/sh, no chroot.d/) and not empty, so not a sandbox".into())
+}
+
+/// The homes of the invoking user: `$HOME`, the home of `$SUDO_USER`, and
+/// the password entry of the real user id.
+fn homes() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = vec![];
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        out.push(h.into());
+    }
+    if let Some(name) = std::env::var_os("SUDO_USER") {
+        if let Some(Ok(Some(u))) = name.to_str().map(nix::unistd::User::from_name) {
+            out.push(u.dir);
+        }
+    }
+    if let Ok(Some(u)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
+        out.push(u.dir);
+    }
+    out.into_iter()
+        .map(|h| std::fs::canonicalize(&h).unwrap_or(h))
+        .collect()
+}
 
 #[derive(Debug, Clone)]
 pub struct Sandbox {
@@ -48,6 +116,7 @@ impl Sandbox {
             );
         }
         let sb = Sandbox { dir };
+        sb.check()?;
         if need == Need::Rootfs && !sb.has_shell() {
             bail!(
                 "{}: not a root filesystem (no /bin/sh inside); make one with `chroot-tool create -d DIR`",
@@ -55,6 +124,70 @@ impl Sandbox {
             );
         }
         Ok(sb)
+    }
+
+    /// Refuses a directory that may not be treated as a sandbox (see
+    /// [`refusal`]): every verb checks it before it acts.
+    pub fn check(&self) -> Result<()> {
+        match refusal(&self.dir) {
+            Some(why) => bail!("refusing {}: {why}", show::path(&self.dir)),
+            None => Ok(()),
+        }
+    }
+
+    /// What `destroy` checks before it ends or deletes anything: nothing is
+    /// mounted at or below DIR that `off` would leave (a mount the user
+    /// made), and DIR, or a part of it, is not mounted anywhere else (a
+    /// bind of it, perhaps a sandbox turned on there).
+    pub fn check_delete(&self) -> Result<()> {
+        let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
+        let own = engine::own_mounts(&self.dir, &mounts);
+        let foreign: Vec<String> = mountinfo::under(&mounts, &self.dir)
+            .into_iter()
+            .filter(|m| {
+                if own.is_empty() {
+                    m.point == self.dir
+                } else {
+                    !own.contains(&m.id)
+                }
+            })
+            .map(|m| show::path(&m.point))
+            .collect();
+        if !foreign.is_empty() {
+            bail!(
+                "{}: mounted at or below it, not by `on`: {}; nothing was stopped and nothing was deleted: {}unmount them, then run destroy again",
+                show::path(&self.dir),
+                foreign.join(" "),
+                if own.is_empty() { "" } else { "turn the sandbox off (`off` keeps them), " }
+            );
+        }
+        let fd = sys::open_path(&self.dir)
+            .with_context(|| format!("opening {}", show::path(&self.dir)))?;
+        let (id, _) = sys::mount_of(fd.as_fd())
+            .with_context(|| format!("finding the mount of {}", show::path(&self.dir)))?;
+        let here = mounts.iter().find(|m| m.id == id);
+        let Some((here, rel)) = here.and_then(|m| Some((m, self.dir.strip_prefix(&m.point).ok()?)))
+        else {
+            bail!(
+                "{}: cannot tell which mount it lies on; nothing was deleted",
+                show::path(&self.dir)
+            );
+        };
+        let object = here.root.join(rel);
+        let elsewhere: Vec<String> = mounts
+            .iter()
+            .filter(|m| m.dev == here.dev && m.root.starts_with(&object))
+            .filter(|m| !mountinfo::is_at_or_below(&m.point, &self.dir))
+            .map(|m| show::path(&m.point))
+            .collect();
+        if !elsewhere.is_empty() {
+            bail!(
+                "{}: it or a part of it is also mounted at {}; nothing was stopped and nothing was deleted: turn it off and unmount it there, then run destroy again",
+                show::path(&self.dir),
+                elsewhere.join(" ")
+            );
+        }
+        Ok(())
     }
 
     /// Does `/bin/sh` resolve inside the root?
@@ -121,5 +254,25 @@ impl Sandbox {
         let root = sys::open_root(&self.dir).ok()?;
         let fd = sys::resolve_in_root(root.as_fd(), path.as_ref()).ok()?;
         std::fs::metadata(sys::fd_path(fd.as_fd())).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_names_what_is_not_a_sandbox() {
+        for d in ["/", "/dev", "/sys", "/proc", "/etc", "/usr"] {
+            assert!(refusal(Path::new(d)).is_some(), "{d}");
+        }
+        let t = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(t.path()).unwrap();
+        assert_eq!(refusal(&dir), None, "an empty directory");
+        std::fs::write(dir.join("notes"), "x").unwrap();
+        let why = refusal(&dir).expect("a data directory");
+        assert!(why.starts_with("not a root filesystem"), "{why}");
+        std::fs::create_dir(dir.join("chroot.d")).unwrap();
+        assert_eq!(refusal(&dir), None, "chroot.d/ marks a sandbox");
     }
 }

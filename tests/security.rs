@@ -701,6 +701,12 @@ fn destroy_refuses_while_a_foreign_mount_below_is_busy() {
         stdout(&ns.sh(&format!("cat '{}/file'", d(&mnt)))),
         "precious\n"
     );
+    // `off` keeps it; once the user unmounts it, destroy goes ahead.
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert_eq!(
+        stdout(&ns.sh(&format!("cat '{}/file'", d(&mnt)))),
+        "precious\n"
+    );
     assert!(ns.sh(&format!("umount '{}'", d(&mnt))).status.success());
     ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
     assert!(!root.exists());
@@ -914,24 +920,32 @@ fn after_a_reboot_mounts_gone_processes_and_files_left() {
     let mut t = Tally::new("reboot");
     let root = ns.busybox_root("sb");
     ok(&ns.run(&["on", "-d", d(&root)]));
-    let mut bg = Reap(
-        ns.tool()
-            .args(["run", "-d", d(&root), "--", "sleep", "1000"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    std::thread::sleep(Duration::from_millis(200));
+    let (mut bg, sleep) = bg_sleep(&ns, &root);
     t.faults += 1;
     // "Reboot": every mount under DIR disappears (the test made them all).
     let o = ns.sh(&format!("umount -R -l '{}'", d(&root)));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(ns.mounts_under(&root).is_empty());
     assert_eq!(ns.state(&root), "off");
+    let s = ok(&ns.run(&["status", "-d", d(&root)]));
+    // The process left lives on a mount that is gone: nothing says any more
+    // that it is the sandbox's (its root only looks like DIR), so it is not shown or ended.
+    assert!(!s.contains("processes inside"), "{s}");
     ok(&ns.run(&["on", "-d", d(&root)]));
     ok(&ns.run(&["run", "-d", d(&root), "test -c /dev/null"]));
-    ok(&ns.run(&["off", "--timeout", "1", "-d", d(&root)]));
+    let (mut bg2, sleep2) = bg_sleep(&ns, &root);
+    let o = ok(&ns.run(&["off", "--timeout", "1", "-d", d(&root)]));
+    assert!(o.contains("1 process ended"), "{o}");
+    assert!(ends(sleep2));
+    common::wait_within(&mut bg2.0, common::DEADLINE);
+    assert!(
+        running(sleep),
+        "off ended a process that is no longer the sandbox's"
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sleep),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     common::wait_within(&mut bg.0, common::DEADLINE);
     t.left(&ns, &root);
     assert!(common::pids_rooted_under(&root).is_empty());
@@ -2621,4 +2635,458 @@ fn a_normal_user_is_told_it_needs_root() {
         );
         assert!(!e.contains("not permitted"), "{verb}: {e}");
     }
+}
+
+// ---- issue 7: which directories and which processes are the sandbox's ----
+
+/// Is `pid` running (not gone, not a zombie)?
+fn running(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 1..];
+            rest.split_whitespace()
+                .next()
+                .map(|st| st != "Z" && st != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// Waits (up to 5 s) until `pid` runs `comm`; panics past the deadline.
+#[track_caller]
+fn wait_comm(pid: i32, comm: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != format!("{comm}\n")
+    {
+        assert!(Instant::now() < deadline, "{pid} never ran {comm}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The `sleep` child of a `chroot-tool run` (waited for up to 5 s).
+#[track_caller]
+fn sleep_child(parent: u32) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let kids = fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
+            .unwrap_or_default();
+        for k in kids
+            .split_whitespace()
+            .filter_map(|k| k.parse::<i32>().ok())
+        {
+            if fs::read_to_string(format!("/proc/{k}/comm")).unwrap_or_default() == "sleep\n" {
+                return k;
+            }
+        }
+        assert!(Instant::now() < deadline, "run {parent} started no sleep");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits (up to 10 s) for `pid` to end; false when it still runs.
+fn ends(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// `chroot-tool run -d DIR -- sleep 1000` in the background, and its sleep's pid.
+fn bg_sleep(ns: &Ns, dir: &Path) -> (Reap, i32) {
+    let r = Reap(
+        ns.tool()
+            .args(["run", "-d", d(dir), "--", "sleep", "1000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = sleep_child(r.0.id());
+    (r, pid)
+}
+
+/// A `sleep` on the host side of the namespace (root `/`), started by the test.
+fn host_sleep(ns: &Ns, chroot: Option<&Path>) -> (Reap, i32) {
+    let mut c = match chroot {
+        Some(r) => {
+            let mut c = ns.cmd("chroot");
+            c.arg(r).arg("/bin/sleep");
+            c
+        }
+        None => ns.cmd("sleep"),
+    };
+    let r = Reap(c.arg("1000").stdin(Stdio::null()).spawn().unwrap());
+    let pid = r.0.id() as i32;
+    wait_comm(pid, "sleep");
+    (r, pid)
+}
+
+#[track_caller]
+fn sh_ok(ns: &Ns, line: &str) {
+    let o = ns.sh(line);
+    assert!(o.status.success(), "{line}: {}", stderr(&o));
+}
+
+#[test]
+fn off_status_and_every_verb_refuse_what_is_not_a_sandbox() {
+    let ns = Ns::new();
+    let mut t = Tally::new("not a sandbox");
+    let tmp = ns.tmp.path();
+    // A data directory with a "USB stick" mounted below it.
+    let data = tmp.join("data");
+    fs::create_dir_all(data.join("stick")).unwrap();
+    fs::write(data.join("notes"), "mine").unwrap();
+    sh_ok(
+        &ns,
+        &format!("mount -t tmpfs ct-stick '{}'", d(&data.join("stick"))),
+    );
+    // A home with a mount below it, and its parent.
+    let home = tmp.join("home/user");
+    fs::create_dir_all(home.join("stick")).unwrap();
+    fs::write(home.join(".profile"), "x").unwrap();
+    sh_ok(
+        &ns,
+        &format!("mount -t tmpfs ct-home '{}'", d(&home.join("stick"))),
+    );
+    // /mnt with a stick below it (a tmpfs over /mnt in this namespace only).
+    sh_ok(
+        &ns,
+        "mount -t tmpfs ct-mnt /mnt && mkdir /mnt/stick && mount -t tmpfs ct-stick /mnt/stick",
+    );
+    let before = lines(&ns.mountinfo());
+    assert!(
+        before.iter().any(|l| l.contains(" /dev/pts ")),
+        "no /dev/pts to protect"
+    );
+    let dirs = [
+        "/dev",
+        "/dev/pts",
+        "/sys",
+        "/proc",
+        "/run",
+        "/",
+        "/mnt",
+        d(&data),
+        d(&home),
+        d(home.parent().unwrap()),
+    ];
+    for dir in dirs {
+        for verb in [
+            vec!["off", "--timeout", "1"],
+            vec!["status"],
+            vec!["status", "--json"],
+            vec!["destroy", "--yes"],
+            vec!["on"],
+            vec!["run"],
+            vec!["shell"],
+        ] {
+            t.attacks += 1;
+            let mut args = verb.clone();
+            args.extend(["-d", dir]);
+            if verb[0] == "run" {
+                args.push("true");
+            }
+            let o = ns.tool().args(&args).env("HOME", &home).output().unwrap();
+            let e = one_line_error(&o, &format!("{args:?}"));
+            let want = if matches!(verb[0], "run" | "shell") {
+                125
+            } else {
+                1
+            };
+            assert_eq!(code(&o), want, "{args:?}: {e}");
+            let now = lines(&ns.mountinfo());
+            if now != before {
+                t.mounts_left += 1;
+            }
+            assert_eq!(before, now, "{args:?} changed the mounts");
+        }
+    }
+    assert_eq!(fs::read_to_string(data.join("notes")).unwrap(), "mine");
+    t.finish(70, 0);
+}
+
+#[test]
+fn off_still_cleans_up_a_broken_sandbox() {
+    let ns = Ns::new();
+    let mut t = Tally::new("broken sandbox");
+    let tmp = ns.tmp.path();
+    // Only chroot.d/ left (and some files), mounts below.
+    let only_d = tmp.join("only-chroot-d");
+    fs::create_dir_all(only_d.join("chroot.d")).unwrap();
+    fs::create_dir_all(only_d.join("proc")).unwrap();
+    fs::write(only_d.join("junk"), "x").unwrap();
+    // A failed create: its log, debootstrap's mounts.
+    let failed = tmp.join("failed-create");
+    fs::create_dir_all(failed.join("chroot.d")).unwrap();
+    fs::write(failed.join("chroot.d/create.log"), "E: failed\n").unwrap();
+    fs::create_dir_all(failed.join("proc")).unwrap();
+    fs::create_dir_all(failed.join("debootstrap")).unwrap();
+    for dir in [&only_d, &failed] {
+        sh_ok(&ns, &format!("mount -t tmpfs ct-x '{}/proc'", d(dir)));
+    }
+    // Only the self-bind left: on, then bin/ and chroot.d/ gone.
+    let self_bind = ns.busybox_root("self-bind");
+    ok(&ns.run(&["on", "-d", d(&self_bind)]));
+    fs::remove_dir_all(self_bind.join("bin")).unwrap();
+    fs::remove_dir_all(self_bind.join("chroot.d")).unwrap();
+    for dir in [&only_d, &failed, &self_bind] {
+        t.attacks += 1;
+        assert!(!ns.mounts_under(dir).is_empty());
+        let s = ok(&ns.run(&["status", "-d", d(dir)]));
+        assert!(s.contains(": partly on\n") || s.contains(": on\n"), "{s}");
+        let o = ok(&ns.run(&["off", "-d", d(dir)]));
+        assert!(o.contains(" is off ("), "{o}");
+        let left = t.left(&ns, dir);
+        assert!(left.is_empty(), "{}: left {left:?}", d(dir));
+    }
+    t.finish(3, 0);
+}
+
+#[test]
+fn a_bind_of_root_is_refused_and_no_host_process_is_ended() {
+    let ns = Ns::new();
+    let mut t = Tally::new("bind of /");
+    let (_host, host_pid) = host_sleep(&ns, None);
+    let slash = ns.tmp.path().join("slash");
+    let etc = ns.tmp.path().join("etc");
+    fs::create_dir_all(&slash).unwrap();
+    fs::create_dir_all(&etc).unwrap();
+    sh_ok(&ns, &format!("mount --bind / '{}'", d(&slash)));
+    sh_ok(&ns, &format!("mount --bind /etc '{}'", d(&etc)));
+    let before = lines(&ns.mountinfo());
+    for dir in [&slash, &etc] {
+        for verb in [
+            vec!["off", "--timeout", "1"],
+            vec!["destroy", "--yes", "--timeout", "1"],
+            vec!["status"],
+            vec!["on"],
+        ] {
+            t.attacks += 1;
+            let mut args = verb.clone();
+            args.extend(["-d", d(dir)]);
+            let o = ns.run(&args);
+            let e = one_line_error(&o, &format!("{args:?}"));
+            assert_eq!(code(&o), 1, "{args:?}: {e}");
+            assert!(running(host_pid), "{args:?} ended a host process");
+            assert_eq!(
+                before,
+                lines(&ns.mountinfo()),
+                "{args:?} changed the mounts"
+            );
+        }
+    }
+    sh_ok(
+        &ns,
+        &format!(
+            "test -e '{}/etc/passwd' && test -e '{}/passwd'",
+            d(&slash),
+            d(&etc)
+        ),
+    );
+    sh_ok(&ns, &format!("umount '{}' '{}'", d(&slash), d(&etc)));
+    t.finish(8, 0);
+}
+
+#[test]
+fn a_root_that_looks_like_dir_is_not_the_sandbox() {
+    let ns = Ns::new();
+    let mut t = Tally::new("roots that look like DIR");
+    let root = ns.busybox_root("sb");
+    let alias = ns.tmp.path().join("alias");
+    fs::create_dir_all(&alias).unwrap();
+    sh_ok(&ns, &format!("mount --bind '{}' '{}'", d(&root), d(&alias)));
+    // Same device and inode as DIR's root, but not the sandbox's mount:
+    // chrooted into the alias, and into DIR before `on`.
+    let (_by_alias, alias_pid) = host_sleep(&ns, Some(&alias));
+    let (_before_on, early_pid) = host_sleep(&ns, Some(&root));
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let (mut inside, inside_pid) = bg_sleep(&ns, &root);
+    let s = ok(&ns.run(&["status", "--json", "-d", d(&root)]));
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    let pids: Vec<i64> = v["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_i64().unwrap())
+        .collect();
+    assert!(pids.contains(&(inside_pid as i64)), "{s}");
+    assert!(
+        !pids.contains(&(alias_pid as i64)) && !pids.contains(&(early_pid as i64)),
+        "{s}"
+    );
+    t.attacks += 1;
+    let o = ok(&ns.run(&["off", "--timeout", "1", "-d", d(&root)]));
+    assert!(o.contains("1 process ended"), "{o}");
+    assert!(ends(inside_pid), "the sandbox's own sleep still runs");
+    let _ = inside.0.wait();
+    assert!(
+        running(alias_pid),
+        "off ended a process chrooted into an alias"
+    );
+    assert!(running(early_pid), "off ended a process chrooted before on");
+    t.left(&ns, &root);
+    t.finish(1, 0);
+}
+
+#[test]
+fn off_in_one_namespace_spares_another_namespace_at_the_same_path() {
+    let a = Ns::new();
+    let b = Ns::new();
+    let mut t = Tally::new("two namespaces, one path");
+    let root = a.busybox_root("sb");
+    ok(&a.run(&["on", "-d", d(&root)]));
+    ok(&b.run(&["on", "-d", d(&root)]));
+    let (mut run_b, sleep_b) = bg_sleep(&b, &root);
+    t.attacks += 1;
+    let s = ok(&a.run(&["status", "-d", d(&root)]));
+    assert!(!s.contains("processes inside"), "{s}");
+    ok(&a.run(&["off", "--timeout", "1", "-d", d(&root)]));
+    assert!(
+        running(sleep_b),
+        "off in one namespace ended the other's process"
+    );
+    assert!(run_b.0.try_wait().unwrap().is_none());
+    t.left(&a, &root);
+    let s = ok(&b.run(&["status", "-d", d(&root)]));
+    assert!(s.contains(&format!("{sleep_b} sleep")), "{s}");
+    let o = ok(&b.run(&["off", "--timeout", "1", "-d", d(&root)]));
+    assert!(o.contains("1 process ended"), "{o}");
+    assert!(ends(sleep_b));
+    let _ = run_b.0.wait();
+    t.left(&b, &root);
+    t.finish(1, 0);
+}
+
+#[test]
+fn destroy_of_a_sandbox_on_through_an_alias_refuses_before_acting() {
+    let ns = Ns::new();
+    let mut t = Tally::new("destroy through an alias");
+    let root = ns.busybox_root("sb");
+    let alias = ns.tmp.path().join("alias");
+    let etc_alias = ns.tmp.path().join("etc-alias");
+    fs::create_dir_all(&alias).unwrap();
+    fs::create_dir_all(&etc_alias).unwrap();
+    sh_ok(&ns, &format!("mount --bind '{}' '{}'", d(&root), d(&alias)));
+    ok(&ns.run(&["on", "-d", d(&alias)]));
+    let (_run, sleep) = bg_sleep(&ns, &alias);
+    let before = Snapshot::take(&[&root]);
+    let mounts = lines(&ns.mountinfo());
+    let check = |t: &mut Tally, args: &[&str], names: &Path| {
+        t.attacks += 1;
+        let o = ns.run(args);
+        let e = one_line_error(&o, &format!("{args:?}"));
+        assert_eq!(code(&o), 1, "{e}");
+        assert!(e.contains(d(names)), "{args:?}: {e}");
+        assert!(running(sleep), "{args:?} ended the alias's process");
+        t.changed(&before, &Snapshot::take(&[&root]));
+    };
+    check(
+        &mut t,
+        &["destroy", "--yes", "--timeout", "1", "-d", d(&root)],
+        &alias,
+    );
+    check(
+        &mut t,
+        &["destroy", "--yes", "--timeout", "1", "-d", d(&alias)],
+        &alias,
+    );
+    assert_eq!(mounts, lines(&ns.mountinfo()));
+    // DIR itself is not on: off there ends nothing of the alias's.
+    t.attacks += 1;
+    let o = ok(&ns.run(&["off", "--timeout", "1", "-d", d(&root)]));
+    assert!(o.contains("already off"), "{o}");
+    assert!(running(sleep), "off of DIR ended the alias's process");
+    assert_eq!(mounts, lines(&ns.mountinfo()));
+    // A part of DIR bound elsewhere (not on) is named too.
+    ok(&ns.run(&["off", "--timeout", "1", "-d", d(&alias)]));
+    assert!(ends(sleep));
+    sh_ok(&ns, &format!("umount '{}'", d(&alias)));
+    sh_ok(
+        &ns,
+        &format!("mount --bind '{}/etc' '{}'", d(&root), d(&etc_alias)),
+    );
+    let before = Snapshot::take(&[&root]);
+    t.attacks += 1;
+    let o = ns.run(&["destroy", "--yes", "-d", d(&root)]);
+    let e = one_line_error(&o, "destroy with DIR/etc bound elsewhere");
+    assert!(e.contains(d(&etc_alias)), "{e}");
+    t.changed(&before, &Snapshot::take(&[&root]));
+    sh_ok(&ns, &format!("umount '{}'", d(&etc_alias)));
+    ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
+    assert!(!root.exists());
+    t.left(&ns, &root);
+    t.finish(4, 0);
+}
+
+#[test]
+fn destroy_refuses_a_sandbox_on_through_a_bind_of_its_parent() {
+    let ns = Ns::new();
+    let mut t = Tally::new("destroy, parent bound elsewhere");
+    let parent = ns.tmp.path().join("parent");
+    fs::create_dir_all(&parent).unwrap();
+    let root = parent.join("sb");
+    common::make_busybox_root(&root);
+    let palias = ns.tmp.path().join("palias");
+    fs::create_dir_all(&palias).unwrap();
+    sh_ok(
+        &ns,
+        &format!("mount --bind '{}' '{}'", d(&parent), d(&palias)),
+    );
+    let on_there = palias.join("sb");
+    ok(&ns.run(&["on", "-d", d(&on_there)]));
+    let (_run, sleep) = bg_sleep(&ns, &on_there);
+    let before = Snapshot::take(&[&root]);
+    t.attacks += 1;
+    let o = ns.run(&["destroy", "--yes", "--timeout", "1", "-d", d(&root)]);
+    let e = one_line_error(&o, "destroy of a sandbox on through its parent's bind");
+    assert!(e.contains(d(&on_there)), "{e}");
+    assert!(
+        running(sleep),
+        "destroy ended the process of the sandbox on elsewhere"
+    );
+    t.changed(&before, &Snapshot::take(&[&root]));
+    ok(&ns.run(&["off", "--timeout", "1", "-d", d(&on_there)]));
+    assert!(ends(sleep));
+    t.left(&ns, &on_there);
+    // Only the parent bound elsewhere, nothing on there: destroy may go.
+    ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
+    assert!(!root.exists());
+    sh_ok(&ns, &format!("umount '{}'", d(&palias)));
+    t.finish(1, 0);
+}
+
+#[test]
+fn destroy_decides_before_it_ends_anything() {
+    let ns = Ns::new();
+    let mut t = Tally::new("destroy decides first");
+    let root = ns.busybox_root("sb");
+    let disk = root.join("mnt/disk");
+    fs::create_dir_all(&disk).unwrap();
+    sh_ok(&ns, &format!("mount -t tmpfs ct-disk '{}'", d(&disk)));
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let (_run, sleep) = bg_sleep(&ns, &root);
+    let before = Snapshot::take(&[&root]);
+    t.attacks += 1;
+    let o = ns.run(&["destroy", "--yes", "--timeout", "1", "-d", d(&root)]);
+    let e = one_line_error(&o, "destroy with the user's mount below");
+    assert!(
+        e.contains("nothing was deleted") && e.contains(d(&disk)),
+        "{e}"
+    );
+    assert!(running(sleep), "destroy ended a process before refusing");
+    assert!(
+        ns.mounts_under(&root).len() > 2,
+        "destroy turned the sandbox off before refusing"
+    );
+    t.changed(&before, &Snapshot::take(&[&root]));
+    ok(&ns.run(&["off", "--timeout", "1", "-d", d(&root)]));
+    assert!(ends(sleep));
+    sh_ok(&ns, &format!("umount '{}'", d(&disk)));
+    ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
+    t.left(&ns, &root);
+    t.finish(1, 0);
 }

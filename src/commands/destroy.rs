@@ -1,110 +1,59 @@
 //! `destroy`: turn the sandbox off, then delete DIR without ever crossing a
-//! mount point or following a symlink out of it (`remove`). Refuses `/`,
-//! the user's home and what holds it, the host's system directories, and
-//! a directory that is neither a root filesystem nor empty.
+//! mount point or following a symlink out of it (`remove`). It first checks
+//! everything that can refuse, before it ends or deletes anything: what is
+//! not a sandbox (`sandbox::refusal`: `/`, system directories, the user's
+//! home, a directory that is neither a root filesystem nor empty), a mount
+//! below DIR that `off` would leave, DIR mounted elsewhere (perhaps on
+//! there), and the user's confirmation.
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
 use crate::cli::DestroyArgs;
 use crate::commands::{off, Usage};
 use crate::sandbox::{Need, Sandbox};
-use crate::{lock, mountinfo, remove};
-
-/// Host directories never destroyed, whatever they hold.
-const SYSTEM: [&str; 22] = [
-    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media",
-    "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var",
-];
+use crate::{lock, mountinfo, remove, show};
 
 pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
     let grace = off::grace(args.timeout)?;
+    // Everything that can refuse comes before anything is ended or deleted:
+    // what DIR is (Sandbox::open), what is mounted where, the user's word.
     let sb = Sandbox::open(dir, Need::Dir)?;
-    refuse_protected(&sb.dir)?;
-    if !is_empty(&sb.dir)? && !sb.has_shell() && !sb.chroot_d().is_dir() {
-        bail!(
-            "{}: not a root filesystem (no /bin/sh, no chroot.d/) and not empty; refusing to delete it: remove it by hand if it really should go",
-            sb.dir.display()
-        );
-    }
-    confirm(&sb.dir, args.yes)?;
     std::env::set_current_dir("/")?;
+    sb.check_delete()?;
+    confirm(&sb.dir, args.yes)?;
     let guard = lock::exclusive(&sb.dir)?;
+    // Again under the lock: the sandbox may have changed while we asked.
+    sb.check()?;
+    sb.check_delete()?;
     off::turn_off(&sb, grace, &guard)
-        .with_context(|| format!("turning {} off; nothing was deleted", sb.dir.display()))?;
+        .with_context(|| format!("turning {} off; nothing was deleted", show::path(&sb.dir)))?;
     let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
     let left: Vec<String> = mountinfo::under(&mounts, &sb.dir)
         .iter()
-        .map(|m| m.point.display().to_string())
+        .map(|m| show::path(&m.point))
         .collect();
     if !left.is_empty() {
         bail!(
             "still mounted at or below {}: {}; nothing was deleted: unmount them, then run destroy again",
-            sb.dir.display(),
+            show::path(&sb.dir),
             left.join(" ")
         );
     }
     let done = remove::remove_tree(&sb.dir).with_context(|| {
         format!(
             "deleting {} (stopped; what is left was not deleted)",
-            sb.dir.display()
+            show::path(&sb.dir)
         )
     })?;
     drop(guard);
-    println!(
-        "{} destroyed ({} directories, {} other entries deleted)",
-        crate::show::path(&sb.dir),
+    super::out(format!(
+        "{} destroyed ({} directories, {} other entries deleted)\n",
+        show::path(&sb.dir),
         done.dirs,
         done.others
-    );
-    Ok(())
-}
-
-/// The homes of the invoking user: `$HOME`, the home of `$SUDO_USER`, and
-/// the password entry of the real user id.
-fn homes() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = vec![];
-    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        out.push(h.into());
-    }
-    if let Ok(name) = std::env::var("SUDO_USER") {
-        if let Ok(Some(u)) = nix::unistd::User::from_name(&name) {
-            out.push(u.dir);
-        }
-    }
-    if let Ok(Some(u)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
-        out.push(u.dir);
-    }
-    out.into_iter()
-        .map(|h| std::fs::canonicalize(&h).unwrap_or(h))
-        .collect()
-}
-
-fn refuse_protected(dir: &Path) -> Result<()> {
-    if SYSTEM.iter().any(|s| dir == Path::new(s)) {
-        bail!(
-            "refusing to destroy {}: a system directory of the host, not a sandbox",
-            dir.display()
-        );
-    }
-    for h in homes() {
-        if h.starts_with(dir) {
-            bail!(
-                "refusing to destroy {}: it is or holds the home directory {}; pass the sandbox's own directory",
-                dir.display(),
-                h.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-fn is_empty(dir: &Path) -> Result<bool> {
-    Ok(std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .next()
-        .is_none())
+    ))
 }
 
 fn confirm(dir: &Path, yes: bool) -> Result<()> {
@@ -115,20 +64,20 @@ fn confirm(dir: &Path, yes: bool) -> Result<()> {
     if !stdin.is_terminal() {
         return Err(Usage(format!(
             "refusing to destroy {} without confirmation (no terminal to ask on): pass --yes",
-            dir.display()
+            show::path(dir)
         ))
         .into());
     }
-    eprint!(
-        "Delete {} and everything in it? [y/N] ",
-        crate::show::path(dir)
-    );
+    eprint!("Delete {} and everything in it? [y/N] ", show::path(dir));
     std::io::stderr().flush()?;
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
         Ok(())
     } else {
-        bail!("{} was not deleted (answer y to delete it)", dir.display())
+        bail!(
+            "{} was not deleted (answer y to delete it)",
+            show::path(dir)
+        )
     }
 }

@@ -1,14 +1,16 @@
-//! `off`: dispatch `stop`, end every process inside, unmount everything at
-//! or below DIR (deepest first, as the mount table says), and verify.
+//! `off`: dispatch `stop`, end every process inside (the sandbox's by mount
+//! id and namespace, see `procs`), unmount everything at or below DIR
+//! (deepest first, as the mount table says), and verify. A directory that
+//! is not a sandbox is refused before anything (`Sandbox::open`).
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::cli::OffArgs;
 use crate::dispatch::{self, Request};
 use crate::sandbox::{Need, Sandbox};
-use crate::{engine, lock, mountinfo, procs};
+use crate::{engine, lock, mountinfo, procs, show};
 
 pub fn run(dir: Option<&Path>, args: &OffArgs) -> Result<()> {
     let sb = Sandbox::open(dir, Need::Dir)?;
@@ -18,11 +20,11 @@ pub fn run(dir: Option<&Path>, args: &OffArgs) -> Result<()> {
     let r = turn_off(&sb, grace(args.timeout)?, &guard)?;
     drop(guard);
     if r.mounts == 0 && r.processes == 0 {
-        super::out(format!("{} is already off\n", crate::show::path(&sb.dir)))?;
+        super::out(format!("{} is already off\n", show::path(&sb.dir)))?;
     } else {
         super::out(format!(
             "{} is off ({} unmounted, {} ended)\n",
-            crate::show::path(&sb.dir),
+            show::path(&sb.dir),
             r.mounts,
             match r.processes {
                 1 => "1 process".to_string(),
@@ -65,16 +67,17 @@ pub fn turn_off(sb: &Sandbox, grace: Duration, _guard: &lock::Lock) -> Result<Of
     if engine::is_on(&sb.dir, &mounts) {
         stop(sb, grace);
     }
-    let (processes, alive) = procs::end_all(&sb.dir, grace);
+    let (processes, alive) =
+        procs::end_all(&sb.dir, grace).context("finding the processes inside")?;
     let left = engine::unmount_ours(&sb.dir, plan.as_deref())?;
     if !left.is_empty() {
-        let list: Vec<String> = left.iter().map(crate::show::path).collect();
+        let list: Vec<String> = left.iter().map(show::path).collect();
         let who = if alive.is_empty() {
             "something outside the sandbox uses them (see `fuser -vm PATH`)".to_string()
         } else {
             let p: Vec<String> = alive
                 .iter()
-                .map(|p| format!("{} {}", p.pid, p.comm))
+                .map(|p| format!("{} {}", p.pid, show::os(&p.comm)))
                 .collect();
             format!("processes that could not be ended: {}", p.join(", "))
         };
@@ -121,7 +124,7 @@ fn stop(sb: &Sandbox, grace: Duration) {
                 "chroot-tool: warning: stop still running after {:.1} s (--timeout); ending it",
                 grace.as_secs_f64()
             );
-            procs::end_all(&dir, grace);
+            let _ = procs::end_all(&dir, grace);
         }
     });
     let res = crate::exec::run(&spec, || {});
