@@ -95,7 +95,7 @@ pub fn enter(
     cwd: PathBuf,
     env: Vec<(String, String)>,
 ) -> Result<u8> {
-    let mut guard = lock::exclusive(&sb.dir)?;
+    let mut guard = lock::for_use(&sb.dir)?;
     on::ensure_on(sb)?;
     if let Some(hook) = host_cmd(sb) {
         drop(guard);
@@ -115,7 +115,7 @@ pub fn enter(
             );
             return Ok(code);
         }
-        guard = lock::exclusive(&sb.dir)?;
+        guard = lock::for_use(&sb.dir)?;
         on::ensure_on(sb)?;
     }
     supervise(sb, argv, arg0, cwd, env, guard)
