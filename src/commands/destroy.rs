@@ -34,8 +34,11 @@ pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
     off::turn_off(&sb, grace, &guard)
         .with_context(|| format!("turning {} off; nothing was deleted", sb.dir.display()))?;
     let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
+    // A mount at DIR itself is the user's (off has ended the sandbox's):
+    // DIR is emptied and stays.
     let left: Vec<String> = mountinfo::under(&mounts, &sb.dir)
         .iter()
+        .filter(|m| m.point != sb.dir)
         .map(|m| m.point.display().to_string())
         .collect();
     if !left.is_empty() {
@@ -52,6 +55,15 @@ pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
         )
     })?;
     drop(guard);
+    if done.kept {
+        println!(
+            "{} emptied ({} directories, {} other entries deleted); it stays: it is a mount point (unmount it to remove it)",
+            sb.dir.display(),
+            done.dirs,
+            done.others
+        );
+        return Ok(());
+    }
     println!(
         "{} destroyed ({} directories, {} other entries deleted)",
         sb.dir.display(),
