@@ -220,10 +220,17 @@ fn sigint_ends_debootstrap_and_leaves_no_mount() {
     // nsenter execs chroot-tool in place: the child's pid is chroot-tool's.
     let start = Instant::now();
     let mut mounted = false;
+    let mut guard = 0;
     while start.elapsed() < Duration::from_secs(180) {
-        if !ns.mounts_under(&dir).is_empty() {
-            mounted = true;
-            break;
+        // debootstrap mounts in the backend's own mount namespace: the
+        // guard, chroot-tool's child, sees them; the host does not.
+        if let Some(g) = backend_guard(child.id()) {
+            if !mounts_in(g, &dir).is_empty() {
+                assert!(ns.mounts_under(&dir).is_empty(), "seen by the host");
+                guard = g;
+                mounted = true;
+                break;
+            }
         }
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -271,7 +278,32 @@ fn sigint_ends_debootstrap_and_leaves_no_mount() {
         "{:?}",
         processes_about(&dir)
     );
+    assert!(
+        !Path::new(&format!("/proc/{guard}/mountinfo")).exists()
+            || mounts_in(guard, &dir).is_empty()
+    );
     assert!(!dir.join("chroot.d/create.toml").exists());
+}
+
+/// The guard that runs debootstrap: the child of chroot-tool `pid`.
+fn backend_guard(pid: u32) -> Option<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Mount points at or below `dir` in the mount namespace of `pid`.
+fn mounts_in(pid: u32, dir: &Path) -> Vec<String> {
+    let d = dir.to_str().unwrap();
+    fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| unescape(l.split(' ').nth(4).unwrap()))
+        .filter(|m| m == d || m.starts_with(&format!("{d}/")))
+        .collect()
 }
 
 // (5) A non-empty DIR is refused and left as it was; `/` is refused.
@@ -526,11 +558,9 @@ impl Fake {
     }
 
     fn create(&self, ns: &Ns, mode: &str, dir: &Path) -> std::process::Output {
-        self.tool(ns, mode)
-            .args(["create", "-q", "-d"])
-            .arg(dir)
-            .output()
-            .unwrap()
+        let mut c = self.tool(ns, mode);
+        c.args(["create", "-q", "-d"]).arg(dir);
+        output_within(c, 120)
     }
 
     /// A create in `mode`, started; returns once its backend wrote its pid.
@@ -606,6 +636,38 @@ fn wait_with_deadline(child: &mut std::process::Child, secs: u64) -> std::proces
     }
 }
 
+/// `cmd`'s output, killed and failed after `secs`.
+fn output_within(mut cmd: std::process::Command, secs: u64) -> std::process::Output {
+    let out = tempfile::tempfile_in(test_tmp()).unwrap();
+    let err = tempfile::tempfile_in(test_tmp()).unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_with_deadline(&mut child, secs);
+    let read = |mut f: fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = vec![];
+        f.rewind().unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    std::process::Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+/// chroot-tool with `args` in `ns`, within 60 s.
+fn run_within(ns: &Ns, args: &[&str]) -> std::process::Output {
+    let mut c = ns.tool();
+    c.args(args);
+    output_within(c, 60)
+}
+
 fn one_line(err: &str) -> &str {
     assert_eq!(err.lines().count(), 1, "not one line: {err}");
     err.trim_end()
@@ -646,7 +708,9 @@ fn create_in_progress_is_locked_against_everything() {
         vec!["off", "-d", d(&dir)],
         vec!["destroy", "--yes", "-d", d(&dir)],
     ] {
-        let out = fake.tool(&ns, "ok").args(&args).output().unwrap();
+        let mut c = fake.tool(&ns, "ok");
+        c.args(&args);
+        let out = output_within(c, 30);
         let err = stderr(&out);
         assert!(matches!(code(&out), 1 | 125), "{args:?}: {err}");
         let line = one_line(&err);
@@ -685,7 +749,7 @@ fn failed_create_is_not_used() {
         vec!["on", "-d", d(&dir)],
         vec!["run", "-d", d(&dir), "true"],
     ] {
-        let out = ns.run(&args);
+        let out = run_within(&ns, &args);
         let err = stderr(&out);
         assert!(matches!(code(&out), 1 | 125), "{args:?}: {err}");
         assert!(
@@ -694,8 +758,8 @@ fn failed_create_is_not_used() {
         );
         assert!(ns.mounts_under(&dir).is_empty(), "{args:?}");
     }
-    ok(&ns.run(&["off", "-d", d(&dir)]));
-    ok(&ns.run(&["destroy", "--yes", "-d", d(&dir)]));
+    ok(&run_within(&ns, &["off", "-d", d(&dir)]));
+    ok(&run_within(&ns, &["destroy", "--yes", "-d", d(&dir)]));
     assert!(!dir.exists());
 }
 
@@ -849,7 +913,9 @@ fn destroy_deep_tree() {
             None => format!("exec {BIN} destroy --yes -d {}", d(&root)),
             Some(n) => format!("ulimit -n {n} && exec {BIN} destroy --yes -d {}", d(&root)),
         };
-        let out = ns.sh(&line);
+        let mut c = ns.cmd("sh");
+        c.args(["-c", &line]);
+        let out = output_within(c, 300);
         assert!(
             out.status.success(),
             "{name}: {:?} {}",
@@ -871,21 +937,18 @@ fn failed_create_with_deep_tree_is_cleaned() {
     let out = fake.create(&ns, "fail", &dir);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     deep_chain(&dir.join("debootstrap"), 20000);
-    let out = ns
-        .cmd("sh")
-        .env(
-            "PATH",
-            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", fake.bin.display()),
-        )
-        .env("FAKE_MODE", "ok")
-        .env("FAKE_STATE", &fake.state)
-        .args([
-            "-c",
-            &format!("ulimit -n 64 && exec {BIN} create -d {}", d(&dir)),
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let mut c = ns.cmd("sh");
+    c.env(
+        "PATH",
+        format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", fake.bin.display()),
+    )
+    .env("FAKE_MODE", "ok")
+    .env("FAKE_STATE", &fake.state)
+    .args([
+        "-c",
+        &format!("ulimit -n 64 && exec {BIN} create -d {}", d(&dir)),
+    ]);
+    let out = output_within(c, 300);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(
@@ -917,7 +980,7 @@ fn dir_that_is_a_mount_point() {
     let out = fake.create(&ns, "ok", &dir);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(ns.mounts_under(&dir), vec![d(&dir).to_string()]);
-    let out = ns.run(&["destroy", "--yes", "-d", d(&dir)]);
+    let out = run_within(&ns, &["destroy", "--yes", "-d", d(&dir)]);
     let said = ok(&out);
     assert!(said.contains("it stays: it is a mount point"), "{said}");
     assert!(dir.is_dir());
@@ -930,7 +993,7 @@ fn dir_that_is_a_mount_point() {
     make_busybox_root(&other);
     fs::create_dir(&bound).unwrap();
     ok(&ns.sh(&format!("mount --bind {} {}", d(&other), d(&bound))));
-    let out = ns.run(&["destroy", "--yes", "-d", d(&bound)]);
+    let out = run_within(&ns, &["destroy", "--yes", "-d", d(&bound)]);
     let err = stderr(&out);
     assert_eq!(code(&out), 1, "{err}");
     assert!(err.contains("also mounted elsewhere"), "{err}");
