@@ -1,12 +1,15 @@
 //! `create`: a Debian rootfs from debootstrap, then `chroot.d/` and the
 //! few files that make it a sandbox. The steps, in order:
 //!
-//! 1. DIR made, or found empty (a previous failed create of ours is
-//!    cleaned: unmounted, then deleted without crossing a mount);
-//! 2. debootstrap run in its own process group with `--debian-installer`,
-//!    its progress read from fd 3, its full output kept in
-//!    `chroot.d/create.log`; on failure or SIGINT/SIGTERM its group is ended
-//!    and everything below DIR unmounted;
+//! 1. DIR made, then locked for the whole create (a create or another
+//!    command in progress on it is refused), then found empty (a previous
+//!    failed create of ours is cleaned: unmounted, then deleted without
+//!    crossing a mount; DIR itself stays when it is a mount point);
+//! 2. debootstrap run by a guard (`run`), in its own process group and
+//!    mount namespace, ended with chroot-tool even by SIGKILL, with
+//!    `--debian-installer`, its progress read from fd 3, its full output
+//!    kept in `chroot.d/create.log`; on failure or any fatal signal its
+//!    group is ended and everything below DIR unmounted;
 //! 3. `chroot.d/tool.conf`, `/etc/hostname`, `/etc/hosts`, the locale and
 //!    the host's time zone written, never through a symlink of the rootfs;
 //! 4. `chroot.d/create.toml` written last: its presence means success.

@@ -1,11 +1,12 @@
-//! Running debootstrap: in its own process group, stdout and stderr on one
-//! pipe, its machine-readable progress on another given to it as fd 3, and
-//! SIGINT/SIGTERM/SIGHUP taken through a signalfd so that an interruption
-//! ends debootstrap's whole group (TERM, then KILL) before we return.
+//! Running debootstrap: under a guard that leads its process group, in a
+//! mount namespace of its own, and dies with chroot-tool taking the group
+//! along (see `guard`); stdout and stderr on one pipe, its machine-readable
+//! progress on another given to it as fd 3, and every catchable fatal
+//! signal taken through a signalfd so that an interruption ends
+//! debootstrap's whole group (TERM, then KILL) before we return.
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -159,18 +160,10 @@ pub fn run(
 ) -> io::Result<Outcome> {
     let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (fd3_r, fd3_w) = pipe2(OFlag::O_CLOEXEC)?;
-    let w3 = fd3_w.as_raw_fd();
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(out_w.try_clone()?))
-        .stderr(Stdio::from(out_w))
-        .process_group(0);
-    let parent = std::process::id() as libc::pid_t;
-    let keep = keep.as_raw_fd();
-    // SAFETY: between fork and exec, and in the guard that never execs,
-    // only async-signal-safe system calls (no allocation, no lock): see `guard`.
-    unsafe {
-        cmd.pre_exec(move || guard(parent, w3, keep));
-    }
+        .stderr(Stdio::from(out_w));
+    crate::sys::guard::install(&mut cmd, fd3_w.as_raw_fd(), keep.as_raw_fd());
     let mut child = cmd.spawn()?;
     // Our copies of the write ends go, so that the pipes end with debootstrap.
     drop(cmd);
@@ -254,123 +247,4 @@ fn end_group(child: &mut Child, pgid: Pid) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.try_wait();
-}
-
-/// Runs in the child forked to start debootstrap (async-signal-safe calls
-/// only). That child becomes a guard, leader of the new process group,
-/// that never execs: it takes a mount namespace of its own (private, so
-/// that what debootstrap mounts in DIR lives and dies with it and is never
-/// seen outside), forks debootstrap, and waits. When debootstrap ends, the
-/// guard ends the same way; when chroot-tool dies (even by SIGKILL: the
-/// parent-death signal, set here in a child of the main thread, which
-/// lives as long as the process), it kills the whole group, and the
-/// namespace with its mounts goes with the last of them. debootstrap
-/// itself gets fd 3 (its progress pipe), a descriptor of DIR's lock (so a
-/// survivor keeps DIR locked and is seen), and an empty signal mask.
-unsafe fn guard(parent: libc::pid_t, w3: i32, keep: i32) -> io::Result<()> {
-    let fail = || Err(io::Error::last_os_error());
-    if libc::prctl(
-        libc::PR_SET_PDEATHSIG,
-        libc::SIGHUP as libc::c_ulong,
-        0,
-        0,
-        0,
-    ) < 0
-    {
-        return fail();
-    }
-    if libc::getppid() != parent {
-        return Err(io::Error::from_raw_os_error(libc::ESRCH));
-    }
-    if libc::unshare(libc::CLONE_NEWNS) < 0 {
-        return fail();
-    }
-    let root = c"/";
-    if libc::mount(
-        std::ptr::null(),
-        root.as_ptr(),
-        std::ptr::null(),
-        libc::MS_REC | libc::MS_PRIVATE,
-        std::ptr::null(),
-    ) < 0
-    {
-        return fail();
-    }
-    let mut all: libc::sigset_t = std::mem::zeroed();
-    libc::sigfillset(&mut all);
-    libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
-    let me = libc::getpid();
-    // A plain fork by system call: no atfork handler runs (this child of a
-    // threaded process may hold copies of locks it cannot take).
-    let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0);
-    if pid < 0 {
-        return fail();
-    }
-    if pid == 0 {
-        // debootstrap.
-        if libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        ) < 0
-            || libc::getppid() != me
-        {
-            libc::_exit(125);
-        }
-        // A copy of the lock's descriptor without close-on-exec (above 3).
-        if libc::fcntl(keep, libc::F_DUPFD, 10) < 0 {
-            return fail();
-        }
-        if w3 == 3 {
-            if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return fail();
-            }
-        } else if libc::dup2(w3, 3) < 0 {
-            return fail();
-        }
-        let mut none: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut none);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-        return Ok(());
-    }
-    let pid = pid as libc::pid_t;
-    // The guard keeps no descriptor: the pipes end with debootstrap, and
-    // chroot-tool's spawn learns that the exec happened.
-    if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) < 0 {
-        for fd in 0..65536 {
-            libc::close(fd);
-        }
-    }
-    let mut wake: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut wake);
-    libc::sigaddset(&mut wake, libc::SIGHUP);
-    libc::sigaddset(&mut wake, libc::SIGCHLD);
-    loop {
-        let sig = libc::sigwaitinfo(&wake, std::ptr::null_mut());
-        if libc::getppid() != parent {
-            // chroot-tool is gone: so is everything it started.
-            libc::kill(0, libc::SIGKILL);
-            libc::_exit(137);
-        }
-        if sig != libc::SIGCHLD {
-            continue;
-        }
-        let mut status = 0;
-        if libc::waitpid(pid, &mut status, libc::WNOHANG) != pid {
-            continue;
-        }
-        if libc::WIFEXITED(status) {
-            libc::_exit(libc::WEXITSTATUS(status));
-        }
-        let sig = libc::WTERMSIG(status);
-        libc::signal(sig, libc::SIG_DFL);
-        let mut one: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut one);
-        libc::sigaddset(&mut one, sig);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &one, std::ptr::null_mut());
-        libc::kill(me, sig);
-        libc::_exit(128 + sig);
-    }
 }
