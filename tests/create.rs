@@ -874,8 +874,9 @@ fn surviving_backend_process_is_named() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-/// A chain of `depth` directories `d/d/…` below `top`, with a file at the
-/// bottom, made by descriptor (one held at a time).
+/// A chain of `depth` directories `d/d/…` below `top`, with a file and
+/// two symlinks (to `/` and to `../../../../..`) at the bottom, made by
+/// descriptor (one held at a time).
 fn deep_chain(top: &Path, depth: usize) {
     use nix::fcntl::{openat, OFlag};
     use nix::sys::stat::{mkdirat, Mode};
@@ -891,6 +892,8 @@ fn deep_chain(top: &Path, depth: usize) {
         )
         .unwrap();
     }
+    nix::unistd::symlinkat("/", &fd, "to-root").unwrap();
+    nix::unistd::symlinkat("../../../../..", &fd, "up").unwrap();
     let f = openat(
         &fd,
         "bottom",
@@ -906,8 +909,12 @@ fn deep_chain(top: &Path, depth: usize) {
 #[test]
 fn destroy_deep_tree() {
     let ns = Ns::new();
+    let outside = ns.tmp.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("keep"), "outside").unwrap();
     for (name, limit) in [("deep", None), ("deep-64", Some(64))] {
         let root = ns.busybox_root(name);
+        std::os::unix::fs::symlink(&outside, root.join("root/outside")).unwrap();
         deep_chain(&root.join("root"), 20000);
         let line = match limit {
             None => format!("exec {BIN} destroy --yes -d {}", d(&root)),
@@ -924,6 +931,7 @@ fn destroy_deep_tree() {
         );
         assert!(stdout(&out).contains("destroyed"), "{}", stdout(&out));
         assert!(!root.exists(), "{name}");
+        assert_eq!(fs::read_to_string(outside.join("keep")).unwrap(), "outside");
     }
 }
 
