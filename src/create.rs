@@ -1,18 +1,22 @@
 //! `create`: a Debian rootfs from debootstrap, then `chroot.d/` and the
 //! few files that make it a sandbox. The steps, in order:
 //!
-//! 1. DIR made, or found empty (a previous failed create of ours is
-//!    cleaned: unmounted, then deleted without crossing a mount);
-//! 2. debootstrap run in its own process group with `--debian-installer`,
-//!    its progress read from fd 3, its full output kept in
-//!    `chroot.d/create.log`; on failure or SIGINT/SIGTERM its group is ended
-//!    and everything below DIR unmounted;
+//! 1. DIR made, then locked for the whole create (a create or another
+//!    command in progress on it is refused), then found empty (a previous
+//!    failed create of ours is cleaned: unmounted, then deleted without
+//!    crossing a mount; DIR itself stays when it is a mount point);
+//! 2. debootstrap run by a guard (`run`), in its own process group and
+//!    mount namespace, ended with chroot-tool even by SIGKILL, with
+//!    `--debian-installer`, its progress read from fd 3, its full output
+//!    kept in `chroot.d/create.log`; on failure or any fatal signal its
+//!    group is ended and everything below DIR unmounted;
 //! 3. `chroot.d/tool.conf`, `/etc/hostname`, `/etc/hosts`, the locale and
 //!    the host's time zone written, never through a symlink of the rootfs;
 //! 4. `chroot.d/create.toml` written last: its presence means success.
 use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,6 +63,8 @@ pub enum CreateError {
     NotRoot,
     #[error("refusing to create a sandbox in /: give -d a directory of its own")]
     RootDir,
+    #[error("{0}")]
+    Busy(String),
     #[error("cleaning up the previous failed create: {0}")]
     Clean(#[from] crate::remove::RemoveError),
     #[error("{}: not a directory", .0.display())]
@@ -143,7 +149,8 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     // Before any thread (the progress bar's) starts, so all have them blocked.
     let sigs = Signals::block().map_err(io_err(Path::new("signalfd")))?;
     let mut ui = Ui::new(opts.quiet);
-    let dir = prepare_dir(dir, &ui)?;
+    // DIR stays locked until create returns; debootstrap inherits the lock.
+    let (dir, lock) = prepare_dir(dir, &ui)?;
     let chroot_d = dir.join("chroot.d");
     fs::create_dir(&chroot_d).map_err(io_err(&chroot_d))?;
     let log_path = chroot_d.join("create.log");
@@ -202,6 +209,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         .env("PATH", sbin_path());
     let mut parsers = [Parser::new(), Parser::new()];
     let mut last_error: Option<(String, Vec<String>, String)> = None;
+    let mut mirror_seen: Option<String> = None;
     let mut phase = String::new();
     let outcome = {
         let mut on_line = |stream: Stream, line: &str| {
@@ -210,14 +218,30 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
                 log.line(line);
             }
             for ev in parser.line(line) {
-                observe(&ev, stream, &mut log, &mut ui, &mut phase, &mut last_error);
+                observe(
+                    &ev,
+                    stream,
+                    &mut log,
+                    &mut ui,
+                    &mut phase,
+                    &mut last_error,
+                    &mut mirror_seen,
+                );
             }
         };
-        let r = run::run(cmd, &sigs, &mut on_line);
+        let r = run::run(cmd, &sigs, lock.file().as_fd(), &mut on_line);
         for (i, p) in parsers.iter_mut().enumerate() {
             let stream = if i == 0 { Stream::Output } else { Stream::Fd3 };
             for ev in p.finish() {
-                observe(&ev, stream, &mut log, &mut ui, &mut phase, &mut last_error);
+                observe(
+                    &ev,
+                    stream,
+                    &mut log,
+                    &mut ui,
+                    &mut phase,
+                    &mut last_error,
+                    &mut mirror_seen,
+                );
             }
         }
         r
@@ -296,7 +320,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
             .iter()
             .find_map(|p| root.read_file(Path::new(p)))
             .and_then(|t| os_release_codename(&t)),
-        mirror: opts.mirror.clone(),
+        mirror: mirror_seen.unwrap_or_else(|| opts.mirror.clone()),
         variant: opts.variant.clone(),
         arch,
         components,
@@ -324,7 +348,11 @@ fn observe(
     ui: &mut Ui,
     phase: &mut String,
     last_error: &mut Option<(String, Vec<String>, String)>,
+    mirror_seen: &mut Option<String>,
 ) {
+    if mirror_seen.is_none() {
+        *mirror_seen = mirror_used(ev).map(String::from);
+    }
     if let Event::Message {
         level: Level::Error,
         name,
@@ -348,6 +376,21 @@ fn observe(
         _ => {}
     }
     ui.event(ev);
+}
+
+/// The mirror debootstrap really downloads from, when `ev` names it: its
+/// `CHECKINGSIZES` message ("Checking component %s on %s...") gives the
+/// mirror it took (the default when none was given, without a trailing `/`).
+fn mirror_used(ev: &Event) -> Option<&str> {
+    match ev {
+        Event::Message {
+            level: Level::Info,
+            name,
+            args,
+            ..
+        } if name == "CHECKINGSIZES" => args.get(1).map(String::as_str).filter(|m| !m.is_empty()),
+        _ => None,
+    }
 }
 
 /// The error for a failed debootstrap, from the last `E:` it wrote.
@@ -407,8 +450,11 @@ fn classify(
     }
 }
 
-/// DIR as an absolute, existing, empty directory (made when missing).
-fn prepare_dir(dir: &Path, ui: &Ui) -> Result<PathBuf, CreateError> {
+/// DIR as an absolute, existing, empty directory (made when missing),
+/// locked: a create (or another command) in progress on it is refused, and
+/// DIR's content is looked at only once the lock is held, so that another
+/// create's tree in progress is never taken for a failed one.
+fn prepare_dir(dir: &Path, ui: &Ui) -> Result<(PathBuf, crate::lock::Lock), CreateError> {
     let abs = std::path::absolute(dir).map_err(io_err(dir))?;
     if abs.parent().is_none() {
         return Err(CreateError::RootDir);
@@ -425,6 +471,14 @@ fn prepare_dir(dir: &Path, ui: &Ui) -> Result<PathBuf, CreateError> {
     if dir.parent().is_none() {
         return Err(CreateError::RootDir);
     }
+    let file = File::open(&dir).map_err(io_err(&dir))?;
+    let lock = match crate::lock::try_exclusive(file) {
+        Ok(l) => l,
+        Err(crate::lock::Busy::Held(_)) => {
+            return Err(CreateError::Busy(crate::lock::in_progress(&dir)))
+        }
+        Err(crate::lock::Busy::Error(e)) => return Err(io_err(&dir)(e)),
+    };
     let empty = fs::read_dir(&dir).map_err(io_err(&dir))?.next().is_none();
     if !empty {
         if !is_failed_create(&dir) {
@@ -441,7 +495,7 @@ fn prepare_dir(dir: &Path, ui: &Ui) -> Result<PathBuf, CreateError> {
         }
         crate::remove::empty_tree(&dir)?;
     }
-    Ok(dir)
+    Ok((dir, lock))
 }
 
 /// A directory left by a create of ours that did not finish: its log is
@@ -596,6 +650,35 @@ mod tests {
         assert!(!valid_suite("a/b"));
         assert!(!valid_suite("--help"));
         assert!(!valid_suite(""));
+    }
+
+    #[test]
+    fn mirror_is_the_one_debootstrap_used() {
+        let fd3 = include_str!("../tests/fixtures/debootstrap/trixie-minbase.fd3");
+        let used: Vec<String> = progress::parse(fd3)
+            .iter()
+            .filter_map(mirror_used)
+            .map(String::from)
+            .collect();
+        assert!(!used.is_empty());
+        assert!(
+            used.iter().all(|m| m == "http://deb.debian.org/debian"),
+            "{used:?}"
+        );
+        // A mirror given with a trailing slash (or none given: debootstrap's
+        // default) is recorded as debootstrap wrote it.
+        let other = "P: 78 78 SIZEDEBS\nPF: Finding package sizes\nI: CHECKINGSIZES\nIA: main\nIA: http://ftp.example.org/debian\nIF: Checking component %s on %s...\n";
+        let used: Vec<String> = progress::parse(other)
+            .iter()
+            .filter_map(mirror_used)
+            .map(String::from)
+            .collect();
+        assert_eq!(used, vec!["http://ftp.example.org/debian".to_string()]);
+        assert!(
+            progress::parse("I: CHECKINGSIZES\nIA: main\nIF: Checking component %s...\n")
+                .iter()
+                .all(|e| mirror_used(e).is_none())
+        );
     }
 
     #[test]

@@ -1,19 +1,139 @@
-//! Serialises the invocations that change a sandbox's state (on, off,
-//! destroy, the start of run) with a flock on the sandbox directory itself:
-//! nothing to create, nothing left stale after a crash or a reboot.
+//! Serialises the invocations that change a sandbox's state (create, on,
+//! off, destroy, the start of run) with a flock on the sandbox directory
+//! itself: nothing to create, nothing left stale after a crash or a reboot.
+//!
+//! `create` holds the lock for its whole run, and its backend (debootstrap)
+//! inherits it: a create in progress, or a backend that outlived a killed
+//! create, keeps DIR locked. The other verbs refuse at once, with one line,
+//! when they find DIR locked by a create in progress instead of waiting for
+//! minutes; `on` and `run` also refuse a create that did not finish.
 use std::fs::File;
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
-pub struct Lock(#[allow(dead_code)] Flock<File>);
+use crate::show;
+
+pub struct Lock(Flock<File>);
+
+impl Lock {
+    /// The locked descriptor (for a child that must keep DIR locked).
+    pub fn file(&self) -> &File {
+        &self.0
+    }
+}
 
 /// Waits for, then holds, the sandbox's exclusive lock until dropped.
+/// Refuses at once when a create is in progress on `dir`.
 pub fn exclusive(dir: &Path) -> Result<Lock> {
-    let f = File::open(dir).with_context(|| format!("opening {} to lock it", dir.display()))?;
+    let f = open(dir)?;
+    let f = match try_exclusive(f) {
+        Ok(l) => return Ok(l),
+        Err(Busy::Held(f)) => f,
+        Err(Busy::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", show::path(dir)))
+        }
+    };
+    if crate::create::is_failed_create(dir) {
+        bail!("{}", in_progress(dir));
+    }
     let l = Flock::lock(f, FlockArg::LockExclusive)
         .map_err(|(_, e)| e)
-        .with_context(|| format!("locking {}", dir.display()))?;
+        .with_context(|| format!("locking {}", show::path(dir)))?;
     Ok(Lock(l))
+}
+
+/// The lock for `on` and `run`: also refuses a DIR whose create did not
+/// finish (its log is there, its record is not): it is no root filesystem
+/// to use, and the next `create` cleans it.
+pub fn for_use(dir: &Path) -> Result<Lock> {
+    let l = exclusive(dir)?;
+    if crate::create::is_failed_create(dir) {
+        bail!(
+            "{}: its create did not finish (chroot.d/create.log but no chroot.d/create.toml); run create again, or destroy it",
+            show::path(dir)
+        );
+    }
+    Ok(l)
+}
+
+/// Why a lock was not taken.
+pub enum Busy {
+    /// Another process holds it; the file is given back.
+    Held(File),
+    Error(io::Error),
+}
+
+/// The lock if it is free, now.
+pub fn try_exclusive(f: File) -> std::result::Result<Lock, Busy> {
+    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(Lock(l)),
+        Err((f, Errno::EWOULDBLOCK)) => Err(Busy::Held(f)),
+        Err((_, e)) => Err(Busy::Error(e.into())),
+    }
+}
+
+/// `dir` opened for locking.
+pub fn open(dir: &Path) -> Result<File> {
+    File::open(dir).with_context(|| format!("opening {} to lock it", show::path(dir)))
+}
+
+/// The one-line refusal for a DIR locked by a create in progress (or by
+/// another command), naming the processes that hold it open.
+pub fn in_progress(dir: &Path) -> String {
+    let who = holders(dir);
+    let who = if who.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (held by {})",
+            who.iter()
+                .map(|(pid, comm)| format!("pid {pid} {}", show::bytes(comm.as_bytes())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    format!(
+        "a create (or other command) is in progress on {}{who}; try again when it has ended",
+        show::path(dir)
+    )
+}
+
+/// Processes other than this one with a descriptor open on `dir` itself
+/// (the lock's holders among them): pid and command name, at most eight.
+pub fn holders(dir: &Path) -> Vec<(i32, String)> {
+    let Ok(md) = std::fs::metadata(dir) else {
+        return vec![];
+    };
+    let me = std::process::id() as i32;
+    let mut out = vec![];
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::metadata(fd.path()).is_ok_and(|m| m.dev() == md.dev() && m.ino() == md.ino())
+        });
+        if holds {
+            let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+            out.push((pid, comm.trim().to_string()));
+            if out.len() == 8 {
+                break;
+            }
+        }
+    }
+    out
 }

@@ -150,6 +150,13 @@ pub fn is_at_or_below(p: &Path, dir: &Path) -> bool {
     p.starts_with(dir)
 }
 
+/// Whether `m` shows its filesystem whole (its root is the filesystem's
+/// root) and is that filesystem's only mount here: a filesystem the user
+/// mounted at a directory, not a bind of some other directory (or of `/`).
+pub fn is_whole_and_alone(m: &Mount, mounts: &[Mount]) -> bool {
+    m.root == Path::new("/") && !mounts.iter().any(|o| o.id != m.id && o.dev == m.dev)
+}
+
 /// The mounts at or below `dir`, in mount order.
 pub fn under<'a>(mounts: &'a [Mount], dir: &Path) -> Vec<&'a Mount> {
     mounts

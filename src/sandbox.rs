@@ -144,13 +144,12 @@ impl Sandbox {
         let own = engine::own_mounts(&self.dir, &mounts);
         let foreign: Vec<String> = mountinfo::under(&mounts, &self.dir)
             .into_iter()
-            .filter(|m| {
-                if own.is_empty() {
-                    m.point == self.dir
-                } else {
-                    !own.contains(&m.id)
-                }
-            })
+            .filter(|m| !own.contains(&m.id))
+            // DIR itself a filesystem the user mounted there: destroy
+            // empties it and leaves it (remove::remove_tree), so it is no
+            // reason to refuse; a bind of another directory on DIR is.
+            .filter(|m| !(m.point == self.dir && mountinfo::is_whole_and_alone(m, &mounts)))
+            .filter(|m| !own.is_empty() || m.point == self.dir)
             .map(|m| show::path(&m.point))
             .collect();
         if !foreign.is_empty() {

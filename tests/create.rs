@@ -225,10 +225,17 @@ fn sigint_ends_debootstrap_and_leaves_no_mount() {
     // nsenter execs chroot-tool in place: the child's pid is chroot-tool's.
     let start = Instant::now();
     let mut mounted = false;
+    let mut guard = 0;
     while start.elapsed() < Duration::from_secs(180) {
-        if !ns.mounts_under(&dir).is_empty() {
-            mounted = true;
-            break;
+        // debootstrap mounts in the backend's own mount namespace: the
+        // guard, chroot-tool's child, sees them; the host does not.
+        if let Some(g) = backend_guard(child.id()) {
+            if !mounts_in(g, &dir).is_empty() {
+                assert!(ns.mounts_under(&dir).is_empty(), "seen by the host");
+                guard = g;
+                mounted = true;
+                break;
+            }
         }
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -276,7 +283,32 @@ fn sigint_ends_debootstrap_and_leaves_no_mount() {
         "{:?}",
         processes_about(&dir)
     );
+    assert!(
+        !Path::new(&format!("/proc/{guard}/mountinfo")).exists()
+            || mounts_in(guard, &dir).is_empty()
+    );
     assert!(!dir.join("chroot.d/create.toml").exists());
+}
+
+/// The guard that runs debootstrap: the child of chroot-tool `pid`.
+fn backend_guard(pid: u32) -> Option<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Mount points at or below `dir` in the mount namespace of `pid`.
+fn mounts_in(pid: u32, dir: &Path) -> Vec<String> {
+    let d = dir.to_str().unwrap();
+    fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| unescape(l.split(' ').nth(4).unwrap()))
+        .filter(|m| m == d || m.starts_with(&format!("{d}/")))
+        .collect()
 }
 
 // (5) A non-empty DIR is refused and left as it was; `/` is refused.
@@ -454,4 +486,535 @@ fn parser_on_recorded_failures() {
         text,
         "No such script: /usr/share/debootstrap/scripts/nosuchsuite"
     );
+}
+
+// ---- issue 7: create (lock, interruption, deep trees, DIR a mount point) ----
+
+/// A fake debootstrap, first in PATH: it makes a few files in DIR, mounts
+/// a tmpfs on DIR/proc, writes its pid (and its child's) to the state dir,
+/// then, by `FAKE_MODE`: `ok` finishes; `fail` exits 1; `hold` waits on a
+/// child `sleep` forever; `gate` waits (at most a minute) for the file
+/// `release` in the state dir, then finishes; `orphan` leaves a `sleep` in
+/// a session of its own (out of reach of its process group), then holds.
+/// Finishing, it names the mirror `http://fake.example/debian` on fd 3.
+const FAKE_DEBOOTSTRAP: &str = r#"#!/bin/sh
+if [ "$1" = --version ]; then echo "debootstrap 0.0-fake"; exit 0; fi
+n=$#; i=0
+for a; do i=$((i+1)); [ $i -eq $((n-1)) ] && dir=$a; done
+st=$FAKE_STATE
+mkdir -p "$dir/etc/default" "$dir/bin" "$dir/proc" "$dir/debootstrap" || exit 9
+echo "written by the backend $$" > "$dir/debootstrap/marker"
+mount -t tmpfs fake "$dir/proc" || exit 9
+printf 'P: 1 100 DOWNREL\nPF: Retrieving Release\n' >&3
+case "$FAKE_MODE" in
+fail)
+    umount "$dir/proc"
+    printf 'E: FAKE\nEF: the fake backend failed\n' >&3
+    exit 1 ;;
+hold)
+    sleep 1000 & echo $! > "$st/child.pid"
+    echo $$ > "$st/pid.tmp" && mv "$st/pid.tmp" "$st/backend.pid"
+    wait; exit 1 ;;
+orphan)
+    setsid sleep 1000 </dev/null >/dev/null 2>&1 3>&- &
+    echo $! > "$st/orphan.pid"
+    sleep 1000 & echo $! > "$st/child.pid"
+    echo $$ > "$st/pid.tmp" && mv "$st/pid.tmp" "$st/backend.pid"
+    wait; exit 1 ;;
+gate)
+    echo $$ > "$st/pid.tmp" && mv "$st/pid.tmp" "$st/backend.pid"
+    i=0
+    while [ ! -e "$st/release" ]; do
+        i=$((i+1)); [ $i -gt 1200 ] && exit 8
+        sleep 0.05
+    done ;;
+esac
+umount "$dir/proc"
+echo 'VERSION_CODENAME=fake' > "$dir/etc/os-release"
+printf 'I: CHECKINGSIZES\nIA: main\nIA: http://fake.example/debian\nIF: Checking component %%s on %%s...\n' >&3
+exit 0
+"#;
+
+struct Fake {
+    bin: std::path::PathBuf,
+    state: std::path::PathBuf,
+}
+
+impl Fake {
+    fn new(ns: &Ns) -> Fake {
+        let bin = ns.tmp.path().join("fakebin");
+        let state = ns.tmp.path().join("fakestate");
+        fs::create_dir_all(&bin).unwrap();
+        fs::create_dir_all(&state).unwrap();
+        script(&bin.join("debootstrap"), FAKE_DEBOOTSTRAP);
+        Fake { bin, state }
+    }
+
+    /// chroot-tool in `ns` with the fake backend in `mode`.
+    fn tool(&self, ns: &Ns, mode: &str) -> std::process::Command {
+        let mut c = ns.tool();
+        c.env(
+            "PATH",
+            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", self.bin.display()),
+        )
+        .env("FAKE_MODE", mode)
+        .env("FAKE_STATE", &self.state);
+        c
+    }
+
+    fn create(&self, ns: &Ns, mode: &str, dir: &Path) -> std::process::Output {
+        let mut c = self.tool(ns, mode);
+        c.args(["create", "-q", "-d"]).arg(dir);
+        output_within(c, 120)
+    }
+
+    /// A create in `mode`, started; returns once its backend wrote its pid.
+    fn start(&self, ns: &Ns, mode: &str, dir: &Path) -> (std::process::Child, i32) {
+        let _ = fs::remove_file(self.state.join("backend.pid"));
+        let mut child = self
+            .tool(ns, mode)
+            .args(["create", "-q", "-d"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(self.state.join("create.stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        loop {
+            if let Ok(p) = fs::read_to_string(self.state.join("backend.pid")) {
+                return (child, p.trim().parse().unwrap());
+            }
+            if let Some(st) = child.try_wait().unwrap() {
+                panic!(
+                    "create ended ({st}) before its backend started: {}",
+                    fs::read_to_string(self.state.join("create.stderr")).unwrap()
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the fake backend never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn pid(&self, name: &str) -> i32 {
+        fs::read_to_string(self.state.join(name))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+/// Whether `pid` is alive (a zombie counts as gone).
+fn alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.rsplit(") ").next().is_some_and(|r| !r.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Waits (at most `secs`) for every pid of `pids` to be gone.
+fn gone_within(pids: &[i32], secs: u64) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if pids.iter().all(|&p| !alive(p)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn wait_with_deadline(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            panic!("chroot-tool did not end within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `cmd`'s output, killed and failed after `secs`.
+fn output_within(mut cmd: std::process::Command, secs: u64) -> std::process::Output {
+    let out = tempfile::tempfile_in(test_tmp()).unwrap();
+    let err = tempfile::tempfile_in(test_tmp()).unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_with_deadline(&mut child, secs);
+    let read = |mut f: fs::File| {
+        use std::io::{Read, Seek};
+        let mut v = vec![];
+        f.rewind().unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    std::process::Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+/// chroot-tool with `args` in `ns`, within 60 s.
+fn run_within(ns: &Ns, args: &[&str]) -> std::process::Output {
+    let mut c = ns.tool();
+    c.args(args);
+    output_within(c, 60)
+}
+
+fn one_line(err: &str) -> &str {
+    assert_eq!(err.lines().count(), 1, "not one line: {err}");
+    err.trim_end()
+}
+
+// Class 11: a second create on the same DIR (by its name or through a
+// symlink) while the first runs refuses with one line and touches nothing;
+// `on`, `run`, `off` and `destroy` refuse too and mount nothing; the first
+// create finishes, its files intact, and records the mirror its backend used.
+#[test]
+fn create_in_progress_is_locked_against_everything() {
+    let ns = Ns::new();
+    let fake = Fake::new(&ns);
+    let dir = ns.tmp.path().join("racing");
+    let alias = ns.tmp.path().join("alias");
+    std::os::unix::fs::symlink(&dir, &alias).unwrap();
+    let (mut first, backend) = fake.start(&ns, "gate", &dir);
+    let marker = dir.join("debootstrap/marker");
+    let mark = fs::read_to_string(&marker).unwrap();
+    for d in [&dir, &alias] {
+        let out = fake.create(&ns, "ok", d);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 1, "{err}");
+        let line = one_line(&err);
+        assert!(
+            line.contains("a create (or other command) is in progress on")
+                && line.contains(&format!("pid {backend}")),
+            "{line}"
+        );
+        assert!(!line.contains("cleaning up"), "{line}");
+        assert_eq!(fs::read_to_string(&marker).unwrap(), mark);
+    }
+    let before = ns.mountinfo().lines().count();
+    for args in [
+        vec!["on", "-d", d(&dir)],
+        vec!["run", "-d", d(&dir), "true"],
+        vec!["shell", "-d", d(&dir)],
+        vec!["off", "-d", d(&dir)],
+        vec!["destroy", "--yes", "-d", d(&dir)],
+    ] {
+        let mut c = fake.tool(&ns, "ok");
+        c.args(&args);
+        let out = output_within(c, 30);
+        let err = stderr(&out);
+        assert!(matches!(code(&out), 1 | 125), "{args:?}: {err}");
+        let line = one_line(&err);
+        assert!(
+            line.contains("in progress on") || line.contains("not a root filesystem"),
+            "{args:?}: {line}"
+        );
+        assert!(ns.mounts_under(&dir).is_empty(), "{args:?}");
+        assert_eq!(ns.mountinfo().lines().count(), before, "{args:?}");
+        assert_eq!(fs::read_to_string(&marker).unwrap(), mark, "{args:?}");
+    }
+    assert!(alive(backend));
+    fs::write(fake.state.join("release"), "").unwrap();
+    let st = wait_with_deadline(&mut first, 60);
+    let err = fs::read_to_string(fake.state.join("create.stderr")).unwrap();
+    assert!(st.success(), "{err}");
+    assert_eq!(fs::read_to_string(&marker).unwrap(), mark);
+    let rec = chroot_tool::create::load(&dir).expect("create.toml");
+    assert_eq!(rec.mirror, "http://fake.example/debian");
+    assert_eq!(rec.codename.as_deref(), Some("fake"));
+    assert!(ns.mounts_under(&dir).is_empty());
+}
+
+// Class 11: `on` and `run` refuse a create that failed (it is no rootfs),
+// with the reason, and mount nothing; `off` and `destroy` still work on it.
+#[test]
+fn failed_create_is_not_used() {
+    let ns = Ns::new();
+    let fake = Fake::new(&ns);
+    let dir = ns.tmp.path().join("failed");
+    let out = fake.create(&ns, "fail", &dir);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    // Make it look like a rootfs, as a real debootstrap that failed late leaves it.
+    make_busybox_root(&dir);
+    for args in [
+        vec!["on", "-d", d(&dir)],
+        vec!["run", "-d", d(&dir), "true"],
+    ] {
+        let out = run_within(&ns, &args);
+        let err = stderr(&out);
+        assert!(matches!(code(&out), 1 | 125), "{args:?}: {err}");
+        assert!(
+            one_line(&err).contains("its create did not finish"),
+            "{args:?}: {err}"
+        );
+        assert!(ns.mounts_under(&dir).is_empty(), "{args:?}");
+    }
+    ok(&run_within(&ns, &["off", "-d", d(&dir)]));
+    ok(&run_within(&ns, &["destroy", "--yes", "-d", d(&dir)]));
+    assert!(!dir.exists());
+}
+
+/// Waits (at most 30 s) for a file to appear.
+fn wait_file(p: &Path) {
+    let start = Instant::now();
+    while !p.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{} never appeared",
+            p.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// Class 12: a create killed by SIGKILL takes its backend and the backend's
+// children with it, leaves nothing mounted anywhere, and the next create
+// cleans the failed one and works.
+#[test]
+fn killed_create_leaves_no_backend() {
+    let ns = Ns::new();
+    let fake = Fake::new(&ns);
+    let dir = ns.tmp.path().join("killed");
+    let (mut create, backend) = fake.start(&ns, "hold", &dir);
+    let child = fake.pid("child.pid");
+    assert!(alive(backend) && alive(child));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(create.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_with_deadline(&mut create, 10);
+    assert!(
+        gone_within(&[backend, child], 10),
+        "the backend outlived a killed create: {backend} {child}"
+    );
+    assert!(
+        ns.mounts_under(&dir).is_empty(),
+        "{:?}",
+        ns.mounts_under(&dir)
+    );
+    assert!(
+        processes_about(&dir).is_empty(),
+        "{:?}",
+        processes_about(&dir)
+    );
+    let out = fake.create(&ns, "ok", &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.join("chroot.d/create.toml").is_file());
+}
+
+// Class 12: every fatal signal that can be caught interrupts the create
+// cleanly: exit 1, "create interrupted", backend and its children gone.
+#[test]
+fn fatal_signals_interrupt_create() {
+    use nix::sys::signal::Signal::*;
+    let ns = Ns::new();
+    let fake = Fake::new(&ns);
+    for (i, sig) in [SIGQUIT, SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGALRM]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = ns.tmp.path().join(format!("sig{i}"));
+        let (mut create, backend) = fake.start(&ns, "hold", &dir);
+        let child = fake.pid("child.pid");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(create.id() as i32), sig).unwrap();
+        let st = wait_with_deadline(&mut create, 30);
+        let err = fs::read_to_string(fake.state.join("create.stderr")).unwrap();
+        assert_eq!(st.code(), Some(1), "{sig}: {st} {err}");
+        assert!(err.contains("create interrupted"), "{sig}: {err}");
+        assert!(gone_within(&[backend, child], 10), "{sig}");
+        assert!(ns.mounts_under(&dir).is_empty(), "{sig}");
+    }
+}
+
+// Class 12: a process of the backend that escaped its process group keeps
+// DIR locked: the next create refuses and names it, and works once it is gone.
+#[test]
+fn surviving_backend_process_is_named() {
+    let ns = Ns::new();
+    let fake = Fake::new(&ns);
+    let dir = ns.tmp.path().join("orphaned");
+    let (mut create, backend) = fake.start(&ns, "orphan", &dir);
+    wait_file(&fake.state.join("orphan.pid"));
+    let orphan = fake.pid("orphan.pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(create.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_with_deadline(&mut create, 10);
+    assert!(gone_within(&[backend], 10));
+    assert!(alive(orphan), "the escaped sleep is the test's premise");
+    let out = fake.create(&ns, "ok", &dir);
+    let err = stderr(&out);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(orphan),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    assert_eq!(code(&out), 1, "{err}");
+    assert!(
+        one_line(&err).contains(&format!(
+            "in progress on {} (held by pid {orphan} sleep",
+            d(&dir)
+        )),
+        "{err}"
+    );
+    assert!(dir.join("debootstrap/marker").is_file());
+    assert!(gone_within(&[orphan], 10));
+    let out = fake.create(&ns, "ok", &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A chain of `depth` directories `d/d/…` below `top`, with a file and
+/// two symlinks (to `/` and to `../../../../..`) at the bottom, made by
+/// descriptor (one held at a time).
+fn deep_chain(top: &Path, depth: usize) {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{mkdirat, Mode};
+    let mut fd =
+        nix::fcntl::open(top, OFlag::O_DIRECTORY | OFlag::O_RDONLY, Mode::empty()).unwrap();
+    for _ in 0..depth {
+        mkdirat(&fd, "d", Mode::from_bits_truncate(0o755)).unwrap();
+        fd = openat(
+            &fd,
+            "d",
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+            Mode::empty(),
+        )
+        .unwrap();
+    }
+    nix::unistd::symlinkat("/", &fd, "to-root").unwrap();
+    nix::unistd::symlinkat("../../../../..", &fd, "up").unwrap();
+    let f = openat(
+        &fd,
+        "bottom",
+        OFlag::O_CREAT | OFlag::O_WRONLY,
+        Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    drop(f);
+}
+
+// Class 13: destroy of a tree 20000 levels deep, with the default limits
+// and with 64 descriptors: it succeeds, nothing aborts.
+#[test]
+fn destroy_deep_tree() {
+    let ns = Ns::new();
+    let outside = ns.tmp.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("keep"), "outside").unwrap();
+    for (name, limit) in [("deep", None), ("deep-64", Some(64))] {
+        let root = ns.busybox_root(name);
+        std::os::unix::fs::symlink(&outside, root.join("root/outside")).unwrap();
+        deep_chain(&root.join("root"), 20000);
+        let line = match limit {
+            None => format!("exec {BIN} destroy --yes -d {}", d(&root)),
+            Some(n) => format!("ulimit -n {n} && exec {BIN} destroy --yes -d {}", d(&root)),
+        };
+        let mut c = ns.cmd("sh");
+        c.args(["-c", &line]);
+        let out = output_within(c, 300);
+        assert!(
+            out.status.success(),
+            "{name}: {:?} {}",
+            out.status,
+            stderr(&out)
+        );
+        assert!(stdout(&out).contains("destroyed"), "{}", stdout(&out));
+        assert!(!root.exists(), "{name}");
+        assert_eq!(fs::read_to_string(outside.join("keep")).unwrap(), "outside");
+    }
+}
+
+// Class 13: a failed create's cleanup shares the walk: a 20000-level tree
+// left by it is cleaned with 64 descriptors.
+#[test]
+fn failed_create_with_deep_tree_is_cleaned() {
+    let ns = Ns::new();
+    let fake = Fake::new(&ns);
+    let dir = ns.tmp.path().join("deep-failed");
+    let out = fake.create(&ns, "fail", &dir);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    deep_chain(&dir.join("debootstrap"), 20000);
+    let mut c = ns.cmd("sh");
+    c.env(
+        "PATH",
+        format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", fake.bin.display()),
+    )
+    .env("FAKE_MODE", "ok")
+    .env("FAKE_STATE", &fake.state)
+    .args([
+        "-c",
+        &format!("ulimit -n 64 && exec {BIN} create -d {}", d(&dir)),
+    ]);
+    let out = output_within(c, 300);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("cleaning up a previous failed create"),
+        "{err}"
+    );
+    assert!(!dir.join("debootstrap/d").exists());
+    assert!(dir.join("chroot.d/create.toml").is_file());
+}
+
+// Class 15: DIR a mount point the user made: a failed create there is
+// cleaned by the next create (DIR's content goes, DIR and its mount stay),
+// and destroy empties DIR and says it stays; a DIR that is a bind of
+// another directory is refused by destroy, which deletes nothing.
+#[test]
+fn dir_that_is_a_mount_point() {
+    let ns = Ns::new();
+    let fake = Fake::new(&ns);
+    let dir = ns.tmp.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    ok(&ns.sh(&format!("mount -t tmpfs user-tmpfs {}", d(&dir))));
+    let out = fake.create(&ns, "fail", &dir);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let out = fake.create(&ns, "fail", &dir);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{err}");
+    assert!(err.contains("debootstrap failed"), "{err}");
+    assert!(!err.contains("mount point"), "{err}");
+    let out = fake.create(&ns, "ok", &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(ns.mounts_under(&dir), vec![d(&dir).to_string()]);
+    let out = run_within(&ns, &["destroy", "--yes", "-d", d(&dir)]);
+    let said = ok(&out);
+    assert!(said.contains("it stays: it is a mount point"), "{said}");
+    assert!(dir.is_dir());
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    assert_eq!(ns.mounts_under(&dir), vec![d(&dir).to_string()]);
+
+    // A bind of another directory on DIR: never emptied.
+    let other = ns.tmp.path().join("other");
+    let bound = ns.tmp.path().join("bound");
+    make_busybox_root(&other);
+    fs::create_dir(&bound).unwrap();
+    ok(&ns.sh(&format!("mount --bind {} {}", d(&other), d(&bound))));
+    let out = run_within(&ns, &["destroy", "--yes", "-d", d(&bound)]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{err}");
+    // Refused before anything is ended or deleted (the bind on DIR is not
+    // a filesystem of its own).
+    assert!(
+        err.contains("nothing was deleted") && err.contains(d(&bound)),
+        "{err}"
+    );
+    assert!(other.join("bin/busybox").is_file());
+    assert!(other.join("etc/passwd").is_file());
 }

@@ -30,8 +30,11 @@ pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
     off::turn_off(&sb, grace, &guard)
         .with_context(|| format!("turning {} off; nothing was deleted", show::path(&sb.dir)))?;
     let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
+    // A mount at DIR itself is the user's (off has ended the sandbox's):
+    // DIR is emptied and stays.
     let left: Vec<String> = mountinfo::under(&mounts, &sb.dir)
         .iter()
+        .filter(|m| m.point != sb.dir)
         .map(|m| show::path(&m.point))
         .collect();
     if !left.is_empty() {
@@ -48,6 +51,14 @@ pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
         )
     })?;
     drop(guard);
+    if done.kept {
+        return super::out(format!(
+            "{} emptied ({} directories, {} other entries deleted); it stays: it is a mount point (unmount it to remove it)\n",
+            show::path(&sb.dir),
+            done.dirs,
+            done.others
+        ));
+    }
     super::out(format!(
         "{} destroyed ({} directories, {} other entries deleted)\n",
         show::path(&sb.dir),

@@ -9,7 +9,7 @@ use crate::sandbox::{Need, Sandbox};
 
 pub fn run(dir: Option<&Path>) -> Result<()> {
     let sb = Sandbox::open(dir, Need::Rootfs)?;
-    let _lock = lock::exclusive(&sb.dir)?;
+    let _lock = lock::for_use(&sb.dir)?;
     let report = turn_on(&sb)?;
     super::out(format!(
         "{} is on ({} mounted, {} already there)\n",

@@ -119,7 +119,7 @@ pub fn enter(
     cwd: PathBuf,
     env: Vec<(OsString, OsString)>,
 ) -> Result<u8> {
-    let mut guard = lock::exclusive(&sb.dir)?;
+    let mut guard = lock::for_use(&sb.dir)?;
     on::ensure_on(sb)?;
     if let Some(hook) = host_cmd(sb)? {
         drop(guard);
@@ -141,7 +141,7 @@ pub fn enter(
             eprintln!("chroot-tool: {name} failed (status {code}); command not run");
             return Ok(code);
         }
-        guard = lock::exclusive(&sb.dir)?;
+        guard = lock::for_use(&sb.dir)?;
         on::ensure_on(sb)?;
     }
     supervise(sb, argv, arg0, cwd, env, guard)

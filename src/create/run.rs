@@ -1,11 +1,12 @@
-//! Running debootstrap: in its own process group, stdout and stderr on one
-//! pipe, its machine-readable progress on another given to it as fd 3, and
-//! SIGINT/SIGTERM/SIGHUP taken through a signalfd so that an interruption
-//! ends debootstrap's whole group (TERM, then KILL) before we return.
+//! Running debootstrap: under a guard that leads its process group, in a
+//! mount namespace of its own, and dies with chroot-tool taking the group
+//! along (see `guard`); stdout and stderr on one pipe, its machine-readable
+//! progress on another given to it as fd 3, and every catchable fatal
+//! signal taken through a signalfd so that an interruption ends
+//! debootstrap's whole group (TERM, then KILL) before we return.
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,29 @@ use nix::unistd::{pipe2, Pid};
 /// How long debootstrap gets between TERM and KILL.
 const GRACE: Duration = Duration::from_secs(5);
 
-/// SIGINT, SIGTERM and SIGHUP, blocked and readable from a signalfd for as
+/// Every signal whose default action ends the process and that is not a
+/// fault of the process itself (SIGSEGV and the like) or SIGPIPE (ignored:
+/// a closed pipe is an error of the write). SIGKILL cannot be caught: the
+/// guard (see `guard`) ends debootstrap then.
+const FATAL: [Signal; 15] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGABRT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGTERM,
+    Signal::SIGSTKFLT,
+    Signal::SIGXCPU,
+    Signal::SIGXFSZ,
+    Signal::SIGVTALRM,
+    Signal::SIGPROF,
+    Signal::SIGIO,
+    Signal::SIGPWR,
+];
+
+/// The fatal signals (see `FATAL`), blocked and readable from a signalfd for as
 /// long as this lives. Made before any thread starts, so every thread has
 /// them blocked; children get an empty mask back.
 pub struct Signals {
@@ -30,9 +53,9 @@ pub struct Signals {
 impl Signals {
     pub fn block() -> io::Result<Signals> {
         let mut set = SigSet::empty();
-        set.add(Signal::SIGINT);
-        set.add(Signal::SIGTERM);
-        set.add(Signal::SIGHUP);
+        for s in FATAL {
+            set.add(s);
+        }
         let mut old = SigSet::empty();
         nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
@@ -132,32 +155,15 @@ impl Reader {
 pub fn run(
     mut cmd: Command,
     sigs: &Signals,
+    keep: BorrowedFd,
     on_line: &mut dyn FnMut(Stream, &str),
 ) -> io::Result<Outcome> {
     let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (fd3_r, fd3_w) = pipe2(OFlag::O_CLOEXEC)?;
-    let w3 = fd3_w.as_raw_fd();
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(out_w.try_clone()?))
-        .stderr(Stdio::from(out_w))
-        .process_group(0);
-    // SAFETY: only async-signal-safe calls (fcntl, dup2, sigemptyset,
-    // pthread_sigmask) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if w3 == 3 {
-                if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            } else if libc::dup2(w3, 3) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            Ok(())
-        });
-    }
+        .stderr(Stdio::from(out_w));
+    crate::sys::guard::install(&mut cmd, fd3_w.as_raw_fd(), keep.as_raw_fd());
     let mut child = cmd.spawn()?;
     // Our copies of the write ends go, so that the pipes end with debootstrap.
     drop(cmd);

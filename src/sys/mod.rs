@@ -2,6 +2,7 @@
 //! does not cover (openat2 resolution inside a root, the fd-based mount API,
 //! mount ids). No policy here: callers decide what to mount where.
 pub mod file;
+pub mod guard;
 pub mod pidfd;
 pub mod process;
 pub mod pty;
