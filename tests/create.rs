@@ -530,7 +530,17 @@ gate)
     done ;;
 esac
 umount "$dir/proc"
-echo 'VERSION_CODENAME=fake' > "$dir/etc/os-release"
+if [ "$FAKE_MODE" = fifo ]; then
+    # os-release as a FIFO with a writer waiting for a reader, and as a
+    # device node: chroot-tool must open neither.
+    mkdir -p "$dir/usr/lib"
+    mkfifo "$dir/etc/os-release"
+    mknod "$dir/usr/lib/os-release" c 1 3
+    (echo VERSION_CODENAME=leaked > "$dir/etc/os-release"; touch "$st/fifo-opened") </dev/null >/dev/null 2>&1 3>&- &
+    echo $! > "$st/writer.pid"
+else
+    echo 'VERSION_CODENAME=fake' > "$dir/etc/os-release"
+fi
 printf 'I: CHECKINGSIZES\nIA: main\nIA: http://fake.example/debian\nIF: Checking component %%s on %%s...\n' >&3
 exit 0
 "#;
@@ -1017,4 +1027,30 @@ fn dir_that_is_a_mount_point() {
     );
     assert!(other.join("bin/busybox").is_file());
     assert!(other.join("etc/passwd").is_file());
+}
+
+/// The new rootfs is data: its os-release as a FIFO (a writer waiting for a
+/// reader) or a device node is never opened by create.
+#[test]
+fn create_never_opens_a_fifo_or_device_of_the_new_rootfs() {
+    let ns = Ns::new();
+    let fake = Fake::new(&ns);
+    let dir = ns.tmp.path().join("sb");
+    let out = fake.create(&ns, "fifo", &dir);
+    let writer: i32 = fs::read_to_string(fake.state.join("writer.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let opened = fake.state.join("fifo-opened").exists();
+    // The writer is ours (the fake backend's child): ended by its pid.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(writer),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!opened, "create opened the rootfs's FIFO");
+    let rec = chroot_tool::create::load(&dir).expect("create.toml");
+    assert_eq!(rec.codename, None);
 }
