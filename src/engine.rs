@@ -34,7 +34,9 @@ pub struct OnReport {
     pub differs: Vec<String>,
 }
 
-/// True when `m` is a bind of its parent's directory onto itself, as `on` makes at DIR.
+/// True when `m` is the bind of DIR onto itself that `on` made: a bind of
+/// its parent's directory onto itself (the shape), *and* recorded by `on`
+/// when it made it (`owned`): the shape alone is anyone's.
 pub fn is_self_bind(m: &Mount, mounts: &[Mount]) -> bool {
     let Some(parent) = mounts.iter().find(|p| p.id == m.parent) else {
         return false;
@@ -42,7 +44,7 @@ pub fn is_self_bind(m: &Mount, mounts: &[Mount]) -> bool {
     let Ok(rel) = m.point.strip_prefix(&parent.point) else {
         return false;
     };
-    m.dev == parent.dev && m.root == parent.root.join(rel)
+    m.dev == parent.dev && m.root == parent.root.join(rel) && crate::owned::is_ours(&m.point, m.id)
 }
 
 /// Whether the sandbox at `dir` is on: its private self-bind is in the mount table.
@@ -138,9 +140,20 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
         let tree = sys::clone_tree(dir, true, Attrs(0), Propagation::Private)
             .with_context(|| format!("binding {} onto itself", dir.display()))?;
         let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
-        sys::attach(tree.as_fd(), target.as_fd())
-            .with_context(|| format!("binding {} onto itself", dir.display()))?;
-        undo.push(sys::mount_of(tree.as_fd())?.0);
+        // Recorded before it is attached: a crash in between leaves a
+        // record of nothing, never a self-bind nobody owns.
+        let id = sys::mount_of(tree.as_fd())?.0;
+        crate::owned::note(dir, id).with_context(|| {
+            format!(
+                "recording {}'s self-bind under /run/chroot-tool",
+                show::path(dir)
+            )
+        })?;
+        if let Err(e) = sys::attach(tree.as_fd(), target.as_fd()) {
+            crate::owned::forget(id);
+            return Err(e).with_context(|| format!("binding {} onto itself", dir.display()));
+        }
+        undo.push(id);
     }
     let root = sys::open_root(dir).with_context(|| format!("opening {}", dir.display()))?;
     let (root_id, _) = sys::mount_of(root.as_fd())?;
@@ -584,6 +597,9 @@ fn unmount_one(dir: &Path, m: &Mount) -> Result<()> {
             sys::unmount_at(parent.as_fd(), name, true)?
         }
         r => r?,
+    }
+    if rel.as_os_str().is_empty() {
+        crate::owned::forget(m.id);
     }
     Ok(())
 }

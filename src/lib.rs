@@ -12,6 +12,7 @@ pub mod engine;
 pub mod exec;
 pub mod lock;
 pub mod mountinfo;
+pub mod owned;
 pub mod plan;
 pub mod procs;
 pub mod remove;

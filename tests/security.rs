@@ -3090,3 +3090,98 @@ fn destroy_decides_before_it_ends_anything() {
     t.left(&ns, &root);
     t.finish(1, 0);
 }
+
+// ---- issue 7: a bind of a directory onto itself is anyone's ----
+
+/// A bind of a directory onto itself has the shape of `on`'s self-bind
+/// (kubelet makes one of /var/lib/kubelet; users make them by hand), but
+/// only a self-bind `on` made and recorded makes a sandbox: off, status
+/// and destroy never take someone else's for one, never unmount what lies
+/// on it, never end a process chrooted below it.
+#[test]
+fn a_directory_bound_onto_itself_by_someone_else_is_not_a_sandbox() {
+    let ns = Ns::new();
+    let mut t = Tally::new("foreign self-binds");
+    // A data directory bound onto itself with a volume below (kubelet's shape).
+    let k = ns.tmp.path().join("kubelet");
+    fs::create_dir_all(k.join("pods/p1/vol")).unwrap();
+    fs::write(k.join("pods/p1/data"), "important\n").unwrap();
+    ok(&ns.sh(&format!("mount --bind {0} {0}", d(&k))));
+    ok(&ns.sh(&format!(
+        "mount -t tmpfs vol {}/pods/p1/vol && echo v > {0}/pods/p1/vol/f",
+        d(&k)
+    )));
+    let before = ns.mountinfo();
+    for args in [
+        vec!["status", "-d", d(&k)],
+        vec!["status", "--json", "-d", d(&k)],
+        vec!["off", "-d", d(&k)],
+        vec!["destroy", "--yes", "-d", d(&k)],
+        vec!["on", "-d", d(&k)],
+    ] {
+        t.attacks += 1;
+        let o = ns.run(&args);
+        assert_eq!(code(&o), 1, "{args:?} must refuse: {}", stdout(&o));
+        one_line_error(&o, &format!("{args:?}"));
+        assert_eq!(before, ns.mountinfo(), "{args:?} changed the mount table");
+    }
+    assert_eq!(
+        fs::read_to_string(k.join("pods/p1/data")).unwrap(),
+        "important\n"
+    );
+    assert_eq!(
+        ok(&ns.sh(&format!("cat {}/pods/p1/vol/f", d(&k)))),
+        "v\n",
+        "the volume (mounted in the test's namespace) is intact"
+    );
+
+    // A root filesystem someone bound onto itself, with a process chrooted
+    // into it by hand and a tmpfs below: not the sandbox's mounts, not its
+    // process, before `on`, while on, and after `off`.
+    let root = ns.busybox_root("sb");
+    fs::create_dir_all(root.join("data")).unwrap();
+    ok(&ns.sh(&format!("mount --bind {0} {0}", d(&root))));
+    ok(&ns.sh(&format!("mount -t tmpfs user-data {}/data", d(&root))));
+    let users_bind = ids_at(&ns, &root);
+    let users_data = ids_at(&ns, &root.join("data"));
+    assert_eq!((users_bind.len(), users_data.len()), (1, 1));
+    let mut daemon = Reap(
+        ns.cmd("chroot")
+            .arg(&root)
+            .args(["/bin/sleep", "1000"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let daemon_pid = daemon.0.id() as i32;
+    wait_comm(daemon_pid, "sleep");
+    t.attacks += 1;
+    assert_eq!(ns.state(&root), "off");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&ns.run(&["status", "--json", "-d", d(&root)]))).unwrap();
+    assert_eq!(v["processes"].as_array().map(Vec::len), Some(0), "{v}");
+    t.attacks += 1;
+    ok(&ns.run(&["off", "--timeout", "0.5", "-d", d(&root)]));
+    assert!(running(daemon_pid), "off ended a process it does not own");
+    assert_eq!(ids_at(&ns, &root), users_bind);
+    assert_eq!(ids_at(&ns, &root.join("data")), users_data);
+    t.attacks += 1;
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    assert_eq!(ns.state(&root), "on");
+    assert_eq!(
+        ok(&ns.run(&["run", "-d", d(&root), "grep -c user-data /proc/mounts"])),
+        "1\n"
+    );
+    ok(&ns.run(&["off", "--timeout", "0.5", "-d", d(&root)]));
+    assert!(running(daemon_pid), "off ended a process it does not own");
+    assert_eq!(
+        ids_at(&ns, &root),
+        users_bind,
+        "off removed the user's bind"
+    );
+    assert_eq!(ids_at(&ns, &root.join("data")), users_data);
+    assert_eq!(ns.state(&root), "off");
+    let _ = daemon.0.kill();
+    common::wait_within(&mut daemon.0, common::DEADLINE);
+    t.finish(8, 0);
+}

@@ -74,6 +74,9 @@ impl Ns {
             .args(["-m", "--"])
             .arg(prog);
         c.env_remove("CHROOT_TOOL_DIR");
+        // chroot-tool's records of the self-binds it made: this test's own,
+        // never the machine's /run/chroot-tool.
+        c.env("CHROOT_TOOL_RUN_DIR", self.tmp.path().join(".run"));
         c
     }
 
