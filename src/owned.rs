@@ -75,3 +75,58 @@ pub fn is_ours(dir: &Path, id: u64) -> bool {
 pub fn forget(id: u64) {
     let _ = std::fs::remove_file(file(id));
 }
+
+/// Another mount namespace in which `dir` is on: a record of a self-bind
+/// of `dir` made in a namespace other than ours, with a process still in
+/// that namespace (one is returned). Records of namespaces that no process
+/// holds any more are stale and dropped.
+pub fn on_elsewhere(dir: &Path) -> Option<i32> {
+    use std::io::Read;
+    let me = mntns();
+    let entries = std::fs::read_dir(records()).ok()?;
+    let mut namespaces: Vec<(u64, PathBuf)> = vec![];
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some((ns, _)) = name.to_str().and_then(|n| n.split_once('-')) else {
+            continue;
+        };
+        let Ok(ns) = ns.parse::<u64>() else { continue };
+        if ns == me {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        let read = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(e.path())
+            .and_then(|f| {
+                f.take(dir.as_os_str().len() as u64 + 1)
+                    .read_to_end(&mut bytes)
+            });
+        if read.is_ok() && bytes == dir.as_os_str().as_bytes() {
+            namespaces.push((ns, e.path()));
+        }
+    }
+    if namespaces.is_empty() {
+        return None;
+    }
+    let holders: Vec<(i32, u64)> = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let ns = std::fs::metadata(e.path().join("ns/mnt")).ok()?.ino();
+            Some((pid, ns))
+        })
+        .collect();
+    let mut found = None;
+    for (ns, path) in namespaces {
+        match holders.iter().find(|(_, n)| *n == ns) {
+            Some((pid, _)) => found = found.or(Some(*pid)),
+            None => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    found
+}

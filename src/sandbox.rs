@@ -140,6 +140,12 @@ impl Sandbox {
     /// made), and DIR, or a part of it, is not mounted anywhere else (a
     /// bind of it, perhaps a sandbox turned on there).
     pub fn check_delete(&self) -> Result<()> {
+        if let Some(pid) = crate::owned::on_elsewhere(&self.dir) {
+            bail!(
+                "{}: it is on in another mount namespace (that of pid {pid}); nothing was stopped and nothing was deleted: turn it off there first",
+                show::path(&self.dir)
+            );
+        }
         let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
         let own = engine::own_mounts(&self.dir, &mounts);
         let foreign: Vec<String> = mountinfo::under(&mounts, &self.dir)

@@ -3185,3 +3185,36 @@ fn a_directory_bound_onto_itself_by_someone_else_is_not_a_sandbox() {
     common::wait_within(&mut daemon.0, common::DEADLINE);
     t.finish(8, 0);
 }
+
+/// A sandbox on in another mount namespace (same path, the records of the
+/// machine shared) is not destroyed from this one: its processes use the
+/// files; destroy refuses before it acts. Once that namespace has turned it
+/// off, destroy works.
+#[test]
+fn destroy_refuses_a_sandbox_on_in_another_namespace() {
+    let a = Ns::new();
+    let mut b = Ns::new();
+    b.run_dir = a.run_dir.clone();
+    let mut t = Tally::new("destroy, on in another namespace");
+    let root = a.busybox_root("sb");
+    ok(&b.run(&["on", "-d", d(&root)]));
+    let (mut run_b, sleep_b) = bg_sleep(&b, &root);
+    let before = Snapshot::take(&[&root]);
+    t.attacks += 1;
+    let o = a.run(&["destroy", "--yes", "-d", d(&root)]);
+    let e = one_line_error(&o, "destroy");
+    assert!(e.contains("another mount namespace"), "{e}");
+    assert!(
+        running(sleep_b),
+        "destroy ended the other namespace's process"
+    );
+    let diff = t.changed(&before, &Snapshot::take(&[&root]));
+    assert!(diff.is_empty(), "{diff:?}");
+    ok(&b.run(&["off", "--timeout", "1", "-d", d(&root)]));
+    assert!(ends(sleep_b));
+    common::wait_within(&mut run_b.0, common::DEADLINE);
+    t.left(&b, &root);
+    ok(&a.run(&["destroy", "--yes", "-d", d(&root)]));
+    assert!(!root.exists());
+    t.finish(1, 0);
+}

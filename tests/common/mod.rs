@@ -27,6 +27,9 @@ pub fn require_root() {
 pub struct Ns {
     holder: Child,
     pub tmp: tempfile::TempDir,
+    /// Where chroot-tool keeps its records of the self-binds it made
+    /// (`CHROOT_TOOL_RUN_DIR`): this test's own, never the machine's.
+    pub run_dir: PathBuf,
 }
 
 impl Ns {
@@ -42,12 +45,14 @@ impl Ns {
             .stdin(Stdio::null())
             .spawn()
             .expect("unshare (util-linux) is needed");
+        let tmp = tempfile::Builder::new()
+            .prefix("ct-test-")
+            .tempdir_in(test_tmp())
+            .unwrap();
         let ns = Ns {
             holder,
-            tmp: tempfile::Builder::new()
-                .prefix("ct-test-")
-                .tempdir_in(test_tmp())
-                .unwrap(),
+            run_dir: tmp.path().join(".run"),
+            tmp,
         };
         // Wait until the holder really is in its own namespace.
         let me = fs::read_link("/proc/self/ns/mnt").unwrap();
@@ -76,7 +81,7 @@ impl Ns {
         c.env_remove("CHROOT_TOOL_DIR");
         // chroot-tool's records of the self-binds it made: this test's own,
         // never the machine's /run/chroot-tool.
-        c.env("CHROOT_TOOL_RUN_DIR", self.tmp.path().join(".run"));
+        c.env("CHROOT_TOOL_RUN_DIR", &self.run_dir);
         c
     }
 
