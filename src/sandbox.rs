@@ -213,12 +213,25 @@ impl Sandbox {
         for w in &conf.warnings {
             eprintln!("chroot-tool: warning: {w}");
         }
-        for section in ["limits", "run"] {
-            if let Some(r) = conf.section(section).first() {
+        if let Some(r) = conf.section("limits").first() {
+            eprintln!(
+                "chroot-tool: warning: {}:{}: [limits] is not applied by this version; the records are ignored",
+                crate::show::path(cd.join("tool.conf")),
+                r.line
+            );
+        }
+        for r in conf.section("run") {
+            for (k, _) in r
+                .pairs
+                .iter()
+                .filter(|(k, _)| !crate::conf::RUN_APPLIED.contains(&k.as_str()))
+            {
                 eprintln!(
-                    "chroot-tool: warning: {}:{}: [{section}] is not applied by this version; the records are ignored",
+                    "chroot-tool: warning: {}:{}: [run] key {} is not applied by this version; ignored (applied: {})",
                     crate::show::path(cd.join("tool.conf")),
-                    r.line
+                    r.line,
+                    crate::show::quote(k),
+                    crate::conf::RUN_APPLIED.join(", ")
                 );
             }
         }
@@ -227,7 +240,25 @@ impl Sandbox {
 
     /// What `on` mounts for this sandbox.
     pub fn plan(&self) -> Result<Vec<Op>> {
-        let conf = self.conf()?;
+        self.plan_of(&self.conf()?)
+    }
+
+    /// Turns the sandbox on (the caller holds its lock).
+    pub fn turn_on(&self, plan: &[Op]) -> Result<engine::OnReport> {
+        engine::turn_on(&self.dir, plan)
+    }
+
+    /// What `run` and `shell` do first (the caller holds the lock): nothing
+    /// when the sandbox already looks on (the lean path), else the full `on`.
+    pub fn ensure_on(&self, plan: &[Op]) -> Result<Option<engine::OnReport>> {
+        if engine::looks_on(&self.dir, plan, &mountinfo::read()?) {
+            return Ok(None);
+        }
+        self.turn_on(plan).map(Some)
+    }
+
+    /// What `on` mounts for this sandbox, given its tool.conf.
+    pub fn plan_of(&self, conf: &Conf) -> Result<Vec<Op>> {
         let filesystems =
             std::fs::read_to_string("/proc/filesystems").context("reading /proc/filesystems")?;
         let resolv = std::fs::canonicalize("/etc/resolv.conf")

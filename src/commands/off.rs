@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::OffArgs;
-use crate::dispatch::{self, Request};
 use crate::sandbox::{Need, Sandbox};
 use crate::{engine, lock, mountinfo, procs, show};
 
@@ -92,46 +91,20 @@ pub fn turn_off(sb: &Sandbox, grace: Duration, _guard: &lock::Lock) -> Result<Of
     })
 }
 
-/// Dispatches `stop` inside when the sandbox has one (chroot.d/stop or chroot-cmd).
-/// `stop` gets the grace period too: past it, a watchdog ends every process
-/// inside (stop included), so a hanging stop never hangs `off`.
+/// Dispatches `stop` inside when the sandbox has one; past the grace
+/// period it is ended, so a hanging stop never hangs `off`.
 fn stop(sb: &Sandbox, grace: Duration) {
-    let req = Request::Argv(vec!["stop".into()]);
-    let has_cmd = sb.chroot_d_file("chroot-cmd").is_some();
-    if !sb.has_command("stop") && !has_cmd {
+    let Some(res) = crate::launch::enter::stop(sb, grace) else {
         return;
-    }
-    let inv = dispatch::dispatch(&req, |n| sb.has_command(n), has_cmd);
-    let spec = crate::exec::Spec {
-        root: sb.dir.clone(),
-        argv: inv.argv,
-        arg0: None,
-        cwd: inv.cwd,
-        env: crate::commands::run::command_env(sb),
-        terminal: crate::exec::Terminal::Inherit,
     };
-    let (done, wait) = std::sync::mpsc::channel::<()>();
-    let dir = sb.dir.clone();
-    let watchdog = std::thread::spawn(move || {
-        // Signals stay with the supervisor's signalfd, never this thread.
-        let _ = nix::sys::signal::pthread_sigmask(
-            nix::sys::signal::SigmaskHow::SIG_BLOCK,
-            Some(&nix::sys::signal::SigSet::all()),
-            None,
-        );
-        if wait.recv_timeout(grace) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-            eprintln!(
-                "chroot-tool: warning: stop still running after {:.1} s (--timeout); ending it",
-                grace.as_secs_f64()
-            );
-            let _ = procs::end_all(&dir, grace);
+    let code = crate::launch::exit_code(&res);
+    match res {
+        Err(e @ crate::launch::ExecError::TimedOut { .. }) => {
+            eprintln!("chroot-tool: warning: stop {e} (--timeout); turning off anyway")
         }
-    });
-    let res = crate::exec::run(&spec, || {});
-    drop(done);
-    let _ = watchdog.join();
-    let code = crate::exec::exit_code(&res);
-    if code != 0 {
-        eprintln!("chroot-tool: warning: stop exited with status {code}; turning off anyway");
+        _ if code != 0 => {
+            eprintln!("chroot-tool: warning: stop exited with status {code}; turning off anyway")
+        }
+        _ => {}
     }
 }

@@ -1,6 +1,6 @@
 //! Starting a program by descriptor: what was checked is what runs.
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -33,6 +33,87 @@ pub enum Ended {
     Exited(i32),
     /// Killed by this signal (any number, real-time signals included).
     Signaled(i32),
+}
+
+impl Ended {
+    /// The one mapping to an exit status: the child's own, 128+N when it
+    /// was killed by signal N (as a shell reports it).
+    pub fn status(self) -> u8 {
+        match self {
+            Ended::Exited(n) => n as u8,
+            Ended::Signaled(n) => 128u8.wrapping_add(n as u8),
+        }
+    }
+}
+
+impl From<std::process::ExitStatus> for Ended {
+    fn from(st: std::process::ExitStatus) -> Ended {
+        use std::os::unix::process::ExitStatusExt;
+        match (st.code(), st.signal()) {
+            (Some(c), _) => Ended::Exited(c),
+            (None, Some(s)) => Ended::Signaled(s),
+            (None, None) => Ended::Exited(st.into_raw()),
+        }
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Exited(c) => write!(f, "exit status {c}"),
+            Ended::Signaled(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+/// The one way to end processes: `send(SIGTERM)`, up to `grace` for
+/// `running()` to turn false, then `send(SIGKILL)` and up to `after_kill`
+/// more. Returns whether something was still running at the end.
+pub fn term_grace_kill(
+    send: impl Fn(libc::c_int),
+    running: impl Fn() -> bool,
+    grace: std::time::Duration,
+    after_kill: std::time::Duration,
+) -> bool {
+    use std::time::{Duration, Instant};
+    let wait = |d: Duration| {
+        let deadline = Instant::now() + d;
+        while running() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    };
+    send(libc::SIGTERM);
+    if wait(grace) {
+        return false;
+    }
+    send(libc::SIGKILL);
+    !wait(after_kill)
+}
+
+/// Makes `cmd`'s child take the descriptor `from` as `to` (inherited across
+/// exec) and start with an empty signal mask.
+pub fn pre_exec_fd_and_mask(cmd: &mut Command, from: RawFd, to: RawFd) {
+    // SAFETY: only async-signal-safe calls (fcntl, dup2, sigemptyset,
+    // pthread_sigmask) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if from == to {
+                if libc::fcntl(to, libc::F_SETFD, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            } else if libc::dup2(from, to) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
 }
 
 /// Waits for the child `pid` to end and reaps it (retrying on EINTR).
