@@ -288,6 +288,79 @@ impl Sandbox {
     }
 }
 
+/// What `off` did.
+pub struct OffReport {
+    pub mounts: usize,
+    pub processes: usize,
+}
+
+impl Sandbox {
+    /// Turns the sandbox off: `stop` inside (ended past `grace`), every
+    /// process inside ended (TERM, `grace`, KILL), what `on` mounted
+    /// unmounted and checked. The caller holds its lock (`_guard`) and may
+    /// keep it for what comes next (destroy). Warnings go to `warn`.
+    pub fn turn_off(
+        &self,
+        grace: std::time::Duration,
+        _guard: &crate::lock::Lock,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<OffReport> {
+        let mounts = mountinfo::read()?;
+        // The plan (tool.conf) decides only for a sandbox without a self-bind.
+        let plan = if engine::self_binds(&self.dir, &mounts).is_empty() {
+            self.plan().ok()
+        } else {
+            None
+        };
+        let before = engine::ours(&self.dir, plan.as_deref(), &mounts).len();
+        if engine::is_on(&self.dir, &mounts) {
+            self.stop(grace, warn);
+        }
+        let (processes, alive) =
+            crate::procs::end_all(&self.dir, grace).context("finding the processes inside")?;
+        let left = engine::unmount_ours(&self.dir, plan.as_deref())?;
+        if !left.is_empty() {
+            let list: Vec<String> = left.iter().map(show::path).collect();
+            let who = if alive.is_empty() {
+                "something outside the sandbox uses them (see `fuser -vm PATH`)".to_string()
+            } else {
+                let p: Vec<String> = alive
+                    .iter()
+                    .map(|p| format!("{} {}", p.pid, show::os(&p.comm)))
+                    .collect();
+                format!("processes that could not be ended: {}", p.join(", "))
+            };
+            bail!(
+                "still mounted after off: {}; {who}; then run `chroot-tool off` again",
+                list.join(" ")
+            );
+        }
+        Ok(OffReport {
+            mounts: before,
+            processes,
+        })
+    }
+
+    /// Dispatches `stop` inside when the sandbox has one; past the grace
+    /// period it is ended, so a hanging stop never hangs `off`.
+    fn stop(&self, grace: std::time::Duration, warn: &mut dyn FnMut(String)) {
+        use crate::launch::{exit_code, ExecError};
+        let Some(res) = crate::launch::enter::stop(self, grace) else {
+            return;
+        };
+        let code = exit_code(&res);
+        match res {
+            Err(e @ ExecError::TimedOut { .. }) => {
+                warn(format!("stop {e} (--timeout); turning off anyway"))
+            }
+            _ if code != 0 => warn(format!(
+                "stop exited with status {code}; turning off anyway"
+            )),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,3 +137,17 @@ pub fn report(entered: &crate::launch::enter::Entered) -> u8 {
     }
     entered.code()
 }
+
+/// The longest `--timeout` (a day): any longer would overflow a clock.
+pub const MAX_TIMEOUT: f64 = 86_400.0;
+
+/// `--timeout SECONDS` of `off` and `destroy`.
+pub fn grace(secs: f64) -> anyhow::Result<std::time::Duration> {
+    if !(0.0..=MAX_TIMEOUT).contains(&secs) {
+        return Err(Usage(format!(
+            "--timeout: {secs} is not a number of seconds from 0 to {MAX_TIMEOUT}"
+        ))
+        .into());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
