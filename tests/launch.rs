@@ -185,7 +185,10 @@ fn here_maps_the_current_directory_through_the_binds() {
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("--here") && err.contains("elsewhere") && err.contains("[bind]"),
+        err.contains("--here")
+            && err.contains("elsewhere")
+            && err.contains("[bind]")
+            && err.contains("chroot.d/tool.conf"),
         "{err}"
     );
     // -w and --here together are a usage error.

@@ -102,7 +102,7 @@ fn base(sb: &Sandbox, conf: &Conf, opts: &Options, warn: &mut dyn FnMut(String))
             }
             Some(p.clone())
         }
-        Some(Workdir::Here(host)) => Some(here(host, &sb.dir, conf)?),
+        Some(Workdir::Here(host)) => Some(here(host, sb, conf)?),
         None => conf.run.workdir.as_ref().map(|w| w.value.clone()),
     };
     let mut env: Vec<(OsString, OsString)> = vec![("PATH".into(), PATH.into())];
@@ -153,7 +153,7 @@ pub fn for_command(
 
 /// `shell`: the user's login shell (`/bin/sh` when it is not in the
 /// sandbox), in the user's home (`/` when it is not there) unless a working
-/// directory was asked for. Returns the launch and the shell's path.
+/// directory was asked for.
 pub fn for_shell(
     sb: &Sandbox,
     conf: &Conf,
@@ -195,16 +195,16 @@ pub fn for_stop(sb: &Sandbox, argv: Vec<OsString>, cwd: PathBuf) -> Result<Launc
     for_command(sb, &conf, argv, cwd, &Options::default(), &mut |_| {})
 }
 
-/// `--here`: the host directory `host` as seen inside the sandbox at
-/// `dir`: through the `[bind]` record with the longest source that holds
-/// it, or directly when it lies inside the sandbox itself.
-fn here(host: &Path, dir: &Path, conf: &Conf) -> Result<PathBuf> {
-    match map_here(host, dir, &conf.binds) {
+/// `--here`: the host directory `host` as seen inside the sandbox `sb`:
+/// through the `[bind]` record with the longest source that holds it, or
+/// directly when it lies inside the sandbox itself.
+fn here(host: &Path, sb: &Sandbox, conf: &Conf) -> Result<PathBuf> {
+    match map_here(host, &sb.dir, &conf.binds) {
         Some(p) => Ok(p),
         None => bail!(
             "--here: the current directory {} is not under the source of any [bind] record of {} (nor inside the sandbox); use -w DIR",
             show::path(host),
-            show::path(&conf.path)
+            show::path(sb.chroot_d().join("tool.conf"))
         ),
     }
 }
