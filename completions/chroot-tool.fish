@@ -30,7 +30,7 @@ complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -s V -l version -d
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "run" -d 'Turn on, then run a command inside ("LINE" through the dispatch rules, or -- PROG ARGS...)'
-complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "shell" -d 'An interactive login shell inside'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "shell" -d 'An interactive login shell inside (root\'s, or -u USER\'s in USER\'s home)'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "off" -d 'Stop, end every process inside, unmount everything at or below DIR'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "status" -d 'Whether the sandbox is on, its mounts and the processes inside'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'
@@ -49,10 +49,18 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s V -l 
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s u -l user -d 'Run as USER (and GROUP): names or numbers of the sandbox\'s own /etc/passwd and /etc/group' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s w -l workdir -d 'Working directory inside the sandbox (absolute)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s e -l env -d 'Set a variable in the command\'s environment (repeatable)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l here -d 'Start in the current directory, as seen inside through the [bind] records of tool.conf'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s u -l user -d 'Run as USER (and GROUP): names or numbers of the sandbox\'s own /etc/passwd and /etc/group' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s w -l workdir -d 'Working directory inside the sandbox (absolute)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s e -l env -d 'Set a variable in the command\'s environment (repeatable)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l here -d 'Start in the current directory, as seen inside through the [bind] records of tool.conf'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -l timeout -d 'Seconds between TERM and KILL for processes still inside' -r
@@ -74,7 +82,7 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s 
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "run" -d 'Turn on, then run a command inside ("LINE" through the dispatch rules, or -- PROG ARGS...)'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "shell" -d 'An interactive login shell inside'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "shell" -d 'An interactive login shell inside (root\'s, or -u USER\'s in USER\'s home)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "off" -d 'Stop, end every process inside, unmount everything at or below DIR'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "status" -d 'Whether the sandbox is on, its mounts and the processes inside'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy completions help" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'

@@ -34,8 +34,8 @@ pub enum Command {
     On,
     /// Turn on, then run a command inside ("LINE" through the dispatch rules, or -- PROG ARGS...).
     Run(RunArgs),
-    /// An interactive login shell inside.
-    Shell,
+    /// An interactive login shell inside (root's, or -u USER's in USER's home).
+    Shell(LaunchArgs),
     /// Stop, end every process inside, unmount everything at or below DIR.
     Off(OffArgs),
     /// Whether the sandbox is on, its mounts and the processes inside.
@@ -90,6 +90,30 @@ pub struct RunArgs {
     /// An exact argv after `--`, never passed through a shell (dispatched like LINE).
     #[arg(last = true, value_name = "PROG ARGS")]
     pub argv: Vec<String>,
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+}
+
+/// Who, where and with what environment a command runs inside (`run`, `shell`).
+#[derive(Debug, Args, Default)]
+pub struct LaunchArgs {
+    /// Run as USER (and GROUP): names or numbers of the sandbox's own /etc/passwd and /etc/group.
+    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Working directory inside the sandbox (absolute).
+    #[arg(
+        short = 'w',
+        long = "workdir",
+        value_name = "DIR",
+        conflicts_with = "here"
+    )]
+    pub workdir: Option<PathBuf>,
+    /// Start in the current directory, as seen inside through the [bind] records of tool.conf.
+    #[arg(long)]
+    pub here: bool,
+    /// Set a variable in the command's environment (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

@@ -288,9 +288,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         }
         Outcome::Exited(st) if !st.success() => {
             log.show_tail(&log_path);
-            let status = st
-                .code()
-                .map_or_else(|| st.to_string(), |c| format!("exit status {c}"));
+            let status = crate::sys::process::Ended::from(st).to_string();
             return Err(classify(last_error, status, opts, dir, log_path));
         }
         Outcome::Exited(_) => {}

@@ -2,14 +2,14 @@
 //!
 //! Layout: `cli` (parsed arguments) and `commands` (one module per verb) are
 //! the edge; `conf`, `plan` and `dispatch` decide *what* happens (pure
-//! policy); `engine`, `procs`, `exec` and `sys` make it happen (mechanism).
+//! policy); `engine`, `procs`, `launch` and `sys` make it happen (mechanism).
 pub mod cli;
 pub mod commands;
 pub mod conf;
 pub mod create;
 pub mod dispatch;
 pub mod engine;
-pub mod exec;
+pub mod launch;
 pub mod lock;
 pub mod mountinfo;
 pub mod owned;

@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -110,21 +110,13 @@ pub fn end_all(dir: &Path, grace: Duration) -> io::Result<(usize, Vec<Proc>)> {
             return Ok((seen.len(), vec![]));
         }
         seen.extend(held.iter().map(|(p, _)| *p));
-        for (_, fd) in &held {
-            let _ = pidfd::send_signal(fd.as_fd(), libc::SIGTERM);
-        }
-        let running = |h: &[(i32, OwnedFd)]| h.iter().any(|(_, fd)| pidfd::alive(fd.as_fd()));
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline && running(&held) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        for (_, fd) in held.iter().filter(|(_, fd)| pidfd::alive(fd.as_fd())) {
-            let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
-        }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline && running(&held) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let send = |sig| {
+            for (_, fd) in &held {
+                let _ = pidfd::send_signal(fd.as_fd(), sig);
+            }
+        };
+        let running = || held.iter().any(|(_, fd)| pidfd::alive(fd.as_fd()));
+        sys::process::term_grace_kill(send, running, grace, Duration::from_secs(2));
     }
     Ok((seen.len(), list(&members)))
 }

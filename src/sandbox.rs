@@ -218,12 +218,25 @@ impl Sandbox {
         for w in &conf.warnings {
             eprintln!("chroot-tool: warning: {w}");
         }
-        for section in ["limits", "run"] {
-            if let Some(r) = conf.section(section).first() {
+        if let Some(r) = conf.section("limits").first() {
+            eprintln!(
+                "chroot-tool: warning: {}:{}: [limits] is not applied by this version; the records are ignored",
+                crate::show::path(cd.join("tool.conf")),
+                r.line
+            );
+        }
+        for r in conf.section("run") {
+            for (k, _) in r
+                .pairs
+                .iter()
+                .filter(|(k, _)| !crate::conf::RUN_APPLIED.contains(&k.as_str()))
+            {
                 eprintln!(
-                    "chroot-tool: warning: {}:{}: [{section}] is not applied by this version; the records are ignored",
+                    "chroot-tool: warning: {}:{}: [run] key {} is not applied by this version; ignored (applied: {})",
                     crate::show::path(cd.join("tool.conf")),
-                    r.line
+                    r.line,
+                    crate::show::quote(k),
+                    crate::conf::RUN_APPLIED.join(", ")
                 );
             }
         }
@@ -232,7 +245,25 @@ impl Sandbox {
 
     /// What `on` mounts for this sandbox.
     pub fn plan(&self) -> Result<Vec<Op>> {
-        let conf = self.conf()?;
+        self.plan_of(&self.conf()?)
+    }
+
+    /// Turns the sandbox on (the caller holds its lock).
+    pub fn turn_on(&self, plan: &[Op]) -> Result<engine::OnReport> {
+        engine::turn_on(&self.dir, plan)
+    }
+
+    /// What `run` and `shell` do first (the caller holds the lock): nothing
+    /// when the sandbox already looks on (the lean path), else the full `on`.
+    pub fn ensure_on(&self, plan: &[Op]) -> Result<Option<engine::OnReport>> {
+        if engine::looks_on(&self.dir, plan, &mountinfo::read()?) {
+            return Ok(None);
+        }
+        self.turn_on(plan).map(Some)
+    }
+
+    /// What `on` mounts for this sandbox, given its tool.conf.
+    pub fn plan_of(&self, conf: &Conf) -> Result<Vec<Op>> {
         let filesystems =
             std::fs::read_to_string("/proc/filesystems").context("reading /proc/filesystems")?;
         let resolv = std::fs::canonicalize("/etc/resolv.conf")
@@ -259,6 +290,79 @@ impl Sandbox {
         let root = sys::open_root(&self.dir).ok()?;
         let fd = sys::resolve_in_root(root.as_fd(), path.as_ref()).ok()?;
         std::fs::metadata(sys::fd_path(fd.as_fd())).ok()
+    }
+}
+
+/// What `off` did.
+pub struct OffReport {
+    pub mounts: usize,
+    pub processes: usize,
+}
+
+impl Sandbox {
+    /// Turns the sandbox off: `stop` inside (ended past `grace`), every
+    /// process inside ended (TERM, `grace`, KILL), what `on` mounted
+    /// unmounted and checked. The caller holds its lock (`_guard`) and may
+    /// keep it for what comes next (destroy). Warnings go to `warn`.
+    pub fn turn_off(
+        &self,
+        grace: std::time::Duration,
+        _guard: &crate::lock::Lock,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<OffReport> {
+        let mounts = mountinfo::read()?;
+        // The plan (tool.conf) decides only for a sandbox without a self-bind.
+        let plan = if engine::self_binds(&self.dir, &mounts).is_empty() {
+            self.plan().ok()
+        } else {
+            None
+        };
+        let before = engine::ours(&self.dir, plan.as_deref(), &mounts).len();
+        if engine::is_on(&self.dir, &mounts) {
+            self.stop(grace, warn);
+        }
+        let (processes, alive) =
+            crate::procs::end_all(&self.dir, grace).context("finding the processes inside")?;
+        let left = engine::unmount_ours(&self.dir, plan.as_deref())?;
+        if !left.is_empty() {
+            let list: Vec<String> = left.iter().map(show::path).collect();
+            let who = if alive.is_empty() {
+                "something outside the sandbox uses them (see `fuser -vm PATH`)".to_string()
+            } else {
+                let p: Vec<String> = alive
+                    .iter()
+                    .map(|p| format!("{} {}", p.pid, show::os(&p.comm)))
+                    .collect();
+                format!("processes that could not be ended: {}", p.join(", "))
+            };
+            bail!(
+                "still mounted after off: {}; {who}; then run `chroot-tool off` again",
+                list.join(" ")
+            );
+        }
+        Ok(OffReport {
+            mounts: before,
+            processes,
+        })
+    }
+
+    /// Dispatches `stop` inside when the sandbox has one; past the grace
+    /// period it is ended, so a hanging stop never hangs `off`.
+    fn stop(&self, grace: std::time::Duration, warn: &mut dyn FnMut(String)) {
+        use crate::launch::{exit_code, ExecError};
+        let Some(res) = crate::launch::enter::stop(self, grace) else {
+            return;
+        };
+        let code = exit_code(&res);
+        match res {
+            Err(e @ ExecError::TimedOut { .. }) => {
+                warn(format!("stop {e} (--timeout); turning off anyway"))
+            }
+            _ if code != 0 => warn(format!(
+                "stop exited with status {code}; turning off anyway"
+            )),
+            _ => {}
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! `exec::run` for real, as root: root "/" (chroot("/") changes nothing) or a
+//! `launch::run` (the one spawner) for real, as root: root "/" (chroot("/") changes nothing) or a
 //! tiny busybox root. A supervisor that must take signals, own a terminal or
 //! write to a captured stdout runs in a forked child, so the test process's
 //! own descriptors and signals are left alone.
@@ -10,7 +10,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chroot_tool::exec::{self, ExecError, Outcome, Spec, Terminal};
+use chroot_tool::launch::{self as exec, ExecError, Launch as Spec, Outcome, Reach, Terminal};
 use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::termios::tcgetattr;
@@ -29,14 +29,12 @@ fn require_root() {
 
 fn spec(argv: &[&str]) -> Spec {
     require_root();
-    Spec {
-        root: "/".into(),
-        argv: argv.iter().map(|s| s.to_string()).collect(),
-        arg0: None,
-        cwd: "/".into(),
-        env: vec![("PATH".into(), PATH.into())],
-        terminal: Terminal::Inherit,
-    }
+    let mut s = Spec::new(
+        Reach::chroot("/").unwrap(),
+        argv.iter().map(Into::into).collect(),
+    );
+    s.env = vec![("PATH".into(), PATH.into())];
+    s
 }
 
 /// `exec::run` in a forked child, which exits with `exit_code` of the result.
@@ -197,14 +195,7 @@ fn setup_failures_are_125_and_not_taken_for_not_found() {
     );
     assert_eq!(exec::exit_code(&r), 125);
 
-    let mut s = spec(&["/bin/true"]);
-    s.root = "/no/such/root".into();
-    let r = exec::run(&s, || panic!("started"));
-    assert!(
-        matches!(&r, Err(ExecError::Setup { what, .. }) if what.contains("chroot")),
-        "{r:?}"
-    );
-    assert_eq!(exec::exit_code(&r), 125);
+    assert!(Reach::chroot("/no/such/root").is_err());
 
     let r = exec::run(&spec(&[]), || panic!("started"));
     assert_eq!(exec::exit_code(&r), 125);
@@ -356,7 +347,7 @@ fn path_lookup_and_cwd_are_inside_the_root() {
     install_exec(body.path(), &script);
 
     let mut s = spec(&[probe]);
-    s.root = r.to_path_buf();
+    s.reach = Reach::chroot(r).unwrap();
     s.cwd = "/opt".into();
     s.env = vec![("PATH".into(), "/opt/ct-tools".into())];
     let (out, code) = output_of(&s);
@@ -587,4 +578,46 @@ fn install_exec(from: &Path, to: &Path) {
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+#[test]
+fn a_deadline_ends_the_command_and_what_it_started() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pidfile = tmp.path().join("pid");
+    let line = format!(
+        "trap '' TERM; sleep 100 & echo $! > {}; wait",
+        pidfile.display()
+    );
+    let mut s = spec(&["sh", "-c", &line]);
+    s.deadline = Some(exec::Deadline {
+        after: Duration::from_millis(300),
+        grace: Duration::from_millis(300),
+    });
+    let t = Instant::now();
+    let r = exec::run(&s, || {});
+    assert!(
+        matches!(r, Err(ExecError::TimedOut { after }) if after == Duration::from_millis(300)),
+        "{r:?}"
+    );
+    assert_eq!(exec::exit_code(&r), 124);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    // The sleep it started was ended too, not left behind.
+    let pid = fs::read_to_string(&pidfile).unwrap().trim().to_string();
+    let gone = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.contains(") Z") || Instant::now() > gone {
+            assert!(
+                stat.contains(") Z") || stat.is_empty(),
+                "left running: {stat}"
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -2460,10 +2460,19 @@ fn no_environment_byte_or_timeout_makes_it_panic() {
     script(&root.join("chroot.d/stop"), "#!/bin/sh\nexit 0\n");
     let r = std::ffi::OsStr::new(d(&root));
     let env: &[(&[u8], &[u8])] = &[(b"CT_V\xff", b"a\xfe\x01b"), (b"CT_W", b"\xff\xff")];
+    // The caller's variables are not passed in (a clean environment); the
+    // same bytes given with -e reach the command byte-exact.
     let a = |args: &[&str]| -> Vec<std::ffi::OsString> {
+        use std::os::unix::ffi::OsStringExt;
         let mut v = os_args(&args[..1]);
         v.push("-d".into());
         v.push(r.into());
+        if args[0] == "run" || args[0] == "shell" {
+            for (k, val) in env {
+                v.push("-e".into());
+                v.push(std::ffi::OsString::from_vec([*k, b"=", *val].concat()));
+            }
+        }
         v.extend(os_args(&args[1..]));
         v
     };

@@ -113,3 +113,20 @@ fn shell_is_an_interactive_login_shell() {
     assert!(out.contains("/dev/pts/"), "{out}");
     assert!(ns.run(&["off", "-d", d(&root)]).status.success());
 }
+
+#[test]
+fn a_user_gets_a_terminal_of_its_own() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let (out, code) = on_terminal(
+        &ns,
+        &format!(
+            "run -d {} -u 1000 'echo owner=$(stat -c %u $(tty)) uid=$(id -u)'",
+            d(&root)
+        ),
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("owner=1000 uid=1000"), "{out}");
+    assert!(ns.run(&["off", "-d", d(&root)]).status.success());
+}

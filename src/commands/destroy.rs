@@ -11,12 +11,12 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::DestroyArgs;
-use crate::commands::{off, Usage};
+use crate::commands::Usage;
 use crate::sandbox::{Need, Sandbox};
 use crate::{lock, mountinfo, remove, show};
 
 pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
-    let grace = off::grace(args.timeout)?;
+    let grace = super::grace(args.timeout)?;
     // Everything that can refuse comes before anything is ended or deleted:
     // what DIR is (Sandbox::open), what is mounted where, the user's word.
     let sb = Sandbox::open(dir, Need::Dir)?;
@@ -27,7 +27,7 @@ pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
     // Again under the lock: the sandbox may have changed while we asked.
     sb.check()?;
     sb.check_delete()?;
-    off::turn_off(&sb, grace, &guard)
+    sb.turn_off(grace, &guard, &mut super::warn)
         .with_context(|| format!("turning {} off; nothing was deleted", show::path(&sb.dir)))?;
     let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
     // A mount at DIR itself is the user's (off has ended the sandbox's):

@@ -31,7 +31,10 @@ impl Failure {
 pub use crate::cli::Usage;
 
 fn code_for(e: &anyhow::Error, default: u8) -> u8 {
-    if e.downcast_ref::<Usage>().is_some() {
+    if e.downcast_ref::<Usage>().is_some()
+        || e.downcast_ref::<crate::launch::build::BadOption>()
+            .is_some()
+    {
         2
     } else {
         default
@@ -43,7 +46,7 @@ fn code_for(e: &anyhow::Error, default: u8) -> u8 {
 fn needs_root(cmd: &Command) -> Option<(&'static str, &'static str, u8)> {
     match cmd {
         Command::Run(_) => Some(("run", "mounting, chroot", 125)),
-        Command::Shell => Some(("shell", "mounting, chroot", 125)),
+        Command::Shell(_) => Some(("shell", "mounting, chroot", 125)),
         Command::On => Some(("on", "mounting", 1)),
         Command::Off(_) => Some(("off", "unmounting, ending processes", 1)),
         Command::Status(_) => Some(("status", "reading the processes of the sandbox", 1)),
@@ -65,7 +68,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let dir = cli.dir.as_deref();
     let (res, fail_code) = match cli.command {
         Command::Run(a) => (run::run(dir, &a), 125),
-        Command::Shell => (shell::run(dir), 125),
+        Command::Shell(a) => (shell::run(dir, &a), 125),
         Command::On => (on::run(dir).map(|()| 0), 1),
         Command::Off(a) => (off::run(dir, &a).map(|()| 0), 1),
         Command::Status(a) => (status::run(dir, &a).map(|()| 0), 1),
@@ -94,4 +97,57 @@ pub fn out(text: impl AsRef<str>) -> anyhow::Result<()> {
     so.write_all(text.as_ref().as_bytes())?;
     so.flush()?;
     Ok(())
+}
+
+/// A warning of the library, on stderr.
+pub fn warn(msg: String) {
+    eprintln!("chroot-tool: warning: {msg}");
+}
+
+/// The options of `run` and `shell` as the library takes them.
+pub fn launch_options(a: &crate::cli::LaunchArgs) -> anyhow::Result<crate::launch::build::Options> {
+    use crate::launch::build::{Options, Workdir};
+    let workdir = match (&a.workdir, a.here) {
+        (Some(w), _) => Some(Workdir::Inside(w.clone())),
+        (None, true) => Some(Workdir::Here(std::env::current_dir().map_err(|e| {
+            anyhow::anyhow!("--here: cannot tell the current directory: {e}")
+        })?)),
+        (None, false) => None,
+    };
+    Ok(Options {
+        user: a.user.clone(),
+        workdir,
+        env: a.env.clone(),
+    })
+}
+
+/// Says what went wrong with an entry (once) and returns its exit status.
+pub fn report(entered: &crate::launch::enter::Entered) -> u8 {
+    use crate::launch::enter::Entered;
+    match entered {
+        Entered::Ran(Err(e)) => eprintln!("chroot-tool: {}", crate::show::error_chain(e)),
+        Entered::HostCmdFailed { name, .. } => eprintln!(
+            "chroot-tool: {name} failed (status {}); command not run",
+            entered.code()
+        ),
+        Entered::NoTerminal(why) => eprintln!(
+            "chroot-tool: the command was not run: no terminal of the sandbox's own: {why}"
+        ),
+        Entered::Ran(Ok(_)) => {}
+    }
+    entered.code()
+}
+
+/// The longest `--timeout` (a day): any longer would overflow a clock.
+pub const MAX_TIMEOUT: f64 = 86_400.0;
+
+/// `--timeout SECONDS` of `off` and `destroy`.
+pub fn grace(secs: f64) -> anyhow::Result<std::time::Duration> {
+    if !(0.0..=MAX_TIMEOUT).contains(&secs) {
+        return Err(Usage(format!(
+            "--timeout: {secs} is not a number of seconds from 0 to {MAX_TIMEOUT}"
+        ))
+        .into());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }

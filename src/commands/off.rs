@@ -3,21 +3,19 @@
 //! (deepest first, as the mount table says), and verify. A directory that
 //! is not a sandbox is refused before anything (`Sandbox::open`).
 use std::path::Path;
-use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 
 use crate::cli::OffArgs;
-use crate::dispatch::{self, Request};
 use crate::sandbox::{Need, Sandbox};
-use crate::{engine, lock, mountinfo, procs, show};
+use crate::{lock, show};
 
 pub fn run(dir: Option<&Path>, args: &OffArgs) -> Result<()> {
     let sb = Sandbox::open(dir, Need::Dir)?;
     // Our own working directory must not keep a mount of the sandbox busy.
     std::env::set_current_dir("/")?;
     let guard = lock::exclusive(&sb.dir)?;
-    let r = turn_off(&sb, grace(args.timeout)?, &guard)?;
+    let r = sb.turn_off(super::grace(args.timeout)?, &guard, &mut super::warn)?;
     drop(guard);
     if r.mounts == 0 && r.processes == 0 {
         super::out(format!("{} is already off\n", show::path(&sb.dir)))?;
@@ -33,105 +31,4 @@ pub fn run(dir: Option<&Path>, args: &OffArgs) -> Result<()> {
         ))?;
     }
     Ok(())
-}
-
-/// The longest `--timeout` (a day): any longer would overflow a clock.
-pub const MAX_TIMEOUT: f64 = 86_400.0;
-
-pub fn grace(secs: f64) -> Result<Duration> {
-    if !(0.0..=MAX_TIMEOUT).contains(&secs) {
-        return Err(crate::commands::Usage(format!(
-            "--timeout: {secs} is not a number of seconds from 0 to {MAX_TIMEOUT}"
-        ))
-        .into());
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-pub struct OffReport {
-    pub mounts: usize,
-    pub processes: usize,
-}
-
-/// Turns the sandbox off; the caller holds its lock (`_guard`) and may keep
-/// it for what comes next (destroy).
-pub fn turn_off(sb: &Sandbox, grace: Duration, _guard: &lock::Lock) -> Result<OffReport> {
-    let mounts = mountinfo::read()?;
-    // The plan (tool.conf) decides only for a sandbox without a self-bind.
-    let plan = if engine::self_binds(&sb.dir, &mounts).is_empty() {
-        sb.plan().ok()
-    } else {
-        None
-    };
-    let before = engine::ours(&sb.dir, plan.as_deref(), &mounts).len();
-    if engine::is_on(&sb.dir, &mounts) {
-        stop(sb, grace);
-    }
-    let (processes, alive) =
-        procs::end_all(&sb.dir, grace).context("finding the processes inside")?;
-    let left = engine::unmount_ours(&sb.dir, plan.as_deref())?;
-    if !left.is_empty() {
-        let list: Vec<String> = left.iter().map(show::path).collect();
-        let who = if alive.is_empty() {
-            "something outside the sandbox uses them (see `fuser -vm PATH`)".to_string()
-        } else {
-            let p: Vec<String> = alive
-                .iter()
-                .map(|p| format!("{} {}", p.pid, show::os(&p.comm)))
-                .collect();
-            format!("processes that could not be ended: {}", p.join(", "))
-        };
-        bail!(
-            "still mounted after off: {}; {who}; then run `chroot-tool off` again",
-            list.join(" ")
-        );
-    }
-    Ok(OffReport {
-        mounts: before,
-        processes,
-    })
-}
-
-/// Dispatches `stop` inside when the sandbox has one (chroot.d/stop or chroot-cmd).
-/// `stop` gets the grace period too: past it, a watchdog ends every process
-/// inside (stop included), so a hanging stop never hangs `off`.
-fn stop(sb: &Sandbox, grace: Duration) {
-    let req = Request::Argv(vec!["stop".into()]);
-    let has_cmd = sb.chroot_d_file("chroot-cmd").is_some();
-    if !sb.has_command("stop") && !has_cmd {
-        return;
-    }
-    let inv = dispatch::dispatch(&req, |n| sb.has_command(n), has_cmd);
-    let spec = crate::exec::Spec {
-        root: sb.dir.clone(),
-        argv: inv.argv,
-        arg0: None,
-        cwd: inv.cwd,
-        env: crate::commands::run::command_env(sb),
-        terminal: crate::exec::Terminal::Inherit,
-    };
-    let (done, wait) = std::sync::mpsc::channel::<()>();
-    let dir = sb.dir.clone();
-    let watchdog = std::thread::spawn(move || {
-        // Signals stay with the supervisor's signalfd, never this thread.
-        let _ = nix::sys::signal::pthread_sigmask(
-            nix::sys::signal::SigmaskHow::SIG_BLOCK,
-            Some(&nix::sys::signal::SigSet::all()),
-            None,
-        );
-        if wait.recv_timeout(grace) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-            eprintln!(
-                "chroot-tool: warning: stop still running after {:.1} s (--timeout); ending it",
-                grace.as_secs_f64()
-            );
-            let _ = procs::end_all(&dir, grace);
-        }
-    });
-    let res = crate::exec::run(&spec, || {});
-    drop(done);
-    let _ = watchdog.join();
-    let code = crate::exec::exit_code(&res);
-    if code != 0 {
-        eprintln!("chroot-tool: warning: stop exited with status {code}; turning off anyway");
-    }
 }

@@ -19,26 +19,12 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     ))
 }
 
-/// Turns the sandbox on (the caller holds its lock).
+/// Turns the sandbox on (the caller holds its lock); warns about mount
+/// points found mounted differently than planned.
 pub fn turn_on(sb: &Sandbox) -> Result<engine::OnReport> {
-    apply(sb, &sb.plan()?)
-}
-
-/// What `run` and `shell` do first (the caller holds the lock): nothing when
-/// the sandbox already looks on (the lean path), else the full `on`.
-pub fn ensure_on(sb: &Sandbox) -> Result<()> {
-    let plan = sb.plan()?;
-    if !engine::looks_on(&sb.dir, &plan, &crate::mountinfo::read()?) {
-        apply(sb, &plan)?;
-    }
-    Ok(())
-}
-
-/// Applies the plan; warns about mount points found mounted differently than planned.
-fn apply(sb: &Sandbox, plan: &[crate::plan::Op]) -> Result<engine::OnReport> {
-    let report = engine::turn_on(&sb.dir, plan)?;
+    let report = sb.turn_on(&sb.plan()?)?;
     for d in &report.differs {
-        eprintln!("chroot-tool: warning: {}", crate::show::error_line([d]));
+        super::warn(crate::show::error_line([d]));
     }
     Ok(report)
 }

@@ -19,8 +19,10 @@ pub const CONF_CAP: usize = 1 << 20;
 
 mod bind;
 mod record;
+mod run;
 
 pub use record::Record;
+pub use run::{is_user_spec, RunConf, Setting, APPLIED as RUN_APPLIED};
 
 /// The sections tool.conf may have.
 pub const SECTIONS: [&str; 4] = ["bind", "exclude", "limits", "run"];
@@ -69,6 +71,8 @@ pub struct Conf {
     /// The records of every record section (`bind`, `limits`, `run`) by
     /// name, in file order; read them with [`Conf::section`].
     pub sections: BTreeMap<String, Vec<Record>>,
+    /// What `[run]` sets that this version applies.
+    pub run: RunConf,
     /// What was ignored for compatibility with the original (unknown
     /// sections, unknown `[bind]` keys), each `FILE:LINE: what; what to do`.
     pub warnings: Vec<String>,
@@ -119,6 +123,9 @@ impl Conf {
                             for msg in bind::unknown_keys(&rec) {
                                 conf.warn(line, msg);
                             }
+                        }
+                        if name == "run" {
+                            conf.run.take(&rec).map_err(err)?;
                         }
                         conf.sections.entry(name.to_string()).or_default().push(rec);
                     }
@@ -415,10 +422,34 @@ mod tests {
     #[test]
     fn limits_and_run_check_record_syntax_only() {
         let c = parse("[run]\nanything:goes x:\"\"\n");
+        assert_eq!(c.run, RunConf::default());
         assert_eq!(c.section("run")[0].get("anything"), Some("goes"));
         let e = err("[limits]\nmemory 512M\n");
         assert_eq!(e.line, 2);
         assert!(e.msg.starts_with("expected key:value"));
+    }
+
+    #[test]
+    fn run_defaults_parsed_and_checked() {
+        let c = parse("[run]\nuser:dev workdir:/w net:none\nuser:1000:50\n");
+        let u = c.run.user.as_ref().unwrap();
+        assert_eq!((u.value.as_str(), u.line), ("1000:50", 3));
+        let w = c.run.workdir.as_ref().unwrap();
+        assert_eq!((w.value.as_path(), w.line), (Path::new("/w"), 2));
+        for (bad, what) in [
+            ("user:\"\"", "user:"),
+            ("user:a:b:c", "user:"),
+            ("user::g", "user:"),
+            ("workdir:rel", "workdir:"),
+        ] {
+            let e = err(&format!("[run]\n\n{bad}\n"));
+            assert_eq!(e.line, 3, "{bad}");
+            assert!(e.msg.starts_with(what), "{bad}: {}", e.msg);
+            assert!(
+                e.to_string().starts_with("/x/chroot.d/tool.conf:3: "),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags};
-use nix::sys::signal::{killpg, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{pipe2, Pid};
+
+use crate::sys::signals::{set_of, Blocked};
 
 /// How long debootstrap gets between TERM and KILL.
 const GRACE: Duration = Duration::from_secs(5);
@@ -45,35 +46,20 @@ const FATAL: [Signal; 15] = [
 /// The fatal signals (see `FATAL`), blocked and readable from a signalfd for as
 /// long as this lives. Made before any thread starts, so every thread has
 /// them blocked; children get an empty mask back.
-pub struct Signals {
-    fd: SignalFd,
-    old: SigSet,
-}
+pub struct Signals(Blocked);
 
 impl Signals {
     pub fn block() -> io::Result<Signals> {
-        let mut set = SigSet::empty();
-        for s in FATAL {
-            set.add(s);
-        }
-        let mut old = SigSet::empty();
-        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))?;
-        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-        Ok(Signals { fd, old })
+        let set = set_of(FATAL.iter().map(|&s| s as libc::c_int));
+        Blocked::block(&set).map(Signals)
     }
 
     /// A signal that arrived and was not read yet.
     pub fn pending(&self) -> Option<Signal> {
-        match self.fd.read_signal() {
+        match self.0.read() {
             Ok(Some(info)) => Signal::try_from(info.ssi_signo as i32).ok(),
             _ => None,
         }
-    }
-}
-
-impl Drop for Signals {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
     }
 }
 
@@ -188,7 +174,7 @@ pub fn run(
                 return Ok(Outcome::Exited(status));
             }
         }
-        let mut fds = vec![PollFd::new(sigs.fd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(sigs.0.as_fd(), PollFlags::POLLIN)];
         for r in &readers {
             if let Some(f) = &r.file {
                 fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
@@ -226,25 +212,15 @@ pub fn run(
 /// The group is addressed by debootstrap's own pid, its leader.
 fn end_group(child: &mut Child, pgid: Pid) {
     let group_alive = || !matches!(killpg(pgid, None), Err(Errno::ESRCH));
-    if matches!(child.try_wait(), Ok(None)) || group_alive() {
-        let _ = killpg(pgid, Signal::SIGTERM);
+    let child = std::cell::RefCell::new(child);
+    // Reaps debootstrap as soon as it ends, so that the group can empty.
+    let running = || matches!(child.borrow_mut().try_wait(), Ok(None)) || group_alive();
+    if running() {
+        let send = |sig| {
+            let _ = killpg(pgid, Signal::try_from(sig).unwrap_or(Signal::SIGKILL));
+        };
+        // What survives KILL (stuck in the kernel) is not waited for longer.
+        crate::sys::process::term_grace_kill(send, running, GRACE, GRACE * 2);
     }
-    let start = Instant::now();
-    let mut killed = false;
-    loop {
-        let leader_done = !matches!(child.try_wait(), Ok(None));
-        if leader_done && !group_alive() {
-            break;
-        }
-        if !killed && start.elapsed() > GRACE {
-            let _ = killpg(pgid, Signal::SIGKILL);
-            killed = true;
-        }
-        if start.elapsed() > GRACE * 3 {
-            // Something survived KILL (stuck in the kernel): stop waiting.
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.try_wait();
+    let _ = child.borrow_mut().try_wait();
 }

@@ -1,12 +1,14 @@
 //! Mechanism: thin wrappers over the Linux calls chroot-tool needs that nix
 //! does not cover (openat2 resolution inside a root, the fd-based mount API,
 //! mount ids). No policy here: callers decide what to mount where.
+pub mod child;
 pub mod file;
 pub mod guard;
 pub mod pidfd;
 pub mod process;
 pub mod pty;
 pub mod resolve;
+pub mod signals;
 
 use std::ffi::CString;
 use std::io;

@@ -35,6 +35,65 @@ pub enum Ended {
     Signaled(i32),
 }
 
+impl Ended {
+    /// The one mapping to an exit status: the child's own, 128+N when it
+    /// was killed by signal N (as a shell reports it).
+    pub fn status(self) -> u8 {
+        match self {
+            Ended::Exited(n) => n as u8,
+            Ended::Signaled(n) => 128u8.wrapping_add(n as u8),
+        }
+    }
+}
+
+impl From<std::process::ExitStatus> for Ended {
+    fn from(st: std::process::ExitStatus) -> Ended {
+        use std::os::unix::process::ExitStatusExt;
+        match (st.code(), st.signal()) {
+            (Some(c), _) => Ended::Exited(c),
+            (None, Some(s)) => Ended::Signaled(s),
+            (None, None) => Ended::Exited(st.into_raw()),
+        }
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Exited(c) => write!(f, "exit status {c}"),
+            Ended::Signaled(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+/// The one way to end processes: `send(SIGTERM)`, up to `grace` for
+/// `running()` to turn false, then `send(SIGKILL)` and up to `after_kill`
+/// more. Returns whether something was still running at the end.
+pub fn term_grace_kill(
+    send: impl Fn(libc::c_int),
+    running: impl Fn() -> bool,
+    grace: std::time::Duration,
+    after_kill: std::time::Duration,
+) -> bool {
+    use std::time::{Duration, Instant};
+    let wait = |d: Duration| {
+        let deadline = Instant::now() + d;
+        while running() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    };
+    send(libc::SIGTERM);
+    if wait(grace) {
+        return false;
+    }
+    send(libc::SIGKILL);
+    !wait(after_kill)
+}
+
 /// Waits for the child `pid` to end and reaps it (retrying on EINTR).
 /// Unlike nix's `waitpid`, any signal number is reported, not only those
 /// nix has a name for.

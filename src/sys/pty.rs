@@ -37,3 +37,42 @@ pub fn open_ptmx(devpts: BorrowedFd) -> io::Result<OwnedFd> {
     }
     Ok(fd)
 }
+
+/// A new pty of the devpts `devpts`: its master (non-blocking) and its peer
+/// (close-on-exec, never our controlling terminal), unlocked.
+pub fn open_pair(devpts: BorrowedFd) -> io::Result<(OwnedFd, OwnedFd)> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let master = open_ptmx(devpts)?;
+    let m = master.as_raw_fd();
+    let unlock: libc::c_int = 0;
+    // SAFETY: ioctls on our descriptor with the argument types they take;
+    // TIOCGPTPEER returns a new descriptor we own.
+    let peer = unsafe {
+        if libc::ioctl(m, libc::TIOCSPTLCK, &unlock) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = libc::ioctl(
+            m,
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        OwnedFd::from_raw_fd(fd)
+    };
+    Ok((master, peer))
+}
+
+/// The window size of the terminal `from` onto the terminal `to` (the
+/// kernel tells `to`'s foreground with SIGWINCH).
+pub fn copy_winsize(from: BorrowedFd, to: BorrowedFd) {
+    use std::os::fd::AsRawFd;
+    let mut ws = std::mem::MaybeUninit::<libc::winsize>::uninit();
+    // SAFETY: TIOCGWINSZ fills a winsize; TIOCSWINSZ reads one.
+    unsafe {
+        if libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, ws.as_mut_ptr()) == 0 {
+            libc::ioctl(to.as_raw_fd(), libc::TIOCSWINSZ, ws.as_ptr());
+        }
+    }
+}

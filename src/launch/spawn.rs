@@ -1,69 +1,40 @@
-//! Start one command chrooted into a sandbox and supervise it until it ends.
+//! The one spawner: start a [`Launch`] and supervise it until it ends.
 //!
-//! Mechanism only: the caller has decided what to run (dispatch, environment,
-//! working directory) and has mounted the sandbox. [`run`] spawns the command
-//! with `std::process::Command`, doing the chroot in `pre_exec`, then waits in
-//! one `poll` loop on a pidfd (the child ended), a signalfd (signals to pass
-//! on) and, in pty mode, the terminal traffic. No threads, no allocation in
-//! the loop.
+//! Mechanism only: the caller has decided what to run (dispatch, identity,
+//! environment, working directory) and has mounted the sandbox. [`run`]
+//! spawns the command with `std::process::Command`, the ordered child steps
+//! of `sys::child` in its `pre_exec` (signals, terminal, chroot, groups,
+//! gid, uid, parent-death signal, chdir), then waits in one `poll` loop on a
+//! pidfd (the child ended), a signalfd (signals to pass on), in pty mode the
+//! terminal traffic, and the deadline if there is one. No threads, no
+//! allocation in the loop.
 //!
 //! What std does between fork and exec (checked against its source): it
 //! resets SIGPIPE to its default but keeps the parent's signal mask, then runs
 //! our `pre_exec` hook, then points `environ` at the new environment and calls
 //! `execvp`. So the PATH search of a bare name happens in the child, after the
-//! chroot, with the PATH of `Spec::env`; and the mask we block for the
-//! signalfd has to be cleared by our hook.
-use std::ffi::{CString, OsString};
+//! chroot, with the PATH of `Launch::env`; and the mask we block for the
+//! signalfd is cleared by the child steps.
+use std::ffi::CString;
 use std::io::{self, IsTerminal};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-/// Where the command's terminal comes from.
-#[derive(Debug)]
-pub enum Terminal {
-    /// The command shares our stdin, stdout and stderr (and process group).
-    Inherit,
-    /// The command gets a new pty of the sandbox's own devpts, in a session of
-    /// its own; we relay between it and our terminal. `devpts` is the root of
-    /// the devpts mount that `on` made inside the sandbox (a descriptor, never
-    /// a host path: a `/dev` symlink in the rootfs must not lead to the host's).
-    Pty { devpts: OwnedFd },
-}
-
-/// One command to start inside a root.
-#[derive(Debug)]
-pub struct Spec {
-    /// The root directory to chroot into (host path).
-    pub root: PathBuf,
-    /// The program (absolute inside the root, or a name looked up in the
-    /// `PATH` of `env`, inside the root) and its arguments. No shell.
-    pub argv: Vec<String>,
-    /// `argv[0]` as the program sees it, when not the program itself
-    /// (e.g. `-bash` for a login shell).
-    pub arg0: Option<String>,
-    /// Working directory, inside the root.
-    pub cwd: PathBuf,
-    /// The whole environment of the command (bytes: the caller's variables
-    /// need not be UTF-8).
-    pub env: Vec<(OsString, OsString)>,
-    pub terminal: Terminal,
-}
+use super::{Launch, Reach, Terminal};
+use crate::sys::child::{self, Step};
+use crate::sys::signals::{self, Blocked};
 
 /// How the command ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Exited(i32),
-    Signaled(i32),
-}
+pub use crate::sys::process::Ended as Outcome;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -81,6 +52,9 @@ pub enum ExecError {
         #[source]
         source: io::Error,
     },
+    /// The [`super::Deadline`] passed: the command was ended.
+    #[error("still running after {:.1} s: ended (TERM, then KILL)", after.as_secs_f64())]
+    TimedOut { after: Duration },
 }
 
 fn setup(what: impl Into<String>, source: impl Into<io::Error>) -> ExecError {
@@ -91,14 +65,15 @@ fn setup(what: impl Into<String>, source: impl Into<io::Error>) -> ExecError {
 }
 
 /// Our exit status for a command's result: its own status, 128+N when killed
-/// by signal N, 127 not found, 126 not executable, 125 when we failed.
+/// by signal N, 127 not found, 126 not executable, 125 when we failed, 124
+/// when its deadline passed (as timeout(1)).
 pub fn exit_code(r: &Result<Outcome, ExecError>) -> u8 {
     match r {
-        Ok(Outcome::Exited(n)) => *n as u8,
-        Ok(Outcome::Signaled(n)) => 128u8.wrapping_add(*n as u8),
+        Ok(ended) => ended.status(),
         Err(ExecError::NotFound { .. }) => 127,
         Err(ExecError::NotExecutable { .. }) => 126,
         Err(ExecError::Setup { .. }) => 125,
+        Err(ExecError::TimedOut { .. }) => 124,
     }
 }
 
@@ -136,9 +111,12 @@ const HANDLED: [Signal; 18] = [
     Signal::SIGPWR,
 ];
 
-/// The real-time signals free for programs (glibc keeps the first two).
-fn realtime() -> std::ops::RangeInclusive<libc::c_int> {
-    libc::SIGRTMIN()..=libc::SIGRTMAX()
+/// [`HANDLED`] and the free real-time signals.
+fn handled() -> impl Iterator<Item = libc::c_int> {
+    HANDLED
+        .iter()
+        .map(|s| *s as libc::c_int)
+        .chain(signals::realtime())
 }
 
 /// Signals the kernel makes for the process itself (a write to a closed
@@ -148,44 +126,59 @@ const OWN: [libc::c_int; 3] = [libc::SIGPIPE, libc::SIGXCPU, libc::SIGXFSZ];
 /// `si_code` of a signal that the kernel (e.g. the terminal driver) sent.
 const SI_KERNEL: i32 = 0x80;
 
-/// Run `spec` to its end. `started` is called once the command has been
+/// Run `launch` to its end. `started` is called once the command has been
 /// exec'ed (not when it could not be started).
-pub fn run(spec: &Spec, started: impl FnOnce()) -> Result<Outcome, ExecError> {
-    let Some(prog) = spec.argv.first() else {
+pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError> {
+    let Some(prog) = launch.argv.first() else {
         return Err(setup(
             "no command to run",
             io::Error::from(io::ErrorKind::InvalidInput),
         ));
     };
-    let root = cstring(spec.root.as_os_str().as_bytes(), "root")?;
-    let cwd = cstring(Path::new("/").join(&spec.cwd).as_os_str().as_bytes(), "cwd")?;
+    let prog_name = prog.to_string_lossy().into_owned();
+    let cwd = cstring(
+        Path::new("/").join(&launch.cwd).as_os_str().as_bytes(),
+        "the working directory",
+    )?;
+    let Reach::Chroot { root, .. } = &launch.reach;
 
     let mut cmd = Command::new(prog);
-    cmd.args(&spec.argv[1..])
+    cmd.args(&launch.argv[1..])
         .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)));
-    if let Some(arg0) = &spec.arg0 {
+        .envs(launch.env.iter().map(|(k, v)| (k, v)));
+    if let Some(arg0) = &launch.arg0 {
         cmd.arg0(arg0);
     }
 
     // Pty first: the raw-mode guard is dropped last, after the output is drained.
-    let pty = match &spec.terminal {
+    let pty = match &launch.terminal {
         Terminal::Inherit => None,
-        Terminal::Pty { devpts } => Some(Pty::open(devpts.as_fd())?),
+        Terminal::Pty { devpts } => Some(Pty::open(devpts.as_fd(), launch)?),
     };
-    let child_tty = pty.as_ref().map(|p| ChildTty {
-        peer: p.peer.as_raw_fd(),
-        stderr: io::stderr().is_terminal(),
-    });
-    // SAFETY: the hook only makes async-signal-safe system calls on data
-    // prepared here; it allocates nothing.
-    let parent = std::process::id() as libc::pid_t;
-    unsafe {
-        cmd.pre_exec(move || child_setup(&root, &cwd, child_tty, parent));
-    }
+    child::install(
+        &mut cmd,
+        child::Steps {
+            reset: handled().collect(),
+            tty: pty.as_ref().map(|p| child::Tty {
+                peer: p.peer.as_raw_fd(),
+                stderr: io::stderr().is_terminal(),
+            }),
+            root: root.as_raw_fd(),
+            ids: launch.identity.as_ref().map(|i| child::Ids {
+                uid: i.uid,
+                gid: i.gid,
+                groups: i.groups.clone(),
+            }),
+            parent: std::process::id() as libc::pid_t,
+            cwd,
+        },
+    );
 
-    let signals = Signals::block()?;
-    let child = cmd.spawn().map_err(|e| spawn_error(e, spec, prog))?;
+    let signals = Blocked::block(&handled_set()).map_err(|e| setup("block signals", e))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| spawn_error(e, launch, &prog_name))?;
+    drop(cmd);
     started();
     let pid = Pid::from_raw(child.id() as i32);
     let pidfd = match crate::sys::pidfd::open(pid.as_raw()) {
@@ -196,12 +189,13 @@ pub fn run(spec: &Spec, started: impl FnOnce()) -> Result<Outcome, ExecError> {
             return Err(setup("watch the command (pidfd_open)", e));
         }
     };
+    let deadline = launch.deadline.map(|d| (Instant::now() + d.after, d));
     let watched = match pty {
-        None => supervise(pid, &pidfd, &signals, None),
+        None => supervise(pid, &pidfd, &signals, None, deadline),
         Some(mut pty) => {
             // Only the child may hold the peer, or the master never sees EIO.
             drop(pty.peer);
-            let r = supervise(pid, &pidfd, &signals, Some(&mut pty.relay));
+            let r = supervise(pid, &pidfd, &signals, Some(&mut pty.relay), deadline);
             pty.relay.drain();
             r
         }
@@ -216,170 +210,49 @@ fn cstring(bytes: &[u8], what: &str) -> Result<CString, ExecError> {
     CString::new(bytes).map_err(|e| setup(format!("{what} holds a NUL byte"), io::Error::other(e)))
 }
 
-/// The steps of the child's setup, carried in the upper bits of the errno
-/// that std passes back from a failed `pre_exec` (it sends the whole `i32`),
-/// so that a chdir's ENOENT is not taken for "command not found".
-#[derive(Clone, Copy)]
-#[repr(i32)]
-enum Step {
-    Signals = 1,
-    Session,
-    Ctty,
-    Stdio,
-    Chroot,
-    Chdir,
-    Parent,
-}
-
-const STEP_SHIFT: i32 = 16;
-
-fn step_failed(step: Step) -> io::Error {
-    let errno = io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO);
-    io::Error::from_raw_os_error(errno | (step as i32) << STEP_SHIFT)
-}
-
-#[derive(Clone, Copy)]
-struct ChildTty {
-    peer: RawFd,
-    /// Our stderr is a terminal: the command's goes to the pty too.
-    stderr: bool,
-}
-
-/// Runs in the child between fork and exec: async-signal-safe calls only.
-fn child_setup(
-    root: &CString,
-    cwd: &CString,
-    tty: Option<ChildTty>,
-    parent: libc::pid_t,
-) -> io::Result<()> {
-    let check = |ret: libc::c_int, step| {
-        if ret < 0 {
-            Err(step_failed(step))
-        } else {
-            Ok(())
-        }
-    };
-    // SAFETY: plain system calls on valid pointers and descriptors.
-    unsafe {
-        let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-        libc::sigemptyset(empty.as_mut_ptr());
-        check(
-            libc::pthread_sigmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut()),
-            Step::Signals,
-        )?;
-        for sig in HANDLED.iter().map(|s| *s as libc::c_int).chain(realtime()) {
-            if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
-                return Err(step_failed(Step::Signals));
-            }
-        }
-        if let Some(tty) = tty {
-            check(libc::setsid(), Step::Session)?;
-            check(libc::ioctl(tty.peer, libc::TIOCSCTTY, 0), Step::Ctty)?;
-            check(libc::dup2(tty.peer, 0), Step::Stdio)?;
-            check(libc::dup2(tty.peer, 1), Step::Stdio)?;
-            if tty.stderr {
-                check(libc::dup2(tty.peer, 2), Step::Stdio)?;
-            }
-        }
-        // A supervisor killed outright (SIGKILL) takes its command with it:
-        // nothing would watch it any more.
-        check(
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
-            Step::Parent,
-        )?;
-        if libc::getppid() != parent {
-            libc::_exit(128 + libc::SIGKILL);
-        }
-        check(libc::chroot(root.as_ptr()), Step::Chroot)?;
-        check(libc::chdir(cwd.as_ptr()), Step::Chdir)?;
-    }
-    Ok(())
-}
-
-fn spawn_error(e: io::Error, spec: &Spec, prog: &str) -> ExecError {
-    let Some(code) = e.raw_os_error() else {
+fn spawn_error(e: io::Error, launch: &Launch, prog: &str) -> ExecError {
+    let Some((step, errno)) = child::decode(&e) else {
         return setup(format!("start {prog}"), e);
     };
-    let errno = io::Error::from_raw_os_error(code & ((1 << STEP_SHIFT) - 1));
-    let root = spec.root.display();
-    let what = match code >> STEP_SHIFT {
-        0 if errno.raw_os_error() == Some(libc::ENOENT) => {
+    let root = crate::show::path(launch.reach.path());
+    let ids = launch.identity.as_ref();
+    let what = match step {
+        None if errno.raw_os_error() == Some(libc::ENOENT) => {
             return ExecError::NotFound { prog: prog.into() }
         }
-        0 => {
+        None => {
             return ExecError::NotExecutable {
                 prog: prog.into(),
                 source: errno,
             }
         }
-        s if s == Step::Signals as i32 => "reset the signal state of the command".into(),
-        s if s == Step::Session as i32 => "start a session for the command".into(),
-        s if s == Step::Ctty as i32 => "give the command its terminal".into(),
-        s if s == Step::Stdio as i32 => "connect the command to its terminal".into(),
-        s if s == Step::Parent as i32 => "tie the command to its supervisor".into(),
-        s if s == Step::Chroot as i32 => format!("chroot into {root}"),
-        s if s == Step::Chdir as i32 => {
-            format!("change to {} inside {root}", spec.cwd.display())
-        }
-        _ => format!("start {prog}"),
+        Some(Step::Signals) => "reset the signal state of the command".into(),
+        Some(Step::Session) => "start a session for the command".into(),
+        Some(Step::Ctty) => "give the command its terminal".into(),
+        Some(Step::Stdio) => "connect the command to its terminal".into(),
+        Some(Step::Parent) => "tie the command to its supervisor".into(),
+        Some(Step::Chroot) => format!("chroot into {root}"),
+        Some(Step::Groups) => format!(
+            "set the supplementary groups {:?}",
+            ids.map(|i| i.groups.clone()).unwrap_or_default()
+        ),
+        Some(Step::Gid) => format!("set the group id {}", ids.map_or(0, |i| i.gid)),
+        Some(Step::Uid) => format!("set the user id {}", ids.map_or(0, |i| i.uid)),
+        Some(Step::Chdir) => format!(
+            "change to {} inside {root}",
+            crate::show::path(Path::new("/").join(&launch.cwd))
+        ),
     };
     setup(what, errno)
 }
 
 fn reap(pid: Pid) -> Result<Outcome, ExecError> {
-    use crate::sys::process::{wait_child, Ended};
-    match wait_child(pid.as_raw()) {
-        Ok(Ended::Exited(code)) => Ok(Outcome::Exited(code)),
-        Ok(Ended::Signaled(sig)) => Ok(Outcome::Signaled(sig)),
-        Err(e) => Err(setup("wait for the command", e)),
-    }
-}
-
-/// The handled signals blocked and read from a signalfd while the command
-/// runs; on drop, what is still pending is consumed and the mask restored.
-struct Signals {
-    fd: SignalFd,
-    old: SigSet,
-}
-
-impl Signals {
-    fn block() -> Result<Signals, ExecError> {
-        let set = handled_set();
-        let mut old = SigSet::empty();
-        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
-            .map_err(|e| setup("block signals", e))?;
-        match SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
-            Ok(fd) => Ok(Signals { fd, old }),
-            Err(e) => {
-                let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-                Err(setup("make a signalfd", e))
-            }
-        }
-    }
+    crate::sys::process::wait_child(pid.as_raw()).map_err(|e| setup("wait for the command", e))
 }
 
 /// [`HANDLED`] and the free real-time signals, as a set.
 fn handled_set() -> SigSet {
-    // SAFETY: sigemptyset/sigaddset on our own set.
-    let mut raw = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-    unsafe {
-        libc::sigemptyset(raw.as_mut_ptr());
-        for sig in HANDLED.iter().map(|s| *s as libc::c_int).chain(realtime()) {
-            libc::sigaddset(raw.as_mut_ptr(), sig);
-        }
-        SigSet::from_sigset_t_unchecked(raw.assume_init())
-    }
-}
-
-impl Drop for Signals {
-    fn drop(&mut self) {
-        // The command has ended: a Ctrl-C that reached it and us, or a TERM
-        // that came too late to matter, must not kill us on unblocking.
-        while let Ok(Some(_)) = self.fd.read_signal() {}
-        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
-    }
+    signals::set_of(handled())
 }
 
 /// Wait for the command to end, passing on signals and, with a pty, relaying
@@ -387,8 +260,9 @@ impl Drop for Signals {
 fn supervise(
     pid: Pid,
     pidfd: &OwnedFd,
-    signals: &Signals,
+    signals: &Blocked,
     mut relay: Option<&mut Relay>,
+    deadline: Option<(Instant, super::Deadline)>,
 ) -> Result<(), ExecError> {
     const CHILD: usize = 0;
     const SIGNAL: usize = 1;
@@ -405,30 +279,33 @@ fn supervise(
             revents: 0,
         };
         fds[SIGNAL] = libc::pollfd {
-            fd: signals.fd.as_fd().as_raw_fd(),
+            fd: signals.as_fd().as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
         if let Some(r) = relay.as_deref() {
             r.want(&mut fds[2..]);
         }
-        // SAFETY: fds is a valid array of pollfd.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+        let timeout = deadline.map_or(-1, |(at, _)| {
+            let left = at.saturating_duration_since(Instant::now());
+            left.as_millis().min(i32::MAX as u128) as libc::c_int
+        });
+        match signals::poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(setup("wait for the command (poll)", e)),
+        }
+        if let Some((at, d)) = deadline {
+            if fds[CHILD].revents == 0 && Instant::now() >= at {
+                end(pid, pidfd.as_fd(), d.grace);
+                // Reaped by the caller; the run's result is the timeout.
+                return Err(ExecError::TimedOut { after: d.after });
             }
-            return Err(setup("wait for the command (poll)", e));
         }
         // Signals first: a window size that changed before the keys that
         // follow it must reach the pty first.
         if fds[SIGNAL].revents != 0 {
-            while let Some(info) = signals
-                .fd
-                .read_signal()
-                .map_err(|e| setup("read signals", e))?
-            {
+            while let Some(info) = signals.read().map_err(|e| setup("read signals", e))? {
                 let sig = info.ssi_signo as libc::c_int;
                 let from_kernel = info.ssi_code == SI_KERNEL;
                 // SI_USER, SI_QUEUE, SI_TKILL... by another process: the
@@ -462,6 +339,16 @@ fn supervise(
     }
 }
 
+/// Ends the command and what it started: TERM, `grace`, KILL.
+fn end(pid: Pid, pidfd: BorrowedFd, grace: Duration) {
+    use crate::sys::pidfd::{alive, send_signal};
+    let send = |sig| {
+        crate::procs::signal_descendants(pid.as_raw(), sig);
+        let _ = send_signal(pidfd, sig);
+    };
+    crate::sys::process::term_grace_kill(send, || alive(pidfd), grace, Duration::from_secs(2));
+}
+
 /// Passes `sig` on to the command and what it started (a shell running a
 /// line does not always exec its last command). The command is held
 /// stopped meanwhile, so that it neither goes on when one of its children
@@ -491,26 +378,15 @@ struct Pty {
 }
 
 impl Pty {
-    fn open(devpts: BorrowedFd) -> Result<Pty, ExecError> {
+    fn open(devpts: BorrowedFd, launch: &Launch) -> Result<Pty, ExecError> {
         let fail = |what: &str, e: io::Error| setup(format!("{what} of the sandbox's devpts"), e);
-        let master = crate::sys::open_ptmx(devpts).map_err(|e| fail("open the pty master", e))?;
-        let m = master.as_raw_fd();
-        let unlock: libc::c_int = 0;
-        // SAFETY: ioctls on our descriptor with the argument types they take.
-        let peer = unsafe {
-            if libc::ioctl(m, libc::TIOCSPTLCK, &unlock) < 0 {
-                return Err(fail("unlock the pty", io::Error::last_os_error()));
-            }
-            let fd = libc::ioctl(
-                m,
-                libc::TIOCGPTPEER,
-                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-            );
-            if fd < 0 {
-                return Err(fail("open the pty peer", io::Error::last_os_error()));
-            }
-            OwnedFd::from_raw_fd(fd)
-        };
+        let (master, peer) =
+            crate::sys::pty::open_pair(devpts).map_err(|e| fail("open a new pty", e))?;
+        if let Some(id) = &launch.identity {
+            // The user's terminal is the user's, as login(1) makes it.
+            nix::unistd::fchown(&peer, Some(id.uid.into()), None)
+                .map_err(|e| fail("give the pty to the user", e.into()))?;
+        }
         let stdin = io::stdin();
         let host = tcgetattr(stdin.as_fd())
             .map_err(|e| setup("read the terminal settings of stdin", e))?;
@@ -578,41 +454,38 @@ impl Buffer {
         self.start == self.end
     }
 
-    fn fill(&mut self, from: RawFd) -> Io {
-        // SAFETY: reading into our own buffer.
-        let n = unsafe { libc::read(from, self.buf.as_mut_ptr().cast(), self.buf.len()) };
-        match n {
-            0 => Io::End,
-            n if n > 0 => {
+    fn fill(&mut self, from: impl AsFd) -> Io {
+        match nix::unistd::read(from.as_fd(), &mut self.buf) {
+            Ok(0) => Io::End,
+            Ok(n) => {
                 self.start = 0;
-                self.end = n as usize;
+                self.end = n;
                 Io::Ok
             }
-            _ => transient_or_end(),
+            Err(e) => transient_or_end(e),
         }
     }
 
-    fn flush(&mut self, to: RawFd) -> Io {
-        let pending = &self.buf[self.start..self.end];
-        // SAFETY: writing from our own buffer.
-        let n = unsafe { libc::write(to, pending.as_ptr().cast(), pending.len()) };
-        if n >= 0 {
-            self.start += n as usize;
-            return Io::Ok;
-        }
-        match transient_or_end() {
-            Io::Ok => Io::Ok,
-            Io::End => {
-                self.start = self.end;
-                Io::End
+    fn flush(&mut self, to: impl AsFd) -> Io {
+        match nix::unistd::write(to.as_fd(), &self.buf[self.start..self.end]) {
+            Ok(n) => {
+                self.start += n;
+                Io::Ok
             }
+            Err(e) => match transient_or_end(e) {
+                Io::Ok => Io::Ok,
+                Io::End => {
+                    self.start = self.end;
+                    Io::End
+                }
+            },
         }
     }
 }
 
-fn transient_or_end() -> Io {
-    match io::Error::last_os_error().raw_os_error() {
-        Some(libc::EAGAIN | libc::EINTR) => Io::Ok,
+fn transient_or_end(e: nix::errno::Errno) -> Io {
+    match e {
+        nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR => Io::Ok,
         _ => Io::End,
     }
 }
@@ -620,8 +493,13 @@ fn transient_or_end() -> Io {
 /// At most this many reads of the pty after the command ended (1 MiB).
 const DRAIN_READS: usize = 256;
 
-const STDIN: RawFd = 0;
-const STDOUT: RawFd = 1;
+fn stdin() -> io::Stdin {
+    io::stdin()
+}
+
+fn stdout() -> io::Stdout {
+    io::stdout()
+}
 
 /// Our terminal and the pty master, relayed both ways.
 struct Relay {
@@ -640,7 +518,7 @@ impl Relay {
     /// Fill the three poll slots: stdin, master, stdout.
     fn want(&self, fds: &mut [libc::pollfd]) {
         if self.stdin_open && self.input.is_empty() {
-            fds[0].fd = STDIN;
+            fds[0].fd = stdin().as_raw_fd();
             fds[0].events = libc::POLLIN;
         }
         let mut events = 0;
@@ -655,16 +533,16 @@ impl Relay {
             fds[1].events = events;
         }
         if !self.output.is_empty() {
-            fds[2].fd = STDOUT;
+            fds[2].fd = stdout().as_raw_fd();
             fds[2].events = libc::POLLOUT;
         }
     }
 
     /// Move what the poll said can move.
     fn pump(&mut self, fds: &[libc::pollfd]) {
-        let master = self.master.as_raw_fd();
+        let master = self.master.as_fd();
         if fds[0].revents != 0 {
-            if let Io::End = self.input.fill(STDIN) {
+            if let Io::End = self.input.fill(stdin()) {
                 self.stdin_open = false;
             }
         }
@@ -681,13 +559,12 @@ impl Relay {
         }
         if fds[2].revents != 0 {
             // A gone terminal drops the output; the command still gets waited for.
-            let _ = self.output.flush(STDOUT);
+            let _ = self.output.flush(stdout());
         }
     }
 
     /// After the command ended: write out what it left on the pty.
     fn drain(&mut self) {
-        let master = self.master.as_raw_fd();
         // Bounded: a process left in the background may keep writing.
         for _ in 0..DRAIN_READS {
             // Non-blocking: EAGAIN once the kernel has handed over all the
@@ -695,7 +572,7 @@ impl Relay {
             if !self.write_out() || !self.master_open {
                 return;
             }
-            match self.output.fill(master) {
+            match self.output.fill(self.master.as_fd()) {
                 Io::Ok if !self.output.is_empty() => {}
                 _ => return,
             }
@@ -706,10 +583,10 @@ impl Relay {
     /// Write all of the output buffer to stdout; false if stdout is gone.
     fn write_out(&mut self) -> bool {
         while !self.output.is_empty() {
-            if !wait_writable(STDOUT) {
+            if !wait_writable(stdout()) {
                 return false;
             }
-            if let Io::End = self.output.flush(STDOUT) {
+            if let Io::End = self.output.flush(stdout()) {
                 return false;
             }
         }
@@ -719,30 +596,21 @@ impl Relay {
     /// Our terminal's window size onto the pty (the kernel tells the
     /// command's foreground with SIGWINCH).
     fn copy_winsize(&self) {
-        let mut ws = std::mem::MaybeUninit::<libc::winsize>::uninit();
-        // SAFETY: TIOCGWINSZ fills a winsize; TIOCSWINSZ reads one.
-        unsafe {
-            if libc::ioctl(STDIN, libc::TIOCGWINSZ, ws.as_mut_ptr()) == 0 {
-                libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, ws.as_ptr());
-            }
-        }
+        crate::sys::pty::copy_winsize(stdin().as_fd(), self.master.as_fd());
     }
 }
 
-fn wait_writable(fd: RawFd) -> bool {
-    let mut p = libc::pollfd {
-        fd,
+fn wait_writable(fd: impl AsFd) -> bool {
+    let mut p = [libc::pollfd {
+        fd: fd.as_fd().as_raw_fd(),
         events: libc::POLLOUT,
         revents: 0,
-    };
+    }];
     loop {
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut p, 1, -1) };
-        if n >= 0 {
-            return p.revents & libc::POLLOUT != 0;
-        }
-        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return false;
+        match signals::poll(&mut p, -1) {
+            Ok(_) => return p[0].revents & libc::POLLOUT != 0,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
         }
     }
 }

@@ -1,0 +1,112 @@
+//! One way into a sandbox. Every command that starts a process inside
+//! (`run`, `shell`, `off`'s `stop`) builds a [`Launch`] and hands it to the
+//! one spawner ([`spawn::run`]): how to reach the root, the program, who it
+//! runs as, its environment, working directory and terminal. New isolation
+//! is a new field here and a new child step in `sys::child`, not a new path.
+//!
+//! - [`spawn`]: the spawner and supervisor (ordered child steps, exact
+//!   125/126/127 errors, pidfd + signalfd + pty relay).
+//! - [`user`]: `USER[:GROUP]` resolved in the sandbox's own /etc/passwd and /etc/group.
+//! - [`build`]: the options of `run` and `shell` (and `[run]` of tool.conf) into a Launch.
+//! - [`enter`]: turn on, run host-cmd, then launch; and `off`'s stop.
+pub mod build;
+pub mod enter;
+pub mod spawn;
+pub mod user;
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use spawn::{exit_code, run, use_pty, ExecError, Outcome};
+
+/// How the command reaches the sandbox's root.
+#[derive(Debug)]
+pub enum Reach {
+    /// chroot into the root directory, in our own (the host's) mount
+    /// namespace. `root` is a descriptor of the directory (the child does
+    /// `fchdir` + `chroot(".")`); `path` names it in messages.
+    Chroot { root: OwnedFd, path: PathBuf },
+}
+
+impl Reach {
+    /// The root by its host path (opened now, resolving nothing inside).
+    pub fn chroot(path: impl Into<PathBuf>) -> std::io::Result<Reach> {
+        let path = path.into();
+        let root = crate::sys::open_root(&path)?;
+        Ok(Reach::Chroot { root, path })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Reach::Chroot { path, .. } => path,
+        }
+    }
+}
+
+/// Who the command runs as. `None` in [`Launch::identity`]: as we are (root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups, the primary one included.
+    pub groups: Vec<u32>,
+}
+
+/// Where the command's terminal comes from.
+#[derive(Debug)]
+pub enum Terminal {
+    /// The command shares our stdin, stdout and stderr (and process group).
+    Inherit,
+    /// The command gets a new pty of the sandbox's own devpts, in a session of
+    /// its own; we relay between it and our terminal. `devpts` is the root of
+    /// the devpts mount that `on` made inside the sandbox (a descriptor, never
+    /// a host path: a `/dev` symlink in the rootfs must not lead to the host's).
+    Pty { devpts: OwnedFd },
+}
+
+/// A limit on how long the command may run: past `after`, it and what it
+/// started get TERM, and KILL `grace` later; the run ends with
+/// [`ExecError::TimedOut`].
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    pub after: Duration,
+    pub grace: Duration,
+}
+
+/// One command to start inside a root.
+#[derive(Debug)]
+pub struct Launch {
+    pub reach: Reach,
+    /// The program (absolute inside the root, or a name looked up in the
+    /// `PATH` of `env`, inside the root) and its arguments. No shell.
+    pub argv: Vec<OsString>,
+    /// `argv[0]` as the program sees it, when not the program itself
+    /// (e.g. `-bash` for a login shell).
+    pub arg0: Option<OsString>,
+    pub identity: Option<Identity>,
+    /// The whole environment of the command (bytes: values need not be UTF-8).
+    pub env: Vec<(OsString, OsString)>,
+    /// Working directory, inside the root.
+    pub cwd: PathBuf,
+    pub terminal: Terminal,
+    pub deadline: Option<Deadline>,
+}
+
+impl Launch {
+    /// `argv` as root in `/` of the root `reach`, with no environment,
+    /// our terminal and no deadline: the caller fills in the rest.
+    pub fn new(reach: Reach, argv: Vec<OsString>) -> Launch {
+        Launch {
+            reach,
+            argv,
+            arg0: None,
+            identity: None,
+            env: Vec::new(),
+            cwd: PathBuf::from("/"),
+            terminal: Terminal::Inherit,
+            deadline: None,
+        }
+    }
+}
