@@ -3094,11 +3094,11 @@ fn destroy_decides_before_it_ends_anything() {
 // ---- issue 7: attack pass ----
 
 /// Lengthens the path of everything under `/home/u/proj` inside the sandbox
-/// by `rounds` names of 200 bytes, from inside: `proj` is renamed into a new
-/// directory over and over, the mount points in it moving along.
-fn lengthen_from_inside(ns: &Ns, root: &Path, rounds: usize) {
+/// by `rounds` names of `len` bytes, from inside: `proj` is renamed into a
+/// new directory over and over, the mount points in it moving along.
+fn lengthen_from_inside(ns: &Ns, root: &Path, len: usize, rounds: usize) {
     let line = format!(
-        "L=$(printf %0200d 0); cd /home/u || exit 1; i=0; \
+        "L=$(printf %0{len}d 0); cd /home/u || exit 1; i=0; \
          while [ $i -lt {rounds} ]; do mkdir n && mv proj n/$L && mv n proj || exit 1; \
          i=$((i+1)); done"
     );
@@ -3112,12 +3112,18 @@ fn mount_points_beyond_path_max_are_unmounted_by_off_and_destroy() {
     let src = ns.tmp.path().join("src");
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("data"), "keep me\n").unwrap();
-    // About 5000 and 9000 bytes; each through off then destroy, and
-    // through destroy alone (which turns the sandbox off itself).
-    for (i, (rounds, via_off)) in [(25, true), (45, true), (25, false), (45, false)]
-        .into_iter()
-        .enumerate()
-    {
+    // About 5000 and 9000 bytes in long names, and 4200 in 2100 levels of
+    // one-byte names; each through off then destroy, and through destroy
+    // alone (which turns the sandbox off itself).
+    let cases = [
+        (200, 25, true),
+        (200, 45, true),
+        (1, 2100, true),
+        (200, 25, false),
+        (200, 45, false),
+    ];
+    for (i, (len, rounds, via_off)) in cases.into_iter().enumerate() {
+        let long_path = rounds * (len + 1);
         t.attacks += 1;
         let root = ns.busybox_root(&format!("sb{i}"));
         fs::create_dir_all(root.join("home/u/proj/t")).unwrap();
@@ -3139,13 +3145,18 @@ fn mount_points_beyond_path_max_are_unmounted_by_off_and_destroy() {
             "ct-inside",
             "/home/u/proj/t",
         ]));
-        lengthen_from_inside(&ns, &root, rounds);
+        lengthen_from_inside(&ns, &root, len, rounds);
         let long: Vec<String> = ns
             .mounts_under(&root)
             .into_iter()
-            .filter(|m| m.len() > 200 * rounds)
+            .filter(|m| m.len() > long_path)
             .collect();
-        assert_eq!(long.len(), 2, "{rounds}: the long mount points: {long:?}");
+        assert_eq!(
+            long.len(),
+            2,
+            "{len} x {rounds}: the long mount points: {}",
+            long.len()
+        );
         // status reads them, as text and as JSON.
         let s = ok(&ns.run(&["status", "-d", d(&root)]));
         assert!(s.contains("ct-inside") || s.contains("tmpfs"), "{s}");
@@ -3158,7 +3169,7 @@ fn mount_points_beyond_path_max_are_unmounted_by_off_and_destroy() {
             .filter_map(|m| m["target"].as_str())
             .collect();
         assert!(
-            targets.iter().filter(|p| p.len() > 200 * rounds).count() == 2,
+            targets.iter().filter(|p| p.len() > long_path).count() == 2,
             "status --json lists both long mount points: {}",
             targets.len()
         );
@@ -3174,5 +3185,5 @@ fn mount_points_beyond_path_max_are_unmounted_by_off_and_destroy() {
         t.left(&ns, &root);
         t.changed(&before, &Snapshot::take(&[&src]));
     }
-    t.finish(4, 0);
+    t.finish(5, 0);
 }
