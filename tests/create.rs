@@ -1137,6 +1137,20 @@ fn create_refuses_a_dir_debootstrap_cannot_take() {
         );
     }
     assert_eq!(tried, 18);
+    // A mirror debootstrap would split the same way.
+    for mirror in [
+        "http://fake.example/debian -O /tmp/x",
+        "http://fake.example/\ndebian",
+    ] {
+        let dir = s.join("m");
+        let mut c = fake.tool(&ns, "ok");
+        c.args(["create", "-q", "--mirror", mirror, "-d"]).arg(&dir);
+        let out = output_within(c, 60);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 1, "{mirror:?}: {err}");
+        assert!(one_line(&err).contains("refusing the mirror"), "{err}");
+        assert!(!dir.exists() && !fake.state.join("started").exists());
+    }
     // What debootstrap takes is still fine: punctuation, non-ASCII, bytes
     // that are not UTF-8.
     let fine = s.join(std::ffi::OsStr::from_bytes(
