@@ -35,6 +35,8 @@ use run::{Outcome, Signals, Stream};
 use setup::Root;
 use ui::Ui;
 
+use crate::show;
+
 /// The commented tool.conf template every new sandbox gets.
 pub const TOOL_CONF: &str = include_str!("../share/tool.conf");
 
@@ -67,44 +69,62 @@ pub enum CreateError {
     Busy(String),
     #[error("cleaning up the previous failed create: {0}")]
     Clean(#[from] crate::remove::RemoveError),
-    #[error("{}: not a directory", .0.display())]
+    #[error("{}: not a directory", show::path(.0))]
     NotADir(PathBuf),
-    #[error("{} is not empty: create only fills an empty or missing directory; choose another -d", .0.display())]
+    #[error("{} is not empty: create only fills an empty or missing directory; choose another -d", show::path(.0))]
     NotEmpty(PathBuf),
-    #[error("{} holds a previous failed create, but these are still mounted below it: {}; unmount them first", dir.display(), list(left))]
+    #[error("{} holds a previous failed create, but these are still mounted below it: {}; unmount them first", show::path(dir), list(left))]
     StillMounted { dir: PathBuf, left: Vec<PathBuf> },
-    #[error("invalid suite name {0:?}: expected a Debian codename such as bookworm, or stable/testing/unstable")]
+    #[error("invalid suite name {}: expected a Debian codename such as bookworm, or stable/testing/unstable", show::quote(.0))]
     BadSuite(String),
-    #[error("{}: {source}", path.display())]
+    #[error("refusing to create a sandbox in {}: its path holds {what}, which debootstrap cannot take safely (it splits the path there and writes outside DIR, or hands it to the shell); choose a directory whose whole path has none; nothing was made", show::path(path))]
+    UnsafeDir { path: PathBuf, what: String },
+    #[error("refusing the mirror {}: it holds {what}, which debootstrap cannot take safely (it splits the URL there); nothing was made", show::quote(.mirror))]
+    UnsafeMirror { mirror: String, what: String },
+    #[error("{}: {source}", show::path(path))]
     Io { path: PathBuf, source: io::Error },
     #[error("writing the sandbox's files: {0}")]
     Setup(#[from] setup::SetupError),
-    #[error("starting {}: {source}", path.display())]
+    #[error("starting {}: {source}", show::path(path))]
     Spawn { path: PathBuf, source: io::Error },
-    #[error("suite '{suite}' is unknown to the mirror {mirror} (it has no dists/{suite}/Release); nothing is mounted below {}; see {}", dir.display(), log.display())]
+    #[error("suite '{suite}' is unknown to the mirror {mirror} (it has no dists/{suite}/Release); nothing is mounted below {}; see {}", show::path(dir), show::path(log))]
     UnknownSuite {
         suite: String,
         mirror: String,
         dir: PathBuf,
         log: PathBuf,
     },
-    #[error("the mirror {mirror} could not be reached (getting {url} failed); check --mirror and the network; nothing is mounted below {}; see {}", dir.display(), log.display())]
+    #[error("the mirror {mirror} could not be reached (getting {} failed); check --mirror and the network; nothing is mounted below {}; see {}", show::os(url), show::path(dir), show::path(log))]
     Unreachable {
         mirror: String,
         url: String,
         dir: PathBuf,
         log: PathBuf,
     },
-    #[error("debootstrap failed ({status}): {reason}; nothing is mounted below {}; see {}", dir.display(), log.display())]
+    #[error(
+        "debootstrap failed ({status}): {}; nothing is mounted below {}; see {}",
+        show::os(reason),
+        show::path(dir),
+        show::path(log)
+    )]
     Failed {
         status: String,
         reason: String,
         dir: PathBuf,
         log: PathBuf,
     },
-    #[error("create interrupted; nothing is mounted below {}; see {}", dir.display(), log.display())]
+    #[error(
+        "create interrupted; nothing is mounted below {}; see {}",
+        show::path(dir),
+        show::path(log)
+    )]
     Interrupted { dir: PathBuf, log: PathBuf },
-    #[error("create {what}, and these are still mounted below {}: {}; unmount them by hand; see {}", dir.display(), list(left), log.display())]
+    #[error(
+        "create {what}, and these are still mounted below {}: {}; unmount them by hand; see {}",
+        show::path(dir),
+        list(left),
+        show::path(log)
+    )]
     LeftMounted {
         what: &'static str,
         dir: PathBuf,
@@ -114,11 +134,7 @@ pub enum CreateError {
 }
 
 fn list(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    paths.iter().map(show::path).collect::<Vec<_>>().join(", ")
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CreateError + '_ {
@@ -145,6 +161,12 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     }
     if !valid_suite(&opts.suite) {
         return Err(CreateError::BadSuite(opts.suite.clone()));
+    }
+    if let Some(what) = unsafe_for_debootstrap(opts.mirror.as_bytes()) {
+        return Err(CreateError::UnsafeMirror {
+            mirror: opts.mirror.clone(),
+            what,
+        });
     }
     // Before any thread (the progress bar's) starts, so all have them blocked.
     let sigs = Signals::block().map_err(io_err(Path::new("signalfd")))?;
@@ -457,6 +479,16 @@ fn prepare_dir(dir: &Path, ui: &Ui) -> Result<(PathBuf, crate::lock::Lock), Crea
     if abs.parent().is_none() {
         return Err(CreateError::RootDir);
     }
+    // The path debootstrap will get, checked before anything is made: as
+    // given, and with the symlinks of its existing part resolved.
+    safe_dir(&abs)?;
+    let mut existing = abs.as_path();
+    while fs::symlink_metadata(existing).is_err() {
+        existing = existing.parent().unwrap_or(Path::new("/"));
+    }
+    if let Ok(real) = fs::canonicalize(existing) {
+        safe_dir(&real.join(abs.strip_prefix(existing).unwrap_or(Path::new(""))))?;
+    }
     match fs::metadata(&abs) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs::create_dir_all(&abs).map_err(io_err(&abs))?;
@@ -469,6 +501,7 @@ fn prepare_dir(dir: &Path, ui: &Ui) -> Result<(PathBuf, crate::lock::Lock), Crea
     if dir.parent().is_none() {
         return Err(CreateError::RootDir);
     }
+    safe_dir(&dir)?;
     let file = File::open(&dir).map_err(io_err(&dir))?;
     let lock = match crate::lock::try_exclusive(file) {
         Ok(l) => l,
@@ -484,7 +517,7 @@ fn prepare_dir(dir: &Path, ui: &Ui) -> Result<(PathBuf, crate::lock::Lock), Crea
         }
         ui.say(&format!(
             "create: cleaning up a previous failed create in {}",
-            dir.display()
+            show::path(&dir)
         ));
         let left = crate::engine::unmount_below(&dir)
             .map_err(io_err(Path::new("/proc/self/mountinfo")))?;
@@ -505,9 +538,53 @@ pub fn is_failed_create(dir: &Path) -> bool {
             .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
 }
 
+fn safe_dir(path: &Path) -> Result<(), CreateError> {
+    use std::os::unix::ffi::OsStrExt;
+    match unsafe_for_debootstrap(path.as_os_str().as_bytes()) {
+        Some(what) => Err(CreateError::UnsafeDir {
+            path: path.to_path_buf(),
+            what,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// What in a path or URL debootstrap cannot take safely, if anything.
+/// debootstrap (1.0.x, a shell script) passes the target's download paths
+/// to `wget $@` unquoted when it reports progress (`--debian-installer`),
+/// so a space, tab or newline splits the path and wget writes the Release
+/// file to the part before it, a host path (`/srv/a b` writes `/srv/a`),
+/// and `*`, `?` or `[` glob there; it runs `eval "chroot \"$TARGET\" ..."`,
+/// so `"`, `$`, `` ` `` and `\` reach the shell. A control character
+/// (and any escape sequence) is refused as well. Bytes that are not UTF-8
+/// are kept: debootstrap passes them on as they are.
+fn unsafe_for_debootstrap(b: &[u8]) -> Option<String> {
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                return Some(format!(
+                    "a control character ({})",
+                    show::escape(c.to_string().as_bytes())
+                ));
+            }
+            if c == ' ' {
+                return Some("a space".to_string());
+            }
+            if "\"$`\\*?[".contains(c) {
+                return Some(format!("the character {c}"));
+            }
+        }
+    }
+    None
+}
+
+/// Longest suite name taken (Debian's are short: `bookworm-backports`).
+const SUITE_MAX: usize = 64;
+
 /// A suite name debootstrap can take: a codename or an alias, nothing path-like.
 fn valid_suite(s: &str) -> bool {
     !s.is_empty()
+        && s.len() <= SUITE_MAX
         && !s.starts_with(['-', '.'])
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -627,9 +704,10 @@ impl Log {
 
     fn show_tail(&self, path: &Path) {
         let mut err = io::stderr().lock();
-        let _ = writeln!(err, "--- last lines of {} ---", path.display());
+        let _ = writeln!(err, "--- last lines of {} ---", show::path(path));
+        // debootstrap's lines are data: escaped and bounded.
         for l in &self.tail {
-            let _ = writeln!(err, "  {l}");
+            let _ = writeln!(err, "  {}", show::bytes(l.as_bytes()));
         }
         let _ = writeln!(err, "---");
     }
@@ -648,6 +726,39 @@ mod tests {
         assert!(!valid_suite("a/b"));
         assert!(!valid_suite("--help"));
         assert!(!valid_suite(""));
+        assert!(valid_suite(&"a".repeat(SUITE_MAX)));
+        assert!(!valid_suite(&"a".repeat(SUITE_MAX + 1)));
+    }
+
+    #[test]
+    fn paths_debootstrap_cannot_take() {
+        let bad = |s: &[u8]| unsafe_for_debootstrap(s);
+        for ok in [
+            &b"/srv/sb"[..],
+            b"/srv/caf\xc3\xa9",
+            b"/srv/\xff",
+            b"/srv/a-b_c.d,e+f@g:h=i~j%k",
+        ] {
+            assert_eq!(bad(ok), None, "{ok:?}");
+        }
+        for no in [
+            &b"/srv/a\nb"[..],
+            b"/srv/a\tb",
+            b"/srv/a\rb",
+            b"/srv/\x1b[2J",
+            b"/srv/a\x7f",
+            b"/srv/\xc2\x9b1m",
+            b"/srv/a b",
+            b"/srv/$(id)",
+            b"/srv/`id`",
+            b"/srv/a\"b",
+            b"/srv/a\\b",
+            b"/srv/a*",
+            b"/srv/a?",
+            b"/srv/[a]",
+        ] {
+            assert!(bad(no).is_some(), "{no:?}");
+        }
     }
 
     #[test]

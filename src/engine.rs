@@ -556,7 +556,8 @@ fn position(mounts: &[Mount], m: &Mount) -> usize {
 /// mount at the top of its point; anything else is left for a later pass.
 /// The check is made on a descriptor; the unmount itself (which an open
 /// descriptor would make busy) names the point relative to its verified
-/// parent directory, with no symlink followed.
+/// parent directory, with no symlink followed; the point may be longer than
+/// `PATH_MAX` (see [`sys::resolve_beneath`]).
 fn unmount_one(dir: &Path, m: &Mount) -> Result<()> {
     let rel = m.point.strip_prefix(dir)?;
     {
@@ -568,7 +569,7 @@ fn unmount_one(dir: &Path, m: &Mount) -> Result<()> {
         };
         let (id, is_root) = sys::mount_of(fd.as_fd())?;
         if id != m.id || !is_root {
-            return Err(anyhow!("{} is covered", m.point.display()));
+            return Err(anyhow!("{} is covered", show::path(&m.point)));
         }
     }
     let (parent, name) = if rel.as_os_str().is_empty() {
@@ -614,7 +615,7 @@ fn unmount_ids(dir: &Path, ids: &[u64]) -> Vec<String> {
         };
         if let Some(m) = mounts.iter().find(|m| m.id == *id) {
             if let Err(e) = unmount_one(dir, m) {
-                left.push(format!("{} ({e})", m.point.display()));
+                left.push(format!("{} ({e:#})", show::path(&m.point)));
             }
         }
     }

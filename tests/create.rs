@@ -497,8 +497,17 @@ fn parser_on_recorded_failures() {
 /// `release` in the state dir, then finishes; `orphan` leaves a `sleep` in
 /// a session of its own (out of reach of its process group), then holds.
 /// Finishing, it names the mirror `http://fake.example/debian` on fd 3.
+/// `noisy` only prints escape sequences and 100 KB lines, and fails.
+/// Every start is recorded in the state dir's `started`.
 const FAKE_DEBOOTSTRAP: &str = r#"#!/bin/sh
 if [ "$1" = --version ]; then echo "debootstrap 0.0-fake"; exit 0; fi
+echo "$FAKE_MODE" >> "$FAKE_STATE/started"
+if [ "$FAKE_MODE" = noisy ]; then
+    printf 'I: \033]0;owned\007 title \033[2J cleared \233 csi\n'
+    printf 'W: %s\n' "$(head -c 100000 /dev/zero | tr '\0' a)"
+    printf 'E: %s\n' "$(head -c 100000 /dev/zero | tr '\0' b)"
+    exit 1
+fi
 n=$#; i=0
 for a; do i=$((i+1)); [ $i -eq $((n-1)) ] && dir=$a; done
 st=$FAKE_STATE
@@ -1053,4 +1062,158 @@ fn create_never_opens_a_fifo_or_device_of_the_new_rootfs() {
     assert!(!opened, "create opened the rootfs's FIFO");
     let rec = chroot_tool::create::load(&dir).expect("create.toml");
     assert_eq!(rec.codename, None);
+}
+
+// ---- issue 7: attack pass ----
+
+/// The entries of a directory, sorted (names as bytes).
+fn names(dir: &Path) -> Vec<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut v: Vec<Vec<u8>> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().as_bytes().to_vec())
+        .collect();
+    v.sort();
+    v
+}
+
+/// debootstrap splits its target at a space, tab or newline (`wget $@`)
+/// and writes the Release file to the host path before it, and hands `"`,
+/// `$`, `` ` `` and `\` to the shell (`eval`): create refuses such a DIR
+/// (by the path given or where its symlinks lead) with one line naming it,
+/// before anything is made or debootstrap started.
+#[test]
+fn create_refuses_a_dir_debootstrap_cannot_take() {
+    use std::os::unix::ffi::OsStrExt;
+    let ns = Ns::new();
+    let fake = Fake::new(&ns);
+    let s = ns.tmp.path().join("S");
+    fs::create_dir_all(s.join("a b")).unwrap();
+    fs::write(s.join("victim"), "precious\n").unwrap();
+    std::os::unix::fs::symlink(s.join("a b"), s.join("link")).unwrap();
+    let before = names(&s);
+    let mut tried = 0;
+    for (name, shown) in [
+        (&b"victim\nx"[..], &b"victim\\nx"[..]),
+        (b"victim\n", b"victim\\n"),
+        (b"victim\tx", b"victim\\tx"),
+        (b"victim\rx", b"victim\\rx"),
+        (b"v\x1b]0;t\x07", b"v\\x1b]0;t\\x07"),
+        (b"v\x7f", b"v\\x7f"),
+        (b"v\xc2\x9bx", b"v\\xc2\\x9bx"),
+        (b"victim x", b"victim x"),
+        (b"a b/sb", b"a b/sb"),
+        (b"new dir/sb", b"new dir/sb"),
+        (b"link/sb", b"a b/sb"),
+        (b"$(touch PWNED)", b"$(touch PWNED)"),
+        (b"`touch PWNED`", b"`touch PWNED`"),
+        (b"a\"b", b"a\"b"),
+        (b"a\\b", b"a\\\\b"),
+        (b"vic*", b"vic*"),
+        (b"vic?im", b"vic?im"),
+        (b"[v]ictim", b"[v]ictim"),
+    ] {
+        tried += 1;
+        let dir = s.join(std::ffi::OsStr::from_bytes(name));
+        let out = fake.create(&ns, "ok", &dir);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 1, "{name:?}: {err}");
+        let line = one_line(&err);
+        assert!(
+            line.starts_with("chroot-tool: refusing to create a sandbox in ")
+                && line.contains("debootstrap cannot take safely"),
+            "{name:?}: {line}"
+        );
+        assert!(
+            out.stderr.windows(shown.len()).any(|w| w == shown),
+            "{name:?}: the error does not name DIR: {line}"
+        );
+        assert_eq!(names(&s), before, "{name:?}: something was made");
+        assert!(names(&s.join("a b")).is_empty(), "{name:?}");
+        assert_eq!(fs::read_to_string(s.join("victim")).unwrap(), "precious\n");
+        assert!(
+            !fake.state.join("started").exists(),
+            "{name:?}: debootstrap was started"
+        );
+    }
+    assert_eq!(tried, 18);
+    // A mirror debootstrap would split the same way.
+    for mirror in [
+        "http://fake.example/debian -O /tmp/x",
+        "http://fake.example/\ndebian",
+    ] {
+        let dir = s.join("m");
+        let mut c = fake.tool(&ns, "ok");
+        c.args(["create", "-q", "--mirror", mirror, "-d"]).arg(&dir);
+        let out = output_within(c, 60);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 1, "{mirror:?}: {err}");
+        assert!(one_line(&err).contains("refusing the mirror"), "{err}");
+        assert!(!dir.exists() && !fake.state.join("started").exists());
+    }
+    // What debootstrap takes is still fine: punctuation, non-ASCII, bytes
+    // that are not UTF-8.
+    let fine = s.join(std::ffi::OsStr::from_bytes(
+        b"caf\xc3\xa9-\xff_a.b,c+d@e:f=g~h%i",
+    ));
+    ok(&fake.create(&ns, "ok", &fine));
+    assert!(chroot_tool::create::load(&fine).is_some());
+}
+
+/// A failed create's output is bounded and escaped: the log's header names
+/// DIR escaped, debootstrap's lines (escape sequences, 100 KB lines) are
+/// escaped and bounded, and a 100 KB `--suite` is refused in one short line.
+#[test]
+fn failed_create_output_is_escaped_and_bounded() {
+    use std::os::unix::ffi::OsStrExt;
+    let ns = Ns::new();
+    let fake = Fake::new(&ns);
+    let dir = ns
+        .tmp
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"sb-\xff\x9b"));
+    let out = fake.create(&ns, "noisy", &dir);
+    let err = &out.stderr;
+    let text = stderr(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(
+        fs::read_to_string(fake.state.join("started")).unwrap() == "noisy\n",
+        "the fake backend did not run"
+    );
+    for raw in [&b"\x1b"[..], b"\x07", b"\x9b", b"\xff"] {
+        assert!(
+            !err.windows(raw.len()).any(|w| w == raw),
+            "raw {raw:?} on stderr: {text}"
+        );
+    }
+    assert!(
+        text.contains("--- last lines of ")
+            && text.contains("sb-\\xff\\x9b/chroot.d/create.log ---"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\\x1b]0;owned\\x07 title \\x1b[2J cleared"),
+        "{text}"
+    );
+    assert!(err.len() < 8_000, "{} bytes of output", err.len());
+    assert!(ns.mounts_under(&dir).is_empty());
+
+    // A 100 KB suite: refused before anything, in one short line.
+    for suite in ["a".repeat(100_000), "a/\u{1b}[2J".repeat(20_000)] {
+        let other = ns.tmp.path().join("other");
+        let mut c = fake.tool(&ns, "ok");
+        c.args(["create", "-q", "--suite", &suite, "-d"])
+            .arg(&other);
+        let out = output_within(c, 60);
+        let text = stderr(&out);
+        assert_ne!(code(&out), 0);
+        assert!(
+            out.stderr.len() < 1_500,
+            "{} bytes of output",
+            out.stderr.len()
+        );
+        assert!(!out.stderr.contains(&0x1b), "{text}");
+        assert!(one_line(&text).contains("invalid suite name \""), "{text}");
+        assert!(!other.exists());
+    }
 }

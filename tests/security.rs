@@ -3227,3 +3227,100 @@ fn destroy_refuses_a_sandbox_on_in_another_namespace() {
     assert!(!root.exists());
     t.finish(1, 0);
 }
+
+// ---- issue 7: attack pass ----
+
+/// Lengthens the path of everything under `/home/u/proj` inside the sandbox
+/// by `rounds` names of `len` bytes, from inside: `proj` is renamed into a
+/// new directory over and over, the mount points in it moving along.
+fn lengthen_from_inside(ns: &Ns, root: &Path, len: usize, rounds: usize) {
+    let line = format!(
+        "L=$(printf %0{len}d 0); cd /home/u || exit 1; i=0; \
+         while [ $i -lt {rounds} ]; do mkdir n && mv proj n/$L && mv n proj || exit 1; \
+         i=$((i+1)); done"
+    );
+    ok(&ns.run(&["run", "-d", d(root), "--", "sh", "-c", &line]));
+}
+
+#[test]
+fn mount_points_beyond_path_max_are_unmounted_by_off_and_destroy() {
+    let ns = Ns::new();
+    let mut t = Tally::new("mount points beyond PATH_MAX");
+    let src = ns.tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("data"), "keep me\n").unwrap();
+    // About 5000 and 9000 bytes in long names, and 4200 in 2100 levels of
+    // one-byte names; each through off then destroy, and through destroy
+    // alone (which turns the sandbox off itself).
+    let cases = [
+        (200, 25, true),
+        (200, 45, true),
+        (1, 2100, true),
+        (200, 25, false),
+        (200, 45, false),
+    ];
+    for (i, (len, rounds, via_off)) in cases.into_iter().enumerate() {
+        let long_path = rounds * (len + 1);
+        t.attacks += 1;
+        let root = ns.busybox_root(&format!("sb{i}"));
+        fs::create_dir_all(root.join("home/u/proj/t")).unwrap();
+        conf(
+            &root,
+            &format!("[bind]\ntgt:/home/u/proj/m src:{}\n", d(&src)),
+        );
+        let before = Snapshot::take(&[&src]);
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        // A tmpfs that root inside mounts itself, and the [bind] target.
+        ok(&ns.run(&[
+            "run",
+            "-d",
+            d(&root),
+            "--",
+            "mount",
+            "-t",
+            "tmpfs",
+            "ct-inside",
+            "/home/u/proj/t",
+        ]));
+        lengthen_from_inside(&ns, &root, len, rounds);
+        let long: Vec<String> = ns
+            .mounts_under(&root)
+            .into_iter()
+            .filter(|m| m.len() > long_path)
+            .collect();
+        assert_eq!(
+            long.len(),
+            2,
+            "{len} x {rounds}: the long mount points: {}",
+            long.len()
+        );
+        // status reads them, as text and as JSON.
+        let s = ok(&ns.run(&["status", "-d", d(&root)]));
+        assert!(s.contains("ct-inside") || s.contains("tmpfs"), "{s}");
+        let j = ok(&ns.run(&["status", "--json", "-d", d(&root)]));
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        let targets: Vec<&str> = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["target"].as_str())
+            .collect();
+        assert!(
+            targets.iter().filter(|p| p.len() > long_path).count() == 2,
+            "status --json lists both long mount points: {}",
+            targets.len()
+        );
+        if via_off {
+            let o = ok(&ns.run(&["off", "--timeout", "1", "-d", d(&root)]));
+            assert!(o.contains(" is off ("), "{o}");
+            assert!(t.left(&ns, &root).is_empty());
+            assert_eq!(ns.state(&root), "off");
+        }
+        let o = ok(&ns.run(&["destroy", "--yes", "--timeout", "1", "-d", d(&root)]));
+        assert!(o.contains("destroyed"), "{o}");
+        assert!(!root.exists());
+        t.left(&ns, &root);
+        t.changed(&before, &Snapshot::take(&[&src]));
+    }
+    t.finish(5, 0);
+}

@@ -54,7 +54,11 @@ impl Ui {
             (Ui::Quiet, _) => {}
             (Ui::Plain { phase }, Event::Phase { name, text, .. }) => {
                 if name != phase {
-                    let _ = writeln!(std::io::stderr(), "create: {}", text.trim_end_matches('.'));
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "create: {}",
+                        shown(text.trim_end_matches('.'))
+                    );
                     *phase = name.clone();
                 }
             }
@@ -66,7 +70,7 @@ impl Ui {
                     ..
                 },
             ) => {
-                let _ = writeln!(std::io::stderr(), "create: warning: {text}");
+                let _ = writeln!(std::io::stderr(), "create: warning: {}", shown(text));
             }
             (Ui::Plain { .. }, _) => {}
             (
@@ -79,7 +83,7 @@ impl Ui {
                 },
             ) => {
                 if name != phase {
-                    bar.set_prefix(text.trim_end_matches('.').to_string());
+                    bar.set_prefix(shown(text.trim_end_matches('.')));
                     bar.set_message("");
                     *phase = name.clone();
                 }
@@ -91,8 +95,8 @@ impl Ui {
                 bar.set_position((*now).min(*end));
             }
             (Ui::Bar { bar, .. }, Event::Message { level, text, .. }) => match level {
-                Level::Info => bar.set_message(text.clone()),
-                Level::Warning => bar.println(format!("create: warning: {text}")),
+                Level::Info => bar.set_message(shown(text)),
+                Level::Warning => bar.println(format!("create: warning: {}", shown(text))),
                 Level::Error => {}
             },
             (Ui::Bar { .. }, Event::Text(_)) => {}
@@ -105,4 +109,10 @@ impl Ui {
             bar.finish_and_clear();
         }
     }
+}
+
+/// debootstrap's text is data (it names the suite, DIR, URLs): escaped and
+/// bounded before it reaches the terminal.
+fn shown(text: &str) -> String {
+    crate::show::bytes(text.as_bytes())
 }

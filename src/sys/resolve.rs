@@ -43,15 +43,33 @@ pub fn resolve_in_root(root: BorrowedFd, path: &Path) -> io::Result<OwnedFd> {
     )?)
 }
 
+/// The most bytes of a path [`resolve_beneath`] hands the kernel at once:
+/// well under `PATH_MAX` (4096), whole components only.
+const CHUNK: usize = 2048;
+
 /// `path` below `root` with no symlink followed at all (for mount points read
 /// from mountinfo, which never contain one: a symlink there was swapped in).
+/// A path of any length: a process inside can rename the directories above
+/// a mount point until its path is longer than `PATH_MAX`, so the path is
+/// walked in runs of whole components of at most [`CHUNK`] bytes, each run
+/// resolved beneath the descriptor of the one before (a `..` never leads
+/// above the run it is in: mountinfo has none).
 pub fn resolve_beneath(root: BorrowedFd, path: &Path) -> io::Result<OwnedFd> {
     let rel = relative(path);
-    Ok(openat2(
-        root,
-        rel.as_path(),
-        how(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS),
-    )?)
+    let how = how(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let mut at: Option<OwnedFd> = None;
+    let mut run = PathBuf::new();
+    for c in rel.components() {
+        let len = run.as_os_str().len();
+        if len > 0 && len + 1 + c.as_os_str().len() > CHUNK {
+            let from = at.as_ref().map_or(root, |f| f.as_fd());
+            at = Some(openat2(from, run.as_path(), how)?);
+            run = PathBuf::new();
+        }
+        run.push(c);
+    }
+    let from = at.as_ref().map_or(root, |f| f.as_fd());
+    Ok(openat2(from, run.as_path(), how)?)
 }
 
 fn relative(path: &Path) -> PathBuf {
@@ -325,6 +343,41 @@ mod tests {
                 .raw_os_error(),
             Some(libc::ELOOP)
         );
+    }
+
+    #[test]
+    fn resolve_beneath_walks_paths_longer_than_path_max() {
+        let (_t, r) = root();
+        // 60 levels of 200-byte names: about 12 000 bytes, made by descriptor.
+        let name = "d".repeat(200);
+        let mut cur = reopen_dir(r.as_fd()).unwrap();
+        let mut rel = PathBuf::from("/tmp");
+        cur = nix::fcntl::openat(cur.as_fd(), "tmp", OFlag::O_RDONLY, Mode::empty()).unwrap();
+        for _ in 0..60 {
+            nix::sys::stat::mkdirat(cur.as_fd(), name.as_str(), Mode::from_bits_truncate(0o755))
+                .unwrap();
+            cur = nix::fcntl::openat(cur.as_fd(), name.as_str(), OFlag::O_RDONLY, Mode::empty())
+                .unwrap();
+            rel.push(&name);
+        }
+        nix::unistd::symlinkat("/", cur.as_fd(), "up").unwrap();
+        let ino = |fd: BorrowedFd| nix::sys::stat::fstat(fd).unwrap().st_ino;
+        let fd = resolve_beneath(r.as_fd(), &rel).unwrap();
+        assert_eq!(ino(fd.as_fd()), ino(cur.as_fd()));
+        // No symlink followed in any run of the walk, the first or a later one.
+        let below = rel.strip_prefix("/tmp").unwrap();
+        for p in [
+            rel.join("up"),
+            rel.join("up/tmp"),
+            Path::new("/tmp/d/l").join(below),
+        ] {
+            assert_eq!(
+                resolve_beneath(r.as_fd(), &p).unwrap_err().raw_os_error(),
+                Some(libc::ELOOP),
+                "{} bytes",
+                p.as_os_str().len()
+            );
+        }
     }
 
     #[test]
