@@ -101,12 +101,15 @@ impl Sandbox {
         if given.as_os_str().is_empty() {
             bail!("empty sandbox path: pass -d DIR");
         }
-        let dir = std::fs::canonicalize(given).with_context(|| {
-            format!(
+        let dir = match std::fs::canonicalize(given) {
+            Ok(d) => d,
+            // The reason is said once, in words of our own.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
                 "{}: no such directory (make one with `chroot-tool create -d DIR`)",
                 crate::show::path(given)
-            )
-        })?;
+            ),
+            Err(e) => return Err(e).with_context(|| crate::show::path(given)),
+        };
         if !dir.is_dir() {
             bail!("{}: not a directory", crate::show::path(&dir));
         }
