@@ -97,7 +97,13 @@ pub fn inside(dir: &Path) -> Vec<Proc> {
 /// Ends every process inside the sandbox at `dir`: TERM, up to `grace` for
 /// them to exit, then KILL. Repeats for processes that appear meanwhile.
 /// Returns how many were ended and those still alive at the end.
-pub fn end_all(dir: &Path, grace: Duration) -> io::Result<(usize, Vec<Proc>)> {
+/// `waiting(n, grace)` is told when `n` processes are still running a moment
+/// after TERM, before the wait of up to `grace` (for the caller to say so).
+pub fn end_all(
+    dir: &Path,
+    grace: Duration,
+    waiting: &mut dyn FnMut(usize, Duration),
+) -> io::Result<(usize, Vec<Proc>)> {
     let members = Members::of(dir)?;
     let mut seen = std::collections::HashSet::new();
     for _ in 0..5 {
@@ -115,8 +121,19 @@ pub fn end_all(dir: &Path, grace: Duration) -> io::Result<(usize, Vec<Proc>)> {
         }
         let running = |h: &[(i32, OwnedFd)]| h.iter().any(|(_, fd)| pidfd::alive(fd.as_fd()));
         let deadline = Instant::now() + grace;
+        let mut told = false;
         while Instant::now() < deadline && running(&held) {
             std::thread::sleep(Duration::from_millis(20));
+            if !told {
+                told = true;
+                let n = held
+                    .iter()
+                    .filter(|(_, fd)| pidfd::alive(fd.as_fd()))
+                    .count();
+                if n > 0 && Instant::now() < deadline {
+                    waiting(n, deadline.saturating_duration_since(Instant::now()));
+                }
+            }
         }
         for (_, fd) in held.iter().filter(|(_, fd)| pidfd::alive(fd.as_fd())) {
             let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);

@@ -67,8 +67,18 @@ pub fn turn_off(sb: &Sandbox, grace: Duration, _guard: &lock::Lock) -> Result<Of
     if engine::is_on(&sb.dir, &mounts) {
         stop(sb, grace);
     }
+    let mut say = |n: usize, left: Duration| {
+        eprintln!(
+            "chroot-tool: waiting up to {} for {} to end (TERM sent; KILL after --timeout)",
+            seconds(left),
+            match n {
+                1 => "1 process".to_string(),
+                n => format!("{n} processes"),
+            }
+        );
+    };
     let (processes, alive) =
-        procs::end_all(&sb.dir, grace).context("finding the processes inside")?;
+        procs::end_all(&sb.dir, grace, &mut say).context("finding the processes inside")?;
     let left = engine::unmount_ours(&sb.dir, plan.as_deref())?;
     if !left.is_empty() {
         let list: Vec<String> = left.iter().map(show::path).collect();
@@ -90,6 +100,16 @@ pub fn turn_off(sb: &Sandbox, grace: Duration, _guard: &lock::Lock) -> Result<Of
         mounts: before,
         processes,
     })
+}
+
+/// A duration as people say it: `5 s`, `0.5 s`.
+fn seconds(d: Duration) -> String {
+    let s = (d.as_secs_f64() * 10.0).round() / 10.0;
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
+    }
 }
 
 /// Dispatches `stop` inside when the sandbox has one (chroot.d/stop or chroot-cmd).
@@ -124,7 +144,7 @@ fn stop(sb: &Sandbox, grace: Duration) {
                 "chroot-tool: warning: stop still running after {:.1} s (--timeout); ending it",
                 grace.as_secs_f64()
             );
-            let _ = procs::end_all(&dir, grace);
+            let _ = procs::end_all(&dir, grace, &mut |_, _| {});
         }
     });
     let res = crate::exec::run(&spec, || {});

@@ -10,11 +10,17 @@ use crate::sandbox::{Need, Sandbox};
 pub fn run(dir: Option<&Path>) -> Result<()> {
     let sb = Sandbox::open(dir, Need::Rootfs)?;
     let _lock = lock::exclusive(&sb.dir)?;
+    // Counted as `off` counts: the sandbox's own mounts (the self-bind at
+    // DIR and every mount on it), so that `on` then `off` say the same number.
+    let own =
+        || -> Result<usize> { Ok(engine::own_mounts(&sb.dir, &crate::mountinfo::read()?).len()) };
+    let before = own()?;
     let report = turn_on(&sb)?;
+    let mounted = own()?.saturating_sub(before);
     super::out(format!(
         "{} is on ({} mounted, {} already there)\n",
         crate::show::path(&sb.dir),
-        report.mounted.len(),
+        mounted,
         report.already
     ))
 }
@@ -40,5 +46,24 @@ fn apply(sb: &Sandbox, plan: &[crate::plan::Op]) -> Result<engine::OnReport> {
     for d in &report.differs {
         eprintln!("chroot-tool: warning: {}", crate::show::error_line([d]));
     }
+    if let Err(e) = host_name_resolves(sb) {
+        eprintln!(
+            "chroot-tool: warning: {}; `sudo` inside may say \"unable to resolve host\"",
+            crate::show::error_line([e.to_string()])
+        );
+    }
     Ok(report)
+}
+
+/// The sandbox shares the host's hostname: its /etc/hosts must resolve it
+/// (`create` wrote one for a name made from DIR's; the host's may change).
+fn host_name_resolves(sb: &Sandbox) -> Result<()> {
+    use crate::create::setup::{add_host_name, Root};
+    let name = nix::unistd::gethostname()?;
+    let Some(name) = name.to_str() else {
+        return Ok(());
+    };
+    let root = Root::open(&sb.dir)?;
+    add_host_name(&root, name)?;
+    Ok(())
 }
