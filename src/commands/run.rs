@@ -8,18 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::cli::RunArgs;
-use crate::commands::{on, Usage};
-use crate::dispatch::{self, Request};
+use crate::commands::on;
+use crate::dispatch;
 use crate::exec::{self, Spec, Terminal};
 use crate::sandbox::{Need, Sandbox};
 use crate::{lock, show};
 
 pub fn run(dir: Option<&Path>, args: &RunArgs) -> Result<u8> {
-    let req = match (&args.line, args.argv.is_empty()) {
-        (Some(l), true) => Request::Line(l.clone()),
-        (None, false) => Request::Argv(args.argv.clone()),
-        _ => return Err(Usage("nothing to run: give \"LINE\" or -- PROG ARGS...".into()).into()),
-    };
+    let req = args.request()?;
     let sb = Sandbox::open(dir, Need::Rootfs)?;
     let inv = dispatch::dispatch(
         &req,
