@@ -62,6 +62,11 @@ impl Ns {
         panic!("unshare did not make a mount namespace");
     }
 
+    /// Where chroot-tool keeps this test's history (`CHROOT_TOOL_STATE_DIR`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.tmp.path().join("state")
+    }
+
     pub fn pid(&self) -> u32 {
         self.holder.id()
     }
@@ -74,6 +79,9 @@ impl Ns {
             .args(["-m", "--"])
             .arg(prog);
         c.env_remove("CHROOT_TOOL_DIR");
+        // The history of the test's runs stays in its own temp dir, never
+        // the machine's /var/lib/chroot-tool.
+        c.env(chroot_tool::audit::STATE_ENV, self.state_dir());
         c
     }
 
