@@ -108,7 +108,14 @@ impl Sandbox {
                 "{}: no such directory (make one with `chroot-tool create -d DIR`)",
                 crate::show::path(given)
             ),
-            Err(e) => return Err(e).with_context(|| crate::show::path(given)),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "{}: no such directory (make one with `chroot-tool create -d DIR`)",
+                        crate::show::path(given)
+                    )
+                })
+            }
         };
         if !dir.is_dir() {
             bail!("{}: not a directory", crate::show::path(&dir));
