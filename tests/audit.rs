@@ -283,3 +283,54 @@ fn roots_history_is_under_var_lib() {
         .unwrap();
     ok(&o);
 }
+
+/// A user's `log` reads the user's own history, under `$XDG_STATE_HOME`
+/// (or `~/.local/state`), and needs no root.
+#[test]
+fn a_user_reads_their_own_history() {
+    use std::os::unix::fs::PermissionsExt;
+    common::require_root();
+    let place = tempfile::Builder::new()
+        .prefix("ct-user-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(place.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = place.path().join("chroot-tool");
+    common::install_exec(Path::new(common::BIN), &bin);
+    let sb = place.path().join("sb");
+    std::fs::create_dir(&sb).unwrap();
+    let canon = std::fs::canonicalize(&sb).unwrap();
+    let name = chroot_tool::audit::file_name(&canon);
+    let line = format!(
+        "{{\"time\":\"2026-01-02T03:04:05.006Z\",\"uid\":65534,\"user\":\"nobody\",\"pid\":1,\
+         \"verb\":\"run\",\"dir\":\"{}\",\"options\":[],\"mode\":\"line\",\"command\":\"make\",\
+         \"status\":2,\"duration_ms\":7}}",
+        d(&canon)
+    );
+    for (var, sub) in [
+        ("XDG_STATE_HOME", "xdg/chroot-tool/history"),
+        ("HOME", "home/.local/state/chroot-tool/history"),
+    ] {
+        let hist = place.path().join(sub);
+        std::fs::create_dir_all(&hist).unwrap();
+        std::fs::write(hist.join(&name), format!("{line}\n")).unwrap();
+        let top = place.path().join(sub.split('/').next().unwrap());
+        let o = std::process::Command::new("chown")
+            .args(["-R", "nobody"])
+            .arg(&top)
+            .status()
+            .unwrap();
+        assert!(o.success());
+        let o = std::process::Command::new("runuser")
+            .args(["-u", "nobody", "--", "env", "-u", "XDG_STATE_HOME", "-u"])
+            .arg(chroot_tool::audit::STATE_ENV)
+            .arg(format!("{var}={}", d(&top)))
+            .arg(&bin)
+            .args(["log", "--json", "-d", d(&sb)])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(ok(&o), format!("{line}\n"), "{var}: {}", stderr(&o));
+        std::fs::remove_dir_all(&top).unwrap();
+    }
+}
