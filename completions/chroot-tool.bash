@@ -28,6 +28,9 @@ _chroot__tool() {
             chroot__tool,help)
                 cmd="chroot__tool__subcmd__help"
                 ;;
+            chroot__tool,log)
+                cmd="chroot__tool__subcmd__log"
+                ;;
             chroot__tool,off)
                 cmd="chroot__tool__subcmd__off"
                 ;;
@@ -55,6 +58,9 @@ _chroot__tool() {
             chroot__tool__subcmd__help,help)
                 cmd="chroot__tool__subcmd__help__subcmd__help"
                 ;;
+            chroot__tool__subcmd__help,log)
+                cmd="chroot__tool__subcmd__help__subcmd__log"
+                ;;
             chroot__tool__subcmd__help,off)
                 cmd="chroot__tool__subcmd__help__subcmd__off"
                 ;;
@@ -77,7 +83,7 @@ _chroot__tool() {
 
     case "${cmd}" in
         chroot__tool)
-            opts="-d -h -V --dir --help --version create on run shell off status destroy completions help"
+            opts="-d -h -V --dir --help --version create on run shell off status destroy log completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,7 +199,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__help)
-            opts="create on run shell off status destroy completions help"
+            opts="create on run shell off status destroy log completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,6 +255,20 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__help__subcmd__log)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -325,6 +345,36 @@ _chroot__tool() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__log)
+            opts="-n -d -h -V --lines --json --dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

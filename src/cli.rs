@@ -32,7 +32,7 @@ pub enum Command {
     Create(CreateArgs),
     /// Mount what programs need, and the [bind] mounts of chroot.d/tool.conf.
     On,
-    /// Turn on, then run a command inside ("LINE" through the dispatch rules, or -- PROG ARGS...).
+    /// Turn on, then run a command inside ("LINE" through the dispatch rules, or [--] PROG ARGS...).
     Run(RunArgs),
     /// An interactive login shell inside (root's, or -u USER's in USER's home).
     Shell(LaunchArgs),
@@ -42,6 +42,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Turn off, then delete DIR without ever crossing a mount point.
     Destroy(DestroyArgs),
+    /// The history of DIR: every on, run, shell and off, who ran it and its exit status.
+    Log(LogArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -76,17 +78,18 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// A shell command line; its first word decides how it runs (see --help).
+    /// A shell command line in one argument; several words are an exact argv, as after `--`.
     #[arg(
         value_name = "LINE",
         conflicts_with = "argv",
-        long_help = "A shell command line. Its first word (with -- PROG ARGS: PROG) decides how it runs:\n\
+        long_help = "A shell command line in one argument (\"LINE\"). Several words (WORD WORD...) \
+            are an exact argv, never a shell, as after `--`. The first word decides how it runs:\n\
             1. it starts with /: run as is, in the working directory /;\n\
             2. chroot.d/WORD is an executable file: run /chroot.d/WORD with the rest, in /chroot.d;\n\
             3. chroot.d/chroot-cmd exists: run /chroot.d/chroot-cmd with the words;\n\
             4. otherwise: run LINE with /bin/sh -c inside (PROG looked up in PATH)."
     )]
-    pub line: Option<String>,
+    pub line: Vec<String>,
     /// An exact argv after `--`, never passed through a shell (dispatched like LINE).
     #[arg(last = true, value_name = "PROG ARGS")]
     pub argv: Vec<String>,
@@ -116,6 +119,22 @@ pub struct LaunchArgs {
     pub env: Vec<std::ffi::OsString>,
 }
 
+impl RunArgs {
+    /// What to run: one word is a shell line; several words, or the words
+    /// after `--`, an exact argv.
+    pub fn request(&self) -> Result<crate::dispatch::Request, Usage> {
+        use crate::dispatch::Request;
+        match (self.line.as_slice(), self.argv.is_empty()) {
+            ([l], true) => Ok(Request::Line(l.clone())),
+            ([], false) => Ok(Request::Argv(self.argv.clone())),
+            ([_, _, ..], true) => Ok(Request::Argv(self.line.clone())),
+            _ => Err(Usage(
+                "nothing to run: give \"LINE\", PROG ARGS... or -- PROG ARGS...".into(),
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct OffArgs {
     /// Seconds between TERM and KILL for processes still inside.
@@ -138,6 +157,16 @@ pub struct DestroyArgs {
     /// Seconds between TERM and KILL for processes still inside.
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
     pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only the last N entries.
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+    /// One JSON object a line, as stored.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

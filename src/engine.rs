@@ -32,6 +32,8 @@ pub struct OnReport {
     pub already: usize,
     /// Mount points found mounted differently than planned (left alone).
     pub differs: Vec<String>,
+    /// Other things the caller should warn about (one line each).
+    pub warnings: Vec<String>,
 }
 
 /// True when `m` is the bind of DIR onto itself that `on` made: a bind of

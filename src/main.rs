@@ -59,6 +59,13 @@ fn usage_line(e: &clap::Error, args: &[OsString]) -> String {
         let first = first.strip_prefix("error: ").unwrap_or(first).trim_end();
         match suggestion(e) {
             Some(s) => format!("{first} (did you mean '{s}'?)"),
+            None if e.kind() == ErrorKind::UnknownArgument
+                && subcommand(args).as_deref() == Some("run") =>
+            {
+                format!(
+                    "{first} (a command's own options go after --: chroot-tool run -d DIR -- PROG ARGS...)"
+                )
+            }
             None => first.to_string(),
         }
     };

@@ -97,7 +97,13 @@ pub fn inside(dir: &Path) -> Vec<Proc> {
 /// Ends every process inside the sandbox at `dir`: TERM, up to `grace` for
 /// them to exit, then KILL. Repeats for processes that appear meanwhile.
 /// Returns how many were ended and those still alive at the end.
-pub fn end_all(dir: &Path, grace: Duration) -> io::Result<(usize, Vec<Proc>)> {
+/// `waiting(n, grace)` is told when `n` processes are still running a moment
+/// after TERM, before the wait of up to `grace` (for the caller to say so).
+pub fn end_all(
+    dir: &Path,
+    grace: Duration,
+    waiting: &mut dyn FnMut(usize, Duration),
+) -> io::Result<(usize, Vec<Proc>)> {
     let members = Members::of(dir)?;
     let mut seen = std::collections::HashSet::new();
     for _ in 0..5 {
@@ -110,9 +116,22 @@ pub fn end_all(dir: &Path, grace: Duration) -> io::Result<(usize, Vec<Proc>)> {
             return Ok((seen.len(), vec![]));
         }
         seen.extend(held.iter().map(|(p, _)| *p));
+        let told = std::cell::Cell::new(false);
+        let waiting = std::cell::RefCell::new(&mut *waiting);
         let send = |sig| {
             for (_, fd) in &held {
                 let _ = pidfd::send_signal(fd.as_fd(), sig);
+            }
+            // Said once, when processes are still there a moment after TERM.
+            if sig == libc::SIGTERM && !told.replace(true) {
+                std::thread::sleep(Duration::from_millis(20));
+                let n = held
+                    .iter()
+                    .filter(|(_, fd)| pidfd::alive(fd.as_fd()))
+                    .count();
+                if n > 0 {
+                    (waiting.borrow_mut())(n, grace);
+                }
             }
         };
         let running = || held.iter().any(|(_, fd)| pidfd::alive(fd.as_fd()));

@@ -101,12 +101,22 @@ impl Sandbox {
         if given.as_os_str().is_empty() {
             bail!("empty sandbox path: pass -d DIR");
         }
-        let dir = std::fs::canonicalize(given).with_context(|| {
-            format!(
+        let dir = match std::fs::canonicalize(given) {
+            Ok(d) => d,
+            // The reason is said once, in words of our own.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
                 "{}: no such directory (make one with `chroot-tool create -d DIR`)",
                 crate::show::path(given)
-            )
-        })?;
+            ),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "{}: no such directory (make one with `chroot-tool create -d DIR`)",
+                        crate::show::path(given)
+                    )
+                })
+            }
+        };
         if !dir.is_dir() {
             bail!("{}: not a directory", crate::show::path(&dir));
         }
@@ -250,7 +260,28 @@ impl Sandbox {
 
     /// Turns the sandbox on (the caller holds its lock).
     pub fn turn_on(&self, plan: &[Op]) -> Result<engine::OnReport> {
-        engine::turn_on(&self.dir, plan)
+        let mut report = engine::turn_on(&self.dir, plan)?;
+        if let Err(e) = self.host_name_resolves() {
+            report.warnings.push(format!(
+                "{}; `sudo` inside may say \"unable to resolve host\"",
+                show::error_line([e.to_string()])
+            ));
+        }
+        Ok(report)
+    }
+
+    /// The sandbox shares the host's hostname: its /etc/hosts must resolve
+    /// it (`create` wrote one for a name made from DIR's; the host's may
+    /// change). A line is added when none does (see `setup::add_host_name`).
+    fn host_name_resolves(&self) -> Result<()> {
+        use crate::create::setup::{add_host_name, Root};
+        let name = nix::unistd::gethostname()?;
+        let Some(name) = name.to_str() else {
+            return Ok(());
+        };
+        let root = Root::open(&self.dir)?;
+        add_host_name(&root, name)?;
+        Ok(())
     }
 
     /// What `run` and `shell` do first (the caller holds the lock): nothing
@@ -309,6 +340,7 @@ impl Sandbox {
         grace: std::time::Duration,
         _guard: &crate::lock::Lock,
         warn: &mut dyn FnMut(String),
+        note: &mut dyn FnMut(String),
     ) -> Result<OffReport> {
         let mounts = mountinfo::read()?;
         // The plan (tool.conf) decides only for a sandbox without a self-bind.
@@ -321,8 +353,18 @@ impl Sandbox {
         if engine::is_on(&self.dir, &mounts) {
             self.stop(grace, warn);
         }
-        let (processes, alive) =
-            crate::procs::end_all(&self.dir, grace).context("finding the processes inside")?;
+        let mut say = |n: usize, left: std::time::Duration| {
+            note(format!(
+                "waiting up to {} for {} to end (TERM sent; KILL after --timeout)",
+                seconds(left),
+                match n {
+                    1 => "1 process".to_string(),
+                    n => format!("{n} processes"),
+                }
+            ))
+        };
+        let (processes, alive) = crate::procs::end_all(&self.dir, grace, &mut say)
+            .context("finding the processes inside")?;
         let left = engine::unmount_ours(&self.dir, plan.as_deref())?;
         if !left.is_empty() {
             let list: Vec<String> = left.iter().map(show::path).collect();
@@ -363,6 +405,16 @@ impl Sandbox {
             )),
             _ => {}
         }
+    }
+}
+
+/// A duration as people say it: `5 s`, `0.5 s`.
+fn seconds(d: std::time::Duration) -> String {
+    let s = (d.as_secs_f64() * 10.0).round() / 10.0;
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.1} s")
     }
 }
 

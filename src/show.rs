@@ -29,7 +29,7 @@ pub fn bytes(b: &[u8]) -> String {
 
 /// `s` itself when it has at most `max` characters, else its start and
 /// end around `...`, `max` characters in all.
-fn shorten(s: String, max: usize) -> String {
+pub fn shorten(s: String, max: usize) -> String {
     let n = s.chars().count();
     if n <= max {
         return s;

@@ -208,24 +208,6 @@ const OK: &[(&str, Check)] = &[
         );
         assert_eq!(c.section("bind").len(), 2);
     }),
-    ("ok-warn-unknown-key.conf", |c| {
-        assert_eq!(
-            c.binds,
-            [
-                b(2, "/project", "/project", FsKind::Bind, PRIVATE, false),
-                b(3, "/data", "/srv/data", FsKind::Bind, PRIVATE, false),
-                b(3, "/cache", "none", FsKind::Tmpfs, TMPFS_OPT, false),
-            ]
-        );
-        assert_eq!(
-            warnings(&c),
-            [
-                "2: unknown key \"scr\" in [bind] ignored (known: tgt, src, fs, opt, ignore)",
-                "3: unknown key \"mode\" in [bind] ignored (known: tgt, src, fs, opt, ignore)",
-                "3: unknown key \"size\" in [bind] ignored (known: tgt, src, fs, opt, ignore)",
-            ]
-        );
-    }),
     ("ok-warn-unknown-section.conf", |c| {
         let tgts: Vec<_> = c.binds.iter().map(|b| (b.line, b.tgt.clone())).collect();
         assert_eq!(tgts, [(2, "/a".into()), (7, "/c".into())]);
@@ -292,6 +274,11 @@ const BAD: &[(&str, usize, &[&str])] = &[
         &["expected key:value, found \"workdir\""],
     ),
     ("bad-trailing-backslash.conf", 2, &["escapes nothing"]),
+    (
+        "bad-unknown-key.conf",
+        2,
+        &["unknown key \"opts\" in [bind] (did you mean opt? known: tgt, src, fs, opt, ignore)"],
+    ),
 ];
 
 #[test]

@@ -63,3 +63,26 @@ fn status_shows_the_debian_it_was_made_from() {
     assert!(o.status.success());
     assert!(stdout(&o).contains("debian: stable"), "{}", stdout(&o));
 }
+
+// ---- issue 8: what a new user hit ----
+
+/// The sandbox runs under the host's hostname: after `on`, glibc resolves
+/// it inside (what `sudo` asks; without it: "unable to resolve host"), and
+/// the name `create` wrote for DIR still resolves too.
+#[test]
+fn the_hostname_the_sandbox_runs_under_resolves_inside() {
+    let ns = Ns::new();
+    let root = ns.debian_root("deb");
+    let o = ns.run(&[
+        "run",
+        "-d",
+        d(&root),
+        "getent hosts \"$(hostname)\" && getent hosts \"$(cat /etc/hostname)\"",
+    ]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    assert!(stdout(&o).contains(&host), "{}", stdout(&o));
+    let own = std::fs::read_to_string(root.join("etc/hostname")).unwrap();
+    assert!(stdout(&o).contains(own.trim()), "{}", stdout(&o));
+    assert!(ns.run(&["off", "-d", d(&root)]).status.success());
+}

@@ -27,7 +27,7 @@ pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
     // Again under the lock: the sandbox may have changed while we asked.
     sb.check()?;
     sb.check_delete()?;
-    sb.turn_off(grace, &guard, &mut super::warn)
+    sb.turn_off(grace, &guard, &mut super::warn, &mut super::note)
         .with_context(|| format!("turning {} off; nothing was deleted", show::path(&sb.dir)))?;
     let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
     // A mount at DIR itself is the user's (off has ended the sandbox's):

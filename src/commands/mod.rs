@@ -3,6 +3,7 @@
 pub mod completions;
 pub mod create;
 pub mod destroy;
+pub mod log;
 pub mod off;
 pub mod on;
 pub mod run;
@@ -52,7 +53,8 @@ fn needs_root(cmd: &Command) -> Option<(&'static str, &'static str, u8)> {
         Command::Status(_) => Some(("status", "reading the processes of the sandbox", 1)),
         Command::Create(_) => Some(("create", "debootstrap, mounting", 1)),
         Command::Destroy(_) => Some(("destroy", "unmounting, deleting", 1)),
-        Command::Completions(_) => None,
+        // A user reads their own history; root's is root's to read.
+        Command::Completions(_) | Command::Log(_) => None,
     }
 }
 
@@ -65,6 +67,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             });
         }
     }
+    let started = (std::time::SystemTime::now(), std::time::Instant::now());
+    let history = log::Pending::new(&cli);
     let dir = cli.dir.as_deref();
     let (res, fail_code) = match cli.command {
         Command::Run(a) => (run::run(dir, &a), 125),
@@ -75,11 +79,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Completions(a) => (completions::run(&a).map(|()| 0), 1),
         Command::Create(a) => (create_in(dir, &a).map(|()| 0), 1),
         Command::Destroy(a) => (destroy::run(dir, &a).map(|()| 0), 1),
+        Command::Log(a) => (log::run(dir, &a).map(|()| 0), 1),
     };
-    res.map(ExitCode::from).map_err(|error| Failure {
+    let res = res.map_err(|error| Failure {
         code: code_for(&error, fail_code),
         error,
-    })
+    });
+    if let Some(h) = history {
+        h.finish(res.as_ref().map_or_else(|f| f.code, |c| *c), started);
+    }
+    res.map(ExitCode::from)
 }
 
 fn create_in(dir: Option<&std::path::Path>, args: &crate::cli::CreateArgs) -> anyhow::Result<()> {
@@ -102,6 +111,11 @@ pub fn out(text: impl AsRef<str>) -> anyhow::Result<()> {
 /// A warning of the library, on stderr.
 pub fn warn(msg: String) {
     eprintln!("chroot-tool: warning: {msg}");
+}
+
+/// Prints what the library says it is doing (`chroot-tool: MSG`).
+pub fn note(msg: String) {
+    eprintln!("chroot-tool: {msg}");
 }
 
 /// The options of `run` and `shell` as the library takes them.

@@ -15,7 +15,12 @@ pub fn run(dir: Option<&Path>, args: &OffArgs) -> Result<()> {
     // Our own working directory must not keep a mount of the sandbox busy.
     std::env::set_current_dir("/")?;
     let guard = lock::exclusive(&sb.dir)?;
-    let r = sb.turn_off(super::grace(args.timeout)?, &guard, &mut super::warn)?;
+    let r = sb.turn_off(
+        super::grace(args.timeout)?,
+        &guard,
+        &mut super::warn,
+        &mut super::note,
+    )?;
     drop(guard);
     if r.mounts == 0 && r.processes == 0 {
         super::out(format!("{} is already off\n", show::path(&sb.dir)))?;

@@ -4,17 +4,13 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::RunArgs;
-use crate::commands::{launch_options, report, Usage};
-use crate::dispatch::{self, Request};
+use crate::commands::{launch_options, report};
+use crate::dispatch;
 use crate::launch::{build, enter};
 use crate::sandbox::{Need, Sandbox};
 
 pub fn run(dir: Option<&Path>, args: &RunArgs) -> Result<u8> {
-    let req = match (&args.line, args.argv.is_empty()) {
-        (Some(l), true) => Request::Line(l.clone()),
-        (None, false) => Request::Argv(args.argv.clone()),
-        _ => return Err(Usage("nothing to run: give \"LINE\" or -- PROG ARGS...".into()).into()),
-    };
+    let req = args.request()?;
     let opts = launch_options(&args.launch)?;
     let sb = Sandbox::open(dir, Need::Rootfs)?;
     let conf = sb.conf()?;

@@ -8,25 +8,48 @@ fn is_known(key: &str) -> bool {
     matches!(key, "tgt" | "src" | "fs" | "opt" | "ignore")
 }
 
-/// Warnings for the keys of a `[bind]` record that mean nothing (the
-/// original ignored them silently); the caller adds the file and the line.
-pub(crate) fn unknown_keys(rec: &Record) -> Vec<String> {
-    rec.pairs
-        .iter()
-        .filter(|(key, _)| !is_known(key))
-        .map(|(key, _)| {
-            format!(
-                "unknown key {} in [bind] ignored (known: {KNOWN_KEYS})",
-                crate::show::quote(key)
-            )
-        })
-        .collect()
+/// The error for the first key of a `[bind]` record that means nothing:
+/// it names the key and, when one is near, the key that was meant. A typo
+/// must not bring a mount up other than asked (`opts:ro` mounted read-write).
+fn unknown_key(rec: &Record) -> Option<String> {
+    let (key, _) = rec.pairs.iter().find(|(key, _)| !is_known(key))?;
+    let near = ["tgt", "src", "fs", "opt", "ignore"]
+        .into_iter()
+        .filter(|k| distance(&key.to_ascii_lowercase(), k) <= 2)
+        .min_by_key(|k| distance(&key.to_ascii_lowercase(), k));
+    let hint = match near {
+        Some(k) => format!("did you mean {k}? "),
+        None => String::new(),
+    };
+    Some(format!(
+        "unknown key {} in [bind] ({hint}known: {KNOWN_KEYS})",
+        crate::show::quote(key)
+    ))
 }
 
-/// Checks one `[bind]` record and applies the defaults; unknown keys are
-/// left out (see [`unknown_keys`]). The error is a message for the user;
-/// the caller adds the file and the line.
+/// Edit distance (insertions, deletions, substitutions) of two short words.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Checks one `[bind]` record and applies the defaults; an unknown key is
+/// an error. The error is a message for the user; the caller adds the file
+/// and the line.
 pub(crate) fn to_spec(rec: &Record) -> Result<BindSpec, String> {
+    if let Some(msg) = unknown_key(rec) {
+        return Err(msg);
+    }
     let tgt = rec
         .get("tgt")
         .ok_or_else(|| "tgt is required in a [bind] record (e.g. tgt:/project)".to_string())?;
@@ -269,26 +292,37 @@ mod tests {
     }
 
     #[test]
-    fn unknown_key_ignored_and_named() {
-        let r = rec(&[("scr", "/a"), ("tgt", "/b"), ("mode", "x")]);
-        assert_eq!(to_spec(&r).unwrap(), spec(&[("tgt", "/b")]));
+    fn unknown_key_is_an_error_naming_the_near_one() {
+        let r = rec(&[("tgt", "/b"), ("opts", "ro")]);
         assert_eq!(
-            unknown_keys(&r),
-            [
-                "unknown key \"scr\" in [bind] ignored (known: tgt, src, fs, opt, ignore)",
-                "unknown key \"mode\" in [bind] ignored (known: tgt, src, fs, opt, ignore)",
-            ]
+            to_spec(&r).unwrap_err(),
+            "unknown key \"opts\" in [bind] (did you mean opt? known: tgt, src, fs, opt, ignore)"
         );
-        assert!(unknown_keys(&rec(&[
+        assert_eq!(
+            err(&[("scr", "/a"), ("tgt", "/b"), ("mode", "x")]),
+            "unknown key \"scr\" in [bind] (did you mean src? known: tgt, src, fs, opt, ignore)"
+        );
+        assert_eq!(
+            err(&[("tgt", "/b"), ("mode", "x")]),
+            "unknown key \"mode\" in [bind] (known: tgt, src, fs, opt, ignore)"
+        );
+        assert_eq!(
+            err(&[("tgt", "/b"), ("ignroe", "yes")]),
+            "unknown key \"ignroe\" in [bind] (did you mean ignore? known: tgt, src, fs, opt, ignore)"
+        );
+        spec(&[
             ("tgt", "/a"),
             ("src", "/b"),
             ("fs", "bind"),
             ("opt", "x"),
-            ("ignore", "no")
-        ]))
-        .is_empty());
-        // an unknown key does not stand in for a required one
-        assert!(err(&[("tgr", "/a")]).starts_with("tgt is required"));
+            ("ignore", "no"),
+        ]);
+        // a misspelt required key is named as what it is
+        assert!(
+            err(&[("tgr", "/a")]).starts_with("unknown key \"tgr\" in [bind] (did you mean tgt?")
+        );
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("kitten", "sitting"), 3);
     }
 
     #[test]

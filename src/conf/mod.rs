@@ -9,7 +9,8 @@
 //!   the original did, with a warning.
 //! - Record sections hold `key:value` pairs (see [`Record`]); `[exclude]`
 //!   holds one path per line, optionally `"quoted"`. An unknown key in a
-//!   `[bind]` record is ignored with a warning (the original ignored it silently).
+//!   `[bind]` record is an error naming it and the key it is near (the
+//!   original ignored it silently, and `opts:ro` came up read-write).
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -120,9 +121,6 @@ impl Conf {
                         let rec = Record { line, pairs };
                         if name == "bind" {
                             conf.binds.push(bind::to_spec(&rec).map_err(err)?);
-                            for msg in bind::unknown_keys(&rec) {
-                                conf.warn(line, msg);
-                            }
                         }
                         if name == "run" {
                             conf.run.take(&rec).map_err(err)?;
@@ -379,26 +377,38 @@ mod tests {
         let e = err("[bind]\ntgt:/a ; src:/b\n");
         assert_eq!(e.line, 2);
         assert!(e.msg.starts_with("tgt is required"));
-        let e = err("[bind]\ntgt:/a\nscr:/b mode:1 tgt:/b fs:\"a b\"\n");
+        let e = err("[bind]\ntgt:/a\ntgt:/b fs:\"a b\"\n");
         assert_eq!(e.line, 3);
         assert!(e.msg.starts_with("fs must be"), "{}", e.msg);
     }
 
     #[test]
-    fn unknown_bind_key_warns_and_the_record_is_used() {
-        let c = parse("[bind]\ntgt:/a\nscr:/b tgt:/b ; tgt:/c scr:/d\n\nmode:ro tgt:/e\n");
-        assert_eq!(tgts(&c), ["/a", "/b", "/c", "/e"]);
-        assert_eq!(c.binds[1].src, "/b");
-        assert_eq!(c.section("bind")[1].get("scr"), Some("/b"));
-        assert_eq!(
-            c.warnings,
-            [
-                "/x/chroot.d/tool.conf:3: unknown key \"scr\" in [bind] ignored \
-                 (known: tgt, src, fs, opt, ignore)",
-                "/x/chroot.d/tool.conf:5: unknown key \"mode\" in [bind] ignored \
-                 (known: tgt, src, fs, opt, ignore)",
-            ]
-        );
+    fn unknown_bind_key_is_an_error_with_the_near_one() {
+        for (text, line, msg) in [
+            (
+                "[bind]\ntgt:/a\ntgt:/b opts:ro\n",
+                3,
+                "unknown key \"opts\" in [bind] (did you mean opt? known: tgt, src, fs, opt, ignore)",
+            ),
+            (
+                "[bind]\nscr:/b tgt:/b\n",
+                2,
+                "unknown key \"scr\" in [bind] (did you mean src? known: tgt, src, fs, opt, ignore)",
+            ),
+            (
+                "[bind]\ntgt:/a ; tgt:/c FS:tmpfs\n",
+                2,
+                "unknown key \"FS\" in [bind] (did you mean fs? known: tgt, src, fs, opt, ignore)",
+            ),
+            (
+                "[bind]\nmode:ro tgt:/e\n",
+                2,
+                "unknown key \"mode\" in [bind] (known: tgt, src, fs, opt, ignore)",
+            ),
+        ] {
+            let e = err(text);
+            assert_eq!((e.line, e.msg.as_str()), (line, msg), "{text:?}");
+        }
         // [limits] and [run] keep any key: no warning there.
         assert!(parse("[run]\nscr:/b\n").warnings.is_empty());
     }

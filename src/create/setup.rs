@@ -21,6 +21,9 @@ pub struct SetupError {
     pub source: io::Error,
 }
 
+/// At most this much of a file is read by [`Root::read_file`].
+pub const READ_CAP: u64 = 64 << 10;
+
 /// A root directory, opened once; paths below it are relative to it.
 pub struct Root {
     fd: OwnedFd,
@@ -150,8 +153,7 @@ impl Root {
     /// inside the root, and nothing but a regular file is ever opened (a
     /// FIFO or a device node of the rootfs is refused before any open).
     pub fn read_file(&self, rel: &Path) -> Option<String> {
-        const CAP: usize = 64 << 10;
-        let bytes = crate::sys::read_in_root(self.fd.as_fd(), rel, CAP).ok()??;
+        let bytes = crate::sys::read_in_root(self.fd.as_fd(), rel, READ_CAP as usize).ok()??;
         String::from_utf8(bytes).ok()
     }
 }
@@ -190,6 +192,61 @@ pub fn hosts_for(name: &str) -> String {
          ff02::1\tip6-allnodes\n\
          ff02::2\tip6-allrouters\n"
     )
+}
+
+/// What `on` appends to `/etc/hosts` after the host's name.
+pub const HOSTS_NOTE: &str = "# added by chroot-tool on: the host's name, which the sandbox shares";
+
+/// A host name we are willing to write into a file: letters, digits, `-`
+/// and `.`, at most 253 characters.
+fn valid_hostname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && !name.starts_with(['-', '.'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// Whether a hosts file's text resolves `name` (any name field of a line,
+/// comments left out, case ignored).
+pub fn hosts_resolve(text: &str, name: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.split('#').next().unwrap_or("");
+        l.split_whitespace()
+            .skip(1)
+            .any(|n| n.eq_ignore_ascii_case(name))
+    })
+}
+
+/// Makes the rootfs' `/etc/hosts` resolve `name`, the host's name, which
+/// the sandbox runs under while it shares the host's UTS namespace (else
+/// `sudo` inside says "unable to resolve host"): one line is appended when
+/// none resolves it. Only a regular file is changed, through the writers
+/// above (never through a symlink of the rootfs); a missing file, a
+/// symlink, a file too large to read whole or a name unfit for the file
+/// is left alone. Returns whether a line was added.
+pub fn add_host_name(root: &Root, name: &str) -> Result<bool, SetupError> {
+    let rel = Path::new("etc/hosts");
+    if !valid_hostname(name) {
+        return Ok(false);
+    }
+    let Some(text) = root.read_file(rel) else {
+        return Ok(false);
+    };
+    if text.len() as u64 >= READ_CAP || hosts_resolve(&text, name) {
+        return Ok(false);
+    }
+    let sep = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    root.write_file(
+        rel,
+        &format!("{text}{sep}127.0.1.1\t{name}\t{HOSTS_NOTE}\n"),
+    )?;
+    Ok(true)
 }
 
 /// A time zone name we are willing to put in a path: `Area/City` words only.
@@ -271,6 +328,44 @@ mod tests {
         assert_eq!(hostname_for(Path::new("/x/___")), "sandbox");
         assert_eq!(hostname_for(Path::new("/")), "sandbox");
         assert_eq!(hostname_for(Path::new(&"a".repeat(80))).len(), 63);
+    }
+
+    #[test]
+    fn host_name_in_hosts() {
+        let hosts = hosts_for("my-sb");
+        assert!(hosts_resolve(&hosts, "my-sb"));
+        assert!(hosts_resolve(&hosts, "LOCALHOST"));
+        assert!(!hosts_resolve(&hosts, "build7"));
+        assert!(!hosts_resolve("# 127.0.0.1 build7\n", "build7"));
+        assert!(!hosts_resolve("build7 127.0.0.1\n", "build7"));
+        let t = std::env::temp_dir().join(format!("ct-hosts-{}", std::process::id()));
+        std::fs::create_dir_all(t.join("etc")).unwrap();
+        let r = Root::open(&t).unwrap();
+        // No /etc/hosts: left alone.
+        assert!(!add_host_name(&r, "build7").unwrap());
+        assert!(!t.join("etc/hosts").exists());
+        std::fs::write(t.join("etc/hosts"), "127.0.0.1 localhost").unwrap();
+        assert!(add_host_name(&r, "build7").unwrap());
+        let text = std::fs::read_to_string(t.join("etc/hosts")).unwrap();
+        assert_eq!(
+            text,
+            format!("127.0.0.1 localhost\n127.0.1.1\tbuild7\t{HOSTS_NOTE}\n")
+        );
+        // Once only; a name unfit for the file is never written.
+        assert!(!add_host_name(&r, "build7").unwrap());
+        assert!(!add_host_name(&r, "a b\n1.2.3.4 evil").unwrap());
+        assert_eq!(std::fs::read_to_string(t.join("etc/hosts")).unwrap(), text);
+        // A symlink is never written through, nor replaced.
+        std::fs::write(t.join("outside"), "127.0.0.1 localhost\n").unwrap();
+        std::fs::remove_file(t.join("etc/hosts")).unwrap();
+        std::os::unix::fs::symlink(t.join("outside"), t.join("etc/hosts")).unwrap();
+        assert!(!add_host_name(&r, "build7").unwrap());
+        assert_eq!(
+            std::fs::read_to_string(t.join("outside")).unwrap(),
+            "127.0.0.1 localhost\n"
+        );
+        assert!(t.join("etc/hosts").is_symlink());
+        std::fs::remove_dir_all(&t).unwrap();
     }
 
     #[test]

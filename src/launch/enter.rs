@@ -51,7 +51,7 @@ pub fn enter(
     let on = |warn: &mut dyn FnMut(String)| -> Result<lock::Lock> {
         let guard = lock::for_use(&sb.dir)?;
         if let Some(report) = sb.ensure_on(&plan)? {
-            for d in &report.differs {
+            for d in report.differs.iter().chain(&report.warnings) {
                 warn(show::error_line([d]));
             }
         }

@@ -67,6 +67,11 @@ impl Ns {
         panic!("unshare did not make a mount namespace");
     }
 
+    /// Where chroot-tool keeps this test's history (`CHROOT_TOOL_STATE_DIR`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.tmp.path().join("state")
+    }
+
     pub fn pid(&self) -> u32 {
         self.holder.id()
     }
@@ -82,6 +87,9 @@ impl Ns {
         // chroot-tool's records of the self-binds it made: this test's own,
         // never the machine's /run/chroot-tool.
         c.env("CHROOT_TOOL_RUN_DIR", &self.run_dir);
+        // The history of the test's runs stays in its own temp dir, never
+        // the machine's /var/lib/chroot-tool.
+        c.env(chroot_tool::audit::STATE_ENV, self.state_dir());
         c
     }
 
