@@ -254,4 +254,43 @@ mod tests {
         // Shown to the user escaped, never raw.
         assert_eq!(crate::show::path(&u[2].point), "/srv/x\\xff/x\\xfe\\ny");
     }
+
+    #[test]
+    fn has_option_matches_whole_words() {
+        let m = parse(
+            b"36 35 98:0 / /mnt rw,nosuid,noatime shared:1 - ext3 /dev/r rw,errors=continue\n",
+        )
+        .unwrap()
+        .pop()
+        .unwrap();
+        assert!(m.has_option("rw"));
+        assert!(m.has_option("nosuid"));
+        assert!(m.has_option("noatime"));
+        assert!(!m.has_option("ro"));
+        assert!(!m.has_option("nodev"));
+        assert!(!m.has_option("nosu"));
+        assert!(!m.has_option("rw,nosuid"));
+        assert!(!m.has_option("errors=continue"));
+    }
+
+    #[test]
+    fn unescape_boundaries() {
+        // An escape ending the name, one cut short, backslashes that escape
+        // nothing, an octal value above 255.
+        assert_eq!(unescape(br"a\040"), b"a ");
+        assert_eq!(unescape(br"a\04b"), br"a\04b");
+        assert_eq!(unescape(br"\\"), br"\\");
+        assert_eq!(unescape(br"\134040"), br"\040");
+        assert_eq!(unescape(br"\000\1"), b"\0\\1");
+        assert_eq!(unescape(br"\400"), br"\400");
+        assert_eq!(unescape(b""), b"");
+    }
+
+    #[test]
+    fn reads_this_process_mount_table() {
+        let m = read().unwrap();
+        // /proc is mounted here, or the file could not have been read.
+        assert!(m.iter().any(|m| m.fstype == "proc"), "{m:?}");
+        assert!(m.iter().all(|m| m.point.is_absolute()), "{m:?}");
+    }
 }

@@ -472,4 +472,262 @@ mod tests {
         )
         .is_ok());
     }
+
+    fn attrs_only(bits: u64) -> ParsedOptions {
+        ParsedOptions {
+            attrs: Attrs(bits),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn each_attribute_option_sets_exactly_its_bit() {
+        let table = [
+            ("ro", Attrs::RDONLY),
+            ("nosuid", Attrs::NOSUID),
+            ("nodev", Attrs::NODEV),
+            ("noexec", Attrs::NOEXEC),
+            ("noatime", Attrs::NOATIME),
+            ("strictatime", Attrs::STRICTATIME),
+            ("nodiratime", Attrs::NODIRATIME),
+            ("nosymfollow", Attrs::NOSYMFOLLOW),
+        ];
+        for bind in [true, false] {
+            for (word, bit) in table {
+                assert_eq!(
+                    parse_options(word, bind),
+                    Ok(attrs_only(bit)),
+                    "{word} (bind: {bind})"
+                );
+            }
+        }
+        // Several words add up; blanks and empty words are skipped.
+        assert_eq!(
+            parse_options(" ro , ,nosuid,noatime,nosymfollow,", true),
+            Ok(attrs_only(
+                Attrs::RDONLY | Attrs::NOSUID | Attrs::NOATIME | Attrs::NOSYMFOLLOW
+            ))
+        );
+        assert_eq!(parse_options("", true), Ok(ParsedOptions::default()));
+    }
+
+    #[test]
+    fn default_words_set_nothing() {
+        for bind in [true, false] {
+            for word in [
+                "default", "defaults", "rw", "suid", "dev", "exec", "async", "relatime", "atime",
+                "diratime",
+            ] {
+                assert_eq!(
+                    parse_options(word, bind),
+                    Ok(ParsedOptions::default()),
+                    "{word} (bind: {bind})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn propagation_options() {
+        for bind in [true, false] {
+            for (word, want) in [
+                ("private", Propagation::Private),
+                ("rprivate", Propagation::Private),
+                ("slave", Propagation::Slave),
+                ("rslave", Propagation::Slave),
+            ] {
+                assert_eq!(
+                    parse_options(word, bind),
+                    Ok(ParsedOptions {
+                        propagation: Some(want),
+                        ..Default::default()
+                    }),
+                    "{word} (bind: {bind})"
+                );
+            }
+            // The last word wins.
+            assert_eq!(
+                parse_options("slave,private", bind).unwrap().propagation,
+                Some(Propagation::Private)
+            );
+            for word in ["shared", "rshared"] {
+                assert_eq!(
+                    parse_options(&format!("ro,{word}"), bind),
+                    Err(format!(
+                        "option \"{word}\" would share mounts with the host; use private or slave"
+                    )),
+                    "{word} (bind: {bind})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bind_and_rbind_only_for_binds() {
+        assert_eq!(parse_options("bind", true), Ok(ParsedOptions::default()));
+        assert_eq!(
+            parse_options("rbind", true),
+            Ok(ParsedOptions {
+                recursive: true,
+                ..Default::default()
+            })
+        );
+        for word in ["bind", "rbind"] {
+            assert_eq!(
+                parse_options(word, false),
+                Err(format!("option \"{word}\" is not allowed here"))
+            );
+        }
+        for bind in [true, false] {
+            for word in ["remount", "move"] {
+                assert_eq!(
+                    parse_options(&format!("nodev,{word}"), bind),
+                    Err(format!("option \"{word}\" is not allowed here")),
+                    "{word} (bind: {bind})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_words_refused_for_binds_kept_for_filesystems() {
+        let e = parse_options("ro,size=10m", true).unwrap_err();
+        assert!(
+            e.starts_with("unknown mount option \"size=10m\" for a bind (known: ro, "),
+            "{e}"
+        );
+        assert_eq!(
+            parse_options("ro,size=10m,mode=0755", false),
+            Ok(ParsedOptions {
+                attrs: Attrs(Attrs::RDONLY),
+                fs_options: vec!["size=10m".into(), "mode=0755".into()],
+                ..Default::default()
+            })
+        );
+    }
+
+    #[test]
+    fn only_symlinks_are_not_mounts() {
+        let ops = builtins();
+        let find = |t: &str| ops.iter().find(|o| o.target == Path::new(t)).unwrap();
+        assert!(find("/proc").is_mount());
+        assert!(find("/dev/null").is_mount());
+        assert!(!find("/dev/ptmx").is_mount());
+        assert!(!find("/dev/fd").is_mount());
+        assert_eq!(
+            ops.iter().filter(|o| !o.is_mount()).count(),
+            ops.iter()
+                .filter(|o| matches!(o.what, What::Symlink { .. }))
+                .count()
+        );
+    }
+
+    #[test]
+    fn describe_and_origin_note() {
+        let ops = build(
+            &[spec(3, "/data", "/srv/data", FsKind::BindRo, "nosuid")],
+            Some(Path::new("/run/systemd/resolve/resolv.conf")),
+            FILESYSTEMS,
+        )
+        .unwrap();
+        let find = |t: &str| ops.iter().find(|o| o.target == Path::new(t)).unwrap();
+        assert_eq!(find("/tmp").describe(), "tmpfs on /tmp");
+        assert_eq!(find("/sys").describe(), "sysfs on /sys (read-only)");
+        assert_eq!(find("/dev/null").describe(), "/dev/null bound on /dev/null");
+        assert_eq!(find("/dev/ptmx").describe(), "/dev/ptmx -> pts/ptmx");
+        assert_eq!(
+            find("/data").describe(),
+            "/srv/data bound on /data (read-only)"
+        );
+        assert_eq!(
+            find("/etc/resolv.conf").describe(),
+            "/run/systemd/resolve/resolv.conf bound on /etc/resolv.conf (read-only)"
+        );
+        assert_eq!(find("/tmp").origin_note(), "built-in mount");
+        assert_eq!(find("/etc/resolv.conf").origin_note(), "built-in mount");
+        assert_eq!(find("/data").origin_note(), "tool.conf line 3");
+    }
+
+    #[test]
+    fn resolv_conf_is_read_only_nosuid_nodev_noexec() {
+        let ops = build(&[], Some(Path::new("/etc/resolv.conf")), FILESYSTEMS).unwrap();
+        let rc = ops.last().unwrap();
+        assert_eq!(rc.target, Path::new("/etc/resolv.conf"));
+        assert_eq!(
+            rc.attrs,
+            Attrs(Attrs::RDONLY | Attrs::NOSUID | Attrs::NODEV | Attrs::NOEXEC)
+        );
+        assert_eq!(rc.propagation, Propagation::Private);
+        assert_eq!(rc.origin, Origin::Builtin);
+        // A record for /etc/resolv.conf replaces the host's file.
+        let ops = build(
+            &[spec(2, "/etc/resolv.conf", "/srv/rc", FsKind::Bind, "")],
+            Some(Path::new("/etc/resolv.conf")),
+            FILESYSTEMS,
+        )
+        .unwrap();
+        let rc: Vec<_> = ops
+            .iter()
+            .filter(|o| o.target == Path::new("/etc/resolv.conf"))
+            .collect();
+        assert_eq!(rc.len(), 1);
+        assert_eq!(rc[0].origin, Origin::Conf { line: 2 });
+    }
+
+    #[test]
+    fn plan_is_sorted_parents_first_siblings_by_name() {
+        // Records given children first, after the built-ins.
+        let ops = build(
+            &[
+                spec(1, "/srv/a/b", "/h/b", FsKind::Bind, ""),
+                spec(2, "/srv/a-b", "/h/ab", FsKind::Bind, ""),
+                spec(3, "/srv/a", "/h/a", FsKind::Bind, ""),
+                spec(4, "/dev/pts/x", "/h/x", FsKind::Bind, ""),
+                spec(5, "/a", "/h/root-a", FsKind::Bind, ""),
+            ],
+            None,
+            FILESYSTEMS,
+        )
+        .unwrap();
+        assert_eq!(
+            targets(&ops),
+            [
+                "/a",
+                "/dev",
+                "/dev/core",
+                "/dev/fd",
+                "/dev/full",
+                "/dev/null",
+                "/dev/ptmx",
+                "/dev/pts",
+                "/dev/pts/x",
+                "/dev/random",
+                "/dev/shm",
+                "/dev/stderr",
+                "/dev/stdin",
+                "/dev/stdout",
+                "/dev/tty",
+                "/dev/urandom",
+                "/dev/zero",
+                "/proc",
+                "/run",
+                "/srv/a",
+                "/srv/a/b",
+                "/srv/a-b",
+                "/sys",
+                "/tmp",
+            ]
+        );
+        // Whatever the names: no operation comes after one below it.
+        for (i, a) in ops.iter().enumerate() {
+            for b in &ops[..i] {
+                assert!(
+                    !b.target.starts_with(&a.target),
+                    "{} after {}",
+                    a.target.display(),
+                    b.target.display()
+                );
+            }
+        }
+    }
 }

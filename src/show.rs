@@ -198,4 +198,47 @@ mod tests {
         // A cause that is not said yet stays, in order.
         assert_eq!(error_line(["a", "b", "", "c"]), "a: b: c");
     }
+
+    #[test]
+    fn os_strings_are_escaped_and_bounded() {
+        assert_eq!(os(OsStr::new("my sandbox")), "my sandbox");
+        assert_eq!(os(OsStr::from_bytes(b"a\nb\xff\\")), "a\\nb\\xff\\\\");
+        let long = os(OsStr::from_bytes(&[b'x'; 10_000]));
+        assert!(
+            long.chars().count() <= MAX && long.contains("..."),
+            "{long}"
+        );
+    }
+
+    /// An error with an optional cause, as library errors nest.
+    #[derive(Debug)]
+    struct Nested(String, Option<std::io::Error>);
+
+    impl std::fmt::Display for Nested {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for Nested {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_ref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn error_chain_follows_sources() {
+        let enoent = || std::io::Error::from_raw_os_error(libc::ENOENT);
+        let errno = enoent().to_string();
+        assert_eq!(
+            error_chain(&Nested("opening /x".into(), Some(enoent()))),
+            format!("opening /x: {errno}")
+        );
+        assert_eq!(error_chain(&Nested("no cause".into(), None)), "no cause");
+        // A cause the message already says is said once; newlines escaped.
+        assert_eq!(
+            error_chain(&Nested(format!("/a\nb: {errno}"), Some(enoent()))),
+            format!("/a\\nb: {errno}")
+        );
+    }
 }

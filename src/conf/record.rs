@@ -270,4 +270,29 @@ mod tests {
         assert_eq!(r.get("cpus"), Some("1.5"));
         assert_eq!(r.get("pids"), None);
     }
+
+    #[test]
+    fn key_characters() {
+        assert_eq!(
+            one("max_procs:1 no-new-privs:yes A9:z"),
+            pairs(&[("max_procs", "1"), ("no-new-privs", "yes"), ("A9", "z")])
+        );
+        assert_eq!(one("_:1"), pairs(&[("_", "1")]));
+        assert_eq!(one("-:1"), pairs(&[("-", "1")]));
+        assert_eq!(err("a.b:1"), "expected key:value, found \"a.b:1\"");
+        assert_eq!(err("é:1"), "expected key:value, found \"é:1\"");
+    }
+
+    #[test]
+    fn value_that_looks_like_a_key() {
+        // Right after the colon a value may look like a key...
+        assert_eq!(one("src:tgt:/b"), pairs(&[("src", "tgt:/b")]));
+        assert_eq!(one("opt:ro tgt:/b"), pairs(&[("opt", "ro"), ("tgt", "/b")]));
+        // ...after a blank it is a value only when no colon follows the word.
+        assert_eq!(one("src: abc"), pairs(&[("src", "abc")]));
+        assert_eq!(one("src: abc "), pairs(&[("src", "abc")]));
+        assert_eq!(one("src: a tgt:/b"), pairs(&[("src", "a"), ("tgt", "/b")]));
+        assert_eq!(one("src: a-b_c;"), pairs(&[("src", "a-b_c")]));
+        assert!(err("src: tgt:").contains("missing value for \"src\""));
+    }
 }
