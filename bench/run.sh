@@ -40,6 +40,9 @@ if [ -n "${MOUNTS:-}" ]; then
         mkdir "$work/m/$i" && mount -t tmpfs -o size=4k "m$i" "$work/m/$i"
     done
 fi
+# The history and the self-bind records of this run stay in its own work
+# dir (history on, as users have it), never the machine's.
+export CHROOT_TOOL_STATE_DIR=$work/state CHROOT_TOOL_RUN_DIR=$work/run
 "$tool" on -d "$root" >/dev/null
 
 runs=${RUNS:-300}
