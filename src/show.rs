@@ -81,20 +81,27 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 fn controls(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
-                let mut buf = [0u8; 4];
-                for byte in c.encode_utf8(&mut buf).bytes() {
-                    let _ = write!(out, "\\x{byte:02x}");
-                }
-            }
-            c => out.push(c),
-        }
+        push_escaped(&mut out, c, false);
     }
     out
+}
+
+/// `c` as shown: control characters as `\n`, `\t`, `\r` or `\xNN`, and
+/// `\` doubled when `backslash` (so that the result can be read back).
+fn push_escaped(out: &mut String, c: char, backslash: bool) {
+    match c {
+        '\\' if backslash => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\t' => out.push_str("\\t"),
+        '\r' => out.push_str("\\r"),
+        c if c.is_control() => {
+            let mut buf = [0u8; 4];
+            for byte in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "\\x{byte:02x}");
+            }
+        }
+        c => out.push(c),
+    }
 }
 
 /// Untrusted text in quotes, escaped and bounded: `"..."` (a value
@@ -109,19 +116,7 @@ pub fn escape(b: &[u8]) -> String {
     let mut out = String::with_capacity(b.len());
     for chunk in b.utf8_chunks() {
         for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\t' => out.push_str("\\t"),
-                '\r' => out.push_str("\\r"),
-                c if c.is_control() => {
-                    let mut buf = [0u8; 4];
-                    for byte in c.encode_utf8(&mut buf).bytes() {
-                        let _ = write!(out, "\\x{byte:02x}");
-                    }
-                }
-                c => out.push(c),
-            }
+            push_escaped(&mut out, c, true);
         }
         for byte in chunk.invalid() {
             let _ = write!(out, "\\x{byte:02x}");
