@@ -204,6 +204,9 @@ fn environment_is_clean_and_e_sets_variables() {
     let o = output_within(
         ns.tool()
             .env_clear()
+            // Still this test's own records and history, never the machine's.
+            .env("CHROOT_TOOL_RUN_DIR", &ns.run_dir)
+            .env(chroot_tool::audit::STATE_ENV, ns.state_dir())
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .args([
                 "run",
