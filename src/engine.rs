@@ -512,6 +512,13 @@ pub fn unmount_ours(dir: &Path, plan: Option<&[Op]>) -> io::Result<Vec<PathBuf>>
         todo.sort_by_key(|m| {
             std::cmp::Reverse((m.point.components().count(), position(&mounts, m)))
         });
+        // Private first, all of them, before any unmount: an unmount
+        // propagates to the peers of the mount it is made on, so a shared
+        // mount bound in (an `rbind` of the host's /dev) would take the
+        // host's own submounts along.
+        for m in &todo {
+            let _ = make_private(dir, m);
+        }
         let mut progress = false;
         for m in &todo {
             if unmount_one(dir, m).is_ok() {
@@ -554,6 +561,31 @@ fn position(mounts: &[Mount], m: &Mount) -> usize {
     mounts.iter().position(|x| x.id == m.id).unwrap_or(0)
 }
 
+/// The root of the mount `m`, reached from `dir` with no symlink followed,
+/// if it is the mount at the top of its point.
+fn reach(dir: &Path, m: &Mount) -> Result<OwnedFd> {
+    let rel = m.point.strip_prefix(dir)?;
+    let root = sys::open_root(dir)?;
+    let fd = if rel.as_os_str().is_empty() {
+        root
+    } else {
+        sys::resolve_beneath(root.as_fd(), rel)?
+    };
+    let (id, is_root) = sys::mount_of(fd.as_fd())?;
+    if id != m.id || !is_root {
+        return Err(anyhow!("{} is covered", show::path(&m.point)));
+    }
+    Ok(fd)
+}
+
+/// Makes the mount `m` (only it) private, so that nothing unmounted on it
+/// propagates anywhere.
+fn make_private(dir: &Path, m: &Mount) -> Result<()> {
+    let fd = reach(dir, m)?;
+    sys::set_attrs(fd.as_fd(), Attrs(0), Some(Propagation::Private), false)?;
+    Ok(())
+}
+
 /// Unmounts `m` if, reached from `dir` with no symlink followed, it is the
 /// mount at the top of its point; anything else is left for a later pass.
 /// The check is made on a descriptor; the unmount itself (which an open
@@ -562,18 +594,7 @@ fn position(mounts: &[Mount], m: &Mount) -> usize {
 /// `PATH_MAX` (see [`sys::resolve_beneath`]).
 fn unmount_one(dir: &Path, m: &Mount) -> Result<()> {
     let rel = m.point.strip_prefix(dir)?;
-    {
-        let root = sys::open_root(dir)?;
-        let fd = if rel.as_os_str().is_empty() {
-            root
-        } else {
-            sys::resolve_beneath(root.as_fd(), rel)?
-        };
-        let (id, is_root) = sys::mount_of(fd.as_fd())?;
-        if id != m.id || !is_root {
-            return Err(anyhow!("{} is covered", show::path(&m.point)));
-        }
-    }
+    drop(reach(dir, m)?);
     let (parent, name) = if rel.as_os_str().is_empty() {
         let p = dir.parent().ok_or_else(|| anyhow!("no parent"))?;
         (

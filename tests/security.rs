@@ -3343,3 +3343,52 @@ fn mount_points_beyond_path_max_are_unmounted_by_off_and_destroy() {
     }
     t.finish(5, 0);
 }
+
+// ---- issue 7: unmounting never propagates ----
+
+/// A shared mount bound into the sandbox (an `rbind` of the host's /dev,
+/// which is shared on a systemd host) is unmounted by `off` without its
+/// unmounts reaching the original: every mount is made private before any
+/// is unmounted. With `on`'s self-bind, and on a rootfs turned on by hand.
+#[test]
+fn off_never_unmounts_the_host_through_propagation() {
+    let ns = Ns::new();
+    let mut t = Tally::new("propagation on off");
+    // Stands in for the host's /dev: a shared tmpfs with submounts.
+    let fake = ns.tmp.path().join("fakedev");
+    fs::create_dir_all(&fake).unwrap();
+    let f = d(&fake);
+    ok(&ns.sh(&format!(
+        "mount -t tmpfs fakedev {f} && mount --make-shared {f} && mkdir {f}/pts {f}/shm && \
+         mount -t devpts -o newinstance fakepts {f}/pts && mount -t tmpfs fakeshm {f}/shm"
+    )));
+    let before = ns.mounts_under(&fake);
+    assert_eq!(before.len(), 3, "{before:?}");
+    // 1. A sandbox that is on; the shared tree bound in after `on`.
+    let root = ns.busybox_root("sb");
+    fs::create_dir_all(root.join("mnt/hd")).unwrap();
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    ok(&ns.sh(&format!("mount --rbind {f} {}/mnt/hd", d(&root))));
+    t.attacks += 1;
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert_eq!(
+        ns.mounts_under(&fake),
+        before,
+        "off unmounted the original's submounts"
+    );
+    t.left(&ns, &root);
+    // 2. A rootfs with no self-bind, the shared tree bound on its /dev by
+    // hand (a rescue chroot): off clears the plan's targets, only there.
+    let legacy = ns.busybox_root("legacy");
+    fs::create_dir_all(legacy.join("dev")).unwrap();
+    ok(&ns.sh(&format!("mount --rbind {f} {}/dev", d(&legacy))));
+    t.attacks += 1;
+    ok(&ns.run(&["off", "-d", d(&legacy)]));
+    assert_eq!(
+        ns.mounts_under(&fake),
+        before,
+        "off unmounted the original's submounts"
+    );
+    t.left(&ns, &legacy);
+    t.finish(2, 0);
+}
