@@ -145,7 +145,7 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
         // Recorded before it is attached: a crash in between leaves a
         // record of nothing, never a self-bind nobody owns.
         let id = sys::mount_of(tree.as_fd())?.0;
-        crate::owned::note(dir, id).with_context(|| {
+        crate::owned::note(dir, tree.as_fd()).with_context(|| {
             format!(
                 "recording {}'s self-bind under /run/chroot-tool",
                 show::path(dir)

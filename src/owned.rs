@@ -2,19 +2,22 @@
 //! onto itself has the same shape whoever made it (kubelet binds
 //! `/var/lib/kubelet` onto itself; users do it by hand), so the shape alone
 //! never makes a directory a sandbox. When `on` makes its self-bind it
-//! records the new mount's id, before attaching it, in a file named by the
-//! mount namespace and the mount id, holding DIR's path:
-//! `/run/chroot-tool/on/<mntns>-<id>`, a root-only directory on the host
-//! side, out of the sandbox's reach, gone at reboot with the mounts it
-//! speaks of. A self-bind counts as the sandbox's only when its record is
-//! there and names the same DIR. `CHROOT_TOOL_RUN_DIR` moves the directory
-//! (the tests give each test its own).
-use std::ffi::OsString;
-use std::io::{self, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+//! records it, before attaching it, in a file named by the mount namespace
+//! and the mount id: `/run/chroot-tool/on/<mntns>-<id>`, a root-only
+//! directory on the host side, out of the sandbox's reach, gone at reboot
+//! with the mounts it speaks of. The record holds the mount's unique id
+//! (`STATX_MNT_ID_UNIQUE`: the kernel reuses the short ids of mountinfo,
+//! never these) and DIR's identity (device and inode: the same under every
+//! spelling, alias or rename of DIR). A self-bind counts as the sandbox's
+//! only when its record is there and both match. `CHROOT_TOOL_RUN_DIR`
+//! moves the directory (the tests give each test its own).
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+use crate::sys;
 
 /// The records' directory.
 fn records() -> PathBuf {
@@ -34,8 +37,62 @@ fn file(id: u64) -> PathBuf {
     records().join(format!("{}-{id}", mntns()))
 }
 
-/// Records that the mount `id` (not attached yet) is the self-bind of `dir`.
-pub fn note(dir: &Path, id: u64) -> io::Result<()> {
+/// What a record says: the mount's unique id (0 where the kernel has
+/// none) and DIR's device and inode.
+#[derive(Debug, PartialEq, Eq)]
+struct Record {
+    unique: u64,
+    dev: u64,
+    ino: u64,
+}
+
+impl Record {
+    fn text(&self) -> String {
+        format!("v1 {} {} {}\n", self.unique, self.dev, self.ino)
+    }
+
+    fn parse(text: &[u8]) -> Option<Record> {
+        let text = std::str::from_utf8(text).ok()?;
+        let mut w = text.split_whitespace();
+        (w.next()? == "v1").then_some(())?;
+        let mut n = || w.next()?.parse::<u64>().ok();
+        Some(Record {
+            unique: n()?,
+            dev: n()?,
+            ino: n()?,
+        })
+    }
+
+    fn read(path: &Path) -> Option<Record> {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .ok()?;
+        if !f.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        f.take(128).read_to_end(&mut bytes).ok()?;
+        Record::parse(&bytes)
+    }
+}
+
+/// DIR's device and inode.
+fn identity(dir: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Records that `tree` (a detached bind of `dir`, not attached yet) is the
+/// self-bind of `dir`.
+pub fn note(dir: &Path, tree: BorrowedFd) -> io::Result<()> {
+    let (id, _) = sys::mount_of(tree)?;
+    let (dev, ino) = identity(dir).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+    let record = Record {
+        unique: sys::unique_mount_id(tree).unwrap_or(0),
+        dev,
+        ino,
+    };
     let at = records();
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -48,27 +105,31 @@ pub fn note(dir: &Path, id: u64) -> io::Result<()> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)?;
-    f.write_all(dir.as_os_str().as_bytes())?;
+    f.write_all(record.text().as_bytes())?;
     drop(f);
     std::fs::rename(&tmp, file(id))
 }
 
 /// Whether the mount `id` at `dir` is a self-bind chroot-tool made.
 pub fn is_ours(dir: &Path, id: u64) -> bool {
-    use std::io::Read;
-    let Ok(f) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(file(id))
-    else {
+    let Some(r) = Record::read(&file(id)) else {
         return false;
     };
-    let mut bytes = Vec::new();
-    let cap = dir.as_os_str().len() as u64 + 1;
-    if f.take(cap).read_to_end(&mut bytes).is_err() {
+    if identity(dir) != Some((r.dev, r.ino)) {
         return false;
     }
-    OsString::from_vec(bytes) == dir.as_os_str()
+    if r.unique == 0 {
+        return true;
+    }
+    // The unique id is read from the mount at the top of `dir`: when that
+    // is the mount asked about (the usual case), it must be the recorded one.
+    let Ok(fd) = sys::open_path(dir) else {
+        return false;
+    };
+    match sys::mount_of(fd.as_fd()) {
+        Ok((top, _)) if top == id => sys::unique_mount_id(fd.as_fd()) == Some(r.unique),
+        _ => true,
+    }
 }
 
 /// Drops the record of the mount `id` (it was unmounted, or never attached).
@@ -77,33 +138,22 @@ pub fn forget(id: u64) {
 }
 
 /// Another mount namespace in which `dir` is on: a record of a self-bind
-/// of `dir` made in a namespace other than ours, with a process still in
-/// that namespace (one is returned). Records of namespaces that no process
-/// holds any more are stale and dropped.
+/// of `dir` (by identity: any spelling or alias) made in a namespace other
+/// than ours that a process still holds. `Some(pid)` names such a process;
+/// `Some(0)` when the namespace may be held by a process this pid namespace
+/// cannot see. Records of namespaces no process holds are stale and dropped
+/// (only where every process is visible).
 pub fn on_elsewhere(dir: &Path) -> Option<i32> {
-    use std::io::Read;
     let me = mntns();
-    let entries = std::fs::read_dir(records()).ok()?;
+    let want = identity(dir)?;
     let mut namespaces: Vec<(u64, PathBuf)> = vec![];
-    for e in entries.flatten() {
+    for e in std::fs::read_dir(records()).ok()?.flatten() {
         let name = e.file_name();
         let Some((ns, _)) = name.to_str().and_then(|n| n.split_once('-')) else {
             continue;
         };
         let Ok(ns) = ns.parse::<u64>() else { continue };
-        if ns == me {
-            continue;
-        }
-        let mut bytes = Vec::new();
-        let read = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(e.path())
-            .and_then(|f| {
-                f.take(dir.as_os_str().len() as u64 + 1)
-                    .read_to_end(&mut bytes)
-            });
-        if read.is_ok() && bytes == dir.as_os_str().as_bytes() {
+        if ns != me && Record::read(&e.path()).is_some_and(|r| (r.dev, r.ino) == want) {
             namespaces.push((ns, e.path()));
         }
     }
@@ -119,14 +169,36 @@ pub fn on_elsewhere(dir: &Path) -> Option<i32> {
             Some((pid, ns))
         })
         .collect();
+    // The initial pid namespace (PROC_PID_INIT_INO) sees every process.
+    let sees_all = std::fs::metadata("/proc/self/ns/pid").is_ok_and(|m| m.ino() == 0xEFFF_FFFC);
     let mut found = None;
     for (ns, path) in namespaces {
         match holders.iter().find(|(_, n)| *n == ns) {
             Some((pid, _)) => found = found.or(Some(*pid)),
-            None => {
+            None if sees_all => {
                 let _ = std::fs::remove_file(path);
             }
+            None => found = found.or(Some(0)),
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_refuse_garbage() {
+        let r = Record {
+            unique: 1 << 40,
+            dev: 2049,
+            ino: 7,
+        };
+        assert_eq!(Record::parse(r.text().as_bytes()), Some(r));
+        assert_eq!(Record::parse(b"/srv/sb"), None);
+        assert_eq!(Record::parse(b"v1 1 2"), None);
+        assert_eq!(Record::parse(b"v2 1 2 3"), None);
+        assert_eq!(Record::parse(b"v1 x 2 3"), None);
+    }
 }

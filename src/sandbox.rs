@@ -151,8 +151,12 @@ impl Sandbox {
     /// bind of it, perhaps a sandbox turned on there).
     pub fn check_delete(&self) -> Result<()> {
         if let Some(pid) = crate::owned::on_elsewhere(&self.dir) {
+            let whose = match pid {
+                0 => "one this pid namespace cannot see into".to_string(),
+                pid => format!("that of pid {pid}"),
+            };
             bail!(
-                "{}: it is on in another mount namespace (that of pid {pid}); nothing was stopped and nothing was deleted: turn it off there first",
+                "{}: it is on in another mount namespace ({whose}); nothing was stopped and nothing was deleted: turn it off there first",
                 show::path(&self.dir)
             );
         }

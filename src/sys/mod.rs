@@ -268,6 +268,23 @@ pub fn mount_of(fd: BorrowedFd) -> io::Result<(u64, bool)> {
     Ok((st.stx_mnt_id, root))
 }
 
+/// The 64-bit mount id that the kernel never reuses
+/// (`STATX_MNT_ID_UNIQUE`, Linux 6.8); `None` where the kernel has none.
+pub fn unique_mount_id(fd: BorrowedFd) -> Option<u64> {
+    // SAFETY: statx fills our zeroed struct.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            EMPTY.as_ptr().cast(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_MNT_ID_UNIQUE,
+            &mut st,
+        )
+    };
+    (r == 0 && st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id)
+}
+
 /// Unmounts the mount at `name` in the directory `parent` (never lazily,
 /// never following a symlink). The process's working directory moves to
 /// `parent` for the call and then to `/`, so that it never keeps a mount of
