@@ -3392,3 +3392,50 @@ fn off_never_unmounts_the_host_through_propagation() {
     t.left(&ns, &legacy);
     t.finish(2, 0);
 }
+
+/// A record outlives its mount when the self-bind is unmounted by hand;
+/// the kernel then reuses the short mount id. A bind the user makes next
+/// at the same DIR is still the user's (the record holds the mount's
+/// unique id). A sandbox whose parent directory is renamed while on is
+/// still the sandbox (the record holds DIR's identity, not its path).
+#[test]
+fn records_survive_neither_reuse_nor_renames() {
+    let ns = Ns::new();
+    let mut t = Tally::new("records, reuse and renames");
+    let root = ns.busybox_root("sb");
+    fs::create_dir_all(root.join("mine")).unwrap();
+    let r = d(&root).to_string();
+    ok(&ns.run(&["on", "-d", &r]));
+    ok(&ns.sh(&format!("umount -R {r}")));
+    ok(&ns.sh(&format!(
+        "mount --bind {r} {r} && mount -t tmpfs users-own {r}/mine"
+    )));
+    let users = (ids_at(&ns, &root), ids_at(&ns, &root.join("mine")));
+    t.attacks += 1;
+    assert_eq!(ns.state(&root), "off");
+    ok(&ns.run(&["off", "-d", &r]));
+    assert_eq!(
+        (ids_at(&ns, &root), ids_at(&ns, &root.join("mine"))),
+        users,
+        "off took the user's bind for the sandbox's"
+    );
+    ok(&ns.sh(&format!("umount -R {r}")));
+    // Renamed while on: off by the new name ends its process, leaves nothing.
+    let parent = ns.tmp.path().join("p");
+    fs::create_dir_all(&parent).unwrap();
+    let inner = parent.join("sb");
+    fs::rename(&root, &inner).unwrap();
+    ok(&ns.run(&["on", "-d", d(&inner)]));
+    let (mut run, sleep) = bg_sleep(&ns, &inner);
+    let moved = ns.tmp.path().join("q");
+    fs::rename(&parent, &moved).unwrap();
+    let now = moved.join("sb");
+    t.attacks += 1;
+    assert_eq!(ns.state(&now), "on");
+    let o = ok(&ns.run(&["off", "--timeout", "1", "-d", d(&now)]));
+    assert!(o.contains("1 process ended"), "{o}");
+    assert!(ends(sleep));
+    common::wait_within(&mut run.0, common::DEADLINE);
+    t.left(&ns, &now);
+    t.finish(2, 0);
+}
