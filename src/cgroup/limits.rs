@@ -304,4 +304,18 @@ mod tests {
         assert_eq!(l.cpu_quota, Some(150_000));
         assert_eq!(l.rlimits, vec![(Rlimit::Nofile, 16)]);
     }
+
+    #[test]
+    fn the_template_example_parses() {
+        let example = crate::create::TOOL_CONF
+            .lines()
+            .find(|l| l.starts_with("#memory:"))
+            .expect("the template shows a [limits] record");
+        let text = format!("[limits]\n{}\n", &example[1..]);
+        let c = crate::conf::Conf::parse(&text, std::path::Path::new("t")).unwrap();
+        assert_eq!(c.limits.memory, Some(512 << 20));
+        assert_eq!(c.limits.cpu_quota, Some(150_000));
+        assert_eq!(c.limits.pids, Some(256));
+        assert_eq!(c.limits.rlimits, vec![(Rlimit::Nofile, 1024)]);
+    }
 }
