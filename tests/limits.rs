@@ -430,3 +430,41 @@ fn a_limit_that_cannot_be_applied_is_an_error_naming_it() {
     ok(&run(&ns, &root, &["--", "/bin/true"]));
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
+
+#[test]
+fn shell_takes_the_same_limits() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let mut c = ns.tool();
+    c.args([
+        "shell",
+        "-d",
+        d(&root),
+        "--rlimit",
+        "nofile=20",
+        "--pids",
+        "30",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"ulimit -n; cat /proc/self/cgroup\n")
+            .unwrap();
+    }
+    let o = finish_within(child, DEADLINE);
+    let out = ok(&o);
+    let cg = Cleanup(run_cgroups(&out));
+    assert!(out.starts_with("20\n"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(":pids:") && l.contains("chroot-tool-run-")),
+        "{out}"
+    );
+    assert!(cg.left().is_empty(), "{:?}", cg.left());
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
