@@ -468,3 +468,48 @@ fn shell_takes_the_same_limits() {
     assert!(cg.left().is_empty(), "{:?}", cg.left());
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
+
+#[test]
+fn an_empty_cgroup_left_by_a_killed_run_is_removed_by_the_next() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    // A pid that is gone: a process we started and reaped.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    // Beside the runs' cgroups: below the pids cgroup we are in ourselves.
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own_pids = own
+        .lines()
+        .find_map(|l| {
+            l.splitn(3, ':')
+                .nth(2)
+                .filter(|_| l.split(':').nth(1) == Some("pids"))
+        })
+        .expect("a pids cgroup v1 hierarchy, as on this machine and CI");
+    let stale = Cleanup(vec![Path::new("/sys/fs/cgroup/pids")
+        .join(own_pids.trim_start_matches('/'))
+        .join(format!("chroot-tool-run-{pid}"))]);
+    fs::create_dir(&stale.0[0]).unwrap();
+    let o = run(
+        &ns,
+        &root,
+        &[
+            "--pids",
+            "10",
+            "--",
+            "/bin/sh",
+            "-c",
+            &format!("{SHOW}true"),
+        ],
+    );
+    let cg = Cleanup(run_cgroups(&stdout(&o)));
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(cg.left().is_empty());
+    assert!(
+        stale.left().is_empty(),
+        "the stale cgroup is removed: {:?}",
+        stale.left()
+    );
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}

@@ -196,6 +196,7 @@ impl RunCgroup {
             let hier = map.find(*c).map_err(|e| fail(limit, e))?;
             let dir = hier.own.join(&name);
             if !cg.dirs.contains(&dir) {
+                sweep(&hier.own);
                 if hier.v2 {
                     enable(&hier.own, *c).map_err(|e| fail(limit, e))?;
                 }
@@ -281,6 +282,28 @@ fn enable(own: &Path, c: Controller) -> Result<(), String> {
             }
         )
     })
+}
+
+/// Removes the empty cgroups that runs of chroot-tool which are gone
+/// (killed outright, so they could not remove their own) left beside
+/// ours. A busy one stays: rmdir only removes an empty cgroup.
+fn sweep(own: &Path) {
+    let Ok(entries) = fs::read_dir(own) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("chroot-tool-run-"))
+            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_dir(e.path());
+        }
+    }
 }
 
 /// Makes the run's directory; a stale one of an earlier run of the same
