@@ -431,7 +431,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__run)
-            opts="-u -w -e -d -h -V --user --workdir --here --env --dir --help --version"
+            opts="-u -w -e -d -h -V --user --workdir --here --env --memory --cpus --pids --rlimit --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -458,6 +458,22 @@ _chroot__tool() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pids)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rlimit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -477,7 +493,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__shell)
-            opts="-u -w -e -d -h -V --user --workdir --here --env --dir --help --version"
+            opts="-u -w -e -d -h -V --user --workdir --here --env --memory --cpus --pids --rlimit --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -504,6 +520,22 @@ _chroot__tool() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pids)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rlimit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -53,6 +53,10 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s V -l vers
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s u -l user -d 'Run as USER (and GROUP): names or numbers of the sandbox\'s own /etc/passwd and /etc/group' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s w -l workdir -d 'Working directory inside the sandbox (absolute)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s e -l env -d 'Set a variable in the command\'s environment (repeatable)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l memory -d 'Memory limit of the run (a cgroup of its own), e.g. 512M, 1G; over [limits] memory' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l cpus -d 'CPU limit of the run, in CPUs (e.g. 1.5, 0.5); over [limits] cpus' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l pids -d 'Most processes (and threads) the run may have at once; over [limits] pids' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l rlimit -d 'setrlimit NAME (nofile, nproc, fsize, cpu, as, core) to N, soft and hard (repeatable)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l here -d 'Start in the current directory, as seen inside through the [bind] records of tool.conf'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -60,6 +64,10 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s V -l ver
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s u -l user -d 'Run as USER (and GROUP): names or numbers of the sandbox\'s own /etc/passwd and /etc/group' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s w -l workdir -d 'Working directory inside the sandbox (absolute)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s e -l env -d 'Set a variable in the command\'s environment (repeatable)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l memory -d 'Memory limit of the run (a cgroup of its own), e.g. 512M, 1G; over [limits] memory' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l cpus -d 'CPU limit of the run, in CPUs (e.g. 1.5, 0.5); over [limits] cpus' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l pids -d 'Most processes (and threads) the run may have at once; over [limits] pids' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l rlimit -d 'setrlimit NAME (nofile, nproc, fsize, cpu, as, core) to N, soft and hard (repeatable)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l here -d 'Start in the current directory, as seen inside through the [bind] records of tool.conf'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s h -l help -d 'Print help'

@@ -117,6 +117,18 @@ pub struct LaunchArgs {
     /// Set a variable in the command's environment (repeatable).
     #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<std::ffi::OsString>,
+    /// Memory limit of the run (a cgroup of its own), e.g. 512M, 1G; over [limits] memory.
+    #[arg(long, value_name = "SIZE", value_parser = |s: &str| crate::cgroup::limits::parse_size(s, false))]
+    pub memory: Option<u64>,
+    /// CPU limit of the run, in CPUs (e.g. 1.5, 0.5); over [limits] cpus.
+    #[arg(long, value_name = "N", value_parser = crate::cgroup::limits::parse_cpus)]
+    pub cpus: Option<u64>,
+    /// Most processes (and threads) the run may have at once; over [limits] pids.
+    #[arg(long, value_name = "N", value_parser = |s: &str| crate::cgroup::limits::parse_count(s, false))]
+    pub pids: Option<u64>,
+    /// setrlimit NAME (nofile, nproc, fsize, cpu, as, core) to N, soft and hard (repeatable).
+    #[arg(long, value_name = "NAME=N", value_parser = crate::cgroup::limits::parse_rlimit_arg)]
+    pub rlimit: Vec<(crate::cgroup::Rlimit, u64)>,
 }
 
 impl RunArgs {

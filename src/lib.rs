@@ -4,6 +4,7 @@
 //! the edge; `conf`, `plan` and `dispatch` decide *what* happens (pure
 //! policy); `engine`, `procs`, `launch` and `sys` make it happen (mechanism).
 pub mod audit;
+pub mod cgroup;
 pub mod cli;
 pub mod commands;
 pub mod conf;

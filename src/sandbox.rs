@@ -232,13 +232,6 @@ impl Sandbox {
         for w in &conf.warnings {
             eprintln!("chroot-tool: warning: {w}");
         }
-        if let Some(r) = conf.section("limits").first() {
-            eprintln!(
-                "chroot-tool: warning: {}:{}: [limits] is not applied by this version; the records are ignored",
-                crate::show::path(cd.join("tool.conf")),
-                r.line
-            );
-        }
         for r in conf.section("run") {
             for (k, _) in r
                 .pairs

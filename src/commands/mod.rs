@@ -128,10 +128,20 @@ pub fn launch_options(a: &crate::cli::LaunchArgs) -> anyhow::Result<crate::launc
         })?)),
         (None, false) => None,
     };
+    let mut limits = crate::cgroup::Limits {
+        memory: a.memory,
+        cpu_quota: a.cpus,
+        pids: a.pids,
+        rlimits: Vec::new(),
+    };
+    for &(r, v) in &a.rlimit {
+        limits.set_rlimit(r, v);
+    }
     Ok(Options {
         user: a.user.clone(),
         workdir,
         env: a.env.clone(),
+        limits,
     })
 }
 

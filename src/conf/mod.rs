@@ -74,6 +74,8 @@ pub struct Conf {
     pub sections: BTreeMap<String, Vec<Record>>,
     /// What `[run]` sets that this version applies.
     pub run: RunConf,
+    /// What `[limits]` sets (the last record that sets a key wins).
+    pub limits: crate::cgroup::Limits,
     /// What was ignored for compatibility with the original (unknown
     /// sections, unknown `[bind]` keys), each `FILE:LINE: what; what to do`.
     pub warnings: Vec<String>,
@@ -124,6 +126,13 @@ impl Conf {
                         }
                         if name == "run" {
                             conf.run.take(&rec).map_err(err)?;
+                        }
+                        if name == "limits" {
+                            for (k, v) in &rec.pairs {
+                                conf.limits
+                                    .set(k, v)
+                                    .map_err(|e| err(format!("[limits] {e}")))?;
+                            }
                         }
                         conf.sections.entry(name.to_string()).or_default().push(rec);
                     }

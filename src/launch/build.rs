@@ -40,6 +40,8 @@ pub struct Options {
     pub workdir: Option<Workdir>,
     /// `K=V` each (bytes).
     pub env: Vec<OsString>,
+    /// `--memory`, `--cpus`, `--pids`, `--rlimit` (over tool.conf's `[limits]`).
+    pub limits: crate::cgroup::Limits,
 }
 
 /// The caller's variables a command inside keeps: the terminal, the
@@ -56,6 +58,7 @@ struct Base {
     explicit: bool,
     env: Vec<(OsString, OsString)>,
     cwd: Option<PathBuf>,
+    limits: crate::cgroup::Limits,
 }
 
 fn base(sb: &Sandbox, conf: &Conf, opts: &Options, warn: &mut dyn FnMut(String)) -> Result<Base> {
@@ -126,6 +129,7 @@ fn base(sb: &Sandbox, conf: &Conf, opts: &Options, warn: &mut dyn FnMut(String))
         explicit,
         env,
         cwd,
+        limits: opts.limits.over(&conf.limits),
     })
 }
 
@@ -135,6 +139,7 @@ impl Base {
         l.identity = self.explicit.then_some(self.user.identity);
         l.env = self.env;
         l.cwd = self.cwd.unwrap_or(cwd);
+        l.limits = self.limits;
         l
     }
 }

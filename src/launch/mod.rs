@@ -92,6 +92,9 @@ pub struct Launch {
     pub cwd: PathBuf,
     pub terminal: Terminal,
     pub deadline: Option<Deadline>,
+    /// `--memory`, `--cpus`, `--pids` (a cgroup of the run's own) and
+    /// `--rlimit`s (setrlimit in the child).
+    pub limits: crate::cgroup::Limits,
 }
 
 impl Launch {
@@ -107,6 +110,7 @@ impl Launch {
             cwd: PathBuf::from("/"),
             terminal: Terminal::Inherit,
             deadline: None,
+            limits: crate::cgroup::Limits::default(),
         }
     }
 }

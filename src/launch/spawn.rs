@@ -155,6 +155,15 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
         Terminal::Inherit => None,
         Terminal::Pty { devpts } => Some(Pty::open(devpts.as_fd(), launch)?),
     };
+    // Made before the fork, removed after the command and what it left are gone.
+    let cgroup = if launch.limits.needs_cgroup() {
+        Some(
+            crate::cgroup::RunCgroup::create(&launch.limits)
+                .map_err(|e| setup(e.to_string(), io::Error::other("limit not applied")))?,
+        )
+    } else {
+        None
+    };
     child::install(
         &mut cmd,
         child::Steps {
@@ -171,6 +180,13 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
             }),
             parent: std::process::id() as libc::pid_t,
             cwd,
+            cgroup_procs: cgroup.as_ref().map_or_else(Vec::new, |c| c.procs_fds()),
+            rlimits: launch
+                .limits
+                .rlimits
+                .iter()
+                .map(|&(r, v)| (r.resource(), v))
+                .collect(),
         },
     );
 
@@ -203,7 +219,17 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
     // Reaped even when watching failed: the command is never left behind.
     let outcome = reap(pid);
     drop(signals);
-    watched.and(outcome)
+    let result = watched.and(outcome);
+    match cgroup.map(|c| c.remove()) {
+        Some(Err(e)) => Err(setup(
+            match &result {
+                Ok(ended) => format!("the command ended (status {})", ended.status()),
+                Err(e) => e.to_string(),
+            },
+            e,
+        )),
+        _ => result,
+    }
 }
 
 fn cstring(bytes: &[u8], what: &str) -> Result<CString, ExecError> {
@@ -238,6 +264,25 @@ fn spawn_error(e: io::Error, launch: &Launch, prog: &str) -> ExecError {
         ),
         Some(Step::Gid) => format!("set the group id {}", ids.map_or(0, |i| i.gid)),
         Some(Step::Uid) => format!("set the user id {}", ids.map_or(0, |i| i.uid)),
+        Some(Step::Cgroup) => "join the run's cgroup".into(),
+        Some(Step::Rlimits) => format!(
+            "set the limits {}",
+            launch
+                .limits
+                .rlimits
+                .iter()
+                .map(|(r, v)| format!(
+                    "{}={}",
+                    r.name(),
+                    if *v == u64::MAX {
+                        "unlimited".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                ))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         Some(Step::Chdir) => format!(
             "change to {} inside {root}",
             crate::show::path(Path::new("/").join(&launch.cwd))

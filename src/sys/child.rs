@@ -23,9 +23,11 @@ pub enum Step {
     Uid,
     Parent,
     Chdir,
+    Cgroup,
+    Rlimits,
 }
 
-const STEPS: [Step; 10] = [
+const STEPS: [Step; 12] = [
     Step::Signals,
     Step::Session,
     Step::Ctty,
@@ -36,6 +38,8 @@ const STEPS: [Step; 10] = [
     Step::Uid,
     Step::Parent,
     Step::Chdir,
+    Step::Cgroup,
+    Step::Rlimits,
 ];
 
 const STEP_SHIFT: i32 = 16;
@@ -72,6 +76,12 @@ pub struct Steps {
     pub parent: libc::pid_t,
     /// The working directory, absolute inside the root.
     pub cwd: CString,
+    /// `cgroup.procs` of the run's cgroup (one per hierarchy): the child
+    /// writes its pid to each, first, so all it starts is inside.
+    pub cgroup_procs: Vec<RawFd>,
+    /// setrlimit resources and values (soft and hard; `u64::MAX`:
+    /// unlimited), set before the change of identity.
+    pub rlimits: Vec<(libc::c_int, u64)>,
 }
 
 fn failed(step: Step) -> io::Error {
@@ -114,6 +124,19 @@ fn run(s: &Steps) -> io::Result<()> {
                 return Err(failed(Step::Signals));
             }
         }
+        if !s.cgroup_procs.is_empty() {
+            let mut buf = [0u8; 24];
+            let pid = decimal(libc::getpid() as u64, &mut buf);
+            for &fd in &s.cgroup_procs {
+                let n = libc::write(fd, pid.as_ptr().cast(), pid.len());
+                if n != pid.len() as isize {
+                    if n >= 0 {
+                        *libc::__errno_location() = libc::EIO;
+                    }
+                    return Err(failed(Step::Cgroup));
+                }
+            }
+        }
         if let Some(tty) = s.tty {
             check(libc::setsid(), Step::Session)?;
             check(libc::ioctl(tty.peer, libc::TIOCSCTTY, 0), Step::Ctty)?;
@@ -125,6 +148,18 @@ fn run(s: &Steps) -> io::Result<()> {
         }
         check(libc::fchdir(s.root), Step::Chroot)?;
         check(libc::chroot(c".".as_ptr()), Step::Chroot)?;
+        for &(resource, value) in &s.rlimits {
+            let v = if value == u64::MAX {
+                libc::RLIM_INFINITY
+            } else {
+                value as libc::rlim_t
+            };
+            let lim = libc::rlimit {
+                rlim_cur: v,
+                rlim_max: v,
+            };
+            check(libc::setrlimit(resource as _, &lim), Step::Rlimits)?;
+        }
         if let Some(ids) = &s.ids {
             check(
                 libc::setgroups(ids.groups.len(), ids.groups.as_ptr()),
@@ -148,6 +183,19 @@ fn run(s: &Steps) -> io::Result<()> {
     Ok(())
 }
 
+/// `n` in decimal, in the end of `buf` (no allocation: runs in the child).
+fn decimal(mut n: u64, buf: &mut [u8; 24]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
 /// The step an error of `Command::spawn` came from (`None`: exec itself
 /// failed) and the plain errno.
 pub fn decode(e: &io::Error) -> Option<(Option<Step>, io::Error)> {
@@ -158,4 +206,15 @@ pub fn decode(e: &io::Error) -> Option<(Option<Step>, io::Error)> {
         n => Some(*STEPS.iter().find(|s| **s as i32 == n)?),
     };
     Some((step, errno))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decimal() {
+        let mut buf = [0u8; 24];
+        assert_eq!(super::decimal(0, &mut buf), b"0");
+        assert_eq!(super::decimal(4_194_304, &mut buf), b"4194304");
+        assert_eq!(super::decimal(u64::MAX, &mut buf), b"18446744073709551615");
+    }
 }
