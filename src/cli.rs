@@ -117,6 +117,15 @@ pub struct LaunchArgs {
     /// Set a variable in the command's environment (repeatable).
     #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<std::ffi::OsString>,
+    /// A mount for this run only, in its own mount namespace (repeatable): OPTS is bind (default), ro, or a filesystem type and its options (tmpfs,size=10m).
+    #[arg(short = 'm', long = "mount", value_name = "SRC:TGT[:OPTS]")]
+    pub mount: Vec<String>,
+    /// host: the host's network (default); none: a network of its own with only loopback up.
+    #[arg(long, value_name = "MODE", value_parser = ["host", "none"])]
+    pub net: Option<String>,
+    /// A pid namespace of its own: a minimal init reaps orphans, /proc shows only the command's processes.
+    #[arg(long)]
+    pub pid: bool,
 }
 
 impl RunArgs {

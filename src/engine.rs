@@ -432,7 +432,7 @@ fn matches_op(m: &Mount, op: &Op, src: Option<&nix::sys::stat::FileStat>) -> boo
 }
 
 /// Refuses to create `name` in `dir` unless `dir` lies on one of the `allowed` mounts.
-fn may_create(
+pub(crate) fn may_create(
     root: BorrowedFd,
     dir: BorrowedFd,
     name: &std::ffi::OsStr,

@@ -132,6 +132,9 @@ pub fn launch_options(a: &crate::cli::LaunchArgs) -> anyhow::Result<crate::launc
         user: a.user.clone(),
         workdir,
         env: a.env.clone(),
+        mounts: a.mount.clone(),
+        net_none: a.net.as_deref().map(|n| n == "none"),
+        pid: a.pid,
     })
 }
 

@@ -40,6 +40,12 @@ pub struct Options {
     pub workdir: Option<Workdir>,
     /// `K=V` each (bytes).
     pub env: Vec<OsString>,
+    /// `-m SRC:TGT[:OPTS]` each.
+    pub mounts: Vec<String>,
+    /// `--net`: `Some(true)` for none, `Some(false)` for host.
+    pub net_none: Option<bool>,
+    /// `--pid`.
+    pub pid: bool,
 }
 
 /// The caller's variables a command inside keeps: the terminal, the
@@ -56,6 +62,7 @@ struct Base {
     explicit: bool,
     env: Vec<(OsString, OsString)>,
     cwd: Option<PathBuf>,
+    isolation: super::isolate::Isolation,
 }
 
 fn base(sb: &Sandbox, conf: &Conf, opts: &Options, warn: &mut dyn FnMut(String)) -> Result<Base> {
@@ -120,12 +127,14 @@ fn base(sb: &Sandbox, conf: &Conf, opts: &Options, warn: &mut dyn FnMut(String))
         env.retain(|(name, _)| *name != k);
         env.push((k, v));
     }
+    let isolation = isolation(conf, opts)?;
     Ok(Base {
         reach,
         user,
         explicit,
         env,
         cwd,
+        isolation,
     })
 }
 
@@ -135,8 +144,28 @@ impl Base {
         l.identity = self.explicit.then_some(self.user.identity);
         l.env = self.env;
         l.cwd = self.cwd.unwrap_or(cwd);
+        l.isolation = self.isolation;
         l
     }
+}
+
+/// `-m`, `--net` and `--pid`, over `[run]`'s `net` and `pid`.
+fn isolation(conf: &Conf, opts: &Options) -> Result<super::isolate::Isolation> {
+    let mut mounts = Vec::new();
+    for m in &opts.mounts {
+        mounts.push(super::isolate::MountSpec::parse(m).map_err(BadOption)?);
+    }
+    let net_none = opts
+        .net_none
+        .or(conf.run.net_none.as_ref().map(|s| s.value))
+        .unwrap_or(false);
+    let pid = opts.pid || conf.run.pid.as_ref().is_some_and(|s| s.value);
+    Ok(super::isolate::Isolation {
+        mounts,
+        net_none,
+        pid,
+        ..Default::default()
+    })
 }
 
 /// `run`: `argv` (dispatched), in `cwd` unless a working directory was asked for.

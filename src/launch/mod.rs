@@ -11,6 +11,7 @@
 //! - [`enter`]: turn on, run host-cmd, then launch; and `off`'s stop.
 pub mod build;
 pub mod enter;
+pub mod isolate;
 pub mod spawn;
 pub mod user;
 
@@ -92,6 +93,8 @@ pub struct Launch {
     pub cwd: PathBuf,
     pub terminal: Terminal,
     pub deadline: Option<Deadline>,
+    /// Namespaces of the command's own (`-m`, `--net none`, `--pid`).
+    pub isolation: isolate::Isolation,
 }
 
 impl Launch {
@@ -107,6 +110,7 @@ impl Launch {
             cwd: PathBuf::from("/"),
             terminal: Terminal::Inherit,
             deadline: None,
+            isolation: Default::default(),
         }
     }
 }
