@@ -93,12 +93,8 @@ impl MountSpec {
                 .collect::<Vec<_>>()
                 .join(","),
         };
-        format!(
-            "-m {}:{}:{}",
-            show::quote(&self.src),
-            show::path(&self.tgt),
-            opts
-        )
+        let spec = format!("{}:{}:{opts}", self.src, self.tgt.display());
+        format!("-m {}", show::quote(&spec))
     }
 }
 
