@@ -410,3 +410,32 @@ fn isolation_options_combine_in_shell() {
     assert_eq!(ok(&o), "2\n1\n1\n");
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
+
+#[test]
+fn off_ends_the_processes_of_runs_with_namespaces_of_their_own() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let mut runs = vec![];
+    let opts: [&[&str]; 3] = [
+        &["-m", "none:/scratch:tmpfs"],
+        &["--pid"],
+        &["--net", "none"],
+    ];
+    for (i, opt) in opts.iter().enumerate() {
+        let mut c = ns.tool();
+        c.args(["run", "-d", d(&root)]).args(*opt);
+        c.args(["--", "sh", "-c", &format!("touch /ready{i}; sleep 1000")]);
+        runs.push(c.spawn().unwrap());
+        wait_for(&root.join(format!("ready{i}")));
+    }
+    let st = ok(&ns.run(&["status", "-d", d(&root)]));
+    assert!(st.matches("sleep").count() >= 3, "{st}");
+    let o = ns.run(&["off", "-d", d(&root), "--timeout", "5"]);
+    assert!(ok(&o).contains("processes ended"), "{}", stdout(&o));
+    for mut r in runs {
+        let st = wait_within(&mut r, Duration::from_secs(30));
+        assert_eq!(st.code(), Some(143));
+    }
+    assert_eq!(pids_rooted_under(&root), Vec::<i32>::new());
+    assert!(ns.mounts_under(&root).is_empty());
+}
