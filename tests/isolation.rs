@@ -439,3 +439,70 @@ fn off_ends_the_processes_of_runs_with_namespaces_of_their_own() {
     assert_eq!(pids_rooted_under(&root), Vec::<i32>::new());
     assert!(ns.mounts_under(&root).is_empty());
 }
+
+#[test]
+fn run_mounts_do_not_propagate_on_a_shared_host() {
+    // Every mount shared, as on a systemd host, and a peer namespace made
+    // from it: a -m mount, even on a host directory bound in, reaches neither.
+    let ns = Ns::with_propagation("shared");
+    let root = ns.busybox_root("sb");
+    let h = ns.tmp.path().join("host");
+    fs::create_dir_all(h.join("sub")).unwrap();
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        format!("[bind]\ntgt:/mnt/host src:{} opt:rbind\n", d(&h)),
+    )
+    .unwrap();
+    let mut peer = ns
+        .cmd("unshare")
+        .args(["-m", "--propagation", "unchanged", "sleep", "100000"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let peer_pid = peer.id();
+    let ns_mnt = fs::read_link(format!("/proc/{}/ns/mnt", ns.pid())).unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    while fs::read_link(format!("/proc/{peer_pid}/ns/mnt")).map_or(true, |m| m == ns_mnt)
+        || fs::read_to_string(format!("/proc/{peer_pid}/comm")).unwrap_or_default() != "sleep\n"
+    {
+        assert!(Instant::now() < end, "peer namespace not made");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        ns.mountinfo().contains("shared:"),
+        "the namespace is not shared"
+    );
+    let mut a = ns.tool();
+    a.args([
+        "run",
+        "-d",
+        d(&root),
+        "-m",
+        "ctmarker:/mnt/host/sub:tmpfs",
+        "-m",
+        "ctmarker2:/scratch:tmpfs",
+        "--",
+        "sh",
+        "-c",
+        "grep -c ctmarker /proc/self/mountinfo; touch /ready; \
+         i=0; while [ ! -e /done ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done",
+    ])
+    .stdout(std::process::Stdio::piped());
+    let a = a.spawn().unwrap();
+    wait_for(&root.join("ready"));
+    let peer_info = fs::read_to_string(format!("/proc/{peer_pid}/mountinfo")).unwrap();
+    let host_info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let seen = (
+        ns.mountinfo().contains("ctmarker"),
+        peer_info.contains("ctmarker"),
+        host_info.contains("ctmarker"),
+    );
+    fs::write(root.join("done"), "").unwrap();
+    let out = common::finish_within(a, DEADLINE);
+    let _ = peer.kill();
+    let _ = peer.wait();
+    assert_eq!(ok(&out), "2\n");
+    assert_eq!(seen, (false, false, false), "namespace, peer, host");
+    assert!(!h.join("sub").read_dir().unwrap().any(|_| true));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
