@@ -3,8 +3,9 @@
 //! Mechanism only: the caller has decided what to run (dispatch, identity,
 //! environment, working directory) and has mounted the sandbox. [`run`]
 //! spawns the command with `std::process::Command`, the ordered child steps
-//! of `sys::child` in its `pre_exec` (signals, terminal, chroot, groups,
-//! gid, uid, parent-death signal, chdir), then waits in one `poll` loop on a
+//! of `sys::child` in its `pre_exec` (signals, terminal, [mount namespace],
+//! chroot, [the run's mounts], [network namespace], [pid namespace and its
+//! init], groups, gid, uid, parent-death signal, chdir), then waits in one `poll` loop on a
 //! pidfd (the child ended), a signalfd (signals to pass on), in pty mode the
 //! terminal traffic, and the deadline if there is one. No threads, no
 //! allocation in the loop.
