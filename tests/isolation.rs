@@ -506,3 +506,28 @@ fn run_mounts_do_not_propagate_on_a_shared_host() {
     assert!(!h.join("sub").read_dir().unwrap().any(|_| true));
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
+
+#[test]
+fn a_run_mount_source_entering_the_sandbox_stays_inside() {
+    // DIR/escape -> / in the rootfs: -m DIR/escape/etc is the sandbox's
+    // /etc, never the host's, as a [bind] source would be.
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    std::os::unix::fs::symlink("/", root.join("escape")).unwrap();
+    fs::write(root.join("etc/marker"), "sandbox\n").unwrap();
+    let src = format!("{}/escape/etc:/x:ro", d(&root));
+    let o = run(
+        &ns,
+        &root,
+        &[
+            "-m",
+            &src,
+            "--",
+            "sh",
+            "-c",
+            "cat /x/marker; wc -l < /x/passwd",
+        ],
+    );
+    assert_eq!(ok(&o), "sandbox\n1\n", "{}", stderr(&o));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}

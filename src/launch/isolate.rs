@@ -139,7 +139,10 @@ impl Isolation {
             let shown = spec.shown();
             let (mnt, node) = match &spec.kind {
                 MountKind::Bind | MountKind::BindRo => {
-                    let src = sys::open_path(Path::new(&spec.src))
+                    let abs = std::env::current_dir()
+                        .context("the current directory")?
+                        .join(&spec.src);
+                    let src = crate::engine::open_bind_source(root, &abs)
                         .with_context(|| format!("{shown}: source {}", show::quote(&spec.src)))?;
                     let st = nix::sys::stat::fstat(src.as_fd())
                         .with_context(|| format!("{shown}: source {}", show::quote(&spec.src)))?;
