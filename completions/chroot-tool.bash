@@ -431,7 +431,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__run)
-            opts="-u -w -e -d -h -V --user --workdir --here --env --memory --cpus --pids --rlimit --dir --help --version"
+            opts="-u -w -e -m -d -h -V --user --workdir --here --env --memory --cpus --pids --rlimit --mount --net --pid --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -475,6 +475,18 @@ _chroot__tool() {
                     ;;
                 --rlimit)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mount)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --net)
+                    COMPREPLY=($(compgen -W "host none" -- "${cur}"))
                     return 0
                     ;;
                 --dir)
@@ -493,7 +505,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__shell)
-            opts="-u -w -e -d -h -V --user --workdir --here --env --memory --cpus --pids --rlimit --dir --help --version"
+            opts="-u -w -e -m -d -h -V --user --workdir --here --env --memory --cpus --pids --rlimit --mount --net --pid --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -537,6 +549,18 @@ _chroot__tool() {
                     ;;
                 --rlimit)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mount)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --net)
+                    COMPREPLY=($(compgen -W "host none" -- "${cur}"))
                     return 0
                     ;;
                 --dir)

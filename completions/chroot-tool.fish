@@ -57,8 +57,12 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l memory -
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l cpus -d 'CPU limit of the run, in CPUs (e.g. 1.5, 0.5); over [limits] cpus' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l pids -d 'Most processes (and threads) the run may have at once; over [limits] pids' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l rlimit -d 'setrlimit NAME (nofile, nproc, fsize, cpu, as, core) to N, soft and hard (repeatable)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s m -l mount -d 'A mount for this run only, in its own mount namespace (repeatable): OPTS is bind (default), ro, or a filesystem type and its options (tmpfs,size=10m)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l net -d 'host: the host\'s network (default); none: a network of its own with only loopback up' -r -f -a "host\t''
+none\t''"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l here -d 'Start in the current directory, as seen inside through the [bind] records of tool.conf'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l pid -d 'A pid namespace of its own: a minimal init reaps orphans, /proc shows only the command\'s processes'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s u -l user -d 'Run as USER (and GROUP): names or numbers of the sandbox\'s own /etc/passwd and /etc/group' -r
@@ -68,8 +72,12 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l memory
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l cpus -d 'CPU limit of the run, in CPUs (e.g. 1.5, 0.5); over [limits] cpus' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l pids -d 'Most processes (and threads) the run may have at once; over [limits] pids' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l rlimit -d 'setrlimit NAME (nofile, nproc, fsize, cpu, as, core) to N, soft and hard (repeatable)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s m -l mount -d 'A mount for this run only, in its own mount namespace (repeatable): OPTS is bind (default), ro, or a filesystem type and its options (tmpfs,size=10m)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l net -d 'host: the host\'s network (default); none: a network of its own with only loopback up' -r -f -a "host\t''
+none\t''"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l here -d 'Start in the current directory, as seen inside through the [bind] records of tool.conf'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l pid -d 'A pid namespace of its own: a minimal init reaps orphans, /proc shows only the command\'s processes'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -l timeout -d 'Seconds between TERM and KILL for processes still inside' -r

@@ -129,6 +129,15 @@ pub struct LaunchArgs {
     /// setrlimit NAME (nofile, nproc, fsize, cpu, as, core) to N, soft and hard (repeatable).
     #[arg(long, value_name = "NAME=N", value_parser = crate::cgroup::limits::parse_rlimit_arg)]
     pub rlimit: Vec<(crate::cgroup::Rlimit, u64)>,
+    /// A mount for this run only, in its own mount namespace (repeatable): OPTS is bind (default), ro, or a filesystem type and its options (tmpfs,size=10m).
+    #[arg(short = 'm', long = "mount", value_name = "SRC:TGT[:OPTS]")]
+    pub mount: Vec<String>,
+    /// host: the host's network (default); none: a network of its own with only loopback up.
+    #[arg(long, value_name = "MODE", value_parser = ["host", "none"])]
+    pub net: Option<String>,
+    /// A pid namespace of its own: a minimal init reaps orphans, /proc shows only the command's processes.
+    #[arg(long)]
+    pub pid: bool,
 }
 
 impl RunArgs {

@@ -336,6 +336,24 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
     Ok(())
 }
 
+/// Opens a bind source as `on` does: on the host one component at a time;
+/// from the first object that is the sandbox's (by any spelling) on, inside
+/// `root` (the sandbox at `dir`, on), so that a rootfs symlink never leads
+/// to the host. For `run -m`.
+pub(crate) fn open_bind_source(root: BorrowedFd, src: &Path) -> Result<OwnedFd> {
+    let (root_id, _) = sys::mount_of(root)?;
+    let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
+    let tree = mounts
+        .iter()
+        .find(|m| m.id == root_id)
+        .map(|m| (m.dev.clone(), m.root.clone()))
+        .ok_or_else(|| anyhow!("the sandbox's root is not in the mount table"))?;
+    let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts);
+    match sys::resolve::open_host_path(root, src, &inside)? {
+        sys::resolve::HostPath::Host(fd) | sys::resolve::HostPath::InRoot(fd) => Ok(fd),
+    }
+}
+
 /// Whether the mount `m` (`fd` on it) is a filesystem that chroot-tool
 /// makes empty (tmpfs, proc, sysfs, devpts), by what the kernel reports (the
 /// type in the mount table and the magic of `fstatfs`, not the name in the
@@ -432,7 +450,7 @@ fn matches_op(m: &Mount, op: &Op, src: Option<&nix::sys::stat::FileStat>) -> boo
 }
 
 /// Refuses to create `name` in `dir` unless `dir` lies on one of the `allowed` mounts.
-fn may_create(
+pub(crate) fn may_create(
     root: BorrowedFd,
     dir: BorrowedFd,
     name: &std::ffi::OsStr,

@@ -7,6 +7,13 @@
 //! it), compared by mount id. A sandbox without its self-bind has no
 //! processes. Each process is held by a pidfd from before it is checked, so
 //! a recycled pid is never signalled.
+//!
+//! A run with a mount namespace of its own (`-m`, `--pid`) has its
+//! processes in another namespace, where our mount ids mean nothing: such a
+//! process is the sandbox's when its root is DIR's root directory (device
+//! and inode) and its nearest ancestor in our namespace (the run's
+//! supervisor) holds a descriptor of the root of one of the sandbox's own
+//! mounts (the root it launched into).
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -30,6 +37,8 @@ pub struct Proc {
 struct Members {
     mounts: Vec<u64>,
     ns: (u64, u64),
+    /// DIR's root directory (device, inode).
+    root: Option<(u64, u64)>,
 }
 
 impl Members {
@@ -40,6 +49,7 @@ impl Members {
         Ok(Members {
             mounts: engine::own_mounts(dir, &mounts),
             ns: (ns.dev(), ns.ino()),
+            root: fs::metadata(dir).ok().map(|m| (m.dev(), m.ino())),
         })
     }
 
@@ -50,12 +60,50 @@ impl Members {
         if self.mounts.is_empty() {
             return false;
         }
-        let same_ns = fs::metadata(format!("/proc/{pid}/ns/mnt"))
-            .is_ok_and(|m| (m.dev(), m.ino()) == self.ns);
-        same_ns
-            && sys::open_path(Path::new(&format!("/proc/{pid}/root")))
-                .and_then(|root| sys::mount_of(root.as_fd()))
-                .is_ok_and(|(id, _)| self.mounts.contains(&id))
+        if !self.in_our_ns(pid) {
+            return self.in_a_run(pid);
+        }
+        sys::open_path(Path::new(&format!("/proc/{pid}/root")))
+            .and_then(|root| sys::mount_of(root.as_fd()))
+            .is_ok_and(|(id, _)| self.mounts.contains(&id))
+    }
+
+    fn in_our_ns(&self, pid: i32) -> bool {
+        fs::metadata(format!("/proc/{pid}/ns/mnt")).is_ok_and(|m| (m.dev(), m.ino()) == self.ns)
+    }
+
+    /// `pid`, in another mount namespace: a process of a run of the
+    /// sandbox with a namespace of its own?
+    fn in_a_run(&self, pid: i32) -> bool {
+        let root_is_dir = fs::metadata(format!("/proc/{pid}/root"))
+            .is_ok_and(|m| Some((m.dev(), m.ino())) == self.root);
+        if !root_is_dir {
+            return false;
+        }
+        // Up to the first ancestor in our namespace.
+        let mut at = pid;
+        for _ in 0..64 {
+            let Some(parent) = ppid(at).filter(|&p| p > 0) else {
+                return false;
+            };
+            if self.in_our_ns(parent) {
+                return self.holds_own_root(parent);
+            }
+            at = parent;
+        }
+        false
+    }
+
+    /// Whether `pid` holds a descriptor of the root of one of the sandbox's own mounts.
+    fn holds_own_root(&self, pid: i32) -> bool {
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        fds.flatten().any(|e| {
+            sys::open_path(&e.path())
+                .and_then(|fd| sys::mount_of(fd.as_fd()))
+                .is_ok_and(|(id, is_root)| is_root && self.mounts.contains(&id))
+        })
     }
 }
 

@@ -341,11 +341,11 @@ fn run_section_gives_defaults_and_the_command_line_wins() {
     let o = ns.run(&["shell", "-d", d(&root)]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     // Keys not applied by this version are named in a warning.
-    fs::write(&conf, "[run]\nuser:dev\nnet:none\n").unwrap();
+    fs::write(&conf, "[run]\nuser:dev\nhostname:box\n").unwrap();
     let o = run(&ns, &root, &["--", "id", "-u"]);
     assert_eq!(ok(&o), "1000\n");
     assert!(
-        stderr(&o).contains("tool.conf:3") && stderr(&o).contains("\"net\""),
+        stderr(&o).contains("tool.conf:3") && stderr(&o).contains("\"hostname\""),
         "{}",
         stderr(&o)
     );

@@ -142,6 +142,9 @@ pub fn launch_options(a: &crate::cli::LaunchArgs) -> anyhow::Result<crate::launc
         workdir,
         env: a.env.clone(),
         limits,
+        mounts: a.mount.clone(),
+        net_none: a.net.as_deref().map(|n| n == "none"),
+        pid: a.pid,
     })
 }
 

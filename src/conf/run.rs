@@ -1,12 +1,13 @@
 //! `[run]`: per-sandbox defaults of `run` and `shell` (the command line
-//! wins). Keys applied: `user:USER[:GROUP]`, `workdir:/path`. Other keys
+//! wins). Keys applied: `user:USER[:GROUP]`, `workdir:/path`, `net:host|none`,
+//! `pid:yes|no`. Other keys
 //! are kept in the records for the versions that apply them.
 use std::path::PathBuf;
 
 use super::Record;
 
 /// The `[run]` keys this version applies.
-pub const APPLIED: [&str; 2] = ["user", "workdir"];
+pub const APPLIED: [&str; 4] = ["user", "workdir", "net", "pid"];
 
 /// A value and the tool.conf line it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,10 @@ pub struct Setting<T> {
 pub struct RunConf {
     pub user: Option<Setting<String>>,
     pub workdir: Option<Setting<PathBuf>>,
+    /// `net:none` (true) or `net:host`.
+    pub net_none: Option<Setting<bool>>,
+    /// `pid:yes` or `pid:no`.
+    pub pid: Option<Setting<bool>>,
 }
 
 impl RunConf {
@@ -46,6 +51,28 @@ impl RunConf {
             }
             self.workdir = Some(Setting {
                 value: PathBuf::from(w),
+                line: rec.line,
+            });
+        }
+        if let Some(n) = rec.get("net") {
+            let none = match n {
+                "none" => true,
+                "host" => false,
+                _ => return Err(format!("net:{} is not host or none", crate::show::quote(n))),
+            };
+            self.net_none = Some(Setting {
+                value: none,
+                line: rec.line,
+            });
+        }
+        if let Some(p) = rec.get("pid") {
+            let own = match p {
+                "yes" => true,
+                "no" => false,
+                _ => return Err(format!("pid:{} is not yes or no", crate::show::quote(p))),
+            };
+            self.pid = Some(Setting {
+                value: own,
                 line: rec.line,
             });
         }

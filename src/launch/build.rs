@@ -42,6 +42,12 @@ pub struct Options {
     pub env: Vec<OsString>,
     /// `--memory`, `--cpus`, `--pids`, `--rlimit` (over tool.conf's `[limits]`).
     pub limits: crate::cgroup::Limits,
+    /// `-m SRC:TGT[:OPTS]` each.
+    pub mounts: Vec<String>,
+    /// `--net`: `Some(true)` for none, `Some(false)` for host.
+    pub net_none: Option<bool>,
+    /// `--pid`.
+    pub pid: bool,
 }
 
 /// The caller's variables a command inside keeps: the terminal, the
@@ -59,6 +65,7 @@ struct Base {
     env: Vec<(OsString, OsString)>,
     cwd: Option<PathBuf>,
     limits: crate::cgroup::Limits,
+    isolation: super::isolate::Isolation,
 }
 
 fn base(sb: &Sandbox, conf: &Conf, opts: &Options, warn: &mut dyn FnMut(String)) -> Result<Base> {
@@ -123,6 +130,7 @@ fn base(sb: &Sandbox, conf: &Conf, opts: &Options, warn: &mut dyn FnMut(String))
         env.retain(|(name, _)| *name != k);
         env.push((k, v));
     }
+    let isolation = isolation(conf, opts)?;
     Ok(Base {
         reach,
         user,
@@ -130,6 +138,7 @@ fn base(sb: &Sandbox, conf: &Conf, opts: &Options, warn: &mut dyn FnMut(String))
         env,
         cwd,
         limits: opts.limits.over(&conf.limits),
+        isolation,
     })
 }
 
@@ -140,8 +149,28 @@ impl Base {
         l.env = self.env;
         l.cwd = self.cwd.unwrap_or(cwd);
         l.limits = self.limits;
+        l.isolation = self.isolation;
         l
     }
+}
+
+/// `-m`, `--net` and `--pid`, over `[run]`'s `net` and `pid`.
+fn isolation(conf: &Conf, opts: &Options) -> Result<super::isolate::Isolation> {
+    let mut mounts = Vec::new();
+    for m in &opts.mounts {
+        mounts.push(super::isolate::MountSpec::parse(m).map_err(BadOption)?);
+    }
+    let net_none = opts
+        .net_none
+        .or(conf.run.net_none.as_ref().map(|s| s.value))
+        .unwrap_or(false);
+    let pid = opts.pid || conf.run.pid.as_ref().is_some_and(|s| s.value);
+    Ok(super::isolate::Isolation {
+        mounts,
+        net_none,
+        pid,
+        ..Default::default()
+    })
 }
 
 /// `run`: `argv` (dispatched), in `cwd` unless a working directory was asked for.

@@ -83,6 +83,10 @@ pub fn enter(
     // lead under the sandbox's mounts).
     launch.reach =
         Reach::chroot(&sb.dir).with_context(|| format!("opening {}", show::path(&sb.dir)))?;
+    if launch.isolation.own_mounts() || !launch.isolation.mounts.is_empty() {
+        let Reach::Chroot { root, .. } = &launch.reach;
+        launch.isolation.prepare(root.as_fd(), &sb.dir)?;
+    }
     if pty {
         match sandbox_devpts(sb) {
             Ok(devpts) => launch.terminal = Terminal::Pty { devpts },

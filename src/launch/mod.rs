@@ -11,6 +11,7 @@
 //! - [`enter`]: turn on, run host-cmd, then launch; and `off`'s stop.
 pub mod build;
 pub mod enter;
+pub mod isolate;
 pub mod spawn;
 pub mod user;
 
@@ -95,6 +96,8 @@ pub struct Launch {
     /// `--memory`, `--cpus`, `--pids` (a cgroup of the run's own) and
     /// `--rlimit`s (setrlimit in the child).
     pub limits: crate::cgroup::Limits,
+    /// Namespaces of the command's own (`-m`, `--net none`, `--pid`).
+    pub isolation: isolate::Isolation,
 }
 
 impl Launch {
@@ -111,6 +114,7 @@ impl Launch {
             terminal: Terminal::Inherit,
             deadline: None,
             limits: crate::cgroup::Limits::default(),
+            isolation: Default::default(),
         }
     }
 }

@@ -3,8 +3,9 @@
 //! Mechanism only: the caller has decided what to run (dispatch, identity,
 //! environment, working directory) and has mounted the sandbox. [`run`]
 //! spawns the command with `std::process::Command`, the ordered child steps
-//! of `sys::child` in its `pre_exec` (signals, terminal, chroot, groups,
-//! gid, uid, parent-death signal, chdir), then waits in one `poll` loop on a
+//! of `sys::child` in its `pre_exec` (signals, terminal, [mount namespace],
+//! chroot, [the run's mounts], [network namespace], [pid namespace and its
+//! init], groups, gid, uid, parent-death signal, chdir), then waits in one `poll` loop on a
 //! pidfd (the child ended), a signalfd (signals to pass on), in pty mode the
 //! terminal traffic, and the deadline if there is one. No threads, no
 //! allocation in the loop.
@@ -141,6 +142,7 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
         "the working directory",
     )?;
     let Reach::Chroot { root, .. } = &launch.reach;
+    let ns = namespaces(launch)?;
 
     let mut cmd = Command::new(prog);
     cmd.args(&launch.argv[1..])
@@ -187,6 +189,7 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
                 .iter()
                 .map(|&(r, v)| (r.resource(), v))
                 .collect(),
+            ns,
         },
     );
 
@@ -230,6 +233,41 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
         )),
         _ => result,
     }
+}
+
+/// The namespaces of `launch`'s own, as the child steps take them
+/// (allocated here, before the fork).
+fn namespaces(launch: &Launch) -> Result<child::Namespaces, ExecError> {
+    let iso = &launch.isolation;
+    if iso.prepared.len() != iso.mounts.len() {
+        return Err(setup(
+            "the -m mounts were not prepared",
+            io::Error::from(io::ErrorKind::InvalidInput),
+        ));
+    }
+    let mut mounts = Vec::with_capacity(iso.prepared.len());
+    for m in &iso.prepared {
+        mounts.push((
+            m.mnt.as_raw_fd(),
+            cstring(m.at.as_os_str().as_bytes(), "a -m target")?,
+        ));
+    }
+    let pid = match (iso.pid, &iso.proc_at) {
+        (false, _) => None,
+        (true, Some(p)) => Some(cstring(p.as_os_str().as_bytes(), "/proc")?),
+        (true, None) => {
+            return Err(setup(
+                "--pid: /proc of the sandbox was not found",
+                io::Error::from(io::ErrorKind::NotFound),
+            ))
+        }
+    };
+    Ok(child::Namespaces {
+        mount: iso.own_mounts(),
+        mounts,
+        net: iso.net_none,
+        pid,
+    })
 }
 
 fn cstring(bytes: &[u8], what: &str) -> Result<CString, ExecError> {
@@ -287,6 +325,19 @@ fn spawn_error(e: io::Error, launch: &Launch, prog: &str) -> ExecError {
             "change to {} inside {root}",
             crate::show::path(Path::new("/").join(&launch.cwd))
         ),
+        Some(Step::MountNs) => "give the command a mount namespace of its own".into(),
+        Some(Step::Mount) => {
+            let i = child::mount_index(&e);
+            let m = launch.isolation.prepared.get(i);
+            format!(
+                "{}: attaching at {} inside {root}",
+                m.map_or("-m", |m| &m.shown),
+                crate::show::path(m.map_or(Path::new("?"), |m| &m.at))
+            )
+        }
+        Some(Step::NetNs) => "--net none: a network namespace with its loopback up".into(),
+        Some(Step::PidNs) => "--pid: a pid namespace and its init".into(),
+        Some(Step::Proc) => format!("--pid: mounting a fresh proc on /proc inside {root}"),
     };
     setup(what, errno)
 }

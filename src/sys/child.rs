@@ -25,9 +25,19 @@ pub enum Step {
     Chdir,
     Cgroup,
     Rlimits,
+    /// The run's own mount namespace (unshare, private propagation).
+    MountNs,
+    /// Attaching one of the run's own mounts (its index in the upper bits).
+    Mount,
+    /// The run's own network namespace and its loopback.
+    NetNs,
+    /// The run's own pid namespace and its init.
+    PidNs,
+    /// A fresh proc on the pid namespace's /proc.
+    Proc,
 }
 
-const STEPS: [Step; 12] = [
+const STEPS: [Step; 17] = [
     Step::Signals,
     Step::Session,
     Step::Ctty,
@@ -40,9 +50,16 @@ const STEPS: [Step; 12] = [
     Step::Chdir,
     Step::Cgroup,
     Step::Rlimits,
+    Step::MountNs,
+    Step::Mount,
+    Step::NetNs,
+    Step::PidNs,
+    Step::Proc,
 ];
 
 const STEP_SHIFT: i32 = 16;
+/// Which of the run's mounts failed ([`Step::Mount`]).
+const INDEX_SHIFT: i32 = 24;
 
 /// The terminal the child takes: a pty peer, made its controlling terminal
 /// in a session of its own.
@@ -82,6 +99,24 @@ pub struct Steps {
     /// setrlimit resources and values (soft and hard; `u64::MAX`:
     /// unlimited), set before the change of identity.
     pub rlimits: Vec<(libc::c_int, u64)>,
+    pub ns: Namespaces,
+}
+
+/// Namespaces of the command's own; all off by default (the host's).
+#[derive(Debug, Default)]
+pub struct Namespaces {
+    /// A mount namespace of its own, entered before the chroot (the root's
+    /// directory follows into it), every mount made private first so that
+    /// nothing made in it reaches the host.
+    pub mount: bool,
+    /// Detached mounts (descriptors) and where each goes, as a path inside
+    /// the root (no symlinks on the way: resolved before the fork).
+    pub mounts: Vec<(RawFd, CString)>,
+    /// A network namespace of its own, loopback up.
+    pub net: bool,
+    /// A pid namespace of its own: `Some(/proc as a path inside the
+    /// root)`, where its init mounts a fresh proc.
+    pub pid: Option<CString>,
 }
 
 fn failed(step: Step) -> io::Error {
@@ -147,7 +182,31 @@ fn run(s: &Steps) -> io::Result<()> {
             }
         }
         check(libc::fchdir(s.root), Step::Chroot)?;
+        if s.ns.mount {
+            // The working directory (the root) moves into the new namespace.
+            check(libc::unshare(libc::CLONE_NEWNS), Step::MountNs)?;
+            check(
+                libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ),
+                Step::MountNs,
+            )?;
+        }
         check(libc::chroot(c".".as_ptr()), Step::Chroot)?;
+        for (i, (mnt, at)) in s.ns.mounts.iter().enumerate() {
+            attach_at(*mnt, at).map_err(|e| tagged(Step::Mount, i, e))?;
+        }
+        if s.ns.net {
+            check(libc::unshare(libc::CLONE_NEWNET), Step::NetNs)?;
+            loopback_up().map_err(|e| tagged(Step::NetNs, 0, e))?;
+        }
+        if let Some(proc) = &s.ns.pid {
+            pid_ns(s.parent, proc)?;
+        }
         for &(resource, value) in &s.rlimits {
             let v = if value == u64::MAX {
                 libc::RLIM_INFINITY
@@ -175,7 +234,8 @@ fn run(s: &Steps) -> io::Result<()> {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
             Step::Parent,
         )?;
-        if libc::getppid() != s.parent {
+        // In a pid namespace of its own, the parent is its init (pid 1).
+        if s.ns.pid.is_none() && libc::getppid() != s.parent {
             libc::_exit(128 + libc::SIGKILL);
         }
         check(libc::chdir(s.cwd.as_ptr()), Step::Chdir)?;
@@ -196,12 +256,211 @@ fn decimal(mut n: u64, buf: &mut [u8; 24]) -> &[u8] {
     }
 }
 
+/// `e` of `step` (of the mount `index` for [`Step::Mount`]).
+fn tagged(step: Step, index: usize, e: io::Error) -> io::Error {
+    let errno = e.raw_os_error().unwrap_or(libc::EIO) & ((1 << STEP_SHIFT) - 1);
+    io::Error::from_raw_os_error(
+        errno | (step as i32) << STEP_SHIFT | (index.min(127) as i32) << INDEX_SHIFT,
+    )
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// `path` (inside our root, no symlinks on the way) as an `O_PATH` descriptor.
+unsafe fn open_in_root(path: &CString) -> io::Result<libc::c_int> {
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    let fd = libc::syscall(
+        libc::SYS_openat2,
+        libc::AT_FDCWD,
+        path.as_ptr(),
+        &how as *const OpenHow,
+        std::mem::size_of::<OpenHow>(),
+    );
+    if fd < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(fd as libc::c_int)
+    }
+}
+
+/// Attaches the detached mount `mnt` at `path` inside our root.
+unsafe fn attach_at(mnt: RawFd, path: &CString) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    let target = open_in_root(path)?;
+    let r = libc::syscall(
+        libc::SYS_move_mount,
+        mnt,
+        c"".as_ptr(),
+        target,
+        c"".as_ptr(),
+        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+    );
+    let e = io::Error::last_os_error();
+    libc::close(target);
+    if r < 0 {
+        Err(e)
+    } else {
+        Ok(())
+    }
+}
+
+/// Brings the loopback interface of our network namespace up.
+unsafe fn loopback_up() -> io::Result<()> {
+    let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+    if sock < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut req: libc::ifreq = std::mem::zeroed();
+    for (d, c) in req.ifr_name.iter_mut().zip(b"lo") {
+        *d = *c as libc::c_char;
+    }
+    req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    let r = libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &req as *const libc::ifreq);
+    let e = io::Error::last_os_error();
+    libc::close(sock);
+    if r < 0 {
+        Err(e)
+    } else {
+        Ok(())
+    }
+}
+
+/// A fresh proc (of our pid namespace) on `path` inside our root.
+unsafe fn mount_proc(path: &CString) -> io::Result<()> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+    const ATTRS: libc::c_uint = 0x2 | 0x4 | 0x8; // nosuid, nodev, noexec
+    let fs = libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC);
+    if fs < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fs = fs as libc::c_int;
+    let null = std::ptr::null::<libc::c_char>();
+    let mut mnt = -1;
+    if libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, null, null, 0) == 0 {
+        mnt = libc::syscall(libc::SYS_fsmount, fs, FSMOUNT_CLOEXEC, ATTRS) as libc::c_int;
+    }
+    let e = io::Error::last_os_error();
+    libc::close(fs);
+    if mnt < 0 {
+        return Err(e);
+    }
+    let r = attach_at(mnt, path);
+    libc::close(mnt);
+    r
+}
+
+/// The exit status of a waited-for child as a shell gives it: its own,
+/// 128+N when signal N ended it.
+fn status_of(w: libc::c_int) -> libc::c_int {
+    if libc::WIFSIGNALED(w) {
+        128 + libc::WTERMSIG(w)
+    } else {
+        libc::WEXITSTATUS(w)
+    }
+}
+
+/// Enters a pid namespace of the command's own. We (the child of the
+/// supervisor) stay outside and relay: we fork its init (pid 1), which
+/// mounts a fresh proc on `proc` and forks the command. Both pass every
+/// signal they receive on to their child, reap, and exit with their child's
+/// status (128+N when killed by N); when init exits, the kernel ends what is
+/// left in the namespace. Returns only in the command.
+unsafe fn pid_ns(parent: libc::pid_t, proc: &CString) -> io::Result<()> {
+    check(
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
+        Step::PidNs,
+    )?;
+    if libc::getppid() != parent {
+        libc::_exit(128 + libc::SIGKILL);
+    }
+    // Blocked in the relays, which take them with sigwaitinfo (an init gets
+    // a signal from outside only when it handles or blocks it).
+    let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    libc::sigfillset(all.as_mut_ptr());
+    let all = all.assume_init();
+    check(
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut()),
+        Step::PidNs,
+    )?;
+    check(libc::unshare(libc::CLONE_NEWPID), Step::PidNs)?;
+    let init = libc::fork();
+    check(init, Step::PidNs)?;
+    if init > 0 {
+        relay(init, &all);
+    }
+    check(
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
+        Step::PidNs,
+    )?;
+    mount_proc(proc).map_err(|e| tagged(Step::Proc, 0, e))?;
+    let cmd = libc::fork();
+    check(cmd, Step::PidNs)?;
+    if cmd > 0 {
+        relay(cmd, &all);
+    }
+    let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    libc::sigemptyset(empty.as_mut_ptr());
+    check(
+        libc::pthread_sigmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut()),
+        Step::Signals,
+    )?;
+    Ok(())
+}
+
+/// Passes the signals we get on to `child`, reaps every child of ours, and
+/// exits with `child`'s status once it ends. Holds no descriptor but the
+/// standard ones, so that the spawner learns of the exec from the command.
+unsafe fn relay(child: libc::pid_t, all: &libc::sigset_t) -> ! {
+    libc::syscall(libc::SYS_close_range, 3, libc::c_uint::MAX, 0);
+    loop {
+        let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::uninit();
+        let sig = libc::sigwaitinfo(all, info.as_mut_ptr());
+        if sig < 0 {
+            continue;
+        }
+        if sig != libc::SIGCHLD {
+            libc::kill(child, sig);
+            continue;
+        }
+        loop {
+            let mut w = 0;
+            let pid = libc::waitpid(-1, &mut w, libc::WNOHANG);
+            if pid <= 0 {
+                break;
+            }
+            if pid == child {
+                libc::_exit(status_of(w));
+            }
+        }
+    }
+}
+
+/// Which of the run's mounts a [`Step::Mount`] error is about.
+pub fn mount_index(e: &io::Error) -> usize {
+    e.raw_os_error().map_or(0, |c| (c >> INDEX_SHIFT) as usize)
+}
+
 /// The step an error of `Command::spawn` came from (`None`: exec itself
 /// failed) and the plain errno.
 pub fn decode(e: &io::Error) -> Option<(Option<Step>, io::Error)> {
     let code = e.raw_os_error()?;
     let errno = io::Error::from_raw_os_error(code & ((1 << STEP_SHIFT) - 1));
-    let step = match code >> STEP_SHIFT {
+    let step = match (code >> STEP_SHIFT) & 0xff {
         0 => None,
         n => Some(*STEPS.iter().find(|s| **s as i32 == n)?),
     };

@@ -1,0 +1,232 @@
+//! Namespaces of a run's own: `-m SRC:TGT[:OPTS]` mounts for this run only
+//! (made in its own mount namespace), `--net none` (its own network
+//! namespace, loopback only) and `--pid` (its own pid namespace, a fresh
+//! /proc). The mounts are made here, detached, and their targets resolved
+//! inside the root before the fork; the child attaches them after entering
+//! its mount namespace (`sys::child`), so that none is ever visible on the
+//! host or to another run, and all go with the namespace when the command ends.
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::show;
+use crate::sys::{self, Attrs, Node, Propagation};
+
+/// What a `-m` mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountKind {
+    /// `bind` (the default): the host's SRC, with what is mounted below it.
+    Bind,
+    /// `ro`: as `bind`, read-only (everything below too).
+    BindRo,
+    /// A filesystem type (`tmpfs,size=10m`): a new one, SRC its source
+    /// (`none` for none), the words after the type its options.
+    Fs {
+        fstype: String,
+        options: Vec<String>,
+    },
+}
+
+/// One `-m SRC:TGT[:OPTS]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    pub src: String,
+    /// Absolute, inside the sandbox.
+    pub tgt: PathBuf,
+    pub kind: MountKind,
+}
+
+impl MountSpec {
+    /// `-m SRC:TGT[:OPTS]`: OPTS is `bind` (default), `ro`, or a filesystem
+    /// type with its options after commas (`tmpfs,size=10m`).
+    pub fn parse(arg: &str) -> Result<MountSpec, String> {
+        let bad = |why: &str| format!("-m {}: {why}", show::quote(arg));
+        let mut parts = arg.splitn(3, ':');
+        let (src, tgt, opts) = (parts.next().unwrap_or(""), parts.next(), parts.next());
+        let Some(tgt) = tgt else {
+            return Err(bad("expected SRC:TGT[:OPTS]"));
+        };
+        if src.is_empty() || src.contains('\0') {
+            return Err(bad("SRC is empty"));
+        }
+        if !tgt.starts_with('/') || tgt.contains('\0') {
+            return Err(bad("TGT must be an absolute path inside the sandbox"));
+        }
+        let mut words = opts.unwrap_or("bind").split(',');
+        let kind = match words.next().unwrap_or("") {
+            "bind" | "" => MountKind::Bind,
+            "ro" => MountKind::BindRo,
+            t if t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
+            {
+                MountKind::Fs {
+                    fstype: t.to_string(),
+                    options: words.by_ref().map(str::to_string).collect(),
+                }
+            }
+            _ => {
+                return Err(bad(
+                    "OPTS is bind, ro, or a filesystem type and its options",
+                ))
+            }
+        };
+        if matches!(kind, MountKind::Bind | MountKind::BindRo) && words.next().is_some() {
+            return Err(bad(
+                "bind and ro take no options (a filesystem type does: tmpfs,size=10m)",
+            ));
+        }
+        Ok(MountSpec {
+            src: src.to_string(),
+            tgt: PathBuf::from(tgt),
+            kind,
+        })
+    }
+
+    fn shown(&self) -> String {
+        let opts = match &self.kind {
+            MountKind::Bind => "bind".to_string(),
+            MountKind::BindRo => "ro".to_string(),
+            MountKind::Fs { fstype, options } => std::iter::once(fstype.clone())
+                .chain(options.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        let spec = format!("{}:{}:{opts}", self.src, self.tgt.display());
+        format!("-m {}", show::quote(&spec))
+    }
+}
+
+/// A `-m` mount made and detached, and where it goes (inside the root).
+#[derive(Debug)]
+pub struct Prepared {
+    pub mnt: OwnedFd,
+    pub at: PathBuf,
+    /// `-m ...` as given, for messages.
+    pub shown: String,
+}
+
+/// The namespaces a run asks for. All off: the host's, as before.
+#[derive(Debug, Default)]
+pub struct Isolation {
+    pub mounts: Vec<MountSpec>,
+    /// [`Isolation::prepare`]d from `mounts`.
+    pub prepared: Vec<Prepared>,
+    pub net_none: bool,
+    pub pid: bool,
+    /// With `pid`: the sandbox's `/proc`, as a path inside the root.
+    pub proc_at: Option<PathBuf>,
+}
+
+impl Isolation {
+    /// Whether the command gets a mount namespace of its own.
+    pub fn own_mounts(&self) -> bool {
+        !self.prepared.is_empty() || self.pid
+    }
+
+    /// Makes the mounts (detached) and resolves their targets inside
+    /// `root`, the sandbox `dir` as it is now that it is on. A missing
+    /// target directory (or file, for a file bound) is created as the
+    /// engine creates them, only on the sandbox's own filesystem.
+    pub fn prepare(&mut self, root: BorrowedFd, dir: &Path) -> Result<()> {
+        let (root_id, _) = sys::mount_of(root)?;
+        let may = |d: BorrowedFd, name: &std::ffi::OsStr| {
+            crate::engine::may_create(root, d, name, &[root_id])
+        };
+        let mut prepared: Vec<Prepared> = Vec::new();
+        for spec in &self.mounts {
+            let shown = spec.shown();
+            let (mnt, node) = match &spec.kind {
+                MountKind::Bind | MountKind::BindRo => {
+                    let abs = std::env::current_dir()
+                        .context("the current directory")?
+                        .join(&spec.src);
+                    let src = crate::engine::open_bind_source(root, &abs)
+                        .with_context(|| format!("{shown}: source {}", show::quote(&spec.src)))?;
+                    let st = nix::sys::stat::fstat(src.as_fd())
+                        .with_context(|| format!("{shown}: source {}", show::quote(&spec.src)))?;
+                    let ro = spec.kind == MountKind::BindRo;
+                    let attrs = Attrs(if ro { Attrs::RDONLY } else { 0 });
+                    let mnt = sys::clone_tree_fd(src.as_fd(), true, attrs, Propagation::Private)
+                        .with_context(|| format!("{shown}: binding the source"))?;
+                    let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+                    (mnt, if dir { Node::Dir } else { Node::File })
+                }
+                MountKind::Fs { fstype, options } => {
+                    let mnt = sys::new_fs(fstype, &spec.src, options, Attrs(0))
+                        .with_context(|| format!("{shown}: making the {fstype} filesystem"))?;
+                    (mnt, Node::Dir)
+                }
+            };
+            let (target, _) = sys::resolve::resolve_create(root, &spec.tgt, node, &may)
+                .with_context(|| {
+                    format!("{shown}: resolving the target inside {}", show::path(dir))
+                })?;
+            let at = sys::resolve::in_root_path(root, target.as_fd())?;
+            if at == Path::new("/") {
+                bail!(
+                    "{shown}: the target is the sandbox's root itself; refusing to mount over it"
+                );
+            }
+            if let Some(p) = prepared
+                .iter()
+                .find(|p| at.starts_with(&p.at) || p.at.starts_with(&at))
+            {
+                bail!(
+                    "{shown}: its target {} and that of {} ({}) lie one in the other; give targets apart",
+                    show::path(&at),
+                    p.shown,
+                    show::path(&p.at)
+                );
+            }
+            prepared.push(Prepared { mnt, at, shown });
+        }
+        self.prepared = prepared;
+        if self.pid {
+            let proc = sys::resolve_in_root(root, Path::new("/proc")).with_context(|| {
+                format!(
+                    "--pid: {} (a fresh proc goes there)",
+                    show::path(dir.join("proc"))
+                )
+            })?;
+            self.proc_at = Some(sys::resolve::in_root_path(root, proc.as_fd())?);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_chorut_format() {
+        let m = |s: &str| MountSpec::parse(s);
+        assert_eq!(m("/a:/b").unwrap().kind, MountKind::Bind);
+        assert_eq!(m("/a:/b:bind").unwrap().kind, MountKind::Bind);
+        assert_eq!(m("/a:/b:ro").unwrap().kind, MountKind::BindRo);
+        let t = m("none:/scratch:tmpfs,size=10m,mode=1777").unwrap();
+        assert_eq!(t.src, "none");
+        assert_eq!(t.tgt, Path::new("/scratch"));
+        assert_eq!(
+            t.kind,
+            MountKind::Fs {
+                fstype: "tmpfs".into(),
+                options: vec!["size=10m".into(), "mode=1777".into()]
+            }
+        );
+        for bad in [
+            "/a",
+            ":/b",
+            "/a:b",
+            "/a:",
+            "/a:/b:ro,size=1",
+            "/a:/b:bad type",
+            "/a:/b:x/y",
+        ] {
+            let e = m(bad).unwrap_err();
+            assert!(e.starts_with("-m "), "{bad}: {e}");
+        }
+    }
+}

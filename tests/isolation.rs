@@ -1,0 +1,533 @@
+//! Namespaces of a run's own: `-m` mounts for one run (bind, ro, tmpfs;
+//! gone after, invisible to a parallel run, targets resolved inside the
+//! root), `--net none` (only loopback, the host's 127.0.0.1 out of reach)
+//! and `--pid` (its own pids, orphans reaped, the status and signals
+//! passed through); on a busybox rootfs, each test in its own mount namespace.
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{code, d, ok, pids_rooted_under, stderr, stdout, wait_within, Ns, DEADLINE};
+
+fn run(ns: &Ns, root: &Path, args: &[&str]) -> std::process::Output {
+    let mut a = vec!["run", "-d", d(root)];
+    a.extend_from_slice(args);
+    ns.run(&a)
+}
+
+/// Waits (at most 30 s) until `p` exists.
+#[track_caller]
+fn wait_for(p: &Path) {
+    let end = Instant::now() + Duration::from_secs(30);
+    while !p.exists() {
+        assert!(Instant::now() < end, "{} never appeared", p.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The mount table of the test's namespace without the mount ids' order
+/// mattering: mount point and source of each line.
+fn table(ns: &Ns) -> Vec<String> {
+    let mut v: Vec<String> = ns
+        .mountinfo()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            format!("{} {} {}", f[3], f[4], f[f.len() - 2])
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn run_mounts_bind_ro_and_tmpfs_for_the_run_only() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let host = ns.tmp.path().join("host-src");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("f"), "from the host\n").unwrap();
+    fs::create_dir_all(root.join("data")).unwrap();
+    std::os::unix::fs::symlink("/data", root.join("link")).unwrap();
+    // On first, so that the table before is the sandbox's own.
+    ok(&run(&ns, &root, &["--", "true"]));
+    let before = table(&ns);
+    let h = d(&host);
+    let line = "cat /mnt/rw/f; echo new > /mnt/rw/g; \
+                echo x > /mnt/ro/h 2>/dev/null || echo ro-refused; \
+                echo t > /link/t/file; cat /data/t/file; \
+                grep -c ' /data/t ' /proc/self/mountinfo";
+    let o = run(
+        &ns,
+        &root,
+        &[
+            "-m",
+            &format!("{h}:/mnt/rw"),
+            "-m",
+            &format!("{h}:/mnt/ro:ro"),
+            "-m",
+            "none:/link/t:tmpfs,size=1m,mode=0700",
+            "--",
+            "sh",
+            "-c",
+            line,
+        ],
+    );
+    assert_eq!(
+        ok(&o),
+        "from the host\nro-refused\nt\n1\n",
+        "{}",
+        stderr(&o)
+    );
+    // The bind wrote through to the host; the ro one did not.
+    assert_eq!(fs::read_to_string(host.join("g")).unwrap(), "new\n");
+    assert!(!host.join("h").exists());
+    // Nothing of them left: the namespace's table is as before, and the
+    // tmpfs's file was never on disk. The target through the rootfs
+    // symlink landed inside the root (/data/t), never at the host's /data.
+    assert_eq!(table(&ns), before);
+    assert!(root.join("data/t").is_dir());
+    assert!(!root.join("data/t/file").exists());
+    assert!(ns.mounts_under(&root).iter().all(|m| !m.contains("/mnt/")));
+    // The next run without -m sees the plain directories.
+    assert_eq!(
+        ok(&run(
+            &ns,
+            &root,
+            &["--", "sh", "-c", "find /mnt/rw /data/t -mindepth 1 | wc -l"]
+        )),
+        "0\n"
+    );
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn run_mounts_are_invisible_to_a_parallel_run_and_the_host() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let mut a = ns.tool();
+    a.args([
+        "run",
+        "-d",
+        d(&root),
+        "-m",
+        "none:/scratch:tmpfs",
+        "--",
+        "sh",
+        "-c",
+        "touch /scratch/mine; touch /ready; \
+         i=0; while [ ! -e /done ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
+         ls /scratch",
+    ])
+    .stdout(std::process::Stdio::piped());
+    let a = a.spawn().unwrap();
+    wait_for(&root.join("ready"));
+    // A parallel run: its /scratch is the plain directory, no mount there.
+    let o = run(
+        &ns,
+        &root,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "ls -A /scratch; grep -c scratch /proc/self/mountinfo",
+        ],
+    );
+    assert_eq!(stdout(&o), "0\n", "{}", stderr(&o));
+    assert!(!ns.mountinfo().contains("scratch"));
+    assert!(!root.join("scratch/mine").exists());
+    fs::write(root.join("done"), "").unwrap();
+    let out = common::finish_within(a, DEADLINE);
+    assert_eq!(ok(&out), "mine\n");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn run_mount_errors_name_the_option() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let host = ns.tmp.path().join("bound");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        format!("[bind]\ntgt:/h src:{}\n", host.display()),
+    )
+    .unwrap();
+    for (args, want, status) in [
+        (vec!["-m", "/x:relative"], "absolute", 2),
+        (vec!["-m", "/x"], "SRC:TGT", 2),
+        (vec!["-m", "/x:/y:ro,size=1"], "no options", 2),
+        (
+            vec!["-m", "/nonexistent-ct-src:/y"],
+            "nonexistent-ct-src",
+            125,
+        ),
+        (vec!["-m", "none:/y:nosuchfs"], "nosuchfs", 125),
+        (vec!["-m", "none:/:tmpfs"], "root itself", 125),
+        (
+            vec!["-m", "none:/a:tmpfs", "-m", "none:/a/b:tmpfs"],
+            "one in the other",
+            125,
+        ),
+        // Never created on a host directory bound in.
+        (vec!["-m", "none:/h/new:tmpfs"], "refusing to create", 125),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--", "true"]);
+        let o = run(&ns, &root, &a);
+        assert!(
+            code(&o) == status && stderr(&o).contains(want) && stderr(&o).contains("-m"),
+            "{args:?}: status {}: {}",
+            code(&o),
+            stderr(&o)
+        );
+    }
+    assert!(!host.join("new").exists());
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+/// Runs `nc` to the host's 127.0.0.1:PORT with `args`; returns its status
+/// and whether the test's listener got its line.
+fn probe(ns: &Ns, root: &Path, args: &[&str]) -> (i32, bool) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let server = std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(60);
+        // Once the run is over, one last look for its connection.
+        let mut last = false;
+        while Instant::now() < end && !last {
+            last = stopped.load(std::sync::atomic::Ordering::SeqCst);
+            if let Ok((mut c, _)) = l.accept() {
+                c.set_nonblocking(false).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = [0u8; 64];
+                let n = c.read(&mut buf).unwrap_or(0);
+                return &buf[..n] == b"hi\n";
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    });
+    let line = format!("echo hi | nc -w 3 127.0.0.1 {port}");
+    let mut a = args.to_vec();
+    a.extend(["--", "sh", "-c", &line]);
+    let o = run(ns, root, &a);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    (code(&o), server.join().unwrap())
+}
+
+#[test]
+fn net_none_has_only_loopback_and_cannot_reach_the_host() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let (st, got) = probe(&ns, &root, &[]);
+    assert!(st == 0 && got, "the host's network by default: {st} {got}");
+    let (st, got) = probe(&ns, &root, &["--net", "none"]);
+    assert!(st != 0 && !got, "--net none reached the host: {st} {got}");
+    // Only lo, and it is up.
+    let o = run(
+        &ns,
+        &root,
+        &[
+            "--net",
+            "none",
+            "--",
+            "sh",
+            "-c",
+            "tail -n +3 /proc/net/dev | cut -d: -f1; ip link",
+        ],
+    );
+    let out = ok(&o);
+    let mut lines = out.lines();
+    assert_eq!(lines.next().map(str::trim), Some("lo"), "{out}");
+    assert!(out.contains("1: lo: <LOOPBACK,UP"), "{out}");
+    assert!(!out.contains("2: "), "{out}");
+    // Loopback inside works: a server and a client of the command's own.
+    let o = run(
+        &ns,
+        &root,
+        &[
+            "--net",
+            "none",
+            "--",
+            "sh",
+            "-c",
+            "nc -l -p 4711 > /got & sleep 0.3; echo inside | nc -w 3 127.0.0.1 4711; wait; cat /got",
+        ],
+    );
+    assert_eq!(ok(&o), "inside\n");
+    // [run] net:none in tool.conf; --net host wins.
+    let conf = root.join("chroot.d/tool.conf");
+    fs::write(&conf, "[run]\nnet:none\n").unwrap();
+    let (st, got) = probe(&ns, &root, &[]);
+    assert!(st != 0 && !got, "[run] net:none: {st} {got}");
+    let (st, got) = probe(&ns, &root, &["--net", "host"]);
+    assert!(st == 0 && got, "--net host wins: {st} {got}");
+    // Malformed: an error naming the file and the line.
+    fs::write(&conf, "[run]\n\nnet:off\n").unwrap();
+    let o = run(&ns, &root, &["--", "true"]);
+    assert!(
+        code(&o) != 0 && stderr(&o).contains("tool.conf:3") && stderr(&o).contains("net"),
+        "{}",
+        stderr(&o)
+    );
+    fs::write(&conf, "[run]\npid:maybe\n").unwrap();
+    let o = run(&ns, &root, &["--", "true"]);
+    assert!(
+        code(&o) != 0 && stderr(&o).contains("tool.conf:2") && stderr(&o).contains("pid"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&ns, &root, &["--net", "off", "--", "true"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn pid_namespace_init_reaps_and_passes_the_status_on() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    ok(&run(&ns, &root, &["--", "true"]));
+    let before = table(&ns);
+    // The command is the init's child (pid 2); /proc is the namespace's own.
+    let o = run(
+        &ns,
+        &root,
+        &[
+            "--pid",
+            "--",
+            "sh",
+            "-c",
+            "echo $$; ls /proc | grep -c '^[0-9]'",
+        ],
+    );
+    let out = ok(&o);
+    let mut l = out.lines();
+    assert_eq!(l.next(), Some("2"), "{out}");
+    let n: u32 = l.next().unwrap().parse().unwrap();
+    assert!(n <= 5, "only the namespace's processes in /proc: {out}");
+    // The status is the command's.
+    assert_eq!(
+        code(&run(&ns, &root, &["--pid", "--", "sh", "-c", "exit 7"])),
+        7
+    );
+    assert_eq!(
+        code(&run(
+            &ns,
+            &root,
+            &["--pid", "--", "sh", "-c", "kill -TERM $$"]
+        )),
+        143
+    );
+    // An orphan left in the background does not outlive the run.
+    let o = run(
+        &ns,
+        &root,
+        &[
+            "--pid",
+            "--",
+            "sh",
+            "-c",
+            "sleep 1000 >/dev/null 2>&1 & echo started",
+        ],
+    );
+    assert_eq!(ok(&o), "started\n");
+    assert_eq!(pids_rooted_under(&root), Vec::<i32>::new());
+    // The fresh /proc is gone with the run.
+    assert_eq!(table(&ns), before);
+    // [run] pid:yes.
+    fs::write(root.join("chroot.d/tool.conf"), "[run]\npid:yes\n").unwrap();
+    assert_eq!(ok(&run(&ns, &root, &["--", "sh", "-c", "echo $$"])), "2\n");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn pid_namespace_term_to_the_tool_ends_the_command_with_143() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let mut c = ns.tool();
+    c.args([
+        "run",
+        "-d",
+        d(&root),
+        "--pid",
+        "--",
+        "sh",
+        "-c",
+        "touch /ready; sleep 1000 & sleep 1000",
+    ]);
+    let mut child = c.spawn().unwrap();
+    wait_for(&root.join("ready"));
+    std::thread::sleep(Duration::from_millis(100));
+    // nsenter execs chroot-tool: this pid is the tool's.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = wait_within(&mut child, Duration::from_secs(30));
+    assert_eq!(st.code(), Some(143));
+    assert_eq!(pids_rooted_under(&root), Vec::<i32>::new());
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn isolation_options_combine_in_shell() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let mut c = ns.tool();
+    c.args([
+        "shell",
+        "-d",
+        d(&root),
+        "--pid",
+        "--net",
+        "none",
+        "-m",
+        "none:/scratch:tmpfs",
+    ])
+    .stdin(std::process::Stdio::piped());
+    let mut child = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo $$; tail -n +3 /proc/net/dev | wc -l; grep -c ' /scratch ' /proc/self/mountinfo\n")
+        .unwrap();
+    let o = common::finish_within(child, DEADLINE);
+    assert_eq!(ok(&o), "2\n1\n1\n");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn off_ends_the_processes_of_runs_with_namespaces_of_their_own() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let mut runs = vec![];
+    let opts: [&[&str]; 3] = [
+        &["-m", "none:/scratch:tmpfs"],
+        &["--pid"],
+        &["--net", "none"],
+    ];
+    for (i, opt) in opts.iter().enumerate() {
+        let mut c = ns.tool();
+        c.args(["run", "-d", d(&root)]).args(*opt);
+        c.args(["--", "sh", "-c", &format!("touch /ready{i}; sleep 1000")]);
+        runs.push(c.spawn().unwrap());
+        wait_for(&root.join(format!("ready{i}")));
+    }
+    let st = ok(&ns.run(&["status", "-d", d(&root)]));
+    assert!(st.matches("sleep").count() >= 3, "{st}");
+    let o = ns.run(&["off", "-d", d(&root), "--timeout", "5"]);
+    assert!(ok(&o).contains("processes ended"), "{}", stdout(&o));
+    for mut r in runs {
+        let st = wait_within(&mut r, Duration::from_secs(30));
+        assert_eq!(st.code(), Some(143));
+    }
+    assert_eq!(pids_rooted_under(&root), Vec::<i32>::new());
+    assert!(ns.mounts_under(&root).is_empty());
+}
+
+#[test]
+fn run_mounts_do_not_propagate_on_a_shared_host() {
+    // Every mount shared, as on a systemd host, and a peer namespace made
+    // from it: a -m mount, even on a host directory bound in, reaches neither.
+    let ns = Ns::with_propagation("shared");
+    let root = ns.busybox_root("sb");
+    let h = ns.tmp.path().join("host");
+    fs::create_dir_all(h.join("sub")).unwrap();
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        format!("[bind]\ntgt:/mnt/host src:{} opt:rbind\n", d(&h)),
+    )
+    .unwrap();
+    let mut peer = ns
+        .cmd("unshare")
+        .args(["-m", "--propagation", "unchanged", "sleep", "100000"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let peer_pid = peer.id();
+    let ns_mnt = fs::read_link(format!("/proc/{}/ns/mnt", ns.pid())).unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    while fs::read_link(format!("/proc/{peer_pid}/ns/mnt")).map_or(true, |m| m == ns_mnt)
+        || fs::read_to_string(format!("/proc/{peer_pid}/comm")).unwrap_or_default() != "sleep\n"
+    {
+        assert!(Instant::now() < end, "peer namespace not made");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        ns.mountinfo().contains("shared:"),
+        "the namespace is not shared"
+    );
+    let mut a = ns.tool();
+    a.args([
+        "run",
+        "-d",
+        d(&root),
+        "-m",
+        "ctmarker:/mnt/host/sub:tmpfs",
+        "-m",
+        "ctmarker2:/scratch:tmpfs",
+        "--",
+        "sh",
+        "-c",
+        "grep -c ctmarker /proc/self/mountinfo; touch /ready; \
+         i=0; while [ ! -e /done ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done",
+    ])
+    .stdout(std::process::Stdio::piped());
+    let a = a.spawn().unwrap();
+    wait_for(&root.join("ready"));
+    let peer_info = fs::read_to_string(format!("/proc/{peer_pid}/mountinfo")).unwrap();
+    let host_info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let seen = (
+        ns.mountinfo().contains("ctmarker"),
+        peer_info.contains("ctmarker"),
+        host_info.contains("ctmarker"),
+    );
+    fs::write(root.join("done"), "").unwrap();
+    let out = common::finish_within(a, DEADLINE);
+    let _ = peer.kill();
+    let _ = peer.wait();
+    assert_eq!(ok(&out), "2\n");
+    assert_eq!(seen, (false, false, false), "namespace, peer, host");
+    assert!(!h.join("sub").read_dir().unwrap().any(|_| true));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn a_run_mount_source_entering_the_sandbox_stays_inside() {
+    // DIR/escape -> / in the rootfs: -m DIR/escape/etc is the sandbox's
+    // /etc, never the host's, as a [bind] source would be.
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    std::os::unix::fs::symlink("/", root.join("escape")).unwrap();
+    fs::write(root.join("etc/marker"), "sandbox\n").unwrap();
+    let src = format!("{}/escape/etc:/x:ro", d(&root));
+    let o = run(
+        &ns,
+        &root,
+        &[
+            "-m",
+            &src,
+            "--",
+            "sh",
+            "-c",
+            "cat /x/marker; wc -l < /x/passwd",
+        ],
+    );
+    assert_eq!(ok(&o), "sandbox\n1\n", "{}", stderr(&o));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
