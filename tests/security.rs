@@ -3343,3 +3343,110 @@ fn mount_points_beyond_path_max_are_unmounted_by_off_and_destroy() {
     }
     t.finish(5, 0);
 }
+
+// ---- issue 7: second attack pass ----
+
+/// A process inside the sandbox at `root` (uid 1000, its root the
+/// sandbox's own mount) that holds an exclusive flock on its `/`, DIR
+/// itself, and sleeps. Returns once the lock is held.
+fn flock_holder_inside(ns: &Ns, root: &Path, secs: u32) -> Child {
+    let mark = ns
+        .tmp
+        .path()
+        .join(format!("flocked-{}", std::process::id()));
+    let _ = fs::remove_file(&mark);
+    let child = ns
+        .cmd("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 9<'{r}' && flock -x 9 && touch '{m}' && \
+             exec chroot --userspec=1000:1000 '{r}' /bin/sleep {secs}",
+            r = d(root),
+            m = d(&mark)
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !mark.exists() {
+        assert!(Instant::now() < deadline, "the holder never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// Class 1 of the second pass: a process inside that flocks its `/` (DIR)
+/// blocks no verb: the lock is a file on the host side, out of its reach.
+/// Each verb finishes within its deadline; `off` and `destroy` end the
+/// holder.
+#[test]
+fn a_process_inside_holding_a_flock_on_its_root_blocks_no_verb() {
+    let ns = Ns::new();
+    let mut t = Tally::new("flock on / inside");
+    for verb in ["on", "run", "off", "destroy"] {
+        let root = ns.busybox_root(&format!("flock-{verb}"));
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        let mut holder = flock_holder_inside(&ns, &root, 40);
+        let pid = holder.id() as i32;
+        t.attacks += 1;
+        let o = match verb {
+            "run" => tool_timed(
+                &ns,
+                &["run", "-d", d(&root), "--", "sh", "-c", "exit 7"],
+                20,
+            ),
+            "destroy" => tool_timed(
+                &ns,
+                &["destroy", "--yes", "--timeout", "1", "-d", d(&root)],
+                20,
+            ),
+            "off" => tool_timed(&ns, &["off", "--timeout", "1", "-d", d(&root)], 20),
+            _ => tool_timed(&ns, &["on", "-d", d(&root)], 20),
+        };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = holder.wait();
+        match verb {
+            "run" => assert_eq!(code(&o), 7, "{verb}: {}", stderr(&o)),
+            _ => assert!(o.status.success(), "{verb}: {}", stderr(&o)),
+        }
+        if verb == "destroy" {
+            assert!(!root.exists(), "destroy left {}", root.display());
+        } else {
+            ok(&ns.run(&["off", "--timeout", "1", "-d", d(&root)]));
+        }
+        t.left(&ns, &root);
+    }
+    t.finish(4, 0);
+}
+
+/// The lock is one per DIR, whatever its spelling, and lives under the run
+/// dir (root-only), never in DIR: a symlink to DIR shares it.
+#[test]
+fn the_lock_is_a_host_file_shared_by_every_spelling_of_dir() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("lockfile");
+    let alias = ns.tmp.path().join("alias");
+    symlink(&root, &alias).unwrap();
+    ok(&ns.run(&["on", "-d", d(&alias)]));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    let md = fs::metadata(&root).unwrap();
+    let lock = ns
+        .run_dir
+        .join("lock")
+        .join(format!("{}-{}", md.dev(), md.ino()));
+    let lmd = fs::symlink_metadata(&lock).expect("the lock file");
+    assert!(lmd.is_file());
+    assert_eq!(lmd.mode() & 0o777, 0o600);
+    let dmd = fs::symlink_metadata(lock.parent().unwrap()).unwrap();
+    assert_eq!(dmd.mode() & 0o777, 0o700);
+    assert_eq!(
+        fs::read_dir(ns.run_dir.join("lock")).unwrap().count(),
+        1,
+        "one lock for both spellings"
+    );
+}
