@@ -3450,3 +3450,75 @@ fn the_lock_is_a_host_file_shared_by_every_spelling_of_dir() {
         "one lock for both spellings"
     );
 }
+
+/// Class 2 of the second pass: a history file that is not a regular file
+/// (a FIFO without a reader, a FIFO with one, a character device) hangs
+/// nothing and receives nothing: `run` and `off` finish, warn in one line,
+/// and keep their own status.
+#[test]
+fn a_history_that_is_not_a_regular_file_hangs_nothing() {
+    let ns = Ns::new();
+    let mut t = Tally::new("history not regular");
+    for shape in ["fifo", "fifo-read", "null"] {
+        let root = ns.busybox_root(&format!("hist-{shape}"));
+        let canon = fs::canonicalize(&root).unwrap();
+        let hist = ns.state_dir().join("history");
+        fs::create_dir_all(&hist).unwrap();
+        let file = hist.join(chroot_tool::audit::file_name(&canon));
+        let made = match shape {
+            "null" => nix::sys::stat::mknod(
+                &file,
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+                nix::sys::stat::makedev(1, 3),
+            ),
+            _ => nix::unistd::mkfifo(&file, nix::sys::stat::Mode::from_bits_truncate(0o600)),
+        };
+        made.unwrap();
+        // A reader that would receive what is written to the FIFO.
+        let reader = (shape == "fifo-read").then(|| {
+            let out = ns.tmp.path().join(format!("read-{shape}"));
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("exec cat '{}' > '{}'", d(&file), d(&out)))
+                .spawn()
+                .map(|c| (c, out))
+                .unwrap()
+        });
+        if reader.is_some() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        for (args, want) in [
+            (vec!["run", "-d", d(&root), "--", "sh", "-c", "exit 5"], 5),
+            (vec!["off", "-d", d(&root)], 0),
+        ] {
+            t.attacks += 1;
+            let o = tool_timed(&ns, &args, 20);
+            assert_eq!(code(&o), want, "{shape} {args:?}: {}", stderr(&o));
+            let e = stderr(&o);
+            let warn: Vec<&str> = e.lines().filter(|l| l.contains("history")).collect();
+            assert_eq!(warn.len(), 1, "{shape} {args:?}: {e}");
+            assert!(
+                warn[0].starts_with("chroot-tool: warning: history not written: ")
+                    && warn[0].contains("not a regular file"),
+                "{shape} {args:?}: {e}"
+            );
+        }
+        let md = fs::symlink_metadata(&file).unwrap();
+        assert!(!md.is_file(), "{shape}: the file was replaced");
+        if let Some((mut c, out)) = reader {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = c.wait();
+            assert_eq!(
+                fs::read(&out).unwrap_or_default(),
+                b"",
+                "{shape}: written to the FIFO"
+            );
+        }
+        t.left(&ns, &root);
+    }
+    t.finish(6, 0);
+}
