@@ -3522,3 +3522,71 @@ fn a_history_that_is_not_a_regular_file_hangs_nothing() {
     }
     t.finish(6, 0);
 }
+
+/// Class 3 of the second pass: the hosts line `on` adds never replaces a
+/// symlinked /etc/hosts (nor writes through it), and never writes into a
+/// host directory bound on /etc (with a hosts file, without one), while a
+/// plain /etc/hosts still gets its line.
+#[test]
+fn the_hosts_line_is_written_only_to_the_roots_own_regular_file() {
+    let ns = Ns::new();
+    let mut t = Tally::new("hosts line");
+    let name = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let base = "127.0.0.1\tlocalhost\n";
+    // A symlinked /etc/hosts stays a symlink; its target is untouched.
+    for to in ["../usr/share/hosts", "/usr/share/hosts"] {
+        let root = ns.busybox_root(&format!("hosts-link-{}", to.len()));
+        fs::create_dir_all(root.join("usr/share")).unwrap();
+        fs::write(root.join("usr/share/hosts"), base).unwrap();
+        symlink(to, root.join("etc/hosts")).unwrap();
+        t.attacks += 1;
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        let l = fs::read_link(root.join("etc/hosts")).expect("still a symlink");
+        assert_eq!(l, Path::new(to));
+        assert_eq!(
+            fs::read_to_string(root.join("usr/share/hosts")).unwrap(),
+            base
+        );
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.left(&ns, &root);
+    }
+    // A host directory bound on /etc: nothing in it is made or replaced.
+    for with_hosts in [true, false] {
+        let root = ns.busybox_root(&format!("hosts-bind-{with_hosts}"));
+        let host = ns.tmp.path().join(format!("host-etc-{with_hosts}"));
+        fs::create_dir_all(&host).unwrap();
+        fs::write(host.join("passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        // Where the built-in bind of the host's resolv.conf lands.
+        fs::write(host.join("resolv.conf"), "").unwrap();
+        if with_hosts {
+            fs::write(host.join("hosts"), base).unwrap();
+        }
+        conf(&root, &format!("[bind]\nsrc:{} tgt:/etc\n", d(&host)));
+        let before = Snapshot::take(&[&host]);
+        t.attacks += 1;
+        let o = ns.run(&["on", "-d", d(&root)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            mounted_at(&ns, &root.join("etc")),
+            "the [bind] on /etc is the test's premise"
+        );
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.changed(&before, &Snapshot::take(&[&host]));
+        if with_hosts {
+            assert_eq!(fs::read_to_string(host.join("hosts")).unwrap(), base);
+        }
+        t.left(&ns, &root);
+    }
+    // The plain case still works: a regular /etc/hosts gets the line.
+    let root = ns.busybox_root("hosts-plain");
+    fs::write(root.join("etc/hosts"), base).unwrap();
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let text = fs::read_to_string(root.join("etc/hosts")).unwrap();
+    assert!(
+        text.starts_with(base) && text.contains(&format!("\t{name}\t")),
+        "{text}"
+    );
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    t.left(&ns, &root);
+    t.finish(4, 0);
+}
