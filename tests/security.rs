@@ -3590,3 +3590,55 @@ fn the_hosts_line_is_written_only_to_the_roots_own_regular_file() {
     t.left(&ns, &root);
     t.finish(4, 0);
 }
+
+/// Class 4 of the second pass: the caller's open descriptors never reach
+/// the command. Descriptors 8 (a host file) and 9 (a host directory, by
+/// which `cd /proc/self/fd/9` would leave the chroot) are open in the
+/// process that starts chroot-tool; inside, only 0, 1, 2 and the one `ls`
+/// opens are there, as root and as uid 1000, argv and shell line.
+#[test]
+fn the_callers_descriptors_do_not_reach_the_command() {
+    let ns = Ns::new();
+    let mut t = Tally::new("inherited descriptors");
+    let root = ns.busybox_root("fds");
+    let host = host_dir(&ns);
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let sh = |rest: &str| -> Output {
+        let line = format!(
+            "exec 8<'{f}' 9<'{h}'; exec '{bin}' run -d '{r}' {rest}",
+            f = d(&host.join("etc/passwd")),
+            h = d(&host),
+            bin = common::BIN,
+            r = d(&root),
+        );
+        common::output_within(
+            ns.cmd("sh").args(["-c", &line]).stdin(Stdio::null()),
+            Duration::from_secs(30),
+        )
+    };
+    for user in ["", "-u 1000"] {
+        for rest in [
+            "-- ls /proc/self/fd".to_string(),
+            "'ls /proc/self/fd'".to_string(),
+        ] {
+            t.attacks += 1;
+            let o = sh(&format!("{user} {rest}"));
+            let out = ok(&o);
+            let fds: Vec<&str> = out.split_whitespace().collect();
+            assert_eq!(fds, ["0", "1", "2", "3"], "{user} {rest}: {out}");
+        }
+        t.attacks += 1;
+        let o = sh(&format!(
+            "{user} -- sh -c 'cd /proc/self/fd/9 && ls; cat /proc/self/fd/8; true'"
+        ));
+        let out = stdout(&o);
+        assert!(o.status.success(), "{user}: {}", stderr(&o));
+        assert!(
+            !out.contains("etc") && !out.contains("host passwd"),
+            "{user}: the host is reachable: {out}"
+        );
+    }
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    t.left(&ns, &root);
+    t.finish(6, 0);
+}
