@@ -255,7 +255,8 @@ pub fn file_name(dir: &Path) -> String {
 }
 
 /// Appends `entry` to the history of the sandbox at `dir`: one
-/// `O_APPEND` write of the whole line. Returns the file written.
+/// `O_APPEND` write of the whole line, to a regular file only (see
+/// [`regular`]). Returns the file written.
 pub fn append(dir: &Path, entry: &Entry) -> Result<PathBuf, AuditError> {
     let path = history_file(dir)?;
     let line = entry.to_line();
@@ -268,8 +269,14 @@ pub fn append(dir: &Path, entry: &Entry) -> Result<PathBuf, AuditError> {
             .append(true)
             .create(true)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
             .open(&path)
+            .map_err(|e| match e.raw_os_error() {
+                // A FIFO that no one reads (or a device without its device).
+                Some(libc::ENXIO) => not_regular(),
+                _ => e,
+            })
+            .and_then(regular)
     };
     let f = match open() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -296,6 +303,21 @@ pub fn append(dir: &Path, entry: &Entry) -> Result<PathBuf, AuditError> {
     Ok(path)
 }
 
+/// `f` when it is a regular file. The history is opened without blocking
+/// (a FIFO put at its path never hangs a run or an `off`) and anything
+/// else (a FIFO, a device) is refused.
+fn regular(f: std::fs::File) -> io::Result<std::fs::File> {
+    if f.metadata()?.is_file() {
+        Ok(f)
+    } else {
+        Err(not_regular())
+    }
+}
+
+fn not_regular() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "not a regular file; left alone")
+}
+
 /// What [`read`] found.
 #[derive(Debug, Default)]
 pub struct History {
@@ -316,8 +338,9 @@ pub fn read(dir: &Path, last: Option<usize>) -> Result<(PathBuf, History), Audit
     };
     let f = match OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(&path)
+        .and_then(regular)
     {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((path, History::default())),
         r => r.map_err(io_err)?,

@@ -502,7 +502,7 @@ fn prepare_dir(dir: &Path, ui: &Ui) -> Result<(PathBuf, crate::lock::Lock), Crea
         return Err(CreateError::RootDir);
     }
     safe_dir(&dir)?;
-    let file = File::open(&dir).map_err(io_err(&dir))?;
+    let file = crate::lock::open(&dir).map_err(io_err(&dir))?;
     let lock = match crate::lock::try_exclusive(file) {
         Ok(l) => l,
         Err(crate::lock::Busy::Held(_)) => {

@@ -1,6 +1,12 @@
 //! Serialises the invocations that change a sandbox's state (create, on,
-//! off, destroy, the start of run) with a flock on the sandbox directory
-//! itself: nothing to create, nothing left stale after a crash or a reboot.
+//! off, destroy, the start of run) with a flock on a file of DIR's own on
+//! the host side: `<run dir>/lock/<dev>-<ino>` (the run dir is
+//! `/run/chroot-tool`, root's, or `$CHROOT_TOOL_RUN_DIR`), named by DIR's
+//! device and inode so that every spelling of DIR (a symlink, a bind
+//! elsewhere) shares one lock. Nothing goes stale after a crash (a flock
+//! ends with its holder) and the files go at reboot. The lock is out of
+//! the sandbox's reach: a process inside that flocks its `/` (DIR itself)
+//! holds nothing chroot-tool waits for.
 //!
 //! `create` holds the lock for its whole run, and its backend (debootstrap)
 //! inherits it: a create in progress, or a backend that outlived a killed
@@ -9,12 +15,13 @@
 //! minutes; `on` and `run` also refuse a create that did not finish.
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::sys::stat::Mode;
 
 use crate::show;
 
@@ -30,7 +37,7 @@ impl Lock {
 /// Waits for, then holds, the sandbox's exclusive lock until dropped.
 /// Refuses at once when a create is in progress on `dir`.
 pub fn exclusive(dir: &Path) -> Result<Lock> {
-    let f = open(dir)?;
+    let f = open(dir).with_context(|| format!("opening the lock of {}", show::path(dir)))?;
     let f = match try_exclusive(f) {
         Ok(l) => return Ok(l),
         Err(Busy::Held(f)) => f,
@@ -77,9 +84,46 @@ pub fn try_exclusive(f: File) -> std::result::Result<Lock, Busy> {
     }
 }
 
-/// `dir` opened for locking.
-pub fn open(dir: &Path) -> Result<File> {
-    File::open(dir).with_context(|| format!("opening {} to lock it", show::path(dir)))
+/// The lock file of `dir` (which must exist): named by its device and
+/// inode, below the run dir.
+pub fn path_of(dir: &Path) -> io::Result<PathBuf> {
+    let md = std::fs::metadata(dir)?;
+    Ok(crate::owned::run_dir()
+        .join("lock")
+        .join(format!("{}-{}", md.dev(), md.ino())))
+}
+
+/// The lock file of `dir`, opened (made when missing: its directory 0700,
+/// the file 0600, never through a symlink, a regular file only).
+pub fn open(dir: &Path) -> io::Result<File> {
+    let path = path_of(dir)?;
+    let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", show::path(&path)));
+    if let Some(parent) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(at)?;
+    }
+    let fd = nix::fcntl::open(
+        &path,
+        OFlag::O_RDONLY
+            | OFlag::O_CREAT
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(|e| at(e.into()))?;
+    let f = File::from(fd);
+    if !f.metadata().map_err(at)?.is_file() {
+        return Err(at(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        )));
+    }
+    Ok(f)
 }
 
 /// The one-line refusal for a DIR locked by a create in progress (or by
@@ -103,10 +147,10 @@ pub fn in_progress(dir: &Path) -> String {
     )
 }
 
-/// Processes other than this one with a descriptor open on `dir` itself
-/// (the lock's holders among them): pid and command name, at most eight.
+/// Processes other than this one with a descriptor open on `dir`'s lock
+/// file (its holders among them): pid and command name, at most eight.
 pub fn holders(dir: &Path) -> Vec<(i32, String)> {
-    let Ok(md) = std::fs::metadata(dir) else {
+    let Ok(md) = path_of(dir).and_then(std::fs::symlink_metadata) else {
         return vec![];
     };
     let me = std::process::id() as i32;

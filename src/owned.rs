@@ -19,12 +19,17 @@ use std::sync::OnceLock;
 
 use crate::sys;
 
+/// chroot-tool's root-only directory on the host side: `/run/chroot-tool`,
+/// or `$CHROOT_TOOL_RUN_DIR` (the records and DIR's locks are below it).
+pub fn run_dir() -> PathBuf {
+    std::env::var_os("CHROOT_TOOL_RUN_DIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/run/chroot-tool"), PathBuf::from)
+}
+
 /// The records' directory.
 fn records() -> PathBuf {
-    let base = std::env::var_os("CHROOT_TOOL_RUN_DIR")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from("/run/chroot-tool"), PathBuf::from);
-    base.join("on")
+    run_dir().join("on")
 }
 
 /// This process's mount namespace (the inode of `/proc/self/ns/mnt`).

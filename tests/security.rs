@@ -3439,3 +3439,302 @@ fn records_survive_neither_reuse_nor_renames() {
     t.left(&ns, &now);
     t.finish(2, 0);
 }
+
+// ---- issue 7: second attack pass ----
+
+/// A process inside the sandbox at `root` (uid 1000, its root the
+/// sandbox's own mount) that holds an exclusive flock on its `/`, DIR
+/// itself, and sleeps. Returns once the lock is held.
+fn flock_holder_inside(ns: &Ns, root: &Path, secs: u32) -> Child {
+    let mark = ns
+        .tmp
+        .path()
+        .join(format!("flocked-{}", std::process::id()));
+    let _ = fs::remove_file(&mark);
+    let child = ns
+        .cmd("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 9<'{r}' && flock -x 9 && touch '{m}' && \
+             exec chroot --userspec=1000:1000 '{r}' /bin/sleep {secs}",
+            r = d(root),
+            m = d(&mark)
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !mark.exists() {
+        assert!(Instant::now() < deadline, "the holder never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// Class 1 of the second pass: a process inside that flocks its `/` (DIR)
+/// blocks no verb: the lock is a file on the host side, out of its reach.
+/// Each verb finishes within its deadline; `off` and `destroy` end the
+/// holder.
+#[test]
+fn a_process_inside_holding_a_flock_on_its_root_blocks_no_verb() {
+    let ns = Ns::new();
+    let mut t = Tally::new("flock on / inside");
+    for verb in ["on", "run", "off", "destroy"] {
+        let root = ns.busybox_root(&format!("flock-{verb}"));
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        let mut holder = flock_holder_inside(&ns, &root, 40);
+        let pid = holder.id() as i32;
+        t.attacks += 1;
+        let o = match verb {
+            "run" => tool_timed(
+                &ns,
+                &["run", "-d", d(&root), "--", "sh", "-c", "exit 7"],
+                20,
+            ),
+            "destroy" => tool_timed(
+                &ns,
+                &["destroy", "--yes", "--timeout", "1", "-d", d(&root)],
+                20,
+            ),
+            "off" => tool_timed(&ns, &["off", "--timeout", "1", "-d", d(&root)], 20),
+            _ => tool_timed(&ns, &["on", "-d", d(&root)], 20),
+        };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = holder.wait();
+        match verb {
+            "run" => assert_eq!(code(&o), 7, "{verb}: {}", stderr(&o)),
+            _ => assert!(o.status.success(), "{verb}: {}", stderr(&o)),
+        }
+        if verb == "destroy" {
+            assert!(!root.exists(), "destroy left {}", root.display());
+        } else {
+            ok(&ns.run(&["off", "--timeout", "1", "-d", d(&root)]));
+        }
+        t.left(&ns, &root);
+    }
+    t.finish(4, 0);
+}
+
+/// The lock is one per DIR, whatever its spelling, and lives under the run
+/// dir (root-only), never in DIR: a symlink to DIR shares it.
+#[test]
+fn the_lock_is_a_host_file_shared_by_every_spelling_of_dir() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("lockfile");
+    let alias = ns.tmp.path().join("alias");
+    symlink(&root, &alias).unwrap();
+    ok(&ns.run(&["on", "-d", d(&alias)]));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    let md = fs::metadata(&root).unwrap();
+    let lock = ns
+        .run_dir
+        .join("lock")
+        .join(format!("{}-{}", md.dev(), md.ino()));
+    let lmd = fs::symlink_metadata(&lock).expect("the lock file");
+    assert!(lmd.is_file());
+    assert_eq!(lmd.mode() & 0o777, 0o600);
+    let dmd = fs::symlink_metadata(lock.parent().unwrap()).unwrap();
+    assert_eq!(dmd.mode() & 0o777, 0o700);
+    assert_eq!(
+        fs::read_dir(ns.run_dir.join("lock")).unwrap().count(),
+        1,
+        "one lock for both spellings"
+    );
+}
+
+/// Class 2 of the second pass: a history file that is not a regular file
+/// (a FIFO without a reader, a FIFO with one, a character device) hangs
+/// nothing and receives nothing: `run` and `off` finish, warn in one line,
+/// and keep their own status.
+#[test]
+fn a_history_that_is_not_a_regular_file_hangs_nothing() {
+    let ns = Ns::new();
+    let mut t = Tally::new("history not regular");
+    for shape in ["fifo", "fifo-read", "null"] {
+        let root = ns.busybox_root(&format!("hist-{shape}"));
+        let canon = fs::canonicalize(&root).unwrap();
+        let hist = ns.state_dir().join("history");
+        fs::create_dir_all(&hist).unwrap();
+        let file = hist.join(chroot_tool::audit::file_name(&canon));
+        let made = match shape {
+            "null" => nix::sys::stat::mknod(
+                &file,
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+                nix::sys::stat::makedev(1, 3),
+            ),
+            _ => nix::unistd::mkfifo(&file, nix::sys::stat::Mode::from_bits_truncate(0o600)),
+        };
+        made.unwrap();
+        // A reader that would receive what is written to the FIFO.
+        let reader = (shape == "fifo-read").then(|| {
+            let out = ns.tmp.path().join(format!("read-{shape}"));
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("exec cat '{}' > '{}'", d(&file), d(&out)))
+                .spawn()
+                .map(|c| (c, out))
+                .unwrap()
+        });
+        if reader.is_some() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        for (args, want) in [
+            (vec!["run", "-d", d(&root), "--", "sh", "-c", "exit 5"], 5),
+            (vec!["off", "-d", d(&root)], 0),
+        ] {
+            t.attacks += 1;
+            let o = tool_timed(&ns, &args, 20);
+            assert_eq!(code(&o), want, "{shape} {args:?}: {}", stderr(&o));
+            let e = stderr(&o);
+            let warn: Vec<&str> = e.lines().filter(|l| l.contains("history")).collect();
+            assert_eq!(warn.len(), 1, "{shape} {args:?}: {e}");
+            assert!(
+                warn[0].starts_with("chroot-tool: warning: history not written: ")
+                    && warn[0].contains("not a regular file"),
+                "{shape} {args:?}: {e}"
+            );
+        }
+        let md = fs::symlink_metadata(&file).unwrap();
+        assert!(!md.is_file(), "{shape}: the file was replaced");
+        if let Some((mut c, out)) = reader {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = c.wait();
+            assert_eq!(
+                fs::read(&out).unwrap_or_default(),
+                b"",
+                "{shape}: written to the FIFO"
+            );
+        }
+        t.left(&ns, &root);
+    }
+    t.finish(6, 0);
+}
+
+/// Class 3 of the second pass: the hosts line `on` adds never replaces a
+/// symlinked /etc/hosts (nor writes through it), and never writes into a
+/// host directory bound on /etc (with a hosts file, without one), while a
+/// plain /etc/hosts still gets its line.
+#[test]
+fn the_hosts_line_is_written_only_to_the_roots_own_regular_file() {
+    let ns = Ns::new();
+    let mut t = Tally::new("hosts line");
+    let name = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let base = "127.0.0.1\tlocalhost\n";
+    // A symlinked /etc/hosts stays a symlink; its target is untouched.
+    for to in ["../usr/share/hosts", "/usr/share/hosts"] {
+        let root = ns.busybox_root(&format!("hosts-link-{}", to.len()));
+        fs::create_dir_all(root.join("usr/share")).unwrap();
+        fs::write(root.join("usr/share/hosts"), base).unwrap();
+        symlink(to, root.join("etc/hosts")).unwrap();
+        t.attacks += 1;
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        let l = fs::read_link(root.join("etc/hosts")).expect("still a symlink");
+        assert_eq!(l, Path::new(to));
+        assert_eq!(
+            fs::read_to_string(root.join("usr/share/hosts")).unwrap(),
+            base
+        );
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.left(&ns, &root);
+    }
+    // A host directory bound on /etc: nothing in it is made or replaced.
+    for with_hosts in [true, false] {
+        let root = ns.busybox_root(&format!("hosts-bind-{with_hosts}"));
+        let host = ns.tmp.path().join(format!("host-etc-{with_hosts}"));
+        fs::create_dir_all(&host).unwrap();
+        fs::write(host.join("passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        // Where the built-in bind of the host's resolv.conf lands.
+        fs::write(host.join("resolv.conf"), "").unwrap();
+        if with_hosts {
+            fs::write(host.join("hosts"), base).unwrap();
+        }
+        conf(&root, &format!("[bind]\nsrc:{} tgt:/etc\n", d(&host)));
+        let before = Snapshot::take(&[&host]);
+        t.attacks += 1;
+        let o = ns.run(&["on", "-d", d(&root)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            mounted_at(&ns, &root.join("etc")),
+            "the [bind] on /etc is the test's premise"
+        );
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        t.changed(&before, &Snapshot::take(&[&host]));
+        if with_hosts {
+            assert_eq!(fs::read_to_string(host.join("hosts")).unwrap(), base);
+        }
+        t.left(&ns, &root);
+    }
+    // The plain case still works: a regular /etc/hosts gets the line.
+    let root = ns.busybox_root("hosts-plain");
+    fs::write(root.join("etc/hosts"), base).unwrap();
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let text = fs::read_to_string(root.join("etc/hosts")).unwrap();
+    assert!(
+        text.starts_with(base) && text.contains(&format!("\t{name}\t")),
+        "{text}"
+    );
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    t.left(&ns, &root);
+    t.finish(4, 0);
+}
+
+/// Class 4 of the second pass: the caller's open descriptors never reach
+/// the command. Descriptors 8 (a host file) and 9 (a host directory, by
+/// which `cd /proc/self/fd/9` would leave the chroot) are open in the
+/// process that starts chroot-tool; inside, only 0, 1, 2 and the one `ls`
+/// opens are there, as root and as uid 1000, argv and shell line.
+#[test]
+fn the_callers_descriptors_do_not_reach_the_command() {
+    let ns = Ns::new();
+    let mut t = Tally::new("inherited descriptors");
+    let root = ns.busybox_root("fds");
+    let host = host_dir(&ns);
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let sh = |rest: &str| -> Output {
+        let line = format!(
+            "exec 8<'{f}' 9<'{h}'; exec '{bin}' run -d '{r}' {rest}",
+            f = d(&host.join("etc/passwd")),
+            h = d(&host),
+            bin = common::BIN,
+            r = d(&root),
+        );
+        common::output_within(
+            ns.cmd("sh").args(["-c", &line]).stdin(Stdio::null()),
+            Duration::from_secs(30),
+        )
+    };
+    for user in ["", "-u 1000"] {
+        for rest in [
+            "-- ls /proc/self/fd".to_string(),
+            "'ls /proc/self/fd'".to_string(),
+        ] {
+            t.attacks += 1;
+            let o = sh(&format!("{user} {rest}"));
+            let out = ok(&o);
+            let fds: Vec<&str> = out.split_whitespace().collect();
+            assert_eq!(fds, ["0", "1", "2", "3"], "{user} {rest}: {out}");
+        }
+        t.attacks += 1;
+        let o = sh(&format!(
+            "{user} -- sh -c 'cd /proc/self/fd/9 && ls; cat /proc/self/fd/8; true'"
+        ));
+        let out = stdout(&o);
+        assert!(o.status.success(), "{user}: {}", stderr(&o));
+        assert!(
+            !out.contains("etc") && !out.contains("host passwd"),
+            "{user}: the host is reachable: {out}"
+        );
+    }
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    t.left(&ns, &root);
+    t.finish(6, 0);
+}

@@ -105,12 +105,24 @@ impl Root {
     pub fn write_file(&self, rel: &Path, contents: &str) -> Result<(), SetupError> {
         let (parent, name) = self.split(rel)?;
         let dir = self.dir(parent, true)?;
+        self.write_at(&dir, rel, name, contents)
+    }
+
+    /// Writes `name` in the directory `dir` (`rel` inside the root, for
+    /// errors) with `contents` (mode 0644), replacing what was there.
+    fn write_at(
+        &self,
+        dir: &OwnedFd,
+        rel: &Path,
+        name: &std::ffi::OsStr,
+        contents: &str,
+    ) -> Result<(), SetupError> {
         let mut tmp = std::ffi::OsString::from(".");
         tmp.push(name);
         tmp.push(".chroot-tool-new");
-        let _ = unlinkat(&dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        let _ = unlinkat(dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
         let fd = openat(
-            &dir,
+            dir,
             tmp.as_os_str(),
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(0o644),
@@ -120,8 +132,8 @@ impl Root {
         f.write_all(contents.as_bytes())
             .map_err(|e| self.err(rel, e))?;
         drop(f);
-        renameat(&dir, tmp.as_os_str(), &dir, name).map_err(|e| {
-            let _ = unlinkat(&dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        renameat(dir, tmp.as_os_str(), dir, name).map_err(|e| {
+            let _ = unlinkat(dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
             self.err(rel, e)
         })
     }
@@ -222,16 +234,42 @@ pub fn hosts_resolve(text: &str, name: &str) -> bool {
 /// Makes the rootfs' `/etc/hosts` resolve `name`, the host's name, which
 /// the sandbox runs under while it shares the host's UTS namespace (else
 /// `sudo` inside says "unable to resolve host"): one line is appended when
-/// none resolves it. Only a regular file is changed, through the writers
-/// above (never through a symlink of the rootfs); a missing file, a
-/// symlink, a file too large to read whole or a name unfit for the file
+/// none resolves it. Only a regular file on the root's own filesystem is
+/// changed, through the writers above (never through a symlink of the
+/// rootfs); a missing file, a symlink (kept as it is), an `/etc` or a
+/// hosts file that another mount puts there (a host directory bound on
+/// `/etc`), a file too large to read whole or a name unfit for the file
 /// is left alone. Returns whether a line was added.
 pub fn add_host_name(root: &Root, name: &str) -> Result<bool, SetupError> {
     let rel = Path::new("etc/hosts");
     if !valid_hostname(name) {
         return Ok(false);
     }
-    let Some(text) = root.read_file(rel) else {
+    // `/etc` opened without following a symlink, and only on the root's
+    // own filesystem: a host directory bound on `/etc` is never written.
+    let etc = match root.dir(Path::new("etc"), false) {
+        Ok(fd) => fd,
+        Err(e) if e.source.raw_os_error() == Some(libc::ENOENT) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let on_root = |fd: std::os::fd::BorrowedFd| crate::sys::mount_of(fd).map(|(id, _)| id);
+    let root_mnt = on_root(root.fd.as_fd()).map_err(|e| root.err(Path::new(""), e))?;
+    if on_root(etc.as_fd()).map_err(|e| root.err(rel, e))? != root_mnt {
+        return Ok(false);
+    }
+    // `/etc/hosts` itself: a regular file of the same filesystem (not a
+    // symlink, which is left as it is, nor a file bound onto it).
+    let hosts = std::ffi::OsStr::new("hosts");
+    match crate::sys::entry_at(etc.as_fd(), hosts) {
+        Ok(e) if e.kind == libc::S_IFREG && e.mount_id == root_mnt && !e.mount_root => {}
+        _ => return Ok(false),
+    }
+    let Ok(Some(text)) =
+        crate::sys::read_in_root(etc.as_fd(), Path::new("/hosts"), READ_CAP as usize)
+    else {
+        return Ok(false);
+    };
+    let Ok(text) = String::from_utf8(text) else {
         return Ok(false);
     };
     if text.len() as u64 >= READ_CAP || hosts_resolve(&text, name) {
@@ -242,8 +280,10 @@ pub fn add_host_name(root: &Root, name: &str) -> Result<bool, SetupError> {
     } else {
         "\n"
     };
-    root.write_file(
+    root.write_at(
+        &etc,
         rel,
+        hosts,
         &format!("{text}{sep}127.0.1.1\t{name}\t{HOSTS_NOTE}\n"),
     )?;
     Ok(true)

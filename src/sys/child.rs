@@ -239,6 +239,7 @@ fn run(s: &Steps) -> io::Result<()> {
             libc::_exit(128 + libc::SIGKILL);
         }
         check(libc::chdir(s.cwd.as_ptr()), Step::Chdir)?;
+        cloexec_from_3();
     }
     Ok(())
 }
@@ -453,6 +454,36 @@ unsafe fn relay(child: libc::pid_t, all: &libc::sigset_t) -> ! {
 /// Which of the run's mounts a [`Step::Mount`] error is about.
 pub fn mount_index(e: &io::Error) -> usize {
     e.raw_os_error().map_or(0, |c| (c >> INDEX_SHIFT) as usize)
+}
+
+/// Marks every descriptor from 3 up close-on-exec: the command gets its
+/// stdin, stdout and stderr and nothing else of ours or of our caller's (a
+/// descriptor of a host directory would let it leave the chroot). They are
+/// not closed here: std's spawn reports a failed step through a pipe of
+/// its own up to the exec.
+///
+/// # Safety
+/// Between fork and exec: system calls only.
+unsafe fn cloexec_from_3() {
+    if libc::syscall(
+        libc::SYS_close_range,
+        3 as libc::c_uint,
+        libc::c_uint::MAX,
+        libc::CLOSE_RANGE_CLOEXEC,
+    ) == 0
+    {
+        return;
+    }
+    // Before Linux 5.11: one by one, up to the limit of descriptors.
+    let mut lim: libc::rlimit = std::mem::zeroed();
+    let top = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+        lim.rlim_cur.min(1 << 20) as libc::c_int
+    } else {
+        1 << 16
+    };
+    for fd in 3..top {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
 }
 
 /// The step an error of `Command::spawn` came from (`None`: exec itself
