@@ -85,10 +85,8 @@ impl Entry {
     /// A record of what the invoking process is doing, started at `start`.
     pub fn new(verb: &str, dir: &Path, start: SystemTime, elapsed: Duration, status: u8) -> Entry {
         let uid = nix::unistd::getuid();
-        let user = nix::unistd::User::from_uid(uid)
-            .ok()
-            .flatten()
-            .map(|u| u.name)
+        let user = crate::sandbox::real_user()
+            .map(|u| u.name.clone())
             .unwrap_or_default();
         Entry {
             time: rfc3339(start),

@@ -57,6 +57,18 @@ pub fn refusal(dir: &Path) -> Option<String> {
     Some("not a root filesystem (no /bin/sh, no chroot.d/) and not empty, so not a sandbox".into())
 }
 
+/// The password entry of the real user id, looked up once per process
+/// (the sandbox check and the history both need it).
+pub fn real_user() -> Option<&'static nix::unistd::User> {
+    static USER: std::sync::OnceLock<Option<nix::unistd::User>> = std::sync::OnceLock::new();
+    USER.get_or_init(|| {
+        nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+    })
+    .as_ref()
+}
+
 /// The homes of the invoking user: `$HOME`, the home of `$SUDO_USER`, and
 /// the password entry of the real user id.
 fn homes() -> Vec<PathBuf> {
@@ -69,8 +81,8 @@ fn homes() -> Vec<PathBuf> {
             out.push(u.dir);
         }
     }
-    if let Ok(Some(u)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
-        out.push(u.dir);
+    if let Some(u) = real_user() {
+        out.push(u.dir.clone());
     }
     out.into_iter()
         .map(|h| std::fs::canonicalize(&h).unwrap_or(h))
