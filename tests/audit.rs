@@ -334,3 +334,31 @@ fn a_user_reads_their_own_history() {
         std::fs::remove_dir_all(&top).unwrap();
     }
 }
+
+/// A destroyed sandbox's history is found under every spelling of its
+/// path: a trailing slash, `.` and `..`, a symlinked parent.
+#[test]
+fn the_history_of_a_destroyed_sandbox_answers_to_any_spelling() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    ok(&ns.run(&["run", "-d", &r, "echo once"]));
+    ok(&ns.run(&["destroy", "--yes", "-d", &r]));
+    assert!(!root.exists());
+    let parent = root.parent().unwrap();
+    let link = ns.tmp.path().join("link");
+    std::os::unix::fs::symlink(parent, &link).unwrap();
+    for spelling in [
+        r.clone(),
+        format!("{r}/"),
+        format!("{r}/."),
+        format!("{}/./x/../sb", d(parent)),
+        format!("{}/sb", d(&link)),
+    ] {
+        let got = log_json(&ns, Path::new(&spelling), &[]);
+        assert!(
+            got.iter().any(|v| v["command"] == "echo once"),
+            "{spelling}: {got:?}"
+        );
+    }
+}

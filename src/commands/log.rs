@@ -10,14 +10,45 @@ use crate::audit::{self, Entry};
 use crate::cli::{Cli, Command, LogArgs, Usage};
 use crate::show;
 
+/// The canonical path a directory that no longer exists had: its deepest
+/// existing ancestor canonicalized, the rest with `.` dropped and `..`
+/// taken back, so that `DIR/`, `P/../DIR` and a symlinked parent name the
+/// history `on` and `run` wrote under DIR's canonical path.
+fn gone(given: &Path) -> std::path::PathBuf {
+    use std::path::{Component, PathBuf};
+    let abs = std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
+    let mut lexical = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            c => lexical.push(c),
+        }
+    }
+    let mut rest = Vec::new();
+    let mut base = lexical.as_path();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(base) {
+            return rest.iter().rev().fold(real, |p, n| p.join(n));
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                base = parent;
+            }
+            _ => return lexical,
+        }
+    }
+}
+
 pub fn run(dir: Option<&Path>, args: &LogArgs) -> Result<()> {
     let Some(given) = dir else {
         return Err(Usage(crate::cli::NO_DIR.into()).into());
     };
     // A sandbox since destroyed still has its history: DIR need not exist.
-    let dir = std::fs::canonicalize(given)
-        .or_else(|_| std::path::absolute(given))
-        .unwrap_or_else(|_| given.to_path_buf());
+    let dir = std::fs::canonicalize(given).unwrap_or_else(|_| gone(given));
     let (path, h) = audit::read(&dir, args.lines)?;
     if h.bad > 0 {
         eprintln!(
