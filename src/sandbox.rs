@@ -23,6 +23,11 @@ const SYSTEM: [&str; 22] = [
 /// own marks (`chroot.d/`, where a failed create leaves its log, or `on`'s
 /// self-bind at DIR), so that a broken sandbox can always be turned off.
 pub fn refusal(dir: &Path) -> Option<String> {
+    // A directory `on` accepted and turned on (its self-bind, recorded by
+    // `on`, is on top at DIR) was checked then: the lean path of `run`.
+    if is_recorded_on(dir) {
+        return None;
+    }
     let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
     let mine = id(dir);
     for s in SYSTEM {
@@ -55,6 +60,15 @@ pub fn refusal(dir: &Path) -> Option<String> {
         return None;
     }
     Some("not a root filesystem (no /bin/sh, no chroot.d/) and not empty, so not a sandbox".into())
+}
+
+/// Whether the mount on top at `dir` is a self-bind `on` made and recorded.
+fn is_recorded_on(dir: &Path) -> bool {
+    use std::os::fd::AsFd;
+    sys::open_path(dir)
+        .ok()
+        .and_then(|fd| sys::mount_of(fd.as_fd()).ok())
+        .is_some_and(|(id, root)| root && crate::owned::is_ours(dir, id))
 }
 
 /// The password entry of the real user id, looked up once per process
