@@ -13,12 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::{code, d, ok, pids_rooted_under, stderr, stdout, wait_within, Ns, DEADLINE};
 
-fn run(ns: &Ns, root: &Path, args: &[&str]) -> std::process::Output {
-    let mut a = vec!["run", "-d", d(root)];
-    a.extend_from_slice(args);
-    ns.run(&a)
-}
-
 /// Waits (at most 30 s) until `p` exists.
 #[track_caller]
 fn wait_for(p: &Path) {
@@ -54,15 +48,14 @@ fn run_mounts_bind_ro_and_tmpfs_for_the_run_only() {
     fs::create_dir_all(root.join("data")).unwrap();
     std::os::unix::fs::symlink("/data", root.join("link")).unwrap();
     // On first, so that the table before is the sandbox's own.
-    ok(&run(&ns, &root, &["--", "true"]));
+    ok(&ns.run_in(&root, &["--", "true"]));
     let before = table(&ns);
     let h = d(&host);
     let line = "cat /mnt/rw/f; echo new > /mnt/rw/g; \
                 echo x > /mnt/ro/h 2>/dev/null || echo ro-refused; \
                 echo t > /link/t/file; cat /data/t/file; \
                 grep -c ' /data/t ' /proc/self/mountinfo";
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "-m",
@@ -95,8 +88,7 @@ fn run_mounts_bind_ro_and_tmpfs_for_the_run_only() {
     assert!(ns.mounts_under(&root).iter().all(|m| !m.contains("/mnt/")));
     // The next run without -m sees the plain directories.
     assert_eq!(
-        ok(&run(
-            &ns,
+        ok(&ns.run_in(
             &root,
             &["--", "sh", "-c", "find /mnt/rw /data/t -mindepth 1 | wc -l"]
         )),
@@ -127,8 +119,7 @@ fn run_mounts_are_invisible_to_a_parallel_run_and_the_host() {
     let a = a.spawn().unwrap();
     wait_for(&root.join("ready"));
     // A parallel run: its /scratch is the plain directory, no mount there.
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "--",
@@ -178,7 +169,7 @@ fn run_mount_errors_name_the_option() {
     ] {
         let mut a = args.clone();
         a.extend(["--", "true"]);
-        let o = run(&ns, &root, &a);
+        let o = ns.run_in(&root, &a);
         assert!(
             code(&o) == status && stderr(&o).contains(want) && stderr(&o).contains("-m"),
             "{args:?}: status {}: {}",
@@ -218,7 +209,7 @@ fn probe(ns: &Ns, root: &Path, args: &[&str]) -> (i32, bool) {
     let line = format!("echo hi | nc -w 3 127.0.0.1 {port}");
     let mut a = args.to_vec();
     a.extend(["--", "sh", "-c", &line]);
-    let o = run(ns, root, &a);
+    let o = ns.run_in(root, &a);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     (code(&o), server.join().unwrap())
 }
@@ -232,8 +223,7 @@ fn net_none_has_only_loopback_and_cannot_reach_the_host() {
     let (st, got) = probe(&ns, &root, &["--net", "none"]);
     assert!(st != 0 && !got, "--net none reached the host: {st} {got}");
     // Only lo, and it is up.
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "--net",
@@ -250,9 +240,7 @@ fn net_none_has_only_loopback_and_cannot_reach_the_host() {
     assert!(out.contains("1: lo: <LOOPBACK,UP"), "{out}");
     assert!(!out.contains("2: "), "{out}");
     // Loopback inside works: a server and a client of the command's own.
-    let o = run(
-        &ns,
-        &root,
+    let o = ns.run_in(&root,
         &[
             "--net",
             "none",
@@ -272,20 +260,20 @@ fn net_none_has_only_loopback_and_cannot_reach_the_host() {
     assert!(st == 0 && got, "--net host wins: {st} {got}");
     // Malformed: an error naming the file and the line.
     fs::write(&conf, "[run]\n\nnet:off\n").unwrap();
-    let o = run(&ns, &root, &["--", "true"]);
+    let o = ns.run_in(&root, &["--", "true"]);
     assert!(
         code(&o) != 0 && stderr(&o).contains("tool.conf:3") && stderr(&o).contains("net"),
         "{}",
         stderr(&o)
     );
     fs::write(&conf, "[run]\npid:maybe\n").unwrap();
-    let o = run(&ns, &root, &["--", "true"]);
+    let o = ns.run_in(&root, &["--", "true"]);
     assert!(
         code(&o) != 0 && stderr(&o).contains("tool.conf:2") && stderr(&o).contains("pid"),
         "{}",
         stderr(&o)
     );
-    let o = run(&ns, &root, &["--net", "off", "--", "true"]);
+    let o = ns.run_in(&root, &["--net", "off", "--", "true"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
@@ -294,11 +282,10 @@ fn net_none_has_only_loopback_and_cannot_reach_the_host() {
 fn pid_namespace_init_reaps_and_passes_the_status_on() {
     let ns = Ns::new();
     let root = ns.busybox_root("sb");
-    ok(&run(&ns, &root, &["--", "true"]));
+    ok(&ns.run_in(&root, &["--", "true"]));
     let before = table(&ns);
     // The command is the init's child (pid 2); /proc is the namespace's own.
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "--pid",
@@ -315,20 +302,15 @@ fn pid_namespace_init_reaps_and_passes_the_status_on() {
     assert!(n <= 5, "only the namespace's processes in /proc: {out}");
     // The status is the command's.
     assert_eq!(
-        code(&run(&ns, &root, &["--pid", "--", "sh", "-c", "exit 7"])),
+        code(&ns.run_in(&root, &["--pid", "--", "sh", "-c", "exit 7"])),
         7
     );
     assert_eq!(
-        code(&run(
-            &ns,
-            &root,
-            &["--pid", "--", "sh", "-c", "kill -TERM $$"]
-        )),
+        code(&ns.run_in(&root, &["--pid", "--", "sh", "-c", "kill -TERM $$"])),
         143
     );
     // An orphan left in the background does not outlive the run.
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "--pid",
@@ -344,7 +326,7 @@ fn pid_namespace_init_reaps_and_passes_the_status_on() {
     assert_eq!(table(&ns), before);
     // [run] pid:yes.
     fs::write(root.join("chroot.d/tool.conf"), "[run]\npid:yes\n").unwrap();
-    assert_eq!(ok(&run(&ns, &root, &["--", "sh", "-c", "echo $$"])), "2\n");
+    assert_eq!(ok(&ns.run_in(&root, &["--", "sh", "-c", "echo $$"])), "2\n");
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
 
@@ -516,8 +498,7 @@ fn a_run_mount_source_entering_the_sandbox_stays_inside() {
     std::os::unix::fs::symlink("/", root.join("escape")).unwrap();
     fs::write(root.join("etc/marker"), "sandbox\n").unwrap();
     let src = format!("{}/escape/etc:/x:ro", d(&root));
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "-m",

@@ -37,12 +37,6 @@ fn root_with_dev(ns: &Ns) -> PathBuf {
     root
 }
 
-fn run(ns: &Ns, root: &Path, args: &[&str]) -> std::process::Output {
-    let mut a = vec!["run", "-d", d(root)];
-    a.extend_from_slice(args);
-    ns.run(&a)
-}
-
 fn owner(p: &Path) -> (u32, u32) {
     let m = fs::metadata(p).unwrap();
     (m.uid(), m.gid())
@@ -52,33 +46,25 @@ fn owner(p: &Path) -> (u32, u32) {
 fn user_runs_with_its_ids_groups_and_login_variables() {
     let ns = Ns::new();
     let root = root_with_dev(&ns);
-    ok(&run(
-        &ns,
-        &root,
-        &["-u", "dev", "--", "/bin/touch", "/work/by-dev"],
-    ));
+    ok(&ns.run_in(&root, &["-u", "dev", "--", "/bin/touch", "/work/by-dev"]));
     assert_eq!(owner(&root.join("work/by-dev")), (1000, 1000));
     // Supplementary groups from the sandbox's /etc/group (the kernel keeps them sorted).
     assert_eq!(
-        ok(&run(&ns, &root, &["-u", "dev", "--", "id"])),
+        ok(&ns.run_in(&root, &["-u", "dev", "--", "id"])),
         "uid=1000(dev) gid=1000(dev) groups=10(wheel),29(audio),1000(dev)\n"
     );
     // USER:GROUP by names and by numbers.
-    ok(&run(
-        &ns,
-        &root,
-        &["-u", "dev:staff", "--", "touch", "/work/g"],
-    ));
+    ok(&ns.run_in(&root, &["-u", "dev:staff", "--", "touch", "/work/g"]));
     assert_eq!(owner(&root.join("work/g")), (1000, 50));
     assert_eq!(
-        ok(&run(&ns, &root, &["-u", "1001:29", "--", "id", "-G"])),
+        ok(&ns.run_in(&root, &["-u", "1001:29", "--", "id", "-G"])),
         "29 10\n"
     );
     // A number with no entry is taken as it is.
-    ok(&run(&ns, &root, &["-u", "4242", "--", "touch", "/work/n"]));
+    ok(&ns.run_in(&root, &["-u", "4242", "--", "touch", "/work/n"]));
     assert_eq!(owner(&root.join("work/n")), (4242, 4242));
     // HOME, USER, LOGNAME and SHELL are the user's.
-    let env = ok(&run(&ns, &root, &["-u", "dev", "--", "env"]));
+    let env = ok(&ns.run_in(&root, &["-u", "dev", "--", "env"]));
     for v in [
         "HOME=/home/dev",
         "USER=dev",
@@ -89,11 +75,11 @@ fn user_runs_with_its_ids_groups_and_login_variables() {
     }
     // A shell line runs as the user too.
     assert_eq!(
-        ok(&run(&ns, &root, &["-u", "dev", "id -un; echo $HOME"])),
+        ok(&ns.run_in(&root, &["-u", "dev", "id -un; echo $HOME"])),
         "dev\n/home/dev\n"
     );
     // Without -u: root, as before.
-    assert_eq!(ok(&run(&ns, &root, &["--", "id", "-u"])), "0\n");
+    assert_eq!(ok(&ns.run_in(&root, &["--", "id", "-u"])), "0\n");
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
 
@@ -110,13 +96,13 @@ fn unknown_user_or_group_is_an_error_naming_it() {
         ("daemon", "daemon"),
         ("dev:nosuchgroup", "nosuchgroup"),
     ] {
-        let o = run(&ns, &root, &["-u", spec, "--", "touch", "/work/x"]);
+        let o = ns.run_in(&root, &["-u", spec, "--", "touch", "/work/x"]);
         assert_eq!(code(&o), 125, "{spec}: {}", stderr(&o));
         assert!(stderr(&o).contains(name), "{spec}: {}", stderr(&o));
         assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
         assert!(!root.join("work/x").exists());
     }
-    let o = run(&ns, &root, &["-u", "a:b:c", "--", "true"]);
+    let o = ns.run_in(&root, &["-u", "a:b:c", "--", "true"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
 
@@ -126,15 +112,15 @@ fn workdir_inside_and_its_errors() {
     let root = root_with_dev(&ns);
     fs::create_dir_all(root.join("srv/app")).unwrap();
     assert_eq!(
-        ok(&run(&ns, &root, &["-w", "/srv/app", "--", "pwd"])),
+        ok(&ns.run_in(&root, &["-w", "/srv/app", "--", "pwd"])),
         "/srv/app\n"
     );
     // It wins over the directory the dispatch rules give (/ here).
-    assert_eq!(ok(&run(&ns, &root, &["-w", "/work", "pwd"])), "/work\n");
-    let o = run(&ns, &root, &["-w", "/no/such/dir", "--", "pwd"]);
+    assert_eq!(ok(&ns.run_in(&root, &["-w", "/work", "pwd"])), "/work\n");
+    let o = ns.run_in(&root, &["-w", "/no/such/dir", "--", "pwd"]);
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("/no/such/dir"), "{}", stderr(&o));
-    let o = run(&ns, &root, &["-w", "relative", "--", "pwd"]);
+    let o = ns.run_in(&root, &["-w", "relative", "--", "pwd"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     // Entered as the user: a directory the user may not enter is refused.
     fs::create_dir_all(root.join("secret")).unwrap();
@@ -143,7 +129,7 @@ fn workdir_inside_and_its_errors() {
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .unwrap();
-    let o = run(&ns, &root, &["-u", "dev", "-w", "/secret", "--", "pwd"]);
+    let o = ns.run_in(&root, &["-u", "dev", "-w", "/secret", "--", "pwd"]);
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("/secret"), "{}", stderr(&o));
 }
@@ -247,8 +233,7 @@ fn environment_is_clean_and_e_sets_variables() {
     );
     // -e wins over what the tool sets.
     assert_eq!(
-        ok(&run(
-            &ns,
+        ok(&ns.run_in(
             &root,
             &[
                 "-u",
@@ -266,7 +251,7 @@ fn environment_is_clean_and_e_sets_variables() {
         "/work /bin\n"
     );
     for bad in ["NOEQUALS", "=value"] {
-        let o = run(&ns, &root, &["-e", bad, "--", "true"]);
+        let o = ns.run_in(&root, &["-e", bad, "--", "true"]);
         assert_eq!(code(&o), 2, "{bad}: {}", stderr(&o));
         assert!(stderr(&o).contains(bad), "{}", stderr(&o));
     }
@@ -315,7 +300,7 @@ fn run_section_gives_defaults_and_the_command_line_wins() {
     let root = root_with_dev(&ns);
     let conf = root.join("chroot.d/tool.conf");
     fs::write(&conf, "[run]\nuser:dev workdir:/work\n").unwrap();
-    let o = run(&ns, &root, &["id -u; pwd; echo $USER"]);
+    let o = ns.run_in(&root, &["id -u; pwd; echo $USER"]);
     assert_eq!(ok(&o), "1000\n/work\ndev\n");
     assert!(
         stderr(&o).is_empty(),
@@ -323,26 +308,18 @@ fn run_section_gives_defaults_and_the_command_line_wins() {
         stderr(&o)
     );
     assert_eq!(
-        ok(&run(
-            &ns,
-            &root,
-            &["-u", "root", "-w", "/", "id -u; pwd; echo $USER"]
-        )),
+        ok(&ns.run_in(&root, &["-u", "root", "-w", "/", "id -u; pwd; echo $USER"])),
         "0\n/\nroot\n"
     );
     assert_eq!(
-        ok(&run(
-            &ns,
-            &root,
-            &["-u", "1001", "--", "sh", "-c", "id -u; pwd"]
-        )),
+        ok(&ns.run_in(&root, &["-u", "1001", "--", "sh", "-c", "id -u; pwd"])),
         "1001\n/work\n"
     );
     let o = ns.run(&["shell", "-d", d(&root)]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     // Keys not applied by this version are named in a warning.
     fs::write(&conf, "[run]\nuser:dev\nhostname:box\n").unwrap();
-    let o = run(&ns, &root, &["--", "id", "-u"]);
+    let o = ns.run_in(&root, &["--", "id", "-u"]);
     assert_eq!(ok(&o), "1000\n");
     assert!(
         stderr(&o).contains("tool.conf:3") && stderr(&o).contains("\"hostname\""),
@@ -351,7 +328,7 @@ fn run_section_gives_defaults_and_the_command_line_wins() {
     );
     // An unknown user of [run] is an error naming the file, the line and the user.
     fs::write(&conf, "[run]\n\nuser:ghost\n").unwrap();
-    let o = run(&ns, &root, &["--", "true"]);
+    let o = ns.run_in(&root, &["--", "true"]);
     assert_eq!(code(&o), 125);
     assert!(
         stderr(&o).contains("tool.conf:3") && stderr(&o).contains("ghost"),
@@ -361,7 +338,7 @@ fn run_section_gives_defaults_and_the_command_line_wins() {
     // Malformed: an error naming the file and the line; nothing runs.
     for bad in ["workdir:relative", "user:a:b:c", "user:\"\""] {
         fs::write(&conf, format!("[run]\n{bad}\n")).unwrap();
-        let o = run(&ns, &root, &["--", "touch", "/work/ran"]);
+        let o = ns.run_in(&root, &["--", "touch", "/work/ran"]);
         assert_eq!(code(&o), 125, "{bad}: {}", stderr(&o));
         assert!(stderr(&o).contains("tool.conf:2"), "{bad}: {}", stderr(&o));
         assert!(!root.join("work/ran").exists());

@@ -76,20 +76,13 @@ impl Drop for Cleanup {
     }
 }
 
-fn run(ns: &Ns, root: &Path, args: &[&str]) -> std::process::Output {
-    let mut a = vec!["run", "-d", d(root)];
-    a.extend_from_slice(args);
-    ns.run(&a)
-}
-
 #[test]
 fn memory_hog_is_killed_and_the_same_without_a_limit_succeeds() {
     let ns = Ns::new();
     let root = ns.busybox_root("sb");
     // 200 MiB with no newline: tail holds it all.
     let hog = "head -c 209715200 /dev/zero | tail >/dev/null";
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "--memory",
@@ -127,8 +120,7 @@ fn memory_hog_is_killed_and_the_same_without_a_limit_succeeds() {
         cg.left()
     );
     // The host (and the supervisor) is unaffected: the same without a limit succeeds.
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &["--", "/bin/sh", "-c", &format!("{hog}; echo survived")],
     );
@@ -143,8 +135,7 @@ fn fork_bomb_is_capped_and_what_it_left_is_ended() {
     let root = ns.busybox_root("sb");
     let bomb = "i=0; while [ $i -lt 60 ]; do sleep 2 & i=$((i+1)); done; wait; echo ended";
     let start = Instant::now();
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "--pids",
@@ -163,12 +154,11 @@ fn fork_bomb_is_capped_and_what_it_left_is_ended() {
     assert!(start.elapsed() < Duration::from_secs(60));
     assert!(!cg.0.is_empty() && cg.left().is_empty(), "{:?}", cg.0);
     // Without the cap the same loop forks all 60.
-    let o = run(&ns, &root, &["--", "/bin/sh", "-c", bomb]);
+    let o = ns.run_in(&root, &["--", "/bin/sh", "-c", bomb]);
     assert_eq!(stdout(&o), "ended\n", "{o:?}");
     assert!(!stderr(&o).contains("can't fork"), "{o:?}");
     // What a capped run leaves in the background is ended with it.
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "--pids",
@@ -238,8 +228,7 @@ fn cpus_sets_the_quota_of_the_running_command() {
 fn rlimits_and_the_limits_section_with_the_command_line_winning() {
     let ns = Ns::new();
     let root = ns.busybox_root("sb");
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "--rlimit",
@@ -259,7 +248,7 @@ fn rlimits_and_the_limits_section_with_the_command_line_winning() {
     )
     .unwrap();
     let line = format!("{SHOW}ulimit -n");
-    let o = run(&ns, &root, &["--", "/bin/sh", "-c", &line]);
+    let o = ns.run_in(&root, &["--", "/bin/sh", "-c", &line]);
     let cg = Cleanup(run_cgroups(&stdout(&o)));
     let out = ok(&o);
     assert!(out.ends_with("1024\n"), "{out}");
@@ -272,15 +261,13 @@ fn rlimits_and_the_limits_section_with_the_command_line_winning() {
         );
     }
     assert!(cg.left().is_empty());
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &["--rlimit", "nofile=32", "--", "/bin/sh", "-c", "ulimit -n"],
     );
     assert_eq!(ok(&o), "32\n", "the command line wins");
     // A memory limit of tool.conf holds: 100 MiB does not fit in 64M.
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "--",
@@ -291,8 +278,7 @@ fn rlimits_and_the_limits_section_with_the_command_line_winning() {
     );
     assert_eq!(code(&o), 137, "{o:?}");
     // ... and the command line's wins over it.
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "--memory",
@@ -327,7 +313,7 @@ fn malformed_limits_is_an_error_naming_file_line_and_key() {
             format!("[run]\n\n[limits]\ncpus:1 {rec}\n"),
         )
         .unwrap();
-        let o = run(&ns, &root, &["--", "/bin/touch", "/root/ran"]);
+        let o = ns.run_in(&root, &["--", "/bin/touch", "/root/ran"]);
         let err = stderr(&o);
         assert_ne!(code(&o), 0, "{rec}: {o:?}");
         assert!(
@@ -349,11 +335,7 @@ fn malformed_limits_is_an_error_naming_file_line_and_key() {
         ["--rlimit", "stack=1"],
         ["--rlimit", "nofile"],
     ] {
-        let o = run(
-            &ns,
-            &root,
-            &[bad[0], bad[1], "--", "/bin/touch", "/root/ran"],
-        );
+        let o = ns.run_in(&root, &[bad[0], bad[1], "--", "/bin/touch", "/root/ran"]);
         assert_eq!(code(&o), 2, "{bad:?}: {o:?}");
         assert!(stderr(&o).contains(bad[0]), "{bad:?}: {o:?}");
         assert!(!root.join("root/ran").exists());
@@ -372,11 +354,7 @@ fn a_limit_that_cannot_be_applied_is_an_error_naming_it() {
         "mount --bind /sys/fs/cgroup/memory /sys/fs/cgroup/memory && \
          mount -o remount,bind,ro /sys/fs/cgroup/memory",
     ));
-    let o = run(
-        &ns,
-        &root,
-        &["--pids", "10", "--", "/bin/touch", "/root/ran"],
-    );
+    let o = ns.run_in(&root, &["--pids", "10", "--", "/bin/touch", "/root/ran"]);
     assert_eq!(code(&o), 125, "{o:?}");
     let err = stderr(&o);
     assert!(
@@ -384,11 +362,7 @@ fn a_limit_that_cannot_be_applied_is_an_error_naming_it() {
         "{err}"
     );
     assert!(!root.join("root/ran").exists(), "the command did not run");
-    let o = run(
-        &ns,
-        &root,
-        &["--memory", "50M", "--", "/bin/touch", "/root/ran"],
-    );
+    let o = ns.run_in(&root, &["--memory", "50M", "--", "/bin/touch", "/root/ran"]);
     assert_eq!(code(&o), 125, "{o:?}");
     let err = stderr(&o);
     assert!(
@@ -397,8 +371,7 @@ fn a_limit_that_cannot_be_applied_is_an_error_naming_it() {
     );
     assert!(!root.join("root/ran").exists(), "the command did not run");
     // The cpu cgroup made before the pids limit failed is removed too.
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "--cpus",
@@ -427,7 +400,7 @@ fn a_limit_that_cannot_be_applied_is_an_error_naming_it() {
         "no cgroup of a finished run is left: {left:?}"
     );
     // Without limits the run needs no cgroup and works.
-    ok(&run(&ns, &root, &["--", "/bin/true"]));
+    ok(&ns.run_in(&root, &["--", "/bin/true"]));
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
 
@@ -491,8 +464,7 @@ fn an_empty_cgroup_left_by_a_killed_run_is_removed_by_the_next() {
         .join(own_pids.trim_start_matches('/'))
         .join(format!("chroot-tool-run-{pid}"))]);
     fs::create_dir(&stale.0[0]).unwrap();
-    let o = run(
-        &ns,
+    let o = ns.run_in(
         &root,
         &[
             "--pids",

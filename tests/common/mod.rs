@@ -105,6 +105,13 @@ impl Ns {
         output_within(self.tool().args(args), DEADLINE)
     }
 
+    /// `chroot-tool run -d ROOT ARGS…` (ARGS: options, then the command).
+    pub fn run_in(&self, root: &Path, args: &[&str]) -> Output {
+        let mut a = vec!["run", "-d", d(root)];
+        a.extend_from_slice(args);
+        self.run(&a)
+    }
+
     /// `on` killed with SIGKILL by its fault hook right after `n` mounts.
     pub fn on_killed_after(&self, root: &Path, n: usize) -> Output {
         let mut c = self.tool();
