@@ -230,9 +230,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         .env("DEBCONF_NONINTERACTIVE_SEEN", "true")
         .env("PATH", sbin_path());
     let mut parsers = [Parser::new(), Parser::new()];
-    let mut last_error: Option<(String, Vec<String>, String)> = None;
-    let mut mirror_seen: Option<String> = None;
-    let mut phase = String::new();
+    let mut seen = Seen::default();
     let outcome = {
         let mut on_line = |stream: Stream, line: &str| {
             let parser = &mut parsers[stream as usize];
@@ -240,30 +238,14 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
                 log.line(line);
             }
             for ev in parser.line(line) {
-                observe(
-                    &ev,
-                    stream,
-                    &mut log,
-                    &mut ui,
-                    &mut phase,
-                    &mut last_error,
-                    &mut mirror_seen,
-                );
+                seen.observe(&ev, stream, &mut log, &mut ui);
             }
         };
         let r = run::run(cmd, &sigs, lock.file().as_fd(), &mut on_line);
         for (i, p) in parsers.iter_mut().enumerate() {
             let stream = if i == 0 { Stream::Output } else { Stream::Fd3 };
             for ev in p.finish() {
-                observe(
-                    &ev,
-                    stream,
-                    &mut log,
-                    &mut ui,
-                    &mut phase,
-                    &mut last_error,
-                    &mut mirror_seen,
-                );
+                seen.observe(&ev, stream, &mut log, &mut ui);
             }
         }
         r
@@ -311,7 +293,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         Outcome::Exited(st) if !st.success() => {
             log.show_tail(&log_path);
             let status = crate::sys::process::Ended::from(st).to_string();
-            return Err(classify(last_error, status, opts, dir, log_path));
+            return Err(classify(seen.last_error, status, opts, dir, log_path));
         }
         Outcome::Exited(_) => {}
     }
@@ -340,7 +322,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
             .iter()
             .find_map(|p| root.read_file(Path::new(p)))
             .and_then(|t| os_release_codename(&t)),
-        mirror: mirror_seen.unwrap_or_else(|| opts.mirror.clone()),
+        mirror: seen.mirror.unwrap_or_else(|| opts.mirror.clone()),
         variant: opts.variant.clone(),
         arch,
         components,
@@ -360,42 +342,45 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     })
 }
 
-/// One event: to the log (fd 3's, formatted), to the screen, and the last error kept.
-fn observe(
-    ev: &Event,
-    stream: Stream,
-    log: &mut Log,
-    ui: &mut Ui,
-    phase: &mut String,
-    last_error: &mut Option<(String, Vec<String>, String)>,
-    mirror_seen: &mut Option<String>,
-) {
-    if mirror_seen.is_none() {
-        *mirror_seen = mirror_used(ev).map(String::from);
-    }
-    if let Event::Message {
-        level: Level::Error,
-        name,
-        args,
-        text,
-    } = ev
-    {
-        *last_error = Some((name.clone(), args.clone(), text.clone()));
-    }
-    if stream == Stream::Output {
-        // Raw lines are logged already; only early errors come structured here.
-        return;
-    }
-    match ev {
-        Event::Phase { name, text, .. } if name != phase => {
-            log.line(&format!("P: {text}"));
-            *phase = name.clone();
+/// What create keeps from debootstrap's events: the phase it is in, its
+/// last error and the mirror it really used.
+#[derive(Default)]
+struct Seen {
+    phase: String,
+    last_error: Option<(String, Vec<String>, String)>,
+    mirror: Option<String>,
+}
+
+impl Seen {
+    /// One event: to the log (fd 3's, formatted), to the screen, and kept.
+    fn observe(&mut self, ev: &Event, stream: Stream, log: &mut Log, ui: &mut Ui) {
+        if self.mirror.is_none() {
+            self.mirror = mirror_used(ev).map(String::from);
         }
-        Event::Message { level, text, .. } => log.line(&format!("{}: {text}", level.tag())),
-        Event::Text(t) => log.line(t),
-        _ => {}
+        if let Event::Message {
+            level: Level::Error,
+            name,
+            args,
+            text,
+        } = ev
+        {
+            self.last_error = Some((name.clone(), args.clone(), text.clone()));
+        }
+        if stream == Stream::Output {
+            // Raw lines are logged already; only early errors come structured here.
+            return;
+        }
+        match ev {
+            Event::Phase { name, text, .. } if *name != self.phase => {
+                log.line(&format!("P: {text}"));
+                self.phase = name.clone();
+            }
+            Event::Message { level, text, .. } => log.line(&format!("{}: {text}", level.tag())),
+            Event::Text(t) => log.line(t),
+            _ => {}
+        }
+        ui.event(ev);
     }
-    ui.event(ev);
 }
 
 /// The mirror debootstrap really downloads from, when `ev` names it: its
