@@ -190,8 +190,20 @@ pub fn end_all(
 
 /// The parent pid in a `/proc/PID/stat` text (after the last `)`: comm may hold anything).
 pub fn ppid_of_stat(stat: &str) -> Option<i32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    after_comm(stat)?.nth(1)?.parse().ok()
+}
+
+/// The fields of a `/proc/PID/stat` text after comm (state first).
+fn after_comm(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace())
+}
+
+/// Whether `pid` is stopped (state `T`).
+pub fn stopped(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| Some(after_comm(&s)?.next()? == "T"))
+        .unwrap_or(false)
 }
 
 fn ppid(pid: i32) -> Option<i32> {

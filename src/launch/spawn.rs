@@ -451,13 +451,7 @@ fn end(pid: Pid, pidfd: BorrowedFd, grace: Duration) {
 /// dies of the signal first (a script would run its next line and exit 0)
 /// nor leaves a new child out; a command stopped before stays stopped.
 fn forward(pid: Pid, pidfd: BorrowedFd, sig: libc::c_int) {
-    let was_stopped = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = &s[s.rfind(')')? + 1..];
-            rest.split_whitespace().next().map(|st| st == "T")
-        })
-        .unwrap_or(false);
+    let was_stopped = crate::procs::stopped(pid.as_raw());
     use crate::sys::pidfd::send_signal;
     let _ = send_signal(pidfd, libc::SIGSTOP);
     crate::procs::signal_descendants(pid.as_raw(), sig);
