@@ -76,13 +76,20 @@ fn ctrl_c_without_a_terminal_reaches_the_command_not_the_tool() {
             "run",
             "-d",
             d(&root),
-            "trap 'echo got-int; exit 9' INT; sleep 100 >/dev/null & wait",
+            "trap 'echo got-int; exit 9' INT; : > /ready; sleep 100 >/dev/null & wait",
         ])
         .stdout(Stdio::piped())
         .process_group(0)
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The INT is sent once the shell has its trap (a fixed wait lost the
+    // race on a busy machine).
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while !root.join("ready").exists() {
+        assert!(std::time::Instant::now() < end, "the command never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(50));
     nix::sys::signal::killpg(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
