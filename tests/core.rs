@@ -551,7 +551,10 @@ fn off_reports_what_it_could_not_unmount() {
         .args(["-c", &format!("cd {}/tmp && exec sleep 1000", d(&root))])
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let cwd = format!("/proc/{}/cwd", holder.id());
+    common::wait_until("the holder in the sandbox's /tmp", || {
+        fs::read_link(&cwd).is_ok_and(|c| c.ends_with("tmp"))
+    });
     let o = ns.run(&["off", "-d", d(&root), "--timeout", "0.2"]);
     assert_eq!(code(&o), 1);
     assert!(
@@ -707,21 +710,16 @@ fn a_signal_to_run_ends_the_whole_command() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        assert!(
-            common::pids_rooted_under(&root).len() >= 2,
-            "{line}: not started"
-        );
+        common::wait_until(&format!("{line}: started"), || {
+            common::pids_rooted_under(&root).len() >= 2
+        });
         // nsenter (mount namespace only) execs the tool: its pid is ours to signal.
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
         let o = common::finish_within(child, common::DEADLINE);
         assert_eq!(code(&o), 128 + sig as i32, "{line}");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        assert!(
-            common::pids_rooted_under(&root).is_empty(),
-            "{line}: left {:?}",
-            common::pids_rooted_under(&root)
-        );
+        common::wait_until(&format!("{line}: nothing left inside"), || {
+            common::pids_rooted_under(&root).is_empty()
+        });
     }
     ok(&ns.run(&["off", "-d", d(&root)]));
 }

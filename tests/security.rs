@@ -588,7 +588,9 @@ fn destroy_never_deletes_through_a_bind_or_a_symlink() {
             .spawn()
             .unwrap(),
     );
-    std::thread::sleep(Duration::from_millis(300));
+    common::wait_until("the sleep inside", || {
+        !common::pids_rooted_under(&root).is_empty()
+    });
     t.attacks += 1;
     let o = ns.run(&["destroy", "--yes", "--timeout", "1", "-d", d(&root)]);
     ok(&o);

@@ -415,6 +415,18 @@ pub fn finish_within(mut child: Child, limit: Duration) -> Output {
     }
 }
 
+/// Polls `cond` until it holds; fails the test (naming `what`) after 30 s.
+/// For waits on another process: never a fixed sleep, which a busy
+/// machine outruns.
+#[track_caller]
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < end, "still waiting after 30 s: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Waits for `child` for at most `limit`; on a hang, kills it (by its pid:
 /// we started it) and fails the test.
 #[track_caller]
