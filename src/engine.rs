@@ -54,14 +54,34 @@ pub fn is_on(dir: &Path, mounts: &[Mount]) -> bool {
     mountinfo::top_at(mounts, dir).is_some_and(|m| is_self_bind(m, mounts))
 }
 
-/// The quick check `run` and `status` make: the sandbox is on and every
-/// mount of the plan is there, each target resolved inside the root as `on`
-/// resolves it (a symlinked target is found where it leads). Nothing is
-/// created or followed out of the root. When it fails, `turn_on` decides.
+/// The check `status` makes: the sandbox is on (its self-bind is in the
+/// mount table) and every mount of the plan is in place.
 pub fn looks_on(dir: &Path, plan: &[Op], mounts: &[Mount]) -> bool {
-    if !is_on(dir, mounts) {
-        return false;
-    }
+    is_on(dir, mounts) && in_place(dir, plan)
+}
+
+/// The lean check `run` makes, without reading the mount table (whose size
+/// is the host's, not the sandbox's): the mount on top at `dir` is a
+/// self-bind `on` made and recorded (by mount id, unique id, device and
+/// inode; see `owned`), and every mount of the plan is in place. When it
+/// fails, `turn_on` decides.
+pub fn looks_on_lean(dir: &Path, plan: &[Op]) -> bool {
+    recorded_on(dir) && in_place(dir, plan)
+}
+
+/// Whether the mount on top at `dir` is a self-bind `on` made and recorded.
+pub fn recorded_on(dir: &Path) -> bool {
+    sys::open_path(dir)
+        .ok()
+        .and_then(|fd| sys::mount_of(fd.as_fd()).ok())
+        .is_some_and(|(id, root)| root && crate::owned::is_ours(dir, id))
+}
+
+/// Every mount of the plan is there, each target resolved inside the root as
+/// `on` resolves it (a symlinked target is found where it leads): the top of
+/// a mount other than the root's own. Nothing is created or followed out of
+/// the root. One `openat2` and one `statx` per target.
+fn in_place(dir: &Path, plan: &[Op]) -> bool {
     let Ok(root) = sys::open_root(dir) else {
         return false;
     };

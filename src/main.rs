@@ -1,35 +1,53 @@
 //! chroot-tool: parse the command line, run the command, map errors to exit codes.
+//!
+//! The program starts at the C `main`: std's own start-up would read
+//! `/proc/self/maps` on every run for a stack guard, a cost `run` pays each
+//! time; what of it we need is in `sys::process::runtime_start`.
+#![no_main]
 use std::ffi::OsString;
-use std::process::ExitCode;
+use std::io::Write;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, FromArgMatches};
 
 use chroot_tool::cli::Cli;
 
-fn main() -> ExitCode {
+#[no_mangle]
+pub extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    chroot_tool::sys::process::runtime_start();
+    let code = run();
+    // std flushes stdout when its `main` returns; ours must.
+    let _ = std::io::stdout().flush();
+    code.into()
+}
+
+/// The exit status.
+fn run() -> u8 {
     let args: Vec<OsString> = std::env::args_os().collect();
     let cli = match parse(&args) {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             // --help / --version: print as clap does (stdout), success.
             let _ = e.print();
-            return ExitCode::SUCCESS;
+            return 0;
         }
         Err(e) => {
             let line = chroot_tool::show::error_line([usage_line(&e, &args)]);
             eprintln!("chroot-tool: {line}");
-            return ExitCode::from(2);
+            return 2;
         }
     };
     match chroot_tool::commands::run(cli) {
         Ok(code) => code,
         // A closed pipe (`chroot-tool status | head -1`) is not an error.
-        Err(fail) if fail.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(fail) if fail.is_broken_pipe() => 0,
         Err(fail) => {
             let parts = fail.error.chain().map(|c| c.to_string());
             eprintln!("chroot-tool: {}", chroot_tool::show::error_line(parts));
-            ExitCode::from(fail.code)
+            fail.code
         }
     }
 }

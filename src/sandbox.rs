@@ -25,7 +25,7 @@ const SYSTEM: [&str; 22] = [
 pub fn refusal(dir: &Path) -> Option<String> {
     // A directory `on` accepted and turned on (its self-bind, recorded by
     // `on`, is on top at DIR) was checked then: the lean path of `run`.
-    if is_recorded_on(dir) {
+    if engine::recorded_on(dir) {
         return None;
     }
     let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
@@ -60,15 +60,6 @@ pub fn refusal(dir: &Path) -> Option<String> {
         return None;
     }
     Some("not a root filesystem (no /bin/sh, no chroot.d/) and not empty, so not a sandbox".into())
-}
-
-/// Whether the mount on top at `dir` is a self-bind `on` made and recorded.
-fn is_recorded_on(dir: &Path) -> bool {
-    use std::os::fd::AsFd;
-    sys::open_path(dir)
-        .ok()
-        .and_then(|fd| sys::mount_of(fd.as_fd()).ok())
-        .is_some_and(|(id, root)| root && crate::owned::is_ours(dir, id))
 }
 
 /// The password entry of the real user id, looked up once per process
@@ -310,7 +301,7 @@ impl Sandbox {
     /// What `run` and `shell` do first (the caller holds the lock): nothing
     /// when the sandbox already looks on (the lean path), else the full `on`.
     pub fn ensure_on(&self, plan: &[Op]) -> Result<Option<engine::OnReport>> {
-        if engine::looks_on(&self.dir, plan, &mountinfo::read()?) {
+        if engine::looks_on_lean(&self.dir, plan) {
             return Ok(None);
         }
         self.turn_on(plan).map(Some)

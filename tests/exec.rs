@@ -355,6 +355,60 @@ fn path_lookup_and_cwd_are_inside_the_root() {
     assert_eq!(out, format!("/opt/ct-tools/{probe} in /opt: bin opt\n"));
 }
 
+/// The spawner searches `PATH` as `execvp` does, inside the root: a
+/// directory whose file is not executable is passed over for a later one,
+/// a missing or non-directory entry is skipped, an empty entry is the
+/// working directory, and a file without `#!` runs with /bin/sh.
+#[test]
+fn path_search_follows_execvp_inside_the_root() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    for d in ["bin", "a", "b", "w"] {
+        fs::create_dir_all(r.join(d)).unwrap();
+    }
+    install_exec(Path::new("/bin/busybox"), &r.join("bin/busybox"));
+    std::os::unix::fs::symlink("busybox", r.join("bin/sh")).unwrap();
+    fs::write(r.join("notdir"), "").unwrap();
+    let body = tempfile::NamedTempFile::new().unwrap();
+    let put = |at: &str, text: &str, mode: u32| {
+        fs::write(body.path(), text).unwrap();
+        install_exec(body.path(), &r.join(at));
+        fs::set_permissions(r.join(at), fs::Permissions::from_mode(mode)).unwrap();
+    };
+    put("a/ct-prog", "#!/bin/busybox sh\necho from a\n", 0o644);
+    put("b/ct-prog", "#!/bin/busybox sh\necho from b \"$0\" \"$@\"\n", 0o755);
+    put("w/ct-here", "#!/bin/busybox sh\necho from the working directory\n", 0o755);
+    // No `#!`: the shell runs it.
+    put("b/ct-plain", "echo plain \"$1\"\n", 0o755);
+
+    let run = |argv: &[&str], path: &str, cwd: &str| {
+        let mut s = spec(argv);
+        s.reach = Reach::chroot(r).unwrap();
+        s.env = vec![("PATH".into(), path.into())];
+        s.cwd = cwd.into();
+        output_of(&s)
+    };
+    assert_eq!(
+        run(&["ct-prog", "x y"], "/nowhere:/notdir:/a:/b", "/"),
+        ("from b /b/ct-prog x y\n".to_string(), 0)
+    );
+    assert_eq!(
+        run(&["ct-here"], "/a::/b", "/w"),
+        ("from the working directory\n".to_string(), 0)
+    );
+    assert_eq!(run(&["ct-plain", "z"], "/b", "/"), ("plain z\n".to_string(), 0));
+    // Only a file that is not executable: "cannot execute", not "not found".
+    let mut s = spec(&["ct-prog"]);
+    s.reach = Reach::chroot(r).unwrap();
+    s.env = vec![("PATH".into(), "/a:/nowhere".into())];
+    let res = exec::run(&s, || panic!("started without a command"));
+    assert!(matches!(res, Err(ExecError::NotExecutable { .. })), "{res:?}");
+    // The host's PATH plays no part: the program is looked up inside.
+    s.env = vec![("PATH".into(), "/usr/bin:/bin".into())];
+    let res = exec::run(&s, || panic!("started without a command"));
+    assert!(matches!(res, Err(ExecError::NotFound { .. })), "{res:?}");
+}
+
 // ---- pty mode -------------------------------------------------------------
 
 /// A pty standing for the user's terminal: the test types into `master` and

@@ -10,8 +10,6 @@ pub mod run;
 pub mod shell;
 pub mod status;
 
-use std::process::ExitCode;
-
 use crate::cli::{Cli, Command};
 
 /// A failure to report once, with the exit code it maps to.
@@ -58,7 +56,7 @@ fn needs_root(cmd: &Command) -> Option<(&'static str, &'static str, u8)> {
     }
 }
 
-pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+pub fn run(cli: Cli) -> Result<u8, Failure> {
     if let Some((verb, why, code)) = needs_root(&cli.command) {
         if !nix::unistd::geteuid().is_root() {
             return Err(Failure {
@@ -88,7 +86,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     if let Some(h) = history {
         h.finish(res.as_ref().map_or_else(|f| f.code, |c| *c), started);
     }
-    res.map(ExitCode::from)
+    res
 }
 
 fn create_in(dir: Option<&std::path::Path>, args: &crate::cli::CreateArgs) -> anyhow::Result<()> {

@@ -2,27 +2,23 @@
 //!
 //! Mechanism only: the caller has decided what to run (dispatch, identity,
 //! environment, working directory) and has mounted the sandbox. [`run`]
-//! spawns the command with `std::process::Command`, the ordered child steps
-//! of `sys::child` in its `pre_exec` (signals, terminal, [mount namespace],
+//! spawns the command with `sys::child::spawn` (a child sharing our memory
+//! until it execs, as `posix_spawn` makes one), which takes the ordered
+//! steps (signals, terminal, [mount namespace],
 //! chroot, [the run's mounts], [network namespace], [pid namespace and its
 //! init], groups, gid, uid, parent-death signal, chdir), then waits in one `poll` loop on a
 //! pidfd (the child ended), a signalfd (signals to pass on), in pty mode the
 //! terminal traffic, and the deadline if there is one. No threads, no
 //! allocation in the loop.
 //!
-//! What std does between fork and exec (checked against its source): it
-//! resets SIGPIPE to its default but keeps the parent's signal mask, then runs
-//! our `pre_exec` hook, then points `environ` at the new environment and calls
-//! `execvp`. So the PATH search of a bare name happens in the child, after the
-//! chroot, with the PATH of `Launch::env`; and the mask we block for the
-//! signalfd is cleared by the child steps.
+//! The child resets every signal we handle to its default and empties the
+//! mask we block for the signalfd, then searches `PATH` as `execvp` does,
+//! after the chroot, with the `PATH` of `Launch::env`.
 use std::ffi::CString;
 use std::io::{self, IsTerminal};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
@@ -144,13 +140,13 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
     let Reach::Chroot { root, .. } = &launch.reach;
     let ns = namespaces(launch)?;
 
-    let mut cmd = Command::new(prog);
-    cmd.args(&launch.argv[1..])
-        .env_clear()
-        .envs(launch.env.iter().map(|(k, v)| (k, v)));
-    if let Some(arg0) = &launch.arg0 {
-        cmd.arg0(arg0);
-    }
+    let exec = child::Exec::new(prog, launch.arg0.as_deref(), &launch.argv[1..], &launch.env)
+        .map_err(|what| {
+            setup(
+                format!("{what} holds a NUL byte"),
+                io::Error::from(io::ErrorKind::InvalidInput),
+            )
+        })?;
 
     // Pty first: the raw-mode guard is dropped last, after the output is drained.
     let pty = match &launch.terminal {
@@ -166,40 +162,35 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
     } else {
         None
     };
-    child::install(
-        &mut cmd,
-        child::Steps {
-            reset: handled().collect(),
-            tty: pty.as_ref().map(|p| child::Tty {
-                peer: p.peer.as_raw_fd(),
-                stderr: io::stderr().is_terminal(),
-            }),
-            root: root.as_raw_fd(),
-            ids: launch.identity.as_ref().map(|i| child::Ids {
-                uid: i.uid,
-                gid: i.gid,
-                groups: i.groups.clone(),
-            }),
-            parent: std::process::id() as libc::pid_t,
-            cwd,
-            cgroup_procs: cgroup.as_ref().map_or_else(Vec::new, |c| c.procs_fds()),
-            rlimits: launch
-                .limits
-                .rlimits
-                .iter()
-                .map(|&(r, v)| (r.resource(), v))
-                .collect(),
-            ns,
-        },
-    );
+    let steps = child::Steps {
+        reset: handled().collect(),
+        tty: pty.as_ref().map(|p| child::Tty {
+            peer: p.peer.as_raw_fd(),
+            stderr: io::stderr().is_terminal(),
+        }),
+        root: root.as_raw_fd(),
+        ids: launch.identity.as_ref().map(|i| child::Ids {
+            uid: i.uid,
+            gid: i.gid,
+            groups: i.groups.clone(),
+        }),
+        parent: std::process::id() as libc::pid_t,
+        cwd,
+        cgroup_procs: cgroup.as_ref().map_or_else(Vec::new, |c| c.procs_fds()),
+        rlimits: launch
+            .limits
+            .rlimits
+            .iter()
+            .map(|&(r, v)| (r.resource(), v))
+            .collect(),
+        ns,
+    };
 
     let signals = Blocked::block(&handled_set()).map_err(|e| setup("block signals", e))?;
-    let child = cmd
-        .spawn()
-        .map_err(|e| spawn_error(e, launch, &prog_name))?;
-    drop(cmd);
+    let pid = child::spawn(&steps, &exec).map_err(|e| spawn_error(e, launch, &prog_name))?;
+    drop(steps);
     started();
-    let pid = Pid::from_raw(child.id() as i32);
+    let pid = Pid::from_raw(pid);
     let pidfd = match crate::sys::pidfd::open(pid.as_raw()) {
         Ok(fd) => fd,
         Err(e) => {

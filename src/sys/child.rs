@@ -1,13 +1,14 @@
-//! The steps a launched child takes between fork and exec, in order, with
-//! async-signal-safe calls only on data prepared before the fork. A failed
-//! step is carried in the upper bits of the errno that std passes back
-//! from a failed `pre_exec` (it sends the whole `i32`), so that a chdir's
-//! ENOENT is never taken for "command not found".
-use std::ffi::CString;
+//! The one way a launched command is started: [`spawn`] clones a child
+//! that shares our memory and runs while we wait (`CLONE_VM | CLONE_VFORK`,
+//! as `posix_spawn` does: no copy of our page tables, no fork of the tool),
+//! takes the ordered steps below with system calls only on data prepared
+//! before the clone, and execs. A failed step is sent back through a
+//! close-on-exec pipe as one `i32`: the errno with the step in its upper
+//! bits, so that a chdir's ENOENT is never taken for "command not found".
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::RawFd;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::os::unix::ffi::OsStrExt;
 
 /// One step of the child's setup, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,31 +135,227 @@ fn check(ret: libc::c_int, step: Step) -> io::Result<()> {
     }
 }
 
-/// Makes `cmd` take `steps` in its child. `steps.root` and `steps.tty.peer`
-/// must stay open until the command is spawned.
-pub fn install(cmd: &mut Command, steps: Steps) {
-    // SAFETY: the hook only makes async-signal-safe system calls on data
-    // prepared here; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || run(&steps));
+/// What the child executes once its steps are done.
+#[derive(Debug)]
+pub struct Exec {
+    /// Where the program may be, in the order `execvp` would try them: the
+    /// program itself when it names a path, else each directory of the
+    /// command's own `PATH` joined with it (searched inside the root, after
+    /// the chroot).
+    candidates: Vec<CString>,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+}
+
+/// `execvp`'s `PATH` when the environment has none.
+const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
+
+impl Exec {
+    /// `prog` with `args` (`argv[0]` is `arg0` when given, else `prog`) in
+    /// the environment `env`. `Err` names what holds a NUL byte.
+    pub fn new(
+        prog: &OsStr,
+        arg0: Option<&OsStr>,
+        args: &[OsString],
+        env: &[(OsString, OsString)],
+    ) -> Result<Exec, &'static str> {
+        let c = |b: &[u8], what| CString::new(b).map_err(|_| what);
+        let name = prog.as_bytes();
+        let candidates = if name.contains(&b'/') {
+            vec![c(name, "the program")?]
+        } else {
+            let path = env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "PATH")
+                .map_or(DEFAULT_PATH, |(_, v)| v.as_bytes());
+            let mut out = Vec::new();
+            for dir in path.split(|b| *b == b':') {
+                let mut full = if dir.is_empty() {
+                    b".".to_vec()
+                } else {
+                    dir.to_vec()
+                };
+                full.push(b'/');
+                full.extend_from_slice(name);
+                out.push(c(&full, "PATH")?);
+            }
+            out
+        };
+        let mut argv = vec![c(arg0.unwrap_or(prog).as_bytes(), "the program")?];
+        for a in args {
+            argv.push(c(a.as_bytes(), "an argument")?);
+        }
+        let mut envp = Vec::with_capacity(env.len());
+        for (k, v) in env {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            envp.push(c(&kv, "the environment")?);
+        }
+        Ok(Exec {
+            candidates,
+            argv,
+            env: envp,
+        })
     }
 }
 
-/// Runs in the child between fork and exec.
+/// What the child reads: everything is prepared, it only makes system calls.
+struct Child<'a> {
+    steps: &'a Steps,
+    candidates: &'a [CString],
+    argv: Vec<*const libc::c_char>,
+    /// `/bin/sh`, a placeholder for the script, the arguments: the fallback
+    /// of `execvp` for a file the kernel cannot execute (ENOEXEC).
+    sh_argv: *mut *const libc::c_char,
+    envp: Vec<*const libc::c_char>,
+    /// The write end of the error pipe.
+    report: RawFd,
+}
+
+/// The child's stack (it shares our memory, so it needs one of its own).
+const STACK: usize = 256 * 1024;
+
+/// Starts `exec` after `steps` in a new child and returns its pid once it
+/// has exec'ed, or the error of the step (or of the exec) that failed; a
+/// child that failed is reaped. `steps.root`, `steps.tty` and the other
+/// descriptors in `steps` must stay open until this returns.
+///
+/// The child shares our memory and we are suspended until it execs
+/// (`CLONE_VFORK`), except with a pid namespace of its own: its relays
+/// never exec, so it is a plain fork then.
+pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
+    let ptrs = |v: &[CString]| -> Vec<*const libc::c_char> {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    let mut sh_argv = vec![c"/bin/sh".as_ptr(), std::ptr::null()];
+    sh_argv.extend(ptrs(&exec.argv[1..]));
+    let mut pipe = [0; 2];
+    let mut stack = vec![0u8; STACK];
+    // SAFETY: plain system calls on valid pointers; the child only reads
+    // `child` (alive until it has exec'ed or exited: we wait for that) and
+    // runs on its own stack.
+    unsafe {
+        if libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let child = Child {
+            steps,
+            candidates: &exec.candidates,
+            argv: ptrs(&exec.argv),
+            sh_argv: sh_argv.as_mut_ptr(),
+            envp: ptrs(&exec.env),
+            report: pipe[1],
+        };
+        // No handler of ours may run in the child before it has reset them.
+        let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigfillset(all.as_mut_ptr());
+        let mut old = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), old.as_mut_ptr());
+        let flags = if steps.ns.pid.is_some() {
+            libc::SIGCHLD
+        } else {
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD
+        };
+        let top = stack.as_mut_ptr().add(STACK) as usize & !15;
+        let pid = libc::clone(
+            child_main,
+            top as *mut libc::c_void,
+            flags,
+            &child as *const Child as *mut libc::c_void,
+        );
+        let cloned = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), std::ptr::null_mut());
+        libc::close(pipe[1]);
+        if pid < 0 {
+            libc::close(pipe[0]);
+            return Err(cloned);
+        }
+        let mut code: i32 = 0;
+        let n = loop {
+            let n = libc::read(pipe[0], (&mut code as *mut i32).cast(), 4);
+            if n >= 0 || *libc::__errno_location() != libc::EINTR {
+                break n;
+            }
+        };
+        libc::close(pipe[0]);
+        drop(child);
+        drop(sh_argv);
+        if n == 4 {
+            let mut w = 0;
+            while libc::waitpid(pid, &mut w, 0) < 0 && *libc::__errno_location() == libc::EINTR {}
+            return Err(io::Error::from_raw_os_error(code));
+        }
+        Ok(pid)
+    }
+}
+
+/// The child: its steps, then the exec; on failure the error goes to the
+/// pipe and the child exits.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Child` that `spawn` keeps alive until we exec
+    // or exit; only system calls from here on.
+    unsafe {
+        let c = &*(arg as *const Child);
+        let e = match run(c.steps) {
+            Ok(()) => exec(c),
+            Err(e) => e,
+        };
+        let code: i32 = e.raw_os_error().unwrap_or(libc::EIO);
+        libc::write(c.report, (&code as *const i32).cast(), 4);
+        libc::_exit(127)
+    }
+}
+
+/// `execvp`'s search over the prepared candidates. Returns only on failure.
+unsafe fn exec(c: &Child) -> io::Error {
+    let mut denied = false;
+    let mut last = libc::ENOENT;
+    for path in c.candidates {
+        libc::execve(path.as_ptr(), c.argv.as_ptr(), c.envp.as_ptr());
+        let errno = *libc::__errno_location();
+        match errno {
+            libc::ENOEXEC => {
+                // A script without `#!`: the shell runs it, as execvp does.
+                *c.sh_argv.add(1) = path.as_ptr();
+                libc::execve(c"/bin/sh".as_ptr(), c.sh_argv, c.envp.as_ptr());
+                return io::Error::from_raw_os_error(errno);
+            }
+            libc::EACCES => denied = true,
+            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {
+                last = errno
+            }
+            _ => return io::Error::from_raw_os_error(errno),
+        }
+    }
+    io::Error::from_raw_os_error(if denied { libc::EACCES } else { last })
+}
+
+/// Signals the runtime handles (stack overflow) or ignores (SIGPIPE, which
+/// an exec keeps ignored): the command gets their defaults.
+const ALWAYS_RESET: [libc::c_int; 3] = [libc::SIGPIPE, libc::SIGSEGV, libc::SIGBUS];
+
+/// Runs in the child between clone and exec.
 fn run(s: &Steps) -> io::Result<()> {
     // SAFETY: plain system calls on valid pointers and descriptors.
     unsafe {
+        // Handlers first (ours must never run here: we share the
+        // supervisor's memory), then the mask, which spawn filled.
+        for &sig in s.reset.iter().chain(&ALWAYS_RESET) {
+            if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
+                return Err(failed(Step::Signals));
+            }
+        }
         let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
         libc::sigemptyset(empty.as_mut_ptr());
         check(
             libc::pthread_sigmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut()),
             Step::Signals,
         )?;
-        for &sig in &s.reset {
-            if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
-                return Err(failed(Step::Signals));
-            }
-        }
         if !s.cgroup_procs.is_empty() {
             let mut buf = [0u8; 24];
             let pid = decimal(libc::getpid() as u64, &mut buf);
@@ -459,11 +656,10 @@ pub fn mount_index(e: &io::Error) -> usize {
 /// Marks every descriptor from 3 up close-on-exec: the command gets its
 /// stdin, stdout and stderr and nothing else of ours or of our caller's (a
 /// descriptor of a host directory would let it leave the chroot). They are
-/// not closed here: std's spawn reports a failed step through a pipe of
-/// its own up to the exec.
+/// not closed here: a failed step is reported through a pipe up to the exec.
 ///
 /// # Safety
-/// Between fork and exec: system calls only.
+/// Between clone and exec: system calls only.
 unsafe fn cloexec_from_3() {
     if libc::syscall(
         libc::SYS_close_range,
@@ -486,7 +682,7 @@ unsafe fn cloexec_from_3() {
     }
 }
 
-/// The step an error of `Command::spawn` came from (`None`: exec itself
+/// The step an error of [`spawn`] came from (`None`: exec itself
 /// failed) and the plain errno.
 pub fn decode(e: &io::Error) -> Option<(Option<Step>, io::Error)> {
     let code = e.raw_os_error()?;

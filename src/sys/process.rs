@@ -27,6 +27,40 @@ pub fn command_of_fd(fd: BorrowedFd) -> Command {
     cmd
 }
 
+/// What std's runtime does before `main` that chroot-tool relies on, for a
+/// binary that starts at the C `main` instead (it skips the rest, which
+/// reads `/proc/self/maps` for a stack guard on every start): descriptors
+/// 0, 1 and 2 open, on `/dev/null` when closed (so that no file we open
+/// takes their place and receives our output), and SIGPIPE ignored (a
+/// write to a closed pipe is an EPIPE error, not our death).
+pub fn runtime_start() {
+    // SAFETY: plain system calls on valid pointers, before anything else runs.
+    unsafe {
+        let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        });
+        let polled = loop {
+            let r = libc::poll(fds.as_mut_ptr(), 3, 0);
+            if r >= 0 || *libc::__errno_location() != libc::EINTR {
+                break r >= 0;
+            }
+        };
+        for p in &fds {
+            let closed = if polled {
+                p.revents & libc::POLLNVAL != 0
+            } else {
+                libc::fcntl(p.fd, libc::F_GETFD) < 0
+            };
+            if closed && libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) != p.fd {
+                libc::abort();
+            }
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
 /// How a child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {

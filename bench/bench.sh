@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# chroot-tool's performance targets, measured side by side in one run with
+# hyperfine against plain chroot and the peer tools installed here, printed
+# as a table of medians and ratios (docs/performance.md keeps the latest).
+#
+#   bench/bench.sh                   as root; builds the release binary first
+#   ROOTFS=DIR bench/bench.sh        a minbase Debian rootfs to measure in
+#                                    (default: made once with `chroot-tool
+#                                    create` under /var/tmp/chroot-tool-bench)
+#   MOUNTS=1500  RUNS=300            the many-mounts case; runs per command
+#   NO_INSTALL=1                     do not apt-get install missing peers
+#
+# Everything runs in a mount namespace of the script's own (the 1500 mounts,
+# schroot's configuration, every sandbox mount): nothing reaches the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${CT_BENCH_INNER:-}" != 1 ]; then
+    [ "$(id -u)" = 0 ] || { echo "bench/bench.sh: run as root" >&2; exit 2; }
+    peers=(hyperfine:hyperfine bwrap:bubblewrap proot:proot schroot:schroot
+           systemd-nspawn:systemd-container arch-chroot:arch-install-scripts
+           mmdebstrap:mmdebstrap)
+    missing=()
+    for p in "${peers[@]}"; do
+        command -v "${p%%:*}" >/dev/null || missing+=("${p#*:}")
+    done
+    if [ "${#missing[@]}" -gt 0 ] && [ -z "${NO_INSTALL:-}" ]; then
+        echo "installing ${missing[*]}" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    # The release binary as `make install` builds it: static, so that no
+    # dynamic loading is paid on each start.
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q --target "$host"
+    export CT_BENCH_TOOL=$PWD/target/$host/release/chroot-tool
+    exec env CT_BENCH_INNER=1 unshare -m --propagation private "$0" "$@"
+fi
+
+tool=$CT_BENCH_TOOL
+runs=${RUNS:-300}
+mounts=${MOUNTS:-1500}
+work=$(mktemp -d /var/tmp/ct-bench.XXXXXX)
+export CHROOT_TOOL_STATE_DIR=$work/state CHROOT_TOOL_RUN_DIR=$work/run
+sb=$work/sandbox
+cleanup() {
+    "$tool" off -d "$sb" >/dev/null 2>&1 || true
+    [ -n "${session:-}" ] && schroot -e -c "$session" >/dev/null 2>&1 || true
+    umount -R "$work/m" 2>/dev/null || true
+    umount "$sb" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+rootfs=${ROOTFS:-/var/tmp/chroot-tool-bench/rootfs}
+if [ ! -x "$rootfs/bin/sh" ]; then
+    echo "making the minbase rootfs once: $rootfs" >&2
+    mkdir -p "$(dirname "$rootfs")"
+    "$tool" create -q --variant minbase -d "$rootfs"
+fi
+# chroot-tool works on a bind of the rootfs: its mounts stay on the bind,
+# and the peers see the rootfs as they would on their own.
+mkdir -p "$sb"
+mount --bind "$rootfs" "$sb"
+mount --make-private "$sb"
+
+have() { command -v "$1" >/dev/null; }
+results=$work/results
+mkdir -p "$results"
+# hf NAME CMD...: hyperfine one group, shell-less, JSON kept for the table.
+hf() {
+    local name=$1
+    shift
+    hyperfine -N -S none --style none --warmup 20 --runs "$runs" \
+        --export-json "$results/$name.json" "$@" >/dev/null 2>&1 || {
+        echo "hyperfine failed for $name" >&2
+        hyperfine -N --runs 3 "$@" >&2 || true
+    }
+}
+
+"$tool" on -d "$sb" >/dev/null
+echo "1. run -- /bin/true on a sandbox that is on ($(wc -l < /proc/self/mountinfo) mounts)" >&2
+peers=("chroot $rootfs /bin/true" "$tool run -d $sb -- /bin/true" "unshare -m chroot $rootfs /bin/true")
+have bwrap && peers+=("bwrap --bind $rootfs / --proc /proc --dev /dev /bin/true")
+have proot && peers+=("proot -r $rootfs /bin/true")
+if have schroot; then
+    # schroot reads its configuration from /etc: a tmpfs over it, in this
+    # namespace only.
+    mount -t tmpfs ct-bench /etc/schroot/chroot.d
+    mount -t tmpfs ct-bench /var/lib/schroot
+    mkdir -p /var/lib/schroot/session /var/lib/schroot/mount /var/lib/schroot/union/underlay
+    printf '[ctbench]\ntype=directory\ndirectory=%s\nusers=root\nroot-users=root\nprofile=minimal\n' \
+        "$rootfs" > /etc/schroot/chroot.d/ctbench
+    session=$(schroot -b -c ctbench -n ctbench-session 2>/dev/null || true)
+    [ -n "$session" ] && peers+=("schroot -r -c $session -- /bin/true")
+fi
+hf few "${peers[@]}"
+
+echo "2. the same with $mounts unrelated mounts on the host" >&2
+mkdir -p "$work/m"
+mount -t tmpfs ct-bench "$work/m"
+for i in $(seq "$mounts"); do
+    mkdir "$work/m/$i" && mount -t tmpfs -o size=4k "m$i" "$work/m/$i"
+done
+hf many "chroot $rootfs /bin/true" "$tool run -d $sb -- /bin/true"
+rss_many=$( { /usr/bin/time -f %M "$tool" run -d "$sb" -- /bin/true; } 2>&1 | tail -1)
+umount -R "$work/m"
+rss_few=$( { /usr/bin/time -f %M "$tool" run -d "$sb" -- /bin/true; } 2>&1 | tail -1)
+
+echo "3. a cold cycle: on, run, off" >&2
+"$tool" off -d "$sb" >/dev/null
+cycle=("$tool on -d $sb" "$tool run -d $sb -- /bin/true" "$tool off -d $sb")
+printf '#!/bin/sh\nset -e\n%s >/dev/null\n%s\n%s >/dev/null\n' "${cycle[@]}" > "$work/cycle"
+chmod +x "$work/cycle"
+slow=$(( runs / 10 > 10 ? runs / 10 : 10 ))
+cold=("$work/cycle")
+have arch-chroot && cold+=("arch-chroot $rootfs /bin/true")
+have systemd-nspawn && cold+=("systemd-nspawn -q --register=no -D $rootfs /bin/true")
+have schroot && cold+=("schroot -c ctbench -- /bin/true")
+runs=$slow hf cold "${cold[@]}"
+
+python3 - "$results" "$rss_few" "$rss_many" <<'EOF'
+import json, os, sys
+res, rss_few, rss_many = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def load(name):
+    p = os.path.join(res, name + ".json")
+    if not os.path.exists(p):
+        return []
+    return [(r["command"], r["median"] * 1000) for r in json.load(open(p))["results"]]
+def short(cmd):
+    words = cmd.split()
+    tool = os.path.basename(words[0])
+    if tool == "chroot-tool":
+        return "chroot-tool " + " ".join(w for w in words[1:] if not w.startswith("/") and w != "-d")
+    if tool == "cycle":
+        return "chroot-tool on; run; off"
+    return " ".join(os.path.basename(w) if w.startswith("/var/tmp") else w for w in words)
+rows = []
+def group(title, name, base_of, targets):
+    r = load(name)
+    if not r:
+        return
+    base = dict(r).get(base_of) or r[0][1]
+    print(f"\n{title}")
+    print(f"  {'command':<58} {'median ms':>10} {'ratio':>8}  target")
+    for cmd, ms in r:
+        t = next((v for k, v in targets.items() if k in cmd), "")
+        print(f"  {short(cmd):<58} {ms:>10.2f} {ms / base:>7.2f}x  {t}")
+few = load("few")
+group("run -- /bin/true, sandbox on, history on (vs chroot DIR /bin/true)", "few",
+      few[0][0] if few else None, {" run -d": "<= 1.2x"})
+many = load("many")
+group("the same with many unrelated mounts on the host", "many",
+      many[0][0] if many else None, {" run -d": "<= 1.3x"})
+cold = load("cold")
+arch = next((c for c, _ in cold if "arch-chroot" in c), None)
+group("cold cycle (vs arch-chroot DIR /bin/true, which mounts and unmounts per command)",
+      "cold", arch, {"cycle": "<= 0.2x"})
+print(f"\npeak RSS of chroot-tool run: {rss_few / 1024:.1f} MiB, "
+      f"with many mounts {rss_many / 1024:.1f} MiB (target <= 4 MiB)")
+EOF
+echo
+echo "($runs runs per command, $(nproc) CPUs, $(uname -r), rootfs $rootfs)"
