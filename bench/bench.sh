@@ -70,7 +70,7 @@ mkdir -p "$results"
 hf() {
     local name=$1
     shift
-    hyperfine -N -S none --style none --warmup 20 --runs "$runs" \
+    hyperfine -N --style basic --warmup 20 --runs "$runs" \
         --export-json "$results/$name.json" "$@" >/dev/null 2>&1 || {
         echo "hyperfine failed for $name" >&2
         hyperfine -N --runs 3 "$@" >&2 || true
@@ -91,7 +91,7 @@ if have schroot; then
     printf '[ctbench]\ntype=directory\ndirectory=%s\nusers=root\nroot-users=root\nprofile=minimal\n' \
         "$rootfs" > /etc/schroot/chroot.d/ctbench
     session=$(schroot -b -c ctbench -n ctbench-session 2>/dev/null || true)
-    [ -n "$session" ] && peers+=("schroot -r -c $session -- /bin/true")
+    [ -n "$session" ] && peers+=("schroot -r -c $session --directory / -- /bin/true")
 fi
 hf few "${peers[@]}"
 
@@ -114,8 +114,13 @@ chmod +x "$work/cycle"
 slow=$(( runs / 10 > 10 ? runs / 10 : 10 ))
 cold=("$work/cycle")
 have arch-chroot && cold+=("arch-chroot $rootfs /bin/true")
-have systemd-nspawn && cold+=("systemd-nspawn -q --register=no -D $rootfs /bin/true")
-have schroot && cold+=("schroot -c ctbench -- /bin/true")
+if have systemd-nspawn; then
+    # Without systemd as init: no machined to register with, no unit to
+    # make, and its runtime files on a tmpfs of this namespace.
+    mkdir -p /run/systemd && mount -t tmpfs ct-bench /run/systemd
+    cold+=("systemd-nspawn -q --register=no --keep-unit -D $rootfs /bin/true")
+fi
+have schroot && cold+=("schroot -c ctbench --directory / -- /bin/true")
 runs=$slow hf cold "${cold[@]}"
 
 python3 - "$results" "$rss_few" "$rss_many" <<'EOF'

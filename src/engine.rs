@@ -217,17 +217,41 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
     // is mounted after it, on it, and stays visible.
     // At one depth, a target that lands at its own name goes first: the
     // way a symlinked one takes may pass through it.
-    let mut todo: Vec<&Op> = plan.iter().collect();
+    // Where each target lands is found once, and again only when a mount
+    // or symlink made since could change it: one made at or above where it
+    // lands or at or above its own name, or any when its way takes a
+    // symlink or does not resolve yet (a way without symlinks passes only
+    // through the directories its name spells).
+    let key = |o: &Op| match sys::resolve::locate(root.as_fd(), &o.target) {
+        Ok(p) => ((p.components().count(), p != o.target), Some(p)),
+        Err(_) => ((usize::MAX, true), None),
+    };
+    let mut todo: Vec<(&Op, (usize, bool), Option<PathBuf>)> = plan
+        .iter()
+        .map(|o| {
+            let (k, at) = key(o);
+            (o, k, at)
+        })
+        .collect();
+    let mut changed: Option<PathBuf> = None;
     while !todo.is_empty() {
-        let key = |o: &Op| match sys::resolve::locate(root.as_fd(), &o.target) {
-            Ok(p) => (p.components().count(), p != o.target),
-            Err(_) => (usize::MAX, true),
-        };
-        let next = (0..todo.len()).min_by_key(|&i| key(todo[i])).unwrap_or(0);
-        let op = todo.remove(next);
+        if let Some(c) = changed.take() {
+            for t in todo.iter_mut() {
+                let (_, detour) = t.1;
+                if detour
+                    || t.0.target.starts_with(&c)
+                    || t.2.as_ref().is_some_and(|p| p.starts_with(&c))
+                {
+                    (t.1, t.2) = key(t.0);
+                }
+            }
+        }
+        let next = (0..todo.len()).min_by_key(|&i| todo[i].1).unwrap_or(0);
+        let op = todo.remove(next).0;
         let ctx = || format!("{} ({})", op.describe(), op.origin_note());
         if let What::Symlink { to } = &op.what {
             make_symlink(root.as_fd(), &op.target, to, &creatable).with_context(ctx)?;
+            changed = Some(op.target.clone());
             continue;
         }
         // A bind source is opened on the host one component at a time; from
@@ -330,6 +354,7 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
                 }
             }
         }
+        changed = Some(inside.clone());
         placed.push((inside, op.describe()));
         seen.push((op, new_id));
         count += 1;

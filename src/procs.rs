@@ -68,6 +68,22 @@ impl Members {
             .is_ok_and(|(id, _)| self.mounts.contains(&id))
     }
 
+    /// A first look, in one `statx` and without holding the process:
+    /// could `pid` be the sandbox's at all (its root on one of the
+    /// sandbox's mounts, or its root DIR's root directory)? Most of the
+    /// host's processes are ruled out here; the others are held by a pidfd
+    /// and checked by [`Members::contains`].
+    fn may_contain(&self, pid: i32) -> bool {
+        if self.mounts.is_empty() {
+            return false;
+        }
+        match sys::mount_and_identity(Path::new(&format!("/proc/{pid}/root"))) {
+            Ok((id, root)) => self.mounts.contains(&id) || Some(root) == self.root,
+            // Gone, or not ours to look at: `contains` decides the same.
+            Err(_) => false,
+        }
+    }
+
     fn in_our_ns(&self, pid: i32) -> bool {
         fs::metadata(format!("/proc/{pid}/ns/mnt")).is_ok_and(|m| (m.dev(), m.ino()) == self.ns)
     }
@@ -128,7 +144,7 @@ fn pids() -> Vec<i32> {
 fn list(members: &Members) -> Vec<Proc> {
     pids()
         .into_iter()
-        .filter(|&p| members.contains(p))
+        .filter(|&p| members.may_contain(p) && members.contains(p))
         .map(|pid| Proc {
             pid,
             comm: comm(pid),
@@ -157,6 +173,7 @@ pub fn end_all(
     for _ in 0..5 {
         let held: Vec<(i32, OwnedFd)> = pids()
             .into_iter()
+            .filter(|&p| members.may_contain(p))
             .filter_map(|p| pidfd::open(p).ok().map(|fd| (p, fd)))
             .filter(|(p, _)| members.contains(*p))
             .collect();

@@ -376,8 +376,16 @@ fn path_search_follows_execvp_inside_the_root() {
         fs::set_permissions(r.join(at), fs::Permissions::from_mode(mode)).unwrap();
     };
     put("a/ct-prog", "#!/bin/busybox sh\necho from a\n", 0o644);
-    put("b/ct-prog", "#!/bin/busybox sh\necho from b \"$0\" \"$@\"\n", 0o755);
-    put("w/ct-here", "#!/bin/busybox sh\necho from the working directory\n", 0o755);
+    put(
+        "b/ct-prog",
+        "#!/bin/busybox sh\necho from b \"$0\" \"$@\"\n",
+        0o755,
+    );
+    put(
+        "w/ct-here",
+        "#!/bin/busybox sh\necho from the working directory\n",
+        0o755,
+    );
     // No `#!`: the shell runs it.
     put("b/ct-plain", "echo plain \"$1\"\n", 0o755);
 
@@ -396,13 +404,19 @@ fn path_search_follows_execvp_inside_the_root() {
         run(&["ct-here"], "/a::/b", "/w"),
         ("from the working directory\n".to_string(), 0)
     );
-    assert_eq!(run(&["ct-plain", "z"], "/b", "/"), ("plain z\n".to_string(), 0));
+    assert_eq!(
+        run(&["ct-plain", "z"], "/b", "/"),
+        ("plain z\n".to_string(), 0)
+    );
     // Only a file that is not executable: "cannot execute", not "not found".
     let mut s = spec(&["ct-prog"]);
     s.reach = Reach::chroot(r).unwrap();
     s.env = vec![("PATH".into(), "/a:/nowhere".into())];
     let res = exec::run(&s, || panic!("started without a command"));
-    assert!(matches!(res, Err(ExecError::NotExecutable { .. })), "{res:?}");
+    assert!(
+        matches!(res, Err(ExecError::NotExecutable { .. })),
+        "{res:?}"
+    );
     // The host's PATH plays no part: the program is looked up inside.
     s.env = vec![("PATH".into(), "/usr/bin:/bin".into())];
     let res = exec::run(&s, || panic!("started without a command"));

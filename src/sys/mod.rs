@@ -268,6 +268,29 @@ pub fn mount_of(fd: BorrowedFd) -> io::Result<(u64, bool)> {
     Ok((st.stx_mnt_id, root))
 }
 
+/// What `path` (followed, magic links included: `/proc/PID/root`) leads
+/// to, in one `statx`: its mount id, device and inode.
+pub fn mount_and_identity(path: &std::path::Path) -> io::Result<(u64, (u64, u64))> {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: statx fills our zeroed struct; `c` is a valid C string.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            0,
+            libc::STATX_MNT_ID | libc::STATX_INO,
+            &mut st,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let dev = libc::makedev(st.stx_dev_major, st.stx_dev_minor);
+    Ok((st.stx_mnt_id, (dev, st.stx_ino)))
+}
+
 /// The 64-bit mount id that the kernel never reuses
 /// (`STATX_MNT_ID_UNIQUE`, Linux 6.8); `None` where the kernel has none.
 pub fn unique_mount_id(fd: BorrowedFd) -> Option<u64> {
