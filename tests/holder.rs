@@ -218,7 +218,19 @@ fn start_and_stop_run_inside_the_holder() {
         &root.join("chroot.d/stop"),
         "#!/bin/sh\nps -o args > /root/stopped\n",
     );
-    ok(&ns.run(&["on", "-d", d(&root), "--ns", "pid,uts"]));
+    // The namespaces from [run] of tool.conf, as --ns would give them.
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        "[run]\nnamespaces:uts,pid\n",
+    )
+    .unwrap();
+    let o = ns.run(&["on", "-d", d(&root)]);
+    ok(&o);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    assert_eq!(
+        status(&ns, &root)["namespaces"],
+        serde_json::json!(["mnt", "pid", "uts"])
+    );
     assert_eq!(
         fs::read_to_string(root.join("root/started"))
             .unwrap()
@@ -234,6 +246,12 @@ fn start_and_stop_run_inside_the_holder() {
         stopped.contains("sleep 1000"),
         "stop ran inside, before the service was ended: {stopped}"
     );
+    // `run` of the sandbox, off, turns it on the same way (start is `on`'s).
+    fs::remove_file(root.join("root/started")).unwrap();
+    assert_eq!(ok(&ns.run_in(&root, &["hostname"])).trim(), "svc");
+    assert_eq!(status(&ns, &root)["mode"], "holder");
+    assert!(!root.join("root/started").exists());
+    ok(&ns.run(&["off", "-d", d(&root)]));
 }
 
 #[test]

@@ -150,3 +150,19 @@ pub fn is_user_spec(s: &str) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_sets() {
+        let n = NsSet::parse("net, pid").unwrap();
+        assert_eq!(n.names(), ["pid", "net"]);
+        assert!(NsSet::parse("").unwrap().is_empty());
+        assert!(NsSet::parse("none").unwrap().is_empty());
+        assert_eq!(NsSet::parse("pid,uts,ipc,net").unwrap().names().len(), 4);
+        let e = NsSet::parse("pid,user").unwrap_err();
+        assert!(e.contains("\"user\""), "{e}");
+    }
+}
