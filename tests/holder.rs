@@ -131,6 +131,13 @@ fn light_vm_as_root_has_its_own_processes_hostname_and_network() {
     ));
     assert!(lo.contains("0x9"), "loopback is up: {lo}");
 
+    // The holder is init: an orphan that ends is reaped, no zombie stays.
+    ok(&ns.run_in(&root, &["(sleep 0.2 &) ; true"]));
+    wait_until("the orphan to be reaped", || {
+        let ps = ok(&ns.run_in(&root, &["ps -o stat,comm"]));
+        !ps.contains("sleep") && !ps.lines().any(|l| l.trim_start().starts_with('Z'))
+    });
+
     // A daemon started by one run is still there for the next.
     ok(&ns.run_in(&root, &["sleep 1000 >/dev/null 2>&1 &"]));
     let ps = ok(&ns.run_in(&root, &["ps -o pid,args"]));
@@ -169,7 +176,10 @@ fn a_killed_holder_is_noticed_and_on_starts_a_new_one() {
     let ns = Ns::new();
     let root = ns.busybox_root("k");
     let _h = Holders(ns.run_dir.join("holder"));
-    ok(&ns.run(&["on", "-d", d(&root), "--ns", "pid"]));
+    // The hostname is the sandbox's /etc/hostname when it has one.
+    fs::write(root.join("etc/hostname"), "kbox\n").unwrap();
+    ok(&ns.run(&["on", "-d", d(&root), "--ns", "pid,uts"]));
+    assert_eq!(ok(&ns.run_in(&root, &["hostname"])).trim(), "kbox");
     let first = holder_pid(&status(&ns, &root));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(first as i32),
@@ -178,7 +188,7 @@ fn a_killed_holder_is_noticed_and_on_starts_a_new_one() {
     .unwrap();
     wait_until("the holder to die", || gone(first));
     // The next command notices, says so, and cleans up.
-    let o = ns.run(&["on", "-d", d(&root), "--ns", "pid"]);
+    let o = ns.run(&["on", "-d", d(&root), "--ns", "pid,uts"]);
     ok(&o);
     assert!(stderr(&o).contains("had ended"), "{}", stderr(&o));
     let second = holder_pid(&status(&ns, &root));
@@ -537,6 +547,18 @@ fn a_user_without_a_range_gets_root_alone_and_a_warning() {
     ));
     let words: Vec<&str> = map.split_whitespace().collect();
     assert_eq!(words, ["0", &user.uid.to_string(), "1", "0"], "{map}");
+    // The supervisor that joined the holder is not open to the processes
+    // inside (root there): neither its descriptors nor its memory.
+    let o = user.tool(
+        &ns,
+        &[
+            "run",
+            "-d",
+            d(&root),
+            "ls /proc/$PPID/fd >/dev/null 2>&1 || echo refused",
+        ],
+    );
+    assert_eq!(ok(&o).trim(), "refused");
     // What root makes inside is the user's on disk.
     ok(&user.tool(&ns, &["run", "-d", d(&root), "touch /root/made"]));
     assert_eq!(
