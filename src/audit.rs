@@ -188,10 +188,17 @@ pub fn options(args: &[OsString], verb: &str, words: &[String]) -> Vec<String> {
 pub fn state_dir() -> Result<PathBuf, AuditError> {
     choose_state_dir(
         std::env::var_os(STATE_ENV),
-        nix::unistd::geteuid().is_root(),
+        invoked_as_root(),
         std::env::var_os("XDG_STATE_HOME"),
         std::env::var_os("HOME"),
     )
+}
+
+/// Whether root invoked this process, decided once: a process that joined
+/// a holder's user namespace is root there, and keeps its user's history.
+pub fn invoked_as_root() -> bool {
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| nix::unistd::geteuid().is_root())
 }
 
 /// [`state_dir`]'s rule, from the environment given.

@@ -30,8 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Build a Debian root filesystem in DIR with debootstrap.
     Create(CreateArgs),
-    /// Mount what programs need, and the [bind] mounts of chroot.d/tool.conf.
-    On,
+    /// Mount what programs need, and the [bind] mounts of chroot.d/tool.conf (a holder's namespaces as a normal user, with -N or --ns).
+    On(OnArgs),
     /// Turn on, then run a command inside ("LINE" through the dispatch rules, or [--] PROG ARGS...).
     Run(RunArgs),
     /// An interactive login shell inside (root's, or -u USER's in USER's home).
@@ -154,6 +154,16 @@ impl RunArgs {
             )),
         }
     }
+}
+
+#[derive(Debug, Args, Default)]
+pub struct OnArgs {
+    /// A holder process keeps the sandbox in user and mount namespaces of its own (a normal user's `on` always does).
+    #[arg(short = 'N', long = "userns")]
+    pub userns: bool,
+    /// The holder also owns these namespaces: a light VM (own process tree, hostname, IPC, only loopback); over [run] namespaces.
+    #[arg(long = "ns", value_name = "pid,uts,ipc,net", value_parser = |s: &str| crate::conf::NsSet::parse(s))]
+    pub ns: Option<crate::conf::NsSet>,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,8 @@ pub mod conf;
 pub mod create;
 pub mod dispatch;
 pub mod engine;
+pub mod holder;
+pub mod idmap;
 pub mod launch;
 pub mod lock;
 pub mod mountinfo;

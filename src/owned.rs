@@ -19,12 +19,29 @@ use std::sync::OnceLock;
 
 use crate::sys;
 
-/// chroot-tool's root-only directory on the host side: `/run/chroot-tool`,
-/// or `$CHROOT_TOOL_RUN_DIR` (the records and DIR's locks are below it).
+/// chroot-tool's directory on the host side: `/run/chroot-tool` for root,
+/// `$XDG_RUNTIME_DIR/chroot-tool` (else `/run/user/UID/chroot-tool`) for a
+/// normal user, or `$CHROOT_TOOL_RUN_DIR` (the records, DIR's locks and
+/// the holders' pid files are below it). Decided once per process, by who
+/// invoked it: a process that joined a holder's user namespace is root
+/// there, and still keeps the invoking user's directory.
 pub fn run_dir() -> PathBuf {
-    std::env::var_os("CHROOT_TOOL_RUN_DIR")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from("/run/chroot-tool"), PathBuf::from)
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(v) = std::env::var_os("CHROOT_TOOL_RUN_DIR").filter(|v| !v.is_empty()) {
+            return PathBuf::from(v);
+        }
+        let uid = nix::unistd::geteuid();
+        if uid.is_root() {
+            return PathBuf::from("/run/chroot-tool");
+        }
+        std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| PathBuf::from(format!("/run/user/{uid}")))
+            .join("chroot-tool")
+    })
+    .clone()
 }
 
 /// The records' directory.
@@ -32,10 +49,42 @@ fn records() -> PathBuf {
     run_dir().join("on")
 }
 
-/// This process's mount namespace (the inode of `/proc/self/ns/mnt`).
+/// This process's mount namespace (the inode of `/proc/self/ns/mnt`),
+/// read once and again after [`namespace_changed`].
 fn mntns() -> u64 {
-    static NS: OnceLock<u64> = OnceLock::new();
-    *NS.get_or_init(|| std::fs::metadata("/proc/self/ns/mnt").map_or(0, |m| m.ino()))
+    use std::sync::atomic::Ordering;
+    match MNTNS.load(Ordering::Relaxed) {
+        0 => {
+            let ns = std::fs::metadata("/proc/self/ns/mnt").map_or(0, |m| m.ino());
+            MNTNS.store(ns, Ordering::Relaxed);
+            ns
+        }
+        ns => ns,
+    }
+}
+
+static MNTNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// This process entered another mount namespace (a holder's).
+pub fn namespace_changed() {
+    MNTNS.store(0, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Drops every record of the mount namespace `ns` (it is gone: its holder
+/// ended with everything inside).
+pub fn forget_namespace(ns: u64) {
+    let Ok(rd) = std::fs::read_dir(records()) else {
+        return;
+    };
+    let prefix = format!("{ns}-");
+    for e in rd.flatten() {
+        if e.file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix))
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 fn file(id: u64) -> PathBuf {

@@ -169,16 +169,37 @@ pub fn end_all(
     waiting: &mut dyn FnMut(usize, Duration),
 ) -> io::Result<(usize, Vec<Proc>)> {
     let members = Members::of(dir)?;
+    Ok(end_where(&|p| members.contains(p), grace, waiting))
+}
+
+/// The processes (other than this one) for which `member` holds.
+pub fn list_where(member: &dyn Fn(i32) -> bool) -> Vec<Proc> {
+    pids()
+        .into_iter()
+        .filter(|&p| member(p))
+        .map(|pid| Proc {
+            pid,
+            comm: comm(pid),
+        })
+        .collect()
+}
+
+/// Ends every process for which `member` holds, as [`end_all`] does.
+pub fn end_where(
+    member: &dyn Fn(i32) -> bool,
+    grace: Duration,
+    waiting: &mut dyn FnMut(usize, Duration),
+) -> (usize, Vec<Proc>) {
     let mut seen = std::collections::HashSet::new();
     for _ in 0..5 {
         let held: Vec<(i32, OwnedFd)> = pids()
             .into_iter()
             .filter(|&p| members.may_contain(p))
             .filter_map(|p| pidfd::open(p).ok().map(|fd| (p, fd)))
-            .filter(|(p, _)| members.contains(*p))
+            .filter(|(p, _)| member(*p))
             .collect();
         if held.is_empty() {
-            return Ok((seen.len(), vec![]));
+            return (seen.len(), vec![]);
         }
         seen.extend(held.iter().map(|(p, _)| *p));
         let told = std::cell::Cell::new(false);
@@ -202,7 +223,7 @@ pub fn end_all(
         let running = || held.iter().any(|(_, fd)| pidfd::alive(fd.as_fd()));
         sys::process::term_grace_kill(send, running, grace, Duration::from_secs(2));
     }
-    Ok((seen.len(), list(&members)))
+    (seen.len(), list_where(member))
 }
 
 /// The parent pid in a `/proc/PID/stat` text (after the last `)`: comm may hold anything).
@@ -213,6 +234,13 @@ pub fn ppid_of_stat(stat: &str) -> Option<i32> {
 /// The fields of a `/proc/PID/stat` text after comm (state first).
 fn after_comm(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
     Some(stat[stat.rfind(')')? + 1..].split_whitespace())
+}
+
+/// When `pid` started (field 22 of `/proc/PID/stat`, clock ticks after
+/// boot): with the pid, the process's identity (a reused pid starts later).
+pub fn start_time(pid: i32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    after_comm(&s)?.nth(19)?.parse().ok()
 }
 
 /// Whether `pid` is stopped (state `T`).

@@ -356,17 +356,6 @@ impl Sandbox {
         warn: &mut dyn FnMut(String),
         note: &mut dyn FnMut(String),
     ) -> Result<OffReport> {
-        let mounts = mountinfo::read()?;
-        // The plan (tool.conf) decides only for a sandbox without a self-bind.
-        let plan = if engine::self_binds(&self.dir, &mounts).is_empty() {
-            self.plan().ok()
-        } else {
-            None
-        };
-        let before = engine::ours(&self.dir, plan.as_deref(), &mounts).len();
-        if engine::is_on(&self.dir, &mounts) {
-            self.stop(grace, warn);
-        }
         let mut say = |n: usize, left: std::time::Duration| {
             note(format!(
                 "waiting up to {} for {} to end (TERM sent; KILL after --timeout)",
@@ -377,6 +366,32 @@ impl Sandbox {
                 }
             ))
         };
+        match crate::holder::find(&self.dir) {
+            crate::holder::Found::Alive(h) => {
+                self.stop(grace, Some(&h), warn);
+                let ended = crate::holder::turn_off(&self.dir, h, grace, &mut say)?;
+                return Ok(OffReport {
+                    mounts: ended.mounts,
+                    processes: ended.processes,
+                });
+            }
+            crate::holder::Found::Died => warn(format!(
+                "the holder of {} had ended (killed, or a reboot); its pid file was removed",
+                show::path(&self.dir)
+            )),
+            crate::holder::Found::None => {}
+        }
+        let mounts = mountinfo::read()?;
+        // The plan (tool.conf) decides only for a sandbox without a self-bind.
+        let plan = if engine::self_binds(&self.dir, &mounts).is_empty() {
+            self.plan().ok()
+        } else {
+            None
+        };
+        let before = engine::ours(&self.dir, plan.as_deref(), &mounts).len();
+        if engine::is_on(&self.dir, &mounts) {
+            self.stop(grace, None, warn);
+        }
         let (processes, alive) = crate::procs::end_all(&self.dir, grace, &mut say)
             .context("finding the processes inside")?;
         let left = engine::unmount_ours(&self.dir, plan.as_deref())?;
@@ -404,9 +419,14 @@ impl Sandbox {
 
     /// Dispatches `stop` inside when the sandbox has one; past the grace
     /// period it is ended, so a hanging stop never hangs `off`.
-    fn stop(&self, grace: std::time::Duration, warn: &mut dyn FnMut(String)) {
+    fn stop(
+        &self,
+        grace: std::time::Duration,
+        h: Option<&crate::holder::HolderInfo>,
+        warn: &mut dyn FnMut(String),
+    ) {
         use crate::launch::{exit_code, ExecError};
-        let Some(res) = crate::launch::enter::stop(self, grace) else {
+        let Some(res) = crate::launch::enter::stop(self, grace, h) else {
             return;
         };
         let code = exit_code(&res);

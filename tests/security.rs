@@ -2636,15 +2636,9 @@ fn a_normal_user_is_told_it_needs_root() {
     fs::set_permissions(place.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let bin = place.path().join("chroot-tool");
     common::install_exec(Path::new(common::BIN), &bin);
-    for (verb, code) in [
-        ("on", 1),
-        ("off", 1),
-        ("status", 1),
-        ("run", 125),
-        ("shell", 125),
-        ("create", 1),
-        ("destroy", 1),
-    ] {
+    // on, off, status, run and shell work as a normal user (the holder:
+    // tests/holder.rs).
+    for (verb, code) in [("create", 1), ("destroy", 1)] {
         let mut args = vec!["-u", user, "--", d(&bin), verb, "-d", "/tmp/ct-none"];
         if verb == "run" {
             args.push("true");

@@ -134,6 +134,21 @@ impl Map {
     }
 }
 
+/// The first controller that `l` needs and that this host keeps on a
+/// cgroup v1 hierarchy, as `--memory`, `--cpus` or `--pids`: a normal user
+/// may not make a cgroup there (v1 has no delegation).
+pub fn on_v1(l: &Limits) -> Option<&'static str> {
+    let map = Map::read().ok()?;
+    [
+        (l.memory.is_some(), Controller::Memory, "--memory"),
+        (l.cpu_quota.is_some(), Controller::Cpu, "--cpus"),
+        (l.pids.is_some(), Controller::Pids, "--pids"),
+    ]
+    .into_iter()
+    .find(|(wanted, c, _)| *wanted && map.find(*c).is_ok_and(|h| !h.v2))
+    .map(|(_, _, opt)| opt)
+}
+
 /// `/proc/self/cgroup`: `ID:CONTROLLERS:PATH` lines into (controllers, path).
 fn parse_proc_cgroup(text: &str) -> Vec<(String, String)> {
     text.lines()

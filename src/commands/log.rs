@@ -125,7 +125,7 @@ impl Pending {
     /// for anything else (nothing to record).
     pub fn new(cli: &Cli) -> Option<Pending> {
         let (verb, words, mode, command) = match &cli.command {
-            Command::On => ("on", vec![], None, None),
+            Command::On(_) => ("on", vec![], None, None),
             Command::Off(_) => ("off", vec![], None, None),
             Command::Shell(_) => ("shell", vec![], Some("login"), None),
             Command::Run(a) => {

@@ -44,15 +44,17 @@ fn code_for(e: &anyhow::Error, default: u8) -> u8 {
 /// the "Operation not permitted" of the first call that fails.
 fn needs_root(cmd: &Command) -> Option<(&'static str, &'static str, u8)> {
     match cmd {
-        Command::Run(_) => Some(("run", "mounting, chroot", 125)),
-        Command::Shell(_) => Some(("shell", "mounting, chroot", 125)),
-        Command::On => Some(("on", "mounting", 1)),
-        Command::Off(_) => Some(("off", "unmounting, ending processes", 1)),
-        Command::Status(_) => Some(("status", "reading the processes of the sandbox", 1)),
         Command::Create(_) => Some(("create", "debootstrap, mounting", 1)),
         Command::Destroy(_) => Some(("destroy", "unmounting, deleting", 1)),
-        // A user reads their own history; root's is root's to read.
-        Command::Completions(_) | Command::Log(_) => None,
+        // A user reads their own history; root's is root's to read. A
+        // normal user's sandbox lives in a holder's namespaces (`holder`).
+        Command::Completions(_)
+        | Command::Log(_)
+        | Command::Run(_)
+        | Command::Shell(_)
+        | Command::On(_)
+        | Command::Off(_)
+        | Command::Status(_) => None,
     }
 }
 
@@ -71,7 +73,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
     let (res, fail_code) = match cli.command {
         Command::Run(a) => (run::run(dir, &a), 125),
         Command::Shell(a) => (shell::run(dir, &a), 125),
-        Command::On => (on::run(dir).map(|()| 0), 1),
+        Command::On(a) => (on::run(dir, &a).map(|()| 0), 1),
         Command::Off(a) => (off::run(dir, &a).map(|()| 0), 1),
         Command::Status(a) => (status::run(dir, &a).map(|()| 0), 1),
         Command::Completions(a) => (completions::run(&a).map(|()| 0), 1),

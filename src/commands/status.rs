@@ -18,7 +18,13 @@ struct Status {
     #[serde(serialize_with = "show::serialize_path")]
     dir: PathBuf,
     state: &'static str,
+    /// `chroot` (in the host's mount namespace) or `holder`.
     mode: &'static str,
+    /// With a holder: the namespaces it owns (`user`, `mnt`, `pid`...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    namespaces: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holder_pid: Option<i32>,
     mounts: Vec<MountRow>,
     processes: Vec<procs::Proc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,55 +44,41 @@ struct MountRow {
 
 pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
     let sb = Sandbox::open(dir, Need::Dir)?;
-    let mounts = mountinfo::read()?;
-    let plan = sb.plan().ok();
-    // The sandbox's mounts: `on`'s self-bind and what is mounted on it, or
-    // what an interrupted or 2020-style `on` left; never a mount the user
-    // made below DIR before `on` (it lies under the self-bind).
-    let ours = engine::ours(&sb.dir, plan.as_deref(), &mounts);
-    let rows: Vec<MountRow> = ours
-        .iter()
-        .filter(|m| m.point != sb.dir)
-        .map(|m| MountRow {
-            target: Path::new("/").join(m.point.strip_prefix(&sb.dir).unwrap_or(&m.point)),
-            fstype: m.fstype.clone(),
-            source: if m.source == m.fstype.as_str() {
-                OsString::new()
-            } else {
-                m.source.clone()
-            },
-            options: m.options.clone(),
-            propagation: m.propagation(),
-        })
-        .collect();
-    // "on" means the self-bind is the top mount at DIR and every mount of
-    // the plan is there; a plan that cannot be built (a broken tool.conf) is
-    // not held against the mounts. Anything of the sandbox's otherwise
-    // there is "partly on".
-    let complete = plan
-        .as_deref()
-        .map_or(true, |plan| engine::looks_on(&sb.dir, plan, &mounts));
-    let state = if engine::is_on(&sb.dir, &mounts) && complete {
-        "on"
-    } else if ours.is_empty() {
-        "off"
-    } else {
-        "partly on"
-    };
-    let st = Status {
-        dir: sb.dir.clone(),
-        state,
-        mode: "privileged",
-        mounts: rows,
-        processes: procs::inside(&sb.dir),
-        created: crate::create::load(&sb.dir),
+    let st = match crate::holder::find(&sb.dir) {
+        crate::holder::Found::Alive(h) => Status {
+            dir: sb.dir.clone(),
+            state: "on",
+            mode: "holder",
+            namespaces: h.namespaces(),
+            holder_pid: Some(h.pid),
+            mounts: h
+                .mounts(&sb.dir)
+                .iter()
+                .filter(|m| m.point != sb.dir)
+                .map(|m| row(&sb.dir, m))
+                .collect(),
+            processes: h.processes(),
+            created: crate::create::load(&sb.dir),
+        },
+        _ => chroot_status(&sb)?,
     };
     if args.json {
         return super::out(format!("{}\n", serde_json::to_string_pretty(&st)?));
     }
     let mut o = String::new();
     let _ = writeln!(o, "{}: {}", show::path(&st.dir), st.state);
-    let _ = writeln!(o, "mode: {}", st.mode);
+    match st.holder_pid {
+        Some(pid) => {
+            let _ = writeln!(
+                o,
+                "mode: holder (pid {pid}; namespaces: {})",
+                st.namespaces.join(", ")
+            );
+        }
+        None => {
+            let _ = writeln!(o, "mode: {}", st.mode);
+        }
+    }
     if let Some(c) = &st.created {
         let codename = c
             .codename
@@ -129,6 +121,59 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
         }
     }
     super::out(o)
+}
+
+/// The sandbox in the host's mount namespace, as its mount table says.
+fn chroot_status(sb: &Sandbox) -> Result<Status> {
+    let mounts = mountinfo::read()?;
+    let plan = sb.plan().ok();
+    // The sandbox's mounts: `on`'s self-bind and what is mounted on it, or
+    // what an interrupted or 2020-style `on` left; never a mount the user
+    // made below DIR before `on` (it lies under the self-bind).
+    let ours = engine::ours(&sb.dir, plan.as_deref(), &mounts);
+    let rows: Vec<MountRow> = ours
+        .iter()
+        .filter(|m| m.point != sb.dir)
+        .map(|m| row(&sb.dir, m))
+        .collect();
+    // "on" means the self-bind is the top mount at DIR and every mount of
+    // the plan is there; a plan that cannot be built (a broken tool.conf) is
+    // not held against the mounts. Anything of the sandbox's otherwise
+    // there is "partly on".
+    let complete = plan
+        .as_deref()
+        .map_or(true, |plan| engine::looks_on(&sb.dir, plan, &mounts));
+    let state = if engine::is_on(&sb.dir, &mounts) && complete {
+        "on"
+    } else if ours.is_empty() {
+        "off"
+    } else {
+        "partly on"
+    };
+    Ok(Status {
+        dir: sb.dir.clone(),
+        state,
+        mode: "chroot",
+        namespaces: vec![],
+        holder_pid: None,
+        mounts: rows,
+        processes: procs::inside(&sb.dir),
+        created: crate::create::load(&sb.dir),
+    })
+}
+
+fn row(dir: &Path, m: &mountinfo::Mount) -> MountRow {
+    MountRow {
+        target: Path::new("/").join(m.point.strip_prefix(dir).unwrap_or(&m.point)),
+        fstype: m.fstype.clone(),
+        source: if m.source == m.fstype.as_str() {
+            OsString::new()
+        } else {
+            m.source.clone()
+        },
+        options: m.options.clone(),
+        propagation: m.propagation(),
+    }
 }
 
 /// Text read from the sandbox or the kernel, on one bounded line.

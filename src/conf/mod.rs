@@ -23,7 +23,7 @@ mod record;
 mod run;
 
 pub use record::Record;
-pub use run::{is_user_spec, RunConf, Setting, APPLIED as RUN_APPLIED};
+pub use run::{is_user_spec, NsSet, RunConf, Setting, APPLIED as RUN_APPLIED};
 
 /// The sections tool.conf may have.
 pub const SECTIONS: [&str; 4] = ["bind", "exclude", "limits", "run"];

@@ -1,13 +1,14 @@
 //! `[run]`: per-sandbox defaults of `run` and `shell` (the command line
 //! wins). Keys applied: `user:USER[:GROUP]`, `workdir:/path`, `net:host|none`,
-//! `pid:yes|no`. Other keys
+//! `pid:yes|no`, `namespaces:pid,uts,ipc,net` (what `on` gives the
+//! sandbox's holder). Other keys
 //! are kept in the records for the versions that apply them.
 use std::path::PathBuf;
 
 use super::Record;
 
 /// The `[run]` keys this version applies.
-pub const APPLIED: [&str; 4] = ["user", "workdir", "net", "pid"];
+pub const APPLIED: [&str; 5] = ["user", "workdir", "net", "pid", "namespaces"];
 
 /// A value and the tool.conf line it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +26,57 @@ pub struct RunConf {
     pub net_none: Option<Setting<bool>>,
     /// `pid:yes` or `pid:no`.
     pub pid: Option<Setting<bool>>,
+    /// `namespaces:pid,uts,ipc,net`: the holder's own namespaces.
+    pub namespaces: Option<Setting<NsSet>>,
+}
+
+/// The namespaces a holder owns besides its user and mount namespaces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NsSet {
+    pub pid: bool,
+    pub uts: bool,
+    pub ipc: bool,
+    pub net: bool,
+}
+
+impl NsSet {
+    /// `pid,uts,ipc,net` (any of them, in any order; `none` or nothing: none).
+    pub fn parse(s: &str) -> Result<NsSet, String> {
+        let mut n = NsSet::default();
+        for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match w {
+                "pid" => n.pid = true,
+                "uts" => n.uts = true,
+                "ipc" => n.ipc = true,
+                "net" => n.net = true,
+                "none" => {}
+                _ => {
+                    return Err(format!(
+                        "{} is not a namespace a sandbox may own (pid, uts, ipc, net)",
+                        crate::show::quote(w)
+                    ))
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == NsSet::default()
+    }
+
+    /// The names of the namespaces in the set, in a fixed order.
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.pid, "pid"),
+            (self.uts, "uts"),
+            (self.ipc, "ipc"),
+            (self.net, "net"),
+        ]
+        .into_iter()
+        .filter_map(|(on, n)| on.then_some(n))
+        .collect()
+    }
 }
 
 impl RunConf {
@@ -76,6 +128,13 @@ impl RunConf {
                 line: rec.line,
             });
         }
+        if let Some(n) = rec.get("namespaces") {
+            let set = NsSet::parse(n).map_err(|e| format!("namespaces: {e}"))?;
+            self.namespaces = Some(Setting {
+                value: set,
+                line: rec.line,
+            });
+        }
         Ok(())
     }
 }
@@ -89,5 +148,21 @@ pub fn is_user_spec(s: &str) -> bool {
         (true, None, _) => true,
         (true, Some(g), None) => ok(Some(g)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_sets() {
+        let n = NsSet::parse("net, pid").unwrap();
+        assert_eq!(n.names(), ["pid", "net"]);
+        assert!(NsSet::parse("").unwrap().is_empty());
+        assert!(NsSet::parse("none").unwrap().is_empty());
+        assert_eq!(NsSet::parse("pid,uts,ipc,net").unwrap().names().len(), 4);
+        let e = NsSet::parse("pid,user").unwrap_err();
+        assert!(e.contains("\"user\""), "{e}");
     }
 }

@@ -71,7 +71,7 @@ struct Base {
 fn base(sb: &Sandbox, conf: &Conf, opts: &Options, warn: &mut dyn FnMut(String)) -> Result<Base> {
     let reach =
         Reach::chroot(&sb.dir).with_context(|| format!("opening {}", show::path(&sb.dir)))?;
-    let Reach::Chroot { root, .. } = &reach;
+    let root = reach.root();
     let conf_at = |line: usize| format!("{}:{line}: [run]", show::path(&conf.path));
     let spec = match (&opts.user, &conf.run.user) {
         (Some(u), _) => Some((u.clone(), "-u".to_string())),

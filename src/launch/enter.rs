@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use super::{spawn, Deadline, ExecError, Launch, Outcome, Reach, Terminal};
 use crate::conf::Conf;
 use crate::dispatch::{self, Request};
+use crate::holder::{self, Found};
 use crate::sandbox::Sandbox;
 use crate::{lock, show};
 
@@ -38,7 +39,9 @@ impl Entered {
 
 /// Turns the sandbox on (its plan from `conf`), runs host-cmd with `line`,
 /// and runs `launch` inside, with a pty of the sandbox's own when `pty`.
-/// Warnings (mount points found mounted differently) go to `warn`.
+/// Warnings (mount points found mounted differently) go to `warn`. A
+/// sandbox with a live holder (or that gets one: a normal user's, or
+/// `namespaces` in `[run]`) is entered through it ([`through_holder`]).
 pub fn enter(
     sb: &Sandbox,
     conf: &Conf,
@@ -47,6 +50,16 @@ pub fn enter(
     pty: bool,
     warn: &mut dyn FnMut(String),
 ) -> Result<Entered> {
+    // No pid file (the usual case): one stat and one failed open.
+    let by_holder = match holder::find(&sb.dir) {
+        Found::Alive(_) => true,
+        Found::None | Found::Died => {
+            holder::spec_for(conf, false, None)?.is_some() && !on_without_holder(sb)
+        }
+    };
+    if by_holder {
+        return through_holder(sb, conf, line, launch, pty, warn);
+    }
     let plan = sb.plan_of(conf)?;
     let on = |warn: &mut dyn FnMut(String)| -> Result<lock::Lock> {
         let guard = lock::for_use(&sb.dir)?;
@@ -60,21 +73,8 @@ pub fn enter(
     let mut guard = on(warn)?;
     if let Some(hook) = host_cmd(sb)? {
         drop(guard);
-        let name = show::path(sb.chroot_d().join("host-cmd"));
-        // The very file that was checked runs, by descriptor: a process
-        // inside that swaps host-cmd for a symlink afterwards changes nothing.
-        let st = crate::sys::process::command_of_fd(hook.as_fd())
-            .arg0(sb.chroot_d().join("host-cmd"))
-            .arg(line)
-            .arg(&sb.dir)
-            .status()
-            .with_context(|| format!("running {name}"))?;
-        drop(hook);
-        if !st.success() {
-            return Ok(Entered::HostCmdFailed {
-                name,
-                ended: st.into(),
-            });
+        if let Some(failed) = run_host_cmd(sb, hook, line)? {
+            return Ok(failed);
         }
         guard = on(warn)?;
     }
@@ -83,9 +83,21 @@ pub fn enter(
     // lead under the sandbox's mounts).
     launch.reach =
         Reach::chroot(&sb.dir).with_context(|| format!("opening {}", show::path(&sb.dir)))?;
+    finish(sb, launch, pty, guard)
+}
+
+/// Root's sandbox already on in the host's mount namespace (a chroot, no
+/// holder): `run` keeps using it that way.
+fn on_without_holder(sb: &Sandbox) -> bool {
+    crate::audit::invoked_as_root()
+        && crate::mountinfo::read().is_ok_and(|m| crate::engine::is_on(&sb.dir, &m))
+}
+
+/// The rest of an entry, once `launch.reach` is the root: the run's own
+/// mounts, its terminal, the command (the lock dropped once it started).
+fn finish(sb: &Sandbox, mut launch: Launch, pty: bool, guard: lock::Lock) -> Result<Entered> {
     if launch.isolation.own_mounts() || !launch.isolation.mounts.is_empty() {
-        let Reach::Chroot { root, .. } = &launch.reach;
-        launch.isolation.prepare(root.as_fd(), &sb.dir)?;
+        launch.isolation.prepare(launch.reach.root(), &sb.dir)?;
     }
     if pty {
         match sandbox_devpts(sb) {
@@ -96,16 +108,123 @@ pub fn enter(
     Ok(Entered::Ran(spawn::run(&launch, move || drop(guard))))
 }
 
+/// Runs host-cmd (`hook`, checked by [`host_cmd`]) with `line`; its
+/// failure, if it failed.
+fn run_host_cmd(sb: &Sandbox, hook: OwnedFd, line: &str) -> Result<Option<Entered>> {
+    let name = show::path(sb.chroot_d().join("host-cmd"));
+    // The very file that was checked runs, by descriptor: a process
+    // inside that swaps host-cmd for a symlink afterwards changes nothing.
+    let st = crate::sys::process::command_of_fd(hook.as_fd())
+        .arg0(sb.chroot_d().join("host-cmd"))
+        .arg(line)
+        .arg(&sb.dir)
+        .status()
+        .with_context(|| format!("running {name}"))?;
+    drop(hook);
+    if !st.success() {
+        return Ok(Some(Entered::HostCmdFailed {
+            name,
+            ended: st.into(),
+        }));
+    }
+    Ok(None)
+}
+
+/// The holder of `sb`, started when there is none (the caller holds the
+/// lock): `on` as `run` does it, without `start`.
+pub fn ensure_holder(
+    sb: &Sandbox,
+    conf: &Conf,
+    warn: &mut dyn FnMut(String),
+) -> Result<holder::HolderInfo> {
+    if let Found::Alive(h) = holder::find(&sb.dir) {
+        return Ok(h);
+    }
+    let Some(spec) = holder::spec_for(conf, false, None)? else {
+        anyhow::bail!(
+            "{}: its holder has ended; turn it on again with `chroot-tool on`",
+            show::path(&sb.dir)
+        );
+    };
+    if let Some(w) = spec.userns.as_ref().and_then(|m| m.warning()) {
+        warn(w);
+    }
+    let started = holder::start(sb, &spec, &sb.plan_of(conf)?)?;
+    for w in started.warnings {
+        warn(w);
+    }
+    Ok(started.info)
+}
+
+/// An entry through the sandbox's holder: started if needed, host-cmd run
+/// on the host, then this process joins the holder's namespaces
+/// ([`Reach::holder`]) and the command is started there.
+fn through_holder(
+    sb: &Sandbox,
+    conf: &Conf,
+    line: &str,
+    mut launch: Launch,
+    pty: bool,
+    warn: &mut dyn FnMut(String),
+) -> Result<Entered> {
+    let on = |warn: &mut dyn FnMut(String)| -> Result<(lock::Lock, holder::HolderInfo)> {
+        let guard = lock::for_use(&sb.dir)?;
+        let h = ensure_holder(sb, conf, warn)?;
+        Ok((guard, h))
+    };
+    let (mut guard, mut h) = on(warn)?;
+    if let Some(hook) = host_cmd(sb)? {
+        drop(guard);
+        if let Some(failed) = run_host_cmd(sb, hook, line)? {
+            return Ok(failed);
+        }
+        (guard, h) = on(warn)?;
+    }
+    if !crate::audit::invoked_as_root() && launch.limits.needs_cgroup() {
+        if let Some(opt) = crate::cgroup::on_v1(&launch.limits) {
+            anyhow::bail!(
+                "{opt}: this host keeps that cgroup controller on cgroup v1, where a normal user may not make a cgroup (v1 has no delegation); run it as root, or without {opt}"
+            );
+        }
+    }
+    launch.reach = Reach::holder(&h, &sb.dir)?;
+    finish(sb, launch, pty, guard)
+}
+
 /// `off`'s stop: dispatches `stop` inside when the sandbox has one
 /// (chroot.d/stop or chroot-cmd), as root with the clean environment. Past
 /// `grace` it and what it started are ended (TERM, `grace`, KILL), so a
-/// hanging stop never hangs `off`. `None`: nothing to run.
-pub fn stop(sb: &Sandbox, grace: Duration) -> Option<Result<Outcome, ExecError>> {
-    let has_cmd = sb.chroot_d_file("chroot-cmd").is_some();
-    if !sb.has_command("stop") && !has_cmd {
+/// hanging stop never hangs `off`. `None`: nothing to run. Through the
+/// holder `h` when the sandbox has one.
+pub fn stop(
+    sb: &Sandbox,
+    grace: Duration,
+    h: Option<&holder::HolderInfo>,
+) -> Option<Result<Outcome, ExecError>> {
+    dispatch_named(sb, "stop", Some(grace), h)
+}
+
+/// `on`'s start: dispatches `start` inside when `chroot.d/start` exists
+/// (services that outlive a single `run`), as root with the clean
+/// environment. `None`: nothing to run.
+pub fn start(sb: &Sandbox, h: Option<&holder::HolderInfo>) -> Option<Result<Outcome, ExecError>> {
+    if !sb.has_command("start") {
         return None;
     }
-    let req = Request::Argv(vec!["stop".into()]);
+    dispatch_named(sb, "start", None, h)
+}
+
+fn dispatch_named(
+    sb: &Sandbox,
+    name: &str,
+    grace: Option<Duration>,
+    h: Option<&holder::HolderInfo>,
+) -> Option<Result<Outcome, ExecError>> {
+    let has_cmd = sb.chroot_d_file("chroot-cmd").is_some();
+    if !sb.has_command(name) && !has_cmd {
+        return None;
+    }
+    let req = Request::Argv(vec![name.into()]);
     let inv = dispatch::dispatch(&req, |n| sb.has_command(n), has_cmd);
     let argv = inv.argv.into_iter().map(OsString::from).collect();
     let mut launch = match super::build::for_stop(sb, argv, inv.cwd) {
@@ -113,15 +232,33 @@ pub fn stop(sb: &Sandbox, grace: Duration) -> Option<Result<Outcome, ExecError>>
         Err(e) => {
             return Some(Err(ExecError::Setup {
                 what: show::error_chain(&*e),
-                source: std::io::Error::other("stop not run"),
+                source: std::io::Error::other(format!("{name} not run")),
             }))
         }
     };
-    launch.deadline = Some(Deadline {
-        after: grace,
-        grace,
+    launch.deadline = grace.map(|g| Deadline { after: g, grace: g });
+    let Some(h) = h else {
+        return Some(spawn::run(&launch, || {}));
+    };
+    // In a child that joins the holder: this process stays out of its
+    // namespaces (`off` must see them end).
+    let ran = holder::in_child(move || match Reach::holder(h, &sb.dir) {
+        Ok(reach) => {
+            launch.reach = reach;
+            spawn::exit_code(&spawn::run(&launch, || {}))
+        }
+        Err(_) => 125,
     });
-    Some(spawn::run(&launch, || {}))
+    Some(match ran {
+        Ok(ended) if ended.status() == 124 && grace.is_some() => Err(ExecError::TimedOut {
+            after: grace.unwrap_or_default(),
+        }),
+        Ok(ended) => Ok(ended),
+        Err(e) => Err(ExecError::Setup {
+            what: format!("{name} through the holder"),
+            source: e,
+        }),
+    })
 }
 
 /// The devpts that `on` mounted at the sandbox's `/dev/pts`, as a

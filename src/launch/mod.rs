@@ -29,9 +29,49 @@ pub enum Reach {
     /// namespace. `root` is a descriptor of the directory (the child does
     /// `fchdir` + `chroot(".")`); `path` names it in messages.
     Chroot { root: OwnedFd, path: PathBuf },
+    /// setns into a holder's namespaces (this process joins them: user
+    /// namespace first, then mount, then the others; see
+    /// [`crate::holder::join`]), then chroot into the root as the holder's
+    /// mount namespace shows it. `pid_ns`: the holder's pid namespace was
+    /// joined, so the command's parent (us) is outside its namespace.
+    Holder {
+        root: OwnedFd,
+        path: PathBuf,
+        pid_ns: bool,
+    },
 }
 
 impl Reach {
+    /// Joins the holder `h`, then opens the root at `path` as its mount
+    /// namespace shows it. This process does not come back out.
+    pub fn holder(
+        h: &crate::holder::HolderInfo,
+        path: impl Into<PathBuf>,
+    ) -> anyhow::Result<Reach> {
+        let path = path.into();
+        crate::holder::join(h)?;
+        let root = crate::sys::open_root(&path)
+            .map_err(|e| anyhow::anyhow!("opening {}: {e}", crate::show::path(&path)))?;
+        Ok(Reach::Holder {
+            root,
+            path,
+            pid_ns: h.ns.pid,
+        })
+    }
+
+    /// The root directory the command is chrooted into.
+    pub fn root(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        match self {
+            Reach::Chroot { root, .. } | Reach::Holder { root, .. } => root.as_fd(),
+        }
+    }
+
+    /// Whether the command starts in a pid namespace we are not in.
+    pub fn joined_pid_ns(&self) -> bool {
+        matches!(self, Reach::Holder { pid_ns: true, .. })
+    }
+
     /// The root by its host path (opened now, resolving nothing inside).
     pub fn chroot(path: impl Into<PathBuf>) -> std::io::Result<Reach> {
         let path = path.into();
@@ -41,7 +81,7 @@ impl Reach {
 
     pub fn path(&self) -> &std::path::Path {
         match self {
-            Reach::Chroot { path, .. } => path,
+            Reach::Chroot { path, .. } | Reach::Holder { path, .. } => path,
         }
     }
 }

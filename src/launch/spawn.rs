@@ -26,7 +26,7 @@ use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::{Launch, Reach, Terminal};
+use super::{Launch, Terminal};
 use crate::sys::child::{self, Step};
 use crate::sys::signals::{self, Blocked};
 
@@ -137,7 +137,7 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
         Path::new("/").join(&launch.cwd).as_os_str().as_bytes(),
         "the working directory",
     )?;
-    let Reach::Chroot { root, .. } = &launch.reach;
+    let root = launch.reach.root();
     let ns = namespaces(launch)?;
 
     let exec = child::Exec::new(prog, launch.arg0.as_deref(), &launch.argv[1..], &launch.env)
@@ -258,6 +258,7 @@ fn namespaces(launch: &Launch) -> Result<child::Namespaces, ExecError> {
         mounts,
         net: iso.net_none,
         pid,
+        joined_pid: launch.reach.joined_pid_ns(),
     })
 }
 

@@ -118,6 +118,9 @@ pub struct Namespaces {
     /// A pid namespace of its own: `Some(/proc as a path inside the
     /// root)`, where its init mounts a fresh proc.
     pub pid: Option<CString>,
+    /// The supervisor joined a holder's pid namespace: the child is in it,
+    /// its parent (the supervisor) outside, so `getppid` says 0.
+    pub joined_pid: bool,
 }
 
 fn failed(step: Step) -> io::Error {
@@ -402,7 +405,7 @@ fn run(s: &Steps) -> io::Result<()> {
             loopback_up().map_err(|e| tagged(Step::NetNs, 0, e))?;
         }
         if let Some(proc) = &s.ns.pid {
-            pid_ns(s.parent, proc)?;
+            pid_ns(s.parent, proc, s.ns.joined_pid)?;
         }
         for &(resource, value) in &s.rlimits {
             let v = if value == u64::MAX {
@@ -432,7 +435,7 @@ fn run(s: &Steps) -> io::Result<()> {
             Step::Parent,
         )?;
         // In a pid namespace of its own, the parent is its init (pid 1).
-        if s.ns.pid.is_none() && libc::getppid() != s.parent {
+        if s.ns.pid.is_none() && !s.ns.joined_pid && libc::getppid() != s.parent {
             libc::_exit(128 + libc::SIGKILL);
         }
         check(libc::chdir(s.cwd.as_ptr()), Step::Chdir)?;
@@ -516,7 +519,7 @@ unsafe fn attach_at(mnt: RawFd, path: &CString) -> io::Result<()> {
 }
 
 /// Brings the loopback interface of our network namespace up.
-unsafe fn loopback_up() -> io::Result<()> {
+pub(crate) unsafe fn loopback_up() -> io::Result<()> {
     let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
     if sock < 0 {
         return Err(io::Error::last_os_error());
@@ -578,12 +581,12 @@ fn status_of(w: libc::c_int) -> libc::c_int {
 /// signal they receive on to their child, reap, and exit with their child's
 /// status (128+N when killed by N); when init exits, the kernel ends what is
 /// left in the namespace. Returns only in the command.
-unsafe fn pid_ns(parent: libc::pid_t, proc: &CString) -> io::Result<()> {
+unsafe fn pid_ns(parent: libc::pid_t, proc: &CString, joined: bool) -> io::Result<()> {
     check(
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong),
         Step::PidNs,
     )?;
-    if libc::getppid() != parent {
+    if !joined && libc::getppid() != parent {
         libc::_exit(128 + libc::SIGKILL);
     }
     // Blocked in the relays, which take them with sigwaitinfo (an init gets

@@ -4,6 +4,7 @@
 pub mod child;
 pub mod file;
 pub mod guard;
+pub mod ns;
 pub mod pidfd;
 pub mod process;
 pub mod pty;

@@ -1,0 +1,821 @@
+//! The holder: a small process that keeps a sandbox's namespaces while it
+//! is on. A normal user's sandbox (or root's with `-N`) lives in a user and
+//! a mount namespace of the holder's; with `--ns` (or `namespaces:` in
+//! `[run]`) the holder also owns pid, uts, ipc and net namespaces, and is
+//! then init of the sandbox: a light VM.
+//!
+//! `on` starts it ([`start`]): a first child unshares the user namespace
+//! and waits on a pipe while we write its id maps (`idmap`), then unshares
+//! the others and forks the holder (pid 1 of a new pid namespace). The
+//! holder makes its mounts slaves of the host's, sets the sandbox's
+//! hostname, brings loopback up, mounts the plan (`engine`, as `on` does
+//! in the host's namespace), says it is ready, and waits, reaping, in a
+//! session of its own, ignoring the end of its terminal, holding no lock
+//! nor any descriptor of ours. Only then its pid file is written.
+//!
+//! The pid file, `<run dir>/holder/<dev>-<ino>` of DIR, out of the
+//! sandbox's reach, holds its pid with its identity: its start time and
+//! the inodes of its namespaces. A holder counts as alive only when both
+//! still match ([`state`]); one that died (kill -9, a reboot) is noticed
+//! by the next command and its file removed ([`find`]).
+//!
+//! `run` and the others reach the root through it ([`join`]: setns by the
+//! holder's pidfd, user namespace first, then the mount namespace and the
+//! others, in a single-threaded caller, then chroot). `off` ([`turn_off`])
+//! runs `stop`, ends every process inside (by namespace, never by path),
+//! and ends the holder: with it go its namespaces and every mount.
+use std::fs::{self, File};
+use std::io::{self, BufRead, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sched::CloneFlags;
+
+use crate::conf::{Conf, NsSet};
+use crate::idmap::IdMap;
+use crate::plan::{Op, What};
+use crate::sandbox::Sandbox;
+use crate::sys::ns::Forked;
+use crate::sys::{self, pidfd, Attrs};
+use crate::{owned, procs, show};
+
+/// The holder a sandbox gets when it is turned on.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// A user namespace with this mapping (a normal user's; root's with `-N`).
+    pub userns: Option<IdMap>,
+    /// The namespaces it owns besides the user and mount namespaces.
+    pub ns: NsSet,
+}
+
+/// How `on` turns a sandbox on: `None` for the chroot in the host's mount
+/// namespace (root, no `-N`, no namespaces asked for), else the holder.
+/// `ns` is `--ns`, over `[run] namespaces`.
+pub fn spec_for(conf: &Conf, userns_flag: bool, ns: Option<NsSet>) -> Result<Option<Spec>> {
+    let ns = ns
+        .or(conf.run.namespaces.as_ref().map(|s| s.value))
+        .unwrap_or_default();
+    let root = crate::audit::invoked_as_root();
+    if root && !userns_flag && ns.is_empty() {
+        return Ok(None);
+    }
+    let userns = if root && !userns_flag {
+        None
+    } else {
+        let uid = nix::unistd::getuid();
+        let gid = nix::unistd::getgid();
+        let name = crate::sandbox::real_user()
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| uid.to_string());
+        Some(crate::idmap::for_user(uid.as_raw(), gid.as_raw(), &name)?)
+    };
+    Ok(Some(Spec { userns, ns }))
+}
+
+/// The inodes of a holder's namespaces (0: not its own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Inodes {
+    user: u64,
+    mnt: u64,
+    pid: u64,
+}
+
+/// A holder found alive: its pid, held by a pidfd (it can no longer be
+/// confused with a later process of the same pid), and what it owns.
+#[derive(Debug)]
+pub struct HolderInfo {
+    pub pid: i32,
+    /// Whether it owns a user namespace (a normal user's, or `-N`).
+    pub userns: bool,
+    /// The namespaces it owns besides the user and mount namespaces.
+    pub ns: NsSet,
+    inodes: Inodes,
+    pidfd: OwnedFd,
+}
+
+impl HolderInfo {
+    /// Every namespace it owns, by the names of `/proc/PID/ns/`.
+    pub fn namespaces(&self) -> Vec<&'static str> {
+        let mut v = vec![];
+        if self.userns {
+            v.push("user");
+        }
+        v.push("mnt");
+        v.extend(self.ns.names());
+        v
+    }
+
+    /// Whether the process `pid` (not the holder itself) is inside: in its
+    /// pid namespace, its mount namespace, or its user namespace (a run
+    /// with a mount namespace of its own stays in the latter two).
+    pub fn holds(&self, pid: i32) -> bool {
+        if pid == self.pid {
+            return false;
+        }
+        let ino = |kind: &str| ns_inode(pid, kind);
+        // A process that has ended (a zombie its parent has not reaped
+        // yet) has no mount namespace any more: it is not inside.
+        let Some(mnt) = ino("mnt") else {
+            return false;
+        };
+        mnt == self.inodes.mnt
+            || (self.ns.pid && ino("pid") == Some(self.inodes.pid))
+            || (self.userns && ino("user") == Some(self.inodes.user))
+    }
+
+    /// The processes inside.
+    pub fn processes(&self) -> Vec<procs::Proc> {
+        procs::list_where(&|p| self.holds(p))
+    }
+
+    /// The holder's mounts at or below `dir`, as its own mount table says.
+    pub fn mounts(&self, dir: &Path) -> Vec<crate::mountinfo::Mount> {
+        let Ok(text) = fs::read(format!("/proc/{}/mountinfo", self.pid)) else {
+            return vec![];
+        };
+        let all = crate::mountinfo::parse(&text).unwrap_or_default();
+        crate::mountinfo::under(&all, dir)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+}
+
+/// The inode of `/proc/PID/ns/KIND`.
+fn ns_inode(pid: i32, kind: &str) -> Option<u64> {
+    fs::metadata(format!("/proc/{pid}/ns/{kind}"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// What the pid file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    pid: i32,
+    start: u64,
+    userns: bool,
+    ns: NsSet,
+    inodes: Inodes,
+}
+
+impl Record {
+    fn text(&self) -> String {
+        let ns = self.ns.names().join(",");
+        format!(
+            "v1 {} {} {} {} {} {} {}\n",
+            self.pid,
+            self.start,
+            if self.userns { "user" } else { "root" },
+            if ns.is_empty() { "-" } else { &ns },
+            self.inodes.user,
+            self.inodes.mnt,
+            self.inodes.pid,
+        )
+    }
+
+    fn parse(text: &[u8]) -> Option<Record> {
+        let text = std::str::from_utf8(text).ok()?;
+        let mut w = text.split_whitespace();
+        (w.next()? == "v1").then_some(())?;
+        let pid = w.next()?.parse().ok().filter(|&p: &i32| p > 0)?;
+        let start = w.next()?.parse().ok()?;
+        let userns = match w.next()? {
+            "user" => true,
+            "root" => false,
+            _ => return None,
+        };
+        let ns = match w.next()? {
+            "-" => NsSet::default(),
+            s => NsSet::parse(s).ok()?,
+        };
+        let mut n = || w.next()?.parse::<u64>().ok();
+        let inodes = Inodes {
+            user: n()?,
+            mnt: n()?,
+            pid: n()?,
+        };
+        Some(Record {
+            pid,
+            start,
+            userns,
+            ns,
+            inodes,
+        })
+    }
+}
+
+/// The pid file of the holder of `dir` (which must exist): named by DIR's
+/// device and inode, so that every spelling of DIR finds it.
+pub fn file_of(dir: &Path) -> io::Result<PathBuf> {
+    let md = fs::metadata(dir)?;
+    Ok(owned::run_dir()
+        .join("holder")
+        .join(format!("{}-{}", md.dev(), md.ino())))
+}
+
+/// What the pid file says, if there is one (never through a symlink, a
+/// regular file only, a bounded read).
+fn read_record(path: &Path) -> Option<Record> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut b = vec![];
+    f.take(256).read_to_end(&mut b).ok()?;
+    Record::parse(&b)
+}
+
+/// The holder the record speaks of, if it is still that process: held by
+/// a pidfd, then its start time and mount namespace checked (a reused pid
+/// has another start; a holder's mount namespace is its own).
+fn alive(r: &Record) -> Option<HolderInfo> {
+    let fd = pidfd::open(r.pid).ok()?;
+    if procs::start_time(r.pid)? != r.start || ns_inode(r.pid, "mnt")? != r.inodes.mnt {
+        return None;
+    }
+    pidfd::alive(fd.as_fd()).then_some(HolderInfo {
+        pid: r.pid,
+        userns: r.userns,
+        ns: r.ns,
+        inodes: r.inodes,
+        pidfd: fd,
+    })
+}
+
+/// The holder of the sandbox at `dir`, when one is alive. No pid file
+/// (the usual case of a sandbox on without a holder) costs one `stat` of
+/// DIR and one failed `open`. Changes nothing (for `list`).
+pub fn state(dir: &Path) -> Option<HolderInfo> {
+    alive(&read_record(&file_of(dir).ok()?)?)
+}
+
+/// What [`find`] found.
+#[derive(Debug)]
+pub enum Found {
+    None,
+    Alive(HolderInfo),
+    /// A pid file whose holder is gone (killed, or a reboot): removed now.
+    Died,
+}
+
+/// The holder of `dir`, as [`state`]; a pid file whose holder is gone is
+/// removed (with the records of the mounts it had made).
+pub fn find(dir: &Path) -> Found {
+    let Ok(path) = file_of(dir) else {
+        return Found::None;
+    };
+    let Some(r) = read_record(&path) else {
+        if fs::symlink_metadata(&path).is_ok() {
+            let _ = fs::remove_file(&path);
+            return Found::Died;
+        }
+        return Found::None;
+    };
+    match alive(&r) {
+        Some(h) => Found::Alive(h),
+        None => {
+            let _ = fs::remove_file(&path);
+            owned::forget_namespace(r.inodes.mnt);
+            Found::Died
+        }
+    }
+}
+
+/// The plan `on` mounts, as a holder in a user namespace may: a fresh
+/// proc only in a pid namespace of its own, else the host's bound
+/// (recursively, read-only), as bubblewrap does; sysfs likewise with a
+/// network namespace; a devpts without a `gid=` naming an unmapped group.
+pub fn plan_for(spec: &Spec, plan: &[Op]) -> Vec<Op> {
+    let Some(map) = &spec.userns else {
+        return plan.to_vec();
+    };
+    let host = |op: &Op, src: &str| Op {
+        what: What::Bind {
+            src: src.into(),
+            recursive: true,
+        },
+        attrs: Attrs(op.attrs.0 | Attrs::RDONLY),
+        ..op.clone()
+    };
+    plan.iter()
+        .map(|op| match &op.what {
+            What::Fs { fstype, .. } if fstype == "proc" && !spec.ns.pid => host(op, "/proc"),
+            What::Fs { fstype, .. } if fstype == "sysfs" && !spec.ns.net => host(op, "/sys"),
+            What::Fs {
+                fstype,
+                source,
+                options,
+            } if fstype == "devpts" => {
+                let mapped = |o: &String| {
+                    o.strip_prefix("gid=")
+                        .and_then(|g| g.parse::<u32>().ok())
+                        .map_or(true, |g| map.outside_gid(g).is_some())
+                };
+                Op {
+                    what: What::Fs {
+                        fstype: fstype.clone(),
+                        source: source.clone(),
+                        options: options.iter().filter(|o| mapped(o)).cloned().collect(),
+                    },
+                    ..op.clone()
+                }
+            }
+            _ => op.clone(),
+        })
+        .collect()
+}
+
+/// The sandbox's own hostname: its `/etc/hostname` (first word), else
+/// DIR's name, cut to what the kernel takes.
+pub fn hostname_of(sb: &Sandbox) -> String {
+    let from_file = sys::open_root(&sb.dir).ok().and_then(|r| {
+        let b = sys::read_in_root(r.as_fd(), Path::new("/etc/hostname"), 256).ok()??;
+        let s = String::from_utf8(b).ok()?;
+        s.split_whitespace().next().map(str::to_string)
+    });
+    let name = from_file.unwrap_or_else(|| {
+        sb.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "sandbox".into())
+    });
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if clean.is_empty() {
+        "sandbox".into()
+    } else {
+        clean
+    }
+}
+
+/// A holder just started, and what it had to say.
+pub struct Started {
+    pub info: HolderInfo,
+    pub warnings: Vec<String>,
+}
+
+/// Starts the holder of `sb` (the caller holds its lock) and mounts
+/// `plan` (see [`plan_for`]) inside its namespaces. Its pid file is
+/// written once it said it is ready. The mapping's own warning (no
+/// subordinate range) is for the caller to say.
+pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
+    if spec.userns.is_some() {
+        crate::idmap::check_userns()?;
+    }
+    // Decided now, by who we are, before any namespace changes it.
+    let _ = crate::audit::invoked_as_root();
+    let _ = owned::run_dir();
+    let path = file_of(&sb.dir).with_context(|| show::path(&sb.dir))?;
+    let at = |e: io::Error| anyhow!("{}: {e}", show::path(&path));
+    if let Some(parent) = path.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(at)?;
+    }
+    let hostname = spec.ns.uts.then(|| hostname_of(sb));
+    let plan = plan_for(spec, plan);
+    let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let first = match sys::ns::fork().context("starting the holder")? {
+        Forked::Child => {
+            drop(ready_r);
+            drop(go_w);
+            let mut out = File::from(ready_w);
+            let code = match first_child(sb, spec, &plan, hostname.as_deref(), &mut out, go_r) {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = writeln!(out, "E {}", show::error_line([format!("{e:#}")]));
+                    1
+                }
+            };
+            sys::ns::exit_now(code)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(ready_w);
+    drop(go_r);
+    let mut go = Some(File::from(go_w));
+    let mut lines = io::BufReader::new(File::from(ready_r));
+    let mut holder: Option<i32> = None;
+    let mut ready = false;
+    let mut error: Option<String> = None;
+    let mut warnings = vec![];
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match lines.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let (tag, rest) = line
+            .trim_end()
+            .split_once(' ')
+            .unwrap_or((line.trim_end(), ""));
+        match tag {
+            "U" => {
+                // The first child unshared its user namespace: its maps,
+                // then it may go on.
+                let res = spec.userns.as_ref().map_or(Ok(()), |m| m.write_for(first));
+                match res {
+                    Ok(()) => {
+                        if let Some(mut g) = go.take() {
+                            let _ = g.write_all(b"g");
+                        }
+                    }
+                    Err(e) => {
+                        error = Some(format!("writing the id maps of the holder: {e}"));
+                        go = None;
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(first),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                }
+            }
+            "P" => holder = rest.parse().ok(),
+            "W" => warnings.push(rest.to_string()),
+            "E" => error = error.or(Some(rest.to_string())),
+            "R" => ready = true,
+            _ => {}
+        }
+    }
+    drop(go);
+    let first_end = sys::process::wait_child(first);
+    let info = match (ready, holder, &error) {
+        (true, Some(pid), None) => record_of(pid, spec),
+        _ => None,
+    };
+    let Some((info, rec)) = info else {
+        if let Some(pid) = holder {
+            if let Ok(fd) = pidfd::open(pid) {
+                let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
+            }
+        }
+        let why = error.unwrap_or_else(|| match first_end {
+            Ok(e) => format!("the holder ended before it was ready ({e})"),
+            Err(e) => format!("the holder ended before it was ready ({e})"),
+        });
+        bail!("{why}; nothing was mounted");
+    };
+    if let Err(e) = write_record(&path, &rec) {
+        let _ = pidfd::send_signal(info.pidfd.as_fd(), libc::SIGKILL);
+        return Err(at(e)).context("writing the holder's pid file; the holder was ended");
+    }
+    Ok(Started { info, warnings })
+}
+
+/// The record and handle of the holder `pid`, just started.
+fn record_of(pid: i32, spec: &Spec) -> Option<(HolderInfo, Record)> {
+    let fd = pidfd::open(pid).ok()?;
+    let rec = Record {
+        pid,
+        start: procs::start_time(pid)?,
+        userns: spec.userns.is_some(),
+        ns: spec.ns,
+        inodes: Inodes {
+            user: if spec.userns.is_some() {
+                ns_inode(pid, "user")?
+            } else {
+                0
+            },
+            mnt: ns_inode(pid, "mnt")?,
+            pid: if spec.ns.pid {
+                ns_inode(pid, "pid")?
+            } else {
+                0
+            },
+        },
+    };
+    let info = HolderInfo {
+        pid,
+        userns: rec.userns,
+        ns: rec.ns,
+        inodes: rec.inodes,
+        pidfd: fd,
+    };
+    Some((info, rec))
+}
+
+fn write_record(path: &Path, r: &Record) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let tmp = dir.join(format!(
+        ".{}.{}",
+        path.file_name().map_or("h".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    f.write_all(r.text().as_bytes())?;
+    drop(f);
+    fs::rename(&tmp, path)
+}
+
+/// The first child: a session of its own, its user namespace (then waits
+/// for its maps), the other namespaces, then the holder forked (pid 1 of
+/// the new pid namespace, if one); the first child says its pid and ends.
+fn first_child(
+    sb: &Sandbox,
+    spec: &Spec,
+    plan: &[Op],
+    hostname: Option<&str>,
+    out: &mut File,
+    go: OwnedFd,
+) -> Result<()> {
+    nix::unistd::setsid().context("setsid")?;
+    sys::ns::ignore_signals();
+    if spec.userns.is_some() {
+        nix::sched::unshare(CloneFlags::CLONE_NEWUSER).context("making a user namespace")?;
+        out.write_all(b"U\n")?;
+        let mut b = [0u8; 1];
+        if File::from(go).read(&mut b)? != 1 {
+            // The parent could not map our ids: it has said why.
+            sys::ns::exit_now(1);
+        }
+    } else {
+        drop(go);
+    }
+    let mut flags = CloneFlags::CLONE_NEWNS;
+    for (on, f) in [
+        (spec.ns.pid, CloneFlags::CLONE_NEWPID),
+        (spec.ns.uts, CloneFlags::CLONE_NEWUTS),
+        (spec.ns.ipc, CloneFlags::CLONE_NEWIPC),
+        (spec.ns.net, CloneFlags::CLONE_NEWNET),
+    ] {
+        if on {
+            flags |= f;
+        }
+    }
+    nix::sched::unshare(flags).context("making the holder's namespaces")?;
+    match sys::ns::fork().context("starting the holder")? {
+        Forked::Parent(pid) => {
+            writeln!(out, "P {pid}")?;
+            sys::ns::exit_now(0)
+        }
+        Forked::Child => {
+            let res = holder_setup(sb, spec, plan, hostname);
+            match res {
+                Ok(warnings) => {
+                    let _ = std::env::set_current_dir("/");
+                    sys::ns::detach_descriptors(out.as_raw_fd())?;
+                    for w in warnings {
+                        writeln!(out, "W {}", show::error_line([w]))?;
+                    }
+                    out.write_all(b"R\n")?;
+                    // Our end of the pipe closes: the caller reads to its end.
+                    let _ = nix::unistd::close(out.as_raw_fd());
+                    sys::ns::set_name(c"chroot-tool-hold");
+                    sys::ns::hold()
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "E {}", show::error_line([format!("{e:#}")]));
+                    sys::ns::exit_now(1)
+                }
+            }
+        }
+    }
+}
+
+/// The holder's setup, in its namespaces: its mounts slaves of the host's
+/// (nothing made here reaches the host; the host's later mounts reach
+/// here), its hostname, loopback up, the plan mounted.
+fn holder_setup(
+    sb: &Sandbox,
+    spec: &Spec,
+    plan: &[Op],
+    hostname: Option<&str>,
+) -> Result<Vec<String>> {
+    use nix::mount::MsFlags;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .context("making the holder's mounts slaves of the host's")?;
+    owned::namespace_changed();
+    if let Some(h) = hostname {
+        nix::unistd::sethostname(h).with_context(|| format!("setting the hostname {h}"))?;
+    }
+    if spec.ns.net {
+        sys::ns::loopback_up().context("bringing loopback up")?;
+    }
+    let report = sb.turn_on(plan)?;
+    Ok(report.differs.into_iter().chain(report.warnings).collect())
+}
+
+/// Joins the holder's namespaces: this process (single-threaded; it does
+/// not come back) then sees the sandbox as the holder mounted it. One
+/// setns by the holder's pidfd, which the kernel applies user namespace
+/// first, then the mount namespace and the others. Once in a user
+/// namespace, this process is made undumpable: the processes inside, root
+/// there, may not ptrace it nor open its descriptors.
+pub fn join(h: &HolderInfo) -> Result<()> {
+    // Decided by who invoked us, before the user namespace makes us root.
+    let _ = owned::run_dir();
+    let _ = crate::audit::invoked_as_root();
+    let mut flags = CloneFlags::CLONE_NEWNS;
+    for (on, f) in [
+        (h.userns, CloneFlags::CLONE_NEWUSER),
+        (h.ns.pid, CloneFlags::CLONE_NEWPID),
+        (h.ns.uts, CloneFlags::CLONE_NEWUTS),
+        (h.ns.ipc, CloneFlags::CLONE_NEWIPC),
+        (h.ns.net, CloneFlags::CLONE_NEWNET),
+    ] {
+        if on {
+            flags |= f;
+        }
+    }
+    nix::sched::setns(h.pidfd.as_fd(), flags)
+        .with_context(|| format!("entering the namespaces of the holder (pid {})", h.pid))?;
+    if h.userns {
+        sys::ns::not_dumpable();
+    }
+    owned::namespace_changed();
+    Ok(())
+}
+
+/// Runs `f` in a child process (for `on`'s start and `off`'s stop: the
+/// child joins the holder, the caller itself stays out, so that nothing
+/// of it keeps the holder's namespaces alive). `f`'s result is the
+/// child's exit status.
+pub fn in_child(f: impl FnOnce() -> u8) -> io::Result<sys::process::Ended> {
+    match sys::ns::fork()? {
+        Forked::Child => sys::ns::exit_now(f() as i32),
+        Forked::Parent(pid) => sys::process::wait_child(pid),
+    }
+}
+
+/// What `off` did to a holder's sandbox.
+pub struct Ended {
+    /// The holder's mounts at or below DIR.
+    pub mounts: usize,
+    /// The processes inside that were ended.
+    pub processes: usize,
+}
+
+/// Ends the sandbox held by `h` (the caller ran `stop` and holds the
+/// lock): every process inside (TERM, `grace`, KILL), then the holder
+/// (KILL: it ignores the rest); its namespaces end with it. Checked: no
+/// process is left in its mount namespace, so no mount of it is left.
+pub fn turn_off(
+    dir: &Path,
+    h: HolderInfo,
+    grace: Duration,
+    waiting: &mut dyn FnMut(usize, Duration),
+) -> Result<Ended> {
+    let mounts = h.mounts(dir).len();
+    let (processes, _) = procs::end_where(&|p| h.holds(p), grace, waiting);
+    let _ = pidfd::send_signal(h.pidfd.as_fd(), libc::SIGKILL);
+    let gone = || !pidfd::alive(h.pidfd.as_fd());
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !gone() && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !gone() {
+        bail!(
+            "the holder (pid {}) is still there after KILL; run `chroot-tool off` again",
+            h.pid
+        );
+    }
+    // With a pid namespace the kernel ends what is left inside with its
+    // init; without one, the last process in the mount namespace may have
+    // come in meanwhile.
+    let (_, left) = procs::end_where(&|p| h.holds(p), grace, waiting);
+    if !left.is_empty() {
+        let p: Vec<String> = left
+            .iter()
+            .map(|p| format!("{} {}", p.pid, show::os(&p.comm)))
+            .collect();
+        bail!(
+            "processes still in the holder's namespaces after off: {}; its mounts stay until they end; then run `chroot-tool off` again",
+            p.join(", ")
+        );
+    }
+    if let Ok(path) = file_of(dir) {
+        let _ = fs::remove_file(path);
+    }
+    owned::forget_namespace(h.inodes.mnt);
+    Ok(Ended { mounts, processes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_refuse_garbage() {
+        let r = Record {
+            pid: 42,
+            start: 123456,
+            userns: true,
+            ns: NsSet::parse("pid,net").unwrap(),
+            inodes: Inodes {
+                user: 1,
+                mnt: 2,
+                pid: 3,
+            },
+        };
+        assert_eq!(Record::parse(r.text().as_bytes()), Some(r.clone()));
+        let plain = Record {
+            userns: false,
+            ns: NsSet::default(),
+            ..r
+        };
+        assert_eq!(Record::parse(plain.text().as_bytes()), Some(plain));
+        assert_eq!(Record::parse(b"v1 0 1 user - 1 2 3"), None, "pid 0");
+        assert_eq!(Record::parse(b"v1 5 1 who - 1 2 3"), None);
+        assert_eq!(Record::parse(b"v1 5 1 user bogus 1 2 3"), None);
+        assert_eq!(Record::parse(b"v2 5 1 user - 1 2 3"), None);
+        assert_eq!(Record::parse(b"v1 5 1 user - 1 2"), None);
+    }
+
+    #[test]
+    fn a_user_namespace_binds_proc_and_sys_unless_it_owns_their_namespaces() {
+        let plan =
+            crate::plan::build(&[], None, "nodev\tproc\nnodev\tsysfs\nnodev\ttmpfs\n").unwrap();
+        let single = IdMap::plan("u", 1000, 1000, &[], &[]);
+        let spec = |ns: &str| Spec {
+            userns: Some(single.clone()),
+            ns: NsSet::parse(ns).unwrap(),
+        };
+        let at = |ops: &[Op], t: &str| {
+            ops.iter()
+                .find(|o| o.target == Path::new(t))
+                .unwrap()
+                .clone()
+        };
+        let bare = plan_for(&spec(""), &plan);
+        for (t, src) in [("/proc", "/proc"), ("/sys", "/sys")] {
+            let op = at(&bare, t);
+            assert!(
+                matches!(&op.what, What::Bind { src: s, recursive: true } if s == Path::new(src)),
+                "{t}: {op:?}"
+            );
+            assert!(op.attrs.has(Attrs::RDONLY), "{t}");
+        }
+        let vm = plan_for(&spec("pid,net"), &plan);
+        assert!(matches!(&at(&vm, "/proc").what, What::Fs { fstype, .. } if fstype == "proc"));
+        assert!(matches!(&at(&vm, "/sys").what, What::Fs { fstype, .. } if fstype == "sysfs"));
+        // gid 5 is not mapped without a range: no gid= on devpts.
+        let What::Fs { options, .. } = &at(&bare, "/dev/pts").what else {
+            panic!()
+        };
+        assert!(
+            options.iter().all(|o| !o.starts_with("gid=")),
+            "{options:?}"
+        );
+        let ranged = IdMap::plan(
+            "u",
+            1000,
+            1000,
+            &[crate::idmap::Range {
+                start: 100000,
+                count: 65536,
+            }],
+            &[crate::idmap::Range {
+                start: 100000,
+                count: 65536,
+            }],
+        );
+        let with_range = plan_for(
+            &Spec {
+                userns: Some(ranged),
+                ns: NsSet::default(),
+            },
+            &plan,
+        );
+        let What::Fs { options, .. } = &at(&with_range, "/dev/pts").what else {
+            panic!()
+        };
+        assert!(options.iter().any(|o| o == "gid=5"), "{options:?}");
+        // Root without -N: the plan as it is.
+        let root = Spec {
+            userns: None,
+            ns: NsSet::parse("pid").unwrap(),
+        };
+        assert_eq!(plan_for(&root, &plan), plan);
+    }
+}

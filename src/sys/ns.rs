@@ -1,0 +1,136 @@
+//! The raw calls of the holder (`crate::holder`): a fork of a
+//! single-threaded process, the signals it ignores, the wait of an init
+//! that reaps, and what a process that joined a holder turns off.
+use std::io;
+use std::os::fd::RawFd;
+
+/// The number of threads of this process (`/proc/self/status`).
+fn threads() -> Option<usize> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// What [`fork`] returned in this process.
+pub enum Forked {
+    Child,
+    Parent(libc::pid_t),
+}
+
+/// fork(2). Refused in a process with more than one thread: the child of
+/// a single-threaded process may go on as the parent would (allocate,
+/// take locks), which the holder's setup does.
+pub fn fork() -> io::Result<Forked> {
+    if threads() != Some(1) {
+        return Err(io::Error::other(
+            "cannot start a holder from a process with several threads",
+        ));
+    }
+    // SAFETY: the process is single-threaded (checked above), so the child
+    // holds no lock another thread held.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// Ends this process at once, running no destructor and no exit handler
+/// (a forked child must not flush or unlink what its parent owns).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches nothing of ours.
+    unsafe { libc::_exit(code) }
+}
+
+/// The signals a holder ignores: the end of its terminal (it outlives it),
+/// and the usual requests to end, which only `off` makes (with KILL).
+pub fn ignore_signals() {
+    for sig in [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGTERM,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGPIPE,
+        libc::SIGALRM,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+    ] {
+        // SAFETY: setting a disposition to SIG_IGN.
+        unsafe { libc::signal(sig, libc::SIG_IGN) };
+    }
+}
+
+/// stdin, stdout and stderr onto /dev/null, every other descriptor but
+/// `keep` closed: a holder keeps no terminal, pipe or lock of its caller.
+pub fn detach_descriptors(keep: RawFd) -> io::Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: dup2 onto the standard descriptors; close_range on ranges
+    // that leave `keep` open.
+    unsafe {
+        for fd in 0..3 {
+            if libc::dup2(null.as_raw_fd(), fd) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        drop(null);
+        if keep > 3 {
+            libc::syscall(libc::SYS_close_range, 3, keep - 1, 0);
+        }
+        libc::syscall(libc::SYS_close_range, keep.max(2) + 1, libc::c_uint::MAX, 0);
+    }
+    Ok(())
+}
+
+/// The holder's name in `ps` (at most 15 bytes).
+pub fn set_name(name: &std::ffi::CStr) {
+    // SAFETY: a valid C string.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+}
+
+/// Brings the loopback interface of our network namespace up.
+pub fn loopback_up() -> io::Result<()> {
+    // SAFETY: a socket and an ioctl on a zeroed request.
+    unsafe { super::child::loopback_up() }
+}
+
+/// Makes this process undumpable: once it joined a holder's user
+/// namespace, the processes inside (root there) may not ptrace it nor
+/// open its descriptors through /proc.
+pub fn not_dumpable() {
+    // SAFETY: a plain prctl.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+}
+
+/// The holder's wait, for ever: it reaps every child that ends (as init
+/// of its pid namespace, the orphans inside are its children). It ends
+/// only by SIGKILL (from `off`).
+pub fn hold() -> ! {
+    // SAFETY: signal-set calls on a local set; waitpid on any child.
+    unsafe {
+        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigaddset(set.as_mut_ptr(), libc::SIGCHLD);
+        let set = set.assume_init();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        loop {
+            let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::uninit();
+            libc::sigwaitinfo(&set, info.as_mut_ptr());
+            loop {
+                let mut w = 0;
+                if libc::waitpid(-1, &mut w, libc::WNOHANG) <= 0 {
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,591 @@
+//! The holder: a sandbox kept in namespaces of its own by a holder process.
+//! As root, a light VM (`on --ns pid,uts,ipc,net`) and `-N`; as the real
+//! normal users `ct-user` (a subuid range) and `ct-nosub` (none), the
+//! whole life cycle. Every holder a test starts is ended by the test (by
+//! the pid its own run dir records), whatever happens.
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+/// Ends, on drop, every holder whose pid file lies in `dir` (a run dir of
+/// the test's own), when that pid is still a holder.
+struct Holders(PathBuf);
+
+impl Drop for Holders {
+    fn drop(&mut self) {
+        let Ok(rd) = fs::read_dir(&self.0) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let text = fs::read_to_string(e.path()).unwrap_or_default();
+            let Some(pid) = text.split_whitespace().nth(1).and_then(|p| p.parse().ok()) else {
+                continue;
+            };
+            if fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default()
+                == "chroot-tool-hol\n"
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// `status --json` of `dir`.
+fn status(ns: &Ns, dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(&ns.run(&["status", "--json", "-d", d(dir)]))).unwrap()
+}
+
+/// Whether `pid` is gone (or a zombie: it ended and awaits its reaper).
+fn gone(pid: i64) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => {
+            let st = s[s.rfind(')').unwrap() + 1..].split_whitespace().next();
+            matches!(st, Some("Z") | Some("X"))
+        }
+    }
+}
+
+/// The inode of `/proc/PID/ns/KIND`.
+fn ns_of(pid: i64, kind: &str) -> u64 {
+    fs::metadata(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap()
+        .ino()
+}
+
+/// Processes still in the mount namespace `mnt`.
+fn in_mount_ns(mnt: u64) -> Vec<String> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<i32>().is_ok())
+        .filter(|e| fs::metadata(e.path().join("ns/mnt")).is_ok_and(|m| m.ino() == mnt))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn holder_pid(v: &serde_json::Value) -> i64 {
+    v["holder_pid"].as_i64().expect("status names the holder")
+}
+
+#[test]
+fn light_vm_as_root_has_its_own_processes_hostname_and_network() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("vm");
+    let _h = Holders(ns.run_dir.join("holder"));
+    let out = ok(&ns.run(&["on", "-d", d(&root), "--ns", "pid,uts,ipc,net"]));
+    assert!(out.contains("is on (holder pid"), "{out}");
+    let st = status(&ns, &root);
+    assert_eq!(st["state"], "on");
+    assert_eq!(st["mode"], "holder");
+    assert_eq!(
+        st["namespaces"],
+        serde_json::json!(["mnt", "pid", "uts", "ipc", "net"])
+    );
+    let holder = holder_pid(&st);
+    let mnt = ns_of(holder, "mnt");
+    // Nothing of it is mounted in our namespace: it lives in the holder's.
+    assert!(
+        ns.mounts_under(&root).is_empty(),
+        "{:?}",
+        ns.mounts_under(&root)
+    );
+
+    // Its own process tree: pid 1 is the holder, and the run is in its
+    // pid namespace.
+    let ps = ok(&ns.run_in(&root, &["ps -o pid,comm"]));
+    let rows: Vec<&str> = ps.lines().skip(1).collect();
+    assert!(
+        rows.iter().any(|r| r.trim_start().starts_with("1 ")),
+        "{ps}"
+    );
+    assert!(rows.len() <= 4, "only the holder and the run itself: {ps}");
+    let inside = ok(&ns.run_in(&root, &["--", "readlink", "/proc/self/ns/pid"]));
+    assert_eq!(
+        inside.trim(),
+        format!("pid:[{}]", ns_of(holder, "pid")),
+        "the run's pid namespace is the holder's"
+    );
+    // Its own hostname: the directory's name (busybox has no /etc/hostname).
+    assert_eq!(ok(&ns.run_in(&root, &["hostname"])).trim(), "vm");
+    // Only loopback.
+    let dev = ok(&ns.run_in(&root, &["cat /proc/net/dev"]));
+    let ifaces: Vec<&str> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(ifaces, ["lo"], "{dev}");
+    let lo = ok(&ns.run_in(
+        &root,
+        &["cat /sys/class/net/lo/operstate /sys/class/net/lo/flags"],
+    ));
+    assert!(lo.contains("0x9"), "loopback is up: {lo}");
+
+    // The holder is init: an orphan that ends is reaped, no zombie stays.
+    ok(&ns.run_in(&root, &["(sleep 0.2 &) ; true"]));
+    wait_until("the orphan to be reaped", || {
+        let ps = ok(&ns.run_in(&root, &["ps -o stat,comm"]));
+        !ps.contains("sleep") && !ps.lines().any(|l| l.trim_start().starts_with('Z'))
+    });
+
+    // A daemon started by one run is still there for the next.
+    ok(&ns.run_in(&root, &["sleep 1000 >/dev/null 2>&1 &"]));
+    let ps = ok(&ns.run_in(&root, &["ps -o pid,args"]));
+    assert!(ps.contains("sleep 1000"), "{ps}");
+    let st = status(&ns, &root);
+    let daemon = st["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["comm"] == "sleep")
+        .expect("status lists the daemon")["pid"]
+        .as_i64()
+        .unwrap();
+
+    // off ends it, the holder, and with them every mount.
+    let out = ok(&ns.run(&["off", "-d", d(&root)]));
+    assert!(out.contains("is off ("), "{out}");
+    wait_until("the holder to end", || gone(holder));
+    assert!(gone(daemon), "the daemon ended with the sandbox");
+    wait_until("the holder's mount namespace to empty", || {
+        in_mount_ns(mnt).is_empty()
+    });
+    assert_eq!(status(&ns, &root)["state"], "off");
+    assert!(ns.mounts_under(&root).is_empty());
+    assert!(
+        fs::read_dir(ns.run_dir.join("holder"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "the pid file is gone"
+    );
+}
+
+#[test]
+fn a_killed_holder_is_noticed_and_on_starts_a_new_one() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("k");
+    let _h = Holders(ns.run_dir.join("holder"));
+    // The hostname is the sandbox's /etc/hostname when it has one.
+    fs::write(root.join("etc/hostname"), "kbox\n").unwrap();
+    ok(&ns.run(&["on", "-d", d(&root), "--ns", "pid,uts"]));
+    assert_eq!(ok(&ns.run_in(&root, &["hostname"])).trim(), "kbox");
+    let first = holder_pid(&status(&ns, &root));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_until("the holder to die", || gone(first));
+    // The next command notices, says so, and cleans up.
+    let o = ns.run(&["on", "-d", d(&root), "--ns", "pid,uts"]);
+    ok(&o);
+    assert!(stderr(&o).contains("had ended"), "{}", stderr(&o));
+    let second = holder_pid(&status(&ns, &root));
+    assert_ne!(first, second);
+    assert_eq!(ok(&ns.run_in(&root, &["echo", "hi"])).trim(), "hi");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    wait_until("the second holder to end", || gone(second));
+    assert_eq!(status(&ns, &root)["state"], "off");
+    // A pid file pointing at a reused pid is no holder: another process
+    // of ours, with the pid file's pid, is left alone.
+    let mut decoy = ns.cmd("sleep").arg("1000").spawn().unwrap();
+    let file = ns.run_dir.join("holder/forged");
+    fs::write(&file, format!("v1 {} 1 root pid 0 1 2\n", decoy.id())).unwrap();
+    let md = fs::metadata(&root).unwrap();
+    fs::rename(
+        &file,
+        ns.run_dir.join(format!("holder/{}-{}", md.dev(), md.ino())),
+    )
+    .unwrap();
+    let o = ns.run(&["off", "-d", d(&root)]);
+    ok(&o);
+    assert!(decoy.try_wait().unwrap().is_none(), "the decoy still runs");
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+}
+
+#[test]
+fn start_and_stop_run_inside_the_holder() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("svc");
+    let _h = Holders(ns.run_dir.join("holder"));
+    script(
+        &root.join("chroot.d/start"),
+        "#!/bin/sh\nsleep 1000 >/dev/null 2>&1 &\nhostname > /root/started\n",
+    );
+    script(
+        &root.join("chroot.d/stop"),
+        "#!/bin/sh\nps -o args > /root/stopped\n",
+    );
+    // The namespaces from [run] of tool.conf, as --ns would give them.
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        "[run]\nnamespaces:uts,pid\n",
+    )
+    .unwrap();
+    let o = ns.run(&["on", "-d", d(&root)]);
+    ok(&o);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    assert_eq!(
+        status(&ns, &root)["namespaces"],
+        serde_json::json!(["mnt", "pid", "uts"])
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("root/started"))
+            .unwrap()
+            .trim(),
+        "svc",
+        "start ran inside (the sandbox's hostname)"
+    );
+    let ps = ok(&ns.run_in(&root, &["ps -o args"]));
+    assert!(ps.contains("sleep 1000"), "the service runs: {ps}");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    let stopped = fs::read_to_string(root.join("root/stopped")).unwrap();
+    assert!(
+        stopped.contains("sleep 1000"),
+        "stop ran inside, before the service was ended: {stopped}"
+    );
+    // `run` of the sandbox, off, turns it on the same way (start is `on`'s).
+    fs::remove_file(root.join("root/started")).unwrap();
+    assert_eq!(ok(&ns.run_in(&root, &["hostname"])).trim(), "svc");
+    assert_eq!(status(&ns, &root)["mode"], "holder");
+    assert!(!root.join("root/started").exists());
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn root_with_dash_n_gets_a_user_namespace_of_every_id() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("n");
+    let _h = Holders(ns.run_dir.join("holder"));
+    ok(&ns.run(&["on", "-N", "-d", d(&root)]));
+    let st = status(&ns, &root);
+    assert_eq!(st["namespaces"], serde_json::json!(["user", "mnt"]));
+    let map = ok(&ns.run_in(&root, &["cat /proc/self/uid_map; id -u"]));
+    let words: Vec<&str> = map.split_whitespace().collect();
+    assert_eq!(words, ["0", "0", "4294967295", "0"], "{map}");
+    // In a user namespace without a pid namespace, /proc is the host's, bound read-only.
+    let o = ns.run_in(
+        &root,
+        &["touch /proc/x 2>&1; grep ' /proc ' /proc/self/mountinfo"],
+    );
+    assert!(stdout(&o).contains(" ro,"), "{}", stdout(&o));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    wait_until("the holder to end", || gone(holder_pid(&st)));
+}
+
+// ---- as a normal user ----
+
+/// A real normal user of this machine (made by .ci/run), with a directory
+/// of its own in the test's temp dir, its runtime, state and config
+/// directories there, and the tool copied where it may run it.
+struct User {
+    name: &'static str,
+    uid: u32,
+    home: PathBuf,
+    bin: PathBuf,
+}
+
+impl User {
+    fn new(ns: &Ns, name: &'static str) -> User {
+        let pw = nix::unistd::User::from_name(name)
+            .unwrap()
+            .unwrap_or_else(|| {
+                panic!(
+                    "the test user {name} is missing: run .ci/run (it makes ct-user and ct-nosub)"
+                )
+            });
+        fs::set_permissions(ns.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let home = ns.tmp.path().join(name);
+        fs::create_dir(&home).unwrap();
+        let bin = ns.tmp.path().join("chroot-tool");
+        if !bin.exists() {
+            install_exec(Path::new(BIN), &bin);
+        }
+        for sub in ["run", "state", "config", "cache"] {
+            fs::create_dir(home.join(sub)).unwrap();
+        }
+        fs::set_permissions(home.join("run"), fs::Permissions::from_mode(0o700)).unwrap();
+        chown_tree(&home, pw.uid.as_raw(), pw.gid.as_raw());
+        User {
+            name,
+            uid: pw.uid.as_raw(),
+            home,
+            bin,
+        }
+    }
+
+    /// chroot-tool as this user, in the test's mount namespace.
+    fn tool(&self, ns: &Ns, args: &[&str]) -> Output {
+        let mut c = ns.cmd("setpriv");
+        c.args([
+            "--reuid",
+            self.name,
+            "--regid",
+            self.name,
+            "--init-groups",
+            "--",
+        ])
+        .arg(&self.bin)
+        .args(args)
+        .env_remove("CHROOT_TOOL_RUN_DIR")
+        .env_remove(chroot_tool::audit::STATE_ENV)
+        .env("HOME", &self.home)
+        .env("XDG_RUNTIME_DIR", self.home.join("run"))
+        .env("XDG_STATE_HOME", self.home.join("state"))
+        .env("XDG_CONFIG_HOME", self.home.join("config"))
+        .env("XDG_CACHE_HOME", self.home.join("cache"))
+        .current_dir(&self.home)
+        .stdin(Stdio::null());
+        output_within(&mut c, DEADLINE)
+    }
+
+    fn holders(&self) -> Holders {
+        Holders(self.home.join("run/chroot-tool/holder"))
+    }
+
+    fn status(&self, ns: &Ns, dir: &Path) -> serde_json::Value {
+        serde_json::from_str(&ok(&self.tool(ns, &["status", "--json", "-d", d(dir)]))).unwrap()
+    }
+}
+
+/// lchown of everything at and below `p`.
+fn chown_tree(p: &Path, uid: u32, gid: u32) {
+    shift_tree(p, &|_| uid, &|_| gid);
+}
+
+/// Every file at and below `p` given the owner `uid(old)`, `gid(old)`.
+fn shift_tree(p: &Path, uid: &dyn Fn(u32) -> u32, gid: &dyn Fn(u32) -> u32) {
+    let md = fs::symlink_metadata(p).unwrap();
+    if md.is_dir() {
+        for e in fs::read_dir(p).unwrap().flatten() {
+            shift_tree(&e.path(), uid, gid);
+        }
+    }
+    std::os::unix::fs::lchown(p, Some(uid(md.uid())), Some(gid(md.gid()))).unwrap();
+    // chown drops set-id bits: put them back as they were.
+    if !md.file_type().is_symlink() && md.mode() & 0o6000 != 0 {
+        fs::set_permissions(p, fs::Permissions::from_mode(md.mode() & 0o7777)).unwrap();
+    }
+}
+
+/// A tiny package (`ct-hello`, one file) built with dpkg-deb.
+fn make_deb(dir: &Path) -> PathBuf {
+    let pkg = dir.join("pkg");
+    fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
+    fs::create_dir_all(pkg.join("usr/share/ct-hello")).unwrap();
+    fs::write(
+        pkg.join("DEBIAN/control"),
+        "Package: ct-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: test\n",
+    )
+    .unwrap();
+    fs::write(pkg.join("usr/share/ct-hello/hello"), "hello\n").unwrap();
+    let deb = dir.join("ct-hello.deb");
+    let o = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-b"])
+        .arg(&pkg)
+        .arg(&deb)
+        .output()
+        .expect("dpkg-deb is needed (apt-get install dpkg)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    fs::set_permissions(&deb, fs::Permissions::from_mode(0o644)).unwrap();
+    deb
+}
+
+#[test]
+fn a_user_with_a_subuid_range_runs_a_debian_sandbox_without_root() {
+    let ns = Ns::new();
+    let user = User::new(&ns, "ct-user");
+    let _h = user.holders();
+    // The rootfs as mmdebstrap's unshare mode leaves it: root's files the
+    // user's, id N the range's 100000+N-1.
+    let root = ns.debian_root("deb");
+    let (uid, gid) = (
+        user.uid,
+        nix::unistd::User::from_name("ct-user")
+            .unwrap()
+            .unwrap()
+            .gid
+            .as_raw(),
+    );
+    shift_tree(
+        &root,
+        &|u| if u == 0 { uid } else { 100_000 + u - 1 },
+        &|g| if g == 0 { gid } else { 100_000 + g - 1 },
+    );
+    // A directory of the user's, with a file the user owns, bound in.
+    let work = user.home.join("work");
+    fs::create_dir(&work).unwrap();
+    fs::write(work.join("mine"), "x").unwrap();
+    make_deb(&work);
+    chown_tree(&work, uid, gid);
+    fs::set_permissions(&work, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        format!("[bind]\nsrc:{} tgt:/work\n", work.display()),
+    )
+    .unwrap();
+
+    let o = user.tool(&ns, &["on", "-d", d(&root)]);
+    ok(&o);
+    assert!(!stderr(&o).contains("no range"), "{}", stderr(&o));
+    let st = user.status(&ns, &root);
+    assert_eq!(st["mode"], "holder");
+    assert_eq!(st["namespaces"], serde_json::json!(["user", "mnt"]));
+    let holder = holder_pid(&st);
+    let mnt = ns_of(holder, "mnt");
+
+    assert_eq!(
+        ok(&user.tool(&ns, &["run", "-d", d(&root), "--", "id", "-u"])).trim(),
+        "0"
+    );
+    // The user's files are root's inside; what root makes there is the user's.
+    let o = user.tool(
+        &ns,
+        &[
+            "run",
+            "-d",
+            d(&root),
+            "stat -c %u /work/mine && touch /work/made",
+        ],
+    );
+    assert_eq!(ok(&o).trim(), "0");
+    assert_eq!(fs::metadata(work.join("made")).unwrap().uid(), uid);
+    // Other ids are the range's: apt's _apt user included.
+    let o = user.tool(
+        &ns,
+        &["run", "-d", d(&root), "-u", "_apt", "--", "id", "-u"],
+    );
+    assert_eq!(ok(&o).trim(), "42");
+    let o = user.tool(
+        &ns,
+        &[
+            "run",
+            "-d",
+            d(&root),
+            "apt-get install -y /work/ct-hello.deb && cat /usr/share/ct-hello/hello",
+        ],
+    );
+    let out = ok(&o);
+    assert!(out.contains("hello"), "{out}\n{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("unsandboxed"),
+        "apt's _apt sandbox worked: {}",
+        stderr(&o)
+    );
+    assert_eq!(
+        fs::metadata(root.join("usr/share/ct-hello/hello"))
+            .unwrap()
+            .uid(),
+        uid,
+        "root's files inside are the user's on disk"
+    );
+
+    // off with a daemon left running inside: everything ends.
+    ok(&user.tool(
+        &ns,
+        &["run", "-d", d(&root), "sleep 1000 >/dev/null 2>&1 &"],
+    ));
+    let daemon = user.status(&ns, &root)["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["comm"] == "sleep")
+        .expect("the daemon is inside")["pid"]
+        .as_i64()
+        .unwrap();
+    let out = ok(&user.tool(&ns, &["off", "-d", d(&root)]));
+    assert!(out.contains("1 process ended"), "{out}");
+    wait_until("the holder to end", || gone(holder));
+    assert!(gone(daemon));
+    wait_until("its mount namespace to empty", || {
+        in_mount_ns(mnt).is_empty()
+    });
+    assert_eq!(user.status(&ns, &root)["state"], "off");
+    // The history is the user's own.
+    let log = ok(&user.tool(&ns, &["log", "-d", d(&root), "--json"]));
+    assert!(log.lines().count() >= 5, "{log}");
+}
+
+#[test]
+fn a_user_without_a_range_gets_root_alone_and_a_warning() {
+    let ns = Ns::new();
+    let user = User::new(&ns, "ct-nosub");
+    let _h = user.holders();
+    let root = user.home.join("bb");
+    make_busybox_root(&root);
+    chown_tree(&root, user.uid, user.uid);
+    let o = user.tool(&ns, &["on", "-d", d(&root)]);
+    ok(&o);
+    let err = stderr(&o);
+    let warning: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("no range in /etc/subuid"))
+        .collect();
+    assert_eq!(warning.len(), 1, "one line: {}", stderr(&o));
+    assert!(
+        warning[0].contains("usermod --add-subuids"),
+        "{}",
+        warning[0]
+    );
+    let st = user.status(&ns, &root);
+    let holder = holder_pid(&st);
+    let map = ok(&user.tool(
+        &ns,
+        &["run", "-d", d(&root), "cat /proc/self/uid_map; id -u"],
+    ));
+    let words: Vec<&str> = map.split_whitespace().collect();
+    assert_eq!(words, ["0", &user.uid.to_string(), "1", "0"], "{map}");
+    // The supervisor that joined the holder is not open to the processes
+    // inside (root there): neither its descriptors nor its memory.
+    let o = user.tool(
+        &ns,
+        &[
+            "run",
+            "-d",
+            d(&root),
+            "ls /proc/$PPID/fd >/dev/null 2>&1 || echo refused",
+        ],
+    );
+    assert_eq!(ok(&o).trim(), "refused");
+    // What root makes inside is the user's on disk.
+    ok(&user.tool(&ns, &["run", "-d", d(&root), "touch /root/made"]));
+    assert_eq!(
+        fs::metadata(root.join("root/made")).unwrap().uid(),
+        user.uid
+    );
+    ok(&user.tool(
+        &ns,
+        &["run", "-d", d(&root), "sleep 1000 >/dev/null 2>&1 &"],
+    ));
+    let out = ok(&user.tool(&ns, &["off", "-d", d(&root)]));
+    assert!(out.contains("1 process ended"), "{out}");
+    wait_until("the holder to end", || gone(holder));
+    assert_eq!(user.status(&ns, &root)["state"], "off");
+    // A cgroup limit a normal user may not set says so.
+    let v1 = fs::read_to_string("/proc/self/cgroup")
+        .unwrap()
+        .lines()
+        .any(|l| {
+            l.split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|x| x == "pids"))
+        });
+    if v1 {
+        let o = user.tool(&ns, &["run", "-d", d(&root), "--pids", "10", "--", "true"]);
+        assert_eq!(code(&o), 125, "{}", stderr(&o));
+        assert!(stderr(&o).contains("cgroup v1"), "{}", stderr(&o));
+        ok(&user.tool(&ns, &["off", "-d", d(&root)]));
+    }
+}
