@@ -687,7 +687,7 @@ pub fn turn_off(
     waiting: &mut dyn FnMut(usize, Duration),
 ) -> Result<Ended> {
     let mounts = h.mounts(dir).len();
-    let (processes, _) = procs::end_where(&|p| h.holds(p), grace, waiting);
+    let (processes, _) = procs::end_where(&|_| true, &|p| h.holds(p), grace, waiting);
     let _ = pidfd::send_signal(h.pidfd.as_fd(), libc::SIGKILL);
     let gone = || !pidfd::alive(h.pidfd.as_fd());
     let end = std::time::Instant::now() + Duration::from_secs(10);
@@ -703,7 +703,7 @@ pub fn turn_off(
     // With a pid namespace the kernel ends what is left inside with its
     // init; without one, the last process in the mount namespace may have
     // come in meanwhile.
-    let (_, left) = procs::end_where(&|p| h.holds(p), grace, waiting);
+    let (_, left) = procs::end_where(&|_| true, &|p| h.holds(p), grace, waiting);
     if !left.is_empty() {
         let p: Vec<String> = left
             .iter()

@@ -169,7 +169,12 @@ pub fn end_all(
     waiting: &mut dyn FnMut(usize, Duration),
 ) -> io::Result<(usize, Vec<Proc>)> {
     let members = Members::of(dir)?;
-    Ok(end_where(&|p| members.contains(p), grace, waiting))
+    Ok(end_where(
+        &|p| members.may_contain(p),
+        &|p| members.contains(p),
+        grace,
+        waiting,
+    ))
 }
 
 /// The processes (other than this one) for which `member` holds.
@@ -185,7 +190,10 @@ pub fn list_where(member: &dyn Fn(i32) -> bool) -> Vec<Proc> {
 }
 
 /// Ends every process for which `member` holds, as [`end_all`] does.
+/// `may` is a first look, before a process is held by a pidfd, that rules
+/// most of the host's processes out cheaply (`|_| true` when there is none).
 pub fn end_where(
+    may: &dyn Fn(i32) -> bool,
     member: &dyn Fn(i32) -> bool,
     grace: Duration,
     waiting: &mut dyn FnMut(usize, Duration),
@@ -194,7 +202,7 @@ pub fn end_where(
     for _ in 0..5 {
         let held: Vec<(i32, OwnedFd)> = pids()
             .into_iter()
-            .filter(|&p| members.may_contain(p))
+            .filter(|&p| may(p))
             .filter_map(|p| pidfd::open(p).ok().map(|fd| (p, fd)))
             .filter(|(p, _)| member(*p))
             .collect();

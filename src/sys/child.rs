@@ -226,8 +226,8 @@ const STACK: usize = 256 * 1024;
 /// descriptors in `steps` must stay open until this returns.
 ///
 /// The child shares our memory and we are suspended until it execs
-/// (`CLONE_VFORK`), except with a pid namespace of its own: its relays
-/// never exec, so it is a plain fork then.
+/// (`CLONE_VFORK`), except with a pid namespace of its own (its relays
+/// never exec) or a holder's pid namespace joined: a plain fork then.
 pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
     let ptrs = |v: &[CString]| -> Vec<*const libc::c_char> {
         v.iter()
@@ -259,7 +259,9 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
         libc::sigfillset(all.as_mut_ptr());
         let mut old = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
         libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), old.as_mut_ptr());
-        let flags = if steps.ns.pid.is_some() {
+        // The kernel refuses CLONE_VM into another pid namespace than
+        // ours (a holder's, joined by setns).
+        let flags = if steps.ns.pid.is_some() || steps.ns.joined_pid {
             libc::SIGCHLD
         } else {
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD
