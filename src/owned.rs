@@ -21,10 +21,20 @@ use crate::sys;
 
 /// chroot-tool's root-only directory on the host side: `/run/chroot-tool`,
 /// or `$CHROOT_TOOL_RUN_DIR` (the records and DIR's locks are below it).
+/// A normal user's is `$XDG_RUNTIME_DIR/chroot-tool` (else
+/// `/run/user/UID/chroot-tool`): the user's own, as root's is root's.
 pub fn run_dir() -> PathBuf {
-    std::env::var_os("CHROOT_TOOL_RUN_DIR")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from("/run/chroot-tool"), PathBuf::from)
+    if let Some(d) = std::env::var_os("CHROOT_TOOL_RUN_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() {
+        return PathBuf::from("/run/chroot-tool");
+    }
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|v| Path::new(v).is_absolute())
+        .map_or_else(|| PathBuf::from(format!("/run/user/{uid}")), PathBuf::from)
+        .join("chroot-tool")
 }
 
 /// The records' directory.

@@ -2642,8 +2642,6 @@ fn a_normal_user_is_told_it_needs_root() {
         ("status", 1),
         ("run", 125),
         ("shell", 125),
-        ("create", 1),
-        ("destroy", 1),
     ] {
         let mut args = vec!["-u", user, "--", d(&bin), verb, "-d", "/tmp/ct-none"];
         if verb == "run" {

@@ -51,10 +51,11 @@ fn needs_root(cmd: &Command) -> Option<(&'static str, &'static str, u8)> {
         Command::On => Some(("on", "mounting", 1)),
         Command::Off(_) => Some(("off", "unmounting, ending processes", 1)),
         Command::Status(_) => Some(("status", "reading the processes of the sandbox", 1)),
-        Command::Create(_) => Some(("create", "debootstrap, mounting", 1)),
-        Command::Destroy(_) => Some(("destroy", "unmounting, deleting", 1)),
-        // A user reads their own history; root's is root's to read.
-        Command::Completions(_) | Command::Log(_) => None,
+        // A user reads their own history; root's is root's to read. A user
+        // creates with mmdebstrap in a user namespace and destroys in one.
+        Command::Completions(_) | Command::Log(_) | Command::Create(_) | Command::Destroy(_) => {
+            None
+        }
     }
 }
 
