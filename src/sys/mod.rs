@@ -9,6 +9,7 @@ pub mod process;
 pub mod pty;
 pub mod resolve;
 pub mod signals;
+pub mod xattr;
 
 use std::ffi::CString;
 use std::io;
