@@ -23,6 +23,7 @@
 //! here prints.
 mod compress;
 mod extract;
+pub mod trust;
 mod walk;
 
 use std::io;

@@ -6,9 +6,11 @@ pub mod destroy;
 pub mod log;
 pub mod off;
 pub mod on;
+pub mod pack;
 pub mod run;
 pub mod shell;
 pub mod status;
+pub mod unpack;
 
 use std::process::ExitCode;
 
@@ -55,6 +57,8 @@ fn needs_root(cmd: &Command) -> Option<(&'static str, &'static str, u8)> {
         Command::Destroy(_) => Some(("destroy", "unmounting, deleting", 1)),
         // A user reads their own history; root's is root's to read.
         Command::Completions(_) | Command::Log(_) => None,
+        // A user packs and unpacks their own files (owners as on disk).
+        Command::Pack(_) | Command::Unpack(_) => None,
     }
 }
 
@@ -80,6 +84,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Create(a) => (create_in(dir, &a).map(|()| 0), 1),
         Command::Destroy(a) => (destroy::run(dir, &a).map(|()| 0), 1),
         Command::Log(a) => (log::run(dir, &a).map(|()| 0), 1),
+        Command::Pack(a) => (pack::run(dir, &a).map(|()| 0), 1),
+        Command::Unpack(a) => (unpack::run(dir, &a).map(|()| 0), 1),
     };
     let res = res.map_err(|error| Failure {
         code: code_for(&error, fail_code),
