@@ -46,6 +46,12 @@ pub enum Command {
     Log(LogArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Pack the sandbox into one archive (zstd, or xz/gz/plain tar by the file name), leaving out [exclude] and everything mounted.
+    #[command(after_help = "Example:\n  chroot-tool pack -d ~/sb/dev -o dev.tar.zst")]
+    Pack(PackArgs),
+    /// Unpack an archive (of pack, or of the original tool's tar.xz) into a new sandbox DIR.
+    #[command(after_help = "Example:\n  chroot-tool unpack dev.tar.zst -d ~/sb/dev2")]
+    Unpack(UnpackArgs),
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +213,32 @@ pub struct LogArgs {
 pub struct CompletionsArgs {
     /// bash, zsh, fish, elvish or powershell.
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The archive to write: .tar.zst (default), .tar.xz, .tar.gz or .tar.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The archive (zstd, xz, gzip or plain tar, told by its content).
+    #[arg(value_name = "FILE", required_unless_present = "accept")]
+    pub file: Option<PathBuf>,
+    /// Enable the archive's [bind] records of host paths and its host-cmd at once (otherwise they are set aside as *.untrusted).
+    #[arg(long)]
+    pub trust: bool,
+    /// Enable what an earlier unpack set aside in DIR (chroot.d/tool.conf.untrusted, host-cmd.untrusted).
+    #[arg(long, conflicts_with_all = ["file", "trust"])]
+    pub accept: bool,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Bad usage the parser could not see (exit status 2).

@@ -3,6 +3,7 @@
 //! Layout: `cli` (parsed arguments) and `commands` (one module per verb) are
 //! the edge; `conf`, `plan` and `dispatch` decide *what* happens (pure
 //! policy); `engine`, `procs`, `launch` and `sys` make it happen (mechanism).
+pub mod archive;
 pub mod audit;
 pub mod cgroup;
 pub mod cli;

@@ -6,9 +6,11 @@ pub mod destroy;
 pub mod log;
 pub mod off;
 pub mod on;
+pub mod pack;
 pub mod run;
 pub mod shell;
 pub mod status;
+pub mod unpack;
 
 use crate::cli::{Cli, Command};
 
@@ -54,6 +56,8 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Create(a) => (create_in(dir, &a).map(|()| 0), 1),
         Command::Destroy(a) => (destroy::run(dir, &a).map(|()| 0), 1),
         Command::Log(a) => (log::run(dir, &a).map(|()| 0), 1),
+        Command::Pack(a) => (pack::run(dir, &a).map(|()| 0), 1),
+        Command::Unpack(a) => (unpack::run(dir, &a).map(|()| 0), 1),
     };
     let res = res.map_err(|error| Failure {
         code: code_for(&error, fail_code),

@@ -11,6 +11,7 @@ pub mod pty;
 pub mod resolve;
 pub mod signals;
 pub mod userns;
+pub mod xattr;
 
 use std::ffi::CString;
 use std::io;

@@ -1,0 +1,196 @@
+//! A sandbox as one tar archive, and back (mechanism for `pack`, `unpack`,
+//! `create`'s cache and `--from`, and the OCI layers of `export`/`import`).
+//!
+//! - [`write_tar`] walks a sandbox's tree by descriptors and writes a tar
+//!   stream to any writer: ownership, permissions, extended attributes (file
+//!   capabilities) as PAX `SCHILY.xattr.*` records, hard links, symlinks,
+//!   device nodes and FIFOs. It never packs what is mounted: as root it walks
+//!   a non-recursive clone of DIR's own mount (what is on disk, as if the
+//!   sandbox were off), otherwise it stops at every mount point. `[exclude]`
+//!   paths are left out ([`PackOptions::for_sandbox`]). With
+//!   [`PackOptions::mtime`] the output is reproducible (entries sorted by
+//!   name, which they always are, and one fixed mtime).
+//! - [`unpack_tar`] extracts a tar stream into a directory by descriptors
+//!   only (`openat` relative to DIR, `O_NOFOLLOW`, one component at a time):
+//!   a member that would land outside DIR (an absolute name, `..`, a path
+//!   through a symlink the archive planted, a hard link to such a place) is
+//!   refused with an error naming it. OCI whiteouts are applied on request.
+//! - [`pack_file`] and [`unpack_file`] add compression: chosen by the file
+//!   name when writing ([`Compression::for_name`]), found by magic bytes
+//!   when reading.
+//!
+//! Library code: progress goes to a [`Progress`] the caller gives; nothing
+//! here prints.
+mod compress;
+mod extract;
+pub mod trust;
+mod walk;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::show;
+
+pub use compress::{decoder, Compression, Encoder};
+pub use extract::{unpack_tar, UnpackOptions, Unpacked};
+pub use walk::{write_tar, PackOptions, Packed};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// A file or directory on the host side (DIR, the archive file).
+    #[error("{}: {source}", show::path(path))]
+    Io { path: PathBuf, source: io::Error },
+    /// A member of the archive that would land outside DIR, or that is
+    /// otherwise unsafe to create; nothing of it was written.
+    #[error("archive member {}: {why}; refusing to unpack it", show::bytes(member))]
+    Refused { member: Vec<u8>, why: String },
+    /// A member that could not be created.
+    #[error("archive member {}: {source}", show::bytes(member))]
+    Member { member: Vec<u8>, source: io::Error },
+    /// Reading the archive itself failed (corrupt, truncated, not a tar).
+    #[error("{}: not a readable tar archive: {source}", show::path(path))]
+    Format { path: PathBuf, source: io::Error },
+    #[error("{} is not empty: unpack into a new or empty directory", show::path(.0))]
+    NotEmpty(PathBuf),
+    #[error(transparent)]
+    Conf(#[from] crate::conf::ConfError),
+}
+
+pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
+    move |source| ArchiveError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where packing or unpacking is; the caller draws it (a bar, a log line).
+/// Every method has a default that does nothing.
+pub trait Progress {
+    /// The amount of work, in bytes, when it is known in advance.
+    fn total(&mut self, _bytes: u64) {}
+    /// `bytes` more were done (file data packed; archive bytes read).
+    fn advance(&mut self, _bytes: u64) {}
+}
+
+/// A [`Progress`] that shows nothing.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Packs the sandbox `dir` into `file`, compressed as its name says
+/// ([`Compression::for_name`]). The archive is written to a temporary file
+/// beside `file` and renamed into place when complete, so `file` is never
+/// left half-written; the temporary file is never packed into itself.
+pub fn pack_file(
+    dir: &Path,
+    file: &Path,
+    opts: &PackOptions,
+    progress: &mut dyn Progress,
+) -> Result<Packed, ArchiveError> {
+    pack_file_as(dir, file, Compression::for_name(file), opts, progress)
+}
+
+/// As [`pack_file`], with the compression given.
+pub fn pack_file_as(
+    dir: &Path,
+    file: &Path,
+    compression: Compression,
+    opts: &PackOptions,
+    progress: &mut dyn Progress,
+) -> Result<Packed, ArchiveError> {
+    let tmp = temp_beside(file);
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io_at(&tmp))?;
+    let remove_tmp = scopeguard(&tmp);
+    let mut opts = opts.clone();
+    {
+        use std::os::unix::fs::MetadataExt;
+        let st = out.metadata().map_err(io_at(&tmp))?;
+        opts.skip_inode = Some((st.dev(), st.ino()));
+    }
+    let enc = Encoder::new(io::BufWriter::with_capacity(1 << 20, out), compression)
+        .map_err(io_at(&tmp))?;
+    let (enc, packed) = write_tar(dir, enc, &opts, progress)?;
+    let buf = enc.finish().map_err(io_at(&tmp))?;
+    let out = buf.into_inner().map_err(|e| io_at(&tmp)(e.into_error()))?;
+    out.sync_all().map_err(io_at(&tmp))?;
+    std::fs::rename(&tmp, file).map_err(io_at(file))?;
+    remove_tmp.disarm();
+    Ok(packed)
+}
+
+/// Unpacks the archive `file` (zstd, xz, gzip or plain tar, found by its
+/// first bytes) into `dir`, which is created when missing.
+pub fn unpack_file(
+    file: &Path,
+    dir: &Path,
+    opts: &UnpackOptions,
+    progress: &mut dyn Progress,
+) -> Result<Unpacked, ArchiveError> {
+    let f = std::fs::File::open(file).map_err(io_at(file))?;
+    let len = f.metadata().map_err(io_at(file))?.len();
+    progress.total(len);
+    let counted = Counted {
+        inner: f,
+        progress: &mut *progress,
+    };
+    let input = decoder(io::BufReader::with_capacity(1 << 20, counted)).map_err(io_at(file))?;
+    unpack_tar(input, dir, opts, &mut Quiet).map_err(|e| match e {
+        ArchiveError::Format { source, .. } => ArchiveError::Format {
+            path: file.to_path_buf(),
+            source,
+        },
+        e => e,
+    })
+}
+
+/// A reader that reports how much of it was read.
+pub(crate) struct Counted<'a, R> {
+    inner: R,
+    progress: &'a mut dyn Progress,
+}
+
+impl<R: io::Read> io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
+}
+
+/// A reader of an entry's data that reports how much was read.
+pub(crate) fn walk_progress<'a, R: io::Read>(
+    inner: R,
+    progress: &'a mut dyn Progress,
+) -> Counted<'a, R> {
+    Counted { inner, progress }
+}
+
+/// `.NAME.partial-PID` in the directory of `file`.
+pub(crate) fn temp_beside(file: &Path) -> PathBuf {
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    file.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+/// Removes a temporary file when dropped, unless disarmed.
+pub(crate) struct TempFile<'a>(Option<&'a Path>);
+
+pub(crate) fn scopeguard(p: &Path) -> TempFile<'_> {
+    TempFile(Some(p))
+}
+
+impl TempFile<'_> {
+    pub(crate) fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempFile<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
