@@ -3,6 +3,8 @@
 pub mod completions;
 pub mod create;
 pub mod destroy;
+pub mod export;
+pub mod import;
 pub mod log;
 pub mod off;
 pub mod on;
@@ -59,6 +61,7 @@ fn needs_root(cmd: &Command) -> Option<(&'static str, &'static str, u8)> {
         Command::Completions(_) | Command::Log(_) => None,
         // A user packs and unpacks their own files (owners as on disk).
         Command::Pack(_) | Command::Unpack(_) => None,
+        Command::Export(_) | Command::Import(_) => None,
     }
 }
 
@@ -86,6 +89,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Log(a) => (log::run(dir, &a).map(|()| 0), 1),
         Command::Pack(a) => (pack::run(dir, &a).map(|()| 0), 1),
         Command::Unpack(a) => (unpack::run(dir, &a).map(|()| 0), 1),
+        Command::Export(a) => (export::run(dir, &a).map(|()| 0), 1),
+        Command::Import(a) => (import::run(dir, &a).map(|()| 0), 1),
     };
     let res = res.map_err(|error| Failure {
         code: code_for(&error, fail_code),
