@@ -187,6 +187,7 @@ pub fn import(
         let opts = UnpackOptions {
             whiteouts: true,
             require_empty: i == 0,
+            rooted_names: true,
             ..UnpackOptions::default()
         };
         let unpacked = unpack_tar(&mut tar, dir, &opts, &mut Quiet).with_context(what)?;
