@@ -52,6 +52,19 @@ pub enum Command {
     /// Unpack an archive (of pack, or of the original tool's tar.xz) into a new sandbox DIR.
     #[command(after_help = "Example:\n  chroot-tool unpack dev.tar.zst -d ~/sb/dev2")]
     Unpack(UnpackArgs),
+    /// Write the sandbox as an OCI image layout (--oci) or an OCI runtime bundle (--bundle), for podman, runc, Kubernetes.
+    #[command(
+        after_help = "Examples:\n  chroot-tool export -d ~/sb/dev --oci dev.oci --tag dev:1.0\n  \
+        podman run --rm -it oci:dev.oci bash\n  chroot-tool export -d ~/sb/dev --bundle dev.bundle\n  \
+        runc run -b dev.bundle dev\nSee docs/oci.md."
+    )]
+    Export(ExportArgs),
+    /// Make a new sandbox DIR from an OCI image layout, an oci-archive or a docker archive (docker save, podman save).
+    #[command(
+        after_help = "Examples:\n  chroot-tool import dev.oci -d ~/sb/dev2\n  \
+        podman save -o img.tar debian:stable && chroot-tool import img.tar -d ~/sb/deb"
+    )]
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +249,45 @@ pub struct UnpackArgs {
     /// Enable what an earlier unpack set aside in DIR (chroot.d/tool.conf.untrusted, host-cmd.untrusted).
     #[arg(long, conflicts_with_all = ["file", "trust"])]
     pub accept: bool,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("out").required(true).args(["oci", "bundle"])))]
+pub struct ExportArgs {
+    /// Write an OCI image layout (oci-layout, index.json, blobs/) to OUT, a new or empty directory.
+    #[arg(long, value_name = "OUT")]
+    pub oci: Option<PathBuf>,
+    /// Write an OCI runtime bundle (config.json, rootfs/) to OUT, a new or empty directory.
+    #[arg(long, value_name = "OUT")]
+    pub bundle: Option<PathBuf>,
+    /// The image's name in the layout: NAME:TAG, or TAG (default: latest).
+    #[arg(long, value_name = "NAME:TAG", requires = "oci")]
+    pub tag: Option<String>,
+    /// How the layer is compressed.
+    #[arg(long, value_name = "HOW", default_value = "gzip", value_parser = ["gzip", "zstd"], requires = "oci")]
+    pub compression: String,
+    /// Every file's mtime and the image's date, in seconds since 1970 (reproducible images); also read from SOURCE_DATE_EPOCH.
+    #[arg(long, value_name = "SECONDS", env = "SOURCE_DATE_EPOCH")]
+    pub mtime: Option<u64>,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// An OCI image layout (a directory), an oci-archive, or a docker archive (docker save, podman save).
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+    /// Which image, when IMAGE holds several: its tag or NAME:TAG.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Enable the image's [bind] records of host paths and its host-cmd at once (otherwise they are set aside as *.untrusted).
+    #[arg(long)]
+    pub trust: bool,
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,

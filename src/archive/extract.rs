@@ -43,6 +43,11 @@ pub struct UnpackOptions {
     /// Refuse a DIR that is not empty (default). Off to lay one OCI layer
     /// over another.
     pub require_empty: bool,
+    /// Take a leading `/` of a member's name (and of a hard link's
+    /// target) as DIR itself rather than refusing it: OCI layers name
+    /// paths from the image's root, and some tools (umoci) write `/` and
+    /// `/etc/...`. A `..` is still refused.
+    pub rooted_names: bool,
 }
 
 impl Default for UnpackOptions {
@@ -51,6 +56,7 @@ impl Default for UnpackOptions {
             owners: nix::unistd::geteuid().is_root(),
             whiteouts: false,
             require_empty: true,
+            rooted_names: false,
         }
     }
 }
@@ -131,8 +137,8 @@ pub fn unpack_tar<R: Read>(
 
 /// The components of a member's name, or why it is refused. Empty for DIR
 /// itself (`./`).
-pub(crate) fn components(raw: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
-    if raw.first() == Some(&b'/') {
+pub(crate) fn components(raw: &[u8], rooted: bool) -> Result<Vec<&[u8]>, &'static str> {
+    if raw.first() == Some(&b'/') && !rooted {
         return Err("an absolute name (it would land outside the directory)");
     }
     let mut out = vec![];
@@ -193,7 +199,7 @@ impl Extractor<'_> {
             return Ok(());
         }
         let meta = self.meta(&mut entry, &raw)?;
-        let comps = components(&raw).map_err(|why| refused(&raw, why))?;
+        let comps = components(&raw, self.opts.rooted_names).map_err(|why| refused(&raw, why))?;
         let Some((name, parents)) = comps.split_last() else {
             if kind.is_dir() {
                 self.dirs.push((vec![], meta));
@@ -289,7 +295,7 @@ impl Extractor<'_> {
                     .link_name_bytes()
                     .ok_or_else(|| refused(&raw, "a hard link without a target"))?
                     .into_owned();
-                let tcomps = components(&target).map_err(|why| {
+                let tcomps = components(&target, self.opts.rooted_names).map_err(|why| {
                     refused(
                         &raw,
                         format!("a hard link to {}: {why}", crate::show::bytes(&target)),
@@ -650,14 +656,26 @@ mod tests {
     #[test]
     fn member_names() {
         assert_eq!(
-            components(b"./etc/passwd").unwrap(),
+            components(b"./etc/passwd", false).unwrap(),
             [b"etc".as_ref(), b"passwd"]
         );
-        assert_eq!(components(b"etc//x/").unwrap(), [b"etc".as_ref(), b"x"]);
-        assert!(components(b"./").unwrap().is_empty());
-        assert!(components(b"/etc/passwd").is_err());
-        assert!(components(b"a/../../b").is_err());
-        assert!(components(b"..").is_err());
-        assert_eq!(components(b"a/..b").unwrap(), [b"a".as_ref(), b"..b"]);
+        assert_eq!(
+            components(b"etc//x/", false).unwrap(),
+            [b"etc".as_ref(), b"x"]
+        );
+        assert!(components(b"./", false).unwrap().is_empty());
+        assert!(components(b"/etc/passwd", false).is_err());
+        assert_eq!(
+            components(b"/etc/passwd", true).unwrap(),
+            [b"etc".as_ref(), b"passwd"]
+        );
+        assert!(components(b"/", true).unwrap().is_empty());
+        assert!(components(b"/../x", true).is_err());
+        assert!(components(b"a/../../b", false).is_err());
+        assert!(components(b"..", false).is_err());
+        assert_eq!(
+            components(b"a/..b", false).unwrap(),
+            [b"a".as_ref(), b"..b"]
+        );
     }
 }

@@ -23,6 +23,7 @@
 //! here prints.
 mod compress;
 mod extract;
+pub mod oci;
 pub mod trust;
 mod walk;
 

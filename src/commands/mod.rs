@@ -3,6 +3,8 @@
 pub mod completions;
 pub mod create;
 pub mod destroy;
+pub mod export;
+pub mod import;
 pub mod log;
 pub mod off;
 pub mod on;
@@ -58,6 +60,8 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Log(a) => (log::run(dir, &a).map(|()| 0), 1),
         Command::Pack(a) => (pack::run(dir, &a).map(|()| 0), 1),
         Command::Unpack(a) => (unpack::run(dir, &a).map(|()| 0), 1),
+        Command::Export(a) => (export::run(dir, &a).map(|()| 0), 1),
+        Command::Import(a) => (import::run(dir, &a).map(|()| 0), 1),
     };
     let res = res.map_err(|error| Failure {
         code: code_for(&error, fail_code),
