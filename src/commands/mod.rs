@@ -3,10 +3,13 @@
 pub mod completions;
 pub mod create;
 pub mod destroy;
+pub mod link;
+pub mod list;
 pub mod log;
 pub mod off;
 pub mod on;
 pub mod run;
+pub mod share;
 pub mod shell;
 pub mod status;
 
@@ -55,6 +58,8 @@ fn needs_root(cmd: &Command) -> Option<(&'static str, &'static str, u8)> {
         Command::Destroy(_) => Some(("destroy", "unmounting, deleting", 1)),
         // A user reads their own history; root's is root's to read.
         Command::Completions(_) | Command::Log(_) => None,
+        // A user's own sandboxes, wrappers and files.
+        Command::List(_) | Command::Link(_) => None,
     }
 }
 
@@ -69,6 +74,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
     let started = (std::time::SystemTime::now(), std::time::Instant::now());
     let history = log::Pending::new(&cli);
+    let record = recorded(&cli.command, cli.dir.as_deref(), history.as_ref());
     let dir = cli.dir.as_deref();
     let (res, fail_code) = match cli.command {
         Command::Run(a) => (run::run(dir, &a), 125),
@@ -80,7 +86,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Create(a) => (create_in(dir, &a).map(|()| 0), 1),
         Command::Destroy(a) => (destroy::run(dir, &a).map(|()| 0), 1),
         Command::Log(a) => (log::run(dir, &a).map(|()| 0), 1),
+        Command::List(a) => (list::run(&a).map(|()| 0), 1),
+        Command::Link(a) => (link::run(dir, &a).map(|()| 0), 1),
     };
+    if let (Some(record), Ok(_)) = (record, &res) {
+        record();
+    }
     let res = res.map_err(|error| Failure {
         code: code_for(&error, fail_code),
         error,
@@ -89,6 +100,45 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         h.finish(res.as_ref().map_or_else(|f| f.code, |c| *c), started);
     }
     res.map(ExitCode::from)
+}
+
+/// What to do once the command succeeded for the list of sandboxes: record
+/// the sandbox that `create`, `on`, `run` or `shell` used (one `symlink`
+/// when it is recorded already), forget the one `destroy` deleted.
+fn recorded(
+    cmd: &Command,
+    dir: Option<&std::path::Path>,
+    history: Option<&log::Pending>,
+) -> Option<Box<dyn FnOnce()>> {
+    let warn_on = |e: crate::audit::AuditError| {
+        warn(format!(
+            "the list of sandboxes was not updated: {}",
+            crate::show::error_chain(&e)
+        ))
+    };
+    match cmd {
+        Command::On | Command::Run(_) | Command::Shell(_) => {
+            let dir = history?.dir().to_path_buf();
+            Some(Box::new(move || {
+                crate::registry::record(&dir).unwrap_or_else(warn_on)
+            }))
+        }
+        Command::Create(_) => {
+            let given = dir?.to_path_buf();
+            Some(Box::new(move || {
+                if let Ok(dir) = std::fs::canonicalize(given) {
+                    crate::registry::record(&dir).unwrap_or_else(warn_on)
+                }
+            }))
+        }
+        Command::Destroy(_) => {
+            let dir = std::fs::canonicalize(dir?).ok()?;
+            Some(Box::new(move || {
+                crate::registry::forget(&dir).unwrap_or_else(warn_on)
+            }))
+        }
+        _ => None,
+    }
 }
 
 fn create_in(dir: Option<&std::path::Path>, args: &crate::cli::CreateArgs) -> anyhow::Result<()> {

@@ -19,6 +19,10 @@ struct Status {
     dir: PathBuf,
     state: &'static str,
     mode: &'static str,
+    /// As `list` says them (registry::Summary).
+    suite: Option<String>,
+    codename: Option<String>,
+    disk_use: Option<crate::usage::Usage>,
     mounts: Vec<MountRow>,
     processes: Vec<procs::Proc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,24 +63,18 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
             propagation: m.propagation(),
         })
         .collect();
-    // "on" means the self-bind is the top mount at DIR and every mount of
-    // the plan is there; a plan that cannot be built (a broken tool.conf) is
-    // not held against the mounts. Anything of the sandbox's otherwise
-    // there is "partly on".
-    let complete = plan
-        .as_deref()
-        .map_or(true, |plan| engine::looks_on(&sb.dir, plan, &mounts));
-    let state = if engine::is_on(&sb.dir, &mounts) && complete {
-        "on"
-    } else if ours.is_empty() {
-        "off"
-    } else {
-        "partly on"
-    };
+    let state = crate::registry::state(&sb.dir, plan.as_deref(), &mounts);
+    let (suite, codename) = crate::registry::release(&sb.dir);
     let st = Status {
         dir: sb.dir.clone(),
         state,
-        mode: "privileged",
+        mode: crate::registry::mode(state),
+        suite,
+        codename,
+        disk_use: args
+            .size
+            .then(|| crate::usage::disk_use(&sb.dir))
+            .transpose()?,
         mounts: rows,
         processes: procs::inside(&sb.dir),
         created: crate::create::load(&sb.dir),
@@ -87,6 +85,14 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
     let mut o = String::new();
     let _ = writeln!(o, "{}: {}", show::path(&st.dir), st.state);
     let _ = writeln!(o, "mode: {}", st.mode);
+    if let Some(u) = &st.disk_use {
+        let partial = if u.unreadable > 0 {
+            " (at least: some directories could not be read)"
+        } else {
+            ""
+        };
+        let _ = writeln!(o, "disk use: {}{partial}", crate::usage::human(u.bytes));
+    }
     if let Some(c) = &st.created {
         let codename = c
             .codename

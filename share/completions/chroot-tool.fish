@@ -36,6 +36,8 @@ complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "status" -d 
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "log" -d 'The history of DIR: every on, run, shell and off, who ran it and its exit status'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "list" -d 'Every sandbox this user has created or used: on or off, suite, processes inside'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "link" -d 'Host commands that run NAME inside the sandbox, in the current directory (--here)'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l suite -d 'Debian suite (codename or stable/testing/unstable)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l mirror -d 'Debian mirror' -r
@@ -86,6 +88,7 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -s h -l hel
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -l json -d 'Machine-readable output'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -l size -d 'Also the disk use of DIR (its own mount only; hard links counted once)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand destroy" -l timeout -d 'Seconds between TERM and KILL for processes still inside' -r
@@ -101,13 +104,25 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand log" -s V -l ver
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "run" -d 'Turn on, then run a command inside ("LINE" through the dispatch rules, or [--] PROG ARGS...)'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "shell" -d 'An interactive login shell inside (root\'s, or -u USER\'s in USER\'s home)'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "off" -d 'Stop, end every process inside, unmount everything at or below DIR'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "status" -d 'Whether the sandbox is on, its mounts and the processes inside'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "log" -d 'The history of DIR: every on, run, shell and off, who ran it and its exit status'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand list" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand list" -l json -d 'Machine-readable output (a JSON array; see docs/json.md)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand list" -l size -d 'Also the disk use of each sandbox (slower: every file is looked at)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand list" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand list" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand link" -l to -d 'Where the wrappers go (default: ~/.local/bin; /usr/local/bin for root)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand link" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand link" -l remove -d 'Remove the wrappers instead (only files chroot-tool link made)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand link" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand link" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions list link help" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions list link help" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions list link help" -f -a "run" -d 'Turn on, then run a command inside ("LINE" through the dispatch rules, or [--] PROG ARGS...)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions list link help" -f -a "shell" -d 'An interactive login shell inside (root\'s, or -u USER\'s in USER\'s home)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions list link help" -f -a "off" -d 'Stop, end every process inside, unmount everything at or below DIR'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions list link help" -f -a "status" -d 'Whether the sandbox is on, its mounts and the processes inside'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions list link help" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions list link help" -f -a "log" -d 'The history of DIR: every on, run, shell and off, who ran it and its exit status'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions list link help" -f -a "completions" -d 'Print a shell completion script'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions list link help" -f -a "list" -d 'Every sandbox this user has created or used: on or off, suite, processes inside'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions list link help" -f -a "link" -d 'Host commands that run NAME inside the sandbox, in the current directory (--here)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions list link help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -28,6 +28,12 @@ _chroot__tool() {
             chroot__tool,help)
                 cmd="chroot__tool__subcmd__help"
                 ;;
+            chroot__tool,link)
+                cmd="chroot__tool__subcmd__link"
+                ;;
+            chroot__tool,list)
+                cmd="chroot__tool__subcmd__list"
+                ;;
             chroot__tool,log)
                 cmd="chroot__tool__subcmd__log"
                 ;;
@@ -58,6 +64,12 @@ _chroot__tool() {
             chroot__tool__subcmd__help,help)
                 cmd="chroot__tool__subcmd__help__subcmd__help"
                 ;;
+            chroot__tool__subcmd__help,link)
+                cmd="chroot__tool__subcmd__help__subcmd__link"
+                ;;
+            chroot__tool__subcmd__help,list)
+                cmd="chroot__tool__subcmd__help__subcmd__list"
+                ;;
             chroot__tool__subcmd__help,log)
                 cmd="chroot__tool__subcmd__help__subcmd__log"
                 ;;
@@ -83,7 +95,7 @@ _chroot__tool() {
 
     case "${cmd}" in
         chroot__tool)
-            opts="-d -h -V --dir --help --version create on run shell off status destroy log completions help"
+            opts="-d -h -V --dir --help --version create on run shell off status destroy log completions list link help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -199,7 +211,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__help)
-            opts="create on run shell off status destroy log completions help"
+            opts="create on run shell off status destroy log completions list link help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -255,6 +267,34 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__help__subcmd__link)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -345,6 +385,54 @@ _chroot__tool() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__link)
+            opts="-d -h -V --to --remove --dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__list)
+            opts="-d -h -V --json --size --dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -579,7 +667,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__status)
-            opts="-d -h -V --json --dir --help --version"
+            opts="-d -h -V --json --size --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
