@@ -1,6 +1,7 @@
 //! One module per verb. Each returns `anyhow::Result`; this module maps a
 //! failure to its exit status (DESIGN.md: 125 for run/shell, else 1; 2 for usage).
 pub mod completions;
+pub mod config;
 pub mod create;
 pub mod destroy;
 pub mod link;
@@ -117,10 +118,12 @@ fn recorded(
         ))
     };
     match cmd {
+        // The history, written to the same state directory, says once
+        // when it cannot be written.
         Command::On | Command::Run(_) | Command::Shell(_) => {
             let dir = history?.dir().to_path_buf();
             Some(Box::new(move || {
-                crate::registry::record(&dir).unwrap_or_else(warn_on)
+                let _ = crate::registry::record(&dir);
             }))
         }
         Command::Create(_) => {
