@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
     version,
     about = "Lightweight Debian sandboxes on disk: create, turn on, run, turn off",
     propagate_version = true,
-    after_help = "Example:\n  chroot-tool create -d ~/sb/work --include procps,less\n  chroot-tool run -d ~/sb/work \"apt-get update\"\n  chroot-tool list"
+    after_help = "Example:\n  chroot-tool create -d ~/sb/work --include procps,less\n  chroot-tool run -d ~/sb/work \"apt-get update\"\n  chroot-tool list",
+    after_long_help = "Files:\n  DIR/chroot.d/tool.conf                   the sandbox's mounts and settings\n  /etc/chroot-tool/config.toml             defaults of create and run (docs/config.md)\n  ~/.config/chroot-tool/config.toml        your own defaults, over the system's\n  /var/lib/chroot-tool/ (root), ~/.local/state/chroot-tool/ (a user)\n                                           the history (log) and the list of sandboxes (list)\n\nEnvironment:\n  CHROOT_TOOL_DIR       the sandbox when -d is not given\n  CHROOT_TOOL_CONFIG    the one config file to read instead (empty: none)\n  CHROOT_TOOL_STATE_DIR where the history and the list are kept instead\n\nExample:\n  chroot-tool create -d ~/sb/work --include procps,less\n  chroot-tool run -d ~/sb/work \"apt-get update\"\n  chroot-tool list"
 )]
 pub struct Cli {
     /// The sandbox directory (may stand anywhere on the line).
@@ -19,7 +20,8 @@ pub struct Cli {
         long = "dir",
         global = true,
         env = "CHROOT_TOOL_DIR",
-        value_name = "DIR"
+        value_name = "DIR",
+        value_hint = clap::ValueHint::DirPath
     )]
     pub dir: Option<PathBuf>,
 
@@ -241,7 +243,7 @@ pub struct LinkArgs {
     #[arg(value_name = "NAME", required = true)]
     pub names: Vec<std::ffi::OsString>,
     /// Where the wrappers go (default: ~/.local/bin; /usr/local/bin for root).
-    #[arg(long, value_name = "BINDIR")]
+    #[arg(long, value_name = "BINDIR", value_hint = clap::ValueHint::DirPath)]
     pub to: Option<PathBuf>,
     /// Remove the wrappers instead (only files chroot-tool link made).
     #[arg(long)]

@@ -24,8 +24,8 @@ function __fish_chroot_tool_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
-complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
@@ -45,11 +45,11 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l varia
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l include -d 'Extra packages, comma-separated' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l arch -d 'Architecture (default: the host\'s)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l components -d 'Archive components, comma-separated (default: main)' -r
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s q -l quiet -d 'No progress output'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s V -l version -d 'Print version'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s u -l user -d 'Run as USER (and GROUP): names or numbers of the sandbox\'s own /etc/passwd and /etc/group' -r
@@ -62,7 +62,7 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l rlimit -
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s m -l mount -d 'A mount for this run only, in its own mount namespace (repeatable): OPTS is bind (default), ro, or a filesystem type and its options (tmpfs,size=10m)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l net -d 'host: the host\'s network (default); none: a network of its own with only loopback up' -r -f -a "host\t''
 none\t''"
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l here -d 'Start in the current directory, as seen inside through the [bind] records of tool.conf'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l pid -d 'A pid namespace of its own: a minimal init reaps orphans, /proc shows only the command\'s processes'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -77,40 +77,40 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l rlimit
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s m -l mount -d 'A mount for this run only, in its own mount namespace (repeatable): OPTS is bind (default), ro, or a filesystem type and its options (tmpfs,size=10m)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l net -d 'host: the host\'s network (default); none: a network of its own with only loopback up' -r -f -a "host\t''
 none\t''"
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l here -d 'Start in the current directory, as seen inside through the [bind] records of tool.conf'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l pid -d 'A pid namespace of its own: a minimal init reaps orphans, /proc shows only the command\'s processes'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -l timeout -d 'Seconds between TERM and KILL for processes still inside' -r
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -s V -l version -d 'Print version'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -l json -d 'Machine-readable output'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -l size -d 'Also the disk use of DIR (its own mount only; hard links counted once)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand status" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand destroy" -l timeout -d 'Seconds between TERM and KILL for processes still inside' -r
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand destroy" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand destroy" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand destroy" -s y -l yes -d 'Do not ask for confirmation'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand destroy" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand destroy" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand log" -s n -l lines -d 'Only the last N entries' -r
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand log" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand log" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand log" -l json -d 'One JSON object a line, as stored'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand log" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand log" -s V -l version -d 'Print version'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand list" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand list" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand list" -l json -d 'Machine-readable output (a JSON array; see docs/json.md)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand list" -l size -d 'Also the disk use of each sandbox (slower: every file is looked at)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand list" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand list" -s V -l version -d 'Print version'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand link" -l to -d 'Where the wrappers go (default: ~/.local/bin; /usr/local/bin for root)' -r -F
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand link" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand link" -l to -d 'Where the wrappers go (default: ~/.local/bin; /usr/local/bin for root)' -r -f -a "(__fish_complete_directories)"
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand link" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand link" -l remove -d 'Remove the wrappers instead (only files chroot-tool link made)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand link" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand link" -s V -l version -d 'Print version'
