@@ -74,6 +74,35 @@ fn completions_subcommand_prints_the_committed_scripts() {
     }
 }
 
+/// bash completes the subcommands and each one's own options.
+#[test]
+fn bash_completes_subcommands_and_their_options() {
+    let script = format!(
+        "{}/share/completions/chroot-tool.bash",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let complete = |words: &[&str]| {
+        let line = words.join(" ");
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source \"$1\"; COMP_WORDS=({line}); COMP_CWORD={}; \
+                 _chroot__tool chroot-tool \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+                 printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                words.len() - 1
+            ))
+            .arg("bash")
+            .arg(&script)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(complete(&["chroot-tool", "li"]), "list\nlink\n");
+    assert_eq!(complete(&["chroot-tool", "list", "--s"]), "--size\n");
+    assert_eq!(complete(&["chroot-tool", "link", "--r"]), "--remove\n");
+    assert!(complete(&["chroot-tool", "run", "--ne"]).contains("--net"));
+}
+
 /// Every command's --help ends with an example.
 #[test]
 fn every_help_ends_with_an_example() {

@@ -86,6 +86,11 @@ const BAD: &[(&str, usize, &str)] = &[
         2,
         "[cache] dir: an absolute path expected",
     ),
+    (
+        "bad-include-type.toml",
+        3,
+        "[create] include: a list of names",
+    ),
 ];
 
 #[test]

@@ -44,7 +44,10 @@ pub fn run(dir: Option<&Path>, args: &LinkArgs) -> Result<()> {
         }
         return Ok(());
     }
-    if !bindir.is_dir() && args.to.is_none() {
+    if !bindir.is_dir() {
+        if args.to.is_some() {
+            bail!("--to {}: no such directory", show::path(&bindir));
+        }
         std::fs::create_dir_all(&bindir)
             .with_context(|| format!("making {}", show::path(&bindir)))?;
     }

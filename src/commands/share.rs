@@ -19,6 +19,22 @@ pub const COMPLETIONS: [(Shell, &str); 3] = [
     (Shell::Fish, "chroot-tool.fish"),
 ];
 
+/// The completion script for `shell`. clap_complete's bash script names
+/// the cases of a hyphenated program's subcommands `chroot__subcmd__tool__...`
+/// but sets `cmd=chroot__tool__...`, so that no subcommand's options would
+/// complete: the case names are made to match.
+pub fn completion(shell: Shell) -> Vec<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "chroot-tool", &mut script);
+    if shell == Shell::Bash {
+        let text = String::from_utf8_lossy(&script);
+        return text
+            .replace("chroot__subcmd__tool__subcmd__", "chroot__tool__subcmd__")
+            .into_bytes();
+    }
+    script
+}
+
 /// Writes `OUT/completions/*` and `OUT/man/man1/*.1` (one page for the
 /// tool, one for each subcommand).
 pub fn write_all(out: &Path) -> Result<()> {
@@ -28,10 +44,9 @@ pub fn write_all(out: &Path) -> Result<()> {
         std::fs::create_dir_all(d).with_context(|| format!("making {}", show::path(d)))?;
     }
     for (shell, file) in COMPLETIONS {
-        let mut script = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "chroot-tool", &mut script);
         let path = comp.join(file);
-        std::fs::write(&path, script).with_context(|| format!("writing {}", show::path(&path)))?;
+        std::fs::write(&path, completion(shell))
+            .with_context(|| format!("writing {}", show::path(&path)))?;
     }
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();

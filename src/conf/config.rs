@@ -67,8 +67,8 @@ struct RawCreate {
     suite: Option<Spanned<String>>,
     mirror: Option<Spanned<String>>,
     variant: Option<Spanned<String>>,
-    include: Option<Words>,
-    components: Option<Words>,
+    include: Option<Spanned<toml::Value>>,
+    components: Option<Spanned<toml::Value>>,
     arch: Option<Spanned<String>>,
 }
 
@@ -87,25 +87,23 @@ struct RawRun {
     pid: Option<Spanned<bool>>,
 }
 
-/// A list of words: `["procps", "less"]` or `"procps,less"`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Words {
-    List(Vec<String>),
-    Comma(String),
-}
-
-impl Words {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            Words::List(v) => v,
-            Words::Comma(s) => s.split(',').map(str::to_string).collect(),
-        }
-        .into_iter()
-        .map(|w| w.trim().to_string())
+/// A list of words: `["procps", "less"]` or `"procps,less"`; `None` for
+/// any other value.
+fn words(v: &toml::Value) -> Option<Vec<String>> {
+    let all: Vec<&str> = match v {
+        toml::Value::String(s) => s.split(',').collect(),
+        toml::Value::Array(a) => a.iter().map(toml::Value::as_str).collect::<Option<_>>()?,
+        _ => return None,
+    };
+    let out: Vec<String> = all
+        .iter()
+        .map(|w| w.trim())
         .filter(|w| !w.is_empty())
-        .collect()
-    }
+        .map(String::from)
+        .collect();
+    out.iter()
+        .all(|w| !w.contains(char::is_whitespace))
+        .then_some(out)
 }
 
 /// The 1-based line of byte `at` in `text`.
@@ -144,8 +142,19 @@ impl Config {
         c.mirror = word(r.mirror, "mirror")?.or(c.mirror.take());
         c.variant = word(r.variant, "variant")?.or(c.variant.take());
         c.arch = word(r.arch, "arch")?.or(c.arch.take());
-        c.include = r.include.map(Words::into_vec).or(c.include.take());
-        c.components = r.components.map(Words::into_vec).or(c.components.take());
+        let list = |v: Option<Spanned<toml::Value>>, name: &str| {
+            match v {
+            None => Ok(None),
+            Some(v) => words(v.get_ref()).map(Some).ok_or_else(|| {
+                err(
+                    line_of(text, v.span().start),
+                    format!("[create] {name}: a list of names ([\"a\", \"b\"]) or one \"a,b\" string expected"),
+                )
+            }),
+        }
+        };
+        c.include = list(r.include, "include")?.or(c.include.take());
+        c.components = list(r.components, "components")?.or(c.components.take());
         if let Some(dir) = raw.cache.dir {
             if !dir.get_ref().is_absolute() {
                 return Err(err(
