@@ -53,7 +53,8 @@ fn parse(mut cmd: clap::Command, args: &[OsString]) -> Result<Cli, clap::Error> 
 }
 
 /// The command line's definition; for `create`, with config.toml's
-/// defaults (read only then: a broken config.toml stops no other command).
+/// defaults as its options' defaults (config.toml is read here for
+/// `create` only; `run` and `shell` read its `[run]` themselves).
 fn with_config(args: &[OsString]) -> anyhow::Result<clap::Command> {
     let cmd = Cli::command();
     if subcommand(args).as_deref() == Some("create") {
