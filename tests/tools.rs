@@ -23,13 +23,13 @@ fn canon(p: &Path) -> PathBuf {
 /// The fields `list --json` and `status --json` have in common, checked
 /// one by one (docs/json.md).
 #[track_caller]
-fn check_summary(v: &Value, dir: &Path, state: &str, suite: Option<&str>, codename: &str) {
+fn check_summary(v: &Value, dir: &Path, state: &str, suite: Option<&str>, codename: Option<&str>) {
     assert_eq!(v["dir"], d(&canon(dir)), "{v}");
     assert_eq!(v["state"], state, "{v}");
     let mode = if state == "off" { "off" } else { "chroot" };
     assert_eq!(v["mode"], mode, "{v}");
     assert_eq!(v["suite"].as_str(), suite, "{v}");
-    assert_eq!(v["codename"], codename, "{v}");
+    assert_eq!(v["codename"].as_str(), codename, "{v}");
     let procs = v["processes"].as_array().expect("processes is an array");
     for p in procs {
         assert!(p["pid"].as_i64().unwrap() > 0, "{p}");
@@ -78,8 +78,8 @@ fn list_and_status_say_every_field_and_forget_what_is_gone() {
     let list = json(&ns, &["list", "--json", "--size"]);
     let all = list.as_array().unwrap();
     assert_eq!(all.len(), 2, "{list}");
-    check_summary(&all[0], &a, "on", Some("stable"), "trixie");
-    check_summary(&all[1], &b, "off", None, "bookworm");
+    check_summary(&all[0], &a, "on", Some("stable"), Some("trixie"));
+    check_summary(&all[1], &b, "off", None, Some("bookworm"));
     assert!(all[1]["processes"].as_array().unwrap().is_empty());
     // Disk use: the 1 MiB file once (hard link counted once), and nothing
     // of what is mounted in a (its /proc, /dev, /sys...).
@@ -91,7 +91,7 @@ fn list_and_status_say_every_field_and_forget_what_is_gone() {
     assert!(json(&ns, &["list", "--json"])[0]["disk_use"].is_null());
 
     let st = json(&ns, &["status", "-d", d(&a), "--json", "--size"]);
-    check_summary(&st, &a, "on", Some("stable"), "trixie");
+    check_summary(&st, &a, "on", Some("stable"), Some("trixie"));
     assert_eq!(st["disk_use"], all[0]["disk_use"]);
     let mounts = st["mounts"].as_array().unwrap();
     assert!(
@@ -130,7 +130,7 @@ fn list_and_status_say_every_field_and_forget_what_is_gone() {
         &a,
         "off",
         Some("stable"),
-        "trixie",
+        Some("trixie"),
     );
 
     // A sandbox deleted by hand leaves the list (and its record goes);
@@ -266,4 +266,79 @@ fn run_wrapper(ns: &Ns, cwd: &Path, wrapper: &Path) -> std::process::Output {
         .arg(wrapper)
         .stdin(Stdio::null());
     common::output_within(&mut c, common::DEADLINE)
+}
+
+/// A normal user (ct-user): `list` reads the user's own list under
+/// `$XDG_STATE_HOME`, `link` puts wrappers in `~/.local/bin` (made when
+/// missing), and the user's `$XDG_CONFIG_HOME/chroot-tool/config.toml`
+/// gives `create`'s defaults. None of it needs root.
+#[test]
+fn a_user_lists_links_and_configures_without_root() {
+    use std::os::unix::fs::PermissionsExt;
+    common::require_root();
+    let place = tempfile::Builder::new()
+        .prefix("ct-user-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(place.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = place.path().join("chroot-tool");
+    common::install_exec(Path::new(common::BIN), &bin);
+    let home = place.path().join("home");
+    let (state, config) = (home.join("state"), home.join("config"));
+    std::fs::create_dir_all(config.join("chroot-tool")).unwrap();
+    std::fs::write(
+        config.join("chroot-tool/config.toml"),
+        "[create]\nsuite = \"bookworm\"\n",
+    )
+    .unwrap();
+    common::make_busybox_root(&home.join("sb"));
+    // A recorded sandbox of the user's (as `create` would leave it).
+    let canon = canon(&home.join("sb"));
+    let reg = state.join("chroot-tool/sandboxes");
+    std::fs::create_dir_all(&reg).unwrap();
+    std::os::unix::fs::symlink(&canon, reg.join(chroot_tool::registry::entry_name(&canon)))
+        .unwrap();
+    let st = std::process::Command::new("chown")
+        .args(["-R", "ct-user:"])
+        .arg(&home)
+        .status()
+        .expect("chown");
+    assert!(st.success());
+    let user = |args: &[&str]| {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "ct-user", "--", "env"])
+            .args(["-u", chroot_tool::audit::STATE_ENV])
+            .args(["-u", chroot_tool::conf::config::CONFIG_ENV])
+            .arg(format!("HOME={}", d(&home)))
+            .arg(format!("XDG_STATE_HOME={}", d(&state)))
+            .arg(format!("XDG_CONFIG_HOME={}", d(&config)))
+            .arg(&bin)
+            .args(args)
+            .stdin(Stdio::null());
+        common::output_within(&mut c, common::DEADLINE)
+    };
+    let o = user(&["list", "--json"]);
+    let v: Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    check_summary(&v[0], &canon, "off", None, None);
+    let o = user(&["link", "-d", d(&canon), "sh"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let wrapper = home.join(".local/bin/sh");
+    let text = std::fs::read_to_string(&wrapper).unwrap();
+    assert!(
+        text.contains(&format!("# sandbox: {}", d(&canon))),
+        "{text}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::User::from_name("ct-user")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    assert_eq!(std::fs::metadata(&wrapper).unwrap().uid(), uid);
+    ok(&user(&["link", "--remove", "-d", d(&canon), "sh"]));
+    assert!(!wrapper.exists());
+    let help = ok(&user(&["create", "--help"]));
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("[default: bookworm]"), "{help}");
 }
