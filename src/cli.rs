@@ -9,7 +9,9 @@ use clap::{Args, Parser, Subcommand};
     name = "chroot-tool",
     version,
     about = "Lightweight Debian sandboxes on disk: create, turn on, run, turn off",
-    propagate_version = true
+    propagate_version = true,
+    after_help = "Example:\n  chroot-tool create -d ~/sb/work --include procps,less\n  chroot-tool run -d ~/sb/work \"apt-get update\"\n  chroot-tool list",
+    after_long_help = "Files:\n  DIR/chroot.d/tool.conf                   the sandbox's mounts and settings\n  /etc/chroot-tool/config.toml             defaults of create and run (docs/config.md)\n  ~/.config/chroot-tool/config.toml        your own defaults, over the system's\n  /var/lib/chroot-tool/ (root), ~/.local/state/chroot-tool/ (a user)\n                                           the history (log) and the list of sandboxes (list)\n\nEnvironment:\n  CHROOT_TOOL_DIR       the sandbox when -d is not given\n  CHROOT_TOOL_CONFIG    the one config file to read instead (empty: none)\n  CHROOT_TOOL_STATE_DIR where the history and the list are kept instead\n\nExample:\n  chroot-tool create -d ~/sb/work --include procps,less\n  chroot-tool run -d ~/sb/work \"apt-get update\"\n  chroot-tool list"
 )]
 pub struct Cli {
     /// The sandbox directory (may stand anywhere on the line).
@@ -18,7 +20,8 @@ pub struct Cli {
         long = "dir",
         global = true,
         env = "CHROOT_TOOL_DIR",
-        value_name = "DIR"
+        value_name = "DIR",
+        value_hint = clap::ValueHint::DirPath
     )]
     pub dir: Option<PathBuf>,
 
@@ -29,22 +32,39 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a Debian root filesystem in DIR with debootstrap.
+    #[command(
+        after_help = "Example:\n  chroot-tool create -d ~/sb/work --suite bookworm --include build-essential,git"
+    )]
     Create(CreateArgs),
     /// Mount what programs need, and the [bind] mounts of chroot.d/tool.conf (a holder's namespaces as a normal user, with -N or --ns).
+    #[command(
+        after_help = "Example:\n  chroot-tool on -d ~/sb/work\n  chroot-tool on -d ~/sb/vm --ns pid,uts,ipc,net"
+    )]
     On(OnArgs),
     /// Turn on, then run a command inside ("LINE" through the dispatch rules, or [--] PROG ARGS...).
+    #[command(
+        after_help = "Example:\n  chroot-tool run -d ~/sb/work \"apt-get update && apt-get -y upgrade\"\n  chroot-tool run -d ~/sb/work --here -- make -j4"
+    )]
     Run(RunArgs),
     /// An interactive login shell inside (root's, or -u USER's in USER's home).
+    #[command(after_help = "Example:\n  chroot-tool shell -d ~/sb/work -u builder")]
     Shell(LaunchArgs),
     /// Stop, end every process inside, unmount everything at or below DIR.
+    #[command(after_help = "Example:\n  chroot-tool off -d ~/sb/work")]
     Off(OffArgs),
     /// Whether the sandbox is on, its mounts and the processes inside.
+    #[command(after_help = "Example:\n  chroot-tool status -d ~/sb/work --json")]
     Status(StatusArgs),
     /// Turn off, then delete DIR without ever crossing a mount point.
+    #[command(after_help = "Example:\n  chroot-tool destroy -d ~/sb/old --yes")]
     Destroy(DestroyArgs),
     /// The history of DIR: every on, run, shell and off, who ran it and its exit status.
+    #[command(after_help = "Example:\n  chroot-tool log -d ~/sb/work -n 20")]
     Log(LogArgs),
     /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  chroot-tool completions bash > ~/.local/share/bash-completion/completions/chroot-tool"
+    )]
     Completions(CompletionsArgs),
     /// Pack the sandbox into one archive (zstd, or xz/gz/plain tar by the file name), leaving out [exclude] and everything mounted.
     #[command(after_help = "Example:\n  chroot-tool pack -d ~/sb/dev -o dev.tar.zst")]
@@ -56,7 +76,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  chroot-tool export -d ~/sb/dev --oci dev.oci --tag dev:1.0\n  \
         podman run --rm -it oci:dev.oci bash\n  chroot-tool export -d ~/sb/dev --bundle dev.bundle\n  \
-        runc run -b dev.bundle dev\nSee docs/oci.md."
+        runc run -b dev.bundle dev   # see docs/oci.md"
     )]
     Export(ExportArgs),
     /// Make a new sandbox DIR from an OCI image layout, an oci-archive or a docker archive (docker save, podman save).
@@ -65,6 +85,16 @@ pub enum Command {
         podman save -o img.tar debian:stable && chroot-tool import img.tar -d ~/sb/deb"
     )]
     Import(ImportArgs),
+    /// Every sandbox this user has created or used: on or off, suite, processes inside.
+    #[command(
+        after_help = "Example:\n  chroot-tool list --size\n  chroot-tool list --json | jq -r '.[] | select(.state == \"on\") | .dir'"
+    )]
+    List(ListArgs),
+    /// Host commands that run NAME inside the sandbox, in the current directory (--here).
+    #[command(
+        after_help = "Example:\n  chroot-tool link -d ~/sb/work make cargo\n  cd ~/src/project && make   # runs the sandbox's make here\n  chroot-tool link --remove -d ~/sb/work make cargo"
+    )]
+    Link(LinkArgs),
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +230,9 @@ pub struct StatusArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Also the disk use of DIR (its own mount only; hard links counted once).
+    #[arg(long)]
+    pub size: bool,
 }
 
 #[derive(Debug, Args)]
@@ -291,6 +324,29 @@ pub struct ImportArgs {
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Machine-readable output (a JSON array; see docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Also the disk use of each sandbox (slower: every file is looked at).
+    #[arg(long)]
+    pub size: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// Commands of the sandbox to make host wrappers for (plain names, no /).
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<std::ffi::OsString>,
+    /// Where the wrappers go (default: ~/.local/bin; /usr/local/bin for root).
+    #[arg(long, value_name = "BINDIR", value_hint = clap::ValueHint::DirPath)]
+    pub to: Option<PathBuf>,
+    /// Remove the wrappers instead (only files chroot-tool link made).
+    #[arg(long)]
+    pub remove: bool,
 }
 
 /// Bad usage the parser could not see (exit status 2).

@@ -27,7 +27,15 @@ pub extern "C" fn main(
 /// The exit status.
 fn run() -> u8 {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let cli = match parse(&args) {
+    let cmd = match with_config(&args) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            let parts = e.chain().map(|c| c.to_string());
+            eprintln!("chroot-tool: {}", chroot_tool::show::error_line(parts));
+            return 1;
+        }
+    };
+    let cli = match parse(cmd, &args) {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             // --help / --version: print as clap does (stdout), success.
@@ -54,13 +62,23 @@ fn run() -> u8 {
 
 /// Parses the command line. `CHROOT_TOOL_DIR=` (set but empty) counts as
 /// unset, so that the tool's own "no sandbox given" message comes.
-fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
-    let mut cmd = Cli::command();
+fn parse(mut cmd: clap::Command, args: &[OsString]) -> Result<Cli, clap::Error> {
     if std::env::var_os("CHROOT_TOOL_DIR").is_some_and(|v| v.is_empty()) {
         cmd = cmd.mut_arg("dir", |a| a.env(None::<&'static str>));
     }
     let mut matches = cmd.try_get_matches_from_mut(args)?;
     Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+}
+
+/// The command line's definition; for `create`, with config.toml's
+/// defaults as its options' defaults (config.toml is read here for
+/// `create` only; `run` and `shell` read its `[run]` themselves).
+fn with_config(args: &[OsString]) -> anyhow::Result<clap::Command> {
+    let cmd = Cli::command();
+    if subcommand(args).as_deref() == Some("create") {
+        return chroot_tool::commands::config::create_defaults(cmd);
+    }
+    Ok(cmd)
 }
 
 /// A clap error as one line: its message without `error: `, tips and usage,

@@ -1,14 +1,12 @@
-//! `completions SHELL`: a shell completion script.
+//! `completions SHELL`: a shell completion script (those of bash, zsh and
+//! fish are the ones share/completions has: see `share::completion`).
 use anyhow::Result;
-use clap::CommandFactory;
 
-use crate::cli::{Cli, CompletionsArgs};
+use crate::cli::CompletionsArgs;
 
 pub fn run(args: &CompletionsArgs) -> Result<()> {
-    let mut cmd = Cli::command();
     // Into memory first: clap_complete panics when its writer fails (a
     // closed pipe); `out` reports that as the broken pipe it is.
-    let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut cmd, "chroot-tool", &mut script);
+    let script = super::share::completion(args.shell);
     super::out(String::from_utf8_lossy(&script))
 }

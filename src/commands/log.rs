@@ -149,6 +149,11 @@ impl Pending {
         })
     }
 
+    /// The sandbox, its canonical path.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Appends the line; a history that cannot be written is a warning.
     pub fn finish(self, status: u8, (start, t0): (SystemTime, Instant)) {
         let mut e = Entry::new(self.verb, &self.dir, start, t0.elapsed(), status);

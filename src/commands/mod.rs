@@ -1,15 +1,19 @@
 //! One module per verb. Each returns `anyhow::Result`; this module maps a
 //! failure to its exit status (DESIGN.md: 125 for run/shell, else 1; 2 for usage).
 pub mod completions;
+pub mod config;
 pub mod create;
 pub mod destroy;
 pub mod export;
 pub mod import;
+pub mod link;
+pub mod list;
 pub mod log;
 pub mod off;
 pub mod on;
 pub mod pack;
 pub mod run;
+pub mod share;
 pub mod shell;
 pub mod status;
 pub mod unpack;
@@ -47,6 +51,7 @@ fn code_for(e: &anyhow::Error, default: u8) -> u8 {
 pub fn run(cli: Cli) -> Result<u8, Failure> {
     let started = (std::time::SystemTime::now(), std::time::Instant::now());
     let history = log::Pending::new(&cli);
+    let record = recorded(&cli.command, cli.dir.as_deref(), history.as_ref());
     let dir = cli.dir.as_deref();
     let (res, fail_code) = match cli.command {
         Command::Run(a) => (run::run(dir, &a), 125),
@@ -62,7 +67,12 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Unpack(a) => (unpack::run(dir, &a).map(|()| 0), 1),
         Command::Export(a) => (export::run(dir, &a).map(|()| 0), 1),
         Command::Import(a) => (import::run(dir, &a).map(|()| 0), 1),
+        Command::List(a) => (list::run(&a).map(|()| 0), 1),
+        Command::Link(a) => (link::run(dir, &a).map(|()| 0), 1),
     };
+    if let (Some(record), Ok(_)) = (record, &res) {
+        record();
+    }
     let res = res.map_err(|error| Failure {
         code: code_for(&error, fail_code),
         error,
@@ -71,6 +81,47 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         h.finish(res.as_ref().map_or_else(|f| f.code, |c| *c), started);
     }
     res
+}
+
+/// What to do once the command succeeded for the list of sandboxes: record
+/// the sandbox that `create`, `on`, `run` or `shell` used (one `symlink`
+/// when it is recorded already), forget the one `destroy` deleted.
+fn recorded(
+    cmd: &Command,
+    dir: Option<&std::path::Path>,
+    history: Option<&log::Pending>,
+) -> Option<Box<dyn FnOnce()>> {
+    let warn_on = |e: crate::audit::AuditError| {
+        warn(format!(
+            "the list of sandboxes was not updated: {}",
+            crate::show::error_chain(&e)
+        ))
+    };
+    match cmd {
+        // The history, written to the same state directory, says once
+        // when it cannot be written.
+        Command::On(_) | Command::Run(_) | Command::Shell(_) => {
+            let dir = history?.dir().to_path_buf();
+            Some(Box::new(move || {
+                let _ = crate::registry::record(&dir);
+            }))
+        }
+        Command::Create(_) => {
+            let given = dir?.to_path_buf();
+            Some(Box::new(move || {
+                if let Ok(dir) = std::fs::canonicalize(given) {
+                    crate::registry::record(&dir).unwrap_or_else(warn_on)
+                }
+            }))
+        }
+        Command::Destroy(_) => {
+            let dir = std::fs::canonicalize(dir?).ok()?;
+            Some(Box::new(move || {
+                crate::registry::forget(&dir).unwrap_or_else(warn_on)
+            }))
+        }
+        _ => None,
+    }
 }
 
 fn create_in(dir: Option<&std::path::Path>, args: &crate::cli::CreateArgs) -> anyhow::Result<()> {

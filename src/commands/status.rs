@@ -25,6 +25,10 @@ struct Status {
     namespaces: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     holder_pid: Option<i32>,
+    /// As `list` says them (registry::Summary).
+    suite: Option<String>,
+    codename: Option<String>,
+    disk_use: Option<crate::usage::Usage>,
     mounts: Vec<MountRow>,
     processes: Vec<procs::Proc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,13 +48,16 @@ struct MountRow {
 
 pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
     let sb = Sandbox::open(dir, Need::Dir)?;
-    let st = match crate::holder::find(&sb.dir) {
+    let mut st = match crate::holder::find(&sb.dir) {
         crate::holder::Found::Alive(h) => Status {
             dir: sb.dir.clone(),
             state: "on",
             mode: "holder",
             namespaces: h.namespaces(),
             holder_pid: Some(h.pid),
+            suite: None,
+            codename: None,
+            disk_use: None,
             mounts: h
                 .mounts(&sb.dir)
                 .iter()
@@ -62,6 +69,11 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
         },
         _ => chroot_status(&sb)?,
     };
+    (st.suite, st.codename) = crate::registry::release(&sb.dir);
+    st.disk_use = args
+        .size
+        .then(|| crate::usage::disk_use(&sb.dir))
+        .transpose()?;
     if args.json {
         return super::out(format!("{}\n", serde_json::to_string_pretty(&st)?));
     }
@@ -78,6 +90,14 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
         None => {
             let _ = writeln!(o, "mode: {}", st.mode);
         }
+    }
+    if let Some(u) = &st.disk_use {
+        let partial = if u.unreadable > 0 {
+            " (at least: some directories could not be read)"
+        } else {
+            ""
+        };
+        let _ = writeln!(o, "disk use: {}{partial}", crate::usage::human(u.bytes));
     }
     if let Some(c) = &st.created {
         let codename = c
@@ -140,22 +160,16 @@ fn chroot_status(sb: &Sandbox) -> Result<Status> {
     // the plan is there; a plan that cannot be built (a broken tool.conf) is
     // not held against the mounts. Anything of the sandbox's otherwise
     // there is "partly on".
-    let complete = plan
-        .as_deref()
-        .map_or(true, |plan| engine::looks_on(&sb.dir, plan, &mounts));
-    let state = if engine::is_on(&sb.dir, &mounts) && complete {
-        "on"
-    } else if ours.is_empty() {
-        "off"
-    } else {
-        "partly on"
-    };
+    let state = crate::registry::state(&sb.dir, plan.as_deref(), &mounts);
     Ok(Status {
         dir: sb.dir.clone(),
         state,
-        mode: "chroot",
+        mode: crate::registry::mode(state),
         namespaces: vec![],
         holder_pid: None,
+        suite: None,
+        codename: None,
+        disk_use: None,
         mounts: rows,
         processes: procs::inside(&sb.dir),
         created: crate::create::load(&sb.dir),

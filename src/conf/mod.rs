@@ -19,9 +19,11 @@ use std::path::{Path, PathBuf};
 pub const CONF_CAP: usize = 1 << 20;
 
 mod bind;
+pub mod config;
 mod record;
 mod run;
 
+pub use config::Config;
 pub use record::Record;
 pub use run::{is_user_spec, NsSet, RunConf, Setting, APPLIED as RUN_APPLIED};
 

@@ -15,6 +15,8 @@ pub const APPLIED: [&str; 5] = ["user", "workdir", "net", "pid", "namespaces"];
 pub struct Setting<T> {
     pub value: T,
     pub line: usize,
+    /// The file it came from when not the sandbox's tool.conf (config.toml).
+    pub file: Option<PathBuf>,
 }
 
 /// What `[run]` sets (the last record that sets a key wins).
@@ -92,6 +94,7 @@ impl RunConf {
             self.user = Some(Setting {
                 value: u.to_string(),
                 line: rec.line,
+                file: None,
             });
         }
         if let Some(w) = rec.get("workdir") {
@@ -104,6 +107,7 @@ impl RunConf {
             self.workdir = Some(Setting {
                 value: PathBuf::from(w),
                 line: rec.line,
+                file: None,
             });
         }
         if let Some(n) = rec.get("net") {
@@ -115,6 +119,7 @@ impl RunConf {
             self.net_none = Some(Setting {
                 value: none,
                 line: rec.line,
+                file: None,
             });
         }
         if let Some(p) = rec.get("pid") {
@@ -126,6 +131,7 @@ impl RunConf {
             self.pid = Some(Setting {
                 value: own,
                 line: rec.line,
+                file: None,
             });
         }
         if let Some(n) = rec.get("namespaces") {
@@ -133,9 +139,44 @@ impl RunConf {
             self.namespaces = Some(Setting {
                 value: set,
                 line: rec.line,
+                file: None,
             });
         }
         Ok(())
+    }
+}
+
+impl RunConf {
+    /// Takes `other`'s settings: all of them (`over`), or only those
+    /// `self` does not have (config.toml's under tool.conf's).
+    pub fn fill_from(&mut self, other: RunConf, over: bool) {
+        fn one<T>(mine: &mut Option<Setting<T>>, theirs: Option<Setting<T>>, over: bool) {
+            if theirs.is_some() && (over || mine.is_none()) {
+                *mine = theirs;
+            }
+        }
+        one(&mut self.user, other.user, over);
+        one(&mut self.workdir, other.workdir, over);
+        one(&mut self.net_none, other.net_none, over);
+        one(&mut self.pid, other.pid, over);
+        one(&mut self.namespaces, other.namespaces, over);
+    }
+
+    /// Marks every setting as coming from `path`.
+    pub(crate) fn mark_file(&mut self, path: &std::path::Path) {
+        let file = Some(path.to_path_buf());
+        if let Some(s) = &mut self.user {
+            s.file.clone_from(&file);
+        }
+        if let Some(s) = &mut self.workdir {
+            s.file.clone_from(&file);
+        }
+        if let Some(s) = &mut self.net_none {
+            s.file.clone_from(&file);
+        }
+        if let Some(s) = &mut self.pid {
+            s.file.clone_from(&file);
+        }
     }
 }
 

@@ -72,10 +72,17 @@ fn base(sb: &Sandbox, conf: &Conf, opts: &Options, warn: &mut dyn FnMut(String))
     let reach =
         Reach::chroot(&sb.dir).with_context(|| format!("opening {}", show::path(&sb.dir)))?;
     let root = reach.root();
-    let conf_at = |line: usize| format!("{}:{line}: [run]", show::path(&conf.path));
+    // config.toml's [run] settings name their own file.
+    let conf_at = |line: usize, file: &Option<PathBuf>| {
+        let path = file.as_deref().unwrap_or(&conf.path);
+        format!("{}:{line}: [run]", show::path(path))
+    };
     let spec = match (&opts.user, &conf.run.user) {
         (Some(u), _) => Some((u.clone(), "-u".to_string())),
-        (None, Some(s)) => Some((s.value.clone(), format!("{} user", conf_at(s.line)))),
+        (None, Some(s)) => Some((
+            s.value.clone(),
+            format!("{} user", conf_at(s.line, &s.file)),
+        )),
         (None, None) => None,
     };
     let (user, explicit) = match spec {

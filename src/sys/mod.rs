@@ -357,6 +357,10 @@ pub struct Entry {
     pub mount_id: u64,
     /// The entry is the root of a mount (something is mounted on it).
     pub mount_root: bool,
+    /// Inode number, link count and 512-byte blocks allocated (disk use).
+    pub ino: u64,
+    pub nlink: u32,
+    pub blocks: u64,
 }
 
 impl Entry {
@@ -375,7 +379,11 @@ pub fn entry_at(dir: BorrowedFd, name: &std::ffi::OsStr) -> io::Result<Entry> {
             dir.as_raw_fd(),
             n.as_ptr(),
             libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
-            libc::STATX_TYPE | libc::STATX_MNT_ID,
+            libc::STATX_TYPE
+                | libc::STATX_MNT_ID
+                | libc::STATX_INO
+                | libc::STATX_NLINK
+                | libc::STATX_BLOCKS,
             &mut st,
         )
     };
@@ -386,5 +394,8 @@ pub fn entry_at(dir: BorrowedFd, name: &std::ffi::OsStr) -> io::Result<Entry> {
         kind: st.stx_mode as u32 & libc::S_IFMT,
         mount_id: st.stx_mnt_id,
         mount_root: st.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0,
+        ino: st.stx_ino,
+        nlink: st.stx_nlink,
+        blocks: st.stx_blocks,
     })
 }

@@ -90,6 +90,8 @@ impl Ns {
         // The history of the test's runs stays in its own temp dir, never
         // the machine's /var/lib/chroot-tool.
         c.env(chroot_tool::audit::STATE_ENV, self.state_dir());
+        // No config.toml of the machine's (a test gives its own).
+        c.env(chroot_tool::conf::config::CONFIG_ENV, "");
         c
     }
 

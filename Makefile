@@ -1,0 +1,44 @@
+# Build and install chroot-tool with its completions and man pages.
+#   make                      build (release)
+#   sudo make install         install under /usr/local (and the shells' completion dirs)
+#   make install DESTDIR=/tmp/pkg PREFIX=/usr    stage for a package
+#   make share                regenerate share/ (completions, man pages) after a CLI change
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/chroot-tool
+# Where Debian's shells look for completions of packages.
+BASHCOMPDIR ?= /usr/share/bash-completion/completions
+ZSHCOMPDIR ?= /usr/share/zsh/vendor-completions
+FISHCOMPDIR ?= /usr/share/fish/vendor_completions.d
+CARGO ?= cargo
+# The binary installed (tests/install.rs passes the one it built).
+BIN ?= target/release/chroot-tool
+
+.PHONY: all build install uninstall share
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+install: build
+	install -Dm0755 $(BIN) $(DESTDIR)$(BINDIR)/chroot-tool
+	install -Dm0644 share/completions/chroot-tool.bash $(DESTDIR)$(BASHCOMPDIR)/chroot-tool
+	install -Dm0644 share/completions/_chroot-tool $(DESTDIR)$(ZSHCOMPDIR)/_chroot-tool
+	install -Dm0644 share/completions/chroot-tool.fish $(DESTDIR)$(FISHCOMPDIR)/chroot-tool.fish
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m0644 share/man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -Dm0644 share/config.toml $(DESTDIR)$(DOCDIR)/config.toml
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/chroot-tool
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/chroot-tool $(DESTDIR)$(ZSHCOMPDIR)/_chroot-tool
+	rm -f $(DESTDIR)$(FISHCOMPDIR)/chroot-tool.fish
+	rm -f $(DESTDIR)$(MANDIR)/man1/chroot-tool.1 $(DESTDIR)$(MANDIR)/man1/chroot-tool-*.1
+	rm -f $(DESTDIR)$(DOCDIR)/config.toml
+	-rmdir $(DESTDIR)$(DOCDIR)
+
+share:
+	CHROOT_TOOL_BLESS=1 $(CARGO) test --test completions share_is_up_to_date
