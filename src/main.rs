@@ -75,7 +75,8 @@ fn parse(mut cmd: clap::Command, args: &[OsString]) -> Result<Cli, clap::Error> 
 /// `create` only; `run` and `shell` read its `[run]` themselves).
 fn with_config(args: &[OsString]) -> anyhow::Result<clap::Command> {
     let cmd = Cli::command();
-    if subcommand(args).as_deref() == Some("create") {
+    // The word first: no second look at the definition on other commands' path.
+    if args.iter().any(|a| a == "create") && subcommand(args).as_deref() == Some("create") {
         return chroot_tool::commands::config::create_defaults(cmd);
     }
     Ok(cmd)

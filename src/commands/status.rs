@@ -116,6 +116,9 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
             t(&c.tool_version)
         );
     }
+    if let (None, Some(c)) = (&st.created, &st.codename) {
+        let _ = writeln!(o, "debian: {} (from its /etc/os-release)", t(c));
+    }
     if st.state == "partly on" {
         let _ = writeln!(
             o,
