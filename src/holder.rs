@@ -412,7 +412,9 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
     };
     drop(ready_w);
     drop(go_r);
-    let mut go = Some(File::from(go_w));
+    // `g`: the maps are written, go on; `k`: the pid file is written, hold.
+    // At its end of file (we failed, or were killed) the child ends.
+    let mut go = File::from(go_w);
     let mut lines = io::BufReader::new(File::from(ready_r));
     let mut holder: Option<i32> = None;
     let mut ready = false;
@@ -436,13 +438,10 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
                 let res = spec.userns.as_ref().map_or(Ok(()), |m| m.write_for(first));
                 match res {
                     Ok(()) => {
-                        if let Some(mut g) = go.take() {
-                            let _ = g.write_all(b"g");
-                        }
+                        let _ = go.write_all(b"g");
                     }
                     Err(e) => {
                         error = Some(format!("writing the id maps of the holder: {e}"));
-                        go = None;
                         let _ = nix::sys::signal::kill(
                             nix::unistd::Pid::from_raw(first),
                             nix::sys::signal::Signal::SIGKILL,
@@ -457,19 +456,16 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
             _ => {}
         }
     }
-    drop(go);
     let first_end = sys::process::wait_child(first);
     let info = match (ready, holder, &error) {
         (true, Some(pid), None) => record_of(pid, spec),
         _ => None,
     };
+    // On every way out but success, `go` closes unwritten: a holder still
+    // there ends by itself (never signalled by a pid that may be reused).
     let Some((info, rec)) = info else {
-        if let Some(pid) = holder {
-            if let Ok(fd) = pidfd::open(pid) {
-                let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
-            }
-        }
         let why = error.unwrap_or_else(|| match first_end {
+            Ok(sys::process::Ended::Exited(0)) => "the holder ended before it was ready".into(),
             Ok(e) => format!("the holder ended before it was ready ({e})"),
             Err(e) => format!("the holder ended before it was ready ({e})"),
         });
@@ -478,6 +474,12 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
     if let Err(e) = write_record(&path, &rec) {
         let _ = pidfd::send_signal(info.pidfd.as_fd(), libc::SIGKILL);
         return Err(at(e)).context("writing the holder's pid file; the holder was ended");
+    }
+    // Only now the holder may stay: had we been killed before, it would
+    // have ended, not lived on without a pid file.
+    if let Err(e) = go.write_all(b"k") {
+        let _ = fs::remove_file(&path);
+        return Err(e).context("telling the holder its pid file is written");
     }
     Ok(Started { info, warnings })
 }
@@ -548,13 +550,10 @@ fn first_child(
     if spec.userns.is_some() {
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).context("making a user namespace")?;
         out.write_all(b"U\n")?;
-        let mut b = [0u8; 1];
-        if File::from(go).read(&mut b)? != 1 {
+        if !told(&go, b'g') {
             // The parent could not map our ids: it has said why.
             sys::ns::exit_now(1);
         }
-    } else {
-        drop(go);
     }
     let mut flags = CloneFlags::CLONE_NEWNS;
     for (on, f) in [
@@ -578,13 +577,17 @@ fn first_child(
             match res {
                 Ok(warnings) => {
                     let _ = std::env::set_current_dir("/");
-                    sys::ns::detach_descriptors(out.as_raw_fd())?;
+                    sys::ns::detach_descriptors(&[out.as_raw_fd(), go.as_raw_fd()])?;
                     for w in warnings {
                         writeln!(out, "W {}", show::error_line([w]))?;
                     }
                     out.write_all(b"R\n")?;
                     // Our end of the pipe closes: the caller reads to its end.
                     let _ = nix::unistd::close(out.as_raw_fd());
+                    if !told(&go, b'k') {
+                        sys::ns::exit_now(1);
+                    }
+                    drop(go);
                     sys::ns::set_name(c"chroot-tool-hold");
                     sys::ns::hold()
                 }
@@ -593,6 +596,18 @@ fn first_child(
                     sys::ns::exit_now(1)
                 }
             }
+        }
+    }
+}
+
+/// Whether the caller wrote `what` on `go` (not: it failed or is gone).
+fn told(go: &OwnedFd, what: u8) -> bool {
+    let mut b = [0u8; 1];
+    loop {
+        match nix::unistd::read(go, &mut b) {
+            Ok(1) => return b[0] == what,
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return false,
         }
     }
 }

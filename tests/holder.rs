@@ -92,6 +92,22 @@ fn light_vm_as_root_has_its_own_processes_hostname_and_network() {
     );
     let holder = holder_pid(&st);
     let mnt = ns_of(holder, "mnt");
+    // It outlives the terminal of the `on` that started it: a session of
+    // its own, HUP ignored.
+    let stat = fs::read_to_string(format!("/proc/{holder}/stat")).unwrap();
+    let sid = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(4)
+        .unwrap()
+        .to_string();
+    assert_ne!(sid, nix::unistd::getsid(None).unwrap().to_string());
+    let status_text = fs::read_to_string(format!("/proc/{holder}/status")).unwrap();
+    let ign = status_text
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap();
+    assert_ne!(ign & (1 << (libc::SIGHUP - 1)), 0, "HUP is ignored");
     // Nothing of it is mounted in our namespace: it lives in the holder's.
     assert!(
         ns.mounts_under(&root).is_empty(),
@@ -588,4 +604,45 @@ fn a_user_without_a_range_gets_root_alone_and_a_warning() {
         assert!(stderr(&o).contains("cgroup v1"), "{}", stderr(&o));
         ok(&user.tool(&ns, &["off", "-d", d(&root)]));
     }
+}
+
+#[test]
+fn a_holder_that_fails_its_setup_leaves_nothing() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("f");
+    let _h = Holders(ns.run_dir.join("holder"));
+    // The holder is killed after three of its mounts, as a crash would.
+    let mut c = ns.tool();
+    c.args(["on", "-d", d(&root), "--ns", "uts,net"])
+        .env(chroot_tool::engine::FAULT_KILL_AFTER, "3");
+    let o = output_within(&mut c, DEADLINE);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("ended before it was ready"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        fs::read_dir(ns.run_dir.join("holder")).map_or(true, |mut d| d.next().is_none()),
+        "no pid file"
+    );
+    assert_eq!(status(&ns, &root)["state"], "off");
+    assert_eq!(holders_of(&root), 0, "no holder left");
+    // And the next on works.
+    ok(&ns.run(&["on", "-d", d(&root), "--ns", "pid,net"]));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+/// The holders running for `dir` (their command line, `on`'s, names it).
+fn holders_of(dir: &Path) -> usize {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c == "chroot-tool-hol\n")
+                && fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| c.split(|&b| b == 0).any(|w| w == d(dir).as_bytes()))
+                && !gone(e.file_name().to_string_lossy().parse().unwrap_or(0))
+        })
+        .count()
 }
