@@ -71,7 +71,10 @@ pub struct CreateArgs {
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Extra arguments passed to debootstrap as they are.
+    /// What builds the rootfs: mmdebstrap when installed (auto), else debootstrap; a normal user needs mmdebstrap.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "debootstrap", "mmdebstrap"])]
+    pub backend: String,
+    /// Extra arguments passed to the backend as they are.
     #[arg(last = true, value_name = "DEBOOTSTRAP-ARGS")]
     pub extra: Vec<String>,
 }

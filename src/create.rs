@@ -1,17 +1,24 @@
-//! `create`: a Debian rootfs from debootstrap, then `chroot.d/` and the
-//! few files that make it a sandbox. The steps, in order:
+//! `create`: a Debian rootfs from a backend (`backend`: mmdebstrap when it
+//! is installed, else debootstrap), then `chroot.d/` and the few files that
+//! make it a sandbox. The steps, in order:
 //!
 //! 1. DIR made, then locked for the whole create (a create or another
 //!    command in progress on it is refused), then found empty (a previous
 //!    failed create of ours is cleaned: unmounted, then deleted without
 //!    crossing a mount; DIR itself stays when it is a mount point);
-//! 2. debootstrap run by a guard (`run`), in its own process group and
-//!    mount namespace, ended with chroot-tool even by SIGKILL, with
-//!    `--debian-installer`, its progress read from fd 3, its full output
+//! 2. the backend run by a guard (`run`), in its own process group and
+//!    mount namespace, ended with chroot-tool even by SIGKILL, its progress
+//!    read (debootstrap: `--debian-installer` on fd 3, `progress`;
+//!    mmdebstrap: its `--verbose` lines, `mmprogress`), its full output
 //!    kept in `chroot.d/create.log`; on failure or any fatal signal its
-//!    group is ended and everything below DIR unmounted;
-//! 3. `chroot.d/tool.conf`, `/etc/hostname`, `/etc/hosts`, the locale and
-//!    the host's time zone written, never through a symlink of the rootfs;
+//!    group is ended and everything below DIR unmounted. As a normal user
+//!    the guard first enters a user namespace with the user's mapping
+//!    (`idmap`: root inside is the user, the other ids the user's
+//!    subordinate range) and mmdebstrap runs as its root;
+//! 3. `chroot.d/tool.conf`, `/etc/hostname`, `/etc/hosts`, the locale, the
+//!    host's time zone, its local CA certificates and apt proxy (`trust`)
+//!    written, never through a symlink of the rootfs: file writes only, so
+//!    the same for root and for a normal user (whose files are root's inside);
 //! 4. `chroot.d/create.toml` written last: its presence means success.
 use std::collections::VecDeque;
 use std::fs::{self, File};
@@ -22,14 +29,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Instant, SystemTime};
 
+pub mod backend;
+pub mod mmprogress;
 pub mod progress;
 pub mod record;
 pub mod run;
 pub mod setup;
+pub mod trust;
 mod ui;
 
 pub use record::{load, CreateRecord};
 
+use backend::Backend;
 use progress::{Event, Level, Parser};
 use run::{Outcome, Signals, Stream};
 use setup::Root;
@@ -52,17 +63,30 @@ pub struct Options {
     pub include: Vec<String>,
     pub arch: Option<String>,
     pub components: Vec<String>,
-    /// Passed to debootstrap as they are, before the suite.
+    /// Passed to the backend as they are, before the suite.
     pub extra: Vec<String>,
     pub quiet: bool,
+    pub backend: backend::Choice,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
     #[error("debootstrap is not installed: apt-get install debootstrap")]
     NoDebootstrap,
-    #[error("create needs root (debootstrap makes device nodes and chroots): run it as root, e.g. with sudo")]
-    NotRoot,
+    #[error("mmdebstrap is not installed: apt-get install mmdebstrap")]
+    NoMmdebstrap,
+    #[error("neither mmdebstrap nor debootstrap is installed: apt-get install mmdebstrap (or debootstrap)")]
+    NoBackend,
+    #[error("debootstrap needs root (it makes device nodes and chroots): as a normal user create uses mmdebstrap (--backend mmdebstrap or auto), or run it as root")]
+    DebootstrapAsUser,
+    #[error("create as a normal user needs a subordinate id range for {user} in /etc/subuid and /etc/subgid (Debian's packages own files as other users, such as apt's _apt): as root, run usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}; or run create as root")]
+    NoRange { user: String },
+    #[error("create as a normal user needs newuidmap and newgidmap (they map the subordinate ids): apt-get install uidmap")]
+    NoUidmap,
+    #[error("{0}")]
+    Userns(#[from] crate::idmap::UsernsError),
+    #[error("finding who you are: {0}")]
+    WhoAmI(String),
     #[error("refusing to create a sandbox in /: give -d a directory of its own")]
     RootDir,
     #[error("{0}")]
@@ -102,12 +126,13 @@ pub enum CreateError {
         log: PathBuf,
     },
     #[error(
-        "debootstrap failed ({status}): {}; nothing is mounted below {}; see {}",
+        "{backend} failed ({status}): {}; nothing is mounted below {}; see {}",
         show::os(reason),
         show::path(dir),
         show::path(log)
     )]
     Failed {
+        backend: &'static str,
         status: String,
         reason: String,
         dir: PathBuf,
@@ -155,10 +180,9 @@ pub struct Created {
 /// Builds the sandbox in `dir`.
 pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     let started = Instant::now();
-    let debootstrap = find_debootstrap()?;
-    if !nix::unistd::geteuid().is_root() {
-        return Err(CreateError::NotRoot);
-    }
+    let privileged = nix::unistd::geteuid().is_root();
+    let found = backend::find(opts.backend, privileged)?;
+    let map = if privileged { None } else { Some(user_map()?) };
     if !valid_suite(&opts.suite) {
         return Err(CreateError::BadSuite(opts.suite.clone()));
     }
@@ -171,7 +195,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     // Before any thread (the progress bar's) starts, so all have them blocked.
     let sigs = Signals::block().map_err(io_err(Path::new("signalfd")))?;
     let mut ui = Ui::new(opts.quiet);
-    // DIR stays locked until create returns; debootstrap inherits the lock.
+    // DIR stays locked until create returns; the backend inherits the lock.
     let (dir, lock) = prepare_dir(dir, &ui)?;
     let chroot_d = dir.join("chroot.d");
     fs::create_dir(&chroot_d).map_err(io_err(&chroot_d))?;
@@ -184,45 +208,62 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     } else {
         opts.components.clone()
     };
-    // Arguments are OsStrings: DIR's name is bytes, passed to debootstrap as it is.
-    let mut args: Vec<std::ffi::OsString> = vec![
-        "--debian-installer".into(),
-        format!("--variant={}", opts.variant).into(),
-    ];
-    if !opts.include.is_empty() {
-        args.push(format!("--include={}", opts.include.join(",")).into());
-    }
-    if let Some(a) = &opts.arch {
-        args.push(format!("--arch={a}").into());
-    }
-    if !opts.components.is_empty() {
-        args.push(format!("--components={}", components.join(",")).into());
-    }
-    args.extend(opts.extra.iter().map(Into::into));
-    args.push(opts.suite.clone().into());
-    args.push(dir.as_os_str().to_owned());
-    args.push(opts.mirror.clone().into());
-    if let Some(script) = fallback_script(&debootstrap, &opts.suite) {
-        log.note(&format!(
-            "debootstrap has no script for '{}'; using {} (as for any Debian suite newer than it knows)",
-            opts.suite,
-            script.display()
-        ));
-        args.push(script.into_os_string());
-    }
-    let debootstrap_version = debootstrap_version(&debootstrap);
+    let path = found.path.clone();
+    // Arguments are OsStrings: DIR's name is bytes, passed on as it is.
+    let (args, version) = match found.backend {
+        Backend::Debootstrap => {
+            let mut args: Vec<std::ffi::OsString> = vec![
+                "--debian-installer".into(),
+                format!("--variant={}", opts.variant).into(),
+            ];
+            if !opts.include.is_empty() {
+                args.push(format!("--include={}", opts.include.join(",")).into());
+            }
+            if let Some(a) = &opts.arch {
+                args.push(format!("--arch={a}").into());
+            }
+            if !opts.components.is_empty() {
+                args.push(format!("--components={}", components.join(",")).into());
+            }
+            args.extend(opts.extra.iter().map(Into::into));
+            args.push(opts.suite.clone().into());
+            args.push(dir.as_os_str().to_owned());
+            args.push(opts.mirror.clone().into());
+            if let Some(script) = fallback_script(&path, &opts.suite) {
+                log.note(&format!(
+                    "debootstrap has no script for '{}'; using {} (as for any Debian suite newer than it knows)",
+                    opts.suite,
+                    script.display()
+                ));
+                args.push(script.into_os_string());
+            }
+            (args, debootstrap_version(&path))
+        }
+        Backend::Mmdebstrap => (
+            backend::mmdebstrap_args(opts, &dir, map.is_some()),
+            backend::mmdebstrap_version(&path),
+        ),
+    };
     log.note(&format!(
         "create (chroot-tool {}) at {}: {} {}",
         env!("CARGO_PKG_VERSION"),
         record::rfc3339(SystemTime::now()),
-        debootstrap.display(),
+        path.display(),
         args.iter()
             .map(crate::show::os)
             .collect::<Vec<_>>()
             .join(" ")
     ));
+    if let Some(m) = &map {
+        log.note(&format!(
+            "as {} in a user namespace: uid_map {}, gid_map {}",
+            show::os(&m.user),
+            crate::idmap::map_text(&m.uids).trim().replace('\n', ", "),
+            crate::idmap::map_text(&m.gids).trim().replace('\n', ", ")
+        ));
+    }
 
-    let mut cmd = Command::new(&debootstrap);
+    let mut cmd = Command::new(&path);
     cmd.args(&args)
         .env("LC_ALL", "C")
         .env_remove("LANGUAGE")
@@ -230,18 +271,25 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         .env("DEBCONF_NONINTERACTIVE_SEEN", "true")
         .env("PATH", sbin_path());
     let mut parsers = [Parser::new(), Parser::new()];
-    let mut seen = Seen::default();
+    let mut mm = mmprogress::Parser::new();
+    let mut seen = Seen {
+        backend: Some(found.backend),
+        ..Seen::default()
+    };
     let outcome = {
         let mut on_line = |stream: Stream, line: &str| {
-            let parser = &mut parsers[stream as usize];
             if stream == Stream::Output {
                 log.line(line);
             }
-            for ev in parser.line(line) {
+            let events = match found.backend {
+                Backend::Debootstrap => parsers[stream as usize].line(line),
+                Backend::Mmdebstrap => mm.line(line),
+            };
+            for ev in events {
                 seen.observe(&ev, stream, &mut log, &mut ui);
             }
         };
-        let r = run::run(cmd, &sigs, lock.file().as_fd(), &mut on_line);
+        let r = run::run(cmd, &sigs, lock.file().as_fd(), map.as_ref(), &mut on_line);
         for (i, p) in parsers.iter_mut().enumerate() {
             let stream = if i == 0 { Stream::Output } else { Stream::Fd3 };
             for ev in p.finish() {
@@ -255,27 +303,25 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         Err(source) => {
             ui.finish();
             let _ = crate::engine::unmount_below(&dir);
-            return Err(CreateError::Spawn {
-                path: debootstrap,
-                source,
-            });
+            return Err(CreateError::Spawn { path, source });
         }
     };
     ui.finish();
 
-    // Whatever happened, nothing debootstrap mounted (proc, sys…) stays.
+    // Whatever happened, nothing the backend mounted (proc, sys…) stays.
     let left =
         crate::engine::unmount_below(&dir).map_err(io_err(Path::new("/proc/self/mountinfo")))?;
+    let name = found.backend.name();
     let what = match &outcome {
         Outcome::Interrupted(sig) => {
-            log.note(&format!("interrupted by {sig}; debootstrap ended"));
+            log.note(&format!("interrupted by {sig}; {name} ended"));
             "interrupted"
         }
         Outcome::Exited(st) if !st.success() => {
-            log.note(&format!("debootstrap failed: {st}"));
+            log.note(&format!("{name} failed: {st}"));
             "failed"
         }
-        Outcome::Exited(_) => "failed after debootstrap",
+        Outcome::Exited(_) => "failed after the backend",
     };
     if !left.is_empty() {
         log.note(&format!("still mounted: {}", list(&left)));
@@ -293,7 +339,10 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         Outcome::Exited(st) if !st.success() => {
             log.show_tail(&log_path);
             let status = crate::sys::process::Ended::from(st).to_string();
-            return Err(classify(seen.last_error, status, opts, dir, log_path));
+            return Err(match found.backend {
+                Backend::Debootstrap => classify(seen.last_error, status, opts, dir, log_path),
+                Backend::Mmdebstrap => classify_mm(seen.cause, status, opts, dir, log_path),
+            });
         }
         Outcome::Exited(_) => {}
     }
@@ -312,10 +361,16 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     for n in &done.notes {
         log.note(n);
     }
+    let carried = trust::carry(&root, Path::new(trust::HOST_CERTS))?;
+    log.note(&carried.summary());
+    for n in &carried.notes {
+        log.note(n);
+    }
     if sigs.pending().is_some() {
         log.note("interrupted before the end; create.toml not written");
         return Err(CreateError::Interrupted { dir, log: log_path });
     }
+    let deb = found.backend == Backend::Debootstrap;
     let record = CreateRecord {
         suite: opts.suite.clone(),
         codename: ["etc/os-release", "usr/lib/os-release"]
@@ -331,7 +386,10 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         date: record::rfc3339(SystemTime::now()),
         seconds: Some(started.elapsed().as_secs()),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        debootstrap_version,
+        backend: name.to_string(),
+        debootstrap_version: if deb { version.clone() } else { None },
+        mmdebstrap_version: if deb { None } else { version },
+        user: map.as_ref().map(|m| m.user.clone()),
     };
     log.note(&format!("done in {} s", started.elapsed().as_secs()));
     root.write_file(&Path::new("chroot.d").join(record::FILE), &record.to_toml())?;
@@ -342,12 +400,43 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     })
 }
 
-/// What create keeps from debootstrap's events: the phase it is in, its
-/// last error and the mirror it really used.
+/// A normal user's mapping for create: user namespaces allowed, the user
+/// named, a subordinate range (dpkg gives files to other ids, such as
+/// apt's `_apt`), newuidmap and newgidmap installed.
+fn user_map() -> Result<crate::idmap::IdMap, CreateError> {
+    crate::idmap::check_userns()?;
+    let uid = nix::unistd::getuid();
+    let gid = nix::unistd::getgid();
+    let name = crate::sandbox::real_user()
+        .map(|u| u.name.clone())
+        .ok_or_else(|| {
+            CreateError::WhoAmI(format!("uid {uid} has no entry in the password database"))
+        })?;
+    let map = crate::idmap::for_user(uid.as_raw(), gid.as_raw(), &name)
+        .map_err(|e| CreateError::WhoAmI(e.to_string()))?;
+    if !map.has_range() {
+        return Err(CreateError::NoRange { user: name });
+    }
+    for helper in ["newuidmap", "newgidmap"] {
+        if which::which(helper)
+            .or_else(|_| which::which_in(helper, Some("/usr/bin:/bin"), "/"))
+            .is_err()
+        {
+            return Err(CreateError::NoUidmap);
+        }
+    }
+    Ok(map)
+}
+
+/// What create keeps from the backend's events: the phase it is in, its
+/// last error (debootstrap's says what failed), its first error that is
+/// not a wrap-up (mmdebstrap's) and the mirror it really used.
 #[derive(Default)]
 struct Seen {
+    backend: Option<Backend>,
     phase: String,
     last_error: Option<(String, Vec<String>, String)>,
+    cause: Option<(String, Vec<String>, String)>,
     mirror: Option<String>,
 }
 
@@ -365,6 +454,14 @@ impl Seen {
         } = ev
         {
             self.last_error = Some((name.clone(), args.clone(), text.clone()));
+            if self.cause.is_none() && !mmprogress::is_wrap_up(text) {
+                self.cause = self.last_error.clone();
+            }
+        }
+        if self.backend == Some(Backend::Mmdebstrap) {
+            // Its lines are its log already; every event is for the screen.
+            ui.event(ev);
+            return;
         }
         if stream == Stream::Output {
             // Raw lines are logged already; only early errors come structured here.
@@ -408,6 +505,7 @@ fn classify(
 ) -> CreateError {
     let Some((name, args, text)) = last_error else {
         return CreateError::Failed {
+            backend: "debootstrap",
             status,
             reason: "it gave no reason".into(),
             dir,
@@ -441,12 +539,59 @@ fn classify(
             }
         }
         "NOSCRIPT" => CreateError::Failed {
+            backend: "debootstrap",
             status,
             reason: format!("suite '{}' is unknown to debootstrap ({text})", opts.suite),
             dir,
             log,
         },
         _ => CreateError::Failed {
+            backend: "debootstrap",
+            status,
+            reason: text,
+            dir,
+            log,
+        },
+    }
+}
+
+/// The error for a failed mmdebstrap, from its first error that says
+/// what failed: apt's `Failed to fetch` (the mirror unreachable) or `does
+/// not have a Release file` (no such suite there), else its text.
+fn classify_mm(
+    cause: Option<(String, Vec<String>, String)>,
+    status: String,
+    opts: &Options,
+    dir: PathBuf,
+    log: PathBuf,
+) -> CreateError {
+    let Some((name, args, text)) = cause else {
+        return CreateError::Failed {
+            backend: "mmdebstrap",
+            status,
+            reason: "it gave no reason".into(),
+            dir,
+            log,
+        };
+    };
+    match name.as_str() {
+        mmprogress::NORELEASE => CreateError::UnknownSuite {
+            suite: opts.suite.clone(),
+            mirror: opts.mirror.clone(),
+            dir,
+            log,
+        },
+        // An answer from the server (404) is about the file, not the network.
+        mmprogress::FETCH if !args.get(1).is_some_and(|r| r.starts_with("404")) => {
+            CreateError::Unreachable {
+                mirror: opts.mirror.clone(),
+                url: args.first().cloned().unwrap_or_default(),
+                dir,
+                log,
+            }
+        }
+        _ => CreateError::Failed {
+            backend: "mmdebstrap",
             status,
             reason: text,
             dir,
@@ -573,12 +718,6 @@ fn valid_suite(s: &str) -> bool {
         && !s.starts_with(['-', '.'])
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-}
-
-fn find_debootstrap() -> Result<PathBuf, CreateError> {
-    which::which("debootstrap")
-        .or_else(|_| which::which_in("debootstrap", Some("/usr/sbin:/sbin"), "/"))
-        .map_err(|_| CreateError::NoDebootstrap)
 }
 
 /// debootstrap's script for the suite when it has one; else its `sid`

@@ -151,6 +151,10 @@ pub enum IdMapError {
     },
     #[error("writing {}: {source}", show::path(path))]
     Write { path: PathBuf, source: io::Error },
+    #[error("entering a user namespace: {source}")]
+    Enter { source: io::Error },
+    #[error("mapping the ids of a new user namespace: {}", show::bytes(.message.as_bytes()))]
+    Mapping { message: String },
 }
 
 /// The plan for the user `name` (uid `uid`, primary group `gid`), from the
@@ -273,6 +277,20 @@ impl IdMap {
                 write_proc(&dir.join("gid_map"), &map_text(&self.gids))
             }
         }
+    }
+}
+
+impl IdMap {
+    /// Moves this (single-threaded) process into a new user namespace with
+    /// this mapping: it is then root there, with power over every file
+    /// whose owner is mapped (`destroy` removes a normal user's sandbox,
+    /// files of the subordinate ids included, this way).
+    pub fn enter(&self) -> Result<(), IdMapError> {
+        let r = crate::sys::userns::unshare_mapped(|pid| {
+            self.write_for(pid).map_err(|e| e.to_string())
+        })
+        .map_err(|source| IdMapError::Enter { source })?;
+        r.map_err(|message| IdMapError::Mapping { message })
     }
 }
 

@@ -71,6 +71,8 @@ fn real_create_makes_a_ready_sandbox() {
         "{rec:?}"
     );
     assert_eq!(rec.tool_version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(rec.backend, "debootstrap");
+    assert!(rec.debootstrap_version.is_some(), "{rec:?}");
     assert!(
         rec.date.ends_with('Z') && rec.date.len() == 20,
         "{}",
@@ -152,13 +154,22 @@ fn real_create_makes_a_ready_sandbox() {
     );
 }
 
-// (2) A mirror that cannot be reached: exit 1, the log named, nothing mounted.
+// (2) A mirror that cannot be reached: exit 1, the log named, nothing
+// mounted; the same with either backend.
 #[test]
 fn bad_mirror_fails_and_names_the_log() {
+    for backend in ["debootstrap", "mmdebstrap"] {
+        bad_mirror_with(backend);
+    }
+}
+
+fn bad_mirror_with(backend: &str) {
     let ns = Ns::new();
     let dir = ns.tmp.path().join("bad-mirror");
     let out = ns.run(&[
         "create",
+        "--backend",
+        backend,
         "-q",
         "--mirror",
         BAD_MIRROR,
@@ -183,13 +194,21 @@ fn bad_mirror_fails_and_names_the_log() {
     assert!(ns.mounts_under(&dir).is_empty());
 }
 
-// (3) A suite the mirror does not have.
+// (3) A suite the mirror does not have, with either backend.
 #[test]
 fn unknown_suite_is_named_as_such() {
+    for backend in ["debootstrap", "mmdebstrap"] {
+        unknown_suite_with(backend);
+    }
+}
+
+fn unknown_suite_with(backend: &str) {
     let ns = Ns::new();
     let dir = ns.tmp.path().join("bad-suite");
     let out = ns.run(&[
         "create",
+        "--backend",
+        backend,
         "-q",
         "--suite",
         "nosuchsuite",
@@ -217,7 +236,13 @@ fn sigint_ends_debootstrap_and_leaves_no_mount() {
     let errfile = ns.tmp.path().join("interrupted.stderr");
     let mut child = ns
         .tool()
-        .args(["create", "-d", dir.to_str().unwrap()])
+        .args([
+            "create",
+            "--backend",
+            "debootstrap",
+            "-d",
+            dir.to_str().unwrap(),
+        ])
         .stdout(Stdio::null())
         .stderr(fs::File::create(&errfile).unwrap())
         .spawn()
@@ -583,7 +608,8 @@ impl Fake {
 
     fn create(&self, ns: &Ns, mode: &str, dir: &Path) -> std::process::Output {
         let mut c = self.tool(ns, mode);
-        c.args(["create", "-q", "-d"]).arg(dir);
+        c.args(["create", "--backend", "debootstrap", "-q", "-d"])
+            .arg(dir);
         output_within(c, 120)
     }
 
@@ -592,7 +618,7 @@ impl Fake {
         let _ = fs::remove_file(self.state.join("backend.pid"));
         let mut child = self
             .tool(ns, mode)
-            .args(["create", "-q", "-d"])
+            .args(["create", "--backend", "debootstrap", "-q", "-d"])
             .arg(dir)
             .stdout(Stdio::null())
             .stderr(fs::File::create(self.state.join("create.stderr")).unwrap())
@@ -1144,7 +1170,16 @@ fn create_refuses_a_dir_debootstrap_cannot_take() {
     ] {
         let dir = s.join("m");
         let mut c = fake.tool(&ns, "ok");
-        c.args(["create", "-q", "--mirror", mirror, "-d"]).arg(&dir);
+        c.args([
+            "create",
+            "--backend",
+            "debootstrap",
+            "-q",
+            "--mirror",
+            mirror,
+            "-d",
+        ])
+        .arg(&dir);
         let out = output_within(c, 60);
         let err = stderr(&out);
         assert_eq!(code(&out), 1, "{mirror:?}: {err}");
@@ -1202,8 +1237,16 @@ fn failed_create_output_is_escaped_and_bounded() {
     for suite in ["a".repeat(100_000), "a/\u{1b}[2J".repeat(20_000)] {
         let other = ns.tmp.path().join("other");
         let mut c = fake.tool(&ns, "ok");
-        c.args(["create", "-q", "--suite", &suite, "-d"])
-            .arg(&other);
+        c.args([
+            "create",
+            "--backend",
+            "debootstrap",
+            "-q",
+            "--suite",
+            &suite,
+            "-d",
+        ])
+        .arg(&other);
         let out = output_within(c, 60);
         let text = stderr(&out);
         assert_ne!(code(&out), 0);

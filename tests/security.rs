@@ -2622,45 +2622,6 @@ fn signals_sent_to_the_supervisor_reach_the_command() {
     ok(&tool_timed(&ns, &["off", "-d", d(&root)], 20));
 }
 
-#[test]
-fn a_normal_user_is_told_it_needs_root() {
-    use std::os::unix::fs::PermissionsExt;
-    common::require_root();
-    // `nobody` exists everywhere; the tool is copied where it may run it
-    // (the checkout may not be readable by other users).
-    let user = "nobody";
-    let place = tempfile::Builder::new()
-        .prefix("ct-user-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    fs::set_permissions(place.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = place.path().join("chroot-tool");
-    common::install_exec(Path::new(common::BIN), &bin);
-    // on, off, status, run and shell work as a normal user (the holder:
-    // tests/holder.rs).
-    for (verb, code) in [("create", 1), ("destroy", 1)] {
-        let mut args = vec!["-u", user, "--", d(&bin), verb, "-d", "/tmp/ct-none"];
-        if verb == "run" {
-            args.push("true");
-        }
-        let o = std::process::Command::new("runuser")
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let e = stderr(&o);
-        assert_eq!(o.status.code(), Some(code), "{verb}: {e}");
-        let line = e.trim_end();
-        assert!(
-            line.starts_with(&format!("chroot-tool: {verb} needs root ("))
-                && line.ends_with("); run it as root, e.g. with sudo")
-                && line.lines().count() == 1,
-            "{verb}: {e}"
-        );
-        assert!(!e.contains("not permitted"), "{verb}: {e}");
-    }
-}
-
 // ---- issue 7: which directories and which processes are the sandbox's ----
 
 /// Is `pid` running (not gone, not a zombie)?

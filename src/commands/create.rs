@@ -23,6 +23,7 @@ pub fn run(dir: &Path, args: &CreateArgs) -> anyhow::Result<()> {
         components: list(&args.components),
         extra: args.extra.clone(),
         quiet: args.quiet,
+        backend: args.backend.parse().map_err(crate::commands::Usage)?,
     };
     let made = create(dir, &opts)?;
     if !opts.quiet {

@@ -44,6 +44,14 @@ pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
             left.join(" ")
         );
     }
+    if !nix::unistd::geteuid().is_root() {
+        as_own_root().with_context(|| {
+            format!(
+                "deleting {} as a normal user; nothing was deleted",
+                show::path(&sb.dir)
+            )
+        })?;
+    }
     let done = remove::remove_tree(&sb.dir).with_context(|| {
         format!(
             "deleting {} (stopped; what is left was not deleted)",
@@ -65,6 +73,22 @@ pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
         done.dirs,
         done.others
     ))
+}
+
+/// A normal user's sandbox holds files of the user's subordinate ids (its
+/// create ran in a user namespace with the user's mapping): the deletion
+/// runs as root of a user namespace with that same mapping, which may
+/// remove them. Where user namespaces are disabled, none was used to
+/// create either: the deletion runs as the user.
+fn as_own_root() -> Result<()> {
+    if crate::idmap::check_userns().is_err() {
+        return Ok(());
+    }
+    let me = crate::sandbox::real_user()
+        .context("the invoking user has no entry in the password database")?;
+    let map = crate::idmap::for_user(me.uid.as_raw(), me.gid.as_raw(), &me.name)?;
+    map.enter()?;
+    Ok(())
 }
 
 fn confirm(dir: &Path, yes: bool) -> Result<()> {

@@ -42,33 +42,7 @@ fn code_for(e: &anyhow::Error, default: u8) -> u8 {
     }
 }
 
-/// Why a verb needs root, for the one line a normal user gets instead of
-/// the "Operation not permitted" of the first call that fails.
-fn needs_root(cmd: &Command) -> Option<(&'static str, &'static str, u8)> {
-    match cmd {
-        Command::Create(_) => Some(("create", "debootstrap, mounting", 1)),
-        Command::Destroy(_) => Some(("destroy", "unmounting, deleting", 1)),
-        // A user reads their own history; root's is root's to read. A
-        // normal user's sandbox lives in a holder's namespaces (`holder`).
-        Command::Completions(_)
-        | Command::Log(_)
-        | Command::Run(_)
-        | Command::Shell(_)
-        | Command::On(_)
-        | Command::Off(_)
-        | Command::Status(_) => None,
-    }
-}
-
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    if let Some((verb, why, code)) = needs_root(&cli.command) {
-        if !nix::unistd::geteuid().is_root() {
-            return Err(Failure {
-                error: anyhow::anyhow!("{verb} needs root ({why}); run it as root, e.g. with sudo"),
-                code,
-            });
-        }
-    }
     let started = (std::time::SystemTime::now(), std::time::Instant::now());
     let history = log::Pending::new(&cli);
     let dir = cli.dir.as_deref();

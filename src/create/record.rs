@@ -23,7 +23,7 @@ pub struct CreateRecord {
     pub components: Vec<String>,
     #[serde(default)]
     pub include: Vec<String>,
-    /// Arguments given to debootstrap after `--`.
+    /// Arguments given to the backend after `--`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub debootstrap_args: Vec<String>,
     /// When it was made, UTC, RFC 3339 (`2025-01-31T12:00:00Z`).
@@ -33,9 +33,24 @@ pub struct CreateRecord {
     pub seconds: Option<u64>,
     /// chroot-tool's version.
     pub tool_version: String,
+    /// The program that built the rootfs: `debootstrap` or `mmdebstrap`
+    /// (records made before there was a choice name none: debootstrap).
+    #[serde(default = "debootstrap")]
+    pub backend: String,
     /// `debootstrap --version`, when it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debootstrap_version: Option<String>,
+    /// `mmdebstrap --version`, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mmdebstrap_version: Option<String>,
+    /// The normal user who created it (root inside is that user on disk;
+    /// the other ids are the user's subordinate range); none for root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+fn debootstrap() -> String {
+    "debootstrap".into()
 }
 
 impl CreateRecord {
@@ -112,7 +127,10 @@ mod tests {
             date: "2024-02-29T12:34:56Z".into(),
             seconds: Some(40),
             tool_version: "0.1.0".into(),
+            backend: "mmdebstrap".into(),
             debootstrap_version: None,
+            mmdebstrap_version: Some("1.3.5".into()),
+            user: Some("ct-user".into()),
         };
         let dir = std::env::temp_dir().join(format!("ct-record-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("chroot.d")).unwrap();

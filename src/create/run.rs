@@ -5,7 +5,7 @@
 //! signal taken through a signalfd so that an interruption ends
 //! debootstrap's whole group (TERM, then KILL) before we return.
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -134,27 +134,54 @@ impl Reader {
     }
 }
 
-/// Runs `cmd` (debootstrap, with `--debian-installer` among its arguments)
-/// to its end or until a signal arrives; every line of its output and of
-/// its fd 3 goes to `on_line`. When this returns, nothing of its process
-/// group is left running.
+/// Runs `cmd` (a backend: debootstrap with `--debian-installer` among its
+/// arguments, or mmdebstrap) to its end or until a signal arrives; every
+/// line of its output and of its fd 3 goes to `on_line`. With `map`, it
+/// runs as root of a user namespace with that mapping (a normal user's
+/// create). When this returns, nothing of its process group is left running.
 pub fn run(
     mut cmd: Command,
     sigs: &Signals,
     keep: BorrowedFd,
+    map: Option<&crate::idmap::IdMap>,
     on_line: &mut dyn FnMut(Stream, &str),
 ) -> io::Result<Outcome> {
     let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (fd3_r, fd3_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let sync = match map {
+        Some(_) => Some(pipe2(OFlag::O_CLOEXEC)?),
+        None => None,
+    };
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(out_w.try_clone()?))
         .stderr(Stdio::from(out_w));
-    crate::sys::guard::install(&mut cmd, fd3_w.as_raw_fd(), keep.as_raw_fd());
+    crate::sys::guard::install(
+        &mut cmd,
+        fd3_w.as_raw_fd(),
+        keep.as_raw_fd(),
+        sync.as_ref().map(|(r, _)| r.as_raw_fd()),
+    );
     let mut child = cmd.spawn()?;
     // Our copies of the write ends go, so that the pipes end with debootstrap.
     drop(cmd);
     drop(fd3_w);
     let pgid = Pid::from_raw(child.id() as i32);
+    if let (Some(map), Some((r, w))) = (map, sync) {
+        drop(r);
+        // The guard waits in its new user namespace for its maps.
+        let mapped = map
+            .write_for(pgid.as_raw())
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(|()| {
+                File::from(w)
+                    .write_all(b"1")
+                    .map_err(|e| io::Error::new(e.kind(), format!("starting the backend: {e}")))
+            });
+        if let Err(e) = mapped {
+            end_group(&mut child, pgid);
+            return Err(e);
+        }
+    }
 
     let mut readers = [
         Reader::new(out_r, Stream::Output)?,

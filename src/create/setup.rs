@@ -138,6 +138,39 @@ impl Root {
         })
     }
 
+    /// Appends `text` to `rel` when it is a regular file (never through a
+    /// symlink: a symlink, a missing file or anything else is left alone).
+    /// Returns whether it appended.
+    pub fn append_if_file(&self, rel: &Path, text: &str) -> Result<bool, SetupError> {
+        let (parent, name) = self.split(rel)?;
+        let dir = match self.dir(parent, false) {
+            Ok(d) => d,
+            Err(e) if e.source.raw_os_error() == Some(libc::ENOENT) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let fd = match openat(
+            &dir,
+            name,
+            OFlag::O_WRONLY
+                | OFlag::O_APPEND
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT | Errno::ELOOP | Errno::ENXIO | Errno::EISDIR) => return Ok(false),
+            Err(e) => return Err(self.err(rel, e)),
+        };
+        let mut f = File::from(fd);
+        if !f.metadata().map_err(|e| self.err(rel, e))?.is_file() {
+            return Ok(false);
+        }
+        f.write_all(text.as_bytes()).map_err(|e| self.err(rel, e))?;
+        Ok(true)
+    }
+
     /// Makes `rel` a symlink to `target`, replacing a file or symlink there.
     pub fn symlink(&self, rel: &Path, target: &str) -> Result<(), SetupError> {
         let (parent, name) = self.split(rel)?;

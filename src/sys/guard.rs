@@ -9,14 +9,67 @@ use std::process::Command;
 /// backend's fd 3, and a copy of `keep` (DIR's lock) is inherited by it.
 /// The guard leads a new process group. `cmd` must be spawned from the
 /// main thread (the parent-death signal follows the thread that forks).
-pub fn install(cmd: &mut Command, w3: i32, keep: i32) {
+///
+/// With `userns` (the read end of a pipe), the guard first unshares a user
+/// namespace, closes every other descriptor it does not need (so that the
+/// spawn returns at once, with the guard's pid) and waits for one byte on
+/// that pipe: the caller writes the guard's id maps (`idmap`), then that
+/// byte; EOF without it ends the guard (status 125). The backend then runs
+/// as root of that namespace, in a mount namespace it owns.
+pub fn install(cmd: &mut Command, w3: i32, keep: i32, userns: Option<i32>) {
     let parent = std::process::id() as libc::pid_t;
     cmd.process_group(0);
     // SAFETY: between fork and exec, and in the guard that never execs,
     // only async-signal-safe system calls (no allocation, no lock).
     unsafe {
-        cmd.pre_exec(move || guard(parent, w3, keep));
+        cmd.pre_exec(move || {
+            if let Some(sync) = userns {
+                enter_userns(w3, keep, sync)?;
+            }
+            guard(parent, w3, keep)
+        });
     }
+}
+
+/// Closes every descriptor but those of `keep` (sorted, async-signal-safe).
+unsafe fn close_all_but(keep: &mut [i32]) {
+    keep.sort_unstable();
+    let mut from: u32 = 0;
+    for &k in keep.iter() {
+        if k < 0 || (k as u32) < from {
+            continue;
+        }
+        if (k as u32) > from {
+            libc::syscall(libc::SYS_close_range, from, k as u32 - 1, 0u32);
+        }
+        from = k as u32 + 1;
+    }
+    libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32);
+}
+
+/// The guard's first steps in user-namespace mode (see `install`).
+unsafe fn enter_userns(w3: i32, keep: i32, sync: i32) -> io::Result<()> {
+    if libc::unshare(libc::CLONE_NEWUSER) < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The spawn's own error pipe goes too: the caller gets the pid now.
+    close_all_but(&mut [0, 1, 2, w3, keep, sync]);
+    let mut byte = 0u8;
+    let n = loop {
+        let n = libc::read(sync, (&mut byte as *mut u8).cast(), 1);
+        if n < 0 && *libc::__errno_location() == libc::EINTR {
+            continue;
+        }
+        break n;
+    };
+    if n != 1 {
+        libc::_exit(125);
+    }
+    libc::close(sync);
+    // Mapped: drop the supplementary groups, which are not (refused when
+    // setgroups is denied, the single mapping: they stay, unmapped).
+    libc::setgroups(0, std::ptr::null());
+    Ok(())
 }
 
 /// Runs in the child forked to start debootstrap (async-signal-safe calls

@@ -10,6 +10,7 @@ pub mod process;
 pub mod pty;
 pub mod resolve;
 pub mod signals;
+pub mod userns;
 
 use std::ffi::CString;
 use std::io;

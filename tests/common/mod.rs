@@ -324,7 +324,9 @@ pub fn debian_rootfs() -> &'static Path {
             }
             let ns = Ns::new();
             let out = output_within(
-                ns.tool().args(["create", "-q", "-d"]).arg(&dir),
+                ns.tool()
+                    .args(["create", "--backend", "debootstrap", "-q", "-d"])
+                    .arg(&dir),
                 Duration::from_secs(1200),
             );
             assert!(

@@ -1,0 +1,183 @@
+//! Which program builds the rootfs, and its command line: debootstrap (a
+//! shell script, root only) or mmdebstrap (apt on the host, about twice as
+//! fast; as a normal user the only choice, in its unshare mode run as root
+//! of a user namespace that `idmap` maps). `auto` takes mmdebstrap when it
+//! is installed, else debootstrap.
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use super::{CreateError, Options};
+
+/// What the user asked for (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Choice {
+    #[default]
+    Auto,
+    Debootstrap,
+    Mmdebstrap,
+}
+
+impl std::str::FromStr for Choice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Choice, String> {
+        match s {
+            "auto" => Ok(Choice::Auto),
+            "debootstrap" => Ok(Choice::Debootstrap),
+            "mmdebstrap" => Ok(Choice::Mmdebstrap),
+            _ => Err(format!(
+                "unknown backend {}: auto, debootstrap or mmdebstrap",
+                crate::show::quote(s)
+            )),
+        }
+    }
+}
+
+/// The program that builds the rootfs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Debootstrap,
+    Mmdebstrap,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Debootstrap => "debootstrap",
+            Backend::Mmdebstrap => "mmdebstrap",
+        }
+    }
+}
+
+/// A backend and where it is installed.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub backend: Backend,
+    pub path: PathBuf,
+}
+
+fn locate(name: &str) -> Option<PathBuf> {
+    which::which(name)
+        .or_else(|_| which::which_in(name, Some("/usr/sbin:/sbin:/usr/bin:/bin"), "/"))
+        .ok()
+}
+
+/// The backend for `choice`, for root (`privileged`) or a normal user.
+pub fn find(choice: Choice, privileged: bool) -> Result<Found, CreateError> {
+    let mm = || {
+        locate("mmdebstrap").map(|path| Found {
+            backend: Backend::Mmdebstrap,
+            path,
+        })
+    };
+    let deb = || {
+        locate("debootstrap").map(|path| Found {
+            backend: Backend::Debootstrap,
+            path,
+        })
+    };
+    if !privileged {
+        return match choice {
+            Choice::Debootstrap => Err(CreateError::DebootstrapAsUser),
+            Choice::Auto | Choice::Mmdebstrap => mm().ok_or(CreateError::NoMmdebstrap),
+        };
+    }
+    match choice {
+        Choice::Debootstrap => deb().ok_or(CreateError::NoDebootstrap),
+        Choice::Mmdebstrap => mm().ok_or(CreateError::NoMmdebstrap),
+        Choice::Auto => mm().or_else(deb).ok_or(CreateError::NoBackend),
+    }
+}
+
+/// mmdebstrap's arguments: verbose (its steps and apt's lines are the
+/// progress), a directory (`--format=directory`, DIR already holds
+/// `chroot.d/`: `--skip=check/empty`), `--mode=root` for root, `unshare`
+/// as root of a user namespace (mmdebstrap then only unshares its mount
+/// and pid namespaces, and the ids are ours), then the options create
+/// shares with debootstrap, the extra arguments, suite, DIR and mirror.
+pub fn mmdebstrap_args(opts: &Options, dir: &Path, userns: bool) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "--verbose".into(),
+        "--format=directory".into(),
+        "--skip=check/empty".into(),
+        format!("--mode={}", if userns { "unshare" } else { "root" }).into(),
+        format!("--variant={}", opts.variant).into(),
+    ];
+    if !opts.include.is_empty() {
+        args.push(format!("--include={}", opts.include.join(",")).into());
+    }
+    if let Some(a) = &opts.arch {
+        args.push(format!("--architectures={a}").into());
+    }
+    if !opts.components.is_empty() {
+        args.push(format!("--components={}", opts.components.join(",")).into());
+    }
+    args.extend(opts.extra.iter().map(Into::into));
+    args.push(opts.suite.clone().into());
+    args.push(dir.as_os_str().to_owned());
+    args.push(opts.mirror.clone().into());
+    args
+}
+
+/// `mmdebstrap --version`'s number.
+pub fn mmdebstrap_version(path: &Path) -> Option<String> {
+    let out = std::process::Command::new(path)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.trim().trim_start_matches("mmdebstrap").trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices() {
+        assert_eq!("auto".parse(), Ok(Choice::Auto));
+        assert_eq!("mmdebstrap".parse(), Ok(Choice::Mmdebstrap));
+        assert!("cdebootstrap".parse::<Choice>().is_err());
+        assert!(matches!(
+            find(Choice::Debootstrap, false),
+            Err(CreateError::DebootstrapAsUser)
+        ));
+    }
+
+    #[test]
+    fn mmdebstrap_command_line() {
+        let opts = Options {
+            suite: "bookworm".into(),
+            mirror: "http://deb.debian.org/debian".into(),
+            variant: "minbase".into(),
+            include: vec!["ca-certificates".into(), "less".into()],
+            arch: Some("arm64".into()),
+            components: vec!["main".into(), "contrib".into()],
+            extra: vec!["--aptopt=Acquire::Retries 3".into()],
+            quiet: true,
+            backend: Choice::Mmdebstrap,
+        };
+        let a = mmdebstrap_args(&opts, Path::new("/srv/sb"), true);
+        let a: Vec<&str> = a.iter().map(|s| s.to_str().unwrap()).collect();
+        assert_eq!(
+            a,
+            [
+                "--verbose",
+                "--format=directory",
+                "--skip=check/empty",
+                "--mode=unshare",
+                "--variant=minbase",
+                "--include=ca-certificates,less",
+                "--architectures=arm64",
+                "--components=main,contrib",
+                "--aptopt=Acquire::Retries 3",
+                "bookworm",
+                "/srv/sb",
+                "http://deb.debian.org/debian"
+            ]
+        );
+        let a = mmdebstrap_args(&opts, Path::new("/srv/sb"), false);
+        assert!(a.iter().any(|s| s == "--mode=root"));
+    }
+}

@@ -1,0 +1,320 @@
+//! What a new sandbox takes from the host so that HTTPS and apt work inside
+//! as they do outside, behind a proxy that may intercept TLS: the locally
+//! added CA certificates and apt's proxy setting.
+//!
+//! Certificates: every `*.crt` under `/usr/local/share/ca-certificates` is
+//! copied to the same place in the rootfs, and, when the rootfs already has
+//! the `ca-certificates` bundle (`/etc/ssl/certs/ca-certificates.crt`), appended
+//! to it. That is what `update-ca-certificates` does with them, done by file
+//! writes: nothing runs inside, so it is the same for root and for a normal
+//! user's create and for both backends, and costs nothing. A minbase rootfs
+//! has no bundle; installing `ca-certificates` inside later runs
+//! `update-ca-certificates`, which takes the copied files in.
+//!
+//! Proxy: `Acquire::http::Proxy` and `Acquire::https::Proxy` (with their
+//! per-host entries) from the host's `apt-config dump`, else from
+//! `http_proxy`/`https_proxy` in the environment, written to
+//! `/etc/apt/apt.conf.d/80chroot-tool-proxy`.
+use std::path::{Path, PathBuf};
+
+use super::setup::{Root, SetupError};
+
+/// The host's locally added certificates.
+pub const HOST_CERTS: &str = "/usr/local/share/ca-certificates";
+/// Where they go inside, and the bundle they join.
+pub const CERTS: &str = "usr/local/share/ca-certificates";
+pub const BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+/// apt's proxy setting inside.
+pub const PROXY_CONF: &str = "etc/apt/apt.conf.d/80chroot-tool-proxy";
+
+/// Largest certificate file carried.
+const CERT_CAP: u64 = 1 << 20;
+
+/// What was carried, for the log.
+#[derive(Debug, Default)]
+pub struct Carried {
+    /// Certificates copied (paths below `/usr/local/share/ca-certificates`).
+    pub certs: Vec<PathBuf>,
+    /// They were appended to the rootfs' bundle.
+    pub bundled: bool,
+    /// apt proxy lines written.
+    pub proxy: Vec<String>,
+    /// What was left out, and why.
+    pub notes: Vec<String>,
+}
+
+impl Carried {
+    /// One line for the log.
+    pub fn summary(&self) -> String {
+        let certs = if self.certs.is_empty() {
+            "no local CA certificates on the host".to_string()
+        } else {
+            format!(
+                "{} local CA certificate(s) copied to /{CERTS}{}",
+                self.certs.len(),
+                if self.bundled {
+                    format!(" and appended to /{BUNDLE}")
+                } else {
+                    " (no bundle yet: installing ca-certificates inside takes them in)".into()
+                }
+            )
+        };
+        let proxy = if self.proxy.is_empty() {
+            "no apt proxy on the host".to_string()
+        } else {
+            format!(
+                "apt proxy written to /{PROXY_CONF}: {}",
+                self.proxy.join(" ")
+            )
+        };
+        format!("{certs}; {proxy}")
+    }
+}
+
+/// The `*.crt` files below `dir` (as `update-ca-certificates` finds
+/// them: in subdirectories too), sorted, relative to `dir`.
+pub fn host_certs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut todo = vec![(PathBuf::new(), 0)];
+    while let Some((rel, depth)) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(dir.join(&rel)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let r = rel.join(e.file_name());
+            let Ok(md) = std::fs::metadata(dir.join(&r)) else {
+                continue;
+            };
+            if md.is_dir() && depth < 4 {
+                todo.push((r, depth + 1));
+            } else if md.is_file() && r.extension().is_some_and(|x| x == "crt") {
+                out.push(r);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// One setting of apt's configuration as `apt-config dump` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub key: String,
+    pub value: String,
+}
+
+impl Setting {
+    /// The line for an apt.conf file.
+    pub fn line(&self) -> String {
+        format!("{} \"{}\";", self.key, self.value)
+    }
+}
+
+/// A value we are willing to write between apt's quotes.
+fn fit_value(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 2048 && !v.chars().any(|c| c.is_control() || c == '"')
+}
+
+/// The proxy settings of `dump` (`apt-config dump`'s output): the keys
+/// `Acquire::http::Proxy`, `Acquire::https::Proxy` and their per-host
+/// children, then, for a scheme without one, `http_proxy`/`https_proxy`
+/// from `env` (lower case first, as apt and curl read them). Values that
+/// could not be written back safely are left out.
+pub fn proxy_settings(dump: &str, env: impl Fn(&str) -> Option<String>) -> Vec<Setting> {
+    let mut out: Vec<Setting> = vec![];
+    for line in dump.lines() {
+        let Some((key, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let ours = ["Acquire::http::Proxy", "Acquire::https::Proxy"]
+            .iter()
+            .any(|k| key == *k || key.strip_prefix(k).is_some_and(|r| r.starts_with("::")));
+        if !ours || !key.chars().all(|c| c.is_ascii_graphic() && c != '"') {
+            continue;
+        }
+        let Some(value) = rest
+            .trim()
+            .strip_suffix(';')
+            .and_then(|v| v.strip_prefix('"'))
+            .and_then(|v| v.strip_suffix('"'))
+        else {
+            continue;
+        };
+        if fit_value(value) {
+            out.push(Setting {
+                key: key.to_string(),
+                value: value.to_string(),
+            });
+        }
+    }
+    for (scheme, vars) in [
+        ("http", ["http_proxy", "HTTP_PROXY"]),
+        ("https", ["https_proxy", "HTTPS_PROXY"]),
+    ] {
+        let key = format!("Acquire::{scheme}::Proxy");
+        if out.iter().any(|s| s.key == key) {
+            continue;
+        }
+        if let Some(v) = vars.iter().find_map(|v| env(v)).filter(|v| fit_value(v)) {
+            out.push(Setting { key, value: v });
+        }
+    }
+    out
+}
+
+/// The host's `apt-config dump`, or nothing when apt is not there.
+fn apt_config_dump() -> String {
+    std::process::Command::new("apt-config")
+        .arg("dump")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Carries the host's certificates (from `host_dir`) and proxy setting
+/// into `root`.
+pub fn carry(root: &Root, host_dir: &Path) -> Result<Carried, SetupError> {
+    let mut done = Carried::default();
+    let mut pem = String::new();
+    for rel in host_certs(host_dir) {
+        let text = std::fs::read(host_dir.join(&rel))
+            .ok()
+            .filter(|b| b.len() as u64 <= CERT_CAP)
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some(text) = text else {
+            done.notes.push(format!(
+                "{}: not carried (unreadable, not text, or over 1 MiB)",
+                crate::show::path(host_dir.join(&rel))
+            ));
+            continue;
+        };
+        root.write_file(&Path::new(CERTS).join(&rel), &text)?;
+        pem.push_str(&text);
+        if !text.ends_with('\n') {
+            pem.push('\n');
+        }
+        done.certs.push(rel);
+    }
+    if !pem.is_empty() {
+        done.bundled = root.append_if_file(Path::new(BUNDLE), &pem)?;
+    }
+    let proxy = proxy_settings(&apt_config_dump(), |v| std::env::var(v).ok());
+    if !proxy.is_empty() {
+        let mut text =
+            String::from("// The host's proxy for apt, carried by chroot-tool create.\n");
+        for s in &proxy {
+            text.push_str(&s.line());
+            text.push('\n');
+        }
+        root.write_file(Path::new(PROXY_CONF), &text)?;
+        done.proxy = proxy.iter().map(Setting::line).collect();
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DUMP: &str = r#"APT "";
+APT::Architecture "amd64";
+Acquire::http::Proxy "http://proxy.corp:3128/";
+Acquire::http::Proxy::deb.local "DIRECT";
+Acquire::https::Proxy "http://proxy.corp:3128/";
+Acquire::http::Proxy-Auto-Detect "/usr/bin/detect";
+Acquire::ftp::Proxy "ftp://x/";
+Acquire::https::Proxy::evil "a"; Dir "/";
+Acquire::https::Proxy::evil2 "a"b";
+"#;
+
+    #[test]
+    fn proxy_from_apt_config() {
+        let s = proxy_settings(DUMP, |_| Some("http://env:1/".into()));
+        let lines: Vec<String> = s.iter().map(Setting::line).collect();
+        assert_eq!(
+            lines,
+            [
+                "Acquire::http::Proxy \"http://proxy.corp:3128/\";",
+                "Acquire::http::Proxy::deb.local \"DIRECT\";",
+                "Acquire::https::Proxy \"http://proxy.corp:3128/\";",
+            ]
+        );
+    }
+
+    #[test]
+    fn proxy_from_the_environment() {
+        let env = |v: &str| match v {
+            "HTTP_PROXY" => Some("http://upper:8080".to_string()),
+            "https_proxy" => Some("http://lower:8080".to_string()),
+            _ => None,
+        };
+        let s = proxy_settings("APT \"\";\n", env);
+        assert_eq!(
+            s,
+            [
+                Setting {
+                    key: "Acquire::http::Proxy".into(),
+                    value: "http://upper:8080".into()
+                },
+                Setting {
+                    key: "Acquire::https::Proxy".into(),
+                    value: "http://lower:8080".into()
+                }
+            ]
+        );
+        // A value that would break out of apt's quotes is never written.
+        assert!(proxy_settings("", |_| Some("http://x\";\nDir \"/".into())).is_empty());
+        assert!(proxy_settings("", |_| None).is_empty());
+    }
+
+    #[test]
+    fn certs_copied_and_bundled() {
+        let t = tempfile::tempdir().unwrap();
+        let host = t.path().join("host");
+        std::fs::create_dir_all(host.join("corp")).unwrap();
+        std::fs::write(host.join("a.crt"), "-----A-----\n").unwrap();
+        std::fs::write(host.join("corp/b.crt"), "-----B-----").unwrap();
+        std::fs::write(host.join("notes.txt"), "no").unwrap();
+        assert_eq!(
+            host_certs(&host),
+            [PathBuf::from("a.crt"), PathBuf::from("corp/b.crt")]
+        );
+        let rootfs = t.path().join("root");
+        std::fs::create_dir_all(rootfs.join("etc/ssl/certs")).unwrap();
+        std::fs::write(rootfs.join(BUNDLE), "-----DEBIAN-----\n").unwrap();
+        let root = Root::open(&rootfs).unwrap();
+        let done = carry(&root, &host).unwrap();
+        assert_eq!(done.certs.len(), 2);
+        assert!(done.bundled);
+        assert_eq!(
+            std::fs::read_to_string(rootfs.join(CERTS).join("corp/b.crt")).unwrap(),
+            "-----B-----"
+        );
+        assert_eq!(
+            std::fs::read_to_string(rootfs.join(BUNDLE)).unwrap(),
+            "-----DEBIAN-----\n-----A-----\n-----B-----\n"
+        );
+        // No bundle (minbase): the files only.
+        let bare = t.path().join("bare");
+        std::fs::create_dir_all(&bare).unwrap();
+        let done = carry(&Root::open(&bare).unwrap(), &host).unwrap();
+        assert!(!done.bundled);
+        assert!(bare.join(CERTS).join("a.crt").is_file());
+        assert!(!bare.join(BUNDLE).exists());
+        // A bundle that is a symlink is never written through.
+        let linked = t.path().join("linked");
+        std::fs::create_dir_all(linked.join("etc/ssl/certs")).unwrap();
+        std::fs::write(t.path().join("outside"), "x\n").unwrap();
+        std::os::unix::fs::symlink(t.path().join("outside"), linked.join(BUNDLE)).unwrap();
+        let done = carry(&Root::open(&linked).unwrap(), &host).unwrap();
+        assert!(!done.bundled);
+        assert_eq!(
+            std::fs::read_to_string(t.path().join("outside")).unwrap(),
+            "x\n"
+        );
+    }
+}

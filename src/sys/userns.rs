@@ -1,0 +1,80 @@
+//! Moving this process into a new user namespace whose id maps another
+//! process writes (the kernel lets a process write only its own single
+//! mapping; a range needs the setuid newuidmap, which must run outside).
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+
+use nix::fcntl::OFlag;
+use nix::unistd::{fork, pipe2, ForkResult};
+
+/// Unshares a user namespace for this (single-threaded) process and has
+/// `write_maps(pid)` write its maps: a helper forked before the unshare,
+/// so that it stays in the parent namespace (where newuidmap's setuid
+/// counts), waits until the namespace exists, calls `write_maps` with this
+/// process's pid and reports. Afterwards this process is root of the new
+/// namespace, with the ids `write_maps` mapped. The outer error is the
+/// system's (fork, unshare: a multi-threaded caller gets EINVAL); the
+/// inner one is `write_maps`'s message.
+pub fn unshare_mapped(
+    write_maps: impl FnOnce(i32) -> Result<(), String>,
+) -> io::Result<Result<(), String>> {
+    let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let (res_r, res_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let me = std::process::id() as i32;
+    // SAFETY: the caller is single-threaded (unshare of a user namespace
+    // requires it, and it is checked below before anything else), so the
+    // child may run ordinary code; it ends with _exit, never returning.
+    match unsafe { fork() }? {
+        ForkResult::Child => {
+            drop(go_w);
+            drop(res_r);
+            let code = helper(go_r, res_w, me, write_maps);
+            // SAFETY: ends the helper without running the parent's exit code.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop(go_r);
+            drop(res_w);
+            // SAFETY: a plain system call on this process.
+            let r = unsafe { libc::unshare(libc::CLONE_NEWUSER) };
+            let unshared = if r < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            };
+            let mut go = std::fs::File::from(go_w);
+            if unshared.is_ok() {
+                let _ = go.write_all(b"1");
+            }
+            drop(go);
+            let mut msg = String::new();
+            let _ = std::fs::File::from(res_r).read_to_string(&mut msg);
+            let ended = super::process::wait_child(child.as_raw())?;
+            unshared?;
+            Ok(match ended {
+                super::process::Ended::Exited(0) => Ok(()),
+                other if msg.is_empty() => Err(format!("the id-map helper ended: {other}")),
+                _ => Err(msg),
+            })
+        }
+    }
+}
+
+fn helper(
+    go: OwnedFd,
+    res: OwnedFd,
+    parent: i32,
+    write_maps: impl FnOnce(i32) -> Result<(), String>,
+) -> i32 {
+    let mut byte = [0u8; 1];
+    if std::fs::File::from(go).read_exact(&mut byte).is_err() {
+        return 1;
+    }
+    match write_maps(parent) {
+        Ok(()) => 0,
+        Err(m) => {
+            let _ = std::fs::File::from(res).write_all(m.as_bytes());
+            1
+        }
+    }
+}
