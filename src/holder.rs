@@ -108,6 +108,11 @@ impl HolderInfo {
         v
     }
 
+    /// The inode of its mount namespace, where the sandbox is mounted.
+    pub fn mount_namespace(&self) -> u64 {
+        self.inodes.mnt
+    }
+
     /// Whether the process `pid` (not the holder itself) is inside: in its
     /// pid namespace, its mount namespace, or its user namespace (a run
     /// with a mount namespace of its own stays in the latter two).
@@ -216,20 +221,35 @@ pub fn file_of(dir: &Path) -> io::Result<PathBuf> {
         .join(format!("{}-{}", md.dev(), md.ino())))
 }
 
-/// What the pid file says, if there is one (never through a symlink, a
-/// regular file only, a bounded read).
-fn read_record(path: &Path) -> Option<Record> {
-    let f = fs::OpenOptions::new()
+/// What reading a pid file found.
+enum PidFile {
+    /// No pid file (the usual case).
+    Missing,
+    /// Something unreadable or malformed is there.
+    Bad,
+    Record(Record),
+}
+
+/// What the pid file says (never through a symlink, a regular file only,
+/// a bounded read).
+fn read_record(path: &Path) -> PidFile {
+    let f = match fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
-        .ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return PidFile::Missing,
+        Err(_) => return PidFile::Bad,
+    };
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return PidFile::Bad;
     }
     let mut b = vec![];
-    f.take(256).read_to_end(&mut b).ok()?;
-    Record::parse(&b)
+    if f.take(256).read_to_end(&mut b).is_err() {
+        return PidFile::Bad;
+    }
+    Record::parse(&b).map_or(PidFile::Bad, PidFile::Record)
 }
 
 /// The holder the record speaks of, if it is still that process: held by
@@ -253,7 +273,10 @@ fn alive(r: &Record) -> Option<HolderInfo> {
 /// (the usual case of a sandbox on without a holder) costs one `stat` of
 /// DIR and one failed `open`. Changes nothing (for `list`).
 pub fn state(dir: &Path) -> Option<HolderInfo> {
-    alive(&read_record(&file_of(dir).ok()?)?)
+    match read_record(&file_of(dir).ok()?) {
+        PidFile::Record(r) => alive(&r),
+        PidFile::Missing | PidFile::Bad => None,
+    }
 }
 
 /// What [`find`] found.
@@ -271,12 +294,13 @@ pub fn find(dir: &Path) -> Found {
     let Ok(path) = file_of(dir) else {
         return Found::None;
     };
-    let Some(r) = read_record(&path) else {
-        if fs::symlink_metadata(&path).is_ok() {
+    let r = match read_record(&path) {
+        PidFile::Missing => return Found::None,
+        PidFile::Bad => {
             let _ = fs::remove_file(&path);
             return Found::Died;
         }
-        return Found::None;
+        PidFile::Record(r) => r,
     };
     match alive(&r) {
         Some(h) => Found::Alive(h),

@@ -297,7 +297,9 @@ fn root_with_dash_n_gets_a_user_namespace_of_every_id() {
         &["touch /proc/x 2>&1; grep ' /proc ' /proc/self/mountinfo"],
     );
     assert!(stdout(&o).contains(" ro,"), "{}", stdout(&o));
-    ok(&ns.run(&["off", "-d", d(&root)]));
+    // destroy of a sandbox on with a holder ends it, then deletes.
+    ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
+    assert!(!root.exists());
     wait_until("the holder to end", || gone(holder_pid(&st)));
 }
 
@@ -426,7 +428,7 @@ fn a_user_with_a_subuid_range_runs_a_debian_sandbox_without_root() {
     let _h = user.holders();
     // The rootfs as mmdebstrap's unshare mode leaves it: root's files the
     // user's, id N the range's 100000+N-1.
-    let root = ns.debian_root("deb");
+    let root = ns.debian_root("ct-user/deb");
     let (uid, gid) = (
         user.uid,
         nix::unistd::User::from_name("ct-user")
@@ -532,6 +534,17 @@ fn a_user_with_a_subuid_range_runs_a_debian_sandbox_without_root() {
     // The history is the user's own.
     let log = ok(&user.tool(&ns, &["log", "-d", d(&root), "--json"]));
     assert!(log.lines().count() >= 5, "{log}");
+    // destroy of the sandbox on, a daemon inside: it ends the holder, then
+    // deletes every file, whatever id of the range owns it.
+    ok(&user.tool(
+        &ns,
+        &["run", "-d", d(&root), "sleep 1000 >/dev/null 2>&1 &"],
+    ));
+    let holder = holder_pid(&user.status(&ns, &root));
+    let o = user.tool(&ns, &["destroy", "--yes", "-d", d(&root)]);
+    assert!(ok(&o).contains("destroyed"), "{}", stderr(&o));
+    assert!(!root.exists());
+    wait_until("the holder to end", || gone(holder));
 }
 
 #[test]
