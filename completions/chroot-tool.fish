@@ -28,7 +28,7 @@ complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -s d -l dir -d 'Th
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
-complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf (a holder\'s namespaces as a normal user, with -N or --ns)'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "run" -d 'Turn on, then run a command inside ("LINE" through the dispatch rules, or [--] PROG ARGS...)'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "shell" -d 'An interactive login shell inside (root\'s, or -u USER\'s in USER\'s home)'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "off" -d 'Stop, end every process inside, unmount everything at or below DIR'
@@ -43,11 +43,16 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l varia
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l include -d 'Extra packages, comma-separated' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l arch -d 'Architecture (default: the host\'s)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l components -d 'Archive components, comma-separated (default: main)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l backend -d 'What builds the rootfs: mmdebstrap when installed (auto), else debootstrap; a normal user needs mmdebstrap' -r -f -a "auto\t''
+debootstrap\t''
+mmdebstrap\t''"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s q -l quiet -d 'No progress output'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -l ns -d 'The holder also owns these namespaces: a light VM (own process tree, hostname, IPC, only loopback); over [run] namespaces' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s N -l userns -d 'A holder process keeps the sandbox in user and mount namespaces of its own (a normal user\'s `on` always does)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s u -l user -d 'Run as USER (and GROUP): names or numbers of the sandbox\'s own /etc/passwd and /etc/group' -r
@@ -102,7 +107,7 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s 
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf (a holder\'s namespaces as a normal user, with -N or --ns)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "run" -d 'Turn on, then run a command inside ("LINE" through the dispatch rules, or [--] PROG ARGS...)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "shell" -d 'An interactive login shell inside (root\'s, or -u USER\'s in USER\'s home)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "off" -d 'Stop, end every process inside, unmount everything at or below DIR'
