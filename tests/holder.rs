@@ -130,6 +130,13 @@ fn light_vm_as_root_has_its_own_processes_hostname_and_network() {
         format!("pid:[{}]", ns_of(holder, "pid")),
         "the run's pid namespace is the holder's"
     );
+    // Its own IPC namespace, the holder's, not ours.
+    let ipc = ok(&ns.run_in(&root, &["--", "readlink", "/proc/self/ns/ipc"]));
+    assert_eq!(ipc.trim(), format!("ipc:[{}]", ns_of(holder, "ipc")));
+    assert_ne!(
+        ns_of(holder, "ipc"),
+        ns_of(std::process::id() as i64, "ipc")
+    );
     // Its own hostname: the directory's name (busybox has no /etc/hostname).
     assert_eq!(ok(&ns.run_in(&root, &["hostname"])).trim(), "vm");
     // Only loopback.
@@ -297,6 +304,21 @@ fn root_with_dash_n_gets_a_user_namespace_of_every_id() {
         &["touch /proc/x 2>&1; grep ' /proc ' /proc/self/mountinfo"],
     );
     assert!(stdout(&o).contains(" ro,"), "{}", stdout(&o));
+    // On a terminal, the command's terminal is a pty of the sandbox's own
+    // devpts, made in the user namespace.
+    let line = format!("{BIN} run -d {} -- tty", d(&root));
+    let o = output_within(
+        ns.cmd("script")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(Stdio::null()),
+        DEADLINE,
+    );
+    assert!(
+        stdout(&o).contains("/dev/pts/0"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     // destroy of a sandbox on with a holder ends it, then deletes.
     ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
     assert!(!root.exists());
