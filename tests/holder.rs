@@ -624,6 +624,21 @@ fn a_user_without_a_range_gets_root_alone_and_a_warning() {
     assert!(out.contains("1 process ended"), "{out}");
     wait_until("the holder to end", || gone(holder));
     assert_eq!(user.status(&ns, &root)["state"], "off");
+    // A light VM as a normal user: its own pid 1, hostname and network.
+    ok(&user.tool(&ns, &["on", "--ns", "pid,uts,ipc,net", "-d", d(&root)]));
+    let o = user.tool(
+        &ns,
+        &[
+            "run",
+            "-d",
+            d(&root),
+            "ps -o pid | grep -c .; hostname; grep -c : /proc/net/dev",
+        ],
+    );
+    let words: Vec<String> = ok(&o).split_whitespace().map(String::from).collect();
+    assert!(words[0].parse::<u32>().unwrap() <= 5, "{words:?}");
+    assert_eq!(words[1..], ["bb".to_string(), "1".to_string()], "{words:?}");
+    ok(&user.tool(&ns, &["off", "-d", d(&root)]));
     // A cgroup limit a normal user may not set says so.
     let v1 = fs::read_to_string("/proc/self/cgroup")
         .unwrap()
@@ -680,4 +695,29 @@ fn holders_of(dir: &Path) -> usize {
                 && !gone(e.file_name().to_string_lossy().parse().unwrap_or(0))
         })
         .count()
+}
+
+#[test]
+fn on_runs_start_without_a_holder_too() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("plain");
+    script(
+        &root.join("chroot.d/start"),
+        "#!/bin/sh\necho started >> /root/started\nexit 3\n",
+    );
+    let o = ns.run(&["on", "-d", d(&root)]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("start exited with status 3"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(status(&ns, &root)["mode"], "chroot");
+    // Only when it turned the sandbox on: not again when it was on.
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    assert_eq!(
+        fs::read_to_string(root.join("root/started")).unwrap(),
+        "started\n"
+    );
+    ok(&ns.run(&["off", "-d", d(&root)]));
 }
