@@ -108,6 +108,11 @@ impl HolderInfo {
         v
     }
 
+    /// The inode of its mount namespace, where the sandbox is mounted.
+    pub fn mount_namespace(&self) -> u64 {
+        self.inodes.mnt
+    }
+
     /// Whether the process `pid` (not the holder itself) is inside: in its
     /// pid namespace, its mount namespace, or its user namespace (a run
     /// with a mount namespace of its own stays in the latter two).
@@ -216,20 +221,35 @@ pub fn file_of(dir: &Path) -> io::Result<PathBuf> {
         .join(format!("{}-{}", md.dev(), md.ino())))
 }
 
-/// What the pid file says, if there is one (never through a symlink, a
-/// regular file only, a bounded read).
-fn read_record(path: &Path) -> Option<Record> {
-    let f = fs::OpenOptions::new()
+/// What reading a pid file found.
+enum PidFile {
+    /// No pid file (the usual case).
+    Missing,
+    /// Something unreadable or malformed is there.
+    Bad,
+    Record(Record),
+}
+
+/// What the pid file says (never through a symlink, a regular file only,
+/// a bounded read).
+fn read_record(path: &Path) -> PidFile {
+    let f = match fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
-        .ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return PidFile::Missing,
+        Err(_) => return PidFile::Bad,
+    };
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return PidFile::Bad;
     }
     let mut b = vec![];
-    f.take(256).read_to_end(&mut b).ok()?;
-    Record::parse(&b)
+    if f.take(256).read_to_end(&mut b).is_err() {
+        return PidFile::Bad;
+    }
+    Record::parse(&b).map_or(PidFile::Bad, PidFile::Record)
 }
 
 /// The holder the record speaks of, if it is still that process: held by
@@ -253,7 +273,10 @@ fn alive(r: &Record) -> Option<HolderInfo> {
 /// (the usual case of a sandbox on without a holder) costs one `stat` of
 /// DIR and one failed `open`. Changes nothing (for `list`).
 pub fn state(dir: &Path) -> Option<HolderInfo> {
-    alive(&read_record(&file_of(dir).ok()?)?)
+    match read_record(&file_of(dir).ok()?) {
+        PidFile::Record(r) => alive(&r),
+        PidFile::Missing | PidFile::Bad => None,
+    }
 }
 
 /// What [`find`] found.
@@ -271,12 +294,13 @@ pub fn find(dir: &Path) -> Found {
     let Ok(path) = file_of(dir) else {
         return Found::None;
     };
-    let Some(r) = read_record(&path) else {
-        if fs::symlink_metadata(&path).is_ok() {
+    let r = match read_record(&path) {
+        PidFile::Missing => return Found::None,
+        PidFile::Bad => {
             let _ = fs::remove_file(&path);
             return Found::Died;
         }
-        return Found::None;
+        PidFile::Record(r) => r,
     };
     match alive(&r) {
         Some(h) => Found::Alive(h),
@@ -412,7 +436,9 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
     };
     drop(ready_w);
     drop(go_r);
-    let mut go = Some(File::from(go_w));
+    // `g`: the maps are written, go on; `k`: the pid file is written, hold.
+    // At its end of file (we failed, or were killed) the child ends.
+    let mut go = File::from(go_w);
     let mut lines = io::BufReader::new(File::from(ready_r));
     let mut holder: Option<i32> = None;
     let mut ready = false;
@@ -436,13 +462,10 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
                 let res = spec.userns.as_ref().map_or(Ok(()), |m| m.write_for(first));
                 match res {
                     Ok(()) => {
-                        if let Some(mut g) = go.take() {
-                            let _ = g.write_all(b"g");
-                        }
+                        let _ = go.write_all(b"g");
                     }
                     Err(e) => {
                         error = Some(format!("writing the id maps of the holder: {e}"));
-                        go = None;
                         let _ = nix::sys::signal::kill(
                             nix::unistd::Pid::from_raw(first),
                             nix::sys::signal::Signal::SIGKILL,
@@ -457,19 +480,16 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
             _ => {}
         }
     }
-    drop(go);
     let first_end = sys::process::wait_child(first);
     let info = match (ready, holder, &error) {
         (true, Some(pid), None) => record_of(pid, spec),
         _ => None,
     };
+    // On every way out but success, `go` closes unwritten: a holder still
+    // there ends by itself (never signalled by a pid that may be reused).
     let Some((info, rec)) = info else {
-        if let Some(pid) = holder {
-            if let Ok(fd) = pidfd::open(pid) {
-                let _ = pidfd::send_signal(fd.as_fd(), libc::SIGKILL);
-            }
-        }
         let why = error.unwrap_or_else(|| match first_end {
+            Ok(sys::process::Ended::Exited(0)) => "the holder ended before it was ready".into(),
             Ok(e) => format!("the holder ended before it was ready ({e})"),
             Err(e) => format!("the holder ended before it was ready ({e})"),
         });
@@ -478,6 +498,12 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
     if let Err(e) = write_record(&path, &rec) {
         let _ = pidfd::send_signal(info.pidfd.as_fd(), libc::SIGKILL);
         return Err(at(e)).context("writing the holder's pid file; the holder was ended");
+    }
+    // Only now the holder may stay: had we been killed before, it would
+    // have ended, not lived on without a pid file.
+    if let Err(e) = go.write_all(b"k") {
+        let _ = fs::remove_file(&path);
+        return Err(e).context("telling the holder its pid file is written");
     }
     Ok(Started { info, warnings })
 }
@@ -548,13 +574,10 @@ fn first_child(
     if spec.userns.is_some() {
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).context("making a user namespace")?;
         out.write_all(b"U\n")?;
-        let mut b = [0u8; 1];
-        if File::from(go).read(&mut b)? != 1 {
+        if !told(&go, b'g') {
             // The parent could not map our ids: it has said why.
             sys::ns::exit_now(1);
         }
-    } else {
-        drop(go);
     }
     let mut flags = CloneFlags::CLONE_NEWNS;
     for (on, f) in [
@@ -578,13 +601,17 @@ fn first_child(
             match res {
                 Ok(warnings) => {
                     let _ = std::env::set_current_dir("/");
-                    sys::ns::detach_descriptors(out.as_raw_fd())?;
+                    sys::ns::detach_descriptors(&[out.as_raw_fd(), go.as_raw_fd()])?;
                     for w in warnings {
                         writeln!(out, "W {}", show::error_line([w]))?;
                     }
                     out.write_all(b"R\n")?;
                     // Our end of the pipe closes: the caller reads to its end.
                     let _ = nix::unistd::close(out.as_raw_fd());
+                    if !told(&go, b'k') {
+                        sys::ns::exit_now(1);
+                    }
+                    drop(go);
                     sys::ns::set_name(c"chroot-tool-hold");
                     sys::ns::hold()
                 }
@@ -593,6 +620,18 @@ fn first_child(
                     sys::ns::exit_now(1)
                 }
             }
+        }
+    }
+}
+
+/// Whether the caller wrote `what` on `go` (not: it failed or is gone).
+fn told(go: &OwnedFd, what: u8) -> bool {
+    let mut b = [0u8; 1];
+    loop {
+        match nix::unistd::read(go, &mut b) {
+            Ok(1) => return b[0] == what,
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return false,
         }
     }
 }

@@ -196,8 +196,9 @@ pub fn forget(id: u64) {
 /// than ours that a process still holds. `Some(pid)` names such a process;
 /// `Some(0)` when the namespace may be held by a process this pid namespace
 /// cannot see. Records of namespaces no process holds are stale and dropped
-/// (only where every process is visible).
-pub fn on_elsewhere(dir: &Path) -> Option<i32> {
+/// (only where every process is visible). The namespace `except` (the
+/// sandbox's own holder's, which `off` ends) does not count.
+pub fn on_elsewhere(dir: &Path, except: Option<u64>) -> Option<i32> {
     let me = mntns();
     let want = identity(dir)?;
     let mut namespaces: Vec<(u64, PathBuf)> = vec![];
@@ -207,7 +208,10 @@ pub fn on_elsewhere(dir: &Path) -> Option<i32> {
             continue;
         };
         let Ok(ns) = ns.parse::<u64>() else { continue };
-        if ns != me && Record::read(&e.path()).is_some_and(|r| (r.dev, r.ino) == want) {
+        if ns != me
+            && Some(ns) != except
+            && Record::read(&e.path()).is_some_and(|r| (r.dev, r.ino) == want)
+        {
             namespaces.push((ns, e.path()));
         }
     }

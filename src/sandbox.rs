@@ -167,7 +167,8 @@ impl Sandbox {
     /// made), and DIR, or a part of it, is not mounted anywhere else (a
     /// bind of it, perhaps a sandbox turned on there).
     pub fn check_delete(&self) -> Result<()> {
-        if let Some(pid) = crate::owned::on_elsewhere(&self.dir) {
+        let holder = crate::holder::state(&self.dir).map(|h| h.mount_namespace());
+        if let Some(pid) = crate::owned::on_elsewhere(&self.dir, holder) {
             let whose = match pid {
                 0 => "one this pid namespace cannot see into".to_string(),
                 pid => format!("that of pid {pid}"),

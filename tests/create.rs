@@ -71,6 +71,8 @@ fn real_create_makes_a_ready_sandbox() {
         "{rec:?}"
     );
     assert_eq!(rec.tool_version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(rec.backend, "debootstrap");
+    assert!(rec.debootstrap_version.is_some(), "{rec:?}");
     assert!(
         rec.date.ends_with('Z') && rec.date.len() == 20,
         "{}",

@@ -92,6 +92,22 @@ fn light_vm_as_root_has_its_own_processes_hostname_and_network() {
     );
     let holder = holder_pid(&st);
     let mnt = ns_of(holder, "mnt");
+    // It outlives the terminal of the `on` that started it: a session of
+    // its own, HUP ignored.
+    let stat = fs::read_to_string(format!("/proc/{holder}/stat")).unwrap();
+    let sid = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(4)
+        .unwrap()
+        .to_string();
+    assert_ne!(sid, nix::unistd::getsid(None).unwrap().to_string());
+    let status_text = fs::read_to_string(format!("/proc/{holder}/status")).unwrap();
+    let ign = status_text
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap();
+    assert_ne!(ign & (1 << (libc::SIGHUP - 1)), 0, "HUP is ignored");
     // Nothing of it is mounted in our namespace: it lives in the holder's.
     assert!(
         ns.mounts_under(&root).is_empty(),
@@ -113,6 +129,13 @@ fn light_vm_as_root_has_its_own_processes_hostname_and_network() {
         inside.trim(),
         format!("pid:[{}]", ns_of(holder, "pid")),
         "the run's pid namespace is the holder's"
+    );
+    // Its own IPC namespace, the holder's, not ours.
+    let ipc = ok(&ns.run_in(&root, &["--", "readlink", "/proc/self/ns/ipc"]));
+    assert_eq!(ipc.trim(), format!("ipc:[{}]", ns_of(holder, "ipc")));
+    assert_ne!(
+        ns_of(holder, "ipc"),
+        ns_of(std::process::id() as i64, "ipc")
     );
     // Its own hostname: the directory's name (busybox has no /etc/hostname).
     assert_eq!(ok(&ns.run_in(&root, &["hostname"])).trim(), "vm");
@@ -281,7 +304,24 @@ fn root_with_dash_n_gets_a_user_namespace_of_every_id() {
         &["touch /proc/x 2>&1; grep ' /proc ' /proc/self/mountinfo"],
     );
     assert!(stdout(&o).contains(" ro,"), "{}", stdout(&o));
-    ok(&ns.run(&["off", "-d", d(&root)]));
+    // On a terminal, the command's terminal is a pty of the sandbox's own
+    // devpts, made in the user namespace.
+    let line = format!("{BIN} run -d {} -- tty", d(&root));
+    let o = output_within(
+        ns.cmd("script")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(Stdio::null()),
+        DEADLINE,
+    );
+    assert!(
+        stdout(&o).contains("/dev/pts/0"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    // destroy of a sandbox on with a holder ends it, then deletes.
+    ok(&ns.run(&["destroy", "--yes", "-d", d(&root)]));
+    assert!(!root.exists());
     wait_until("the holder to end", || gone(holder_pid(&st)));
 }
 
@@ -410,7 +450,7 @@ fn a_user_with_a_subuid_range_runs_a_debian_sandbox_without_root() {
     let _h = user.holders();
     // The rootfs as mmdebstrap's unshare mode leaves it: root's files the
     // user's, id N the range's 100000+N-1.
-    let root = ns.debian_root("deb");
+    let root = ns.debian_root("ct-user/deb");
     let (uid, gid) = (
         user.uid,
         nix::unistd::User::from_name("ct-user")
@@ -516,6 +556,17 @@ fn a_user_with_a_subuid_range_runs_a_debian_sandbox_without_root() {
     // The history is the user's own.
     let log = ok(&user.tool(&ns, &["log", "-d", d(&root), "--json"]));
     assert!(log.lines().count() >= 5, "{log}");
+    // destroy of the sandbox on, a daemon inside: it ends the holder, then
+    // deletes every file, whatever id of the range owns it.
+    ok(&user.tool(
+        &ns,
+        &["run", "-d", d(&root), "sleep 1000 >/dev/null 2>&1 &"],
+    ));
+    let holder = holder_pid(&user.status(&ns, &root));
+    let o = user.tool(&ns, &["destroy", "--yes", "-d", d(&root)]);
+    assert!(ok(&o).contains("destroyed"), "{}", stderr(&o));
+    assert!(!root.exists());
+    wait_until("the holder to end", || gone(holder));
 }
 
 #[test]
@@ -573,6 +624,21 @@ fn a_user_without_a_range_gets_root_alone_and_a_warning() {
     assert!(out.contains("1 process ended"), "{out}");
     wait_until("the holder to end", || gone(holder));
     assert_eq!(user.status(&ns, &root)["state"], "off");
+    // A light VM as a normal user: its own pid 1, hostname and network.
+    ok(&user.tool(&ns, &["on", "--ns", "pid,uts,ipc,net", "-d", d(&root)]));
+    let o = user.tool(
+        &ns,
+        &[
+            "run",
+            "-d",
+            d(&root),
+            "ps -o pid | grep -c .; hostname; grep -c : /proc/net/dev",
+        ],
+    );
+    let words: Vec<String> = ok(&o).split_whitespace().map(String::from).collect();
+    assert!(words[0].parse::<u32>().unwrap() <= 5, "{words:?}");
+    assert_eq!(words[1..], ["bb".to_string(), "1".to_string()], "{words:?}");
+    ok(&user.tool(&ns, &["off", "-d", d(&root)]));
     // A cgroup limit a normal user may not set says so.
     let v1 = fs::read_to_string("/proc/self/cgroup")
         .unwrap()
@@ -588,4 +654,70 @@ fn a_user_without_a_range_gets_root_alone_and_a_warning() {
         assert!(stderr(&o).contains("cgroup v1"), "{}", stderr(&o));
         ok(&user.tool(&ns, &["off", "-d", d(&root)]));
     }
+}
+
+#[test]
+fn a_holder_that_fails_its_setup_leaves_nothing() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("f");
+    let _h = Holders(ns.run_dir.join("holder"));
+    // The holder is killed after three of its mounts, as a crash would.
+    let mut c = ns.tool();
+    c.args(["on", "-d", d(&root), "--ns", "uts,net"])
+        .env(chroot_tool::engine::FAULT_KILL_AFTER, "3");
+    let o = output_within(&mut c, DEADLINE);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("ended before it was ready"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        fs::read_dir(ns.run_dir.join("holder")).map_or(true, |mut d| d.next().is_none()),
+        "no pid file"
+    );
+    assert_eq!(status(&ns, &root)["state"], "off");
+    assert_eq!(holders_of(&root), 0, "no holder left");
+    // And the next on works.
+    ok(&ns.run(&["on", "-d", d(&root), "--ns", "pid,net"]));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+/// The holders running for `dir` (their command line, `on`'s, names it).
+fn holders_of(dir: &Path) -> usize {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c == "chroot-tool-hol\n")
+                && fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| c.split(|&b| b == 0).any(|w| w == d(dir).as_bytes()))
+                && !gone(e.file_name().to_string_lossy().parse().unwrap_or(0))
+        })
+        .count()
+}
+
+#[test]
+fn on_runs_start_without_a_holder_too() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("plain");
+    script(
+        &root.join("chroot.d/start"),
+        "#!/bin/sh\necho started >> /root/started\nexit 3\n",
+    );
+    let o = ns.run(&["on", "-d", d(&root)]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("start exited with status 3"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(status(&ns, &root)["mode"], "chroot");
+    // Only when it turned the sandbox on: not again when it was on.
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    assert_eq!(
+        fs::read_to_string(root.join("root/started")).unwrap(),
+        "started\n"
+    );
+    ok(&ns.run(&["off", "-d", d(&root)]));
 }

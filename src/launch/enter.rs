@@ -1,5 +1,6 @@
 //! The ways in that start with the sandbox itself: `run` and `shell` turn
-//! it on, run `host-cmd`, then launch; `off`'s stop launches with a deadline.
+//! it on, run `host-cmd`, then launch; `off`'s stop launches with a deadline,
+//! `on`'s start without. A sandbox with a holder is entered through it.
 use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;

@@ -1,14 +1,17 @@
 //! One way into a sandbox. Every command that starts a process inside
-//! (`run`, `shell`, `off`'s `stop`) builds a [`Launch`] and hands it to the
-//! one spawner ([`spawn::run`]): how to reach the root, the program, who it
-//! runs as, its environment, working directory and terminal. New isolation
+//! (`run`, `shell`, `off`'s `stop`, `on`'s `start`) builds a [`Launch`] and
+//! hands it to the one spawner ([`spawn::run`]): how to reach the root (a
+//! chroot in our mount namespace, or setns into a holder's namespaces
+//! first: [`Reach`]), the program, who it runs as, its environment,
+//! working directory and terminal. New isolation
 //! is a new field here and a new child step in `sys::child`, not a new path.
 //!
 //! - [`spawn`]: the spawner and supervisor (ordered child steps, exact
 //!   125/126/127 errors, pidfd + signalfd + pty relay).
 //! - [`user`]: `USER[:GROUP]` resolved in the sandbox's own /etc/passwd and /etc/group.
 //! - [`build`]: the options of `run` and `shell` (and `[run]` of tool.conf) into a Launch.
-//! - [`enter`]: turn on, run host-cmd, then launch; and `off`'s stop.
+//! - [`enter`]: turn on (or through the holder), run host-cmd, then launch;
+//!   and `off`'s stop, `on`'s start.
 pub mod build;
 pub mod enter;
 pub mod isolate;

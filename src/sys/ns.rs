@@ -67,15 +67,22 @@ pub fn ignore_signals() {
 }
 
 /// stdin, stdout and stderr onto /dev/null, every other descriptor but
-/// `keep` closed: a holder keeps no terminal, pipe or lock of its caller.
-pub fn detach_descriptors(keep: RawFd) -> io::Result<()> {
+/// those in `keep` closed: a holder keeps no terminal, pipe or lock of its
+/// caller.
+pub fn detach_descriptors(keep: &[RawFd]) -> io::Result<()> {
     let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/null")?;
     use std::os::fd::AsRawFd;
+    let mut keep: Vec<libc::c_uint> = keep
+        .iter()
+        .filter(|&&fd| fd > 2)
+        .map(|&fd| fd as libc::c_uint)
+        .collect();
+    keep.sort_unstable();
     // SAFETY: dup2 onto the standard descriptors; close_range on ranges
-    // that leave `keep` open.
+    // between the descriptors kept.
     unsafe {
         for fd in 0..3 {
             if libc::dup2(null.as_raw_fd(), fd) < 0 {
@@ -83,10 +90,14 @@ pub fn detach_descriptors(keep: RawFd) -> io::Result<()> {
             }
         }
         drop(null);
-        if keep > 3 {
-            libc::syscall(libc::SYS_close_range, 3, keep - 1, 0);
+        let mut from: libc::c_uint = 3;
+        for fd in keep {
+            if fd > from {
+                libc::syscall(libc::SYS_close_range, from, fd - 1, 0);
+            }
+            from = from.max(fd + 1);
         }
-        libc::syscall(libc::SYS_close_range, keep.max(2) + 1, libc::c_uint::MAX, 0);
+        libc::syscall(libc::SYS_close_range, from, libc::c_uint::MAX, 0);
     }
     Ok(())
 }
