@@ -276,6 +276,31 @@ fn user_creates_and_destroys() {
     // The lock lived in the user's runtime directory.
     assert!(u.home.join("run/chroot-tool/lock").is_dir());
 
+    // A create that did not finish (no create.toml) is cleaned by the
+    // next create, files of the subordinate ids included (that one fails
+    // fast on an unreachable mirror).
+    let sub = dir.join("var/cache/apt/archives/partial");
+    fs::remove_file(dir.join("chroot.d/create.toml")).unwrap();
+    let out = u.run(
+        &ns,
+        &[
+            "create",
+            "--mirror",
+            "http://127.0.0.1:9/debian",
+            "-d",
+            d(&dir),
+        ],
+        DEADLINE,
+    );
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{err}");
+    assert!(
+        err.contains("cleaning up a previous failed create"),
+        "{err}"
+    );
+    assert!(err.contains("could not be reached"), "{err}");
+    assert!(!sub.exists() && !dir.join("etc/passwd").exists(), "{err}");
+
     // Root could not remove these as the user can; the user's destroy does.
     let out = u.run(&ns, &["destroy", "--yes", "-d", d(&dir)], DEADLINE);
     let text = stdout(&out);
