@@ -127,7 +127,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__create)
-            opts="-q -d -h -V --suite --mirror --variant --include --arch --components --quiet --dir --help --version"
+            opts="-q -d -h -V --suite --mirror --variant --include --arch --components --quiet --backend --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -155,6 +155,10 @@ _chroot__tool() {
                     ;;
                 --components)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backend)
+                    COMPREPLY=($(compgen -W "auto debootstrap mmdebstrap" -- "${cur}"))
                     return 0
                     ;;
                 --dir)

@@ -43,6 +43,9 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l varia
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l include -d 'Extra packages, comma-separated' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l arch -d 'Architecture (default: the host\'s)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l components -d 'Archive components, comma-separated (default: main)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l backend -d 'What builds the rootfs: mmdebstrap when installed (auto), else debootstrap; a normal user needs mmdebstrap' -r -f -a "auto\t''
+debootstrap\t''
+mmdebstrap\t''"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s q -l quiet -d 'No progress output'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s h -l help -d 'Print help'
