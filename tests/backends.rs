@@ -162,6 +162,8 @@ fn mmdebstrap_as_root_carries_trust_and_proxy() {
     assert!(rec.mmdebstrap_version.is_some(), "{rec:?}");
     assert_eq!(rec.debootstrap_version, None);
     assert_eq!(rec.user, None);
+    let st = ok(&ns.run(&["status", "-d", d(&dir)]));
+    assert!(st.contains(" with mmdebstrap\n"), "{st}");
     assert!(ns.mounts_under(&dir).is_empty());
     assert_eq!(fs::metadata(dir.join("etc/passwd")).unwrap().uid(), 0);
     assert_eq!(
