@@ -212,6 +212,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         opts.components.clone()
     };
     let path = found.path.clone();
+    let proxy = trust::host_proxy();
     // Arguments are OsStrings: DIR's name is bytes, passed on as it is.
     let (args, version) = match found.backend {
         Backend::Debootstrap => {
@@ -243,7 +244,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
             (args, debootstrap_version(&path))
         }
         Backend::Mmdebstrap => (
-            backend::mmdebstrap_args(opts, &dir, map.is_some()),
+            backend::mmdebstrap_args(opts, &dir, map.is_some(), &proxy),
             backend::mmdebstrap_version(&path),
         ),
     };
@@ -273,6 +274,14 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         .env("DEBIAN_FRONTEND", "noninteractive")
         .env("DEBCONF_NONINTERACTIVE_SEEN", "true")
         .env("PATH", sbin_path());
+    if found.backend == Backend::Debootstrap {
+        // debootstrap downloads with wget, which reads only the environment.
+        for (scheme, var) in [("http", "http_proxy"), ("https", "https_proxy")] {
+            if let (None, Some(p)) = (std::env::var_os(var), trust::proxy_for(&proxy, scheme)) {
+                cmd.env(var, p);
+            }
+        }
+    }
     let mut parsers = [Parser::new(), Parser::new()];
     let mut mm = mmprogress::Parser::new();
     let mut seen = Seen {
@@ -364,7 +373,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     for n in &done.notes {
         log.note(n);
     }
-    let carried = trust::carry(&root, Path::new(trust::HOST_CERTS))?;
+    let carried = trust::carry(&root, Path::new(trust::HOST_CERTS), &proxy)?;
     log.note(&carried.summary());
     for n in &carried.notes {
         log.note(n);

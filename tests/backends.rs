@@ -191,6 +191,15 @@ fn mmdebstrap_as_root_carries_trust_and_proxy() {
             rel.display()
         );
     }
+    // mmdebstrap's apt got them too (it reads no host configuration).
+    let log = fs::read_to_string(dir.join("chroot.d/create.log")).unwrap();
+    assert!(
+        log.lines()
+            .next()
+            .unwrap()
+            .contains(" --aptopt=Acquire::https::Proxy \"DIRECT\"; "),
+        "{log}"
+    );
     assert_eq!(
         fs::read_to_string(dir.join("etc/apt/apt.conf.d/80chroot-tool-proxy")).unwrap(),
         "// The host's proxy for apt, carried by chroot-tool create.\n\

@@ -93,8 +93,15 @@ pub fn find(choice: Choice, privileged: bool) -> Result<Found, CreateError> {
 /// `chroot.d/`: `--skip=check/empty`), `--mode=root` for root, `unshare`
 /// as root of a user namespace (mmdebstrap then only unshares its mount
 /// and pid namespaces, and the ids are ours), then the options create
-/// shares with debootstrap, the extra arguments, suite, DIR and mirror.
-pub fn mmdebstrap_args(opts: &Options, dir: &Path, userns: bool) -> Vec<OsString> {
+/// shares with debootstrap, the host's apt proxy settings (its apt reads
+/// no host configuration: without them it would not get through a proxy
+/// apt on the host is set to use), the extra arguments, suite, DIR and mirror.
+pub fn mmdebstrap_args(
+    opts: &Options,
+    dir: &Path,
+    userns: bool,
+    proxy: &[super::trust::Setting],
+) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
         "--verbose".into(),
         "--format=directory".into(),
@@ -110,6 +117,9 @@ pub fn mmdebstrap_args(opts: &Options, dir: &Path, userns: bool) -> Vec<OsString
     }
     if !opts.components.is_empty() {
         args.push(format!("--components={}", opts.components.join(",")).into());
+    }
+    for s in proxy {
+        args.push(format!("--aptopt={}", s.line()).into());
     }
     args.extend(opts.extra.iter().map(Into::into));
     args.push(opts.suite.clone().into());
@@ -181,7 +191,11 @@ mod tests {
             quiet: true,
             backend: Choice::Mmdebstrap,
         };
-        let a = mmdebstrap_args(&opts, Path::new("/srv/sb"), true);
+        let proxy = [super::super::trust::Setting {
+            key: "Acquire::http::Proxy".into(),
+            value: "http://proxy:3128/".into(),
+        }];
+        let a = mmdebstrap_args(&opts, Path::new("/srv/sb"), true, &proxy);
         let a: Vec<&str> = a.iter().map(|s| s.to_str().unwrap()).collect();
         assert_eq!(
             a,
@@ -194,13 +208,14 @@ mod tests {
                 "--include=ca-certificates,less",
                 "--architectures=arm64",
                 "--components=main,contrib",
+                "--aptopt=Acquire::http::Proxy \"http://proxy:3128/\";",
                 "--aptopt=Acquire::Retries 3",
                 "bookworm",
                 "/srv/sb",
                 "http://deb.debian.org/debian"
             ]
         );
-        let a = mmdebstrap_args(&opts, Path::new("/srv/sb"), false);
+        let a = mmdebstrap_args(&opts, Path::new("/srv/sb"), false, &[]);
         assert!(a.iter().any(|s| s == "--mode=root"));
     }
 }
