@@ -93,6 +93,8 @@ pub enum CreateError {
     Busy(String),
     #[error("cleaning up the previous failed create: {0}")]
     Clean(#[from] crate::remove::RemoveError),
+    #[error("cleaning up the previous failed create: {0}")]
+    Cleanup(String),
     #[error("{}: not a directory", show::path(.0))]
     NotADir(PathBuf),
     #[error("{} is not empty: create only fills an empty or missing directory; choose another -d", show::path(.0))]
@@ -194,9 +196,10 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     }
     // Before any thread (the progress bar's) starts, so all have them blocked.
     let sigs = Signals::block().map_err(io_err(Path::new("signalfd")))?;
-    let mut ui = Ui::new(opts.quiet);
     // DIR stays locked until create returns; the backend inherits the lock.
-    let (dir, lock) = prepare_dir(dir, &ui)?;
+    // Still single-threaded: a user's cleanup runs in a forked child.
+    let (dir, lock) = prepare_dir(dir, &Ui::plain(opts.quiet), map.as_ref())?;
+    let mut ui = Ui::new(opts.quiet);
     let chroot_d = dir.join("chroot.d");
     fs::create_dir(&chroot_d).map_err(io_err(&chroot_d))?;
     let log_path = chroot_d.join("create.log");
@@ -209,6 +212,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         opts.components.clone()
     };
     let path = found.path.clone();
+    let proxy = trust::host_proxy();
     // Arguments are OsStrings: DIR's name is bytes, passed on as it is.
     let (args, version) = match found.backend {
         Backend::Debootstrap => {
@@ -240,7 +244,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
             (args, debootstrap_version(&path))
         }
         Backend::Mmdebstrap => (
-            backend::mmdebstrap_args(opts, &dir, map.is_some()),
+            backend::mmdebstrap_args(opts, &dir, map.is_some(), &proxy),
             backend::mmdebstrap_version(&path),
         ),
     };
@@ -270,6 +274,14 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         .env("DEBIAN_FRONTEND", "noninteractive")
         .env("DEBCONF_NONINTERACTIVE_SEEN", "true")
         .env("PATH", sbin_path());
+    if found.backend == Backend::Debootstrap {
+        // debootstrap downloads with wget, which reads only the environment.
+        for (scheme, var) in [("http", "http_proxy"), ("https", "https_proxy")] {
+            if let (None, Some(p)) = (std::env::var_os(var), trust::proxy_for(&proxy, scheme)) {
+                cmd.env(var, p);
+            }
+        }
+    }
     let mut parsers = [Parser::new(), Parser::new()];
     let mut mm = mmprogress::Parser::new();
     let mut seen = Seen {
@@ -361,7 +373,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     for n in &done.notes {
         log.note(n);
     }
-    let carried = trust::carry(&root, Path::new(trust::HOST_CERTS))?;
+    let carried = trust::carry(&root, Path::new(trust::HOST_CERTS), &proxy)?;
     log.note(&carried.summary());
     for n in &carried.notes {
         log.note(n);
@@ -604,7 +616,11 @@ fn classify_mm(
 /// locked: a create (or another command) in progress on it is refused, and
 /// DIR's content is looked at only once the lock is held, so that another
 /// create's tree in progress is never taken for a failed one.
-fn prepare_dir(dir: &Path, ui: &Ui) -> Result<(PathBuf, crate::lock::Lock), CreateError> {
+fn prepare_dir(
+    dir: &Path,
+    ui: &Ui,
+    map: Option<&crate::idmap::IdMap>,
+) -> Result<(PathBuf, crate::lock::Lock), CreateError> {
     let abs = std::path::absolute(dir).map_err(io_err(dir))?;
     if abs.parent().is_none() {
         return Err(CreateError::RootDir);
@@ -654,7 +670,20 @@ fn prepare_dir(dir: &Path, ui: &Ui) -> Result<(PathBuf, crate::lock::Lock), Crea
         if !left.is_empty() {
             return Err(CreateError::StillMounted { dir, left });
         }
-        crate::remove::empty_tree(&dir)?;
+        match map {
+            None => {
+                crate::remove::empty_tree(&dir)?;
+            }
+            // A user's failed create holds files of the subordinate ids:
+            // removed as root of a user namespace with the same mapping.
+            Some(m) => m
+                .run_as_root(|| {
+                    crate::remove::empty_tree(&dir)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(|e| CreateError::Cleanup(e.to_string()))?,
+        }
     }
     Ok((dir, lock))
 }

@@ -153,7 +153,7 @@ pub enum IdMapError {
     Write { path: PathBuf, source: io::Error },
     #[error("entering a user namespace: {source}")]
     Enter { source: io::Error },
-    #[error("mapping the ids of a new user namespace: {}", show::bytes(.message.as_bytes()))]
+    #[error("as root of a user namespace with the user's id mapping: {}", show::bytes(.message.as_bytes()))]
     Mapping { message: String },
 }
 
@@ -289,6 +289,20 @@ impl IdMap {
         let r = crate::sys::userns::unshare_mapped(|pid| {
             self.write_for(pid).map_err(|e| e.to_string())
         })
+        .map_err(|source| IdMapError::Enter { source })?;
+        r.map_err(|message| IdMapError::Mapping { message })
+    }
+}
+
+impl IdMap {
+    /// Runs `work` in a child process that is root of a new user namespace
+    /// with this mapping; this process stays as it is. For a
+    /// single-threaded caller only.
+    pub fn run_as_root(&self, work: impl FnOnce() -> Result<(), String>) -> Result<(), IdMapError> {
+        let r = crate::sys::userns::in_child_mapped(
+            |pid| self.write_for(pid).map_err(|e| e.to_string()),
+            work,
+        )
         .map_err(|source| IdMapError::Enter { source })?;
         r.map_err(|message| IdMapError::Mapping { message })
     }

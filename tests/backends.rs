@@ -5,8 +5,8 @@
 //! as root with the host's CA certificates and apt proxy carried and apt
 //! used inside over HTTPS; as the real user `ct-user` (subordinate range
 //! 100000:65536, made by .ci/run) a create whose files are owned as the
-//! mapping says, and a destroy that removes them all; as `ct-nosub` (no
-//! range) the one-line error. Each creates in its own test so that they
+//! mapping says, and a destroy that removes them all, and one interrupted
+//! that leaves nothing running; as `ct-nosub` (no range) the one-line error. Each creates in its own test so that they
 //! run in parallel with the rest of this file.
 mod common;
 
@@ -162,6 +162,8 @@ fn mmdebstrap_as_root_carries_trust_and_proxy() {
     assert!(rec.mmdebstrap_version.is_some(), "{rec:?}");
     assert_eq!(rec.debootstrap_version, None);
     assert_eq!(rec.user, None);
+    let st = ok(&ns.run(&["status", "-d", d(&dir)]));
+    assert!(st.contains(" with mmdebstrap\n"), "{st}");
     assert!(ns.mounts_under(&dir).is_empty());
     assert_eq!(fs::metadata(dir.join("etc/passwd")).unwrap().uid(), 0);
     assert_eq!(
@@ -189,6 +191,15 @@ fn mmdebstrap_as_root_carries_trust_and_proxy() {
             rel.display()
         );
     }
+    // mmdebstrap's apt got them too (it reads no host configuration).
+    let log = fs::read_to_string(dir.join("chroot.d/create.log")).unwrap();
+    assert!(
+        log.lines()
+            .next()
+            .unwrap()
+            .contains(" --aptopt=Acquire::https::Proxy \"DIRECT\"; "),
+        "{log}"
+    );
     assert_eq!(
         fs::read_to_string(dir.join("etc/apt/apt.conf.d/80chroot-tool-proxy")).unwrap(),
         "// The host's proxy for apt, carried by chroot-tool create.\n\
@@ -276,6 +287,31 @@ fn user_creates_and_destroys() {
     // The lock lived in the user's runtime directory.
     assert!(u.home.join("run/chroot-tool/lock").is_dir());
 
+    // A create that did not finish (no create.toml) is cleaned by the
+    // next create, files of the subordinate ids included (that one fails
+    // fast on an unreachable mirror).
+    let sub = dir.join("var/cache/apt/archives/partial");
+    fs::remove_file(dir.join("chroot.d/create.toml")).unwrap();
+    let out = u.run(
+        &ns,
+        &[
+            "create",
+            "--mirror",
+            "http://127.0.0.1:9/debian",
+            "-d",
+            d(&dir),
+        ],
+        DEADLINE,
+    );
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{err}");
+    assert!(
+        err.contains("cleaning up a previous failed create"),
+        "{err}"
+    );
+    assert!(err.contains("could not be reached"), "{err}");
+    assert!(!sub.exists() && !dir.join("etc/passwd").exists(), "{err}");
+
     // Root could not remove these as the user can; the user's destroy does.
     let out = u.run(&ns, &["destroy", "--yes", "-d", d(&dir)], DEADLINE);
     let text = stdout(&out);
@@ -316,4 +352,95 @@ fn user_without_a_range_is_told_what_to_add() {
         "{err}"
     );
     assert!(!dir.exists());
+}
+
+/// The descendants of `pid` whose command name is `comm`.
+fn descendants_named(pid: u32, comm: &str) -> Vec<u32> {
+    let mut out = vec![];
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let kids = fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        for k in kids
+            .split_whitespace()
+            .filter_map(|k| k.parse::<u32>().ok())
+        {
+            if fs::read_to_string(format!("/proc/{k}/comm")).is_ok_and(|c| c.trim() == comm) {
+                out.push(k);
+            }
+            todo.push(k);
+        }
+    }
+    out
+}
+
+/// The processes in the user namespace whose inode is `ns`.
+fn in_userns(ns: u64) -> Vec<String> {
+    let mut out = vec![];
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        if fs::metadata(e.path().join("ns/user")).is_ok_and(|m| m.ino() == ns) {
+            let cmd = fs::read(e.path().join("cmdline")).unwrap_or_default();
+            out.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
+        }
+    }
+    out
+}
+
+// A user's create interrupted while mmdebstrap works in its user namespace:
+// it says so, and nothing of it is left running (apt's processes run as
+// _apt there, a subordinate id the user cannot signal from outside).
+#[test]
+fn user_create_interrupted_leaves_nothing_running() {
+    let ns = Ns::new();
+    let u = User::new(&ns, "ct-user");
+    let dir = u.home.join("int");
+    let errfile = ns.tmp.path().join("int.stderr");
+    let mut child = u
+        .cmd(&ns, &["create", "-d", d(&dir)])
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(&errfile).unwrap())
+        .spawn()
+        .unwrap();
+    let log = dir.join("chroot.d/create.log");
+    let mut tool = 0;
+    let mut userns = 0;
+    wait_until("apt downloads in the user's namespace", || {
+        if tool == 0 {
+            tool = descendants_named(child.id(), "chroot-tool")
+                .first()
+                .copied()
+                .unwrap_or(0);
+        }
+        // apt's "Get:" lines: its download methods (as _apt) are running.
+        let started = fs::read_to_string(&log).is_ok_and(|l| l.contains("\nGet:"));
+        if tool != 0 && started && userns == 0 {
+            let own = fs::metadata(format!("/proc/{tool}/ns/user")).map(|m| m.ino());
+            for g in descendants_named(tool, "chroot-tool") {
+                if let (Ok(own), Ok(m)) = (&own, fs::metadata(format!("/proc/{g}/ns/user"))) {
+                    if m.ino() != *own {
+                        userns = m.ino();
+                    }
+                }
+            }
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "create ended too early"
+        );
+        userns != 0
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(tool as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = wait_within(&mut child, DEADLINE);
+    let err = fs::read_to_string(&errfile).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("chroot-tool: create interrupted; nothing is mounted below"),
+        "{err}"
+    );
+    let left = in_userns(userns);
+    assert!(left.is_empty(), "still running: {left:?}");
+    assert!(!dir.join("chroot.d/create.toml").exists());
 }

@@ -107,13 +107,14 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
             .unwrap_or_default();
         let _ = writeln!(
             o,
-            "debian: {}{codename} {} {}, from {}, made {} by chroot-tool {}",
+            "debian: {}{codename} {} {}, from {}, made {} by chroot-tool {} with {}",
             t(&c.suite),
             t(&c.variant),
             t(&c.arch),
             t(&c.mirror),
             t(&c.date),
-            t(&c.tool_version)
+            t(&c.tool_version),
+            t(&c.backend)
         );
     }
     if let (None, Some(c)) = (&st.created, &st.codename) {

@@ -93,8 +93,15 @@ pub fn find(choice: Choice, privileged: bool) -> Result<Found, CreateError> {
 /// `chroot.d/`: `--skip=check/empty`), `--mode=root` for root, `unshare`
 /// as root of a user namespace (mmdebstrap then only unshares its mount
 /// and pid namespaces, and the ids are ours), then the options create
-/// shares with debootstrap, the extra arguments, suite, DIR and mirror.
-pub fn mmdebstrap_args(opts: &Options, dir: &Path, userns: bool) -> Vec<OsString> {
+/// shares with debootstrap, the host's apt proxy settings (its apt reads
+/// no host configuration: without them it would not get through a proxy
+/// apt on the host is set to use), the extra arguments, suite, DIR and mirror.
+pub fn mmdebstrap_args(
+    opts: &Options,
+    dir: &Path,
+    userns: bool,
+    proxy: &[super::trust::Setting],
+) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
         "--verbose".into(),
         "--format=directory".into(),
@@ -111,6 +118,9 @@ pub fn mmdebstrap_args(opts: &Options, dir: &Path, userns: bool) -> Vec<OsString
     if !opts.components.is_empty() {
         args.push(format!("--components={}", opts.components.join(",")).into());
     }
+    for s in proxy {
+        args.push(format!("--aptopt={}", s.line()).into());
+    }
     args.extend(opts.extra.iter().map(Into::into));
     args.push(opts.suite.clone().into());
     args.push(dir.as_os_str().to_owned());
@@ -118,21 +128,44 @@ pub fn mmdebstrap_args(opts: &Options, dir: &Path, userns: bool) -> Vec<OsString
     args
 }
 
-/// `mmdebstrap --version`'s number.
+/// mmdebstrap's version, read from its script (`our $VERSION = '1.3.5';`
+/// near its top) rather than asked: starting perl on the whole script costs
+/// a quarter of a second, a create's cost should be the backend's own.
 pub fn mmdebstrap_version(path: &Path) -> Option<String> {
-    let out = std::process::Command::new(path)
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .output()
+    use std::io::Read;
+    let mut head = vec![];
+    std::fs::File::open(path)
+        .ok()?
+        .take(8192)
+        .read_to_end(&mut head)
         .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v = text.trim().trim_start_matches("mmdebstrap").trim();
-    (!v.is_empty()).then(|| v.to_string())
+    version_in(&String::from_utf8_lossy(&head))
+}
+
+fn version_in(script: &str) -> Option<String> {
+    script.lines().find_map(|l| {
+        let v = l
+            .trim()
+            .strip_prefix("our $VERSION = '")?
+            .strip_suffix("';")?;
+        (!v.is_empty()
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".+~-".contains(c)))
+        .then(|| v.to_string())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_from_the_script() {
+        let head = "#!/usr/bin/perl\n#\nuse strict;\nour $VERSION = '1.3.5';\n";
+        assert_eq!(version_in(head).as_deref(), Some("1.3.5"));
+        assert_eq!(version_in("our $VERSION = 'x; rm';\n"), None);
+        assert_eq!(version_in("#!/bin/sh\n"), None);
+    }
 
     #[test]
     fn choices() {
@@ -158,7 +191,11 @@ mod tests {
             quiet: true,
             backend: Choice::Mmdebstrap,
         };
-        let a = mmdebstrap_args(&opts, Path::new("/srv/sb"), true);
+        let proxy = [super::super::trust::Setting {
+            key: "Acquire::http::Proxy".into(),
+            value: "http://proxy:3128/".into(),
+        }];
+        let a = mmdebstrap_args(&opts, Path::new("/srv/sb"), true, &proxy);
         let a: Vec<&str> = a.iter().map(|s| s.to_str().unwrap()).collect();
         assert_eq!(
             a,
@@ -171,13 +208,14 @@ mod tests {
                 "--include=ca-certificates,less",
                 "--architectures=arm64",
                 "--components=main,contrib",
+                "--aptopt=Acquire::http::Proxy \"http://proxy:3128/\";",
                 "--aptopt=Acquire::Retries 3",
                 "bookworm",
                 "/srv/sb",
                 "http://deb.debian.org/debian"
             ]
         );
-        let a = mmdebstrap_args(&opts, Path::new("/srv/sb"), false);
+        let a = mmdebstrap_args(&opts, Path::new("/srv/sb"), false, &[]);
         assert!(a.iter().any(|s| s == "--mode=root"));
     }
 }

@@ -14,7 +14,8 @@
 //! Proxy: `Acquire::http::Proxy` and `Acquire::https::Proxy` (with their
 //! per-host entries) from the host's `apt-config dump`, else from
 //! `http_proxy`/`https_proxy` in the environment, written to
-//! `/etc/apt/apt.conf.d/80chroot-tool-proxy`.
+//! `/etc/apt/apt.conf.d/80chroot-tool-proxy`; the backend gets them too
+//! (`host_proxy`, read once before it runs).
 use std::path::{Path, PathBuf};
 
 use super::setup::{Root, SetupError};
@@ -175,9 +176,28 @@ fn apt_config_dump() -> String {
         .unwrap_or_default()
 }
 
-/// Carries the host's certificates (from `host_dir`) and proxy setting
-/// into `root`.
-pub fn carry(root: &Root, host_dir: &Path) -> Result<Carried, SetupError> {
+/// The host's proxy settings for apt (see [`proxy_settings`]), read once
+/// before the backend runs: the backend gets them too (mmdebstrap's apt
+/// reads no host configuration of its own; debootstrap's wget reads the
+/// environment), so that a create works behind the proxy as apt does.
+pub fn host_proxy() -> Vec<Setting> {
+    proxy_settings(&apt_config_dump(), |v| std::env::var(v).ok())
+}
+
+/// The proxy a download by URL of `scheme` goes through, from the
+/// settings, when there is one (`DIRECT` is none).
+pub fn proxy_for(settings: &[Setting], scheme: &str) -> Option<String> {
+    let key = format!("Acquire::{scheme}::Proxy");
+    settings
+        .iter()
+        .find(|s| s.key == key)
+        .map(|s| s.value.clone())
+        .filter(|v| !v.eq_ignore_ascii_case("DIRECT"))
+}
+
+/// Carries the host's certificates (from `host_dir`) and the proxy
+/// settings `proxy` (see [`host_proxy`]) into `root`.
+pub fn carry(root: &Root, host_dir: &Path, proxy: &[Setting]) -> Result<Carried, SetupError> {
     let mut done = Carried::default();
     let mut pem = String::new();
     for rel in host_certs(host_dir) {
@@ -202,11 +222,10 @@ pub fn carry(root: &Root, host_dir: &Path) -> Result<Carried, SetupError> {
     if !pem.is_empty() {
         done.bundled = root.append_if_file(Path::new(BUNDLE), &pem)?;
     }
-    let proxy = proxy_settings(&apt_config_dump(), |v| std::env::var(v).ok());
     if !proxy.is_empty() {
         let mut text =
             String::from("// The host's proxy for apt, carried by chroot-tool create.\n");
-        for s in &proxy {
+        for s in proxy {
             text.push_str(&s.line());
             text.push('\n');
         }
@@ -269,6 +288,14 @@ Acquire::https::Proxy::evil2 "a"b";
         // A value that would break out of apt's quotes is never written.
         assert!(proxy_settings("", |_| Some("http://x\";\nDir \"/".into())).is_empty());
         assert!(proxy_settings("", |_| None).is_empty());
+        let s = proxy_settings(DUMP, |_| None);
+        assert_eq!(
+            proxy_for(&s, "http").as_deref(),
+            Some("http://proxy.corp:3128/")
+        );
+        let direct = proxy_settings("Acquire::https::Proxy \"DIRECT\";\n", |_| None);
+        assert_eq!(proxy_for(&direct, "https"), None);
+        assert_eq!(proxy_for(&direct, "http"), None);
     }
 
     #[test]
@@ -287,7 +314,7 @@ Acquire::https::Proxy::evil2 "a"b";
         std::fs::create_dir_all(rootfs.join("etc/ssl/certs")).unwrap();
         std::fs::write(rootfs.join(BUNDLE), "-----DEBIAN-----\n").unwrap();
         let root = Root::open(&rootfs).unwrap();
-        let done = carry(&root, &host).unwrap();
+        let done = carry(&root, &host, &[]).unwrap();
         assert_eq!(done.certs.len(), 2);
         assert!(done.bundled);
         assert_eq!(
@@ -301,7 +328,7 @@ Acquire::https::Proxy::evil2 "a"b";
         // No bundle (minbase): the files only.
         let bare = t.path().join("bare");
         std::fs::create_dir_all(&bare).unwrap();
-        let done = carry(&Root::open(&bare).unwrap(), &host).unwrap();
+        let done = carry(&Root::open(&bare).unwrap(), &host, &[]).unwrap();
         assert!(!done.bundled);
         assert!(bare.join(CERTS).join("a.crt").is_file());
         assert!(!bare.join(BUNDLE).exists());
@@ -310,7 +337,7 @@ Acquire::https::Proxy::evil2 "a"b";
         std::fs::create_dir_all(linked.join("etc/ssl/certs")).unwrap();
         std::fs::write(t.path().join("outside"), "x\n").unwrap();
         std::os::unix::fs::symlink(t.path().join("outside"), linked.join(BUNDLE)).unwrap();
-        let done = carry(&Root::open(&linked).unwrap(), &host).unwrap();
+        let done = carry(&Root::open(&linked).unwrap(), &host, &[]).unwrap();
         assert!(!done.bundled);
         assert_eq!(
             std::fs::read_to_string(t.path().join("outside")).unwrap(),

@@ -38,6 +38,17 @@ impl Ui {
         }
     }
 
+    /// Lines only, never a bar (no thread: for before the backend starts).
+    pub fn plain(quiet: bool) -> Ui {
+        if quiet {
+            Ui::Quiet
+        } else {
+            Ui::Plain {
+                phase: String::new(),
+            }
+        }
+    }
+
     /// A line for the user (above the bar when there is one).
     pub fn say(&self, line: &str) {
         match self {

@@ -78,3 +78,45 @@ fn helper(
         }
     }
 }
+
+/// Runs `work` in a child process that first moves into a new user
+/// namespace mapped by `write_maps` (see [`unshare_mapped`]); this process
+/// stays where it is. The caller must be single-threaded (the child runs
+/// ordinary code). The inner error is the mapping's or `work`'s message.
+pub fn in_child_mapped(
+    write_maps: impl FnOnce(i32) -> Result<(), String>,
+    work: impl FnOnce() -> Result<(), String>,
+) -> io::Result<Result<(), String>> {
+    let (res_r, res_w) = pipe2(OFlag::O_CLOEXEC)?;
+    // SAFETY: a single-threaded caller (documented); the child ends with
+    // _exit, never returning into the caller's code.
+    match unsafe { fork() }? {
+        ForkResult::Child => {
+            drop(res_r);
+            let r = match unshare_mapped(write_maps) {
+                Err(e) => Err(format!("entering a user namespace: {e}")),
+                Ok(Err(m)) => Err(m),
+                Ok(Ok(())) => work(),
+            };
+            let code = match r {
+                Ok(()) => 0,
+                Err(m) => {
+                    let _ = std::fs::File::from(res_w).write_all(m.as_bytes());
+                    1
+                }
+            };
+            // SAFETY: ends the child without running the caller's exit code.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop(res_w);
+            let mut msg = String::new();
+            let _ = std::fs::File::from(res_r).read_to_string(&mut msg);
+            Ok(match super::process::wait_child(child.as_raw())? {
+                super::process::Ended::Exited(0) => Ok(()),
+                other if msg.is_empty() => Err(format!("ended: {other}")),
+                _ => Err(msg),
+            })
+        }
+    }
+}
