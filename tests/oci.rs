@@ -557,3 +557,28 @@ fn export_and_import_refuse_what_they_cannot_do() {
         stderr(&out)
     );
 }
+
+#[test]
+fn import_refuses_a_layer_whose_digest_is_not_the_manifests() {
+    let ns = Ns::new();
+    let (a, b) = (ns.busybox_root("a"), ns.busybox_root("b"));
+    fs::write(b.join("other"), "other content").unwrap();
+    let (oa, ob) = (ns.tmp.path().join("a.oci"), ns.tmp.path().join("b.oci"));
+    ok(&ns.run(&["export", "-q", "-d", d(&a), "--oci", d(&oa)]));
+    ok(&ns.run(&["export", "-q", "-d", d(&b), "--oci", d(&ob)]));
+    // b's layer (a valid gzip tar) under the name of a's.
+    let biggest = |o: &Path| {
+        fs::read_dir(o.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .max_by_key(|p| fs::metadata(p).unwrap().len())
+            .unwrap()
+    };
+    fs::copy(biggest(&ob), biggest(&oa)).unwrap();
+    let new = ns.tmp.path().join("new");
+    let out = ns.run(&["import", d(&oa), "-d", d(&new)]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(err.contains("layer 1 of 1"), "{err}");
+    assert!(err.contains("not sha256:"), "{err}");
+}
