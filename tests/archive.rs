@@ -1,0 +1,560 @@
+//! `pack` and `unpack`, for real (as root, each test in its own mount
+//! namespace): what a round trip keeps (owners, modes, xattrs such as file
+//! capabilities, hard links, symlinks, device nodes, FIFOs, mtimes) with
+//! every compression; a sandbox packed while it is on (nothing mounted is
+//! packed); the original tool's tar.xz; members that would land outside
+//! DIR refused by name; an archive's host binds and host-cmd set aside
+//! until trusted; and create's cache and `--from`.
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// Everything a round trip must keep about one entry, by path below the root.
+fn listing(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let md = fs::symlink_metadata(&p).unwrap();
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let ft = md.file_type();
+        let target = if ft.is_symlink() {
+            fs::read_link(&p).unwrap().to_string_lossy().into_owned()
+        } else {
+            String::new()
+        };
+        let mut xattrs = vec![];
+        if !ft.is_symlink() {
+            // Device nodes and FIFOs: their attributes through an O_PATH descriptor.
+            let fd = nix::fcntl::open(
+                &p,
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW,
+                nix::sys::stat::Mode::empty(),
+            )
+            .unwrap();
+            use std::os::fd::AsFd;
+            for n in chroot_tool::sys::xattr::list(fd.as_fd()).unwrap() {
+                let v = chroot_tool::sys::xattr::get(fd.as_fd(), &n).unwrap();
+                xattrs.push(format!("{}={:?}", String::from_utf8_lossy(&n), v));
+            }
+            xattrs.sort();
+        }
+        // A directory's link count and size depend on the filesystem.
+        let (nlink, size) = if ft.is_dir() {
+            (0, 0)
+        } else {
+            (md.nlink(), md.size())
+        };
+        out.insert(
+            rel,
+            format!(
+                "mode {:o} owner {}:{} size {size} links {nlink} rdev {:x} mtime {} -> {target} {xattrs:?}",
+                md.mode(),
+                md.uid(),
+                md.gid(),
+                md.rdev(),
+                md.mtime()
+            ),
+        );
+        if ft.is_dir() {
+            for e in fs::read_dir(&p).unwrap() {
+                todo.push(e.unwrap().path());
+            }
+        }
+    }
+    out
+}
+
+fn sh(line: &str) {
+    let st = Command::new("sh").args(["-c", line]).status().unwrap();
+    assert!(st.success(), "{line}");
+}
+
+/// `getcap` (libcap2-bin) prints a file's capabilities; the test fails
+/// saying what to install when it is missing.
+fn getcap(file: &Path) -> String {
+    let o = Command::new("getcap")
+        .arg(file)
+        .output()
+        .expect("getcap is needed: apt-get install libcap2-bin");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn setcap(caps: &str, file: &Path) {
+    let o = Command::new("setcap")
+        .arg(caps)
+        .arg(file)
+        .output()
+        .expect("setcap is needed: apt-get install libcap2-bin");
+    assert!(o.status.success(), "setcap: {}", stderr(&o));
+}
+
+/// A busybox root with one of each kind of thing an archive must keep.
+fn rich_root(ns: &Ns, name: &str) -> PathBuf {
+    let root = ns.busybox_root(name);
+    let etc = root.join("etc");
+    fs::write(etc.join("owned"), "data\n").unwrap();
+    std::os::unix::fs::chown(etc.join("owned"), Some(1234), Some(5678)).unwrap();
+    fs::set_permissions(etc.join("owned"), fs::Permissions::from_mode(0o4751)).unwrap();
+    fs::hard_link(etc.join("owned"), etc.join("owned.link")).unwrap();
+    std::os::unix::fs::symlink("/etc/owned", root.join("abs-link")).unwrap();
+    std::os::unix::fs::symlink("../etc/owned", root.join("bin/rel-link")).unwrap();
+    fs::create_dir(root.join("dev")).unwrap();
+    sh(&format!(
+        "mknod {d}/dev/null c 1 3 && mknod {d}/dev/loop9 b 7 9 && mkfifo {d}/dev/fifo && chmod 0666 {d}/dev/null",
+        d = d(&root)
+    ));
+    fs::copy(root.join("bin/busybox"), root.join("bin/capped")).unwrap();
+    setcap("cap_net_raw+ep", &root.join("bin/capped"));
+    {
+        use std::os::fd::AsFd;
+        let f = fs::File::open(etc.join("owned")).unwrap();
+        chroot_tool::sys::xattr::set(f.as_fd(), b"user.note", b"\x00binary\xff").unwrap();
+    }
+    // A read-only directory with something in it, and old mtimes.
+    fs::create_dir_all(root.join("ro/inner")).unwrap();
+    fs::write(root.join("ro/inner/f"), "x").unwrap();
+    sh(&format!(
+        "touch -h -d 2001-02-03T04:05:06Z {d}/ro/inner/f {d}/ro/inner {d}/abs-link && chmod 0555 {d}/ro",
+        d = d(&root)
+    ));
+    root
+}
+
+#[test]
+fn round_trip_keeps_owners_modes_xattrs_links_and_devices_in_every_compression() {
+    let ns = Ns::new();
+    let root = rich_root(&ns, "src");
+    let want = listing(&root);
+    assert!(getcap(&root.join("bin/capped")).contains("cap_net_raw"));
+    for ext in ["tar.zst", "tar.xz", "tar.gz", "tar"] {
+        let file = ns.tmp.path().join(format!("sb.{ext}"));
+        ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+        let magic = fs::read(&file).unwrap();
+        let want_magic: &[u8] = match ext {
+            "tar.zst" => &[0x28, 0xb5, 0x2f, 0xfd],
+            "tar.xz" => b"\xfd7zXZ\0",
+            "tar.gz" => &[0x1f, 0x8b],
+            _ => b"./",
+        };
+        assert!(
+            magic.starts_with(want_magic),
+            "{ext} is not what its name says"
+        );
+        let copy = ns.tmp.path().join(format!("copy-{ext}"));
+        ok(&ns.run(&["unpack", "-q", d(&file), "-d", d(&copy)]));
+        let got = listing(&copy);
+        assert_eq!(got, want, "{ext}: the copy differs");
+        assert!(
+            getcap(&copy.join("bin/capped")).contains("cap_net_raw"),
+            "{ext}"
+        );
+        // The copy works as a sandbox.
+        assert_eq!(
+            ok(&ns.run_in(&copy, &["--", "/bin/cat", "/etc/owned.link"])),
+            "data\n"
+        );
+        ok(&ns.run(&["off", "-d", d(&copy)]));
+    }
+}
+
+#[test]
+fn pack_leaves_out_exclude_and_its_own_archive() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("src");
+    fs::create_dir_all(root.join("var/cache/apt/archives")).unwrap();
+    fs::write(root.join("var/cache/apt/archives/big.deb"), "x").unwrap();
+    fs::create_dir_all(root.join("srv/keep")).unwrap();
+    fs::write(root.join("srv/keep/f"), "x").unwrap();
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        "[exclude]\n/var/cache/apt/archives\n\"srv/keep/f\"\n",
+    )
+    .unwrap();
+    // The archive written inside DIR is not packed into itself.
+    let file = root.join("self.tar");
+    ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+    let copy = ns.tmp.path().join("copy");
+    ok(&ns.run(&["unpack", "-q", d(&file), "-d", d(&copy)]));
+    assert!(copy.join("var/cache/apt").is_dir());
+    assert!(!copy.join("var/cache/apt/archives").exists());
+    assert!(copy.join("srv/keep").is_dir());
+    assert!(!copy.join("srv/keep/f").exists());
+    assert!(!copy.join("self.tar").exists());
+    assert!(copy.join("chroot.d/tool.conf").is_file());
+}
+
+#[test]
+fn a_debian_sandbox_packed_while_on_unpacks_and_runs_apt() {
+    let ns = Ns::new();
+    let root = ns.debian_root("deb");
+    let host = ns.tmp.path().join("project");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("host-file"), "of the host").unwrap();
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        format!("[bind]\nsrc:{} tgt:/project\n", d(&host)),
+    )
+    .unwrap();
+    // A file under /tmp on disk, hidden by the tmpfs while on: it is the
+    // sandbox's own and is packed; what the tmpfs holds is not.
+    fs::write(root.join("tmp/on-disk"), "x").unwrap();
+    fs::copy(root.join("bin/true"), root.join("usr/local/bin/ping")).unwrap();
+    setcap("cap_net_raw+ep", &root.join("usr/local/bin/ping"));
+    ok(&ns.run_in(&root, &["touch /tmp/in-tmpfs"]));
+    assert!(
+        ns.mounts_under(&root).len() >= 4,
+        "{:?}",
+        ns.mounts_under(&root)
+    );
+    let file = ns.tmp.path().join("deb.tar.zst");
+    ok(&ns.run(&["pack", "-d", d(&root), "-o", d(&file)]));
+    let before = ns.mounts_under(&root);
+    assert!(!before.is_empty(), "pack turned the sandbox off");
+
+    let copy = ns.tmp.path().join("copy");
+    ok(&ns.run(&["unpack", d(&file), "-d", d(&copy)]));
+    assert_eq!(
+        fs::read_dir(copy.join("proc")).unwrap().count(),
+        0,
+        "/proc content packed"
+    );
+    assert_eq!(
+        fs::read_dir(copy.join("sys")).unwrap().count(),
+        0,
+        "/sys content packed"
+    );
+    assert!(copy.join("project").is_dir());
+    assert!(
+        !copy.join("project/host-file").exists(),
+        "bind content packed"
+    );
+    assert!(copy.join("tmp/on-disk").exists());
+    assert!(!copy.join("tmp/in-tmpfs").exists(), "tmpfs content packed");
+    // The devpts and tmpfs of /dev are not packed: only what is on disk.
+    assert!(!copy.join("dev/pts/ptmx").exists());
+    assert!(getcap(&copy.join("usr/local/bin/ping")).contains("cap_net_raw"));
+    // The copy's bind of a host path was set aside (someone else's archive).
+    assert!(copy.join("chroot.d/tool.conf.untrusted").is_file());
+    let o = ns.run_in(&copy, &["--", "apt-get", "--version"]);
+    assert!(ok(&o).starts_with("apt "), "{}", stdout(&o));
+    assert!(
+        ns.mounts_under(&copy)
+            .iter()
+            .all(|m| !m.ends_with("/project")),
+        "an untrusted bind was mounted"
+    );
+    ok(&ns.run(&["off", "-d", d(&copy)]));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn an_archive_of_the_original_tool_unpacks() {
+    let ns = Ns::new();
+    let root = rich_root(&ns, "old");
+    fs::create_dir_all(root.join("proc/1")).unwrap();
+    // The original's pack: tar -cJ of the rootfs, leaving out proc, sys, dev, var/run.
+    let file = ns.tmp.path().join("old.tar.xz");
+    sh(&format!(
+        "tar -C {} -cJf {} --exclude=./proc --exclude=./sys --exclude=./dev --exclude=./var/run .",
+        d(&root),
+        d(&file)
+    ));
+    let copy = ns.tmp.path().join("copy");
+    ok(&ns.run(&["unpack", "-q", d(&file), "-d", d(&copy)]));
+    assert!(!copy.join("proc").exists() && !copy.join("dev").exists());
+    let md = fs::metadata(copy.join("etc/owned")).unwrap();
+    assert_eq!(
+        (md.uid(), md.gid(), md.mode() & 0o7777),
+        (1234, 5678, 0o4751)
+    );
+    assert_eq!(md.nlink(), 2);
+    assert_eq!(
+        ok(&ns.run_in(&copy, &["--", "/bin/echo", "works"])),
+        "works\n"
+    );
+    ok(&ns.run(&["off", "-d", d(&copy)]));
+}
+
+// --- crafted archives -------------------------------------------------
+
+enum Kind<'a> {
+    File(&'a [u8]),
+    Dir,
+    Symlink(&'a str),
+    Hard(&'a str),
+}
+
+/// A tar with names as given, `..` and absolute ones included (written
+/// into the raw header: the tar crate's own setters refuse them).
+fn crafted(path: &Path, members: &[(&str, Kind)]) {
+    let mut b = tar::Builder::new(fs::File::create(path).unwrap());
+    for (name, kind) in members {
+        let mut h = tar::Header::new_gnu();
+        let raw = &mut h.as_old_mut().name;
+        assert!(
+            name.len() < raw.len(),
+            "test path too long for a plain header: {name}"
+        );
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        let data: &[u8] = match kind {
+            Kind::File(data) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                data
+            }
+            Kind::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                b""
+            }
+            Kind::Symlink(t) | Kind::Hard(t) => {
+                h.set_entry_type(if matches!(kind, Kind::Symlink(_)) {
+                    tar::EntryType::Symlink
+                } else {
+                    tar::EntryType::Link
+                });
+                let l = &mut h.as_old_mut().linkname;
+                assert!(
+                    t.len() < l.len(),
+                    "test path too long for a plain header: {t}"
+                );
+                l[..t.len()].copy_from_slice(t.as_bytes());
+                b""
+            }
+        };
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+    b.finish().unwrap();
+}
+
+#[test]
+fn unpack_refuses_members_that_would_land_outside_naming_them() {
+    let ns = Ns::new();
+    let outside = ns.tmp.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("secret"), "secret").unwrap();
+    let o = d(&outside).to_string();
+    // (what, the members, what the error must name)
+    type Case<'a> = (&'a str, Vec<(&'a str, Kind<'a>)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "dotdot",
+            vec![
+                ("ok", Kind::File(b"x")),
+                ("a/../../outside/pwned", Kind::File(b"x")),
+            ],
+            "a/../../outside/pwned",
+        ),
+        (
+            "absolute",
+            vec![(leak(&format!("{o}/pwned")), Kind::File(b"x"))],
+            "/outside/pwned",
+        ),
+        (
+            "symlink-absolute",
+            vec![
+                ("evil", Kind::Symlink(leak(&o))),
+                ("evil/pwned", Kind::File(b"x")),
+            ],
+            "evil/pwned",
+        ),
+        (
+            "symlink-relative",
+            vec![
+                ("d", Kind::Dir),
+                ("d/evil", Kind::Symlink("../../outside")),
+                ("d/evil/pwned", Kind::File(b"x")),
+            ],
+            "d/evil/pwned",
+        ),
+        (
+            "symlink-dir",
+            vec![("evil", Kind::Symlink(leak(&o))), ("evil/sub/", Kind::Dir)],
+            "evil/sub",
+        ),
+        (
+            "hardlink-dotdot",
+            vec![("h", Kind::Hard("../outside/secret"))],
+            "../outside/secret",
+        ),
+        (
+            "hardlink-absolute",
+            vec![("h", Kind::Hard(leak(&format!("{o}/secret"))))],
+            "/outside/secret",
+        ),
+        (
+            "hardlink-through-symlink",
+            vec![
+                ("evil", Kind::Symlink(leak(&o))),
+                ("h", Kind::Hard("evil/secret")),
+            ],
+            "evil",
+        ),
+    ];
+    for (what, members, named) in cases {
+        let file = ns.tmp.path().join(format!("{what}.tar"));
+        crafted(&file, &members);
+        let dir = ns.tmp.path().join(format!("x-{what}"));
+        let out = ns.run(&["unpack", "-q", d(&file), "-d", d(&dir)]);
+        assert_eq!(code(&out), 1, "{what}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.starts_with("chroot-tool: "), "{what}: {err}");
+        assert!(
+            err.contains("refusing to unpack it") && err.contains(named),
+            "{what}: {err}"
+        );
+        let names: Vec<_> = fs::read_dir(&outside)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["secret"], "{what}: something landed outside");
+        assert_eq!(
+            fs::read_to_string(outside.join("secret")).unwrap(),
+            "secret"
+        );
+        assert_eq!(
+            fs::metadata(outside.join("secret")).unwrap().nlink(),
+            1,
+            "{what}"
+        );
+    }
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+#[test]
+fn a_member_replacing_a_planted_symlink_never_writes_through_it() {
+    let ns = Ns::new();
+    let outside = ns.tmp.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("target"), "host").unwrap();
+    let file = ns.tmp.path().join("replace.tar");
+    let t = format!("{}/target", d(&outside));
+    crafted(
+        &file,
+        &[
+            ("evil", Kind::Symlink(&t)),
+            ("evil", Kind::File(b"archive")),
+        ],
+    );
+    let dir = ns.tmp.path().join("x");
+    ok(&ns.run(&["unpack", "-q", d(&file), "-d", d(&dir)]));
+    assert_eq!(fs::read_to_string(outside.join("target")).unwrap(), "host");
+    assert!(fs::symlink_metadata(dir.join("evil")).unwrap().is_file());
+    assert_eq!(fs::read_to_string(dir.join("evil")).unwrap(), "archive");
+}
+
+#[test]
+fn unpack_refuses_a_non_empty_directory() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("src");
+    let file = ns.tmp.path().join("sb.tar.zst");
+    ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+    let dir = ns.tmp.path().join("full");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("mine"), "x").unwrap();
+    let out = ns.run(&["unpack", "-q", d(&file), "-d", d(&dir)]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+}
+
+// --- trust -------------------------------------------------------------
+
+#[test]
+fn host_binds_and_host_cmd_of_an_archive_stay_off_until_trusted() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("src");
+    let host = ns.tmp.path().join("host-dir");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("host-file"), "x").unwrap();
+    let marker = ns.tmp.path().join("host-cmd-ran");
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        format!(
+            "[bind]\nsrc:{} tgt:/hostdir\ntgt:/scratch fs:tmpfs\n[exclude]\n/nothing\n",
+            d(&host)
+        ),
+    )
+    .unwrap();
+    script(
+        &root.join("chroot.d/host-cmd"),
+        &format!("#!/bin/sh\ntouch {}\n", d(&marker)),
+    );
+    let file = ns.tmp.path().join("sb.tar.zst");
+    ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+
+    let copy = ns.tmp.path().join("copy");
+    let out = ns.run(&["unpack", d(&file), "-d", d(&copy)]);
+    ok(&out);
+    let err = stderr(&out);
+    assert!(err.contains(d(&host)) && err.contains("/hostdir"), "{err}");
+    assert!(
+        err.contains("host-cmd") && err.contains("--accept"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("/scratch"),
+        "a tmpfs is not a host path: {err}"
+    );
+    let cd = copy.join("chroot.d");
+    assert!(!cd.join("tool.conf").exists() && cd.join("tool.conf.untrusted").is_file());
+    assert!(!cd.join("host-cmd").exists() && cd.join("host-cmd.untrusted").is_file());
+    ok(&ns.run_in(&copy, &["--", "/bin/true"]));
+    assert!(!marker.exists(), "the untrusted host-cmd ran");
+    let seen = |p: &Path| ns.sh(&format!("test -e {}", d(p))).status.success();
+    assert!(seen(&copy.join("bin")));
+    assert!(
+        !seen(&copy.join("hostdir/host-file")),
+        "the untrusted bind was mounted"
+    );
+    ok(&ns.run(&["off", "-d", d(&copy)]));
+
+    // Accepted later.
+    ok(&ns.run(&["unpack", "--accept", "-d", d(&copy)]));
+    assert!(cd.join("tool.conf").is_file() && cd.join("host-cmd").is_file());
+    ok(&ns.run_in(&copy, &["--", "/bin/true"]));
+    assert!(marker.exists(), "the accepted host-cmd did not run");
+    assert!(seen(&copy.join("hostdir/host-file")));
+    ok(&ns.run(&["off", "-d", d(&copy)]));
+    fs::remove_file(&marker).unwrap();
+
+    // Trusted at once.
+    let trusted = ns.tmp.path().join("trusted");
+    ok(&ns.run(&["unpack", "-q", "--trust", d(&file), "-d", d(&trusted)]));
+    assert!(trusted.join("chroot.d/tool.conf").is_file());
+    ok(&ns.run_in(&trusted, &["--", "/bin/true"]));
+    assert!(marker.exists());
+    ok(&ns.run(&["off", "-d", d(&trusted)]));
+}
+
+#[test]
+fn an_archive_without_anything_acting_on_the_host_is_left_as_it_is() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("src");
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        "[bind]\ntgt:/scratch fs:tmpfs\n",
+    )
+    .unwrap();
+    let file = ns.tmp.path().join("sb.tar.gz");
+    ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+    let copy = ns.tmp.path().join("copy");
+    let out = ns.run(&["unpack", "-q", d(&file), "-d", d(&copy)]);
+    ok(&out);
+    assert_eq!(stderr(&out), "");
+    assert!(copy.join("chroot.d/tool.conf").is_file());
+}
