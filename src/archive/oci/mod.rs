@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::{
-    trust, unpack_tar, write_tar, Counted, PackOptions, Packed, Progress, Quiet, UnpackOptions,
+    trust, unpack_tar, write_tar, ArchiveError, Counted, PackOptions, Packed, Progress, Quiet,
+    UnpackOptions,
 };
 use crate::conf::Conf;
 use crate::sandbox::Sandbox;
@@ -102,28 +103,56 @@ pub fn export_bundle(
     let (rx, tx) = nix::unistd::pipe().context("making a pipe")?;
     let (tx, rx) = (std::fs::File::from(tx), std::fs::File::from(rx));
     let (written, unpacked) = std::thread::scope(|s| {
-        let writer = s.spawn(|| {
+        let writer = s.spawn(|| -> Result<Packed, ArchiveError> {
             let w = io::BufWriter::with_capacity(1 << 20, tx);
-            write_tar(&sb.dir, w, &pack, &mut Quiet).map(|(_, p)| p)
+            let (w, packed) = write_tar(&sb.dir, w, &pack, &mut Quiet)?;
+            // Flushed and closed: the extractor sees the end.
+            w.into_inner()
+                .map_err(|e| super::io_at(&sb.dir)(e.into_error()))?;
+            Ok(packed)
         });
-        let opts = UnpackOptions::default();
-        let unpacked = unpack_tar(
-            io::BufReader::with_capacity(1 << 20, rx),
-            &rootfs,
-            &opts,
-            progress,
-        );
+        let mut input = io::BufReader::with_capacity(1 << 20, rx);
+        let unpacked = unpack_tar(&mut input, &rootfs, &UnpackOptions::default(), progress);
+        if unpacked.is_ok() {
+            // What follows the end marker, so that the walk never writes
+            // into a closed pipe; on a failure the closed pipe stops it.
+            let _ = io::copy(&mut input, &mut io::sink());
+        }
+        drop(input);
         (writer.join(), unpacked)
     });
-    // The walk's own error says more than the extractor's "unexpected end".
-    let packed = match written {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => return Err(e.into()),
+    let written = match written {
+        Ok(w) => w,
         Err(_) => bail!("packing {} failed", show::path(&sb.dir)),
     };
-    unpacked.with_context(|| format!("making {}", show::path(out.join("rootfs"))))?;
+    // The walk's own error says more than the extractor's "unexpected
+    // end", unless the walk only stopped because the extractor did.
+    let packed = match (written, unpacked) {
+        (Ok(p), Ok(_)) => p,
+        (Err(e), _) if !broken_pipe(&e) => return Err(e.into()),
+        (_, Err(e)) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("making {}", show::path(out.join("rootfs"))))
+            )
+        }
+        (Err(e), Ok(_)) => return Err(e.into()),
+    };
     staging.commit(out)?;
     Ok((out.to_path_buf(), packed))
+}
+
+/// Whether an error is a write into a pipe whose reader went away.
+fn broken_pipe(e: &ArchiveError) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
 }
 
 /// What `import` did.
