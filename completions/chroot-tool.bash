@@ -25,8 +25,14 @@ _chroot__tool() {
             chroot__tool,destroy)
                 cmd="chroot__tool__subcmd__destroy"
                 ;;
+            chroot__tool,export)
+                cmd="chroot__tool__subcmd__export"
+                ;;
             chroot__tool,help)
                 cmd="chroot__tool__subcmd__help"
+                ;;
+            chroot__tool,import)
+                cmd="chroot__tool__subcmd__import"
                 ;;
             chroot__tool,log)
                 cmd="chroot__tool__subcmd__log"
@@ -37,6 +43,9 @@ _chroot__tool() {
             chroot__tool,on)
                 cmd="chroot__tool__subcmd__on"
                 ;;
+            chroot__tool,pack)
+                cmd="chroot__tool__subcmd__pack"
+                ;;
             chroot__tool,run)
                 cmd="chroot__tool__subcmd__run"
                 ;;
@@ -45,6 +54,9 @@ _chroot__tool() {
                 ;;
             chroot__tool,status)
                 cmd="chroot__tool__subcmd__status"
+                ;;
+            chroot__tool,unpack)
+                cmd="chroot__tool__subcmd__unpack"
                 ;;
             chroot__tool__subcmd__help,completions)
                 cmd="chroot__tool__subcmd__help__subcmd__completions"
@@ -55,8 +67,14 @@ _chroot__tool() {
             chroot__tool__subcmd__help,destroy)
                 cmd="chroot__tool__subcmd__help__subcmd__destroy"
                 ;;
+            chroot__tool__subcmd__help,export)
+                cmd="chroot__tool__subcmd__help__subcmd__export"
+                ;;
             chroot__tool__subcmd__help,help)
                 cmd="chroot__tool__subcmd__help__subcmd__help"
+                ;;
+            chroot__tool__subcmd__help,import)
+                cmd="chroot__tool__subcmd__help__subcmd__import"
                 ;;
             chroot__tool__subcmd__help,log)
                 cmd="chroot__tool__subcmd__help__subcmd__log"
@@ -67,6 +85,9 @@ _chroot__tool() {
             chroot__tool__subcmd__help,on)
                 cmd="chroot__tool__subcmd__help__subcmd__on"
                 ;;
+            chroot__tool__subcmd__help,pack)
+                cmd="chroot__tool__subcmd__help__subcmd__pack"
+                ;;
             chroot__tool__subcmd__help,run)
                 cmd="chroot__tool__subcmd__help__subcmd__run"
                 ;;
@@ -76,6 +97,9 @@ _chroot__tool() {
             chroot__tool__subcmd__help,status)
                 cmd="chroot__tool__subcmd__help__subcmd__status"
                 ;;
+            chroot__tool__subcmd__help,unpack)
+                cmd="chroot__tool__subcmd__help__subcmd__unpack"
+                ;;
             *)
                 ;;
         esac
@@ -83,7 +107,7 @@ _chroot__tool() {
 
     case "${cmd}" in
         chroot__tool)
-            opts="-d -h -V --dir --help --version create on run shell off status destroy log completions help"
+            opts="-d -h -V --dir --help --version create on run shell off status destroy log completions pack unpack export import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -198,8 +222,50 @@ _chroot__tool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        chroot__subcmd__tool__subcmd__export)
+            opts="-q -d -h -V --oci --bundle --tag --compression --mtime --quiet --dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --oci)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bundle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compression)
+                    COMPREPLY=($(compgen -W "gzip zstd" -- "${cur}"))
+                    return 0
+                    ;;
+                --mtime)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         chroot__subcmd__tool__subcmd__help)
-            opts="create on run shell off status destroy log completions help"
+            opts="create on run shell off status destroy log completions pack unpack export import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -254,7 +320,35 @@ _chroot__tool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        chroot__subcmd__tool__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         chroot__subcmd__tool__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__help__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -310,6 +404,20 @@ _chroot__tool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        chroot__subcmd__tool__subcmd__help__subcmd__pack)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         chroot__subcmd__tool__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -345,6 +453,46 @@ _chroot__tool() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__help__subcmd__unpack)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__import)
+            opts="-q -d -h -V --tag --trust --quiet --dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -415,6 +563,36 @@ _chroot__tool() {
                 return 0
             fi
             case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__pack)
+            opts="-o -q -d -h -V --output --quiet --dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -580,6 +758,28 @@ _chroot__tool() {
             ;;
         chroot__subcmd__tool__subcmd__status)
             opts="-d -h -V --json --dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__unpack)
+            opts="-q -d -h -V --trust --accept --quiet --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

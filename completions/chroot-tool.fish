@@ -36,6 +36,10 @@ complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "status" -d 
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "log" -d 'The history of DIR: every on, run, shell and off, who ran it and its exit status'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "pack" -d 'Pack the sandbox into one archive (zstd, or xz/gz/plain tar by the file name), leaving out [exclude] and everything mounted'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "unpack" -d 'Unpack an archive (of pack, or of the original tool\'s tar.xz) into a new sandbox DIR'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "export" -d 'Write the sandbox as an OCI image layout (--oci) or an OCI runtime bundle (--bundle), for podman, runc, Kubernetes'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "import" -d 'Make a new sandbox DIR from an OCI image layout, an oci-archive or a docker archive (docker save, podman save)'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l suite -d 'Debian suite (codename or stable/testing/unstable)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l mirror -d 'Debian mirror' -r
@@ -101,13 +105,44 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand log" -s V -l ver
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "run" -d 'Turn on, then run a command inside ("LINE" through the dispatch rules, or [--] PROG ARGS...)'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "shell" -d 'An interactive login shell inside (root\'s, or -u USER\'s in USER\'s home)'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "off" -d 'Stop, end every process inside, unmount everything at or below DIR'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "status" -d 'Whether the sandbox is on, its mounts and the processes inside'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "log" -d 'The history of DIR: every on, run, shell and off, who ran it and its exit status'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand pack" -s o -l output -d 'The archive to write: .tar.zst (default), .tar.xz, .tar.gz or .tar' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand pack" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand pack" -s q -l quiet -d 'No progress output'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand pack" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand pack" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand unpack" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand unpack" -l trust -d 'Enable the archive\'s [bind] records of host paths and its host-cmd at once (otherwise they are set aside as *.untrusted)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand unpack" -l accept -d 'Enable what an earlier unpack set aside in DIR (chroot.d/tool.conf.untrusted, host-cmd.untrusted)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand unpack" -s q -l quiet -d 'No progress output'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand unpack" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand unpack" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand export" -l oci -d 'Write an OCI image layout (oci-layout, index.json, blobs/) to OUT, a new or empty directory' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand export" -l bundle -d 'Write an OCI runtime bundle (config.json, rootfs/) to OUT, a new or empty directory' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand export" -l tag -d 'The image\'s name in the layout: NAME:TAG, or TAG (default: latest)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand export" -l compression -d 'How the layer is compressed' -r -f -a "gzip\t''
+zstd\t''"
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand export" -l mtime -d 'Every file\'s mtime and the image\'s date, in seconds since 1970 (reproducible images); also read from SOURCE_DATE_EPOCH' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand export" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand export" -s q -l quiet -d 'No progress output'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand export" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand export" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand import" -l tag -d 'Which image, when IMAGE holds several: its tag or NAME:TAG' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand import" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand import" -l trust -d 'Enable the image\'s [bind] records of host paths and its host-cmd at once (otherwise they are set aside as *.untrusted)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand import" -s q -l quiet -d 'No progress output'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand import" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand import" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "run" -d 'Turn on, then run a command inside ("LINE" through the dispatch rules, or [--] PROG ARGS...)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "shell" -d 'An interactive login shell inside (root\'s, or -u USER\'s in USER\'s home)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "off" -d 'Stop, end every process inside, unmount everything at or below DIR'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "status" -d 'Whether the sandbox is on, its mounts and the processes inside'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "log" -d 'The history of DIR: every on, run, shell and off, who ran it and its exit status'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "completions" -d 'Print a shell completion script'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "pack" -d 'Pack the sandbox into one archive (zstd, or xz/gz/plain tar by the file name), leaving out [exclude] and everything mounted'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "unpack" -d 'Unpack an archive (of pack, or of the original tool\'s tar.xz) into a new sandbox DIR'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "export" -d 'Write the sandbox as an OCI image layout (--oci) or an OCI runtime bundle (--bundle), for podman, runc, Kubernetes'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "import" -d 'Make a new sandbox DIR from an OCI image layout, an oci-archive or a docker archive (docker save, podman save)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack export import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
