@@ -530,6 +530,11 @@ fn export_and_import_refuse_what_they_cannot_do() {
     assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
     let out = ns.run(&["export", "-d", d(&root)]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not provided: <--oci <OUT>|--bundle <OUT>>"),
+        "{}",
+        stderr(&out)
+    );
     let out = ns.run(&["import", d(&root), "-d", d(&ns.tmp.path().join("n"))]);
     assert_eq!(code(&out), 1);
     assert!(

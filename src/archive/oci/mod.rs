@@ -307,3 +307,27 @@ pub fn mark_sandbox(dir: &Path, done: &Imported) -> Result<bool> {
     root.write_file(conf, &text)?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conf_values_are_quoted_or_refused() {
+        assert_eq!(conf_value("/srv/app").as_deref(), Some("/srv/app"));
+        assert_eq!(conf_value("/my dir").as_deref(), Some("\"/my dir\""));
+        assert_eq!(conf_value("a;b").as_deref(), Some("\"a;b\""));
+        assert_eq!(conf_value("say \"hi\""), None);
+        assert_eq!(conf_value("a\\b"), None);
+        assert_eq!(conf_value(""), None);
+        // What is written reads back as it was.
+        let text = format!(
+            "[run]\nuser:{} workdir:{}\n",
+            conf_value("1000:1000").unwrap(),
+            conf_value("/my dir").unwrap()
+        );
+        let c = Conf::parse(&text, Path::new("tool.conf")).unwrap();
+        assert_eq!(c.run.workdir.unwrap().value, Path::new("/my dir"));
+        assert_eq!(c.run.user.unwrap().value, "1000:1000");
+    }
+}
