@@ -105,7 +105,8 @@ fn bundle_of_a_busybox_sandbox_runs_under_runc_with_its_binds_and_limits() {
     fs::write(
         root.join("chroot.d/tool.conf"),
         format!(
-            "[bind]\nsrc:{} tgt:/data fs:bind-ro\n[limits]\nnofile:512 pids:64 memory:256M\n",
+            "[bind]\nsrc:{} tgt:/data fs:bind-ro\nsrc:/sys/fs/cgroup tgt:/hostcg fs:bind-ro opt:rbind\n\
+             [limits]\nnofile:512 pids:64 memory:256M\n",
             d(&host)
         ),
     )
@@ -135,7 +136,11 @@ fn bundle_of_a_busybox_sandbox_runs_under_runc_with_its_binds_and_limits() {
             "echo hello from the bundle; cat /data/f; \
              touch /data/x 2>/dev/null || echo data is read-only; \
              grep 'open files' /proc/self/limits; ls /proc/1/ >/dev/null && echo proc; \
-             ls /dev/null /dev/pts/ptmx >/dev/null && echo dev",
+             ls /dev/null /dev/pts/ptmx >/dev/null && echo dev; \
+             p=$(grep -m1 -E '^[0-9]+:(pids)?:' /proc/self/cgroup | cut -d: -f3); \
+             cat /hostcg/pids$p/pids.max /hostcg$p/pids.max 2>/dev/null; \
+             m=$(grep -m1 -E '^[0-9]+:(memory)?:' /proc/self/cgroup | cut -d: -f3); \
+             cat /hostcg/memory$m/memory.limit_in_bytes /hostcg$m/memory.max 2>/dev/null; true",
         ],
     );
     let text = ok(&out);
@@ -148,7 +153,9 @@ fn bundle_of_a_busybox_sandbox_runs_under_runc_with_its_binds_and_limits() {
             && l.split_whitespace().filter(|w| *w == "512").count() == 2),
         "{text}"
     );
-    assert!(text.ends_with("proc\ndev\n"), "{text}");
+    // The runtime's cgroup of the container, seen through the host's
+    // cgroup tree bound in (v1 controllers or v2).
+    assert!(text.ends_with("proc\ndev\n64\n268435456\n"), "{text}");
     assert!(!host.join("x").exists());
 }
 
