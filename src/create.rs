@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Instant, SystemTime};
 
+pub mod cache;
+mod from;
 pub mod progress;
 pub mod record;
 pub mod run;
@@ -55,6 +57,13 @@ pub struct Options {
     /// Passed to debootstrap as they are, before the suite.
     pub extra: Vec<String>,
     pub quiet: bool,
+    /// How the cache of finished root filesystems is used.
+    pub cache: cache::Mode,
+    /// Clone this sandbox directory (on or off: never its mounts) or
+    /// archive instead of running a backend.
+    pub from: Option<PathBuf>,
+    /// With `from` an archive: enable its host binds and host-cmd at once.
+    pub trust: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +129,19 @@ pub enum CreateError {
     )]
     Interrupted { dir: PathBuf, log: PathBuf },
     #[error(
+        "unpacking the cached rootfs {}: {source}; run create again with --refresh or --no-cache",
+        show::path(file)
+    )]
+    Cache {
+        file: PathBuf,
+        source: crate::archive::ArchiveError,
+    },
+    #[error("cloning {}: {source}", show::path(from))]
+    Clone {
+        from: PathBuf,
+        source: crate::archive::ArchiveError,
+    },
+    #[error(
         "create {what}, and these are still mounted below {}: {}; unmount them by hand; see {}",
         show::path(dir),
         list(left),
@@ -150,10 +172,16 @@ pub struct Created {
     pub dir: PathBuf,
     pub record: CreateRecord,
     pub log: PathBuf,
+    /// What the user should know (a cache entry that could not be
+    /// stored, an archive's host binds set aside), one line each.
+    pub warnings: Vec<String>,
 }
 
 /// Builds the sandbox in `dir`.
 pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
+    if let Some(from) = &opts.from {
+        return from::create_from(dir, from, opts);
+    }
     let started = Instant::now();
     let debootstrap = find_debootstrap()?;
     if !nix::unistd::geteuid().is_root() {
@@ -184,6 +212,23 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     } else {
         opts.components.clone()
     };
+    let cached = cache_entry(opts, &arch, &components);
+    if let Some((file, age)) = cached.as_ref().and_then(|c| c.fresh(cache::MAX_AGE)) {
+        if opts.cache == cache::Mode::Use {
+            let from = format!(
+                "the cache {} ({} h old)",
+                show::path(&file),
+                age.as_secs() / 3600
+            );
+            ui.say(&format!("create: rootfs from {from}"));
+            log.note(&format!("rootfs from {from}"));
+            cache::Entry::unpack(&file, &dir, &mut crate::archive::Quiet)
+                .map_err(|source| CreateError::Cache { file, source })?;
+            ui.finish();
+            let record = record_of(opts, arch, components, opts.mirror.clone(), None);
+            return finish(dir, record, started, &sigs, log, log_path, vec![]);
+        }
+    }
     // Arguments are OsStrings: DIR's name is bytes, passed to debootstrap as it is.
     let mut args: Vec<std::ffi::OsString> = vec![
         "--debian-installer".into(),
@@ -298,6 +343,78 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         Outcome::Exited(_) => {}
     }
 
+    // What the backend made, for the next create with these settings.
+    let mut warnings = vec![];
+    if let Some(c) = &cached {
+        ui.say("create: storing the rootfs in the cache");
+        match c.store(&dir, &mut crate::archive::Quiet) {
+            Ok(file) => log.note(&format!("stored in the cache as {}", show::path(file))),
+            Err(e) => {
+                let msg = format!("the rootfs was not stored in the cache: {e}");
+                log.note(&msg);
+                warnings.push(msg);
+            }
+        }
+    }
+    let mirror = seen.mirror.unwrap_or_else(|| opts.mirror.clone());
+    let record = record_of(opts, arch, components, mirror, debootstrap_version);
+    finish(dir, record, started, &sigs, log, log_path, warnings)
+}
+
+/// The cache entry for these settings; `None` with `--no-cache` or when
+/// there is no cache directory.
+fn cache_entry(opts: &Options, arch: &str, components: &[String]) -> Option<cache::Entry> {
+    if opts.cache == cache::Mode::Off {
+        return None;
+    }
+    let key = cache::Key::new(&[
+        ("suite", opts.suite.clone()),
+        ("variant", opts.variant.clone()),
+        ("arch", arch.to_string()),
+        ("include", cache::includes(&opts.include)),
+        ("mirror", opts.mirror.clone()),
+        ("components", components.join(",")),
+        ("backend-args", opts.extra.join("\n")),
+        ("backend", "debootstrap".to_string()),
+    ]);
+    Some(cache::Entry::new(&cache::base_dir()?, key))
+}
+
+/// The record of a create from these settings (`finish` completes it).
+fn record_of(
+    opts: &Options,
+    arch: String,
+    components: Vec<String>,
+    mirror: String,
+    debootstrap_version: Option<String>,
+) -> CreateRecord {
+    CreateRecord {
+        suite: opts.suite.clone(),
+        codename: None,
+        mirror,
+        variant: opts.variant.clone(),
+        arch,
+        components,
+        include: opts.include.clone(),
+        debootstrap_args: opts.extra.clone(),
+        date: String::new(),
+        seconds: None,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        debootstrap_version,
+    }
+}
+
+/// The sandbox's own files in the rootfs at `dir`, then `create.toml`
+/// from `record` (its codename, date and duration filled in) last.
+fn finish(
+    dir: PathBuf,
+    mut record: CreateRecord,
+    started: Instant,
+    sigs: &Signals,
+    mut log: Log,
+    log_path: PathBuf,
+    warnings: Vec<String>,
+) -> Result<Created, CreateError> {
     // The sandbox's own files.
     let root = Root::open(&dir)?;
     if !root.exists(Path::new("chroot.d/tool.conf")) {
@@ -316,29 +433,21 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         log.note("interrupted before the end; create.toml not written");
         return Err(CreateError::Interrupted { dir, log: log_path });
     }
-    let record = CreateRecord {
-        suite: opts.suite.clone(),
-        codename: ["etc/os-release", "usr/lib/os-release"]
+    if record.codename.is_none() {
+        record.codename = ["etc/os-release", "usr/lib/os-release"]
             .iter()
             .find_map(|p| root.read_file(Path::new(p)))
-            .and_then(|t| os_release_codename(&t)),
-        mirror: seen.mirror.unwrap_or_else(|| opts.mirror.clone()),
-        variant: opts.variant.clone(),
-        arch,
-        components,
-        include: opts.include.clone(),
-        debootstrap_args: opts.extra.clone(),
-        date: record::rfc3339(SystemTime::now()),
-        seconds: Some(started.elapsed().as_secs()),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        debootstrap_version,
-    };
+            .and_then(|t| os_release_codename(&t));
+    }
+    record.date = record::rfc3339(SystemTime::now());
+    record.seconds = Some(started.elapsed().as_secs());
     log.note(&format!("done in {} s", started.elapsed().as_secs()));
     root.write_file(&Path::new("chroot.d").join(record::FILE), &record.to_toml())?;
     Ok(Created {
         dir,
         record,
         log: log_path,
+        warnings,
     })
 }
 

@@ -558,3 +558,335 @@ fn an_archive_without_anything_acting_on_the_host_is_left_as_it_is() {
     assert_eq!(stderr(&out), "");
     assert!(copy.join("chroot.d/tool.conf").is_file());
 }
+
+// --- create's cache and --from ------------------------------------------
+
+/// A stand-in for debootstrap, first in PATH: a busybox root with a
+/// device node, an owned file, and `etc/made` unique to each run; every
+/// run is counted in `$STUB_STATE/runs`.
+const STUB_DEBOOTSTRAP: &str = r#"#!/bin/sh
+if [ "$1" = --version ]; then echo "debootstrap 0.0-stub"; exit 0; fi
+n=$#; i=0
+for a; do i=$((i+1)); [ $i -eq $((n-1)) ] && dir=$a; done
+echo run >> "$STUB_STATE/runs"
+mkdir -p "$dir/bin" "$dir/etc" "$dir/dev" "$dir/root" || exit 9
+cp "$STUB_BUSYBOX" "$dir/bin/busybox" && ln -s busybox "$dir/bin/sh" && ln -s busybox "$dir/bin/cat" || exit 9
+echo "root:x:0:0:root:/root:/bin/sh" > "$dir/etc/passwd"
+echo "root:x:0:" > "$dir/etc/group"
+echo 'VERSION_CODENAME=stub' > "$dir/etc/os-release"
+echo "$$ $(date +%s%N)" > "$dir/etc/made"
+chown 1234:4321 "$dir/etc/made"
+mknod "$dir/dev/null" c 1 3
+printf 'P: 1 100 DOWNREL\nPF: Retrieving Release\n' >&3
+printf 'I: CHECKINGSIZES\nIA: main\nIA: http://stub.example/debian\nIF: Checking component %%s on %%s...\n' >&3
+exit 0
+"#;
+
+struct Stub {
+    bin: PathBuf,
+    state: PathBuf,
+}
+
+impl Stub {
+    fn new(ns: &Ns) -> Stub {
+        let bin = ns.tmp.path().join("stubbin");
+        let state = ns.tmp.path().join("stubstate");
+        fs::create_dir_all(&bin).unwrap();
+        fs::create_dir_all(&state).unwrap();
+        script(&bin.join("debootstrap"), STUB_DEBOOTSTRAP);
+        Stub { bin, state }
+    }
+
+    fn cmd(&self, ns: &Ns, dir: &Path, extra: &[&str]) -> Command {
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("busybox-static is needed (apt-get install busybox-static)");
+        let mut c = ns.tool();
+        c.env(
+            "PATH",
+            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", self.bin.display()),
+        )
+        .env("STUB_STATE", &self.state)
+        .env("STUB_BUSYBOX", busybox)
+        .args(["create", "-d"])
+        .arg(dir)
+        .args(extra);
+        c
+    }
+
+    #[track_caller]
+    fn create(&self, ns: &Ns, dir: &Path, extra: &[&str]) -> String {
+        let out = output_within(&mut self.cmd(ns, dir, extra), DEADLINE);
+        ok(&out);
+        stderr(&out)
+    }
+
+    fn runs(&self) -> usize {
+        fs::read_to_string(self.state.join("runs"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+fn made(dir: &Path) -> String {
+    fs::read_to_string(dir.join("etc/made")).unwrap()
+}
+
+/// The files in the cache's rootfs directory.
+fn cache_files(ns: &Ns) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(ns.tmp.path().join("cache/rootfs"))
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn create_uses_the_cache_for_the_same_settings_only() {
+    let ns = Ns::new();
+    let stub = Stub::new(&ns);
+    let t = ns.tmp.path();
+    // Miss: the backend runs, its rootfs is stored (without chroot.d).
+    stub.create(&ns, &t.join("a"), &["-q"]);
+    assert_eq!(stub.runs(), 1);
+    let files = cache_files(&ns);
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with(".tar.zst")), "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with(".key")), "{files:?}");
+    assert!(
+        files.iter().all(|f| f.starts_with("stable-minbase-")),
+        "{files:?}"
+    );
+
+    // Hit: no backend; the same rootfs, the sandbox's own files its own.
+    let err = stub.create(&ns, &t.join("b"), &[]);
+    assert!(err.contains("from the cache"), "{err}");
+    assert_eq!(stub.runs(), 1);
+    let b = t.join("b");
+    assert_eq!(made(&b), made(&t.join("a")));
+    let md = fs::metadata(b.join("etc/made")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (1234, 4321));
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &fs::metadata(b.join("dev/null")).unwrap().file_type()
+    ));
+    assert_eq!(fs::read_to_string(b.join("etc/hostname")).unwrap(), "b\n");
+    assert!(b.join("chroot.d/tool.conf").is_file());
+    let rec = chroot_tool::create::load(&b).expect("create.toml");
+    assert_eq!(rec.codename.as_deref(), Some("stub"));
+    let log = fs::read_to_string(b.join("chroot.d/create.log")).unwrap();
+    assert!(log.contains("rootfs from the cache"), "{log}");
+    assert_eq!(
+        ok(&ns.run_in(&b, &["--", "/bin/cat", "/etc/made"])),
+        made(&b)
+    );
+    ok(&ns.run(&["off", "-d", d(&b)]));
+
+    // --no-cache: the backend runs, the cache is left as it was.
+    let before = fs::read(
+        t.join("cache/rootfs")
+            .join(files.iter().find(|f| f.ends_with(".tar.zst")).unwrap()),
+    )
+    .unwrap();
+    stub.create(&ns, &t.join("c"), &["-q", "--no-cache"]);
+    assert_eq!(stub.runs(), 2);
+    assert_ne!(made(&t.join("c")), made(&t.join("a")));
+    assert_eq!(cache_files(&ns), files);
+    let after = fs::read(
+        t.join("cache/rootfs")
+            .join(files.iter().find(|f| f.ends_with(".tar.zst")).unwrap()),
+    )
+    .unwrap();
+    assert!(before == after, "--no-cache changed the cache");
+
+    // Other settings: another entry.
+    stub.create(&ns, &t.join("d"), &["-q", "--include", "less,procps"]);
+    assert_eq!(stub.runs(), 3);
+    assert_eq!(cache_files(&ns).len(), 6);
+    // The same includes in another order: a hit.
+    stub.create(&ns, &t.join("d2"), &["-q", "--include", "procps,less"]);
+    assert_eq!(stub.runs(), 3);
+    assert_eq!(made(&t.join("d2")), made(&t.join("d")));
+
+    // --refresh: the backend runs, and its rootfs replaces the entry.
+    stub.create(&ns, &t.join("e"), &["-q", "--refresh"]);
+    assert_eq!(stub.runs(), 4);
+    stub.create(&ns, &t.join("f"), &["-q"]);
+    assert_eq!(stub.runs(), 4);
+    assert_eq!(made(&t.join("f")), made(&t.join("e")));
+    assert_ne!(made(&t.join("f")), made(&t.join("a")));
+
+    // An entry past the age limit is made again.
+    for f in cache_files(&ns).iter().filter(|f| f.ends_with(".tar.zst")) {
+        sh(&format!(
+            "touch -d '8 days ago' {}",
+            d(&t.join("cache/rootfs").join(f))
+        ));
+    }
+    stub.create(&ns, &t.join("g"), &["-q"]);
+    assert_eq!(stub.runs(), 5);
+    assert_ne!(made(&t.join("g")), made(&t.join("e")));
+    stub.create(&ns, &t.join("h"), &["-q"]);
+    assert_eq!(stub.runs(), 5);
+    assert_eq!(made(&t.join("h")), made(&t.join("g")));
+}
+
+#[test]
+fn parallel_creates_never_corrupt_the_cache() {
+    let ns = Ns::new();
+    let stub = Stub::new(&ns);
+    let t = ns.tmp.path();
+    // Cold, then warm with a refresh among them.
+    for round in 0..2 {
+        let dirs: Vec<PathBuf> = (0..4).map(|i| t.join(format!("p{round}-{i}"))).collect();
+        let children: Vec<_> = dirs
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| {
+                let extra: &[&str] = if round == 1 && i == 0 {
+                    &["-q", "--refresh"]
+                } else {
+                    &["-q"]
+                };
+                stub.cmd(&ns, dir, extra)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for (c, dir) in children.into_iter().zip(&dirs) {
+            let out = finish_within(c, DEADLINE);
+            ok(&out);
+            assert!(chroot_tool::create::load(dir).is_some(), "{}", d(dir));
+            assert_eq!(made(dir).lines().count(), 1);
+            assert!(dir.join("bin/busybox").is_file());
+        }
+    }
+    // Only whole entries: no temporary file left, and the entry unpacks.
+    let files = cache_files(&ns);
+    assert_eq!(files.len(), 3, "{files:?}");
+    let runs = stub.runs();
+    stub.create(&ns, &t.join("after"), &["-q"]);
+    assert_eq!(stub.runs(), runs, "the entry was not usable");
+    let all: Vec<String> = fs::read_dir(t)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('p'))
+        .map(|p| made(&p))
+        .collect();
+    assert!(all.contains(&made(&t.join("after"))));
+}
+
+#[test]
+fn create_from_a_sandbox_that_is_on_copies_what_is_on_disk() {
+    let ns = Ns::new();
+    let src = rich_root(&ns, "src");
+    let host = ns.tmp.path().join("project");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("host-file"), "x").unwrap();
+    fs::write(
+        src.join("chroot.d/tool.conf"),
+        format!("[bind]\nsrc:{} tgt:/project\n[exclude]\n/ro\n", d(&host)),
+    )
+    .unwrap();
+    ok(&ns.run_in(&src, &["--", "/bin/true"]));
+    let mounted = ns.mounts_under(&src);
+    assert!(mounted.len() >= 4, "{mounted:?}");
+
+    let clone = ns.tmp.path().join("clone");
+    ok(&ns.run(&["create", "-q", "--from", d(&src), "-d", d(&clone)]));
+    assert_eq!(ns.mounts_under(&src), mounted, "the source was changed");
+    // Owners, capabilities, devices as in an archive; no mount's content.
+    let md = fs::metadata(clone.join("etc/owned")).unwrap();
+    assert_eq!(
+        (md.uid(), md.gid(), md.mode() & 0o7777),
+        (1234, 5678, 0o4751)
+    );
+    assert_eq!(md.nlink(), 2);
+    assert!(getcap(&clone.join("bin/capped")).contains("cap_net_raw"));
+    assert!(clone.join("project").is_dir());
+    assert!(!clone.join("project/host-file").exists());
+    assert!(!clone.join("ro").exists(), "[exclude] is honoured");
+    assert_eq!(fs::read_dir(clone.join("dev")).unwrap().count(), 3);
+    // The source's own sandbox: its tool.conf kept as it is (trusted).
+    assert_eq!(
+        fs::read_to_string(clone.join("chroot.d/tool.conf")).unwrap(),
+        fs::read_to_string(src.join("chroot.d/tool.conf")).unwrap()
+    );
+    assert_eq!(
+        fs::read_to_string(clone.join("etc/hostname")).unwrap(),
+        "clone\n"
+    );
+    assert!(chroot_tool::create::load(&clone).is_some());
+    assert!(
+        ns.tmp.path().join("cache").read_dir().is_err(),
+        "--from used the cache"
+    );
+    ok(&ns.run_in(&clone, &["--", "/bin/true"]));
+    assert!(ns
+        .sh(&format!("test -e {}/project/host-file", d(&clone)))
+        .status
+        .success());
+    ok(&ns.run(&["off", "-d", d(&clone)]));
+    ok(&ns.run(&["off", "-d", d(&src)]));
+}
+
+#[test]
+fn create_from_an_archive_sets_host_binds_aside_unless_trusted() {
+    let ns = Ns::new();
+    let src = ns.busybox_root("src");
+    fs::write(
+        src.join("chroot.d/tool.conf"),
+        "[bind]\nsrc:/etc tgt:/hostetc\n",
+    )
+    .unwrap();
+    let file = ns.tmp.path().join("sb.tar.xz");
+    ok(&ns.run(&["pack", "-q", "-d", d(&src), "-o", d(&file)]));
+
+    let copy = ns.tmp.path().join("copy");
+    let out = ns.run(&["create", "-q", "--from", d(&file), "-d", d(&copy)]);
+    ok(&out);
+    assert!(stderr(&out).contains("/hostetc"), "{}", stderr(&out));
+    assert!(copy.join("chroot.d/tool.conf.untrusted").is_file());
+    // In its place, the template every new sandbox gets (no binds).
+    assert_eq!(
+        fs::read_to_string(copy.join("chroot.d/tool.conf")).unwrap(),
+        chroot_tool::create::TOOL_CONF
+    );
+    assert!(chroot_tool::create::load(&copy).is_some());
+    ok(&ns.run(&["unpack", "--accept", "-d", d(&copy)]));
+    assert!(fs::read_to_string(copy.join("chroot.d/tool.conf"))
+        .unwrap()
+        .contains("/hostetc"));
+    let log = fs::read_to_string(copy.join("chroot.d/create.log")).unwrap();
+    assert!(log.contains("a copy of"), "{log}");
+
+    let trusted = ns.tmp.path().join("trusted");
+    ok(&ns.run(&[
+        "create",
+        "-q",
+        "--trust",
+        "--from",
+        d(&file),
+        "-d",
+        d(&trusted),
+    ]));
+    assert!(trusted.join("chroot.d/tool.conf").is_file());
+}
+
+#[test]
+fn a_debian_sandbox_cloned_with_from_runs_apt() {
+    let ns = Ns::new();
+    let root = ns.debian_root("deb");
+    let clone = ns.tmp.path().join("clone");
+    ok(&ns.run(&["create", "-q", "--from", d(&root), "-d", d(&clone)]));
+    let rec = chroot_tool::create::load(&clone).expect("create.toml");
+    assert_eq!(rec.suite, "stable");
+    let o = ns.run_in(&clone, &["--", "apt-get", "--version"]);
+    assert!(ok(&o).starts_with("apt "), "{}", stdout(&o));
+    ok(&ns.run(&["off", "-d", d(&clone)]));
+}

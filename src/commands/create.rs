@@ -23,8 +23,20 @@ pub fn run(dir: &Path, args: &CreateArgs) -> anyhow::Result<()> {
         components: list(&args.components),
         extra: args.extra.clone(),
         quiet: args.quiet,
+        cache: if args.no_cache {
+            crate::create::cache::Mode::Off
+        } else if args.refresh {
+            crate::create::cache::Mode::Refresh
+        } else {
+            crate::create::cache::Mode::Use
+        },
+        from: args.from.clone(),
+        trust: args.trust,
     };
     let made = create(dir, &opts)?;
+    for w in &made.warnings {
+        super::warn(w.clone());
+    }
     if !opts.quiet {
         let r = &made.record;
         eprintln!(

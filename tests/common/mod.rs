@@ -90,6 +90,11 @@ impl Ns {
         // The history of the test's runs stays in its own temp dir, never
         // the machine's /var/lib/chroot-tool.
         c.env(chroot_tool::audit::STATE_ENV, self.state_dir());
+        // create's cache of root filesystems: this test's own.
+        c.env(
+            chroot_tool::create::cache::ENV,
+            self.tmp.path().join("cache"),
+        );
         c
     }
 
