@@ -52,7 +52,7 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
         pack.skip_inode = Some((dmd.dev(), dmd.ino()));
         // The source's log of how it was made is not the copy's.
         pack.excludes.push("/chroot.d/create.log".into());
-        copy_tree(src, &dir, &pack, &unpack).map_err(clone)?;
+        archive::copy_tree(src, &dir, &pack, &unpack, &mut Quiet).map_err(clone)?;
     } else {
         archive::unpack_file(src, &dir, &unpack, &mut Quiet).map_err(clone)?;
     }
@@ -115,37 +115,4 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
         ..record
     };
     finish(dir, record, started, &sigs, log, log_path, warnings)
-}
-
-/// Copies the sandbox `src` into `dir` as a tar stream through a pipe:
-/// packed by a thread, unpacked here, so the copy has exactly what an
-/// archive would (owners, xattrs, hard links, devices) and nothing mounted.
-fn copy_tree(
-    src: &Path,
-    dir: &Path,
-    pack: &PackOptions,
-    unpack: &UnpackOptions,
-) -> Result<(), archive::ArchiveError> {
-    let (r, w) = nix::unistd::pipe().map_err(|e| archive::ArchiveError::Io {
-        path: src.to_path_buf(),
-        source: e.into(),
-    })?;
-    let (reader, writer) = (fs::File::from(r), fs::File::from(w));
-    std::thread::scope(|s| {
-        let packer = s.spawn(move || {
-            let out = io::BufWriter::with_capacity(1 << 20, writer);
-            archive::write_tar(src, out, pack, &mut Quiet).map(drop)
-        });
-        let mut input = io::BufReader::new(reader);
-        let unpacked = archive::unpack_tar(&mut input, dir, unpack, &mut Quiet);
-        if unpacked.is_ok() {
-            // The end-of-archive padding, so the packer never writes into a closed pipe.
-            let _ = io::copy(&mut input, &mut io::sink());
-        }
-        drop(input);
-        let packed = packer.join().expect("the packing thread does not panic");
-        // The packer's error is the cause when both failed (a closed pipe).
-        packed?;
-        unpacked.map(drop)
-    })
 }

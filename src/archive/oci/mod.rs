@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::{
-    trust, unpack_tar, write_tar, ArchiveError, Counted, PackOptions, Packed, Progress, Quiet,
+    copy_tree, trust, unpack_tar, write_tar, Counted, PackOptions, Packed, Progress, Quiet,
     UnpackOptions,
 };
 use crate::conf::Conf;
@@ -74,9 +74,9 @@ pub fn export_layout(
 }
 
 /// `export --bundle`: `config.json` and `rootfs/` at `out`. The rootfs is
-/// the layer's tar stream unpacked on the fly (a pipe between the walk,
-/// on a thread of its own, and the extractor): what a layer holds, with
-/// owners, modes, extended attributes and hard links, and no mounted content.
+/// the layer's tar stream unpacked on the fly ([`copy_tree`]): what a layer
+/// holds, with owners, modes, extended attributes and hard links, and no
+/// mounted content.
 pub fn export_bundle(
     sb: &Sandbox,
     conf: &Conf,
@@ -100,59 +100,10 @@ pub fn export_bundle(
     std::fs::write(&config, json).with_context(|| format!("writing {}", show::path(&config)))?;
     let rootfs = staging.dir.join("rootfs");
     let pack = pack_options(conf, None);
-    let (rx, tx) = nix::unistd::pipe().context("making a pipe")?;
-    let (tx, rx) = (std::fs::File::from(tx), std::fs::File::from(rx));
-    let (written, unpacked) = std::thread::scope(|s| {
-        let writer = s.spawn(|| -> Result<Packed, ArchiveError> {
-            let w = io::BufWriter::with_capacity(1 << 20, tx);
-            let (w, packed) = write_tar(&sb.dir, w, &pack, &mut Quiet)?;
-            // Flushed and closed: the extractor sees the end.
-            w.into_inner()
-                .map_err(|e| super::io_at(&sb.dir)(e.into_error()))?;
-            Ok(packed)
-        });
-        let mut input = io::BufReader::with_capacity(1 << 20, rx);
-        let unpacked = unpack_tar(&mut input, &rootfs, &UnpackOptions::default(), progress);
-        if unpacked.is_ok() {
-            // What follows the end marker, so that the walk never writes
-            // into a closed pipe; on a failure the closed pipe stops it.
-            let _ = io::copy(&mut input, &mut io::sink());
-        }
-        drop(input);
-        (writer.join(), unpacked)
-    });
-    let written = match written {
-        Ok(w) => w,
-        Err(_) => bail!("packing {} failed", show::path(&sb.dir)),
-    };
-    // The walk's own error says more than the extractor's "unexpected
-    // end", unless the walk only stopped because the extractor did.
-    let packed = match (written, unpacked) {
-        (Ok(p), Ok(_)) => p,
-        (Err(e), _) if !broken_pipe(&e) => return Err(e.into()),
-        (_, Err(e)) => {
-            return Err(
-                anyhow::Error::new(e).context(format!("making {}", show::path(out.join("rootfs"))))
-            )
-        }
-        (Err(e), Ok(_)) => return Err(e.into()),
-    };
+    let (packed, _) = copy_tree(&sb.dir, &rootfs, &pack, &UnpackOptions::default(), progress)
+        .with_context(|| format!("making {}", show::path(out.join("rootfs"))))?;
     staging.commit(out)?;
     Ok((out.to_path_buf(), packed))
-}
-
-/// Whether an error is a write into a pipe whose reader went away.
-fn broken_pipe(e: &ArchiveError) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cur {
-        if c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-        {
-            return true;
-        }
-        cur = c.source();
-    }
-    false
 }
 
 /// What `import` did.
