@@ -151,7 +151,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__create)
-            opts="-q -d -h -V --suite --mirror --variant --include --arch --components --quiet --dir --help --version"
+            opts="-q -d -h -V --suite --mirror --variant --include --arch --components --quiet --no-cache --refresh --from --trust --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -178,6 +178,10 @@ _chroot__tool() {
                     return 0
                     ;;
                 --components)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

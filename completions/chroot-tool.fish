@@ -47,8 +47,12 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l varia
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l include -d 'Extra packages, comma-separated' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l arch -d 'Architecture (default: the host\'s)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l components -d 'Archive components, comma-separated (default: main)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l from -d 'Clone a sandbox directory (on or off; never its mounts) or an archive instead of running debootstrap' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s q -l quiet -d 'No progress output'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l no-cache -d 'Neither use nor fill the cache of finished root filesystems'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l refresh -d 'Run the backend even when the cache has this rootfs, and cache the result'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l trust -d 'With --from FILE: enable the archive\'s host binds and host-cmd at once'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F

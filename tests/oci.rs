@@ -8,6 +8,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 use common::{code, d, ok, stderr, stdout, Ns, Within};
 
@@ -70,6 +71,12 @@ impl Drop for Runc<'_> {
             .args(["delete", "-f", &self.id])
             .output_within();
     }
+}
+
+/// chroot-tool with `args`, given longer than one command usually gets:
+/// a whole Debian sandbox exported or imported on a busy machine.
+fn slow(ns: &Ns, args: &[&str]) -> Output {
+    common::output_within(ns.tool().args(args), Duration::from_secs(600))
 }
 
 fn config(bundle: &Path) -> serde_json::Value {
@@ -164,7 +171,10 @@ fn bundle_of_the_debian_sandbox_runs_apt_under_runc() {
     let ns = Ns::new();
     let root = ns.debian_root("deb");
     let bundle = ns.tmp.path().join("bundle");
-    ok(&ns.run(&["export", "-q", "-d", d(&root), "--bundle", d(&bundle)]));
+    ok(&slow(
+        &ns,
+        &["export", "-q", "-d", d(&root), "--bundle", d(&bundle)],
+    ));
     let runc = Runc::new(&ns, "debian");
     let out = runc.run(
         &bundle,
@@ -309,9 +319,12 @@ fn debian_sandbox_exported_then_imported_runs_apt() {
     let ns = Ns::new();
     let root = ns.debian_root("deb");
     let oci = ns.tmp.path().join("deb.oci");
-    ok(&ns.run(&["export", "-q", "-d", d(&root), "--oci", d(&oci)]));
+    ok(&slow(
+        &ns,
+        &["export", "-q", "-d", d(&root), "--oci", d(&oci)],
+    ));
     let new = ns.tmp.path().join("deb2");
-    let out = ns.run(&["import", d(&oci), "-d", d(&new)]);
+    let out = slow(&ns, &["import", d(&oci), "-d", d(&new)]);
     ok(&out);
     let out = ns.run_in(&new, &["--", "apt-get", "--version"]);
     assert!(ok(&out).starts_with("apt "), "{}", stdout(&out));
