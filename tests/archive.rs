@@ -890,3 +890,65 @@ fn a_debian_sandbox_cloned_with_from_runs_apt() {
     assert!(ok(&o).starts_with("apt "), "{}", stdout(&o));
     ok(&ns.run(&["off", "-d", d(&clone)]));
 }
+
+/// What OCI export builds on: with a fixed mtime and no root entry, the
+/// same tree gives the same bytes, whatever its files' times and the order
+/// the filesystem lists them in; and OCI whiteouts are applied on request.
+#[test]
+fn reproducible_tar_and_whiteouts_through_the_library() {
+    use chroot_tool::archive::{self, PackOptions, Quiet, UnpackOptions};
+    let ns = Ns::new();
+    let root = rich_root(&ns, "src");
+    let opts = PackOptions {
+        mtime: Some(0),
+        no_root_entry: true,
+        ..PackOptions::default()
+    };
+    let (first, packed) = archive::write_tar(&root, Vec::new(), &opts, &mut Quiet).unwrap();
+    assert!(packed.cloned && packed.mount_points.is_empty());
+    sh(&format!("touch {d}/etc/owned {d}/bin {d}", d = d(&root)));
+    let (again, _) = archive::write_tar(&root, Vec::new(), &opts, &mut Quiet).unwrap();
+    assert!(first == again, "the same tree gave other bytes");
+    let mut names = vec![];
+    for e in tar::Archive::new(&first[..]).entries().unwrap() {
+        let e = e.unwrap();
+        assert_eq!(e.header().mtime().unwrap(), 0);
+        names.push(e.path_bytes().into_owned());
+    }
+    assert!(!names.iter().any(|n| n == b"./"), "a root entry");
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+
+    // A lower layer, then an upper one with a whiteout and an opaque directory.
+    let dir = ns.tmp.path().join("layers");
+    archive::unpack_tar(&first[..], &dir, &UnpackOptions::default(), &mut Quiet).unwrap();
+    let upper = ns.tmp.path().join("upper.tar");
+    crafted(
+        &upper,
+        &[
+            ("etc/.wh.owned", Kind::File(b"")),
+            ("ro/", Kind::Dir),
+            ("ro/new", Kind::File(b"upper")),
+            ("ro/.wh..wh..opq", Kind::File(b"")),
+        ],
+    );
+    let layered = UnpackOptions {
+        whiteouts: true,
+        require_empty: false,
+        ..UnpackOptions::default()
+    };
+    archive::unpack_tar(fs::File::open(&upper).unwrap(), &dir, &layered, &mut Quiet).unwrap();
+    assert!(!dir.join("etc/owned").exists() && dir.join("etc/owned.link").exists());
+    assert!(!dir.join("etc/.wh.owned").exists());
+    let mut ro: Vec<_> = fs::read_dir(dir.join("ro"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    ro.sort();
+    assert_eq!(
+        ro,
+        ["new"],
+        "the opaque directory kept the lower layer's entries"
+    );
+}
