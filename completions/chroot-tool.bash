@@ -37,6 +37,9 @@ _chroot__tool() {
             chroot__tool,on)
                 cmd="chroot__tool__subcmd__on"
                 ;;
+            chroot__tool,pack)
+                cmd="chroot__tool__subcmd__pack"
+                ;;
             chroot__tool,run)
                 cmd="chroot__tool__subcmd__run"
                 ;;
@@ -45,6 +48,9 @@ _chroot__tool() {
                 ;;
             chroot__tool,status)
                 cmd="chroot__tool__subcmd__status"
+                ;;
+            chroot__tool,unpack)
+                cmd="chroot__tool__subcmd__unpack"
                 ;;
             chroot__tool__subcmd__help,completions)
                 cmd="chroot__tool__subcmd__help__subcmd__completions"
@@ -67,6 +73,9 @@ _chroot__tool() {
             chroot__tool__subcmd__help,on)
                 cmd="chroot__tool__subcmd__help__subcmd__on"
                 ;;
+            chroot__tool__subcmd__help,pack)
+                cmd="chroot__tool__subcmd__help__subcmd__pack"
+                ;;
             chroot__tool__subcmd__help,run)
                 cmd="chroot__tool__subcmd__help__subcmd__run"
                 ;;
@@ -76,6 +85,9 @@ _chroot__tool() {
             chroot__tool__subcmd__help,status)
                 cmd="chroot__tool__subcmd__help__subcmd__status"
                 ;;
+            chroot__tool__subcmd__help,unpack)
+                cmd="chroot__tool__subcmd__help__subcmd__unpack"
+                ;;
             *)
                 ;;
         esac
@@ -83,7 +95,7 @@ _chroot__tool() {
 
     case "${cmd}" in
         chroot__tool)
-            opts="-d -h -V --dir --help --version create on run shell off status destroy log completions help"
+            opts="-d -h -V --dir --help --version create on run shell off status destroy log completions pack unpack help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,7 +139,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__create)
-            opts="-q -d -h -V --suite --mirror --variant --include --arch --components --quiet --dir --help --version"
+            opts="-q -d -h -V --suite --mirror --variant --include --arch --components --quiet --no-cache --refresh --from --trust --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -154,6 +166,10 @@ _chroot__tool() {
                     return 0
                     ;;
                 --components)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -199,7 +215,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__help)
-            opts="create on run shell off status destroy log completions help"
+            opts="create on run shell off status destroy log completions pack unpack help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -310,6 +326,20 @@ _chroot__tool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        chroot__subcmd__tool__subcmd__help__subcmd__pack)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         chroot__subcmd__tool__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -339,6 +369,20 @@ _chroot__tool() {
             return 0
             ;;
         chroot__subcmd__tool__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__help__subcmd__unpack)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -415,6 +459,36 @@ _chroot__tool() {
                 return 0
             fi
             case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__pack)
+            opts="-o -q -d -h -V --output --quiet --dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -580,6 +654,28 @@ _chroot__tool() {
             ;;
         chroot__subcmd__tool__subcmd__status)
             opts="-d -h -V --json --dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chroot__subcmd__tool__subcmd__unpack)
+            opts="-q -d -h -V --trust --accept --quiet --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -36,6 +36,8 @@ complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "status" -d 
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "log" -d 'The history of DIR: every on, run, shell and off, who ran it and its exit status'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "pack" -d 'Pack the sandbox into one archive (zstd, or xz/gz/plain tar by the file name), leaving out [exclude] and everything mounted'
+complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "unpack" -d 'Unpack an archive (of pack, or of the original tool\'s tar.xz) into a new sandbox DIR'
 complete -c chroot-tool -n "__fish_chroot_tool_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l suite -d 'Debian suite (codename or stable/testing/unstable)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l mirror -d 'Debian mirror' -r
@@ -43,8 +45,12 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l varia
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l include -d 'Extra packages, comma-separated' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l arch -d 'Architecture (default: the host\'s)' -r
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l components -d 'Archive components, comma-separated (default: main)' -r
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l from -d 'Clone a sandbox directory (on or off; never its mounts) or an archive instead of running debootstrap' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s q -l quiet -d 'No progress output'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l no-cache -d 'Neither use nor fill the cache of finished root filesystems'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l refresh -d 'Run the backend even when the cache has this rootfs, and cache the result'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l trust -d 'With --from FILE: enable the archive\'s host binds and host-cmd at once'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
@@ -101,13 +107,26 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand log" -s V -l ver
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "run" -d 'Turn on, then run a command inside ("LINE" through the dispatch rules, or [--] PROG ARGS...)'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "shell" -d 'An interactive login shell inside (root\'s, or -u USER\'s in USER\'s home)'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "off" -d 'Stop, end every process inside, unmount everything at or below DIR'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "status" -d 'Whether the sandbox is on, its mounts and the processes inside'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "log" -d 'The history of DIR: every on, run, shell and off, who ran it and its exit status'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand pack" -s o -l output -d 'The archive to write: .tar.zst (default), .tar.xz, .tar.gz or .tar' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand pack" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand pack" -s q -l quiet -d 'No progress output'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand pack" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand pack" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand unpack" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand unpack" -l trust -d 'Enable the archive\'s [bind] records of host paths and its host-cmd at once (otherwise they are set aside as *.untrusted)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand unpack" -l accept -d 'Enable what an earlier unpack set aside in DIR (chroot.d/tool.conf.untrusted, host-cmd.untrusted)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand unpack" -s q -l quiet -d 'No progress output'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand unpack" -s h -l help -d 'Print help'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand unpack" -s V -l version -d 'Print version'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack help" -f -a "create" -d 'Build a Debian root filesystem in DIR with debootstrap'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack help" -f -a "on" -d 'Mount what programs need, and the [bind] mounts of chroot.d/tool.conf'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack help" -f -a "run" -d 'Turn on, then run a command inside ("LINE" through the dispatch rules, or [--] PROG ARGS...)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack help" -f -a "shell" -d 'An interactive login shell inside (root\'s, or -u USER\'s in USER\'s home)'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack help" -f -a "off" -d 'Stop, end every process inside, unmount everything at or below DIR'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack help" -f -a "status" -d 'Whether the sandbox is on, its mounts and the processes inside'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack help" -f -a "destroy" -d 'Turn off, then delete DIR without ever crossing a mount point'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack help" -f -a "log" -d 'The history of DIR: every on, run, shell and off, who ran it and its exit status'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack help" -f -a "completions" -d 'Print a shell completion script'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack help" -f -a "pack" -d 'Pack the sandbox into one archive (zstd, or xz/gz/plain tar by the file name), leaving out [exclude] and everything mounted'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack help" -f -a "unpack" -d 'Unpack an archive (of pack, or of the original tool\'s tar.xz) into a new sandbox DIR'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand help; and not __fish_seen_subcommand_from create on run shell off status destroy log completions pack unpack help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
