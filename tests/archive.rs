@@ -384,6 +384,15 @@ fn unpack_refuses_members_that_would_land_outside_naming_them() {
             "evil/sub",
         ),
         (
+            "dir-then-symlink",
+            vec![
+                ("d/", Kind::Dir),
+                ("d", Kind::Symlink(leak(&o))),
+                ("d/pwned", Kind::File(b"x")),
+            ],
+            "d/pwned",
+        ),
+        (
             "hardlink-dotdot",
             vec![("h", Kind::Hard("../outside/secret"))],
             "../outside/secret",

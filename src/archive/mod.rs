@@ -161,10 +161,7 @@ impl<R: io::Read> io::Read for Counted<'_, R> {
 }
 
 /// A reader of an entry's data that reports how much was read.
-pub(crate) fn walk_progress<'a, R: io::Read>(
-    inner: R,
-    progress: &'a mut dyn Progress,
-) -> Counted<'a, R> {
+pub(crate) fn counted<'a, R: io::Read>(inner: R, progress: &'a mut dyn Progress) -> Counted<'a, R> {
     Counted { inner, progress }
 }
 
