@@ -102,7 +102,8 @@ pub fn pack_file_as(
         .write(true)
         .create_new(true)
         .open(&tmp)
-        .map_err(io_at(&tmp))?;
+        // Named as the user wrote it: the temporary name means nothing to them.
+        .map_err(io_at(file))?;
     let remove_tmp = scopeguard(&tmp);
     let mut opts = opts.clone();
     {
