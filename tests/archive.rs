@@ -384,6 +384,15 @@ fn unpack_refuses_members_that_would_land_outside_naming_them() {
             "evil/sub",
         ),
         (
+            "dir-then-symlink",
+            vec![
+                ("d/", Kind::Dir),
+                ("d", Kind::Symlink(leak(&o))),
+                ("d/pwned", Kind::File(b"x")),
+            ],
+            "d/pwned",
+        ),
+        (
             "hardlink-dotdot",
             vec![("h", Kind::Hard("../outside/secret"))],
             "../outside/secret",
@@ -889,4 +898,158 @@ fn a_debian_sandbox_cloned_with_from_runs_apt() {
     let o = ns.run_in(&clone, &["--", "apt-get", "--version"]);
     assert!(ok(&o).starts_with("apt "), "{}", stdout(&o));
     ok(&ns.run(&["off", "-d", d(&clone)]));
+}
+
+/// What OCI export builds on: with a fixed mtime and no root entry, the
+/// same tree gives the same bytes, whatever its files' times and the order
+/// the filesystem lists them in; and OCI whiteouts are applied on request.
+#[test]
+fn reproducible_tar_and_whiteouts_through_the_library() {
+    use chroot_tool::archive::{self, PackOptions, Quiet, UnpackOptions};
+    let ns = Ns::new();
+    let root = rich_root(&ns, "src");
+    let opts = PackOptions {
+        mtime: Some(0),
+        no_root_entry: true,
+        ..PackOptions::default()
+    };
+    let (first, packed) = archive::write_tar(&root, Vec::new(), &opts, &mut Quiet).unwrap();
+    assert!(packed.cloned && packed.mount_points.is_empty());
+    sh(&format!("touch {d}/etc/owned {d}/bin {d}", d = d(&root)));
+    let (again, _) = archive::write_tar(&root, Vec::new(), &opts, &mut Quiet).unwrap();
+    assert!(first == again, "the same tree gave other bytes");
+    let mut names = vec![];
+    for e in tar::Archive::new(&first[..]).entries().unwrap() {
+        let e = e.unwrap();
+        assert_eq!(e.header().mtime().unwrap(), 0);
+        names.push(e.path_bytes().into_owned());
+    }
+    assert!(!names.iter().any(|n| n == b"./"), "a root entry");
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+
+    // A lower layer, then an upper one with a whiteout and an opaque directory.
+    let dir = ns.tmp.path().join("layers");
+    archive::unpack_tar(&first[..], &dir, &UnpackOptions::default(), &mut Quiet).unwrap();
+    let upper = ns.tmp.path().join("upper.tar");
+    crafted(
+        &upper,
+        &[
+            ("etc/.wh.owned", Kind::File(b"")),
+            ("ro/", Kind::Dir),
+            ("ro/new", Kind::File(b"upper")),
+            ("ro/.wh..wh..opq", Kind::File(b"")),
+        ],
+    );
+    let layered = UnpackOptions {
+        whiteouts: true,
+        require_empty: false,
+        ..UnpackOptions::default()
+    };
+    archive::unpack_tar(fs::File::open(&upper).unwrap(), &dir, &layered, &mut Quiet).unwrap();
+    assert!(!dir.join("etc/owned").exists() && dir.join("etc/owned.link").exists());
+    assert!(!dir.join("etc/.wh.owned").exists());
+    let mut ro: Vec<_> = fs::read_dir(dir.join("ro"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    ro.sort();
+    assert_eq!(
+        ro,
+        ["new"],
+        "the opaque directory kept the lower layer's entries"
+    );
+}
+
+/// A normal user packs and unpacks their own tree: no root needed, owners
+/// become theirs, device nodes (which only root can make) are left out
+/// with a warning, and escapes are refused as for root.
+#[test]
+fn a_normal_user_packs_and_unpacks_their_own_tree() {
+    require_root();
+    // Outside the checkout, which may be unreadable to other users.
+    let place = tempfile::Builder::new()
+        .prefix("ct-archive-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    fs::set_permissions(place.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let home = place.path().join("home");
+    fs::create_dir(&home).unwrap();
+    let bin = place.path().join("chroot-tool");
+    install_exec(Path::new(BIN), &bin);
+    let as_user = |line: &str| {
+        let o = output_within(
+            Command::new("runuser")
+                .args(["-u", "ct-user", "--", "sh", "-c", line])
+                .env("XDG_STATE_HOME", home.join("state"))
+                .env("XDG_CACHE_HOME", home.join("cache"))
+                .env("XDG_RUNTIME_DIR", home.join("run"))
+                .env("XDG_CONFIG_HOME", home.join("config"))
+                .env_remove("CHROOT_TOOL_DIR")
+                .current_dir(&home),
+            DEADLINE,
+        );
+        o
+    };
+    sh(&format!("chown ct-user: {}", d(&home)));
+    let tree = home.join("tree");
+    ok(&as_user(&format!(
+        "mkdir -p {t}/etc {t}/chroot.d && echo mine > {t}/etc/f && ln -s f {t}/etc/l && ln {t}/etc/f {t}/etc/h && mkfifo {t}/p",
+        t = d(&tree)
+    )));
+    // A device node root put there.
+    sh(&format!("mknod {}/null c 1 3", d(&tree)));
+    let file = home.join("t.tar.zst");
+    let out = as_user(&format!(
+        "{} pack -q -d {} -o {}",
+        d(&bin),
+        d(&tree),
+        d(&file)
+    ));
+    ok(&out);
+    let copy = home.join("copy");
+    let out = as_user(&format!(
+        "{} unpack -q {} -d {}",
+        d(&bin),
+        d(&file),
+        d(&copy)
+    ));
+    ok(&out);
+    assert!(
+        stderr(&out).contains("null") && stderr(&out).contains("only root"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!copy.join("null").exists());
+    assert_eq!(fs::read_to_string(copy.join("etc/l")).unwrap(), "mine\n");
+    assert_eq!(fs::metadata(copy.join("etc/h")).unwrap().nlink(), 2);
+    let uid = fs::metadata(copy.join("etc/f")).unwrap().uid();
+    assert_eq!(uid, fs::metadata(&home).unwrap().uid());
+
+    let evil = home.join("evil.tar");
+    let outside = place.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    sh(&format!("chown ct-user: {}", d(&outside)));
+    crafted(
+        &evil,
+        &[
+            ("x", Kind::Symlink(d(&outside))),
+            ("x/pwned", Kind::File(b"x")),
+        ],
+    );
+    sh(&format!("chown ct-user: {}", d(&evil)));
+    let out = as_user(&format!(
+        "{} unpack -q {} -d {}",
+        d(&bin),
+        d(&evil),
+        d(&home.join("e"))
+    ));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("x/pwned"), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        0,
+        "written through the symlink"
+    );
 }

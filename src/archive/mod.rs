@@ -103,7 +103,8 @@ pub fn pack_file_as(
         .write(true)
         .create_new(true)
         .open(&tmp)
-        .map_err(io_at(&tmp))?;
+        // Named as the user wrote it: the temporary name means nothing to them.
+        .map_err(io_at(file))?;
     let remove_tmp = scopeguard(&tmp);
     let mut opts = opts.clone();
     {
@@ -217,10 +218,7 @@ impl<R: io::Read> io::Read for Counted<'_, R> {
 }
 
 /// A reader of an entry's data that reports how much was read.
-pub(crate) fn walk_progress<'a, R: io::Read>(
-    inner: R,
-    progress: &'a mut dyn Progress,
-) -> Counted<'a, R> {
+pub(crate) fn counted<'a, R: io::Read>(inner: R, progress: &'a mut dyn Progress) -> Counted<'a, R> {
     Counted { inner, progress }
 }
 

@@ -8,6 +8,8 @@
 //! entries in its `rootfs/` as `NAME.tar.zst` with `NAME.key` beside it
 //! (the settings in full: a hit needs them equal, not only their hash).
 //! An entry older than [`MAX_AGE`] is made again (security updates).
+//! The directories are made `0700`: a rootfs holds files only its root
+//! may read.
 //!
 //! Parallel creates never corrupt it: an entry is written to a temporary
 //! file and renamed into place (a reader has either the old file or the
@@ -187,7 +189,10 @@ impl Entry {
     /// Stores the rootfs `dir` (without its `chroot.d/`, which is the
     /// sandbox's own) as this entry. Returns the archive's path.
     pub fn store(&self, dir: &Path, progress: &mut dyn Progress) -> Result<PathBuf, CacheError> {
-        std::fs::create_dir_all(&self.dir).map_err(io_at(&self.dir))?;
+        // 0700: a rootfs holds files only its root may read (/etc/shadow).
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&self.dir)
+            .map_err(io_at(&self.dir))?;
         let lock_path = self.lock_file();
         let lock = std::fs::OpenOptions::new()
             .create(true)
