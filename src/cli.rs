@@ -123,6 +123,18 @@ pub struct CreateArgs {
     /// What builds the rootfs: mmdebstrap when installed (auto), else debootstrap; a normal user needs mmdebstrap.
     #[arg(long, default_value = "auto", value_parser = ["auto", "debootstrap", "mmdebstrap"])]
     pub backend: String,
+    /// Neither use nor fill the cache of finished root filesystems.
+    #[arg(long, conflicts_with = "refresh")]
+    pub no_cache: bool,
+    /// Run the backend even when the cache has this rootfs, and cache the result.
+    #[arg(long)]
+    pub refresh: bool,
+    /// Clone a sandbox directory (on or off; never its mounts) or an archive instead of running debootstrap.
+    #[arg(long, value_name = "DIR|FILE", conflicts_with_all = ["no_cache", "refresh"])]
+    pub from: Option<PathBuf>,
+    /// With --from FILE: enable the archive's host binds and host-cmd at once.
+    #[arg(long, requires = "from")]
+    pub trust: bool,
     /// Extra arguments passed to the backend as they are.
     #[arg(last = true, value_name = "DEBOOTSTRAP-ARGS")]
     pub extra: Vec<String>,

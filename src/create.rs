@@ -30,6 +30,8 @@ use std::process::Command;
 use std::time::{Instant, SystemTime};
 
 pub mod backend;
+pub mod cache;
+mod from;
 pub mod mmprogress;
 pub mod progress;
 pub mod record;
@@ -67,6 +69,13 @@ pub struct Options {
     pub extra: Vec<String>,
     pub quiet: bool,
     pub backend: backend::Choice,
+    /// How the cache of finished root filesystems is used.
+    pub cache: cache::Mode,
+    /// Clone this sandbox directory (on or off: never its mounts) or
+    /// archive instead of running a backend.
+    pub from: Option<PathBuf>,
+    /// With `from` an archive: enable its host binds and host-cmd at once.
+    pub trust: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +156,21 @@ pub enum CreateError {
     )]
     Interrupted { dir: PathBuf, log: PathBuf },
     #[error(
+        "unpacking the cached rootfs {}: {source}; run create again with --refresh or --no-cache",
+        show::path(file)
+    )]
+    Cache {
+        file: PathBuf,
+        source: crate::archive::ArchiveError,
+    },
+    #[error("create --from needs root (the clone keeps every owner of the tree); a normal user can `unpack` an archive of their own")]
+    FromNeedsRoot,
+    #[error("cloning {}: {source}", show::path(from))]
+    Clone {
+        from: PathBuf,
+        source: crate::archive::ArchiveError,
+    },
+    #[error(
         "create {what}, and these are still mounted below {}: {}; unmount them by hand; see {}",
         show::path(dir),
         list(left),
@@ -177,10 +201,16 @@ pub struct Created {
     pub dir: PathBuf,
     pub record: CreateRecord,
     pub log: PathBuf,
+    /// What the user should know (a cache entry that could not be
+    /// stored, an archive's host binds set aside), one line each.
+    pub warnings: Vec<String>,
 }
 
 /// Builds the sandbox in `dir`.
 pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
+    if let Some(from) = &opts.from {
+        return from::create_from(dir, from, opts);
+    }
     let started = Instant::now();
     let privileged = nix::unistd::geteuid().is_root();
     let found = backend::find(opts.backend, privileged)?;
@@ -211,6 +241,30 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     } else {
         opts.components.clone()
     };
+    // The cache holds root's creates only (a user's rootfs is owned by
+    // the user's subordinate ids, which another user's would not be).
+    let cached = if privileged {
+        cache_entry(opts, found.backend.name(), &arch, &components)
+    } else {
+        None
+    };
+    if let Some((file, age)) = cached.as_ref().and_then(|c| c.fresh(cache::MAX_AGE)) {
+        if opts.cache == cache::Mode::Use {
+            let from = format!(
+                "the cache {} ({} h old)",
+                show::path(&file),
+                age.as_secs() / 3600
+            );
+            ui.say(&format!("create: rootfs from {from}"));
+            log.note(&format!("rootfs from {from}"));
+            cache::Entry::unpack(&file, &dir, &mut crate::archive::Quiet)
+                .map_err(|source| CreateError::Cache { file, source })?;
+            ui.finish();
+            let mut record = record_of(opts, arch, components, opts.mirror.clone());
+            record.backend = found.backend.name().to_string();
+            return finish(dir, record, started, &sigs, log, log_path, vec![]);
+        }
+    }
     let path = found.path.clone();
     let proxy = trust::host_proxy();
     // Arguments are OsStrings: DIR's name is bytes, passed on as it is.
@@ -359,7 +413,96 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         Outcome::Exited(_) => {}
     }
 
-    // The sandbox's own files.
+    // What the backend made, for the next create with these settings.
+    let mut warnings = vec![];
+    if let Some(c) = &cached {
+        ui.say("create: storing the rootfs in the cache");
+        match c.store(&dir, &mut crate::archive::Quiet) {
+            Ok(file) => log.note(&format!("stored in the cache as {}", show::path(file))),
+            Err(e) => {
+                let msg = format!("the rootfs was not stored in the cache: {e}");
+                log.note(&msg);
+                warnings.push(msg);
+            }
+        }
+    }
+    let deb = found.backend == Backend::Debootstrap;
+    let mut record = record_of(
+        opts,
+        arch,
+        components,
+        seen.mirror.unwrap_or_else(|| opts.mirror.clone()),
+    );
+    record.backend = name.to_string();
+    record.debootstrap_version = if deb { version.clone() } else { None };
+    record.mmdebstrap_version = if deb { None } else { version };
+    record.user = map.as_ref().map(|m| m.user.clone());
+    finish(dir, record, started, &sigs, log, log_path, warnings)
+}
+
+/// The cache entry for these settings; `None` with `--no-cache` or when
+/// there is no cache directory.
+fn cache_entry(
+    opts: &Options,
+    backend: &str,
+    arch: &str,
+    components: &[String],
+) -> Option<cache::Entry> {
+    if opts.cache == cache::Mode::Off {
+        return None;
+    }
+    let key = cache::Key::new(&[
+        ("suite", opts.suite.clone()),
+        ("variant", opts.variant.clone()),
+        ("arch", arch.to_string()),
+        ("include", cache::includes(&opts.include)),
+        ("mirror", opts.mirror.clone()),
+        ("components", components.join(",")),
+        ("backend-args", opts.extra.join("\n")),
+        ("backend", backend.to_string()),
+    ]);
+    Some(cache::Entry::new(&cache::base_dir()?, key))
+}
+
+/// The record of a create from these settings (`finish` completes it).
+fn record_of(
+    opts: &Options,
+    arch: String,
+    components: Vec<String>,
+    mirror: String,
+) -> CreateRecord {
+    CreateRecord {
+        suite: opts.suite.clone(),
+        codename: None,
+        mirror,
+        variant: opts.variant.clone(),
+        arch,
+        components,
+        include: opts.include.clone(),
+        debootstrap_args: opts.extra.clone(),
+        date: String::new(),
+        seconds: None,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        backend: "debootstrap".to_string(),
+        debootstrap_version: None,
+        mmdebstrap_version: None,
+        user: None,
+    }
+}
+
+/// The sandbox's own files in the rootfs at `dir` (tool.conf, hostname,
+/// locale, time zone, the host's CA certificates and apt proxy), then
+/// `create.toml` from `record` (its codename, date and duration filled
+/// in) last.
+fn finish(
+    dir: PathBuf,
+    mut record: CreateRecord,
+    started: Instant,
+    sigs: &Signals,
+    mut log: Log,
+    log_path: PathBuf,
+    warnings: Vec<String>,
+) -> Result<Created, CreateError> {
     let root = Root::open(&dir)?;
     if !root.exists(Path::new("chroot.d/tool.conf")) {
         root.write_file(Path::new("chroot.d/tool.conf"), TOOL_CONF)?;
@@ -373,7 +516,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     for n in &done.notes {
         log.note(n);
     }
-    let carried = trust::carry(&root, Path::new(trust::HOST_CERTS), &proxy)?;
+    let carried = trust::carry(&root, Path::new(trust::HOST_CERTS), &trust::host_proxy())?;
     log.note(&carried.summary());
     for n in &carried.notes {
         log.note(n);
@@ -382,33 +525,21 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         log.note("interrupted before the end; create.toml not written");
         return Err(CreateError::Interrupted { dir, log: log_path });
     }
-    let deb = found.backend == Backend::Debootstrap;
-    let record = CreateRecord {
-        suite: opts.suite.clone(),
-        codename: ["etc/os-release", "usr/lib/os-release"]
+    if record.codename.is_none() {
+        record.codename = ["etc/os-release", "usr/lib/os-release"]
             .iter()
             .find_map(|p| root.read_file(Path::new(p)))
-            .and_then(|t| os_release_codename(&t)),
-        mirror: seen.mirror.unwrap_or_else(|| opts.mirror.clone()),
-        variant: opts.variant.clone(),
-        arch,
-        components,
-        include: opts.include.clone(),
-        debootstrap_args: opts.extra.clone(),
-        date: record::rfc3339(SystemTime::now()),
-        seconds: Some(started.elapsed().as_secs()),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        backend: name.to_string(),
-        debootstrap_version: if deb { version.clone() } else { None },
-        mmdebstrap_version: if deb { None } else { version },
-        user: map.as_ref().map(|m| m.user.clone()),
-    };
+            .and_then(|t| os_release_codename(&t));
+    }
+    record.date = record::rfc3339(SystemTime::now());
+    record.seconds = Some(started.elapsed().as_secs());
     log.note(&format!("done in {} s", started.elapsed().as_secs()));
     root.write_file(&Path::new("chroot.d").join(record::FILE), &record.to_toml())?;
     Ok(Created {
         dir,
         record,
         log: log_path,
+        warnings,
     })
 }
 

@@ -94,6 +94,20 @@ fn usage_line(e: &clap::Error, args: &[OsString]) -> String {
             .find(|l| !l.trim().is_empty())
             .unwrap_or("");
         let first = first.strip_prefix("error: ").unwrap_or(first).trim_end();
+        // "the following required arguments were not provided:" names
+        // them on the indented lines that follow.
+        let listed: Vec<&str> = rendered
+            .lines()
+            .skip_while(|l| !l.trim_end().ends_with(':'))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .map(str::trim)
+            .collect();
+        let first = if first.ends_with(':') && !listed.is_empty() {
+            format!("{first} {}", listed.join(" "))
+        } else {
+            first.to_string()
+        };
         match suggestion(e) {
             Some(s) => format!("{first} (did you mean '{s}'?)"),
             None if e.kind() == ErrorKind::UnknownArgument

@@ -8,6 +8,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 use common::{code, d, ok, stderr, stdout, Ns, Within};
 
@@ -72,6 +73,12 @@ impl Drop for Runc<'_> {
     }
 }
 
+/// chroot-tool with `args`, given longer than one command usually gets:
+/// a whole Debian sandbox exported or imported on a busy machine.
+fn slow(ns: &Ns, args: &[&str]) -> Output {
+    common::output_within(ns.tool().args(args), Duration::from_secs(600))
+}
+
 fn config(bundle: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap()
 }
@@ -105,7 +112,8 @@ fn bundle_of_a_busybox_sandbox_runs_under_runc_with_its_binds_and_limits() {
     fs::write(
         root.join("chroot.d/tool.conf"),
         format!(
-            "[bind]\nsrc:{} tgt:/data fs:bind-ro\n[limits]\nnofile:512 pids:64 memory:256M\n",
+            "[bind]\nsrc:{} tgt:/data fs:bind-ro\nsrc:/sys/fs/cgroup tgt:/hostcg fs:bind-ro opt:rbind\n\
+             [limits]\nnofile:512 pids:64 memory:256M\n",
             d(&host)
         ),
     )
@@ -135,7 +143,11 @@ fn bundle_of_a_busybox_sandbox_runs_under_runc_with_its_binds_and_limits() {
             "echo hello from the bundle; cat /data/f; \
              touch /data/x 2>/dev/null || echo data is read-only; \
              grep 'open files' /proc/self/limits; ls /proc/1/ >/dev/null && echo proc; \
-             ls /dev/null /dev/pts/ptmx >/dev/null && echo dev",
+             ls /dev/null /dev/pts/ptmx >/dev/null && echo dev; \
+             p=$(grep -m1 -E '^[0-9]+:(pids)?:' /proc/self/cgroup | cut -d: -f3); \
+             cat /hostcg/pids$p/pids.max /hostcg$p/pids.max 2>/dev/null; \
+             m=$(grep -m1 -E '^[0-9]+:(memory)?:' /proc/self/cgroup | cut -d: -f3); \
+             cat /hostcg/memory$m/memory.limit_in_bytes /hostcg$m/memory.max 2>/dev/null; true",
         ],
     );
     let text = ok(&out);
@@ -148,7 +160,9 @@ fn bundle_of_a_busybox_sandbox_runs_under_runc_with_its_binds_and_limits() {
             && l.split_whitespace().filter(|w| *w == "512").count() == 2),
         "{text}"
     );
-    assert!(text.ends_with("proc\ndev\n"), "{text}");
+    // The runtime's cgroup of the container, seen through the host's
+    // cgroup tree bound in (v1 controllers or v2).
+    assert!(text.ends_with("proc\ndev\n64\n268435456\n"), "{text}");
     assert!(!host.join("x").exists());
 }
 
@@ -157,7 +171,10 @@ fn bundle_of_the_debian_sandbox_runs_apt_under_runc() {
     let ns = Ns::new();
     let root = ns.debian_root("deb");
     let bundle = ns.tmp.path().join("bundle");
-    ok(&ns.run(&["export", "-q", "-d", d(&root), "--bundle", d(&bundle)]));
+    ok(&slow(
+        &ns,
+        &["export", "-q", "-d", d(&root), "--bundle", d(&bundle)],
+    ));
     let runc = Runc::new(&ns, "debian");
     let out = runc.run(
         &bundle,
@@ -302,9 +319,12 @@ fn debian_sandbox_exported_then_imported_runs_apt() {
     let ns = Ns::new();
     let root = ns.debian_root("deb");
     let oci = ns.tmp.path().join("deb.oci");
-    ok(&ns.run(&["export", "-q", "-d", d(&root), "--oci", d(&oci)]));
+    ok(&slow(
+        &ns,
+        &["export", "-q", "-d", d(&root), "--oci", d(&oci)],
+    ));
     let new = ns.tmp.path().join("deb2");
-    let out = ns.run(&["import", d(&oci), "-d", d(&new)]);
+    let out = slow(&ns, &["import", d(&oci), "-d", d(&new)]);
     ok(&out);
     let out = ns.run_in(&new, &["--", "apt-get", "--version"]);
     assert!(ok(&out).starts_with("apt "), "{}", stdout(&out));
@@ -530,6 +550,11 @@ fn export_and_import_refuse_what_they_cannot_do() {
     assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
     let out = ns.run(&["export", "-d", d(&root)]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not provided: <--oci <OUT>|--bundle <OUT>>"),
+        "{}",
+        stderr(&out)
+    );
     let out = ns.run(&["import", d(&root), "-d", d(&ns.tmp.path().join("n"))]);
     assert_eq!(code(&out), 1);
     assert!(
@@ -556,4 +581,29 @@ fn export_and_import_refuse_what_they_cannot_do() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn import_refuses_a_layer_whose_digest_is_not_the_manifests() {
+    let ns = Ns::new();
+    let (a, b) = (ns.busybox_root("a"), ns.busybox_root("b"));
+    fs::write(b.join("other"), "other content").unwrap();
+    let (oa, ob) = (ns.tmp.path().join("a.oci"), ns.tmp.path().join("b.oci"));
+    ok(&ns.run(&["export", "-q", "-d", d(&a), "--oci", d(&oa)]));
+    ok(&ns.run(&["export", "-q", "-d", d(&b), "--oci", d(&ob)]));
+    // b's layer (a valid gzip tar) under the name of a's.
+    let biggest = |o: &Path| {
+        fs::read_dir(o.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .max_by_key(|p| fs::metadata(p).unwrap().len())
+            .unwrap()
+    };
+    fs::copy(biggest(&ob), biggest(&oa)).unwrap();
+    let new = ns.tmp.path().join("new");
+    let out = ns.run(&["import", d(&oa), "-d", d(&new)]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(err.contains("layer 1 of 1"), "{err}");
+    assert!(err.contains("not sha256:"), "{err}");
 }

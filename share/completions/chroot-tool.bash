@@ -175,7 +175,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__tool__subcmd__create)
-            opts="-q -d -h -V --suite --mirror --variant --include --arch --components --quiet --backend --dir --help --version"
+            opts="-q -d -h -V --suite --mirror --variant --include --arch --components --quiet --backend --no-cache --refresh --from --trust --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -207,6 +207,10 @@ _chroot__tool() {
                     ;;
                 --backend)
                     COMPREPLY=($(compgen -W "auto debootstrap mmdebstrap" -- "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --dir)

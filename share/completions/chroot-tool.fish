@@ -52,8 +52,12 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l compo
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l backend -d 'What builds the rootfs: mmdebstrap when installed (auto), else debootstrap; a normal user needs mmdebstrap' -r -f -a "auto\t''
 debootstrap\t''
 mmdebstrap\t''"
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l from -d 'Clone a sandbox directory (on or off; never its mounts) or an archive instead of running debootstrap' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s q -l quiet -d 'No progress output'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l no-cache -d 'Neither use nor fill the cache of finished root filesystems'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l refresh -d 'Run the backend even when the cache has this rootfs, and cache the result'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l trust -d 'With --from FILE: enable the archive\'s host binds and host-cmd at once'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand on" -l ns -d 'The holder also owns these namespaces: a light VM (own process tree, hostname, IPC, only loopback); over [run] namespaces' -r

@@ -229,6 +229,7 @@ impl Extractor<'_> {
                             fstatat(p, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(errno(&raw))?;
                         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
                             remove(p, name, &raw)?;
+                            self.cache = None;
                             mkdirat(p, name, Mode::from_bits_truncate(0o700))
                                 .map_err(errno(&raw))?;
                         }
@@ -247,13 +248,14 @@ impl Extractor<'_> {
                 let fd = match openat(p, name, flags, mode) {
                     Err(Errno::EEXIST) => {
                         remove(p, name, &raw)?;
+                        self.cache = None;
                         openat(p, name, flags, mode)
                     }
                     r => r,
                 }
                 .map_err(errno(&raw))?;
                 let mut file = std::fs::File::from(fd);
-                let mut counted = super::walk_progress(&mut entry, progress);
+                let mut counted = super::counted(&mut entry, progress);
                 let n = io::copy(&mut counted, &mut file).map_err(failed(&raw))?;
                 self.done.bytes += n;
                 self.restore(file.as_fd(), &meta, &raw)?;
@@ -267,6 +269,7 @@ impl Extractor<'_> {
                 let target = OsStr::from_bytes(&target);
                 if let Err(Errno::EEXIST) = symlinkat(target, p, name) {
                     remove(p, name, &raw)?;
+                    self.cache = None;
                     symlinkat(target, p, name).map_err(errno(&raw))?;
                 }
                 // The symlink may already be there from an earlier attempt: check
@@ -304,12 +307,22 @@ impl Extractor<'_> {
                 let Some((tname, tparents)) = tcomps.split_last() else {
                     return Err(refused(&raw, "a hard link to the directory itself"));
                 };
-                let tparent = self.parent(tparents, &raw, false)?;
+                let tparent = self.parent(tparents, &raw, false).map_err(|e| match e {
+                    ArchiveError::Refused { member, why } => ArchiveError::Refused {
+                        member,
+                        why: format!(
+                            "the target of its hard link, {}: {why}",
+                            crate::show::bytes(&target)
+                        ),
+                    },
+                    e => e,
+                })?;
                 let tname = OsStr::from_bytes(tname);
                 let link = || linkat(tparent.as_fd(), tname, p, name, AtFlags::empty());
                 match link() {
                     Err(Errno::EEXIST) => {
                         remove(p, name, &raw)?;
+                        self.cache = None;
                         link()
                     }
                     r => r,
@@ -340,6 +353,7 @@ impl Extractor<'_> {
                 let made = match mknodat(p, name, kind_flag, perm, dev) {
                     Err(Errno::EEXIST) => {
                         remove(p, name, &raw)?;
+                        self.cache = None;
                         mknodat(p, name, kind_flag, perm, dev)
                     }
                     r => r,

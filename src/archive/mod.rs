@@ -103,7 +103,8 @@ pub fn pack_file_as(
         .write(true)
         .create_new(true)
         .open(&tmp)
-        .map_err(io_at(&tmp))?;
+        // Named as the user wrote it: the temporary name means nothing to them.
+        .map_err(io_at(file))?;
     let remove_tmp = scopeguard(&tmp);
     let mut opts = opts.clone();
     {
@@ -147,6 +148,61 @@ pub fn unpack_file(
     })
 }
 
+/// Copies the tree `src` into `dir` as a tar stream through a pipe: packed
+/// by a thread of its own, unpacked by the caller's, so the copy has
+/// exactly what an archive would (owners, modes, extended attributes, hard
+/// links, devices) and nothing mounted, and no copy of the tree is held on
+/// disk or in memory. `progress` follows the unpacking.
+pub fn copy_tree(
+    src: &Path,
+    dir: &Path,
+    pack: &PackOptions,
+    unpack: &UnpackOptions,
+    progress: &mut dyn Progress,
+) -> Result<(Packed, Unpacked), ArchiveError> {
+    let (r, w) = nix::unistd::pipe().map_err(|e| io_at(src)(e.into()))?;
+    let (reader, writer) = (std::fs::File::from(r), std::fs::File::from(w));
+    std::thread::scope(|s| {
+        let packer = s.spawn(move || {
+            let out = io::BufWriter::with_capacity(1 << 20, writer);
+            let (out, packed) = write_tar(src, out, pack, &mut Quiet)?;
+            // Flushed and closed here: the unpacker sees the end.
+            out.into_inner().map_err(|e| io_at(src)(e.into_error()))?;
+            Ok::<_, ArchiveError>(packed)
+        });
+        let mut input = io::BufReader::with_capacity(1 << 20, reader);
+        let unpacked = unpack_tar(&mut input, dir, unpack, progress);
+        if unpacked.is_ok() {
+            // The end-of-archive padding, so the packer never writes into
+            // a closed pipe; after a failure the closed pipe stops it.
+            let _ = io::copy(&mut input, &mut io::sink());
+        }
+        drop(input);
+        let packed = packer.join().expect("the packing thread does not panic");
+        // The packer's error is the cause when both failed, unless it only
+        // stopped because the unpacker did (a closed pipe).
+        match (packed, unpacked) {
+            (Ok(p), Ok(u)) => Ok((p, u)),
+            (Err(e), _) if !is_broken_pipe(&e) => Err(e),
+            (_, Err(e)) | (Err(e), Ok(_)) => Err(e),
+        }
+    })
+}
+
+/// Whether an error is a write into a pipe whose reader went away.
+fn is_broken_pipe(e: &ArchiveError) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
 /// A reader that reports how much of it was read.
 pub(crate) struct Counted<'a, R> {
     inner: R,
@@ -162,10 +218,7 @@ impl<R: io::Read> io::Read for Counted<'_, R> {
 }
 
 /// A reader of an entry's data that reports how much was read.
-pub(crate) fn walk_progress<'a, R: io::Read>(
-    inner: R,
-    progress: &'a mut dyn Progress,
-) -> Counted<'a, R> {
+pub(crate) fn counted<'a, R: io::Read>(inner: R, progress: &'a mut dyn Progress) -> Counted<'a, R> {
     Counted { inner, progress }
 }
 

@@ -117,9 +117,26 @@ pub fn set_aside(dir: &Path, r: &Review) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// `chroot.d/tool.conf` is the commented template `create` writes (as
+/// `create --from FILE` does after setting the archive's aside): it may
+/// be replaced.
+fn is_template(dir: &Path, name: &str) -> bool {
+    if name != CONF {
+        return false;
+    }
+    let Ok(root) = sys::open_root(dir) else {
+        return false;
+    };
+    let cap = crate::create::TOOL_CONF.len() + 1;
+    matches!(
+        sys::read_in_root(root.as_fd(), Path::new("/chroot.d/tool.conf"), cap),
+        Ok(Some(b)) if b == crate::create::TOOL_CONF.as_bytes()
+    )
+}
+
 /// Accepts what was set aside: `tool.conf.untrusted` and
 /// `host-cmd.untrusted` get their names back (refused when a file of that
-/// name exists). Returns the paths restored.
+/// name exists, but for the template `tool.conf` of `create`). Returns the paths restored.
 pub fn accept(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut out = vec![];
     let Some(cd) = chroot_d(dir)? else {
@@ -131,7 +148,7 @@ pub fn accept(dir: &Path) -> io::Result<Vec<PathBuf>> {
         if nix::sys::stat::fstatat(cd.as_fd(), from.as_str(), flags).is_err() {
             continue;
         }
-        if nix::sys::stat::fstatat(cd.as_fd(), name, flags).is_ok() {
+        if nix::sys::stat::fstatat(cd.as_fd(), name, flags).is_ok() && !is_template(dir, name) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!(

@@ -24,8 +24,20 @@ pub fn run(dir: &Path, args: &CreateArgs) -> anyhow::Result<()> {
         extra: args.extra.clone(),
         quiet: args.quiet,
         backend: args.backend.parse().map_err(crate::commands::Usage)?,
+        cache: if args.no_cache {
+            crate::create::cache::Mode::Off
+        } else if args.refresh {
+            crate::create::cache::Mode::Refresh
+        } else {
+            crate::create::cache::Mode::Use
+        },
+        from: args.from.clone(),
+        trust: args.trust,
     };
     let made = create(dir, &opts)?;
+    for w in &made.warnings {
+        super::warn(w.clone());
+    }
     if !opts.quiet {
         let r = &made.record;
         eprintln!(

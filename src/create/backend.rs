@@ -190,6 +190,9 @@ mod tests {
             extra: vec!["--aptopt=Acquire::Retries 3".into()],
             quiet: true,
             backend: Choice::Mmdebstrap,
+            cache: crate::create::cache::Mode::Use,
+            from: None,
+            trust: false,
         };
         let proxy = [super::super::trust::Setting {
             key: "Acquire::http::Proxy".into(),

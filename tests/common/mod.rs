@@ -92,6 +92,11 @@ impl Ns {
         c.env(chroot_tool::audit::STATE_ENV, self.state_dir());
         // No config.toml of the machine's (a test gives its own).
         c.env(chroot_tool::conf::config::CONFIG_ENV, "");
+        // create's cache of root filesystems: this test's own.
+        c.env(
+            chroot_tool::create::cache::ENV,
+            self.tmp.path().join("cache"),
+        );
         c
     }
 

@@ -168,6 +168,21 @@ impl Store {
 
     /// A JSON document of the image (at most [`JSON_CAP`] bytes).
     pub fn json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T> {
+        self.json_checked(name, None)
+    }
+
+    /// A JSON blob of the image, checked against its descriptor's digest
+    /// and size.
+    pub fn blob_json<T: serde::de::DeserializeOwned>(&self, d: &Descriptor) -> Result<T> {
+        let name = blob_path(d.digest().as_ref())?;
+        self.json_checked(&name, Some((d.digest().as_ref(), d.size())))
+    }
+
+    fn json_checked<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        want: Option<(&str, u64)>,
+    ) -> Result<T> {
         let (r, size) = self.open_file(name)?;
         let what = || format!("{} in {}", show::quote(name), show::path(self.path()));
         if size > JSON_CAP {
@@ -180,6 +195,14 @@ impl Store {
         r.take(JSON_CAP)
             .read_to_end(&mut buf)
             .with_context(|| format!("reading {}", what()))?;
+        if let Some((digest, size)) = want {
+            let mut tally = super::blob::Tally::default();
+            io::copy(
+                &mut super::blob::Tallied::new(&buf[..], &mut tally),
+                &mut io::sink(),
+            )?;
+            tally.check(digest, Some(size)).with_context(what)?;
+        }
         serde_json::from_slice(&buf).with_context(|| format!("{}: not the JSON expected", what()))
     }
 }
@@ -338,7 +361,7 @@ fn pick_manifest(
             let d = (*d).clone();
             let name = names.first().cloned();
             if is_index(d.media_type()) {
-                let inner: ImageIndex = store.json(&blob_path(d.digest().as_ref())?)?;
+                let inner: ImageIndex = store.blob_json(&d)?;
                 let (m, inner_name) = pick_manifest(store, inner.manifests(), tag, depth + 1)?;
                 return Ok((m, name.or(inner_name)));
             }
@@ -360,9 +383,8 @@ fn pick_manifest(
 }
 
 fn oci_image(store: &Store, desc: &Descriptor, name: Option<String>) -> Result<Image> {
-    let manifest: ImageManifest = store.json(&blob_path(desc.digest().as_ref())?)?;
-    let config: ImageConfiguration =
-        store.json(&blob_path(manifest.config().digest().as_ref())?)?;
+    let manifest: ImageManifest = store.blob_json(desc)?;
+    let config: ImageConfiguration = store.blob_json(manifest.config())?;
     let diff_ids = config.rootfs().diff_ids();
     let mut layers = Vec::new();
     for (i, l) in manifest.layers().iter().enumerate() {

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::{
-    trust, unpack_tar, write_tar, Counted, PackOptions, Packed, Progress, Quiet, UnpackOptions,
+    copy_tree, trust, unpack_tar, write_tar, Counted, PackOptions, Packed, Progress, Quiet,
+    UnpackOptions,
 };
 use crate::conf::Conf;
 use crate::sandbox::Sandbox;
@@ -73,9 +74,9 @@ pub fn export_layout(
 }
 
 /// `export --bundle`: `config.json` and `rootfs/` at `out`. The rootfs is
-/// the layer's tar stream unpacked on the fly (a pipe between the walk,
-/// on a thread of its own, and the extractor): what a layer holds, with
-/// owners, modes, extended attributes and hard links, and no mounted content.
+/// the layer's tar stream unpacked on the fly ([`copy_tree`]): what a layer
+/// holds, with owners, modes, extended attributes and hard links, and no
+/// mounted content.
 pub fn export_bundle(
     sb: &Sandbox,
     conf: &Conf,
@@ -99,29 +100,8 @@ pub fn export_bundle(
     std::fs::write(&config, json).with_context(|| format!("writing {}", show::path(&config)))?;
     let rootfs = staging.dir.join("rootfs");
     let pack = pack_options(conf, None);
-    let (rx, tx) = nix::unistd::pipe().context("making a pipe")?;
-    let (tx, rx) = (std::fs::File::from(tx), std::fs::File::from(rx));
-    let (written, unpacked) = std::thread::scope(|s| {
-        let writer = s.spawn(|| {
-            let w = io::BufWriter::with_capacity(1 << 20, tx);
-            write_tar(&sb.dir, w, &pack, &mut Quiet).map(|(_, p)| p)
-        });
-        let opts = UnpackOptions::default();
-        let unpacked = unpack_tar(
-            io::BufReader::with_capacity(1 << 20, rx),
-            &rootfs,
-            &opts,
-            progress,
-        );
-        (writer.join(), unpacked)
-    });
-    // The walk's own error says more than the extractor's "unexpected end".
-    let packed = match written {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => return Err(e.into()),
-        Err(_) => bail!("packing {} failed", show::path(&sb.dir)),
-    };
-    unpacked.with_context(|| format!("making {}", show::path(out.join("rootfs"))))?;
+    let (packed, _) = copy_tree(&sb.dir, &rootfs, &pack, &UnpackOptions::default(), progress)
+        .with_context(|| format!("making {}", show::path(out.join("rootfs"))))?;
     staging.commit(out)?;
     Ok((out.to_path_buf(), packed))
 }
@@ -277,4 +257,28 @@ pub fn mark_sandbox(dir: &Path, done: &Imported) -> Result<bool> {
     }
     root.write_file(conf, &text)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conf_values_are_quoted_or_refused() {
+        assert_eq!(conf_value("/srv/app").as_deref(), Some("/srv/app"));
+        assert_eq!(conf_value("/my dir").as_deref(), Some("\"/my dir\""));
+        assert_eq!(conf_value("a;b").as_deref(), Some("\"a;b\""));
+        assert_eq!(conf_value("say \"hi\""), None);
+        assert_eq!(conf_value("a\\b"), None);
+        assert_eq!(conf_value(""), None);
+        // What is written reads back as it was.
+        let text = format!(
+            "[run]\nuser:{} workdir:{}\n",
+            conf_value("1000:1000").unwrap(),
+            conf_value("/my dir").unwrap()
+        );
+        let c = Conf::parse(&text, Path::new("tool.conf")).unwrap();
+        assert_eq!(c.run.workdir.unwrap().value, Path::new("/my dir"));
+        assert_eq!(c.run.user.unwrap().value, "1000:1000");
+    }
 }

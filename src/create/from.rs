@@ -1,0 +1,121 @@
+//! `create --from DIR|FILE`: a new sandbox as a copy of another one (on or
+//! off: the copy is made from what lies on its own filesystem, never from
+//! what is mounted in it) or of an archive. The copy keeps the source's
+//! `chroot.d/` (its `create.toml` updated); the host name and the rest of
+//! the sandbox's own files are made for the new DIR as by any create. An
+//! archive is someone else's data: its host binds and host-cmd are set
+//! aside unless `trust` (as `unpack` does).
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Instant;
+
+use super::{finish, host_arch, io_err, prepare_dir, record, CreateError, Created, Log, Options};
+use crate::archive::{self, trust, PackOptions, Quiet, UnpackOptions};
+use crate::create::run::Signals;
+use crate::create::ui::Ui;
+use crate::show;
+
+pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Created, CreateError> {
+    let started = Instant::now();
+    if !nix::unistd::geteuid().is_root() {
+        return Err(CreateError::FromNeedsRoot);
+    }
+    let md = fs::metadata(src).map_err(io_err(src))?;
+    let sigs = Signals::block().map_err(io_err(Path::new("signalfd")))?;
+    let ui = Ui::new(opts.quiet);
+    let (dir, _lock) = prepare_dir(dir, &ui, None)?;
+    let dmd = fs::metadata(&dir).map_err(io_err(&dir))?;
+    if (md.dev(), md.ino()) == (dmd.dev(), dmd.ino()) {
+        return Err(CreateError::NotEmpty(dir));
+    }
+    let chroot_d = dir.join("chroot.d");
+    fs::create_dir(&chroot_d).map_err(io_err(&chroot_d))?;
+    let log_path = chroot_d.join("create.log");
+    // There from the start, so an interrupted clone is known as a failed
+    // create (and cleaned by the next one).
+    let first_log = Log::create(&log_path)?;
+    let clone = |source| CreateError::Clone {
+        from: src.to_path_buf(),
+        source,
+    };
+    let unpack = UnpackOptions {
+        require_empty: false,
+        ..UnpackOptions::default()
+    };
+    ui.say(&format!("create: copying {}", show::path(src)));
+    let mut warnings = vec![];
+    if md.is_dir() {
+        let mut pack = PackOptions::for_sandbox(src).map_err(clone)?;
+        // DIR is never packed into itself, wherever it lies.
+        pack.skip_inode = Some((dmd.dev(), dmd.ino()));
+        // The source's log of how it was made is not the copy's.
+        pack.excludes.push("/chroot.d/create.log".into());
+        archive::copy_tree(src, &dir, &pack, &unpack, &mut Quiet).map_err(clone)?;
+    } else {
+        archive::unpack_file(src, &dir, &unpack, &mut Quiet).map_err(clone)?;
+    }
+    ui.finish();
+    // An archive's own create.log (if any) replaced ours: start it again.
+    drop(first_log);
+    match fs::remove_file(&log_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&log_path)(e)),
+    }
+    let mut log = Log::create(&log_path)?;
+    log.note(&format!(
+        "create (chroot-tool {}): a copy of {}",
+        env!("CARGO_PKG_VERSION"),
+        show::path(src)
+    ));
+    if !md.is_dir() && !opts.trust {
+        let review = trust::review(&dir).map_err(io_err(&chroot_d))?;
+        if !review.is_clean() {
+            let set = trust::set_aside(&dir, &review).map_err(io_err(&chroot_d))?;
+            let mut lines: Vec<String> = review
+                .binds
+                .iter()
+                .map(|b| format!("bind of a host path: {b}"))
+                .collect();
+            if let Some(e) = &review.conf_error {
+                lines.push(format!("tool.conf does not parse: {e}"));
+            }
+            if review.host_cmd {
+                lines.push("host-cmd: a program run on the host before each command".into());
+            }
+            warnings.push(format!(
+                "the archive's chroot.d would act on the host; set aside as {} ({}); to accept: chroot-tool unpack --accept -d {}",
+                set.iter().map(show::path).collect::<Vec<_>>().join(", "),
+                lines.join("; "),
+                show::path(&dir)
+            ));
+        }
+    }
+    let record = match record::load(&dir) {
+        Some(r) => r,
+        None => record::CreateRecord {
+            suite: "unknown".into(),
+            codename: None,
+            mirror: String::new(),
+            variant: String::new(),
+            arch: host_arch(),
+            components: vec![],
+            include: vec![],
+            debootstrap_args: vec![],
+            date: String::new(),
+            seconds: None,
+            tool_version: String::new(),
+            backend: "unknown".into(),
+            debootstrap_version: None,
+            mmdebstrap_version: None,
+            user: None,
+        },
+    };
+    let record = record::CreateRecord {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        ..record
+    };
+    finish(dir, record, started, &sigs, log, log_path, warnings)
+}

@@ -1,0 +1,1055 @@
+//! `pack` and `unpack`, for real (as root, each test in its own mount
+//! namespace): what a round trip keeps (owners, modes, xattrs such as file
+//! capabilities, hard links, symlinks, device nodes, FIFOs, mtimes) with
+//! every compression; a sandbox packed while it is on (nothing mounted is
+//! packed); the original tool's tar.xz; members that would land outside
+//! DIR refused by name; an archive's host binds and host-cmd set aside
+//! until trusted; and create's cache and `--from`.
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// Everything a round trip must keep about one entry, by path below the root.
+fn listing(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let md = fs::symlink_metadata(&p).unwrap();
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let ft = md.file_type();
+        let target = if ft.is_symlink() {
+            fs::read_link(&p).unwrap().to_string_lossy().into_owned()
+        } else {
+            String::new()
+        };
+        let mut xattrs = vec![];
+        if !ft.is_symlink() {
+            // Device nodes and FIFOs: their attributes through an O_PATH descriptor.
+            let fd = nix::fcntl::open(
+                &p,
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW,
+                nix::sys::stat::Mode::empty(),
+            )
+            .unwrap();
+            use std::os::fd::AsFd;
+            for n in chroot_tool::sys::xattr::list(fd.as_fd()).unwrap() {
+                let v = chroot_tool::sys::xattr::get(fd.as_fd(), &n).unwrap();
+                xattrs.push(format!("{}={:?}", String::from_utf8_lossy(&n), v));
+            }
+            xattrs.sort();
+        }
+        // A directory's link count and size depend on the filesystem.
+        let (nlink, size) = if ft.is_dir() {
+            (0, 0)
+        } else {
+            (md.nlink(), md.size())
+        };
+        out.insert(
+            rel,
+            format!(
+                "mode {:o} owner {}:{} size {size} links {nlink} rdev {:x} mtime {} -> {target} {xattrs:?}",
+                md.mode(),
+                md.uid(),
+                md.gid(),
+                md.rdev(),
+                md.mtime()
+            ),
+        );
+        if ft.is_dir() {
+            for e in fs::read_dir(&p).unwrap() {
+                todo.push(e.unwrap().path());
+            }
+        }
+    }
+    out
+}
+
+fn sh(line: &str) {
+    let st = Command::new("sh").args(["-c", line]).status().unwrap();
+    assert!(st.success(), "{line}");
+}
+
+/// `getcap` (libcap2-bin) prints a file's capabilities; the test fails
+/// saying what to install when it is missing.
+fn getcap(file: &Path) -> String {
+    let o = Command::new("getcap")
+        .arg(file)
+        .output()
+        .expect("getcap is needed: apt-get install libcap2-bin");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn setcap(caps: &str, file: &Path) {
+    let o = Command::new("setcap")
+        .arg(caps)
+        .arg(file)
+        .output()
+        .expect("setcap is needed: apt-get install libcap2-bin");
+    assert!(o.status.success(), "setcap: {}", stderr(&o));
+}
+
+/// A busybox root with one of each kind of thing an archive must keep.
+fn rich_root(ns: &Ns, name: &str) -> PathBuf {
+    let root = ns.busybox_root(name);
+    let etc = root.join("etc");
+    fs::write(etc.join("owned"), "data\n").unwrap();
+    std::os::unix::fs::chown(etc.join("owned"), Some(1234), Some(5678)).unwrap();
+    fs::set_permissions(etc.join("owned"), fs::Permissions::from_mode(0o4751)).unwrap();
+    fs::hard_link(etc.join("owned"), etc.join("owned.link")).unwrap();
+    std::os::unix::fs::symlink("/etc/owned", root.join("abs-link")).unwrap();
+    std::os::unix::fs::symlink("../etc/owned", root.join("bin/rel-link")).unwrap();
+    fs::create_dir(root.join("dev")).unwrap();
+    sh(&format!(
+        "mknod {d}/dev/null c 1 3 && mknod {d}/dev/loop9 b 7 9 && mkfifo {d}/dev/fifo && chmod 0666 {d}/dev/null",
+        d = d(&root)
+    ));
+    fs::copy(root.join("bin/busybox"), root.join("bin/capped")).unwrap();
+    setcap("cap_net_raw+ep", &root.join("bin/capped"));
+    {
+        use std::os::fd::AsFd;
+        let f = fs::File::open(etc.join("owned")).unwrap();
+        chroot_tool::sys::xattr::set(f.as_fd(), b"user.note", b"\x00binary\xff").unwrap();
+    }
+    // A read-only directory with something in it, and old mtimes.
+    fs::create_dir_all(root.join("ro/inner")).unwrap();
+    fs::write(root.join("ro/inner/f"), "x").unwrap();
+    sh(&format!(
+        "touch -h -d 2001-02-03T04:05:06Z {d}/ro/inner/f {d}/ro/inner {d}/abs-link && chmod 0555 {d}/ro",
+        d = d(&root)
+    ));
+    root
+}
+
+#[test]
+fn round_trip_keeps_owners_modes_xattrs_links_and_devices_in_every_compression() {
+    let ns = Ns::new();
+    let root = rich_root(&ns, "src");
+    let want = listing(&root);
+    assert!(getcap(&root.join("bin/capped")).contains("cap_net_raw"));
+    for ext in ["tar.zst", "tar.xz", "tar.gz", "tar"] {
+        let file = ns.tmp.path().join(format!("sb.{ext}"));
+        ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+        let magic = fs::read(&file).unwrap();
+        let want_magic: &[u8] = match ext {
+            "tar.zst" => &[0x28, 0xb5, 0x2f, 0xfd],
+            "tar.xz" => b"\xfd7zXZ\0",
+            "tar.gz" => &[0x1f, 0x8b],
+            _ => b"./",
+        };
+        assert!(
+            magic.starts_with(want_magic),
+            "{ext} is not what its name says"
+        );
+        let copy = ns.tmp.path().join(format!("copy-{ext}"));
+        ok(&ns.run(&["unpack", "-q", d(&file), "-d", d(&copy)]));
+        let got = listing(&copy);
+        assert_eq!(got, want, "{ext}: the copy differs");
+        assert!(
+            getcap(&copy.join("bin/capped")).contains("cap_net_raw"),
+            "{ext}"
+        );
+        // The copy works as a sandbox.
+        assert_eq!(
+            ok(&ns.run_in(&copy, &["--", "/bin/cat", "/etc/owned.link"])),
+            "data\n"
+        );
+        ok(&ns.run(&["off", "-d", d(&copy)]));
+    }
+}
+
+#[test]
+fn pack_leaves_out_exclude_and_its_own_archive() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("src");
+    fs::create_dir_all(root.join("var/cache/apt/archives")).unwrap();
+    fs::write(root.join("var/cache/apt/archives/big.deb"), "x").unwrap();
+    fs::create_dir_all(root.join("srv/keep")).unwrap();
+    fs::write(root.join("srv/keep/f"), "x").unwrap();
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        "[exclude]\n/var/cache/apt/archives\n\"srv/keep/f\"\n",
+    )
+    .unwrap();
+    // The archive written inside DIR is not packed into itself.
+    let file = root.join("self.tar");
+    ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+    let copy = ns.tmp.path().join("copy");
+    ok(&ns.run(&["unpack", "-q", d(&file), "-d", d(&copy)]));
+    assert!(copy.join("var/cache/apt").is_dir());
+    assert!(!copy.join("var/cache/apt/archives").exists());
+    assert!(copy.join("srv/keep").is_dir());
+    assert!(!copy.join("srv/keep/f").exists());
+    assert!(!copy.join("self.tar").exists());
+    assert!(copy.join("chroot.d/tool.conf").is_file());
+}
+
+#[test]
+fn a_debian_sandbox_packed_while_on_unpacks_and_runs_apt() {
+    let ns = Ns::new();
+    let root = ns.debian_root("deb");
+    let host = ns.tmp.path().join("project");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("host-file"), "of the host").unwrap();
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        format!("[bind]\nsrc:{} tgt:/project\n", d(&host)),
+    )
+    .unwrap();
+    // A file under /tmp on disk, hidden by the tmpfs while on: it is the
+    // sandbox's own and is packed; what the tmpfs holds is not.
+    fs::write(root.join("tmp/on-disk"), "x").unwrap();
+    fs::copy(root.join("bin/true"), root.join("usr/local/bin/ping")).unwrap();
+    setcap("cap_net_raw+ep", &root.join("usr/local/bin/ping"));
+    ok(&ns.run_in(&root, &["touch /tmp/in-tmpfs"]));
+    assert!(
+        ns.mounts_under(&root).len() >= 4,
+        "{:?}",
+        ns.mounts_under(&root)
+    );
+    let file = ns.tmp.path().join("deb.tar.zst");
+    ok(&ns.run(&["pack", "-d", d(&root), "-o", d(&file)]));
+    let before = ns.mounts_under(&root);
+    assert!(!before.is_empty(), "pack turned the sandbox off");
+
+    let copy = ns.tmp.path().join("copy");
+    ok(&ns.run(&["unpack", d(&file), "-d", d(&copy)]));
+    assert_eq!(
+        fs::read_dir(copy.join("proc")).unwrap().count(),
+        0,
+        "/proc content packed"
+    );
+    assert_eq!(
+        fs::read_dir(copy.join("sys")).unwrap().count(),
+        0,
+        "/sys content packed"
+    );
+    assert!(copy.join("project").is_dir());
+    assert!(
+        !copy.join("project/host-file").exists(),
+        "bind content packed"
+    );
+    assert!(copy.join("tmp/on-disk").exists());
+    assert!(!copy.join("tmp/in-tmpfs").exists(), "tmpfs content packed");
+    // The devpts and tmpfs of /dev are not packed: only what is on disk.
+    assert!(!copy.join("dev/pts/ptmx").exists());
+    assert!(getcap(&copy.join("usr/local/bin/ping")).contains("cap_net_raw"));
+    // The copy's bind of a host path was set aside (someone else's archive).
+    assert!(copy.join("chroot.d/tool.conf.untrusted").is_file());
+    let o = ns.run_in(&copy, &["--", "apt-get", "--version"]);
+    assert!(ok(&o).starts_with("apt "), "{}", stdout(&o));
+    assert!(
+        ns.mounts_under(&copy)
+            .iter()
+            .all(|m| !m.ends_with("/project")),
+        "an untrusted bind was mounted"
+    );
+    ok(&ns.run(&["off", "-d", d(&copy)]));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+#[test]
+fn an_archive_of_the_original_tool_unpacks() {
+    let ns = Ns::new();
+    let root = rich_root(&ns, "old");
+    fs::create_dir_all(root.join("proc/1")).unwrap();
+    // The original's pack: tar -cJ of the rootfs, leaving out proc, sys, dev, var/run.
+    let file = ns.tmp.path().join("old.tar.xz");
+    sh(&format!(
+        "tar -C {} -cJf {} --exclude=./proc --exclude=./sys --exclude=./dev --exclude=./var/run .",
+        d(&root),
+        d(&file)
+    ));
+    let copy = ns.tmp.path().join("copy");
+    ok(&ns.run(&["unpack", "-q", d(&file), "-d", d(&copy)]));
+    assert!(!copy.join("proc").exists() && !copy.join("dev").exists());
+    let md = fs::metadata(copy.join("etc/owned")).unwrap();
+    assert_eq!(
+        (md.uid(), md.gid(), md.mode() & 0o7777),
+        (1234, 5678, 0o4751)
+    );
+    assert_eq!(md.nlink(), 2);
+    assert_eq!(
+        ok(&ns.run_in(&copy, &["--", "/bin/echo", "works"])),
+        "works\n"
+    );
+    ok(&ns.run(&["off", "-d", d(&copy)]));
+}
+
+// --- crafted archives -------------------------------------------------
+
+enum Kind<'a> {
+    File(&'a [u8]),
+    Dir,
+    Symlink(&'a str),
+    Hard(&'a str),
+}
+
+/// A tar with names as given, `..` and absolute ones included (written
+/// into the raw header: the tar crate's own setters refuse them).
+fn crafted(path: &Path, members: &[(&str, Kind)]) {
+    let mut b = tar::Builder::new(fs::File::create(path).unwrap());
+    for (name, kind) in members {
+        let mut h = tar::Header::new_gnu();
+        let raw = &mut h.as_old_mut().name;
+        assert!(
+            name.len() < raw.len(),
+            "test path too long for a plain header: {name}"
+        );
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        let data: &[u8] = match kind {
+            Kind::File(data) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                data
+            }
+            Kind::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                b""
+            }
+            Kind::Symlink(t) | Kind::Hard(t) => {
+                h.set_entry_type(if matches!(kind, Kind::Symlink(_)) {
+                    tar::EntryType::Symlink
+                } else {
+                    tar::EntryType::Link
+                });
+                let l = &mut h.as_old_mut().linkname;
+                assert!(
+                    t.len() < l.len(),
+                    "test path too long for a plain header: {t}"
+                );
+                l[..t.len()].copy_from_slice(t.as_bytes());
+                b""
+            }
+        };
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+    b.finish().unwrap();
+}
+
+#[test]
+fn unpack_refuses_members_that_would_land_outside_naming_them() {
+    let ns = Ns::new();
+    let outside = ns.tmp.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("secret"), "secret").unwrap();
+    let o = d(&outside).to_string();
+    // (what, the members, what the error must name)
+    type Case<'a> = (&'a str, Vec<(&'a str, Kind<'a>)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "dotdot",
+            vec![
+                ("ok", Kind::File(b"x")),
+                ("a/../../outside/pwned", Kind::File(b"x")),
+            ],
+            "a/../../outside/pwned",
+        ),
+        (
+            "absolute",
+            vec![(leak(&format!("{o}/pwned")), Kind::File(b"x"))],
+            "/outside/pwned",
+        ),
+        (
+            "symlink-absolute",
+            vec![
+                ("evil", Kind::Symlink(leak(&o))),
+                ("evil/pwned", Kind::File(b"x")),
+            ],
+            "evil/pwned",
+        ),
+        (
+            "symlink-relative",
+            vec![
+                ("d", Kind::Dir),
+                ("d/evil", Kind::Symlink("../../outside")),
+                ("d/evil/pwned", Kind::File(b"x")),
+            ],
+            "d/evil/pwned",
+        ),
+        (
+            "symlink-dir",
+            vec![("evil", Kind::Symlink(leak(&o))), ("evil/sub/", Kind::Dir)],
+            "evil/sub",
+        ),
+        (
+            "dir-then-symlink",
+            vec![
+                ("d/", Kind::Dir),
+                ("d", Kind::Symlink(leak(&o))),
+                ("d/pwned", Kind::File(b"x")),
+            ],
+            "d/pwned",
+        ),
+        (
+            "hardlink-dotdot",
+            vec![("h", Kind::Hard("../outside/secret"))],
+            "../outside/secret",
+        ),
+        (
+            "hardlink-absolute",
+            vec![("h", Kind::Hard(leak(&format!("{o}/secret"))))],
+            "/outside/secret",
+        ),
+        (
+            "hardlink-through-symlink",
+            vec![
+                ("evil", Kind::Symlink(leak(&o))),
+                ("h", Kind::Hard("evil/secret")),
+            ],
+            "evil",
+        ),
+    ];
+    for (what, members, named) in cases {
+        let file = ns.tmp.path().join(format!("{what}.tar"));
+        crafted(&file, &members);
+        let dir = ns.tmp.path().join(format!("x-{what}"));
+        let out = ns.run(&["unpack", "-q", d(&file), "-d", d(&dir)]);
+        assert_eq!(code(&out), 1, "{what}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.starts_with("chroot-tool: "), "{what}: {err}");
+        assert!(
+            err.contains("refusing to unpack it") && err.contains(named),
+            "{what}: {err}"
+        );
+        let names: Vec<_> = fs::read_dir(&outside)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["secret"], "{what}: something landed outside");
+        assert_eq!(
+            fs::read_to_string(outside.join("secret")).unwrap(),
+            "secret"
+        );
+        assert_eq!(
+            fs::metadata(outside.join("secret")).unwrap().nlink(),
+            1,
+            "{what}"
+        );
+    }
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+#[test]
+fn a_member_replacing_a_planted_symlink_never_writes_through_it() {
+    let ns = Ns::new();
+    let outside = ns.tmp.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("target"), "host").unwrap();
+    let file = ns.tmp.path().join("replace.tar");
+    let t = format!("{}/target", d(&outside));
+    crafted(
+        &file,
+        &[
+            ("evil", Kind::Symlink(&t)),
+            ("evil", Kind::File(b"archive")),
+        ],
+    );
+    let dir = ns.tmp.path().join("x");
+    ok(&ns.run(&["unpack", "-q", d(&file), "-d", d(&dir)]));
+    assert_eq!(fs::read_to_string(outside.join("target")).unwrap(), "host");
+    assert!(fs::symlink_metadata(dir.join("evil")).unwrap().is_file());
+    assert_eq!(fs::read_to_string(dir.join("evil")).unwrap(), "archive");
+}
+
+#[test]
+fn unpack_refuses_a_non_empty_directory() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("src");
+    let file = ns.tmp.path().join("sb.tar.zst");
+    ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+    let dir = ns.tmp.path().join("full");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("mine"), "x").unwrap();
+    let out = ns.run(&["unpack", "-q", d(&file), "-d", d(&dir)]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+}
+
+// --- trust -------------------------------------------------------------
+
+#[test]
+fn host_binds_and_host_cmd_of_an_archive_stay_off_until_trusted() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("src");
+    let host = ns.tmp.path().join("host-dir");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("host-file"), "x").unwrap();
+    let marker = ns.tmp.path().join("host-cmd-ran");
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        format!(
+            "[bind]\nsrc:{} tgt:/hostdir\ntgt:/scratch fs:tmpfs\n[exclude]\n/nothing\n",
+            d(&host)
+        ),
+    )
+    .unwrap();
+    script(
+        &root.join("chroot.d/host-cmd"),
+        &format!("#!/bin/sh\ntouch {}\n", d(&marker)),
+    );
+    let file = ns.tmp.path().join("sb.tar.zst");
+    ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+
+    let copy = ns.tmp.path().join("copy");
+    let out = ns.run(&["unpack", d(&file), "-d", d(&copy)]);
+    ok(&out);
+    let err = stderr(&out);
+    assert!(err.contains(d(&host)) && err.contains("/hostdir"), "{err}");
+    assert!(
+        err.contains("host-cmd") && err.contains("--accept"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("/scratch"),
+        "a tmpfs is not a host path: {err}"
+    );
+    let cd = copy.join("chroot.d");
+    assert!(!cd.join("tool.conf").exists() && cd.join("tool.conf.untrusted").is_file());
+    assert!(!cd.join("host-cmd").exists() && cd.join("host-cmd.untrusted").is_file());
+    ok(&ns.run_in(&copy, &["--", "/bin/true"]));
+    assert!(!marker.exists(), "the untrusted host-cmd ran");
+    let seen = |p: &Path| ns.sh(&format!("test -e {}", d(p))).status.success();
+    assert!(seen(&copy.join("bin")));
+    assert!(
+        !seen(&copy.join("hostdir/host-file")),
+        "the untrusted bind was mounted"
+    );
+    ok(&ns.run(&["off", "-d", d(&copy)]));
+
+    // Accepted later.
+    ok(&ns.run(&["unpack", "--accept", "-d", d(&copy)]));
+    assert!(cd.join("tool.conf").is_file() && cd.join("host-cmd").is_file());
+    ok(&ns.run_in(&copy, &["--", "/bin/true"]));
+    assert!(marker.exists(), "the accepted host-cmd did not run");
+    assert!(seen(&copy.join("hostdir/host-file")));
+    ok(&ns.run(&["off", "-d", d(&copy)]));
+    fs::remove_file(&marker).unwrap();
+
+    // Trusted at once.
+    let trusted = ns.tmp.path().join("trusted");
+    ok(&ns.run(&["unpack", "-q", "--trust", d(&file), "-d", d(&trusted)]));
+    assert!(trusted.join("chroot.d/tool.conf").is_file());
+    ok(&ns.run_in(&trusted, &["--", "/bin/true"]));
+    assert!(marker.exists());
+    ok(&ns.run(&["off", "-d", d(&trusted)]));
+}
+
+#[test]
+fn an_archive_without_anything_acting_on_the_host_is_left_as_it_is() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("src");
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        "[bind]\ntgt:/scratch fs:tmpfs\n",
+    )
+    .unwrap();
+    let file = ns.tmp.path().join("sb.tar.gz");
+    ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+    let copy = ns.tmp.path().join("copy");
+    let out = ns.run(&["unpack", "-q", d(&file), "-d", d(&copy)]);
+    ok(&out);
+    assert_eq!(stderr(&out), "");
+    assert!(copy.join("chroot.d/tool.conf").is_file());
+}
+
+// --- create's cache and --from ------------------------------------------
+
+/// A stand-in for debootstrap, first in PATH: a busybox root with a
+/// device node, an owned file, and `etc/made` unique to each run; every
+/// run is counted in `$STUB_STATE/runs`.
+const STUB_DEBOOTSTRAP: &str = r#"#!/bin/sh
+if [ "$1" = --version ]; then echo "debootstrap 0.0-stub"; exit 0; fi
+n=$#; i=0
+for a; do i=$((i+1)); [ $i -eq $((n-1)) ] && dir=$a; done
+echo run >> "$STUB_STATE/runs"
+mkdir -p "$dir/bin" "$dir/etc" "$dir/dev" "$dir/root" || exit 9
+cp "$STUB_BUSYBOX" "$dir/bin/busybox" && ln -s busybox "$dir/bin/sh" && ln -s busybox "$dir/bin/cat" || exit 9
+echo "root:x:0:0:root:/root:/bin/sh" > "$dir/etc/passwd"
+echo "root:x:0:" > "$dir/etc/group"
+echo 'VERSION_CODENAME=stub' > "$dir/etc/os-release"
+echo "$$ $(date +%s%N)" > "$dir/etc/made"
+chown 1234:4321 "$dir/etc/made"
+mknod "$dir/dev/null" c 1 3
+printf 'P: 1 100 DOWNREL\nPF: Retrieving Release\n' >&3
+printf 'I: CHECKINGSIZES\nIA: main\nIA: http://stub.example/debian\nIF: Checking component %%s on %%s...\n' >&3
+exit 0
+"#;
+
+struct Stub {
+    bin: PathBuf,
+    state: PathBuf,
+}
+
+impl Stub {
+    fn new(ns: &Ns) -> Stub {
+        let bin = ns.tmp.path().join("stubbin");
+        let state = ns.tmp.path().join("stubstate");
+        fs::create_dir_all(&bin).unwrap();
+        fs::create_dir_all(&state).unwrap();
+        script(&bin.join("debootstrap"), STUB_DEBOOTSTRAP);
+        Stub { bin, state }
+    }
+
+    fn cmd(&self, ns: &Ns, dir: &Path, extra: &[&str]) -> Command {
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("busybox-static is needed (apt-get install busybox-static)");
+        let mut c = ns.tool();
+        c.env(
+            "PATH",
+            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", self.bin.display()),
+        )
+        .env("STUB_STATE", &self.state)
+        .env("STUB_BUSYBOX", busybox)
+        .args(["create", "-d"])
+        .arg(dir)
+        .args(extra);
+        c
+    }
+
+    #[track_caller]
+    fn create(&self, ns: &Ns, dir: &Path, extra: &[&str]) -> String {
+        let out = output_within(&mut self.cmd(ns, dir, extra), DEADLINE);
+        ok(&out);
+        stderr(&out)
+    }
+
+    fn runs(&self) -> usize {
+        fs::read_to_string(self.state.join("runs"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+fn made(dir: &Path) -> String {
+    fs::read_to_string(dir.join("etc/made")).unwrap()
+}
+
+/// The files in the cache's rootfs directory.
+fn cache_files(ns: &Ns) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(ns.tmp.path().join("cache/rootfs"))
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn create_uses_the_cache_for_the_same_settings_only() {
+    let ns = Ns::new();
+    let stub = Stub::new(&ns);
+    let t = ns.tmp.path();
+    // Miss: the backend runs, its rootfs is stored (without chroot.d).
+    stub.create(&ns, &t.join("a"), &["-q"]);
+    assert_eq!(stub.runs(), 1);
+    let files = cache_files(&ns);
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with(".tar.zst")), "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with(".key")), "{files:?}");
+    assert!(
+        files.iter().all(|f| f.starts_with("stable-minbase-")),
+        "{files:?}"
+    );
+
+    // Hit: no backend; the same rootfs, the sandbox's own files its own.
+    let err = stub.create(&ns, &t.join("b"), &[]);
+    assert!(err.contains("from the cache"), "{err}");
+    assert_eq!(stub.runs(), 1);
+    let b = t.join("b");
+    assert_eq!(made(&b), made(&t.join("a")));
+    let md = fs::metadata(b.join("etc/made")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (1234, 4321));
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &fs::metadata(b.join("dev/null")).unwrap().file_type()
+    ));
+    assert_eq!(fs::read_to_string(b.join("etc/hostname")).unwrap(), "b\n");
+    assert!(b.join("chroot.d/tool.conf").is_file());
+    let rec = chroot_tool::create::load(&b).expect("create.toml");
+    assert_eq!(rec.codename.as_deref(), Some("stub"));
+    let log = fs::read_to_string(b.join("chroot.d/create.log")).unwrap();
+    assert!(log.contains("rootfs from the cache"), "{log}");
+    assert_eq!(
+        ok(&ns.run_in(&b, &["--", "/bin/cat", "/etc/made"])),
+        made(&b)
+    );
+    ok(&ns.run(&["off", "-d", d(&b)]));
+
+    // --no-cache: the backend runs, the cache is left as it was.
+    let before = fs::read(
+        t.join("cache/rootfs")
+            .join(files.iter().find(|f| f.ends_with(".tar.zst")).unwrap()),
+    )
+    .unwrap();
+    stub.create(&ns, &t.join("c"), &["-q", "--no-cache"]);
+    assert_eq!(stub.runs(), 2);
+    assert_ne!(made(&t.join("c")), made(&t.join("a")));
+    assert_eq!(cache_files(&ns), files);
+    let after = fs::read(
+        t.join("cache/rootfs")
+            .join(files.iter().find(|f| f.ends_with(".tar.zst")).unwrap()),
+    )
+    .unwrap();
+    assert!(before == after, "--no-cache changed the cache");
+
+    // Other settings: another entry.
+    stub.create(&ns, &t.join("d"), &["-q", "--include", "less,procps"]);
+    assert_eq!(stub.runs(), 3);
+    assert_eq!(cache_files(&ns).len(), 6);
+    // The same includes in another order: a hit.
+    stub.create(&ns, &t.join("d2"), &["-q", "--include", "procps,less"]);
+    assert_eq!(stub.runs(), 3);
+    assert_eq!(made(&t.join("d2")), made(&t.join("d")));
+
+    // --refresh: the backend runs, and its rootfs replaces the entry.
+    stub.create(&ns, &t.join("e"), &["-q", "--refresh"]);
+    assert_eq!(stub.runs(), 4);
+    stub.create(&ns, &t.join("f"), &["-q"]);
+    assert_eq!(stub.runs(), 4);
+    assert_eq!(made(&t.join("f")), made(&t.join("e")));
+    assert_ne!(made(&t.join("f")), made(&t.join("a")));
+
+    // An entry past the age limit is made again.
+    for f in cache_files(&ns).iter().filter(|f| f.ends_with(".tar.zst")) {
+        sh(&format!(
+            "touch -d '8 days ago' {}",
+            d(&t.join("cache/rootfs").join(f))
+        ));
+    }
+    stub.create(&ns, &t.join("g"), &["-q"]);
+    assert_eq!(stub.runs(), 5);
+    assert_ne!(made(&t.join("g")), made(&t.join("e")));
+    stub.create(&ns, &t.join("h"), &["-q"]);
+    assert_eq!(stub.runs(), 5);
+    assert_eq!(made(&t.join("h")), made(&t.join("g")));
+}
+
+#[test]
+fn parallel_creates_never_corrupt_the_cache() {
+    let ns = Ns::new();
+    let stub = Stub::new(&ns);
+    let t = ns.tmp.path();
+    // Cold, then warm with a refresh among them.
+    for round in 0..2 {
+        let dirs: Vec<PathBuf> = (0..4).map(|i| t.join(format!("p{round}-{i}"))).collect();
+        let children: Vec<_> = dirs
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| {
+                let extra: &[&str] = if round == 1 && i == 0 {
+                    &["-q", "--refresh"]
+                } else {
+                    &["-q"]
+                };
+                stub.cmd(&ns, dir, extra)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for (c, dir) in children.into_iter().zip(&dirs) {
+            let out = finish_within(c, DEADLINE);
+            ok(&out);
+            assert!(chroot_tool::create::load(dir).is_some(), "{}", d(dir));
+            assert_eq!(made(dir).lines().count(), 1);
+            assert!(dir.join("bin/busybox").is_file());
+        }
+    }
+    // Only whole entries: no temporary file left, and the entry unpacks.
+    let files = cache_files(&ns);
+    assert_eq!(files.len(), 3, "{files:?}");
+    let runs = stub.runs();
+    stub.create(&ns, &t.join("after"), &["-q"]);
+    assert_eq!(stub.runs(), runs, "the entry was not usable");
+    let all: Vec<String> = fs::read_dir(t)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('p'))
+        .map(|p| made(&p))
+        .collect();
+    assert!(all.contains(&made(&t.join("after"))));
+}
+
+#[test]
+fn create_from_a_sandbox_that_is_on_copies_what_is_on_disk() {
+    let ns = Ns::new();
+    let src = rich_root(&ns, "src");
+    let host = ns.tmp.path().join("project");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("host-file"), "x").unwrap();
+    fs::write(
+        src.join("chroot.d/tool.conf"),
+        format!("[bind]\nsrc:{} tgt:/project\n[exclude]\n/ro\n", d(&host)),
+    )
+    .unwrap();
+    ok(&ns.run_in(&src, &["--", "/bin/true"]));
+    let mounted = ns.mounts_under(&src);
+    assert!(mounted.len() >= 4, "{mounted:?}");
+
+    let clone = ns.tmp.path().join("clone");
+    ok(&ns.run(&["create", "-q", "--from", d(&src), "-d", d(&clone)]));
+    assert_eq!(ns.mounts_under(&src), mounted, "the source was changed");
+    // Owners, capabilities, devices as in an archive; no mount's content.
+    let md = fs::metadata(clone.join("etc/owned")).unwrap();
+    assert_eq!(
+        (md.uid(), md.gid(), md.mode() & 0o7777),
+        (1234, 5678, 0o4751)
+    );
+    assert_eq!(md.nlink(), 2);
+    assert!(getcap(&clone.join("bin/capped")).contains("cap_net_raw"));
+    assert!(clone.join("project").is_dir());
+    assert!(!clone.join("project/host-file").exists());
+    assert!(!clone.join("ro").exists(), "[exclude] is honoured");
+    assert_eq!(fs::read_dir(clone.join("dev")).unwrap().count(), 3);
+    // The source's own sandbox: its tool.conf kept as it is (trusted).
+    assert_eq!(
+        fs::read_to_string(clone.join("chroot.d/tool.conf")).unwrap(),
+        fs::read_to_string(src.join("chroot.d/tool.conf")).unwrap()
+    );
+    assert_eq!(
+        fs::read_to_string(clone.join("etc/hostname")).unwrap(),
+        "clone\n"
+    );
+    assert!(chroot_tool::create::load(&clone).is_some());
+    assert!(
+        ns.tmp.path().join("cache").read_dir().is_err(),
+        "--from used the cache"
+    );
+    ok(&ns.run_in(&clone, &["--", "/bin/true"]));
+    assert!(ns
+        .sh(&format!("test -e {}/project/host-file", d(&clone)))
+        .status
+        .success());
+    ok(&ns.run(&["off", "-d", d(&clone)]));
+    ok(&ns.run(&["off", "-d", d(&src)]));
+}
+
+#[test]
+fn create_from_an_archive_sets_host_binds_aside_unless_trusted() {
+    let ns = Ns::new();
+    let src = ns.busybox_root("src");
+    fs::write(
+        src.join("chroot.d/tool.conf"),
+        "[bind]\nsrc:/etc tgt:/hostetc\n",
+    )
+    .unwrap();
+    let file = ns.tmp.path().join("sb.tar.xz");
+    ok(&ns.run(&["pack", "-q", "-d", d(&src), "-o", d(&file)]));
+
+    let copy = ns.tmp.path().join("copy");
+    let out = ns.run(&["create", "-q", "--from", d(&file), "-d", d(&copy)]);
+    ok(&out);
+    assert!(stderr(&out).contains("/hostetc"), "{}", stderr(&out));
+    assert!(copy.join("chroot.d/tool.conf.untrusted").is_file());
+    // In its place, the template every new sandbox gets (no binds).
+    assert_eq!(
+        fs::read_to_string(copy.join("chroot.d/tool.conf")).unwrap(),
+        chroot_tool::create::TOOL_CONF
+    );
+    assert!(chroot_tool::create::load(&copy).is_some());
+    ok(&ns.run(&["unpack", "--accept", "-d", d(&copy)]));
+    assert!(fs::read_to_string(copy.join("chroot.d/tool.conf"))
+        .unwrap()
+        .contains("/hostetc"));
+    let log = fs::read_to_string(copy.join("chroot.d/create.log")).unwrap();
+    assert!(log.contains("a copy of"), "{log}");
+
+    let trusted = ns.tmp.path().join("trusted");
+    ok(&ns.run(&[
+        "create",
+        "-q",
+        "--trust",
+        "--from",
+        d(&file),
+        "-d",
+        d(&trusted),
+    ]));
+    assert!(trusted.join("chroot.d/tool.conf").is_file());
+}
+
+#[test]
+fn a_debian_sandbox_cloned_with_from_runs_apt() {
+    let ns = Ns::new();
+    let root = ns.debian_root("deb");
+    let clone = ns.tmp.path().join("clone");
+    ok(&ns.run(&["create", "-q", "--from", d(&root), "-d", d(&clone)]));
+    let rec = chroot_tool::create::load(&clone).expect("create.toml");
+    assert_eq!(rec.suite, "stable");
+    let o = ns.run_in(&clone, &["--", "apt-get", "--version"]);
+    assert!(ok(&o).starts_with("apt "), "{}", stdout(&o));
+    ok(&ns.run(&["off", "-d", d(&clone)]));
+}
+
+/// What OCI export builds on: with a fixed mtime and no root entry, the
+/// same tree gives the same bytes, whatever its files' times and the order
+/// the filesystem lists them in; and OCI whiteouts are applied on request.
+#[test]
+fn reproducible_tar_and_whiteouts_through_the_library() {
+    use chroot_tool::archive::{self, PackOptions, Quiet, UnpackOptions};
+    let ns = Ns::new();
+    let root = rich_root(&ns, "src");
+    let opts = PackOptions {
+        mtime: Some(0),
+        no_root_entry: true,
+        ..PackOptions::default()
+    };
+    let (first, packed) = archive::write_tar(&root, Vec::new(), &opts, &mut Quiet).unwrap();
+    assert!(packed.cloned && packed.mount_points.is_empty());
+    sh(&format!("touch {d}/etc/owned {d}/bin {d}", d = d(&root)));
+    let (again, _) = archive::write_tar(&root, Vec::new(), &opts, &mut Quiet).unwrap();
+    assert!(first == again, "the same tree gave other bytes");
+    let mut names = vec![];
+    for e in tar::Archive::new(&first[..]).entries().unwrap() {
+        let e = e.unwrap();
+        assert_eq!(e.header().mtime().unwrap(), 0);
+        names.push(e.path_bytes().into_owned());
+    }
+    assert!(!names.iter().any(|n| n == b"./"), "a root entry");
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+
+    // A lower layer, then an upper one with a whiteout and an opaque directory.
+    let dir = ns.tmp.path().join("layers");
+    archive::unpack_tar(&first[..], &dir, &UnpackOptions::default(), &mut Quiet).unwrap();
+    let upper = ns.tmp.path().join("upper.tar");
+    crafted(
+        &upper,
+        &[
+            ("etc/.wh.owned", Kind::File(b"")),
+            ("ro/", Kind::Dir),
+            ("ro/new", Kind::File(b"upper")),
+            ("ro/.wh..wh..opq", Kind::File(b"")),
+        ],
+    );
+    let layered = UnpackOptions {
+        whiteouts: true,
+        require_empty: false,
+        ..UnpackOptions::default()
+    };
+    archive::unpack_tar(fs::File::open(&upper).unwrap(), &dir, &layered, &mut Quiet).unwrap();
+    assert!(!dir.join("etc/owned").exists() && dir.join("etc/owned.link").exists());
+    assert!(!dir.join("etc/.wh.owned").exists());
+    let mut ro: Vec<_> = fs::read_dir(dir.join("ro"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    ro.sort();
+    assert_eq!(
+        ro,
+        ["new"],
+        "the opaque directory kept the lower layer's entries"
+    );
+}
+
+/// A normal user packs and unpacks their own tree: no root needed, owners
+/// become theirs, device nodes (which only root can make) are left out
+/// with a warning, and escapes are refused as for root.
+#[test]
+fn a_normal_user_packs_and_unpacks_their_own_tree() {
+    require_root();
+    // Outside the checkout, which may be unreadable to other users.
+    let place = tempfile::Builder::new()
+        .prefix("ct-archive-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    fs::set_permissions(place.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let home = place.path().join("home");
+    fs::create_dir(&home).unwrap();
+    let bin = place.path().join("chroot-tool");
+    install_exec(Path::new(BIN), &bin);
+    let as_user = |line: &str| {
+        let o = output_within(
+            Command::new("runuser")
+                .args(["-u", "ct-user", "--", "sh", "-c", line])
+                .env("XDG_STATE_HOME", home.join("state"))
+                .env("XDG_CACHE_HOME", home.join("cache"))
+                .env("XDG_RUNTIME_DIR", home.join("run"))
+                .env("XDG_CONFIG_HOME", home.join("config"))
+                .env_remove("CHROOT_TOOL_DIR")
+                .current_dir(&home),
+            DEADLINE,
+        );
+        o
+    };
+    sh(&format!("chown ct-user: {}", d(&home)));
+    let tree = home.join("tree");
+    ok(&as_user(&format!(
+        "mkdir -p {t}/etc {t}/chroot.d && echo mine > {t}/etc/f && ln -s f {t}/etc/l && ln {t}/etc/f {t}/etc/h && mkfifo {t}/p",
+        t = d(&tree)
+    )));
+    // A device node root put there.
+    sh(&format!("mknod {}/null c 1 3", d(&tree)));
+    let file = home.join("t.tar.zst");
+    let out = as_user(&format!(
+        "{} pack -q -d {} -o {}",
+        d(&bin),
+        d(&tree),
+        d(&file)
+    ));
+    ok(&out);
+    let copy = home.join("copy");
+    let out = as_user(&format!(
+        "{} unpack -q {} -d {}",
+        d(&bin),
+        d(&file),
+        d(&copy)
+    ));
+    ok(&out);
+    assert!(
+        stderr(&out).contains("null") && stderr(&out).contains("only root"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!copy.join("null").exists());
+    assert_eq!(fs::read_to_string(copy.join("etc/l")).unwrap(), "mine\n");
+    assert_eq!(fs::metadata(copy.join("etc/h")).unwrap().nlink(), 2);
+    let uid = fs::metadata(copy.join("etc/f")).unwrap().uid();
+    assert_eq!(uid, fs::metadata(&home).unwrap().uid());
+
+    let evil = home.join("evil.tar");
+    let outside = place.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    sh(&format!("chown ct-user: {}", d(&outside)));
+    crafted(
+        &evil,
+        &[
+            ("x", Kind::Symlink(d(&outside))),
+            ("x/pwned", Kind::File(b"x")),
+        ],
+    );
+    sh(&format!("chown ct-user: {}", d(&evil)));
+    let out = as_user(&format!(
+        "{} unpack -q {} -d {}",
+        d(&bin),
+        d(&evil),
+        d(&home.join("e"))
+    ));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("x/pwned"), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        0,
+        "written through the symlink"
+    );
+}
