@@ -123,6 +123,59 @@ fi
 have schroot && cold+=("schroot -c ctbench --directory / -- /bin/true")
 runs=$slow hf cold "${cold[@]}"
 
+# 4. Unprivileged: a normal user's run with the holder against bwrap, as that user.
+user=${BENCH_USER:-ct-user}
+if id "$user" >/dev/null 2>&1 && have bwrap; then
+    echo "4. as $user: run with the holder against bwrap" >&2
+    ubase=/var/tmp/chroot-tool-bench/user
+    uroot=$ubase/rootfs
+    uhome=$work/user
+    mkdir -p "$ubase" "$uhome"
+    chown "$user" "$ubase" "$uhome"
+    chmod 0755 "$work"
+    install -m 0755 "$tool" "$uhome/chroot-tool"
+    as_user() {
+        runuser -u "$user" -- env XDG_RUNTIME_DIR="$uhome/run" XDG_STATE_HOME="$uhome/state" \
+            XDG_CACHE_HOME="$uhome/cache" CHROOT_TOOL_RUN_DIR= CHROOT_TOOL_STATE_DIR= "$@"
+    }
+    as_user mkdir -p "$uhome/run"
+    if [ ! -x "$uroot/bin/sh" ]; then
+        echo "making $user's rootfs once (mmdebstrap in a user namespace): $uroot" >&2
+        as_user "$uhome/chroot-tool" create -q --variant minbase -d "$uroot"
+    fi
+    as_user "$uhome/chroot-tool" on -d "$uroot" >/dev/null
+    as_user hyperfine -N --style basic --warmup 20 --runs "$runs" \
+        --export-json "$uhome/user.json" \
+        "bwrap --bind $uroot / --proc /proc --dev /dev /bin/true" \
+        "$uhome/chroot-tool run -d $uroot -- /bin/true" >/dev/null 2>&1 &&
+        cp "$uhome/user.json" "$results/user.json"
+    as_user "$uhome/chroot-tool" off -d "$uroot" >/dev/null
+fi
+
+# 5. create with a warm cache against cp -a of the same rootfs.
+echo "5. create from a warm cache" >&2
+export CHROOT_TOOL_CACHE_DIR=/var/tmp/chroot-tool-bench/cache
+"$tool" create -q --variant minbase -d "$work/warm" >/dev/null 2>&1 || true
+rm -rf "$work/warm"
+hyperfine -N --style basic --runs "${CREATE_RUNS:-5}" --export-json "$results/create.json" \
+    --prepare "rm -rf $work/c" "cp -a $rootfs $work/c" \
+    --prepare "rm -rf $work/c" "$tool create -q --variant minbase -d $work/c" >/dev/null 2>&1 ||
+    echo "hyperfine failed for create" >&2
+rm -rf "$work/c"
+
+# 6. Overlay sandboxes and ephemeral runs.
+if "$tool" create --help | grep -q -- --overlay; then
+    echo "6. create --overlay, run --ephemeral" >&2
+    printf '#!/bin/sh\n"%s" destroy --yes -d "%s" >/dev/null 2>&1 || true\n' "$tool" "$work/ov" > "$work/rm-overlay"
+    chmod +x "$work/rm-overlay"
+    hyperfine -N --style basic --runs 20 --export-json "$results/overlay.json" \
+        --prepare "$work/rm-overlay" "$tool create -q --overlay $sb -d $work/ov" >/dev/null 2>&1 ||
+        echo "hyperfine failed for overlay" >&2
+    "$tool" on -d "$sb" >/dev/null
+    hf ephemeral "$tool run -d $sb -- /bin/true" "$tool run -d $sb --ephemeral -- /bin/true"
+    "$tool" off -d "$sb" >/dev/null
+fi
+
 python3 - "$results" "$rss_few" "$rss_many" <<'EOF'
 import json, os, sys
 res, rss_few, rss_many = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -160,6 +213,13 @@ cold = load("cold")
 arch = next((c for c, _ in cold if "arch-chroot" in c), None)
 group("cold cycle (vs arch-chroot DIR /bin/true, which mounts and unmounts per command)",
       "cold", arch, {"cycle": "<= 0.2x"})
+group("unprivileged run -- /bin/true with the holder (vs bwrap, as the same user)", "user",
+      None, {"chroot-tool": "<= 1.0x"})
+create = load("create")
+group("create with a warm cache (vs cp -a of the same rootfs)", "create",
+      create[0][0] if create else None, {"create": "<= 2x"})
+group("create --overlay (ms; target < 50 ms)", "overlay", None, {})
+group("run --ephemeral (vs a plain run)", "ephemeral", None, {})
 print(f"\npeak RSS of chroot-tool run: {rss_few / 1024:.1f} MiB, "
       f"with many mounts {rss_many / 1024:.1f} MiB (target <= 4 MiB)")
 EOF

@@ -63,15 +63,35 @@ pub fn refusal(dir: &Path) -> Option<String> {
 }
 
 /// The password entry of the real user id, looked up once per process
-/// (the sandbox check and the history both need it).
+/// (the sandbox check and the history both need it): in the host's
+/// /etc/passwd first (one read, which `run` pays on every call), then
+/// through NSS (nscd, LDAP...) for a user it does not list.
 pub fn real_user() -> Option<&'static nix::unistd::User> {
     static USER: std::sync::OnceLock<Option<nix::unistd::User>> = std::sync::OnceLock::new();
     USER.get_or_init(|| {
-        nix::unistd::User::from_uid(nix::unistd::getuid())
-            .ok()
-            .flatten()
+        let uid = nix::unistd::getuid();
+        local_user(uid.as_raw()).or_else(|| nix::unistd::User::from_uid(uid).ok().flatten())
     })
     .as_ref()
+}
+
+/// `uid`'s entry in the host's /etc/passwd.
+fn local_user(uid: u32) -> Option<nix::unistd::User> {
+    use std::ffi::{CString, OsStr};
+    use std::os::unix::ffi::OsStrExt;
+    let text = std::fs::read("/etc/passwd").ok()?;
+    let p = crate::launch::user::parse_passwd(&text)
+        .into_iter()
+        .find(|p| p.uid == uid)?;
+    Some(nix::unistd::User {
+        name: String::from_utf8(p.name).ok()?,
+        passwd: CString::default(),
+        uid: nix::unistd::Uid::from_raw(p.uid),
+        gid: nix::unistd::Gid::from_raw(p.gid),
+        gecos: CString::default(),
+        dir: PathBuf::from(OsStr::from_bytes(&p.home)),
+        shell: PathBuf::from(OsStr::from_bytes(&p.shell)),
+    })
 }
 
 /// The homes of the invoking user: `$HOME`, the home of `$SUDO_USER`, and

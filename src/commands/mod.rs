@@ -106,7 +106,8 @@ fn recorded(
                 let _ = crate::registry::record(&dir);
             }))
         }
-        Command::Create(_) => {
+        // A sandbox made from an archive or an image is the user's too.
+        Command::Create(_) | Command::Unpack(_) | Command::Import(_) => {
             let given = dir?.to_path_buf();
             Some(Box::new(move || {
                 if let Ok(dir) = std::fs::canonicalize(given) {
