@@ -618,7 +618,8 @@ impl Stub {
         )
         .env("STUB_STATE", &self.state)
         .env("STUB_BUSYBOX", busybox)
-        .args(["create", "-d"])
+        // The stub stands for debootstrap (auto would take mmdebstrap).
+        .args(["create", "--backend", "debootstrap", "-d"])
         .arg(dir)
         .args(extra);
         c
