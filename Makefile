@@ -13,15 +13,19 @@ BASHCOMPDIR ?= /usr/share/bash-completion/completions
 ZSHCOMPDIR ?= /usr/share/zsh/vendor-completions
 FISHCOMPDIR ?= /usr/share/fish/vendor_completions.d
 CARGO ?= cargo
+# A static binary: no dynamic loading on each start (`run` pays it every
+# time; see docs/performance.md). The target is named so that build
+# scripts and proc macros stay dynamic.
+HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 # The binary installed (tests/install.rs passes the one it built).
-BIN ?= target/release/chroot-tool
+BIN ?= target/$(HOST)/release/chroot-tool
 
 .PHONY: all build install uninstall share
 
 all: build
 
 build:
-	$(CARGO) build --release --locked
+	RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static" $(CARGO) build --release --locked --target $(HOST)
 
 install: build
 	install -Dm0755 $(BIN) $(DESTDIR)$(BINDIR)/chroot-tool

@@ -13,11 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${CT_BENCH_INNER:-}" != 1 ]; then
-    cargo build --release -q
+    # The release binary as `make install` and bench/bench.sh build it (static).
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q --target "$host"
+    export CT_BENCH_TOOL=$PWD/target/$host/release/chroot-tool
     exec env CT_BENCH_INNER=1 unshare -m --propagation private "$0" "$@"
 fi
 
-tool=$PWD/target/release/chroot-tool
+tool=$CT_BENCH_TOOL
 work=$(mktemp -d /var/tmp/ct-cpu.XXXXXX)
 root=$work/root
 export CHROOT_TOOL_STATE_DIR=$work/state CHROOT_TOOL_RUN_DIR=$work/run
