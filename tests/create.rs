@@ -896,6 +896,11 @@ fn surviving_backend_process_is_named() {
     let (mut create, backend) = fake.start(&ns, "orphan", &dir);
     wait_file(&fake.state.join("orphan.pid"));
     let orphan = fake.pid("orphan.pid");
+    // The pid is written before `setsid` has exec'ed the sleep: the message
+    // names the process as it is, so wait until it is the sleep.
+    common::wait_until("the escaped process to be the sleep", || {
+        fs::read_to_string(format!("/proc/{orphan}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    });
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(create.id() as i32),
         nix::sys::signal::Signal::SIGKILL,
