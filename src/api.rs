@@ -248,8 +248,9 @@ impl Sandbox {
     }
 
     /// The warnings said since the last call (tool.conf lines that are
-    /// ignored, mounts found different from the plan, a `start` or `stop`
-    /// that failed, a guard that could not turn the sandbox off).
+    /// ignored, a `conf.sh` of the original tool that is not executed,
+    /// mounts found different from the plan, a `start` or `stop` that
+    /// failed, a guard that could not turn the sandbox off).
     pub fn take_warnings(&self) -> Vec<String> {
         std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|p| p.into_inner()))
     }
@@ -272,12 +273,14 @@ impl Sandbox {
 
     /// tool.conf under config.toml's `[run]`, its warnings kept.
     fn conf(&self) -> Result<crate::conf::Conf> {
-        let mut said = Vec::new();
+        let said = std::cell::RefCell::new(Vec::new());
         let conf = self
             .inner
-            .conf_with(&mut |w| said.push(w), &mut |_| {})
+            .conf_with(&mut |w| said.borrow_mut().push(w), &mut |n| {
+                said.borrow_mut().push(n)
+            })
             .and_then(|c| Ok(crate::conf::config::under(c)?));
-        for w in said {
+        for w in said.into_inner() {
             self.warn(w);
         }
         conf
