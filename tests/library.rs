@@ -196,6 +196,11 @@ fn output_status_and_failures_are_returned() {
         // A chroot.d command is dispatched as `chroot-tool run NAME` does.
         let hi = sb.run(Command::argv(["hello", "a b"]), &none).unwrap();
         assert_eq!(hi.stdout, b"hello [a b] in /chroot.d\n");
+        // Our own stdio: only the status comes back.
+        let code = sb
+            .run_inherit(Command::line("echo INHERITED; exit 4"), &none)
+            .unwrap();
+        assert_eq!(code, 4);
         // A bad option is an error before anything runs.
         let bad = sb.run(
             Command::argv(["true"]),
@@ -217,6 +222,10 @@ fn output_status_and_failures_are_returned() {
         &root,
     ));
     assert!(out.contains("LIBRARY-DONE"), "{out}");
+    assert!(
+        out.contains("INHERITED\n"),
+        "run_inherit writes to our stdout: {out}"
+    );
     assert!(ns.mounts_under(&root).is_empty(), "the guard turned it off");
 }
 
