@@ -25,7 +25,9 @@
 //! # }
 //! ```
 //!
-//! The library never prints: what the commands would say as a warning is
+//! Every on, run and off goes into the sandbox's history (`chroot-tool
+//! log`) and the sandbox into your list (`chroot-tool list`), as from the
+//! command line. The library never prints: what the commands would say as a warning is
 //! kept and handed out by [`Sandbox::take_warnings`]. Errors are
 //! [`anyhow::Error`]s that name the path they are about; a command that
 //! could not be run at all is a [`RunError`] inside one (downcast it).
@@ -290,6 +292,13 @@ impl Sandbox {
     /// holder), then runs `chroot.d/start` when it was off. Returns whether
     /// it was off before (this call turned it on).
     pub fn turn_on(&self) -> Result<bool> {
+        let started = Started::now();
+        let r = self.switch_on();
+        self.record("on", started, if r.is_ok() { 0 } else { 1 }, None);
+        r
+    }
+
+    fn switch_on(&self) -> Result<bool> {
         let conf = self.conf()?;
         let guard = lock::for_use(self.dir())?;
         let mut warnings = Vec::new();
@@ -331,15 +340,19 @@ impl Sandbox {
 
     /// [`Sandbox::off`] with `grace` between TERM and KILL.
     pub fn off_within(&self, grace: Duration) -> Result<OffReport> {
-        let guard = lock::exclusive(self.dir())?;
-        let mut warnings = Vec::new();
-        let r = self
-            .inner
-            .turn_off(grace, &guard, &mut |w| warnings.push(w), &mut |_| {});
-        drop(guard);
-        for w in warnings {
-            self.warn(w);
-        }
+        let started = Started::now();
+        let r = lock::exclusive(self.dir()).and_then(|guard| {
+            let mut warnings = Vec::new();
+            let r = self
+                .inner
+                .turn_off(grace, &guard, &mut |w| warnings.push(w), &mut |_| {});
+            drop(guard);
+            for w in warnings {
+                self.warn(w);
+            }
+            r
+        });
+        self.record("off", started, if r.is_ok() { 0 } else { 1 }, None);
         r
     }
 
@@ -371,7 +384,20 @@ impl Sandbox {
         self.launch(&cmd, opts, Terminal::Inherit)
     }
 
+    /// [`Sandbox::launch_now`], recorded in the history as `chroot-tool
+    /// run` records it (its status: the command's, a [`RunError`]'s, or 125).
     fn launch(&self, cmd: &Command, opts: &RunOptions, terminal: Terminal) -> Result<u8> {
+        let started = Started::now();
+        let r = self.launch_now(cmd, opts, terminal);
+        let status = match &r {
+            Ok(code) => *code,
+            Err(e) => e.downcast_ref::<RunError>().map_or(125, RunError::code),
+        };
+        self.record("run", started, status, Some((cmd, opts)));
+        r
+    }
+
+    fn launch_now(&self, cmd: &Command, opts: &RunOptions, terminal: Terminal) -> Result<u8> {
         let sb = &self.inner;
         let conf = self.conf()?;
         let inv = dispatch::dispatch(
@@ -397,6 +423,96 @@ impl Sandbox {
             enter::Entered::NoTerminal(why) => Err(RunError::NoTerminal(why).into()),
         }
     }
+}
+
+/// When an operation started: the history's time and its duration.
+struct Started(std::time::SystemTime, std::time::Instant);
+
+impl Started {
+    fn now() -> Started {
+        Started(std::time::SystemTime::now(), std::time::Instant::now())
+    }
+}
+
+impl Sandbox {
+    /// Appends the operation to the sandbox's history (`chroot-tool log`),
+    /// as the command line does, and adds the sandbox to this user's list
+    /// (`chroot-tool list`); a failure to write either is a warning.
+    fn record(
+        &self,
+        verb: &str,
+        started: Started,
+        status: u8,
+        run: Option<(&Command, &RunOptions)>,
+    ) {
+        let mut e =
+            crate::audit::Entry::new(verb, self.dir(), started.0, started.1.elapsed(), status);
+        if let Some((cmd, opts)) = run {
+            e.mode = Some(match cmd {
+                Command::Line(_) => "line".into(),
+                Command::Argv(_) => "argv".into(),
+            });
+            e.command = Some(cmd.display());
+            e.options = option_words(opts);
+        }
+        if let Err(err) = crate::audit::append(self.dir(), &e) {
+            self.warn(format!("history not written: {}", show::error_chain(&err)));
+        }
+        if verb != "off" && status == 0 {
+            if let Err(err) = crate::registry::record(self.dir()) {
+                self.warn(format!(
+                    "the list of sandboxes was not updated: {}",
+                    show::error_chain(&err)
+                ));
+            }
+        }
+    }
+}
+
+/// `opts` as the options of `chroot-tool run` that say the same (for the history).
+fn option_words(opts: &RunOptions) -> Vec<String> {
+    let mut w: Vec<String> = Vec::new();
+    let mut put = |k: &str, v: String| {
+        w.push(k.into());
+        w.push(v);
+    };
+    if let Some(u) = &opts.user {
+        put("-u", u.clone());
+    }
+    match &opts.workdir {
+        Some(Workdir::Inside(p)) => put("-w", p.to_string_lossy().into_owned()),
+        Some(Workdir::Here(p)) => put("--here", p.to_string_lossy().into_owned()),
+        None => {}
+    }
+    for kv in &opts.env {
+        put("-e", kv.to_string_lossy().into_owned());
+    }
+    for m in &opts.mounts {
+        put("-m", m.clone());
+    }
+    if let Some(none) = opts.net_none {
+        put("--net", if none { "none" } else { "host" }.into());
+    }
+    let l = &opts.limits;
+    if let Some(m) = l.memory {
+        put("--memory", m.to_string());
+    }
+    if let Some(q) = l.cpu_quota {
+        put(
+            "--cpus",
+            format!("{}", q as f64 / crate::cgroup::limits::CPU_PERIOD_US as f64),
+        );
+    }
+    if let Some(p) = l.pids {
+        put("--pids", p.to_string());
+    }
+    for (r, v) in &l.rlimits {
+        put("--rlimit", format!("{}={v}", r.name()));
+    }
+    if opts.pid {
+        w.push("--pid".into());
+    }
+    w
 }
 
 /// An anonymous file in memory that a command's output goes to.

@@ -227,6 +227,31 @@ fn output_status_and_failures_are_returned() {
         "run_inherit writes to our stdout: {out}"
     );
     assert!(ns.mounts_under(&root).is_empty(), "the guard turned it off");
+    // In the history as the command line's own: on, each run with its
+    // status, off; and in the list of sandboxes.
+    let log = ok(&ns.run(&["log", "-d", d(&root), "--json"]));
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let verbs: Vec<&str> = entries
+        .iter()
+        .map(|e| e["verb"].as_str().unwrap())
+        .collect();
+    assert_eq!(verbs.first(), Some(&"on"), "{log}");
+    assert_eq!(verbs.last(), Some(&"off"), "{log}");
+    let run = |cmd: &str| {
+        entries
+            .iter()
+            .find(|e| e["command"] == cmd)
+            .unwrap_or_else(|| panic!("no run of {cmd} in {log}"))
+    };
+    assert_eq!(run("echo half; exit 3")["status"], 3);
+    assert_eq!(run("echo half; exit 3")["mode"], "line");
+    assert_eq!(run("/no/such/program")["status"], 127);
+    assert_eq!(run("/no/such/program")["mode"], "argv");
+    let list = ok(&ns.run(&["list", "--json"]));
+    assert!(list.contains(d(&root)), "{list}");
 }
 
 #[test]
@@ -290,6 +315,33 @@ fn options_are_applied() {
     let out = ok(&in_ns(&ns, "options_are_applied", &root));
     assert!(out.contains("LIBRARY-DONE"), "{out}");
     assert!(!data.join("x").exists());
+    // The history says which options the run had, as run's own.
+    let log = ok(&ns.run(&["log", "-d", d(&root), "--json"]));
+    let first_run: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["verb"] == "run")
+        .expect("a run in the history");
+    let opts: Vec<&str> = first_run["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    for w in [
+        "-u",
+        "dev:staff",
+        "-w",
+        "/home/dev",
+        "-e",
+        "GREETING=hi there",
+        "--net",
+        "none",
+        "--rlimit",
+        "nofile=64",
+    ] {
+        assert!(opts.contains(&w), "{w} not in {opts:?}");
+    }
 }
 
 #[test]
