@@ -27,8 +27,8 @@
 //!
 //! Every on, run and off goes into the sandbox's history (`chroot-tool
 //! log`) and the sandbox into your list (`chroot-tool list`), as from the
-//! command line. The library never prints: what the commands would say as a warning is
-//! kept and handed out by [`Sandbox::take_warnings`]. Errors are
+//! command line. The library never prints: what the commands would say as
+//! a warning is kept and handed out by [`Sandbox::take_warnings`]. Errors are
 //! [`anyhow::Error`]s that name the path they are about; a command that
 //! could not be run at all is a [`RunError`] inside one (downcast it).
 //!
