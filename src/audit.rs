@@ -261,7 +261,7 @@ pub fn file_name(dir: &Path) -> String {
 
 /// Appends `entry` to the history of the sandbox at `dir`: one
 /// `O_APPEND` write of the whole line, to a regular file only (see
-/// [`regular`]). Returns the file written.
+/// `regular`). Returns the file written.
 pub fn append(dir: &Path, entry: &Entry) -> Result<PathBuf, AuditError> {
     let path = history_file(dir)?;
     let line = entry.to_line();

@@ -1,5 +1,8 @@
 //! Command-line arguments as parsed (clap derive). Resolution into the
 //! settings the core works with happens in `commands`.
+// The doc comments below are --help text (`[bind]` is a section of
+// tool.conf there), not links.
+#![allow(rustdoc::broken_intra_doc_links)]
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};

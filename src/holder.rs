@@ -340,7 +340,7 @@ pub fn plan_for(spec: &Spec, plan: &[Op]) -> Vec<Op> {
                 let mapped = |o: &String| {
                     o.strip_prefix("gid=")
                         .and_then(|g| g.parse::<u32>().ok())
-                        .map_or(true, |g| map.outside_gid(g).is_some())
+                        .is_none_or(|g| map.outside_gid(g).is_some())
                 };
                 Op {
                     what: What::Fs {

@@ -133,7 +133,7 @@ fn sandboxes_in(reg: &Path) -> Result<Vec<PathBuf>, AuditError> {
 /// built, from a broken tool.conf, is not held against the mounts);
 /// anything of the sandbox's otherwise there is "partly on".
 pub fn state(dir: &Path, plan: Option<&[Op]>, mounts: &[Mount]) -> &'static str {
-    let complete = plan.map_or(true, |plan| engine::looks_on(dir, plan, mounts));
+    let complete = plan.is_none_or(|plan| engine::looks_on(dir, plan, mounts));
     if engine::is_on(dir, mounts) && complete {
         "on"
     } else if engine::ours(dir, plan, mounts).is_empty() {

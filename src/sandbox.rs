@@ -258,17 +258,31 @@ impl Sandbox {
         self.dir.join("chroot.d")
     }
 
-    /// tool.conf, or an empty one when the sandbox has none.
+    /// tool.conf, or an empty one when the sandbox has none; its warnings
+    /// on stderr (see [`Sandbox::conf_with`]).
     pub fn conf(&self) -> Result<Conf> {
+        self.conf_with(&mut |w| eprintln!("chroot-tool: warning: {w}"), &mut |n| {
+            eprintln!("chroot-tool: {n}")
+        })
+    }
+
+    /// tool.conf, or an empty one when the sandbox has none. What it says
+    /// is wrong but not fatal goes to `warn`; a `conf.sh` of the original
+    /// tool, which is not executed, is noted to `note`.
+    pub fn conf_with(
+        &self,
+        warn: &mut dyn FnMut(String),
+        note: &mut dyn FnMut(String),
+    ) -> Result<Conf> {
         let cd = self.chroot_d();
         if let Ok(root) = sys::open_root(&self.dir) {
             if let Some(msg) = crate::conf::conf_sh_notice(root.as_fd(), &cd) {
-                eprintln!("chroot-tool: {msg}");
+                note(msg);
             }
         }
         let conf = Conf::load_in_root(&self.dir)?.unwrap_or_default();
         for w in &conf.warnings {
-            eprintln!("chroot-tool: warning: {w}");
+            warn(w.clone());
         }
         for r in conf.section("run") {
             for (k, _) in r
@@ -276,13 +290,13 @@ impl Sandbox {
                 .iter()
                 .filter(|(k, _)| !crate::conf::RUN_APPLIED.contains(&k.as_str()))
             {
-                eprintln!(
-                    "chroot-tool: warning: {}:{}: [run] key {} is not applied by this version; ignored (applied: {})",
+                warn(format!(
+                    "{}:{}: [run] key {} is not applied by this version; ignored (applied: {})",
                     crate::show::path(cd.join("tool.conf")),
                     r.line,
                     crate::show::quote(k),
                     crate::conf::RUN_APPLIED.join(", ")
-                );
+                ));
             }
         }
         Ok(conf)
@@ -356,6 +370,125 @@ impl Sandbox {
         let root = sys::open_root(&self.dir).ok()?;
         let fd = sys::resolve_in_root(root.as_fd(), path.as_ref()).ok()?;
         std::fs::metadata(sys::fd_path(fd.as_fd())).ok()
+    }
+}
+
+/// What [`Sandbox::switch_on`] found or did.
+#[derive(Debug)]
+pub enum Switched {
+    /// It was on already with this holder; nothing was done. `differs`:
+    /// it owns other namespaces than were asked for.
+    Held {
+        holder: crate::holder::HolderInfo,
+        differs: bool,
+    },
+    /// Mounted in our mount namespace: `mounted` mounts made now (the
+    /// self-bind at DIR and what lies on it), `already` found as planned;
+    /// `was_on`: it was on before (so `start` did not run again).
+    Mounted {
+        mounted: usize,
+        already: usize,
+        was_on: bool,
+    },
+    /// A holder was started now and keeps it on.
+    Started(crate::holder::HolderInfo),
+}
+
+impl Switched {
+    /// Whether this call turned the sandbox on (it was off before).
+    pub fn turned_on(&self) -> bool {
+        match self {
+            Switched::Held { .. } => false,
+            Switched::Mounted { was_on, .. } => !was_on,
+            Switched::Started(_) => true,
+        }
+    }
+}
+
+impl Sandbox {
+    /// `on`: mounts what the plan of `conf` says in our mount namespace,
+    /// or starts a holder that keeps them in namespaces of its own (a
+    /// normal user, `userns`, `ns` or `[run] namespaces`). Idempotent. The
+    /// caller then runs [`Sandbox::start`] when it [`Switched::turned_on`]
+    /// the sandbox. The caller
+    /// holds the lock (`_guard`); warnings go to `warn`, notes to `note`.
+    pub fn switch_on(
+        &self,
+        conf: &Conf,
+        userns: bool,
+        ns: Option<crate::conf::NsSet>,
+        _guard: &crate::lock::Lock,
+        warn: &mut dyn FnMut(String),
+        note: &mut dyn FnMut(String),
+    ) -> Result<Switched> {
+        use crate::holder::{self, Found};
+        let spec = holder::spec_for(conf, userns, ns)?;
+        let found = holder::find(&self.dir);
+        if let Found::Died = found {
+            note(format!(
+                "the holder of {} had ended (killed, or a reboot); its pid file was removed",
+                show::path(&self.dir)
+            ));
+        }
+        if let Found::Alive(h) = found {
+            let want = spec.as_ref().map(|s| (s.userns.is_some(), s.ns));
+            let differs =
+                want.is_some_and(|w| w != (h.userns, h.ns)) || (want.is_none() && ns.is_some());
+            return Ok(Switched::Held { holder: h, differs });
+        }
+        let Some(spec) = spec else {
+            // Counted as `off` counts: the sandbox's own mounts (the
+            // self-bind at DIR and every mount on it), so that `on` then
+            // `off` say the same number.
+            let own = || -> Result<usize> {
+                Ok(engine::own_mounts(&self.dir, &mountinfo::read()?).len())
+            };
+            let before = own()?;
+            let was_on = engine::is_on(&self.dir, &mountinfo::read()?);
+            let report = self.turn_on(&self.plan_of(conf)?)?;
+            for d in report.differs.iter().chain(&report.warnings) {
+                warn(show::error_line([d]));
+            }
+            let mounted = own()?.saturating_sub(before);
+            return Ok(Switched::Mounted {
+                mounted,
+                already: report.already,
+                was_on,
+            });
+        };
+        if engine::is_on(&self.dir, &mountinfo::read()?) {
+            bail!(
+                "{} is on without a holder (mounted in this mount namespace); turn it off first to turn it on with one",
+                show::path(&self.dir)
+            );
+        }
+        if let Some(w) = spec.userns.as_ref().and_then(|m| m.warning()) {
+            warn(w);
+        }
+        let started = holder::start(self, &spec, &self.plan_of(conf)?)?;
+        for w in &started.warnings {
+            warn(show::error_line([w]));
+        }
+        Ok(Switched::Started(started.info))
+    }
+
+    /// Dispatches `start` inside (through the holder of `switched`, if
+    /// any) when chroot.d/start exists; a failure is a warning.
+    pub fn start(&self, switched: &Switched, warn: &mut dyn FnMut(String)) {
+        use crate::launch::{enter, exit_code};
+        let h = match switched {
+            Switched::Held { holder, .. } | Switched::Started(holder) => Some(holder),
+            Switched::Mounted { .. } => None,
+        };
+        let Some(res) = enter::start(self, h) else {
+            return;
+        };
+        let code = exit_code(&res);
+        match res {
+            Err(e) => warn(format!("start: {}", show::error_chain(&e))),
+            Ok(_) if code != 0 => warn(format!("start exited with status {code}")),
+            Ok(_) => {}
+        }
     }
 }
 

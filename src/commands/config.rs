@@ -5,10 +5,8 @@ use anyhow::Result;
 use crate::conf::{Conf, Config};
 
 /// tool.conf with config.toml's `[run]` settings where it has none of its own.
-pub fn under(mut conf: Conf) -> Result<Conf> {
-    let cfg = Config::load()?;
-    conf.run.fill_from(cfg.run, false);
-    Ok(conf)
+pub fn under(conf: Conf) -> Result<Conf> {
+    Ok(crate::conf::config::under(conf)?)
 }
 
 /// `create`'s options with config.toml's values as their defaults: the

@@ -25,6 +25,14 @@ pub const SYSTEM_FILE: &str = "/etc/chroot-tool/config.toml";
 /// At most this much of a config file is read.
 pub const CAP: usize = 1 << 20;
 
+/// tool.conf with config.toml's `[run]` settings where it has none of
+/// its own (what `run`, `shell` and the library's runs use).
+pub fn under(mut conf: super::Conf) -> Result<super::Conf, ConfError> {
+    let cfg = Config::load()?;
+    conf.run.fill_from(cfg.run, false);
+    Ok(conf)
+}
+
 /// Defaults of `create`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CreateDefaults {

@@ -250,7 +250,7 @@ fn here(host: &Path, sb: &Sandbox, conf: &Conf) -> Result<PathBuf> {
     }
 }
 
-/// Pure part of [`here`]: sources are compared as the kernel bound them
+/// Pure part of `here`: sources are compared as the kernel bound them
 /// (canonical paths), component by component.
 pub fn map_here(host: &Path, dir: &Path, binds: &[BindSpec]) -> Option<PathBuf> {
     let mut best: Option<(usize, PathBuf)> = None;

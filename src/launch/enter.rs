@@ -42,13 +42,41 @@ impl Entered {
 /// and runs `launch` inside, with a pty of the sandbox's own when `pty`.
 /// Warnings (mount points found mounted differently) go to `warn`. A
 /// sandbox with a live holder (or that gets one: a normal user's, or
-/// `namespaces` in `[run]`) is entered through it ([`through_holder`]).
+/// `namespaces` in `[run]`) is entered through it (`through_holder`).
 pub fn enter(
+    sb: &Sandbox,
+    conf: &Conf,
+    line: &str,
+    launch: Launch,
+    pty: bool,
+    warn: &mut dyn FnMut(String),
+) -> Result<Entered> {
+    enter_as(sb, conf, line, launch, pty, false, warn)
+}
+
+/// [`enter`] for a program that embeds chroot-tool (the library): no pty,
+/// and a holder's namespaces are joined by a child of ours that starts
+/// and supervises the command, so that this process stays where it is
+/// (it may have threads, which setns into a user namespace refuses). The
+/// command's status then comes back as the child's exit status: the
+/// details of a failure to start it are reduced to 125, 126 or 127.
+pub fn enter_apart(
+    sb: &Sandbox,
+    conf: &Conf,
+    line: &str,
+    launch: Launch,
+    warn: &mut dyn FnMut(String),
+) -> Result<Entered> {
+    enter_as(sb, conf, line, launch, false, true, warn)
+}
+
+fn enter_as(
     sb: &Sandbox,
     conf: &Conf,
     line: &str,
     mut launch: Launch,
     pty: bool,
+    apart: bool,
     warn: &mut dyn FnMut(String),
 ) -> Result<Entered> {
     // No pid file (the usual case): one stat and one failed open.
@@ -59,7 +87,7 @@ pub fn enter(
         }
     };
     if by_holder {
-        return through_holder(sb, conf, line, launch, pty, warn);
+        return through_holder(sb, conf, line, launch, pty, apart, warn);
     }
     let plan = sb.plan_of(conf)?;
     let on = |warn: &mut dyn FnMut(String)| -> Result<lock::Lock> {
@@ -166,6 +194,7 @@ fn through_holder(
     line: &str,
     mut launch: Launch,
     pty: bool,
+    apart: bool,
     warn: &mut dyn FnMut(String),
 ) -> Result<Entered> {
     let on = |warn: &mut dyn FnMut(String)| -> Result<(lock::Lock, holder::HolderInfo)> {
@@ -187,6 +216,21 @@ fn through_holder(
                 "{opt}: this host keeps that cgroup controller on cgroup v1, where a normal user may not make a cgroup (v1 has no delegation); run it as root, or without {opt}"
             );
         }
+    }
+    if apart {
+        // The lock is held (here and in the child) until the command ends.
+        let ran = holder::in_child(move || {
+            let entered = Reach::holder(&h, &sb.dir).and_then(|reach| {
+                launch.reach = reach;
+                finish(sb, launch, false, guard)
+            });
+            entered.map_or(125, |e| e.code())
+        })
+        .map_err(|e| ExecError::Setup {
+            what: "start the command through the holder".into(),
+            source: e,
+        });
+        return Ok(Entered::Ran(ran));
     }
     launch.reach = Reach::holder(&h, &sb.dir)?;
     finish(sb, launch, pty, guard)

@@ -108,6 +108,14 @@ pub enum Terminal {
     /// the devpts mount that `on` made inside the sandbox (a descriptor, never
     /// a host path: a `/dev` symlink in the rootfs must not lead to the host's).
     Pty { devpts: OwnedFd },
+    /// The command's stdin, stdout and stderr are these descriptors (a
+    /// memfd that captures what it writes, `/dev/null`); it shares our
+    /// process group. The library's runs take this one.
+    Files {
+        stdin: OwnedFd,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
 }
 
 /// A limit on how long the command may run: past `after`, it and what it

@@ -67,10 +67,19 @@ fn setup(what: impl Into<String>, source: impl Into<io::Error>) -> ExecError {
 pub fn exit_code(r: &Result<Outcome, ExecError>) -> u8 {
     match r {
         Ok(ended) => ended.status(),
-        Err(ExecError::NotFound { .. }) => 127,
-        Err(ExecError::NotExecutable { .. }) => 126,
-        Err(ExecError::Setup { .. }) => 125,
-        Err(ExecError::TimedOut { .. }) => 124,
+        Err(e) => e.code(),
+    }
+}
+
+impl ExecError {
+    /// Our exit status for it (see [`exit_code`]).
+    pub fn code(&self) -> u8 {
+        match self {
+            ExecError::NotFound { .. } => 127,
+            ExecError::NotExecutable { .. } => 126,
+            ExecError::Setup { .. } => 125,
+            ExecError::TimedOut { .. } => 124,
+        }
     }
 }
 
@@ -150,7 +159,7 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
 
     // Pty first: the raw-mode guard is dropped last, after the output is drained.
     let pty = match &launch.terminal {
-        Terminal::Inherit => None,
+        Terminal::Inherit | Terminal::Files { .. } => None,
         Terminal::Pty { devpts } => Some(Pty::open(devpts.as_fd(), launch)?),
     };
     // Made before the fork, removed after the command and what it left are gone.
@@ -168,6 +177,14 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
             peer: p.peer.as_raw_fd(),
             stderr: io::stderr().is_terminal(),
         }),
+        stdio: match &launch.terminal {
+            Terminal::Files {
+                stdin,
+                stdout,
+                stderr,
+            } => Some([stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]),
+            _ => None,
+        },
         root: root.as_raw_fd(),
         ids: launch.identity.as_ref().map(|i| child::Ids {
             uid: i.uid,

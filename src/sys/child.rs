@@ -86,6 +86,9 @@ pub struct Steps {
     /// Signals whose handlers go back to their default (the mask is emptied too).
     pub reset: Vec<libc::c_int>,
     pub tty: Option<Tty>,
+    /// Descriptors that become the child's stdin, stdout and stderr (when
+    /// it has no tty): a file that captures its output, `/dev/null`.
+    pub stdio: Option<[RawFd; 3]>,
     /// A directory descriptor of the root to chroot into (fchdir + chroot ".").
     pub root: RawFd,
     pub ids: Option<Ids>,
@@ -381,6 +384,17 @@ fn run(s: &Steps) -> io::Result<()> {
             check(libc::dup2(tty.peer, 1), Step::Stdio)?;
             if tty.stderr {
                 check(libc::dup2(tty.peer, 2), Step::Stdio)?;
+            }
+        }
+        if let Some(fds) = s.stdio {
+            for (to, &from) in fds.iter().enumerate() {
+                let to = to as libc::c_int;
+                if from == to {
+                    // dup2 onto itself keeps close-on-exec: clear it.
+                    check(libc::fcntl(from, libc::F_SETFD, 0), Step::Stdio)?;
+                } else {
+                    check(libc::dup2(from, to), Step::Stdio)?;
+                }
             }
         }
         check(libc::fchdir(s.root), Step::Chroot)?;

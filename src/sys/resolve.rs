@@ -51,7 +51,7 @@ const CHUNK: usize = 2048;
 /// from mountinfo, which never contain one: a symlink there was swapped in).
 /// A path of any length: a process inside can rename the directories above
 /// a mount point until its path is longer than `PATH_MAX`, so the path is
-/// walked in runs of whole components of at most [`CHUNK`] bytes, each run
+/// walked in runs of whole components of at most `CHUNK` bytes, each run
 /// resolved beneath the descriptor of the one before (a `..` never leads
 /// above the run it is in: mountinfo has none).
 pub fn resolve_beneath(root: BorrowedFd, path: &Path) -> io::Result<OwnedFd> {

@@ -291,7 +291,7 @@ fn is_manifest(mt: &MediaType) -> bool {
 /// Whether a descriptor's platform (when it says one) is this machine's
 /// (`linux` and its architecture).
 fn runs_here(d: &Descriptor) -> bool {
-    d.platform().as_ref().map_or(true, |p| {
+    d.platform().as_ref().is_none_or(|p| {
         p.os().to_string() == "linux" && p.architecture().to_string() == super::facts::host_arch().0
     })
 }
