@@ -18,6 +18,7 @@ pub mod launch;
 pub mod link;
 pub mod lock;
 pub mod mountinfo;
+pub mod overlay;
 pub mod owned;
 pub mod plan;
 pub mod procs;

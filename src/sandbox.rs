@@ -144,7 +144,7 @@ impl Sandbox {
         }
         let sb = Sandbox { dir };
         sb.check()?;
-        if need == Need::Rootfs && !sb.has_shell() {
+        if need == Need::Rootfs && !sb.has_shell() && !crate::overlay::is_overlay(&sb.dir) {
             bail!(
                 "{}: not a root filesystem (no /bin/sh inside); make one with `chroot-tool create -d DIR`",
                 crate::show::path(&sb.dir)
