@@ -213,14 +213,14 @@ fn check_base(base: &Path, fd: BorrowedFd) -> Result<()> {
     if let Some(why) = crate::sandbox::refusal(base) {
         return Err(say(&why));
     }
-    if sys::resolve_in_root(fd, Path::new("/bin/sh")).is_err() {
-        return Err(say(
-            "not a root filesystem (no /bin/sh inside): BASE is a sandbox made by create",
-        ));
-    }
     if sys::resolve_in_root(fd, Path::new(RECORD)).is_ok() {
         return Err(say(
             "it is itself an overlay sandbox; give its BASE, or a sandbox of its own (a packed and unpacked copy)",
+        ));
+    }
+    if sys::resolve_in_root(fd, Path::new("/bin/sh")).is_err() {
+        return Err(say(
+            "not a root filesystem (no /bin/sh inside): BASE is a sandbox made by create",
         ));
     }
     Ok(())
