@@ -127,7 +127,7 @@ pub struct CreateArgs {
     #[arg(last = true, value_name = "DEBOOTSTRAP-ARGS")]
     pub extra: Vec<String>,
     /// A thin sandbox: an overlay whose writes go to DIR, over the sandbox BASE, which stays read-only (no copy, no backend).
-    #[arg(long, value_name = "BASE")]
+    #[arg(long, value_name = "BASE", conflicts_with_all = ["suite", "mirror", "variant", "include", "arch", "components", "backend", "extra"])]
     pub overlay: Option<PathBuf>,
 }
 

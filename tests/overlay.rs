@@ -551,7 +551,20 @@ fn ephemeral_runs_in_chroot_mode() {
     let o = finish_within(child, DEADLINE);
     assert_eq!(ok(&o), "s\n");
     assert!(!root.join("etc/from-shell").exists());
-    ok(&ns.run(&["off", "-d", d(&root)]));
+    // `status` lists, and `off` ends, an ephemeral run's processes (their
+    // root is the run's overlay, held by their supervisor).
+    let mut c = ns.tool();
+    c.args(["run", "-d", d(&root), "--ephemeral", "--", "sleep", "1000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    wait_until("status lists the ephemeral run's sleep", || {
+        stdout(&ns.run(&["status", "-d", d(&root)])).contains(" sleep")
+    });
+    let off = ok(&ns.run(&["off", "-d", d(&root), "--timeout", "5"]));
+    assert!(off.contains("1 process ended"), "{off}");
+    let o = finish_within(child, DEADLINE);
+    assert_eq!(code(&o), 143, "{}", stderr(&o));
     assert!(ns.mounts_under(&root).is_empty());
 }
 

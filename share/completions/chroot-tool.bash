@@ -175,7 +175,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__tool__subcmd__create)
-            opts="-q -d -h -V --suite --mirror --variant --include --arch --components --quiet --backend --dir --help --version"
+            opts="-q -d -h -V --suite --mirror --variant --include --arch --components --quiet --backend --overlay --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -207,6 +207,10 @@ _chroot__tool() {
                     ;;
                 --backend)
                     COMPREPLY=($(compgen -W "auto debootstrap mmdebstrap" -- "${cur}"))
+                    return 0
+                    ;;
+                --overlay)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --dir)
@@ -780,7 +784,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__tool__subcmd__run)
-            opts="-u -w -e -m -d -h -V --user --workdir --here --env --memory --cpus --pids --rlimit --mount --net --pid --dir --help --version"
+            opts="-u -w -e -m -d -h -V --user --workdir --here --env --memory --cpus --pids --rlimit --mount --net --pid --ephemeral --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -860,7 +864,7 @@ _chroot__tool() {
             return 0
             ;;
         chroot__tool__subcmd__shell)
-            opts="-u -w -e -m -d -h -V --user --workdir --here --env --memory --cpus --pids --rlimit --mount --net --pid --dir --help --version"
+            opts="-u -w -e -m -d -h -V --user --workdir --here --env --memory --cpus --pids --rlimit --mount --net --pid --ephemeral --dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -46,7 +46,7 @@ pub fn run(dir: Option<&Path>, args: &OnArgs) -> Result<()> {
         };
         let before = own()?;
         let was_on = engine::is_on(&sb.dir, &crate::mountinfo::read()?);
-        let report = turn_on(&sb)?;
+        let report = turn_on(&sb, &conf)?;
         let mounted = own()?.saturating_sub(before);
         super::out(format!(
             "{} is on ({} mounted, {} already there)\n",
@@ -107,10 +107,11 @@ fn start(sb: &Sandbox, h: Option<&holder::HolderInfo>) {
     }
 }
 
-/// Turns the sandbox on (the caller holds its lock); warns about mount
-/// points found mounted differently than planned.
-pub fn turn_on(sb: &Sandbox) -> Result<engine::OnReport> {
-    let report = sb.turn_on(&sb.plan()?)?;
+/// Turns the sandbox on (the caller holds its lock; `conf` is its
+/// tool.conf, read once: its warnings said once); warns about mount points
+/// found mounted differently than planned.
+pub fn turn_on(sb: &Sandbox, conf: &crate::conf::Conf) -> Result<engine::OnReport> {
+    let report = sb.turn_on(&sb.plan_of(conf)?)?;
     for d in report.differs.iter().chain(&report.warnings) {
         super::warn(crate::show::error_line([d]));
     }
