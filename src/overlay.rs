@@ -442,6 +442,25 @@ fn open_base_for_reading(rec: &Record) -> Result<OwnedFd> {
     Ok(clone.unwrap_or(fd))
 }
 
+/// For a normal user about to read the overlay sandbox at `dir` (`pack`,
+/// `export`): this (still single-threaded) process enters a user namespace
+/// with the user's mapping and a mount namespace of its own, where it may
+/// make the flattened view ([`flat`]); files it writes are the user's on
+/// disk. Nothing for root, or for a sandbox that is not an overlay.
+pub fn enter_for_reading(dir: &Path) -> Result<()> {
+    if nix::unistd::geteuid().is_root() || !is_overlay(dir) {
+        return Ok(());
+    }
+    let me = crate::sandbox::real_user()
+        .context("the invoking user has no entry in the password database")?;
+    let map = crate::idmap::for_user(me.uid.as_raw(), me.gid.as_raw(), &me.name)?;
+    map.enter()
+        .context("entering a user namespace to read the overlay sandbox")?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .context("making a mount namespace to read the overlay sandbox")?;
+    Ok(())
+}
+
 /// The overlay sandboxes over `base` among those this user's list knows
 /// (`list`), by BASE's device and inode.
 pub fn users_of(base: &Path) -> Vec<PathBuf> {

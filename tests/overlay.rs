@@ -606,3 +606,105 @@ fn ephemeral_runs_through_a_holder() {
         assert!(ns.mounts_under(&root).is_empty(), "{how:?}");
     }
 }
+
+/// chroot-tool as the normal user `name` (made by .ci/run), in the test's
+/// mount namespace, with its own runtime, state and config directories
+/// under `home` (which it owns).
+fn as_user(ns: &Ns, name: &str, home: &Path, args: &[&str]) -> std::process::Output {
+    let bin = ns.tmp.path().join("chroot-tool");
+    let mut c = ns.cmd("setpriv");
+    c.args(["--reuid", name, "--regid", name, "--init-groups", "--"])
+        .arg(&bin)
+        .args(args)
+        .env_remove("CHROOT_TOOL_RUN_DIR")
+        .env_remove(chroot_tool::audit::STATE_ENV)
+        .env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .current_dir(home)
+        .stdin(Stdio::null());
+    common::output_within(&mut c, DEADLINE)
+}
+
+#[test]
+fn a_normal_user_makes_uses_packs_and_destroys_an_overlay_sandbox() {
+    use std::os::unix::fs::PermissionsExt;
+    let ns = Ns::new();
+    let pw = nix::unistd::User::from_name("ct-user")
+        .unwrap()
+        .expect("the test user ct-user is missing: run .ci/run (it makes it)");
+    fs::set_permissions(ns.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    common::install_exec(Path::new(common::BIN), &ns.tmp.path().join("chroot-tool"));
+    let home = ns.tmp.path().join("home");
+    fs::create_dir(&home).unwrap();
+    for sub in ["run", "state", "config", "cache"] {
+        fs::create_dir(home.join(sub)).unwrap();
+    }
+    fs::set_permissions(home.join("run"), fs::Permissions::from_mode(0o700)).unwrap();
+    let b = home.join("base");
+    common::make_busybox_root(&b);
+    fs::write(b.join("etc/hello"), "from the base\n").unwrap();
+    let (uid, gid) = (pw.uid.as_raw(), pw.gid.as_raw());
+    ok(&ns.sh(&format!("chown -R -h {uid}:{gid} '{}'", d(&home))));
+    let before = tree(&b);
+    let dir = home.join("ov");
+    let u = |args: &[&str]| as_user(&ns, "ct-user", &home, args);
+    ok(&u(&["create", "-q", "--overlay", d(&b), "-d", d(&dir)]));
+    let out = ok(&u(&[
+        "run",
+        "-d",
+        d(&dir),
+        "--",
+        "sh",
+        "-c",
+        "echo x > /etc/marker; rm /etc/hello; id -u",
+    ]));
+    assert_eq!(out, "0\n");
+    let out = ok(&u(&[
+        "run",
+        "-d",
+        d(&dir),
+        "--ephemeral",
+        "--",
+        "sh",
+        "-c",
+        "echo e > /etc/e; cat /etc/marker",
+    ]));
+    assert_eq!(out, "x\n");
+    let tar = home.join("p.tar");
+    ok(&u(&["pack", "-q", "-d", d(&dir), "-o", d(&tar)]));
+    let m = members(&ns, &tar);
+    assert!(
+        m.iter().any(|n| n == "etc/marker") && m.iter().any(|n| n == "bin/busybox"),
+        "{m:?}"
+    );
+    assert!(!m.iter().any(|n| n == "etc/hello" || n == "etc/e"), "{m:?}");
+    ok(&u(&["off", "-d", d(&dir)]));
+    assert_eq!(
+        fs::read_to_string(dir.join(".chroot-tool/upper/etc/marker")).unwrap(),
+        "x\n"
+    );
+    assert!(!dir.join(".chroot-tool/upper/etc/e").exists());
+    assert_eq!(tree(&b), before, "BASE unchanged");
+    ok(&u(&["destroy", "-y", "-d", d(&dir)]));
+    assert!(!dir.exists());
+    assert_eq!(tree(&b), before);
+    assert!(ns.mounts_under(&home).is_empty());
+}
+
+#[test]
+fn an_overlay_made_by_root_is_not_turned_on_in_a_user_namespace() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let dir = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &dir);
+    let o = ns.run(&["on", "-N", "-d", d(&dir)]);
+    assert_eq!(code(&o), 1);
+    let e = stderr(&o);
+    assert!(e.contains("made by root") && e.lines().count() == 1, "{e}");
+    assert!(ns.mounts_under(&dir).is_empty());
+    ok(&ns.run(&["on", "-d", d(&dir)]));
+    ok(&ns.run(&["off", "-d", d(&dir)]));
+}
