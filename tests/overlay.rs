@@ -9,7 +9,7 @@ mod common;
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -121,13 +121,19 @@ fn overlay_writes_go_to_the_upper_layer_and_off_leaves_dir_as_it_was() {
         ns.mounts_under(&dir)
     );
     assert!(ns.mounts_under(&b).is_empty());
+    // One lock, named by DIR's own directory, whether the view covered it
+    // (run, off) or not (create, on).
+    let own = fs::metadata(&dir).unwrap();
+    assert_eq!(
+        names(&ns.run_dir.join("lock")),
+        [format!("{}-{}", own.dev(), own.ino())]
+    );
     // DIR shows its own entries again; the writes are in the upper layer,
     // the deleted base file a whiteout there, chroot.d the sandbox's own.
     assert_eq!(names(&dir), names_of(&off_view));
     let upper = dir.join(".chroot-tool/upper");
     assert_eq!(fs::read_to_string(upper.join("etc/marker")).unwrap(), "x\n");
     let wh = fs::symlink_metadata(upper.join("etc/hello")).unwrap();
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     assert!(
         wh.file_type().is_char_device() && wh.rdev() == 0,
         "a whiteout"
