@@ -88,6 +88,8 @@ fn overlay_writes_go_to_the_upper_layer_and_off_leaves_dir_as_it_was() {
 
     ok(&ns.run(&["on", "-d", d(&dir)]));
     assert_eq!(ns.state(&dir), "on");
+    let st = ok(&ns.run(&["status", "-d", d(&dir)]));
+    assert!(st.contains(&format!("overlay over: {}\n", d(&b))), "{st}");
     let mi = ns.mountinfo();
     let top = mi
         .lines()
