@@ -481,6 +481,18 @@ pub fn users_of(base: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The overlay sandboxes over `base` ([`users_of`]) that are on: in this
+/// mount namespace, or through a holder.
+pub fn users_on(base: &Path) -> Vec<PathBuf> {
+    users_of(base)
+        .into_iter()
+        .filter(|d| {
+            crate::engine::recorded_on(d)
+                || matches!(crate::holder::find(d), crate::holder::Found::Alive(_))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

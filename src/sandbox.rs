@@ -274,6 +274,15 @@ impl Sandbox {
 
     /// Turns the sandbox on (the caller holds its lock).
     pub fn turn_on(&self, plan: &[Op]) -> Result<engine::OnReport> {
+        let users = crate::overlay::users_on(&self.dir);
+        if !users.is_empty() {
+            let list: Vec<String> = users.iter().map(show::path).collect();
+            bail!(
+                "{}: it is the base of overlay sandboxes that are on ({}), and must not change under them: turn them off first; nothing was mounted",
+                show::path(&self.dir),
+                list.join(" ")
+            );
+        }
         let mut report = engine::turn_on(&self.dir, plan)?;
         if let Err(e) = self.host_name_resolves() {
             report.warnings.push(format!(

@@ -467,6 +467,25 @@ fn bases_that_cannot_be_one_are_refused() {
     assert!(stderr(&o).contains("it is on"), "{}", stderr(&o));
     assert_eq!(ns.mounts_under(&ov), Vec::<String>::new());
     ok(&ns.run(&["off", "-d", d(&b)]));
+    // And the other way: a BASE is not turned on (by on or run) while an
+    // overlay over it is.
+    ok(&ns.run(&["on", "-d", d(&ov)]));
+    for args in [
+        &["on", "-d", d(&b)][..],
+        &["run", "-d", d(&b), "--", "true"][..],
+    ] {
+        let o = ns.run(args);
+        assert_ne!(code(&o), 0, "{args:?}");
+        assert!(
+            stderr(&o).contains("base of overlay sandboxes that are on"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(ns.mounts_under(&b), Vec::<String>::new());
+    ok(&ns.run(&["off", "-d", d(&ov)]));
+    ok(&ns.run_in(&b, &["--", "true"]));
+    ok(&ns.run(&["off", "-d", d(&b)]));
 }
 
 /// `run --ephemeral`'s checks on `root` (on): writes and a deletion vanish
