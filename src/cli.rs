@@ -141,6 +141,9 @@ pub struct CreateArgs {
     /// Extra arguments passed to the backend as they are.
     #[arg(last = true, value_name = "DEBOOTSTRAP-ARGS")]
     pub extra: Vec<String>,
+    /// A thin sandbox: an overlay whose writes go to DIR, over the sandbox BASE, which stays read-only (no copy, no backend).
+    #[arg(long, value_name = "BASE", conflicts_with_all = ["suite", "mirror", "variant", "include", "arch", "components", "backend", "extra"])]
+    pub overlay: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +208,9 @@ pub struct LaunchArgs {
     /// A pid namespace of its own: a minimal init reaps orphans, /proc shows only the command's processes.
     #[arg(long)]
     pub pid: bool,
+    /// The run's writes go to a throw-away overlay over the sandbox's root, gone when the run ends.
+    #[arg(long)]
+    pub ephemeral: bool,
 }
 
 impl RunArgs {

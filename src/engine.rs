@@ -40,6 +40,10 @@ pub struct OnReport {
 /// its parent's directory onto itself (the shape), *and* recorded by `on`
 /// when it made it (`owned`): the shape alone is anyone's.
 pub fn is_self_bind(m: &Mount, mounts: &[Mount]) -> bool {
+    // An overlay sandbox's merged view takes the self-bind's place.
+    if m.fstype == "overlay" {
+        return crate::owned::is_ours(&m.point, m.id);
+    }
     let Some(parent) = mounts.iter().find(|p| p.id == m.parent) else {
         return false;
     };
@@ -157,7 +161,14 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
         .and_then(|v| v.parse().ok());
     let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
     let fresh = !is_on(dir, &mounts);
-    if fresh {
+    let overlay = if fresh {
+        crate::overlay::read(dir)?
+    } else {
+        None
+    };
+    if let Some(rec) = &overlay {
+        mount_overlay(dir, rec, undo)?;
+    } else if fresh {
         // Recursive: what the user mounted below DIR before `on` stays visible inside.
         let tree = sys::clone_tree(dir, true, Attrs(0), Propagation::Private)
             .with_context(|| format!("binding {} onto itself", dir.display()))?;
@@ -378,6 +389,41 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
             );
         }
     }
+    Ok(())
+}
+
+/// The merged view of an overlay sandbox on DIR, recorded as `on`'s
+/// self-binds are (before it is attached), then DIR's own chroot.d bound
+/// over its `/chroot.d` (see `overlay`).
+fn mount_overlay(dir: &Path, rec: &crate::overlay::Record, undo: &mut Vec<u64>) -> Result<()> {
+    let view = crate::overlay::view(dir, rec)?;
+    let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let id = sys::mount_of(view.merged.as_fd())?.0;
+    crate::owned::note(dir, view.merged.as_fd()).with_context(|| {
+        format!(
+            "recording {}'s overlay under /run/chroot-tool",
+            show::path(dir)
+        )
+    })?;
+    if let Err(e) = sys::attach(view.merged.as_fd(), target.as_fd()) {
+        crate::owned::forget(id);
+        return Err(e).with_context(|| format!("mounting the overlay on {}", show::path(dir)));
+    }
+    undo.push(id);
+    let root = sys::open_root(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let may = |d: BorrowedFd, name: &std::ffi::OsStr| may_create(root.as_fd(), d, name, &[id]);
+    let (at, _) =
+        sys::resolve::resolve_create(root.as_fd(), Path::new("/chroot.d"), Node::Dir, &may)
+            .with_context(|| format!("resolving /chroot.d inside {}", show::path(dir)))?;
+    if sys::resolve::in_root_path(root.as_fd(), at.as_fd())? != Path::new("/chroot.d") {
+        bail!(
+            "{}: /chroot.d of the merged view is a symlink; refusing to bind the sandbox's own chroot.d elsewhere",
+            show::path(dir)
+        );
+    }
+    sys::attach(view.chroot_d.as_fd(), at.as_fd())
+        .with_context(|| format!("binding {}'s own chroot.d", show::path(dir)))?;
+    undo.push(sys::mount_of(view.chroot_d.as_fd())?.0);
     Ok(())
 }
 

@@ -426,7 +426,8 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
             let code = match first_child(sb, spec, &plan, hostname.as_deref(), &mut out, go_r) {
                 Ok(()) => 0,
                 Err(e) => {
-                    let _ = writeln!(out, "E {}", show::error_line([format!("{e:#}")]));
+                    let _ =
+                        out.write_all(line("E", &show::error_line([format!("{e:#}")])).as_bytes());
                     1
                 }
             };
@@ -493,6 +494,9 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
             Ok(e) => format!("the holder ended before it was ready ({e})"),
             Err(e) => format!("the holder ended before it was ready ({e})"),
         });
+        if why.ends_with("nothing was mounted") {
+            bail!("{why}");
+        }
         bail!("{why}; nothing was mounted");
     };
     if let Err(e) = write_record(&path, &rec) {
@@ -558,6 +562,13 @@ fn write_record(path: &Path, r: &Record) -> io::Result<()> {
     fs::rename(&tmp, path)
 }
 
+/// One line to the parent, written at once: the holder and the first
+/// child write to the same pipe, and a line written in pieces could be
+/// cut by the other's.
+fn line(tag: &str, text: &str) -> String {
+    format!("{tag} {text}\n")
+}
+
 /// The first child: a session of its own, its user namespace (then waits
 /// for its maps), the other namespaces, then the holder forked (pid 1 of
 /// the new pid namespace, if one); the first child says its pid and ends.
@@ -593,7 +604,7 @@ fn first_child(
     nix::sched::unshare(flags).context("making the holder's namespaces")?;
     match sys::ns::fork().context("starting the holder")? {
         Forked::Parent(pid) => {
-            writeln!(out, "P {pid}")?;
+            out.write_all(line("P", &pid.to_string()).as_bytes())?;
             sys::ns::exit_now(0)
         }
         Forked::Child => {
@@ -603,7 +614,7 @@ fn first_child(
                     let _ = std::env::set_current_dir("/");
                     sys::ns::detach_descriptors(&[out.as_raw_fd(), go.as_raw_fd()])?;
                     for w in warnings {
-                        writeln!(out, "W {}", show::error_line([w]))?;
+                        out.write_all(line("W", &show::error_line([w])).as_bytes())?;
                     }
                     out.write_all(b"R\n")?;
                     // Our end of the pipe closes: the caller reads to its end.
@@ -616,7 +627,8 @@ fn first_child(
                     sys::ns::hold()
                 }
                 Err(e) => {
-                    let _ = writeln!(out, "E {}", show::error_line([format!("{e:#}")]));
+                    let _ =
+                        out.write_all(line("E", &show::error_line([format!("{e:#}")])).as_bytes());
                     sys::ns::exit_now(1)
                 }
             }

@@ -45,6 +45,8 @@ pub mod lock;
 #[doc(hidden)]
 pub mod mountinfo;
 #[doc(hidden)]
+pub mod overlay;
+#[doc(hidden)]
 pub mod owned;
 #[doc(hidden)]
 pub mod plan;

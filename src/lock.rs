@@ -85,12 +85,20 @@ pub fn try_exclusive(f: File) -> std::result::Result<Lock, Busy> {
 }
 
 /// The lock file of `dir` (which must exist): named by its device and
-/// inode, below the run dir.
+/// inode, below the run dir. An overlay sandbox that is on shows its
+/// merged view at DIR (a device of its own, major 0): its lock is still
+/// named by DIR's own directory, which the view covers (`owned::covered`).
 pub fn path_of(dir: &Path) -> io::Result<PathBuf> {
     let md = std::fs::metadata(dir)?;
+    let (mut dev, mut ino) = (md.dev(), md.ino());
+    if libc::major(dev) == 0 {
+        if let Some(own) = crate::owned::covered(dir) {
+            (dev, ino) = own;
+        }
+    }
     Ok(crate::owned::run_dir()
         .join("lock")
-        .join(format!("{}-{}", md.dev(), md.ino())))
+        .join(format!("{dev}-{ino}")))
 }
 
 /// The lock file of `dir`, opened (made when missing: its directory 0700,

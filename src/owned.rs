@@ -92,17 +92,26 @@ fn file(id: u64) -> PathBuf {
 }
 
 /// What a record says: the mount's unique id (0 where the kernel has
-/// none) and DIR's device and inode.
+/// none) and DIR's device and inode as the mount shows it; for a mount
+/// that shows another directory than DIR's own (an overlay sandbox's
+/// merged view), also DIR's own device and inode, which it covers.
 #[derive(Debug, PartialEq, Eq)]
 struct Record {
     unique: u64,
     dev: u64,
     ino: u64,
+    covered: Option<(u64, u64)>,
 }
 
 impl Record {
     fn text(&self) -> String {
-        format!("v1 {} {} {}\n", self.unique, self.dev, self.ino)
+        match self.covered {
+            None => format!("v1 {} {} {}\n", self.unique, self.dev, self.ino),
+            Some((d, i)) => format!(
+                "v1 {} {} {} covers {d} {i}\n",
+                self.unique, self.dev, self.ino
+            ),
+        }
     }
 
     fn parse(text: &[u8]) -> Option<Record> {
@@ -110,10 +119,19 @@ impl Record {
         let mut w = text.split_whitespace();
         (w.next()? == "v1").then_some(())?;
         let mut n = || w.next()?.parse::<u64>().ok();
+        let (unique, dev, ino) = (n()?, n()?, n()?);
+        let covered = match w.next() {
+            Some("covers") => {
+                let mut n = || w.next()?.parse::<u64>().ok();
+                Some((n()?, n()?))
+            }
+            _ => None,
+        };
         Some(Record {
-            unique: n()?,
-            dev: n()?,
-            ino: n()?,
+            unique,
+            dev,
+            ino,
+            covered,
         })
     }
 
@@ -137,15 +155,18 @@ fn identity(dir: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// Records that `tree` (a detached bind of `dir`, not attached yet) is the
-/// self-bind of `dir`.
+/// Records that `tree` (a detached bind of `dir`, or an overlay sandbox's
+/// merged view, not attached yet) is the self-bind of `dir`.
 pub fn note(dir: &Path, tree: BorrowedFd) -> io::Result<()> {
     let (id, _) = sys::mount_of(tree)?;
-    let (dev, ino) = identity(dir).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+    let own = identity(dir).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+    let st = nix::sys::stat::fstat(tree)?;
+    let (dev, ino) = (st.st_dev, st.st_ino);
     let record = Record {
         unique: sys::unique_mount_id(tree).unwrap_or(0),
         dev,
         ino,
+        covered: (own != (dev, ino)).then_some(own),
     };
     let at = records();
     std::fs::DirBuilder::new()
@@ -186,6 +207,20 @@ pub fn is_ours(dir: &Path, id: u64) -> bool {
     }
 }
 
+/// DIR's own device and inode when the mount on top at `dir` is an
+/// overlay sandbox's merged view that `on` made (which shows other ones):
+/// what names DIR's lock whether it is on or off.
+pub fn covered(dir: &Path) -> Option<(u64, u64)> {
+    let fd = sys::open_path(dir).ok()?;
+    let (id, root) = sys::mount_of(fd.as_fd()).ok()?;
+    if !root {
+        return None;
+    }
+    let r = Record::read(&file(id))?;
+    let st = nix::sys::stat::fstat(fd.as_fd()).ok()?;
+    ((st.st_dev, st.st_ino) == (r.dev, r.ino)).then_some(r.covered?)
+}
+
 /// Drops the record of the mount `id` (it was unmounted, or never attached).
 pub fn forget(id: u64) {
     let _ = std::fs::remove_file(file(id));
@@ -210,7 +245,8 @@ pub fn on_elsewhere(dir: &Path, except: Option<u64>) -> Option<i32> {
         let Ok(ns) = ns.parse::<u64>() else { continue };
         if ns != me
             && Some(ns) != except
-            && Record::read(&e.path()).is_some_and(|r| (r.dev, r.ino) == want)
+            && Record::read(&e.path())
+                .is_some_and(|r| (r.dev, r.ino) == want || r.covered == Some(want))
         {
             namespaces.push((ns, e.path()));
         }
@@ -252,6 +288,14 @@ mod tests {
             unique: 1 << 40,
             dev: 2049,
             ino: 7,
+            covered: None,
+        };
+        assert_eq!(Record::parse(r.text().as_bytes()), Some(r));
+        let r = Record {
+            unique: 1,
+            dev: 50,
+            ino: 2,
+            covered: Some((2049, 7)),
         };
         assert_eq!(Record::parse(r.text().as_bytes()), Some(r));
         assert_eq!(Record::parse(b"/srv/sb"), None);

@@ -13,7 +13,10 @@
 //! process is the sandbox's when its root is DIR's root directory (device
 //! and inode) and its nearest ancestor in our namespace (the run's
 //! supervisor) holds a descriptor of the root of one of the sandbox's own
-//! mounts (the root it launched into).
+//! mounts (the root it launched into). An ephemeral run's root is its own
+//! overlay over DIR's root: its processes are the sandbox's when that
+//! supervisor also holds a descriptor of that very root (the overlay it
+//! made for the run).
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -78,7 +81,11 @@ impl Members {
             return false;
         }
         match sys::mount_and_identity(Path::new(&format!("/proc/{pid}/root"))) {
-            Ok((id, root)) => self.mounts.contains(&id) || Some(root) == self.root,
+            Ok((id, root)) => {
+                self.mounts.contains(&id)
+                    || Some(root) == self.root
+                    || (ephemeral_like(root) && !self.in_our_ns(pid))
+            }
             // Gone, or not ours to look at: `contains` decides the same.
             Err(_) => false,
         }
@@ -91,9 +98,11 @@ impl Members {
     /// `pid`, in another mount namespace: a process of a run of the
     /// sandbox with a namespace of its own?
     fn in_a_run(&self, pid: i32) -> bool {
-        let root_is_dir = fs::metadata(format!("/proc/{pid}/root"))
-            .is_ok_and(|m| Some((m.dev(), m.ino())) == self.root);
-        if !root_is_dir {
+        let Ok(root) = fs::metadata(format!("/proc/{pid}/root")).map(|m| (m.dev(), m.ino())) else {
+            return false;
+        };
+        let root_is_dir = Some(root) == self.root;
+        if !root_is_dir && !ephemeral_like(root) {
             return false;
         }
         // Up to the first ancestor in our namespace.
@@ -103,7 +112,7 @@ impl Members {
                 return false;
             };
             if self.in_our_ns(parent) {
-                return self.holds_own_root(parent);
+                return self.holds_own_root(parent) && (root_is_dir || holds(parent, root));
             }
             at = parent;
         }
@@ -121,6 +130,21 @@ impl Members {
                 .is_ok_and(|(id, is_root)| is_root && self.mounts.contains(&id))
         })
     }
+}
+
+/// A root that may be an ephemeral run's overlay (a device of its own,
+/// major 0), to be checked further.
+fn ephemeral_like(root: (u64, u64)) -> bool {
+    libc::major(root.0) == 0
+}
+
+/// Whether `pid` holds a descriptor of the file `id` (device, inode).
+fn holds(pid: i32, id: (u64, u64)) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|e| fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == id))
 }
 
 fn comm(pid: i32) -> String {

@@ -164,7 +164,7 @@ impl Sandbox {
         }
         let sb = Sandbox { dir };
         sb.check()?;
-        if need == Need::Rootfs && !sb.has_shell() {
+        if need == Need::Rootfs && !sb.has_shell() && !crate::overlay::is_overlay(&sb.dir) {
             bail!(
                 "{}: not a root filesystem (no /bin/sh inside); make one with `chroot-tool create -d DIR`",
                 crate::show::path(&sb.dir)
@@ -309,6 +309,15 @@ impl Sandbox {
 
     /// Turns the sandbox on (the caller holds its lock).
     pub fn turn_on(&self, plan: &[Op]) -> Result<engine::OnReport> {
+        let users = crate::overlay::users_on(&self.dir);
+        if !users.is_empty() {
+            let list: Vec<String> = users.iter().map(show::path).collect();
+            bail!(
+                "{}: it is the base of overlay sandboxes that are on ({}), and must not change under them: turn them off first; nothing was mounted",
+                show::path(&self.dir),
+                list.join(" ")
+            );
+        }
         let mut report = engine::turn_on(&self.dir, plan)?;
         if let Err(e) = self.host_name_resolves() {
             report.warnings.push(format!(

@@ -53,6 +53,7 @@ complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l backe
 debootstrap\t''
 mmdebstrap\t''"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l from -d 'Clone a sandbox directory (on or off; never its mounts) or an archive instead of running debootstrap' -r -F
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l overlay -d 'A thin sandbox: an overlay whose writes go to DIR, over the sandbox BASE, which stays read-only (no copy, no backend)' -r -F
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -s q -l quiet -d 'No progress output'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand create" -l no-cache -d 'Neither use nor fill the cache of finished root filesystems'
@@ -78,6 +79,7 @@ none\t''"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l here -d 'Start in the current directory, as seen inside through the [bind] records of tool.conf'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l pid -d 'A pid namespace of its own: a minimal init reaps orphans, /proc shows only the command\'s processes'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -l ephemeral -d 'The run\'s writes go to a throw-away overlay over the sandbox\'s root, gone when the run ends'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand run" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s u -l user -d 'Run as USER (and GROUP): names or numbers of the sandbox\'s own /etc/passwd and /etc/group' -r
@@ -93,6 +95,7 @@ none\t''"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s d -l dir -d 'The sandbox directory (may stand anywhere on the line)' -r -f -a "(__fish_complete_directories)"
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l here -d 'Start in the current directory, as seen inside through the [bind] records of tool.conf'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l pid -d 'A pid namespace of its own: a minimal init reaps orphans, /proc shows only the command\'s processes'
+complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -l ephemeral -d 'The run\'s writes go to a throw-away overlay over the sandbox\'s root, gone when the run ends'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s h -l help -d 'Print help'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand shell" -s V -l version -d 'Print version'
 complete -c chroot-tool -n "__fish_chroot_tool_using_subcommand off" -l timeout -d 'Seconds between TERM and KILL for processes still inside' -r

@@ -81,21 +81,39 @@ pub fn write_tar<W: Write>(
 ) -> Result<(W, Packed), ArchiveError> {
     let top = open_dir(None, dir.as_os_str()).map_err(|e| io_at(dir)(e.into()))?;
     let mut done = Packed::default();
+    let mut excludes: Vec<Vec<u8>> = opts.excludes.iter().map(|e| normalize(e)).collect();
+    // An overlay sandbox is packed flattened: BASE with the upper layer
+    // over it (what its processes see, whiteouts applied), its own chroot.d
+    // grafted in, and no overlay record: the archive is a plain sandbox.
+    let flat = overlay_view(dir)?;
+    let mut graft = None;
     // The clone is dropped (and so unmounted) when the walk ends.
-    let clone = sys::clone_tree_fd(
-        top.as_fd(),
-        false,
-        sys::Attrs(sys::Attrs::RDONLY | sys::Attrs::NOSUID | sys::Attrs::NODEV),
-        sys::Propagation::Private,
-    );
-    let root = match &clone {
-        Ok(m) => {
+    let clone = match &flat {
+        Some(_) => Err(io::Error::other("flattened")),
+        None => sys::clone_tree_fd(
+            top.as_fd(),
+            false,
+            sys::Attrs(sys::Attrs::RDONLY | sys::Attrs::NOSUID | sys::Attrs::NODEV),
+            sys::Propagation::Private,
+        ),
+    };
+    let root = match (&clone, flat) {
+        (_, Some(flat)) => {
+            done.cloned = true;
+            excludes.push(normalize(crate::overlay::RECORD));
+            graft = Some(flat.chroot_d);
+            let root = open_dir(Some(flat.merged.as_fd()), OsStr::new("."))
+                .map_err(|e| io_at(dir)(e.into()))?;
+            // The mount goes when the walk's last descriptor of it does.
+            drop(flat.merged);
+            root
+        }
+        (Ok(m), None) => {
             done.cloned = true;
             open_dir(Some(m.as_fd()), OsStr::new(".")).map_err(|e| io_at(dir)(e.into()))?
         }
-        Err(_) => top,
+        (Err(_), None) => top,
     };
-    let excludes: Vec<Vec<u8>> = opts.excludes.iter().map(|e| normalize(e)).collect();
     let mut w = Walker {
         tar: tar::Builder::new(out),
         dir,
@@ -104,10 +122,20 @@ pub fn write_tar<W: Write>(
         links: HashMap::new(),
         done,
         progress,
+        graft,
     };
     w.walk(root)?;
     let out = w.tar.into_inner().map_err(io_at(dir))?;
     Ok((out, w.done))
+}
+
+/// The flattened view of `dir` when it is an overlay sandbox.
+fn overlay_view(dir: &Path) -> Result<Option<crate::overlay::Flat>, ArchiveError> {
+    let say = |e: anyhow::Error| io_at(dir)(io::Error::other(format!("{e:#}")));
+    match crate::overlay::read(dir).map_err(say)? {
+        Some(rec) => Ok(Some(crate::overlay::flat(dir, &rec).map_err(say)?)),
+        None => Ok(None),
+    }
 }
 
 /// An `[exclude]` path as the walk compares it: no leading or trailing `/`.
@@ -165,6 +193,9 @@ struct Walker<'a, W: Write> {
     links: HashMap<(u64, u64), Vec<u8>>,
     done: Packed,
     progress: &'a mut dyn Progress,
+    /// An overlay sandbox's own chroot.d, packed as `chroot.d` in place of
+    /// what the flattened view shows there.
+    graft: Option<OwnedFd>,
 }
 
 /// One directory being walked: its descriptor, its path in the archive
@@ -173,6 +204,8 @@ struct Level {
     fd: OwnedFd,
     rel: Vec<u8>,
     todo: Vec<OsString>,
+    /// The mount the directory lies on (the walk never leaves it).
+    mount: u64,
 }
 
 impl<W: Write> Walker<'_, W> {
@@ -194,11 +227,16 @@ impl<W: Write> Walker<'_, W> {
             self.append(h, b"./", io::empty())?;
         }
         let mut todo = names(root.as_fd()).map_err(|e| self.err(b"")(e.into()))?;
+        if self.graft.is_some() && !todo.iter().any(|n| n == "chroot.d") {
+            todo.push("chroot.d".into());
+            todo.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        }
         todo.reverse();
         let mut stack = vec![Level {
             fd: root,
             rel: vec![],
             todo,
+            mount,
         }];
         while let Some(level) = stack.last_mut() {
             let Some(name) = level.todo.pop() else {
@@ -213,14 +251,31 @@ impl<W: Write> Walker<'_, W> {
             if excluded(&self.excludes, &rel) {
                 continue;
             }
-            let parent = level.fd.as_fd();
-            if let Some(next) = self.entry(parent, &name, &rel, mount)? {
+            let top = level.rel.is_empty();
+            let mut at = level.mount;
+            let next = match self.graft.take() {
+                Some(g) if top && name == "chroot.d" => {
+                    at = sys::mount_of(g.as_fd()).map_err(self.err(&rel))?.0;
+                    let st = fstat(g.as_fd()).map_err(|e| self.err(&rel)(e.into()))?;
+                    let h = self.header(&st, tar::EntryType::Directory);
+                    self.xattrs(g.as_fd(), &rel)?;
+                    self.append(h, &dir_name(&rel), io::empty())?;
+                    Some(g)
+                }
+                g => {
+                    self.graft = g;
+                    let parent = level.fd.as_fd();
+                    self.entry(parent, &name, &rel, at)?
+                }
+            };
+            if let Some(next) = next {
                 let mut todo = names(next.as_fd()).map_err(|e| self.err(&rel)(e.into()))?;
                 todo.reverse();
                 stack.push(Level {
                     fd: next,
                     rel,
                     todo,
+                    mount: at,
                 });
             }
         }

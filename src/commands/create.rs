@@ -14,6 +14,18 @@ fn list(s: &Option<String>) -> Vec<String> {
 }
 
 pub fn run(dir: &Path, args: &CreateArgs) -> anyhow::Result<()> {
+    if let Some(base) = &args.overlay {
+        let made = crate::overlay::create(dir, base)?;
+        if !args.quiet {
+            eprintln!(
+                "created {} as an overlay over {}; try: chroot-tool run -d {} \"apt-get update\"",
+                crate::show::path(&made.dir),
+                crate::show::path(&made.base),
+                crate::show::path(&made.dir)
+            );
+        }
+        return Ok(());
+    }
     let opts = Options {
         suite: args.suite.clone(),
         mirror: args.mirror.trim_end_matches('/').to_string(),

@@ -21,6 +21,17 @@ pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
     // what DIR is (Sandbox::open), what is mounted where, the user's word.
     let sb = Sandbox::open(dir, Need::Dir)?;
     std::env::set_current_dir("/")?;
+    // Refused, not warned: an overlay's upper layer holds only its changes,
+    // which mean nothing without the base they were made over.
+    let users = crate::overlay::users_of(&sb.dir);
+    if !users.is_empty() {
+        let list: Vec<String> = users.iter().map(show::path).collect();
+        bail!(
+            "{}: it is the base of the overlay sandboxes {}; nothing was deleted: destroy them first",
+            show::path(&sb.dir),
+            list.join(" ")
+        );
+    }
     sb.check_delete()?;
     confirm(&sb.dir, args.yes)?;
     let guard = lock::exclusive(&sb.dir)?;

@@ -179,6 +179,7 @@ pub fn launch_options(a: &crate::cli::LaunchArgs) -> anyhow::Result<crate::launc
         mounts: a.mount.clone(),
         net_none: a.net.as_deref().map(|n| n == "none"),
         pid: a.pid,
+        ephemeral: a.ephemeral,
     })
 }
 

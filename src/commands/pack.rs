@@ -13,6 +13,7 @@ use crate::show;
 
 pub fn run(dir: Option<&Path>, args: &PackArgs) -> Result<()> {
     let sb = Sandbox::open(dir, Need::Dir)?;
+    crate::overlay::enter_for_reading(&sb.dir)?;
     let opts = PackOptions::for_sandbox(&sb.dir)?;
     let mut bar = Bar::new(args.quiet, "packing");
     let packed = archive::pack_file(&sb.dir, &args.output, &opts, &mut bar)

@@ -33,6 +33,19 @@ struct Status {
     processes: Vec<procs::Proc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     created: Option<crate::create::CreateRecord>,
+    /// An overlay sandbox's BASE (`create --overlay`).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "overlay_base"
+    )]
+    overlay: Option<PathBuf>,
+}
+
+fn overlay_base<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => show::serialize_path(p, s),
+        None => s.serialize_none(),
+    }
 }
 
 #[derive(Serialize)]
@@ -66,10 +79,12 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
                 .collect(),
             processes: h.processes(),
             created: crate::create::load(&sb.dir),
+            overlay: None,
         },
         _ => chroot_status(&sb)?,
     };
     (st.suite, st.codename) = crate::registry::release(&sb.dir);
+    st.overlay = crate::overlay::read(&sb.dir).ok().flatten().map(|r| r.base);
     st.disk_use = args
         .size
         .then(|| crate::usage::disk_use(&sb.dir))
@@ -90,6 +105,9 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
         None => {
             let _ = writeln!(o, "mode: {}", st.mode);
         }
+    }
+    if let Some(base) = &st.overlay {
+        let _ = writeln!(o, "overlay over: {}", show::path(base));
     }
     if let Some(u) = &st.disk_use {
         let partial = if u.unreadable > 0 {
@@ -177,6 +195,7 @@ fn chroot_status(sb: &Sandbox) -> Result<Status> {
         mounts: rows,
         processes: procs::inside(&sb.dir),
         created: crate::create::load(&sb.dir),
+        overlay: None,
     })
 }
 

@@ -48,6 +48,8 @@ pub struct Options {
     pub net_none: Option<bool>,
     /// `--pid`.
     pub pid: bool,
+    /// `--ephemeral`.
+    pub ephemeral: bool,
 }
 
 /// The caller's variables a command inside keeps: the terminal, the
@@ -176,6 +178,7 @@ fn isolation(conf: &Conf, opts: &Options) -> Result<super::isolate::Isolation> {
         mounts,
         net_none,
         pid,
+        ephemeral: opts.ephemeral,
         ..Default::default()
     })
 }

@@ -117,12 +117,29 @@ pub struct Isolation {
     pub pid: bool,
     /// With `pid`: the sandbox's `/proc`, as a path inside the root.
     pub proc_at: Option<PathBuf>,
+    /// `--ephemeral`: the run's writes go to a throw-away overlay.
+    pub ephemeral: bool,
+    /// [`Isolation::prepare`]d from `ephemeral`.
+    pub ephemeral_view: Option<Ephemeral>,
+}
+
+/// The run's own overlay (`--ephemeral`), made before the fork: a tmpfs of
+/// the run's (upper and work directories; no file on disk), the overlay
+/// over the sandbox's root (detached), and the sandbox's mounts cloned to
+/// be bound again on it. The child attaches them in its own mount
+/// namespace; everything goes with it when the run ends.
+#[derive(Debug)]
+pub struct Ephemeral {
+    pub merged: OwnedFd,
+    /// Each of the sandbox's mounts on its root (with what is mounted on
+    /// it), and its path inside the root.
+    pub rebinds: Vec<(OwnedFd, PathBuf)>,
 }
 
 impl Isolation {
     /// Whether the command gets a mount namespace of its own.
     pub fn own_mounts(&self) -> bool {
-        !self.prepared.is_empty() || self.pid
+        !self.prepared.is_empty() || self.pid || self.ephemeral
     }
 
     /// Makes the mounts (detached) and resolves their targets inside
@@ -131,7 +148,18 @@ impl Isolation {
     /// engine creates them, only on the sandbox's own filesystem.
     pub fn prepare(&mut self, root: BorrowedFd, dir: &Path) -> Result<()> {
         let (root_id, _) = sys::mount_of(root)?;
+        let ephemeral = self.ephemeral;
         let may = |d: BorrowedFd, name: &std::ffi::OsStr| {
+            if ephemeral {
+                // Nothing of an ephemeral run is written to the sandbox.
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "{} is missing; with --ephemeral a -m target must exist in the sandbox",
+                        show::path(name)
+                    ),
+                ));
+            }
             crate::engine::may_create(root, d, name, &[root_id])
         };
         let mut prepared: Vec<Prepared> = Vec::new();
@@ -183,6 +211,9 @@ impl Isolation {
             prepared.push(Prepared { mnt, at, shown });
         }
         self.prepared = prepared;
+        if self.ephemeral {
+            self.ephemeral_view = Some(ephemeral_view(root, dir)?);
+        }
         if self.pid {
             let proc = sys::resolve_in_root(root, Path::new("/proc")).with_context(|| {
                 format!(
@@ -194,6 +225,81 @@ impl Isolation {
         }
         Ok(())
     }
+}
+
+/// The run's overlay over `root` (the sandbox `dir`, on): see [`Ephemeral`].
+fn ephemeral_view(root: BorrowedFd, dir: &Path) -> Result<Ephemeral> {
+    use nix::sys::stat::{fchmodat, mkdirat, FchmodatFlags, Mode};
+    let ctx = || "--ephemeral: making the run's overlay".to_string();
+    let tmp = sys::new_fs(
+        "tmpfs",
+        "chroot-tool-ephemeral",
+        &["mode=0755".into()],
+        Attrs(0),
+    )
+    .with_context(ctx)?;
+    let st = nix::sys::stat::fstat(root).with_context(ctx)?;
+    mkdirat(tmp.as_fd(), "upper", Mode::from_bits_truncate(0o755)).with_context(ctx)?;
+    mkdirat(tmp.as_fd(), "work", Mode::from_bits_truncate(0o700)).with_context(ctx)?;
+    // The merged root takes the upper directory's owner and mode: the root's.
+    fchmodat(
+        tmp.as_fd(),
+        "upper",
+        Mode::from_bits_truncate(st.st_mode & 0o7777),
+        FchmodatFlags::NoFollowSymlink,
+    )
+    .with_context(ctx)?;
+    nix::unistd::fchownat(
+        tmp.as_fd(),
+        "upper",
+        Some(st.st_uid.into()),
+        Some(st.st_gid.into()),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .with_context(ctx)?;
+    let upper = sys::resolve_beneath(tmp.as_fd(), Path::new("upper")).with_context(ctx)?;
+    let work = sys::resolve_beneath(tmp.as_fd(), Path::new("work")).with_context(ctx)?;
+    let options = crate::overlay::options(sys::in_user_ns());
+    let merged = sys::new_overlay(
+        &[root],
+        Some((upper.as_fd(), work.as_fd())),
+        &options,
+        Attrs(0),
+    )
+    .with_context(|| format!("--ephemeral: an overlay over {}", show::path(dir)))?;
+    // The sandbox's mounts on its root, each found by its path with no
+    // symlink on the way and cloned with what is mounted on it. The
+    // sandbox's own chroot.d bound over an overlay sandbox's view is a
+    // directory on disk: bound read-only here, so that no write of the
+    // run reaches it.
+    let (root_id, _) = sys::mount_of(root)?;
+    let mounts = crate::mountinfo::read().context("reading /proc/self/mountinfo")?;
+    let mut rebinds: Vec<(OwnedFd, PathBuf)> = Vec::new();
+    for m in mounts
+        .iter()
+        .filter(|m| m.parent == root_id && m.id != root_id)
+    {
+        let Ok(rel) = m.point.strip_prefix(dir) else {
+            continue;
+        };
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let at = Path::new("/").join(rel);
+        if rebinds.iter().any(|(_, p)| *p == at) {
+            continue;
+        }
+        let fd = sys::resolve_beneath(root, rel)
+            .with_context(|| format!("--ephemeral: {}", show::path(&m.point)))?;
+        let ro = at == Path::new("/chroot.d") && crate::overlay::is_overlay(dir);
+        let attrs = Attrs(if ro { Attrs::RDONLY } else { 0 });
+        let mnt = sys::clone_tree_fd(fd.as_fd(), true, attrs, Propagation::Private)
+            .with_context(|| format!("--ephemeral: binding {} again", show::path(&m.point)))?;
+        rebinds.push((mnt, at));
+    }
+    // Parents first (a mount on a mount point below another one's).
+    rebinds.sort_by_key(|(_, at)| at.components().count());
+    Ok(Ephemeral { merged, rebinds })
 }
 
 #[cfg(test)]

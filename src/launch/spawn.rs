@@ -270,9 +270,25 @@ fn namespaces(launch: &Launch) -> Result<child::Namespaces, ExecError> {
             ))
         }
     };
+    let mut rebinds = Vec::new();
+    if let Some(e) = &iso.ephemeral_view {
+        for (fd, at) in &e.rebinds {
+            rebinds.push((
+                fd.as_raw_fd(),
+                cstring(at.as_os_str().as_bytes(), "a mount point")?,
+            ));
+        }
+    } else if iso.ephemeral {
+        return Err(setup(
+            "--ephemeral: the overlay was not prepared",
+            io::Error::from(io::ErrorKind::InvalidInput),
+        ));
+    }
     Ok(child::Namespaces {
         mount: iso.own_mounts(),
         mounts,
+        ephemeral: iso.ephemeral_view.as_ref().map(|e| e.merged.as_raw_fd()),
+        rebinds,
         net: iso.net_none,
         pid,
         joined_pid: launch.reach.joined_pid_ns(),
@@ -347,6 +363,20 @@ fn spawn_error(e: io::Error, launch: &Launch, prog: &str) -> ExecError {
         Some(Step::NetNs) => "--net none: a network namespace with its loopback up".into(),
         Some(Step::PidNs) => "--pid: a pid namespace and its init".into(),
         Some(Step::Proc) => format!("--pid: mounting a fresh proc on /proc inside {root}"),
+        Some(Step::Ephemeral) => match child::mount_index(&e) {
+            0 => format!("--ephemeral: putting the run's overlay over {root}"),
+            i => format!(
+                "--ephemeral: binding the sandbox's mount {} again on the run's overlay",
+                crate::show::path(
+                    launch
+                        .isolation
+                        .ephemeral_view
+                        .as_ref()
+                        .and_then(|v| v.rebinds.get(i - 1))
+                        .map_or(Path::new("?"), |(_, at)| at.as_path())
+                )
+            ),
+        },
     };
     setup(what, errno)
 }

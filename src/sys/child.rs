@@ -36,9 +36,12 @@ pub enum Step {
     PidNs,
     /// A fresh proc on the pid namespace's /proc.
     Proc,
+    /// `--ephemeral`: the run's overlay over the root, and the sandbox's
+    /// mounts bound again on it (the index of one in the upper bits).
+    Ephemeral,
 }
 
-const STEPS: [Step; 17] = [
+const STEPS: [Step; 18] = [
     Step::Signals,
     Step::Session,
     Step::Ctty,
@@ -56,6 +59,7 @@ const STEPS: [Step; 17] = [
     Step::NetNs,
     Step::PidNs,
     Step::Proc,
+    Step::Ephemeral,
 ];
 
 const STEP_SHIFT: i32 = 16;
@@ -116,6 +120,13 @@ pub struct Namespaces {
     /// Detached mounts (descriptors) and where each goes, as a path inside
     /// the root (no symlinks on the way: resolved before the fork).
     pub mounts: Vec<(RawFd, CString)>,
+    /// `--ephemeral`: a detached overlay whose lower layer is the root,
+    /// attached on the root in the run's mount namespace and chrooted
+    /// into instead of it; then `rebinds` (the sandbox's own mounts,
+    /// which an overlay's lower layer does not carry) attached on it at
+    /// the same paths, before `mounts`.
+    pub ephemeral: Option<RawFd>,
+    pub rebinds: Vec<(RawFd, CString)>,
     /// A network namespace of its own, loopback up.
     pub net: bool,
     /// A pid namespace of its own: `Some(/proc as a path inside the
@@ -412,7 +423,24 @@ fn run(s: &Steps) -> io::Result<()> {
                 Step::MountNs,
             )?;
         }
+        if let Some(merged) = s.ns.ephemeral {
+            // On the root (our working directory, in the run's namespace),
+            // then into it.
+            let r = libc::syscall(
+                libc::SYS_move_mount,
+                merged,
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                c".".as_ptr(),
+                0x4 as libc::c_uint, // MOVE_MOUNT_F_EMPTY_PATH
+            );
+            check(r as libc::c_int, Step::Ephemeral)?;
+            check(libc::fchdir(merged), Step::Ephemeral)?;
+        }
         check(libc::chroot(c".".as_ptr()), Step::Chroot)?;
+        for (i, (mnt, at)) in s.ns.rebinds.iter().enumerate() {
+            attach_at(*mnt, at).map_err(|e| tagged(Step::Ephemeral, i + 1, e))?;
+        }
         for (i, (mnt, at)) in s.ns.mounts.iter().enumerate() {
             attach_at(*mnt, at).map_err(|e| tagged(Step::Mount, i, e))?;
         }

@@ -399,3 +399,33 @@ pub fn entry_at(dir: BorrowedFd, name: &std::ffi::OsStr) -> io::Result<Entry> {
         blocks: st.stx_blocks,
     })
 }
+
+/// A new overlay filesystem as a detached mount: `lower` layers (the
+/// topmost first), and `upper` (the upper directory and the work directory)
+/// when it is writable. Every layer is named by a descriptor the caller
+/// opened and checked (`/proc/self/fd/N` to the kernel, followed once, at
+/// this call): no path of the user's is parsed here, so none needs escaping
+/// (a `,`, `:` or `\` in BASE's path is never seen by overlayfs).
+pub fn new_overlay(
+    lower: &[BorrowedFd],
+    upper: Option<(BorrowedFd, BorrowedFd)>,
+    extra: &[&str],
+    attrs: Attrs,
+) -> io::Result<OwnedFd> {
+    let name = |fd: BorrowedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let lowers: Vec<String> = lower.iter().map(|fd| name(*fd)).collect();
+    let mut options = vec![format!("lowerdir={}", lowers.join(":"))];
+    if let Some((up, work)) = upper {
+        options.push(format!("upperdir={}", name(up)));
+        options.push(format!("workdir={}", name(work)));
+    }
+    options.extend(extra.iter().map(|o| o.to_string()));
+    new_fs("overlay", "chroot-tool", &options, attrs)
+}
+
+/// Whether this process is in a user namespace other than the initial one
+/// (whose inode is `PROC_USER_INIT_INO`), whatever its id map.
+pub fn in_user_ns() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/user").is_ok_and(|m| m.ino() != 0xEFFF_FFFD)
+}

@@ -1,0 +1,511 @@
+//! Overlay sandboxes (`create --overlay BASE`): a sandbox whose root is an
+//! overlayfs over a shared, read-only base sandbox.
+//!
+//! Layout of DIR on disk (what is there while it is off):
+//!
+//! ```text
+//! DIR/chroot.d/              the sandbox's own chroot.d (tool.conf, commands...)
+//!   overlay.toml             BASE's canonical path and its device and inode
+//! DIR/.chroot-tool/upper/    the upper layer: every file written, whiteouts
+//! DIR/.chroot-tool/work/     overlayfs's work directory
+//! ```
+//!
+//! `on` mounts the merged view (lower BASE, upper and work above) on DIR
+//! itself, in place of the self-bind of a plain sandbox, recorded as `on`
+//! records its self-binds (`owned`), then binds DIR's own `chroot.d` over
+//! the merged view's `/chroot.d`: a sandbox's chroot.d is its own, never
+//! BASE's, and reads the same whether the sandbox is on (through the bind)
+//! or off (on disk). `.chroot-tool` lies under the merged view, out of
+//! reach of the processes inside. `off` unmounts it last, like a
+//! self-bind, and DIR shows its own three entries again.
+//!
+//! Every layer is opened by the tool and handed to overlayfs by descriptor:
+//! BASE by its recorded path with no symlink on the way and checked against
+//! its recorded device and inode (a BASE moved away, or a symlink swapped
+//! into its path, is refused), the upper and work directories beneath DIR
+//! with no symlink either.
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::{show, sys};
+
+/// The record, inside the root (the sandbox's own chroot.d).
+pub const RECORD: &str = "/chroot.d/overlay.toml";
+/// DIR's directory of the layers, hidden under the merged view.
+pub const STATE: &str = ".chroot-tool";
+const UPPER: &str = ".chroot-tool/upper";
+const WORK: &str = ".chroot-tool/work";
+
+/// What `chroot.d/overlay.toml` says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// BASE's canonical path.
+    pub base: PathBuf,
+    /// BASE's device and inode when the overlay was made.
+    pub dev: u64,
+    pub ino: u64,
+    /// Made in a user namespace (a normal user's): overlayfs keeps its
+    /// marks in `user.overlay.*` attributes, not `trusted.overlay.*`.
+    #[serde(default)]
+    pub userxattr: bool,
+}
+
+/// The overlay record of the sandbox at `dir` (as its root shows it now:
+/// on disk when off, through the chroot.d bind when on), if it is one.
+pub fn read(dir: &Path) -> Result<Option<Record>> {
+    let root = sys::open_root(dir).with_context(|| format!("opening {}", show::path(dir)))?;
+    read_at(root.as_fd(), dir)
+}
+
+fn read_at(root: BorrowedFd, dir: &Path) -> Result<Option<Record>> {
+    let path = dir.join(RECORD.trim_start_matches('/'));
+    let Some(bytes) =
+        sys::read_in_root(root, Path::new(RECORD), 64 * 1024).with_context(|| show::path(&path))?
+    else {
+        return Ok(None);
+    };
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", show::path(&path)))?;
+    let rec: Record = toml::from_str(text).map_err(|e| {
+        anyhow::anyhow!("{}: {}", show::path(&path), show::error_line([e.message()]))
+    })?;
+    if !rec.base.is_absolute() {
+        bail!("{}: base is not an absolute path", show::path(&path));
+    }
+    Ok(Some(rec))
+}
+
+/// Whether `dir` is an overlay sandbox (its record is there).
+pub fn is_overlay(dir: &Path) -> bool {
+    sys::open_root(dir)
+        .and_then(|r| sys::resolve_in_root(r.as_fd(), Path::new(RECORD)))
+        .is_ok()
+}
+
+/// What `create --overlay` made.
+pub struct Created {
+    pub dir: PathBuf,
+    pub base: PathBuf,
+}
+
+/// Makes DIR (missing or empty) an overlay sandbox over `base`: its
+/// `chroot.d` (a copy of BASE's own files: tool.conf, commands, create.toml;
+/// not its log), the record, and the empty upper and work directories.
+/// Nothing of BASE is written, and nothing is copied from its root.
+pub fn create(dir: &Path, base: &Path) -> Result<Created> {
+    let base = std::fs::canonicalize(base)
+        .with_context(|| format!("--overlay {}: no such directory", show::path(base)))?;
+    let base_fd =
+        sys::open_root(&base).with_context(|| format!("--overlay {}", show::path(&base)))?;
+    check_base(&base, base_fd.as_fd())?;
+    let abs = std::path::absolute(dir).with_context(|| show::path(dir))?;
+    match std::fs::metadata(&abs) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&abs).with_context(|| format!("making {}", show::path(&abs)))?
+        }
+        Err(e) => return Err(e).with_context(|| show::path(&abs)),
+        Ok(md) if !md.is_dir() => bail!("{}: not a directory", show::path(&abs)),
+        Ok(_) => {}
+    }
+    let dir = std::fs::canonicalize(&abs).with_context(|| show::path(&abs))?;
+    if let Some(why) = crate::sandbox::refusal(&dir) {
+        bail!("refusing {}: {why}", show::path(&dir));
+    }
+    if dir.starts_with(&base) || base.starts_with(&dir) {
+        bail!(
+            "--overlay {}: BASE and DIR {} lie one in the other; give directories apart",
+            show::path(&base),
+            show::path(&dir)
+        );
+    }
+    let _lock = crate::lock::exclusive(&dir)?;
+    if std::fs::read_dir(&dir)
+        .with_context(|| show::path(&dir))?
+        .next()
+        .is_some()
+    {
+        bail!(
+            "{} is not empty: create makes a new sandbox in a new or empty directory",
+            show::path(&dir)
+        );
+    }
+    let st = nix::sys::stat::fstat(base_fd.as_fd()).with_context(|| show::path(&base))?;
+    let Some(text) = base.to_str() else {
+        bail!(
+            "--overlay {}: the path is not UTF-8, which the record cannot hold",
+            show::path(&base)
+        );
+    };
+    let rec = Record {
+        base: PathBuf::from(text),
+        dev: st.st_dev,
+        ino: st.st_ino,
+        userxattr: !nix::unistd::geteuid().is_root(),
+    };
+    let made = || -> io::Result<()> {
+        let mut db = std::fs::DirBuilder::new();
+        db.mode(0o755).create(dir.join("chroot.d"))?;
+        db.mode(0o700).create(dir.join(STATE))?;
+        db.mode(0o755).create(dir.join(UPPER))?;
+        db.mode(0o700).create(dir.join(WORK))?;
+        // The merged root takes the upper directory's owner and mode.
+        let upper = dir.join(UPPER);
+        std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(st.st_mode & 0o7777))?;
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(&upper, Some(st.st_uid), Some(st.st_gid))?;
+        }
+        Ok(())
+    };
+    made().with_context(|| format!("making the layers in {}", show::path(&dir)))?;
+    copy_chroot_d(base_fd.as_fd(), &base, &dir)?;
+    let text = format!(
+        "# chroot-tool: this sandbox is an overlay over BASE; its files are written to\n\
+         # ../.chroot-tool/upper. BASE must not change while an overlay over it is on.\n{}",
+        toml::to_string(&rec).context("writing the overlay record")?
+    );
+    std::fs::write(dir.join("chroot.d/overlay.toml"), text)
+        .with_context(|| show::path(dir.join("chroot.d/overlay.toml")))?;
+    Ok(Created { dir, base })
+}
+
+/// BASE's own chroot.d files (regular files, up to 1 MiB each, read
+/// through the one door), copied into DIR's new chroot.d with their modes.
+fn copy_chroot_d(base_fd: BorrowedFd, base: &Path, dir: &Path) -> Result<()> {
+    let Ok(cd) = sys::resolve_in_root(base_fd, Path::new("/chroot.d")) else {
+        return Ok(());
+    };
+    let Ok(entries) = std::fs::read_dir(sys::fd_path(cd.as_fd())) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if ["overlay.toml", "create.log"].contains(&name.to_str().unwrap_or("")) {
+            continue;
+        }
+        let inside = Path::new("/chroot.d").join(&name);
+        let Ok(Some(bytes)) = sys::read_in_root(base_fd, &inside, 1 << 20) else {
+            continue;
+        };
+        let mode = e.metadata().map_or(0o644, |m| m.mode() & 0o777);
+        let to = dir.join("chroot.d").join(&name);
+        std::fs::write(&to, bytes)
+            .and_then(|()| std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)))
+            .with_context(|| {
+                format!(
+                    "copying {} to {}",
+                    show::path(base.join("chroot.d").join(&name)),
+                    show::path(&to)
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// Refuses a BASE that is not a root filesystem, is itself an overlay
+/// sandbox, or is a directory that may never be a sandbox (`/`, `/etc`...).
+fn check_base(base: &Path, fd: BorrowedFd) -> Result<()> {
+    let say = |why: &str| anyhow::anyhow!("--overlay {}: {why}", show::path(base));
+    if let Some(why) = crate::sandbox::refusal(base) {
+        return Err(say(&why));
+    }
+    if sys::resolve_in_root(fd, Path::new(RECORD)).is_ok() {
+        return Err(say(
+            "it is itself an overlay sandbox; give its BASE, or a sandbox of its own (a packed and unpacked copy)",
+        ));
+    }
+    if sys::resolve_in_root(fd, Path::new("/bin/sh")).is_err() {
+        return Err(say(
+            "not a root filesystem (no /bin/sh inside): BASE is a sandbox made by create",
+        ));
+    }
+    Ok(())
+}
+
+/// BASE opened for a mount: by its recorded path with no symlink on the
+/// way (a symlink swapped into the path is refused, never followed), the
+/// same directory as when the overlay was made (device and inode), still
+/// a root filesystem, and not on (a base that is on is being written to).
+pub fn open_base(rec: &Record) -> Result<OwnedFd> {
+    let base = &rec.base;
+    let say = |why: String| anyhow::anyhow!("the overlay's BASE {}: {why}", show::path(base));
+    let slash = sys::open_root(Path::new("/")).context("opening /")?;
+    let fd = sys::resolve_beneath(slash.as_fd(), base).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => say(
+            "a symlink is on its path now; BASE is named by the path it had at create, and no symlink is followed".into(),
+        ),
+        _ => say(format!("{e}")),
+    })?;
+    let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| say(e.to_string()))?;
+    if (st.st_dev, st.st_ino) != (rec.dev, rec.ino) {
+        return Err(say(
+            "not the directory it was when the overlay was made (moved or replaced); nothing was mounted".into(),
+        ));
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(say("not a directory".into()));
+    }
+    let (id, top) = sys::mount_of(fd.as_fd()).map_err(|e| say(e.to_string()))?;
+    if (top && crate::owned::is_ours(base, id))
+        || matches!(crate::holder::find(base), crate::holder::Found::Alive(_))
+    {
+        return Err(say(
+            "it is on; an overlay sandbox uses BASE only while BASE is off (turn it off first)"
+                .into(),
+        ));
+    }
+    check_base(base, fd.as_fd())?;
+    Ok(fd)
+}
+
+/// A directory beneath DIR's own tree, no symlink on the way.
+fn layer_dir(disk: BorrowedFd, dir: &Path, rel: &str) -> Result<OwnedFd> {
+    let at = dir.join(rel);
+    let fd = sys::resolve_beneath(disk, Path::new(rel)).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => anyhow::anyhow!(
+            "{}: a symlink, not the overlay's own directory; refusing to use it",
+            show::path(&at)
+        ),
+        _ => anyhow::anyhow!("{}: {e}", show::path(&at)),
+    })?;
+    let st = nix::sys::stat::fstat(fd.as_fd()).with_context(|| show::path(&at))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        bail!("{}: not a directory", show::path(&at));
+    }
+    Ok(fd)
+}
+
+/// The options the sandbox's overlays are made with: no directory
+/// redirects, no metadata-only copies, no index (the upper layer stays
+/// plain files, whiteouts and opaque directories, which `pack` reads back
+/// as a lower layer); in a user namespace `userxattr`, which implies the
+/// first two (and refuses them given).
+pub fn options(userxattr: bool) -> Vec<&'static str> {
+    if userxattr {
+        vec!["userxattr", "index=off"]
+    } else {
+        vec!["redirect_dir=off", "metacopy=off", "index=off"]
+    }
+}
+
+fn check_xattr_mode(rec: &Record) -> Result<()> {
+    let userns = sys::in_user_ns();
+    match (rec.userxattr, userns) {
+        (false, true) => bail!(
+            "this overlay sandbox was made by root: turn it on as root, without a user namespace (no -N)"
+        ),
+        (true, false) if nix::unistd::geteuid().is_root() => bail!(
+            "this overlay sandbox was made by a normal user: turn it on as that user"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The merged view of the sandbox at `dir` (off in this mount namespace:
+/// DIR shows its own directory), as a detached mount, and a detached bind
+/// of DIR's own chroot.d to put over its `/chroot.d`.
+pub struct View {
+    pub merged: OwnedFd,
+    pub chroot_d: OwnedFd,
+}
+
+pub fn view(dir: &Path, rec: &Record) -> Result<View> {
+    check_xattr_mode(rec)?;
+    let disk = sys::open_root(dir).with_context(|| format!("opening {}", show::path(dir)))?;
+    let upper = layer_dir(disk.as_fd(), dir, UPPER)?;
+    let work = layer_dir(disk.as_fd(), dir, WORK)?;
+    let cd = layer_dir(disk.as_fd(), dir, "chroot.d")?;
+    let base = open_base(rec)?;
+    let merged = sys::new_overlay(
+        &[base.as_fd()],
+        Some((upper.as_fd(), work.as_fd())),
+        &options(rec.userxattr),
+        sys::Attrs(0),
+    )
+    .with_context(|| {
+        format!(
+            "mounting the overlay of {} over {}",
+            show::path(dir),
+            show::path(&rec.base)
+        )
+    })?;
+    let chroot_d = sys::clone_tree_fd(cd.as_fd(), false, sys::Attrs(0), sys::Propagation::Private)
+        .with_context(|| format!("binding {}", show::path(dir.join("chroot.d"))))?;
+    Ok(View { merged, chroot_d })
+}
+
+/// DIR's own directory, whatever is mounted on it: DIR itself when
+/// nothing is, else DIR as found in a detached, non-recursive clone of
+/// its parent's mount (as root).
+fn own_dir(dir: &Path) -> Result<(OwnedFd, Option<OwnedFd>)> {
+    let fd = sys::open_root(dir).with_context(|| format!("opening {}", show::path(dir)))?;
+    let (_, top) = sys::mount_of(fd.as_fd())?;
+    if !top {
+        return Ok((fd, None));
+    }
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    let name = dir.file_name().unwrap_or_default();
+    let p = sys::open_root(parent).with_context(|| show::path(parent))?;
+    let clone = sys::clone_tree_fd(
+        p.as_fd(),
+        false,
+        sys::Attrs(sys::Attrs::RDONLY),
+        sys::Propagation::Private,
+    )
+    .with_context(|| {
+        format!(
+            "reaching {}'s own directory under what is mounted on it",
+            show::path(dir)
+        )
+    })?;
+    let own =
+        sys::resolve_beneath(clone.as_fd(), Path::new(name)).with_context(|| show::path(dir))?;
+    Ok((own, Some(clone)))
+}
+
+/// A read-only, flattened view of the overlay sandbox at `dir` for
+/// `pack`, whether it is on or off: a detached overlay with the upper
+/// layer as the top lower layer over BASE (whiteouts and opaque
+/// directories apply as they do in the sandbox), and DIR's own chroot.d.
+pub struct Flat {
+    pub merged: OwnedFd,
+    pub chroot_d: OwnedFd,
+    _keep: Vec<OwnedFd>,
+}
+
+pub fn flat(dir: &Path, rec: &Record) -> Result<Flat> {
+    let (own, clone) = own_dir(dir)?;
+    let upper = layer_dir(own.as_fd(), dir, UPPER)?;
+    let cd = layer_dir(own.as_fd(), dir, "chroot.d")?;
+    let ro = sys::Attrs(sys::Attrs::RDONLY | sys::Attrs::NOSUID | sys::Attrs::NODEV);
+    let merged = if clone.is_some() && crate::engine::recorded_on(dir) {
+        // On here: its merged view, without the mounts on it.
+        let top = sys::open_root(dir).with_context(|| show::path(dir))?;
+        sys::clone_tree_fd(top.as_fd(), false, ro, sys::Propagation::Private)
+            .with_context(|| format!("a view of {}", show::path(dir)))?
+    } else {
+        let base = open_base_for_reading(rec)?;
+        let o = if rec.userxattr {
+            vec!["userxattr"]
+        } else {
+            vec!["redirect_dir=off", "metacopy=off"]
+        };
+        sys::new_overlay(&[upper.as_fd(), base.as_fd()], None, &o, ro).with_context(|| {
+            format!(
+                "a flattened view of {} over {}",
+                show::path(dir),
+                show::path(&rec.base)
+            )
+        })?
+    };
+    let chroot_d = nix::fcntl::openat(
+        cd.as_fd(),
+        ".",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| show::path(dir.join("chroot.d")))?;
+    let mut keep = vec![own];
+    keep.extend(clone);
+    Ok(Flat {
+        merged,
+        chroot_d,
+        _keep: keep,
+    })
+}
+
+/// BASE for reading (pack): as [`open_base`], except that BASE may be on
+/// (it is read, not written; its own mounts are not in the view).
+fn open_base_for_reading(rec: &Record) -> Result<OwnedFd> {
+    let base = &rec.base;
+    let say = |why: String| anyhow::anyhow!("the overlay's BASE {}: {why}", show::path(base));
+    let slash = sys::open_root(Path::new("/")).context("opening /")?;
+    let fd = sys::resolve_beneath(slash.as_fd(), base).map_err(|e| say(e.to_string()))?;
+    let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| say(e.to_string()))?;
+    if (st.st_dev, st.st_ino) != (rec.dev, rec.ino) {
+        return Err(say(
+            "not the directory it was when the overlay was made (moved or replaced)".into(),
+        ));
+    }
+    // Its own directory, not what may be mounted at it (its self-bind's
+    // submounts are not layers anyway).
+    let clone = sys::clone_tree_fd(
+        fd.as_fd(),
+        false,
+        sys::Attrs(sys::Attrs::RDONLY),
+        sys::Propagation::Private,
+    );
+    Ok(clone.unwrap_or(fd))
+}
+
+/// For a normal user about to read the overlay sandbox at `dir` (`pack`,
+/// `export`): this (still single-threaded) process enters a user namespace
+/// with the user's mapping and a mount namespace of its own, where it may
+/// make the flattened view ([`flat`]); files it writes are the user's on
+/// disk. Nothing for root, or for a sandbox that is not an overlay.
+pub fn enter_for_reading(dir: &Path) -> Result<()> {
+    if nix::unistd::geteuid().is_root() || !is_overlay(dir) {
+        return Ok(());
+    }
+    let me = crate::sandbox::real_user()
+        .context("the invoking user has no entry in the password database")?;
+    let map = crate::idmap::for_user(me.uid.as_raw(), me.gid.as_raw(), &me.name)?;
+    map.enter()
+        .context("entering a user namespace to read the overlay sandbox")?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .context("making a mount namespace to read the overlay sandbox")?;
+    Ok(())
+}
+
+/// The overlay sandboxes over `base` among those this user's list knows
+/// (`list`), by BASE's device and inode.
+pub fn users_of(base: &Path) -> Vec<PathBuf> {
+    let Ok(md) = std::fs::metadata(base) else {
+        return vec![];
+    };
+    let Ok(all) = crate::registry::sandboxes() else {
+        return vec![];
+    };
+    all.into_iter()
+        .filter(|d| d != base)
+        .filter(|d| {
+            read(d)
+                .ok()
+                .flatten()
+                .is_some_and(|r| (r.dev, r.ino) == (md.dev(), md.ino()))
+        })
+        .collect()
+}
+
+/// The overlay sandboxes over `base` ([`users_of`]) that are on: in this
+/// mount namespace, or through a holder.
+pub fn users_on(base: &Path) -> Vec<PathBuf> {
+    users_of(base)
+        .into_iter()
+        .filter(|d| {
+            crate::engine::recorded_on(d)
+                || matches!(crate::holder::find(d), crate::holder::Found::Alive(_))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_paths_with_commas_and_colons() {
+        let r = Record {
+            base: PathBuf::from("/srv/a,b:c\\d \"e\""),
+            dev: 2049,
+            ino: 12,
+            userxattr: false,
+        };
+        let text = toml::to_string(&r).unwrap();
+        assert_eq!(toml::from_str::<Record>(&text).unwrap(), r);
+    }
+}

@@ -1,0 +1,737 @@
+//! Overlay sandboxes (`create --overlay BASE`: on mounts the merged view,
+//! writes land in the upper layer only, off leaves DIR as it was, pack
+//! flattens it, destroy never touches BASE) and ephemeral runs (`run
+//! --ephemeral`: the run's writes go to a throw-away overlay), in chroot
+//! and holder modes, and the attacks on the layout: a BASE path overlayfs
+//! options could not spell, a BASE swapped after create, an upper layer
+//! replaced by a symlink.
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use common::{code, d, finish_within, ok, stderr, stdout, wait_until, Ns, DEADLINE};
+
+/// Every path below `dir` (not crossing into another filesystem) with its
+/// kind, size and content digest: what must not change.
+fn tree(dir: &Path) -> Vec<String> {
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            "cd \"$1\" && find . -xdev | LC_ALL=C sort | while read -r p; do \
+             if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then echo \"$p $(md5sum < \"$p\")\"; \
+             else echo \"$p $(stat -c %F \"$p\")\"; fi; done",
+        )
+        .arg("sh")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A busybox base with a file to delete and a chroot.d of its own.
+fn base(ns: &Ns, name: &str) -> PathBuf {
+    let b = ns.busybox_root(name);
+    fs::write(b.join("etc/hello"), "from the base\n").unwrap();
+    fs::write(b.join("chroot.d/tool.conf"), "# the base's\n").unwrap();
+    b
+}
+
+fn create_overlay(ns: &Ns, base: &Path, dir: &Path) -> String {
+    ok(&ns.run(&["create", "-q", "--overlay", d(base), "-d", d(dir)]))
+}
+
+/// The mount table of the test's namespace: mount point, source and type
+/// of each line, sorted (ids and order aside).
+fn table(ns: &Ns) -> Vec<String> {
+    let mut v: Vec<String> = ns
+        .mountinfo()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            format!("{} {} {}", f[3], f[4], f[f.len() - 2])
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn overlay_writes_go_to_the_upper_layer_and_off_leaves_dir_as_it_was() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let base_before = tree(&b);
+    let dir = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &dir);
+    assert_eq!(names(&dir), [".chroot-tool", "chroot.d"]);
+    assert_eq!(names(&dir.join("chroot.d")), ["overlay.toml", "tool.conf"]);
+    assert!(names(&dir.join(".chroot-tool/upper")).is_empty());
+    let off_view = tree(&dir);
+
+    ok(&ns.run(&["on", "-d", d(&dir)]));
+    assert_eq!(ns.state(&dir), "on");
+    let st = ok(&ns.run(&["status", "-d", d(&dir)]));
+    assert!(st.contains(&format!("overlay over: {}\n", d(&b))), "{st}");
+    let mi = ns.mountinfo();
+    let top = mi
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(d(&dir)))
+        .expect("a mount at DIR");
+    assert!(top.contains(" - overlay chroot-tool "), "{top}");
+    let out = ok(&ns.run_in(
+        &dir,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "cat /etc/hello; echo x > /etc/marker; rm /etc/hello; echo own > /chroot.d/mine; \
+             ls /chroot.d; ls -d /.chroot-tool 2>&1 || true",
+        ],
+    ));
+    assert!(out.starts_with("from the base\n"), "{out}");
+    assert!(out.contains("mine\noverlay.toml\ntool.conf\n"), "{out}");
+    assert!(
+        out.contains("No such file"),
+        "the layers are out of sight: {out}"
+    );
+    // BASE is unchanged on disk while the overlay is on.
+    assert_eq!(tree(&b), base_before);
+
+    let off = ok(&ns.run(&["off", "-d", d(&dir)]));
+    assert!(off.contains("is off"), "{off}");
+    assert!(
+        ns.mounts_under(&dir).is_empty(),
+        "{:?}",
+        ns.mounts_under(&dir)
+    );
+    assert!(ns.mounts_under(&b).is_empty());
+    // One lock, named by DIR's own directory, whether the view covered it
+    // (run, off) or not (create, on).
+    let own = fs::metadata(&dir).unwrap();
+    assert_eq!(
+        names(&ns.run_dir.join("lock")),
+        [format!("{}-{}", own.dev(), own.ino())]
+    );
+    // DIR shows its own entries again; the writes are in the upper layer,
+    // the deleted base file a whiteout there, chroot.d the sandbox's own.
+    assert_eq!(names(&dir), names_of(&off_view));
+    let upper = dir.join(".chroot-tool/upper");
+    assert_eq!(fs::read_to_string(upper.join("etc/marker")).unwrap(), "x\n");
+    let wh = fs::symlink_metadata(upper.join("etc/hello")).unwrap();
+    assert!(
+        wh.file_type().is_char_device() && wh.rdev() == 0,
+        "a whiteout"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("chroot.d/mine")).unwrap(),
+        "own\n"
+    );
+    assert!(!upper.join("chroot.d/mine").exists());
+    assert_eq!(tree(&b), base_before, "BASE unchanged");
+
+    // On again: the writes are still there, the deleted file still gone.
+    let out = ok(&ns.run_in(&dir, &["--", "sh", "-c", "cat /etc/marker; ls /etc"]));
+    assert!(out.starts_with("x\n") && !out.contains("hello"), "{out}");
+    ok(&ns.run(&["off", "-d", d(&dir)]));
+
+    // Destroy: BASE in use refuses; the overlay goes and BASE stays whole.
+    let o = ns.run(&["destroy", "-y", "-d", d(&b)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("base of the overlay sandboxes"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(tree(&b), base_before);
+    ok(&ns.run(&["destroy", "-y", "-d", d(&dir)]));
+    assert!(!dir.exists());
+    assert_eq!(
+        tree(&b),
+        base_before,
+        "destroy of the overlay never touches BASE"
+    );
+    ok(&ns.run(&["destroy", "-y", "-d", d(&b)]));
+}
+
+/// The top-level names of a [`tree`] listing.
+fn names_of(t: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = t
+        .iter()
+        .filter_map(|l| {
+            let p = l.split(' ').next()?;
+            let rest = p.strip_prefix("./")?;
+            (!rest.contains('/')).then(|| rest.to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn two_overlays_over_one_base_are_independent() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let before = tree(&b);
+    let (one, two) = (ns.tmp.path().join("one"), ns.tmp.path().join("two"));
+    create_overlay(&ns, &b, &one);
+    create_overlay(&ns, &b, &two);
+    ok(&ns.run_in(
+        &one,
+        &["--", "sh", "-c", "echo one > /etc/who; rm /etc/hello"],
+    ));
+    ok(&ns.run_in(&two, &["--", "sh", "-c", "echo two > /etc/who"]));
+    let a = ok(&ns.run_in(&one, &["--", "sh", "-c", "cat /etc/who; ls /etc"]));
+    let b2 = ok(&ns.run_in(&two, &["--", "sh", "-c", "cat /etc/who; ls /etc"]));
+    assert!(a.starts_with("one\n") && !a.contains("hello"), "{a}");
+    assert!(b2.starts_with("two\n") && b2.contains("hello"), "{b2}");
+    ok(&ns.run(&["off", "-d", d(&one)]));
+    ok(&ns.run(&["off", "-d", d(&two)]));
+    assert!(ns.mounts_under(ns.tmp.path()).is_empty());
+    assert_eq!(tree(&b), before);
+}
+
+#[test]
+fn overlay_of_the_debian_base() {
+    let ns = Ns::new();
+    let b = ns.debian_root("deb");
+    let dir = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &dir);
+    let used = fs::read_dir(dir.join(".chroot-tool/upper"))
+        .unwrap()
+        .count();
+    assert_eq!(used, 0, "no disk used until written");
+    let out = ok(&ns.run_in(
+        &dir,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "dpkg-query -W -f '${Package}\\n' dpkg && echo x > /etc/marker && rm /usr/bin/yes \
+             && mv /etc/debian_version /etc/debian_version.moved && command -v yes || echo gone",
+        ],
+    ));
+    assert!(
+        out.starts_with("dpkg\n") && out.ends_with("gone\n"),
+        "{out}"
+    );
+    ok(&ns.run(&["off", "-d", d(&dir)]));
+    assert!(ns.mounts_under(&dir).is_empty());
+    assert!(b.join("usr/bin/yes").exists() && b.join("etc/debian_version").exists());
+    assert!(!b.join("etc/marker").exists());
+    let out = ok(&ns.run_in(
+        &dir,
+        &["--", "sh", "-c", "cat /etc/marker; ls /etc/debian_version*"],
+    ));
+    assert_eq!(out, "x\n/etc/debian_version.moved\n");
+    ok(&ns.run(&["destroy", "-y", "-d", d(&dir)]));
+    assert!(b.join("usr/bin/yes").exists());
+}
+
+/// The member names of a tar archive.
+fn members(ns: &Ns, file: &Path) -> Vec<String> {
+    let o = ns.sh(&format!("tar -tf '{}'", d(file)));
+    ok(&o)
+        .lines()
+        .map(|l| l.trim_start_matches("./").trim_end_matches('/').to_string())
+        .collect()
+}
+
+#[test]
+fn pack_flattens_an_overlay_on_or_off() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let dir = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &dir);
+    ok(&ns.run_in(
+        &dir,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "echo x > /etc/marker; rm /etc/hello; mkdir -p /opt/d; echo y > /opt/d/f; \
+             echo own > /chroot.d/mine",
+        ],
+    ));
+    let on_tar = ns.tmp.path().join("on.tar");
+    ok(&ns.run(&["pack", "-q", "-d", d(&dir), "-o", d(&on_tar)]));
+    ok(&ns.run(&["off", "-d", d(&dir)]));
+    let off_tar = ns.tmp.path().join("off.tar");
+    ok(&ns.run(&["pack", "-q", "-d", d(&dir), "-o", d(&off_tar)]));
+    assert!(ns.mounts_under(&dir).is_empty(), "pack leaves no mount");
+    for t in [&on_tar, &off_tar] {
+        let m = members(&ns, t);
+        for want in [
+            "bin/busybox",
+            "etc/passwd",
+            "etc/marker",
+            "opt/d/f",
+            "chroot.d/mine",
+            "chroot.d/tool.conf",
+        ] {
+            assert!(
+                m.iter().any(|n| n == want),
+                "{want} in {}: {m:?}",
+                t.display()
+            );
+        }
+        for gone in ["etc/hello", "chroot.d/overlay.toml", ".chroot-tool"] {
+            assert!(
+                !m.iter().any(|n| n.starts_with(gone)),
+                "{gone} in {}: {m:?}",
+                t.display()
+            );
+        }
+    }
+    let mut a = members(&ns, &on_tar);
+    let mut c = members(&ns, &off_tar);
+    a.sort();
+    c.sort();
+    assert_eq!(a, c);
+    // Unpacked, it is a plain sandbox with the changes.
+    let un = ns.tmp.path().join("un");
+    ok(&ns.run(&["unpack", d(&off_tar), "-d", d(&un)]));
+    let out = ok(&ns.run_in(
+        &un,
+        &["--", "sh", "-c", "cat /etc/marker /chroot.d/mine; ls /etc"],
+    ));
+    assert!(
+        out.starts_with("x\nown\n") && !out.contains("hello"),
+        "{out}"
+    );
+    assert!(!un.join(".chroot-tool").exists());
+}
+
+#[test]
+fn a_base_path_with_a_comma_a_colon_and_a_backslash_is_used_as_it_is() {
+    let ns = Ns::new();
+    let b = base(&ns, "ba,se:x\\y");
+    let dir = ns.tmp.path().join("o,v:1");
+    create_overlay(&ns, &b, &dir);
+    let out = ok(&ns.run_in(
+        &dir,
+        &["--", "sh", "-c", "cat /etc/hello; echo x > /etc/marker"],
+    ));
+    assert_eq!(out, "from the base\n");
+    ok(&ns.run(&["off", "-d", d(&dir)]));
+    assert!(ns.mounts_under(ns.tmp.path()).is_empty());
+    assert!(dir.join(".chroot-tool/upper/etc/marker").exists());
+    assert!(!b.join("etc/marker").exists());
+}
+
+#[test]
+fn a_base_swapped_after_create_is_refused() {
+    let ns = Ns::new();
+    let real = base(&ns, "real");
+    let other = base(&ns, "other");
+    fs::write(other.join("etc/hello"), "an impostor\n").unwrap();
+    let link = ns.tmp.path().join("base-link");
+    symlink(&real, &link).unwrap();
+    let dir = ns.tmp.path().join("ov");
+    create_overlay(&ns, &link, &dir);
+    let rec = fs::read_to_string(dir.join("chroot.d/overlay.toml")).unwrap();
+    assert!(rec.contains(&format!("base = \"{}\"", d(&real))), "{rec}");
+    // The symlink given at create now leads elsewhere: BASE is the
+    // directory it named then.
+    fs::remove_file(&link).unwrap();
+    symlink(&other, &link).unwrap();
+    let out = ok(&ns.run_in(&dir, &["--", "cat", "/etc/hello"]));
+    assert_eq!(out, "from the base\n");
+    ok(&ns.run(&["off", "-d", d(&dir)]));
+    // BASE's own path is now a symlink to another rootfs: refused.
+    fs::rename(&real, ns.tmp.path().join("real.moved")).unwrap();
+    symlink(&other, &real).unwrap();
+    let o = ns.run_in(&dir, &["--", "cat", "/etc/hello"]);
+    assert_eq!(code(&o), 125, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("a symlink is on its path"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("impostor"));
+    // Another directory at BASE's path: refused by its identity.
+    fs::remove_file(&real).unwrap();
+    ok(&ns.sh(&format!("cp -a '{}' '{}'", d(&other), d(&real))));
+    let o = ns.run_in(&dir, &["--", "cat", "/etc/hello"]);
+    assert_eq!(code(&o), 125, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("not the directory it was"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        ns.mounts_under(ns.tmp.path()).is_empty(),
+        "nothing was mounted"
+    );
+}
+
+#[test]
+fn an_upper_layer_replaced_by_a_symlink_is_refused() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let dir = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &dir);
+    let elsewhere = ns.tmp.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::remove_dir(dir.join(".chroot-tool/upper")).unwrap();
+    symlink(&elsewhere, dir.join(".chroot-tool/upper")).unwrap();
+    let o = ns.run_in(&dir, &["--", "sh", "-c", "echo x > /etc/marker"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a symlink, not the overlay's own directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        names(&elsewhere).is_empty(),
+        "nothing written through the symlink"
+    );
+    assert!(
+        ns.mounts_under(ns.tmp.path()).is_empty(),
+        "nothing was mounted"
+    );
+    // The same for the whole layer directory.
+    fs::remove_file(dir.join(".chroot-tool/upper")).unwrap();
+    fs::rename(dir.join(".chroot-tool"), ns.tmp.path().join("layers")).unwrap();
+    symlink(ns.tmp.path().join("layers"), dir.join(".chroot-tool")).unwrap();
+    let o = ns.run_in(&dir, &["--", "true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(ns.mounts_under(ns.tmp.path()).is_empty());
+}
+
+#[test]
+fn bases_that_cannot_be_one_are_refused() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let data = ns.tmp.path().join("data");
+    fs::create_dir(&data).unwrap();
+    fs::write(data.join("notes"), "x").unwrap();
+    let o = ns.run(&[
+        "create",
+        "--overlay",
+        d(&data),
+        "-d",
+        d(&ns.tmp.path().join("a")),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("not a root filesystem"),
+        "{}",
+        stderr(&o)
+    );
+    let ov = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &ov);
+    let o = ns.run(&[
+        "create",
+        "--overlay",
+        d(&ov),
+        "-d",
+        d(&ns.tmp.path().join("b")),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("itself an overlay sandbox"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ns.run(&[
+        "create",
+        "--overlay",
+        "/",
+        "-d",
+        d(&ns.tmp.path().join("c")),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("system directory"), "{}", stderr(&o));
+    // A BASE that is on (being written to) is refused by the overlay's on.
+    ok(&ns.run(&["on", "-d", d(&b)]));
+    let o = ns.run(&["on", "-d", d(&ov)]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("it is on"), "{}", stderr(&o));
+    assert_eq!(ns.mounts_under(&ov), Vec::<String>::new());
+    ok(&ns.run(&["off", "-d", d(&b)]));
+    // And the other way: a BASE is not turned on (by on or run) while an
+    // overlay over it is.
+    ok(&ns.run(&["on", "-d", d(&ov)]));
+    for args in [
+        &["on", "-d", d(&b)][..],
+        &["run", "-d", d(&b), "--", "true"][..],
+    ] {
+        let o = ns.run(args);
+        assert_ne!(code(&o), 0, "{args:?}");
+        assert!(
+            stderr(&o).contains("base of overlay sandboxes that are on"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(ns.mounts_under(&b), Vec::<String>::new());
+    ok(&ns.run(&["off", "-d", d(&ov)]));
+    ok(&ns.run_in(&b, &["--", "true"]));
+    ok(&ns.run(&["off", "-d", d(&b)]));
+}
+
+/// `run --ephemeral`'s checks on `root` (on): writes and a deletion vanish
+/// with the run, a parallel run never sees them, a failure keeps its
+/// status, and nothing remains: no mount, no file.
+fn ephemeral_leaves_nothing(ns: &Ns, root: &Path, disk: &Path) {
+    let before_tree = tree(disk);
+    let before = table(ns);
+    let out = ok(&ns.run_in(
+        root,
+        &[
+            "--ephemeral",
+            "--",
+            "sh",
+            "-c",
+            "echo x > /etc/marker; rm /bin/ls; cat /etc/marker; test -e /bin/ls || echo no-ls",
+        ],
+    ));
+    assert_eq!(out, "x\nno-ls\n");
+    let out = ok(&ns.run_in(
+        root,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "test -e /etc/marker && echo marker; test -e /bin/ls && echo ls",
+        ],
+    ));
+    assert_eq!(out, "ls\n");
+    assert_eq!(table(ns), before, "no mount of the run is left");
+    assert_eq!(tree(disk), before_tree, "the sandbox's files are unchanged");
+
+    // A parallel normal run does not see the ephemeral run's writes.
+    let mut c = ns.tool();
+    c.args(["run", "-d", d(root), "--ephemeral", "--", "sh", "-c"])
+        .arg("echo x > /etc/parallel; touch /tmp/written; while [ ! -e /tmp/seen ]; do sleep 0.05; done")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    let tmp_seen = |name: &str| {
+        let o = ns.run_in(root, &["--", "test", "-e", &format!("/tmp/{name}")]);
+        code(&o) == 0
+    };
+    wait_until("the ephemeral run wrote", || tmp_seen("written"));
+    let o = ns.run_in(
+        root,
+        &["--", "sh", "-c", "cat /etc/parallel 2>&1; touch /tmp/seen"],
+    );
+    assert!(stdout(&o).contains("No such file"), "{}", stdout(&o));
+    ok(&finish_within(child, DEADLINE));
+    ok(&ns.run_in(root, &["--", "rm", "/tmp/written", "/tmp/seen"]));
+
+    // A failure inside: its status is kept, nothing is left.
+    let o = ns.run_in(
+        root,
+        &[
+            "--ephemeral",
+            "--",
+            "sh",
+            "-c",
+            "echo y > /etc/failed; exit 7",
+        ],
+    );
+    assert_eq!(code(&o), 7, "{}", stderr(&o));
+    let o = ns.run_in(root, &["--ephemeral", "--", "/no/such/program"]);
+    assert_eq!(code(&o), 127, "{}", stderr(&o));
+    assert_eq!(table(ns), before);
+    assert_eq!(tree(disk), before_tree);
+}
+
+#[test]
+fn ephemeral_runs_in_chroot_mode() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    ephemeral_leaves_nothing(&ns, &root, &root);
+    // shell too.
+    let mut c = ns.tool();
+    c.args(["shell", "--ephemeral", "-d", d(&root)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo s > /etc/from-shell; cat /etc/from-shell\n")
+        .unwrap();
+    let o = finish_within(child, DEADLINE);
+    assert_eq!(ok(&o), "s\n");
+    assert!(!root.join("etc/from-shell").exists());
+    // `status` lists, and `off` ends, an ephemeral run's processes (their
+    // root is the run's overlay, held by their supervisor).
+    let mut c = ns.tool();
+    c.args(["run", "-d", d(&root), "--ephemeral", "--", "sleep", "1000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    wait_until("status lists the ephemeral run's sleep", || {
+        stdout(&ns.run(&["status", "-d", d(&root)])).contains(" sleep")
+    });
+    let off = ok(&ns.run(&["off", "-d", d(&root), "--timeout", "5"]));
+    assert!(off.contains("1 process ended"), "{off}");
+    let o = finish_within(child, DEADLINE);
+    assert_eq!(code(&o), 143, "{}", stderr(&o));
+    assert!(ns.mounts_under(&root).is_empty());
+}
+
+#[test]
+fn ephemeral_runs_over_an_overlay_sandbox() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let dir = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &dir);
+    ok(&ns.run(&["on", "-d", d(&dir)]));
+    // Its own chroot.d is bound read-only in an ephemeral run.
+    let o = ns.run_in(
+        &dir,
+        &["--ephemeral", "--", "sh", "-c", "echo x > /chroot.d/new"],
+    );
+    assert_ne!(code(&o), 0);
+    assert!(!dir.join("chroot.d/new").exists());
+    ok(&ns.run(&["off", "-d", d(&dir)]));
+    let upper = dir.join(".chroot-tool/upper");
+    let before_upper = tree(&upper);
+    ok(&ns.run(&["on", "-d", d(&dir)]));
+    ephemeral_leaves_nothing(&ns, &dir, &b);
+    ok(&ns.run(&["off", "-d", d(&dir)]));
+    assert_eq!(tree(&upper), before_upper, "the upper layer is unchanged");
+}
+
+#[test]
+fn ephemeral_runs_through_a_holder() {
+    for how in [&["-N"][..], &["--ns", "pid"][..]] {
+        let ns = Ns::new();
+        let root = ns.busybox_root("sb");
+        let mut on = vec!["on", "-d", d(&root)];
+        on.extend_from_slice(how);
+        ok(&ns.run(&on));
+        let st = ok(&ns.run(&["status", "-d", d(&root)]));
+        assert!(st.contains("holder"), "{how:?}: {st}");
+        ephemeral_leaves_nothing(&ns, &root, &root);
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        assert!(ns.mounts_under(&root).is_empty(), "{how:?}");
+    }
+}
+
+/// chroot-tool as the normal user `name` (made by .ci/run), in the test's
+/// mount namespace, with its own runtime, state and config directories
+/// under `home` (which it owns).
+fn as_user(ns: &Ns, name: &str, home: &Path, args: &[&str]) -> std::process::Output {
+    let bin = ns.tmp.path().join("chroot-tool");
+    let mut c = ns.cmd("setpriv");
+    c.args(["--reuid", name, "--regid", name, "--init-groups", "--"])
+        .arg(&bin)
+        .args(args)
+        .env_remove("CHROOT_TOOL_RUN_DIR")
+        .env_remove(chroot_tool::audit::STATE_ENV)
+        .env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .current_dir(home)
+        .stdin(Stdio::null());
+    common::output_within(&mut c, DEADLINE)
+}
+
+#[test]
+fn a_normal_user_makes_uses_packs_and_destroys_an_overlay_sandbox() {
+    use std::os::unix::fs::PermissionsExt;
+    let ns = Ns::new();
+    let pw = nix::unistd::User::from_name("ct-user")
+        .unwrap()
+        .expect("the test user ct-user is missing: run .ci/run (it makes it)");
+    fs::set_permissions(ns.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    common::install_exec(Path::new(common::BIN), &ns.tmp.path().join("chroot-tool"));
+    let home = ns.tmp.path().join("home");
+    fs::create_dir(&home).unwrap();
+    for sub in ["run", "state", "config", "cache"] {
+        fs::create_dir(home.join(sub)).unwrap();
+    }
+    fs::set_permissions(home.join("run"), fs::Permissions::from_mode(0o700)).unwrap();
+    let b = home.join("base");
+    common::make_busybox_root(&b);
+    fs::write(b.join("etc/hello"), "from the base\n").unwrap();
+    let (uid, gid) = (pw.uid.as_raw(), pw.gid.as_raw());
+    ok(&ns.sh(&format!("chown -R -h {uid}:{gid} '{}'", d(&home))));
+    let before = tree(&b);
+    let dir = home.join("ov");
+    let u = |args: &[&str]| as_user(&ns, "ct-user", &home, args);
+    ok(&u(&["create", "-q", "--overlay", d(&b), "-d", d(&dir)]));
+    let out = ok(&u(&[
+        "run",
+        "-d",
+        d(&dir),
+        "--",
+        "sh",
+        "-c",
+        "echo x > /etc/marker; rm /etc/hello; id -u",
+    ]));
+    assert_eq!(out, "0\n");
+    let out = ok(&u(&[
+        "run",
+        "-d",
+        d(&dir),
+        "--ephemeral",
+        "--",
+        "sh",
+        "-c",
+        "echo e > /etc/e; cat /etc/marker",
+    ]));
+    assert_eq!(out, "x\n");
+    let tar = home.join("p.tar");
+    ok(&u(&["pack", "-q", "-d", d(&dir), "-o", d(&tar)]));
+    let m = members(&ns, &tar);
+    assert!(
+        m.iter().any(|n| n == "etc/marker") && m.iter().any(|n| n == "bin/busybox"),
+        "{m:?}"
+    );
+    assert!(!m.iter().any(|n| n == "etc/hello" || n == "etc/e"), "{m:?}");
+    ok(&u(&["off", "-d", d(&dir)]));
+    assert_eq!(
+        fs::read_to_string(dir.join(".chroot-tool/upper/etc/marker")).unwrap(),
+        "x\n"
+    );
+    assert!(!dir.join(".chroot-tool/upper/etc/e").exists());
+    assert_eq!(tree(&b), before, "BASE unchanged");
+    ok(&u(&["destroy", "-y", "-d", d(&dir)]));
+    assert!(!dir.exists());
+    assert_eq!(tree(&b), before);
+    assert!(ns.mounts_under(&home).is_empty());
+}
+
+#[test]
+fn an_overlay_made_by_root_is_not_turned_on_in_a_user_namespace() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let dir = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &dir);
+    let o = ns.run(&["on", "-N", "-d", d(&dir)]);
+    assert_eq!(code(&o), 1);
+    let e = stderr(&o);
+    assert!(e.contains("made by root") && e.lines().count() == 1, "{e}");
+    assert!(ns.mounts_under(&dir).is_empty());
+    ok(&ns.run(&["on", "-d", d(&dir)]));
+    ok(&ns.run(&["off", "-d", d(&dir)]));
+}
