@@ -387,7 +387,7 @@ impl Sandbox {
                 }
             ))
         };
-        match crate::holder::find(&self.dir) {
+        match crate::holder::find_or_scan(&self.dir) {
             crate::holder::Found::Alive(h) => {
                 self.stop(grace, Some(&h), warn);
                 let ended = crate::holder::turn_off(&self.dir, h, grace, &mut say)?;

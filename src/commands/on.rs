@@ -17,7 +17,7 @@ pub fn run(dir: Option<&Path>, args: &OnArgs) -> Result<()> {
     let conf = sb.conf()?;
     let spec = holder::spec_for(&conf, args.userns, args.ns)?;
     let lock = lock::for_use(&sb.dir)?;
-    let found = holder::find(&sb.dir);
+    let found = holder::find_or_scan(&sb.dir);
     if let Found::Died = found {
         super::note(format!(
             "the holder of {} had ended (killed, or a reboot); its pid file was removed",
