@@ -810,6 +810,42 @@ fn a_holder_whose_pid_file_was_removed_or_rewritten_is_still_found() {
     assert!(!out.contains("already off"), "{out}");
     wait_until("the holder to end", || gone(holder));
     assert!(!file.exists());
+    // Rewritten to name a process inside, with its start time and mount
+    // namespace: that one is ended, and so is the holder.
+    ok(&user.tool(&ns, &["on", "-d", d(&root)]));
+    let holder = holder_pid(&user.status(&ns, &root));
+    let _k3 = KillHolder(holder);
+    let _s = KillArgs(vec!["9961".into()]);
+    ok(&user.tool(
+        &ns,
+        &[
+            "run",
+            "-d",
+            d(&root),
+            "sleep 9961 >/dev/null 2>&1 </dev/null &",
+        ],
+    ));
+    wait_until("the sleep to run", || !with_arg("9961").is_empty());
+    let decoy = with_arg("9961")[0];
+    let stat = fs::read_to_string(format!("/proc/{decoy}/stat")).unwrap();
+    let start = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    fs::write(
+        &file,
+        format!(
+            "v1 {decoy} {start} user - {} {} 0\n",
+            ns_of(decoy, "user"),
+            ns_of(decoy, "mnt")
+        ),
+    )
+    .unwrap();
+    let out = ok(&user.tool(&ns, &["off", "-d", d(&root)]));
+    assert!(!out.contains("already off"), "{out}");
+    wait_until("the sleep to end", || with_arg("9961").is_empty());
+    wait_until("the holder to end", || gone(holder));
 }
 
 #[test]
