@@ -17,7 +17,9 @@
 //! sandbox's reach, holds its pid with its identity: its start time and
 //! the inodes of its namespaces. A holder counts as alive only when both
 //! still match ([`state`]); one that died (kill -9, a reboot) is noticed
-//! by the next command and its file removed ([`find`]).
+//! by the next command and its file removed ([`find`]). A pid file removed
+//! or rewritten while its holder runs does not hide it from `on` and `off`
+//! ([`find_or_scan`]).
 //!
 //! `run` and the others reach the root through it ([`join`]: setns by the
 //! holder's pidfd, user namespace first, then the mount namespace and the
@@ -93,6 +95,10 @@ pub struct HolderInfo {
     /// The namespaces it owns besides the user and mount namespaces.
     pub ns: NsSet,
     inodes: Inodes,
+    /// The inodes of its uts, ipc and net namespaces, those it owns.
+    others: Vec<(&'static str, u64)>,
+    /// DIR's root directory (device, inode).
+    root: Option<(u64, u64)>,
     pidfd: OwnedFd,
 }
 
@@ -113,22 +119,57 @@ impl HolderInfo {
         self.inodes.mnt
     }
 
-    /// Whether the process `pid` (not the holder itself) is inside: in its
-    /// pid namespace, its mount namespace, or its user namespace (a run
-    /// with a mount namespace of its own stays in the latter two).
+    /// Whether the process `pid` (not the holder itself) is inside: in
+    /// any namespace the holder owns (its mount, uts, ipc or net
+    /// namespace), in its pid or user namespace or one made below them
+    /// (`unshare -U`, a pid namespace inside: a process cannot leave
+    /// them), or, having left all of those (root without a user
+    /// namespace may), its root is DIR's root directory and one of its
+    /// ancestors is inside.
     pub fn holds(&self, pid: i32) -> bool {
         if pid == self.pid {
             return false;
         }
-        let ino = |kind: &str| ns_inode(pid, kind);
         // A process that has ended (a zombie its parent has not reaped
         // yet) has no mount namespace any more: it is not inside.
-        let Some(mnt) = ino("mnt") else {
+        if ns_inode(pid, "mnt").is_none() {
             return false;
+        }
+        if self.in_namespaces(pid) {
+            return true;
+        }
+        let root = fs::metadata(format!("/proc/{pid}/root")).ok();
+        if root.is_none() || root.map(|m| (m.dev(), m.ino())) != self.root {
+            return false;
+        }
+        let mut at = pid;
+        for _ in 0..64 {
+            let Some(parent) = fs::read_to_string(format!("/proc/{at}/stat"))
+                .ok()
+                .and_then(|s| procs::ppid_of_stat(&s))
+                .filter(|&p| p > 1)
+            else {
+                return false;
+            };
+            if parent == self.pid || self.in_namespaces(parent) {
+                return true;
+            }
+            at = parent;
+        }
+        false
+    }
+
+    /// Whether `pid` is in one of the holder's namespaces (or below its
+    /// user or pid namespace).
+    fn in_namespaces(&self, pid: i32) -> bool {
+        let ino = |kind: &str| ns_inode(pid, kind);
+        let below = |kind: &str, of: u64| {
+            sys::ns::descends_from(Path::new(&format!("/proc/{pid}/ns/{kind}")), of)
         };
-        mnt == self.inodes.mnt
-            || (self.ns.pid && ino("pid") == Some(self.inodes.pid))
-            || (self.userns && ino("user") == Some(self.inodes.user))
+        ino("mnt") == Some(self.inodes.mnt)
+            || self.others.iter().any(|&(k, i)| ino(k) == Some(i))
+            || (self.ns.pid && below("pid", self.inodes.pid))
+            || (self.userns && below("user", self.inodes.user))
     }
 
     /// The processes inside.
@@ -255,18 +296,105 @@ fn read_record(path: &Path) -> PidFile {
 /// The holder the record speaks of, if it is still that process: held by
 /// a pidfd, then its start time and mount namespace checked (a reused pid
 /// has another start; a holder's mount namespace is its own).
-fn alive(r: &Record) -> Option<HolderInfo> {
+fn alive(r: &Record, dir: &Path) -> Option<HolderInfo> {
     let fd = pidfd::open(r.pid).ok()?;
     if procs::start_time(r.pid)? != r.start || ns_inode(r.pid, "mnt")? != r.inodes.mnt {
         return None;
     }
-    pidfd::alive(fd.as_fd()).then_some(HolderInfo {
+    let info = info_of(r, fd, dir)?;
+    pidfd::alive(info.pidfd.as_fd()).then_some(info)
+}
+
+/// The handle of the holder `r` speaks of, held by `fd`.
+fn info_of(r: &Record, fd: OwnedFd, dir: &Path) -> Option<HolderInfo> {
+    let mut others = vec![];
+    for (on, kind) in [(r.ns.uts, "uts"), (r.ns.ipc, "ipc"), (r.ns.net, "net")] {
+        if on {
+            others.push((kind, ns_inode(r.pid, kind)?));
+        }
+    }
+    Some(HolderInfo {
         pid: r.pid,
         userns: r.userns,
         ns: r.ns,
         inodes: r.inodes,
+        others,
+        root: fs::metadata(dir).ok().map(|m| (m.dev(), m.ino())),
         pidfd: fd,
     })
+}
+
+/// The holders of `dir` that no pid file names (it was removed or
+/// rewritten while they ran): our processes named as a holder is, in a
+/// mount namespace not ours with a mount at or below DIR. Their pid file
+/// is written again. Only `on` and `off` look (a walk of `/proc`).
+fn scan(dir: &Path) -> Vec<HolderInfo> {
+    let me = nix::unistd::getuid().as_raw();
+    let ours = |kind: &str| ns_inode(std::process::id() as i32, kind);
+    let uid_of = |pid: i32| {
+        fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))?
+            .split_whitespace()
+            .next()?
+            .parse::<u32>()
+            .ok()
+    };
+    let mut found = vec![];
+    for p in procs::list_where(&|pid| {
+        fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c == b"chroot-tool-hol\n")
+    }) {
+        let pid = p.pid;
+        let Ok(fd) = pidfd::open(pid) else { continue };
+        if uid_of(pid) != Some(me) {
+            continue;
+        }
+        let (Some(mnt), Some(start)) = (ns_inode(pid, "mnt"), procs::start_time(pid)) else {
+            continue;
+        };
+        if Some(mnt) == ours("mnt") {
+            continue;
+        }
+        let Ok(text) = fs::read(format!("/proc/{pid}/mountinfo")) else {
+            continue;
+        };
+        let all = crate::mountinfo::parse(&text).unwrap_or_default();
+        if crate::mountinfo::under(&all, dir).is_empty() {
+            continue;
+        }
+        let own = |kind: &str| {
+            let i = ns_inode(pid, kind);
+            (i.is_some() && i != ours(kind)).then(|| i.unwrap_or(0))
+        };
+        let ns = NsSet {
+            pid: own("pid").is_some(),
+            uts: own("uts").is_some(),
+            ipc: own("ipc").is_some(),
+            net: own("net").is_some(),
+        };
+        let r = Record {
+            pid,
+            start,
+            userns: own("user").is_some(),
+            ns,
+            inodes: Inodes {
+                user: own("user").unwrap_or(0),
+                mnt,
+                pid: own("pid").unwrap_or(0),
+            },
+        };
+        let Some(info) = info_of(&r, fd, dir) else {
+            continue;
+        };
+        if pidfd::alive(info.pidfd.as_fd()) {
+            if let Ok(path) = file_of(dir) {
+                let _ = write_record(&path, &r);
+            }
+            found.push(info);
+        }
+    }
+    found
 }
 
 /// The holder of the sandbox at `dir`, when one is alive. No pid file
@@ -274,7 +402,7 @@ fn alive(r: &Record) -> Option<HolderInfo> {
 /// DIR and one failed `open`. Changes nothing (for `list`).
 pub fn state(dir: &Path) -> Option<HolderInfo> {
     match read_record(&file_of(dir).ok()?) {
-        PidFile::Record(r) => alive(&r),
+        PidFile::Record(r) => alive(&r, dir),
         PidFile::Missing | PidFile::Bad => None,
     }
 }
@@ -302,13 +430,27 @@ pub fn find(dir: &Path) -> Found {
         }
         PidFile::Record(r) => r,
     };
-    match alive(&r) {
+    match alive(&r, dir) {
         Some(h) => Found::Alive(h),
         None => {
             let _ = fs::remove_file(&path);
             owned::forget_namespace(r.inodes.mnt);
             Found::Died
         }
+    }
+}
+
+/// The holder of `dir`, as [`find`]; when no pid file names a live one,
+/// a holder whose pid file was removed or rewritten while it ran is looked
+/// for among the processes (for `on` and `off`: never a second holder,
+/// never "already off" while one runs).
+pub fn find_or_scan(dir: &Path) -> Found {
+    match find(dir) {
+        Found::Alive(h) => Found::Alive(h),
+        other => match scan(dir).into_iter().next() {
+            Some(h) => Found::Alive(h),
+            None => other,
+        },
     }
 }
 
@@ -483,7 +625,7 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
     }
     let first_end = sys::process::wait_child(first);
     let info = match (ready, holder, &error) {
-        (true, Some(pid), None) => record_of(pid, spec),
+        (true, Some(pid), None) => record_of(pid, spec, &sb.dir),
         _ => None,
     };
     // On every way out but success, `go` closes unwritten: a holder still
@@ -513,7 +655,7 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
 }
 
 /// The record and handle of the holder `pid`, just started.
-fn record_of(pid: i32, spec: &Spec) -> Option<(HolderInfo, Record)> {
+fn record_of(pid: i32, spec: &Spec, dir: &Path) -> Option<(HolderInfo, Record)> {
     let fd = pidfd::open(pid).ok()?;
     let rec = Record {
         pid,
@@ -534,13 +676,7 @@ fn record_of(pid: i32, spec: &Spec) -> Option<(HolderInfo, Record)> {
             },
         },
     };
-    let info = HolderInfo {
-        pid,
-        userns: rec.userns,
-        ns: rec.ns,
-        inodes: rec.inodes,
-        pidfd: fd,
-    };
+    let info = info_of(&rec, fd, dir)?;
     Some((info, rec))
 }
 
@@ -589,6 +725,14 @@ fn first_child(
             // The parent could not map our ids: it has said why.
             sys::ns::exit_now(1);
         }
+    }
+    // Root's holder is undumpable before anything can be inside: root
+    // there (in a user namespace with -N, mapped to uid 0) may then not
+    // ptrace it nor open its root, descriptors or environment through
+    // /proc. A normal user's holder may not be: the user could no longer
+    // join it (setns by pidfd asks for ptrace access); see docs/security.md.
+    if crate::audit::invoked_as_root() {
+        sys::ns::not_dumpable();
     }
     let mut flags = CloneFlags::CLONE_NEWNS;
     for (on, f) in [
@@ -737,6 +881,16 @@ pub fn turn_off(
     grace: Duration,
     waiting: &mut dyn FnMut(usize, Duration),
 ) -> Result<Ended> {
+    end_holder(dir, h, grace, waiting, 0)
+}
+
+fn end_holder(
+    dir: &Path,
+    h: HolderInfo,
+    grace: Duration,
+    waiting: &mut dyn FnMut(usize, Duration),
+    depth: usize,
+) -> Result<Ended> {
     let mounts = h.mounts(dir).len();
     let (processes, _) = procs::end_where(&|_| true, &|p| h.holds(p), grace, waiting);
     let _ = pidfd::send_signal(h.pidfd.as_fd(), libc::SIGKILL);
@@ -769,7 +923,17 @@ pub fn turn_off(
         let _ = fs::remove_file(path);
     }
     owned::forget_namespace(h.inodes.mnt);
-    Ok(Ended { mounts, processes })
+    let mut ended = Ended { mounts, processes };
+    // The pid file may have named another process than the holder (it was
+    // rewritten while the sandbox was on): a holder still there is ended too.
+    if depth < 4 {
+        if let Some(other) = scan(dir).into_iter().next() {
+            let more = end_holder(dir, other, grace, waiting, depth + 1)?;
+            ended.mounts += more.mounts;
+            ended.processes += more.processes;
+        }
+    }
+    Ok(ended)
 }
 
 #[cfg(test)]

@@ -432,7 +432,7 @@ impl Sandbox {
     ) -> Result<Switched> {
         use crate::holder::{self, Found};
         let spec = holder::spec_for(conf, userns, ns)?;
-        let found = holder::find(&self.dir);
+        let found = holder::find_or_scan(&self.dir);
         if let Found::Died = found {
             note(format!(
                 "the holder of {} had ended (killed, or a reboot); its pid file was removed",
@@ -529,7 +529,7 @@ impl Sandbox {
                 }
             ))
         };
-        match crate::holder::find(&self.dir) {
+        match crate::holder::find_or_scan(&self.dir) {
             crate::holder::Found::Alive(h) => {
                 self.stop(grace, Some(&h), warn);
                 let ended = crate::holder::turn_off(&self.dir, h, grace, &mut say)?;

@@ -721,3 +721,268 @@ fn on_runs_start_without_a_holder_too() {
     );
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
+
+// ---- attack pass ----
+
+/// Kills `pid` on drop when it is still a holder: for the holders whose
+/// pid file a test removes.
+struct KillHolder(i64);
+
+impl Drop for KillHolder {
+    fn drop(&mut self) {
+        if fs::read_to_string(format!("/proc/{}/comm", self.0)).unwrap_or_default()
+            == "chroot-tool-hol\n"
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0 as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// The live (not zombie) processes whose command line has the word `w`.
+fn with_arg(w: &str) -> Vec<i64> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i64>().ok())
+        .filter(|&p| {
+            fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.split(|&b| b == 0).any(|x| x == w.as_bytes()))
+                && !gone(p)
+        })
+        .collect()
+}
+
+/// Kills, on drop, what `with_arg` finds for each word (what a failed
+/// test left behind).
+struct KillArgs(Vec<String>);
+
+impl Drop for KillArgs {
+    fn drop(&mut self) {
+        for w in &self.0 {
+            for p in with_arg(w) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_holder_whose_pid_file_was_removed_or_rewritten_is_still_found() {
+    let ns = Ns::new();
+    let user = User::new(&ns, "ct-user");
+    let _h = user.holders();
+    let root = user.home.join("vm");
+    make_busybox_root(&root);
+    chown_tree(&root, user.uid, user.uid);
+    ok(&user.tool(&ns, &["on", "--ns", "pid,uts,ipc,net", "-d", d(&root)]));
+    let holder = holder_pid(&user.status(&ns, &root));
+    let _k = KillHolder(holder);
+    let md = fs::metadata(&root).unwrap();
+    let file = user
+        .home
+        .join(format!("run/chroot-tool/holder/{}-{}", md.dev(), md.ino()));
+    assert!(file.exists());
+    // Removed: `on` finds the holder running (no second one) and writes
+    // its pid file again.
+    fs::remove_file(&file).unwrap();
+    let out = ok(&user.tool(&ns, &["on", "--ns", "pid,uts,ipc,net", "-d", d(&root)]));
+    assert!(
+        !out.contains("is on (holder pid"),
+        "no second holder: {out}"
+    );
+    assert_eq!(holder_pid(&user.status(&ns, &root)), holder);
+    // Rewritten (garbage) or removed again: `off` still ends it.
+    fs::write(&file, "garbage\n").unwrap();
+    let out = ok(&user.tool(&ns, &["off", "-d", d(&root)]));
+    assert!(!out.contains("already off"), "{out}");
+    wait_until("the holder to end", || gone(holder));
+    ok(&user.tool(&ns, &["on", "--ns", "pid,net", "-d", d(&root)]));
+    let holder = holder_pid(&user.status(&ns, &root));
+    let _k2 = KillHolder(holder);
+    fs::remove_file(&file).unwrap();
+    let out = ok(&user.tool(&ns, &["off", "-d", d(&root)]));
+    assert!(!out.contains("already off"), "{out}");
+    wait_until("the holder to end", || gone(holder));
+    assert!(!file.exists());
+    // Rewritten to name a process inside, with its start time and mount
+    // namespace: that one is ended, and so is the holder.
+    ok(&user.tool(&ns, &["on", "-d", d(&root)]));
+    let holder = holder_pid(&user.status(&ns, &root));
+    let _k3 = KillHolder(holder);
+    let _s = KillArgs(vec!["9961".into()]);
+    ok(&user.tool(
+        &ns,
+        &[
+            "run",
+            "-d",
+            d(&root),
+            "sleep 9961 >/dev/null 2>&1 </dev/null &",
+        ],
+    ));
+    wait_until("the sleep to run", || !with_arg("9961").is_empty());
+    let decoy = with_arg("9961")[0];
+    let stat = fs::read_to_string(format!("/proc/{decoy}/stat")).unwrap();
+    let start = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    fs::write(
+        &file,
+        format!(
+            "v1 {decoy} {start} user - {} {} 0\n",
+            ns_of(decoy, "user"),
+            ns_of(decoy, "mnt")
+        ),
+    )
+    .unwrap();
+    let out = ok(&user.tool(&ns, &["off", "-d", d(&root)]));
+    assert!(!out.contains("already off"), "{out}");
+    wait_until("the sleep to end", || with_arg("9961").is_empty());
+    wait_until("the holder to end", || gone(holder));
+}
+
+#[test]
+fn roots_holder_is_not_open_to_the_processes_inside() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("nd");
+    let _h = Holders(ns.run_dir.join("holder"));
+    // Root inside a user namespace (-N) and a pid namespace: pid 1 is the
+    // holder, whose root, descriptors and environment stay closed.
+    ok(&ns.run(&["on", "-d", d(&root), "-N", "--ns", "pid"]));
+    let holder = holder_pid(&status(&ns, &root));
+    let status_text = fs::read_to_string(format!("/proc/{holder}/status")).unwrap();
+    assert!(status_text.contains("NSpid:"), "{status_text}");
+    for what in [
+        "ls /proc/1/root/",
+        "ls /proc/1/cwd/",
+        "readlink /proc/1/fd/0",
+        "cat /proc/1/environ",
+        "cat /proc/1/maps",
+    ] {
+        let o = ns.run_in(
+            &root,
+            &[&format!(
+                "cat /proc/1/comm; {what} >/dev/null 2>&1 && echo open || echo refused"
+            )],
+        );
+        assert_eq!(ok(&o), "chroot-tool-hol\nrefused\n", "{what}");
+    }
+    // Joining it still works.
+    assert_eq!(ok(&ns.run_in(&root, &["echo", "hi"])).trim(), "hi");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    wait_until("the holder to end", || gone(holder));
+}
+
+/// Starts, in the background of a run of `dir`, each variant of
+/// `unshare` (`{}` in it: the word of the sleep), waits until each sleep
+/// runs, turns the sandbox off and checks that none is left.
+fn nested_namespaces_end_with_off(
+    tool: &dyn Fn(&[&str]) -> Output,
+    dir: &Path,
+    variants: &[(&str, &str)],
+) {
+    let words: Vec<String> = variants.iter().map(|(w, _)| w.to_string()).collect();
+    let _k = KillArgs(words.clone());
+    for (w, cmd) in variants {
+        let cmd = cmd.replace("{}", w);
+        ok(&tool(&[
+            "run",
+            "-d",
+            d(dir),
+            "--",
+            "sh",
+            "-c",
+            &format!("{cmd} >/dev/null 2>&1 </dev/null &"),
+        ]));
+        wait_until(&format!("`{cmd}` to run"), || !with_arg(w).is_empty());
+    }
+    let out = ok(&tool(&["off", "-d", d(dir)]));
+    for w in &words {
+        wait_until(&format!("sleep {w} to end ({out})"), || {
+            with_arg(w).is_empty()
+        });
+    }
+}
+
+#[test]
+fn a_process_in_namespaces_of_its_own_inside_ends_with_off_as_root() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("nest");
+    let _h = Holders(ns.run_dir.join("holder"));
+    ok(&ns.run(&["on", "-d", d(&root), "--ns", "uts,ipc,net"]));
+    let holder = holder_pid(&status(&ns, &root));
+    let tool = |a: &[&str]| ns.run(a);
+    nested_namespaces_end_with_off(
+        &tool,
+        &root,
+        &[
+            ("9971", "setsid unshare -m sleep {}"),
+            ("9972", "setsid unshare -m -n sleep {}"),
+            ("9973", "setsid unshare -m -u -n sleep {}"),
+            (
+                "9974",
+                &format!("cd /proc/{holder}/root && setsid chroot . unshare -U -m -r sleep {{}}"),
+            ),
+        ],
+    );
+    wait_until("the holder to end", || gone(holder));
+}
+
+#[test]
+fn a_process_in_namespaces_of_its_own_inside_ends_with_off_as_a_user() {
+    let ns = Ns::new();
+    let user = User::new(&ns, "ct-user");
+    let _h = user.holders();
+    let root = user.home.join("nest");
+    make_busybox_root(&root);
+    chown_tree(&root, user.uid, user.uid);
+    ok(&user.tool(&ns, &["on", "--ns", "uts,ipc,net", "-d", d(&root)]));
+    let holder = holder_pid(&user.status(&ns, &root));
+    let tool = |a: &[&str]| user.tool(&ns, a);
+    nested_namespaces_end_with_off(
+        &tool,
+        &root,
+        &[
+            ("9981", "setsid unshare -m sleep {}"),
+            ("9982", "setsid unshare -m -n -u -i sleep {}"),
+            (
+                "9983",
+                &format!("cd /proc/{holder}/root && setsid chroot . unshare -U -m -r sleep {{}}"),
+            ),
+            (
+                "9984",
+                &format!(
+                    "cd /proc/{holder}/root && setsid chroot . unshare -U -r -m -n -u -i sleep {{}}"
+                ),
+            ),
+        ],
+    );
+    wait_until("the holder to end", || gone(holder));
+}
+
+#[test]
+fn a_users_destroy_forgets_the_sandbox_in_the_users_list() {
+    let ns = Ns::new();
+    let user = User::new(&ns, "ct-user");
+    let _h = user.holders();
+    let root = user.home.join("gone");
+    make_busybox_root(&root);
+    chown_tree(&root, user.uid, user.uid);
+    ok(&user.tool(&ns, &["on", "-d", d(&root)]));
+    ok(&user.tool(&ns, &["off", "-d", d(&root)]));
+    let list = user.home.join("state/chroot-tool/sandboxes");
+    let entries = || fs::read_dir(&list).map_or(0, |d| d.count());
+    assert_eq!(entries(), 1, "on recorded it in {}", list.display());
+    let o = user.tool(&ns, &["destroy", "--yes", "-d", d(&root)]);
+    ok(&o);
+    assert!(!stderr(&o).contains("not updated"), "{}", stderr(&o));
+    assert!(!root.exists());
+    assert_eq!(entries(), 0, "destroy forgot it");
+}

@@ -92,6 +92,10 @@ pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
 /// remove them. Where user namespaces are disabled, none was used to
 /// create either: the deletion runs as the user.
 fn as_own_root() -> Result<()> {
+    // Decided by who invoked us, before the user namespace makes us root:
+    // the run dir, and the state dir whose list of sandboxes forgets DIR.
+    let _ = crate::audit::invoked_as_root();
+    let _ = crate::owned::run_dir();
     if crate::idmap::check_userns().is_err() {
         return Ok(());
     }

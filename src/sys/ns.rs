@@ -145,3 +145,35 @@ pub fn hold() -> ! {
         }
     }
 }
+
+/// Whether the namespace at `path` (a `/proc/PID/ns/` link, of a user or
+/// pid namespace) is the one of inode `ino` or descends from it: each
+/// parent is asked of the kernel (`NS_GET_PARENT`), up to the first one
+/// out of our reach or the top.
+pub fn descends_from(path: &std::path::Path, ino: u64) -> bool {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const NS_GET_PARENT: libc::c_ulong = (0xb7 << 8) | 0x2;
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut fd: OwnedFd = f.into();
+    for _ in 0..64 {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat into a local buffer, read only when it succeeded;
+        // an ioctl on a descriptor we own, which returns a new one.
+        unsafe {
+            if libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) != 0 {
+                return false;
+            }
+            if st.assume_init().st_ino == ino {
+                return true;
+            }
+            let parent = libc::ioctl(fd.as_raw_fd(), NS_GET_PARENT as _);
+            if parent < 0 {
+                return false;
+            }
+            fd = OwnedFd::from_raw_fd(parent);
+        }
+    }
+    false
+}
