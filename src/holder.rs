@@ -444,9 +444,14 @@ pub fn find(dir: &Path) -> Found {
 /// a holder whose pid file was removed or rewritten while it ran is looked
 /// for among the processes (for `on` and `off`: never a second holder,
 /// never "already off" while one runs).
+///
+/// Only a normal user's holder needs the search: root's holders are
+/// undumpable, so nothing inside reaches root's run directory through
+/// them, and root's `on` and `off` do not walk every process for nothing.
 pub fn find_or_scan(dir: &Path) -> Found {
     match find(dir) {
         Found::Alive(h) => Found::Alive(h),
+        other if crate::audit::invoked_as_root() => other,
         other => match scan(dir).into_iter().next() {
             Some(h) => Found::Alive(h),
             None => other,
