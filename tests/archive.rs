@@ -1141,6 +1141,13 @@ fn chroot_d_reached_through_symlinks_or_links_is_reviewed_where_run_finds_it() {
             err.contains("host-cmd") && err.contains("/hostdir") && err.contains("--accept"),
             "{what}: {err}"
         );
+        if i < 4 {
+            // Named where it is inside DIR, never through the symlink
+            // (which the host would follow to its own /etc/cd).
+            let aside = format!("{}/etc/cd/host-cmd.untrusted", d(&dst));
+            assert!(err.contains(&aside), "{what}: {err}");
+            assert!(dst.join("etc/cd/host-cmd.untrusted").is_file(), "{what}");
+        }
         ok(&ns.run_in(&dst, &["--", "/bin/true"]));
         assert!(!marker.exists(), "{what}: the untrusted host-cmd ran");
         let seen = ns

@@ -71,8 +71,13 @@ pub fn review(dir: &Path) -> io::Result<Review> {
                         FsKind::Tmpfs => "tmpfs",
                         FsKind::Other(t) => t,
                     };
+                    let opt = if matches!(b.fs, FsKind::Bind | FsKind::BindRo) {
+                        String::new()
+                    } else {
+                        format!(", {}", show::os(&b.opt))
+                    };
                     r.binds.push(format!(
-                        "{CONF}:{}: {} -> {} ({fs})",
+                        "{CONF}:{}: {} -> {} ({fs}{opt})",
                         b.line,
                         show::os(&b.src),
                         show::path(&b.tgt)
@@ -123,6 +128,16 @@ fn chroot_d(dir: &Path) -> io::Result<Option<OwnedFd>> {
     }
 }
 
+/// The host path of the directory `cd` found inside DIR (for a symlinked
+/// `chroot.d`, where it leads inside the root, not where the host would
+/// follow it).
+fn host_name(dir: &Path, cd: &OwnedFd) -> PathBuf {
+    match sys::open_root(dir).and_then(|r| sys::resolve::in_root_path(r.as_fd(), cd.as_fd())) {
+        Ok(p) => dir.join(p.strip_prefix("/").unwrap_or(&p)),
+        Err(_) => dir.join("chroot.d"),
+    }
+}
+
 fn rename(cd: &OwnedFd, from: &str, to: &str) -> io::Result<()> {
     nix::fcntl::renameat(cd.as_fd(), OsStr::new(from), cd.as_fd(), OsStr::new(to))
         .map_err(io::Error::from)
@@ -138,7 +153,7 @@ pub fn set_aside(dir: &Path, r: &Review) -> io::Result<Vec<PathBuf>> {
         if yes {
             let to = format!("{name}{SUFFIX}");
             rename(&cd, name, &to)?;
-            out.push(dir.join("chroot.d").join(to));
+            out.push(host_name(dir, &cd).join(to));
         }
     }
     // What `run` would use now: nothing of the host may be left.
@@ -276,12 +291,12 @@ pub fn accept(dir: &Path) -> io::Result<Vec<PathBuf>> {
                 io::ErrorKind::AlreadyExists,
                 format!(
                     "{} exists; move one of them away first",
-                    show::path(dir.join("chroot.d").join(name))
+                    show::path(host_name(dir, &cd).join(name))
                 ),
             ));
         }
         rename(&cd, &from, name)?;
-        out.push(dir.join("chroot.d").join(name));
+        out.push(host_name(dir, &cd).join(name));
     }
     let root = sys::open_root(dir)?;
     let held = Path::new("/chroot.d").join(ROOT_MODE);
