@@ -1313,6 +1313,38 @@ fn set_id_files_and_devices_of_an_archive_are_out_of_users_reach_until_accepted(
         ok(&ns.run(&args));
         assert_eq!(mode(&dst), 0o755, "{name}");
     }
+    // DIR's mode from an archive never lets others write DIR (rename
+    // chroot.d) nor has set-id bits; a record the archive planted is not
+    // taken for the tool's.
+    let wide = ns.busybox_root("wide");
+    fs::write(wide.join("chroot.d/root-mode.untrusted"), "4777\n").unwrap();
+    fs::copy(wide.join("bin/busybox"), wide.join("bin/rootbash")).unwrap();
+    fs::set_permissions(
+        wide.join("bin/rootbash"),
+        fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
+    fs::set_permissions(&wide, fs::Permissions::from_mode(0o777)).unwrap();
+    let file = ns.tmp.path().join("wide.tar");
+    ok(&ns.run(&["pack", "-q", "-d", d(&wide), "-o", d(&file)]));
+    for trust in [false, true] {
+        let dst = ns.tmp.path().join(format!("dst-wide-{trust}"));
+        let mut args = vec!["unpack", "-q", d(&file), "-d", d(&dst)];
+        if trust {
+            args.push("--trust");
+        }
+        ok(&ns.run(&args));
+        if !trust {
+            assert_eq!(mode(&dst), 0o700);
+            assert_eq!(
+                fs::read_to_string(dst.join("chroot.d/root-mode.untrusted")).unwrap(),
+                "777\n"
+            );
+            ok(&ns.run(&["unpack", "--accept", "-d", d(&dst)]));
+        }
+        assert_eq!(mode(&dst), 0o755, "trust {trust}");
+    }
+
     // A DIR that is not empty is refused and not touched.
     let busy = ns.tmp.path().join("suid");
     let out = ns.run(&[

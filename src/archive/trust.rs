@@ -168,7 +168,7 @@ pub fn set_aside(dir: &Path, r: &Review) -> io::Result<Vec<PathBuf>> {
 }
 
 /// Ends an unpack made with `private_root` (DIR 0700): DIR gets the
-/// archive's `mode` (0755 when the archive has none) unless the archive
+/// archive's `mode` within [`ROOT_MASK`] (0755 when the archive has none) unless the archive
 /// holds `privileged` members and is not `trusted`; then DIR stays 0700
 /// and the mode is kept in `chroot.d/root-mode.untrusted` for [`accept`].
 /// Returns whether DIR is held.
@@ -187,8 +187,8 @@ pub fn settle_root(
     Ok(true)
 }
 
-/// Keeps DIR at 0700, the archive's `mode` for it recorded (the first
-/// record stays: a second hold does not overwrite it).
+/// Keeps DIR at 0700, the archive's `mode` for it recorded (one the
+/// archive itself brought is overwritten).
 pub fn hold(dir: &Path, mode: u32) -> io::Result<()> {
     use nix::fcntl::OFlag;
     chmod_dir(dir, 0o700)?;
@@ -207,7 +207,8 @@ pub fn hold(dir: &Path, mode: u32) -> io::Result<()> {
             sys::resolve_beneath(root.as_fd(), Path::new("chroot.d"))?
         }
     };
-    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW;
+    // One the archive brought is replaced: the record is ours.
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW;
     keeping_times(cd.as_fd(), || {
         match nix::fcntl::openat(
             cd.as_fd(),
@@ -219,7 +220,6 @@ pub fn hold(dir: &Path, mode: u32) -> io::Result<()> {
                 use std::io::Write;
                 std::fs::File::from(fd).write_all(format!("{:o}\n", mode & 0o7777).as_bytes())
             }
-            Err(nix::errno::Errno::EEXIST) => Ok(()),
             Err(e) => Err(e.into()),
         }
     })
@@ -241,6 +241,10 @@ fn keeping_times<T>(fd: BorrowedFd, f: impl FnOnce() -> io::Result<T>) -> io::Re
     Ok(out)
 }
 
+/// The most DIR's mode may be: no one but its owner may rename `chroot.d`
+/// (write), and no set-id or sticky bit, whatever the archive says.
+const ROOT_MASK: u32 = 0o755;
+
 fn chmod_dir(dir: &Path, mode: u32) -> io::Result<()> {
     use nix::fcntl::OFlag;
     let fd = nix::fcntl::open(
@@ -250,7 +254,7 @@ fn chmod_dir(dir: &Path, mode: u32) -> io::Result<()> {
     )?;
     nix::sys::stat::fchmod(
         fd.as_fd(),
-        nix::sys::stat::Mode::from_bits_truncate(mode & 0o7777),
+        nix::sys::stat::Mode::from_bits_truncate(mode & ROOT_MASK),
     )?;
     Ok(())
 }
