@@ -148,6 +148,9 @@ fn round_trip_keeps_owners_modes_xattrs_links_and_devices_in_every_compression()
         );
         let copy = ns.tmp.path().join(format!("copy-{ext}"));
         ok(&ns.run(&["unpack", "-q", d(&file), "-d", d(&copy)]));
+        // A set-id file: DIR is held at 0700 until accepted.
+        assert_eq!(fs::metadata(&copy).unwrap().mode() & 0o7777, 0o700);
+        ok(&ns.run(&["unpack", "-q", "--accept", "-d", d(&copy)]));
         let got = listing(&copy);
         assert_eq!(got, want, "{ext}: the copy differs");
         assert!(
@@ -1053,4 +1056,317 @@ fn a_normal_user_packs_and_unpacks_their_own_tree() {
         0,
         "written through the symlink"
     );
+}
+
+// ---- trust: attack pass ----
+
+/// Each way of making `run` find a `chroot.d` file through a symlink or a
+/// hard link: the review finds what `run` would use and sets that aside.
+#[test]
+fn chroot_d_reached_through_symlinks_or_links_is_reviewed_where_run_finds_it() {
+    let ns = Ns::new();
+    let host = ns.tmp.path().join("host-dir");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("host-file"), "x").unwrap();
+    let marker = ns.tmp.path().join("PWNED");
+    let conf = format!("[bind]\nsrc:{} tgt:/hostdir fs:bind\n", d(&host));
+    let cmd = format!("#!/bin/sh\nid -u > {}\n", d(&marker));
+    use std::os::unix::fs::symlink;
+    // (name, how the rootfs is laid out)
+    type Lay = Box<dyn Fn(&Path, &str, &str)>;
+    let in_etc_cd = |r: &Path, conf: &str, cmd: &str| {
+        fs::remove_dir_all(r.join("chroot.d")).unwrap();
+        fs::create_dir_all(r.join("etc/cd")).unwrap();
+        fs::write(r.join("etc/cd/tool.conf"), conf).unwrap();
+        script(&r.join("etc/cd/host-cmd"), cmd);
+    };
+    let variants: Vec<(&str, Lay)> = vec![
+        (
+            "chroot.d -> etc/cd",
+            Box::new(move |r, c, h| {
+                in_etc_cd(r, c, h);
+                symlink("etc/cd", r.join("chroot.d")).unwrap();
+            }),
+        ),
+        (
+            "chroot.d -> /etc/cd (absolute)",
+            Box::new(move |r, c, h| {
+                in_etc_cd(r, c, h);
+                symlink("/etc/cd", r.join("chroot.d")).unwrap();
+            }),
+        ),
+        (
+            "chroot.d -> etc/x/../cd",
+            Box::new(move |r, c, h| {
+                in_etc_cd(r, c, h);
+                fs::create_dir_all(r.join("etc/x")).unwrap();
+                symlink("etc/x/../cd", r.join("chroot.d")).unwrap();
+            }),
+        ),
+        (
+            "chroot.d -> ../../../etc/cd (climbing above the root)",
+            Box::new(move |r, c, h| {
+                in_etc_cd(r, c, h);
+                symlink("../../../etc/cd", r.join("chroot.d")).unwrap();
+            }),
+        ),
+        (
+            "tool.conf and host-cmd symlinks",
+            Box::new(move |r, c, h| {
+                in_etc_cd(r, c, h);
+                fs::create_dir_all(r.join("chroot.d")).unwrap();
+                symlink("/etc/cd/tool.conf", r.join("chroot.d/tool.conf")).unwrap();
+                symlink("../etc/cd/host-cmd", r.join("chroot.d/host-cmd")).unwrap();
+            }),
+        ),
+        (
+            "host-cmd a hard link",
+            Box::new(move |r, c, h| {
+                in_etc_cd(r, c, h);
+                fs::create_dir_all(r.join("chroot.d")).unwrap();
+                fs::hard_link(r.join("etc/cd/host-cmd"), r.join("chroot.d/host-cmd")).unwrap();
+                fs::hard_link(r.join("etc/cd/tool.conf"), r.join("chroot.d/tool.conf")).unwrap();
+            }),
+        ),
+    ];
+    for (i, (what, lay)) in variants.iter().enumerate() {
+        let root = ns.busybox_root(&format!("src{i}"));
+        lay(&root, &conf, &cmd);
+        let file = ns.tmp.path().join(format!("evil{i}.tar"));
+        ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+        let dst = ns.tmp.path().join(format!("dst{i}"));
+        let out = ns.run(&["unpack", d(&file), "-d", d(&dst)]);
+        ok(&out);
+        let err = stderr(&out);
+        assert!(
+            err.contains("host-cmd") && err.contains("/hostdir") && err.contains("--accept"),
+            "{what}: {err}"
+        );
+        if i < 4 {
+            // Named where it is inside DIR, never through the symlink
+            // (which the host would follow to its own /etc/cd).
+            let aside = format!("{}/etc/cd/host-cmd.untrusted", d(&dst));
+            assert!(err.contains(&aside), "{what}: {err}");
+            assert!(dst.join("etc/cd/host-cmd.untrusted").is_file(), "{what}");
+        }
+        ok(&ns.run_in(&dst, &["--", "/bin/true"]));
+        assert!(!marker.exists(), "{what}: the untrusted host-cmd ran");
+        let seen = ns
+            .sh(&format!("test -e {}/hostdir/host-file", d(&dst)))
+            .status
+            .success();
+        assert!(!seen, "{what}: the untrusted bind was mounted");
+        ok(&ns.run(&["off", "-d", d(&dst)]));
+        // Accepted: the very names come back and act.
+        ok(&ns.run(&["unpack", "--accept", "-d", d(&dst)]));
+        ok(&ns.run_in(&dst, &["--", "/bin/true"]));
+        assert!(marker.exists(), "{what}: the accepted host-cmd did not run");
+        ok(&ns.run(&["off", "-d", d(&dst)]));
+        fs::remove_file(&marker).unwrap();
+    }
+
+    // The same for import (an OCI layout exported from such a sandbox).
+    let root = ns.busybox_root("oci-src");
+    variants[0].1(&root, &conf, &cmd);
+    let image = ns.tmp.path().join("evil.oci");
+    ok(&ns.run(&["export", "-q", "-d", d(&root), "--oci", d(&image)]));
+    let dst = ns.tmp.path().join("imported");
+    let out = ns.run(&["import", d(&image), "-d", d(&dst)]);
+    ok(&out);
+    assert!(stderr(&out).contains("--accept"), "{}", stderr(&out));
+    ok(&ns.run_in(&dst, &["--", "/bin/true"]));
+    assert!(!marker.exists(), "import: the untrusted host-cmd ran");
+    ok(&ns.run(&["off", "-d", d(&dst)]));
+}
+
+/// Only a fresh kernel filesystem with no path in its options is not the
+/// host's: an overlay of host directories, a device, cgroup2 are.
+#[test]
+fn records_of_other_filesystems_naming_host_paths_act_on_the_host() {
+    use chroot_tool::archive::trust::acts_on_host;
+    use chroot_tool::conf::FsKind;
+    let other = |t: &str| FsKind::Other(t.into());
+    for (fs, opt) in [
+        (other("overlay"), "lowerdir=/etc:/root"),
+        (other("overlay"), "lowerdir=a,upperdir=/root,workdir=/w"),
+        (other("ext4"), "defaults"),
+        (other("cgroup2"), "defaults"),
+        (other("nfs"), "addr=1.2.3.4"),
+        (FsKind::Tmpfs, "size=1m,x=/etc"),
+        (other("proc"), "hidepid=2,/x"),
+        (FsKind::Bind, "ro"),
+        (FsKind::BindRo, "private"),
+    ] {
+        assert!(acts_on_host(&fs, opt), "{fs:?} {opt}");
+    }
+    for (fs, opt) in [
+        (FsKind::Tmpfs, "noexec,nosuid,nodev,rw"),
+        (other("tmpfs"), "size=1m"),
+        (other("proc"), "defaults"),
+        (other("sysfs"), "ro"),
+        (other("devpts"), "newinstance,ptmxmode=0666"),
+        (other("mqueue"), "defaults"),
+    ] {
+        assert!(!acts_on_host(&fs, opt), "{fs:?} {opt}");
+    }
+
+    // For real: the overlay record is listed and set aside.
+    let ns = Ns::new();
+    let root = ns.busybox_root("src");
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        "[bind]\nsrc:overlay tgt:/mnt fs:overlay opt:lowerdir=/etc:/root\n",
+    )
+    .unwrap();
+    let file = ns.tmp.path().join("overlay.tar");
+    ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+    let dst = ns.tmp.path().join("dst");
+    let out = ns.run(&["unpack", d(&file), "-d", d(&dst)]);
+    ok(&out);
+    assert!(stderr(&out).contains("lowerdir") || stderr(&out).contains("overlay"));
+    assert!(dst.join("chroot.d/tool.conf.untrusted").is_file());
+    assert!(!dst.join("chroot.d/tool.conf").exists());
+    ok(&ns.run_in(&dst, &["--", "/bin/true"]));
+    assert!(
+        !ns.sh(&format!("test -e {}/mnt/passwd", d(&dst)))
+            .status
+            .success(),
+        "the host's /etc was mounted"
+    );
+    ok(&ns.run(&["off", "-d", d(&dst)]));
+}
+
+/// A set-uid root file or a device node of an archive is out of every other
+/// local user's reach until accepted; accepted (or trusted), DIR has the
+/// archive's mode and the set-uid bit is still there (sudo inside works).
+#[test]
+fn set_id_files_and_devices_of_an_archive_are_out_of_users_reach_until_accepted() {
+    let ns = Ns::new();
+    // The test's tree reachable by ct-user, so only DIR's mode can stop it.
+    fs::set_permissions(ns.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let user_sees = |p: &Path| {
+        output_within(
+            ns.cmd("runuser")
+                .args(["-u", "ct-user", "--", "stat", d(p)])
+                .stdin(std::process::Stdio::null()),
+            DEADLINE,
+        )
+        .status
+        .success()
+    };
+    assert!(
+        user_sees(ns.tmp.path()),
+        "ct-user cannot reach the test dir"
+    );
+    let mk = |name: &str, suid: bool, dev: Option<&str>| {
+        let root = ns.busybox_root(name);
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        if suid {
+            fs::copy(root.join("bin/busybox"), root.join("bin/rootbash")).unwrap();
+            fs::set_permissions(
+                root.join("bin/rootbash"),
+                fs::Permissions::from_mode(0o4755),
+            )
+            .unwrap();
+        }
+        if let Some(dev) = dev {
+            let p = root.join(dev);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            ok(&ns.sh(&format!("mknod -m 666 {} b 254 0", d(&p))));
+        }
+        let file = ns.tmp.path().join(format!("{name}.tar"));
+        ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&file)]));
+        file
+    };
+    let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o7777;
+    for (what, file, probe) in [
+        ("set-uid", mk("suid", true, None), "bin/rootbash"),
+        ("device", mk("dev", false, Some("disk")), "disk"),
+    ] {
+        let dst = ns.tmp.path().join(format!("dst-{what}"));
+        let out = ns.run(&["unpack", d(&file), "-d", d(&dst)]);
+        ok(&out);
+        assert!(stderr(&out).contains("0700"), "{what}: {}", stderr(&out));
+        assert_eq!(mode(&dst), 0o700, "{what}");
+        assert!(!user_sees(&dst.join(probe)), "{what}: a user reaches it");
+        // Root runs it as before.
+        ok(&ns.run_in(&dst, &["--", "/bin/true"]));
+        ok(&ns.run(&["off", "-d", d(&dst)]));
+        ok(&ns.run(&["unpack", "--accept", "-d", d(&dst)]));
+        assert_eq!(mode(&dst), 0o755, "{what}: the archive's mode");
+        assert!(user_sees(&dst.join(probe)), "{what}");
+        assert!(!dst.join("chroot.d/root-mode.untrusted").exists());
+    }
+    let dst = ns.tmp.path().join("dst-set-uid");
+    assert_eq!(mode(&dst.join("bin/rootbash")), 0o4755, "set-uid kept");
+
+    // Trusted at once, or nothing privileged (a device in /dev only): the
+    // archive's mode at once.
+    for (name, file, trust) in [
+        ("trusted", ns.tmp.path().join("suid.tar"), true),
+        ("plain", mk("plain", false, Some("dev/null2")), false),
+    ] {
+        let dst = ns.tmp.path().join(format!("dst-{name}"));
+        let mut args = vec!["unpack", "-q", d(&file), "-d", d(&dst)];
+        if trust {
+            args.push("--trust");
+        }
+        ok(&ns.run(&args));
+        assert_eq!(mode(&dst), 0o755, "{name}");
+    }
+    // DIR's mode from an archive never lets others write DIR (rename
+    // chroot.d) nor has set-id bits; a record the archive planted is not
+    // taken for the tool's.
+    let wide = ns.busybox_root("wide");
+    fs::write(wide.join("chroot.d/root-mode.untrusted"), "4777\n").unwrap();
+    fs::copy(wide.join("bin/busybox"), wide.join("bin/rootbash")).unwrap();
+    fs::set_permissions(
+        wide.join("bin/rootbash"),
+        fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
+    fs::set_permissions(&wide, fs::Permissions::from_mode(0o777)).unwrap();
+    let file = ns.tmp.path().join("wide.tar");
+    ok(&ns.run(&["pack", "-q", "-d", d(&wide), "-o", d(&file)]));
+    for trust in [false, true] {
+        let dst = ns.tmp.path().join(format!("dst-wide-{trust}"));
+        let mut args = vec!["unpack", "-q", d(&file), "-d", d(&dst)];
+        if trust {
+            args.push("--trust");
+        }
+        ok(&ns.run(&args));
+        if !trust {
+            assert_eq!(mode(&dst), 0o700);
+            assert_eq!(
+                fs::read_to_string(dst.join("chroot.d/root-mode.untrusted")).unwrap(),
+                "777\n"
+            );
+            ok(&ns.run(&["unpack", "--accept", "-d", d(&dst)]));
+        }
+        assert_eq!(mode(&dst), 0o755, "trust {trust}");
+    }
+
+    // A DIR that is not empty is refused and not touched.
+    let busy = ns.tmp.path().join("suid");
+    let out = ns.run(&[
+        "unpack",
+        "-q",
+        d(&ns.tmp.path().join("suid.tar")),
+        "-d",
+        d(&busy),
+    ]);
+    assert_ne!(code(&out), 0);
+    assert_eq!(mode(&busy), 0o755);
+    assert!(!busy.join("chroot.d/root-mode.untrusted").exists());
+
+    // import holds the same.
+    let image = ns.tmp.path().join("suid.oci");
+    let root = ns.tmp.path().join("suid");
+    ok(&ns.run(&["export", "-q", "-d", d(&root), "--oci", d(&image)]));
+    let dst = ns.tmp.path().join("imported");
+    ok(&ns.run(&["import", "-q", d(&image), "-d", d(&dst)]));
+    assert_eq!(mode(&dst), 0o700);
+    assert!(!user_sees(&dst.join("bin/rootbash")));
+    ok(&ns.run(&["unpack", "--accept", "-d", d(&dst)]));
+    assert_eq!(mode(&dst), 0o755);
 }

@@ -48,6 +48,11 @@ pub struct UnpackOptions {
     /// paths from the image's root, and some tools (umoci) write `/` and
     /// `/etc/...`. A `..` is still refused.
     pub rooted_names: bool,
+    /// DIR is made mode 0700 and owned by the unpacking user before the
+    /// first member, and stays so: the archive's mode for DIR is returned
+    /// in [`Unpacked::root_mode`] instead of applied, so no other user can
+    /// reach what is unpacked (a set-id file) until the caller decides.
+    pub private_root: bool,
 }
 
 impl Default for UnpackOptions {
@@ -57,6 +62,7 @@ impl Default for UnpackOptions {
             whiteouts: false,
             require_empty: true,
             rooted_names: false,
+            private_root: false,
         }
     }
 }
@@ -71,6 +77,11 @@ pub struct Unpacked {
     /// extended attribute the filesystem refuses, a device node a normal
     /// user may not make, a member of a kind tar has but Linux has not).
     pub warnings: Vec<String>,
+    /// Members that give privileges to whoever can reach them: set-id
+    /// files, files with capabilities, device nodes outside `/dev`.
+    pub privileged: u64,
+    /// The archive's mode for DIR, when kept back ([`UnpackOptions::private_root`]).
+    pub root_mode: Option<u32>,
 }
 
 /// The metadata of a member.
@@ -111,6 +122,15 @@ pub fn unpack_tar<R: Read>(
                 return Err(ArchiveError::NotEmpty(dir.to_path_buf()));
             }
         }
+    }
+    if opts.private_root {
+        fchown(
+            root.as_fd(),
+            Some(nix::unistd::geteuid()),
+            Some(nix::unistd::getegid()),
+        )
+        .map_err(|e| io_at(dir)(e.into()))?;
+        fchmod(root.as_fd(), Mode::from_bits_truncate(0o700)).map_err(|e| io_at(dir)(e.into()))?;
     }
     let (mount, _) = sys::mount_of(root.as_fd()).map_err(io_at(dir))?;
     let mut x = Extractor {
@@ -200,6 +220,9 @@ impl Extractor<'_> {
         }
         let meta = self.meta(&mut entry, &raw)?;
         let comps = components(&raw, self.opts.rooted_names).map_err(|why| refused(&raw, why))?;
+        if privileged(kind, &meta, &comps) {
+            self.done.privileged += 1;
+        }
         let Some((name, parents)) = comps.split_last() else {
             if kind.is_dir() {
                 self.dirs.push((vec![], meta));
@@ -616,6 +639,12 @@ impl Extractor<'_> {
                 .filter(|c| !c.is_empty())
                 .collect();
             let fd = match comps.split_last() {
+                None if self.opts.private_root => {
+                    self.done.root_mode = Some(meta.mode & 0o7777);
+                    futimens(self.root.as_fd(), &ts(meta.mtime), &ts(meta.mtime))
+                        .map_err(errno(path))?;
+                    continue;
+                }
                 None => self.root.try_clone().map_err(failed(b"./"))?,
                 Some((name, parents)) => {
                     let p = self.parent(parents, path, false)?;
@@ -636,6 +665,18 @@ impl Extractor<'_> {
             futimens(fd.as_fd(), &ts(meta.mtime), &ts(meta.mtime)).map_err(errno(path))?;
         }
         Ok(())
+    }
+}
+
+/// A member that gives privileges to whoever can reach it: a set-id file,
+/// a file with capabilities, a device node outside `/dev`.
+fn privileged(kind: tar::EntryType, m: &Meta, comps: &[&[u8]]) -> bool {
+    match kind {
+        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+            m.mode & 0o6000 != 0 || m.xattrs.iter().any(|(n, _)| n == b"security.capability")
+        }
+        tar::EntryType::Char | tar::EntryType::Block => comps.first() != Some(&&b"dev"[..]),
+        _ => false,
     }
 }
 

@@ -8,10 +8,21 @@
 //! `host-cmd.untrusted`: `on` and `run` never read those names. Accepting
 //! is renaming them back ([`accept`], or by hand with `mv`). A `tool.conf`
 //! that does not parse is set aside too: what it would mount cannot be told.
-//! The renames are made by descriptor inside DIR (no symlink followed).
+//!
+//! The review looks at exactly what `on` and `run` use: `chroot.d` and the
+//! files in it resolved inside the root (symlinks followed as if DIR were
+//! `/`, as `Conf::load_in_root` and `host-cmd`'s lookup do), and the very
+//! name they would find is renamed, by the descriptor of the directory it
+//! is in. A set-aside is checked by reviewing again.
+//!
+//! An archive's set-id files, files with capabilities and device nodes
+//! outside `/dev` are reachable by every local user once DIR is: DIR is
+//! unpacked mode 0700 and stays so while the archive holds any of them
+//! ([`settle_root`]) until it is accepted; the archive's mode for DIR is
+//! kept in `chroot.d/root-mode.untrusted` until then.
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::conf::{Conf, FsKind};
@@ -21,6 +32,8 @@ pub const CONF: &str = "tool.conf";
 pub const HOST_CMD: &str = "host-cmd";
 /// The suffix of what was set aside.
 pub const SUFFIX: &str = ".untrusted";
+/// The archive's mode for DIR, while DIR is held at 0700.
+pub const ROOT_MODE: &str = "root-mode.untrusted";
 
 /// What in an unpacked sandbox would act on the host.
 #[derive(Debug, Default, Clone)]
@@ -50,11 +63,7 @@ pub fn review(dir: &Path) -> io::Result<Review> {
         Ok(None) => {}
         Ok(Some(conf)) => {
             for b in conf.binds.iter().filter(|b| !b.ignore) {
-                let host = match &b.fs {
-                    FsKind::Bind | FsKind::BindRo => true,
-                    FsKind::Tmpfs => false,
-                    FsKind::Other(_) => b.src.starts_with('/'),
-                };
+                let host = acts_on_host(&b.fs, &b.opt);
                 if host {
                     let fs = match &b.fs {
                         FsKind::Bind => "bind",
@@ -62,8 +71,13 @@ pub fn review(dir: &Path) -> io::Result<Review> {
                         FsKind::Tmpfs => "tmpfs",
                         FsKind::Other(t) => t,
                     };
+                    let opt = if matches!(b.fs, FsKind::Bind | FsKind::BindRo) {
+                        String::new()
+                    } else {
+                        format!(", {}", show::os(&b.opt))
+                    };
                     r.binds.push(format!(
-                        "{CONF}:{}: {} -> {} ({fs})",
+                        "{CONF}:{}: {} -> {} ({fs}{opt})",
                         b.line,
                         show::os(&b.src),
                         show::path(&b.tgt)
@@ -85,14 +99,42 @@ pub fn review(dir: &Path) -> io::Result<Review> {
     Ok(r)
 }
 
-/// `DIR/chroot.d` as an `O_PATH` descriptor, reached without following a
-/// symlink; `None` when there is none.
+/// Filesystems that are a fresh kernel instance, reaching nothing of the
+/// host's files, as long as their options name no path.
+const FRESH: &[&str] = &["tmpfs", "proc", "sysfs", "devpts", "mqueue"];
+
+/// Whether a `[bind]` record mounts something of the host: everything but
+/// a fresh kernel filesystem whose options hold no `/` (a bind, a device,
+/// `overlay` with `lowerdir=/etc`, ...). An allow-list: a type not known
+/// here counts as acting on the host.
+pub fn acts_on_host(fs: &FsKind, opt: &str) -> bool {
+    let fresh = match fs {
+        FsKind::Bind | FsKind::BindRo => false,
+        FsKind::Tmpfs => true,
+        FsKind::Other(t) => FRESH.contains(&t.as_str()),
+    };
+    !fresh || opt.contains('/')
+}
+
+/// `DIR/chroot.d` as an `O_PATH` descriptor, resolved inside the root as
+/// `on` and `run` resolve it (a symlink followed inside DIR); `None` when
+/// there is none.
 fn chroot_d(dir: &Path) -> io::Result<Option<OwnedFd>> {
     let root = sys::open_root(dir)?;
-    match sys::resolve_beneath(root.as_fd(), Path::new("chroot.d")) {
+    match sys::resolve_in_root(root.as_fd(), Path::new("/chroot.d")) {
         Ok(fd) => Ok(Some(fd)),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ELOOP)) => Ok(None),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// The host path of the directory `cd` found inside DIR (for a symlinked
+/// `chroot.d`, where it leads inside the root, not where the host would
+/// follow it).
+fn host_name(dir: &Path, cd: &OwnedFd) -> PathBuf {
+    match sys::open_root(dir).and_then(|r| sys::resolve::in_root_path(r.as_fd(), cd.as_fd())) {
+        Ok(p) => dir.join(p.strip_prefix("/").unwrap_or(&p)),
+        Err(_) => dir.join("chroot.d"),
     }
 }
 
@@ -111,10 +153,110 @@ pub fn set_aside(dir: &Path, r: &Review) -> io::Result<Vec<PathBuf>> {
         if yes {
             let to = format!("{name}{SUFFIX}");
             rename(&cd, name, &to)?;
-            out.push(dir.join("chroot.d").join(to));
+            out.push(host_name(dir, &cd).join(to));
         }
     }
+    // What `run` would use now: nothing of the host may be left.
+    let after = review(dir)?;
+    if !after.binds.is_empty() || after.host_cmd {
+        return Err(io::Error::other(format!(
+            "{} still acts on the host after setting it aside",
+            show::path(dir.join("chroot.d"))
+        )));
+    }
     Ok(out)
+}
+
+/// Ends an unpack made with `private_root` (DIR 0700): DIR gets the
+/// archive's `mode` within [`ROOT_MASK`] (0755 when the archive has none) unless the archive
+/// holds `privileged` members and is not `trusted`; then DIR stays 0700
+/// and the mode is kept in `chroot.d/root-mode.untrusted` for [`accept`].
+/// Returns whether DIR is held.
+pub fn settle_root(
+    dir: &Path,
+    privileged: u64,
+    mode: Option<u32>,
+    trusted: bool,
+) -> io::Result<bool> {
+    let mode = mode.unwrap_or(0o755);
+    if privileged == 0 || trusted {
+        chmod_dir(dir, mode)?;
+        return Ok(false);
+    }
+    hold(dir, mode)?;
+    Ok(true)
+}
+
+/// Keeps DIR at 0700, the archive's `mode` for it recorded (one the
+/// archive itself brought is overwritten).
+pub fn hold(dir: &Path, mode: u32) -> io::Result<()> {
+    use nix::fcntl::OFlag;
+    chmod_dir(dir, 0o700)?;
+    let cd = match chroot_d(dir)? {
+        Some(cd) => cd,
+        None => {
+            let root = sys::open_root(dir)?;
+            keeping_times(root.as_fd(), || {
+                nix::sys::stat::mkdirat(
+                    root.as_fd(),
+                    "chroot.d",
+                    nix::sys::stat::Mode::from_bits_truncate(0o755),
+                )
+                .map_err(io::Error::from)
+            })?;
+            sys::resolve_beneath(root.as_fd(), Path::new("chroot.d"))?
+        }
+    };
+    // One the archive brought is replaced: the record is ours.
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW;
+    keeping_times(cd.as_fd(), || {
+        match nix::fcntl::openat(
+            cd.as_fd(),
+            ROOT_MODE,
+            flags | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        ) {
+            Ok(fd) => {
+                use std::io::Write;
+                std::fs::File::from(fd).write_all(format!("{:o}\n", mode & 0o7777).as_bytes())
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// Runs `f`, then gives the directory `fd` back the access and modification
+/// times it had: the record of a hold leaves no trace in the tree.
+fn keeping_times<T>(fd: BorrowedFd, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    use nix::sys::time::TimeSpec;
+    let st = nix::sys::stat::fstat(fd)?;
+    let out = f()?;
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        &sys::fd_path(fd),
+        &TimeSpec::new(st.st_atime, st.st_atime_nsec),
+        &TimeSpec::new(st.st_mtime, st.st_mtime_nsec),
+        nix::sys::stat::UtimensatFlags::FollowSymlink,
+    )?;
+    Ok(out)
+}
+
+/// The most DIR's mode may be: no one but its owner may rename `chroot.d`
+/// (write), and no set-id or sticky bit, whatever the archive says.
+const ROOT_MASK: u32 = 0o755;
+
+fn chmod_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    use nix::fcntl::OFlag;
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    nix::sys::stat::fchmod(
+        fd.as_fd(),
+        nix::sys::stat::Mode::from_bits_truncate(mode & ROOT_MASK),
+    )?;
+    Ok(())
 }
 
 /// `chroot.d/tool.conf` is the commented template `create` writes (as
@@ -153,12 +295,32 @@ pub fn accept(dir: &Path) -> io::Result<Vec<PathBuf>> {
                 io::ErrorKind::AlreadyExists,
                 format!(
                     "{} exists; move one of them away first",
-                    show::path(dir.join("chroot.d").join(name))
+                    show::path(host_name(dir, &cd).join(name))
                 ),
             ));
         }
         rename(&cd, &from, name)?;
-        out.push(dir.join("chroot.d").join(name));
+        out.push(host_name(dir, &cd).join(name));
     }
+    let root = sys::open_root(dir)?;
+    let held = Path::new("/chroot.d").join(ROOT_MODE);
+    let mode = match sys::read_in_root(root.as_fd(), &held, 32) {
+        Ok(None) => return Ok(out),
+        Ok(Some(b)) => std::str::from_utf8(&b)
+            .ok()
+            .and_then(|t| u32::from_str_radix(t.trim(), 8).ok()),
+        Err(_) => None,
+    };
+    // Unreadable: the mode of a sandbox's root.
+    chmod_dir(dir, mode.unwrap_or(0o755))?;
+    keeping_times(cd.as_fd(), || {
+        nix::unistd::unlinkat(
+            cd.as_fd(),
+            ROOT_MODE,
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        )
+        .map_err(io::Error::from)
+    })?;
+    out.push(dir.to_path_buf());
     Ok(out)
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::archive::{oci, trust};
+use crate::archive::oci;
 use crate::cli::{ImportArgs, Usage};
 use crate::show;
 
@@ -28,10 +28,11 @@ pub fn run(dir: Option<&Path>, args: &ImportArgs) -> Result<()> {
         Err(e) => {
             // What was laid before the failure stays for the user to look
             // at, with nothing of it acting on the host.
-            if dir.exists() && !args.trust {
-                if let Ok(r) = trust::review(dir) {
-                    let _ = trust::set_aside(dir, &r);
-                }
+            let not_empty = e
+                .downcast_ref::<crate::archive::ArchiveError>()
+                .is_some_and(|e| matches!(e, crate::archive::ArchiveError::NotEmpty(_)));
+            if dir.exists() && !not_empty {
+                super::unpack::left_after_failure(dir, args.trust);
             }
             return Err(e.context(format!(
                 "importing {} into {} (what was unpacked is left there)",
@@ -43,7 +44,7 @@ pub fn run(dir: Option<&Path>, args: &ImportArgs) -> Result<()> {
     for w in &done.warnings {
         super::warn(w.clone());
     }
-    super::unpack::settle_trust(dir, args.trust)?;
+    super::unpack::settle_trust(dir, args.trust, done.privileged, done.root_mode)?;
     let made = oci::mark_sandbox(dir, &done)
         .with_context(|| format!("writing {}", show::path(dir.join("chroot.d"))))?;
     if !args.quiet {

@@ -27,16 +27,21 @@ pub fn run(dir: Option<&Path>, args: &UnpackArgs) -> Result<()> {
         }
     }
     let mut bar = super::pack::Bar::new(args.quiet, "unpacking");
-    let done = match archive::unpack_file(file, dir, &UnpackOptions::default(), &mut bar) {
+    // DIR stays 0700 until the end (`trust::settle_root`): no other user
+    // reaches a set-id file of the archive meanwhile.
+    let opts = UnpackOptions {
+        private_root: true,
+        ..UnpackOptions::default()
+    };
+    let done = match archive::unpack_file(file, dir, &opts, &mut bar) {
         Ok(done) => done,
         Err(e) => {
             bar.done();
             // What was unpacked before the failure stays for the user to
-            // look at, with nothing of it acting on the host.
-            if !args.trust {
-                if let Ok(r) = trust::review(dir) {
-                    let _ = trust::set_aside(dir, &r);
-                }
+            // look at, with nothing of it acting on the host (a DIR that
+            // was not empty is not ours to touch).
+            if !matches!(e, archive::ArchiveError::NotEmpty(_)) {
+                left_after_failure(dir, args.trust);
             }
             return Err(anyhow::Error::new(e).context(format!(
                 "unpacking {} into {} (what was unpacked is left there)",
@@ -49,7 +54,7 @@ pub fn run(dir: Option<&Path>, args: &UnpackArgs) -> Result<()> {
     for w in &done.warnings {
         super::warn(w.clone());
     }
-    settle_trust(dir, args.trust)?;
+    settle_trust(dir, args.trust, done.privileged, done.root_mode)?;
     if !args.quiet {
         super::note(format!(
             "unpacked {} into {} ({} entries, {} of data)",
@@ -62,10 +67,43 @@ pub fn run(dir: Option<&Path>, args: &UnpackArgs) -> Result<()> {
     Ok(())
 }
 
-/// Lists what in DIR's `chroot.d` acts on the host; sets it aside unless
-/// `trust`.
-pub fn settle_trust(dir: &Path, trusted: bool) -> Result<()> {
+/// What a failed unpack or import left: set aside and held at 0700, or,
+/// when `trusted`, given the mode of a sandbox's root.
+pub fn left_after_failure(dir: &Path, trusted: bool) {
+    if trusted {
+        let _ = trust::settle_root(dir, 0, None, true);
+    } else {
+        if let Ok(r) = trust::review(dir) {
+            let _ = trust::set_aside(dir, &r);
+        }
+        let _ = trust::hold(dir, 0o755);
+    }
+}
+
+/// Lists what in DIR's `chroot.d` acts on the host and sets it aside unless
+/// `trust`; DIR, unpacked at 0700, gets the archive's `root_mode` unless it
+/// holds `privileged` members (set-id files, capabilities, device nodes
+/// outside /dev) and is not trusted.
+pub fn settle_trust(
+    dir: &Path,
+    trusted: bool,
+    privileged: u64,
+    root_mode: Option<u32>,
+) -> Result<()> {
     let review = trust::review(dir).with_context(|| show::path(dir.join("chroot.d")))?;
+    let held =
+        trust::settle_root(dir, privileged, root_mode, trusted).with_context(|| show::path(dir))?;
+    if held {
+        super::warn(format!(
+            "the archive holds {privileged} set-id file(s), file(s) with capabilities or device node(s) outside /dev: {} stays mode 0700 (only root reaches inside from the host; users inside the sandbox other than root cannot reach /) until accepted: chroot-tool unpack --accept -d {}",
+            show::path(dir),
+            show::path(dir)
+        ));
+    } else if trusted && privileged > 0 {
+        super::note(format!(
+            "trusted (--trust): the archive's {privileged} set-id file(s), file(s) with capabilities or device node(s) outside /dev are reachable"
+        ));
+    }
     if review.is_clean() {
         return Ok(());
     }
@@ -108,7 +146,11 @@ fn accept(dir: &Path) -> Result<()> {
         ));
     }
     for p in done {
-        super::note(format!("enabled {}", show::path(p)));
+        if p == dir {
+            super::note(format!("{} has the archive's mode again", show::path(p)));
+        } else {
+            super::note(format!("enabled {}", show::path(p)));
+        }
     }
     Ok(())
 }

@@ -114,6 +114,11 @@ pub struct Imported {
     pub layers: usize,
     pub entries: u64,
     pub warnings: Vec<String>,
+    /// Set-id files, files with capabilities, device nodes outside `/dev`.
+    pub privileged: u64,
+    /// The mode the image gives DIR, kept back: DIR stays 0700 until the
+    /// caller settles it (`trust::settle_root`).
+    pub root_mode: Option<u32>,
     /// The image's process settings (user, working directory, environment,
     /// entry point).
     pub config: Option<oci_spec::image::Config>,
@@ -142,6 +147,8 @@ pub fn import(
         layers: img.layers.len(),
         entries: 0,
         warnings: Vec::new(),
+        privileged: 0,
+        root_mode: None,
         config: img.config.config().clone(),
     };
     for (i, layer) in img.layers.iter().enumerate() {
@@ -168,6 +175,7 @@ pub fn import(
             whiteouts: true,
             require_empty: i == 0,
             rooted_names: true,
+            private_root: true,
             ..UnpackOptions::default()
         };
         let unpacked = unpack_tar(&mut tar, dir, &opts, &mut Quiet).with_context(what)?;
@@ -182,6 +190,8 @@ pub fn import(
         }
         done.entries += unpacked.entries;
         done.warnings.extend(unpacked.warnings);
+        done.privileged += unpacked.privileged;
+        done.root_mode = unpacked.root_mode.or(done.root_mode);
     }
     Ok(done)
 }
@@ -207,7 +217,10 @@ pub fn mark_sandbox(dir: &Path, done: &Imported) -> Result<bool> {
     let root = Root::open(dir)?;
     let conf = Path::new("chroot.d/tool.conf");
     let aside = format!("chroot.d/{}{}", trust::CONF, trust::SUFFIX);
-    if root.exists(conf) || root.exists(Path::new(&aside)) {
+    // A `chroot.d` that is not a directory (a symlink) is the image's:
+    // nothing is written through it.
+    let plain = std::fs::symlink_metadata(dir.join("chroot.d")).map_or(true, |m| m.is_dir());
+    if !plain || root.exists(conf) || root.exists(Path::new(&aside)) {
         return Ok(false);
     }
     let mut text = crate::create::TOOL_CONF.to_string();
