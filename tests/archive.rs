@@ -1370,3 +1370,68 @@ fn set_id_files_and_devices_of_an_archive_are_out_of_users_reach_until_accepted(
     ok(&ns.run(&["unpack", "--accept", "-d", d(&dst)]));
     assert_eq!(mode(&dst), 0o755);
 }
+
+// ---- trust: an overlay record in an archive (second attack pass) ----
+
+/// `chroot.d/overlay.toml` names a host directory that `on` would mount as
+/// the sandbox's lower layer: an archive's is set aside like a host bind
+/// (by `unpack` and by `create --from FILE`), so the host tree it names is
+/// never seen inside until accepted. `pack` never writes one (it flattens).
+#[test]
+fn an_overlay_record_of_an_archive_stays_off_until_accepted() {
+    use std::os::unix::fs::MetadataExt;
+    let ns = Ns::new();
+    let secret = ns.busybox_root("secret");
+    fs::write(secret.join("etc/shadowish"), "HOSTSECRET\n").unwrap();
+    let src = ns.busybox_root("src");
+    fs::create_dir_all(src.join(".chroot-tool/upper")).unwrap();
+    fs::create_dir_all(src.join(".chroot-tool/work")).unwrap();
+    let md = fs::metadata(&secret).unwrap();
+    fs::write(
+        src.join("chroot.d/overlay.toml"),
+        format!(
+            "base = \"{}\"\ndev = {}\nino = {}\nuserxattr = false\n",
+            d(&secret),
+            md.dev(),
+            md.ino()
+        ),
+    )
+    .unwrap();
+    let file = ns.tmp.path().join("evil.tar");
+    let out = ns
+        .cmd("tar")
+        .arg("-C")
+        .arg(&src)
+        .args(["-cf", d(&file), "."])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    for (how, dir) in [("unpack", "u"), ("create --from", "c")] {
+        let dir = ns.tmp.path().join(dir);
+        let out = if how == "unpack" {
+            ns.run(&["unpack", d(&file), "-d", d(&dir)])
+        } else {
+            ns.run(&["create", "-q", "--from", d(&file), "-d", d(&dir)])
+        };
+        ok(&out);
+        let err = stderr(&out);
+        assert!(err.contains("overlay.toml"), "{how}: {err}");
+        let cd = dir.join("chroot.d");
+        assert!(
+            !cd.join("overlay.toml").exists() && cd.join("overlay.toml.untrusted").is_file(),
+            "{how}: the record was not set aside"
+        );
+        let o = ns.run_in(&dir, &["--", "cat", "/etc/shadowish"]);
+        assert!(
+            !stdout(&o).contains("HOSTSECRET"),
+            "{how}: the host tree was mounted"
+        );
+        ok(&ns.run(&["off", "-d", d(&dir)]));
+        assert!(ns.mounts_under(&dir).is_empty(), "{how}");
+    }
+    // Accepted, it is the user's own choice again.
+    let dir = ns.tmp.path().join("u");
+    ok(&ns.run(&["unpack", "--accept", "-d", d(&dir)]));
+    assert!(dir.join("chroot.d/overlay.toml").is_file());
+}

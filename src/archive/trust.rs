@@ -30,6 +30,9 @@ use crate::{show, sys};
 
 pub const CONF: &str = "tool.conf";
 pub const HOST_CMD: &str = "host-cmd";
+/// An overlay sandbox's record: it names a host directory that `on`
+/// mounts as the sandbox's lower layer.
+pub const OVERLAY: &str = "overlay.toml";
 /// The suffix of what was set aside.
 pub const SUFFIX: &str = ".untrusted";
 /// The archive's mode for DIR, while DIR is held at 0700.
@@ -44,12 +47,15 @@ pub struct Review {
     pub conf_error: Option<String>,
     /// `chroot.d/host-cmd` exists.
     pub host_cmd: bool,
+    /// `chroot.d/overlay.toml` exists: `on` would mount the host directory
+    /// it names under the sandbox (`pack` never writes one: it flattens).
+    pub overlay: bool,
 }
 
 impl Review {
     /// Nothing acts on the host.
     pub fn is_clean(&self) -> bool {
-        self.binds.is_empty() && self.conf_error.is_none() && !self.host_cmd
+        self.binds.is_empty() && self.conf_error.is_none() && !self.host_cmd && !self.overlay
     }
     fn conf_set_aside(&self) -> bool {
         !self.binds.is_empty() || self.conf_error.is_some()
@@ -89,12 +95,12 @@ pub fn review(dir: &Path) -> io::Result<Review> {
     }
     let cd = chroot_d(dir)?;
     if let Some(cd) = cd {
-        r.host_cmd = nix::sys::stat::fstatat(
-            cd.as_fd(),
-            HOST_CMD,
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .is_ok();
+        let exists = |name: &str| {
+            nix::sys::stat::fstatat(cd.as_fd(), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                .is_ok()
+        };
+        r.host_cmd = exists(HOST_CMD);
+        r.overlay = exists(OVERLAY);
     }
     Ok(r)
 }
@@ -149,7 +155,11 @@ pub fn set_aside(dir: &Path, r: &Review) -> io::Result<Vec<PathBuf>> {
     let Some(cd) = chroot_d(dir)? else {
         return Ok(out);
     };
-    for (yes, name) in [(r.conf_set_aside(), CONF), (r.host_cmd, HOST_CMD)] {
+    for (yes, name) in [
+        (r.conf_set_aside(), CONF),
+        (r.host_cmd, HOST_CMD),
+        (r.overlay, OVERLAY),
+    ] {
         if yes {
             let to = format!("{name}{SUFFIX}");
             rename(&cd, name, &to)?;
@@ -158,7 +168,7 @@ pub fn set_aside(dir: &Path, r: &Review) -> io::Result<Vec<PathBuf>> {
     }
     // What `run` would use now: nothing of the host may be left.
     let after = review(dir)?;
-    if !after.binds.is_empty() || after.host_cmd {
+    if !after.binds.is_empty() || after.host_cmd || after.overlay {
         return Err(io::Error::other(format!(
             "{} still acts on the host after setting it aside",
             show::path(dir.join("chroot.d"))
@@ -284,7 +294,7 @@ pub fn accept(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let Some(cd) = chroot_d(dir)? else {
         return Ok(out);
     };
-    for name in [CONF, HOST_CMD] {
+    for name in [CONF, HOST_CMD, OVERLAY] {
         let from = format!("{name}{SUFFIX}");
         let flags = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
         if nix::sys::stat::fstatat(cd.as_fd(), from.as_str(), flags).is_err() {

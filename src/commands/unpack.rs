@@ -119,6 +119,11 @@ pub fn settle_trust(
     if review.host_cmd {
         lines.push("  host-cmd: a program run on the host before each command".to_string());
     }
+    if review.overlay {
+        lines.push(
+            "  overlay.toml: a host directory mounted as the sandbox's lower layer".to_string(),
+        );
+    }
     if trusted {
         super::note(format!(
             "trusted (--trust): the archive's chroot.d acts on the host:\n{}",

@@ -85,6 +85,11 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
             if review.host_cmd {
                 lines.push("host-cmd: a program run on the host before each command".into());
             }
+            if review.overlay {
+                lines.push(
+                    "overlay.toml: a host directory mounted as the sandbox's lower layer".into(),
+                );
+            }
             warnings.push(format!(
                 "the archive's chroot.d would act on the host; set aside as {} ({}); to accept: chroot-tool unpack --accept -d {}",
                 set.iter().map(show::path).collect::<Vec<_>>().join(", "),
