@@ -42,6 +42,7 @@ struct Members {
     ns: (u64, u64),
     /// DIR's root directory (device, inode).
     root: Option<(u64, u64)>,
+    supervisors: std::sync::OnceLock<Vec<i32>>,
 }
 
 impl Members {
@@ -53,6 +54,7 @@ impl Members {
             mounts: engine::own_mounts(dir, &mounts),
             ns: (ns.dev(), ns.ino()),
             root: fs::metadata(dir).ok().map(|m| (m.dev(), m.ino())),
+            supervisors: std::sync::OnceLock::new(),
         })
     }
 
@@ -109,14 +111,37 @@ impl Members {
         let mut at = pid;
         for _ in 0..64 {
             let Some(parent) = ppid(at).filter(|&p| p > 0) else {
-                return false;
+                break;
             };
             if self.in_our_ns(parent) {
-                return self.holds_own_root(parent) && (root_is_dir || holds(parent, root));
+                if self.holds_own_root(parent) && (root_is_dir || holds(parent, root)) {
+                    return true;
+                }
+                break;
             }
             at = parent;
         }
-        false
+        // Left the run's process tree (a double fork reparents it to init):
+        // a supervisor of the sandbox (a process of ours holding the root
+        // of one of its mounts) still holds the run's mount namespace, or
+        // the ephemeral root it lives in.
+        let Ok(ns) = fs::metadata(format!("/proc/{pid}/ns/mnt")).map(|m| (m.dev(), m.ino())) else {
+            return false;
+        };
+        self.supervisors()
+            .iter()
+            .any(|&s| holds(s, ns) || (!root_is_dir && holds(s, root)))
+    }
+
+    /// The processes in our namespace that hold the root of one of the
+    /// sandbox's own mounts: the supervisors of its runs (looked for once).
+    fn supervisors(&self) -> &[i32] {
+        self.supervisors.get_or_init(|| {
+            pids()
+                .into_iter()
+                .filter(|&p| self.in_our_ns(p) && self.holds_own_root(p))
+                .collect()
+        })
     }
 
     /// Whether `pid` holds a descriptor of the root of one of the sandbox's own mounts.

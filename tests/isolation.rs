@@ -11,7 +11,11 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{code, d, ok, pids_rooted_under, stderr, stdout, wait_within, Ns, DEADLINE};
+use common::{
+    code, d, finish_within, ok, pids_rooted_under, stderr, stdout, wait_until, wait_within, Ns,
+    DEADLINE,
+};
+use std::process::Stdio;
 
 /// Waits (at most 30 s) until `p` exists.
 #[track_caller]
@@ -511,4 +515,68 @@ fn a_run_mount_source_entering_the_sandbox_stays_inside() {
     );
     assert_eq!(ok(&o), "sandbox\n1\n", "{}", stderr(&o));
     ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+/// Processes whose command line is exactly `argv`.
+fn pids_running(argv: &[&str]) -> Vec<i32> {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            (std::fs::read(e.path().join("cmdline")).ok()? == want).then_some(pid)
+        })
+        .collect()
+}
+
+/// A process of a run with a mount namespace of its own (`--ephemeral`,
+/// `-m`) that leaves the run's process tree (a double fork reparents it to
+/// init) is still the sandbox's: `status` lists it and `off` ends it, found
+/// by the run's mount namespace, which its supervisor holds.
+#[test]
+fn a_double_forked_process_of_a_run_with_its_own_mounts_ends_with_off() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let src = ns.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(root.join("mnt")).unwrap();
+    let m = format!("{}:/mnt", d(&src));
+    for (i, opts) in [vec!["--ephemeral"], vec!["-m", m.as_str()]]
+        .into_iter()
+        .enumerate()
+    {
+        let (away, stay) = (format!("{}", 4301 + 2 * i), format!("{}", 4302 + 2 * i));
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        let line = format!(
+            "(setsid sleep {away} </dev/null >/dev/null 2>&1 &); touch /dev/shm/started-{i}; sleep {stay}"
+        );
+        let mut args = vec!["run", "-d", d(&root)];
+        args.extend(opts.iter().copied());
+        args.extend(["--", "sh", "-c", line.as_str()]);
+        let run = ns.tool().args(&args).stdin(Stdio::null()).spawn().unwrap();
+        wait_until("the run to start its processes", || {
+            // The sandbox's /dev/shm is a mount of the test's namespace.
+            ns.sh(&format!("test -e {}/dev/shm/started-{i}", d(&root)))
+                .status
+                .success()
+                && pids_running(&["sleep", &away]).len() == 1
+        });
+        let status = ok(&ns.run(&["status", "-d", d(&root), "--json"]));
+        let away_pid = pids_running(&["sleep", &away])[0];
+        assert!(
+            status.contains(&format!("\"pid\": {away_pid}")),
+            "{opts:?}: status does not list the double-forked process: {status}"
+        );
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        let _ = finish_within(run, DEADLINE);
+        assert!(
+            pids_running(&["sleep", &away]).is_empty(),
+            "{opts:?}: the double-forked process outlived off"
+        );
+        assert!(ns.mounts_under(&root).is_empty(), "{opts:?}");
+    }
 }

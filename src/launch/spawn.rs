@@ -208,6 +208,15 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
     drop(steps);
     started();
     let pid = Pid::from_raw(pid);
+    // A run with a mount namespace of its own (`-m`, `--ephemeral`, `--pid`):
+    // we hold a descriptor of that namespace while the run lasts, which is
+    // how `off` knows a process of it that left our process tree
+    // (`procs`: a double fork reparents it away from us).
+    let _run_ns = launch
+        .isolation
+        .own_mounts()
+        .then(|| std::fs::File::open(format!("/proc/{}/ns/mnt", pid.as_raw())).ok())
+        .flatten();
     let pidfd = match crate::sys::pidfd::open(pid.as_raw()) {
         Ok(fd) => fd,
         Err(e) => {
