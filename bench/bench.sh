@@ -9,6 +9,7 @@
 #                                    create` under /var/tmp/chroot-tool-bench)
 #   MOUNTS=1500  RUNS=300            the many-mounts case; runs per command
 #   NO_INSTALL=1                     do not apt-get install missing peers
+#   COLD=1                           also a cold create against mmdebstrap alone
 #
 # Everything runs in a mount namespace of the script's own (the 1500 mounts,
 # schroot's configuration, every sandbox mount): nothing reaches the machine.
@@ -163,6 +164,16 @@ hyperfine -N --style basic --runs "${CREATE_RUNS:-5}" --export-json "$results/cr
     echo "hyperfine failed for create" >&2
 rm -rf "$work/c"
 
+# 5b. With COLD=1: a cold create against its backend alone (minutes each).
+if [ -n "${COLD:-}" ] && have mmdebstrap; then
+    echo "5b. a cold create against mmdebstrap alone" >&2
+    hyperfine -N --style basic --runs "${COLD_RUNS:-2}" --export-json "$results/cold-create.json" \
+        --prepare "rm -rf $work/cc" "mmdebstrap --quiet --variant=minbase stable $work/cc" \
+        --prepare "rm -rf $work/cc" "$tool create -q --no-cache --backend mmdebstrap --variant minbase -d $work/cc" \
+        >/dev/null 2>&1 || echo "hyperfine failed for the cold create" >&2
+    rm -rf "$work/cc"
+fi
+
 # 6. Overlay sandboxes and ephemeral runs.
 if "$tool" create --help | grep -q -- --overlay; then
     echo "6. create --overlay, run --ephemeral" >&2
@@ -218,6 +229,9 @@ group("unprivileged run -- /bin/true with the holder (vs bwrap, as the same user
 create = load("create")
 group("create with a warm cache (vs cp -a of the same rootfs)", "create",
       create[0][0] if create else None, {"create": "<= 2x"})
+cold_create = load("cold-create")
+group("cold create (vs the backend alone; COLD=1)", "cold-create",
+      cold_create[0][0] if cold_create else None, {"create": "<= 1.05x"})
 group("create --overlay (ms; target < 50 ms)", "overlay", None, {})
 group("run --ephemeral (vs a plain run)", "ephemeral", None, {})
 print(f"\npeak RSS of chroot-tool run: {rss_few / 1024:.1f} MiB, "
