@@ -178,7 +178,7 @@ pub fn set_aside(dir: &Path, r: &Review) -> io::Result<Vec<PathBuf>> {
 }
 
 /// Ends an unpack made with `private_root` (DIR 0700): DIR gets the
-/// archive's `mode` within [`ROOT_MASK`] (0755 when the archive has none) unless the archive
+/// archive's `mode` within `ROOT_MASK` (0755 when the archive has none) unless the archive
 /// holds `privileged` members and is not `trusted`; then DIR stays 0700
 /// and the mode is kept in `chroot.d/root-mode.untrusted` for [`accept`].
 /// Returns whether DIR is held.
