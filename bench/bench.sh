@@ -153,25 +153,56 @@ if id "$user" >/dev/null 2>&1 && have bwrap; then
     as_user "$uhome/chroot-tool" off -d "$uroot" >/dev/null
 fi
 
+# alternate NAME RUNS CMD-A CMD-B: the two commands one after the other,
+# RUNS times, each into a directory of its own that nothing was deleted
+# from just before (ext4 slows the creation of files where many were just
+# deleted, which would weigh on whichever command runs second); medians
+# kept as hyperfine's JSON. CMD-A and CMD-B end with the target directory.
+alternate() {
+    local name=$1 n=$2 a=$3 b=$4 i t0 t1
+    : > "$work/$name.a"
+    : > "$work/$name.b"
+    for i in $(seq "$n"); do
+        for which in a b; do
+            local cmd=$a
+            [ "$which" = b ] && cmd=$b
+            t0=$(date +%s%N)
+            if ! $cmd "$work/$name-$which-$i" >/dev/null 2>"$work/$name.err"; then
+                echo "$name failed: $cmd: $(tail -1 "$work/$name.err")" >&2
+                return 0
+            fi
+            t1=$(date +%s%N)
+            echo $(( (t1 - t0) / 1000 )) >> "$work/$name.$which"
+        done
+    done
+    python3 - "$work" "$name" "$a" "$b" > "$results/$name.json" <<'PY'
+import json, statistics, sys
+work, name, a, b = sys.argv[1:]
+res = []
+for which, cmd in (("a", a), ("b", b)):
+    us = [int(x) for x in open(f"{work}/{name}.{which}").read().split()]
+    res.append({"command": cmd, "median": statistics.median(us) / 1e6})
+print(json.dumps({"results": res}))
+PY
+    rm -rf "$work/$name"-[ab]-*
+}
+
 # 5. create with a warm cache against cp -a of the same rootfs.
 echo "5. create from a warm cache" >&2
 export CHROOT_TOOL_CACHE_DIR=/var/tmp/chroot-tool-bench/cache
 "$tool" create -q --variant minbase -d "$work/warm" >/dev/null 2>&1 || true
 rm -rf "$work/warm"
-hyperfine -N --style basic --runs "${CREATE_RUNS:-5}" --export-json "$results/create.json" \
-    --prepare "rm -rf $work/c" "cp -a $rootfs $work/c" \
-    --prepare "rm -rf $work/c" "$tool create -q --variant minbase -d $work/c" >/dev/null 2>&1 ||
-    echo "hyperfine failed for create" >&2
-rm -rf "$work/c"
+alternate create "${CREATE_RUNS:-5}" "cp -a $rootfs" "$tool create -q --variant minbase -d"
 
 # 5b. With COLD=1: a cold create against its backend alone (minutes each).
 if [ -n "${COLD:-}" ] && have mmdebstrap; then
     echo "5b. a cold create against mmdebstrap alone" >&2
-    hyperfine -N --style basic --runs "${COLD_RUNS:-2}" --export-json "$results/cold-create.json" \
-        --prepare "rm -rf $work/cc" "mmdebstrap --quiet --variant=minbase stable $work/cc" \
-        --prepare "rm -rf $work/cc" "$tool create -q --no-cache --backend mmdebstrap --variant minbase -d $work/cc" \
-        >/dev/null 2>&1 || echo "hyperfine failed for the cold create" >&2
-    rm -rf "$work/cc"
+    # With the mirror create passes (mmdebstrap alone would add -updates and
+    # -security, whose Release files a stale mirror may have let expire).
+    printf '#!/bin/sh\nexec mmdebstrap --variant=minbase stable "$1" http://deb.debian.org/debian\n' > "$work/mm"
+    chmod +x "$work/mm"
+    alternate cold-create "${COLD_RUNS:-2}" "$work/mm" \
+        "$tool create -q --no-cache --backend mmdebstrap --variant minbase -d"
 fi
 
 # 6. Overlay sandboxes and ephemeral runs.
@@ -192,9 +223,10 @@ import json, os, sys
 res, rss_few, rss_many = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def load(name):
     p = os.path.join(res, name + ".json")
-    if not os.path.exists(p):
+    try:
+        return [(r["command"], r["median"] * 1000) for r in json.load(open(p))["results"]]
+    except (OSError, ValueError, KeyError):
         return []
-    return [(r["command"], r["median"] * 1000) for r in json.load(open(p))["results"]]
 def short(cmd):
     words = cmd.split()
     tool = os.path.basename(words[0])
@@ -202,6 +234,8 @@ def short(cmd):
         return "chroot-tool " + " ".join(w for w in words[1:] if not w.startswith("/") and w != "-d")
     if tool == "cycle":
         return "chroot-tool on; run; off"
+    if tool == "mm":
+        return "mmdebstrap --variant=minbase stable DIR MIRROR"
     return " ".join(os.path.basename(w) if w.startswith("/var/tmp") else w for w in words)
 rows = []
 def group(title, name, base_of, targets):
