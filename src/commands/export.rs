@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::archive::oci::{self, layout};
-use crate::archive::{Compression, Packed};
+use crate::archive::Compression;
 use crate::cli::ExportArgs;
 use crate::sandbox::{Need, Sandbox};
 use crate::show;
@@ -28,7 +28,7 @@ pub fn run(dir: Option<&Path>, args: &ExportArgs) -> Result<()> {
         bar.done();
         let (exported, packed) = res
             .with_context(|| format!("exporting {} to {}", show::path(&sb.dir), show::path(out)))?;
-        left_out(&packed);
+        super::pack::left_out(&packed, "exported", "export");
         if !args.quiet {
             super::note(format!(
                 "exported {} to {} ({} entries, layer {} {}); try: skopeo inspect oci:{}:{}",
@@ -48,7 +48,7 @@ pub fn run(dir: Option<&Path>, args: &ExportArgs) -> Result<()> {
         bar.done();
         let (_, packed) = res
             .with_context(|| format!("exporting {} to {}", show::path(&sb.dir), show::path(out)))?;
-        left_out(&packed);
+        super::pack::left_out(&packed, "exported", "export");
         if !args.quiet {
             super::note(format!(
                 "exported {} to the bundle {} ({} entries); try: runc run -b {} NAME",
@@ -60,22 +60,4 @@ pub fn run(dir: Option<&Path>, args: &ExportArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Says what the walk did not take.
-fn left_out(packed: &Packed) {
-    if !packed.mount_points.is_empty() {
-        let list: Vec<String> = packed.mount_points.iter().map(show::path).collect();
-        super::note(format!(
-            "not exported (mounted): {}; turn the sandbox off to export what lies under them",
-            list.join(", ")
-        ));
-    }
-    if !packed.sockets.is_empty() {
-        let list: Vec<String> = packed.sockets.iter().map(show::path).collect();
-        super::note(format!(
-            "sockets left out (a tar cannot hold them): {}",
-            list.join(", ")
-        ));
-    }
 }

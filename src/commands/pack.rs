@@ -19,20 +19,7 @@ pub fn run(dir: Option<&Path>, args: &PackArgs) -> Result<()> {
     let packed = archive::pack_file(&sb.dir, &args.output, &opts, &mut bar)
         .with_context(|| format!("packing {}", show::path(&sb.dir)))?;
     bar.done();
-    if !packed.mount_points.is_empty() {
-        let list: Vec<String> = packed.mount_points.iter().map(show::path).collect();
-        super::note(format!(
-            "not packed (mounted): {}; turn the sandbox off to pack what lies under them",
-            list.join(", ")
-        ));
-    }
-    if !packed.sockets.is_empty() {
-        let list: Vec<String> = packed.sockets.iter().map(show::path).collect();
-        super::note(format!(
-            "sockets left out (a tar cannot hold them): {}",
-            list.join(", ")
-        ));
-    }
+    left_out(&packed, "packed", "pack");
     if !args.quiet {
         let size = std::fs::metadata(&args.output)
             .map(|m| m.len())
@@ -92,5 +79,23 @@ impl Progress for Bar {
         if let Some(b) = &self.0 {
             b.inc(bytes);
         }
+    }
+}
+
+/// Says what the walk of `pack` or `export` (`done`, `verb`) did not take.
+pub fn left_out(packed: &archive::Packed, done: &str, verb: &str) {
+    if !packed.mount_points.is_empty() {
+        let list: Vec<String> = packed.mount_points.iter().map(show::path).collect();
+        super::note(format!(
+            "not {done} (mounted): {}; turn the sandbox off to {verb} what lies under them",
+            list.join(", ")
+        ));
+    }
+    if !packed.sockets.is_empty() {
+        let list: Vec<String> = packed.sockets.iter().map(show::path).collect();
+        super::note(format!(
+            "sockets left out (a tar cannot hold them): {}",
+            list.join(", ")
+        ));
     }
 }
