@@ -258,14 +258,6 @@ impl Sandbox {
         self.dir.join("chroot.d")
     }
 
-    /// tool.conf, or an empty one when the sandbox has none; its warnings
-    /// on stderr (see [`Sandbox::conf_with`]).
-    pub fn conf(&self) -> Result<Conf> {
-        self.conf_with(&mut |w| eprintln!("chroot-tool: warning: {w}"), &mut |n| {
-            eprintln!("chroot-tool: {n}")
-        })
-    }
-
     /// tool.conf, or an empty one when the sandbox has none. What it says
     /// is wrong but not fatal goes to `warn`; a `conf.sh` of the original
     /// tool, which is not executed, is noted to `note`.
@@ -302,9 +294,14 @@ impl Sandbox {
         Ok(conf)
     }
 
-    /// What `on` mounts for this sandbox.
-    pub fn plan(&self) -> Result<Vec<Op>> {
-        self.plan_of(&self.conf()?)
+    /// What `on` mounts for this sandbox; what tool.conf says that is wrong
+    /// but not fatal goes to `warn`.
+    pub fn plan(&self, warn: &mut dyn FnMut(String)) -> Result<Vec<Op>> {
+        let mut said = vec![];
+        let mut notes = vec![];
+        let conf = self.conf_with(&mut |w| said.push(w), &mut |n| notes.push(n));
+        said.into_iter().chain(notes).for_each(&mut *warn);
+        self.plan_of(&conf?)
     }
 
     /// Turns the sandbox on (the caller holds its lock).
@@ -547,7 +544,7 @@ impl Sandbox {
         let mounts = mountinfo::read()?;
         // The plan (tool.conf) decides only for a sandbox without a self-bind.
         let plan = if engine::self_binds(&self.dir, &mounts).is_empty() {
-            self.plan().ok()
+            self.plan(warn).ok()
         } else {
             None
         };

@@ -13,7 +13,7 @@ use crate::show;
 pub fn run(dir: Option<&Path>, args: &ExportArgs) -> Result<()> {
     let sb = Sandbox::open(dir, Need::Rootfs)?;
     crate::overlay::enter_for_reading(&sb.dir)?;
-    let conf = sb.conf()?;
+    let conf = super::conf_of(&sb)?;
     if let Some(out) = &args.oci {
         let opts = layout::Options {
             compression: match args.compression.as_str() {

@@ -143,6 +143,11 @@ pub fn out(text: impl AsRef<str>) -> anyhow::Result<()> {
 }
 
 /// A warning of the library, on stderr.
+/// The sandbox's tool.conf, its warnings and notes said on stderr.
+pub fn conf_of(sb: &crate::sandbox::Sandbox) -> anyhow::Result<crate::conf::Conf> {
+    sb.conf_with(&mut warn, &mut note)
+}
+
 pub fn warn(msg: String) {
     eprintln!("chroot-tool: warning: {msg}");
 }

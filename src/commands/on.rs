@@ -13,7 +13,7 @@ use crate::show;
 
 pub fn run(dir: Option<&Path>, args: &OnArgs) -> Result<()> {
     let sb = Sandbox::open(dir, Need::Rootfs)?;
-    let conf = sb.conf()?;
+    let conf = super::conf_of(&sb)?;
     let lock = lock::for_use(&sb.dir)?;
     let switched = sb.switch_on(
         &conf,

@@ -13,7 +13,7 @@ pub fn run(dir: Option<&Path>, args: &RunArgs) -> Result<u8> {
     let req = args.request()?;
     let opts = launch_options(&args.launch)?;
     let sb = Sandbox::open(dir, Need::Rootfs)?;
-    let conf = super::config::under(sb.conf()?)?;
+    let conf = super::config::under(super::conf_of(&sb)?)?;
     let inv = dispatch::dispatch(
         &req,
         |n| sb.has_command(n),

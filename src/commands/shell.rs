@@ -11,7 +11,7 @@ use crate::sandbox::{Need, Sandbox};
 pub fn run(dir: Option<&Path>, args: &LaunchArgs) -> Result<u8> {
     let opts = launch_options(args)?;
     let sb = Sandbox::open(dir, Need::Rootfs)?;
-    let conf = super::config::under(sb.conf()?)?;
+    let conf = super::config::under(super::conf_of(&sb)?)?;
     let launch = build::for_shell(&sb, &conf, &opts, &mut super::warn)?;
     let line = launch.argv[0].to_string_lossy().into_owned();
     let entered = enter::enter(

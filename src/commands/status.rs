@@ -168,7 +168,7 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
 /// The sandbox in the host's mount namespace, as its mount table says.
 fn chroot_status(sb: &Sandbox) -> Result<Status> {
     let mounts = mountinfo::read()?;
-    let plan = sb.plan().ok();
+    let plan = sb.plan(&mut super::warn).ok();
     // The sandbox's mounts: `on`'s self-bind and what is mounted on it, or
     // what an interrupted or 2020-style `on` left; never a mount the user
     // made below DIR before `on` (it lies under the self-bind).
