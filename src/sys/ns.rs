@@ -26,7 +26,7 @@ pub enum Forked {
 pub fn fork() -> io::Result<Forked> {
     if threads() != Some(1) {
         return Err(io::Error::other(
-            "cannot start a holder from a process with several threads",
+            "cannot fork a helper from a process with several threads",
         ));
     }
     // SAFETY: the process is single-threaded (checked above), so the child

@@ -5,7 +5,9 @@ use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 
 use nix::fcntl::OFlag;
-use nix::unistd::{fork, pipe2, ForkResult};
+use nix::unistd::pipe2;
+
+use super::ns::{exit_now, fork, Forked};
 
 /// Unshares a user namespace for this (single-threaded) process and has
 /// `write_maps(pid)` write its maps: a helper forked before the unshare,
@@ -21,18 +23,16 @@ pub fn unshare_mapped(
     let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (res_r, res_w) = pipe2(OFlag::O_CLOEXEC)?;
     let me = std::process::id() as i32;
-    // SAFETY: the caller is single-threaded (unshare of a user namespace
-    // requires it, and it is checked below before anything else), so the
-    // child may run ordinary code; it ends with _exit, never returning.
-    match unsafe { fork() }? {
-        ForkResult::Child => {
+    // `fork` refuses a multi-threaded caller (unshare of a user namespace
+    // needs a single-threaded one too), so the child may run ordinary
+    // code; it ends with `exit_now`, never returning.
+    match fork()? {
+        Forked::Child => {
             drop(go_w);
             drop(res_r);
-            let code = helper(go_r, res_w, me, write_maps);
-            // SAFETY: ends the helper without running the parent's exit code.
-            unsafe { libc::_exit(code) }
+            exit_now(helper(go_r, res_w, me, write_maps))
         }
-        ForkResult::Parent { child } => {
+        Forked::Parent(child) => {
             drop(go_r);
             drop(res_w);
             // SAFETY: a plain system call on this process.
@@ -49,7 +49,7 @@ pub fn unshare_mapped(
             drop(go);
             let mut msg = String::new();
             let _ = std::fs::File::from(res_r).read_to_string(&mut msg);
-            let ended = super::process::wait_child(child.as_raw())?;
+            let ended = super::process::wait_child(child)?;
             unshared?;
             Ok(match ended {
                 super::process::Ended::Exited(0) => Ok(()),
@@ -88,10 +88,10 @@ pub fn in_child_mapped(
     work: impl FnOnce() -> Result<(), String>,
 ) -> io::Result<Result<(), String>> {
     let (res_r, res_w) = pipe2(OFlag::O_CLOEXEC)?;
-    // SAFETY: a single-threaded caller (documented); the child ends with
-    // _exit, never returning into the caller's code.
-    match unsafe { fork() }? {
-        ForkResult::Child => {
+    // `fork` refuses a multi-threaded caller; the child ends with
+    // `exit_now`, never returning into the caller's code.
+    match fork()? {
+        Forked::Child => {
             drop(res_r);
             let r = match unshare_mapped(write_maps) {
                 Err(e) => Err(format!("entering a user namespace: {e}")),
@@ -105,14 +105,13 @@ pub fn in_child_mapped(
                     1
                 }
             };
-            // SAFETY: ends the child without running the caller's exit code.
-            unsafe { libc::_exit(code) }
+            exit_now(code)
         }
-        ForkResult::Parent { child } => {
+        Forked::Parent(child) => {
             drop(res_w);
             let mut msg = String::new();
             let _ = std::fs::File::from(res_r).read_to_string(&mut msg);
-            Ok(match super::process::wait_child(child.as_raw())? {
+            Ok(match super::process::wait_child(child)? {
                 super::process::Ended::Exited(0) => Ok(()),
                 other if msg.is_empty() => Err(format!("ended: {other}")),
                 _ => Err(msg),
