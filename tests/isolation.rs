@@ -27,21 +27,6 @@ fn wait_for(p: &Path) {
     }
 }
 
-/// The mount table of the test's namespace without the mount ids' order
-/// mattering: mount point and source of each line.
-fn table(ns: &Ns) -> Vec<String> {
-    let mut v: Vec<String> = ns
-        .mountinfo()
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            format!("{} {} {}", f[3], f[4], f[f.len() - 2])
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn run_mounts_bind_ro_and_tmpfs_for_the_run_only() {
     let ns = Ns::new();
@@ -53,7 +38,7 @@ fn run_mounts_bind_ro_and_tmpfs_for_the_run_only() {
     std::os::unix::fs::symlink("/data", root.join("link")).unwrap();
     // On first, so that the table before is the sandbox's own.
     ok(&ns.run_in(&root, &["--", "true"]));
-    let before = table(&ns);
+    let before = ns.table();
     let h = d(&host);
     let line = "cat /mnt/rw/f; echo new > /mnt/rw/g; \
                 echo x > /mnt/ro/h 2>/dev/null || echo ro-refused; \
@@ -86,7 +71,7 @@ fn run_mounts_bind_ro_and_tmpfs_for_the_run_only() {
     // Nothing of them left: the namespace's table is as before, and the
     // tmpfs's file was never on disk. The target through the rootfs
     // symlink landed inside the root (/data/t), never at the host's /data.
-    assert_eq!(table(&ns), before);
+    assert_eq!(ns.table(), before);
     assert!(root.join("data/t").is_dir());
     assert!(!root.join("data/t/file").exists());
     assert!(ns.mounts_under(&root).iter().all(|m| !m.contains("/mnt/")));
@@ -287,7 +272,7 @@ fn pid_namespace_init_reaps_and_passes_the_status_on() {
     let ns = Ns::new();
     let root = ns.busybox_root("sb");
     ok(&ns.run_in(&root, &["--", "true"]));
-    let before = table(&ns);
+    let before = ns.table();
     // The command is the init's child (pid 2); /proc is the namespace's own.
     let o = ns.run_in(
         &root,
@@ -327,7 +312,7 @@ fn pid_namespace_init_reaps_and_passes_the_status_on() {
     assert_eq!(ok(&o), "started\n");
     assert_eq!(pids_rooted_under(&root), Vec::<i32>::new());
     // The fresh /proc is gone with the run.
-    assert_eq!(table(&ns), before);
+    assert_eq!(ns.table(), before);
     // [run] pid:yes.
     fs::write(root.join("chroot.d/tool.conf"), "[run]\npid:yes\n").unwrap();
     assert_eq!(ok(&ns.run_in(&root, &["--", "sh", "-c", "echo $$"])), "2\n");

@@ -59,21 +59,6 @@ fn create_overlay(ns: &Ns, base: &Path, dir: &Path) -> String {
     ok(&ns.run(&["create", "-q", "--overlay", d(base), "-d", d(dir)]))
 }
 
-/// The mount table of the test's namespace: mount point, source and type
-/// of each line, sorted (ids and order aside).
-fn table(ns: &Ns) -> Vec<String> {
-    let mut v: Vec<String> = ns
-        .mountinfo()
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            format!("{} {} {}", f[3], f[4], f[f.len() - 2])
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn overlay_writes_go_to_the_upper_layer_and_off_leaves_dir_as_it_was() {
     let ns = Ns::new();
@@ -493,7 +478,7 @@ fn bases_that_cannot_be_one_are_refused() {
 /// status, and nothing remains: no mount, no file.
 fn ephemeral_leaves_nothing(ns: &Ns, root: &Path, disk: &Path) {
     let before_tree = tree(disk);
-    let before = table(ns);
+    let before = ns.table();
     let out = ok(&ns.run_in(
         root,
         &[
@@ -515,7 +500,7 @@ fn ephemeral_leaves_nothing(ns: &Ns, root: &Path, disk: &Path) {
         ],
     ));
     assert_eq!(out, "ls\n");
-    assert_eq!(table(ns), before, "no mount of the run is left");
+    assert_eq!(ns.table(), before, "no mount of the run is left");
     assert_eq!(tree(disk), before_tree, "the sandbox's files are unchanged");
 
     // A parallel normal run does not see the ephemeral run's writes.
@@ -552,7 +537,7 @@ fn ephemeral_leaves_nothing(ns: &Ns, root: &Path, disk: &Path) {
     assert_eq!(code(&o), 7, "{}", stderr(&o));
     let o = ns.run_in(root, &["--ephemeral", "--", "/no/such/program"]);
     assert_eq!(code(&o), 127, "{}", stderr(&o));
-    assert_eq!(table(ns), before);
+    assert_eq!(ns.table(), before);
     assert_eq!(tree(disk), before_tree);
 }
 

@@ -161,6 +161,21 @@ impl Ns {
         String::from_utf8_lossy(&b).into_owned()
     }
 
+    /// The mount table of this namespace with the mount ids' order not
+    /// mattering: root, mount point and source of each line, sorted.
+    pub fn table(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .mountinfo()
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                format!("{} {} {}", f[3], f[4], f[f.len() - 2])
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Mount points (field 5, unescaped) at or below `dir` in this namespace.
     pub fn mounts_under(&self, dir: &Path) -> Vec<String> {
         let dir = dir.to_string_lossy().trim_end_matches('/').to_string();
