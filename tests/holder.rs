@@ -95,12 +95,17 @@ fn light_vm_as_root_has_its_own_processes_hostname_and_network() {
     // It outlives the terminal of the `on` that started it: a session of
     // its own, HUP ignored.
     let stat = fs::read_to_string(format!("/proc/{holder}/stat")).unwrap();
-    let sid = stat[stat.rfind(')').unwrap() + 1..]
+    // After the comm: state, ppid, pgrp, session, tty_nr.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
         .split_whitespace()
-        .nth(4)
-        .unwrap()
-        .to_string();
+        .collect();
+    let (sid, tty) = (fields[3], fields[4]);
+    // Its session's leader (the first child, gone) was started by `on`
+    // in our pid namespace, so it has a number here; ours may not (a CI
+    // runner's session leader can be outside our pid namespace: 0).
+    assert_ne!(sid, "0", "{stat}");
     assert_ne!(sid, nix::unistd::getsid(None).unwrap().to_string());
+    assert_eq!(tty, "0", "no controlling terminal: {stat}");
     let status_text = fs::read_to_string(format!("/proc/{holder}/status")).unwrap();
     let ign = status_text
         .lines()
