@@ -17,6 +17,16 @@ use clap::{Args, Parser, Subcommand};
     after_long_help = "Files:\n  DIR/chroot.d/tool.conf                   the sandbox's mounts and settings\n  /etc/chroot-tool/config.toml             defaults of create and run (docs/config.md)\n  ~/.config/chroot-tool/config.toml        your own defaults, over the system's\n  /var/lib/chroot-tool/ (root), ~/.local/state/chroot-tool/ (a user)\n                                           the history (log) and the list of sandboxes (list)\n\nEnvironment:\n  CHROOT_TOOL_DIR       the sandbox when -d is not given\n  CHROOT_TOOL_CONFIG    the one config file to read instead (empty: none)\n  CHROOT_TOOL_STATE_DIR where the history and the list are kept instead\n\nExample:\n  chroot-tool create -d ~/sb/work --include procps,less\n  chroot-tool run -d ~/sb/work \"apt-get update\"\n  chroot-tool list"
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct Global {
     /// The sandbox directory (may stand anywhere on the line).
     #[arg(
         short = 'd',
@@ -27,9 +37,36 @@ pub struct Cli {
         value_hint = clap::ValueHint::DirPath
     )]
     pub dir: Option<PathBuf>,
+}
 
-    #[command(subcommand)]
-    pub command: Command,
+/// The command line's definition with only the subcommand `name`, all that
+/// parsing a line naming it needs: making the definitions of all of them
+/// is most of the cost of parsing `run`'s line. `None` when `name` is not a
+/// subcommand. Help, version and error messages come from the whole
+/// definition, [`clap::CommandFactory::command`] of [`Cli`].
+pub fn command_for(name: &str) -> Option<clap::Command> {
+    type Augment = fn(clap::Command) -> clap::Command;
+    let (name, augment): (&'static str, Augment) = match name {
+        "create" => ("create", CreateArgs::augment_args),
+        "on" => ("on", OnArgs::augment_args),
+        "run" => ("run", RunArgs::augment_args),
+        "shell" => ("shell", LaunchArgs::augment_args),
+        "off" => ("off", OffArgs::augment_args),
+        "status" => ("status", StatusArgs::augment_args),
+        "destroy" => ("destroy", DestroyArgs::augment_args),
+        "log" => ("log", LogArgs::augment_args),
+        "completions" => ("completions", CompletionsArgs::augment_args),
+        "pack" => ("pack", PackArgs::augment_args),
+        "unpack" => ("unpack", UnpackArgs::augment_args),
+        "export" => ("export", ExportArgs::augment_args),
+        "import" => ("import", ImportArgs::augment_args),
+        "list" => ("list", ListArgs::augment_args),
+        "link" => ("link", LinkArgs::augment_args),
+        _ => return None,
+    };
+    let sub = augment(clap::Command::new(name));
+    let top = clap::Command::new("chroot-tool").version(env!("CARGO_PKG_VERSION"));
+    Some(Global::augment_args(top).subcommand(sub))
 }
 
 #[derive(Debug, Subcommand)]
@@ -377,3 +414,68 @@ pub struct Usage(pub String);
 
 /// The message for a command given no sandbox directory.
 pub const NO_DIR: &str = "no sandbox given: pass -d DIR or set CHROOT_TOOL_DIR";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, FromArgMatches};
+
+    /// Each subcommand's quick definition is the whole one's, argument for
+    /// argument, so that a line parses the same through either.
+    #[test]
+    fn command_for_each_subcommand_matches_the_whole_definition() {
+        let whole = Cli::command();
+        let mut names = 0;
+        for sub in whole.get_subcommands() {
+            let name = sub.get_name();
+            let quick = command_for(name).unwrap_or_else(|| panic!("{name}: no quick definition"));
+            let one = quick.find_subcommand(name).unwrap();
+            let ids = |c: &clap::Command| {
+                let mut v: Vec<String> = c.get_arguments().map(|a| format!("{a:?}")).collect();
+                v.sort();
+                v
+            };
+            assert_eq!(ids(one), ids(sub), "{name}");
+            names += 1;
+        }
+        assert_eq!(names, whole.get_subcommands().count());
+        assert!(names >= 15, "{names}");
+        assert!(command_for("nope").is_none());
+    }
+
+    #[test]
+    fn a_run_line_parses_the_same_through_the_quick_definition() {
+        let line = [
+            "chroot-tool",
+            "run",
+            "-d",
+            "/s",
+            "-u",
+            "me",
+            "-e",
+            "A=1",
+            "-m",
+            "/a:/b:ro",
+            "--",
+            "ls",
+            "--help",
+        ];
+        let whole = Cli::try_parse_from(line).unwrap();
+        let m = command_for("run")
+            .unwrap()
+            .try_get_matches_from(line)
+            .unwrap();
+        let quick = Cli::from_arg_matches(&m).unwrap();
+        assert_eq!(format!("{whole:?}"), format!("{quick:?}"));
+        // What only the whole definition answers is not parsed quickly.
+        for only_whole in [
+            &["chroot-tool", "run", "--help"][..],
+            &["chroot-tool", "--version", "run"],
+        ] {
+            assert!(command_for("run")
+                .unwrap()
+                .try_get_matches_from(only_whole)
+                .is_err());
+        }
+    }
+}

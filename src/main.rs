@@ -5,28 +5,20 @@
 //! time; what of it we need is in `sys::process::runtime_start`.
 #![no_main]
 use std::ffi::OsString;
-use std::io::Write;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, FromArgMatches};
 
 use chroot_tool::cli::Cli;
 
-#[no_mangle]
-pub extern "C" fn main(
-    _argc: std::ffi::c_int,
-    _argv: *const *const std::ffi::c_char,
-) -> std::ffi::c_int {
-    chroot_tool::sys::process::runtime_start();
-    let code = run();
-    // std flushes stdout when its `main` returns; ours must.
-    let _ = std::io::stdout().flush();
-    code.into()
-}
+chroot_tool::c_main!(run);
 
 /// The exit status.
 fn run() -> u8 {
-    let args: Vec<OsString> = std::env::args_os().collect();
+    let args = chroot_tool::sys::process::args();
+    if let Some(cli) = parse_quick(&args) {
+        return execute(cli);
+    }
     let cmd = match with_config(&args) {
         Ok(cmd) => cmd,
         Err(e) => {
@@ -48,6 +40,11 @@ fn run() -> u8 {
             return 2;
         }
     };
+    execute(cli)
+}
+
+/// Runs the parsed command; its exit status.
+fn execute(cli: Cli) -> u8 {
     match chroot_tool::commands::run(cli) {
         Ok(code) => code,
         // A closed pipe (`chroot-tool status | head -1`) is not an error.
@@ -62,12 +59,33 @@ fn run() -> u8 {
 
 /// Parses the command line. `CHROOT_TOOL_DIR=` (set but empty) counts as
 /// unset, so that the tool's own "no sandbox given" message comes.
-fn parse(mut cmd: clap::Command, args: &[OsString]) -> Result<Cli, clap::Error> {
-    if std::env::var_os("CHROOT_TOOL_DIR").is_some_and(|v| v.is_empty()) {
-        cmd = cmd.mut_arg("dir", |a| a.env(None::<&'static str>));
-    }
+fn parse(cmd: clap::Command, args: &[OsString]) -> Result<Cli, clap::Error> {
+    let mut cmd = without_empty_dir(cmd);
     let mut matches = cmd.try_get_matches_from_mut(args)?;
     Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+}
+
+/// The line parsed with the definition of its subcommand alone
+/// (`cli::command_for`), when that parses it; `None` sends it to the whole
+/// definition, whose messages (help, version, errors) are the ones shown.
+fn parse_quick(args: &[OsString]) -> Option<Cli> {
+    let name = first_word(args)?;
+    if name == "create" {
+        // Its defaults come from config.toml (`with_config`).
+        return None;
+    }
+    let cmd = without_empty_dir(chroot_tool::cli::command_for(name)?);
+    let mut matches = cmd.try_get_matches_from(args).ok()?;
+    Cli::from_arg_matches_mut(&mut matches).ok()
+}
+
+/// `CHROOT_TOOL_DIR=` (set but empty) counts as unset.
+fn without_empty_dir(cmd: clap::Command) -> clap::Command {
+    if std::env::var_os("CHROOT_TOOL_DIR").is_some_and(|v| v.is_empty()) {
+        cmd.mut_arg("dir", |a| a.env(None::<&'static str>))
+    } else {
+        cmd
+    }
 }
 
 /// The command line's definition; for `create`, with config.toml's
@@ -140,7 +158,16 @@ fn suggestion(e: &clap::Error) -> Option<String> {
 /// The subcommand named on the line, if it is a known one: the first word
 /// that is neither an option nor the value of `-d`/`--dir`.
 fn subcommand(args: &[OsString]) -> Option<String> {
-    let cmd = Cli::command();
+    let w = first_word(args)?;
+    Cli::command()
+        .get_subcommands()
+        .find(|s| s.get_name() == w || s.get_all_aliases().any(|a| a == w))
+        .map(|s| s.get_name().to_string())
+}
+
+/// The first word that is neither an option nor the value of `-d`/`--dir`
+/// (before a `--`).
+fn first_word(args: &[OsString]) -> Option<&str> {
     let mut words = args.iter().skip(1).filter_map(|a| a.to_str());
     while let Some(word) = words.next() {
         match word {
@@ -149,12 +176,7 @@ fn subcommand(args: &[OsString]) -> Option<String> {
                 words.next();
             }
             w if w.starts_with('-') => {}
-            w => {
-                return cmd
-                    .get_subcommands()
-                    .find(|s| s.get_name() == w || s.get_all_aliases().any(|a| a == w))
-                    .map(|s| s.get_name().to_string());
-            }
+            w => return Some(w),
         }
     }
     None

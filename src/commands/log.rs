@@ -138,8 +138,8 @@ impl Pending {
             }
             _ => return None,
         };
-        let dir = std::fs::canonicalize(cli.dir.as_deref()?).ok()?;
-        let args: Vec<_> = std::env::args_os().collect();
+        let dir = std::fs::canonicalize(cli.global.dir.as_deref()?).ok()?;
+        let args = crate::sys::process::args();
         Some(Pending {
             verb,
             dir,

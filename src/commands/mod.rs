@@ -51,8 +51,8 @@ fn code_for(e: &anyhow::Error, default: u8) -> u8 {
 pub fn run(cli: Cli) -> Result<u8, Failure> {
     let started = (std::time::SystemTime::now(), std::time::Instant::now());
     let history = log::Pending::new(&cli);
-    let record = recorded(&cli.command, cli.dir.as_deref(), history.as_ref());
-    let dir = cli.dir.as_deref();
+    let record = recorded(&cli.command, cli.global.dir.as_deref(), history.as_ref());
+    let dir = cli.global.dir.as_deref();
     let (res, fail_code) = match cli.command {
         Command::Run(a) => (run::run(dir, &a), 125),
         Command::Shell(a) => (shell::run(dir, &a), 125),

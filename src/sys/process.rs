@@ -1,9 +1,24 @@
 //! Starting a program by descriptor: what was checked is what runs.
+use std::ffi::{CStr, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
+
+/// The command line, as the C `main` received it ([`runtime_start`]).
+static ARGS: OnceLock<Vec<OsString>> = OnceLock::new();
+
+/// The program's arguments: those [`runtime_start`] kept, else std's (a
+/// program that starts at std's `main`, such as a test).
+pub fn args() -> Vec<OsString> {
+    match ARGS.get() {
+        Some(a) => a.clone(),
+        None => std::env::args_os().collect(),
+    }
+}
 
 /// A command that executes the file `fd` refers to (an `O_PATH` descriptor,
 /// close-on-exec), not a path that could be swapped after it was checked:
@@ -27,15 +42,47 @@ pub fn command_of_fd(fd: BorrowedFd) -> Command {
     cmd
 }
 
+/// The program's entry point at the C `main` (with `#![no_main]`): it calls
+/// [`runtime_start`] with the arguments, then `$run` (returning the exit
+/// status as a `u8`), and flushes stdout, as std's `main` would on return.
+#[macro_export]
+macro_rules! c_main {
+    ($run:path) => {
+        #[no_mangle]
+        extern "C" fn main(
+            argc: ::std::ffi::c_int,
+            argv: *const *const ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: argc and argv as the C runtime hands them to `main`.
+            unsafe { $crate::sys::process::runtime_start(argc, argv) };
+            let code: u8 = $run();
+            let _ = ::std::io::Write::flush(&mut ::std::io::stdout());
+            code.into()
+        }
+    };
+}
+
 /// What std's runtime does before `main` that chroot-tool relies on, for a
 /// binary that starts at the C `main` instead (it skips the rest, which
 /// reads `/proc/self/maps` for a stack guard on every start): descriptors
 /// 0, 1 and 2 open, on `/dev/null` when closed (so that no file we open
 /// takes their place and receives our output), and SIGPIPE ignored (a
-/// write to a closed pipe is an EPIPE error, not our death).
-pub fn runtime_start() {
-    // SAFETY: plain system calls on valid pointers, before anything else runs.
+/// write to a closed pipe is an EPIPE error, not our death), and the
+/// arguments kept for [`args`] (std finds them only through glibc, which
+/// hands them to initialisers; musl does not).
+///
+/// # Safety
+/// `argv` holds `argc` valid C strings, as the C `main` receives them.
+pub unsafe fn runtime_start(argc: libc::c_int, argv: *const *const libc::c_char) {
+    // SAFETY: the caller's promise for `argv`; then plain system calls on
+    // valid pointers, before anything else runs.
     unsafe {
+        let args = (0..argc.max(0) as usize)
+            .map(|i| *argv.add(i))
+            .take_while(|p| !p.is_null())
+            .map(|p| OsStr::from_bytes(CStr::from_ptr(p).to_bytes()).to_owned())
+            .collect();
+        let _ = ARGS.set(args);
         let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
             fd,
             events: 0,
