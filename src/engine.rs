@@ -53,6 +53,17 @@ pub fn is_self_bind(m: &Mount, mounts: &[Mount]) -> bool {
     m.dev == parent.dev && m.root == parent.root.join(rel) && crate::owned::is_ours(&m.point, m.id)
 }
 
+/// [`is_on`] on the mount table read now, which is read only when DIR is a
+/// mount point at all (a sandbox that is off, as a rule, is not).
+pub fn is_on_now(dir: &Path) -> io::Result<bool> {
+    Ok(is_mount_point(dir)? && is_on(dir, &mountinfo::read()?))
+}
+
+/// Whether something is mounted on `dir` (one `statx`).
+pub fn is_mount_point(dir: &Path) -> io::Result<bool> {
+    Ok(sys::mount_of(sys::open_path(dir)?.as_fd())?.1)
+}
+
 /// Whether the sandbox at `dir` is on: its private self-bind is in the mount table.
 pub fn is_on(dir: &Path, mounts: &[Mount]) -> bool {
     mountinfo::top_at(mounts, dir).is_some_and(|m| is_self_bind(m, mounts))
@@ -159,8 +170,7 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
     let fault: Option<usize> = std::env::var(FAULT_KILL_AFTER)
         .ok()
         .and_then(|v| v.parse().ok());
-    let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
-    let fresh = !is_on(dir, &mounts);
+    let fresh = !is_on_now(dir)?;
     let overlay = if fresh {
         crate::overlay::read(dir)?
     } else {
@@ -190,6 +200,7 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
     }
     let root = sys::open_root(dir).with_context(|| format!("opening {}", dir.display()))?;
     let (root_id, _) = sys::mount_of(root.as_fd())?;
+    let root_at = sys::where_is(root.as_fd())?;
     // Attached below a shared mount (a systemd host), the kernel makes the
     // self-bind (and the copies of mounts below it) shared with the host's
     // peers; made private again here (the self-bind also on every `on`, in
@@ -295,7 +306,7 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
         let (target, _) = sys::resolve::resolve_create(root.as_fd(), &op.target, node, &may)
             .with_context(|| format!("resolving {} inside {}", op.target.display(), dir.display()))
             .with_context(ctx)?;
-        let inside = sys::resolve::in_root_path(root.as_fd(), target.as_fd())?;
+        let inside = sys::resolve::in_root_path_at(&root_at, target.as_fd())?;
         if inside == Path::new("/") {
             bail!(
                 "{} resolves to the sandbox's root itself; refusing to mount over it ({})",
@@ -329,7 +340,7 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
                     // Written to only when it is a fresh kind that no
                     // mount outside DIR shares (not the host's own bound in).
                     if matches!(op.what, What::Fs { .. })
-                        && made_empty(target.as_fd(), m, &mounts, dir)
+                        && made_empty(target.as_fd(), &m.fstype, &m.dev, &mounts, dir)
                     {
                         creatable.push(id);
                     }
@@ -357,12 +368,18 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
         report.mounted.push(op.describe());
         let (new_id, _) = sys::mount_of(mnt.as_fd())?;
         undo.push(new_id);
-        if matches!(op.what, What::Fs { .. }) {
-            mounts = mountinfo::read()?;
-            if let Some(m) = mounts.iter().find(|m| m.id == new_id) {
-                if made_empty(mnt.as_fd(), m, &mounts, dir) {
-                    creatable.push(new_id);
-                }
+        // A filesystem just made is empty unless the kernel handed back one
+        // that a mount outside DIR already shows (sysfs, proc): decided on
+        // the table read before, with no new read per mount.
+        if let What::Fs { fstype, .. } = &op.what {
+            if made_empty(
+                mnt.as_fd(),
+                fstype,
+                &sys::dev_of(mnt.as_fd())?,
+                &mounts,
+                dir,
+            ) {
+                creatable.push(new_id);
             }
         }
         changed = Some(inside.clone());
@@ -445,13 +462,14 @@ pub(crate) fn open_bind_source(root: BorrowedFd, src: &Path) -> Result<OwnedFd> 
     }
 }
 
-/// Whether the mount `m` (`fd` on it) is a filesystem that chroot-tool
+/// Whether the mount on `fd`, of type `fstype` (in the mount table, or as
+/// made) on device `dev` (`major:minor`), is a filesystem that chroot-tool
 /// makes empty (tmpfs, proc, sysfs, devpts), by what the kernel reports (the
-/// type in the mount table and the magic of `fstatfs`, not the name in the
-/// plan), and no mount outside `dir` shows the same filesystem. An overlay,
+/// magic of `fstatfs` too, not the name in the plan), and no mount outside
+/// `dir` in `mounts` shows the same filesystem. An overlay,
 /// cgroup2 or devtmpfs (whose magic is tmpfs's, and which is the host's
 /// `/dev`) shows the host's content; so does a host tmpfs bound in.
-fn made_empty(fd: BorrowedFd, m: &Mount, mounts: &[Mount], dir: &Path) -> bool {
+fn made_empty(fd: BorrowedFd, fstype: &str, dev: &str, mounts: &[Mount], dir: &Path) -> bool {
     const TMPFS: u64 = 0x0102_1994;
     const PROC: u64 = 0x9fa0;
     const SYSFS: u64 = 0x6265_6572;
@@ -459,10 +477,10 @@ fn made_empty(fd: BorrowedFd, m: &Mount, mounts: &[Mount], dir: &Path) -> bool {
     let magic = nix::sys::statfs::fstatfs(fd)
         .is_ok_and(|st| [TMPFS, PROC, SYSFS, DEVPTS].contains(&(st.filesystem_type().0 as u64)));
     magic
-        && ["tmpfs", "proc", "sysfs", "devpts"].contains(&m.fstype.as_str())
+        && ["tmpfs", "proc", "sysfs", "devpts"].contains(&fstype)
         && mounts
             .iter()
-            .all(|o| o.dev != m.dev || mountinfo::is_at_or_below(&o.point, dir))
+            .all(|o| o.dev != dev || mountinfo::is_at_or_below(&o.point, dir))
 }
 
 /// The path inside the sandbox of what `fd` names, when it lies in the
@@ -593,19 +611,27 @@ fn make_symlink(root: BorrowedFd, target: &Path, to: &Path, allowed: &[u64]) -> 
 /// self-bind is there, only it and what was mounted on it go (see
 /// [`ours`]). Returns the mount points that are still there.
 pub fn unmount_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    unmount_ours(dir, None)
+    unmount_ours(dir, None, mountinfo::read()?)
 }
 
 /// Unmounts the sandbox's mounts ([`ours`], `plan` deciding for a sandbox
 /// without a self-bind), deepest first, until nothing changes; a mount the
 /// user made below DIR before `on` stays. Returns the mount points left.
-pub fn unmount_ours(dir: &Path, plan: Option<&[Op]>) -> io::Result<Vec<PathBuf>> {
+/// `first` is the mount table as found (read by the caller).
+pub fn unmount_ours(
+    dir: &Path,
+    plan: Option<&[Op]>,
+    first: Vec<Mount>,
+) -> io::Result<Vec<PathBuf>> {
     // Decided once, on the table as found: the self-bind goes last, and
     // what lay below it before `on` must not become "ours" once it is gone.
-    let first = mountinfo::read()?;
     let picked: Vec<u64> = ours(dir, plan, &first).iter().map(|m| m.id).collect();
+    let mut table = Some(first.clone());
     loop {
-        let mounts = mountinfo::read()?;
+        let mounts = match table.take() {
+            Some(t) => t,
+            None => mountinfo::read()?,
+        };
         let fresh: Vec<u64> = ours(dir, plan, &mounts).iter().map(|m| m.id).collect();
         let mut todo: Vec<&Mount> = mountinfo::under(&mounts, dir)
             .into_iter()

@@ -48,10 +48,14 @@ struct Members {
 impl Members {
     /// The sandbox at `dir` as the mount table says now.
     fn of(dir: &Path) -> io::Result<Members> {
-        let mounts = mountinfo::read()?;
+        Members::in_table(dir, &mountinfo::read()?)
+    }
+
+    /// The sandbox at `dir` as the mount table `mounts` says.
+    fn in_table(dir: &Path, mounts: &[mountinfo::Mount]) -> io::Result<Members> {
         let ns = fs::metadata("/proc/self/ns/mnt")?;
         Ok(Members {
-            mounts: engine::own_mounts(dir, &mounts),
+            mounts: engine::own_mounts(dir, mounts),
             ns: (ns.dev(), ns.ino()),
             root: fs::metadata(dir).ok().map(|m| (m.dev(), m.ino())),
             supervisors: std::sync::OnceLock::new(),
@@ -212,12 +216,14 @@ pub fn inside(dir: &Path) -> Vec<Proc> {
 /// Returns how many were ended and those still alive at the end.
 /// `waiting(n, grace)` is told when `n` processes are still running a moment
 /// after TERM, before the wait of up to `grace` (for the caller to say so).
+/// `mounts` is the mount table as read now.
 pub fn end_all(
     dir: &Path,
+    mounts: &[mountinfo::Mount],
     grace: Duration,
     waiting: &mut dyn FnMut(usize, Duration),
 ) -> io::Result<(usize, Vec<Proc>)> {
-    let members = Members::of(dir)?;
+    let members = Members::in_table(dir, mounts)?;
     Ok(end_where(
         &|p| members.may_contain(p),
         &|p| members.contains(p),

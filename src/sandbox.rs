@@ -449,8 +449,13 @@ impl Sandbox {
             let own = || -> Result<usize> {
                 Ok(engine::own_mounts(&self.dir, &mountinfo::read()?).len())
             };
-            let before = own()?;
-            let was_on = engine::is_on(&self.dir, &mountinfo::read()?);
+            // Off, as a rule, DIR is no mount point: no table to read.
+            let table = match engine::is_mount_point(&self.dir)? {
+                true => Some(mountinfo::read()?),
+                false => None,
+            };
+            let was_on = table.as_ref().is_some_and(|m| engine::is_on(&self.dir, m));
+            let before = table.map_or(0, |m| engine::own_mounts(&self.dir, &m).len());
             let report = self.turn_on(&self.plan_of(conf)?)?;
             for d in report.differs.iter().chain(&report.warnings) {
                 warn(show::error_line([d]));
@@ -541,7 +546,7 @@ impl Sandbox {
             )),
             crate::holder::Found::None => {}
         }
-        let mounts = mountinfo::read()?;
+        let mut mounts = mountinfo::read()?;
         // The plan (tool.conf) decides only for a sandbox without a self-bind.
         let plan = if engine::self_binds(&self.dir, &mounts).is_empty() {
             self.plan(warn).ok()
@@ -549,12 +554,18 @@ impl Sandbox {
             None
         };
         let before = engine::ours(&self.dir, plan.as_deref(), &mounts).len();
-        if engine::is_on(&self.dir, &mounts) {
-            self.stop(grace, None, warn);
+        // The table is read again whenever something ran inside since (a
+        // `stop`, a process ended on its TERM) and could have mounted or
+        // unmounted; otherwise the one above still holds.
+        if engine::is_on(&self.dir, &mounts) && self.stop(grace, None, warn) {
+            mounts = mountinfo::read()?;
         }
-        let (processes, alive) = crate::procs::end_all(&self.dir, grace, &mut say)
+        let (processes, alive) = crate::procs::end_all(&self.dir, &mounts, grace, &mut say)
             .context("finding the processes inside")?;
-        let left = engine::unmount_ours(&self.dir, plan.as_deref())?;
+        if processes > 0 || !alive.is_empty() {
+            mounts = mountinfo::read()?;
+        }
+        let left = engine::unmount_ours(&self.dir, plan.as_deref(), mounts)?;
         if !left.is_empty() {
             let list: Vec<String> = left.iter().map(show::path).collect();
             let who = if alive.is_empty() {
@@ -578,16 +589,17 @@ impl Sandbox {
     }
 
     /// Dispatches `stop` inside when the sandbox has one; past the grace
-    /// period it is ended, so a hanging stop never hangs `off`.
+    /// period it is ended, so a hanging stop never hangs `off`. Whether
+    /// it ran (something inside did).
     fn stop(
         &self,
         grace: std::time::Duration,
         h: Option<&crate::holder::HolderInfo>,
         warn: &mut dyn FnMut(String),
-    ) {
+    ) -> bool {
         use crate::launch::{exit_code, ExecError};
         let Some(res) = crate::launch::enter::stop(self, grace, h) else {
-            return;
+            return false;
         };
         let code = exit_code(&res);
         match res {
@@ -599,6 +611,7 @@ impl Sandbox {
             )),
             _ => {}
         }
+        true
     }
 }
 

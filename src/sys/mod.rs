@@ -271,6 +271,17 @@ pub fn mount_of(fd: BorrowedFd) -> io::Result<(u64, bool)> {
     Ok((st.stx_mnt_id, root))
 }
 
+/// The device of the filesystem `fd` is on, as the mount table writes it
+/// (`major:minor`).
+pub fn dev_of(fd: BorrowedFd) -> io::Result<String> {
+    let st = nix::sys::stat::fstat(fd)?;
+    Ok(format!(
+        "{}:{}",
+        libc::major(st.st_dev),
+        libc::minor(st.st_dev)
+    ))
+}
+
 /// What `path` (followed, magic links included: `/proc/PID/root`) leads
 /// to, in one `statx`: its mount id, device and inode.
 pub fn mount_and_identity(path: &std::path::Path) -> io::Result<(u64, (u64, u64))> {

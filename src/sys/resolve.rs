@@ -178,9 +178,20 @@ fn reopen_dir(fd: BorrowedFd) -> io::Result<OwnedFd> {
 /// its `..` removed by name. The engine orders its mounts by it.
 pub fn locate(root: BorrowedFd, path: &Path) -> io::Result<PathBuf> {
     let mut want = relative(path);
+    // A way of names only lands where it says when no symlink is on it up
+    // to where it ends or to its first missing name (ENOENT: that name is
+    // not even a dangling symlink, and the rest is taken as written).
+    if want.components().all(|c| matches!(c, Component::Normal(_))) {
+        let plain = how(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        match openat2(root, &want, plain) {
+            Ok(_) | Err(Errno::ENOENT) => return Ok(Path::new("/").join(want)),
+            Err(_) => {}
+        }
+    }
+    let root_at = super::where_is(root)?;
     for _ in 0..256 {
         if let Ok(fd) = resolve_in_root(root, &want) {
-            return in_root_path(root, fd.as_fd());
+            return in_root_path_at(&root_at, fd.as_fd());
         }
         let comps: Vec<Component> = want.components().collect();
         let mut depth = comps.len() - 1;
@@ -199,12 +210,12 @@ pub fn locate(root: BorrowedFd, path: &Path) -> io::Result<PathBuf> {
             let base = if target.is_absolute() {
                 PathBuf::new()
             } else {
-                in_root_path(root, parent.as_fd())?
+                in_root_path_at(&root_at, parent.as_fd())?
             };
             want = relative(&base.join(target).join(rest));
             continue;
         }
-        let mut out = in_root_path(root, parent.as_fd())?;
+        let mut out = in_root_path_at(&root_at, parent.as_fd())?;
         for c in comps[depth..].iter() {
             match c {
                 // `..` of `/` is `/`: pop leaves it.
@@ -297,9 +308,14 @@ pub fn open_host_path(
 
 /// The path of `fd` seen from inside `root` (both resolved descriptors).
 pub fn in_root_path(root: BorrowedFd, fd: BorrowedFd) -> io::Result<PathBuf> {
-    let r = super::where_is(root)?;
+    in_root_path_at(&super::where_is(root)?, fd)
+}
+
+/// [`in_root_path`] with the root's own path (`where_is`) already known.
+pub fn in_root_path_at(root_at: &Path, fd: BorrowedFd) -> io::Result<PathBuf> {
+    let r = root_at;
     let p = super::where_is(fd)?;
-    match p.strip_prefix(&r) {
+    match p.strip_prefix(r) {
         Ok(rest) => Ok(Path::new("/").join(rest)),
         Err(_) => Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
@@ -337,6 +353,14 @@ mod tests {
         assert_eq!(at("/up/etc"), Path::new("/etc"));
         assert_eq!(at("/new/../../x"), Path::new("/x"));
         assert_eq!(at("/"), Path::new("/"));
+        // Names only: found without reading any path back, missing or not;
+        // a symlink anywhere on the way, even past a missing name's parent,
+        // still followed.
+        assert_eq!(at("/tmp/d"), Path::new("/tmp/d"));
+        assert_eq!(at("/tmp/d/new/deeper"), Path::new("/tmp/d/new/deeper"));
+        assert_eq!(at("/e/new"), Path::new("/e/new"));
+        assert_eq!(at("/tmp/d/l/new/x"), Path::new("/e/new/x"));
+        assert_eq!(at("/run/new"), Path::new("/tmp/x/new"));
         assert_eq!(
             locate(r.as_fd(), Path::new("/loop/x"))
                 .unwrap_err()
