@@ -168,8 +168,11 @@ fn subcommand(args: &[OsString]) -> Option<String> {
 /// The first word that is neither an option nor the value of `-d`/`--dir`
 /// (before a `--`).
 fn first_word(args: &[OsString]) -> Option<&str> {
-    let mut words = args.iter().skip(1).filter_map(|a| a.to_str());
+    // The value of `-d` is skipped whatever its bytes; other words that
+    // are not UTF-8 are no subcommand.
+    let mut words = args.iter().skip(1);
     while let Some(word) = words.next() {
+        let Some(word) = word.to_str() else { continue };
         match word {
             "--" => return None,
             "-d" | "--dir" => {

@@ -6,6 +6,7 @@
 //! and tool.conf, and a malformed file named with its line.
 mod common;
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use chroot_tool::conf::Config;
@@ -228,6 +229,18 @@ fn config_defaults_under_the_command_line_and_tool_conf() {
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).starts_with(&want), "{}", stderr(&o));
     assert!(!ns.tmp.path().join("new").exists());
+    // The same with a DIR whose name is not UTF-8 before the word `create`
+    // (the value of -d is no subcommand, whatever its bytes).
+    let odd = ns.tmp.path().join(std::ffi::OsStr::from_bytes(b"new-\xff"));
+    let mut c = ns.tool();
+    c.arg("-d")
+        .arg(&odd)
+        .arg("create")
+        .env("CHROOT_TOOL_CONFIG", &cfg);
+    let o = common::output_within(&mut c, common::DEADLINE);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).starts_with(&want), "{}", stderr(&o));
+    assert!(!odd.exists());
     ok(&tool(&["status", "-d", d(&root)]));
     ok(&tool(&["off", "-d", d(&root)]));
 }
