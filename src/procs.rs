@@ -90,7 +90,7 @@ impl Members {
             Ok((id, root)) => {
                 self.mounts.contains(&id)
                     || Some(root) == self.root
-                    || (ephemeral_like(root) && !self.in_our_ns(pid))
+                    || (ephemeral_like(pid, root) && !self.in_our_ns(pid))
             }
             // Gone, or not ours to look at: `contains` decides the same.
             Err(_) => false,
@@ -108,7 +108,7 @@ impl Members {
             return false;
         };
         let root_is_dir = Some(root) == self.root;
-        if !root_is_dir && !ephemeral_like(root) {
+        if !root_is_dir && !ephemeral_like(pid, root) {
             return false;
         }
         // Up to the first ancestor in our namespace.
@@ -161,10 +161,16 @@ impl Members {
     }
 }
 
-/// A root that may be an ephemeral run's overlay (a device of its own,
-/// major 0), to be checked further.
-fn ephemeral_like(root: (u64, u64)) -> bool {
+/// A root that may be an ephemeral run's overlay, to be checked further:
+/// an overlayfs (a device of its own, major 0, then the magic of `statfs`).
+/// Not any filesystem of major 0: a kernel thread's root in a mount
+/// namespace of its own (kdevtmpfs's devtmpfs) would otherwise send every
+/// `off` through the descriptors of every process of the host.
+fn ephemeral_like(pid: i32, root: (u64, u64)) -> bool {
+    const OVERLAYFS: u64 = 0x794c_7630;
     libc::major(root.0) == 0
+        && nix::sys::statfs::statfs(format!("/proc/{pid}/root").as_str())
+            .is_ok_and(|st| st.filesystem_type().0 as u64 == OVERLAYFS)
 }
 
 /// Whether `pid` holds a descriptor of the file `id` (device, inode).
