@@ -650,13 +650,29 @@ pub fn unmount_ours(
         // Private first, all of them, before any unmount: an unmount
         // propagates to the peers of the mount it is made on, so a shared
         // mount bound in (an `rbind` of the host's /dev) would take the
-        // host's own submounts along.
+        // host's own submounts along. Everything on the self-bind is ours
+        // and goes: one recursive change for all of it; one by one the rest.
+        let mut root = sys::open_root(dir).ok();
+        let binds = self_binds(dir, &mounts);
+        let tree = root.as_ref().and_then(|r| {
+            todo.iter()
+                .filter(|m| m.point == dir && binds.contains(&m.id))
+                .find(|m| make_private(r.as_fd(), dir, m, true).is_ok())
+        });
         for m in &todo {
-            let _ = make_private(dir, m);
+            let done = tree.is_some_and(|t| t.id == m.id || descends_from(m, &[t.id], &mounts));
+            if let (false, Some(r)) = (done, &root) {
+                let _ = make_private(r.as_fd(), dir, m, false);
+            }
         }
         let mut progress = false;
         for m in &todo {
-            if unmount_one(dir, m).is_ok() {
+            if m.point == dir {
+                // No descriptor of a mount at DIR may stay open while it
+                // is unmounted.
+                root = None;
+            }
+            if unmount_one(root.as_ref().map(|r| r.as_fd()), dir, m).is_ok() {
                 progress = true;
             }
         }
@@ -696,15 +712,16 @@ fn position(mounts: &[Mount], m: &Mount) -> usize {
     mounts.iter().position(|x| x.id == m.id).unwrap_or(0)
 }
 
-/// The root of the mount `m`, reached from `dir` with no symlink followed,
-/// if it is the mount at the top of its point.
-fn reach(dir: &Path, m: &Mount) -> Result<OwnedFd> {
+/// The root of the mount `m`, reached from `dir` (its root `root`, opened
+/// here when not given) with no symlink followed, if it is the mount at the
+/// top of its point.
+fn reach(root: Option<BorrowedFd>, dir: &Path, m: &Mount) -> Result<OwnedFd> {
     let rel = m.point.strip_prefix(dir)?;
-    let root = sys::open_root(dir)?;
-    let fd = if rel.as_os_str().is_empty() {
-        root
-    } else {
-        sys::resolve_beneath(root.as_fd(), rel)?
+    let fd = match (root, rel.as_os_str().is_empty()) {
+        (Some(r), true) => r.try_clone_to_owned()?,
+        (Some(r), false) => sys::resolve_beneath(r, rel)?,
+        (None, true) => sys::open_root(dir)?,
+        (None, false) => sys::resolve_beneath(sys::open_root(dir)?.as_fd(), rel)?,
     };
     let (id, is_root) = sys::mount_of(fd.as_fd())?;
     if id != m.id || !is_root {
@@ -713,11 +730,11 @@ fn reach(dir: &Path, m: &Mount) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Makes the mount `m` (only it) private, so that nothing unmounted on it
-/// propagates anywhere.
-fn make_private(dir: &Path, m: &Mount) -> Result<()> {
-    let fd = reach(dir, m)?;
-    sys::set_attrs(fd.as_fd(), Attrs(0), Some(Propagation::Private), false)?;
+/// Makes the mount `m` (and, `recursive`, every mount on it) private, so
+/// that nothing unmounted on it propagates anywhere.
+fn make_private(root: BorrowedFd, dir: &Path, m: &Mount, recursive: bool) -> Result<()> {
+    let fd = reach(Some(root), dir, m)?;
+    sys::set_attrs(fd.as_fd(), Attrs(0), Some(Propagation::Private), recursive)?;
     Ok(())
 }
 
@@ -727,9 +744,9 @@ fn make_private(dir: &Path, m: &Mount) -> Result<()> {
 /// descriptor would make busy) names the point relative to its verified
 /// parent directory, with no symlink followed; the point may be longer than
 /// `PATH_MAX` (see [`sys::resolve_beneath`]).
-fn unmount_one(dir: &Path, m: &Mount) -> Result<()> {
+fn unmount_one(root: Option<BorrowedFd>, dir: &Path, m: &Mount) -> Result<()> {
     let rel = m.point.strip_prefix(dir)?;
-    drop(reach(dir, m)?);
+    drop(reach(root, dir, m)?);
     let (parent, name) = if rel.as_os_str().is_empty() {
         let p = dir.parent().ok_or_else(|| anyhow!("no parent"))?;
         (
@@ -737,10 +754,17 @@ fn unmount_one(dir: &Path, m: &Mount) -> Result<()> {
             dir.file_name().ok_or_else(|| anyhow!("no name"))?,
         )
     } else {
-        let root = sys::open_root(dir)?;
+        let owned;
+        let root = match root {
+            Some(r) => r,
+            None => {
+                owned = sys::open_root(dir)?;
+                owned.as_fd()
+            }
+        };
         let p = rel.parent().unwrap_or(Path::new(""));
         (
-            sys::resolve_beneath(root.as_fd(), p)?,
+            sys::resolve_beneath(root, p)?,
             rel.file_name().ok_or_else(|| anyhow!("no name"))?,
         )
     };
@@ -772,7 +796,7 @@ fn unmount_ids(dir: &Path, ids: &[u64]) -> Vec<String> {
             continue;
         };
         if let Some(m) = mounts.iter().find(|m| m.id == *id) {
-            if let Err(e) = unmount_one(dir, m) {
+            if let Err(e) = unmount_one(None, dir, m) {
                 left.push(format!("{} ({e:#})", show::path(&m.point)));
             }
         }
