@@ -90,7 +90,7 @@ impl Members {
             Ok((id, root)) => {
                 self.mounts.contains(&id)
                     || Some(root) == self.root
-                    || (ephemeral_like(pid, root) && !self.in_our_ns(pid))
+                    || (ephemeral_like(root) && !self.in_our_ns(pid) && !kernel_thread(pid))
             }
             // Gone, or not ours to look at: `contains` decides the same.
             Err(_) => false,
@@ -108,7 +108,7 @@ impl Members {
             return false;
         };
         let root_is_dir = Some(root) == self.root;
-        if !root_is_dir && !ephemeral_like(pid, root) {
+        if !root_is_dir && !ephemeral_like(root) {
             return false;
         }
         // Up to the first ancestor in our namespace.
@@ -161,16 +161,23 @@ impl Members {
     }
 }
 
-/// A root that may be an ephemeral run's overlay, to be checked further:
-/// an overlayfs (a device of its own, major 0, then the magic of `statfs`).
-/// Not any filesystem of major 0: a kernel thread's root in a mount
-/// namespace of its own (kdevtmpfs's devtmpfs) would otherwise send every
-/// `off` through the descriptors of every process of the host.
-fn ephemeral_like(pid: i32, root: (u64, u64)) -> bool {
-    const OVERLAYFS: u64 = 0x794c_7630;
+/// A root that may be a run's own (an ephemeral run's overlay, or a
+/// filesystem its mount namespace made: a device of its own, major 0), to
+/// be checked further.
+fn ephemeral_like(root: (u64, u64)) -> bool {
     libc::major(root.0) == 0
-        && nix::sys::statfs::statfs(format!("/proc/{pid}/root").as_str())
-            .is_ok_and(|st| st.filesystem_type().0 as u64 == OVERLAYFS)
+}
+
+/// Whether `pid` is a kernel thread (never a sandbox's). kdevtmpfs, rooted
+/// in a devtmpfs in a mount namespace of its own, would otherwise send
+/// every `off` through the descriptors of every process of the host,
+/// looking for the supervisor of a run it is not part of.
+fn kernel_thread(pid: i32) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| flags_of_stat(&s))
+        .is_some_and(|f| f & PF_KTHREAD != 0)
 }
 
 /// Whether `pid` holds a descriptor of the file `id` (device, inode).
@@ -300,6 +307,11 @@ pub fn ppid_of_stat(stat: &str) -> Option<i32> {
     after_comm(stat)?.nth(1)?.parse().ok()
 }
 
+/// The flags (field 9) of a `/proc/PID/stat` text.
+pub fn flags_of_stat(stat: &str) -> Option<u64> {
+    after_comm(stat)?.nth(6)?.parse().ok()
+}
+
 /// The fields of a `/proc/PID/stat` text after comm (state first).
 fn after_comm(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
     Some(stat[stat.rfind(')')? + 1..].split_whitespace())
@@ -359,5 +371,13 @@ mod tests {
         assert_eq!(ppid_of_stat("42 (sleep) S 7 42 42 0"), Some(7));
         assert_eq!(ppid_of_stat("42 (a) b) c) R 9 1 1"), Some(9));
         assert_eq!(ppid_of_stat("garbage"), None);
+        let kdevtmpfs = "25 (kdevtmpfs) S 2 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 25";
+        assert_eq!(flags_of_stat(kdevtmpfs), Some(2129984));
+        assert_ne!(flags_of_stat(kdevtmpfs).unwrap() & 0x0020_0000, 0);
+        assert_eq!(
+            flags_of_stat("7 (a) b) S 1 7 7 0 -1 4194560 1"),
+            Some(4194560)
+        );
+        assert_eq!(flags_of_stat("7 (x) S 1"), None);
     }
 }

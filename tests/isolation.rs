@@ -535,9 +535,13 @@ fn a_double_forked_process_of_a_run_with_its_own_mounts_ends_with_off() {
         .enumerate()
     {
         let (away, stay) = (format!("{}", 4301 + 2 * i), format!("{}", 4302 + 2 * i));
+        // And one rooted in the run's /tmp (a tmpfs of the run's namespace,
+        // no overlay): still the run's.
+        let deep = format!("{}", 4311 + i);
         ok(&ns.run(&["on", "-d", d(&root)]));
         let line = format!(
-            "(setsid sleep {away} </dev/null >/dev/null 2>&1 &); touch /dev/shm/started-{i}; sleep {stay}"
+            "cp /bin/busybox /tmp/busybox; (busybox chroot /tmp /busybox sleep {deep} </dev/null >/dev/null 2>&1 &); \
+             (setsid sleep {away} </dev/null >/dev/null 2>&1 &); touch /dev/shm/started-{i}; sleep {stay}"
         );
         let mut args = vec!["run", "-d", d(&root)];
         args.extend(opts.iter().copied());
@@ -549,6 +553,7 @@ fn a_double_forked_process_of_a_run_with_its_own_mounts_ends_with_off() {
                 .status
                 .success()
                 && pids_running(&["sleep", &away]).len() == 1
+                && pids_running(&["/busybox", "sleep", &deep]).len() == 1
         });
         let status = ok(&ns.run(&["status", "-d", d(&root), "--json"]));
         let away_pid = pids_running(&["sleep", &away])[0];
@@ -561,6 +566,10 @@ fn a_double_forked_process_of_a_run_with_its_own_mounts_ends_with_off() {
         assert!(
             pids_running(&["sleep", &away]).is_empty(),
             "{opts:?}: the double-forked process outlived off"
+        );
+        assert!(
+            pids_running(&["/busybox", "sleep", &deep]).is_empty(),
+            "{opts:?}: the process rooted in the run's /tmp outlived off"
         );
         assert!(ns.mounts_under(&root).is_empty(), "{opts:?}");
     }
