@@ -245,6 +245,19 @@ pub fn end_all(
     ))
 }
 
+/// Ends every process (other than this one) in the mount namespace `ns`
+/// (a descriptor of it, which keeps its identity from being reused): TERM,
+/// up to `grace`, KILL. Returns how many there were.
+pub fn end_namespace(ns: std::os::fd::BorrowedFd, grace: Duration) -> usize {
+    let Ok(st) = nix::sys::stat::fstat(ns) else {
+        return 0;
+    };
+    let id = (st.st_dev, st.st_ino);
+    let in_ns =
+        |p: i32| fs::metadata(format!("/proc/{p}/ns/mnt")).is_ok_and(|m| (m.dev(), m.ino()) == id);
+    end_where(&in_ns, &in_ns, grace, &mut |_, _| {}).0
+}
+
 /// The processes (other than this one) for which `member` holds.
 pub fn list_where(member: &dyn Fn(i32) -> bool) -> Vec<Proc> {
     pids()

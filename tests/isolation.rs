@@ -518,6 +518,46 @@ fn pids_running(argv: &[&str]) -> Vec<i32> {
         .collect()
 }
 
+/// What a run with a mount namespace of its own (`--ephemeral`, `-m`)
+/// leaves running there when its command ends (a daemon it started,
+/// reparented away) ends with the run, and the namespace with its copies of
+/// the sandbox's mounts with it: nothing of the run is left for `off` to
+/// miss.
+#[test]
+fn a_run_with_its_own_mounts_leaves_nothing_running_when_it_ends() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let src = ns.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(root.join("mnt")).unwrap();
+    let m = format!("{}:/mnt", d(&src));
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    for (i, opts) in [vec!["--ephemeral"], vec!["-m", m.as_str()]]
+        .into_iter()
+        .enumerate()
+    {
+        let (left, ignoring) = (format!("{}", 4321 + 2 * i), format!("{}", 4322 + 2 * i));
+        let line = format!(
+            "(setsid sleep {left} </dev/null >/dev/null 2>&1 &); \
+             (trap '' TERM; exec setsid sleep {ignoring} </dev/null >/dev/null 2>&1 &); \
+             sleep 0.2"
+        );
+        let mut args = vec!["run", "-d", d(&root)];
+        args.extend(opts.iter().copied());
+        args.extend(["--", "sh", "-c", line.as_str()]);
+        let out = ns.run(&args);
+        assert_eq!(code(&out), 0, "{opts:?}: {}", stderr(&out));
+        for (what, n) in [("left", &left), ("ignoring TERM", &ignoring)] {
+            assert!(
+                pids_running(&["sleep", n]).is_empty(),
+                "{opts:?}: a process the run {what} outlived it"
+            );
+        }
+    }
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert!(ns.mounts_under(&root).is_empty());
+}
+
 /// A process of a run with a mount namespace of its own (`--ephemeral`,
 /// `-m`) that leaves the run's process tree (a double fork reparents it to
 /// init) is still the sandbox's: `status` lists it and `off` ends it, found

@@ -30,6 +30,10 @@ use super::{Launch, Terminal};
 use crate::sys::child::{self, Step};
 use crate::sys::signals::{self, Blocked};
 
+/// How long what a run left running in its own mount namespace has
+/// between TERM and KILL once the command has ended.
+const LEFT_GRACE: Duration = Duration::from_secs(2);
+
 /// How the command ended.
 pub use crate::sys::process::Ended as Outcome;
 
@@ -212,7 +216,7 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
     // we hold a descriptor of that namespace while the run lasts, which is
     // how `off` knows a process of it that left our process tree
     // (`procs`: a double fork reparents it away from us).
-    let _run_ns = launch
+    let run_ns = launch
         .isolation
         .own_mounts()
         .then(|| std::fs::File::open(format!("/proc/{}/ns/mnt", pid.as_raw())).ok())
@@ -238,6 +242,12 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
     };
     // Reaped even when watching failed: the command is never left behind.
     let outcome = reap(pid);
+    // The run's own mount namespace, with its copies of the sandbox's
+    // mounts, ends with the run, as a pid namespace would: what the command
+    // left running there (a daemon it started) gets TERM, KILL a moment later.
+    if let Some(ns) = &run_ns {
+        crate::procs::end_namespace(ns.as_fd(), LEFT_GRACE);
+    }
     drop(signals);
     let result = watched.and(outcome);
     match cgroup.map(|c| c.remove()) {
