@@ -518,6 +518,19 @@ fn pids_running(argv: &[&str]) -> Vec<i32> {
         .collect()
 }
 
+/// A busybox sandbox and a `-m` spec of a host directory onto its `/mnt`:
+/// the two ways a run gets a mount namespace of its own are `--ephemeral`
+/// and that.
+fn own_mounts_setup() -> (Ns, std::path::PathBuf, String) {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let src = ns.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(root.join("mnt")).unwrap();
+    let m = format!("{}:/mnt", d(&src));
+    (ns, root, m)
+}
+
 /// What a run with a mount namespace of its own (`--ephemeral`, `-m`)
 /// leaves running there when its command ends (a daemon it started,
 /// reparented away) ends with the run, and the namespace with its copies of
@@ -525,12 +538,7 @@ fn pids_running(argv: &[&str]) -> Vec<i32> {
 /// miss.
 #[test]
 fn a_run_with_its_own_mounts_leaves_nothing_running_when_it_ends() {
-    let ns = Ns::new();
-    let root = ns.busybox_root("root");
-    let src = ns.tmp.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::create_dir_all(root.join("mnt")).unwrap();
-    let m = format!("{}:/mnt", d(&src));
+    let (ns, root, m) = own_mounts_setup();
     ok(&ns.run(&["on", "-d", d(&root)]));
     for (i, opts) in [vec!["--ephemeral"], vec!["-m", m.as_str()]]
         .into_iter()
@@ -564,12 +572,7 @@ fn a_run_with_its_own_mounts_leaves_nothing_running_when_it_ends() {
 /// by the run's mount namespace, which its supervisor holds.
 #[test]
 fn a_double_forked_process_of_a_run_with_its_own_mounts_ends_with_off() {
-    let ns = Ns::new();
-    let root = ns.busybox_root("root");
-    let src = ns.tmp.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::create_dir_all(root.join("mnt")).unwrap();
-    let m = format!("{}:/mnt", d(&src));
+    let (ns, root, m) = own_mounts_setup();
     for (i, opts) in [vec!["--ephemeral"], vec!["-m", m.as_str()]]
         .into_iter()
         .enumerate()
