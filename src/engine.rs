@@ -179,8 +179,14 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
     if let Some(rec) = &overlay {
         mount_overlay(dir, rec, undo)?;
     } else if fresh {
-        // Recursive: what the user mounted below DIR before `on` stays visible inside.
-        let tree = sys::clone_tree(dir, true, Attrs(0), Propagation::Private)
+        // What the user mounted below DIR before `on` stays visible inside:
+        // copies of those trees, taken now (DIR is covered once the
+        // self-bind is attached) and attached on the self-bind once it is
+        // private. Attached with the self-bind, they would also be copied
+        // into the namespaces that share DIR's mount (a systemd host's),
+        // where `off` could not take the self-bind's copy along.
+        let below = submounts_below(dir)?;
+        let tree = sys::clone_tree(dir, false, Attrs(0), Propagation::Private)
             .with_context(|| format!("binding {} onto itself", dir.display()))?;
         let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
         // Recorded before it is attached: a crash in between leaves a
@@ -197,6 +203,17 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
             return Err(e).with_context(|| format!("binding {} onto itself", dir.display()));
         }
         undo.push(id);
+        if !below.is_empty() {
+            let bound = sys::open_root(dir)?;
+            sys::set_attrs(bound.as_fd(), Attrs(0), Some(Propagation::Private), false)
+                .with_context(|| format!("making {} private", dir.display()))?;
+            for (rel, copy) in below {
+                sys::resolve_beneath(bound.as_fd(), &rel)
+                    .and_then(|at| sys::attach(copy.as_fd(), at.as_fd()))
+                    .with_context(|| format!("binding {} again", show::path(dir.join(&rel))))?;
+                undo.push(sys::mount_of(copy.as_fd())?.0);
+            }
+        }
     }
     let root = sys::open_root(dir).with_context(|| format!("opening {}", dir.display()))?;
     let (root_id, _) = sys::mount_of(root.as_fd())?;
@@ -409,6 +426,49 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
     Ok(())
 }
 
+/// Copies (detached, private, recursive) of the trees mounted below `dir`
+/// that can be seen from it now, each with its path below `dir`: at each
+/// point that no other one lies below, the mount on top, reached from
+/// `dir` with no symlink followed. A mount hidden by another (mounted over
+/// DIR or over a directory above it) is none of them. None, as a rule.
+fn submounts_below(dir: &Path) -> Result<Vec<(PathBuf, OwnedFd)>> {
+    let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
+    let below: Vec<&Mount> = mountinfo::under(&mounts, dir)
+        .into_iter()
+        .filter(|m| m.point != dir)
+        .collect();
+    if below.is_empty() {
+        return Ok(vec![]);
+    }
+    let from = sys::open_root(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let mut copies: Vec<(PathBuf, OwnedFd)> = vec![];
+    let mut points: Vec<&Path> = below.iter().map(|m| m.point.as_path()).collect();
+    points.sort();
+    points.dedup();
+    for p in points {
+        let rel = p.strip_prefix(dir)?;
+        if copies.iter().any(|(c, _)| rel.starts_with(c)) {
+            continue; // in the tree of a copy already
+        }
+        let fd = match sys::resolve_beneath(from.as_fd(), rel) {
+            Ok(fd) => fd,
+            // Hidden: nothing there any more, as seen from DIR.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e).with_context(|| format!("reaching {}", show::path(p))),
+        };
+        // What is seen there is one of the mounts at that point (not a
+        // directory of another one that hides them).
+        let (id, is_root) = sys::mount_of(fd.as_fd())?;
+        if !is_root || !below.iter().any(|m| m.id == id && m.point == p) {
+            continue;
+        }
+        let copy = sys::clone_tree_fd(fd.as_fd(), true, Attrs(0), Propagation::Private)
+            .with_context(|| format!("copying the mount at {}", show::path(p)))?;
+        copies.push((rel.to_path_buf(), copy));
+    }
+    Ok(copies)
+}
+
 /// The merged view of an overlay sandbox on DIR, recorded as `on`'s
 /// self-binds are (before it is attached), then DIR's own chroot.d bound
 /// over its `/chroot.d` (see `overlay`).
@@ -428,6 +488,14 @@ fn mount_overlay(dir: &Path, rec: &crate::overlay::Record, undo: &mut Vec<u64>) 
     }
     undo.push(id);
     let root = sys::open_root(dir).with_context(|| format!("opening {}", dir.display()))?;
+    // Attached below a shared mount (a systemd host), the view joined a
+    // peer group with the copies the kernel made in the namespaces that
+    // share it: private before anything is mounted on it, or the chroot.d
+    // bind would be copied on them too, and `off` could not take those
+    // copies along (a mount with a mount on it is not unmounted by
+    // propagation).
+    sys::set_attrs(root.as_fd(), Attrs(0), Some(Propagation::Private), false)
+        .with_context(|| format!("making {} private", dir.display()))?;
     let may = |d: BorrowedFd, name: &std::ffi::OsStr| may_create(root.as_fd(), d, name, &[id]);
     let (at, _) =
         sys::resolve::resolve_create(root.as_fd(), Path::new("/chroot.d"), Node::Dir, &may)

@@ -720,3 +720,31 @@ fn an_overlay_made_by_root_is_not_turned_on_in_a_user_namespace() {
     ok(&ns.run(&["on", "-d", d(&dir)]));
     ok(&ns.run(&["off", "-d", d(&dir)]));
 }
+
+/// On a host whose mounts are shared (systemd's), a namespace made from it
+/// (a service's, a container's) receives a copy of what `on` attaches at
+/// DIR: the merged view must reach it without the sandbox's `/chroot.d`
+/// bound on it, or `off`'s unmount cannot take the copy along and the other
+/// namespace keeps a stale one for good.
+#[test]
+fn an_overlay_leaves_nothing_in_a_namespace_that_shares_the_hosts_mounts() {
+    let ns = Ns::with_propagation("shared");
+    let b = base(&ns, "base");
+    let dir = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &dir);
+    let peer = ns.peer();
+    let peer_points = || common::points_of(peer.0.id(), &dir);
+    assert!(peer_points().is_empty());
+    for _ in 0..2 {
+        ok(&ns.run(&["on", "-d", d(&dir)]));
+        assert!(
+            !peer_points().iter().any(|p| Path::new(p) != dir),
+            "the peer sees the sandbox's mounts: {:?}",
+            peer_points()
+        );
+        ok(&ns.run(&["off", "-d", d(&dir)]));
+        assert!(ns.mounts_under(&dir).is_empty());
+        assert_eq!(peer_points(), Vec::<String>::new(), "left in the peer");
+    }
+    drop(peer);
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{code, d, ok, script, stderr, stdout, Ns};
+use common::{code, d, ok, script, stderr, stdout, Ns, Reap};
 
 /// A failure reported on one line that starts `chroot-tool: `.
 #[track_caller]
@@ -848,15 +848,6 @@ fn kill_9_of_on_after_each_mount() {
 }
 
 /// A child process of the test, killed by its pid when the test ends (also on panic).
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A small deterministic generator for random delays (seed printed).
 struct Lcg(u64);
 
@@ -972,6 +963,44 @@ fn lines(info: &str) -> Vec<String> {
         .collect()
 }
 
+/// On a shared host, what the user mounted below DIR before `on` is seen
+/// inside, and neither it nor the self-bind leaves a copy behind in a
+/// namespace that shares the host's mounts: the copies below the
+/// self-bind are attached once it is private, so the peer's copy of the
+/// self-bind has nothing on it and goes with `off`'s unmount.
+#[test]
+fn a_mount_below_dir_before_on_leaves_nothing_in_a_peer() {
+    let ns = Ns::with_propagation("shared");
+    let root = ns.busybox_root("sb");
+    fs::create_dir_all(root.join("mnt/pre")).unwrap();
+    ok(&ns.sh(&format!(
+        "mount -t tmpfs pre {}/mnt/pre && touch {}/mnt/pre/mark",
+        d(&root),
+        d(&root)
+    )));
+    let peer = ns.peer();
+    let before = common::points_of(peer.0.id(), &root);
+    assert_eq!(before, [format!("{}/mnt/pre", d(&root))]);
+    for _ in 0..2 {
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        ok(&ns.run_in(&root, &["test -e /mnt/pre/mark"]));
+        assert!(
+            common::points_of(peer.0.id(), &root)
+                .iter()
+                .all(|p| before.contains(p) || Path::new(p) == root),
+            "the peer sees the sandbox's mounts: {:?}",
+            common::points_of(peer.0.id(), &root)
+        );
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        assert_eq!(ns.mounts_under(&root), [format!("{}/mnt/pre", d(&root))]);
+        assert_eq!(
+            common::points_of(peer.0.id(), &root),
+            before,
+            "left in the peer"
+        );
+    }
+}
+
 #[test]
 fn shared_host_mounts_and_a_peer_namespace_stay_untouched() {
     let ns = Ns::with_propagation("shared");
@@ -983,24 +1012,8 @@ fn shared_host_mounts_and_a_peer_namespace_stay_untouched() {
         &format!("[bind]\ntgt:/mnt/host src:{} opt:rbind\n", d(&h)),
     );
     // A peer: a namespace made from inside the first, its mounts in the same peer groups.
-    let peer = Reap(
-        ns.cmd("unshare")
-            .args(["-m", "--propagation", "unchanged", "sleep", "100000"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let peer = ns.peer();
     let peer_pid = peer.0.id();
-    let ns_mnt = fs::read_link(format!("/proc/{}/ns/mnt", ns.pid())).unwrap();
-    let host_mnt = fs::read_link("/proc/self/ns/mnt").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while fs::read_link(format!("/proc/{peer_pid}/ns/mnt"))
-        .map_or(true, |m| m == ns_mnt || m == host_mnt)
-        || fs::read_to_string(format!("/proc/{peer_pid}/comm")).unwrap_or_default() != "sleep\n"
-    {
-        assert!(Instant::now() < deadline, "peer namespace not made");
-        std::thread::sleep(Duration::from_millis(5));
-    }
     let peer_info = || fs::read_to_string(format!("/proc/{peer_pid}/mountinfo")).unwrap();
     let peer_before = lines(&peer_info());
     assert!(

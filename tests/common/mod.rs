@@ -499,3 +499,49 @@ pub fn ok(o: &Output) -> String {
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
+
+/// A child process of the test, killed (by its pid) and reaped when this
+/// is dropped, a failed assertion included.
+pub struct Reap(pub std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Ns {
+    /// A namespace made from this one with its propagation unchanged: on a
+    /// shared namespace, a peer whose mounts receive what is mounted here
+    /// (a systemd service's, a container's). Ended when dropped.
+    pub fn peer(&self) -> Reap {
+        let peer = Reap(
+            self.cmd("unshare")
+                .args(["-m", "--propagation", "unchanged", "sleep", "100000"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let pid = peer.0.id();
+        let ours = fs::read_link(format!("/proc/{}/ns/mnt", self.pid())).unwrap();
+        let host = fs::read_link("/proc/self/ns/mnt").unwrap();
+        wait_until("the peer namespace", || {
+            fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|m| m != ours && m != host)
+                && fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() == "sleep\n"
+        });
+        peer
+    }
+}
+
+/// The mount points at or below `dir` in the mount namespace of `pid`.
+pub fn points_of(pid: u32, dir: &Path) -> Vec<String> {
+    fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap()
+        .lines()
+        .map(|l| unescape(l.split(' ').nth(4).unwrap()))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .collect()
+}
