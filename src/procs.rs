@@ -98,7 +98,7 @@ impl Members {
     }
 
     fn in_our_ns(&self, pid: i32) -> bool {
-        fs::metadata(format!("/proc/{pid}/ns/mnt")).is_ok_and(|m| (m.dev(), m.ino()) == self.ns)
+        mnt_ns(pid) == Some(self.ns)
     }
 
     /// `pid`, in another mount namespace: a process of a run of the
@@ -129,7 +129,7 @@ impl Members {
         // a supervisor of the sandbox (a process of ours holding the root
         // of one of its mounts) still holds the run's mount namespace, or
         // the ephemeral root it lives in.
-        let Ok(ns) = fs::metadata(format!("/proc/{pid}/ns/mnt")).map(|m| (m.dev(), m.ino())) else {
+        let Some(ns) = mnt_ns(pid) else {
             return false;
         };
         self.supervisors()
@@ -159,6 +159,14 @@ impl Members {
                 .is_ok_and(|(id, is_root)| is_root && self.mounts.contains(&id))
         })
     }
+}
+
+/// The mount namespace of `pid` (device, inode of `/proc/PID/ns/mnt`), if
+/// it can be seen.
+fn mnt_ns(pid: i32) -> Option<(u64, u64)> {
+    fs::metadata(format!("/proc/{pid}/ns/mnt"))
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 /// A root that may be a run's own (an ephemeral run's overlay, or a
@@ -253,8 +261,7 @@ pub fn end_namespace(ns: std::os::fd::BorrowedFd, grace: Duration) -> usize {
         return 0;
     };
     let id = (st.st_dev, st.st_ino);
-    let in_ns =
-        |p: i32| fs::metadata(format!("/proc/{p}/ns/mnt")).is_ok_and(|m| (m.dev(), m.ino()) == id);
+    let in_ns = |p: i32| mnt_ns(p) == Some(id);
     end_where(&in_ns, &in_ns, grace, &mut |_, _| {}).0
 }
 
