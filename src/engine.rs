@@ -454,7 +454,15 @@ fn submounts_below(dir: &Path) -> Result<Vec<(PathBuf, OwnedFd)>> {
             Ok(fd) => fd,
             // Hidden: nothing there any more, as seen from DIR.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
-            Err(e) => return Err(e).with_context(|| format!("reaching {}", show::path(p))),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "reaching {}, mounted below the sandbox before `on` (a directory on \
+                         its way is no longer one?): unmount it, or put the directory back",
+                        show::path(p)
+                    )
+                })
+            }
         };
         // What is seen there is one of the mounts at that point (not a
         // directory of another one that hides them).
@@ -694,14 +702,15 @@ pub fn unmount_ours(
     // Decided once, on the table as found: the self-bind goes last, and
     // what lay below it before `on` must not become "ours" once it is gone.
     let picked: Vec<u64> = ours(dir, plan, &first).iter().map(|m| m.id).collect();
-    let mut table = Some(first.clone());
+    let mut again: Option<Vec<Mount>> = None;
     loop {
-        let mounts = match table.take() {
+        // The table as found serves the first pass; each later one reads it.
+        let mounts: &[Mount] = match &again {
+            None => &first,
             Some(t) => t,
-            None => mountinfo::read()?,
         };
-        let fresh: Vec<u64> = ours(dir, plan, &mounts).iter().map(|m| m.id).collect();
-        let mut todo: Vec<&Mount> = mountinfo::under(&mounts, dir)
+        let fresh: Vec<u64> = ours(dir, plan, mounts).iter().map(|m| m.id).collect();
+        let mut todo: Vec<&Mount> = mountinfo::under(mounts, dir)
             .into_iter()
             .filter(|m| {
                 picked.contains(&m.id)
@@ -713,7 +722,7 @@ pub fn unmount_ours(
         }
         // Deepest first; at one point, the last mounted first.
         todo.sort_by_key(|m| {
-            std::cmp::Reverse((m.point.components().count(), position(&mounts, m)))
+            std::cmp::Reverse((m.point.components().count(), position(mounts, m)))
         });
         // Private first, all of them, before any unmount: an unmount
         // propagates to the peers of the mount it is made on, so a shared
@@ -721,14 +730,14 @@ pub fn unmount_ours(
         // host's own submounts along. Everything on the self-bind is ours
         // and goes: one recursive change for all of it; one by one the rest.
         let mut root = sys::open_root(dir).ok();
-        let binds = self_binds(dir, &mounts);
+        let binds = self_binds(dir, mounts);
         let tree = root.as_ref().and_then(|r| {
             todo.iter()
                 .filter(|m| m.point == dir && binds.contains(&m.id))
                 .find(|m| make_private(r.as_fd(), dir, m, true).is_ok())
         });
         for m in &todo {
-            let done = tree.is_some_and(|t| t.id == m.id || descends_from(m, &[t.id], &mounts));
+            let done = tree.is_some_and(|t| t.id == m.id || descends_from(m, &[t.id], mounts));
             if let (false, Some(r)) = (done, &root) {
                 let _ = make_private(r.as_fd(), dir, m, false);
             }
@@ -749,6 +758,7 @@ pub fn unmount_ours(
             left.dedup();
             return Ok(left);
         }
+        again = Some(mountinfo::read()?);
     }
 }
 
