@@ -245,7 +245,8 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
     // The run's own mount namespace, with its copies of the sandbox's
     // mounts, ends with the run, as a pid namespace would: what the command
     // left running there (a daemon it started) gets TERM, KILL a moment later.
-    if let Some(ns) = &run_ns {
+    // (With a pid namespace of its own, the kernel ended them with its init.)
+    if let (Some(ns), false) = (&run_ns, launch.isolation.pid) {
         crate::procs::end_namespace(ns.as_fd(), LEFT_GRACE);
     }
     drop(signals);
