@@ -248,24 +248,21 @@ def group(title, name, base_of, targets):
     for cmd, ms in r:
         t = next((v for k, v in targets.items() if k in cmd), "")
         print(f"  {short(cmd):<58} {ms:>10.2f} {ms / base:>7.2f}x  {t}")
-few = load("few")
+# Each group's ratios are against its first command unless one is named.
 group("run -- /bin/true, sandbox on, history on (vs chroot DIR /bin/true)", "few",
-      few[0][0] if few else None, {" run -d": "<= 1.2x"})
-many = load("many")
+      None, {" run -d": "<= 1.2x"})
 group("the same with many unrelated mounts on the host", "many",
-      many[0][0] if many else None, {" run -d": "<= 1.3x"})
+      None, {" run -d": "<= 1.3x"})
 cold = load("cold")
 arch = next((c for c, _ in cold if "arch-chroot" in c), None)
 group("cold cycle (vs arch-chroot DIR /bin/true, which mounts and unmounts per command)",
       "cold", arch, {"cycle": "<= 0.2x"})
 group("unprivileged run -- /bin/true with the holder (vs bwrap, as the same user)", "user",
       None, {"chroot-tool": "<= 1.0x"})
-create = load("create")
 group("create with a warm cache (vs cp -a of the same rootfs)", "create",
-      create[0][0] if create else None, {"create": "<= 2x"})
-cold_create = load("cold-create")
+      None, {"create": "<= 2x"})
 group("cold create (vs the backend alone; COLD=1)", "cold-create",
-      cold_create[0][0] if cold_create else None, {"create": "<= 1.05x"})
+      None, {"create": "<= 1.05x"})
 group("create --overlay (ms; target < 50 ms)", "overlay", None, {})
 group("run --ephemeral (vs a plain run)", "ephemeral", None, {})
 print(f"\npeak RSS of chroot-tool run: {rss_few / 1024:.1f} MiB, "
