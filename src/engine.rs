@@ -81,15 +81,24 @@ pub fn looks_on(dir: &Path, plan: &[Op], mounts: &[Mount]) -> bool {
 /// inode; see `owned`), and every mount of the plan is in place. When it
 /// fails, `turn_on` decides.
 pub fn looks_on_lean(dir: &Path, plan: &[Op]) -> bool {
-    recorded_on(dir) && in_place(dir, plan)
+    // DIR opened once: the root the targets are resolved in is the mount
+    // whose record was checked.
+    let Ok(root) = sys::open_root(dir) else {
+        return false;
+    };
+    recorded_at(root.as_fd()).is_some_and(|id| in_place_at(root.as_fd(), id, plan))
 }
 
 /// Whether the mount on top at `dir` is a self-bind `on` made and recorded.
 pub fn recorded_on(dir: &Path) -> bool {
-    sys::open_path(dir)
-        .ok()
-        .and_then(|fd| sys::mount_of(fd.as_fd()).ok())
-        .is_some_and(|(id, root)| root && crate::owned::is_ours(dir, id))
+    sys::open_path(dir).is_ok_and(|fd| recorded_at(fd.as_fd()).is_some())
+}
+
+/// The id of the mount on top at DIR (open as `fd`) when it is a self-bind
+/// `on` made and recorded.
+fn recorded_at(fd: BorrowedFd) -> Option<u64> {
+    let (id, root) = sys::mount_of(fd).ok()?;
+    (root && crate::owned::is_ours_at(fd, id)).then_some(id)
 }
 
 /// Every mount of the plan is there, each target resolved inside the root as
@@ -103,8 +112,13 @@ fn in_place(dir: &Path, plan: &[Op]) -> bool {
     let Ok((root_id, _)) = sys::mount_of(root.as_fd()) else {
         return false;
     };
+    in_place_at(root.as_fd(), root_id, plan)
+}
+
+/// [`in_place`] in the root open as `root`, whose mount is `root_id`.
+fn in_place_at(root: BorrowedFd, root_id: u64, plan: &[Op]) -> bool {
     plan.iter().filter(|o| o.is_mount()).all(|o| {
-        sys::resolve_in_root(root.as_fd(), &o.target)
+        sys::resolve_in_root(root, &o.target)
             .and_then(|fd| sys::mount_of(fd.as_fd()))
             .is_ok_and(|(id, top)| top && id != root_id)
     })

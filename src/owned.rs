@@ -207,6 +207,20 @@ pub fn is_ours(dir: &Path, id: u64) -> bool {
     }
 }
 
+/// [`is_ours`] for the mount `id` on top at DIR, open as `fd`: the
+/// identity and the unique id are read from that descriptor, not from
+/// DIR's path again.
+pub fn is_ours_at(fd: BorrowedFd, id: u64) -> bool {
+    let Some(r) = Record::read(&file(id)) else {
+        return false;
+    };
+    let Ok(st) = nix::sys::stat::fstat(fd) else {
+        return false;
+    };
+    (st.st_dev, st.st_ino) == (r.dev, r.ino)
+        && (r.unique == 0 || sys::unique_mount_id(fd) == Some(r.unique))
+}
+
 /// DIR's own device and inode when the mount on top at `dir` is an
 /// overlay sandbox's merged view that `on` made (which shows other ones):
 /// what names DIR's lock whether it is on or off.

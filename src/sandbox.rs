@@ -350,8 +350,17 @@ impl Sandbox {
 
     /// What `on` mounts for this sandbox, given its tool.conf.
     pub fn plan_of(&self, conf: &Conf) -> Result<Vec<Op>> {
-        let filesystems =
-            std::fs::read_to_string("/proc/filesystems").context("reading /proc/filesystems")?;
+        // The kernel's list checks `fs:` types other than bind and tmpfs
+        // only: not read for a tool.conf without them (every `run`'s case).
+        let other_fs = conf
+            .binds
+            .iter()
+            .any(|b| matches!(b.fs, crate::conf::FsKind::Other(_)));
+        let filesystems = if other_fs {
+            std::fs::read_to_string("/proc/filesystems").context("reading /proc/filesystems")?
+        } else {
+            String::new()
+        };
         let resolv = std::fs::canonicalize("/etc/resolv.conf")
             .ok()
             .filter(|p| p.is_file());

@@ -129,6 +129,33 @@ fn handled() -> impl Iterator<Item = libc::c_int> {
         .chain(signals::realtime())
 }
 
+/// Signals the runtime handles (stack overflow) or ignores (SIGPIPE, which
+/// an exec keeps ignored): the command gets their defaults.
+const ALWAYS_RESET: [libc::c_int; 3] = [libc::SIGPIPE, libc::SIGSEGV, libc::SIGBUS];
+
+/// The signals the child sets back to their default before it execs, given
+/// the dispositions here (`None`: unknown). The command starts with a clean
+/// state: what we pass on ([`handled`]) and [`ALWAYS_RESET`] at their
+/// default even when ignored here (as under `nohup`), and no handler of
+/// ours (an embedding program's) left to run in the child, which shares
+/// our memory until it execs. Only those not at their default already: a
+/// reset costs a system call, or three with musl, in every `run`.
+fn to_reset(here: Option<signals::NotDefault>) -> Vec<libc::c_int> {
+    // The C library's own (32 up to SIGRTMIN) cannot be set, nor KILL and STOP.
+    let settable = |s: &libc::c_int| {
+        *s != libc::SIGKILL && *s != libc::SIGSTOP && !(32..libc::SIGRTMIN()).contains(s)
+    };
+    let wanted = |s: &libc::c_int| match here {
+        None => handled().chain(ALWAYS_RESET).any(|o| o == *s),
+        Some(d) => {
+            signals::NotDefault::has(d.caught, *s)
+                || (signals::NotDefault::has(d.ignored, *s)
+                    && handled().chain(ALWAYS_RESET).any(|o| o == *s))
+        }
+    };
+    (1..=64).filter(settable).filter(wanted).collect()
+}
+
 /// Signals the kernel makes for the process itself (a write to a closed
 /// pipe, a limit it exceeded): passed on only when someone sent them.
 const OWN: [libc::c_int; 3] = [libc::SIGPIPE, libc::SIGXCPU, libc::SIGXFSZ];
@@ -176,7 +203,7 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
         None
     };
     let steps = child::Steps {
-        reset: handled().collect(),
+        reset: to_reset(signals::NotDefault::here()),
         tty: pty.as_ref().map(|p| child::Tty {
             peer: p.peer.as_raw_fd(),
             stderr: io::stderr().is_terminal(),
@@ -761,5 +788,43 @@ fn wait_writable(fd: impl AsFd) -> bool {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_child_resets_only_what_is_not_at_its_default() {
+        use signals::NotDefault;
+        let bit = |s: libc::c_int| 1u64 << (s - 1);
+        // Unknown: everything passed on, and the runtime's.
+        let all = to_reset(None);
+        assert!(all.contains(&libc::SIGHUP) && all.contains(&libc::SIGSEGV));
+        assert!(all.contains(&libc::SIGRTMAX()));
+        // The tool itself: only its own SIGPIPE.
+        let d = NotDefault {
+            ignored: bit(libc::SIGPIPE),
+            caught: 0,
+        };
+        assert_eq!(to_reset(Some(d)), vec![libc::SIGPIPE]);
+        // Ignored by the caller (nohup, a background job): back to the
+        // default; ignored but not passed on (SIGTSTP): left as it was.
+        let d = NotDefault {
+            ignored: bit(libc::SIGHUP) | bit(libc::SIGINT) | bit(libc::SIGTSTP),
+            caught: 0,
+        };
+        assert_eq!(to_reset(Some(d)), vec![libc::SIGHUP, libc::SIGINT]);
+        // Caught (an embedding program's handlers): every one, but never
+        // the C library's own, KILL or STOP.
+        let d = NotDefault {
+            ignored: 0,
+            caught: bit(libc::SIGCHLD) | bit(libc::SIGTERM) | bit(32) | bit(libc::SIGRTMIN()),
+        };
+        let r = to_reset(Some(d));
+        assert!(r.contains(&libc::SIGCHLD) && r.contains(&libc::SIGTERM));
+        assert!(r.contains(&libc::SIGRTMIN()) && !r.contains(&32), "{r:?}");
+        assert_eq!(r.len(), 3, "{r:?}");
     }
 }

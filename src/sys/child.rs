@@ -2,9 +2,10 @@
 //! that shares our memory and runs while we wait (`CLONE_VM | CLONE_VFORK`,
 //! as `posix_spawn` does: no copy of our page tables, no fork of the tool),
 //! takes the ordered steps below with system calls only on data prepared
-//! before the clone, and execs. A failed step is sent back through a
-//! close-on-exec pipe as one `i32`: the errno with the step in its upper
-//! bits, so that a chdir's ENOENT is never taken for "command not found".
+//! before the clone, and execs. A failed step is sent back as one `i32`,
+//! the errno with the step in its upper bits, so that a chdir's ENOENT is
+//! never taken for "command not found": through the memory we share, or a
+//! close-on-exec pipe when a plain fork was needed.
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::RawFd;
@@ -87,7 +88,9 @@ pub struct Ids {
 /// Everything the child does before exec.
 #[derive(Debug)]
 pub struct Steps {
-    /// Signals whose handlers go back to their default (the mask is emptied too).
+    /// Signals whose disposition goes back to the default (the mask is
+    /// emptied too): every one caught here, so that no handler of ours runs
+    /// in the child, which shares our memory.
     pub reset: Vec<libc::c_int>,
     pub tty: Option<Tty>,
     /// Descriptors that become the child's stdin, stdout and stderr (when
@@ -227,8 +230,11 @@ struct Child<'a> {
     /// of `execvp` for a file the kernel cannot execute (ENOEXEC).
     sh_argv: *mut *const libc::c_char,
     envp: Vec<*const libc::c_char>,
-    /// The write end of the error pipe.
-    report: RawFd,
+    /// Where a failure is reported: the write end of a pipe after a plain
+    /// fork; with shared memory, `failed` (read once the child has exec'ed
+    /// or exited, which `CLONE_VFORK` waits for: no pipe to make and read).
+    report: Option<RawFd>,
+    failed: std::sync::atomic::AtomicI32,
 }
 
 /// The child's stack (it shares our memory, so it needs one of its own).
@@ -251,13 +257,16 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
     };
     let mut sh_argv = vec![c"/bin/sh".as_ptr(), std::ptr::null()];
     sh_argv.extend(ptrs(&exec.argv[1..]));
-    let mut pipe = [0; 2];
+    // The kernel refuses CLONE_VM into another pid namespace than ours (a
+    // holder's, joined by setns).
+    let shared = steps.ns.pid.is_none() && !steps.ns.joined_pid;
+    let mut pipe = [-1; 2];
     let mut stack = vec![0u8; STACK];
     // SAFETY: plain system calls on valid pointers; the child only reads
     // `child` (alive until it has exec'ed or exited: we wait for that) and
     // runs on its own stack.
     unsafe {
-        if libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) < 0 {
+        if !shared && libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) < 0 {
             return Err(io::Error::last_os_error());
         }
         let child = Child {
@@ -266,19 +275,18 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
             argv: ptrs(&exec.argv),
             sh_argv: sh_argv.as_mut_ptr(),
             envp: ptrs(&exec.env),
-            report: pipe[1],
+            report: (!shared).then_some(pipe[1]),
+            failed: std::sync::atomic::AtomicI32::new(0),
         };
         // No handler of ours may run in the child before it has reset them.
         let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
         libc::sigfillset(all.as_mut_ptr());
         let mut old = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
         libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), old.as_mut_ptr());
-        // The kernel refuses CLONE_VM into another pid namespace than
-        // ours (a holder's, joined by setns).
-        let flags = if steps.ns.pid.is_some() || steps.ns.joined_pid {
-            libc::SIGCHLD
-        } else {
+        let flags = if shared {
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD
+        } else {
+            libc::SIGCHLD
         };
         let top = stack.as_mut_ptr().add(STACK) as usize & !15;
         let pid = libc::clone(
@@ -289,22 +297,35 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
         );
         let cloned = io::Error::last_os_error();
         libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), std::ptr::null_mut());
-        libc::close(pipe[1]);
+        if !shared {
+            libc::close(pipe[1]);
+        }
         if pid < 0 {
-            libc::close(pipe[0]);
+            if !shared {
+                libc::close(pipe[0]);
+            }
             return Err(cloned);
         }
-        let mut code: i32 = 0;
-        let n = loop {
-            let n = libc::read(pipe[0], (&mut code as *mut i32).cast(), 4);
-            if n >= 0 || *libc::__errno_location() != libc::EINTR {
-                break n;
+        let code = if shared {
+            child.failed.load(std::sync::atomic::Ordering::Acquire)
+        } else {
+            let mut code: i32 = 0;
+            let n = loop {
+                let n = libc::read(pipe[0], (&mut code as *mut i32).cast(), 4);
+                if n >= 0 || *libc::__errno_location() != libc::EINTR {
+                    break n;
+                }
+            };
+            libc::close(pipe[0]);
+            if n == 4 {
+                code
+            } else {
+                0
             }
         };
-        libc::close(pipe[0]);
         drop(child);
         drop(sh_argv);
-        if n == 4 {
+        if code != 0 {
             let mut w = 0;
             while libc::waitpid(pid, &mut w, 0) < 0 && *libc::__errno_location() == libc::EINTR {}
             return Err(io::Error::from_raw_os_error(code));
@@ -324,8 +345,14 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             Ok(()) => exec(c),
             Err(e) => e,
         };
-        let code: i32 = e.raw_os_error().unwrap_or(libc::EIO);
-        libc::write(c.report, (&code as *const i32).cast(), 4);
+        // Never 0: that says "no failure".
+        let code: i32 = e.raw_os_error().filter(|&c| c != 0).unwrap_or(libc::EIO);
+        match c.report {
+            Some(fd) => {
+                libc::write(fd, (&code as *const i32).cast(), 4);
+            }
+            None => c.failed.store(code, std::sync::atomic::Ordering::Release),
+        }
         libc::_exit(127)
     }
 }
@@ -354,17 +381,13 @@ unsafe fn exec(c: &Child) -> io::Error {
     io::Error::from_raw_os_error(if denied { libc::EACCES } else { last })
 }
 
-/// Signals the runtime handles (stack overflow) or ignores (SIGPIPE, which
-/// an exec keeps ignored): the command gets their defaults.
-const ALWAYS_RESET: [libc::c_int; 3] = [libc::SIGPIPE, libc::SIGSEGV, libc::SIGBUS];
-
 /// Runs in the child between clone and exec.
 fn run(s: &Steps) -> io::Result<()> {
     // SAFETY: plain system calls on valid pointers and descriptors.
     unsafe {
         // Handlers first (ours must never run here: we share the
         // supervisor's memory), then the mask, which spawn filled.
-        for &sig in s.reset.iter().chain(&ALWAYS_RESET) {
+        for &sig in &s.reset {
             if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
                 return Err(failed(Step::Signals));
             }
@@ -703,7 +726,7 @@ pub fn mount_index(e: &io::Error) -> usize {
 /// Marks every descriptor from 3 up close-on-exec: the command gets its
 /// stdin, stdout and stderr and nothing else of ours or of our caller's (a
 /// descriptor of a host directory would let it leave the chroot). They are
-/// not closed here: a failed step is reported through a pipe up to the exec.
+/// not closed here: a failed step may report through a pipe up to the exec.
 ///
 /// # Safety
 /// Between clone and exec: system calls only.

@@ -71,7 +71,8 @@ pub fn read_in_root(
         nix::sys::stat::Mode::empty(),
     )
     .map_err(io::Error::from)?;
-    let mut out = Vec::new();
+    // Room for the whole file as it stood: read in one go, then the end seen.
+    let mut out = Vec::with_capacity((st.st_size.max(0) as usize).min(cap) + 1);
     std::fs::File::from(file)
         .take(cap as u64 + 1)
         .read_to_end(&mut out)?;

@@ -11,6 +11,59 @@ pub fn realtime() -> std::ops::RangeInclusive<libc::c_int> {
     libc::SIGRTMIN()..=libc::SIGRTMAX()
 }
 
+/// The signals that are not at their default here, as masks (bit N-1 for
+/// signal N): read from `/proc/self/status` in one go, where asking
+/// `sigaction` would take a system call per signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotDefault {
+    /// Ignored (`SigIgn`).
+    pub ignored: u64,
+    /// Caught by a handler (`SigCgt`).
+    pub caught: u64,
+}
+
+impl NotDefault {
+    /// This process's; `None` when /proc cannot tell.
+    pub fn here() -> Option<NotDefault> {
+        use std::io::Read;
+        let mut f = std::fs::File::open("/proc/self/status").ok()?;
+        // Read as is: a size hint (statx, lseek) is two calls more, and 0.
+        let mut text = vec![0; 4096];
+        let mut n = 0;
+        loop {
+            match f.read(&mut text[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+            if n == text.len() {
+                text.resize(n * 2, 0);
+            }
+        }
+        NotDefault::parse(&text[..n])
+    }
+
+    /// From the text of a `/proc/PID/status`.
+    pub fn parse(status: &[u8]) -> Option<NotDefault> {
+        let field = |name: &[u8]| -> Option<u64> {
+            let rest = status
+                .split(|b| *b == b'\n')
+                .find_map(|l| l.strip_prefix(name))?;
+            u64::from_str_radix(std::str::from_utf8(rest).ok()?.trim(), 16).ok()
+        };
+        Some(NotDefault {
+            ignored: field(b"SigIgn:")?,
+            caught: field(b"SigCgt:")?,
+        })
+    }
+
+    /// Is `sig` (1..=64) in `mask`?
+    pub fn has(mask: u64, sig: libc::c_int) -> bool {
+        (1..=64).contains(&sig) && mask & (1u64 << (sig - 1)) != 0
+    }
+}
+
 /// A set of signals given by number (real-time ones included, which nix's
 /// `Signal` cannot name).
 pub fn set_of(signals: impl IntoIterator<Item = libc::c_int>) -> SigSet {
@@ -75,4 +128,37 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usi
         return Err(io::Error::last_os_error());
     }
     Ok(n as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_are_read_from_the_status_text() {
+        let status = b"Name:\tsh\nSigQ:\t0/95\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000010000\nSigIgn:\t0000000000001001\nSigCgt:\t0000000180000002\nCapInh:\t0000000000000000\n";
+        let d = NotDefault::parse(status).unwrap();
+        assert_eq!(d.ignored, 0x1001);
+        assert_eq!(d.caught, 0x1_8000_0002);
+        assert!(NotDefault::has(d.ignored, libc::SIGHUP));
+        assert!(NotDefault::has(d.ignored, libc::SIGPIPE));
+        assert!(!NotDefault::has(d.ignored, libc::SIGINT));
+        assert!(NotDefault::has(d.caught, libc::SIGINT));
+        assert!(NotDefault::has(d.caught, 33));
+        assert!(!NotDefault::has(d.caught, 0) && !NotDefault::has(d.caught, 65));
+    }
+
+    #[test]
+    fn a_status_without_both_fields_tells_nothing() {
+        assert_eq!(NotDefault::parse(b"SigIgn:\t0000000000000001\n"), None);
+        assert_eq!(NotDefault::parse(b"SigIgn:\tzz\nSigCgt:\t0\n"), None);
+        assert_eq!(NotDefault::parse(b""), None);
+    }
+
+    #[test]
+    fn this_process_ignores_what_it_set_ignored() {
+        // The test harness leaves SIGPIPE ignored (std's runtime does).
+        let d = NotDefault::here().unwrap();
+        assert!(NotDefault::has(d.ignored, libc::SIGPIPE), "{d:?}");
+    }
 }
