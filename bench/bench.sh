@@ -34,6 +34,9 @@ if [ "${CT_BENCH_INNER:-}" != 1 ]; then
     host=$(rustc -vV | sed -n 's/^host: //p')
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q --target "$host"
     export CT_BENCH_TOOL=$PWD/target/$host/release/chroot-tool
+    # A binary just written is still being written back to disk: not
+    # while the first group runs.
+    sync
     exec env CT_BENCH_INNER=1 unshare -m --propagation private "$0" "$@"
 fi
 

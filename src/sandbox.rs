@@ -163,6 +163,11 @@ impl Sandbox {
             );
         }
         let sb = Sandbox { dir };
+        // Turned on by `on` (its recorded self-bind on top at DIR): checked
+        // then, root filesystem and all (the lean path of `run`).
+        if engine::recorded_on(&sb.dir) {
+            return Ok(sb);
+        }
         sb.check()?;
         if need == Need::Rootfs && !sb.has_shell() && !crate::overlay::is_overlay(&sb.dir) {
             bail!(
