@@ -42,6 +42,30 @@ const KERNEL_FS: [i64; 14] = [
     0xf97c_ff8c, // selinuxfs
 ];
 
+/// The whole of a file the kernel makes as it is read (`/proc/self/mountinfo`,
+/// `/proc/self/status`): read in large pieces from the start, with no size
+/// asked first (such files say 0), where std's `fs::read` would begin with
+/// a 32-byte read and double from there (a dozen reads for a mount table of
+/// 1500 lines).
+pub fn read_kernel_file(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path)?;
+    let mut text = vec![0; 16 * 1024];
+    let mut n = 0;
+    loop {
+        match f.read(&mut text[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        if n == text.len() {
+            text.resize(n * 2, 0);
+        }
+    }
+    text.truncate(n);
+    Ok(text)
+}
+
 /// Reads `path` (absolute inside the root) from the root `root`.
 /// `Ok(None)` when it does not exist.
 pub fn read_in_root(

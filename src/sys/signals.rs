@@ -25,23 +25,8 @@ pub struct NotDefault {
 impl NotDefault {
     /// This process's; `None` when /proc cannot tell.
     pub fn here() -> Option<NotDefault> {
-        use std::io::Read;
-        let mut f = std::fs::File::open("/proc/self/status").ok()?;
-        // Read as is: a size hint (statx, lseek) is two calls more, and 0.
-        let mut text = vec![0; 4096];
-        let mut n = 0;
-        loop {
-            match f.read(&mut text[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-            if n == text.len() {
-                text.resize(n * 2, 0);
-            }
-        }
-        NotDefault::parse(&text[..n])
+        let text = super::read_kernel_file(std::path::Path::new("/proc/self/status")).ok()?;
+        NotDefault::parse(&text)
     }
 
     /// From the text of a `/proc/PID/status`.
