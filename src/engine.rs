@@ -115,12 +115,20 @@ fn in_place(dir: &Path, plan: &[Op]) -> bool {
     in_place_at(root.as_fd(), root_id, plan)
 }
 
-/// [`in_place`] in the root open as `root`, whose mount is `root_id`.
+/// [`in_place`] in the root open as `root`, whose mount is `root_id`. Each
+/// target has a mount of its own: one that leads to another's (`/proc`
+/// made a symlink to `sys` inside) is not in place.
 fn in_place_at(root: BorrowedFd, root_id: u64, plan: &[Op]) -> bool {
+    let mut seen = vec![root_id];
     plan.iter().filter(|o| o.is_mount()).all(|o| {
-        sys::resolve_in_root(root, &o.target)
+        let found = sys::resolve_in_root(root, &o.target)
             .and_then(|fd| sys::mount_of(fd.as_fd()))
-            .is_ok_and(|(id, top)| top && id != root_id)
+            .ok()
+            .filter(|&(id, top)| top && !seen.contains(&id));
+        if let Some((id, _)) = found {
+            seen.push(id);
+        }
+        found.is_some()
     })
 }
 

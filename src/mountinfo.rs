@@ -141,7 +141,7 @@ pub fn unescape(b: &[u8]) -> Vec<u8> {
 
 /// Reads and parses this process's mount table (as bytes).
 pub fn read() -> std::io::Result<Vec<Mount>> {
-    let text = crate::sys::read_kernel_file(Path::new("/proc/self/mountinfo"))?;
+    let text = crate::sys::read_proc(Path::new("/proc/self/mountinfo"))?;
     parse(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 

@@ -267,6 +267,84 @@ fn net_none_has_only_loopback_and_cannot_reach_the_host() {
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
 
+/// Whatever descriptor runs out first (the lock, the root, the signalfd,
+/// the pipe of a plain fork), the run fails as chroot-tool's own failure
+/// (125), never as the command's "cannot execute" (126) or "not found" (127).
+#[test]
+fn running_out_of_descriptors_is_our_failure_not_the_commands() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    ok(&ns.run_in(&root, &["--", "true"]));
+    for opts in ["", "--pid"] {
+        let mut codes = vec![];
+        for n in 5..=14 {
+            let o = ns.sh(&format!(
+                "ulimit -n {n}; exec {} run -d {} {opts} -- true",
+                common::BIN,
+                d(&root)
+            ));
+            let c = code(&o);
+            assert!(
+                c == 0 || c == 125,
+                "ulimit -n {n} {opts}: {c}: {}",
+                stderr(&o)
+            );
+            codes.push(c);
+        }
+        // Both seen: failures (so the class was reached) and, with enough
+        // descriptors, the run itself.
+        assert!(
+            codes.contains(&125) && codes.contains(&0),
+            "{opts}: {codes:?}"
+        );
+    }
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+/// A caller that ignores SIGCHLD would have the command reaped behind the
+/// supervisor's back: its status must still come through, and the command
+/// starts with SIGCHLD at its default.
+#[test]
+fn a_caller_that_ignores_sigchld_still_gets_the_status() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    // (perl sets SIG_IGN as asked; dash's `trap '' CHLD` may not.)
+    let o = ns.sh(&format!(
+        "exec perl -e '$SIG{{CHLD}} = \"IGNORE\"; exec @ARGV' {} run -d {} -- sh -c 'grep ^SigIgn: /proc/self/status; exit 3'",
+        common::BIN,
+        d(&root)
+    ));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let ign = stdout(&o);
+    let mask = u64::from_str_radix(ign.trim().trim_start_matches("SigIgn:").trim(), 16).unwrap();
+    assert_eq!(mask & (1 << (libc::SIGCHLD - 1)), 0, "{ign}");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
+
+/// Root inside turns `/proc` into a symlink to `sys` while the sandbox is
+/// on: the quick check that every planned mount is in place must not
+/// count `/sys`'s mount for `/proc` too; `run` goes through `on`, which
+/// refuses and says why, instead of running without a `/proc`.
+#[test]
+fn a_target_turned_into_a_symlink_to_another_is_not_in_place() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    ok(&ns.run_in(
+        &root,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "umount /proc && rmdir /proc && ln -s sys /proc",
+        ],
+    ));
+    let o = ns.run_in(&root, &["--", "true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(stderr(&o).contains("/proc leads to /sys"), "{}", stderr(&o));
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert!(ns.table().iter().all(|l| !l.contains(d(&root))));
+}
+
 #[test]
 fn pid_namespace_init_reaps_and_passes_the_status_on() {
     let ns = Ns::new();

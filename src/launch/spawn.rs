@@ -134,24 +134,29 @@ fn handled() -> impl Iterator<Item = libc::c_int> {
 const ALWAYS_RESET: [libc::c_int; 3] = [libc::SIGPIPE, libc::SIGSEGV, libc::SIGBUS];
 
 /// The signals the child sets back to their default before it execs, given
-/// the dispositions here (`None`: unknown). The command starts with a clean
-/// state: what we pass on ([`handled`]) and [`ALWAYS_RESET`] at their
-/// default even when ignored here (as under `nohup`), and no handler of
-/// ours (an embedding program's) left to run in the child, which shares
-/// our memory until it execs. Only those not at their default already: a
-/// reset costs a system call, or three with musl, in every `run`.
-fn to_reset(here: Option<signals::NotDefault>) -> Vec<libc::c_int> {
+/// the dispositions here (`None`: unknown) and whether this process is
+/// chroot-tool itself (`tool`). The command starts with a clean state:
+/// what we pass on ([`handled`]) and [`ALWAYS_RESET`] at their default even
+/// when ignored here (as under `nohup`), and no handler left to run in the
+/// child, which shares our memory until it execs. The tool, one thread
+/// whose dispositions nothing changes after they were read, resets only
+/// those not at their default already (a reset costs a system call, three
+/// with musl, in every `run`); a program that embeds the library may have
+/// a thread install a handler after the read: all of ours then, as well
+/// as every one caught now.
+fn to_reset(here: Option<signals::NotDefault>, tool: bool) -> Vec<libc::c_int> {
+    use signals::NotDefault;
     // The C library's own (32 up to SIGRTMIN) cannot be set, nor KILL and STOP.
     let settable = |s: &libc::c_int| {
         *s != libc::SIGKILL && *s != libc::SIGSTOP && !(32..libc::SIGRTMIN()).contains(s)
     };
+    let ours = |s: libc::c_int| handled().chain(ALWAYS_RESET).any(|o| o == s);
     let wanted = |s: &libc::c_int| match here {
-        None => handled().chain(ALWAYS_RESET).any(|o| o == *s),
-        Some(d) => {
-            signals::NotDefault::has(d.caught, *s)
-                || (signals::NotDefault::has(d.ignored, *s)
-                    && handled().chain(ALWAYS_RESET).any(|o| o == *s))
+        None => ours(*s),
+        Some(d) if tool => {
+            NotDefault::has(d.caught, *s) || (NotDefault::has(d.ignored, *s) && ours(*s))
         }
+        Some(d) => ours(*s) || NotDefault::has(d.caught, *s),
     };
     (1..=64).filter(settable).filter(wanted).collect()
 }
@@ -202,8 +207,15 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
     } else {
         None
     };
+    let tool = crate::sys::process::is_the_tool();
+    let dispositions = signals::NotDefault::here();
+    // A caller that ignores SIGCHLD (`trap '' CHLD`) would have the
+    // command reaped for us, its status lost: the tool takes it back.
+    if tool && dispositions.is_some_and(|d| signals::NotDefault::has(d.ignored, libc::SIGCHLD)) {
+        signals::set_default(libc::SIGCHLD).map_err(|e| setup("take SIGCHLD back", e))?;
+    }
     let steps = child::Steps {
-        reset: to_reset(signals::NotDefault::here()),
+        reset: to_reset(dispositions, tool),
         tty: pty.as_ref().map(|p| child::Tty {
             peer: p.peer.as_raw_fd(),
             stderr: io::stderr().is_terminal(),
@@ -800,7 +812,7 @@ mod tests {
         use signals::NotDefault;
         let bit = |s: libc::c_int| 1u64 << (s - 1);
         // Unknown: everything passed on, and the runtime's.
-        let all = to_reset(None);
+        let all = to_reset(None, true);
         assert!(all.contains(&libc::SIGHUP) && all.contains(&libc::SIGSEGV));
         assert!(all.contains(&libc::SIGRTMAX()));
         // The tool itself: only its own SIGPIPE.
@@ -808,23 +820,28 @@ mod tests {
             ignored: bit(libc::SIGPIPE),
             caught: 0,
         };
-        assert_eq!(to_reset(Some(d)), vec![libc::SIGPIPE]);
+        assert_eq!(to_reset(Some(d), true), vec![libc::SIGPIPE]);
         // Ignored by the caller (nohup, a background job): back to the
         // default; ignored but not passed on (SIGTSTP): left as it was.
         let d = NotDefault {
             ignored: bit(libc::SIGHUP) | bit(libc::SIGINT) | bit(libc::SIGTSTP),
             caught: 0,
         };
-        assert_eq!(to_reset(Some(d)), vec![libc::SIGHUP, libc::SIGINT]);
+        assert_eq!(to_reset(Some(d), true), vec![libc::SIGHUP, libc::SIGINT]);
         // Caught (an embedding program's handlers): every one, but never
         // the C library's own, KILL or STOP.
         let d = NotDefault {
             ignored: 0,
             caught: bit(libc::SIGCHLD) | bit(libc::SIGTERM) | bit(32) | bit(libc::SIGRTMIN()),
         };
-        let r = to_reset(Some(d));
+        let r = to_reset(Some(d), true);
         assert!(r.contains(&libc::SIGCHLD) && r.contains(&libc::SIGTERM));
         assert!(r.contains(&libc::SIGRTMIN()) && !r.contains(&32), "{r:?}");
         assert_eq!(r.len(), 3, "{r:?}");
+        // A program embedding the library: all of ours whatever the state
+        // read (a thread may install a handler after it), and the caught ones.
+        let lib = to_reset(Some(d), false);
+        assert!(all.iter().all(|s| lib.contains(s)), "{lib:?}");
+        assert!(lib.contains(&libc::SIGCHLD), "{lib:?}");
     }
 }

@@ -267,7 +267,7 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
     // runs on its own stack.
     unsafe {
         if !shared && libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) < 0 {
-            return Err(io::Error::last_os_error());
+            return Err(ours("pipe2", io::Error::last_os_error()));
         }
         let child = Child {
             steps,
@@ -304,7 +304,7 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
             if !shared {
                 libc::close(pipe[0]);
             }
-            return Err(cloned);
+            return Err(ours("clone", cloned));
         }
         let code = if shared {
             child.failed.load(std::sync::atomic::Ordering::Acquire)
@@ -332,6 +332,13 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
         }
         Ok(pid)
     }
+}
+
+/// A failure of ours before the child ran, told apart from the child's
+/// (a bare errno, which [`decode`] reads as the exec's): `ulimit -n` too
+/// low for the pipe is not "cannot execute".
+fn ours(call: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{call}: {e}"))
 }
 
 /// The child: its steps, then the exec; on failure the error goes to the

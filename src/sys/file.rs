@@ -24,9 +24,12 @@ pub enum ReadError {
     Io(#[from] io::Error),
 }
 
+/// procfs's `statfs` magic number.
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
 /// Filesystems of the kernel's own files (`statfs` magic numbers).
 const KERNEL_FS: [i64; 14] = [
-    0x9fa0,      // proc
+    PROC_SUPER_MAGIC,
     0x6265_6572, // sysfs
     0x6462_6720, // debugfs
     0x7472_6163, // tracefs
@@ -42,13 +45,21 @@ const KERNEL_FS: [i64; 14] = [
     0xf97c_ff8c, // selinuxfs
 ];
 
-/// The whole of a file the kernel makes as it is read (`/proc/self/mountinfo`,
-/// `/proc/self/status`): read in large pieces from the start, with no size
+/// The whole of a file of procfs (`/proc/self/mountinfo`,
+/// `/proc/self/status`), read in large pieces from the start with no size
 /// asked first (such files say 0), where std's `fs::read` would begin with
 /// a 32-byte read and double from there (a dozen reads for a mount table of
-/// 1500 lines).
-pub fn read_kernel_file(path: &Path) -> io::Result<Vec<u8>> {
+/// 1500 lines). A file that is not procfs's is refused: in a holder's mount
+/// namespace, root inside the sandbox may have mounted over `/proc`.
+pub fn read_proc(path: &Path) -> io::Result<Vec<u8>> {
     let mut f = std::fs::File::open(path)?;
+    let fs = nix::sys::statfs::fstatfs(f.as_fd()).map_err(io::Error::from)?;
+    if fs.filesystem_type().0 as i64 != PROC_SUPER_MAGIC {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not procfs's", path.display()),
+        ));
+    }
     let mut text = vec![0; 16 * 1024];
     let mut n = 0;
     loop {

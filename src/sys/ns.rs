@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 
 /// The number of threads of this process (`/proc/self/status`).
 fn threads() -> Option<usize> {
-    let s = super::read_kernel_file(std::path::Path::new("/proc/self/status")).ok()?;
+    let s = super::read_proc(std::path::Path::new("/proc/self/status")).ok()?;
     String::from_utf8_lossy(&s)
         .lines()
         .find_map(|l| l.strip_prefix("Threads:"))?

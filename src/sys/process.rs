@@ -20,6 +20,14 @@ pub fn args() -> Vec<OsString> {
     }
 }
 
+/// Whether this process is chroot-tool itself, started by
+/// [`runtime_start`] (not a program that embeds the library): one thread
+/// on the way into a sandbox, no signal handler of its own, SIGPIPE
+/// ignored by `runtime_start`, and nothing else changed.
+pub fn is_the_tool() -> bool {
+    ARGS.get().is_some()
+}
+
 /// A command that executes the file `fd` refers to (an `O_PATH` descriptor,
 /// close-on-exec), not a path that could be swapped after it was checked:
 /// it runs `/proc/self/fd/N`, the kernel's name for that very file, and the

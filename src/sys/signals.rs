@@ -23,9 +23,15 @@ pub struct NotDefault {
 }
 
 impl NotDefault {
-    /// This process's; `None` when /proc cannot tell.
+    /// This process's; `None` when /proc cannot tell (also when the file
+    /// read is another process's: a bind over it in a holder's namespace).
     pub fn here() -> Option<NotDefault> {
-        let text = super::read_kernel_file(std::path::Path::new("/proc/self/status")).ok()?;
+        let text = super::read_proc(std::path::Path::new("/proc/self/status")).ok()?;
+        let pid = text
+            .split(|b| *b == b'\n')
+            .find_map(|l| l.strip_prefix(b"Pid:"))
+            .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u32>().ok());
+        (pid == Some(std::process::id())).then_some(())?;
         NotDefault::parse(&text)
     }
 
@@ -47,6 +53,15 @@ impl NotDefault {
     pub fn has(mask: u64, sig: libc::c_int) -> bool {
         (1..=64).contains(&sig) && mask & (1u64 << (sig - 1)) != 0
     }
+}
+
+/// Sets `sig` back to its default disposition.
+pub fn set_default(sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: setting a disposition to SIG_DFL.
+    if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A set of signals given by number (real-time ones included, which nix's
