@@ -20,7 +20,7 @@ if [ "${CT_BENCH_INNER:-}" != 1 ]; then
     [ "$(id -u)" = 0 ] || { echo "bench/bench.sh: run as root" >&2; exit 2; }
     peers=(hyperfine:hyperfine bwrap:bubblewrap proot:proot schroot:schroot
            systemd-nspawn:systemd-container arch-chroot:arch-install-scripts
-           mmdebstrap:mmdebstrap)
+           mmdebstrap:mmdebstrap musl-gcc:musl-tools)
     missing=()
     for p in "${peers[@]}"; do
         command -v "${p%%:*}" >/dev/null || missing+=("${p#*:}")
@@ -30,10 +30,14 @@ if [ "${CT_BENCH_INNER:-}" != 1 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
     # The release binary as `make install` builds it: static, so that no
-    # dynamic loading is paid on each start.
-    host=$(rustc -vV | sed -n 's/^host: //p')
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q --target "$host"
-    export CT_BENCH_TOOL=$PWD/target/$host/release/chroot-tool
+    # dynamic loading is paid on each start, with musl when it can (the
+    # Makefile says why).
+    if [ -z "${NO_INSTALL:-}" ] && command -v rustup >/dev/null; then
+        rustup target add "$(rustc -vV | sed -n 's/^host: //p' | sed 's/-gnu$/-musl/')" >/dev/null 2>&1 || true
+    fi
+    make -s build >&2
+    export CT_BENCH_TOOL=$PWD/$(make -s bin)
+    echo "measuring $CT_BENCH_TOOL" >&2
     # A binary just written is still being written back to disk: not
     # while the first group runs.
     sync
@@ -272,4 +276,4 @@ print(f"\npeak RSS of chroot-tool run: {rss_few / 1024:.1f} MiB, "
       f"with many mounts {rss_many / 1024:.1f} MiB (target <= 4 MiB)")
 EOF
 echo
-echo "($runs runs per command, $(nproc) CPUs, $(uname -r), rootfs $rootfs)"
+echo "($runs runs per command, $(nproc) CPUs, $(uname -r), rootfs $rootfs, binary ${tool#"$PWD"/})"
