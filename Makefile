@@ -21,18 +21,22 @@ CARGO ?= cargo
 # 0.1 ms of each `run`); else with glibc, linked statically. The target is
 # named so that build scripts and proc macros stay dynamic.
 HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+# `make CT_TARGET=x86_64-unknown-linux-gnu` chooses glibc (users known
+# only through NSS, LDAP or sssd, are found only by glibc's binary).
 MUSL := $(subst -gnu,-musl,$(HOST))
-TARGET ?= $(shell if rustup target list --installed 2>/dev/null | grep -qx '$(MUSL)' \
+ifeq ($(origin CT_TARGET),undefined)
+CT_TARGET := $(shell if rustup target list --installed 2>/dev/null | grep -qx '$(MUSL)' \
 	&& command -v musl-gcc >/dev/null; then echo '$(MUSL)'; else echo '$(HOST)'; fi)
+endif
 # The binary installed (tests/install.rs passes the one it built).
-BIN ?= target/$(TARGET)/release/chroot-tool
+BIN ?= target/$(CT_TARGET)/release/chroot-tool
 
 .PHONY: all build install uninstall share bin
 
 all: build
 
 build:
-	RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static" $(CARGO) build --release --locked --target $(TARGET)
+	RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static" $(CARGO) build --release --locked --target $(CT_TARGET)
 
 # The path of the binary `build` makes (bench/bench.sh measures that one).
 bin:

@@ -33,7 +33,7 @@ if [ "${CT_BENCH_INNER:-}" != 1 ]; then
     # dynamic loading is paid on each start, with musl when it can (the
     # Makefile says why).
     if [ -z "${NO_INSTALL:-}" ] && command -v rustup >/dev/null; then
-        rustup target add "$(rustc -vV | sed -n 's/^host: //p' | sed 's/-gnu$/-musl/')" >/dev/null 2>&1 || true
+        rustup target add "$(rustc -vV | sed -n 's/^host: //p' | sed 's/-gnu/-musl/')" >/dev/null 2>&1 || true
     fi
     make -s build >&2
     export CT_BENCH_TOOL=$PWD/$(make -s bin)

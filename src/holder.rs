@@ -179,7 +179,8 @@ impl HolderInfo {
 
     /// The holder's mounts at or below `dir`, as its own mount table says.
     pub fn mounts(&self, dir: &Path) -> Vec<crate::mountinfo::Mount> {
-        let Ok(text) = fs::read(format!("/proc/{}/mountinfo", self.pid)) else {
+        let Ok(text) = crate::sys::read_proc(Path::new(&format!("/proc/{}/mountinfo", self.pid)))
+        else {
             return vec![];
         };
         let all = crate::mountinfo::parse(&text).unwrap_or_default();
@@ -332,10 +333,8 @@ fn scan(dir: &Path) -> Vec<HolderInfo> {
     let me = nix::unistd::getuid().as_raw();
     let ours = |kind: &str| ns_inode(std::process::id() as i32, kind);
     let uid_of = |pid: i32| {
-        fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()?
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))?
+        let status = crate::sys::read_proc(Path::new(&format!("/proc/{pid}/status"))).ok()?;
+        crate::sys::status_field(&status, "Uid:")?
             .split_whitespace()
             .next()?
             .parse::<u32>()
@@ -356,7 +355,7 @@ fn scan(dir: &Path) -> Vec<HolderInfo> {
         if Some(mnt) == ours("mnt") {
             continue;
         }
-        let Ok(text) = fs::read(format!("/proc/{pid}/mountinfo")) else {
+        let Ok(text) = crate::sys::read_proc(Path::new(&format!("/proc/{pid}/mountinfo"))) else {
             continue;
         };
         let all = crate::mountinfo::parse(&text).unwrap_or_default();

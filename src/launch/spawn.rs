@@ -207,15 +207,11 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
     } else {
         None
     };
-    let tool = crate::sys::process::is_the_tool();
-    let dispositions = signals::NotDefault::here();
-    // A caller that ignores SIGCHLD (`trap '' CHLD`) would have the
-    // command reaped for us, its status lost: the tool takes it back.
-    if tool && dispositions.is_some_and(|d| signals::NotDefault::has(d.ignored, libc::SIGCHLD)) {
-        signals::set_default(libc::SIGCHLD).map_err(|e| setup("take SIGCHLD back", e))?;
-    }
     let steps = child::Steps {
-        reset: to_reset(dispositions, tool),
+        reset: to_reset(
+            signals::NotDefault::here(),
+            crate::sys::process::is_the_tool(),
+        ),
         tty: pty.as_ref().map(|p| child::Tty {
             peer: p.peer.as_raw_fd(),
             stderr: io::stderr().is_terminal(),

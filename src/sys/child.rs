@@ -89,8 +89,9 @@ pub struct Ids {
 #[derive(Debug)]
 pub struct Steps {
     /// Signals whose disposition goes back to the default (the mask is
-    /// emptied too): every one caught here, so that no handler of ours runs
-    /// in the child, which shares our memory.
+    /// emptied too): `launch::spawn` decides which (every one caught when
+    /// it looked, so that no handler of ours runs in the child, which
+    /// shares our memory).
     pub reset: Vec<libc::c_int>,
     pub tty: Option<Tty>,
     /// Descriptors that become the child's stdin, stdout and stderr (when
@@ -336,9 +337,28 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
 
 /// A failure of ours before the child ran, told apart from the child's
 /// (a bare errno, which [`decode`] reads as the exec's): `ulimit -n` too
-/// low for the pipe is not "cannot execute".
-fn ours(call: &str, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{call}: {e}"))
+/// low for the pipe is not "cannot execute". The errno stays its source.
+fn ours(call: &'static str, source: io::Error) -> io::Error {
+    io::Error::new(source.kind(), BeforeChild { call, source })
+}
+
+/// See [`ours`].
+#[derive(Debug)]
+struct BeforeChild {
+    call: &'static str,
+    source: io::Error,
+}
+
+impl std::fmt::Display for BeforeChild {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.call)
+    }
+}
+
+impl std::error::Error for BeforeChild {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
 }
 
 /// The child: its steps, then the exec; on failure the error goes to the
@@ -556,13 +576,22 @@ unsafe fn open_in_root(path: &CString) -> io::Result<libc::c_int> {
         mode: 0,
         resolve: RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
     };
-    let fd = libc::syscall(
-        libc::SYS_openat2,
-        libc::AT_FDCWD,
-        path.as_ptr(),
-        &how as *const OpenHow,
-        std::mem::size_of::<OpenHow>(),
-    );
+    // Again on EAGAIN, as `resolve::openat2` does (a rename or mount
+    // anywhere raced with the walk).
+    let mut tries = 0;
+    let fd = loop {
+        let fd = libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        );
+        if fd >= 0 || *libc::__errno_location() != libc::EAGAIN || tries == 1000 {
+            break fd;
+        }
+        tries += 1;
+    };
     if fd < 0 {
         Err(io::Error::last_os_error())
     } else {

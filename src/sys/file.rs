@@ -24,12 +24,9 @@ pub enum ReadError {
     Io(#[from] io::Error),
 }
 
-/// procfs's `statfs` magic number.
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-
 /// Filesystems of the kernel's own files (`statfs` magic numbers).
 const KERNEL_FS: [i64; 14] = [
-    PROC_SUPER_MAGIC,
+    0x9fa0,      // proc
     0x6265_6572, // sysfs
     0x6462_6720, // debugfs
     0x7472_6163, // tracefs
@@ -54,7 +51,7 @@ const KERNEL_FS: [i64; 14] = [
 pub fn read_proc(path: &Path) -> io::Result<Vec<u8>> {
     let mut f = std::fs::File::open(path)?;
     let fs = nix::sys::statfs::fstatfs(f.as_fd()).map_err(io::Error::from)?;
-    if fs.filesystem_type().0 as i64 != PROC_SUPER_MAGIC {
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{} is not procfs's", path.display()),
@@ -75,6 +72,15 @@ pub fn read_proc(path: &Path) -> io::Result<Vec<u8>> {
     }
     text.truncate(n);
     Ok(text)
+}
+
+/// The value of the field `name` (`"Uid:"`, `"SigIgn:"`) in the text of a
+/// `/proc/PID/status`, trimmed.
+pub fn status_field<'a>(status: &'a [u8], name: &str) -> Option<&'a str> {
+    let rest = status
+        .split(|b| *b == b'\n')
+        .find_map(|l| l.strip_prefix(name.as_bytes()))?;
+    std::str::from_utf8(rest).ok().map(str::trim)
 }
 
 /// Reads `path` (absolute inside the root) from the root `root`.

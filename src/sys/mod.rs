@@ -19,7 +19,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-pub use file::{read_in_root, read_proc, ReadError};
+pub use file::{read_in_root, read_proc, status_field, ReadError};
 pub use pty::open_ptmx;
 pub use resolve::{open_root, resolve_beneath, resolve_in_root, Node};
 

@@ -7,12 +7,7 @@ use std::os::fd::RawFd;
 /// The number of threads of this process (`/proc/self/status`).
 fn threads() -> Option<usize> {
     let s = super::read_proc(std::path::Path::new("/proc/self/status")).ok()?;
-    String::from_utf8_lossy(&s)
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))?
-        .trim()
-        .parse()
-        .ok()
+    super::status_field(&s, "Threads:")?.parse().ok()
 }
 
 /// What [`fork`] returned in this process.

@@ -23,7 +23,8 @@ pub fn args() -> Vec<OsString> {
 /// Whether this process is chroot-tool itself, started by
 /// [`runtime_start`] (not a program that embeds the library): one thread
 /// on the way into a sandbox, no signal handler of its own, SIGPIPE
-/// ignored by `runtime_start`, and nothing else changed.
+/// ignored and SIGCHLD at its default by `runtime_start`, and nothing
+/// else changed.
 pub fn is_the_tool() -> bool {
     ARGS.get().is_some()
 }
@@ -74,8 +75,9 @@ macro_rules! c_main {
 /// binary that starts at the C `main` instead (it skips the rest, which
 /// reads `/proc/self/maps` for a stack guard on every start): descriptors
 /// 0, 1 and 2 open, on `/dev/null` when closed (so that no file we open
-/// takes their place and receives our output), and SIGPIPE ignored (a
-/// write to a closed pipe is an EPIPE error, not our death), and the
+/// takes their place and receives our output), SIGPIPE ignored (a
+/// write to a closed pipe is an EPIPE error, not our death) and SIGCHLD
+/// at its default (our children's statuses are ours to collect), and the
 /// arguments kept for [`args`] (std finds them only through glibc, which
 /// hands them to initialisers; musl does not).
 ///
@@ -113,6 +115,10 @@ pub unsafe fn runtime_start(argc: libc::c_int, argv: *const *const libc::c_char)
             }
         }
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        // A caller that ignores SIGCHLD (`trap '' CHLD`) would have every
+        // child reaped behind our back, its status lost (the command's,
+        // host-cmd's, the backend's): taken back, whatever /proc says.
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
     }
 }
 

@@ -3,7 +3,9 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+
+use super::resolve::openat2;
 
 /// Whether `fd` lies on a devpts filesystem.
 pub fn is_devpts(fd: BorrowedFd) -> io::Result<bool> {

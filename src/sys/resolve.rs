@@ -7,8 +7,26 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
+
+/// `openat2(2)`, again when it says EAGAIN: with `RESOLVE_IN_ROOT` or
+/// `RESOLVE_BENEATH` the kernel gives up on a `..` when any rename or mount
+/// anywhere raced with the walk (they are counted system-wide), and asks
+/// the caller to retry. A busy host (parallel `on`s) makes that happen.
+pub(crate) fn openat2<P: ?Sized + nix::NixPath>(
+    dirfd: BorrowedFd,
+    path: &P,
+    how: OpenHow,
+) -> nix::Result<OwnedFd> {
+    let mut tries = 0;
+    loop {
+        match nix::fcntl::openat2(dirfd, path, how) {
+            Err(Errno::EAGAIN) if tries < 1000 => tries += 1,
+            r => return r,
+        }
+    }
+}
 
 /// What to create when a path's last component is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

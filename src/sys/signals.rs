@@ -27,25 +27,21 @@ impl NotDefault {
     /// read is another process's: a bind over it in a holder's namespace).
     pub fn here() -> Option<NotDefault> {
         let text = super::read_proc(std::path::Path::new("/proc/self/status")).ok()?;
-        let pid = text
-            .split(|b| *b == b'\n')
-            .find_map(|l| l.strip_prefix(b"Pid:"))
-            .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u32>().ok());
-        (pid == Some(std::process::id())).then_some(())?;
-        NotDefault::parse(&text)
+        NotDefault::of(&text, std::process::id())
+    }
+
+    /// From the text of a `/proc/PID/status`, when it is that of `pid`.
+    pub fn of(status: &[u8], pid: u32) -> Option<NotDefault> {
+        let shown = super::status_field(status, "Pid:")?.parse::<u32>().ok()?;
+        (shown == pid).then(|| NotDefault::parse(status))?
     }
 
     /// From the text of a `/proc/PID/status`.
     pub fn parse(status: &[u8]) -> Option<NotDefault> {
-        let field = |name: &[u8]| -> Option<u64> {
-            let rest = status
-                .split(|b| *b == b'\n')
-                .find_map(|l| l.strip_prefix(name))?;
-            u64::from_str_radix(std::str::from_utf8(rest).ok()?.trim(), 16).ok()
-        };
+        let field = |name| u64::from_str_radix(super::status_field(status, name)?, 16).ok();
         Some(NotDefault {
-            ignored: field(b"SigIgn:")?,
-            caught: field(b"SigCgt:")?,
+            ignored: field("SigIgn:")?,
+            caught: field("SigCgt:")?,
         })
     }
 
@@ -53,15 +49,6 @@ impl NotDefault {
     pub fn has(mask: u64, sig: libc::c_int) -> bool {
         (1..=64).contains(&sig) && mask & (1u64 << (sig - 1)) != 0
     }
-}
-
-/// Sets `sig` back to its default disposition.
-pub fn set_default(sig: libc::c_int) -> io::Result<()> {
-    // SAFETY: setting a disposition to SIG_DFL.
-    if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// A set of signals given by number (real-time ones included, which nix's
@@ -156,9 +143,21 @@ mod tests {
     }
 
     #[test]
-    fn this_process_ignores_what_it_set_ignored() {
-        // The test harness leaves SIGPIPE ignored (std's runtime does).
-        let d = NotDefault::here().unwrap();
-        assert!(NotDefault::has(d.ignored, libc::SIGPIPE), "{d:?}");
+    fn a_status_is_believed_only_for_its_own_pid() {
+        let status = b"Name:\tx\nPid:\t42\nPPid:\t1\nSigIgn:\t0000000000001000\nSigCgt:\t0\n";
+        assert_eq!(NotDefault::of(status, 42).map(|d| d.ignored), Some(0x1000));
+        assert_eq!(NotDefault::of(status, 1), None);
+        assert_eq!(NotDefault::of(b"SigIgn:\t0\nSigCgt:\t0\n", 42), None);
+        // This process's: std's test runtime ignores SIGPIPE. Where /proc
+        // is another pid namespace's, its status is not ours: not believed.
+        let text = super::super::read_proc(std::path::Path::new("/proc/self/status")).unwrap();
+        let shown = super::super::status_field(&text, "Pid:").unwrap();
+        match NotDefault::here() {
+            Some(d) => {
+                assert_eq!(shown, std::process::id().to_string());
+                assert!(NotDefault::has(d.ignored, libc::SIGPIPE), "{d:?}");
+            }
+            None => assert_ne!(shown, std::process::id().to_string()),
+        }
     }
 }
