@@ -2414,10 +2414,12 @@ fn a_dev_symlink_never_gives_the_command_a_host_pty() {
         assert!(!killer.is_finished(), "{to}: run on a terminal hung");
         let dev: Option<u64> = out
             .lines()
-            // script(1) may echo a control character (^@) when its stdin ends.
+            // script(1) may echo its stdin's end before the line, as a
+            // control character or in caret notation (`^@DEV=42`).
             .find_map(|l| {
-                l.trim_matches(|c: char| c.is_whitespace() || c.is_control())
-                    .strip_prefix("DEV=")?
+                l.rsplit_once("DEV=")?
+                    .1
+                    .trim_matches(|c: char| c.is_whitespace() || c.is_control())
                     .parse()
                     .ok()
             });
