@@ -144,11 +144,7 @@ impl HolderInfo {
         }
         let mut at = pid;
         for _ in 0..64 {
-            let Some(parent) = fs::read_to_string(format!("/proc/{at}/stat"))
-                .ok()
-                .and_then(|s| procs::ppid_of_stat(&s))
-                .filter(|&p| p > 1)
-            else {
+            let Some(parent) = procs::ppid(at).filter(|&p| p > 1) else {
                 return false;
             };
             if parent == self.pid || self.in_namespaces(parent) {

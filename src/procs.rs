@@ -182,8 +182,7 @@ fn ephemeral_like(root: (u64, u64)) -> bool {
 /// looking for the supervisor of a run it is not part of.
 fn kernel_thread(pid: i32) -> bool {
     const PF_KTHREAD: u64 = 0x0020_0000;
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
+    stat_of(pid)
         .and_then(|s| flags_of_stat(&s))
         .is_some_and(|f| f & PF_KTHREAD != 0)
 }
@@ -332,6 +331,15 @@ pub fn flags_of_stat(stat: &str) -> Option<u64> {
     after_comm(stat)?.nth(6)?.parse().ok()
 }
 
+/// The text of `/proc/PID/stat`. Its comm is whatever the process named
+/// itself (`prctl(PR_SET_NAME)`: any bytes, `)` too), so it is read as
+/// bytes, not as UTF-8, which such a name would make fail: the fields after
+/// the last `)` are all that is read of it.
+fn stat_of(pid: i32) -> Option<String> {
+    let bytes = fs::read(format!("/proc/{pid}/stat")).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// The fields of a `/proc/PID/stat` text after comm (state first).
 fn after_comm(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
     Some(stat[stat.rfind(')')? + 1..].split_whitespace())
@@ -340,20 +348,19 @@ fn after_comm(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
 /// When `pid` started (field 22 of `/proc/PID/stat`, clock ticks after
 /// boot): with the pid, the process's identity (a reused pid starts later).
 pub fn start_time(pid: i32) -> Option<u64> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    after_comm(&s)?.nth(19)?.parse().ok()
+    after_comm(&stat_of(pid)?)?.nth(19)?.parse().ok()
 }
 
 /// Whether `pid` is stopped (state `T`).
 pub fn stopped(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
+    stat_of(pid)
         .and_then(|s| Some(after_comm(&s)?.next()? == "T"))
         .unwrap_or(false)
 }
 
-fn ppid(pid: i32) -> Option<i32> {
-    ppid_of_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+/// The parent of `pid` (field 4 of `/proc/PID/stat`).
+pub fn ppid(pid: i32) -> Option<i32> {
+    ppid_of_stat(&stat_of(pid)?)
 }
 
 /// Sends `sig` to every descendant of `pid` (not to `pid` itself): a signal
@@ -399,5 +406,29 @@ mod tests {
             Some(4194560)
         );
         assert_eq!(flags_of_stat("7 (x) S 1"), None);
+    }
+
+    /// A process names itself with any bytes (`prctl(PR_SET_NAME)`): its
+    /// parent, start and state are still read (they decide which processes
+    /// `off` and a forwarded signal reach). A thread of ours, named so, read
+    /// by its tid.
+    #[test]
+    fn a_process_named_with_bytes_that_are_not_text_is_still_read() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            nix::sys::prctl::set_name(c"\xff) S 1 \xfe").unwrap();
+            tx.send(nix::unistd::gettid().as_raw()).unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        let name = fs::read(format!("/proc/{tid}/comm")).unwrap();
+        let (parent, started, stopped) = (ppid(tid), start_time(tid), stopped(tid));
+        drop(done_tx);
+        t.join().unwrap();
+        assert!(std::str::from_utf8(&name).is_err(), "{name:?}");
+        assert_eq!(parent, Some(nix::unistd::getppid().as_raw()));
+        assert!(started.is_some());
+        assert!(!stopped);
     }
 }
