@@ -187,23 +187,14 @@ pub fn note(dir: &Path, tree: BorrowedFd) -> io::Result<()> {
 
 /// Whether the mount `id` at `dir` is a self-bind chroot-tool made.
 pub fn is_ours(dir: &Path, id: u64) -> bool {
-    let Some(r) = Record::read(&file(id)) else {
-        return false;
-    };
-    if identity(dir) != Some((r.dev, r.ino)) {
-        return false;
-    }
-    if r.unique == 0 {
-        return true;
-    }
-    // The unique id is read from the mount at the top of `dir`: when that
-    // is the mount asked about (the usual case), it must be the recorded one.
     let Ok(fd) = sys::open_path(dir) else {
         return false;
     };
     match sys::mount_of(fd.as_fd()) {
-        Ok((top, _)) if top == id => sys::unique_mount_id(fd.as_fd()) == Some(r.unique),
-        _ => true,
+        // The mount on top at `dir` (the usual case): its unique id too.
+        Ok((top, _)) if top == id => is_ours_at(fd.as_fd(), id),
+        // Covered: its unique id cannot be read from here.
+        _ => record_of(fd.as_fd(), id).is_some(),
     }
 }
 
@@ -211,14 +202,15 @@ pub fn is_ours(dir: &Path, id: u64) -> bool {
 /// identity and the unique id are read from that descriptor, not from
 /// DIR's path again.
 pub fn is_ours_at(fd: BorrowedFd, id: u64) -> bool {
-    let Some(r) = Record::read(&file(id)) else {
-        return false;
-    };
-    let Ok(st) = nix::sys::stat::fstat(fd) else {
-        return false;
-    };
-    (st.st_dev, st.st_ino) == (r.dev, r.ino)
-        && (r.unique == 0 || sys::unique_mount_id(fd) == Some(r.unique))
+    record_of(fd, id).is_some_and(|r| r.unique == 0 || sys::unique_mount_id(fd) == Some(r.unique))
+}
+
+/// The record of the mount `id` when it names the directory open as `fd`
+/// (its device and inode).
+fn record_of(fd: BorrowedFd, id: u64) -> Option<Record> {
+    let r = Record::read(&file(id))?;
+    let st = nix::sys::stat::fstat(fd).ok()?;
+    ((st.st_dev, st.st_ino) == (r.dev, r.ino)).then_some(r)
 }
 
 /// DIR's own device and inode when the mount on top at `dir` is an
