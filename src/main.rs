@@ -13,6 +13,12 @@ use chroot_tool::cli::Cli;
 
 chroot_tool::c_main!(run);
 
+/// Size classes that keep freed memory for the next allocation, instead of
+/// musl's allocator handing it to the kernel and asking again
+/// (`sys::alloc`).
+#[global_allocator]
+static ALLOC: chroot_tool::sys::alloc::Classes = chroot_tool::sys::alloc::Classes;
+
 /// The exit status.
 fn run() -> u8 {
     let args = chroot_tool::sys::process::args();

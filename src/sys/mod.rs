@@ -1,6 +1,7 @@
 //! Mechanism: thin wrappers over the Linux calls chroot-tool needs that nix
 //! does not cover (openat2 resolution inside a root, the fd-based mount API,
 //! mount ids). No policy here: callers decide what to mount where.
+pub mod alloc;
 pub mod child;
 pub mod file;
 pub mod guard;
