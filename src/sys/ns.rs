@@ -27,7 +27,7 @@ pub fn fork() -> io::Result<Forked> {
     }
     // SAFETY: the process is single-threaded (checked above), so the child
     // holds no lock another thread held.
-    match unsafe { libc::fork() } {
+    match unsafe { super::alloc::fork() } {
         -1 => Err(io::Error::last_os_error()),
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(pid)),
