@@ -118,6 +118,8 @@ pub struct Pending {
     options: Vec<String>,
     mode: Option<&'static str>,
     command: Option<String>,
+    /// The history, opened by [`Pending::prepare`].
+    file: Option<Result<audit::Appender, audit::AuditError>>,
 }
 
 impl Pending {
@@ -146,7 +148,18 @@ impl Pending {
             options: audit::options(&args, verb, &words),
             mode,
             command,
+            file: None,
         })
+    }
+
+    /// What does not wait for the verb's end: the user looked up and the
+    /// history opened. Called while the command runs, so that only the
+    /// write is left for when it ends.
+    pub fn prepare(&mut self) {
+        let _ = crate::sandbox::real_user();
+        if self.file.is_none() {
+            self.file = Some(audit::open(&self.dir));
+        }
     }
 
     /// The sandbox, its canonical path.
@@ -160,7 +173,8 @@ impl Pending {
         e.options = self.options;
         e.mode = self.mode.map(String::from);
         e.command = self.command;
-        if let Err(err) = audit::append(&self.dir, &e) {
+        let file = self.file.unwrap_or_else(|| audit::open(&self.dir));
+        if let Err(err) = file.and_then(|f| f.append(&e)) {
             eprintln!(
                 "chroot-tool: warning: history not written: {}",
                 show::error_chain(&err)
