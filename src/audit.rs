@@ -263,21 +263,8 @@ pub fn file_name(dir: &Path) -> String {
 /// `O_APPEND` write of the whole line, to a regular file only (see
 /// `regular`). Returns the file written.
 pub fn append(dir: &Path, entry: &Entry) -> Result<PathBuf, AuditError> {
-    open(dir)?.append(entry)
-}
-
-/// The history of a sandbox, open for appending.
-#[derive(Debug)]
-pub struct Appender {
-    path: PathBuf,
-    file: std::fs::File,
-}
-
-/// Opens (creating it and its directory when missing) the history of the
-/// sandbox at `dir` for [`Appender::append`]: opened while a command runs,
-/// so that only the write is left for when it ends.
-pub fn open(dir: &Path) -> Result<Appender, AuditError> {
     let path = history_file(dir)?;
+    let line = entry.to_line();
     let io_err = |source| AuditError::Io {
         path: path.clone(),
         source,
@@ -296,7 +283,7 @@ pub fn open(dir: &Path) -> Result<Appender, AuditError> {
             })
             .and_then(regular)
     };
-    let file = match open() {
+    let f = match open() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent() {
                 DirBuilder::new()
@@ -310,29 +297,15 @@ pub fn open(dir: &Path) -> Result<Appender, AuditError> {
         r => r,
     }
     .map_err(io_err)?;
-    Ok(Appender { path, file })
-}
-
-impl Appender {
-    /// Appends `entry`: one `O_APPEND` write of the whole line. Returns the
-    /// file written.
-    pub fn append(self, entry: &Entry) -> Result<PathBuf, AuditError> {
-        let line = entry.to_line();
-        let written = (&self.file)
-            .write(line.as_bytes())
-            .map_err(|source| AuditError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        if written != line.len() {
-            return Err(AuditError::Short {
-                path: self.path,
-                written,
-                len: line.len(),
-            });
-        }
-        Ok(self.path)
+    let written = (&f).write(line.as_bytes()).map_err(io_err)?;
+    if written != line.len() {
+        return Err(AuditError::Short {
+            path,
+            written,
+            len: line.len(),
+        });
     }
+    Ok(path)
 }
 
 /// `f` when it is a regular file. The history is opened without blocking

@@ -362,3 +362,129 @@ fn the_history_of_a_destroyed_sandbox_answers_to_any_spelling() {
         );
     }
 }
+
+/// The history removed while a run lasts (cleared by hand, the state
+/// directory wiped): the run's line is still written, to a new file. (A
+/// history opened while the command ran would take the line into the
+/// removed file, without a word.)
+#[test]
+fn a_history_removed_while_the_command_runs_still_gets_its_line() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    ok(&ns.run(&["run", "-d", d(&root), "--", "true"]));
+    let child = ns
+        .tool()
+        .args(["run", "-d", d(&root), "--", "sleep", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    std::fs::remove_dir_all(ns.state_dir().join("history")).unwrap();
+    let o = common::finish_within(child, common::DEADLINE);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let files = history_files(&ns.state_dir());
+    assert_eq!(
+        files.len(),
+        1,
+        "the run's line lost: {files:?} {}",
+        stderr(&o)
+    );
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.contains("\"command\":\"sleep 1\""), "{text}");
+}
+
+/// A state directory that hangs (a home on NFS gone away; here a FUSE
+/// mount whose daemon is stopped) while a command runs: the supervisor
+/// still forwards a SIGTERM to the command, whose status is the run's: the
+/// history and the list of sandboxes are written once the command has
+/// ended. (Written while it ran, before the relay loop, they held the
+/// TERM back: the command ran to its end and the run said 0.)
+#[test]
+fn a_hung_state_dir_does_not_stop_signals_reaching_the_command() {
+    assert!(
+        std::process::Command::new("fuse-overlayfs")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "fuse-overlayfs is needed (.ci/run installs it)"
+    );
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let base = ns.tmp.path().join("fuse");
+    for sub in ["l", "u", "w", "m"] {
+        std::fs::create_dir_all(base.join(sub)).unwrap();
+    }
+    let m = base.join("m");
+    let mut fuse = ns
+        .cmd("fuse-overlayfs")
+        .arg("-f")
+        .arg("-o")
+        .arg(format!(
+            "lowerdir={},upperdir={},workdir={}",
+            d(&base.join("l")),
+            d(&base.join("u")),
+            d(&base.join("w"))
+        ))
+        .arg(&m)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_until("the fuse mount", || ns.mountinfo().contains(d(&m)));
+    let fpid = nix::unistd::Pid::from_raw(fuse.id() as i32);
+    let state = m.join("state");
+    let tool = |args: &[&str]| {
+        let mut c = ns.tool();
+        c.args(args).env(chroot_tool::audit::STATE_ENV, &state);
+        c
+    };
+    ok(&common::output_within(
+        &mut tool(&["on", "-d", d(&root)]),
+        common::DEADLINE,
+    ));
+    ok(&common::output_within(
+        &mut tool(&["run", "-d", d(&root), "--", "true"]),
+        common::DEADLINE,
+    ));
+    use nix::sys::signal::{kill, Signal};
+    kill(fpid, Signal::SIGSTOP).unwrap();
+    let child = tool(&[
+        "run",
+        "-d",
+        d(&root),
+        "--",
+        "sh",
+        "-c",
+        "trap 'touch /got-term; exit 42' TERM; sleep 3 & wait",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    // The command gets the TERM at once; the state dir is still hung.
+    let mut ended = false;
+    for _ in 0..150 {
+        if root.join("got-term").exists() {
+            ended = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    kill(fpid, Signal::SIGCONT).unwrap();
+    let o = common::finish_within(child, common::DEADLINE);
+    let _ = ns.cmd("umount").arg("-l").arg(&m).status();
+    let _ = fuse.kill();
+    let _ = fuse.wait();
+    assert!(
+        ended,
+        "the TERM did not reach the command while the state dir hung"
+    );
+    assert_eq!(code(&o), 42, "{}", stderr(&o));
+}

@@ -118,8 +118,6 @@ pub struct Pending {
     options: Vec<String>,
     mode: Option<&'static str>,
     command: Option<String>,
-    /// The history, opened by [`Pending::prepare`].
-    file: Option<Result<audit::Appender, audit::AuditError>>,
 }
 
 impl Pending {
@@ -148,18 +146,7 @@ impl Pending {
             options: audit::options(&args, verb, &words),
             mode,
             command,
-            file: None,
         })
-    }
-
-    /// What does not wait for the verb's end: the user looked up and the
-    /// history opened. Called while the command runs, so that only the
-    /// write is left for when it ends.
-    pub fn prepare(&mut self) {
-        let _ = crate::sandbox::real_user();
-        if self.file.is_none() {
-            self.file = Some(audit::open(&self.dir));
-        }
     }
 
     /// The sandbox, its canonical path.
@@ -173,8 +160,7 @@ impl Pending {
         e.options = self.options;
         e.mode = self.mode.map(String::from);
         e.command = self.command;
-        let file = self.file.unwrap_or_else(|| audit::open(&self.dir));
-        if let Err(err) = file.and_then(|f| f.append(&e)) {
+        if let Err(err) = audit::append(&self.dir, &e) {
             eprintln!(
                 "chroot-tool: warning: history not written: {}",
                 show::error_chain(&err)

@@ -50,23 +50,12 @@ fn code_for(e: &anyhow::Error, default: u8) -> u8 {
 
 pub fn run(cli: Cli) -> Result<u8, Failure> {
     let started = (std::time::SystemTime::now(), std::time::Instant::now());
-    let mut history = log::Pending::new(&cli);
-    let mut record = recorded(&cli.command, cli.global.dir.as_deref(), history.as_ref());
+    let history = log::Pending::new(&cli);
+    let record = recorded(&cli.command, cli.global.dir.as_deref(), history.as_ref());
     let dir = cli.global.dir.as_deref();
-    // What does not wait for the command's end is done while it runs, and
-    // so is not part of `run`'s own time: the list of sandboxes updated
-    // (the command has started: the run succeeded) and the history opened.
-    let mut meanwhile = || {
-        if let Some(record) = record.take() {
-            record();
-        }
-        if let Some(h) = history.as_mut() {
-            h.prepare();
-        }
-    };
     let (res, fail_code) = match cli.command {
-        Command::Run(a) => (run::run(dir, &a, &mut meanwhile), 125),
-        Command::Shell(a) => (shell::run(dir, &a, &mut meanwhile), 125),
+        Command::Run(a) => (run::run(dir, &a), 125),
+        Command::Shell(a) => (shell::run(dir, &a), 125),
         Command::On(a) => (on::run(dir, &a).map(|()| 0), 1),
         Command::Off(a) => (off::run(dir, &a).map(|()| 0), 1),
         Command::Status(a) => (status::run(dir, &a).map(|()| 0), 1),

@@ -9,8 +9,7 @@ use crate::dispatch;
 use crate::launch::{build, enter};
 use crate::sandbox::{Need, Sandbox};
 
-/// `meanwhile`: called once the command runs (see `enter`).
-pub fn run(dir: Option<&Path>, args: &RunArgs, meanwhile: &mut dyn FnMut()) -> Result<u8> {
+pub fn run(dir: Option<&Path>, args: &RunArgs) -> Result<u8> {
     let req = args.request()?;
     let opts = launch_options(&args.launch)?;
     let sb = Sandbox::open(dir, Need::Rootfs)?;
@@ -28,7 +27,6 @@ pub fn run(dir: Option<&Path>, args: &RunArgs, meanwhile: &mut dyn FnMut()) -> R
         &req.display(),
         launch,
         crate::launch::use_pty(),
-        meanwhile,
         &mut super::warn,
     )?;
     Ok(report(&entered))

@@ -8,8 +8,7 @@ use crate::commands::{launch_options, report};
 use crate::launch::{build, enter};
 use crate::sandbox::{Need, Sandbox};
 
-/// `meanwhile`: called once the shell runs (see `enter`).
-pub fn run(dir: Option<&Path>, args: &LaunchArgs, meanwhile: &mut dyn FnMut()) -> Result<u8> {
+pub fn run(dir: Option<&Path>, args: &LaunchArgs) -> Result<u8> {
     let opts = launch_options(args)?;
     let sb = Sandbox::open(dir, Need::Rootfs)?;
     let conf = super::config::under(super::conf_of(&sb)?)?;
@@ -21,7 +20,6 @@ pub fn run(dir: Option<&Path>, args: &LaunchArgs, meanwhile: &mut dyn FnMut()) -
         &line,
         launch,
         crate::launch::use_pty(),
-        meanwhile,
         &mut super::warn,
     )?;
     Ok(report(&entered))

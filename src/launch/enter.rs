@@ -43,18 +43,15 @@ impl Entered {
 /// Warnings (mount points found mounted differently) go to `warn`. A
 /// sandbox with a live holder (or that gets one: a normal user's, or
 /// `namespaces` in `[run]`) is entered through it (`through_holder`).
-/// `meanwhile` is called once the command has started, while it runs:
-/// work of the caller's that does not wait for its end.
 pub fn enter(
     sb: &Sandbox,
     conf: &Conf,
     line: &str,
     launch: Launch,
     pty: bool,
-    meanwhile: &mut dyn FnMut(),
     warn: &mut dyn FnMut(String),
 ) -> Result<Entered> {
-    enter_as(sb, conf, line, launch, pty, false, meanwhile, warn)
+    enter_as(sb, conf, line, launch, pty, false, warn)
 }
 
 /// [`enter`] for a program that embeds chroot-tool (the library): no pty,
@@ -70,10 +67,9 @@ pub fn enter_apart(
     launch: Launch,
     warn: &mut dyn FnMut(String),
 ) -> Result<Entered> {
-    enter_as(sb, conf, line, launch, false, true, &mut || {}, warn)
+    enter_as(sb, conf, line, launch, false, true, warn)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn enter_as(
     sb: &Sandbox,
     conf: &Conf,
@@ -81,7 +77,6 @@ fn enter_as(
     mut launch: Launch,
     pty: bool,
     apart: bool,
-    meanwhile: &mut dyn FnMut(),
     warn: &mut dyn FnMut(String),
 ) -> Result<Entered> {
     // No pid file (the usual case): one stat and one failed open.
@@ -92,7 +87,7 @@ fn enter_as(
         }
     };
     if by_holder {
-        return through_holder(sb, conf, line, launch, pty, apart, meanwhile, warn);
+        return through_holder(sb, conf, line, launch, pty, apart, warn);
     }
     let plan = sb.plan_of(conf)?;
     let on = |warn: &mut dyn FnMut(String)| -> Result<lock::Lock> {
@@ -117,7 +112,7 @@ fn enter_as(
     // lead under the sandbox's mounts).
     launch.reach =
         Reach::chroot(&sb.dir).with_context(|| format!("opening {}", show::path(&sb.dir)))?;
-    finish(sb, launch, pty, guard, meanwhile)
+    finish(sb, launch, pty, guard)
 }
 
 /// Root's sandbox already on in the host's mount namespace (a chroot, no
@@ -128,15 +123,8 @@ fn on_without_holder(sb: &Sandbox) -> bool {
 }
 
 /// The rest of an entry, once `launch.reach` is the root: the run's own
-/// mounts, its terminal, the command (the lock dropped once it started,
-/// and `meanwhile` called).
-fn finish(
-    sb: &Sandbox,
-    mut launch: Launch,
-    pty: bool,
-    guard: lock::Lock,
-    meanwhile: &mut dyn FnMut(),
-) -> Result<Entered> {
+/// mounts, its terminal, the command (the lock dropped once it started).
+fn finish(sb: &Sandbox, mut launch: Launch, pty: bool, guard: lock::Lock) -> Result<Entered> {
     if launch.isolation.own_mounts() || !launch.isolation.mounts.is_empty() {
         launch.isolation.prepare(launch.reach.root(), &sb.dir)?;
     }
@@ -146,10 +134,7 @@ fn finish(
             Err(why) => return Ok(Entered::NoTerminal(why)),
         }
     }
-    Ok(Entered::Ran(spawn::run(&launch, move || {
-        drop(guard);
-        meanwhile();
-    })))
+    Ok(Entered::Ran(spawn::run(&launch, move || drop(guard))))
 }
 
 /// Runs host-cmd (`hook`, checked by [`host_cmd`]) with `line`; its
@@ -203,7 +188,6 @@ pub fn ensure_holder(
 /// An entry through the sandbox's holder: started if needed, host-cmd run
 /// on the host, then this process joins the holder's namespaces
 /// ([`Reach::holder`]) and the command is started there.
-#[allow(clippy::too_many_arguments)]
 fn through_holder(
     sb: &Sandbox,
     conf: &Conf,
@@ -211,7 +195,6 @@ fn through_holder(
     mut launch: Launch,
     pty: bool,
     apart: bool,
-    meanwhile: &mut dyn FnMut(),
     warn: &mut dyn FnMut(String),
 ) -> Result<Entered> {
     let on = |warn: &mut dyn FnMut(String)| -> Result<(lock::Lock, holder::HolderInfo)> {
@@ -239,7 +222,7 @@ fn through_holder(
         let ran = holder::in_child(move || {
             let entered = Reach::holder(&h, &sb.dir).and_then(|reach| {
                 launch.reach = reach;
-                finish(sb, launch, false, guard, &mut || {})
+                finish(sb, launch, false, guard)
             });
             entered.map_or(125, |e| e.code())
         })
@@ -250,7 +233,7 @@ fn through_holder(
         return Ok(Entered::Ran(ran));
     }
     launch.reach = Reach::holder(&h, &sb.dir)?;
-    finish(sb, launch, pty, guard, meanwhile)
+    finish(sb, launch, pty, guard)
 }
 
 /// `off`'s stop: dispatches `stop` inside when the sandbox has one
