@@ -84,13 +84,13 @@ pub enum AuditError {
 impl Entry {
     /// A record of what the invoking process is doing, started at `start`.
     pub fn new(verb: &str, dir: &Path, start: SystemTime, elapsed: Duration, status: u8) -> Entry {
-        let uid = nix::unistd::getuid();
+        let uid = invoking_uid();
         let user = crate::sandbox::real_user()
             .map(|u| u.name.clone())
             .unwrap_or_default();
         Entry {
             time: rfc3339(start),
-            uid: uid.as_raw(),
+            uid,
             user: text(user.as_bytes()),
             sudo_user: std::env::var_os("SUDO_USER").map(|s| text(s.as_bytes())),
             pid: std::process::id(),
@@ -199,6 +199,13 @@ pub fn state_dir() -> Result<PathBuf, AuditError> {
 pub fn invoked_as_root() -> bool {
     static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ROOT.get_or_init(|| nix::unistd::geteuid().is_root())
+}
+
+/// The real user id of whoever invoked this process, decided once, as
+/// [`invoked_as_root`] (inside a holder's user namespace `getuid` says 0).
+pub fn invoking_uid() -> u32 {
+    static UID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UID.get_or_init(|| nix::unistd::getuid().as_raw())
 }
 
 /// [`state_dir`]'s rule, from the environment given.

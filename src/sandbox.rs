@@ -69,8 +69,12 @@ pub fn refusal(dir: &Path) -> Option<String> {
 pub fn real_user() -> Option<&'static nix::unistd::User> {
     static USER: std::sync::OnceLock<Option<nix::unistd::User>> = std::sync::OnceLock::new();
     USER.get_or_init(|| {
-        let uid = nix::unistd::getuid();
-        local_user(uid.as_raw()).or_else(|| nix::unistd::User::from_uid(uid).ok().flatten())
+        let uid = crate::audit::invoking_uid();
+        local_user(uid).or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                .ok()
+                .flatten()
+        })
     })
     .as_ref()
 }

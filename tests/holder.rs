@@ -558,9 +558,17 @@ fn a_user_with_a_subuid_range_runs_a_debian_sandbox_without_root() {
         in_mount_ns(mnt).is_empty()
     });
     assert_eq!(user.status(&ns, &root)["state"], "off");
-    // The history is the user's own.
+    // The history is the user's own, and says so: the user's id and name
+    // on every line, those of runs through the holder (root inside its
+    // user namespace) included.
     let log = ok(&user.tool(&ns, &["log", "-d", d(&root), "--json"]));
     assert!(log.lines().count() >= 5, "{log}");
+    for line in log.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(e["uid"], user.uid, "{line}");
+        assert_eq!(e["user"], user.name, "{line}");
+    }
+    assert!(log.contains("\"verb\":\"run\""), "{log}");
     // destroy of the sandbox on, a daemon inside: it ends the holder, then
     // deletes every file, whatever id of the range owns it.
     ok(&user.tool(
