@@ -197,15 +197,25 @@ pub fn state_dir() -> Result<PathBuf, AuditError> {
 /// Whether root invoked this process, decided once: a process that joined
 /// a holder's user namespace is root there, and keeps its user's history.
 pub fn invoked_as_root() -> bool {
-    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ROOT.get_or_init(|| nix::unistd::geteuid().is_root())
+    invoker().1
 }
 
-/// The real user id of whoever invoked this process, decided once, as
+/// The real user id of whoever invoked this process, decided once with
 /// [`invoked_as_root`] (inside a holder's user namespace `getuid` says 0).
 pub fn invoking_uid() -> u32 {
-    static UID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *UID.get_or_init(|| nix::unistd::getuid().as_raw())
+    invoker().0
+}
+
+/// The real user id and whether the effective one was root, read together
+/// the first time either is asked (each is pinned by asking for the other).
+fn invoker() -> (u32, bool) {
+    static WHO: std::sync::OnceLock<(u32, bool)> = std::sync::OnceLock::new();
+    *WHO.get_or_init(|| {
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::geteuid().is_root(),
+        )
+    })
 }
 
 /// [`state_dir`]'s rule, from the environment given.

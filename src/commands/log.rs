@@ -138,10 +138,10 @@ impl Pending {
             }
             _ => return None,
         };
-        let dir = std::fs::canonicalize(cli.global.dir.as_deref()?).ok()?;
         // Who invoked us, pinned before a holder's user namespace is
         // joined (where the real user id reads 0).
         audit::invoking_uid();
+        let dir = std::fs::canonicalize(cli.global.dir.as_deref()?).ok()?;
         let args = crate::sys::process::args();
         Some(Pending {
             verb,
