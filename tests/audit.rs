@@ -374,12 +374,21 @@ fn a_history_removed_while_the_command_runs_still_gets_its_line() {
     ok(&ns.run(&["run", "-d", d(&root), "--", "true"]));
     let child = ns
         .tool()
-        .args(["run", "-d", d(&root), "--", "sleep", "1"])
+        .args([
+            "run",
+            "-d",
+            d(&root),
+            "--",
+            "sh",
+            "-c",
+            "touch /ready; sleep 1",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    // Removed while the command runs: once it has started, before it ends.
+    common::wait_until("the command to start", || root.join("ready").exists());
     std::fs::remove_dir_all(ns.state_dir().join("history")).unwrap();
     let o = common::finish_within(child, common::DEADLINE);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -391,7 +400,7 @@ fn a_history_removed_while_the_command_runs_still_gets_its_line() {
         stderr(&o)
     );
     let text = std::fs::read_to_string(&files[0]).unwrap();
-    assert!(text.contains("\"command\":\"sleep 1\""), "{text}");
+    assert!(text.contains("touch /ready; sleep 1"), "{text}");
 }
 
 /// A state directory that hangs (a home on NFS gone away; here a FUSE
@@ -456,13 +465,16 @@ fn a_hung_state_dir_does_not_stop_signals_reaching_the_command() {
         "--",
         "sh",
         "-c",
-        "trap 'touch /got-term; exit 42' TERM; sleep 3 & wait",
+        "trap 'touch /got-term; exit 42' TERM; touch /ready; sleep 3 & wait",
     ])
     .stdout(Stdio::null())
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // The TERM comes once the command is ready for it (its trap set).
+    common::wait_until("the command to set its trap", || {
+        root.join("ready").exists()
+    });
     kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         Signal::SIGTERM,

@@ -236,7 +236,9 @@ fn net_none_has_only_loopback_and_cannot_reach_the_host() {
             "--",
             "sh",
             "-c",
-            "nc -l -p 4711 > /got & sleep 0.3; echo inside | nc -w 3 127.0.0.1 4711; wait; cat /got",
+            // The client tries until the server listens (a busy machine
+            // may take its time to start it).
+            "nc -l -p 4711 > /got & for i in $(seq 100); do echo inside | nc -w 3 127.0.0.1 4711 && break; sleep 0.05; done; wait; cat /got",
         ],
     );
     assert_eq!(ok(&o), "inside\n");
