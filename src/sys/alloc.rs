@@ -6,7 +6,7 @@
 //! allocations and frees most of them at once. musl's allocator returns a
 //! group of blocks to the kernel as soon as its last block is freed, and so
 //! pays an `mmap` and a `munmap` for the same memory again and again: about
-//! 150 system calls and a third of `on`'s time (docs/performance.md). Here
+//! 150 system calls and a quarter of `on`'s time (docs/performance.md). Here
 //! a freed block waits on its class's list for the next allocation of that
 //! class, and the first chunk is in the binary's zero-filled data, so that
 //! a short run maps no memory for Rust's allocations up to 64 KiB (musl's
