@@ -336,7 +336,7 @@ pub fn flags_of_stat(stat: &str) -> Option<u64> {
 /// bytes, not as UTF-8, which such a name would make fail: the fields after
 /// the last `)` are all that is read of it.
 fn stat_of(pid: i32) -> Option<String> {
-    let bytes = fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let bytes = crate::sys::read_proc(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
