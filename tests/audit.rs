@@ -372,23 +372,8 @@ fn a_history_removed_while_the_command_runs_still_gets_its_line() {
     let ns = Ns::new();
     let root = ns.busybox_root("sb");
     ok(&ns.run(&["run", "-d", d(&root), "--", "true"]));
-    let child = ns
-        .tool()
-        .args([
-            "run",
-            "-d",
-            d(&root),
-            "--",
-            "sh",
-            "-c",
-            "touch /ready; sleep 1",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Removed while the command runs: once it has started, before it ends.
-    common::wait_until("the command to start", || root.join("ready").exists());
+    let child = run_until_ready(ns.tool(), &root, "touch /ready; sleep 1");
     std::fs::remove_dir_all(ns.state_dir().join("history")).unwrap();
     let o = common::finish_within(child, common::DEADLINE);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -425,7 +410,7 @@ fn a_hung_state_dir_does_not_stop_signals_reaching_the_command() {
         std::fs::create_dir_all(base.join(sub)).unwrap();
     }
     let m = base.join("m");
-    let mut fuse = ns
+    let fuse = ns
         .cmd("fuse-overlayfs")
         .arg("-f")
         .arg("-o")
@@ -440,8 +425,11 @@ fn a_hung_state_dir_does_not_stop_signals_reaching_the_command() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Let go on and ended however the test ends (a stopped daemon left
+    // behind would hang whatever touches its mount).
+    let fuse = Daemon(fuse);
     common::wait_until("the fuse mount", || ns.mountinfo().contains(d(&m)));
-    let fpid = nix::unistd::Pid::from_raw(fuse.id() as i32);
+    let fpid = nix::unistd::Pid::from_raw(fuse.0.id() as i32);
     let state = m.join("state");
     let tool = |args: &[&str]| {
         let mut c = ns.tool();
@@ -458,23 +446,12 @@ fn a_hung_state_dir_does_not_stop_signals_reaching_the_command() {
     ));
     use nix::sys::signal::{kill, Signal};
     kill(fpid, Signal::SIGSTOP).unwrap();
-    let child = tool(&[
-        "run",
-        "-d",
-        d(&root),
-        "--",
-        "sh",
-        "-c",
-        "trap 'touch /got-term; exit 42' TERM; touch /ready; sleep 3 & wait",
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
     // The TERM comes once the command is ready for it (its trap set).
-    common::wait_until("the command to set its trap", || {
-        root.join("ready").exists()
-    });
+    let child = run_until_ready(
+        tool(&[]),
+        &root,
+        "trap 'touch /got-term; exit 42' TERM; touch /ready; sleep 3 & wait",
+    );
     kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         Signal::SIGTERM,
@@ -492,11 +469,40 @@ fn a_hung_state_dir_does_not_stop_signals_reaching_the_command() {
     kill(fpid, Signal::SIGCONT).unwrap();
     let o = common::finish_within(child, common::DEADLINE);
     let _ = ns.cmd("umount").arg("-l").arg(&m).status();
-    let _ = fuse.kill();
-    let _ = fuse.wait();
+    drop(fuse);
     assert!(
         ended,
         "the TERM did not reach the command while the state dir hung"
     );
     assert_eq!(code(&o), 42, "{}", stderr(&o));
+}
+
+/// Starts `run -d ROOT -- sh -c LINE` with `tool` (chroot-tool with its
+/// environment) and returns once LINE has made `/ready` inside.
+fn run_until_ready(
+    mut tool: std::process::Command,
+    root: &Path,
+    line: &str,
+) -> std::process::Child {
+    let child = tool
+        .args(["run", "-d", d(root), "--", "sh", "-c", line])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_until("the command to be ready", || root.join("ready").exists());
+    child
+}
+
+/// A daemon the test started: let go on (it may be stopped) and ended
+/// when the test ends, passed or not.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
