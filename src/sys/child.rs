@@ -559,44 +559,21 @@ fn tagged(step: Step, index: usize, e: io::Error) -> io::Error {
     )
 }
 
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-const RESOLVE_IN_ROOT: u64 = 0x10;
-
-/// `path` (inside our root, no symlinks on the way) as an `O_PATH` descriptor.
-unsafe fn open_in_root(path: &CString) -> io::Result<libc::c_int> {
-    #[repr(C)]
-    struct OpenHow {
-        flags: u64,
-        mode: u64,
-        resolve: u64,
-    }
-    let how = OpenHow {
-        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-    };
-    // Again on EAGAIN, as `resolve::openat2` does (a rename or mount
-    // anywhere raced with the walk).
-    let mut tries = 0;
-    let fd = loop {
-        let fd = libc::syscall(
-            libc::SYS_openat2,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
+/// `path` (inside our root, no symlinks on the way) as an `O_PATH`
+/// descriptor, through [`super::resolve::openat2`] (again on EAGAIN); a
+/// `CStr` path is passed as it is, nothing is allocated.
+fn open_in_root(path: &CString) -> io::Result<libc::c_int> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(
+            ResolveFlag::RESOLVE_IN_ROOT
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
         );
-        if fd >= 0 || *libc::__errno_location() != libc::EAGAIN || tries == 1000 {
-            break fd;
-        }
-        tries += 1;
-    };
-    if fd < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(fd as libc::c_int)
-    }
+    super::resolve::openat2(nix::fcntl::AT_FDCWD, path.as_c_str(), how)
+        .map(std::os::fd::IntoRawFd::into_raw_fd)
+        .map_err(io::Error::from)
 }
 
 /// Attaches the detached mount `mnt` at `path` inside our root.
