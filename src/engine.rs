@@ -709,17 +709,22 @@ fn make_symlink(root: BorrowedFd, target: &Path, to: &Path, allowed: &[u64]) -> 
 /// self-bind is there, only it and what was mounted on it go (see
 /// [`ours`]). Returns the mount points that are still there.
 pub fn unmount_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    unmount_ours(dir, None, mountinfo::read()?)
+    unmount_ours(dir, None, mountinfo::read()?, true)
 }
 
 /// Unmounts the sandbox's mounts ([`ours`], `plan` deciding for a sandbox
 /// without a self-bind), deepest first, until nothing changes; a mount the
 /// user made below DIR before `on` stays. Returns the mount points left.
-/// `first` is the mount table as found (read by the caller).
+/// `first` is the mount table as found (read by the caller). `at_once`:
+/// nothing of the sandbox is known to be still running, so that when no
+/// mount is busy the whole tree may go in one detach (see [`all_idle`]);
+/// a process that could not be ended may use only its root, which would
+/// then be detached under it.
 pub fn unmount_ours(
     dir: &Path,
     plan: Option<&[Op]>,
     first: Vec<Mount>,
+    at_once: bool,
 ) -> io::Result<Vec<PathBuf>> {
     // Decided once, on the table as found: the self-bind goes last, and
     // what lay below it before `on` must not become "ours" once it is gone.
@@ -764,6 +769,18 @@ pub fn unmount_ours(
                 let _ = make_private(r.as_fd(), dir, m, false);
             }
         }
+        // The first pass, with every mount on the self-bind: when none is
+        // busy, all of them go at once (see `all_idle`).
+        if let (true, Some(t), Some(r), None) = (at_once, tree, &root, &again) {
+            if all_idle(r.as_fd(), dir, t, &todo, mounts) {
+                root = None;
+                if detach_tree(dir, t).is_ok() {
+                    again = Some(mountinfo::read()?);
+                    continue;
+                }
+                root = sys::open_root(dir).ok();
+            }
+        }
         let mut progress = false;
         for m in &todo {
             if m.point == dir {
@@ -782,6 +799,81 @@ pub fn unmount_ours(
         }
         again = Some(mountinfo::read()?);
     }
+}
+
+/// Whether the sandbox's mounts `todo`, all on its self-bind `t` (made
+/// private as one tree), may go in one lazy detach of `t`: each mount with
+/// nothing on it is idle by the kernel's own check ([`sys::all_idle_at`]),
+/// and each one with mounts on it (the `/dev` tmpfs) is a filesystem `on`
+/// made empty, holding nothing of the host's. The self-bind itself may be
+/// busy (a host shell in DIR), as in [`unmount_one`]. One detach is one
+/// RCU grace period where unmounting each mount is one each (about 30 µs
+/// apiece); with nothing busy, a lazy detach unmounts at once, as the
+/// unmounts one by one would. `false` when any of them is busy or cannot
+/// be checked that way: the careful way then unmounts them one by one and
+/// names what is busy.
+fn all_idle(root: BorrowedFd, dir: &Path, t: &Mount, todo: &[&Mount], mounts: &[Mount]) -> bool {
+    use std::collections::BTreeMap;
+    let mut leaves: BTreeMap<&Path, Vec<(&std::ffi::OsStr, u64)>> = BTreeMap::new();
+    for m in todo.iter().filter(|m| m.id != t.id) {
+        if !descends_from(m, &[t.id], mounts) {
+            return false;
+        }
+        let Ok(rel) = m.point.strip_prefix(dir) else {
+            return false;
+        };
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            return false; // stacked on DIR itself
+        };
+        if mounts.iter().any(|c| c.parent == m.id) {
+            let made_empty = ["tmpfs", "devpts", "proc", "sysfs"].contains(&m.fstype.as_str())
+                && m.root == Path::new("/")
+                && mounts
+                    .iter()
+                    .all(|o| o.dev != m.dev || mountinfo::is_at_or_below(&o.point, dir));
+            if !made_empty {
+                return false;
+            }
+        } else {
+            leaves.entry(parent).or_default().push((name, m.id));
+        }
+    }
+    leaves.iter().all(|(parent, names)| {
+        let owned;
+        let at = if parent.as_os_str().is_empty() {
+            root
+        } else {
+            match sys::resolve_beneath(root, parent) {
+                Ok(fd) => {
+                    owned = fd;
+                    owned.as_fd()
+                }
+                Err(_) => return false,
+            }
+        };
+        // Each name is still the mount the table showed there, on top.
+        let there = names
+            .iter()
+            .all(|(n, id)| sys::entry_at(at, n).is_ok_and(|e| e.mount_root && e.mount_id == *id));
+        let names: Vec<&std::ffi::OsStr> = names.iter().map(|(n, _)| *n).collect();
+        there && sys::all_idle_at(at, &names).unwrap_or(false)
+    })
+}
+
+/// Detaches the self-bind `t` at `dir` and everything on it, in one call,
+/// if it is still the mount on top at `dir`.
+fn detach_tree(dir: &Path, t: &Mount) -> Result<()> {
+    let (Some(p), Some(name)) = (dir.parent(), dir.file_name()) else {
+        bail!("no parent");
+    };
+    let parent = sys::open_path(p)?;
+    let e = sys::entry_at(parent.as_fd(), name)?;
+    if !e.mount_root || e.mount_id != t.id {
+        bail!("{} is covered", show::path(dir));
+    }
+    sys::unmount_at(parent.as_fd(), name, true)?;
+    crate::owned::forget(t.id);
+    Ok(())
 }
 
 /// The sandbox's own mounts: `on`'s self-binds at `dir` and every mount

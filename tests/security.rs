@@ -1231,6 +1231,39 @@ fn destroy_asks_on_a_terminal_and_survives_a_kill_9() {
     t.finish(0, 4);
 }
 
+/// A host process (root /) started with `script`, which ends by `exec
+/// sleep`: returned once it sleeps, so whatever the script opened or
+/// entered before is held.
+fn host_holder(ns: &Ns, script: &str) -> Reap {
+    let holder = Reap(
+        ns.cmd("sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let comm = format!("/proc/{}/comm", holder.0.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(&comm).is_ok_and(|c| c.trim() != "sleep") {
+        assert!(Instant::now() < deadline, "{script}: never got to sleep");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    holder
+}
+
+/// `off` (its output `o`) failed on a busy mount at `point` inside `root`,
+/// named it on one line, and left it in place.
+fn assert_left_and_named(ns: &Ns, o: &Output, root: &Path, point: &str) {
+    let r = d(root);
+    assert_eq!(code(o), 1, "{point}: off must fail: {}", stdout(o));
+    let e = one_line_error(o, point);
+    assert!(e.contains(&format!("{r}{point}")), "{point}: {e}");
+    assert!(
+        ns.mounts_under(root).contains(&format!("{r}{point}")),
+        "{point}: reported as left but not there"
+    );
+}
+
 /// `off` never reports success while a mount is left: whatever keeps a
 /// mount busy from outside the sandbox, it exits 1 naming the mount on one
 /// line, and a later `off` finishes once it is released.
@@ -1252,33 +1285,73 @@ fn off_with_a_busy_mount_fails_and_names_it() {
         t.faults += 1;
         ok(&ns.run(&["on", "-d", &r]));
         // A host process (root /) holds the mount: off cannot end it.
-        let mut holder = Reap(
-            ns.cmd("sh")
-                .args(["-c", &hold])
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let busy = format!("/proc/{}/cwd", holder.0.id());
-        while Instant::now() < deadline && fs::read_link(&busy).is_ok_and(|c| c == Path::new("/")) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        std::thread::sleep(Duration::from_millis(100));
+        let mut holder = host_holder(&ns, &hold);
         let o = ns.run(&["off", "--timeout", "0.2", "-d", &r]);
-        assert_eq!(code(&o), 1, "{point}: off must fail: {}", stdout(&o));
-        let e = one_line_error(&o, point);
-        assert!(e.contains(&format!("{r}{point}")), "{point}: {e}");
-        assert!(
-            ns.mounts_under(&root).contains(&format!("{r}{point}")),
-            "{point}: reported as left but not there"
-        );
+        assert_left_and_named(&ns, &o, &root, point);
         let _ = holder.0.kill();
         common::wait_within(&mut holder.0, common::DEADLINE);
         ok(&ns.run(&["off", "-d", &r]));
         t.left(&ns, &root);
     }
     t.finish(0, 4);
+}
+
+/// `off` takes the sandbox's mounts in one detach only when none is busy
+/// (see `engine::all_idle`): a device bind held by an open file, a mount
+/// in a nested bind, a nested host bind held itself, a mount someone made
+/// on a sandbox's mount after `on`: each still makes `off` fail, naming
+/// it, and leaves it in place. A host shell in the sandbox's own `/dev`
+/// (a tmpfs `on` made, holding nothing of the host's) does not hold `off`
+/// back: nothing is left in the mount table, and the shell lives on.
+#[test]
+fn off_at_once_only_when_nothing_is_busy() {
+    let ns = Ns::new();
+    let mut t = Tally::new("off at once");
+    let root = ns.busybox_root("sb");
+    let outer = ns.tmp.path().join("outer");
+    fs::create_dir_all(outer.join("inner")).unwrap();
+    let inner = ns.tmp.path().join("inner-src");
+    fs::create_dir_all(&inner).unwrap();
+    let nested = format!(
+        "[bind]\ntgt:/outer src:{}\ntgt:/outer/inner src:{}\n",
+        d(&outer),
+        d(&inner)
+    );
+    let r = d(&root).to_string();
+    for (point, hold, busy) in [
+        ("/dev/null", format!("exec 3<{r}/dev/null; exec sleep 1000"), true),
+        ("/outer/inner", format!("cd {r}/outer/inner && exec sleep 1000"), true),
+        ("/outer", format!("cd {r}/outer && exec sleep 1000"), true),
+        (
+            "/tmp/late",
+            format!("mkdir {r}/tmp/late && mount -t tmpfs late {r}/tmp/late && cd {r}/tmp/late && exec sleep 1000"),
+            true,
+        ),
+        ("/dev", format!("cd {r}/dev && exec sleep 1000"), false),
+    ] {
+        t.faults += 1;
+        // The nested binds only where they are the case: a host bind with
+        // a mount on it sends every `off` the careful way.
+        conf(&root, if point.starts_with("/outer") { &nested } else { "" });
+        ok(&ns.run(&["on", "-d", &r]));
+        let mut holder = host_holder(&ns, &hold);
+        let o = ns.run(&["off", "--timeout", "0.2", "-d", &r]);
+        if busy {
+            assert_left_and_named(&ns, &o, &root, point);
+        } else {
+            assert_eq!(code(&o), 0, "{point}: {}", stderr(&o));
+            assert_eq!(ns.mounts_under(&root), Vec::<String>::new(), "{point}");
+            assert!(
+                holder.0.try_wait().unwrap().is_none(),
+                "{point}: the host shell was ended"
+            );
+        }
+        let _ = holder.0.kill();
+        common::wait_within(&mut holder.0, common::DEADLINE);
+        ok(&ns.run(&["off", "-d", &r]));
+        t.left(&ns, &root);
+    }
+    t.finish(0, 5);
 }
 
 #[test]

@@ -341,6 +341,37 @@ pub fn unmount_at(parent: BorrowedFd, name: &std::ffi::OsStr, detach: bool) -> i
     r.map_err(io::Error::from)
 }
 
+/// Whether the mounts on `names` in the directory `parent` (the last
+/// component never followed) are all idle: nothing mounted on them and
+/// nothing (an open file, a working directory, a root) using them. This is
+/// the kernel's own check before an unmount, made by `MNT_EXPIRE`'s first
+/// call, which unmounts nothing and only marks the mount as expired (a mark
+/// that any use clears); a mount already marked is unmounted by it, which
+/// counts as idle. It costs no RCU grace period, where each unmount does.
+/// The first busy one ends the check (`Ok(false)`). The working directory
+/// moves as in [`unmount_at`].
+pub fn all_idle_at(parent: BorrowedFd, names: &[&std::ffi::OsStr]) -> io::Result<bool> {
+    use nix::errno::Errno;
+    use nix::mount::MntFlags;
+    nix::unistd::fchdir(parent)?;
+    let mut r = Ok(true);
+    for name in names {
+        match nix::mount::umount2(*name, MntFlags::UMOUNT_NOFOLLOW | MntFlags::MNT_EXPIRE) {
+            Err(Errno::EAGAIN) | Ok(()) => {}
+            Err(Errno::EBUSY) => {
+                r = Ok(false);
+                break;
+            }
+            Err(e) => {
+                r = Err(e.into());
+                break;
+            }
+        }
+    }
+    nix::unistd::chdir("/")?;
+    r
+}
+
 /// `/proc/self/fd/N`: a path the kernel resolves to exactly what `fd` refers to.
 pub fn fd_path(fd: BorrowedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
