@@ -29,6 +29,9 @@ pub const FAULT_KILL_AFTER: &str = "CHROOT_TOOL_FAULT_KILL_AFTER_MOUNTS";
 #[derive(Debug, Default)]
 pub struct OnReport {
     pub mounted: Vec<String>,
+    /// How many mounts this call made: the self-bind and the copies of
+    /// what lay below DIR too, as `off` counts them.
+    pub made: usize,
     pub already: usize,
     /// Mount points found mounted differently than planned (left alone).
     pub differs: Vec<String>,
@@ -185,6 +188,7 @@ pub fn turn_on(dir: &Path, plan: &[Op]) -> Result<OnReport> {
             left.join(", ")
         ));
     }
+    report.made = undo.len();
     Ok(report)
 }
 
@@ -283,9 +287,19 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
     // lands or at or above its own name, or any when its way takes a
     // symlink or does not resolve yet (a way without symlinks passes only
     // through the directories its name spells).
-    let key = |o: &Op| match sys::resolve::locate(root.as_fd(), &o.target) {
-        Ok(p) => ((p.components().count(), p != o.target), Some(p)),
-        Err(_) => ((usize::MAX, true), None),
+    // A symlink is made at its name in the directory its parent leads to:
+    // that name is where it lands, never followed.
+    let key = |o: &Op| {
+        let at = match (&o.what, o.target.parent(), o.target.file_name()) {
+            (What::Symlink { .. }, Some(p), Some(n)) => {
+                sys::resolve::locate(root.as_fd(), p).map(|d| d.join(n))
+            }
+            _ => sys::resolve::locate(root.as_fd(), &o.target),
+        };
+        match at {
+            Ok(p) => ((p.components().count(), p != o.target), Some(p)),
+            Err(_) => ((usize::MAX, true), None),
+        }
     };
     let mut todo: Vec<(&Op, (usize, bool), Option<PathBuf>)> = plan
         .iter()
@@ -295,6 +309,7 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
         })
         .collect();
     let mut changed: Option<PathBuf> = None;
+    let mut host_dirs = sys::resolve::HostDirs::default();
     while !todo.is_empty() {
         if let Some(c) = changed.take() {
             for t in todo.iter_mut() {
@@ -322,12 +337,13 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
         let src_fd = match &op.what {
             What::Bind { src, .. } => {
                 let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts);
-                let fd = match sys::resolve::open_host_path(root.as_fd(), src, &inside)
-                    .with_context(|| {
+                let fd =
+                    match sys::resolve::open_host_path(root.as_fd(), src, &inside, &mut host_dirs)
+                        .with_context(|| {
                         format!("bind source {} ({})", show::path(src), op.origin_note())
                     })? {
-                    sys::resolve::HostPath::Host(fd) | sys::resolve::HostPath::InRoot(fd) => fd,
-                };
+                        sys::resolve::HostPath::Host(fd) | sys::resolve::HostPath::InRoot(fd) => fd,
+                    };
                 Some(fd)
             }
             _ => None,
@@ -555,7 +571,7 @@ pub(crate) fn open_bind_source(root: BorrowedFd, src: &Path) -> Result<OwnedFd> 
         .map(|m| (m.dev.clone(), m.root.clone()))
         .ok_or_else(|| anyhow!("the sandbox's root is not in the mount table"))?;
     let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts);
-    match sys::resolve::open_host_path(root, src, &inside)? {
+    match sys::resolve::open_host_path(root, src, &inside, &mut Default::default())? {
         sys::resolve::HostPath::Host(fd) | sys::resolve::HostPath::InRoot(fd) => Ok(fd),
     }
 }
@@ -690,14 +706,9 @@ fn make_symlink(root: BorrowedFd, target: &Path, to: &Path, allowed: &[u64]) -> 
     if nix::fcntl::readlinkat(dirfd.as_fd(), name).is_ok_and(|l| Path::new(&l) == to) {
         return Ok(());
     }
-    let dir = nix::fcntl::openat(
-        dirfd.as_fd(),
-        ".",
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )?;
     may_create(root, dirfd.as_fd(), name, allowed)?;
-    match nix::unistd::symlinkat(to, dir.as_fd(), name) {
+    // An `O_PATH` directory serves `symlinkat` as a directory.
+    match nix::unistd::symlinkat(to, dirfd.as_fd(), name) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
         Err(e) => Err(e.into()),
     }

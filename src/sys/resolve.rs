@@ -155,10 +155,11 @@ pub fn resolve_create(
             Err(e) => return Err(e.into()),
         }
         may_create(parent.as_fd(), name)?;
-        let dir = reopen_dir(parent.as_fd())?;
+        // An `O_PATH` directory serves the `*at` calls as a directory.
+        let dir = parent.as_fd();
         let r = if is_last && last == Node::File {
             nix::fcntl::openat(
-                dir.as_fd(),
+                dir,
                 name,
                 OFlag::O_CREAT
                     | OFlag::O_EXCL
@@ -169,7 +170,7 @@ pub fn resolve_create(
             )
             .map(drop)
         } else {
-            nix::sys::stat::mkdirat(dir.as_fd(), name, Mode::from_bits_truncate(0o755))
+            nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(0o755))
         };
         match r {
             Ok(()) | Err(Errno::EEXIST) => created = true,
@@ -177,17 +178,6 @@ pub fn resolve_create(
         }
     }
     Err(io::Error::from_raw_os_error(libc::ELOOP))
-}
-
-/// An `O_PATH` directory descriptor reopened as a real one (mkdirat needs it).
-fn reopen_dir(fd: BorrowedFd) -> io::Result<OwnedFd> {
-    Ok(openat2(
-        fd,
-        ".",
-        OpenHow::new()
-            .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
-            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS),
-    )?)
 }
 
 /// Where [`resolve_create`] would land for `path` inside `root`, as a path
@@ -259,16 +249,27 @@ pub enum HostPath {
     InRoot(OwnedFd),
 }
 
+/// Host directories that [`open_host_path`] reached by names alone (no
+/// symlink, no `..` on the way) and found outside the sandbox, each by the
+/// path that spells it: a later path through one of them starts there
+/// (`on` opens the six device nodes of `/dev` one after the other). What
+/// was checked is the object the descriptor holds, whatever the path
+/// names since.
+#[derive(Default)]
+pub struct HostDirs(Vec<(PathBuf, OwnedFd)>);
+
 /// Opens the host path `path` one component at a time (symlinks on the host
 /// followed by hand, at most 40), asking `inside` about every object
 /// reached, the first `/` included. As soon as `inside` gives an object's
 /// path within the sandbox, the rest of the path is resolved inside `root`
 /// from there: a symlink of the rootfs is never followed on the host, and a
-/// `..` after that point does not lead back out of the root.
+/// `..` after that point does not lead back out of the root. `seen`: the
+/// directories earlier calls reached (see [`HostDirs`]), added to.
 pub fn open_host_path(
     root: BorrowedFd,
     path: &Path,
     inside: &dyn Fn(BorrowedFd) -> io::Result<Option<PathBuf>>,
+    seen: &mut HostDirs,
 ) -> io::Result<HostPath> {
     let open = |at: BorrowedFd, name: &std::ffi::OsStr| -> io::Result<OwnedFd> {
         Ok(nix::fcntl::openat(
@@ -278,8 +279,8 @@ pub fn open_host_path(
             Mode::empty(),
         )?)
     };
-    let slash = open_root(Path::new("/"))?;
-    let mut cur = open(slash.as_fd(), std::ffi::OsStr::new("."))?;
+    let slash =
+        || -> io::Result<OwnedFd> { open(open_root(Path::new("/"))?.as_fd(), ".".as_ref()) };
     let mut todo: std::collections::VecDeque<std::ffi::OsString> = path
         .components()
         .filter_map(|c| match c {
@@ -288,6 +289,23 @@ pub fn open_host_path(
             _ => None,
         })
         .collect();
+    // The names walked so far, while the way is names alone from `/`.
+    let mut spelled: Option<PathBuf> = path.is_absolute().then(|| PathBuf::from("/"));
+    let mut cur = match seen
+        .0
+        .iter()
+        .filter(|(p, _)| path.is_absolute() && path.starts_with(p))
+        .max_by_key(|(p, _)| p.components().count())
+    {
+        Some((p, fd)) => {
+            for _ in 1..p.components().count() {
+                todo.pop_front();
+            }
+            spelled = Some(p.clone());
+            fd.try_clone()?
+        }
+        None => slash()?,
+    };
     let mut links = 0;
     loop {
         let kind = |fd: BorrowedFd| -> io::Result<libc::mode_t> {
@@ -303,6 +321,7 @@ pub fn open_host_path(
         };
         let next = open(cur.as_fd(), &name)?;
         if kind(next.as_fd())? == libc::S_IFLNK {
+            spelled = None;
             links += 1;
             if links > 40 {
                 return Err(io::Error::from_raw_os_error(libc::ELOOP));
@@ -316,9 +335,21 @@ pub fn open_host_path(
                 }
             }
             if target.is_absolute() {
-                cur = open(slash.as_fd(), std::ffi::OsStr::new("."))?;
+                cur = slash()?;
             }
             continue;
+        }
+        // `cur`, a directory outside the sandbox (asked above), is kept for
+        // later calls while its way is names alone.
+        if let Some(p) = spelled.as_mut() {
+            if name == ".." {
+                spelled = None;
+            } else if seen.0.iter().all(|(s, _)| s != p) {
+                seen.0.push((p.clone(), cur.try_clone()?));
+                p.push(&name);
+            } else {
+                p.push(&name);
+            }
         }
         cur = next;
     }
@@ -387,6 +418,17 @@ mod tests {
         );
     }
 
+    /// An `O_PATH` directory descriptor reopened as a real one.
+    fn reopen_dir(fd: BorrowedFd) -> io::Result<OwnedFd> {
+        Ok(openat2(
+            fd,
+            ".",
+            OpenHow::new()
+                .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+                .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS),
+        )?)
+    }
+
     #[test]
     fn resolve_beneath_walks_paths_longer_than_path_max() {
         let (_t, r) = root();
@@ -432,7 +474,7 @@ mod tests {
         };
         // DIR/tmp/d/l is a symlink to /e: resolved inside, never on the host.
         let p = dir.join("tmp/d/l");
-        match open_host_path(r.as_fd(), &p, &inside).unwrap() {
+        match open_host_path(r.as_fd(), &p, &inside, &mut HostDirs::default()).unwrap() {
             HostPath::InRoot(fd) => {
                 assert_eq!(crate::sys::where_is(fd.as_fd()).unwrap(), dir.join("e"))
             }
@@ -446,16 +488,41 @@ mod tests {
             link.path().join("to-dir/tmp/d/l"),
             link.path().join("x/../to-dir/tmp/d/l"),
         ] {
-            match open_host_path(r.as_fd(), &p, &inside).unwrap() {
+            match open_host_path(r.as_fd(), &p, &inside, &mut HostDirs::default()).unwrap() {
                 HostPath::InRoot(fd) => {
                     assert_eq!(crate::sys::where_is(fd.as_fd()).unwrap(), dir.join("e"))
                 }
                 HostPath::Host(_) => panic!("{p:?} taken for a host path"),
             }
         }
+        // One memo across calls, as `on` keeps it: a path through a
+        // directory reached before starts there, and lands where a walk
+        // from `/` would (inside, when it leads into DIR).
+        let mut seen = HostDirs::default();
+        std::fs::write(link.path().join("x/f"), "").unwrap();
+        for _ in 0..2 {
+            for p in [
+                link.path().join("x/f"),
+                link.path().join("x/../to-dir/tmp/d/l"),
+                link.path().join("to-dir/tmp/d/l"),
+            ] {
+                let inside_dir = !p.ends_with("x/f");
+                match open_host_path(r.as_fd(), &p, &inside, &mut seen).unwrap() {
+                    HostPath::InRoot(fd) if inside_dir => {
+                        assert_eq!(crate::sys::where_is(fd.as_fd()).unwrap(), dir.join("e"))
+                    }
+                    HostPath::Host(fd) if !inside_dir => {
+                        assert_eq!(crate::sys::where_is(fd.as_fd()).unwrap(), p)
+                    }
+                    _ => panic!("{p:?} taken for what it is not"),
+                }
+            }
+        }
+        assert!(seen.0.iter().any(|(p, _)| p == &link.path().join("x")));
+        assert!(!seen.0.iter().any(|(p, _)| p.starts_with(&dir)));
         // A host path stays one.
         assert!(matches!(
-            open_host_path(r.as_fd(), link.path(), &inside).unwrap(),
+            open_host_path(r.as_fd(), link.path(), &inside, &mut HostDirs::default()).unwrap(),
             HostPath::Host(_)
         ));
     }
