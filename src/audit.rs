@@ -287,12 +287,14 @@ pub fn append(dir: &Path, entry: &Entry) -> Result<PathBuf, AuditError> {
         source,
     };
     let open = || {
-        OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open(&path)
+        use nix::fcntl::OFlag;
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_APPEND
+            | OFlag::O_CREAT
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY;
+        crate::sys::open_file(&path, flags, 0o600)
             .map_err(|e| match e.raw_os_error() {
                 // A FIFO that no one reads (or a device without its device).
                 Some(libc::ENXIO) => not_regular(),

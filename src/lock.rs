@@ -113,7 +113,8 @@ pub fn open(dir: &Path) -> io::Result<File> {
             .create(parent)
             .map_err(at)?;
     }
-    let fd = nix::fcntl::open(
+    let fd = nix::fcntl::openat(
+        nix::fcntl::AT_FDCWD,
         &path,
         OFlag::O_RDONLY
             | OFlag::O_CREAT

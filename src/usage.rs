@@ -35,7 +35,8 @@ pub struct Usage {
 
 /// The disk use of the tree at `dir`, never leaving its mount.
 pub fn disk_use(dir: &Path) -> io::Result<Usage> {
-    let top = nix::fcntl::open(
+    let top = nix::fcntl::openat(
+        nix::fcntl::AT_FDCWD,
         dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),

@@ -106,7 +106,8 @@ pub fn unpack_tar<R: Read>(
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(io_at(dir)(e)),
     }
-    let root = nix::fcntl::open(
+    let root = nix::fcntl::openat(
+        nix::fcntl::AT_FDCWD,
         dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),

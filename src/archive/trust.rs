@@ -257,7 +257,8 @@ const ROOT_MASK: u32 = 0o755;
 
 fn chmod_dir(dir: &Path, mode: u32) -> io::Result<()> {
     use nix::fcntl::OFlag;
-    let fd = nix::fcntl::open(
+    let fd = nix::fcntl::openat(
+        nix::fcntl::AT_FDCWD,
         dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),

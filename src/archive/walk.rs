@@ -161,7 +161,7 @@ fn open_dir(at: Option<BorrowedFd>, name: &OsStr) -> nix::Result<OwnedFd> {
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     match at {
         Some(at) => openat(at, name, flags | OFlag::O_NOFOLLOW, Mode::empty()),
-        None => nix::fcntl::open(name, flags, Mode::empty()),
+        None => nix::fcntl::openat(nix::fcntl::AT_FDCWD, name, flags, Mode::empty()),
     }
 }
 

@@ -32,7 +32,8 @@ pub struct Root {
 
 impl Root {
     pub fn open(path: &Path) -> Result<Root, SetupError> {
-        let fd = nix::fcntl::open(
+        let fd = nix::fcntl::openat(
+            nix::fcntl::AT_FDCWD,
             path,
             OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
             Mode::empty(),

@@ -42,6 +42,19 @@ const KERNEL_FS: [i64; 14] = [
     0xf97c_ff8c, // selinuxfs
 ];
 
+/// `path` opened as a `File` with `flags` (`O_CLOEXEC` added) and, when it
+/// is made, `mode`: `openat(AT_FDCWD, ...)`, where std's `open` pays one
+/// more system call for `O_CLOEXEC` with musl (see [`super::open_path`]).
+pub fn open_file(path: &Path, flags: nix::fcntl::OFlag, mode: u32) -> io::Result<std::fs::File> {
+    let fd = nix::fcntl::openat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        flags | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::from_bits_truncate(mode),
+    )?;
+    Ok(std::fs::File::from(fd))
+}
+
 /// The whole of a file of procfs (`/proc/self/mountinfo`,
 /// `/proc/self/status`), read in large pieces from the start with no size
 /// asked first (such files say 0), where std's `fs::read` would begin with
@@ -49,7 +62,7 @@ const KERNEL_FS: [i64; 14] = [
 /// 1500 lines). A file that is not procfs's is refused: in a holder's mount
 /// namespace, root inside the sandbox may have mounted over `/proc`.
 pub fn read_proc(path: &Path) -> io::Result<Vec<u8>> {
-    let mut f = std::fs::File::open(path)?;
+    let mut f = open_file(path, nix::fcntl::OFlag::O_RDONLY, 0)?;
     let fs = nix::sys::statfs::fstatfs(f.as_fd()).map_err(io::Error::from)?;
     if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
         return Err(io::Error::new(
@@ -106,7 +119,8 @@ pub fn read_in_root(
         return Err(ReadError::KernelFile);
     }
     // Reopened through the descriptor: the very inode that was checked.
-    let file = nix::fcntl::open(
+    let file = nix::fcntl::openat(
+        nix::fcntl::AT_FDCWD,
         &super::fd_path(fd.as_fd()),
         OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),

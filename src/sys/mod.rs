@@ -20,7 +20,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-pub use file::{read_in_root, read_proc, status_field, ReadError};
+pub use file::{open_file, read_in_root, read_proc, status_field, ReadError};
 pub use pty::open_ptmx;
 pub use resolve::{open_root, resolve_beneath, resolve_in_root, Node};
 
@@ -383,8 +383,14 @@ pub fn where_is(fd: BorrowedFd) -> io::Result<PathBuf> {
 }
 
 /// Opens `path` on the host as an `O_PATH` descriptor (following symlinks: sources are the user's).
+///
+/// Paths are opened with `openat(AT_FDCWD, ...)` throughout, never
+/// `open`: musl's `open` follows every `O_CLOEXEC` open with an
+/// `fcntl(F_SETFD)` for kernels older than 2.6.23, one system call more
+/// each time.
 pub fn open_path(path: &Path) -> io::Result<OwnedFd> {
-    let f = nix::fcntl::open(
+    let f = nix::fcntl::openat(
+        nix::fcntl::AT_FDCWD,
         path,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),

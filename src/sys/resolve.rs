@@ -37,7 +37,8 @@ pub enum Node {
 
 /// Opens a root directory as an `O_PATH` descriptor.
 pub fn open_root(dir: &Path) -> io::Result<OwnedFd> {
-    Ok(nix::fcntl::open(
+    Ok(nix::fcntl::openat(
+        nix::fcntl::AT_FDCWD,
         dir,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
