@@ -173,11 +173,13 @@ pub fn self_binds(dir: &Path, mounts: &[Mount]) -> Vec<u64> {
         .collect()
 }
 
-/// Mounts the plan in `dir`. Idempotent: what is already mounted as planned is left alone.
-pub fn turn_on(dir: &Path, plan: &[Op]) -> Result<OnReport> {
+/// Mounts the plan in `dir`. Idempotent: what is already mounted as planned
+/// is left alone. `on_now`: whether it is on ([`is_on_now`]), when the
+/// caller has just found out.
+pub fn turn_on(dir: &Path, plan: &[Op], on_now: Option<bool>) -> Result<OnReport> {
     let mut undo: Vec<u64> = vec![];
     let mut report = OnReport::default();
-    let res = apply(dir, plan, &mut undo, &mut report);
+    let res = apply(dir, plan, on_now, &mut undo, &mut report);
     if let Err(e) = res {
         let left = unmount_ids(dir, &undo);
         if left.is_empty() {
@@ -192,16 +194,28 @@ pub fn turn_on(dir: &Path, plan: &[Op]) -> Result<OnReport> {
     Ok(report)
 }
 
-fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) -> Result<()> {
+fn apply(
+    dir: &Path,
+    plan: &[Op],
+    on_now: Option<bool>,
+    undo: &mut Vec<u64>,
+    report: &mut OnReport,
+) -> Result<()> {
     let fault: Option<usize> = std::env::var(FAULT_KILL_AFTER)
         .ok()
         .and_then(|v| v.parse().ok());
-    let fresh = !is_on_now(dir)?;
+    let fresh = match on_now {
+        Some(on) => !on,
+        None => !is_on_now(dir)?,
+    };
     let overlay = if fresh {
         crate::overlay::read(dir)?
     } else {
         None
     };
+    // The sandbox's tree (see below) and the mount table, when known from
+    // the table read before the self-bind.
+    let mut pre: Option<((String, PathBuf), Vec<Mount>)> = None;
     if let Some(rec) = &overlay {
         mount_overlay(dir, rec, undo)?;
     } else if fresh {
@@ -211,10 +225,19 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
         // private. Attached with the self-bind, they would also be copied
         // into the namespaces that share DIR's mount (a systemd host's),
         // where `off` could not take the self-bind's copy along.
-        let below = submounts_below(dir)?;
+        let table = mountinfo::read().context("reading /proc/self/mountinfo")?;
+        let below = submounts_below(dir, &table)?;
         let tree = sys::clone_tree(dir, false, Attrs(0), Propagation::Private)
             .with_context(|| format!("binding {} onto itself", dir.display()))?;
         let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
+        // What the self-bind will show: DIR's filesystem and DIR's path in
+        // it, from the mount DIR lies on (by id) and DIR's path below it.
+        let (at, _) = sys::mount_of(target.as_fd())?;
+        pre = table
+            .iter()
+            .find(|m| m.id == at)
+            .and_then(|m| Some((m.dev.clone(), m.root.join(dir.strip_prefix(&m.point).ok()?))))
+            .map(|t| (t, table));
         // Recorded before it is attached: a crash in between leaves a
         // record of nothing, never a self-bind nobody owns.
         let id = sys::mount_of(tree.as_fd())?.0;
@@ -251,20 +274,38 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
     // to the host or its other namespaces.
     sys::set_attrs(root.as_fd(), Attrs(0), Some(Propagation::Private), fresh)
         .with_context(|| format!("making {} private", dir.display()))?;
-    let mut mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
     // The sandbox's tree: DIR's filesystem and DIR's path within it, as the
     // self-bind shows them. Any mount of that filesystem at or below that
     // path (DIR reached through a symlink, `..` or a bind elsewhere) is DIR.
-    let tree = mounts
-        .iter()
-        .find(|m| m.id == root_id)
-        .map(|m| (m.dev.clone(), m.root.clone()))
-        .ok_or_else(|| {
-            anyhow!(
-                "{}: the self-bind is not in the mount table",
-                show::path(dir)
-            )
-        })?;
+    // Known before the self-bind (its table serves: what is mounted since
+    // is the sandbox's, and a mount not in it is looked up again), or read.
+    let read_tree = |mounts: &[Mount]| {
+        mounts
+            .iter()
+            .find(|m| m.id == root_id)
+            .map(|m| (m.dev.clone(), m.root.clone()))
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: the self-bind is not in the mount table",
+                    show::path(dir)
+                )
+            })
+    };
+    let (tree, mut mounts) = match pre {
+        Some(known) => {
+            #[cfg(debug_assertions)]
+            assert_eq!(
+                known.0,
+                read_tree(&mountinfo::read()?)?,
+                "the self-bind as derived"
+            );
+            known
+        }
+        None => {
+            let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
+            (read_tree(&mounts)?, mounts)
+        }
+    };
     // Directories and files are created only on DIR's own filesystem and on
     // filesystems of the plan that chroot-tool made empty itself, never on a
     // host path bound in or a filesystem whose content is the host's (a
@@ -469,9 +510,8 @@ fn apply(dir: &Path, plan: &[Op], undo: &mut Vec<u64>, report: &mut OnReport) ->
 /// point that no other one lies below, the mount on top, reached from
 /// `dir` with no symlink followed. A mount hidden by another (mounted over
 /// DIR or over a directory above it) is none of them. None, as a rule.
-fn submounts_below(dir: &Path) -> Result<Vec<(PathBuf, OwnedFd)>> {
-    let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
-    let below: Vec<&Mount> = mountinfo::under(&mounts, dir)
+fn submounts_below(dir: &Path, mounts: &[Mount]) -> Result<Vec<(PathBuf, OwnedFd)>> {
+    let below: Vec<&Mount> = mountinfo::under(mounts, dir)
         .into_iter()
         .filter(|m| m.point != dir)
         .collect();

@@ -817,7 +817,7 @@ fn holder_setup(
     if spec.ns.net {
         sys::ns::loopback_up().context("bringing loopback up")?;
     }
-    let report = sb.turn_on(plan)?;
+    let report = sb.turn_on(plan, None)?;
     Ok(report.differs.into_iter().chain(report.warnings).collect())
 }
 

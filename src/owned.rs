@@ -68,11 +68,14 @@ static MNTNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0
 /// This process entered another mount namespace (a holder's).
 pub fn namespace_changed() {
     MNTNS.store(0, std::sync::atomic::Ordering::Relaxed);
+    records_changed();
 }
 
 /// Drops every record of the mount namespace `ns` (it is gone: its holder
 /// ended with everything inside).
 pub fn forget_namespace(ns: u64) {
+    SEEN.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    records_changed();
     let Ok(rd) = std::fs::read_dir(records()) else {
         return;
     };
@@ -91,11 +94,49 @@ fn file(id: u64) -> PathBuf {
     records().join(format!("{}-{id}", mntns()))
 }
 
+/// The records this process read or wrote within one operation, by file:
+/// `off` asks about the same self-bind several times (opening DIR, reading
+/// the mount table, deciding what is the sandbox's). [`note`] and
+/// [`forget`] keep it true; another process changes the record of a mount
+/// id only once that mount is gone and its id taken again.
+static SEEN: std::sync::Mutex<Vec<(PathBuf, Option<Record>)>> = std::sync::Mutex::new(Vec::new());
+
+/// What [`SEEN`] holds for the record file `path` (`Some(None)`: none).
+fn cached(path: &Path) -> Option<Option<Record>> {
+    if !KEEP.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    let seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    seen.iter().find(|(p, _)| p == path).map(|(_, r)| r.clone())
+}
+
+/// Keeps what the record file `path` now holds, within one operation.
+fn remember(path: &Path, record: Option<Record>) {
+    if !KEEP.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    seen.retain(|(p, _)| p != path);
+    seen.push((path.to_path_buf(), record));
+}
+
+/// The record of the mount `id`, read once within one operation (see
+/// [`within_one_operation`]).
+fn record(id: u64) -> Option<Record> {
+    let path = file(id);
+    if let Some(r) = cached(&path) {
+        return r;
+    }
+    let r = Record::read(&path);
+    remember(&path, r.clone());
+    r
+}
+
 /// What a record says: the mount's unique id (0 where the kernel has
 /// none) and DIR's device and inode as the mount shows it; for a mount
 /// that shows another directory than DIR's own (an overlay sandbox's
 /// merged view), also DIR's own device and inode, which it covers.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Record {
     unique: u64,
     dev: u64,
@@ -136,11 +177,13 @@ impl Record {
     }
 
     fn read(path: &Path) -> Option<Record> {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(path)
-            .ok()?;
+        use nix::fcntl::OFlag;
+        let f = sys::open_file(
+            path,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK,
+            0,
+        )
+        .ok()?;
         if !f.metadata().ok()?.is_file() {
             return None;
         }
@@ -182,20 +225,63 @@ pub fn note(dir: &Path, tree: BorrowedFd) -> io::Result<()> {
         .open(&tmp)?;
     f.write_all(record.text().as_bytes())?;
     drop(f);
-    std::fs::rename(&tmp, file(id))
+    std::fs::rename(&tmp, file(id))?;
+    remember(&file(id), Some(record));
+    records_changed();
+    Ok(())
 }
 
 /// Whether the mount `id` at `dir` is a self-bind chroot-tool made.
 pub fn is_ours(dir: &Path, id: u64) -> bool {
+    static ANSWERS: std::sync::Mutex<Vec<(PathBuf, u64, u64, bool)>> =
+        std::sync::Mutex::new(Vec::new());
+    // Asked again within one operation ([`within_one_operation`]) with the
+    // same records (see `GENERATION`): the same answer.
+    let now = GENERATION.load(std::sync::atomic::Ordering::Relaxed);
+    let mut answers = ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
+    answers.retain(|a| a.2 == now);
+    if let Some(a) = answers.iter().find(|a| a.0 == dir && a.1 == id) {
+        return a.3;
+    }
+    let keep = KEEP.load(std::sync::atomic::Ordering::Relaxed);
     let Ok(fd) = sys::open_path(dir) else {
         return false;
     };
-    match sys::mount_of(fd.as_fd()) {
+    let ours = match sys::mount_of(fd.as_fd()) {
         // The mount on top at `dir` (the usual case): its unique id too.
         Ok((top, _)) if top == id => is_ours_at(fd.as_fd(), id),
         // Covered: its unique id cannot be read from here.
         _ => record_of(fd.as_fd(), id).is_some(),
+    };
+    if keep {
+        answers.push((dir.to_path_buf(), id, now, ours));
     }
+    ours
+}
+
+static KEEP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs `f` (one `on` or `off`, under the sandbox's lock), within which
+/// [`is_ours`] answers the same question once: `off` asks it about the
+/// self-bind each time it looks at the mount table. Outside, every answer
+/// is read afresh (a mount id is taken again once its mount is gone).
+pub fn within_one_operation<T>(f: impl FnOnce() -> T) -> T {
+    use std::sync::atomic::Ordering;
+    KEEP.store(true, Ordering::Relaxed);
+    let r = f();
+    KEEP.store(false, Ordering::Relaxed);
+    SEEN.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    records_changed();
+    r
+}
+
+/// Moves on whenever this process writes or drops a record, or enters
+/// another mount namespace: the answers of [`is_ours`] given before no
+/// longer hold.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn records_changed() {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// [`is_ours`] for the mount `id` on top at DIR, open as `fd`: the
@@ -208,7 +294,7 @@ pub fn is_ours_at(fd: BorrowedFd, id: u64) -> bool {
 /// The record of the mount `id` when it names the directory open as `fd`
 /// (its device and inode).
 fn record_of(fd: BorrowedFd, id: u64) -> Option<Record> {
-    let r = Record::read(&file(id))?;
+    let r = record(id)?;
     let st = nix::sys::stat::fstat(fd).ok()?;
     ((st.st_dev, st.st_ino) == (r.dev, r.ino)).then_some(r)
 }
@@ -222,7 +308,7 @@ pub fn covered(dir: &Path) -> Option<(u64, u64)> {
     if !root {
         return None;
     }
-    let r = Record::read(&file(id))?;
+    let r = record(id)?;
     let st = nix::sys::stat::fstat(fd.as_fd()).ok()?;
     ((st.st_dev, st.st_ino) == (r.dev, r.ino)).then_some(r.covered?)
 }
@@ -230,6 +316,8 @@ pub fn covered(dir: &Path) -> Option<(u64, u64)> {
 /// Drops the record of the mount `id` (it was unmounted, or never attached).
 pub fn forget(id: u64) {
     let _ = std::fs::remove_file(file(id));
+    remember(&file(id), None);
+    records_changed();
 }
 
 /// Another mount namespace in which `dir` is on: a record of a self-bind

@@ -28,21 +28,27 @@ pub fn refusal(dir: &Path) -> Option<String> {
     if engine::recorded_on(dir) {
         return None;
     }
+    unrecorded_refusal(dir).err()
+}
+
+/// [`refusal`] for a directory that `on` did not turn on: `Err` with the
+/// reason, or whether it holds a shell (`/bin/sh` inside).
+fn unrecorded_refusal(dir: &Path) -> Result<bool, String> {
     let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
     let mine = id(dir);
     for s in SYSTEM {
         if dir == Path::new(s) {
-            return Some("a system directory of the host, not a sandbox".into());
+            return Err("a system directory of the host, not a sandbox".into());
         }
         if mine.is_some() && id(Path::new(s)) == mine {
-            return Some(format!(
+            return Err(format!(
                 "the same directory as the host's {s} (a bind of it), not a sandbox"
             ));
         }
     }
     for h in homes() {
         if h.starts_with(dir) || (mine.is_some() && h.ancestors().any(|a| id(a) == mine)) {
-            return Some(format!(
+            return Err(format!(
                 "it is or holds the home directory {}, not a sandbox; pass the sandbox's own directory",
                 show::path(&h)
             ));
@@ -51,15 +57,18 @@ pub fn refusal(dir: &Path) -> Option<String> {
     let sb = Sandbox {
         dir: dir.to_path_buf(),
     };
-    let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+    if sb.has_shell() {
+        return Ok(true);
+    }
+    let empty = || std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
     let marked = || {
         sb.chroot_file("/chroot.d").is_some_and(|m| m.is_dir())
             || mountinfo::read().is_ok_and(|m| engine::is_on(dir, &m))
     };
-    if empty || sb.has_shell() || marked() {
-        return None;
+    if empty() || marked() {
+        return Ok(false);
     }
-    Some("not a root filesystem (no /bin/sh, no chroot.d/) and not empty, so not a sandbox".into())
+    Err("not a root filesystem (no /bin/sh, no chroot.d/) and not empty, so not a sandbox".into())
 }
 
 /// The password entry of the real user id, looked up once per process
@@ -83,7 +92,10 @@ pub fn real_user() -> Option<&'static nix::unistd::User> {
 fn local_user(uid: u32) -> Option<nix::unistd::User> {
     use std::ffi::{CString, OsStr};
     use std::os::unix::ffi::OsStrExt;
-    let text = std::fs::read("/etc/passwd").ok()?;
+    let mut text = Vec::new();
+    sys::open_file(Path::new("/etc/passwd"), nix::fcntl::OFlag::O_RDONLY, 0)
+        .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut text))
+        .ok()?;
     let p = crate::launch::user::parse_passwd(&text)
         .into_iter()
         .find(|p| p.uid == uid)?;
@@ -172,8 +184,9 @@ impl Sandbox {
         if engine::recorded_on(&sb.dir) {
             return Ok(sb);
         }
-        sb.check()?;
-        if need == Need::Rootfs && !sb.has_shell() && !crate::overlay::is_overlay(&sb.dir) {
+        let shell = unrecorded_refusal(&sb.dir)
+            .map_err(|why| anyhow::anyhow!("refusing {}: {why}", show::path(&sb.dir)))?;
+        if need == Need::Rootfs && !shell && !crate::overlay::is_overlay(&sb.dir) {
             bail!(
                 "{}: not a root filesystem (no /bin/sh inside); make one with `chroot-tool create -d DIR`",
                 crate::show::path(&sb.dir)
@@ -313,8 +326,9 @@ impl Sandbox {
         self.plan_of(&conf?)
     }
 
-    /// Turns the sandbox on (the caller holds its lock).
-    pub fn turn_on(&self, plan: &[Op]) -> Result<engine::OnReport> {
+    /// Turns the sandbox on (the caller holds its lock); `on_now`: whether
+    /// it is on, when the caller has just found out.
+    pub fn turn_on(&self, plan: &[Op], on_now: Option<bool>) -> Result<engine::OnReport> {
         let users = crate::overlay::users_on(&self.dir);
         if !users.is_empty() {
             let list: Vec<String> = users.iter().map(show::path).collect();
@@ -324,7 +338,7 @@ impl Sandbox {
                 list.join(" ")
             );
         }
-        let mut report = engine::turn_on(&self.dir, plan)?;
+        let mut report = engine::turn_on(&self.dir, plan, on_now)?;
         if let Err(e) = self.host_name_resolves() {
             report.warnings.push(format!(
                 "{}; `sudo` inside may say \"unable to resolve host\"",
@@ -354,7 +368,7 @@ impl Sandbox {
         if engine::looks_on_lean(&self.dir, plan) {
             return Ok(None);
         }
-        self.turn_on(plan).map(Some)
+        self.turn_on(plan, None).map(Some)
     }
 
     /// What `on` mounts for this sandbox, given its tool.conf.
@@ -464,7 +478,7 @@ impl Sandbox {
             // Off, as a rule, DIR is no mount point: no table to read.
             let was_on =
                 engine::is_mount_point(&self.dir)? && engine::is_on(&self.dir, &mountinfo::read()?);
-            let report = self.turn_on(&self.plan_of(conf)?)?;
+            let report = self.turn_on(&self.plan_of(conf)?, Some(was_on))?;
             for d in report.differs.iter().chain(&report.warnings) {
                 warn(show::error_line([d]));
             }
@@ -528,6 +542,15 @@ impl Sandbox {
         &self,
         grace: std::time::Duration,
         _guard: &crate::lock::Lock,
+        warn: &mut dyn FnMut(String),
+        note: &mut dyn FnMut(String),
+    ) -> Result<OffReport> {
+        crate::owned::within_one_operation(|| self.turn_off_now(grace, warn, note))
+    }
+
+    fn turn_off_now(
+        &self,
+        grace: std::time::Duration,
         warn: &mut dyn FnMut(String),
         note: &mut dyn FnMut(String),
     ) -> Result<OffReport> {
