@@ -314,7 +314,8 @@ fn apply(
     // Where this plan's mounts are (path inside the root), so that none is
     // hidden by a later one.
     let mut placed: Vec<(PathBuf, String)> = vec![];
-    // Each mount of the plan (made or found) by its mount id.
+    // Each mount of the plan (made or found) whose target's way took a
+    // symlink, by its mount id.
     let mut seen: Vec<(&Op, u64)> = vec![];
     let mut count = 0;
     // Mounted in the order of where the targets land (resolved inside the
@@ -447,8 +448,10 @@ fn apply(
                     op.describe()
                 )),
             }
+            if inside != op.target {
+                seen.push((op, id));
+            }
             placed.push((inside, op.describe()));
-            seen.push((op, id));
             continue;
         }
         let mnt = match (&src_fd, &op.what) {
@@ -479,16 +482,21 @@ fn apply(
             }
         }
         changed = Some(inside.clone());
+        if inside != op.target {
+            seen.push((op, new_id));
+        }
         placed.push((inside, op.describe()));
-        seen.push((op, new_id));
         count += 1;
         if fault == Some(count) {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         }
     }
     // Every mount of the plan is still where its target leads: none was
-    // covered, and none was reached by a way that a later mount changed (a
-    // rootfs symlink through a place that a built-in covers afterwards).
+    // reached by a way that a later mount changed (a rootfs symlink through
+    // a place that a built-in covers afterwards). A target whose way took
+    // no symlink lands where its name says, and nothing made later covers
+    // it or a directory above it (`placed`): only the others are looked at
+    // again.
     for (op, id) in &seen {
         let now =
             sys::resolve_in_root(root.as_fd(), &op.target).and_then(|fd| sys::mount_of(fd.as_fd()));
