@@ -9,7 +9,9 @@
 //!
 //! `off` reads the truth from mountinfo, never a remembered list: it unmounts
 //! what lies at or below DIR, deepest first, each one reached by a path with
-//! no symlink in it and checked by mount id before it is unmounted.
+//! no symlink in it and checked by mount id before it is unmounted; or, when
+//! the kernel says none of them is busy, the self-bind and all on it in one
+//! detach (see `all_idle`).
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -776,7 +778,7 @@ pub fn unmount_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
 /// user made below DIR before `on` stays. Returns the mount points left.
 /// `first` is the mount table as found (read by the caller). `at_once`:
 /// nothing of the sandbox is known to be still running, so that when no
-/// mount is busy the whole tree may go in one detach (see [`all_idle`]);
+/// mount is busy the whole tree may go in one detach (see `all_idle`);
 /// a process that could not be ended may use only its root, which would
 /// then be detached under it.
 pub fn unmount_ours(
