@@ -31,9 +31,13 @@ pub const FAULT_KILL_AFTER: &str = "CHROOT_TOOL_FAULT_KILL_AFTER_MOUNTS";
 #[derive(Debug, Default)]
 pub struct OnReport {
     pub mounted: Vec<String>,
-    /// How many mounts this call made: the self-bind and the copies of
-    /// what lay below DIR too, as `off` counts them.
-    pub made: usize,
+    /// How many mounts this call made, as `off` counts them (the
+    /// self-bind too), when each attach made one: `None` when a tree was
+    /// attached (an `rbind`, the copies of what lay below DIR), whose
+    /// mounts only the mount table counts.
+    pub made: Option<usize>,
+    /// A tree of mounts was attached (see `made`).
+    trees: bool,
     pub already: usize,
     /// Mount points found mounted differently than planned (left alone).
     pub differs: Vec<String>,
@@ -192,7 +196,7 @@ pub fn turn_on(dir: &Path, plan: &[Op], on_now: Option<bool>) -> Result<OnReport
             left.join(", ")
         ));
     }
-    report.made = undo.len();
+    report.made = (!report.trees).then_some(undo.len());
     Ok(report)
 }
 
@@ -255,6 +259,7 @@ fn apply(
         }
         undo.push(id);
         if !below.is_empty() {
+            report.trees = true;
             let bound = sys::open_root(dir)?;
             sys::set_attrs(bound.as_fd(), Attrs(0), Some(Propagation::Private), false)
                 .with_context(|| format!("making {} private", dir.display()))?;
@@ -458,6 +463,7 @@ fn apply(
         }
         let mnt = match (&src_fd, &op.what) {
             (Some(fd), What::Bind { recursive, .. }) => {
+                report.trees |= *recursive;
                 sys::clone_tree_fd(fd.as_fd(), *recursive, op.attrs, op.propagation)
             }
             _ => make_mount(op),
@@ -833,7 +839,10 @@ pub fn unmount_ours(
         // The first pass, with every mount on the self-bind: when none is
         // busy, all of them go at once (see `all_idle`).
         if let (true, Some(t), Some(r), None) = (at_once, tree, &root, &again) {
-            if all_idle(r.as_fd(), dir, t, &todo, mounts) {
+            if mounts.len() <= AT_ONCE_TABLE
+                && all_idle(r.as_fd(), dir, t, &todo, mounts)
+                && same_tree(t, &todo, &mountinfo::read()?)
+            {
                 root = None;
                 if detach_tree(dir, t).is_ok() {
                     again = Some(mountinfo::read()?);
@@ -865,14 +874,14 @@ pub fn unmount_ours(
 /// Whether the sandbox's mounts `todo`, all on its self-bind `t` (made
 /// private as one tree), may go in one lazy detach of `t`: each mount with
 /// nothing on it is idle by the kernel's own check ([`sys::all_idle_at`]),
-/// and each one with mounts on it (the `/dev` tmpfs) is a filesystem `on`
-/// made empty, holding nothing of the host's. The self-bind itself may be
-/// busy (a host shell in DIR), as in [`unmount_one`]. One detach is one
-/// RCU grace period where unmounting each mount is one each (about 30 µs
-/// apiece); with nothing busy, a lazy detach unmounts at once, as the
-/// unmounts one by one would. `false` when any of them is busy or cannot
-/// be checked that way: the careful way then unmounts them one by one and
-/// names what is busy.
+/// and the only one other than `t` with mounts on it is the `/dev` that
+/// `on` made ([`is_made_dev`]). The self-bind itself may be busy (a host
+/// shell in DIR), as in [`unmount_one`]. One detach is one RCU grace
+/// period where unmounting each mount is one each; with nothing busy, a
+/// lazy detach unmounts at once, as the unmounts one by one would. `false`
+/// when any of them is busy or cannot be checked that way (a host bind
+/// with a mount on it, a tmpfs of the user's): the careful way then
+/// unmounts them one by one and names what is busy.
 fn all_idle(root: BorrowedFd, dir: &Path, t: &Mount, todo: &[&Mount], mounts: &[Mount]) -> bool {
     use std::collections::BTreeMap;
     let mut leaves: BTreeMap<&Path, Vec<(&std::ffi::OsStr, u64)>> = BTreeMap::new();
@@ -887,12 +896,7 @@ fn all_idle(root: BorrowedFd, dir: &Path, t: &Mount, todo: &[&Mount], mounts: &[
             return false; // stacked on DIR itself
         };
         if mounts.iter().any(|c| c.parent == m.id) {
-            let made_empty = ["tmpfs", "devpts", "proc", "sysfs"].contains(&m.fstype.as_str())
-                && m.root == Path::new("/")
-                && mounts
-                    .iter()
-                    .all(|o| o.dev != m.dev || mountinfo::is_at_or_below(&o.point, dir));
-            if !made_empty {
+            if !is_made_dev(m, dir, mounts) {
                 return false;
             }
         } else {
@@ -919,6 +923,44 @@ fn all_idle(root: BorrowedFd, dir: &Path, t: &Mount, todo: &[&Mount], mounts: &[
         let names: Vec<&std::ffi::OsStr> = names.iter().map(|(n, _)| *n).collect();
         there && sys::all_idle_at(at, &names).unwrap_or(false)
     })
+}
+
+/// The longest mount table with which `off` detaches the sandbox's tree
+/// at once: doing so reads the table once more, which on a host with many
+/// mounts costs more than the grace periods it saves.
+const AT_ONCE_TABLE: usize = 512;
+
+/// Whether the self-bind `t` has exactly the mounts `todo` on it in the
+/// mount table `now`, read again after they were checked: one mounted on
+/// it meanwhile would go with it unchecked.
+fn same_tree(t: &Mount, todo: &[&Mount], now: &[Mount]) -> bool {
+    let mut then: Vec<u64> = todo.iter().map(|m| m.id).collect();
+    let mut there: Vec<u64> = now
+        .iter()
+        .filter(|m| m.id == t.id || descends_from(m, &[t.id], now))
+        .map(|m| m.id)
+        .collect();
+    then.sort_unstable();
+    there.sort_unstable();
+    then == there
+}
+
+/// Whether `m`, a mount with mounts on it, is the fresh `/dev` that `on`
+/// made: a whole tmpfs at DIR/dev with `on`'s options, seen nowhere else
+/// in the table (not a copy of a tmpfs the user mounted below DIR, whose
+/// original lies under the self-bind). Mounts on it the kernel checks one
+/// by one; a use of that tmpfs itself (a working directory, or a file open
+/// in it) is not seen, and keeps it, empty of anything but what `on` and
+/// the sandbox put there, once detached.
+fn is_made_dev(m: &Mount, dir: &Path, mounts: &[Mount]) -> bool {
+    let opts: Vec<&str> = m.super_options.split(',').collect();
+    m.point == dir.join("dev")
+        && m.fstype == "tmpfs"
+        && m.source == "tmpfs"
+        && m.root == Path::new("/")
+        && opts.contains(&"size=4096k")
+        && opts.contains(&"mode=755")
+        && mounts.iter().all(|o| o.id == m.id || o.dev != m.dev)
 }
 
 /// Detaches the self-bind `t` at `dir` and everything on it, in one call,

@@ -475,18 +475,30 @@ impl Sandbox {
             return Ok(Switched::Held { holder: h, differs });
         }
         let Some(spec) = spec else {
+            // Counted as `off` counts: the sandbox's own mounts (the
+            // self-bind at DIR and every mount on it), so that `on` then
+            // `off` say the same number: those this call made, or, when it
+            // attached whole trees, as the mount table says after and before.
+            let own = || -> Result<usize> {
+                Ok(engine::own_mounts(&self.dir, &mountinfo::read()?).len())
+            };
             // Off, as a rule, DIR is no mount point: no table to read.
-            let was_on =
-                engine::is_mount_point(&self.dir)? && engine::is_on(&self.dir, &mountinfo::read()?);
+            let table = match engine::is_mount_point(&self.dir)? {
+                true => Some(mountinfo::read()?),
+                false => None,
+            };
+            let was_on = table.as_ref().is_some_and(|m| engine::is_on(&self.dir, m));
+            let before = table.map_or(0, |m| engine::own_mounts(&self.dir, &m).len());
             let report = self.turn_on(&self.plan_of(conf)?, Some(was_on))?;
             for d in report.differs.iter().chain(&report.warnings) {
                 warn(show::error_line([d]));
             }
-            // Counted as `off` counts: the sandbox's own mounts (the
-            // self-bind at DIR and every mount on it), here those this
-            // call made, so that `on` then `off` say the same number.
+            let mounted = match report.made {
+                Some(n) => n,
+                None => own()?.saturating_sub(before),
+            };
             return Ok(Switched::Mounted {
-                mounted: report.made,
+                mounted,
                 already: report.already,
                 was_on,
             });

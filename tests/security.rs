@@ -1298,45 +1298,78 @@ fn off_with_a_busy_mount_fails_and_names_it() {
 
 /// `off` takes the sandbox's mounts in one detach only when none is busy
 /// (see `engine::all_idle`): a device bind held by an open file, a mount
-/// in a nested bind, a nested host bind held itself, a mount someone made
-/// on a sandbox's mount after `on`: each still makes `off` fail, naming
-/// it, and leaves it in place. A host shell in the sandbox's own `/dev`
-/// (a tmpfs `on` made, holding nothing of the host's) does not hold `off`
-/// back: nothing is left in the mount table, and the shell lives on.
+/// in a nested bind, a nested host bind held itself, a `[bind]` under
+/// `/tmp` with `/tmp` itself held, a mount someone made on a sandbox's
+/// mount after `on` (held, or its parent held), a tmpfs of the user's
+/// mounted below DIR before `on` and held: each still makes `off` fail,
+/// naming it, and leaves it in place. A host process in the sandbox's own
+/// `/dev` (a tmpfs `on` made) does not hold `off` back: nothing is left in
+/// the mount table, and the process lives on.
 #[test]
 fn off_at_once_only_when_nothing_is_busy() {
     let ns = Ns::new();
     let mut t = Tally::new("off at once");
     let root = ns.busybox_root("sb");
-    let outer = ns.tmp.path().join("outer");
-    fs::create_dir_all(outer.join("inner")).unwrap();
-    let inner = ns.tmp.path().join("inner-src");
-    fs::create_dir_all(&inner).unwrap();
+    let src = |name: &str| {
+        let p = ns.tmp.path().join(name);
+        fs::create_dir_all(&p).unwrap();
+        d(&p).to_string()
+    };
+    src("outer/inner");
     let nested = format!(
         "[bind]\ntgt:/outer src:{}\ntgt:/outer/inner src:{}\n",
-        d(&outer),
-        d(&inner)
+        src("outer"),
+        src("inner-src")
     );
+    let under_tmp = format!("[bind]\ntgt:/tmp/shared src:{}\n", src("shared"));
     let r = d(&root).to_string();
-    for (point, hold, busy) in [
-        ("/dev/null", format!("exec 3<{r}/dev/null; exec sleep 1000"), true),
-        ("/outer/inner", format!("cd {r}/outer/inner && exec sleep 1000"), true),
-        ("/outer", format!("cd {r}/outer && exec sleep 1000"), true),
+    let user_tmpfs = format!(
+        "mkdir -p {r}/work && mount -t tmpfs userdata {r}/work && echo x > {r}/work/notes \
+         && mkdir {r}/work/cache && mount -t tmpfs cache {r}/work/cache"
+    );
+    // (busy point, tool.conf, before `on`, the holder, busy?, after)
+    let cases = [
+        ("/dev/null", "", "", format!("exec 3<{r}/dev/null; exec sleep 1000"), true, ""),
+        ("/outer/inner", nested.as_str(), "", format!("cd {r}/outer/inner && exec sleep 1000"), true, ""),
+        ("/outer", nested.as_str(), "", format!("cd {r}/outer && exec sleep 1000"), true, ""),
+        ("/tmp", under_tmp.as_str(), "", format!("cd {r}/tmp && exec sleep 1000"), true, ""),
         (
             "/tmp/late",
+            "",
+            "",
             format!("mkdir {r}/tmp/late && mount -t tmpfs late {r}/tmp/late && cd {r}/tmp/late && exec sleep 1000"),
             true,
+            "",
         ),
-        ("/dev", format!("cd {r}/dev && exec sleep 1000"), false),
-    ] {
+        (
+            "/tmp",
+            "",
+            "",
+            format!(": > {r}/tmp/file && mkdir {r}/tmp/x && mount -t tmpfs late {r}/tmp/x && exec 3<{r}/tmp/file; exec sleep 1000"),
+            true,
+            "",
+        ),
+        (
+            "/work",
+            "",
+            user_tmpfs.as_str(),
+            format!("exec 3>>{r}/work/notes; exec sleep 1000"),
+            true,
+            "work",
+        ),
+        ("/dev", "", "", format!("cd {r}/dev && exec sleep 1000"), false, ""),
+        ("/dev", "", "", format!("exec 3<{r}/dev; exec sleep 1000"), false, ""),
+    ];
+    for (point, tool_conf, before, hold, busy, after) in &cases {
         t.faults += 1;
-        // The nested binds only where they are the case: a host bind with
-        // a mount on it sends every `off` the careful way.
-        conf(&root, if point.starts_with("/outer") { &nested } else { "" });
+        conf(&root, tool_conf);
+        if !before.is_empty() {
+            assert!(ns.sh(before).status.success(), "{before}");
+        }
         ok(&ns.run(&["on", "-d", &r]));
-        let mut holder = host_holder(&ns, &hold);
+        let mut holder = host_holder(&ns, hold);
         let o = ns.run(&["off", "--timeout", "0.2", "-d", &r]);
-        if busy {
+        if *busy {
             assert_left_and_named(&ns, &o, &root, point);
         } else {
             assert_eq!(code(&o), 0, "{point}: {}", stderr(&o));
@@ -1349,9 +1382,103 @@ fn off_at_once_only_when_nothing_is_busy() {
         let _ = holder.0.kill();
         common::wait_within(&mut holder.0, common::DEADLINE);
         ok(&ns.run(&["off", "-d", &r]));
+        if !after.is_empty() {
+            let user = format!("{r}/{after}");
+            assert!(ns.sh(&format!("umount -R {user}")).status.success());
+        }
         t.left(&ns, &root);
     }
-    t.finish(0, 5);
+    t.finish(0, cases.len());
+}
+
+/// A mount made on the sandbox while `off` checks its mounts (after it
+/// read the mount table) is not taken along unchecked: `off` reads the
+/// table again before the one detach, and goes the careful way. The
+/// check is held back by `strace`'s fault injection; whichever way the
+/// race falls, the mount in use is named and left.
+#[test]
+fn a_mount_made_while_off_checks_is_not_detached_unchecked() {
+    let ns = Ns::new();
+    let mut t = Tally::new("mount during off");
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    t.faults += 1;
+    fs::create_dir_all(root.join("mnt")).unwrap();
+    ok(&ns.run(&["on", "-d", &r]));
+    let trace = ns.tmp.path().join("strace.log");
+    let mut off = ns
+        .cmd("strace")
+        .args(["-o", d(&trace), "-e", "trace=umount2"])
+        .args(["-e", "inject=umount2:delay_enter=3000000:when=1"])
+        .arg(common::BIN)
+        .args(["off", "--timeout", "0.2", "-d", &r])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("strace is needed (apt-get install strace)");
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut holder = host_holder(
+        &ns,
+        &format!("mount -t tmpfs racer {r}/mnt && cd {r}/mnt && exec sleep 1000"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while off.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = off.kill();
+            panic!("off did not end");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = off.wait_with_output().unwrap();
+    assert_left_and_named(&ns, &o, &root, "/mnt");
+    let _ = holder.0.kill();
+    common::wait_within(&mut holder.0, common::DEADLINE);
+    ok(&ns.run(&["off", "-d", &r]));
+    t.left(&ns, &root);
+    t.finish(0, 1);
+}
+
+/// `on` and `off` count the same mounts, trees included: an `rbind` of a
+/// host tree with mounts in it, and a user's mount below DIR with one in
+/// it (copied onto the self-bind as a tree).
+#[test]
+fn on_and_off_count_the_same_mounts() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    // "DIR is on (N mounted, ...)", "DIR is off (N unmounted, ...)".
+    let count = |out: &str| -> usize {
+        let at = out.rfind('(').unwrap_or_else(|| panic!("{out}"));
+        out[at + 1..]
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{out}"))
+    };
+    let plain = count(&ok(&ns.run(&["on", "-d", &r])));
+    assert_eq!(count(&ok(&ns.run(&["off", "-d", &r]))), plain);
+    let tree = ns.tmp.path().join("tree");
+    let tr = d(&tree).to_string();
+    fs::create_dir_all(&tree).unwrap();
+    conf(&root, &format!("[bind]\ntgt:/data src:{tr} opt:rbind\n"));
+    let made = ns.sh(&format!(
+        "mkdir -p {tr}/a {tr}/b {r}/work && mount -t tmpfs a {tr}/a && mount -t tmpfs b {tr}/b \
+         && mount -t tmpfs w {r}/work && mkdir {r}/work/c && mount -t tmpfs c {r}/work/c"
+    ));
+    assert!(made.status.success());
+    let on = ok(&ns.run(&["on", "-d", &r]));
+    let off = ok(&ns.run(&["off", "-d", &r]));
+    // /data's three mounts and the copies of /work's two, besides the plan's.
+    assert_eq!(
+        (count(&on), count(&off)),
+        (plain + 5, plain + 5),
+        "{on}{off}"
+    );
+    assert!(ns
+        .sh(&format!("umount -R {r}/work {tr}/a {tr}/b"))
+        .status
+        .success());
 }
 
 #[test]

@@ -252,12 +252,32 @@ pub enum HostPath {
 
 /// Host directories that [`open_host_path`] reached by names alone (no
 /// symlink, no `..` on the way) and found outside the sandbox, each by the
-/// path that spells it: a later path through one of them starts there
-/// (`on` opens the six device nodes of `/dev` one after the other). What
-/// was checked is the object the descriptor holds, whatever the path
-/// names since.
+/// path that spells it and its device and inode: a later path through one
+/// of them starts there (`on` opens the six device nodes of `/dev` one after
+/// the other), once that path, opened again with no symlink followed, is
+/// still the same directory.
 #[derive(Default)]
-pub struct HostDirs(Vec<(PathBuf, OwnedFd)>);
+pub struct HostDirs(Vec<(PathBuf, (u64, u64))>);
+
+impl HostDirs {
+    /// The deepest directory kept that `path` passes through, opened again
+    /// by its names, when it is still the one that was checked.
+    fn start(&self, path: &Path) -> Option<(PathBuf, OwnedFd)> {
+        let (p, id) = self
+            .0
+            .iter()
+            .filter(|(p, _)| path.is_absolute() && path.starts_with(p))
+            .max_by_key(|(p, _)| p.components().count())?;
+        let fd = openat2(
+            nix::fcntl::AT_FDCWD,
+            p.as_path(),
+            how(ResolveFlag::RESOLVE_NO_SYMLINKS),
+        )
+        .ok()?;
+        let st = nix::sys::stat::fstat(fd.as_fd()).ok()?;
+        ((st.st_dev, st.st_ino) == *id).then(|| (p.clone(), fd))
+    }
+}
 
 /// Opens the host path `path` one component at a time (symlinks on the host
 /// followed by hand, at most 40), asking `inside` about every object
@@ -292,18 +312,13 @@ pub fn open_host_path(
         .collect();
     // The names walked so far, while the way is names alone from `/`.
     let mut spelled: Option<PathBuf> = path.is_absolute().then(|| PathBuf::from("/"));
-    let mut cur = match seen
-        .0
-        .iter()
-        .filter(|(p, _)| path.is_absolute() && path.starts_with(p))
-        .max_by_key(|(p, _)| p.components().count())
-    {
+    let mut cur = match seen.start(path) {
         Some((p, fd)) => {
             for _ in 1..p.components().count() {
                 todo.pop_front();
             }
-            spelled = Some(p.clone());
-            fd.try_clone()?
+            spelled = Some(p);
+            fd
         }
         None => slash()?,
     };
@@ -346,7 +361,8 @@ pub fn open_host_path(
             if name == ".." {
                 spelled = None;
             } else if seen.0.iter().all(|(s, _)| s != p) {
-                seen.0.push((p.clone(), cur.try_clone()?));
+                let st = nix::sys::stat::fstat(cur.as_fd())?;
+                seen.0.push((p.clone(), (st.st_dev, st.st_ino)));
                 p.push(&name);
             } else {
                 p.push(&name);
@@ -521,6 +537,17 @@ mod tests {
         }
         assert!(seen.0.iter().any(|(p, _)| p == &link.path().join("x")));
         assert!(!seen.0.iter().any(|(p, _)| p.starts_with(&dir)));
+        // A directory kept, renamed and made again: the path's new one.
+        std::fs::rename(link.path().join("x"), link.path().join("x-old")).unwrap();
+        std::fs::create_dir(link.path().join("x")).unwrap();
+        std::fs::write(link.path().join("x/f"), "").unwrap();
+        match open_host_path(r.as_fd(), &link.path().join("x/f"), &inside, &mut seen).unwrap() {
+            HostPath::Host(fd) => assert_eq!(
+                crate::sys::where_is(fd.as_fd()).unwrap(),
+                link.path().join("x/f")
+            ),
+            HostPath::InRoot(_) => panic!("taken for a path inside"),
+        }
         // A host path stays one.
         assert!(matches!(
             open_host_path(r.as_fd(), link.path(), &inside, &mut HostDirs::default()).unwrap(),
