@@ -9,9 +9,7 @@
 //!
 //! `off` reads the truth from mountinfo, never a remembered list: it unmounts
 //! what lies at or below DIR, deepest first, each one reached by a path with
-//! no symlink in it and checked by mount id before it is unmounted; or, when
-//! the kernel says none of them is busy, the self-bind and all on it in one
-//! detach (see `all_idle`).
+//! no symlink in it and checked by mount id before it is unmounted.
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -359,6 +357,8 @@ fn apply(
         .collect();
     let mut changed: Option<PathBuf> = None;
     let mut host_dirs = sys::resolve::HostDirs::default();
+    // The mount table read again for bind sources (see `in_tree`).
+    let again = std::cell::RefCell::new(None);
     while !todo.is_empty() {
         if let Some(c) = changed.take() {
             for t in todo.iter_mut() {
@@ -385,7 +385,7 @@ fn apply(
         // symlinks cannot reach the host.
         let src_fd = match &op.what {
             What::Bind { src, .. } => {
-                let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts);
+                let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts, &again);
                 let fd =
                     match sys::resolve::open_host_path(root.as_fd(), src, &inside, &mut host_dirs)
                         .with_context(|| {
@@ -626,7 +626,8 @@ pub(crate) fn open_bind_source(root: BorrowedFd, src: &Path) -> Result<OwnedFd> 
         .find(|m| m.id == root_id)
         .map(|m| (m.dev.clone(), m.root.clone()))
         .ok_or_else(|| anyhow!("the sandbox's root is not in the mount table"))?;
-    let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts);
+    let again = std::cell::RefCell::new(None);
+    let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts, &again);
     match sys::resolve::open_host_path(root, src, &inside, &mut Default::default())? {
         sys::resolve::HostPath::Host(fd) | sys::resolve::HostPath::InRoot(fd) => Ok(fd),
     }
@@ -660,35 +661,47 @@ fn in_tree(
     fd: BorrowedFd,
     tree: &(String, PathBuf),
     mounts: &[Mount],
+    again: &std::cell::RefCell<Option<Vec<Mount>>>,
 ) -> io::Result<Option<PathBuf>> {
-    let (id, _) = sys::mount_of(fd)?;
-    let fresh;
-    let m = match mounts.iter().find(|m| m.id == id) {
+    // The table may be older than the mount: the id of a mount gone since,
+    // taken again by a new one (a bind of DIR where it was), is not that
+    // mount. Its place and its device (but on btrfs and overlayfs, whose
+    // files may show the device of a subvolume or a layer) must be those
+    // the table gives, or the table is read again.
+    let (id, dev) = sys::mount_and_dev(fd)?;
+    let at = sys::where_is(fd)?;
+    let fits = |m: &&Mount| {
+        m.id == id
+            && at.starts_with(&m.point)
+            && (m.dev == dev || ["btrfs", "overlay"].contains(&m.fstype.as_str()))
+    };
+    let mut again = again.borrow_mut();
+    let known = mounts
+        .iter()
+        .chain(again.iter().flatten())
+        .find(fits)
+        .cloned();
+    let m = match known {
         Some(m) => m,
         None => {
-            fresh = mountinfo::read()?;
-            match fresh.iter().find(|m| m.id == id) {
-                Some(m) => return in_mount(fd, m, tree),
-                None => {
-                    return Err(io::Error::other(format!(
-                        "mount {id} not in the mount table"
-                    )))
-                }
-            }
+            let fresh = mountinfo::read()?;
+            let m = fresh.iter().find(|m| m.id == id).cloned();
+            *again = Some(fresh);
+            m.ok_or_else(|| io::Error::other(format!("mount {id} not in the mount table")))?
         }
     };
-    in_mount(fd, m, tree)
+    in_mount(&at, &m, tree)
 }
 
-fn in_mount(fd: BorrowedFd, m: &Mount, tree: &(String, PathBuf)) -> io::Result<Option<PathBuf>> {
+/// [`in_tree`] for what lies at `at` on the mount `m`.
+fn in_mount(at: &Path, m: &Mount, tree: &(String, PathBuf)) -> io::Result<Option<PathBuf>> {
     if m.dev != tree.0 {
         return Ok(None);
     }
-    let at = sys::where_is(fd)?;
     let rel = at.strip_prefix(&m.point).map_err(|_| {
         io::Error::other(format!(
             "{} is not below its mount point {}",
-            show::path(&at),
+            show::path(at),
             show::path(&m.point)
         ))
     })?;
@@ -776,22 +789,17 @@ fn make_symlink(root: BorrowedFd, target: &Path, to: &Path, allowed: &[u64]) -> 
 /// self-bind is there, only it and what was mounted on it go (see
 /// [`ours`]). Returns the mount points that are still there.
 pub fn unmount_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    unmount_ours(dir, None, mountinfo::read()?, true)
+    unmount_ours(dir, None, mountinfo::read()?)
 }
 
 /// Unmounts the sandbox's mounts ([`ours`], `plan` deciding for a sandbox
 /// without a self-bind), deepest first, until nothing changes; a mount the
 /// user made below DIR before `on` stays. Returns the mount points left.
-/// `first` is the mount table as found (read by the caller). `at_once`:
-/// nothing of the sandbox is known to be still running, so that when no
-/// mount is busy the whole tree may go in one detach (see `all_idle`);
-/// a process that could not be ended may use only its root, which would
-/// then be detached under it.
+/// `first` is the mount table as found (read by the caller).
 pub fn unmount_ours(
     dir: &Path,
     plan: Option<&[Op]>,
     first: Vec<Mount>,
-    at_once: bool,
 ) -> io::Result<Vec<PathBuf>> {
     // Decided once, on the table as found: the self-bind goes last, and
     // what lay below it before `on` must not become "ours" once it is gone.
@@ -836,21 +844,6 @@ pub fn unmount_ours(
                 let _ = make_private(r.as_fd(), dir, m, false);
             }
         }
-        // The first pass, with every mount on the self-bind: when none is
-        // busy, all of them go at once (see `all_idle`).
-        if let (true, Some(t), Some(r), None) = (at_once, tree, &root, &again) {
-            if mounts.len() <= AT_ONCE_TABLE
-                && all_idle(r.as_fd(), dir, t, &todo, mounts)
-                && same_tree(t, &todo, &mountinfo::read()?)
-            {
-                root = None;
-                if detach_tree(dir, t).is_ok() {
-                    again = Some(mountinfo::read()?);
-                    continue;
-                }
-                root = sys::open_root(dir).ok();
-            }
-        }
         let mut progress = false;
         for m in &todo {
             if m.point == dir {
@@ -869,114 +862,6 @@ pub fn unmount_ours(
         }
         again = Some(mountinfo::read()?);
     }
-}
-
-/// Whether the sandbox's mounts `todo`, all on its self-bind `t` (made
-/// private as one tree), may go in one lazy detach of `t`: each mount with
-/// nothing on it is idle by the kernel's own check ([`sys::all_idle_at`]),
-/// and the only one other than `t` with mounts on it is the `/dev` that
-/// `on` made ([`is_made_dev`]). The self-bind itself may be busy (a host
-/// shell in DIR), as in [`unmount_one`]. One detach is one RCU grace
-/// period where unmounting each mount is one each; with nothing busy, a
-/// lazy detach unmounts at once, as the unmounts one by one would. `false`
-/// when any of them is busy or cannot be checked that way (a host bind
-/// with a mount on it, a tmpfs of the user's): the careful way then
-/// unmounts them one by one and names what is busy.
-fn all_idle(root: BorrowedFd, dir: &Path, t: &Mount, todo: &[&Mount], mounts: &[Mount]) -> bool {
-    use std::collections::BTreeMap;
-    let mut leaves: BTreeMap<&Path, Vec<(&std::ffi::OsStr, u64)>> = BTreeMap::new();
-    for m in todo.iter().filter(|m| m.id != t.id) {
-        if !descends_from(m, &[t.id], mounts) {
-            return false;
-        }
-        let Ok(rel) = m.point.strip_prefix(dir) else {
-            return false;
-        };
-        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
-            return false; // stacked on DIR itself
-        };
-        if mounts.iter().any(|c| c.parent == m.id) {
-            if !is_made_dev(m, dir, mounts) {
-                return false;
-            }
-        } else {
-            leaves.entry(parent).or_default().push((name, m.id));
-        }
-    }
-    leaves.iter().all(|(parent, names)| {
-        let owned;
-        let at = if parent.as_os_str().is_empty() {
-            root
-        } else {
-            match sys::resolve_beneath(root, parent) {
-                Ok(fd) => {
-                    owned = fd;
-                    owned.as_fd()
-                }
-                Err(_) => return false,
-            }
-        };
-        // Each name is still the mount the table showed there, on top.
-        let there = names
-            .iter()
-            .all(|(n, id)| sys::entry_at(at, n).is_ok_and(|e| e.mount_root && e.mount_id == *id));
-        let names: Vec<&std::ffi::OsStr> = names.iter().map(|(n, _)| *n).collect();
-        there && sys::all_idle_at(at, &names).unwrap_or(false)
-    })
-}
-
-/// The longest mount table with which `off` detaches the sandbox's tree
-/// at once: doing so reads the table once more, which on a host with many
-/// mounts costs more than the grace periods it saves.
-const AT_ONCE_TABLE: usize = 512;
-
-/// Whether the self-bind `t` has exactly the mounts `todo` on it in the
-/// mount table `now`, read again after they were checked: one mounted on
-/// it meanwhile would go with it unchecked.
-fn same_tree(t: &Mount, todo: &[&Mount], now: &[Mount]) -> bool {
-    let mut then: Vec<u64> = todo.iter().map(|m| m.id).collect();
-    let mut there: Vec<u64> = now
-        .iter()
-        .filter(|m| m.id == t.id || descends_from(m, &[t.id], now))
-        .map(|m| m.id)
-        .collect();
-    then.sort_unstable();
-    there.sort_unstable();
-    then == there
-}
-
-/// Whether `m`, a mount with mounts on it, is the fresh `/dev` that `on`
-/// made: a whole tmpfs at DIR/dev with `on`'s options, seen nowhere else
-/// in the table (not a copy of a tmpfs the user mounted below DIR, whose
-/// original lies under the self-bind). Mounts on it the kernel checks one
-/// by one; a use of that tmpfs itself (a working directory, or a file open
-/// in it) is not seen, and keeps it, empty of anything but what `on` and
-/// the sandbox put there, once detached.
-fn is_made_dev(m: &Mount, dir: &Path, mounts: &[Mount]) -> bool {
-    let opts: Vec<&str> = m.super_options.split(',').collect();
-    m.point == dir.join("dev")
-        && m.fstype == "tmpfs"
-        && m.source == "tmpfs"
-        && m.root == Path::new("/")
-        && opts.contains(&"size=4096k")
-        && opts.contains(&"mode=755")
-        && mounts.iter().all(|o| o.id == m.id || o.dev != m.dev)
-}
-
-/// Detaches the self-bind `t` at `dir` and everything on it, in one call,
-/// if it is still the mount on top at `dir`.
-fn detach_tree(dir: &Path, t: &Mount) -> Result<()> {
-    let (Some(p), Some(name)) = (dir.parent(), dir.file_name()) else {
-        bail!("no parent");
-    };
-    let parent = sys::open_path(p)?;
-    let e = sys::entry_at(parent.as_fd(), name)?;
-    if !e.mount_root || e.mount_id != t.id {
-        bail!("{} is covered", show::path(dir));
-    }
-    sys::unmount_at(parent.as_fd(), name, true)?;
-    crate::owned::forget(t.id);
-    Ok(())
 }
 
 /// The sandbox's own mounts: `on`'s self-binds at `dir` and every mount
@@ -1097,4 +982,34 @@ fn unmount_ids(dir: &Path, ids: &[u64]) -> Vec<String> {
         }
     }
     left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table older than the mount it is asked about: the id is there,
+    /// but for another mount (gone since, its id taken again). What lies
+    /// on the mount is judged on the table read again, not on the old line.
+    #[test]
+    fn in_tree_reads_the_table_again_for_an_id_taken_again() {
+        let now = mountinfo::read().unwrap();
+        let etc = sys::open_path(Path::new("/etc")).unwrap();
+        let (id, _) = sys::mount_of(etc.as_fd()).unwrap();
+        let real = now.iter().find(|m| m.id == id).unwrap().clone();
+        // The sandbox: the whole filesystem /etc lies on, as mounted there.
+        let tree = (real.dev.clone(), real.root.clone());
+        let want = in_tree(etc.as_fd(), &tree, &now, &Default::default()).unwrap();
+        assert!(want.is_some());
+        // The same id in an old table, for a tmpfs mounted at the same place.
+        let old = vec![Mount {
+            dev: "0:999999".into(),
+            fstype: "tmpfs".into(),
+            root: "/".into(),
+            ..real
+        }];
+        let again = Default::default();
+        assert_eq!(in_tree(etc.as_fd(), &tree, &old, &again).unwrap(), want);
+        assert!(again.borrow().is_some(), "the table was not read again");
+    }
 }

@@ -610,7 +610,7 @@ impl Sandbox {
         if processes > 0 || !alive.is_empty() {
             mounts = mountinfo::read()?;
         }
-        let left = engine::unmount_ours(&self.dir, plan.as_deref(), mounts, alive.is_empty())?;
+        let left = engine::unmount_ours(&self.dir, plan.as_deref(), mounts)?;
         if !left.is_empty() {
             let list: Vec<String> = left.iter().map(show::path).collect();
             let who = if alive.is_empty() {

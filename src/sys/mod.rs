@@ -274,6 +274,29 @@ pub fn mount_of(fd: BorrowedFd) -> io::Result<(u64, bool)> {
 
 /// The device of the filesystem `fd` is on, as the mount table writes it
 /// (`major:minor`).
+/// The id of the mount `fd` lies on and the device (`major:minor`) of the
+/// file, from one `statx`.
+pub fn mount_and_dev(fd: BorrowedFd) -> io::Result<(u64, String)> {
+    // SAFETY: statx fills our zeroed struct.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            EMPTY.as_ptr().cast(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_MNT_ID,
+            &mut st,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((
+        st.stx_mnt_id,
+        format!("{}:{}", st.stx_dev_major, st.stx_dev_minor),
+    ))
+}
+
 pub fn dev_of(fd: BorrowedFd) -> io::Result<String> {
     let st = nix::sys::stat::fstat(fd)?;
     Ok(format!(
@@ -339,37 +362,6 @@ pub fn unmount_at(parent: BorrowedFd, name: &std::ffi::OsStr, detach: bool) -> i
     let r = nix::mount::umount2(name, flags);
     nix::unistd::chdir("/")?;
     r.map_err(io::Error::from)
-}
-
-/// Whether the mounts on `names` in the directory `parent` (the last
-/// component never followed) are all idle: nothing mounted on them and
-/// nothing (an open file, a working directory, a root) using them. This is
-/// the kernel's own check before an unmount, made by `MNT_EXPIRE`'s first
-/// call, which unmounts nothing and only marks the mount as expired (a mark
-/// that any use clears); a mount already marked is unmounted by it, which
-/// counts as idle. It costs no RCU grace period, where each unmount does.
-/// The first busy one ends the check (`Ok(false)`). The working directory
-/// moves as in [`unmount_at`].
-pub fn all_idle_at(parent: BorrowedFd, names: &[&std::ffi::OsStr]) -> io::Result<bool> {
-    use nix::errno::Errno;
-    use nix::mount::MntFlags;
-    nix::unistd::fchdir(parent)?;
-    let mut r = Ok(true);
-    for name in names {
-        match nix::mount::umount2(*name, MntFlags::UMOUNT_NOFOLLOW | MntFlags::MNT_EXPIRE) {
-            Err(Errno::EAGAIN) | Ok(()) => {}
-            Err(Errno::EBUSY) => {
-                r = Ok(false);
-                break;
-            }
-            Err(e) => {
-                r = Err(e.into());
-                break;
-            }
-        }
-    }
-    nix::unistd::chdir("/")?;
-    r
 }
 
 /// `/proc/self/fd/N`: a path the kernel resolves to exactly what `fd` refers to.
