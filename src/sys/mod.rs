@@ -254,6 +254,13 @@ pub fn attach(mnt: BorrowedFd, target: BorrowedFd) -> io::Result<()> {
 
 /// The mount `fd` lies on, and whether `fd` is that mount's root.
 pub fn mount_of(fd: BorrowedFd) -> io::Result<(u64, bool)> {
+    let st = statx_mount(fd)?;
+    let root = st.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+    Ok((st.stx_mnt_id, root))
+}
+
+/// `statx` of what `fd` names, with its mount id.
+fn statx_mount(fd: BorrowedFd) -> io::Result<libc::statx> {
     // SAFETY: statx fills our zeroed struct.
     let mut st: libc::statx = unsafe { std::mem::zeroed() };
     let r = unsafe {
@@ -268,8 +275,7 @@ pub fn mount_of(fd: BorrowedFd) -> io::Result<(u64, bool)> {
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    let root = st.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
-    Ok((st.stx_mnt_id, root))
+    Ok(st)
 }
 
 /// The device of the filesystem `fd` is on, as the mount table writes it
@@ -277,20 +283,7 @@ pub fn mount_of(fd: BorrowedFd) -> io::Result<(u64, bool)> {
 /// The id of the mount `fd` lies on and the device (`major:minor`) of the
 /// file, from one `statx`.
 pub fn mount_and_dev(fd: BorrowedFd) -> io::Result<(u64, String)> {
-    // SAFETY: statx fills our zeroed struct.
-    let mut st: libc::statx = unsafe { std::mem::zeroed() };
-    let r = unsafe {
-        libc::statx(
-            fd.as_raw_fd(),
-            EMPTY.as_ptr().cast(),
-            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_MNT_ID,
-            &mut st,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let st = statx_mount(fd)?;
     Ok((
         st.stx_mnt_id,
         format!("{}:{}", st.stx_dev_major, st.stx_dev_minor),
