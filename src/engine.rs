@@ -229,14 +229,17 @@ fn apply(
         // private. Attached with the self-bind, they would also be copied
         // into the namespaces that share DIR's mount (a systemd host's),
         // where `off` could not take the self-bind's copy along.
+        // DIR held open first: the mount it lies on cannot go, nor its id
+        // be taken by another, while the table read next is used, and the
+        // self-bind is a bind of what was held.
+        let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
+        let (at, _) = sys::mount_of(target.as_fd())?;
         let table = mountinfo::read().context("reading /proc/self/mountinfo")?;
         let below = submounts_below(dir, &table)?;
-        let tree = sys::clone_tree(dir, false, Attrs(0), Propagation::Private)
+        let tree = sys::clone_tree_fd(target.as_fd(), false, Attrs(0), Propagation::Private)
             .with_context(|| format!("binding {} onto itself", dir.display()))?;
-        let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
         // What the self-bind will show: DIR's filesystem and DIR's path in
         // it, from the mount DIR lies on (by id) and DIR's path below it.
-        let (at, _) = sys::mount_of(target.as_fd())?;
         pre = table
             .iter()
             .find(|m| m.id == at)
@@ -372,11 +375,11 @@ fn apply(
             }
         }
         let next = (0..todo.len()).min_by_key(|&i| todo[i].1).unwrap_or(0);
-        let op = todo.remove(next).0;
+        let (op, _, landed) = todo.remove(next);
         let ctx = || format!("{} ({})", op.describe(), op.origin_note());
         if let What::Symlink { to } = &op.what {
             make_symlink(root.as_fd(), &op.target, to, &creatable).with_context(ctx)?;
-            changed = Some(op.target.clone());
+            changed = Some(landed.unwrap_or_else(|| op.target.clone()));
             continue;
         }
         // A bind source is opened on the host one component at a time; from
@@ -385,7 +388,8 @@ fn apply(
         // symlinks cannot reach the host.
         let src_fd = match &op.what {
             What::Bind { src, .. } => {
-                let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts, &again);
+                let made: &[u64] = undo;
+                let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts, made, &again);
                 let fd =
                     match sys::resolve::open_host_path(root.as_fd(), src, &inside, &mut host_dirs)
                         .with_context(|| {
@@ -627,7 +631,7 @@ pub(crate) fn open_bind_source(root: BorrowedFd, src: &Path) -> Result<OwnedFd> 
         .map(|m| (m.dev.clone(), m.root.clone()))
         .ok_or_else(|| anyhow!("the sandbox's root is not in the mount table"))?;
     let again = std::cell::RefCell::new(None);
-    let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts, &again);
+    let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts, &[], &again);
     match sys::resolve::open_host_path(root, src, &inside, &mut Default::default())? {
         sys::resolve::HostPath::Host(fd) | sys::resolve::HostPath::InRoot(fd) => Ok(fd),
     }
@@ -661,13 +665,15 @@ fn in_tree(
     fd: BorrowedFd,
     tree: &(String, PathBuf),
     mounts: &[Mount],
+    made: &[u64],
     again: &std::cell::RefCell<Option<Vec<Mount>>>,
 ) -> io::Result<Option<PathBuf>> {
     // The table may be older than the mount: the id of a mount gone since,
-    // taken again by a new one (a bind of DIR where it was), is not that
-    // mount. Its place and its device (but on btrfs and overlayfs, whose
-    // files may show the device of a subvolume or a layer) must be those
-    // the table gives, or the table is read again.
+    // taken again by a new one (a bind of DIR where it was, or one this
+    // call made: `made`), is not that mount. Its place and its device (but
+    // on btrfs and overlayfs, whose files may show the device of a
+    // subvolume or a layer) must be those the table gives, or the table is
+    // read again.
     let (id, dev) = sys::mount_and_dev(fd)?;
     let at = sys::where_is(fd)?;
     let fits = |m: &&Mount| {
@@ -678,6 +684,7 @@ fn in_tree(
     let mut again = again.borrow_mut();
     let known = mounts
         .iter()
+        .filter(|m| !made.contains(&m.id))
         .chain(again.iter().flatten())
         .find(fits)
         .cloned();
@@ -999,7 +1006,7 @@ mod tests {
         let real = now.iter().find(|m| m.id == id).unwrap().clone();
         // The sandbox: the whole filesystem /etc lies on, as mounted there.
         let tree = (real.dev.clone(), real.root.clone());
-        let want = in_tree(etc.as_fd(), &tree, &now, &Default::default()).unwrap();
+        let want = in_tree(etc.as_fd(), &tree, &now, &[], &Default::default()).unwrap();
         assert!(want.is_some());
         // The same id in an old table, for a tmpfs mounted at the same place.
         let old = vec![Mount {
@@ -1009,7 +1016,10 @@ mod tests {
             ..real
         }];
         let again = Default::default();
-        assert_eq!(in_tree(etc.as_fd(), &tree, &old, &again).unwrap(), want);
+        assert_eq!(
+            in_tree(etc.as_fd(), &tree, &old, &[], &again).unwrap(),
+            want
+        );
         assert!(again.borrow().is_some(), "the table was not read again");
     }
 }

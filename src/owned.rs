@@ -261,18 +261,31 @@ pub fn is_ours(dir: &Path, id: u64) -> bool {
 
 static KEEP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Runs `f` (one `on` or `off`, under the sandbox's lock), within which
-/// [`is_ours`] answers the same question once: `off` asks it about the
-/// self-bind each time it looks at the mount table. Outside, every answer
-/// is read afresh (a mount id is taken again once its mount is gone).
+/// Runs `f` (one `off`, under the sandbox's lock), within which
+/// [`is_ours`] answers the same question once and each record is read once:
+/// `off` asks about the self-bind each time it looks at the mount table.
+/// Outside, every answer is read afresh (a mount id is taken again once its
+/// mount is gone); within, [`anything_may_have_changed`] starts afresh.
 pub fn within_one_operation<T>(f: impl FnOnce() -> T) -> T {
     use std::sync::atomic::Ordering;
+    /// Ends the operation however `f` ends (a panic too).
+    struct End;
+    impl Drop for End {
+        fn drop(&mut self) {
+            KEEP.store(false, Ordering::Relaxed);
+            anything_may_have_changed();
+        }
+    }
     KEEP.store(true, Ordering::Relaxed);
-    let r = f();
-    KEEP.store(false, Ordering::Relaxed);
+    let _end = End;
+    f()
+}
+
+/// Something ran that could have mounted or unmounted (a `stop`, a process
+/// ending): the answers and records kept so far are dropped.
+pub fn anything_may_have_changed() {
     SEEN.lock().unwrap_or_else(|e| e.into_inner()).clear();
     records_changed();
-    r
 }
 
 /// Moves on whenever this process writes or drops a record, or enters

@@ -603,11 +603,13 @@ impl Sandbox {
         // `stop`, a process ended on its TERM) and could have mounted or
         // unmounted; otherwise the one above still holds.
         if engine::is_on(&self.dir, &mounts) && self.stop(grace, None, warn) {
+            crate::owned::anything_may_have_changed();
             mounts = mountinfo::read()?;
         }
         let (processes, alive) = crate::procs::end_all(&self.dir, &mounts, grace, &mut say)
             .context("finding the processes inside")?;
         if processes > 0 || !alive.is_empty() {
+            crate::owned::anything_may_have_changed();
             mounts = mountinfo::read()?;
         }
         let left = engine::unmount_ours(&self.dir, plan.as_deref(), mounts)?;

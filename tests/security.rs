@@ -1257,7 +1257,12 @@ fn assert_left_and_named(ns: &Ns, o: &Output, root: &Path, point: &str) {
     let r = d(root);
     assert_eq!(code(o), 1, "{point}: off must fail: {}", stdout(o));
     let e = one_line_error(o, point);
-    assert!(e.contains(&format!("{r}{point}")), "{point}: {e}");
+    let named = format!("{r}{point}");
+    assert!(
+        e.split_whitespace()
+            .any(|w| w.trim_end_matches([';', ',']) == named),
+        "{point}: {e}"
+    );
     assert!(
         ns.mounts_under(root).contains(&format!("{r}{point}")),
         "{point}: reported as left but not there"
@@ -1355,6 +1360,7 @@ fn off_fails_naming_each_busy_mount() {
         ("/dev", "", "", format!("cd {r}/dev && exec sleep 1000"), ""),
         ("/dev", "", "", format!("exec 3<{r}/dev; exec sleep 1000"), ""),
     ];
+    let outside = ns.mounts_outside(&root);
     for (point, tool_conf, before, hold, after) in &cases {
         t.faults += 1;
         conf(&root, tool_conf);
@@ -1374,6 +1380,7 @@ fn off_fails_naming_each_busy_mount() {
         }
         t.left(&ns, &root);
     }
+    assert_eq!(ns.mounts_outside(&root), outside);
     t.finish(0, cases.len());
 }
 
@@ -1390,12 +1397,14 @@ fn a_mount_made_during_off_and_in_use_is_named() {
     let r = d(&root).to_string();
     t.faults += 1;
     fs::create_dir_all(root.join("mnt")).unwrap();
+    let outside = ns.mounts_outside(&root);
     ok(&ns.run(&["on", "-d", &r]));
     let trace = ns.tmp.path().join("strace.log");
+    let spawned = Instant::now();
     let mut off = ns
         .cmd("strace")
         .args(["-o", d(&trace), "-e", "trace=umount2"])
-        .args(["-e", "inject=umount2:delay_enter=3000000:when=1"])
+        .args(["-e", "inject=umount2:delay_enter=6000000:when=1"])
         .arg(common::BIN)
         .args(["off", "--timeout", "0.2", "-d", &r])
         .stdin(Stdio::null())
@@ -1407,6 +1416,12 @@ fn a_mount_made_during_off_and_in_use_is_named() {
     let mut holder = host_holder(
         &ns,
         &format!("mount -t tmpfs racer {r}/mnt && cd {r}/mnt && exec sleep 1000"),
+    );
+    // Made and entered while off waits in its first unmount (it gets there
+    // within the first second; its wait ends after six).
+    assert!(
+        spawned.elapsed() < Duration::from_secs(5),
+        "too slow to race: the mount was not made while off waited"
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while off.try_wait().unwrap().is_none() {
@@ -1422,6 +1437,7 @@ fn a_mount_made_during_off_and_in_use_is_named() {
     common::wait_within(&mut holder.0, common::DEADLINE);
     ok(&ns.run(&["off", "-d", &r]));
     t.left(&ns, &root);
+    assert_eq!(ns.mounts_outside(&root), outside);
     t.finish(0, 1);
 }
 

@@ -278,8 +278,6 @@ fn statx_mount(fd: BorrowedFd) -> io::Result<libc::statx> {
     Ok(st)
 }
 
-/// The device of the filesystem `fd` is on, as the mount table writes it
-/// (`major:minor`).
 /// The id of the mount `fd` lies on and the device (`major:minor`) of the
 /// file, from one `statx`.
 pub fn mount_and_dev(fd: BorrowedFd) -> io::Result<(u64, String)> {
@@ -290,13 +288,10 @@ pub fn mount_and_dev(fd: BorrowedFd) -> io::Result<(u64, String)> {
     ))
 }
 
+/// The device of the filesystem `fd` is on, as the mount table writes it
+/// (`major:minor`).
 pub fn dev_of(fd: BorrowedFd) -> io::Result<String> {
-    let st = nix::sys::stat::fstat(fd)?;
-    Ok(format!(
-        "{}:{}",
-        libc::major(st.st_dev),
-        libc::minor(st.st_dev)
-    ))
+    Ok(mount_and_dev(fd)?.1)
 }
 
 /// What `path` (followed, magic links included: `/proc/PID/root`) leads
@@ -369,10 +364,10 @@ pub fn where_is(fd: BorrowedFd) -> io::Result<PathBuf> {
 
 /// Opens `path` on the host as an `O_PATH` descriptor (following symlinks: sources are the user's).
 ///
-/// Paths are opened with `openat(AT_FDCWD, ...)` throughout, never
-/// `open`: musl's `open` follows every `O_CLOEXEC` open with an
-/// `fcntl(F_SETFD)` for kernels older than 2.6.23, one system call more
-/// each time.
+/// Paths are opened here, and on the paths of `on`, `run` and `off`, with
+/// `openat(AT_FDCWD, ...)` ([`open_file`] for a `File`): musl's `open`
+/// follows every `O_CLOEXEC` open with an `fcntl(F_SETFD)` for kernels
+/// older than 2.6.23, one system call more each time.
 pub fn open_path(path: &Path) -> io::Result<OwnedFd> {
     let f = nix::fcntl::openat(
         nix::fcntl::AT_FDCWD,

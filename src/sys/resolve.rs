@@ -261,21 +261,29 @@ pub struct HostDirs(Vec<(PathBuf, (u64, u64))>);
 
 impl HostDirs {
     /// The deepest directory kept that `path` passes through, opened again
-    /// by its names, when it is still the one that was checked.
-    fn start(&self, path: &Path) -> Option<(PathBuf, OwnedFd)> {
-        let (p, id) = self
-            .0
-            .iter()
-            .filter(|(p, _)| path.is_absolute() && path.starts_with(p))
-            .max_by_key(|(p, _)| p.components().count())?;
-        let fd = openat2(
+    /// by its names, when it is still the one that was checked; one that
+    /// is not is forgotten (the walk from `/` keeps what it finds now).
+    fn start(&mut self, path: &Path) -> Option<(PathBuf, OwnedFd)> {
+        let i = (0..self.0.len())
+            .filter(|&i| path.is_absolute() && path.starts_with(&self.0[i].0))
+            .max_by_key(|&i| self.0[i].0.components().count())?;
+        let (p, id) = &self.0[i];
+        let same = openat2(
             nix::fcntl::AT_FDCWD,
             p.as_path(),
             how(ResolveFlag::RESOLVE_NO_SYMLINKS),
         )
-        .ok()?;
-        let st = nix::sys::stat::fstat(fd.as_fd()).ok()?;
-        ((st.st_dev, st.st_ino) == *id).then(|| (p.clone(), fd))
+        .ok()
+        .filter(|fd| {
+            nix::sys::stat::fstat(fd.as_fd()).is_ok_and(|st| (st.st_dev, st.st_ino) == *id)
+        });
+        match same {
+            Some(fd) => Some((p.clone(), fd)),
+            None => {
+                self.0.remove(i);
+                None
+            }
+        }
     }
 }
 
@@ -548,6 +556,16 @@ mod tests {
             ),
             HostPath::InRoot(_) => panic!("taken for a path inside"),
         }
+        // And kept as the new one.
+        let x = std::fs::metadata(link.path().join("x")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let kept: Vec<_> = seen
+            .0
+            .iter()
+            .filter(|(p, _)| p == &link.path().join("x"))
+            .collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].1, (x.dev(), x.ino()));
         // A host path stays one.
         assert!(matches!(
             open_host_path(r.as_fd(), link.path(), &inside, &mut HostDirs::default()).unwrap(),
