@@ -34,8 +34,6 @@ pub struct OnReport {
     /// attached (an `rbind`, the copies of what lay below DIR), whose
     /// mounts only the mount table counts.
     pub made: Option<usize>,
-    /// A tree of mounts was attached (see `made`).
-    trees: bool,
     pub already: usize,
     /// Mount points found mounted differently than planned (left alone).
     pub differs: Vec<String>,
@@ -183,28 +181,34 @@ pub fn self_binds(dir: &Path, mounts: &[Mount]) -> Vec<u64> {
 pub fn turn_on(dir: &Path, plan: &[Op], on_now: Option<bool>) -> Result<OnReport> {
     let mut undo: Vec<u64> = vec![];
     let mut report = OnReport::default();
-    let res = apply(dir, plan, on_now, &mut undo, &mut report);
-    if let Err(e) = res {
-        let left = unmount_ids(dir, &undo);
-        if left.is_empty() {
-            return Err(anyhow!("{e:#}; nothing was mounted"));
+    let trees = match apply(dir, plan, on_now, &mut undo, &mut report) {
+        Ok(trees) => trees,
+        Err(e) => {
+            let left = unmount_ids(dir, &undo);
+            if left.is_empty() {
+                return Err(anyhow!("{e:#}; nothing was mounted"));
+            }
+            return Err(anyhow!(
+                "{e:#}; and these could not be unmounted again: {}; run `chroot-tool off`",
+                left.join(", ")
+            ));
         }
-        return Err(anyhow!(
-            "{e:#}; and these could not be unmounted again: {}; run `chroot-tool off`",
-            left.join(", ")
-        ));
-    }
-    report.made = (!report.trees).then_some(undo.len());
+    };
+    report.made = (!trees).then_some(undo.len());
     Ok(report)
 }
 
+/// Mounts the plan (see [`turn_on`]); whether it attached a tree of mounts
+/// (an `rbind`, the copies of what lay below DIR), which `undo` counts as
+/// one.
 fn apply(
     dir: &Path,
     plan: &[Op],
     on_now: Option<bool>,
     undo: &mut Vec<u64>,
     report: &mut OnReport,
-) -> Result<()> {
+) -> Result<bool> {
+    let mut trees = false;
     let fault: Option<usize> = std::env::var(FAULT_KILL_AFTER)
         .ok()
         .and_then(|v| v.parse().ok());
@@ -260,7 +264,7 @@ fn apply(
         }
         undo.push(id);
         if !below.is_empty() {
-            report.trees = true;
+            trees = true;
             let bound = sys::open_root(dir)?;
             sys::set_attrs(bound.as_fd(), Attrs(0), Some(Propagation::Private), false)
                 .with_context(|| format!("making {} private", dir.display()))?;
@@ -467,7 +471,7 @@ fn apply(
         }
         let mnt = match (&src_fd, &op.what) {
             (Some(fd), What::Bind { recursive, .. }) => {
-                report.trees |= *recursive;
+                trees |= *recursive;
                 sys::clone_tree_fd(fd.as_fd(), *recursive, op.attrs, op.propagation)
             }
             _ => make_mount(op),
@@ -522,7 +526,7 @@ fn apply(
             );
         }
     }
-    Ok(())
+    Ok(trees)
 }
 
 /// Copies (detached, private, recursive) of the trees mounted below `dir`

@@ -68,14 +68,13 @@ static MNTNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0
 /// This process entered another mount namespace (a holder's).
 pub fn namespace_changed() {
     MNTNS.store(0, std::sync::atomic::Ordering::Relaxed);
-    records_changed();
+    anything_may_have_changed();
 }
 
 /// Drops every record of the mount namespace `ns` (it is gone: its holder
 /// ended with everything inside).
 pub fn forget_namespace(ns: u64) {
-    SEEN.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    records_changed();
+    anything_may_have_changed();
     let Ok(rd) = std::fs::read_dir(records()) else {
         return;
     };
@@ -94,49 +93,11 @@ fn file(id: u64) -> PathBuf {
     records().join(format!("{}-{id}", mntns()))
 }
 
-/// The records this process read or wrote within one operation, by file:
-/// `off` asks about the same self-bind several times (opening DIR, reading
-/// the mount table, deciding what is the sandbox's). [`note`] and
-/// [`forget`] keep it true; another process changes the record of a mount
-/// id only once that mount is gone and its id taken again.
-static SEEN: std::sync::Mutex<Vec<(PathBuf, Option<Record>)>> = std::sync::Mutex::new(Vec::new());
-
-/// What [`SEEN`] holds for the record file `path` (`Some(None)`: none).
-fn cached(path: &Path) -> Option<Option<Record>> {
-    if !KEEP.load(std::sync::atomic::Ordering::Relaxed) {
-        return None;
-    }
-    let seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    seen.iter().find(|(p, _)| p == path).map(|(_, r)| r.clone())
-}
-
-/// Keeps what the record file `path` now holds, within one operation.
-fn remember(path: &Path, record: Option<Record>) {
-    if !KEEP.load(std::sync::atomic::Ordering::Relaxed) {
-        return;
-    }
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    seen.retain(|(p, _)| p != path);
-    seen.push((path.to_path_buf(), record));
-}
-
-/// The record of the mount `id`, read once within one operation (see
-/// [`within_one_operation`]).
-fn record(id: u64) -> Option<Record> {
-    let path = file(id);
-    if let Some(r) = cached(&path) {
-        return r;
-    }
-    let r = Record::read(&path);
-    remember(&path, r.clone());
-    r
-}
-
 /// What a record says: the mount's unique id (0 where the kernel has
 /// none) and DIR's device and inode as the mount shows it; for a mount
 /// that shows another directory than DIR's own (an overlay sandbox's
 /// merged view), also DIR's own device and inode, which it covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 struct Record {
     unique: u64,
     dev: u64,
@@ -226,24 +187,19 @@ pub fn note(dir: &Path, tree: BorrowedFd) -> io::Result<()> {
     f.write_all(record.text().as_bytes())?;
     drop(f);
     std::fs::rename(&tmp, file(id))?;
-    remember(&file(id), Some(record));
-    records_changed();
+    anything_may_have_changed();
     Ok(())
 }
 
 /// Whether the mount `id` at `dir` is a self-bind chroot-tool made.
 pub fn is_ours(dir: &Path, id: u64) -> bool {
-    static ANSWERS: std::sync::Mutex<Vec<(PathBuf, u64, u64, bool)>> =
-        std::sync::Mutex::new(Vec::new());
-    // Asked again within one operation ([`within_one_operation`]) with the
-    // same records (see `GENERATION`): the same answer.
-    let now = GENERATION.load(std::sync::atomic::Ordering::Relaxed);
-    let mut answers = ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
-    answers.retain(|a| a.2 == now);
-    if let Some(a) = answers.iter().find(|a| a.0 == dir && a.1 == id) {
-        return a.3;
-    }
     let keep = KEEP.load(std::sync::atomic::Ordering::Relaxed);
+    if keep {
+        let answers = ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = answers.iter().find(|a| a.0 == dir && a.1 == id) {
+            return a.2;
+        }
+    }
     let Ok(fd) = sys::open_path(dir) else {
         return false;
     };
@@ -254,18 +210,24 @@ pub fn is_ours(dir: &Path, id: u64) -> bool {
         _ => record_of(fd.as_fd(), id).is_some(),
     };
     if keep {
-        answers.push((dir.to_path_buf(), id, now, ours));
+        let mut answers = ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
+        answers.push((dir.to_path_buf(), id, ours));
     }
     ours
 }
 
+/// The answers [`is_ours`] gave within one operation (see
+/// [`within_one_operation`]), by DIR and mount id.
+static ANSWERS: std::sync::Mutex<Vec<(PathBuf, u64, bool)>> = std::sync::Mutex::new(Vec::new());
+
 static KEEP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Runs `f` (one `off`, under the sandbox's lock), within which
-/// [`is_ours`] answers the same question once and each record is read once:
-/// `off` asks about the self-bind each time it looks at the mount table.
-/// Outside, every answer is read afresh (a mount id is taken again once its
-/// mount is gone); within, [`anything_may_have_changed`] starts afresh.
+/// [`is_ours`] answers the same question once: `off` asks about the
+/// self-bind each time it looks at the mount table. Outside, every answer
+/// is read afresh (a mount id is taken again once its mount is gone);
+/// within, [`anything_may_have_changed`] starts afresh, as writing or
+/// dropping a record does.
 pub fn within_one_operation<T>(f: impl FnOnce() -> T) -> T {
     use std::sync::atomic::Ordering;
     /// Ends the operation however `f` ends (a panic too).
@@ -282,19 +244,10 @@ pub fn within_one_operation<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Something ran that could have mounted or unmounted (a `stop`, a process
-/// ending): the answers and records kept so far are dropped.
+/// ending), or this process wrote or dropped a record or entered another
+/// mount namespace: the answers kept so far are dropped.
 pub fn anything_may_have_changed() {
-    SEEN.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    records_changed();
-}
-
-/// Moves on whenever this process writes or drops a record, or enters
-/// another mount namespace: the answers of [`is_ours`] given before no
-/// longer hold.
-static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-fn records_changed() {
-    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ANSWERS.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
 
 /// [`is_ours`] for the mount `id` on top at DIR, open as `fd`: the
@@ -307,7 +260,7 @@ pub fn is_ours_at(fd: BorrowedFd, id: u64) -> bool {
 /// The record of the mount `id` when it names the directory open as `fd`
 /// (its device and inode).
 fn record_of(fd: BorrowedFd, id: u64) -> Option<Record> {
-    let r = record(id)?;
+    let r = Record::read(&file(id))?;
     let st = nix::sys::stat::fstat(fd).ok()?;
     ((st.st_dev, st.st_ino) == (r.dev, r.ino)).then_some(r)
 }
@@ -321,7 +274,7 @@ pub fn covered(dir: &Path) -> Option<(u64, u64)> {
     if !root {
         return None;
     }
-    let r = record(id)?;
+    let r = Record::read(&file(id))?;
     let st = nix::sys::stat::fstat(fd.as_fd()).ok()?;
     ((st.st_dev, st.st_ino) == (r.dev, r.ino)).then_some(r.covered?)
 }
@@ -329,8 +282,7 @@ pub fn covered(dir: &Path) -> Option<(u64, u64)> {
 /// Drops the record of the mount `id` (it was unmounted, or never attached).
 pub fn forget(id: u64) {
     let _ = std::fs::remove_file(file(id));
-    remember(&file(id), None);
-    records_changed();
+    anything_may_have_changed();
 }
 
 /// Another mount namespace in which `dir` is on: a record of a self-bind

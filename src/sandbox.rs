@@ -28,12 +28,14 @@ pub fn refusal(dir: &Path) -> Option<String> {
     if engine::recorded_on(dir) {
         return None;
     }
-    unrecorded_refusal(dir).err()
+    refusal_or_shell(dir).err()
 }
 
 /// [`refusal`] for a directory that `on` did not turn on: `Err` with the
-/// reason, or whether it holds a shell (`/bin/sh` inside).
-fn unrecorded_refusal(dir: &Path) -> Result<bool, String> {
+/// reason it is refused, else whether it holds a shell (`/bin/sh` inside),
+/// found on the way (a sandbox is marked by it, or by being empty, or by
+/// `chroot.d/`).
+fn refusal_or_shell(dir: &Path) -> Result<bool, String> {
     let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
     let mine = id(dir);
     for s in SYSTEM {
@@ -69,6 +71,11 @@ fn unrecorded_refusal(dir: &Path) -> Result<bool, String> {
         return Ok(false);
     }
     Err("not a root filesystem (no /bin/sh, no chroot.d/) and not empty, so not a sandbox".into())
+}
+
+/// The error of a refused directory.
+fn refused(dir: &Path, why: &str) -> anyhow::Error {
+    anyhow::anyhow!("refusing {}: {why}", show::path(dir))
 }
 
 /// The password entry of the real user id, looked up once per process
@@ -184,8 +191,7 @@ impl Sandbox {
         if engine::recorded_on(&sb.dir) {
             return Ok(sb);
         }
-        let shell = unrecorded_refusal(&sb.dir)
-            .map_err(|why| anyhow::anyhow!("refusing {}: {why}", show::path(&sb.dir)))?;
+        let shell = refusal_or_shell(&sb.dir).map_err(|why| refused(&sb.dir, &why))?;
         if need == Need::Rootfs && !shell && !crate::overlay::is_overlay(&sb.dir) {
             bail!(
                 "{}: not a root filesystem (no /bin/sh inside); make one with `chroot-tool create -d DIR`",
@@ -199,7 +205,7 @@ impl Sandbox {
     /// [`refusal`]): every verb checks it before it acts.
     pub fn check(&self) -> Result<()> {
         match refusal(&self.dir) {
-            Some(why) => bail!("refusing {}: {why}", show::path(&self.dir)),
+            Some(why) => Err(refused(&self.dir, &why)),
             None => Ok(()),
         }
     }
