@@ -156,10 +156,13 @@ pub fn ours<'a>(dir: &Path, plan: Option<&[Op]>, mounts: &'a [Mount]) -> Vec<&'a
             }
             match plan {
                 None => true,
-                Some(plan) => plan.iter().filter(|o| o.is_mount()).any(|o| {
-                    let t = dir.join(o.target.strip_prefix("/").unwrap_or(&o.target));
-                    m.point.starts_with(t)
-                }),
+                Some(plan) => plan
+                    .iter()
+                    .filter(|o| o.bind_source().is_some() || o.is_mount())
+                    .any(|o| {
+                        let t = dir.join(o.target.strip_prefix("/").unwrap_or(&o.target));
+                        m.point.starts_with(t)
+                    }),
             }
         })
         .collect()
@@ -341,11 +344,11 @@ fn apply(
     // lands or at or above its own name, or any when its way takes a
     // symlink or does not resolve yet (a way without symlinks passes only
     // through the directories its name spells).
-    // A symlink is made at its name in the directory its parent leads to:
-    // that name is where it lands, never followed.
+    // A symlink or a device node is made at its name in the directory its
+    // parent leads to: that name is where it lands, never followed.
     let key = |o: &Op| {
         let at = match (&o.what, o.target.parent(), o.target.file_name()) {
-            (What::Symlink { .. }, Some(p), Some(n)) => {
+            (What::Symlink { .. } | What::Node { .. }, Some(p), Some(n)) => {
                 sys::resolve::locate(root.as_fd(), p).map(|d| d.join(n))
             }
             _ => sys::resolve::locate(root.as_fd(), &o.target),
@@ -386,12 +389,24 @@ fn apply(
             changed = Some(landed.unwrap_or_else(|| op.target.clone()));
             continue;
         }
+        // A device node made (or there) changes no other target's way: no
+        // path leads through it. Else it is bound in, as a bind.
+        if let What::Node { src } = &op.what {
+            let fresh: Vec<u64> = creatable
+                .iter()
+                .copied()
+                .filter(|&i| i != root_id)
+                .collect();
+            if make_node(root.as_fd(), &op.target, src, &fresh).with_context(ctx)? {
+                continue;
+            }
+        }
         // A bind source is opened on the host one component at a time; from
         // the first directory that is DIR (by any spelling) on, the rest is
         // the sandbox's own content, resolved inside the root, so that its
         // symlinks cannot reach the host.
-        let src_fd = match &op.what {
-            What::Bind { src, .. } => {
+        let src_fd = match op.bind_source() {
+            Some((src, _)) => {
                 let made: &[u64] = undo;
                 let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts, made, &again);
                 let fd =
@@ -403,7 +418,7 @@ fn apply(
                     };
                 Some(fd)
             }
-            _ => None,
+            None => None,
         };
         let src_md = match &src_fd {
             Some(fd) => Some(nix::sys::stat::fstat(fd.as_fd()).with_context(ctx)?),
@@ -469,10 +484,10 @@ fn apply(
             placed.push((inside, op.describe()));
             continue;
         }
-        let mnt = match (&src_fd, &op.what) {
-            (Some(fd), What::Bind { recursive, .. }) => {
-                trees |= *recursive;
-                sys::clone_tree_fd(fd.as_fd(), *recursive, op.attrs, op.propagation)
+        let mnt = match (&src_fd, op.bind_source()) {
+            (Some(fd), Some((_, recursive))) => {
+                trees |= recursive;
+                sys::clone_tree_fd(fd.as_fd(), recursive, op.attrs, op.propagation)
             }
             _ => make_mount(op),
         }
@@ -731,6 +746,7 @@ fn make_mount(op: &Op) -> io::Result<OwnedFd> {
             options,
         } => sys::new_fs(fstype, source, options, op.attrs),
         What::Bind { src, recursive } => sys::clone_tree(src, *recursive, op.attrs, op.propagation),
+        What::Node { src } => sys::clone_tree(src, false, op.attrs, op.propagation),
         What::Symlink { .. } => unreachable!("symlinks are not mounts"),
     }
 }
@@ -744,7 +760,7 @@ fn matches_op(m: &Mount, op: &Op, src: Option<&nix::sys::stat::FileStat>) -> boo
     }
     match &op.what {
         What::Fs { fstype, .. } => &m.fstype == fstype,
-        What::Bind { .. } => src.is_some_and(|md| {
+        What::Bind { .. } | What::Node { .. } => src.is_some_and(|md| {
             let dev = md.st_dev;
             m.dev == format!("{}:{}", libc::major(dev), libc::minor(dev))
         }),
@@ -790,6 +806,62 @@ fn make_symlink(root: BorrowedFd, target: &Path, to: &Path, allowed: &[u64]) -> 
     // An `O_PATH` directory serves `symlinkat` as a directory.
     match nix::unistd::symlinkat(to, dirfd.as_fd(), name) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Makes the device node `target` (inside the root) like the host's `src`:
+/// its type, device number and permission bits, owned by root, in one step
+/// (nothing can be swapped in between). Only in a filesystem of `fresh`
+/// (made empty by this plan) that allows devices. Whether the node is
+/// there; `false` when it is to be bound in instead: its directory lies
+/// elsewhere (DIR's own filesystem may be mounted `nodev`; a host directory
+/// bound in is never written to), something else is at `target`, or the
+/// kernel refuses (a user namespace, a device cgroup).
+fn make_node(root: BorrowedFd, target: &Path, src: &Path, fresh: &[u64]) -> io::Result<bool> {
+    use nix::sys::stat::{fstatat, mknodat, umask, FileStat, Mode, SFlag};
+    let Ok(host) = nix::sys::stat::stat(src) else {
+        return Ok(false); // the bind says why
+    };
+    if host.st_mode & libc::S_IFMT != libc::S_IFCHR {
+        return Ok(false);
+    }
+    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+        return Ok(false);
+    };
+    let Ok(dirfd) = sys::resolve_in_root(root, parent) else {
+        return Ok(false);
+    };
+    let (id, _) = sys::mount_of(dirfd.as_fd())?;
+    let nodev = nix::sys::statvfs::fstatvfs(&dirfd)?
+        .flags()
+        .contains(nix::sys::statvfs::FsFlags::ST_NODEV);
+    if !fresh.contains(&id) || nodev {
+        return Ok(false);
+    }
+    let same =
+        |st: FileStat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == host.st_rdev;
+    let there = || {
+        fstatat(
+            dirfd.as_fd(),
+            name,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    match there() {
+        Ok(st) => return Ok(same(st)),
+        Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // The host's permission bits as they are, not narrowed by the umask.
+    let perm = Mode::from_bits_truncate(host.st_mode & 0o777);
+    let mask = umask(Mode::empty());
+    let made = mknodat(dirfd.as_fd(), name, SFlag::S_IFCHR, perm, host.st_rdev);
+    umask(mask);
+    match made {
+        Ok(()) => Ok(true),
+        Err(nix::errno::Errno::EEXIST) => Ok(there().is_ok_and(same)),
+        Err(nix::errno::Errno::EPERM) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }

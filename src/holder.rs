@@ -457,7 +457,8 @@ pub fn find_or_scan(dir: &Path) -> Found {
 /// The plan `on` mounts, as a holder in a user namespace may: a fresh
 /// proc only in a pid namespace of its own, else the host's bound
 /// (recursively, read-only), as bubblewrap does; sysfs likewise with a
-/// network namespace; a devpts without a `gid=` naming an unmapped group.
+/// network namespace; a devpts without a `gid=` naming an unmapped group;
+/// the device nodes bound in.
 pub fn plan_for(spec: &Spec, plan: &[Op]) -> Vec<Op> {
     let Some(map) = &spec.userns else {
         return plan.to_vec();
@@ -493,6 +494,14 @@ pub fn plan_for(spec: &Spec, plan: &[Op]) -> Vec<Op> {
                     ..op.clone()
                 }
             }
+            // A user namespace may not make device nodes: bound in.
+            What::Node { src } => Op {
+                what: What::Bind {
+                    src: src.clone(),
+                    recursive: false,
+                },
+                ..op.clone()
+            },
             _ => op.clone(),
         })
         .collect()
@@ -990,6 +999,16 @@ mod tests {
                 "{t}: {op:?}"
             );
             assert!(op.attrs.has(Attrs::RDONLY), "{t}");
+        }
+        // A user namespace may not make device nodes: each is bound in.
+        for n in crate::plan::DEVICES {
+            let t = format!("/dev/{n}");
+            assert!(matches!(&at(&plan, &t).what, What::Node { .. }), "{t}");
+            let op = at(&bare, &t);
+            assert!(
+                matches!(&op.what, What::Bind { src, recursive: false } if *src == Path::new(&t)),
+                "{t}: {op:?}"
+            );
         }
         let vm = plan_for(&spec("pid,net"), &plan);
         assert!(matches!(&at(&vm, "/proc").what, What::Fs { fstype, .. } if fstype == "proc"));

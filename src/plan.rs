@@ -21,6 +21,11 @@ pub enum What {
     Bind { src: PathBuf, recursive: bool },
     /// A symlink (made inside a fresh tmpfs such as /dev).
     Symlink { to: PathBuf },
+    /// A device node like the host's `src` (`/dev/null`): made in a
+    /// filesystem `on` made fresh, where it costs no mount to make and no
+    /// unmount to remove; where the kernel refuses (a user namespace) or
+    /// something else is there, `src` is bound in, as a [`What::Bind`].
+    Node { src: PathBuf },
 }
 
 /// Where an operation comes from, for messages.
@@ -68,6 +73,13 @@ impl Op {
         }
     }
 
+    fn builtin_node(target: &str, src: &str) -> Op {
+        Op {
+            what: What::Node { src: src.into() },
+            ..Op::builtin_bind(target, src)
+        }
+    }
+
     fn symlink(target: &str, to: &str) -> Op {
         Op {
             target: target.into(),
@@ -78,8 +90,20 @@ impl Op {
         }
     }
 
+    /// Whether the operation always makes a mount (a node is a mount only
+    /// when it has to be bound in).
     pub fn is_mount(&self) -> bool {
-        !matches!(self.what, What::Symlink { .. })
+        matches!(self.what, What::Fs { .. } | What::Bind { .. })
+    }
+
+    /// The host path a bind of this operation binds: a bind's source, or the
+    /// node a device node is made like (bound where it cannot be made).
+    pub fn bind_source(&self) -> Option<(&Path, bool)> {
+        match &self.what {
+            What::Bind { src, recursive } => Some((src, *recursive)),
+            What::Node { src } => Some((src, false)),
+            What::Fs { .. } | What::Symlink { .. } => None,
+        }
     }
 
     /// A short description: `tmpfs on /tmp`, `/home/u bound on /home/u (ro)`.
@@ -95,6 +119,9 @@ impl Op {
                 format!("{} bound on {}{ro}", src.display(), self.target.display())
             }
             What::Symlink { to } => format!("{} -> {}", self.target.display(), to.display()),
+            What::Node { src } => {
+                format!("device {} on {}", src.display(), self.target.display())
+            }
         }
     }
 
@@ -110,11 +137,11 @@ const NOSUID: u64 = Attrs::NOSUID;
 const NODEV: u64 = Attrs::NODEV;
 const NOEXEC: u64 = Attrs::NOEXEC;
 
-/// Device nodes bound from the host into the fresh /dev.
+/// Device nodes made in the fresh /dev like the host's (or bound in).
 pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// The built-in mounts: fresh proc, read-only sysfs, a tmpfs /dev with the
-/// usual nodes and a new devpts instance, tmpfs /dev/shm, /run and /tmp.
+/// usual device nodes and a new devpts instance, tmpfs /dev/shm, /run and /tmp.
 pub fn builtins() -> Vec<Op> {
     let mut ops = vec![
         Op::builtin_fs("/proc", "proc", &[], NOSUID | NODEV | NOEXEC),
@@ -142,7 +169,7 @@ pub fn builtins() -> Vec<Op> {
         Op::symlink("/dev/core", "/proc/kcore"),
     ];
     for d in DEVICES {
-        ops.push(Op::builtin_bind(&format!("/dev/{d}"), &format!("/dev/{d}")));
+        ops.push(Op::builtin_node(&format!("/dev/{d}"), &format!("/dev/{d}")));
     }
     ops
 }
@@ -607,17 +634,21 @@ mod tests {
     }
 
     #[test]
-    fn only_symlinks_are_not_mounts() {
+    fn symlinks_and_device_nodes_are_not_mounts() {
         let ops = builtins();
         let find = |t: &str| ops.iter().find(|o| o.target == Path::new(t)).unwrap();
         assert!(find("/proc").is_mount());
-        assert!(find("/dev/null").is_mount());
+        assert!(!find("/dev/null").is_mount());
+        assert_eq!(
+            find("/dev/null").bind_source(),
+            Some((Path::new("/dev/null"), false))
+        );
         assert!(!find("/dev/ptmx").is_mount());
         assert!(!find("/dev/fd").is_mount());
         assert_eq!(
             ops.iter().filter(|o| !o.is_mount()).count(),
             ops.iter()
-                .filter(|o| matches!(o.what, What::Symlink { .. }))
+                .filter(|o| matches!(o.what, What::Symlink { .. } | What::Node { .. }))
                 .count()
         );
     }
@@ -633,7 +664,10 @@ mod tests {
         let find = |t: &str| ops.iter().find(|o| o.target == Path::new(t)).unwrap();
         assert_eq!(find("/tmp").describe(), "tmpfs on /tmp");
         assert_eq!(find("/sys").describe(), "sysfs on /sys (read-only)");
-        assert_eq!(find("/dev/null").describe(), "/dev/null bound on /dev/null");
+        assert_eq!(
+            find("/dev/null").describe(),
+            "device /dev/null on /dev/null"
+        );
         assert_eq!(find("/dev/ptmx").describe(), "/dev/ptmx -> pts/ptmx");
         assert_eq!(
             find("/data").describe(),

@@ -13,7 +13,7 @@ use oci_spec::runtime::{
 
 use super::facts::Facts;
 use crate::cgroup::{limits::CPU_PERIOD_US, Limits, Rlimit};
-use crate::plan::{Op, Origin, What};
+use crate::plan::{Op, What};
 use crate::sys::{Attrs, Propagation};
 
 /// The capabilities of the process: what root needs for the work done in
@@ -59,15 +59,7 @@ fn attr_words(a: Attrs) -> Vec<String> {
 pub fn mount_of(op: &Op) -> Result<Option<Mount>> {
     let dest = op.target.clone();
     let m = match &op.what {
-        What::Symlink { .. } => return Ok(None),
-        What::Bind { .. }
-            if op.origin == Origin::Builtin
-                && crate::plan::DEVICES
-                    .iter()
-                    .any(|d| dest == std::path::Path::new("/dev").join(d)) =>
-        {
-            return Ok(None)
-        }
+        What::Symlink { .. } | What::Node { .. } => return Ok(None),
         What::Fs {
             fstype,
             source,
