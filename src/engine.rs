@@ -346,16 +346,27 @@ fn apply(
     // through the directories its name spells).
     // A symlink or a device node is made at its name in the directory its
     // parent leads to: that name is where it lands, never followed.
+    // Within one round nothing is made, so each path is located once (the
+    // nodes and symlinks of /dev share their parent).
+    let located: std::cell::RefCell<Vec<(PathBuf, Option<PathBuf>)>> = Default::default();
+    let locate = |p: &Path| -> Option<PathBuf> {
+        if let Some((_, at)) = located.borrow().iter().find(|(q, _)| *q == p) {
+            return at.clone();
+        }
+        let at = sys::resolve::locate(root.as_fd(), p).ok();
+        located.borrow_mut().push((p.to_path_buf(), at.clone()));
+        at
+    };
     let key = |o: &Op| {
         let at = match (&o.what, o.target.parent(), o.target.file_name()) {
             (What::Symlink { .. } | What::Node { .. }, Some(p), Some(n)) => {
-                sys::resolve::locate(root.as_fd(), p).map(|d| d.join(n))
+                locate(p).map(|d| d.join(n))
             }
-            _ => sys::resolve::locate(root.as_fd(), &o.target),
+            _ => locate(&o.target),
         };
         match at {
-            Ok(p) => ((p.components().count(), p != o.target), Some(p)),
-            Err(_) => ((usize::MAX, true), None),
+            Some(p) => ((p.components().count(), p != o.target), Some(p)),
+            None => ((usize::MAX, true), None),
         }
     };
     let mut todo: Vec<(&Op, (usize, bool), Option<PathBuf>)> = plan
@@ -371,6 +382,7 @@ fn apply(
     let again = std::cell::RefCell::new(None);
     while !todo.is_empty() {
         if let Some(c) = changed.take() {
+            located.borrow_mut().clear();
             for t in todo.iter_mut() {
                 let (_, detour) = t.1;
                 if detour
