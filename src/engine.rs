@@ -108,8 +108,9 @@ fn recorded_at(fd: BorrowedFd) -> Option<u64> {
 
 /// Every mount of the plan is there, each target resolved inside the root as
 /// `on` resolves it (a symlinked target is found where it leads): the top of
-/// a mount other than the root's own. Nothing is created or followed out of
-/// the root. One `openat2` and one `statx` per target.
+/// a mount other than the root's own; and every device node
+/// ([`node_in_place`]). Nothing is created or followed out of the root. One
+/// `openat2` and one `statx` per target.
 fn in_place(dir: &Path, plan: &[Op]) -> bool {
     let Ok(root) = sys::open_root(dir) else {
         return false;
@@ -125,16 +126,22 @@ fn in_place(dir: &Path, plan: &[Op]) -> bool {
 /// made a symlink to `sys` inside) is not in place.
 fn in_place_at(root: BorrowedFd, root_id: u64, plan: &[Op]) -> bool {
     let mut seen = vec![root_id];
-    plan.iter().filter(|o| o.is_mount()).all(|o| {
-        let found = sys::resolve_in_root(root, &o.target)
-            .and_then(|fd| sys::mount_of(fd.as_fd()))
-            .ok()
-            .filter(|&(id, top)| top && !seen.contains(&id));
-        if let Some((id, _)) = found {
-            seen.push(id);
-        }
-        found.is_some()
-    })
+    let mut dirs = vec![];
+    let nodes = plan
+        .iter()
+        .filter(|o| matches!(o.what, What::Node { .. }))
+        .all(|o| node_in_place(root, root_id, o, &mut dirs));
+    nodes
+        && plan.iter().filter(|o| o.is_mount()).all(|o| {
+            let found = sys::resolve_in_root(root, &o.target)
+                .and_then(|fd| sys::mount_of(fd.as_fd()))
+                .ok()
+                .filter(|&(id, top)| top && !seen.contains(&id));
+            if let Some((id, _)) = found {
+                seen.push(id);
+            }
+            found.is_some()
+        })
 }
 
 /// The mounts at or below `dir` that are the sandbox's, those `off` removes:
@@ -825,13 +832,14 @@ fn make_symlink(root: BorrowedFd, target: &Path, to: &Path, allowed: &[u64]) -> 
 /// Makes the device node `target` (inside the root) like the host's `src`:
 /// its type, device number and permission bits, owned by root, in one step
 /// (nothing can be swapped in between). Only in a filesystem of `fresh`
-/// (made empty by this plan) that allows devices. Whether the node is
-/// there; `false` when it is to be bound in instead: its directory lies
-/// elsewhere (DIR's own filesystem may be mounted `nodev`; a host directory
-/// bound in is never written to), something else is at `target`, or the
-/// kernel refuses (a user namespace, a device cgroup).
+/// (made empty by this plan) that allows devices, where whatever else is at
+/// the name (the sandbox's root removed the node, or put a symlink there)
+/// is replaced, never followed. Whether the node is there; `false` when it
+/// is to be bound in instead: its directory lies elsewhere (DIR's own
+/// filesystem may be mounted `nodev`; a host directory bound in is never
+/// written to), or the kernel refuses (a user namespace, a device cgroup).
 fn make_node(root: BorrowedFd, target: &Path, src: &Path, fresh: &[u64]) -> io::Result<bool> {
-    use nix::sys::stat::{fstatat, mknodat, umask, FileStat, Mode, SFlag};
+    use nix::sys::stat::{mknodat, umask, Mode, SFlag};
     let Ok(host) = nix::sys::stat::stat(src) else {
         return Ok(false); // the bind says why
     };
@@ -845,25 +853,23 @@ fn make_node(root: BorrowedFd, target: &Path, src: &Path, fresh: &[u64]) -> io::
         return Ok(false);
     };
     let (id, _) = sys::mount_of(dirfd.as_fd())?;
+    if !fresh.contains(&id) {
+        return Ok(false);
+    }
     let nodev = nix::sys::statvfs::fstatvfs(&dirfd)?
         .flags()
         .contains(nix::sys::statvfs::FsFlags::ST_NODEV);
-    if !fresh.contains(&id) || nodev {
+    if nodev {
         return Ok(false);
     }
-    let same =
-        |st: FileStat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == host.st_rdev;
-    let there = || {
-        fstatat(
-            dirfd.as_fd(),
-            name,
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-    };
+    let there = || sys::char_device_at(dirfd.as_fd(), name);
     match there() {
-        Ok(st) => return Ok(same(st)),
-        Err(nix::errno::Errno::ENOENT) => {}
-        Err(e) => return Err(e.into()),
+        Ok(Some((rdev, _))) if rdev == host.st_rdev => return Ok(true),
+        Ok(_) => {
+            nix::unistd::unlinkat(dirfd.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir)?
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e),
     }
     // The host's permission bits as they are, not narrowed by the umask.
     let perm = Mode::from_bits_truncate(host.st_mode & 0o777);
@@ -872,10 +878,48 @@ fn make_node(root: BorrowedFd, target: &Path, src: &Path, fresh: &[u64]) -> io::
     umask(mask);
     match made {
         Ok(()) => Ok(true),
-        Err(nix::errno::Errno::EEXIST) => Ok(there().is_ok_and(same)),
+        // Made again by someone else in between: only the node will do.
+        Err(nix::errno::Errno::EEXIST) if matches!(there(), Ok(Some((r, _))) if r == host.st_rdev) => {
+            Ok(true)
+        }
         Err(nix::errno::Errno::EPERM) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether the device node of `op` (a [`What::Node`]) is in place in the
+/// root: at its name in the directory its parent leads to, a character
+/// device with the host's number, on a mount other than the root's own (the
+/// fresh /dev, or a bind of the host's node). `dirs`: the directories
+/// already opened, by path.
+fn node_in_place(
+    root: BorrowedFd,
+    root_id: u64,
+    op: &Op,
+    dirs: &mut Vec<(PathBuf, OwnedFd)>,
+) -> bool {
+    let (What::Node { src }, Some(parent), Some(name)) =
+        (&op.what, op.target.parent(), op.target.file_name())
+    else {
+        return false;
+    };
+    let at = match dirs.iter().position(|(p, _)| p == parent) {
+        Some(i) => i,
+        None => match sys::resolve_in_root(root, parent) {
+            Ok(fd) => {
+                dirs.push((parent.to_path_buf(), fd));
+                dirs.len() - 1
+            }
+            Err(_) => return false,
+        },
+    };
+    let Ok(host) = nix::sys::stat::stat(src) else {
+        return false;
+    };
+    matches!(
+        sys::char_device_at(dirs[at].1.as_fd(), name),
+        Ok(Some((rdev, mnt))) if rdev == host.st_rdev && mnt != root_id
+    )
 }
 
 /// Unmounts everything at or below `dir`, deepest first, as read from

@@ -849,6 +849,60 @@ fn kill_9_of_on_after_each_mount() {
     t.finish(0, 18);
 }
 
+/// The device nodes count as much as the mounts: `on` killed after its
+/// last mount (before all nodes are made), or a node removed or replaced
+/// from inside, leaves the sandbox "partly on" (never "on"), `run`
+/// completes it, and `on` makes the node again in place of what is there,
+/// never following a symlink put there (the sandbox's own files stay).
+#[test]
+fn device_nodes_missing_or_replaced_are_partly_on_and_made_again() {
+    let ns = Ns::new();
+    let mut t = Tally::new("device nodes missing or replaced");
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    let state = |ns: &Ns| {
+        let st = ok(&ns.run(&["status", "-d", &r, "--json"]));
+        let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+        v["state"].as_str().unwrap().to_string()
+    };
+    let nodes_ok = "for n in null zero full random urandom tty; do test -c /dev/$n || exit 1; done";
+    // Seven mounts without resolv.conf; the nodes come after the last one
+    // in /dev's own order (`/dev/shm` before `/dev/tty`, `urandom`, `zero`).
+    conf(&root, "[bind]\ntgt:/etc/resolv.conf ignore:yes\n");
+    t.faults += 1;
+    let o = ns.on_killed_after(&root, 7);
+    assert_eq!(
+        o.status.code(),
+        None,
+        "on was not killed after its last mount"
+    );
+    assert_eq!(state(&ns), "partly on");
+    ok(&ns.run(&["run", "-d", &r, nodes_ok]));
+    assert_eq!(state(&ns), "on");
+    fs::write(root.join("etc/secret"), "mine\n").unwrap();
+    for (what, how) in [
+        ("removed", "rm /dev/null"),
+        ("a file", "rm /dev/zero && echo x > /dev/zero"),
+        ("a symlink", "rm /dev/null && ln -s /etc/secret /dev/null"),
+        ("another device", "rm /dev/tty && mknod /dev/tty c 1 3"),
+    ] {
+        t.faults += 1;
+        ok(&ns.run(&["run", "-d", &r, how]));
+        assert_eq!(state(&ns), "partly on", "{what}");
+        ok(&ns.run(&["on", "-d", &r]));
+        assert_eq!(state(&ns), "on", "{what}");
+        ok(&ns.run(&["run", "-d", &r, nodes_ok]));
+        assert_eq!(
+            fs::read_to_string(root.join("etc/secret")).unwrap(),
+            "mine\n",
+            "{what}"
+        );
+    }
+    ok(&ns.run(&["off", "-d", &r]));
+    t.left(&ns, &root);
+    t.finish(0, 5);
+}
+
 /// A child process of the test, killed by its pid when the test ends (also on panic).
 /// A small deterministic generator for random delays (seed printed).
 struct Lcg(u64);

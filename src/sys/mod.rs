@@ -261,14 +261,20 @@ pub fn mount_of(fd: BorrowedFd) -> io::Result<(u64, bool)> {
 
 /// `statx` of what `fd` names, with its mount id.
 fn statx_mount(fd: BorrowedFd) -> io::Result<libc::statx> {
-    // SAFETY: statx fills our zeroed struct.
+    statx_at(fd, c"", libc::AT_EMPTY_PATH)
+}
+
+/// `statx` of `name` in `dir` (a symlink itself, never followed), with its
+/// mount id.
+fn statx_at(dir: BorrowedFd, name: &std::ffi::CStr, flags: i32) -> io::Result<libc::statx> {
+    // SAFETY: statx fills our zeroed struct; `name` is a C string.
     let mut st: libc::statx = unsafe { std::mem::zeroed() };
     let r = unsafe {
         libc::statx(
-            fd.as_raw_fd(),
-            EMPTY.as_ptr().cast(),
-            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_MNT_ID,
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_TYPE | libc::STATX_MNT_ID,
             &mut st,
         )
     };
@@ -276,6 +282,22 @@ fn statx_mount(fd: BorrowedFd) -> io::Result<libc::statx> {
         return Err(io::Error::last_os_error());
     }
     Ok(st)
+}
+
+/// The device number of the character device `name` in `dir` (never
+/// followed) and the mount it lies on; `None` when it is anything else.
+pub fn char_device_at(dir: BorrowedFd, name: &std::ffi::OsStr) -> io::Result<Option<(u64, u64)>> {
+    let c =
+        CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let st = statx_at(dir, &c, 0)?;
+    Ok(
+        (u32::from(st.stx_mode) & libc::S_IFMT == libc::S_IFCHR).then(|| {
+            (
+                libc::makedev(st.stx_rdev_major, st.stx_rdev_minor),
+                st.stx_mnt_id,
+            )
+        }),
+    )
 }
 
 /// The id of the mount `fd` lies on and the device (`major:minor`) of the
