@@ -860,11 +860,6 @@ fn device_nodes_missing_or_replaced_are_partly_on_and_made_again() {
     let mut t = Tally::new("device nodes missing or replaced");
     let root = ns.busybox_root("sb");
     let r = d(&root).to_string();
-    let state = |ns: &Ns| {
-        let st = ok(&ns.run(&["status", "-d", &r, "--json"]));
-        let v: serde_json::Value = serde_json::from_str(&st).unwrap();
-        v["state"].as_str().unwrap().to_string()
-    };
     let nodes_ok = "for n in null zero full random urandom tty; do test -c /dev/$n || exit 1; done";
     // Seven mounts without resolv.conf; the nodes come after the last one
     // in /dev's own order (`/dev/shm` before `/dev/tty`, `urandom`, `zero`).
@@ -876,9 +871,9 @@ fn device_nodes_missing_or_replaced_are_partly_on_and_made_again() {
         None,
         "on was not killed after its last mount"
     );
-    assert_eq!(state(&ns), "partly on");
+    assert_eq!(ns.state(&root), "partly on");
     ok(&ns.run(&["run", "-d", &r, nodes_ok]));
-    assert_eq!(state(&ns), "on");
+    assert_eq!(ns.state(&root), "on");
     fs::write(root.join("etc/secret"), "mine\n").unwrap();
     for (what, how) in [
         ("removed", "rm /dev/null"),
@@ -888,9 +883,9 @@ fn device_nodes_missing_or_replaced_are_partly_on_and_made_again() {
     ] {
         t.faults += 1;
         ok(&ns.run(&["run", "-d", &r, how]));
-        assert_eq!(state(&ns), "partly on", "{what}");
+        assert_eq!(ns.state(&root), "partly on", "{what}");
         ok(&ns.run(&["on", "-d", &r]));
-        assert_eq!(state(&ns), "on", "{what}");
+        assert_eq!(ns.state(&root), "on", "{what}");
         ok(&ns.run(&["run", "-d", &r, nodes_ok]));
         assert_eq!(
             fs::read_to_string(root.join("etc/secret")).unwrap(),
