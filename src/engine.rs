@@ -126,11 +126,10 @@ fn in_place(dir: &Path, plan: &[Op]) -> bool {
 /// made a symlink to `sys` inside) is not in place.
 fn in_place_at(root: BorrowedFd, root_id: u64, plan: &[Op]) -> bool {
     let mut seen = vec![root_id];
-    let mut dirs = vec![];
     let nodes = plan
         .iter()
         .filter(|o| matches!(o.what, What::Node { .. }))
-        .all(|o| node_in_place(root, root_id, o, &mut dirs));
+        .all(|o| node_in_place(root, root_id, o));
     nodes
         && plan.iter().filter(|o| o.is_mount()).all(|o| {
             let found = sys::resolve_in_root(root, &o.target)
@@ -416,8 +415,18 @@ fn apply(
                 .copied()
                 .filter(|&i| i != root_id)
                 .collect();
-            if make_node(root.as_fd(), &op.target, src, &fresh).with_context(ctx)? {
-                continue;
+            match make_node(root.as_fd(), &op.target, src, &fresh).with_context(ctx)? {
+                NodeDone::There => continue,
+                NodeDone::Differs(what) => {
+                    report.differs.push(format!(
+                        "{}: {what} where the device node {} belongs, left as it is; `off` then \
+                         `on` to make the node again",
+                        show::path(dir.join(op.target.strip_prefix("/").unwrap_or(&op.target))),
+                        src.display()
+                    ));
+                    continue;
+                }
+                NodeDone::Bind => {}
             }
         }
         // A bind source is opened on the host one component at a time; from
@@ -480,8 +489,16 @@ fn apply(
             if mounts.iter().all(|m| m.id != id) {
                 mounts = mountinfo::read()?;
             }
+            // A node bound in is the host's node, no other one.
+            let node_ok = || match (&op.what, &src_md) {
+                (What::Node { .. }, Some(host)) => matches!(
+                    sys::char_device_at(target.as_fd(), std::ffi::OsStr::new("")),
+                    Ok(Some(d)) if is_hosts(&d, host)
+                ),
+                _ => true,
+            };
             match mounts.iter().find(|m| m.id == id) {
-                Some(m) if matches_op(m, op, src_md.as_ref()) => {
+                Some(m) if matches_op(m, op, src_md.as_ref()) && node_ok() => {
                     report.already += 1;
                     // Written to only when it is a fresh kind that no
                     // mount outside DIR shares (not the host's own bound in).
@@ -829,47 +846,67 @@ fn make_symlink(root: BorrowedFd, target: &Path, to: &Path, allowed: &[u64]) -> 
     }
 }
 
+/// What [`make_node`] found or did.
+enum NodeDone {
+    /// The node is there (made, or found as the host's).
+    There,
+    /// It cannot be made here: bound in instead, as a bind.
+    Bind,
+    /// Something else is at its name in the fresh filesystem, and stays.
+    Differs(&'static str),
+}
+
+/// Whether `dev` is the host's node `host`: its number, permission bits
+/// and owner.
+fn is_hosts(dev: &sys::CharDev, host: &nix::sys::stat::FileStat) -> bool {
+    dev.rdev == host.st_rdev && dev.perm == host.st_mode & 0o7777 && dev.uid == host.st_uid
+}
+
 /// Makes the device node `target` (inside the root) like the host's `src`:
 /// its type, device number and permission bits, owned by root, in one step
-/// (nothing can be swapped in between). Only in a filesystem of `fresh`
-/// (made empty by this plan) that allows devices, where whatever else is at
-/// the name (the sandbox's root removed the node, or put a symlink there)
-/// is replaced, never followed. Whether the node is there; `false` when it
-/// is to be bound in instead: its directory lies elsewhere (DIR's own
-/// filesystem may be mounted `nodev`; a host directory bound in is never
-/// written to), or the kernel refuses (a user namespace, a device cgroup).
-fn make_node(root: BorrowedFd, target: &Path, src: &Path, fresh: &[u64]) -> io::Result<bool> {
+/// (nothing can be swapped in between; never following, never replacing
+/// what is at the name). Only in a filesystem of `fresh` (made empty by
+/// this plan) that allows devices, in a directory only root may change
+/// (owned by root, written to by no one else, or sticky). Elsewhere, or
+/// where the kernel refuses (a user namespace, a device cgroup), the node
+/// is to be bound in ([`NodeDone::Bind`]): DIR's own filesystem may be
+/// mounted `nodev`, a host directory bound in is never written to, and a
+/// bound node cannot be removed from inside.
+fn make_node(root: BorrowedFd, target: &Path, src: &Path, fresh: &[u64]) -> io::Result<NodeDone> {
     use nix::sys::stat::{mknodat, umask, Mode, SFlag};
     let Ok(host) = nix::sys::stat::stat(src) else {
-        return Ok(false); // the bind says why
+        return Ok(NodeDone::Bind); // the bind says why
     };
     if host.st_mode & libc::S_IFMT != libc::S_IFCHR {
-        return Ok(false);
+        return Ok(NodeDone::Bind);
     }
     let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
-        return Ok(false);
+        return Ok(NodeDone::Bind);
     };
     let Ok(dirfd) = sys::resolve_in_root(root, parent) else {
-        return Ok(false);
+        return Ok(NodeDone::Bind);
     };
     let (id, _) = sys::mount_of(dirfd.as_fd())?;
     if !fresh.contains(&id) {
-        return Ok(false);
+        return Ok(NodeDone::Bind);
     }
+    let dir = nix::sys::stat::fstat(dirfd.as_fd())?;
+    let guarded = dir.st_uid == 0 && (dir.st_mode & 0o022 == 0 || dir.st_mode & 0o1000 != 0);
     let nodev = nix::sys::statvfs::fstatvfs(&dirfd)?
         .flags()
         .contains(nix::sys::statvfs::FsFlags::ST_NODEV);
-    if nodev {
-        return Ok(false);
+    if nodev || !guarded {
+        return Ok(NodeDone::Bind);
     }
-    let there = || sys::char_device_at(dirfd.as_fd(), name);
-    match there() {
-        Ok(Some((rdev, _))) if rdev == host.st_rdev => return Ok(true),
-        Ok(_) => {
-            nix::unistd::unlinkat(dirfd.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir)?
-        }
+    let found = |r: io::Result<Option<sys::CharDev>>| match r {
+        Ok(Some(d)) if is_hosts(&d, &host) => Ok(NodeDone::There),
+        Ok(Some(_)) => Ok(NodeDone::Differs("another device, or other permissions")),
+        Ok(None) => Ok(NodeDone::Differs("something else than a device")),
+        Err(e) => Err(e),
+    };
+    match sys::char_device_at(dirfd.as_fd(), name) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-        Err(e) => return Err(e),
+        r => return found(r),
     }
     // The host's permission bits as they are, not narrowed by the umask.
     let perm = Mode::from_bits_truncate(host.st_mode & 0o777);
@@ -877,48 +914,31 @@ fn make_node(root: BorrowedFd, target: &Path, src: &Path, fresh: &[u64]) -> io::
     let made = mknodat(dirfd.as_fd(), name, SFlag::S_IFCHR, perm, host.st_rdev);
     umask(mask);
     match made {
-        Ok(()) => Ok(true),
-        // Made again by someone else in between: only the node will do.
-        Err(nix::errno::Errno::EEXIST) if matches!(there(), Ok(Some((r, _))) if r == host.st_rdev) => {
-            Ok(true)
-        }
-        Err(nix::errno::Errno::EPERM) => Ok(false),
+        Ok(()) => Ok(NodeDone::There),
+        // Made by someone else in between: what is there is judged.
+        Err(nix::errno::Errno::EEXIST) => found(sys::char_device_at(dirfd.as_fd(), name)),
+        Err(nix::errno::Errno::EPERM) => Ok(NodeDone::Bind),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Whether the device node of `op` (a [`What::Node`]) is in place in the
-/// root: at its name in the directory its parent leads to, a character
-/// device with the host's number, on a mount other than the root's own (the
-/// fresh /dev, or a bind of the host's node). `dirs`: the directories
-/// already opened, by path.
-fn node_in_place(
-    root: BorrowedFd,
-    root_id: u64,
-    op: &Op,
-    dirs: &mut Vec<(PathBuf, OwnedFd)>,
-) -> bool {
-    let (What::Node { src }, Some(parent), Some(name)) =
-        (&op.what, op.target.parent(), op.target.file_name())
-    else {
+/// root: its target, resolved inside the root as `on` resolves it, is the
+/// host's node (number, permission bits, owner) on a mount other than the
+/// root's own (the fresh /dev, or a bind of the host's node).
+fn node_in_place(root: BorrowedFd, root_id: u64, op: &Op) -> bool {
+    let What::Node { src } = &op.what else {
         return false;
-    };
-    let at = match dirs.iter().position(|(p, _)| p == parent) {
-        Some(i) => i,
-        None => match sys::resolve_in_root(root, parent) {
-            Ok(fd) => {
-                dirs.push((parent.to_path_buf(), fd));
-                dirs.len() - 1
-            }
-            Err(_) => return false,
-        },
     };
     let Ok(host) = nix::sys::stat::stat(src) else {
         return false;
     };
+    let Ok(fd) = sys::resolve_in_root(root, &op.target) else {
+        return false;
+    };
     matches!(
-        sys::char_device_at(dirs[at].1.as_fd(), name),
-        Ok(Some((rdev, mnt))) if rdev == host.st_rdev && mnt != root_id
+        sys::char_device_at(fd.as_fd(), std::ffi::OsStr::new("")),
+        Ok(Some(d)) if is_hosts(&d, &host) && d.mount != root_id
     )
 }
 

@@ -454,14 +454,28 @@ pub fn find_or_scan(dir: &Path) -> Found {
     }
 }
 
-/// The plan `on` mounts, as a holder in a user namespace may: a fresh
-/// proc only in a pid namespace of its own, else the host's bound
-/// (recursively, read-only), as bubblewrap does; sysfs likewise with a
-/// network namespace; a devpts without a `gid=` naming an unmapped group;
-/// the device nodes bound in.
+/// The plan a holder mounts: the device nodes bound in (a user namespace
+/// may not make them; and in a holder's namespace nothing checks them
+/// later, so they must not be removable from inside). In a user namespace
+/// also: a fresh proc only in a pid namespace of its own, else the host's
+/// bound (recursively, read-only), as bubblewrap does; sysfs likewise with
+/// a network namespace; a devpts without a `gid=` naming an unmapped group.
 pub fn plan_for(spec: &Spec, plan: &[Op]) -> Vec<Op> {
+    let plan: Vec<Op> = plan
+        .iter()
+        .map(|op| match &op.what {
+            What::Node { src } => Op {
+                what: What::Bind {
+                    src: src.clone(),
+                    recursive: false,
+                },
+                ..op.clone()
+            },
+            _ => op.clone(),
+        })
+        .collect();
     let Some(map) = &spec.userns else {
-        return plan.to_vec();
+        return plan;
     };
     let host = |op: &Op, src: &str| Op {
         what: What::Bind {
@@ -494,14 +508,6 @@ pub fn plan_for(spec: &Spec, plan: &[Op]) -> Vec<Op> {
                     ..op.clone()
                 }
             }
-            // A user namespace may not make device nodes: bound in.
-            What::Node { src } => Op {
-                what: What::Bind {
-                    src: src.clone(),
-                    recursive: false,
-                },
-                ..op.clone()
-            },
             _ => op.clone(),
         })
         .collect()
@@ -1000,15 +1006,24 @@ mod tests {
             );
             assert!(op.attrs.has(Attrs::RDONLY), "{t}");
         }
-        // A user namespace may not make device nodes: each is bound in.
+        // Every holder binds the device nodes, with a user namespace or not.
+        let root_holder = plan_for(
+            &Spec {
+                userns: None,
+                ns: NsSet::parse("pid").unwrap(),
+            },
+            &plan,
+        );
         for n in crate::plan::DEVICES {
             let t = format!("/dev/{n}");
             assert!(matches!(&at(&plan, &t).what, What::Node { .. }), "{t}");
-            let op = at(&bare, &t);
-            assert!(
-                matches!(&op.what, What::Bind { src, recursive: false } if *src == Path::new(&t)),
-                "{t}: {op:?}"
-            );
+            for ops in [&bare, &root_holder] {
+                let op = at(ops, &t);
+                assert!(
+                    matches!(&op.what, What::Bind { src, recursive: false } if *src == Path::new(&t)),
+                    "{t}: {op:?}"
+                );
+            }
         }
         let vm = plan_for(&spec("pid,net"), &plan);
         assert!(matches!(&at(&vm, "/proc").what, What::Fs { fstype, .. } if fstype == "proc"));
@@ -1045,11 +1060,13 @@ mod tests {
             panic!()
         };
         assert!(options.iter().any(|o| o == "gid=5"), "{options:?}");
-        // Root without -N: the plan as it is.
-        let root = Spec {
-            userns: None,
-            ns: NsSet::parse("pid").unwrap(),
-        };
-        assert_eq!(plan_for(&root, &plan), plan);
+        // Root without -N: the plan as it is, but for the nodes bound.
+        for (held, planned) in root_holder.iter().zip(&plan) {
+            match planned.what {
+                What::Node { .. } => assert_ne!(held, planned),
+                _ => assert_eq!(held, planned),
+            }
+        }
+        assert_eq!(root_holder.len(), plan.len());
     }
 }

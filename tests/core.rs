@@ -147,8 +147,9 @@ fn on_mounts_the_system_mounts_idempotently_and_off_removes_all() {
 }
 
 /// Where a device node cannot be made in a fresh filesystem (the /dev of
-/// tool.conf mounted `nodev`, or /dev left to the rootfs's own directory,
-/// which may lie on a `nodev` filesystem), the host's node is bound in,
+/// tool.conf mounted `nodev`, or writable by others than root; /dev left
+/// to the rootfs's own directory, which may lie on a `nodev` filesystem),
+/// the host's node is bound in,
 /// and works; `off` removes the binds.
 #[test]
 fn device_nodes_are_bound_where_they_cannot_be_made() {
@@ -158,6 +159,10 @@ fn device_nodes_are_bound_where_they_cannot_be_made() {
     for conf in [
         "[bind]\ntgt:/dev fs:tmpfs opt:nodev,nosuid,mode=755\n",
         "[bind]\ntgt:/dev ignore:yes\n",
+        // A /dev that someone else than root may change: a node made there
+        // could be removed and replaced; a bound one cannot.
+        "[bind]\ntgt:/dev fs:tmpfs opt:uid=1000,mode=755\n",
+        "[bind]\ntgt:/dev fs:tmpfs opt:mode=777\n",
     ] {
         fs::write(root.join("chroot.d/tool.conf"), conf).unwrap();
         ok(&ns.run(&["on", "-d", d(&root)]));

@@ -851,9 +851,12 @@ fn kill_9_of_on_after_each_mount() {
 
 /// The device nodes count as much as the mounts: `on` killed after its
 /// last mount (before all nodes are made), or a node removed or replaced
-/// from inside, leaves the sandbox "partly on" (never "on"), `run`
-/// completes it, and `on` makes the node again in place of what is there,
-/// never following a symlink put there (the sandbox's own files stay).
+/// from inside, leaves the sandbox "partly on" (never "on"). A missing node
+/// is made again by `run` or `on`; whatever else is at a node's name
+/// (a file, a symlink, a directory, another device, other permissions) is
+/// never followed, removed or written to: `on` and `run` say so and what
+/// to do, `run` still runs, and `off` then `on` makes the node again. A
+/// holder's nodes are bound: they cannot be removed from inside.
 #[test]
 fn device_nodes_missing_or_replaced_are_partly_on_and_made_again() {
     let ns = Ns::new();
@@ -874,28 +877,64 @@ fn device_nodes_missing_or_replaced_are_partly_on_and_made_again() {
     assert_eq!(ns.state(&root), "partly on");
     ok(&ns.run(&["run", "-d", &r, nodes_ok]));
     assert_eq!(ns.state(&root), "on");
+    t.faults += 1;
+    ok(&ns.run(&["run", "-d", &r, "rm /dev/null"]));
+    assert_eq!(ns.state(&root), "partly on", "removed");
+    ok(&ns.run(&["on", "-d", &r]));
+    assert_eq!(ns.state(&root), "on", "removed");
+    ok(&ns.run(&["run", "-d", &r, nodes_ok]));
     fs::write(root.join("etc/secret"), "mine\n").unwrap();
-    for (what, how) in [
-        ("removed", "rm /dev/null"),
-        ("a file", "rm /dev/zero && echo x > /dev/zero"),
-        ("a symlink", "rm /dev/null && ln -s /etc/secret /dev/null"),
-        ("another device", "rm /dev/tty && mknod /dev/tty c 1 3"),
+    for (what, node, how) in [
+        ("a file", "zero", "rm /dev/zero && echo x > /dev/zero"),
+        (
+            "a symlink",
+            "null",
+            "rm /dev/null && ln -s /etc/secret /dev/null",
+        ),
+        ("a directory", "full", "rm /dev/full && mkdir /dev/full"),
+        (
+            "another device",
+            "tty",
+            "rm /dev/tty && mknod /dev/tty c 1 3",
+        ),
+        ("other permissions", "random", "chmod 600 /dev/random"),
     ] {
         t.faults += 1;
         ok(&ns.run(&["run", "-d", &r, how]));
         assert_eq!(ns.state(&root), "partly on", "{what}");
-        ok(&ns.run(&["on", "-d", &r]));
-        assert_eq!(ns.state(&root), "on", "{what}");
-        ok(&ns.run(&["run", "-d", &r, nodes_ok]));
+        let o = ns.run(&["on", "-d", &r]);
+        assert_eq!(code(&o), 0, "{what}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.lines()
+                .any(|l| l.contains(&format!("{r}/dev/{node}: ")) && l.contains("`off` then `on`")),
+            "{what}: {e}"
+        );
+        // Left as it is: a symlink is not followed, nothing is removed.
+        let o = ns.run(&["run", "-d", &r, "echo ran"]);
+        assert_eq!(stdout(&o), "ran\n", "{what}");
+        assert!(stderr(&o).contains(&format!("{r}/dev/{node}")), "{what}");
         assert_eq!(
             fs::read_to_string(root.join("etc/secret")).unwrap(),
             "mine\n",
             "{what}"
         );
+        ok(&ns.run(&["off", "-d", &r]));
+        ok(&ns.run(&["on", "-d", &r]));
+        assert_eq!(ns.state(&root), "on", "{what}");
+        ok(&ns.run(&["run", "-d", &r, nodes_ok]));
     }
     ok(&ns.run(&["off", "-d", &r]));
     t.left(&ns, &root);
-    t.finish(0, 5);
+    // A holder's nodes are binds of the host's.
+    t.faults += 1;
+    ok(&ns.run(&["on", "--ns", "pid", "-d", &r]));
+    let o = ns.run(&["run", "-d", &r, "rm /dev/null"]);
+    assert_ne!(code(&o), 0, "a holder's /dev/null was removed");
+    ok(&ns.run(&["run", "-d", &r, nodes_ok]));
+    ok(&ns.run(&["off", "-d", &r]));
+    t.left(&ns, &root);
+    t.finish(0, 8);
 }
 
 /// A child process of the test, killed by its pid when the test ends (also on panic).

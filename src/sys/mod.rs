@@ -284,20 +284,36 @@ fn statx_at(dir: BorrowedFd, name: &std::ffi::CStr, flags: i32) -> io::Result<li
     Ok(st)
 }
 
-/// The device number of the character device `name` in `dir` (never
-/// followed) and the mount it lies on; `None` when it is anything else.
-pub fn char_device_at(dir: BorrowedFd, name: &std::ffi::OsStr) -> io::Result<Option<(u64, u64)>> {
+/// A character device as `statx` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CharDev {
+    /// Its device number.
+    pub rdev: u64,
+    /// The mount it lies on.
+    pub mount: u64,
+    /// Its permission bits (`0o7777`).
+    pub perm: u32,
+    pub uid: u32,
+}
+
+/// The character device `name` in `dir` (never followed; an empty name:
+/// what `dir` names); `None` when it is anything else.
+pub fn char_device_at(dir: BorrowedFd, name: &std::ffi::OsStr) -> io::Result<Option<CharDev>> {
     let c =
         CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let st = statx_at(dir, &c, 0)?;
-    Ok(
-        (u32::from(st.stx_mode) & libc::S_IFMT == libc::S_IFCHR).then(|| {
-            (
-                libc::makedev(st.stx_rdev_major, st.stx_rdev_minor),
-                st.stx_mnt_id,
-            )
-        }),
-    )
+    let flags = if name.is_empty() {
+        libc::AT_EMPTY_PATH
+    } else {
+        0
+    };
+    let st = statx_at(dir, &c, flags)?;
+    let mode = u32::from(st.stx_mode);
+    Ok((mode & libc::S_IFMT == libc::S_IFCHR).then(|| CharDev {
+        rdev: libc::makedev(st.stx_rdev_major, st.stx_rdev_minor),
+        mount: st.stx_mnt_id,
+        perm: mode & 0o7777,
+        uid: st.stx_uid,
+    }))
 }
 
 /// The id of the mount `fd` lies on and the device (`major:minor`) of the
