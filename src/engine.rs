@@ -332,6 +332,10 @@ fn apply(
     // host path bound in or a filesystem whose content is the host's (a
     // symlink in the rootfs could otherwise point a target into one).
     let mut creatable: Vec<u64> = vec![root_id];
+    // Of those, the filesystems `on` made (this call, or an earlier one:
+    // found mounted, the one mount of its filesystem), never the user's:
+    // the only ones device nodes are made in.
+    let mut made_fresh: Vec<u64> = vec![];
     // Where this plan's mounts are (path inside the root), so that none is
     // hidden by a later one.
     let mut placed: Vec<(PathBuf, String)> = vec![];
@@ -410,17 +414,12 @@ fn apply(
         // A device node made (or there) changes no other target's way: no
         // path leads through it. Else it is bound in, as a bind.
         if let What::Node { src } = &op.what {
-            let fresh: Vec<u64> = creatable
-                .iter()
-                .copied()
-                .filter(|&i| i != root_id)
-                .collect();
-            match make_node(root.as_fd(), &op.target, src, &fresh).with_context(ctx)? {
+            match make_node(root.as_fd(), &op.target, src, &made_fresh).with_context(ctx)? {
                 NodeDone::There => continue,
                 NodeDone::Differs(what) => {
                     report.differs.push(format!(
-                        "{}: {what} where the device node {} belongs, left as it is; `off` then \
-                         `on` to make the node again",
+                        "{}: {what} where the device node {} belongs, left as it is; remove it, \
+                         then `chroot-tool on`",
                         show::path(dir.join(op.target.strip_prefix("/").unwrap_or(&op.target))),
                         src.display()
                     ));
@@ -492,8 +491,8 @@ fn apply(
             // A node bound in is the host's node, no other one.
             let node_ok = || match (&op.what, &src_md) {
                 (What::Node { .. }, Some(host)) => matches!(
-                    sys::char_device_at(target.as_fd(), std::ffi::OsStr::new("")),
-                    Ok(Some(d)) if is_hosts(&d, host)
+                    sys::entry_at(target.as_fd(), std::ffi::OsStr::new("")),
+                    Ok(e) if is_hosts(&e, host)
                 ),
                 _ => true,
             };
@@ -506,6 +505,13 @@ fn apply(
                         && made_empty(target.as_fd(), &m.fstype, &m.dev, &mounts, dir)
                     {
                         creatable.push(id);
+                        // An earlier `on`'s: the one mount of its
+                        // filesystem. A user's mounted below DIR before
+                        // `on` is there twice (it, and its copy on the
+                        // self-bind).
+                        if mounts.iter().filter(|o| o.dev == m.dev).count() == 1 {
+                            made_fresh.push(id);
+                        }
                     }
                 }
                 _ => report.differs.push(format!(
@@ -546,6 +552,7 @@ fn apply(
                 dir,
             ) {
                 creatable.push(new_id);
+                made_fresh.push(new_id);
             }
         }
         changed = Some(inside.clone());
@@ -850,29 +857,33 @@ fn make_symlink(root: BorrowedFd, target: &Path, to: &Path, allowed: &[u64]) -> 
 enum NodeDone {
     /// The node is there (made, or found as the host's).
     There,
-    /// It cannot be made here: bound in instead, as a bind.
+    /// To be bound in, as a bind.
     Bind,
-    /// Something else is at its name in the fresh filesystem, and stays.
+    /// Something is at its name that is neither the node nor to be bound
+    /// over: left as it is.
     Differs(&'static str),
 }
 
-/// Whether `dev` is the host's node `host`: its number, permission bits
-/// and owner.
-fn is_hosts(dev: &sys::CharDev, host: &nix::sys::stat::FileStat) -> bool {
-    dev.rdev == host.st_rdev && dev.perm == host.st_mode & 0o7777 && dev.uid == host.st_uid
+/// Whether `e` is the host's node `host`: a character device with its
+/// number, permission bits and owner.
+fn is_hosts(e: &sys::Entry, host: &nix::sys::stat::FileStat) -> bool {
+    e.kind == libc::S_IFCHR
+        && e.rdev == host.st_rdev
+        && e.perm == host.st_mode & 0o7777
+        && e.uid == host.st_uid
 }
 
-/// Makes the device node `target` (inside the root) like the host's `src`:
-/// its type, device number and permission bits, owned by root, in one step
-/// (nothing can be swapped in between; never following, never replacing
-/// what is at the name). Only in a filesystem of `fresh` (made empty by
-/// this plan) that allows devices, in a directory only root may change
-/// (owned by root, written to by no one else, or sticky). Elsewhere, or
-/// where the kernel refuses (a user namespace, a device cgroup), the node
-/// is to be bound in ([`NodeDone::Bind`]): DIR's own filesystem may be
-/// mounted `nodev`, a host directory bound in is never written to, and a
-/// bound node cannot be removed from inside.
-fn make_node(root: BorrowedFd, target: &Path, src: &Path, fresh: &[u64]) -> io::Result<NodeDone> {
+/// Puts the device node `target` (inside the root; its name never
+/// followed) in place like the host's `src`. Found as the host's node: left
+/// alone. Missing, in a filesystem `on` made (`made`: fresh, never the
+/// user's) that allows devices, in a directory only root may change (owned
+/// by root, written to by no one else, or sticky): made, with its number
+/// and permission bits, owned by root, in one `mknodat`. Anywhere else, or
+/// where the kernel refuses (a device cgroup), the host's node is bound in
+/// ([`NodeDone::Bind`]), also over a file or another node at the name, as
+/// before device nodes were made. A symlink or a directory at the name is
+/// never followed, replaced or bound over ([`NodeDone::Differs`]).
+fn make_node(root: BorrowedFd, target: &Path, src: &Path, made: &[u64]) -> io::Result<NodeDone> {
     use nix::sys::stat::{mknodat, umask, Mode, SFlag};
     let Ok(host) = nix::sys::stat::stat(src) else {
         return Ok(NodeDone::Bind); // the bind says why
@@ -886,8 +897,19 @@ fn make_node(root: BorrowedFd, target: &Path, src: &Path, fresh: &[u64]) -> io::
     let Ok(dirfd) = sys::resolve_in_root(root, parent) else {
         return Ok(NodeDone::Bind);
     };
+    let judge = |e: io::Result<sys::Entry>| match e {
+        Ok(e) if is_hosts(&e, &host) => Ok(Some(NodeDone::There)),
+        Ok(e) if e.kind == libc::S_IFLNK => Ok(Some(NodeDone::Differs("a symlink"))),
+        Ok(e) if e.kind == libc::S_IFDIR => Ok(Some(NodeDone::Differs("a directory"))),
+        Ok(_) => Ok(Some(NodeDone::Bind)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    };
+    if let Some(done) = judge(sys::entry_at(dirfd.as_fd(), name))? {
+        return Ok(done);
+    }
     let (id, _) = sys::mount_of(dirfd.as_fd())?;
-    if !fresh.contains(&id) {
+    if !made.contains(&id) {
         return Ok(NodeDone::Bind);
     }
     let dir = nix::sys::stat::fstat(dirfd.as_fd())?;
@@ -898,47 +920,41 @@ fn make_node(root: BorrowedFd, target: &Path, src: &Path, fresh: &[u64]) -> io::
     if nodev || !guarded {
         return Ok(NodeDone::Bind);
     }
-    let found = |r: io::Result<Option<sys::CharDev>>| match r {
-        Ok(Some(d)) if is_hosts(&d, &host) => Ok(NodeDone::There),
-        Ok(Some(_)) => Ok(NodeDone::Differs("another device, or other permissions")),
-        Ok(None) => Ok(NodeDone::Differs("something else than a device")),
-        Err(e) => Err(e),
-    };
-    match sys::char_device_at(dirfd.as_fd(), name) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-        r => return found(r),
-    }
     // The host's permission bits as they are, not narrowed by the umask.
     let perm = Mode::from_bits_truncate(host.st_mode & 0o777);
     let mask = umask(Mode::empty());
-    let made = mknodat(dirfd.as_fd(), name, SFlag::S_IFCHR, perm, host.st_rdev);
+    let done = mknodat(dirfd.as_fd(), name, SFlag::S_IFCHR, perm, host.st_rdev);
     umask(mask);
-    match made {
+    match done {
         Ok(()) => Ok(NodeDone::There),
         // Made by someone else in between: what is there is judged.
-        Err(nix::errno::Errno::EEXIST) => found(sys::char_device_at(dirfd.as_fd(), name)),
+        Err(nix::errno::Errno::EEXIST) => {
+            Ok(judge(sys::entry_at(dirfd.as_fd(), name))?.unwrap_or(NodeDone::Bind))
+        }
         Err(nix::errno::Errno::EPERM) => Ok(NodeDone::Bind),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Whether the device node of `op` (a [`What::Node`]) is in place in the
-/// root: its target, resolved inside the root as `on` resolves it, is the
-/// host's node (number, permission bits, owner) on a mount other than the
-/// root's own (the fresh /dev, or a bind of the host's node).
+/// root: at its name (never followed) in the directory its parent leads
+/// to, the host's node (number, permission bits, owner) on a mount other
+/// than the root's own (the fresh /dev, or a bind of the host's node).
 fn node_in_place(root: BorrowedFd, root_id: u64, op: &Op) -> bool {
-    let What::Node { src } = &op.what else {
+    let (What::Node { src }, Some(parent), Some(name)) =
+        (&op.what, op.target.parent(), op.target.file_name())
+    else {
         return false;
     };
     let Ok(host) = nix::sys::stat::stat(src) else {
         return false;
     };
-    let Ok(fd) = sys::resolve_in_root(root, &op.target) else {
+    let Ok(dir) = sys::resolve_in_root(root, parent) else {
         return false;
     };
     matches!(
-        sys::char_device_at(fd.as_fd(), std::ffi::OsStr::new("")),
-        Ok(Some(d)) if is_hosts(&d, &host) && d.mount != root_id
+        sys::entry_at(dir.as_fd(), name),
+        Ok(e) if is_hosts(&e, &host) && e.mount_id != root_id
     )
 }
 

@@ -849,20 +849,31 @@ fn kill_9_of_on_after_each_mount() {
     t.finish(0, 18);
 }
 
+/// A busybox rootfs `sb` with a user `nobody` besides root, and its path.
+fn root_with_nobody(ns: &Ns) -> (PathBuf, String) {
+    let root = ns.busybox_root("sb");
+    fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )
+    .unwrap();
+    let r = d(&root).to_string();
+    (root, r)
+}
+
 /// The device nodes count as much as the mounts: `on` killed after its
 /// last mount (before all nodes are made), or a node removed or replaced
-/// from inside, leaves the sandbox "partly on" (never "on"). A missing node
-/// is made again by `run` or `on`; whatever else is at a node's name
-/// (a file, a symlink, a directory, another device, other permissions) is
-/// never followed, removed or written to: `on` and `run` say so and what
-/// to do, `run` still runs, and `off` then `on` makes the node again. A
-/// holder's nodes are bound: they cannot be removed from inside.
+/// from inside, leaves the sandbox "partly on" (never "on"). A missing
+/// node is put back by `run` or `on`; a file or another node at its name
+/// has the host's node bound over it, as before nodes were made; a symlink
+/// or a directory there is never followed, removed or bound over: `on` and
+/// `run` say so and what to do, and `run` still runs. A holder's nodes
+/// are bound: a user inside cannot remove them.
 #[test]
 fn device_nodes_missing_or_replaced_are_partly_on_and_made_again() {
     let ns = Ns::new();
     let mut t = Tally::new("device nodes missing or replaced");
-    let root = ns.busybox_root("sb");
-    let r = d(&root).to_string();
+    let (root, r) = root_with_nobody(&ns);
     let nodes_ok = "for n in null zero full random urandom tty; do test -c /dev/$n || exit 1; done";
     // Seven mounts without resolv.conf; the nodes come after the last one
     // in /dev's own order (`/dev/shm` before `/dev/tty`, `urandom`, `zero`).
@@ -877,64 +888,128 @@ fn device_nodes_missing_or_replaced_are_partly_on_and_made_again() {
     assert_eq!(ns.state(&root), "partly on");
     ok(&ns.run(&["run", "-d", &r, nodes_ok]));
     assert_eq!(ns.state(&root), "on");
-    t.faults += 1;
-    ok(&ns.run(&["run", "-d", &r, "rm /dev/null"]));
-    assert_eq!(ns.state(&root), "partly on", "removed");
-    ok(&ns.run(&["on", "-d", &r]));
-    assert_eq!(ns.state(&root), "on", "removed");
-    ok(&ns.run(&["run", "-d", &r, nodes_ok]));
-    fs::write(root.join("etc/secret"), "mine\n").unwrap();
-    for (what, node, how) in [
-        ("a file", "zero", "rm /dev/zero && echo x > /dev/zero"),
-        (
-            "a symlink",
-            "null",
-            "rm /dev/null && ln -s /etc/secret /dev/null",
-        ),
-        ("a directory", "full", "rm /dev/full && mkdir /dev/full"),
-        (
-            "another device",
-            "tty",
-            "rm /dev/tty && mknod /dev/tty c 1 3",
-        ),
-        ("other permissions", "random", "chmod 600 /dev/random"),
+    // Put back, or bound over.
+    for (what, how) in [
+        ("removed", "rm /dev/null"),
+        ("a file", "rm /dev/zero && echo x > /dev/zero"),
+        ("another device", "rm /dev/tty && mknod /dev/tty c 1 3"),
+        ("other permissions", "chmod 600 /dev/random"),
     ] {
         t.faults += 1;
         ok(&ns.run(&["run", "-d", &r, how]));
         assert_eq!(ns.state(&root), "partly on", "{what}");
         let o = ns.run(&["on", "-d", &r]);
+        assert_eq!(stderr(&o), "", "{what}");
+        assert_eq!(ns.state(&root), "on", "{what}");
+        ok(&ns.run(&["run", "-d", &r, nodes_ok]));
+        ok(&ns.run(&["run", "-d", &r, "-u", "nobody", "echo x > /dev/null"]));
+    }
+    ok(&ns.run(&["off", "-d", &r]));
+    t.left(&ns, &root);
+    // Left as they are, and said.
+    fs::write(root.join("etc/secret"), "mine\n").unwrap();
+    for (what, node, how) in [
+        (
+            "a symlink",
+            "null",
+            "rm /dev/null && ln -s /etc/secret /dev/null",
+        ),
+        (
+            "a symlink",
+            "null",
+            "mknod -m 666 /dev/shm/n c 1 3 && rm /dev/null && ln -s /dev/shm/n /dev/null",
+        ),
+        ("a directory", "full", "rm /dev/full && mkdir /dev/full"),
+    ] {
+        t.faults += 1;
+        ok(&ns.run(&["on", "-d", &r]));
+        ok(&ns.run(&["run", "-d", &r, how]));
+        assert_eq!(ns.state(&root), "partly on", "{what}");
+        let o = ns.run(&["on", "-d", &r]);
         assert_eq!(code(&o), 0, "{what}: {}", stderr(&o));
-        let e = stderr(&o);
-        assert!(
-            e.lines()
-                .any(|l| l.contains(&format!("{r}/dev/{node}: ")) && l.contains("`off` then `on`")),
-            "{what}: {e}"
-        );
-        // Left as it is: a symlink is not followed, nothing is removed.
+        let said = |e: &str| {
+            e.lines().any(|l| {
+                l.contains(&format!("{r}/dev/{node}: {what}"))
+                    && l.contains("remove it, then `chroot-tool on`")
+            })
+        };
+        assert!(said(&stderr(&o)), "{what}: {}", stderr(&o));
         let o = ns.run(&["run", "-d", &r, "echo ran"]);
         assert_eq!(stdout(&o), "ran\n", "{what}");
-        assert!(stderr(&o).contains(&format!("{r}/dev/{node}")), "{what}");
+        assert!(said(&stderr(&o)), "{what}: {}", stderr(&o));
         assert_eq!(
             fs::read_to_string(root.join("etc/secret")).unwrap(),
             "mine\n",
             "{what}"
         );
-        ok(&ns.run(&["off", "-d", &r]));
-        ok(&ns.run(&["on", "-d", &r]));
+        // As said: removed, then on.
+        ok(&ns.run(&["run", "-d", &r, &format!("rm -r /dev/{node}")]));
+        let o = ns.run(&["on", "-d", &r]);
+        assert_eq!(stderr(&o), "", "{what}");
         assert_eq!(ns.state(&root), "on", "{what}");
         ok(&ns.run(&["run", "-d", &r, nodes_ok]));
+        ok(&ns.run(&["off", "-d", &r]));
+        t.left(&ns, &root);
     }
-    ok(&ns.run(&["off", "-d", &r]));
-    t.left(&ns, &root);
     // A holder's nodes are binds of the host's.
     t.faults += 1;
     ok(&ns.run(&["on", "--ns", "pid", "-d", &r]));
-    let o = ns.run(&["run", "-d", &r, "rm /dev/null"]);
+    let o = ns.run(&["run", "-d", &r, "-u", "nobody", "rm -f /dev/null"]);
     assert_ne!(code(&o), 0, "a holder's /dev/null was removed");
     ok(&ns.run(&["run", "-d", &r, nodes_ok]));
     ok(&ns.run(&["off", "-d", &r]));
     t.left(&ns, &root);
-    t.finish(0, 8);
+    t.finish(0, 9);
+}
+
+/// A `/dev` the user mounted before `on` is the user's: `on` makes no
+/// device node in it (it binds the host's over what is there, or onto a
+/// file it creates, as before nodes were made), the sandbox reads "on",
+/// a user inside can use the nodes, and `off` leaves the user's content.
+#[test]
+fn a_dev_mounted_before_on_gets_no_device_node_made() {
+    let ns = Ns::new();
+    let mut t = Tally::new("a /dev mounted before on");
+    let (root, r) = root_with_nobody(&ns);
+    let dev = format!("{r}/dev");
+    let made = ns.sh(&format!(
+        "mkdir -p {dev} && mount -t tmpfs -o mode=755 userdev {dev} && mknod -m 660 {dev}/null c 1 3 \
+         && echo keep > {dev}/userfile"
+    ));
+    assert!(made.status.success(), "{}", stderr(&made));
+    t.attacks += 1;
+    ok(&ns.run(&["on", "-d", &r]));
+    assert_eq!(ns.state(&root), "on");
+    ok(&ns.run(&[
+        "run",
+        "-d",
+        &r,
+        "-u",
+        "nobody",
+        "echo x > /dev/null && head -c 1 /dev/zero | wc -c",
+    ]));
+    ok(&ns.run(&["off", "-d", &r]));
+    // The user's tmpfs, as the user left it but for the files `on`
+    // created to bind onto: no device node but the user's own.
+    let o = ns.sh(&format!("cat {dev}/userfile; stat -c '%n %F %a' {dev}/*"));
+    let listing = stdout(&o);
+    assert!(listing.starts_with("keep\n"), "{listing}");
+    for l in listing.lines().skip(1) {
+        if l.contains("character special") {
+            assert_eq!(
+                l,
+                format!("{dev}/null character special file 660"),
+                "{listing}"
+            );
+        }
+    }
+    assert!(
+        ns.mounts_under(&root).contains(&dev),
+        "the user's /dev was taken"
+    );
+    assert!(ns.sh(&format!("umount {dev}")).status.success());
+    t.left(&ns, &root);
+    t.finish(1, 0);
 }
 
 /// A child process of the test, killed by its pid when the test ends (also on panic).

@@ -274,7 +274,7 @@ fn statx_at(dir: BorrowedFd, name: &std::ffi::CStr, flags: i32) -> io::Result<li
             dir.as_raw_fd(),
             name.as_ptr(),
             flags | libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_TYPE | libc::STATX_MNT_ID,
+            libc::STATX_BASIC_STATS | libc::STATX_MNT_ID,
             &mut st,
         )
     };
@@ -282,38 +282,6 @@ fn statx_at(dir: BorrowedFd, name: &std::ffi::CStr, flags: i32) -> io::Result<li
         return Err(io::Error::last_os_error());
     }
     Ok(st)
-}
-
-/// A character device as `statx` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CharDev {
-    /// Its device number.
-    pub rdev: u64,
-    /// The mount it lies on.
-    pub mount: u64,
-    /// Its permission bits (`0o7777`).
-    pub perm: u32,
-    pub uid: u32,
-}
-
-/// The character device `name` in `dir` (never followed; an empty name:
-/// what `dir` names); `None` when it is anything else.
-pub fn char_device_at(dir: BorrowedFd, name: &std::ffi::OsStr) -> io::Result<Option<CharDev>> {
-    let c =
-        CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let flags = if name.is_empty() {
-        libc::AT_EMPTY_PATH
-    } else {
-        0
-    };
-    let st = statx_at(dir, &c, flags)?;
-    let mode = u32::from(st.stx_mode);
-    Ok((mode & libc::S_IFMT == libc::S_IFCHR).then(|| CharDev {
-        rdev: libc::makedev(st.stx_rdev_major, st.stx_rdev_minor),
-        mount: st.stx_mnt_id,
-        perm: mode & 0o7777,
-        uid: st.stx_uid,
-    }))
 }
 
 /// The id of the mount `fd` lies on and the device (`major:minor`) of the
@@ -428,6 +396,11 @@ pub struct Entry {
     pub ino: u64,
     pub nlink: u32,
     pub blocks: u64,
+    /// The device number of a device.
+    pub rdev: u64,
+    /// Permission bits (`0o7777`) and owner.
+    pub perm: u32,
+    pub uid: u32,
 }
 
 impl Entry {
@@ -436,34 +409,27 @@ impl Entry {
     }
 }
 
-/// `statx(dir, name, AT_SYMLINK_NOFOLLOW)` for the type and mount of an entry.
+/// `statx(dir, name, AT_SYMLINK_NOFOLLOW)` for the type and mount of an
+/// entry (an empty name: what `dir` names).
 pub fn entry_at(dir: BorrowedFd, name: &std::ffi::OsStr) -> io::Result<Entry> {
     let n = cstr(name)?;
-    // SAFETY: statx fills our zeroed struct.
-    let mut st: libc::statx = unsafe { std::mem::zeroed() };
-    let r = unsafe {
-        libc::statx(
-            dir.as_raw_fd(),
-            n.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
-            libc::STATX_TYPE
-                | libc::STATX_MNT_ID
-                | libc::STATX_INO
-                | libc::STATX_NLINK
-                | libc::STATX_BLOCKS,
-            &mut st,
-        )
+    let empty = if name.is_empty() {
+        libc::AT_EMPTY_PATH
+    } else {
+        0
     };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let st = statx_at(dir, &n, libc::AT_NO_AUTOMOUNT | empty)?;
+    let mode = u32::from(st.stx_mode);
     Ok(Entry {
-        kind: st.stx_mode as u32 & libc::S_IFMT,
+        kind: mode & libc::S_IFMT,
         mount_id: st.stx_mnt_id,
         mount_root: st.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0,
         ino: st.stx_ino,
         nlink: st.stx_nlink,
         blocks: st.stx_blocks,
+        rdev: libc::makedev(st.stx_rdev_major, st.stx_rdev_minor),
+        perm: mode & 0o7777,
+        uid: st.stx_uid,
     })
 }
 
