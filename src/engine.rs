@@ -414,7 +414,9 @@ fn apply(
         // A device node made (or there) changes no other target's way: no
         // path leads through it. Else it is bound in, as a bind.
         if let What::Node { src } = &op.what {
-            match make_node(root.as_fd(), &op.target, src, &made_fresh).with_context(ctx)? {
+            match make_node(root.as_fd(), root_id, &op.target, src, &made_fresh)
+                .with_context(ctx)?
+            {
                 NodeDone::There => continue,
                 NodeDone::Differs(what) => {
                     report.differs.push(format!(
@@ -874,16 +876,22 @@ fn is_hosts(e: &sys::Entry, host: &nix::sys::stat::FileStat) -> bool {
 }
 
 /// Puts the device node `target` (inside the root; its name never
-/// followed) in place like the host's `src`. Found as the host's node: left
-/// alone. Missing, in a filesystem `on` made (`made`: fresh, never the
+/// followed) in place like the host's `src`. Found as the host's node on
+/// a mount other than DIR's own (`root_id`): left alone. Missing, in a filesystem `on` made (`made`: fresh, never the
 /// user's) that allows devices, in a directory only root may change (owned
-/// by root, written to by no one else, or sticky): made, with its number
+/// by root, written to by no one else): made, with its number
 /// and permission bits, owned by root, in one `mknodat`. Anywhere else, or
 /// where the kernel refuses (a device cgroup), the host's node is bound in
 /// ([`NodeDone::Bind`]), also over a file or another node at the name, as
 /// before device nodes were made. A symlink or a directory at the name is
 /// never followed, replaced or bound over ([`NodeDone::Differs`]).
-fn make_node(root: BorrowedFd, target: &Path, src: &Path, made: &[u64]) -> io::Result<NodeDone> {
+fn make_node(
+    root: BorrowedFd,
+    root_id: u64,
+    target: &Path,
+    src: &Path,
+    made: &[u64],
+) -> io::Result<NodeDone> {
     use nix::sys::stat::{mknodat, umask, Mode, SFlag};
     let Ok(host) = nix::sys::stat::stat(src) else {
         return Ok(NodeDone::Bind); // the bind says why
@@ -898,7 +906,8 @@ fn make_node(root: BorrowedFd, target: &Path, src: &Path, made: &[u64]) -> io::R
         return Ok(NodeDone::Bind);
     };
     let judge = |e: io::Result<sys::Entry>| match e {
-        Ok(e) if is_hosts(&e, &host) => Ok(Some(NodeDone::There)),
+        // On DIR's own filesystem (which may be `nodev`): bound over.
+        Ok(e) if is_hosts(&e, &host) && e.mount_id != root_id => Ok(Some(NodeDone::There)),
         Ok(e) if e.kind == libc::S_IFLNK => Ok(Some(NodeDone::Differs("a symlink"))),
         Ok(e) if e.kind == libc::S_IFDIR => Ok(Some(NodeDone::Differs("a directory"))),
         Ok(_) => Ok(Some(NodeDone::Bind)),
@@ -913,7 +922,9 @@ fn make_node(root: BorrowedFd, target: &Path, src: &Path, made: &[u64]) -> io::R
         return Ok(NodeDone::Bind);
     }
     let dir = nix::sys::stat::fstat(dirfd.as_fd())?;
-    let guarded = dir.st_uid == 0 && (dir.st_mode & 0o022 == 0 || dir.st_mode & 0o1000 != 0);
+    // Sticky is not enough: another user could put a symlink at a name
+    // still missing (after a kill, or racing this call).
+    let guarded = dir.st_uid == 0 && dir.st_mode & 0o022 == 0;
     let nodev = nix::sys::statvfs::fstatvfs(&dirfd)?
         .flags()
         .contains(nix::sys::statvfs::FsFlags::ST_NODEV);

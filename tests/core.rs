@@ -163,6 +163,7 @@ fn device_nodes_are_bound_where_they_cannot_be_made() {
         // could be removed and replaced; a bound one cannot.
         "[bind]\ntgt:/dev fs:tmpfs opt:uid=1000,mode=755\n",
         "[bind]\ntgt:/dev fs:tmpfs opt:mode=777\n",
+        "[bind]\ntgt:/dev fs:tmpfs opt:mode=1777\n",
     ] {
         fs::write(root.join("chroot.d/tool.conf"), conf).unwrap();
         ok(&ns.run(&["on", "-d", d(&root)]));
@@ -192,6 +193,28 @@ fn device_nodes_are_bound_where_they_cannot_be_made() {
             );
         }
     }
+    // The rootfs's own /dev holding the host's nodes, left to it: bound
+    // over (DIR's filesystem may be `nodev`), and the sandbox reads on.
+    for n in DEVICES {
+        let host = fs::metadata(format!("/dev/{n}")).unwrap();
+        let _ = fs::remove_file(root.join("dev").join(n));
+        let made = std::process::Command::new("mknod")
+            .args(["-m", "666", d(&root.join("dev").join(n)), "c"])
+            .arg(libc::major(std::os::unix::fs::MetadataExt::rdev(&host)).to_string())
+            .arg(libc::minor(std::os::unix::fs::MetadataExt::rdev(&host)).to_string())
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        "[bind]\ntgt:/dev ignore:yes\n",
+    )
+    .unwrap();
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    assert_eq!(ns.state(&root), "on");
+    assert_devices(&ns, &root, true);
+    ok(&ns.run(&["off", "-d", d(&root)]));
     assert_eq!(outside, ns.mounts_outside(&root));
 }
 
