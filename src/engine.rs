@@ -876,15 +876,16 @@ fn is_hosts(e: &sys::Entry, host: &nix::sys::stat::FileStat) -> bool {
 }
 
 /// Puts the device node `target` (inside the root; its name never
-/// followed) in place like the host's `src`. Found as the host's node on
-/// a mount other than DIR's own (`root_id`): left alone. Missing, in a filesystem `on` made (`made`: fresh, never the
-/// user's) that allows devices, in a directory only root may change (owned
-/// by root, written to by no one else): made, with its number
-/// and permission bits, owned by root, in one `mknodat`. Anywhere else, or
-/// where the kernel refuses (a device cgroup), the host's node is bound in
-/// ([`NodeDone::Bind`]), also over a file or another node at the name, as
-/// before device nodes were made. A symlink or a directory at the name is
-/// never followed, replaced or bound over ([`NodeDone::Differs`]).
+/// followed) in place like the host's `src`. Found as the host's node on a
+/// mount other than DIR's own (`root_id`): left alone. Missing, in a
+/// filesystem `on` made (`made`: fresh, never the user's) that allows
+/// devices, in a directory only root may change (owned by root, written to
+/// by no one else): made, with its number and permission bits, owned by
+/// root, in one `mknodat`. Anywhere else, or where the kernel refuses (a
+/// device cgroup), the host's node is bound in ([`NodeDone::Bind`]), also
+/// over a file or another node at the name, as before device nodes were
+/// made. A symlink or a directory at the name is never followed, replaced
+/// or bound over ([`NodeDone::Differs`]).
 fn make_node(
     root: BorrowedFd,
     root_id: u64,
