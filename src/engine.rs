@@ -126,10 +126,12 @@ fn in_place(dir: &Path, plan: &[Op]) -> bool {
 /// made a symlink to `sys` inside) is not in place.
 fn in_place_at(root: BorrowedFd, root_id: u64, plan: &[Op]) -> bool {
     let mut seen = vec![root_id];
+    // The nodes share their directory (/dev): opened once.
+    let mut dir: Option<(&Path, OwnedFd)> = None;
     let nodes = plan
         .iter()
         .filter(|o| matches!(o.what, What::Node { .. }))
-        .all(|o| node_in_place(root, root_id, o));
+        .all(|o| node_in_place(root, root_id, o, &mut dir));
     nodes
         && plan.iter().filter(|o| o.is_mount()).all(|o| {
             let found = sys::resolve_in_root(root, &o.target)
@@ -164,7 +166,7 @@ pub fn ours<'a>(dir: &Path, plan: Option<&[Op]>, mounts: &'a [Mount]) -> Vec<&'a
                 None => true,
                 Some(plan) => plan
                     .iter()
-                    .filter(|o| o.bind_source().is_some() || o.is_mount())
+                    .filter(|o| !matches!(o.what, What::Symlink { .. }))
                     .any(|o| {
                         let t = dir.join(o.target.strip_prefix("/").unwrap_or(&o.target));
                         m.point.starts_with(t)
@@ -878,7 +880,7 @@ fn is_hosts(e: &sys::Entry, host: &nix::sys::stat::FileStat) -> bool {
 /// Puts the device node `target` (inside the root; its name never
 /// followed) in place like the host's `src`. Found as the host's node on a
 /// mount other than DIR's own (`root_id`): left alone. Missing, in a
-/// filesystem `on` made (`made`: fresh, never the user's) that allows
+/// filesystem `on` made (`fresh`: never the user's) that allows
 /// devices, in a directory only root may change (owned by root, written to
 /// by no one else): made, with its number and permission bits, owned by
 /// root, in one `mknodat`. Anywhere else, or where the kernel refuses (a
@@ -891,7 +893,7 @@ fn make_node(
     root_id: u64,
     target: &Path,
     src: &Path,
-    made: &[u64],
+    fresh: &[u64],
 ) -> io::Result<NodeDone> {
     use nix::sys::stat::{mknodat, umask, Mode, SFlag};
     let Ok(host) = nix::sys::stat::stat(src) else {
@@ -919,7 +921,7 @@ fn make_node(
         return Ok(done);
     }
     let (id, _) = sys::mount_of(dirfd.as_fd())?;
-    if !made.contains(&id) {
+    if !fresh.contains(&id) {
         return Ok(NodeDone::Bind);
     }
     let dir = nix::sys::stat::fstat(dirfd.as_fd())?;
@@ -952,7 +954,13 @@ fn make_node(
 /// root: at its name (never followed) in the directory its parent leads
 /// to, the host's node (number, permission bits, owner) on a mount other
 /// than the root's own (the fresh /dev, or a bind of the host's node).
-fn node_in_place(root: BorrowedFd, root_id: u64, op: &Op) -> bool {
+/// `dir`: the directory the last node's parent led to, kept for the next.
+fn node_in_place<'a>(
+    root: BorrowedFd,
+    root_id: u64,
+    op: &'a Op,
+    dir: &mut Option<(&'a Path, OwnedFd)>,
+) -> bool {
     let (What::Node { src }, Some(parent), Some(name)) =
         (&op.what, op.target.parent(), op.target.file_name())
     else {
@@ -961,11 +969,17 @@ fn node_in_place(root: BorrowedFd, root_id: u64, op: &Op) -> bool {
     let Ok(host) = nix::sys::stat::stat(src) else {
         return false;
     };
-    let Ok(dir) = sys::resolve_in_root(root, parent) else {
+    if dir.as_ref().is_none_or(|(p, _)| *p != parent) {
+        match sys::resolve_in_root(root, parent) {
+            Ok(fd) => *dir = Some((parent, fd)),
+            Err(_) => return false,
+        }
+    }
+    let Some((_, fd)) = dir else {
         return false;
     };
     matches!(
-        sys::entry_at(dir.as_fd(), name),
+        sys::entry_at(fd.as_fd(), name),
         Ok(e) if is_hosts(&e, &host) && e.mount_id != root_id
     )
 }

@@ -23,8 +23,8 @@ pub enum What {
     Symlink { to: PathBuf },
     /// A device node like the host's `src` (`/dev/null`): made in a
     /// filesystem `on` made fresh, where it costs no mount to make and no
-    /// unmount to remove; where the kernel refuses (a user namespace) or
-    /// something else is there, `src` is bound in, as a [`What::Bind`].
+    /// unmount to remove; elsewhere (see the engine's `make_node`) `src` is
+    /// bound in, as a [`What::Bind`].
     Node { src: PathBuf },
 }
 
