@@ -232,60 +232,15 @@ fn apply(
     } else {
         None
     };
-    // The sandbox's tree (see below) and the mount table, when known from
-    // the table read before the self-bind.
-    let mut pre: Option<((String, PathBuf), Vec<Mount>)> = None;
+    // The sandbox's tree (see below), and the mount table when it was
+    // read for the self-bind.
+    let mut pre: Option<(Tree, Option<Vec<Mount>>)> = None;
     if let Some(rec) = &overlay {
         mount_overlay(dir, rec, undo)?;
     } else if fresh {
-        // What the user mounted below DIR before `on` stays visible inside:
-        // copies of those trees, taken now (DIR is covered once the
-        // self-bind is attached) and attached on the self-bind once it is
-        // private. Attached with the self-bind, they would also be copied
-        // into the namespaces that share DIR's mount (a systemd host's),
-        // where `off` could not take the self-bind's copy along.
-        // DIR held open first: the mount it lies on cannot go, nor its id
-        // be taken by another, while the table read next is used, and the
-        // self-bind is a bind of what was held.
-        let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
-        let (at, _) = sys::mount_of(target.as_fd())?;
-        let table = mountinfo::read().context("reading /proc/self/mountinfo")?;
-        let below = submounts_below(dir, &table)?;
-        let tree = sys::clone_tree_fd(target.as_fd(), false, Attrs(0), Propagation::Private)
-            .with_context(|| format!("binding {} onto itself", dir.display()))?;
-        // What the self-bind will show: DIR's filesystem and DIR's path in
-        // it, from the mount DIR lies on (by id) and DIR's path below it.
-        pre = table
-            .iter()
-            .find(|m| m.id == at)
-            .and_then(|m| Some((m.dev.clone(), m.root.join(dir.strip_prefix(&m.point).ok()?))))
-            .map(|t| (t, table));
-        // Recorded before it is attached: a crash in between leaves a
-        // record of nothing, never a self-bind nobody owns.
-        let id = sys::mount_of(tree.as_fd())?.0;
-        crate::owned::note(dir, tree.as_fd()).with_context(|| {
-            format!(
-                "recording {}'s self-bind under /run/chroot-tool",
-                show::path(dir)
-            )
-        })?;
-        if let Err(e) = sys::attach(tree.as_fd(), target.as_fd()) {
-            crate::owned::forget(id);
-            return Err(e).with_context(|| format!("binding {} onto itself", dir.display()));
-        }
-        undo.push(id);
-        if !below.is_empty() {
-            trees = true;
-            let bound = sys::open_root(dir)?;
-            sys::set_attrs(bound.as_fd(), Attrs(0), Some(Propagation::Private), false)
-                .with_context(|| format!("making {} private", dir.display()))?;
-            for (rel, copy) in below {
-                sys::resolve_beneath(bound.as_fd(), &rel)
-                    .and_then(|at| sys::attach(copy.as_fd(), at.as_fd()))
-                    .with_context(|| format!("binding {} again", show::path(dir.join(&rel))))?;
-                undo.push(sys::mount_of(copy.as_fd())?.0);
-            }
-        }
+        let made = self_bind(dir, undo)?;
+        trees = made.copies;
+        pre = Some((made.tree, made.table));
     }
     let root = sys::open_root(dir).with_context(|| format!("opening {}", dir.display()))?;
     let (root_id, _) = sys::mount_of(root.as_fd())?;
@@ -326,7 +281,7 @@ fn apply(
         }
         None => {
             let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
-            (read_tree(&mounts)?, mounts)
+            (read_tree(&mounts)?, Some(mounts))
         }
     };
     // Directories and files are created only on DIR's own filesystem and on
@@ -439,7 +394,7 @@ fn apply(
         let src_fd = match op.bind_source() {
             Some((src, _)) => {
                 let made: &[u64] = undo;
-                let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts, made, &again);
+                let inside = |fd: BorrowedFd| in_tree(fd, &tree, mounts.as_deref(), made, &again);
                 let fd =
                     match sys::resolve::open_host_path(root.as_fd(), src, &inside, &mut host_dirs)
                         .with_context(|| {
@@ -489,9 +444,15 @@ fn apply(
         let shown = dir.join(inside.strip_prefix("/").unwrap_or(&inside));
         let (id, is_mount_root) = sys::mount_of(target.as_fd())?;
         if is_mount_root && id != root_id {
-            if mounts.iter().all(|m| m.id != id) {
-                mounts = mountinfo::read()?;
+            // Found mounted: whether a mount outside DIR shares it needs
+            // the whole table.
+            if !mounts
+                .as_ref()
+                .is_some_and(|t| t.iter().any(|m| m.id == id))
+            {
+                mounts = Some(mountinfo::read()?);
             }
+            let table = mounts.as_deref().unwrap_or_default();
             // A node bound in is the host's node, no other one.
             let node_ok = || match (&op.what, &src_md) {
                 (What::Node { .. }, Some(host)) => matches!(
@@ -500,20 +461,20 @@ fn apply(
                 ),
                 _ => true,
             };
-            match mounts.iter().find(|m| m.id == id) {
+            match table.iter().find(|m| m.id == id) {
                 Some(m) if matches_op(m, op, src_md.as_ref()) && node_ok() => {
                     report.already += 1;
                     // Written to only when it is a fresh kind that no
                     // mount outside DIR shares (not the host's own bound in).
                     if matches!(op.what, What::Fs { .. })
-                        && made_empty(target.as_fd(), &m.fstype, &m.dev, &mounts, dir)
+                        && made_empty(target.as_fd(), &m.fstype, &m.dev, Some(table), dir)
                     {
                         creatable.push(id);
                         // An earlier `on`'s: the one mount of its
                         // filesystem. A user's mounted below DIR before
                         // `on` is there twice (it, and its copy on the
                         // self-bind).
-                        if mounts.iter().filter(|o| o.dev == m.dev).count() == 1 {
+                        if table.iter().filter(|o| o.dev == m.dev).count() == 1 {
                             made_fresh.push(id);
                         }
                     }
@@ -552,7 +513,7 @@ fn apply(
                 mnt.as_fd(),
                 fstype,
                 &sys::dev_of(mnt.as_fd())?,
-                &mounts,
+                mounts.as_deref(),
                 dir,
             ) {
                 creatable.push(new_id);
@@ -591,12 +552,156 @@ fn apply(
     Ok(trees)
 }
 
+/// The sandbox's tree: DIR's filesystem (`major:minor`) and DIR's path in it.
+type Tree = (String, PathBuf);
+
+/// The mount table as read again by [`in_tree`], kept for the next look.
+type Again = std::cell::RefCell<Option<Vec<Mount>>>;
+
+/// What [`self_bind`] made.
+struct SelfBind {
+    tree: Tree,
+    /// The mount table, when it was read.
+    table: Option<Vec<Mount>>,
+    /// Whether copies of what lay below DIR were attached.
+    copies: bool,
+}
+
+/// Binds DIR onto itself, privately (see [`apply`]), and puts on it
+/// copies of what the user mounted below DIR before `on`, which stay
+/// visible inside.
+///
+/// Whether anything is mounted below DIR (as a rule nothing) is asked of
+/// a recursive copy of DIR, taken before the self-bind covers DIR and
+/// attached on it once it is private: `listmount` of that copy is the
+/// sandbox's size, where the mount table is the host's. A copy with
+/// nothing on it goes again; otherwise, or on a kernel without
+/// `listmount` (before 6.8), the table is read and copies of the trees
+/// below DIR are attached one by one.
+fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
+    // DIR held open first: the mount it lies on cannot go, nor its id be
+    // taken by another, while it is looked at, and the self-bind is a bind
+    // of what was held.
+    let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let (at, _) = sys::mount_of(target.as_fd())?;
+    // The mount DIR lies on, by the id the kernel never reuses.
+    let lies_on = sys::unique_mount_id(target.as_fd())
+        .and_then(|u| sys::mounts::stat(u).ok())
+        .filter(|m| m.id == at)
+        .map(|m| mountinfo::from_stat(&m));
+    let copy = match &lies_on {
+        Some(_) => Some(
+            sys::clone_tree_fd(target.as_fd(), true, Attrs(0), Propagation::Private)
+                .with_context(|| format!("copying what is mounted below {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let tree = sys::clone_tree_fd(target.as_fd(), false, Attrs(0), Propagation::Private)
+        .with_context(|| format!("binding {} onto itself", dir.display()))?;
+    // Recorded before it is attached: a crash in between leaves a record
+    // of nothing, never a self-bind nobody owns.
+    let id = sys::mount_of(tree.as_fd())?.0;
+    crate::owned::note(dir, tree.as_fd()).with_context(|| {
+        format!(
+            "recording {}'s self-bind under /run/chroot-tool",
+            show::path(dir)
+        )
+    })?;
+    if let Err(e) = sys::attach(tree.as_fd(), target.as_fd()) {
+        crate::owned::forget(id);
+        return Err(e).with_context(|| format!("binding {} onto itself", dir.display()));
+    }
+    undo.push(id);
+    drop(tree);
+    // Attached below a shared mount (a systemd host), the self-bind is
+    // shared with the copies the kernel made in the host's peers: private
+    // before anything is attached on it, so that nothing attached on it
+    // reaches them, where `off` could not take it along.
+    let bound = sys::open_root(dir)?;
+    sys::set_attrs(bound.as_fd(), Attrs(0), Some(Propagation::Private), false)
+        .with_context(|| format!("making {} private", dir.display()))?;
+    // What the self-bind shows: DIR's filesystem and DIR's path in it,
+    // from the mount DIR lies on and DIR's path below it.
+    let shows = |m: &Mount| Some((m.dev.clone(), m.root.join(dir.strip_prefix(&m.point).ok()?)));
+    if let (Some(p), Some(copy)) = (&lies_on, copy) {
+        let copied = sys::mount_of(copy.as_fd())?.0;
+        let unique = sys::unique_mount_id(copy.as_fd());
+        sys::attach(copy.as_fd(), bound.as_fd())
+            .with_context(|| format!("binding {} again", show::path(dir)))?;
+        undo.push(copied);
+        drop(copy);
+        drop(bound);
+        let empty = unique
+            .and_then(|u| sys::mounts::list(u).ok())
+            .is_some_and(|l| l.is_empty());
+        // Taken away at once, whatever is on it, once it is checked to be
+        // what is on top at DIR: detached, since whoever opened DIR in the
+        // moment it was there (a `run` looking whether DIR is on) keeps it
+        // busy; such a one holds a copy of DIR's own directory that is not
+        // the recorded self-bind, with nothing of the user's on it but
+        // copies (`run` then finds DIR not on, and asks again under the
+        // lock).
+        let parent = sys::open_path(dir.parent().unwrap_or(Path::new("/")))?;
+        let name = dir.file_name().unwrap_or_default();
+        let on_top = sys::resolve_beneath(parent.as_fd(), Path::new(name))
+            .and_then(|fd| sys::mount_of(fd.as_fd()))?;
+        if on_top != (copied, true) {
+            bail!("{}: mounted over while `on` ran", show::path(dir));
+        }
+        sys::unmount_at(parent.as_fd(), name, true)
+            .with_context(|| format!("unmounting the copy of {}", show::path(dir)))?;
+        undo.pop();
+        if empty {
+            let t = shows(p).ok_or_else(|| {
+                anyhow!("{} is not below {}", show::path(dir), show::path(&p.point))
+            })?;
+            return Ok(SelfBind {
+                tree: t,
+                table: None,
+                copies: false,
+            });
+        }
+    } else {
+        drop(bound);
+    }
+    let table = mountinfo::read().context("reading /proc/self/mountinfo")?;
+    let below = submounts_below(dir, target.as_fd(), &table)?;
+    let t = table
+        .iter()
+        .find(|m| m.id == at)
+        .and_then(shows)
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: the mount it lies on is not in the mount table",
+                show::path(dir)
+            )
+        })?;
+    let copies = !below.is_empty();
+    let bound = sys::open_root(dir)?;
+    for (rel, copy) in below {
+        sys::resolve_beneath(bound.as_fd(), &rel)
+            .and_then(|at| sys::attach(copy.as_fd(), at.as_fd()))
+            .with_context(|| format!("binding {} again", show::path(dir.join(&rel))))?;
+        undo.push(sys::mount_of(copy.as_fd())?.0);
+    }
+    Ok(SelfBind {
+        tree: t,
+        table: Some(table),
+        copies,
+    })
+}
+
 /// Copies (detached, private, recursive) of the trees mounted below `dir`
-/// that can be seen from it now, each with its path below `dir`: at each
-/// point that no other one lies below, the mount on top, reached from
-/// `dir` with no symlink followed. A mount hidden by another (mounted over
-/// DIR or over a directory above it) is none of them. None, as a rule.
-fn submounts_below(dir: &Path, mounts: &[Mount]) -> Result<Vec<(PathBuf, OwnedFd)>> {
+/// that can be seen from it (`from`: DIR as it was before the self-bind
+/// covered it), each with its path below `dir`: at each point that no
+/// other one lies below, the mount on top, reached from `dir` with no
+/// symlink followed. A mount hidden by another (mounted over DIR or over a
+/// directory above it) is none of them. None, as a rule.
+fn submounts_below(
+    dir: &Path,
+    from: BorrowedFd,
+    mounts: &[Mount],
+) -> Result<Vec<(PathBuf, OwnedFd)>> {
     let below: Vec<&Mount> = mountinfo::under(mounts, dir)
         .into_iter()
         .filter(|m| m.point != dir)
@@ -604,17 +709,22 @@ fn submounts_below(dir: &Path, mounts: &[Mount]) -> Result<Vec<(PathBuf, OwnedFd
     if below.is_empty() {
         return Ok(vec![]);
     }
-    let from = sys::open_root(dir).with_context(|| format!("opening {}", dir.display()))?;
     let mut copies: Vec<(PathBuf, OwnedFd)> = vec![];
+    // Unbindable mounts and what lies on them are left out, as a recursive
+    // bind (`mount --rbind`, and the copy `self_bind` asks first) leaves
+    // them out.
+    let mut pruned: Vec<&Path> = vec![];
     let mut points: Vec<&Path> = below.iter().map(|m| m.point.as_path()).collect();
     points.sort();
     points.dedup();
     for p in points {
         let rel = p.strip_prefix(dir)?;
-        if copies.iter().any(|(c, _)| rel.starts_with(c)) {
-            continue; // in the tree of a copy already
+        if copies.iter().any(|(c, _)| rel.starts_with(c))
+            || pruned.iter().any(|u| rel.starts_with(u))
+        {
+            continue; // in the tree of a copy already, or of an unbindable one
         }
-        let fd = match sys::resolve_beneath(from.as_fd(), rel) {
+        let fd = match sys::resolve_beneath(from, rel) {
             Ok(fd) => fd,
             // Hidden: nothing there any more, as seen from DIR.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
@@ -631,7 +741,14 @@ fn submounts_below(dir: &Path, mounts: &[Mount]) -> Result<Vec<(PathBuf, OwnedFd
         // What is seen there is one of the mounts at that point (not a
         // directory of another one that hides them).
         let (id, is_root) = sys::mount_of(fd.as_fd())?;
-        if !is_root || !below.iter().any(|m| m.id == id && m.point == p) {
+        let Some(m) = below.iter().find(|m| m.id == id && m.point == p) else {
+            continue;
+        };
+        if !is_root {
+            continue;
+        }
+        if m.tags.iter().any(|t| t == "unbindable") {
+            pruned.push(rel);
             continue;
         }
         let copy = sys::clone_tree_fd(fd.as_fd(), true, Attrs(0), Propagation::Private)
@@ -697,7 +814,7 @@ pub(crate) fn open_bind_source(root: BorrowedFd, src: &Path) -> Result<OwnedFd> 
         .map(|m| (m.dev.clone(), m.root.clone()))
         .ok_or_else(|| anyhow!("the sandbox's root is not in the mount table"))?;
     let again = std::cell::RefCell::new(None);
-    let inside = |fd: BorrowedFd| in_tree(fd, &tree, &mounts, &[], &again);
+    let inside = |fd: BorrowedFd| in_tree(fd, &tree, Some(&mounts), &[], &again);
     match sys::resolve::open_host_path(root, src, &inside, &mut Default::default())? {
         sys::resolve::HostPath::Host(fd) | sys::resolve::HostPath::InRoot(fd) => Ok(fd),
     }
@@ -710,7 +827,16 @@ pub(crate) fn open_bind_source(root: BorrowedFd, src: &Path) -> Result<OwnedFd> 
 /// `dir` in `mounts` shows the same filesystem. An overlay,
 /// cgroup2 or devtmpfs (whose magic is tmpfs's, and which is the host's
 /// `/dev`) shows the host's content; so does a host tmpfs bound in.
-fn made_empty(fd: BorrowedFd, fstype: &str, dev: &str, mounts: &[Mount], dir: &Path) -> bool {
+/// Without a table (`None`: a mount this call just made), by kind: a new
+/// tmpfs, proc (Linux 5.8) or devpts is always a new filesystem, while
+/// sysfs may be the host's.
+fn made_empty(
+    fd: BorrowedFd,
+    fstype: &str,
+    dev: &str,
+    mounts: Option<&[Mount]>,
+    dir: &Path,
+) -> bool {
     const TMPFS: u64 = 0x0102_1994;
     const PROC: u64 = 0x9fa0;
     const SYSFS: u64 = 0x6265_6572;
@@ -718,10 +844,15 @@ fn made_empty(fd: BorrowedFd, fstype: &str, dev: &str, mounts: &[Mount], dir: &P
     let magic = nix::sys::statfs::fstatfs(fd)
         .is_ok_and(|st| [TMPFS, PROC, SYSFS, DEVPTS].contains(&(st.filesystem_type().0 as u64)));
     magic
-        && ["tmpfs", "proc", "sysfs", "devpts"].contains(&fstype)
-        && mounts
-            .iter()
-            .all(|o| o.dev != dev || mountinfo::is_at_or_below(&o.point, dir))
+        && match mounts {
+            Some(mounts) => {
+                ["tmpfs", "proc", "sysfs", "devpts"].contains(&fstype)
+                    && mounts
+                        .iter()
+                        .all(|o| o.dev != dev || mountinfo::is_at_or_below(&o.point, dir))
+            }
+            None => ["tmpfs", "proc", "devpts"].contains(&fstype),
+        }
 }
 
 /// The path inside the sandbox of what `fd` names, when it lies in the
@@ -729,11 +860,28 @@ fn made_empty(fd: BorrowedFd, fstype: &str, dev: &str, mounts: &[Mount], dir: &P
 /// by whatever path; `None` when it lies elsewhere.
 fn in_tree(
     fd: BorrowedFd,
-    tree: &(String, PathBuf),
-    mounts: &[Mount],
+    tree: &Tree,
+    mounts: Option<&[Mount]>,
     made: &[u64],
-    again: &std::cell::RefCell<Option<Vec<Mount>>>,
+    again: &Again,
 ) -> io::Result<Option<PathBuf>> {
+    // Asked of the kernel by the id it never reuses (Linux 6.8): exact,
+    // and no table to read.
+    if let Some(m) = sys::unique_mount_id(fd).and_then(|u| sys::mounts::stat(u).ok()) {
+        return in_mount(&sys::where_is(fd)?, &mountinfo::from_stat(&m), tree);
+    }
+    in_table(fd, tree, mounts, made, again)
+}
+
+/// [`in_tree`] by the mount table (`mounts`, when known).
+fn in_table(
+    fd: BorrowedFd,
+    tree: &Tree,
+    mounts: Option<&[Mount]>,
+    made: &[u64],
+    again: &Again,
+) -> io::Result<Option<PathBuf>> {
+    let at = sys::where_is(fd)?;
     // The table may be older than the mount: the id of a mount gone since,
     // taken again by a new one (a bind of DIR where it was, or one this
     // call made: `made`), is not that mount. Its place and its device (but
@@ -741,7 +889,6 @@ fn in_tree(
     // subvolume or a layer) must be those the table gives, or the table is
     // read again.
     let (id, dev) = sys::mount_and_dev(fd)?;
-    let at = sys::where_is(fd)?;
     let fits = |m: &&Mount| {
         m.id == id
             && at.starts_with(&m.point)
@@ -749,7 +896,8 @@ fn in_tree(
     };
     let mut again = again.borrow_mut();
     let known = mounts
-        .iter()
+        .into_iter()
+        .flatten()
         .filter(|m| !made.contains(&m.id))
         .chain(again.iter().flatten())
         .find(fits)
@@ -767,7 +915,7 @@ fn in_tree(
 }
 
 /// [`in_tree`] for what lies at `at` on the mount `m`.
-fn in_mount(at: &Path, m: &Mount, tree: &(String, PathBuf)) -> io::Result<Option<PathBuf>> {
+fn in_mount(at: &Path, m: &Mount, tree: &Tree) -> io::Result<Option<PathBuf>> {
     if m.dev != tree.0 {
         return Ok(None);
     }
@@ -990,27 +1138,70 @@ fn node_in_place<'a>(
 /// self-bind is there, only it and what was mounted on it go (see
 /// [`ours`]). Returns the mount points that are still there.
 pub fn unmount_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    unmount_ours(dir, None, mountinfo::read()?)
+    unmount_ours(dir, None, Table::whole()?)
+}
+
+/// The mount table as `off` reads it: the whole of it, or only the part
+/// that decides the sandbox ([`mountinfo::read_at`]).
+pub struct Table {
+    pub mounts: Vec<Mount>,
+    part: bool,
+}
+
+impl Table {
+    pub fn whole() -> io::Result<Table> {
+        Ok(Table {
+            mounts: mountinfo::read()?,
+            part: false,
+        })
+    }
+
+    /// The part that decides the sandbox at `dir` when `on`'s self-bind is
+    /// at `dir`: all that `off` takes is on it, and what lies below it
+    /// (the user's) is none of `off`'s business. Otherwise (no self-bind:
+    /// a sandbox of the 2020 tool, or off; or a kernel older than 6.8)
+    /// the whole table.
+    pub fn for_off(dir: &Path) -> io::Result<Table> {
+        if let Some(mounts) = mountinfo::read_at(dir)? {
+            if !self_binds(dir, &mounts).is_empty() {
+                return Ok(Table { mounts, part: true });
+            }
+        }
+        Table::whole()
+    }
+
+    /// Read again, the same way: a part is never mixed with the whole
+    /// (what lay below the self-bind would read as new).
+    pub fn again(&self, dir: &Path) -> io::Result<Table> {
+        if !self.part {
+            return Table::whole();
+        }
+        match mountinfo::read_at(dir)? {
+            Some(mounts) => Ok(Table { mounts, part: true }),
+            None => Err(io::Error::other(format!(
+                "{}: the kernel no longer answers statmount",
+                show::path(dir)
+            ))),
+        }
+    }
 }
 
 /// Unmounts the sandbox's mounts ([`ours`], `plan` deciding for a sandbox
 /// without a self-bind), deepest first, until nothing changes; a mount the
 /// user made below DIR before `on` stays. Returns the mount points left.
-/// `first` is the mount table as found (read by the caller).
-pub fn unmount_ours(
-    dir: &Path,
-    plan: Option<&[Op]>,
-    first: Vec<Mount>,
-) -> io::Result<Vec<PathBuf>> {
+/// `first` is the mount table as found (read by the caller), and is read
+/// again the same way.
+pub fn unmount_ours(dir: &Path, plan: Option<&[Op]>, table: Table) -> io::Result<Vec<PathBuf>> {
+    let first = &table.mounts;
     // Decided once, on the table as found: the self-bind goes last, and
     // what lay below it before `on` must not become "ours" once it is gone.
-    let picked: Vec<u64> = ours(dir, plan, &first).iter().map(|m| m.id).collect();
-    let mut again: Option<Vec<Mount>> = None;
+    let picked: Vec<u64> = ours(dir, plan, first).iter().map(|m| m.id).collect();
+    let mut again: Option<Table> = None;
     loop {
         // The table as found serves the first pass; each later one reads it.
         let mounts: &[Mount] = match &again {
-            None => &first,
-            Some(t) => t,
+            None => first,
+            Some(t) => &t.mounts,
         };
         let fresh: Vec<u64> = ours(dir, plan, mounts).iter().map(|m| m.id).collect();
         let mut todo: Vec<&Mount> = mountinfo::under(mounts, dir)
@@ -1061,7 +1252,7 @@ pub fn unmount_ours(
             left.dedup();
             return Ok(left);
         }
-        again = Some(mountinfo::read()?);
+        again = Some(table.again(dir)?);
     }
 }
 
@@ -1156,7 +1347,7 @@ fn unmount_one(root: Option<BorrowedFd>, dir: &Path, m: &Mount) -> Result<()> {
         Err(e)
             if rel.as_os_str().is_empty()
                 && e.raw_os_error() == Some(libc::EBUSY)
-                && mountinfo::read()?.iter().all(|c| c.parent != m.id) =>
+                && !mountinfo::has_mounts_on(m)? =>
         {
             sys::unmount_at(parent.as_fd(), name, true)?
         }
@@ -1193,14 +1384,14 @@ mod tests {
     /// but for another mount (gone since, its id taken again). What lies
     /// on the mount is judged on the table read again, not on the old line.
     #[test]
-    fn in_tree_reads_the_table_again_for_an_id_taken_again() {
+    fn in_table_reads_the_table_again_for_an_id_taken_again() {
         let now = mountinfo::read().unwrap();
         let etc = sys::open_path(Path::new("/etc")).unwrap();
         let (id, _) = sys::mount_of(etc.as_fd()).unwrap();
         let real = now.iter().find(|m| m.id == id).unwrap().clone();
         // The sandbox: the whole filesystem /etc lies on, as mounted there.
         let tree = (real.dev.clone(), real.root.clone());
-        let want = in_tree(etc.as_fd(), &tree, &now, &[], &Default::default()).unwrap();
+        let want = in_table(etc.as_fd(), &tree, Some(&now), &[], &Default::default()).unwrap();
         assert!(want.is_some());
         // The same id in an old table, for a tmpfs mounted at the same place.
         let old = vec![Mount {
@@ -1211,7 +1402,7 @@ mod tests {
         }];
         let again = Default::default();
         assert_eq!(
-            in_tree(etc.as_fd(), &tree, &old, &[], &again).unwrap(),
+            in_table(etc.as_fd(), &tree, Some(&old), &[], &again).unwrap(),
             want
         );
         assert!(again.borrow().is_some(), "the table was not read again");

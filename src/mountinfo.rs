@@ -25,6 +25,9 @@ pub struct Mount {
     /// What was mounted (a device, a host path, or any word a filesystem accepts).
     pub source: OsString,
     pub super_options: String,
+    /// The 64-bit id the kernel never reuses, when the mount was asked
+    /// about by it ([`read_at`]); mountinfo has none.
+    pub unique: Option<u64>,
 }
 
 impl Mount {
@@ -111,6 +114,7 @@ fn parse_line(line: &[u8]) -> Option<Mount> {
         fstype,
         source,
         super_options,
+        unique: None,
     })
 }
 
@@ -145,6 +149,130 @@ pub fn read() -> std::io::Result<Vec<Mount>> {
     parse(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
+/// The mount statmount describes, as mountinfo would show it; its source
+/// and superblock options are not asked for (empty).
+pub fn from_stat(s: &crate::sys::mounts::MountStat) -> Mount {
+    use crate::sys::Attrs;
+    let attr = Attrs(s.attr);
+    let mut options = vec![if attr.has(Attrs::RDONLY) { "ro" } else { "rw" }];
+    for (bit, name) in [
+        (Attrs::NOSUID, "nosuid"),
+        (Attrs::NODEV, "nodev"),
+        (Attrs::NOEXEC, "noexec"),
+        (Attrs::NOATIME, "noatime"),
+        (Attrs::NODIRATIME, "nodiratime"),
+    ] {
+        if attr.has(bit) {
+            options.push(name);
+        }
+    }
+    if s.attr & Attrs::ATIME == Attrs::RELATIME {
+        options.push("relatime");
+    }
+    if attr.has(Attrs::NOSYMFOLLOW) {
+        options.push("nosymfollow");
+    }
+    const MS_SHARED: u64 = 1 << 20;
+    const MS_SLAVE: u64 = 1 << 19;
+    const MS_UNBINDABLE: u64 = 1 << 17;
+    let mut tags = vec![];
+    if s.propagation & MS_SHARED != 0 {
+        tags.push(format!("shared:{}", s.peer_group));
+    }
+    if s.propagation & MS_SLAVE != 0 {
+        tags.push(format!("master:{}", s.master));
+        if s.propagate_from != 0 && s.propagate_from != s.master {
+            tags.push(format!("propagate_from:{}", s.propagate_from));
+        }
+    }
+    if s.propagation & MS_UNBINDABLE != 0 {
+        tags.push("unbindable".into());
+    }
+    Mount {
+        id: s.id,
+        parent: s.parent,
+        dev: format!("{}:{}", s.dev.0, s.dev.1),
+        root: PathBuf::from(&s.root),
+        point: PathBuf::from(&s.point),
+        options: options.join(","),
+        tags,
+        fstype: s.fstype.clone(),
+        source: OsString::new(),
+        super_options: String::new(),
+        unique: Some(s.unique),
+    }
+}
+
+/// The part of the mount table that decides the sandbox at `dir`, asked
+/// of the kernel mount by mount (`statmount`, `listmount`: Linux 6.8), so
+/// that its cost is the sandbox's and not the host's: the mounts stacked
+/// at `dir`, the one `dir` lies on, and every mount made on the lowest one
+/// at `dir`, in the order they were made. Only the mount `dir` lies on
+/// when nothing is mounted at `dir`. A mount below `dir` that the lowest
+/// one covers (mounted before it) is not in it. `None` when the kernel
+/// cannot be asked: the whole table ([`read`]) serves.
+pub fn read_at(dir: &Path) -> std::io::Result<Option<Vec<Mount>>> {
+    use crate::sys::mounts;
+    let fd = crate::sys::open_path(dir)?;
+    let Some(top) = crate::sys::unique_mount_id(std::os::fd::AsFd::as_fd(&fd)) else {
+        return Ok(None);
+    };
+    drop(fd);
+    let Ok(top) = mounts::stat(top) else {
+        return Ok(None);
+    };
+    if top.point != dir.as_os_str() {
+        return Ok(Some(vec![from_stat(&top)]));
+    }
+    let mut found = vec![top];
+    // Down the stack at DIR to the mount DIR lies on.
+    loop {
+        let cur = &found[found.len() - 1];
+        if cur.point != dir.as_os_str() || cur.parent_unique == cur.unique {
+            break;
+        }
+        match mounts::stat(cur.parent_unique) {
+            Ok(p) => found.push(p),
+            // The namespace's root: its parent lies outside it.
+            Err(_) => break,
+        }
+    }
+    let lowest = found
+        .iter()
+        .rev()
+        .find(|m| m.point == dir.as_os_str())
+        .map(|m| m.unique);
+    if let Some(lowest) = lowest {
+        let Ok(ids) = mounts::list(lowest) else {
+            return Ok(None);
+        };
+        for id in ids {
+            if found.iter().any(|m| m.unique == id) {
+                continue;
+            }
+            match mounts::stat(id) {
+                Ok(m) => found.push(m),
+                // Unmounted since it was listed.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+    found.sort_by_key(|m| m.unique);
+    Ok(Some(found.iter().map(from_stat).collect()))
+}
+
+/// Whether anything is mounted on `m` (by its 64-bit id when known, else
+/// as the whole table says).
+pub fn has_mounts_on(m: &Mount) -> std::io::Result<bool> {
+    if let Some(u) = m.unique {
+        if let Ok(ids) = crate::sys::mounts::list(u) {
+            return Ok(!ids.is_empty());
+        }
+    }
+    Ok(read()?.iter().any(|c| c.parent == m.id))
+}
+
 /// True when `p` is `dir` or lies below it (by whole components: `/srv/ch2` is not below `/srv/ch`).
 pub fn is_at_or_below(p: &Path, dir: &Path) -> bool {
     p.starts_with(dir)
@@ -173,8 +301,85 @@ pub fn top_at<'a>(mounts: &'a [Mount], point: &Path) -> Option<&'a Mount> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
 
     const SAMPLE: &[u8] = include_bytes!("../tests/fixtures/mountinfo/sandbox-on.txt");
+
+    /// statmount's numbers as mountinfo's words.
+    #[test]
+    fn from_stat_writes_options_and_tags_as_mountinfo_does() {
+        let s = crate::sys::mounts::MountStat {
+            unique: 1 << 31 | 70,
+            parent_unique: 1 << 31 | 2,
+            id: 68,
+            parent: 1,
+            dev: (0, 41),
+            attr: 0x1 | 0x2 | 0x8 | 0x10 | 0x80 | 0x0020_0000,
+            propagation: (1 << 20) | (1 << 19),
+            peer_group: 3,
+            master: 1,
+            propagate_from: 0,
+            root: "/a b".into(),
+            point: std::ffi::OsString::from_vec(b"/srv/\xff\n".to_vec()),
+            fstype: "tmpfs".into(),
+        };
+        let m = from_stat(&s);
+        assert_eq!(m.options, "ro,nosuid,noexec,noatime,nodiratime,nosymfollow");
+        assert_eq!(m.tags, ["shared:3", "master:1"]);
+        assert_eq!(m.propagation(), "shared,slave");
+        assert_eq!((m.id, m.parent, m.dev.as_str()), (68, 1, "0:41"));
+        assert_eq!(m.point.as_os_str().as_bytes(), b"/srv/\xff\n");
+        assert_eq!(m.root, Path::new("/a b"));
+        assert_eq!(m.unique, Some(1 << 31 | 70));
+        let plain = from_stat(&crate::sys::mounts::MountStat {
+            attr: 0,
+            propagation: 1 << 18,
+            ..s.clone()
+        });
+        assert_eq!(plain.options, "rw,relatime");
+        assert!(plain.tags.is_empty());
+        let unbindable = from_stat(&crate::sys::mounts::MountStat {
+            attr: 0x20,
+            propagation: 1 << 17,
+            ..s
+        });
+        assert_eq!(unbindable.options, "rw");
+        assert_eq!(unbindable.tags, ["unbindable"]);
+    }
+
+    /// At `/`, the part is the whole: statmount's mounts are mountinfo's,
+    /// field by field (but the source and superblock options, not asked).
+    #[test]
+    fn read_at_the_root_is_the_whole_table() {
+        let before = read().unwrap();
+        let Some(part) = read_at(Path::new("/")).unwrap() else {
+            // Only a kernel without statmount may say nothing.
+            let release = nix::sys::utsname::uname().unwrap();
+            let v: Vec<u32> = release
+                .release()
+                .to_string_lossy()
+                .split(|c: char| !c.is_ascii_digit())
+                .take(2)
+                .map(|n| n.parse().unwrap_or(0))
+                .collect();
+            assert!(v < vec![6, 8], "statmount unanswered on {release:?}");
+            return;
+        };
+        let after = read().unwrap();
+        let strip = |m: &Mount| Mount {
+            source: OsString::new(),
+            super_options: String::new(),
+            unique: None,
+            ..m.clone()
+        };
+        let part: Vec<Mount> = part.iter().map(strip).collect();
+        let whole: Vec<Mount> = before.iter().map(strip).collect();
+        // Unless something was mounted or unmounted meanwhile.
+        if before == after {
+            assert_eq!(part, whole);
+        }
+        assert!(part.len() > 1);
+    }
 
     #[test]
     fn parses_fixture() {

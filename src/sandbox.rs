@@ -597,28 +597,28 @@ impl Sandbox {
             )),
             crate::holder::Found::None => {}
         }
-        let mut mounts = mountinfo::read()?;
+        let mut table = engine::Table::for_off(&self.dir)?;
         // The plan (tool.conf) decides only for a sandbox without a self-bind.
-        let plan = if engine::self_binds(&self.dir, &mounts).is_empty() {
+        let plan = if engine::self_binds(&self.dir, &table.mounts).is_empty() {
             self.plan(warn).ok()
         } else {
             None
         };
-        let before = engine::ours(&self.dir, plan.as_deref(), &mounts).len();
+        let before = engine::ours(&self.dir, plan.as_deref(), &table.mounts).len();
         // The table is read again whenever something ran inside since (a
         // `stop`, a process ended on its TERM) and could have mounted or
         // unmounted; otherwise the one above still holds.
-        if engine::is_on(&self.dir, &mounts) && self.stop(grace, None, warn) {
+        if engine::is_on(&self.dir, &table.mounts) && self.stop(grace, None, warn) {
             crate::owned::anything_may_have_changed();
-            mounts = mountinfo::read()?;
+            table = table.again(&self.dir)?;
         }
-        let (processes, alive) = crate::procs::end_all(&self.dir, &mounts, grace, &mut say)
+        let (processes, alive) = crate::procs::end_all(&self.dir, &table.mounts, grace, &mut say)
             .context("finding the processes inside")?;
         if processes > 0 || !alive.is_empty() {
             crate::owned::anything_may_have_changed();
-            mounts = mountinfo::read()?;
+            table = table.again(&self.dir)?;
         }
-        let left = engine::unmount_ours(&self.dir, plan.as_deref(), mounts)?;
+        let left = engine::unmount_ours(&self.dir, plan.as_deref(), table)?;
         if !left.is_empty() {
             let list: Vec<String> = left.iter().map(show::path).collect();
             let who = if alive.is_empty() {

@@ -861,6 +861,54 @@ fn mounts_the_user_made_below_dir_before_on_survive_off() {
     );
 }
 
+/// An unbindable mount below DIR (and what lies on it) is left out
+/// inside, as `mount --rbind` leaves it out, whether or not another mount
+/// of the user's lies below DIR too (two ways of `on`: the copy of DIR has
+/// something on it or not); never an error, never touched by `off`.
+#[test]
+fn an_unbindable_mount_below_dir_is_left_out_as_rbind_leaves_it() {
+    for with_other in [false, true] {
+        let ns = Ns::new();
+        let root = ns.busybox_root("root");
+        for sub in ["data", "home"] {
+            fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        let mut line = format!(
+            "mount -t tmpfs u1 {r}/data && mkdir {r}/data/sub && mount -t tmpfs u2 {r}/data/sub \
+             && echo hidden > {r}/data/sub/f && mount --make-unbindable {r}/data",
+            r = d(&root)
+        );
+        if with_other {
+            line += &format!(
+                " && mount -t tmpfs uh {r}/home && echo data > {r}/home/x",
+                r = d(&root)
+            );
+        }
+        assert!(ns.sh(&line).status.success());
+        let before = ns.mounts_under(&root);
+        let o = ns.run(&[
+            "run",
+            "-d",
+            d(&root),
+            "cat /data/sub/f; ls /data; cat /home/x",
+        ]);
+        let want = if with_other { "data\n" } else { "" };
+        assert_eq!(
+            stdout(&o),
+            want,
+            "other mount: {with_other}; {}",
+            stderr(&o)
+        );
+        assert!(stderr(&o).contains("/data/sub/f"), "{}", stderr(&o));
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        assert_eq!(ns.mounts_under(&root), before);
+        assert_eq!(
+            stdout(&ns.sh(&format!("cat {}/data/sub/f", d(&root)))),
+            "hidden\n"
+        );
+    }
+}
+
 #[test]
 fn chroot_cmd_gets_the_words_of_a_line_with_no_shell_around() {
     let ns = Ns::new();

@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod child;
 pub mod file;
 pub mod guard;
+pub mod mounts;
 pub mod ns;
 pub mod pidfd;
 pub mod process;
@@ -49,6 +50,8 @@ impl Attrs {
     pub const STRICTATIME: u64 = 0x20;
     pub const NODIRATIME: u64 = 0x80;
     pub const NOSYMFOLLOW: u64 = 0x0020_0000;
+    /// The bits that hold the atime choice.
+    pub const ATIME: u64 = 0x70;
     pub fn has(self, bit: u64) -> bool {
         self.0 & bit != 0
     }
