@@ -61,7 +61,18 @@ pub fn is_self_bind(m: &Mount, mounts: &[Mount]) -> bool {
 /// [`is_on`] on the mount table read now, which is read only when DIR is a
 /// mount point at all (a sandbox that is off, as a rule, is not).
 pub fn is_on_now(dir: &Path) -> io::Result<bool> {
-    Ok(is_mount_point(dir)? && is_on(dir, &mountinfo::read()?))
+    Ok(is_mount_point(dir)? && is_on(dir, &table_at(dir)?))
+}
+
+/// The part of the mount table that says whether the sandbox at `dir` is
+/// on and which mounts are its own ([`is_on`], [`own_mounts`]): asked of
+/// the kernel ([`mountinfo::read_at`]), or the whole table before Linux
+/// 6.8.
+pub fn table_at(dir: &Path) -> io::Result<Vec<Mount>> {
+    match mountinfo::read_at(dir)? {
+        Some(part) => Ok(part),
+        None => mountinfo::read(),
+    }
 }
 
 /// Whether something is mounted on `dir` (one `statx`).
@@ -572,12 +583,18 @@ struct SelfBind {
 /// visible inside.
 ///
 /// Whether anything is mounted below DIR (as a rule nothing) is asked of
-/// a recursive copy of DIR, taken before the self-bind covers DIR and
-/// attached on it once it is private: `listmount` of that copy is the
-/// sandbox's size, where the mount table is the host's. A copy with
-/// nothing on it goes again; otherwise, or on a kernel without
-/// `listmount` (before 6.8), the table is read and copies of the trees
-/// below DIR are attached one by one.
+/// a recursive copy of DIR (`listmount`: the sandbox's size, where the
+/// mount table is the host's). Below a private mount (nothing attached
+/// there propagates anywhere) that copy is the self-bind, and with nothing
+/// on it, all there is to do. Below a shared one (a systemd host), the
+/// self-bind is bare, made private, and only then gets what lies below
+/// DIR, so that the host's peers get a bare self-bind, which `off` takes
+/// along; the copy, taken before the self-bind covers DIR, is attached on
+/// it for a moment to ask. A copy with something on it goes again, and
+/// then (or on a kernel without `listmount`, before 6.8) the table is
+/// read and copies of the trees below DIR, as DIR shows them, are
+/// attached one by one, unbindable ones left out (as `mount --rbind`
+/// leaves them out).
 fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
     // DIR held open first: the mount it lies on cannot go, nor its id be
     // taken by another, while it is looked at, and the self-bind is a bind
@@ -589,30 +606,48 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
         .and_then(|u| sys::mounts::stat(u).ok())
         .filter(|m| m.id == at)
         .map(|m| mountinfo::from_stat(&m));
-    let copy = match &lies_on {
-        Some(_) => Some(
+    // What the self-bind shows: DIR's filesystem and DIR's path in it,
+    // from the mount DIR lies on and DIR's path below it.
+    let shows = |m: &Mount| Some((m.dev.clone(), m.root.join(dir.strip_prefix(&m.point).ok()?)));
+    let fast = |p: &Mount| -> Result<SelfBind> {
+        Ok(SelfBind {
+            tree: shows(p).ok_or_else(|| {
+                anyhow!("{} is not below {}", show::path(dir), show::path(&p.point))
+            })?,
+            table: None,
+            copies: false,
+        })
+    };
+    // Whether anything is mounted below DIR, when known.
+    let mut below_dir = None;
+    // Below a private mount, nothing attached propagates anywhere: the
+    // self-bind is a recursive copy of DIR. With nothing on it (the rule)
+    // that is all.
+    if let Some(p) = lies_on.as_ref().filter(|p| p.propagation() == "private") {
+        let tree = sys::clone_tree_fd(target.as_fd(), true, Attrs(0), Propagation::Private)
+            .with_context(|| format!("binding {} onto itself", dir.display()))?;
+        let id = attach_self_bind(dir, tree, target.as_fd(), undo)?;
+        if is_bare(&id) {
+            return fast(p);
+        }
+        // Something was below DIR: put on the self-bind as DIR shows it
+        // (below). The kernel's recursive copy leaves an unbindable mount
+        // out but keeps what that one hid, which DIR does not show.
+        detach_from(dir, id.0, "the self-bind")?;
+        crate::owned::forget(id.0);
+        undo.pop();
+        below_dir = Some(true);
+    }
+    let copy = match (&lies_on, below_dir) {
+        (Some(_), None) => Some(
             sys::clone_tree_fd(target.as_fd(), true, Attrs(0), Propagation::Private)
                 .with_context(|| format!("copying what is mounted below {}", dir.display()))?,
         ),
-        None => None,
+        _ => None,
     };
     let tree = sys::clone_tree_fd(target.as_fd(), false, Attrs(0), Propagation::Private)
         .with_context(|| format!("binding {} onto itself", dir.display()))?;
-    // Recorded before it is attached: a crash in between leaves a record
-    // of nothing, never a self-bind nobody owns.
-    let id = sys::mount_of(tree.as_fd())?.0;
-    crate::owned::note(dir, tree.as_fd()).with_context(|| {
-        format!(
-            "recording {}'s self-bind under /run/chroot-tool",
-            show::path(dir)
-        )
-    })?;
-    if let Err(e) = sys::attach(tree.as_fd(), target.as_fd()) {
-        crate::owned::forget(id);
-        return Err(e).with_context(|| format!("binding {} onto itself", dir.display()));
-    }
-    undo.push(id);
-    drop(tree);
+    attach_self_bind(dir, tree, target.as_fd(), undo)?;
     // Attached below a shared mount (a systemd host), the self-bind is
     // shared with the copies the kernel made in the host's peers: private
     // before anything is attached on it, so that nothing attached on it
@@ -620,46 +655,20 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
     let bound = sys::open_root(dir)?;
     sys::set_attrs(bound.as_fd(), Attrs(0), Some(Propagation::Private), false)
         .with_context(|| format!("making {} private", dir.display()))?;
-    // What the self-bind shows: DIR's filesystem and DIR's path in it,
-    // from the mount DIR lies on and DIR's path below it.
-    let shows = |m: &Mount| Some((m.dev.clone(), m.root.join(dir.strip_prefix(&m.point).ok()?)));
     if let (Some(p), Some(copy)) = (&lies_on, copy) {
-        let copied = sys::mount_of(copy.as_fd())?.0;
-        let unique = sys::unique_mount_id(copy.as_fd());
+        let copied = (
+            sys::mount_of(copy.as_fd())?.0,
+            sys::unique_mount_id(copy.as_fd()),
+        );
         sys::attach(copy.as_fd(), bound.as_fd())
             .with_context(|| format!("binding {} again", show::path(dir)))?;
-        undo.push(copied);
+        undo.push(copied.0);
         drop(copy);
         drop(bound);
-        let empty = unique
-            .and_then(|u| sys::mounts::list(u).ok())
-            .is_some_and(|l| l.is_empty());
-        // Taken away at once, whatever is on it, once it is checked to be
-        // what is on top at DIR: detached, since whoever opened DIR in the
-        // moment it was there (a `run` looking whether DIR is on) keeps it
-        // busy; such a one holds a copy of DIR's own directory that is not
-        // the recorded self-bind, with nothing of the user's on it but
-        // copies (`run` then finds DIR not on, and asks again under the
-        // lock).
-        let parent = sys::open_path(dir.parent().unwrap_or(Path::new("/")))?;
-        let name = dir.file_name().unwrap_or_default();
-        let on_top = sys::resolve_beneath(parent.as_fd(), Path::new(name))
-            .and_then(|fd| sys::mount_of(fd.as_fd()))?;
-        if on_top != (copied, true) {
-            bail!("{}: mounted over while `on` ran", show::path(dir));
-        }
-        sys::unmount_at(parent.as_fd(), name, true)
-            .with_context(|| format!("unmounting the copy of {}", show::path(dir)))?;
+        detach_from(dir, copied.0, "the copy")?;
         undo.pop();
-        if empty {
-            let t = shows(p).ok_or_else(|| {
-                anyhow!("{} is not below {}", show::path(dir), show::path(&p.point))
-            })?;
-            return Ok(SelfBind {
-                tree: t,
-                table: None,
-                copies: false,
-            });
+        if is_bare(&copied) {
+            return fast(p);
         }
     } else {
         drop(bound);
@@ -689,6 +698,59 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
         table: Some(table),
         copies,
     })
+}
+
+/// Records the self-bind `tree` and attaches it at DIR (open as
+/// `target`). Recorded before it is attached: a crash in between leaves a
+/// record of nothing, never a self-bind nobody owns. Returns its mount id
+/// and the 64-bit one.
+fn attach_self_bind(
+    dir: &Path,
+    tree: OwnedFd,
+    target: BorrowedFd,
+    undo: &mut Vec<u64>,
+) -> Result<(u64, Option<u64>)> {
+    let (id, _) = sys::mount_of(tree.as_fd())?;
+    let unique = sys::unique_mount_id(tree.as_fd());
+    crate::owned::note(dir, tree.as_fd()).with_context(|| {
+        format!(
+            "recording {}'s self-bind under /run/chroot-tool",
+            show::path(dir)
+        )
+    })?;
+    if let Err(e) = sys::attach(tree.as_fd(), target) {
+        crate::owned::forget(id);
+        return Err(e).with_context(|| format!("binding {} onto itself", dir.display()));
+    }
+    undo.push(id);
+    Ok((id, unique))
+}
+
+/// Whether nothing is mounted on the mount (`listmount` of its 64-bit
+/// id); `false` when the kernel cannot say.
+fn is_bare(id: &(u64, Option<u64>)) -> bool {
+    id.1.and_then(|u| sys::mounts::list(u).ok())
+        .is_some_and(|l| l.is_empty())
+}
+
+/// Detaches the mount `id` that `on` attached at DIR a moment ago (`what`
+/// it is, for the error), with whatever is on it, once it is checked to be
+/// what is on top at DIR. Detached, since whoever opened DIR in that
+/// moment (a `run` looking whether DIR is on) keeps it busy; such a one
+/// holds a bind of DIR's own directory that is no self-bind on record,
+/// with nothing of the user's on it but copies (`run` then finds DIR not
+/// on, and asks again under the lock).
+fn detach_from(dir: &Path, id: u64, what: &str) -> Result<()> {
+    let parent = sys::open_path(dir.parent().unwrap_or(Path::new("/")))?;
+    let name = dir.file_name().unwrap_or_default();
+    let on_top = sys::resolve_beneath(parent.as_fd(), Path::new(name))
+        .and_then(|fd| sys::mount_of(fd.as_fd()))?;
+    if on_top != (id, true) {
+        bail!("{}: mounted over while `on` ran", show::path(dir));
+    }
+    sys::unmount_at(parent.as_fd(), name, true)
+        .with_context(|| format!("unmounting {what} of {}", show::path(dir)))?;
+    Ok(())
 }
 
 /// Copies (detached, private, recursive) of the trees mounted below `dir`

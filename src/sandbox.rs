@@ -65,7 +65,7 @@ fn refusal_or_shell(dir: &Path) -> Result<bool, String> {
     let empty = || std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
     let marked = || {
         sb.chroot_file("/chroot.d").is_some_and(|m| m.is_dir())
-            || mountinfo::read().is_ok_and(|m| engine::is_on(dir, &m))
+            || engine::table_at(dir).is_ok_and(|m| engine::is_on(dir, &m))
     };
     if empty() || marked() {
         return Ok(false);
@@ -486,11 +486,11 @@ impl Sandbox {
             // `off` say the same number: those this call made, or, when it
             // attached whole trees, as the mount table says after and before.
             let own = || -> Result<usize> {
-                Ok(engine::own_mounts(&self.dir, &mountinfo::read()?).len())
+                Ok(engine::own_mounts(&self.dir, &engine::table_at(&self.dir)?).len())
             };
             // Off, as a rule, DIR is no mount point: no table to read.
             let table = match engine::is_mount_point(&self.dir)? {
-                true => Some(mountinfo::read()?),
+                true => Some(engine::table_at(&self.dir)?),
                 false => None,
             };
             let was_on = table.as_ref().is_some_and(|m| engine::is_on(&self.dir, m));
@@ -509,7 +509,7 @@ impl Sandbox {
                 was_on,
             });
         };
-        if engine::is_on(&self.dir, &mountinfo::read()?) {
+        if engine::is_on(&self.dir, &engine::table_at(&self.dir)?) {
             bail!(
                 "{} is on without a holder (mounted in this mount namespace); turn it off first to turn it on with one",
                 show::path(&self.dir)

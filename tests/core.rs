@@ -835,9 +835,17 @@ fn a_hanging_stop_does_not_hang_off() {
     assert!(common::pids_rooted_under(&root).is_empty());
 }
 
+/// Under a private mount and under a shared one (a systemd host): the two
+/// ways `on` takes to bring them into the self-bind.
 #[test]
 fn mounts_the_user_made_below_dir_before_on_survive_off() {
-    let ns = Ns::new();
+    for prop in ["private", "shared"] {
+        user_mounts_below_dir_survive_off(prop);
+    }
+}
+
+fn user_mounts_below_dir_survive_off(prop: &str) {
+    let ns = Ns::with_propagation(prop);
     let root = ns.busybox_root("root");
     fs::create_dir_all(root.join("home")).unwrap();
     assert!(ns
@@ -867,8 +875,13 @@ fn mounts_the_user_made_below_dir_before_on_survive_off() {
 /// something on it or not); never an error, never touched by `off`.
 #[test]
 fn an_unbindable_mount_below_dir_is_left_out_as_rbind_leaves_it() {
-    for with_other in [false, true] {
-        let ns = Ns::new();
+    for (with_other, prop) in [
+        (false, "private"),
+        (true, "private"),
+        (false, "shared"),
+        (true, "shared"),
+    ] {
+        let ns = Ns::with_propagation(prop);
         let root = ns.busybox_root("root");
         for sub in ["data", "home"] {
             fs::create_dir_all(root.join(sub)).unwrap();
@@ -906,6 +919,36 @@ fn an_unbindable_mount_below_dir_is_left_out_as_rbind_leaves_it() {
             stdout(&ns.sh(&format!("cat {}/data/sub/f", d(&root)))),
             "hidden\n"
         );
+    }
+}
+
+/// The sandbox shows what DIR shows: a mount the user hid under an
+/// unbindable one (which is left out inside) stays hidden, though a
+/// recursive copy of DIR would bring it out.
+#[test]
+fn a_mount_hidden_under_an_unbindable_one_stays_hidden_inside() {
+    for prop in ["private", "shared"] {
+        let ns = Ns::with_propagation(prop);
+        let root = ns.busybox_root("root");
+        fs::create_dir_all(root.join("a/x")).unwrap();
+        assert!(ns
+            .sh(&format!(
+                "mount -t tmpfs secret {r}/a/x && echo secret > {r}/a/x/f \
+                 && mount -t tmpfs cover {r}/a && mount --make-unbindable {r}/a",
+                r = d(&root)
+            ))
+            .status
+            .success());
+        let before = ns.mounts_under(&root);
+        let o = ns.run(&["run", "-d", d(&root), "cat /a/x/f"]);
+        assert_eq!(stdout(&o), "", "{prop}: {}", stderr(&o));
+        assert!(stderr(&o).contains("/a/x/f"), "{prop}: {}", stderr(&o));
+        assert_eq!(
+            ok(&ns.run(&["run", "-d", d(&root), "ls /a | wc -l"])),
+            "1\n"
+        );
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        assert_eq!(ns.mounts_under(&root), before, "{prop}");
     }
 }
 

@@ -727,9 +727,17 @@ fn destroy_refuses_while_a_foreign_mount_below_is_busy() {
     t.finish(1, 0);
 }
 
+/// Under a private mount and under a shared one (a systemd host), where
+/// `on` attaches a copy of DIR for a moment.
 #[test]
 fn eight_runs_racing_an_off() {
-    let ns = Ns::new();
+    for prop in ["private", "shared"] {
+        runs_racing_an_off(prop);
+    }
+}
+
+fn runs_racing_an_off(prop: &str) {
+    let ns = Ns::with_propagation(prop);
     let mut t = Tally::new("8 runs racing off");
     let root = ns.busybox_root("sb");
     for round in 0..10u64 {
