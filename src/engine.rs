@@ -7,7 +7,8 @@
 //! only then attached: there is no instant at which it is shared or writable
 //! against the plan. A failure unmounts what this call mounted (rollback).
 //!
-//! `off` reads the truth from mountinfo, never a remembered list: it unmounts
+//! `off` reads the truth from the kernel's mount table (the sandbox's part
+//! of it, see `mountinfo::read_at`), never a remembered list: it unmounts
 //! what lies at or below DIR, deepest first, each one reached by a path with
 //! no symlink in it and checked by mount id before it is unmounted.
 use std::io;

@@ -1,5 +1,7 @@
 //! `/proc/self/mountinfo`: the kernel's mount table, the only record of
-//! whether a sandbox is on. Pure parser plus a reader.
+//! whether a sandbox is on. Pure parser plus a reader, and the part of the
+//! table that decides one sandbox asked of `statmount`/`listmount`
+//! ([`read_at`]), whose cost is the sandbox's, not the host's.
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
