@@ -23,7 +23,9 @@ use crate::show;
 use crate::sys::{self, Attrs, Node, Propagation};
 
 /// Environment variable for fault-injection tests: `on` kills itself with
-/// SIGKILL right after this many mounts, as a crash would.
+/// SIGKILL right after this many mounts of the plan, as a crash would; `0`:
+/// right after the self-bind, before what the user mounted below DIR is
+/// brought in (when there is any).
 pub const FAULT_KILL_AFTER: &str = "CHROOT_TOOL_FAULT_KILL_AFTER_MOUNTS";
 
 /// What `turn_on` did.
@@ -83,7 +85,8 @@ pub fn is_mount_point(dir: &Path) -> io::Result<bool> {
 
 /// Whether the sandbox at `dir` is on: its private self-bind is in the mount table.
 pub fn is_on(dir: &Path, mounts: &[Mount]) -> bool {
-    mountinfo::top_at(mounts, dir).is_some_and(|m| is_self_bind(m, mounts))
+    mountinfo::top_at(mounts, dir)
+        .is_some_and(|m| is_self_bind(m, mounts) && !crate::owned::is_pending(m.id))
 }
 
 /// The check `status` makes: the sandbox is on (its self-bind is in the
@@ -251,6 +254,8 @@ fn apply(
         mount_overlay(dir, rec, undo)?;
     } else if fresh {
         let made = self_bind(dir, undo)?;
+        crate::owned::settle(made.id)
+            .with_context(|| format!("recording {}'s self-bind", show::path(dir)))?;
         trees = made.copies;
         pre = Some((made.tree, made.table));
     }
@@ -572,6 +577,8 @@ type Again = std::cell::RefCell<Option<Vec<Mount>>>;
 
 /// What [`self_bind`] made.
 struct SelfBind {
+    /// Its mount id.
+    id: u64,
     tree: Tree,
     /// The mount table, when it was read.
     table: Option<Vec<Mount>>,
@@ -601,6 +608,15 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
     // taken by another, while it is looked at, and the self-bind is a bind
     // of what was held.
     let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
+    // An `on` killed before it had put on its self-bind what lay below
+    // DIR: going on would leave the user's mounts out, unseen.
+    if recorded_at(target.as_fd()).is_some_and(crate::owned::is_pending) {
+        bail!(
+            "{}: an earlier `on` was interrupted before it had brought in what you mounted \
+             below it; run `chroot-tool off`, then `on` again",
+            show::path(dir)
+        );
+    }
     let (at, _) = sys::mount_of(target.as_fd())?;
     // The mount DIR lies on, by the id the kernel never reuses.
     let lies_on = sys::unique_mount_id(target.as_fd())
@@ -610,8 +626,9 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
     // What the self-bind shows: DIR's filesystem and DIR's path in it,
     // from the mount DIR lies on and DIR's path below it.
     let shows = |m: &Mount| Some((m.dev.clone(), m.root.join(dir.strip_prefix(&m.point).ok()?)));
-    let fast = |p: &Mount| -> Result<SelfBind> {
+    let fast = |p: &Mount, id: u64| -> Result<SelfBind> {
         Ok(SelfBind {
+            id,
             tree: shows(p).ok_or_else(|| {
                 anyhow!("{} is not below {}", show::path(dir), show::path(&p.point))
             })?,
@@ -629,7 +646,7 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
             .with_context(|| format!("binding {} onto itself", dir.display()))?;
         let id = attach_self_bind(dir, tree, target.as_fd(), undo)?;
         if is_bare(&id) {
-            return fast(p);
+            return fast(p, id.0);
         }
         // Something was below DIR: put on the self-bind as DIR shows it
         // (below). The kernel's recursive copy leaves an unbindable mount
@@ -648,7 +665,7 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
     };
     let tree = sys::clone_tree_fd(target.as_fd(), false, Attrs(0), Propagation::Private)
         .with_context(|| format!("binding {} onto itself", dir.display()))?;
-    attach_self_bind(dir, tree, target.as_fd(), undo)?;
+    let (id, _) = attach_self_bind(dir, tree, target.as_fd(), undo)?;
     // Attached below a shared mount (a systemd host), the self-bind is
     // shared with the copies the kernel made in the host's peers: private
     // before anything is attached on it, so that nothing attached on it
@@ -669,10 +686,13 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
         detach_from(dir, copied.0, "the copy")?;
         undo.pop();
         if is_bare(&copied) {
-            return fast(p);
+            return fast(p, id);
         }
     } else {
         drop(bound);
+    }
+    if std::env::var(FAULT_KILL_AFTER).as_deref() == Ok("0") {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
     let table = mountinfo::read().context("reading /proc/self/mountinfo")?;
     let below = submounts_below(dir, target.as_fd(), &table)?;
@@ -695,6 +715,7 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
         undo.push(sys::mount_of(copy.as_fd())?.0);
     }
     Ok(SelfBind {
+        id,
         tree: t,
         table: Some(table),
         copies,
@@ -713,7 +734,7 @@ fn attach_self_bind(
 ) -> Result<(u64, Option<u64>)> {
     let (id, _) = sys::mount_of(tree.as_fd())?;
     let unique = sys::unique_mount_id(tree.as_fd());
-    crate::owned::note(dir, tree.as_fd()).with_context(|| {
+    crate::owned::note(dir, tree.as_fd(), true).with_context(|| {
         format!(
             "recording {}'s self-bind under /run/chroot-tool",
             show::path(dir)
@@ -828,7 +849,7 @@ fn mount_overlay(dir: &Path, rec: &crate::overlay::Record, undo: &mut Vec<u64>) 
     let view = crate::overlay::view(dir, rec)?;
     let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
     let id = sys::mount_of(view.merged.as_fd())?.0;
-    crate::owned::note(dir, view.merged.as_fd()).with_context(|| {
+    crate::owned::note(dir, view.merged.as_fd(), false).with_context(|| {
         format!(
             "recording {}'s overlay under /run/chroot-tool",
             show::path(dir)

@@ -13,7 +13,7 @@
 //! moves the directory (the tests give each test its own).
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -93,6 +93,27 @@ fn file(id: u64) -> PathBuf {
     records().join(format!("{}-{id}", mntns()))
 }
 
+/// A record written with these permission bits is of a self-bind that
+/// `on` has not finished: what the user mounted below DIR may not be on it
+/// yet. [`settle`] gives it the usual ones (which every record written
+/// before this mark existed has).
+const PENDING: u32 = 0o400;
+const SETTLED: u32 = 0o600;
+
+/// The self-bind `id` is finished (see [`note`]).
+pub fn settle(id: u64) -> io::Result<()> {
+    std::fs::set_permissions(file(id), std::fs::Permissions::from_mode(SETTLED))?;
+    anything_may_have_changed();
+    Ok(())
+}
+
+/// Whether the self-bind `id` is recorded as not finished: an `on` was
+/// killed before it was (the sandbox then reads as partly on, and `on`
+/// asks for `off` first rather than go on without the user's mounts).
+pub fn is_pending(id: u64) -> bool {
+    std::fs::symlink_metadata(file(id)).is_ok_and(|m| m.mode() & 0o777 == PENDING)
+}
+
 /// What a record says: the mount's unique id (0 where the kernel has
 /// none) and DIR's device and inode as the mount shows it; for a mount
 /// that shows another directory than DIR's own (an overlay sandbox's
@@ -160,8 +181,9 @@ fn identity(dir: &Path) -> Option<(u64, u64)> {
 }
 
 /// Records that `tree` (a detached bind of `dir`, or an overlay sandbox's
-/// merged view, not attached yet) is the self-bind of `dir`.
-pub fn note(dir: &Path, tree: BorrowedFd) -> io::Result<()> {
+/// merged view, not attached yet) is the self-bind of `dir`; `pending`: as
+/// not finished, until [`settle`].
+pub fn note(dir: &Path, tree: BorrowedFd, pending: bool) -> io::Result<()> {
     let (id, _) = sys::mount_of(tree)?;
     let own = identity(dir).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
     let st = nix::sys::stat::fstat(tree)?;
@@ -181,7 +203,7 @@ pub fn note(dir: &Path, tree: BorrowedFd) -> io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(if pending { PENDING } else { SETTLED })
         .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)?;
     f.write_all(record.text().as_bytes())?;

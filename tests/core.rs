@@ -869,6 +869,55 @@ fn user_mounts_below_dir_survive_off(prop: &str) {
     );
 }
 
+/// `on` killed after its self-bind, before it brought in what the user
+/// mounted below DIR: the sandbox reads as partly on, and `run` and `on`
+/// ask for `off` rather than run without the user's mount inside (where a
+/// command would write into the rootfs's own directory under it).
+#[test]
+fn an_on_killed_before_the_users_mounts_came_in_asks_for_off() {
+    for prop in ["private", "shared"] {
+        let ns = Ns::with_propagation(prop);
+        let root = ns.busybox_root("root");
+        fs::create_dir_all(root.join("home")).unwrap();
+        assert!(ns
+            .sh(&format!(
+                "mount -t tmpfs userhome {r}/home && echo data > {r}/home/x",
+                r = d(&root)
+            ))
+            .status
+            .success());
+        let before = ns.mounts_under(&root);
+        let o = ns.on_killed_after(&root, 0);
+        assert!(!o.status.success(), "{prop}: not killed: {}", stderr(&o));
+        assert!(
+            ok(&ns.run(&["status", "-d", d(&root)])).contains("partly on"),
+            "{prop}"
+        );
+        // `run`'s own failures are 125 (the command's codes are its own).
+        for (args, want) in [
+            (vec!["run", "-d", d(&root), "cat /home/x"], 125),
+            (vec!["on", "-d", d(&root)], 1),
+        ] {
+            let o = ns.run(&args);
+            assert_eq!(code(&o), want, "{prop} {args:?}: {}", stderr(&o));
+            assert!(stdout(&o).is_empty(), "{prop} {args:?}");
+            assert!(
+                stderr(&o).contains("interrupted") && stderr(&o).contains("chroot-tool off"),
+                "{prop} {args:?}: {}",
+                stderr(&o)
+            );
+        }
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        assert_eq!(ns.mounts_under(&root), before, "{prop}");
+        assert_eq!(
+            ok(&ns.run(&["run", "-d", d(&root), "cat /home/x"])),
+            "data\n",
+            "{prop}"
+        );
+        ok(&ns.run(&["off", "-d", d(&root)]));
+    }
+}
+
 /// An unbindable mount below DIR (and what lies on it) is left out
 /// inside, as `mount --rbind` leaves it out, whether or not another mount
 /// of the user's lies below DIR too (two ways of `on`: the copy of DIR has
