@@ -24,8 +24,8 @@ use crate::sys::{self, Attrs, Node, Propagation};
 
 /// Environment variable for fault-injection tests: `on` kills itself with
 /// SIGKILL right after this many mounts of the plan, as a crash would; `0`:
-/// right after the self-bind, before what the user mounted below DIR is
-/// brought in (when there is any).
+/// right after the self-bind (and the copies of what the user mounted
+/// below DIR), before its record is settled.
 pub const FAULT_KILL_AFTER: &str = "CHROOT_TOOL_FAULT_KILL_AFTER_MOUNTS";
 
 /// What `turn_on` did.
@@ -89,6 +89,13 @@ pub fn is_on(dir: &Path, mounts: &[Mount]) -> bool {
         .is_some_and(|m| is_self_bind(m, mounts) && !crate::owned::is_pending(m.id))
 }
 
+/// Whether the mount on top at `dir` is a self-bind `on` made, finished
+/// or not: the sandbox is on in this mount namespace, or an `on` of it
+/// was interrupted here.
+pub fn has_self_bind(dir: &Path, mounts: &[Mount]) -> bool {
+    mountinfo::top_at(mounts, dir).is_some_and(|m| is_self_bind(m, mounts))
+}
+
 /// The check `status` makes: the sandbox is on (its self-bind is in the
 /// mount table) and every mount of the plan is in place.
 pub fn looks_on(dir: &Path, plan: &[Op], mounts: &[Mount]) -> bool {
@@ -111,7 +118,15 @@ pub fn looks_on_lean(dir: &Path, plan: &[Op]) -> bool {
 
 /// Whether the mount on top at `dir` is a self-bind `on` made and recorded.
 pub fn recorded_on(dir: &Path) -> bool {
-    sys::open_path(dir).is_ok_and(|fd| recorded_at(fd.as_fd()).is_some())
+    recorded_on_id(dir).is_some()
+}
+
+/// The id of the mount on top at `dir` when it is a self-bind `on` made
+/// and recorded.
+fn recorded_on_id(dir: &Path) -> Option<u64> {
+    sys::open_path(dir)
+        .ok()
+        .and_then(|fd| recorded_at(fd.as_fd()))
 }
 
 /// The id of the mount on top at DIR (open as `fd`) when it is a self-bind
@@ -238,10 +253,13 @@ fn apply(
     let fault: Option<usize> = std::env::var(FAULT_KILL_AFTER)
         .ok()
         .and_then(|v| v.parse().ok());
-    let fresh = match on_now {
+    let mut fresh = match on_now {
         Some(on) => !on,
         None => !is_on_now(dir)?,
     };
+    if fresh && resume_interrupted(dir)? {
+        fresh = false;
+    }
     let overlay = if fresh {
         crate::overlay::read(dir)?
     } else {
@@ -254,6 +272,9 @@ fn apply(
         mount_overlay(dir, rec, undo)?;
     } else if fresh {
         let made = self_bind(dir, undo)?;
+        if fault == Some(0) {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        }
         crate::owned::settle(made.id)
             .with_context(|| format!("recording {}'s self-bind", show::path(dir)))?;
         trees = made.copies;
@@ -569,6 +590,33 @@ fn apply(
     Ok(trees)
 }
 
+/// An earlier `on`'s self-bind on top at DIR, recorded as not finished
+/// (killed before it had brought in what the user mounted below DIR):
+/// taken up again (`true`) when nothing of the user's lies below DIR, or a
+/// refusal, since going on would leave the user's mounts out, unseen
+/// (inside, a command would write into the rootfs's own directory under
+/// them). Asked of the whole mount table, only after such a crash.
+fn resume_interrupted(dir: &Path) -> Result<bool> {
+    let Some(id) = recorded_on_id(dir).filter(|&id| crate::owned::is_pending(id)) else {
+        return Ok(false);
+    };
+    let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
+    let ours: Vec<u64> = ours(dir, None, &mounts).iter().map(|m| m.id).collect();
+    let users = mountinfo::under(&mounts, dir)
+        .iter()
+        .any(|m| m.point != dir && !ours.contains(&m.id));
+    if users {
+        bail!(
+            "{}: an earlier `on` was interrupted before it had brought in what you mounted \
+             below it; run `chroot-tool off`, then `on` again",
+            show::path(dir)
+        );
+    }
+    crate::owned::settle(id)
+        .with_context(|| format!("recording {}'s self-bind", show::path(dir)))?;
+    Ok(true)
+}
+
 /// The sandbox's tree: DIR's filesystem (`major:minor`) and DIR's path in it.
 type Tree = (String, PathBuf);
 
@@ -608,15 +656,6 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
     // taken by another, while it is looked at, and the self-bind is a bind
     // of what was held.
     let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
-    // An `on` killed before it had put on its self-bind what lay below
-    // DIR: going on would leave the user's mounts out, unseen.
-    if recorded_at(target.as_fd()).is_some_and(crate::owned::is_pending) {
-        bail!(
-            "{}: an earlier `on` was interrupted before it had brought in what you mounted \
-             below it; run `chroot-tool off`, then `on` again",
-            show::path(dir)
-        );
-    }
     let (at, _) = sys::mount_of(target.as_fd())?;
     // The mount DIR lies on, by the id the kernel never reuses.
     let lies_on = sys::unique_mount_id(target.as_fd())
@@ -690,9 +729,6 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
         }
     } else {
         drop(bound);
-    }
-    if std::env::var(FAULT_KILL_AFTER).as_deref() == Ok("0") {
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
     let table = mountinfo::read().context("reading /proc/self/mountinfo")?;
     let below = submounts_below(dir, target.as_fd(), &table)?;

@@ -93,11 +93,11 @@ fn file(id: u64) -> PathBuf {
     records().join(format!("{}-{id}", mntns()))
 }
 
-/// A record written with these permission bits is of a self-bind that
-/// `on` has not finished: what the user mounted below DIR may not be on it
-/// yet. [`settle`] gives it the usual ones (which every record written
-/// before this mark existed has).
-const PENDING: u32 = 0o400;
+/// A record whose owner may execute it is of a self-bind that `on` has
+/// not finished: what the user mounted below DIR may not be on it yet.
+/// The bit is set explicitly (no umask takes it away) and [`settle`]
+/// clears it; no record of an earlier version has it.
+const PENDING: u32 = 0o700;
 const SETTLED: u32 = 0o600;
 
 /// The self-bind `id` is finished (see [`note`]).
@@ -108,10 +108,9 @@ pub fn settle(id: u64) -> io::Result<()> {
 }
 
 /// Whether the self-bind `id` is recorded as not finished: an `on` was
-/// killed before it was (the sandbox then reads as partly on, and `on`
-/// asks for `off` first rather than go on without the user's mounts).
+/// killed before it was.
 pub fn is_pending(id: u64) -> bool {
-    std::fs::symlink_metadata(file(id)).is_ok_and(|m| m.mode() & 0o777 == PENDING)
+    std::fs::symlink_metadata(file(id)).is_ok_and(|m| m.mode() & 0o100 != 0)
 }
 
 /// What a record says: the mount's unique id (0 where the kernel has
@@ -203,9 +202,12 @@ pub fn note(dir: &Path, tree: BorrowedFd, pending: bool) -> io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(if pending { PENDING } else { SETTLED })
+        .mode(SETTLED)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)?;
+    if pending {
+        f.set_permissions(std::fs::Permissions::from_mode(PENDING))?;
+    }
     f.write_all(record.text().as_bytes())?;
     drop(f);
     std::fs::rename(&tmp, file(id))?;

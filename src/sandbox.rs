@@ -509,7 +509,7 @@ impl Sandbox {
                 was_on,
             });
         };
-        if engine::is_on(&self.dir, &engine::table_at(&self.dir)?) {
+        if engine::has_self_bind(&self.dir, &engine::table_at(&self.dir)?) {
             bail!(
                 "{} is on without a holder (mounted in this mount namespace); turn it off first to turn it on with one",
                 show::path(&self.dir)

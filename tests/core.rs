@@ -869,12 +869,35 @@ fn user_mounts_below_dir_survive_off(prop: &str) {
     );
 }
 
-/// `on` killed after its self-bind, before it brought in what the user
-/// mounted below DIR: the sandbox reads as partly on, and `run` and `on`
-/// ask for `off` rather than run without the user's mount inside (where a
-/// command would write into the rootfs's own directory under it).
+/// `on` killed after its self-bind, before its record says it brought in
+/// what the user mounted below DIR: the sandbox reads as partly on, and
+/// `run` and `on` ask for `off` rather than risk running without the
+/// user's mount inside (where a command would write into the rootfs's own
+/// directory under it). With nothing of the user's below DIR, the next
+/// `on` or `run` takes it up again.
 #[test]
 fn an_on_killed_before_the_users_mounts_came_in_asks_for_off() {
+    for prop in ["private", "shared"] {
+        let ns = Ns::with_propagation(prop);
+        let root = ns.busybox_root("root");
+        let o = ns.on_killed_after(&root, 0);
+        assert!(!o.status.success(), "{prop}: not killed: {}", stderr(&o));
+        assert!(
+            ok(&ns.run(&["status", "-d", d(&root)])).contains("partly on"),
+            "{prop}"
+        );
+        assert_eq!(
+            ok(&ns.run(&["run", "-d", d(&root), "echo in; ls /proc/self >/dev/null"])),
+            "in\n",
+            "{prop}"
+        );
+        assert!(
+            ok(&ns.run(&["status", "-d", d(&root)])).starts_with(&format!("{}: on\n", d(&root))),
+            "{prop}"
+        );
+        ok(&ns.run(&["off", "-d", d(&root)]));
+        assert!(ns.mounts_under(&root).is_empty(), "{prop}");
+    }
     for prop in ["private", "shared"] {
         let ns = Ns::with_propagation(prop);
         let root = ns.busybox_root("root");
@@ -907,6 +930,14 @@ fn an_on_killed_before_the_users_mounts_came_in_asks_for_off() {
                 stderr(&o)
             );
         }
+        // Nor in a holder's namespaces, where the record is not.
+        let o = ns.run(&["on", "-N", "-d", d(&root)]);
+        assert_eq!(code(&o), 1, "{prop} on -N: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("turn it off first"),
+            "{prop}: {}",
+            stderr(&o)
+        );
         ok(&ns.run(&["off", "-d", d(&root)]));
         assert_eq!(ns.mounts_under(&root), before, "{prop}");
         assert_eq!(
@@ -916,6 +947,31 @@ fn an_on_killed_before_the_users_mounts_came_in_asks_for_off() {
         );
         ok(&ns.run(&["off", "-d", d(&root)]));
     }
+}
+
+/// on's record of its self-bind says "finished" whatever the umask: a
+/// umask that takes the owner's write bit away (0222) leaves the sandbox
+/// on, and the next `on` finds it so.
+#[test]
+fn a_umask_does_not_make_a_finished_on_look_interrupted() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("root");
+    let umasked = |args: &[&str]| {
+        common::output_within(
+            ns.cmd("sh")
+                .args(["-c", "umask 0277; exec \"$0\" \"$@\"", common::BIN])
+                .args(args)
+                .stdin(std::process::Stdio::null()),
+            common::DEADLINE,
+        )
+    };
+    ok(&umasked(&["on", "-d", d(&root)]));
+    let st = ok(&ns.run(&["status", "-d", d(&root)]));
+    assert!(st.starts_with(&format!("{}: on\n", d(&root))), "{st}");
+    let again = ok(&umasked(&["on", "-d", d(&root)]));
+    assert!(again.contains("0 mounted"), "{again}");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert!(ns.mounts_under(&root).is_empty());
 }
 
 /// An unbindable mount below DIR (and what lies on it) is left out

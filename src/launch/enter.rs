@@ -119,7 +119,7 @@ fn enter_as(
 /// holder): `run` keeps using it that way.
 fn on_without_holder(sb: &Sandbox) -> bool {
     crate::audit::invoked_as_root()
-        && crate::engine::table_at(&sb.dir).is_ok_and(|m| crate::engine::is_on(&sb.dir, &m))
+        && crate::engine::table_at(&sb.dir).is_ok_and(|m| crate::engine::has_self_bind(&sb.dir, &m))
 }
 
 /// The rest of an entry, once `launch.reach` is the root: the run's own
