@@ -529,12 +529,23 @@ fn apply(
             placed.push((inside, op.describe()));
             continue;
         }
-        let mnt = match (&src_fd, op.bind_source()) {
-            (Some(fd), Some((_, recursive))) => {
+        // A bind (or a node bound in) from its source opened above; else a
+        // filesystem, made new.
+        let mnt = match (&src_fd, op.bind_source(), &op.what) {
+            (Some(fd), Some((_, recursive)), _) => {
                 trees |= recursive;
                 sys::clone_tree_fd(fd.as_fd(), recursive, op.attrs, op.propagation)
             }
-            _ => make_mount(op),
+            (
+                _,
+                _,
+                What::Fs {
+                    fstype,
+                    source,
+                    options,
+                },
+            ) => sys::new_fs(fstype, source, options, op.attrs),
+            _ => unreachable!("a bind has its source opened; a symlink is no mount"),
         }
         .with_context(ctx)?;
         sys::attach(mnt.as_fd(), target.as_fd())
@@ -658,10 +669,7 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
     let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
     let (at, _) = sys::mount_of(target.as_fd())?;
     // The mount DIR lies on, by the id the kernel never reuses.
-    let lies_on = sys::unique_mount_id(target.as_fd())
-        .and_then(|u| sys::mounts::stat(u).ok())
-        .filter(|m| m.id == at)
-        .map(|m| mountinfo::from_stat(&m));
+    let lies_on = mountinfo::of_fd(target.as_fd()).filter(|m| m.id == at);
     // What the self-bind shows: DIR's filesystem and DIR's path in it,
     // from the mount DIR lies on and DIR's path below it.
     let shows = |m: &Mount| Some((m.dev.clone(), m.root.join(dir.strip_prefix(&m.point).ok()?)));
@@ -675,8 +683,8 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
             copies: false,
         })
     };
-    // Whether anything is mounted below DIR, when known.
-    let mut below_dir = None;
+    // Whether something is known to be mounted below DIR.
+    let mut below_dir = false;
     // Below a private mount, nothing attached propagates anywhere: the
     // self-bind is a recursive copy of DIR. With nothing on it (the rule)
     // that is all.
@@ -693,10 +701,10 @@ fn self_bind(dir: &Path, undo: &mut Vec<u64>) -> Result<SelfBind> {
         detach_from(dir, id.0, "the self-bind")?;
         crate::owned::forget(id.0);
         undo.pop();
-        below_dir = Some(true);
+        below_dir = true;
     }
     let copy = match (&lies_on, below_dir) {
-        (Some(_), None) => Some(
+        (Some(_), false) => Some(
             sys::clone_tree_fd(target.as_fd(), true, Attrs(0), Propagation::Private)
                 .with_context(|| format!("copying what is mounted below {}", dir.display()))?,
         ),
@@ -804,7 +812,10 @@ fn detach_from(dir: &Path, id: u64, what: &str) -> Result<()> {
     let on_top = sys::resolve_beneath(parent.as_fd(), Path::new(name))
         .and_then(|fd| sys::mount_of(fd.as_fd()))?;
     if on_top != (id, true) {
-        bail!("{}: mounted over while `on` ran", show::path(dir));
+        bail!(
+            "{}: something was mounted over it while `on` ran; run `chroot-tool off`, then `on`",
+            show::path(dir)
+        );
     }
     sys::unmount_at(parent.as_fd(), name, true)
         .with_context(|| format!("unmounting {what} of {}", show::path(dir)))?;
@@ -987,8 +998,8 @@ fn in_tree(
 ) -> io::Result<Option<PathBuf>> {
     // Asked of the kernel by the id it never reuses (Linux 6.8): exact,
     // and no table to read.
-    if let Some(m) = sys::unique_mount_id(fd).and_then(|u| sys::mounts::stat(u).ok()) {
-        return in_mount(&sys::where_is(fd)?, &mountinfo::from_stat(&m), tree);
+    if let Some(m) = mountinfo::of_fd(fd) {
+        return in_mount(&sys::where_is(fd)?, &m, tree);
     }
     in_table(fd, tree, mounts, made, again)
 }
@@ -1051,19 +1062,6 @@ fn in_mount(at: &Path, m: &Mount, tree: &Tree) -> io::Result<Option<PathBuf>> {
         .strip_prefix(&tree.1)
         .ok()
         .map(|r| Path::new("/").join(r)))
-}
-
-fn make_mount(op: &Op) -> io::Result<OwnedFd> {
-    match &op.what {
-        What::Fs {
-            fstype,
-            source,
-            options,
-        } => sys::new_fs(fstype, source, options, op.attrs),
-        What::Bind { src, recursive } => sys::clone_tree(src, *recursive, op.attrs, op.propagation),
-        What::Node { src } => sys::clone_tree(src, false, op.attrs, op.propagation),
-        What::Symlink { .. } => unreachable!("symlinks are not mounts"),
-    }
 }
 
 /// Whether the mount found at an operation's target is what the operation
@@ -1299,7 +1297,8 @@ impl Table {
         match mountinfo::read_at(dir)? {
             Some(mounts) => Ok(Table { mounts, part: true }),
             None => Err(io::Error::other(format!(
-                "{}: the kernel no longer answers statmount",
+                "{}: the kernel no longer answers statmount, which it did a moment ago; \
+                 run `chroot-tool off` again",
                 show::path(dir)
             ))),
         }

@@ -216,13 +216,10 @@ pub fn from_stat(s: &crate::sys::mounts::MountStat) -> Mount {
 pub fn read_at(dir: &Path) -> std::io::Result<Option<Vec<Mount>>> {
     use crate::sys::mounts;
     let fd = crate::sys::open_path(dir)?;
-    let Some(top) = crate::sys::unique_mount_id(std::os::fd::AsFd::as_fd(&fd)) else {
+    let Ok(top) = mounts::stat_of(std::os::fd::AsFd::as_fd(&fd)) else {
         return Ok(None);
     };
     drop(fd);
-    let Ok(top) = mounts::stat(top) else {
-        return Ok(None);
-    };
     if top.point != dir.as_os_str() {
         return Ok(Some(vec![from_stat(&top)]));
     }
@@ -262,6 +259,12 @@ pub fn read_at(dir: &Path) -> std::io::Result<Option<Vec<Mount>>> {
     }
     found.sort_by_key(|m| m.unique);
     Ok(Some(found.iter().map(from_stat).collect()))
+}
+
+/// The mount the file `fd` names lies on, asked of `statmount` (Linux
+/// 6.8); `None` where the kernel cannot say.
+pub fn of_fd(fd: std::os::fd::BorrowedFd) -> Option<Mount> {
+    crate::sys::mounts::stat_of(fd).ok().map(|m| from_stat(&m))
 }
 
 /// Whether anything is mounted on `m` (by its 64-bit id when known, else

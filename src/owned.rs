@@ -97,8 +97,8 @@ fn file(id: u64) -> PathBuf {
 /// not finished: what the user mounted below DIR may not be on it yet.
 /// The bit is set explicitly (no umask takes it away) and [`settle`]
 /// clears it; no record of an earlier version has it.
-const PENDING: u32 = 0o700;
 const SETTLED: u32 = 0o600;
+const UNFINISHED: u32 = 0o100;
 
 /// The self-bind `id` is finished (see [`note`]).
 pub fn settle(id: u64) -> io::Result<()> {
@@ -110,7 +110,7 @@ pub fn settle(id: u64) -> io::Result<()> {
 /// Whether the self-bind `id` is recorded as not finished: an `on` was
 /// killed before it was.
 pub fn is_pending(id: u64) -> bool {
-    std::fs::symlink_metadata(file(id)).is_ok_and(|m| m.mode() & 0o100 != 0)
+    std::fs::symlink_metadata(file(id)).is_ok_and(|m| m.mode() & UNFINISHED != 0)
 }
 
 /// What a record says: the mount's unique id (0 where the kernel has
@@ -206,7 +206,7 @@ pub fn note(dir: &Path, tree: BorrowedFd, pending: bool) -> io::Result<()> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)?;
     if pending {
-        f.set_permissions(std::fs::Permissions::from_mode(PENDING))?;
+        f.set_permissions(std::fs::Permissions::from_mode(SETTLED | UNFINISHED))?;
     }
     f.write_all(record.text().as_bytes())?;
     drop(f);

@@ -65,7 +65,7 @@ fn refusal_or_shell(dir: &Path) -> Result<bool, String> {
     let empty = || std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
     let marked = || {
         sb.chroot_file("/chroot.d").is_some_and(|m| m.is_dir())
-            || engine::table_at(dir).is_ok_and(|m| engine::is_on(dir, &m))
+            || engine::table_at(dir).is_ok_and(|m| engine::has_self_bind(dir, &m))
     };
     if empty() || marked() {
         return Ok(false);

@@ -844,17 +844,23 @@ fn mounts_the_user_made_below_dir_before_on_survive_off() {
     }
 }
 
-fn user_mounts_below_dir_survive_off(prop: &str) {
-    let ns = Ns::with_propagation(prop);
-    let root = ns.busybox_root("root");
+/// The user's own tmpfs at `root/home` (mounted before `on`), holding
+/// `x` with `data`.
+fn users_home(ns: &Ns, root: &Path) {
     fs::create_dir_all(root.join("home")).unwrap();
     assert!(ns
         .sh(&format!(
-            "mount -t tmpfs userhome {}/home && echo data > {0}/home/x",
-            d(&root)
+            "mount -t tmpfs userhome {r}/home && echo data > {r}/home/x",
+            r = d(root)
         ))
         .status
         .success());
+}
+
+fn user_mounts_below_dir_survive_off(prop: &str) {
+    let ns = Ns::with_propagation(prop);
+    let root = ns.busybox_root("root");
+    users_home(&ns, &root);
     let before = ns.mounts_under(&root);
     assert_eq!(
         ok(&ns.run(&["run", "-d", d(&root), "cat /home/x"])),
@@ -901,14 +907,7 @@ fn an_on_killed_before_the_users_mounts_came_in_asks_for_off() {
     for prop in ["private", "shared"] {
         let ns = Ns::with_propagation(prop);
         let root = ns.busybox_root("root");
-        fs::create_dir_all(root.join("home")).unwrap();
-        assert!(ns
-            .sh(&format!(
-                "mount -t tmpfs userhome {r}/home && echo data > {r}/home/x",
-                r = d(&root)
-            ))
-            .status
-            .success());
+        users_home(&ns, &root);
         let before = ns.mounts_under(&root);
         let o = ns.on_killed_after(&root, 0);
         assert!(!o.status.success(), "{prop}: not killed: {}", stderr(&o));
@@ -950,8 +949,8 @@ fn an_on_killed_before_the_users_mounts_came_in_asks_for_off() {
 }
 
 /// on's record of its self-bind says "finished" whatever the umask: a
-/// umask that takes the owner's write bit away (0222) leaves the sandbox
-/// on, and the next `on` finds it so.
+/// umask that takes the owner's write bit away (0277 here) leaves the
+/// sandbox on, and the next `on` finds it so.
 #[test]
 fn a_umask_does_not_make_a_finished_on_look_interrupted() {
     let ns = Ns::new();

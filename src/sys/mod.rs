@@ -164,46 +164,25 @@ fn fs_log(fsfd: RawFd) -> Option<String> {
     Some(s.trim_start_matches(['e', 'w', 'i']).trim().to_string())
 }
 
-/// A detached copy of the mount tree at `src` (a host path; `recursive`
-/// copies the mounts below it too), with `attrs` set and `prop` propagation,
-/// so it is never shared with the host's mounts, not even for an instant.
-pub fn clone_tree(
-    src: &Path,
-    recursive: bool,
-    attrs: Attrs,
-    prop: Propagation,
-) -> io::Result<OwnedFd> {
-    let p = cstr(src)?;
-    open_tree(libc::AT_FDCWD, &p, 0, recursive, attrs, prop)
-}
-
-/// As [`clone_tree`], for what the descriptor `src` refers to (a path
-/// already resolved, for instance inside a root).
+/// A detached copy of the mount tree at what the descriptor `src` refers
+/// to (a path already resolved, on the host one component at a time or
+/// inside a root; `recursive` copies the mounts below it too), with
+/// `attrs` set and `prop` propagation, so it is never shared with the
+/// host's mounts, not even for an instant.
 pub fn clone_tree_fd(
     src: BorrowedFd,
     recursive: bool,
     attrs: Attrs,
     prop: Propagation,
 ) -> io::Result<OwnedFd> {
-    let p = cstr("")?;
-    let empty = libc::AT_EMPTY_PATH as libc::c_uint;
-    open_tree(src.as_raw_fd(), &p, empty, recursive, attrs, prop)
-}
-
-fn open_tree(
-    dirfd: RawFd,
-    path: &CString,
-    extra: libc::c_uint,
-    recursive: bool,
-    attrs: Attrs,
-    prop: Propagation,
-) -> io::Result<OwnedFd> {
-    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra;
+    let mut flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    // SAFETY: valid descriptor, C string and flags.
-    let fd = owned(unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) })?;
+    // SAFETY: valid descriptor, empty C string and flags.
+    let fd = owned(unsafe {
+        libc::syscall(libc::SYS_open_tree, src.as_raw_fd(), EMPTY.as_ptr(), flags)
+    })?;
     set_attrs(fd.as_fd(), attrs, Some(prop), recursive)?;
     Ok(fd)
 }

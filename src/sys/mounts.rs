@@ -164,6 +164,13 @@ pub fn stat(unique: u64) -> io::Result<MountStat> {
     })
 }
 
+/// The mount the file `fd` names lies on (its 64-bit id from `statx`).
+pub fn stat_of(fd: std::os::fd::BorrowedFd) -> io::Result<MountStat> {
+    let unique =
+        super::unique_mount_id(fd).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOSYS))?;
+    stat(unique)
+}
+
 /// The 64-bit ids of every mount below the mount `unique` (mounted on it,
 /// directly or not), in the order they were made.
 pub fn list(unique: u64) -> io::Result<Vec<u64>> {
