@@ -1356,6 +1356,13 @@ pub fn unmount_ours(dir: &Path, plan: Option<&[Op]>, table: Table) -> io::Result
             }
         }
         let mut progress = false;
+        if let (None, Some(t)) = (&again, tree) {
+            let gone = detach_tree(&mut root, dir, t, &todo, mounts);
+            progress = gone.some;
+            if gone.all {
+                todo.retain(|m| m.id != t.id && !descends_from(m, &[t.id], mounts));
+            }
+        }
         for m in &todo {
             if m.point == dir {
                 // No descriptor of a mount at DIR may stay open while it
@@ -1421,6 +1428,115 @@ fn reach(root: Option<BorrowedFd>, dir: &Path, m: &Mount) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// The directory `m` is mounted in and its name there, if `m` is the
+/// mount at the top of its point (reached as [`reach`] does): what an
+/// unmount names, since an open descriptor of `m` would make it busy.
+fn point_of<'a>(
+    root: Option<BorrowedFd>,
+    dir: &Path,
+    m: &'a Mount,
+) -> Result<(OwnedFd, &'a std::ffi::OsStr)> {
+    let rel = m.point.strip_prefix(dir)?;
+    drop(reach(root, dir, m)?);
+    if rel.as_os_str().is_empty() {
+        let p = dir.parent().ok_or_else(|| anyhow!("no parent"))?;
+        return Ok((
+            sys::open_path(p)?,
+            m.point.file_name().ok_or_else(|| anyhow!("no name"))?,
+        ));
+    }
+    let owned;
+    let root = match root {
+        Some(r) => r,
+        None => {
+            owned = sys::open_root(dir)?;
+            owned.as_fd()
+        }
+    };
+    let p = rel.parent().unwrap_or(Path::new(""));
+    Ok((
+        sys::resolve_beneath(root, p)?,
+        rel.file_name().ok_or_else(|| anyhow!("no name"))?,
+    ))
+}
+
+/// What [`detach_tree`] did.
+struct Detached {
+    /// The whole tree went.
+    all: bool,
+    /// Something was unmounted (the table read before is stale).
+    some: bool,
+}
+
+/// The self-bind `tree` and everything on it with as few unmounts as the
+/// kernel's busy checks allow: each unmount waits for an RCU grace period
+/// (about 45 µs here), one lazy unmount of the tree for one. What is below
+/// a mount on the self-bind goes first, one by one as in the slow path
+/// (deepest first; in the default plan /dev/pts and /dev/shm); then each
+/// mount on the self-bind, having nothing on it any more, is asked whether
+/// anything holds it ([`sys::probe_unmount`]), and only when none is held
+/// does the tree go, lazily, in one unmount (the self-bind itself, which
+/// a host shell's working directory may hold, is detached anyway, as in
+/// the slow path). A held mount stops it there, to the slow path, which
+/// names it. `todo` must hold every mount on the tree; `root` is DIR's
+/// root (closed before the tree goes).
+fn detach_tree(
+    root: &mut Option<OwnedFd>,
+    dir: &Path,
+    tree: &Mount,
+    todo: &[&Mount],
+    mounts: &[Mount],
+) -> Detached {
+    let mut done = Detached {
+        all: false,
+        some: false,
+    };
+    let on_tree: Vec<&Mount> = mounts
+        .iter()
+        .filter(|m| descends_from(m, &[tree.id], mounts))
+        .collect();
+    if !on_tree.iter().all(|m| todo.iter().any(|t| t.id == m.id)) {
+        return done;
+    }
+    // Below the mounts on the self-bind: deepest first, at one point the
+    // last mounted first (as `todo` is ordered).
+    for m in todo.iter().filter(|m| on_tree.iter().any(|t| t.id == m.id)) {
+        if m.parent == tree.id {
+            continue;
+        }
+        if unmount_one(root.as_ref().map(|r| r.as_fd()), dir, m).is_err() {
+            return done;
+        }
+        done.some = true;
+    }
+    // Nothing is on those any more: each can be asked.
+    let asked: Vec<&&Mount> = on_tree.iter().filter(|m| m.parent == tree.id).collect();
+    for m in &asked {
+        let free = point_of(root.as_ref().map(|r| r.as_fd()), dir, m)
+            .and_then(|(parent, name)| Ok(sys::probe_unmount(parent.as_fd(), name)?))
+            .is_ok_and(|p| p != sys::Probe::Busy);
+        if !free {
+            return done;
+        }
+    }
+    // Nor was anything mounted on the tree since the table was read: that
+    // would go along unasked (and may be in use).
+    let now = tree.unique.map(sys::mounts::list);
+    let known = |u: &u64| asked.iter().any(|m| m.unique == Some(*u));
+    if !matches!(now, Some(Ok(ids)) if ids.iter().all(known)) {
+        return done;
+    }
+    *root = None;
+    done.all = point_of(None, dir, tree)
+        .and_then(|(parent, name)| Ok(sys::unmount_at(parent.as_fd(), name, true)?))
+        .is_ok();
+    if done.all {
+        done.some = true;
+        crate::owned::forget(tree.id);
+    }
+    done
+}
+
 /// Makes the mount `m` (and, `recursive`, every mount on it) private, so
 /// that nothing unmounted on it propagates anywhere.
 fn make_private(root: BorrowedFd, dir: &Path, m: &Mount, recursive: bool) -> Result<()> {
@@ -1437,28 +1553,7 @@ fn make_private(root: BorrowedFd, dir: &Path, m: &Mount, recursive: bool) -> Res
 /// `PATH_MAX` (see [`sys::resolve_beneath`]).
 fn unmount_one(root: Option<BorrowedFd>, dir: &Path, m: &Mount) -> Result<()> {
     let rel = m.point.strip_prefix(dir)?;
-    drop(reach(root, dir, m)?);
-    let (parent, name) = if rel.as_os_str().is_empty() {
-        let p = dir.parent().ok_or_else(|| anyhow!("no parent"))?;
-        (
-            sys::open_path(p)?,
-            dir.file_name().ok_or_else(|| anyhow!("no name"))?,
-        )
-    } else {
-        let owned;
-        let root = match root {
-            Some(r) => r,
-            None => {
-                owned = sys::open_root(dir)?;
-                owned.as_fd()
-            }
-        };
-        let p = rel.parent().unwrap_or(Path::new(""));
-        (
-            sys::resolve_beneath(root, p)?,
-            rel.file_name().ok_or_else(|| anyhow!("no name"))?,
-        )
-    };
+    let (parent, name) = point_of(root, dir, m)?;
     match sys::unmount_at(parent.as_fd(), name, false) {
         // DIR's self-bind is the same directory as what it covers and nothing
         // is mounted below it any more: a host shell whose working directory

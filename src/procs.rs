@@ -43,6 +43,8 @@ struct Members {
     /// DIR's root directory (device, inode).
     root: Option<(u64, u64)>,
     supervisors: std::sync::OnceLock<Vec<i32>>,
+    /// `/proc`, open: every process is looked at relative to it.
+    proc: OwnedFd,
 }
 
 impl Members {
@@ -59,6 +61,7 @@ impl Members {
             ns: (ns.dev(), ns.ino()),
             root: fs::metadata(dir).ok().map(|m| (m.dev(), m.ino())),
             supervisors: std::sync::OnceLock::new(),
+            proc: open_proc()?,
         })
     }
 
@@ -86,7 +89,7 @@ impl Members {
         if self.mounts.is_empty() {
             return false;
         }
-        match sys::mount_and_identity(Path::new(&format!("/proc/{pid}/root"))) {
+        match sys::root_of(self.proc.as_fd(), pid) {
             Ok((id, root)) => {
                 self.mounts.contains(&id)
                     || Some(root) == self.root
@@ -202,16 +205,18 @@ fn comm(pid: i32) -> String {
         .unwrap_or_default()
 }
 
+fn open_proc() -> io::Result<OwnedFd> {
+    sys::open_dir(Path::new("/proc"))
+}
+
+/// Every process this one can see, but itself.
 fn pids() -> Vec<i32> {
     let me = std::process::id() as i32;
-    fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .filter(|&p| p != me)
-                .collect()
-        })
-        .unwrap_or_default()
+    let mut all = open_proc()
+        .and_then(|p| sys::proc_pids(p.as_fd()))
+        .unwrap_or_default();
+    all.retain(|&p| p != me);
+    all
 }
 
 fn list(members: &Members) -> Vec<Proc> {

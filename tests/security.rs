@@ -1567,6 +1567,47 @@ fn off_fails_naming_each_busy_mount() {
     t.finish(0, cases.len());
 }
 
+/// `off` asks whether each mount on the self-bind is in use with
+/// `umount2(MNT_EXPIRE)`, which marks an unused mount expired, and
+/// unmounts one already marked and untouched since. A mark made before
+/// `off` (by anyone: it is a system call any root process may make)
+/// changes nothing: every mount of the sandbox goes, is counted, and
+/// nothing is left, one mount marked or all of them.
+#[test]
+fn off_unmounts_mounts_already_marked_expired() {
+    let ns = Ns::new();
+    let mut t = Tally::new("off after MNT_EXPIRE marks");
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    let outside = ns.mounts_outside(&root);
+    let all = format!("{r}/tmp {r}/proc {r}/run {r}/sys");
+    for marked in [format!("{r}/tmp"), format!("{r}/proc"), all] {
+        t.faults += 1;
+        ok(&ns.run(&["on", "-d", &r]));
+        let n = ns.mounts_under(&root).len();
+        // The first MNT_EXPIRE of an unused mount fails with EAGAIN and marks it.
+        let mark = format!(
+            "for p in {marked}; do perl -e 'syscall({}, $ARGV[0], 4) == -1 && $!{{EAGAIN}} or exit 3' $p || exit 3; done",
+            libc::SYS_umount2
+        );
+        let o = ns.sh(&mark);
+        assert!(o.status.success(), "marking {marked}: {}", stderr(&o));
+        assert_eq!(
+            ns.mounts_under(&root).len(),
+            n,
+            "marking unmounted something"
+        );
+        let said = ok(&ns.run(&["off", "-d", &r]));
+        assert!(
+            said.contains(&format!("({n} unmounted")),
+            "{marked}: {said}"
+        );
+        assert_eq!(t.left(&ns, &root), Vec::<String>::new(), "{marked}");
+    }
+    assert_eq!(ns.mounts_outside(&root), outside);
+    t.finish(0, 3);
+}
+
 /// A mount made on the sandbox while `off` unmounts (after it read the
 /// mount table) and in use is not taken along: `off` reads the table
 /// again after each pass and unmounts without `MNT_DETACH`. Its first

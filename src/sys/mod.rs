@@ -282,17 +282,22 @@ pub fn dev_of(fd: BorrowedFd) -> io::Result<String> {
     Ok(mount_and_dev(fd)?.1)
 }
 
-/// What `path` (followed, magic links included: `/proc/PID/root`) leads
-/// to, in one `statx`: its mount id, device and inode.
-pub fn mount_and_identity(path: &std::path::Path) -> io::Result<(u64, (u64, u64))> {
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: statx fills our zeroed struct; `c` is a valid C string.
+/// What `/proc/PID/root` of `pid` leads to (the magic link followed), in
+/// one `statx` relative to `proc` (an open `/proc`), with the name written
+/// on the stack: its mount id, device and inode. `off` asks it of every
+/// process of the host.
+pub fn root_of(proc: BorrowedFd, pid: i32) -> io::Result<(u64, (u64, u64))> {
+    use std::io::Write;
+    let mut name = [0u8; 32];
+    let mut w = &mut name[..];
+    write!(w, "{pid}/root\0").map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: statx fills our zeroed struct; `name` holds a NUL-terminated
+    // string (the rest of the array is zero).
     let mut st: libc::statx = unsafe { std::mem::zeroed() };
     let r = unsafe {
         libc::statx(
-            libc::AT_FDCWD,
-            c.as_ptr(),
+            proc.as_raw_fd(),
+            name.as_ptr().cast(),
             0,
             libc::STATX_MNT_ID | libc::STATX_INO,
             &mut st,
@@ -303,6 +308,52 @@ pub fn mount_and_identity(path: &std::path::Path) -> io::Result<(u64, (u64, u64)
     }
     let dev = libc::makedev(st.stx_dev_major, st.stx_dev_minor);
     Ok((st.stx_mnt_id, (dev, st.stx_ino)))
+}
+
+/// The numeric names in `proc` (an open `/proc`): the pids of the thread
+/// group leaders this process can see. Read with `getdents64` into one
+/// 32 KiB buffer (a host of about a thousand processes in one call; `readdir`
+/// reads 2 KiB at a time, a hundred entries), parsed in place.
+pub fn proc_pids(proc: BorrowedFd) -> io::Result<Vec<i32>> {
+    // The offset is the descriptor's: read from the start.
+    nix::unistd::lseek(proc, 0, nix::unistd::Whence::SeekSet)?;
+    let mut buf = vec![0u8; 32 << 10];
+    let mut pids = Vec::new();
+    loop {
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                proc.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            return Ok(pids);
+        }
+        let got = &buf[..n as usize];
+        let mut at = 0;
+        // Each record: d_ino (8), d_off (8), d_reclen (2), d_type (1), the
+        // NUL-terminated name.
+        while at + 19 < got.len() {
+            let reclen = u16::from_ne_bytes([got[at + 16], got[at + 17]]) as usize;
+            if reclen < 20 || at + reclen > got.len() {
+                return Err(io::Error::from(io::ErrorKind::InvalidData));
+            }
+            let name = &got[at + 19..at + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
+                if let Some(pid) = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok()) {
+                    pids.push(pid);
+                }
+            }
+            at += reclen;
+        }
+    }
 }
 
 /// The 64-bit mount id that the kernel never reuses
@@ -340,6 +391,37 @@ pub fn unmount_at(parent: BorrowedFd, name: &std::ffi::OsStr, detach: bool) -> i
     r.map_err(io::Error::from)
 }
 
+/// What [`probe_unmount`] found of a mount with nothing mounted on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// Nothing holds it (nothing open on it, no working directory or root
+    /// in it): it is now marked expired, and still mounted.
+    Free,
+    /// It was marked expired before and nothing touched it since: the
+    /// probe unmounted it.
+    Unmounted,
+    /// Something holds it, or something is mounted on it.
+    Busy,
+}
+
+/// Asks the kernel, without unmounting, whether anything holds the mount
+/// at `name` in `parent`: `umount2(MNT_EXPIRE)`, which fails with `EBUSY`
+/// for a mount in use (or with mounts on it) and otherwise only marks it
+/// expired (`EAGAIN`). A mount already marked, and untouched since, is
+/// unmounted by it. Unlike an unmount, it waits for no RCU grace period.
+pub fn probe_unmount(parent: BorrowedFd, name: &std::ffi::OsStr) -> io::Result<Probe> {
+    use nix::mount::MntFlags;
+    nix::unistd::fchdir(parent)?;
+    let r = nix::mount::umount2(name, MntFlags::UMOUNT_NOFOLLOW | MntFlags::MNT_EXPIRE);
+    nix::unistd::chdir("/")?;
+    match r {
+        Ok(()) => Ok(Probe::Unmounted),
+        Err(nix::errno::Errno::EAGAIN) => Ok(Probe::Free),
+        Err(nix::errno::Errno::EBUSY) => Ok(Probe::Busy),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `/proc/self/fd/N`: a path the kernel resolves to exactly what `fd` refers to.
 pub fn fd_path(fd: BorrowedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
@@ -361,6 +443,17 @@ pub fn open_path(path: &Path) -> io::Result<OwnedFd> {
         nix::fcntl::AT_FDCWD,
         path,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    Ok(f)
+}
+
+/// Opens the directory `path` on the host for reading its entries.
+pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    let f = nix::fcntl::openat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
     Ok(f)
@@ -443,4 +536,49 @@ pub fn new_overlay(
 pub fn in_user_ns() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self/ns/user").is_ok_and(|m| m.ino() != 0xEFFF_FFFD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// One read of `/proc` lists what `readdir` lists: this process, its
+    /// parent, and no name that is not a number.
+    #[test]
+    fn proc_pids_lists_the_processes_readdir_lists() {
+        let proc = open_dir(Path::new("/proc")).unwrap();
+        let pids = proc_pids(proc.as_fd()).unwrap();
+        let me = std::process::id() as i32;
+        assert!(pids.contains(&me), "{me} not in {pids:?}");
+        assert!(pids.contains(&(nix::unistd::getppid().as_raw())));
+        assert!(pids.iter().all(|&p| p > 0));
+        // Read twice on one descriptor: from the start each time.
+        assert!(proc_pids(proc.as_fd()).unwrap().contains(&me));
+        let listed: Vec<i32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        // Processes come and go between the two reads; those that stay are in both.
+        let both = listed.iter().filter(|p| pids.contains(p)).count();
+        assert!(both * 10 >= listed.len() * 9, "{pids:?} against {listed:?}");
+    }
+
+    /// `root_of` is `/proc/PID/root` followed: for this process, the root
+    /// directory it sees.
+    #[test]
+    fn root_of_is_the_root_a_process_sees() {
+        let proc = open_dir(Path::new("/proc")).unwrap();
+        let (id, (dev, ino)) = root_of(proc.as_fd(), std::process::id() as i32).unwrap();
+        let root = std::fs::metadata("/").unwrap();
+        assert_eq!((dev, ino), (root.dev(), root.ino()));
+        assert_eq!(
+            id,
+            mount_of(open_path(Path::new("/")).unwrap().as_fd())
+                .unwrap()
+                .0
+        );
+        assert!(root_of(proc.as_fd(), i32::MAX).is_err());
+    }
 }
