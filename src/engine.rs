@@ -1468,18 +1468,26 @@ struct Detached {
     some: bool,
 }
 
-/// The self-bind `tree` and everything on it with as few unmounts as the
-/// kernel's busy checks allow: each unmount waits for an RCU grace period
-/// (about 45 µs here), one lazy unmount of the tree for one. What is below
-/// a mount on the self-bind goes first, one by one as in the slow path
-/// (deepest first; in the default plan /dev/pts and /dev/shm); then each
-/// mount on the self-bind, having nothing on it any more, is asked whether
-/// anything holds it ([`sys::probe_unmount`]), and only when none is held
-/// does the tree go, lazily, in one unmount (the self-bind itself, which
-/// a host shell's working directory may hold, is detached anyway, as in
-/// the slow path). A held mount stops it there, to the slow path, which
-/// names it. `todo` must hold every mount on the tree; `root` is DIR's
-/// root (closed before the tree goes).
+/// The self-bind `tree` and everything on it with fewer unmounts: each
+/// unmount waits for an RCU grace period (about 45 µs here), and one lazy
+/// unmount takes a whole tree for one.
+///
+/// A question and a lazy unmount are two steps: what something outside
+/// opens between them goes along, detached, and stays that process's. So
+/// only mounts whose content lives on elsewhere go that way (binds, proc,
+/// sysfs, devpts: a view of something that stays); a tmpfs, whose files
+/// die with it, is unmounted on its own, where the kernel's busy check and
+/// the unmount are one step, as everything below a mount on the self-bind
+/// is (deepest first, as in the slow path). The rest, now with nothing on
+/// them, are each asked whether anything holds them
+/// ([`sys::probe_unmount`]); a listmount of the self-bind checks that
+/// nothing was mounted on it since the table was read (it would go along
+/// unasked); then the self-bind goes, lazily, with them. In the default
+/// plan: /dev/pts, /dev/shm, /dev, /run and /tmp one by one, then /proc,
+/// /sys and /etc/resolv.conf with the self-bind: six unmounts, not nine.
+/// A held mount, or anything unexpected, leaves the rest to the slow path,
+/// which names what is held. `todo` must hold every mount on the tree;
+/// `root` is DIR's root (closed before the tree goes).
 fn detach_tree(
     root: &mut Option<OwnedFd>,
     dir: &Path,
@@ -1498,10 +1506,11 @@ fn detach_tree(
     if !on_tree.iter().all(|m| todo.iter().any(|t| t.id == m.id)) {
         return done;
     }
-    // Below the mounts on the self-bind: deepest first, at one point the
-    // last mounted first (as `todo` is ordered).
+    let content_dies = |m: &Mount| matches!(m.fstype.as_str(), "tmpfs" | "ramfs");
+    // One by one: deepest first, at one point the last mounted first (as
+    // `todo` is ordered).
     for m in todo.iter().filter(|m| on_tree.iter().any(|t| t.id == m.id)) {
-        if m.parent == tree.id {
+        if m.parent == tree.id && !content_dies(m) {
             continue;
         }
         if unmount_one(root.as_ref().map(|r| r.as_fd()), dir, m).is_err() {
@@ -1509,8 +1518,11 @@ fn detach_tree(
         }
         done.some = true;
     }
-    // Nothing is on those any more: each can be asked.
-    let asked: Vec<&&Mount> = on_tree.iter().filter(|m| m.parent == tree.id).collect();
+    // Nothing is on the others any more: each can be asked.
+    let asked: Vec<&&Mount> = on_tree
+        .iter()
+        .filter(|m| m.parent == tree.id && !content_dies(m))
+        .collect();
     for m in &asked {
         let free = point_of(root.as_ref().map(|r| r.as_fd()), dir, m)
             .and_then(|(parent, name)| Ok(sys::probe_unmount(parent.as_fd(), name)?))
@@ -1519,8 +1531,6 @@ fn detach_tree(
             return done;
         }
     }
-    // Nor was anything mounted on the tree since the table was read: that
-    // would go along unasked (and may be in use).
     let now = tree.unique.map(sys::mounts::list);
     let known = |u: &u64| asked.iter().any(|m| m.unique == Some(*u));
     if !matches!(now, Some(Ok(ids)) if ids.iter().all(known)) {

@@ -1608,6 +1608,71 @@ fn off_unmounts_mounts_already_marked_expired() {
     t.finish(0, 3);
 }
 
+/// `off --timeout 0.2 -d DIR` under `strace`, one of its `umount2` calls
+/// held back as `inject` says (`delay_enter=US:when=N`), the calls logged
+/// to `trace`.
+fn off_held_back(ns: &Ns, trace: &Path, inject: &str, dir: &str) -> Child {
+    ns.cmd("strace")
+        .args(["-o", d(trace), "-e", "trace=umount2"])
+        .args(["-e", &format!("inject=umount2:{inject}")])
+        .arg(common::BIN)
+        .args(["off", "--timeout", "0.2", "-d", dir])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("strace is needed (apt-get install strace)")
+}
+
+/// A tmpfs of the sandbox is never left detached and held: a file opened
+/// in DIR/tmp from outside while `off` asks the other mounts whether they
+/// are in use (its first `MNT_EXPIRE`, held back by `strace`) is the
+/// rootfs's own /tmp, never the sandbox's tmpfs, which went before, on
+/// its own; `off` succeeds and leaves nothing.
+#[test]
+fn a_tmpfs_opened_while_off_asks_is_not_taken_along() {
+    let ns = Ns::new();
+    let mut t = Tally::new("tmpfs opened during off");
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    t.faults += 1;
+    let outside = ns.mounts_outside(&root);
+    fs::create_dir_all(root.join("tmp")).unwrap();
+    fs::write(root.join("tmp/f"), "rootfs\n").unwrap();
+    ok(&ns.run(&["on", "-d", &r]));
+    // In the sandbox's tmpfs (the test itself is outside the namespace).
+    assert!(ns.sh(&format!("echo sandbox > {r}/tmp/f")).status.success());
+    let trace = ns.tmp.path().join("strace.log");
+    // The default plan's unmounts one by one: /dev/pts, /dev/shm, /tmp,
+    // /run, /dev; the sixth umount2 is the first question.
+    let off = off_held_back(&ns, &trace, "delay_enter=3000000:when=6", &r);
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut holder = host_holder(&ns, &format!("exec 3<{r}/tmp/f; exec sleep 1000"));
+    let o = common::finish_within(off, Duration::from_secs(30));
+    let log = fs::read_to_string(&trace).unwrap();
+    let sixth = log
+        .lines()
+        .filter(|l| l.contains("umount2("))
+        .nth(5)
+        .unwrap_or_default();
+    assert!(
+        sixth.contains("MNT_EXPIRE"),
+        "the sixth umount2 is not a question:\n{log}"
+    );
+    let said = ok(&o);
+    assert!(said.contains("is off"), "{said}");
+    // What the holder has open is a file of the rootfs's disk, not of a tmpfs.
+    let fd = format!("/proc/{}/fd/3", holder.0.id());
+    let fs_type = ns.sh(&format!("stat -L -f -c %T {fd}"));
+    assert_ne!(stdout(&fs_type).trim(), "tmpfs", "held a detached tmpfs");
+    assert_eq!(fs::read_to_string(&fd).unwrap(), "rootfs\n");
+    let _ = holder.0.kill();
+    common::wait_within(&mut holder.0, common::DEADLINE);
+    assert_eq!(t.left(&ns, &root), Vec::<String>::new());
+    assert_eq!(ns.mounts_outside(&root), outside);
+    t.finish(0, 1);
+}
+
 /// A mount made on the sandbox while `off` unmounts (after it read the
 /// mount table) and in use is not taken along: `off` reads the table
 /// again after each pass and unmounts without `MNT_DETACH`. Its first
@@ -1625,17 +1690,7 @@ fn a_mount_made_during_off_and_in_use_is_named() {
     ok(&ns.run(&["on", "-d", &r]));
     let trace = ns.tmp.path().join("strace.log");
     let spawned = Instant::now();
-    let mut off = ns
-        .cmd("strace")
-        .args(["-o", d(&trace), "-e", "trace=umount2"])
-        .args(["-e", "inject=umount2:delay_enter=6000000:when=1"])
-        .arg(common::BIN)
-        .args(["off", "--timeout", "0.2", "-d", &r])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("strace is needed (apt-get install strace)");
+    let mut off = off_held_back(&ns, &trace, "delay_enter=6000000:when=1", &r);
     std::thread::sleep(Duration::from_millis(1000));
     let mut holder = host_holder(
         &ns,
