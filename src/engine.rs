@@ -1356,13 +1356,6 @@ pub fn unmount_ours(dir: &Path, plan: Option<&[Op]>, table: Table) -> io::Result
             }
         }
         let mut progress = false;
-        if let (None, Some(t)) = (&again, tree) {
-            let gone = detach_tree(&mut root, dir, t, &todo, mounts);
-            progress = gone.some;
-            if gone.all {
-                todo.retain(|m| m.id != t.id && !descends_from(m, &[t.id], mounts));
-            }
-        }
         for m in &todo {
             if m.point == dir {
                 // No descriptor of a mount at DIR may stay open while it
@@ -1460,93 +1453,6 @@ fn point_of<'a>(
     ))
 }
 
-/// What [`detach_tree`] did.
-struct Detached {
-    /// The whole tree went.
-    all: bool,
-    /// Something was unmounted (the table read before is stale).
-    some: bool,
-}
-
-/// The self-bind `tree` and everything on it with fewer unmounts: each
-/// unmount waits for an RCU grace period (about 45 µs here), and one lazy
-/// unmount takes a whole tree for one.
-///
-/// A question and a lazy unmount are two steps: what something outside
-/// opens between them goes along, detached, and stays that process's. So
-/// only mounts whose content lives on elsewhere go that way (binds, proc,
-/// sysfs, devpts: a view of something that stays); a tmpfs, whose files
-/// die with it, is unmounted on its own, where the kernel's busy check and
-/// the unmount are one step, as everything below a mount on the self-bind
-/// is (deepest first, as in the slow path). The rest, now with nothing on
-/// them, are each asked whether anything holds them
-/// ([`sys::probe_unmount`]); a listmount of the self-bind checks that
-/// nothing was mounted on it since the table was read (it would go along
-/// unasked); then the self-bind goes, lazily, with them. In the default
-/// plan: /dev/pts, /dev/shm, /dev, /run and /tmp one by one, then /proc,
-/// /sys and /etc/resolv.conf with the self-bind: six unmounts, not nine.
-/// A held mount, or anything unexpected, leaves the rest to the slow path,
-/// which names what is held. `todo` must hold every mount on the tree;
-/// `root` is DIR's root (closed before the tree goes).
-fn detach_tree(
-    root: &mut Option<OwnedFd>,
-    dir: &Path,
-    tree: &Mount,
-    todo: &[&Mount],
-    mounts: &[Mount],
-) -> Detached {
-    let mut done = Detached {
-        all: false,
-        some: false,
-    };
-    let on_tree: Vec<&Mount> = mounts
-        .iter()
-        .filter(|m| descends_from(m, &[tree.id], mounts))
-        .collect();
-    if !on_tree.iter().all(|m| todo.iter().any(|t| t.id == m.id)) {
-        return done;
-    }
-    let content_dies = |m: &Mount| matches!(m.fstype.as_str(), "tmpfs" | "ramfs");
-    // One by one: deepest first, at one point the last mounted first (as
-    // `todo` is ordered).
-    for m in todo.iter().filter(|m| on_tree.iter().any(|t| t.id == m.id)) {
-        if m.parent == tree.id && !content_dies(m) {
-            continue;
-        }
-        if unmount_one(root.as_ref().map(|r| r.as_fd()), dir, m).is_err() {
-            return done;
-        }
-        done.some = true;
-    }
-    // Nothing is on the others any more: each can be asked.
-    let asked: Vec<&&Mount> = on_tree
-        .iter()
-        .filter(|m| m.parent == tree.id && !content_dies(m))
-        .collect();
-    for m in &asked {
-        let free = point_of(root.as_ref().map(|r| r.as_fd()), dir, m)
-            .and_then(|(parent, name)| Ok(sys::probe_unmount(parent.as_fd(), name)?))
-            .is_ok_and(|p| p != sys::Probe::Busy);
-        if !free {
-            return done;
-        }
-    }
-    let now = tree.unique.map(sys::mounts::list);
-    let known = |u: &u64| asked.iter().any(|m| m.unique == Some(*u));
-    if !matches!(now, Some(Ok(ids)) if ids.iter().all(known)) {
-        return done;
-    }
-    *root = None;
-    done.all = point_of(None, dir, tree)
-        .and_then(|(parent, name)| Ok(sys::unmount_at(parent.as_fd(), name, true)?))
-        .is_ok();
-    if done.all {
-        done.some = true;
-        crate::owned::forget(tree.id);
-    }
-    done
-}
-
 /// Makes the mount `m` (and, `recursive`, every mount on it) private, so
 /// that nothing unmounted on it propagates anywhere.
 fn make_private(root: BorrowedFd, dir: &Path, m: &Mount, recursive: bool) -> Result<()> {
@@ -1567,10 +1473,15 @@ fn unmount_one(root: Option<BorrowedFd>, dir: &Path, m: &Mount) -> Result<()> {
     match sys::unmount_at(parent.as_fd(), name, false) {
         // DIR's self-bind is the same directory as what it covers and nothing
         // is mounted below it any more: a host shell whose working directory
-        // is in DIR may keep it, harmlessly, after it is detached.
+        // is in DIR may keep it, harmlessly, after it is detached. Never an
+        // overlay sandbox's view (what is written there afterwards would go
+        // to an upper layer that the next `on` mounts a second time), nor
+        // anything else mounted at DIR.
         Err(e)
             if rel.as_os_str().is_empty()
                 && e.raw_os_error() == Some(libc::EBUSY)
+                && m.fstype != "overlay"
+                && crate::owned::is_ours(&m.point, m.id)
                 && !mountinfo::has_mounts_on(m)? =>
         {
             sys::unmount_at(parent.as_fd(), name, true)?

@@ -170,6 +170,49 @@ fn names_of(t: &[String]) -> Vec<String> {
     v
 }
 
+/// An overlay sandbox's view is never detached while something outside
+/// holds it (a host shell's working directory in it): what that shell
+/// wrote afterwards would go to an upper layer that the next `on` mounts a
+/// second time. `off` fails naming DIR and leaves it mounted; once the
+/// shell is gone, `off` and `on` work, with one overlay at DIR.
+#[test]
+fn off_leaves_a_held_overlay_mounted_and_names_it() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let dir = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &dir);
+    let r = d(&dir).to_string();
+    let overlays = || {
+        ns.mountinfo()
+            .lines()
+            .filter(|l| l.split(' ').nth(4) == Some(r.as_str()) && l.contains(" - overlay "))
+            .count()
+    };
+    ok(&ns.run(&["on", "-d", &r]));
+    let holder = common::Reap(
+        ns.cmd("sh")
+            .args(["-c", &format!("cd {r}/etc && exec sleep 1000")])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let comm = format!("/proc/{}/comm", holder.0.id());
+    wait_until("the holder to sleep", || {
+        fs::read_to_string(&comm).is_ok_and(|c| c.trim() == "sleep")
+    });
+    let o = ns.run(&["off", "--timeout", "0.2", "-d", &r]);
+    assert_eq!(code(&o), 1, "off must fail: {}", stdout(&o));
+    assert!(stderr(&o).contains(&r), "{}", stderr(&o));
+    assert_eq!(overlays(), 1, "the held overlay stays mounted");
+    drop(holder);
+    ok(&ns.run(&["off", "-d", &r]));
+    assert_eq!(overlays(), 0);
+    ok(&ns.run(&["on", "-d", &r]));
+    assert_eq!(overlays(), 1);
+    ok(&ns.run(&["off", "-d", &r]));
+    assert_eq!(overlays(), 0);
+}
+
 #[test]
 fn two_overlays_over_one_base_are_independent() {
     let ns = Ns::new();

@@ -391,37 +391,6 @@ pub fn unmount_at(parent: BorrowedFd, name: &std::ffi::OsStr, detach: bool) -> i
     r.map_err(io::Error::from)
 }
 
-/// What [`probe_unmount`] found of a mount with nothing mounted on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Probe {
-    /// Nothing holds it (nothing open on it, no working directory or root
-    /// in it): it is now marked expired, and still mounted.
-    Free,
-    /// It was marked expired before and nothing touched it since: the
-    /// probe unmounted it.
-    Unmounted,
-    /// Something holds it, or something is mounted on it.
-    Busy,
-}
-
-/// Asks the kernel, without unmounting, whether anything holds the mount
-/// at `name` in `parent`: `umount2(MNT_EXPIRE)`, which fails with `EBUSY`
-/// for a mount in use (or with mounts on it) and otherwise only marks it
-/// expired (`EAGAIN`). A mount already marked, and untouched since, is
-/// unmounted by it. Unlike an unmount, it waits for no RCU grace period.
-pub fn probe_unmount(parent: BorrowedFd, name: &std::ffi::OsStr) -> io::Result<Probe> {
-    use nix::mount::MntFlags;
-    nix::unistd::fchdir(parent)?;
-    let r = nix::mount::umount2(name, MntFlags::UMOUNT_NOFOLLOW | MntFlags::MNT_EXPIRE);
-    nix::unistd::chdir("/")?;
-    match r {
-        Ok(()) => Ok(Probe::Unmounted),
-        Err(nix::errno::Errno::EAGAIN) => Ok(Probe::Free),
-        Err(nix::errno::Errno::EBUSY) => Ok(Probe::Busy),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// `/proc/self/fd/N`: a path the kernel resolves to exactly what `fd` refers to.
 pub fn fd_path(fd: BorrowedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
