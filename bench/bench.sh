@@ -41,6 +41,8 @@ if [ "${CT_BENCH_INNER:-}" != 1 ]; then
     # wrote, and a copy starts about 0.2 ms sooner each time
     # (docs/performance.md has both).
     bin_dir=$(mktemp -d /var/tmp/ct-bench-bin.XXXXXX)
+    # Removed here if anything fails before the measuring half takes it over.
+    trap 'rm -rf "$bin_dir"' EXIT
     install -m0755 "$(make -s bin)" "$bin_dir/chroot-tool"
     export CT_BENCH_TOOL=$bin_dir/chroot-tool CT_BENCH_BIN_DIR=$bin_dir
     export CT_BENCH_LINKED=$PWD/$(make -s bin)
@@ -48,6 +50,7 @@ if [ "${CT_BENCH_INNER:-}" != 1 ]; then
     # A binary just written is still being written back to disk: not
     # while the first group runs.
     sync
+    trap - EXIT
     exec env CT_BENCH_INNER=1 unshare -m --propagation private "$0" "$@"
 fi
 

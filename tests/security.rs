@@ -1444,6 +1444,14 @@ fn assert_left_and_named(ns: &Ns, o: &Output, root: &Path, point: &str) {
     );
 }
 
+/// Ends the host process that held a mount (its pid, ours), then `off`
+/// must finish.
+fn release_then_off(ns: &Ns, mut holder: Reap, dir: &str) {
+    let _ = holder.0.kill();
+    common::wait_within(&mut holder.0, common::DEADLINE);
+    ok(&ns.run(&["off", "-d", dir]));
+}
+
 /// `off` never reports success while a mount is left: whatever keeps a
 /// mount busy from outside the sandbox, it exits 1 naming the mount on one
 /// line, and a later `off` finishes once it is released.
@@ -1465,12 +1473,10 @@ fn off_with_a_busy_mount_fails_and_names_it() {
         t.faults += 1;
         ok(&ns.run(&["on", "-d", &r]));
         // A host process (root /) holds the mount: off cannot end it.
-        let mut holder = host_holder(&ns, &hold);
+        let holder = host_holder(&ns, &hold);
         let o = ns.run(&["off", "--timeout", "0.2", "-d", &r]);
         assert_left_and_named(&ns, &o, &root, point);
-        let _ = holder.0.kill();
-        common::wait_within(&mut holder.0, common::DEADLINE);
-        ok(&ns.run(&["off", "-d", &r]));
+        release_then_off(&ns, holder, &r);
         t.left(&ns, &root);
     }
     t.finish(0, 4);
@@ -1551,12 +1557,10 @@ fn off_fails_naming_each_busy_mount() {
             assert!(ns.sh(before).status.success(), "{before}");
         }
         ok(&ns.run(&["on", "-d", &r]));
-        let mut holder = host_holder(&ns, hold);
+        let holder = host_holder(&ns, hold);
         let o = ns.run(&["off", "--timeout", "0.2", "-d", &r]);
         assert_left_and_named(&ns, &o, &root, point);
-        let _ = holder.0.kill();
-        common::wait_within(&mut holder.0, common::DEADLINE);
-        ok(&ns.run(&["off", "-d", &r]));
+        release_then_off(&ns, holder, &r);
         if !after.is_empty() {
             let user = format!("{r}/{after}");
             assert!(ns.sh(&format!("umount -R {user}")).status.success());
@@ -1601,14 +1605,12 @@ fn a_tmpfs_opened_while_off_runs_is_named_not_detached() {
     let trace = ns.tmp.path().join("strace.log");
     let off = off_held_back(&ns, &trace, "delay_enter=3000000:when=1", &r);
     std::thread::sleep(Duration::from_millis(1000));
-    let mut holder = host_holder(&ns, &format!("exec 3<{r}/tmp/f; exec sleep 1000"));
+    let holder = host_holder(&ns, &format!("exec 3<{r}/tmp/f; exec sleep 1000"));
     let o = common::finish_within(off, Duration::from_secs(30));
     assert_left_and_named(&ns, &o, &root, "/tmp");
     let fd = format!("/proc/{}/fd/3", holder.0.id());
     assert_eq!(fs::read_to_string(&fd).unwrap(), "sandbox\n");
-    let _ = holder.0.kill();
-    common::wait_within(&mut holder.0, common::DEADLINE);
-    ok(&ns.run(&["off", "-d", &r]));
+    release_then_off(&ns, holder, &r);
     t.left(&ns, &root);
     assert_eq!(ns.mounts_outside(&root), outside);
     t.finish(0, 1);
@@ -1633,7 +1635,7 @@ fn a_mount_made_during_off_and_in_use_is_named() {
     let spawned = Instant::now();
     let mut off = off_held_back(&ns, &trace, "delay_enter=6000000:when=1", &r);
     std::thread::sleep(Duration::from_millis(1000));
-    let mut holder = host_holder(
+    let holder = host_holder(
         &ns,
         &format!("mount -t tmpfs racer {r}/mnt && cd {r}/mnt && exec sleep 1000"),
     );
@@ -1653,9 +1655,7 @@ fn a_mount_made_during_off_and_in_use_is_named() {
     }
     let o = off.wait_with_output().unwrap();
     assert_left_and_named(&ns, &o, &root, "/mnt");
-    let _ = holder.0.kill();
-    common::wait_within(&mut holder.0, common::DEADLINE);
-    ok(&ns.run(&["off", "-d", &r]));
+    release_then_off(&ns, holder, &r);
     t.left(&ns, &root);
     assert_eq!(ns.mounts_outside(&root), outside);
     t.finish(0, 1);
