@@ -96,6 +96,28 @@ pub fn has_self_bind(dir: &Path, mounts: &[Mount]) -> bool {
     mountinfo::top_at(mounts, dir).is_some_and(|m| is_self_bind(m, mounts))
 }
 
+/// What is mounted over DIR since `on`, hiding the sandbox's self-bind:
+/// the mount on top at DIR, when it is not a self-bind of `on`'s and was
+/// made on one (directly or not). It is the sandbox's as anything mounted
+/// on the self-bind is: `off` unmounts it with the rest.
+pub fn covering<'a>(dir: &Path, mounts: &'a [Mount]) -> Option<&'a Mount> {
+    let top = mountinfo::top_at(mounts, dir)?;
+    if is_self_bind(top, mounts) {
+        return None;
+    }
+    let binds = self_binds(dir, mounts);
+    (!binds.is_empty() && descends_from(top, &binds, mounts)).then_some(top)
+}
+
+/// [`covering`], asked of the kernel only when DIR is a mount point (one
+/// `statx` otherwise).
+pub fn cover_of(dir: &Path) -> Option<Mount> {
+    if !is_mount_point(dir).ok()? {
+        return None;
+    }
+    covering(dir, &table_at(dir).ok()?).cloned()
+}
+
 /// The check `status` makes: the sandbox is on (its self-bind is in the
 /// mount table) and every mount of the plan is in place.
 pub fn looks_on(dir: &Path, plan: &[Op], mounts: &[Mount]) -> bool {

@@ -230,8 +230,11 @@ pub fn is_ours(dir: &Path, id: u64) -> bool {
     let ours = match sys::mount_of(fd.as_fd()) {
         // The mount on top at `dir` (the usual case): its unique id too.
         Ok((top, _)) if top == id => is_ours_at(fd.as_fd(), id),
-        // Covered: its unique id cannot be read from here.
-        _ => record_of(fd.as_fd(), id).is_some(),
+        // Covered: its unique id cannot be read from here. Another of
+        // DIR's self-binds on it shows DIR as it does; anything else (a
+        // filesystem mounted over DIR after `on`) shows another directory,
+        // and the record's unique id names the mount.
+        _ => record_of(fd.as_fd(), id).is_some() || covered_is_ours(dir, id),
     };
     if keep {
         let mut answers = ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
@@ -279,6 +282,21 @@ pub fn anything_may_have_changed() {
 /// DIR's path again.
 pub fn is_ours_at(fd: BorrowedFd, id: u64) -> bool {
     record_of(fd, id).is_some_and(|r| r.unique == 0 || sys::unique_mount_id(fd) == Some(r.unique))
+}
+
+/// [`is_ours`] for the mount `id` at `dir` with something else mounted
+/// over it: the mount its record's unique id names (`statmount`) is `id`,
+/// at `dir`, on the device recorded. Never for a record without a unique
+/// id (a kernel before 6.8), which only DIR's identity can confirm.
+fn covered_is_ours(dir: &Path, id: u64) -> bool {
+    let Some(r) = Record::read(&file(id)).filter(|r| r.unique != 0) else {
+        return false;
+    };
+    sys::mounts::stat(r.unique).is_ok_and(|m| {
+        m.id == id
+            && Path::new(&m.point) == dir
+            && nix::sys::stat::makedev(m.dev.0.into(), m.dev.1.into()) == r.dev
+    })
 }
 
 /// The record of the mount `id` when it names the directory open as `fd`

@@ -65,7 +65,7 @@ fn refusal_or_shell(dir: &Path) -> Result<bool, String> {
     let empty = || std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
     let marked = || {
         sb.chroot_file("/chroot.d").is_some_and(|m| m.is_dir())
-            || engine::table_at(dir).is_ok_and(|m| engine::has_self_bind(dir, &m))
+            || engine::table_at(dir).is_ok_and(|m| !engine::self_binds(dir, &m).is_empty())
     };
     if empty() || marked() {
         return Ok(false);
@@ -190,6 +190,16 @@ impl Sandbox {
         // then, root filesystem and all (the lean path of `run`).
         if engine::recorded_on(&sb.dir) {
             return Ok(sb);
+        }
+        if need == Need::Rootfs {
+            if let Some(cover) = engine::cover_of(&sb.dir) {
+                bail!(
+                    "{}: a {} was mounted over it after `on` and hides the sandbox; \
+                     `chroot-tool off` unmounts it with the sandbox's mounts",
+                    crate::show::path(&sb.dir),
+                    crate::show::os(&cover.fstype)
+                );
+            }
         }
         let shell = refusal_or_shell(&sb.dir).map_err(|why| refused(&sb.dir, &why))?;
         if need == Need::Rootfs && !shell && !crate::overlay::is_overlay(&sb.dir) {

@@ -4145,3 +4145,92 @@ fn the_callers_descriptors_do_not_reach_the_command() {
     t.left(&ns, &root);
     t.finish(6, 0);
 }
+
+/// Something mounted over DIR after `on` hides the sandbox's self-bind.
+/// It was made on the self-bind, so it is the sandbox's as any mount made
+/// on it is: `status` says what covers DIR, `on` and `run` refuse with
+/// that reason (not "not a root filesystem"), and `off` ends what runs
+/// inside and unmounts everything, the cover too. Covered by a tmpfs (a
+/// filesystem of its own) and by a bind of DIR onto itself made by hand
+/// (the shape of a self-bind, without `on`'s record).
+#[test]
+fn a_mount_made_over_dir_after_on_is_named_and_off_removes_it() {
+    let ns = Ns::new();
+    let mut t = Tally::new("mount over DIR after on");
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    let outside = ns.mounts_outside(&root);
+    for (fstype, cover) in [
+        ("tmpfs", format!("mount -t tmpfs cover {r}")),
+        ("ext4", format!("mount --bind {r} {r}")),
+    ] {
+        t.faults += 1;
+        ok(&ns.run(&["on", "-d", &r]));
+        // A process inside since before the cover.
+        let inside = host_holder(&ns, &format!("exec chroot {r} sleep 1000"));
+        assert!(ns.sh(&cover).status.success(), "{cover}");
+        let st = ok(&ns.run(&["status", "--json", "-d", &r]));
+        let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+        assert_eq!(v["state"], "partly on", "{cover}: {st}");
+        let fs_seen = v["covered_by"]["fstype"].as_str().unwrap_or("");
+        // The bind shows DIR's own filesystem, whatever it is here.
+        assert!(
+            fs_seen == fstype || (fstype == "ext4" && !fs_seen.is_empty()),
+            "{cover}: {st}"
+        );
+        let text = ok(&ns.run(&["status", "-d", &r]));
+        assert!(text.contains("was mounted over DIR after `on`"), "{text}");
+        for args in [
+            vec!["on", "-d", &r],
+            vec!["run", "-d", &r, "--", "/bin/true"],
+        ] {
+            let o = ns.run(&args);
+            assert_ne!(code(&o), 0, "{cover}: {args:?}");
+            assert!(
+                stderr(&o).contains("was mounted over it after `on`"),
+                "{cover}: {args:?}: {}",
+                stderr(&o)
+            );
+        }
+        let o = ns.run(&["off", "-d", &r]);
+        assert_eq!(code(&o), 0, "{cover}: {}", stderr(&o));
+        assert!(stdout(&o).contains("1 process ended"), "{}", stdout(&o));
+        let mut inside = inside;
+        common::wait_within(&mut inside.0, common::DEADLINE);
+        assert!(t.left(&ns, &root).is_empty(), "{cover}");
+        assert_eq!(ns.state(&root), "off");
+        assert!(root.join("bin/sh").exists());
+    }
+    assert_eq!(ns.mounts_outside(&root), outside);
+    t.finish(0, 2);
+}
+
+/// A cover over DIR that a host process holds (its working directory)
+/// makes `off` fail naming DIR, and leaves it in place; once released, a
+/// later `off` removes everything.
+#[test]
+fn a_held_mount_over_dir_makes_off_fail_naming_dir() {
+    let ns = Ns::new();
+    let mut t = Tally::new("held mount over DIR");
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    let outside = ns.mounts_outside(&root);
+    t.faults += 1;
+    ok(&ns.run(&["on", "-d", &r]));
+    assert!(ns
+        .sh(&format!("mount -t tmpfs cover {r} && echo mine > {r}/f"))
+        .status
+        .success());
+    let holder = host_holder(&ns, &format!("cd {r} && exec sleep 1000"));
+    let o = ns.run(&["off", "-d", &r]);
+    assert_left_and_named(&ns, &o, &root, "");
+    // The cover and what it holds are still there.
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{}/cwd/f", holder.0.id())).unwrap(),
+        "mine\n"
+    );
+    release_then_off(&ns, holder, &r);
+    t.left(&ns, &root);
+    assert_eq!(ns.mounts_outside(&root), outside);
+    t.finish(0, 1);
+}

@@ -39,6 +39,10 @@ struct Status {
         serialize_with = "overlay_base"
     )]
     overlay: Option<PathBuf>,
+    /// What was mounted over DIR after `on`, hiding the sandbox
+    /// (`engine::covering`); `off` unmounts it with the rest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    covered_by: Option<MountRow>,
 }
 
 fn overlay_base<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
@@ -80,6 +84,7 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
             processes: h.processes(),
             created: crate::create::load(&sb.dir),
             overlay: None,
+            covered_by: None,
         },
         _ => chroot_status(&sb)?,
     };
@@ -138,7 +143,13 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
     if let (None, Some(c)) = (&st.created, &st.codename) {
         let _ = writeln!(o, "debian: {} (from its /etc/os-release)", t(c));
     }
-    if st.state == "partly on" {
+    if let Some(c) = &st.covered_by {
+        let _ = writeln!(
+            o,
+            "(a {} was mounted over DIR after `on` and hides the sandbox: `chroot-tool off` unmounts it with the sandbox's mounts)",
+            t(&c.fstype)
+        );
+    } else if st.state == "partly on" {
         let _ = writeln!(
             o,
             "(some mounts are left from an interrupted on or off: run `chroot-tool off`, or `on`)"
@@ -196,6 +207,7 @@ fn chroot_status(sb: &Sandbox) -> Result<Status> {
         processes: procs::inside(&sb.dir),
         created: crate::create::load(&sb.dir),
         overlay: None,
+        covered_by: engine::covering(&sb.dir, &mounts).map(|m| row(&sb.dir, m)),
     })
 }
 
