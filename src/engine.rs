@@ -98,8 +98,8 @@ pub fn has_self_bind(dir: &Path, mounts: &[Mount]) -> bool {
 
 /// What is mounted over DIR since `on`, hiding the sandbox's self-bind:
 /// the mount on top at DIR, when it is not a self-bind of `on`'s and was
-/// made on one (directly or not). It is the sandbox's as anything mounted
-/// on the self-bind is: `off` unmounts it with the rest.
+/// made on one (directly or not). Neither `on`, `run` nor `off` reach the
+/// sandbox through it: the user unmounts it first.
 pub fn covering<'a>(dir: &Path, mounts: &'a [Mount]) -> Option<&'a Mount> {
     let top = mountinfo::top_at(mounts, dir)?;
     if is_self_bind(top, mounts) {

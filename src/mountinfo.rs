@@ -298,9 +298,15 @@ pub fn under<'a>(mounts: &'a [Mount], dir: &Path) -> Vec<&'a Mount> {
         .collect()
 }
 
-/// The mount visible at `point` (the last one mounted there), if any.
+/// The mount visible at `point`, if any: of those at `point`, the one
+/// nothing else there is mounted on (a mount moved there with `mount
+/// --move` is older than what it covers: the table's order is not the
+/// stack's), the last in the table when several are (mounts at `point`
+/// in different parents).
 pub fn top_at<'a>(mounts: &'a [Mount], point: &Path) -> Option<&'a Mount> {
-    mounts.iter().rev().find(|m| m.point == point)
+    let at = || mounts.iter().rev().filter(|m| m.point == point);
+    at().find(|m| !at().any(|o| o.parent == m.id && o.id != m.id))
+        .or_else(|| at().next())
 }
 
 #[cfg(test)]
@@ -421,6 +427,30 @@ mod tests {
         let t = top_at(&m, Path::new("/srv/ch/tmp")).unwrap();
         assert_eq!(t.fstype, "tmpfs");
         assert!(t.has_option("nosuid"));
+    }
+
+    /// A mount moved over a point comes before what it covers in the
+    /// table (its id is older): the top is the one nothing at the point is
+    /// mounted on. Mounts at one point in two parents: the table's last.
+    #[test]
+    fn top_is_what_nothing_at_the_point_is_mounted_on() {
+        // 30, made before 40 and then moved onto it, at 40's own point.
+        let moved = b"22 1 254:1 / / rw - ext4 /dev/vda1 rw
+30 40 0:40 / /srv/ch rw - tmpfs moved rw
+40 22 254:1 /srv/ch /srv/ch rw - ext4 /dev/vda1 rw
+41 40 0:50 / /srv/ch/proc rw - proc proc rw
+";
+        let m = parse(moved).unwrap();
+        assert_eq!(top_at(&m, Path::new("/srv/ch")).unwrap().source, "moved");
+        let two = b"22 1 254:1 / / rw - ext4 /dev/vda1 rw
+40 22 0:40 / /srv/x rw - tmpfs a rw
+41 40 0:41 / /srv/x/y rw - tmpfs old rw
+42 22 0:42 / /srv/x rw - tmpfs b rw
+43 42 0:43 / /srv/x/y rw - tmpfs new rw
+";
+        let m = parse(two).unwrap();
+        assert_eq!(top_at(&m, Path::new("/srv/x/y")).unwrap().source, "new");
+        assert_eq!(top_at(&m, Path::new("/srv/x")).unwrap().source, "b");
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
     if let Some(c) = &st.covered_by {
         let _ = writeln!(
             o,
-            "(a {} was mounted over DIR after `on` and hides the sandbox: `chroot-tool off` unmounts it with the sandbox's mounts)",
+            "(a {} was mounted over DIR after `on` and hides the sandbox: unmount it (`umount DIR`), then run `chroot-tool off`)",
             t(&c.fstype)
         );
     } else if st.state == "partly on" {
