@@ -97,16 +97,29 @@ pub fn has_self_bind(dir: &Path, mounts: &[Mount]) -> bool {
 }
 
 /// What is mounted over DIR since `on`, hiding the sandbox's self-bind:
-/// the mount on top at DIR, when it is not a self-bind of `on`'s and was
-/// made on one (directly or not). Neither `on`, `run` nor `off` reach the
-/// sandbox through it: the user unmounts it first.
+/// the mount on top at DIR as DIR's path leads (`mountinfo::stack_at`),
+/// when it is not a self-bind of `on`'s and one lies below it in that
+/// stack. Neither `on`, `run` nor `off` reach the sandbox through it: the
+/// user unmounts it first. Not a cover: what an `on` killed in the middle
+/// left on its self-bind (its record not settled), a bind of DIR's own
+/// directory, its momentary copy of DIR, which `off` removes. `mounts`:
+/// the mount table (whole or the part at DIR).
 pub fn covering<'a>(dir: &Path, mounts: &'a [Mount]) -> Option<&'a Mount> {
-    let top = mountinfo::top_at(mounts, dir)?;
+    let stack = mountinfo::stack_at(dir).ok().flatten()?;
+    let at_dir = |s: &&crate::sys::mounts::MountStat| Path::new(&s.point) == dir;
+    let top = stack.iter().find(at_dir)?;
+    let top = mounts.iter().find(|m| m.id == top.id)?;
     if is_self_bind(top, mounts) {
         return None;
     }
-    let binds = self_binds(dir, mounts);
-    (!binds.is_empty() && descends_from(top, &binds, mounts)).then_some(top)
+    let bind = stack.iter().skip(1).filter(at_dir).find_map(|s| {
+        mounts
+            .iter()
+            .find(|m| m.id == s.id && is_self_bind(m, mounts))
+    })?;
+    let its_copy =
+        crate::owned::is_pending(bind.id) && (&top.dev, &top.root) == (&bind.dev, &bind.root);
+    (!its_copy).then_some(top)
 }
 
 /// [`covering`], asked of the kernel only when DIR is a mount point (one

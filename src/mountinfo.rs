@@ -215,26 +215,11 @@ pub fn from_stat(s: &crate::sys::mounts::MountStat) -> Mount {
 /// cannot be asked: the whole table ([`read`]) serves.
 pub fn read_at(dir: &Path) -> std::io::Result<Option<Vec<Mount>>> {
     use crate::sys::mounts;
-    let fd = crate::sys::open_path(dir)?;
-    let Ok(top) = mounts::stat_of(std::os::fd::AsFd::as_fd(&fd)) else {
+    let Some(mut found) = stack_at(dir)? else {
         return Ok(None);
     };
-    drop(fd);
-    if top.point != dir.as_os_str() {
-        return Ok(Some(vec![from_stat(&top)]));
-    }
-    let mut found = vec![top];
-    // Down the stack at DIR to the mount DIR lies on.
-    loop {
-        let cur = &found[found.len() - 1];
-        if cur.point != dir.as_os_str() || cur.parent_unique == cur.unique {
-            break;
-        }
-        match mounts::stat(cur.parent_unique) {
-            Ok(p) => found.push(p),
-            // The namespace's root: its parent lies outside it.
-            Err(_) => break,
-        }
+    if found[0].point != dir.as_os_str() {
+        return Ok(Some(vec![from_stat(&found[0])]));
     }
     let lowest = found
         .iter()
@@ -259,6 +244,34 @@ pub fn read_at(dir: &Path) -> std::io::Result<Option<Vec<Mount>>> {
     }
     found.sort_by_key(|m| m.unique);
     Ok(Some(found.iter().map(from_stat).collect()))
+}
+
+/// The mounts DIR's path leads through, as the kernel says (`statmount`):
+/// the one on top at `dir`, then each one it is mounted on while that is
+/// at `dir` too, and last the mount `dir` lies on (the first, alone, when
+/// nothing is mounted at `dir`). Only what DIR's path reaches: a mount at
+/// `dir` hidden by one over a directory above it is none of them. `None`
+/// when the kernel cannot be asked (before Linux 6.8).
+pub fn stack_at(dir: &Path) -> std::io::Result<Option<Vec<crate::sys::mounts::MountStat>>> {
+    use crate::sys::mounts;
+    let fd = crate::sys::open_path(dir)?;
+    let Ok(top) = mounts::stat_of(std::os::fd::AsFd::as_fd(&fd)) else {
+        return Ok(None);
+    };
+    drop(fd);
+    let mut found = vec![top];
+    loop {
+        let cur = &found[found.len() - 1];
+        if cur.point != dir.as_os_str() || cur.parent_unique == cur.unique {
+            break;
+        }
+        match mounts::stat(cur.parent_unique) {
+            Ok(p) => found.push(p),
+            // The namespace's root: its parent lies outside it.
+            Err(_) => break,
+        }
+    }
+    Ok(Some(found))
 }
 
 /// The mount the file `fd` names lies on, asked of `statmount` (Linux

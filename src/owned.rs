@@ -285,15 +285,21 @@ pub fn is_ours_at(fd: BorrowedFd, id: u64) -> bool {
 }
 
 /// [`is_ours`] for the mount `id` at `dir` with something else mounted
-/// over it: the mount its record's unique id names (`statmount`) is `id`,
-/// at `dir`, on the device recorded. Never for a record without a unique
-/// id (a kernel before 6.8), which only DIR's identity can confirm.
+/// over it: the mount its record's unique id names is in the stack DIR's
+/// path leads through (`mountinfo::stack_at`: a self-bind hidden by a
+/// mount over a directory above DIR is not), as `id`, at `dir`, on the
+/// device recorded. Never for a record without a unique id (a kernel
+/// before 6.8), which only DIR's identity can confirm.
 fn covered_is_ours(dir: &Path, id: u64) -> bool {
     let Some(r) = Record::read(&file(id)).filter(|r| r.unique != 0) else {
         return false;
     };
-    sys::mounts::stat(r.unique).is_ok_and(|m| {
-        m.id == id
+    let Ok(Some(stack)) = crate::mountinfo::stack_at(dir) else {
+        return false;
+    };
+    stack.iter().any(|m| {
+        m.unique == r.unique
+            && m.id == id
             && Path::new(&m.point) == dir
             && nix::sys::stat::makedev(m.dev.0.into(), m.dev.1.into()) == r.dev
     })

@@ -4276,3 +4276,105 @@ fn a_mount_made_over_dir_after_on_is_named_and_refused() {
     assert_eq!(ns.mounts_outside(&root), outside);
     t.finish(0, 4);
 }
+
+/// A mount over a directory above DIR hides the sandbox's self-bind from
+/// DIR's path, which now leads elsewhere (here to another root filesystem
+/// with a `stop` of its own). The hidden self-bind is not taken for DIR's:
+/// `off` and `destroy` run no `stop`, end no process and unmount nothing
+/// through it. Once the user unmounts what hides it, `off` removes all.
+#[test]
+fn a_mount_over_a_parent_of_dir_is_no_way_into_the_sandbox() {
+    let ns = Ns::new();
+    let mut t = Tally::new("mount over a parent of DIR");
+    let base = ns.tmp.path().join("m");
+    fs::create_dir_all(base.join("a")).unwrap();
+    let root = base.join("a/b");
+    common::make_busybox_root(&root);
+    let r = d(&root).to_string();
+    let other = ns.tmp.path().join("o");
+    common::make_busybox_root(&other.join("b"));
+    fs::create_dir_all(other.join("b/chroot.d")).unwrap();
+    script(
+        &other.join("b/chroot.d/stop"),
+        "#!/bin/sh\necho ran > /stopped\n",
+    );
+    let proof = other.join("b/stopped");
+    let outside = ns.mounts_outside(&root);
+    t.faults += 1;
+    ok(&ns.run(&["on", "-d", &r]));
+    let inside = host_holder(&ns, &format!("exec chroot {r} sleep 1000"));
+    let a = d(&base.join("a")).to_string();
+    assert!(ns
+        .sh(&format!("mount --bind {} {a}", d(&other)))
+        .status
+        .success());
+    let table = ns.table();
+    for args in [
+        vec!["off", "-d", &r],
+        vec!["destroy", "--yes", "-d", &r],
+        vec!["status", "-d", &r],
+    ] {
+        let _ = ns.run(&args);
+        assert!(!proof.exists(), "{args:?}: another root's stop ran");
+        assert!(
+            fs::metadata(format!("/proc/{}", inside.0.id())).is_ok(),
+            "{args:?}: the hidden sandbox's process was ended"
+        );
+        assert_eq!(ns.table(), table, "{args:?} changed the mounts");
+    }
+    assert!(ns.sh(&format!("umount {a}")).status.success());
+    let o = ns.run(&["off", "-d", &r]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("1 process ended"), "{}", stdout(&o));
+    let mut inside = inside;
+    common::wait_within(&mut inside.0, common::DEADLINE);
+    t.left(&ns, &root);
+    assert!(!proof.exists());
+    assert_eq!(ns.mounts_outside(&root), outside);
+    t.finish(0, 1);
+}
+
+/// On a shared parent with something mounted below DIR, `on` attaches a
+/// copy of DIR on its self-bind for a moment. An `on` killed right then
+/// (its unmount of the copy) leaves that copy on top at DIR: it is `on`'s
+/// own, no cover (`status` names none) and `off` removes it with the rest,
+/// the user's mount below DIR staying.
+#[test]
+fn an_on_killed_with_its_copy_of_dir_on_top_is_no_cover() {
+    let ns = Ns::with_propagation("shared");
+    let mut t = Tally::new("on killed with its copy on top");
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    fs::create_dir_all(root.join("mnt/x")).unwrap();
+    assert!(ns
+        .sh(&format!("mount -t tmpfs below {r}/mnt/x"))
+        .status
+        .success());
+    let user = ns.mounts_under(&root);
+    t.faults += 1;
+    let o = common::output_within(
+        ns.cmd("strace")
+            .args(["-f", "-o", "/dev/null", "-e", "trace=umount2"])
+            .args(["-e", "inject=umount2:signal=SIGKILL:when=1"])
+            .arg(common::BIN)
+            .args(["on", "-d", &r])
+            .stdin(Stdio::null()),
+        common::DEADLINE,
+    );
+    assert!(!o.status.success(), "on was not killed");
+    let at_dir = ns.mounts_under(&root).iter().filter(|p| **p == r).count();
+    assert_eq!(
+        at_dir,
+        2,
+        "not killed with its copy on top: {:?}",
+        ns.mounts_under(&root)
+    );
+    let st = ok(&ns.run(&["status", "--json", "-d", &r]));
+    let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert!(v.get("covered_by").is_none(), "{st}");
+    ok(&ns.run(&["off", "-d", &r]));
+    assert_eq!(ns.mounts_under(&root), user);
+    assert!(ns.sh(&format!("umount {r}/mnt/x")).status.success());
+    t.left(&ns, &root);
+    t.finish(0, 1);
+}
