@@ -112,14 +112,31 @@ pub fn covering<'a>(dir: &Path, mounts: &'a [Mount]) -> Option<&'a Mount> {
     if is_self_bind(top, mounts) {
         return None;
     }
-    let bind = stack.iter().skip(1).filter(at_dir).find_map(|s| {
+    let (bind_unique, bind) = stack.iter().skip(1).filter(at_dir).find_map(|s| {
         mounts
             .iter()
             .find(|m| m.id == s.id && is_self_bind(m, mounts))
+            .map(|m| (s.unique, m))
     })?;
-    let its_copy =
-        crate::owned::is_pending(bind.id) && (&top.dev, &top.root) == (&bind.dev, &bind.root);
+    // `on` copies DIR before it binds DIR onto itself: the copy's 64-bit
+    // id is the older, where anything mounted over the self-bind since
+    // has a newer one (a user's own bind of DIR too).
+    let its_copy = crate::owned::is_pending(bind.id)
+        && (&top.dev, &top.root) == (&bind.dev, &bind.root)
+        && stack[0].unique < bind_unique;
     (!its_copy).then_some(top)
+}
+
+/// What `on`, `run` and `off` say of a sandbox that `cover`, mounted over
+/// DIR after `on`, hides ([`covering`]).
+pub fn covered_message(dir: &Path, cover: &Mount) -> String {
+    format!(
+        "{}: a {} was mounted over it after `on` and hides the sandbox; \
+         unmount it (`umount {}`), then run `chroot-tool off`",
+        show::path(dir),
+        show::os(&cover.fstype),
+        show::path(dir)
+    )
 }
 
 /// [`covering`], asked of the kernel only when DIR is a mount point (one
@@ -1357,6 +1374,12 @@ pub fn unmount_ours(dir: &Path, plan: Option<&[Op]>, table: Table) -> io::Result
             None => first,
             Some(t) => &t.mounts,
         };
+        // Something mounted over DIR since off began (while `stop` ran, or
+        // the processes inside were given their time) is no more the
+        // sandbox's than one there before: nothing is unmounted through it.
+        if let Some(cover) = covering(dir, mounts) {
+            return Err(io::Error::other(covered_message(dir, cover)));
+        }
         let fresh: Vec<u64> = ours(dir, plan, mounts).iter().map(|m| m.id).collect();
         let mut todo: Vec<&Mount> = mountinfo::under(mounts, dir)
             .into_iter()

@@ -230,11 +230,8 @@ pub fn is_ours(dir: &Path, id: u64) -> bool {
     let ours = match sys::mount_of(fd.as_fd()) {
         // The mount on top at `dir` (the usual case): its unique id too.
         Ok((top, _)) if top == id => is_ours_at(fd.as_fd(), id),
-        // Covered: its unique id cannot be read from here. Another of
-        // DIR's self-binds on it shows DIR as it does; anything else (a
-        // filesystem mounted over DIR after `on`) shows another directory,
-        // and the record's unique id names the mount.
-        _ => record_of(fd.as_fd(), id).is_some() || covered_is_ours(dir, id),
+        // Covered: its unique id cannot be read from here.
+        _ => covered_is_ours(dir, fd.as_fd(), id),
     };
     if keep {
         let mut answers = ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
@@ -285,23 +282,29 @@ pub fn is_ours_at(fd: BorrowedFd, id: u64) -> bool {
 }
 
 /// [`is_ours`] for the mount `id` at `dir` with something else mounted
-/// over it: the mount its record's unique id names is in the stack DIR's
-/// path leads through (`mountinfo::stack_at`: a self-bind hidden by a
-/// mount over a directory above DIR is not), as `id`, at `dir`, on the
-/// device recorded. Never for a record without a unique id (a kernel
-/// before 6.8), which only DIR's identity can confirm.
-fn covered_is_ours(dir: &Path, id: u64) -> bool {
-    let Some(r) = Record::read(&file(id)).filter(|r| r.unique != 0) else {
+/// over it (DIR open as `fd`): `id` is in the stack of mounts DIR's path
+/// leads through (`mountinfo::stack_at`; a self-bind hidden by a mount
+/// over a directory above DIR is not), and is the mount its record names:
+/// by the record's unique id (what is mounted over DIR may show another
+/// directory), or, for a record without one, by DIR's identity. Before
+/// Linux 6.8 (no `statmount`), by DIR's identity alone.
+fn covered_is_ours(dir: &Path, fd: BorrowedFd, id: u64) -> bool {
+    let Some(r) = Record::read(&file(id)) else {
         return false;
     };
     let Ok(Some(stack)) = crate::mountinfo::stack_at(dir) else {
-        return false;
+        return record_of(fd, id).is_some();
     };
     stack.iter().any(|m| {
-        m.unique == r.unique
-            && m.id == id
+        m.id == id
             && Path::new(&m.point) == dir
-            && nix::sys::stat::makedev(m.dev.0.into(), m.dev.1.into()) == r.dev
+            && match r.unique {
+                0 => record_of(fd, id).is_some(),
+                u => {
+                    m.unique == u
+                        && nix::sys::stat::makedev(m.dev.0.into(), m.dev.1.into()) == r.dev
+                }
+            }
     })
 }
 

@@ -73,18 +73,6 @@ fn refusal_or_shell(dir: &Path) -> Result<bool, String> {
     Err("not a root filesystem (no /bin/sh, no chroot.d/) and not empty, so not a sandbox".into())
 }
 
-/// What `on`, `run` and `off` say of a sandbox that `cover`, mounted over
-/// DIR after `on`, hides ([`engine::covering`]).
-pub fn covered_message(dir: &Path, cover: &crate::mountinfo::Mount) -> String {
-    format!(
-        "{}: a {} was mounted over it after `on` and hides the sandbox; \
-         unmount it (`umount {}`), then run `chroot-tool off`",
-        show::path(dir),
-        show::os(&cover.fstype),
-        show::path(dir)
-    )
-}
-
 /// The error of a refused directory.
 fn refused(dir: &Path, why: &str) -> anyhow::Error {
     anyhow::anyhow!("refusing {}: {why}", show::path(dir))
@@ -206,7 +194,7 @@ impl Sandbox {
         let shell = refusal_or_shell(&sb.dir).map_err(|why| refused(&sb.dir, &why))?;
         if need == Need::Rootfs && !shell && !crate::overlay::is_overlay(&sb.dir) {
             if let Some(cover) = engine::cover_of(&sb.dir) {
-                bail!("{}", covered_message(&sb.dir, &cover));
+                bail!("{}", engine::covered_message(&sb.dir, &cover));
             }
             bail!(
                 "{}: not a root filesystem (no /bin/sh inside); make one with `chroot-tool create -d DIR`",
@@ -354,7 +342,7 @@ impl Sandbox {
         // its self-bind for a moment (`engine::self_bind`), which a look
         // from outside the lock would take for a cover.
         if let Some(cover) = engine::cover_of(&self.dir) {
-            bail!("{}", covered_message(&self.dir, &cover));
+            bail!("{}", engine::covered_message(&self.dir, &cover));
         }
         let users = crate::overlay::users_on(&self.dir);
         if !users.is_empty() {
@@ -623,7 +611,7 @@ impl Sandbox {
         // and may be a bind of a host directory whose mounts propagate:
         // nothing is stopped, ended or unmounted through it.
         if let Some(cover) = engine::covering(&self.dir, &table.mounts) {
-            bail!("{}", covered_message(&self.dir, cover));
+            bail!("{}", engine::covered_message(&self.dir, cover));
         }
         // The plan (tool.conf) decides only for a sandbox without a self-bind.
         let plan = if engine::self_binds(&self.dir, &table.mounts).is_empty() {

@@ -4278,10 +4278,12 @@ fn a_mount_made_over_dir_after_on_is_named_and_refused() {
 }
 
 /// A mount over a directory above DIR hides the sandbox's self-bind from
-/// DIR's path, which now leads elsewhere (here to another root filesystem
-/// with a `stop` of its own). The hidden self-bind is not taken for DIR's:
-/// `off` and `destroy` run no `stop`, end no process and unmount nothing
-/// through it. Once the user unmounts what hides it, `off` removes all.
+/// DIR's path, which now leads elsewhere: to another root filesystem with
+/// a `stop` of its own, or (a bind of DIR's parent onto itself) to DIR's
+/// own directory without the sandbox's mounts. The hidden self-bind is
+/// not taken for DIR's: `off` and `destroy` run no `stop` (neither that
+/// root's nor the sandbox's, in a bare directory), end no process and
+/// unmount nothing. Once the user unmounts what hides it, `off` removes all.
 #[test]
 fn a_mount_over_a_parent_of_dir_is_no_way_into_the_sandbox() {
     let ns = Ns::new();
@@ -4293,45 +4295,129 @@ fn a_mount_over_a_parent_of_dir_is_no_way_into_the_sandbox() {
     let r = d(&root).to_string();
     let other = ns.tmp.path().join("o");
     common::make_busybox_root(&other.join("b"));
-    fs::create_dir_all(other.join("b/chroot.d")).unwrap();
-    script(
-        &other.join("b/chroot.d/stop"),
-        "#!/bin/sh\necho ran > /stopped\n",
-    );
-    let proof = other.join("b/stopped");
+    let a = d(&base.join("a")).to_string();
+    let proofs = [other.join("b/stopped"), root.join("stopped")];
+    for sb in [other.join("b"), root.clone()] {
+        fs::create_dir_all(sb.join("chroot.d")).unwrap();
+        script(
+            &sb.join("chroot.d/stop"),
+            "#!/bin/sh\necho ran > /stopped\n",
+        );
+    }
     let outside = ns.mounts_outside(&root);
+    for over in [d(&other).to_string(), a.clone()] {
+        t.faults += 1;
+        ok(&ns.run(&["on", "-d", &r]));
+        let inside = host_holder(&ns, &format!("exec chroot {r} sleep 1000"));
+        assert!(ns.sh(&format!("mount --bind {over} {a}")).status.success());
+        let table = ns.table();
+        for args in [
+            vec!["off", "-d", &r],
+            vec!["destroy", "--yes", "-d", &r],
+            vec!["status", "-d", &r],
+        ] {
+            let _ = ns.run(&args);
+            for p in &proofs {
+                assert!(!p.exists(), "{over}: {args:?}: a stop ran: {}", p.display());
+            }
+            assert!(
+                fs::metadata(format!("/proc/{}", inside.0.id())).is_ok(),
+                "{over}: {args:?}: the hidden sandbox's process was ended"
+            );
+            assert_eq!(ns.table(), table, "{over}: {args:?} changed the mounts");
+        }
+        assert!(ns.sh(&format!("umount {a}")).status.success());
+        let o = ns.run(&["off", "-d", &r]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(stdout(&o).contains("1 process ended"), "{}", stdout(&o));
+        let mut inside = inside;
+        common::wait_within(&mut inside.0, common::DEADLINE);
+        t.left(&ns, &root);
+        // The sandbox's own stop ran, once it could be reached.
+        assert!(!proofs[0].exists());
+        assert!(
+            fs::remove_file(&proofs[1]).is_ok(),
+            "{over}: the sandbox's stop did not run"
+        );
+    }
+    assert_eq!(ns.mounts_outside(&root), outside);
+    t.finish(0, 2);
+}
+
+/// What is mounted over DIR while `off` is at work (here while the
+/// sandbox's `stop` runs) is no more the sandbox's than a cover made
+/// before: `off` stops there, says so, and unmounts nothing through it;
+/// its data stays. An `on` killed after its self-bind leaves a record not
+/// settled: a bind of DIR onto itself that the user then makes, with a
+/// tmpfs on it, is theirs, not `on`'s momentary copy of DIR.
+#[test]
+fn a_cover_made_while_off_runs_or_after_a_killed_on_is_refused() {
+    let ns = Ns::new();
+    let mut t = Tally::new("cover during off, after a killed on");
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    fs::create_dir_all(root.join("chroot.d")).unwrap();
+    fs::create_dir_all(root.join("data")).unwrap();
+    script(
+        &root.join("chroot.d/stop"),
+        "#!/bin/sh\n: > /stopping\nsleep 2\n",
+    );
+    let outside = ns.mounts_outside(&root);
+    // A cover while `stop` runs.
     t.faults += 1;
     ok(&ns.run(&["on", "-d", &r]));
-    let inside = host_holder(&ns, &format!("exec chroot {r} sleep 1000"));
-    let a = d(&base.join("a")).to_string();
+    let off = ns
+        .tool()
+        .args(["off", "-d", &r])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_until("stop to begin", || root.join("stopping").exists());
     assert!(ns
-        .sh(&format!("mount --bind {} {a}", d(&other)))
+        .sh(&format!(
+            "mount -t tmpfs work {r} && echo precious > {r}/work.txt"
+        ))
         .status
         .success());
-    let table = ns.table();
-    for args in [
-        vec!["off", "-d", &r],
-        vec!["destroy", "--yes", "-d", &r],
-        vec!["status", "-d", &r],
-    ] {
-        let _ = ns.run(&args);
-        assert!(!proof.exists(), "{args:?}: another root's stop ran");
-        assert!(
-            fs::metadata(format!("/proc/{}", inside.0.id())).is_ok(),
-            "{args:?}: the hidden sandbox's process was ended"
-        );
-        assert_eq!(ns.table(), table, "{args:?} changed the mounts");
-    }
-    assert!(ns.sh(&format!("umount {a}")).status.success());
-    let o = ns.run(&["off", "-d", &r]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stdout(&o).contains("1 process ended"), "{}", stdout(&o));
-    let mut inside = inside;
-    common::wait_within(&mut inside.0, common::DEADLINE);
+    let o = common::finish_within(off, common::DEADLINE);
+    assert_ne!(code(&o), 0, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("was mounted over it after `on` and hides the sandbox"),
+        "{}",
+        stderr(&o)
+    );
+    let f = format!("/proc/{}/root{r}/work.txt", ns.pid());
+    assert_eq!(fs::read_to_string(&f).unwrap(), "precious\n");
+    assert!(ns.sh(&format!("umount {r}")).status.success());
+    fs::remove_file(root.join("stopping")).unwrap();
+    ok(&ns.run(&["off", "-d", &r]));
     t.left(&ns, &root);
-    assert!(!proof.exists());
+    // A user's bind of DIR over the self-bind of a killed `on`.
+    t.faults += 1;
+    let o = ns.on_killed_after(&root, 0);
+    assert!(!o.status.success());
+    assert!(ns
+        .sh(&format!(
+            "mount --bind {r} {r} && mount -t tmpfs userdata {r}/data && echo precious > {r}/data/f"
+        ))
+        .status
+        .success());
+    let st = ok(&ns.run(&["status", "--json", "-d", &r]));
+    let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert!(v["covered_by"].is_object(), "{st}");
+    let o = ns.run(&["off", "-d", &r]);
+    assert_ne!(code(&o), 0, "{}", stdout(&o));
+    let f = format!("/proc/{}/root{r}/data/f", ns.pid());
+    assert_eq!(fs::read_to_string(&f).unwrap(), "precious\n");
+    assert!(ns
+        .sh(&format!("umount {r}/data && umount {r}"))
+        .status
+        .success());
+    ok(&ns.run(&["off", "-d", &r]));
+    t.left(&ns, &root);
     assert_eq!(ns.mounts_outside(&root), outside);
-    t.finish(0, 1);
+    t.finish(0, 2);
 }
 
 /// On a shared parent with something mounted below DIR, `on` attaches a
