@@ -181,6 +181,23 @@ fn recorded_on_id(dir: &Path) -> Option<u64> {
         .and_then(|fd| recorded_at(fd.as_fd()))
 }
 
+/// Whether `root` (DIR as opened, the root a command is chrooted into or
+/// the sandbox's mounts are made in) is the sandbox's own view: the
+/// self-bind or overlay view `on` made and recorded, on top at DIR.
+pub fn is_own_root(root: BorrowedFd) -> bool {
+    recorded_at(root).is_some()
+}
+
+/// What is said when DIR, opened again, no longer leads to the sandbox's
+/// own view (something was mounted over it meanwhile).
+pub fn changed_message(dir: &Path) -> String {
+    format!(
+        "{}: something was mounted over it while chroot-tool was at work; \
+         nothing was done through it (see `chroot-tool status`)",
+        show::path(dir)
+    )
+}
+
 /// The id of the mount on top at DIR (open as `fd`) when it is a self-bind
 /// `on` made and recorded.
 fn recorded_at(fd: BorrowedFd) -> Option<u64> {
@@ -334,6 +351,11 @@ fn apply(
     }
     let root = sys::open_root(dir).with_context(|| format!("opening {}", dir.display()))?;
     let (root_id, _) = sys::mount_of(root.as_fd())?;
+    // DIR opened again: what it leads to now must be the sandbox's own
+    // view, not something mounted over DIR since it was looked at.
+    if !is_own_root(root.as_fd()) {
+        bail!("{}", changed_message(dir));
+    }
     let root_at = sys::where_is(root.as_fd())?;
     // Attached below a shared mount (a systemd host), the kernel makes the
     // self-bind (and the copies of mounts below it) shared with the host's

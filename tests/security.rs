@@ -4464,3 +4464,77 @@ fn an_on_killed_with_its_copy_of_dir_on_top_is_no_cover() {
     t.left(&ns, &root);
     t.finish(0, 1);
 }
+
+/// The index (from 1) of the last `openat` of exactly `dir` by the first
+/// process in an `strace -f -e trace=openat` log: `run`'s opening of DIR
+/// as the root it chroots into.
+fn last_openat_of(log: &str, dir: &str) -> usize {
+    let first = log.split_whitespace().next().unwrap_or("").to_string();
+    let calls: Vec<&str> = log
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(first.as_str()))
+        .filter(|l| l.contains("openat("))
+        .collect();
+    let want = format!("openat(AT_FDCWD, \"{dir}\",");
+    calls
+        .iter()
+        .rposition(|l| l.contains(&want))
+        .map(|i| i + 1)
+        .expect("run opens DIR")
+}
+
+/// A root mounted over DIR between `run`'s look at it (under the lock)
+/// and its opening of DIR as the command's root: the command never runs
+/// there. That moment is widened with `strace`'s delay on that `openat`.
+#[test]
+fn a_root_mounted_over_dir_while_run_starts_is_not_entered() {
+    let ns = Ns::new();
+    let mut t = Tally::new("root mounted over DIR while run starts");
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    let other = ns.busybox_root("other");
+    let outside = ns.mounts_outside(&root);
+    ok(&ns.run(&["on", "-d", &r]));
+    let log = ns.tmp.path().join("trace");
+    let traced = |inject: &[&str]| {
+        ns.cmd("strace")
+            .args(["-f", "-o", d(&log), "-e", "trace=openat"])
+            .args(inject)
+            .arg(common::BIN)
+            .args(["run", "-d", &r, "--", "/bin/sh", "-c", ": > /ran"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("strace is needed")
+    };
+    let o = common::finish_within(traced(&[]), common::DEADLINE);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    fs::remove_file(root.join("ran")).unwrap();
+    let n = last_openat_of(&fs::read_to_string(&log).unwrap(), &r);
+    t.faults += 1;
+    let inject = format!("inject=openat:delay_enter=1500000:when={n}");
+    let run = traced(&["-e", &inject]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(ns
+        .sh(&format!("mount --bind {} {r}", d(&other)))
+        .status
+        .success());
+    let o = common::finish_within(run, common::DEADLINE);
+    assert_ne!(code(&o), 0, "ran: {}", stdout(&o));
+    assert!(
+        stderr(&o).contains("something was mounted over it while chroot-tool was at work"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !other.join("ran").exists(),
+        "the command ran in the root over DIR"
+    );
+    assert!(!root.join("ran").exists());
+    assert!(ns.sh(&format!("umount {r}")).status.success());
+    ok(&ns.run(&["off", "-d", &r]));
+    t.left(&ns, &root);
+    assert_eq!(ns.mounts_outside(&root), outside);
+    t.finish(0, 1);
+}

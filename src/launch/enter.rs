@@ -112,6 +112,9 @@ fn enter_as(
     // lead under the sandbox's mounts).
     launch.reach =
         Reach::chroot(&sb.dir).with_context(|| format!("opening {}", show::path(&sb.dir)))?;
+    if !crate::engine::is_own_root(launch.reach.root()) {
+        anyhow::bail!("{}", crate::engine::changed_message(&sb.dir));
+    }
     finish(sb, launch, pty, guard)
 }
 
@@ -283,6 +286,14 @@ fn dispatch_named(
     };
     launch.deadline = grace.map(|g| Deadline { after: g, grace: g });
     let Some(h) = h else {
+        // DIR opened by path: what it leads to must still be the sandbox's
+        // own view, never a root mounted over DIR meanwhile.
+        if !crate::engine::is_own_root(launch.reach.root()) {
+            return Some(Err(ExecError::Setup {
+                what: crate::engine::changed_message(&sb.dir),
+                source: std::io::Error::other(format!("{name} not run")),
+            }));
+        }
         return Some(spawn::run(&launch, || {}));
     };
     // In a child that joins the holder: this process stays out of its
