@@ -12,23 +12,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "${CT_BENCH_INNER:-}" != 1 ]; then
-    # The release binary as `make install` and bench/bench.sh build it (static).
-    host=$(rustc -vV | sed -n 's/^host: //p')
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q --target "$host"
-    export CT_BENCH_TOOL=$PWD/target/$host/release/chroot-tool
-    exec env CT_BENCH_INNER=1 unshare -m --propagation private "$0" "$@"
-fi
+. bench/lib.sh
+
+enter_namespace "-m --propagation private" "$0" "$@"
 
 tool=$CT_BENCH_TOOL
 work=$(mktemp -d /var/tmp/ct-cpu.XXXXXX)
 root=$work/root
 export CHROOT_TOOL_STATE_DIR=$work/state CHROOT_TOOL_RUN_DIR=$work/run
 trap '"$tool" off -d "$root" >/dev/null 2>&1 || true; umount -R "$work/m" 2>/dev/null || true; rm -rf "$work"' EXIT
-mkdir -p "$root/bin" "$root/etc"
-cp "$(command -v busybox)" "$root/bin/busybox"
-for a in sh true; do ln -s busybox "$root/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
+busybox_root "$root"
 if [ -n "${MOUNTS:-}" ]; then
     mkdir -p "$work/m"
     mount -t tmpfs ct-bench "$work/m"

@@ -1,0 +1,32 @@
+# Shared by bench/cpu.sh and bench/off-processes.sh (sourced, from the
+# repository's top directory).
+
+# Builds the release binary as `make install` does (static); prints its path.
+build_tool() {
+    local host
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q --target "$host"
+    echo "$PWD/target/$host/release/chroot-tool"
+}
+
+# A busybox root filesystem at $1 (a shell, true, root in /etc/passwd).
+busybox_root() {
+    mkdir -p "$1/bin" "$1/etc"
+    cp "$(command -v busybox)" "$1/bin/busybox"
+    for a in sh true; do ln -s busybox "$1/bin/$a"; done
+    echo 'root:x:0:0:root:/root:/bin/sh' > "$1/etc/passwd"
+}
+
+# Builds the binary and runs the calling script again ("$0" "$@" after
+# the flags) inside `unshare FLAGS`, with the binary in $CT_BENCH_TOOL;
+# returns at once in that second run.
+enter_namespace() {
+    local flags=$1
+    shift
+    if [ "${CT_BENCH_INNER:-}" != 1 ]; then
+        CT_BENCH_TOOL=$(build_tool)
+        export CT_BENCH_TOOL
+        # shellcheck disable=SC2086 # the flags are words
+        exec env CT_BENCH_INNER=1 unshare $flags "$@"
+    fi
+}
