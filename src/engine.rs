@@ -100,39 +100,51 @@ pub fn has_self_bind(dir: &Path, mounts: &[Mount]) -> bool {
 /// the mount on top at DIR as DIR's path leads (`mountinfo::stack_at`),
 /// when it is not a self-bind of `on`'s and one lies below it in that
 /// stack. Neither `on`, `run` nor `off` reach the sandbox through it: the
-/// user unmounts it first. Not a cover: what an `on` killed in the middle
-/// left on its self-bind (its record not settled), a bind of DIR's own
-/// directory, its momentary copy of DIR, which `off` removes. `mounts`:
-/// the mount table (whole or the part at DIR).
-pub fn covering<'a>(dir: &Path, mounts: &'a [Mount]) -> Option<&'a Mount> {
+/// user unmounts it first. One exception: what an `on` killed in the
+/// middle left on its self-bind, its momentary copy of DIR, which `off`
+/// removes as before; it is known by all three of: the self-bind's record
+/// not settled, a bind of the same directory, and a 64-bit id older than
+/// the self-bind's (the copy is made first). `mounts`: the mount table
+/// (whole, or the part at DIR) that the self-bind is looked for in; a top
+/// made since it was read is no self-bind (only `on`, under the lock the
+/// caller holds, makes one). Linux 6.8 and later (`statmount`): before,
+/// none is found.
+pub fn covering(dir: &Path, mounts: &[Mount]) -> Option<Mount> {
     let stack = mountinfo::stack_at(dir).ok().flatten()?;
     let at_dir = |s: &&crate::sys::mounts::MountStat| Path::new(&s.point) == dir;
     let top = stack.iter().find(at_dir)?;
-    let top = mounts.iter().find(|m| m.id == top.id)?;
-    if is_self_bind(top, mounts) {
-        return None;
-    }
+    let top = match mounts.iter().find(|m| m.id == top.id) {
+        Some(m) if is_self_bind(m, mounts) => return None,
+        Some(m) => m.clone(),
+        None => mountinfo::from_stat(top),
+    };
     let (bind_unique, bind) = stack.iter().skip(1).filter(at_dir).find_map(|s| {
         mounts
             .iter()
             .find(|m| m.id == s.id && is_self_bind(m, mounts))
             .map(|m| (s.unique, m))
     })?;
-    // `on` copies DIR before it binds DIR onto itself: the copy's 64-bit
-    // id is the older, where anything mounted over the self-bind since
-    // has a newer one (a user's own bind of DIR too).
     let its_copy = crate::owned::is_pending(bind.id)
         && (&top.dev, &top.root) == (&bind.dev, &bind.root)
         && stack[0].unique < bind_unique;
     (!its_copy).then_some(top)
 }
 
+/// Refuses to act on the sandbox at `dir` while something mounted over
+/// DIR hides it ([`covering`], in the table `mounts`).
+pub fn refuse_cover(dir: &Path, mounts: &[Mount]) -> Result<()> {
+    match covering(dir, mounts) {
+        Some(cover) => Err(anyhow!("{}", covered_message(dir, &cover))),
+        None => Ok(()),
+    }
+}
+
 /// What `on`, `run` and `off` say of a sandbox that `cover`, mounted over
 /// DIR after `on`, hides ([`covering`]).
 pub fn covered_message(dir: &Path, cover: &Mount) -> String {
     format!(
-        "{}: a {} was mounted over it after `on` and hides the sandbox; \
-         unmount it (`umount {}`), then run `chroot-tool off`",
+        "{}: something ({}) was mounted over it after `on` and hides the sandbox; \
+         unmount it (`umount -R {}`), then run `chroot-tool off`",
         show::path(dir),
         show::os(&cover.fstype),
         show::path(dir)
@@ -145,7 +157,7 @@ pub fn cover_of(dir: &Path) -> Option<Mount> {
     if !is_mount_point(dir).ok()? {
         return None;
     }
-    covering(dir, &table_at(dir).ok()?).cloned()
+    covering(dir, &table_at(dir).ok()?)
 }
 
 /// The check `status` makes: the sandbox is on (its self-bind is in the
@@ -181,17 +193,15 @@ fn recorded_on_id(dir: &Path) -> Option<u64> {
         .and_then(|fd| recorded_at(fd.as_fd()))
 }
 
-/// Whether `root` (DIR as opened, the root a command is chrooted into or
-/// the sandbox's mounts are made in) is the sandbox's own view: the
-/// self-bind or overlay view `on` made and recorded, on top at DIR.
-pub fn is_own_root(root: BorrowedFd) -> bool {
-    recorded_at(root).is_some()
-}
-
-/// What is said when DIR, opened again, no longer leads to the sandbox's
-/// own view (something was mounted over it meanwhile).
-pub fn changed_message(dir: &Path) -> String {
-    format!(
+/// `root`, DIR as opened again by path (the root a command is chrooted
+/// into, or the one the sandbox's mounts are made in), is a view `on` made
+/// and recorded, on top at DIR; else nothing is to be done through it
+/// (something was mounted over DIR meanwhile).
+pub fn check_own_root(dir: &Path, root: BorrowedFd) -> Result<()> {
+    if recorded_at(root).is_some() {
+        return Ok(());
+    }
+    bail!(
         "{}: something was mounted over it while chroot-tool was at work; \
          nothing was done through it (see `chroot-tool status`)",
         show::path(dir)
@@ -353,9 +363,7 @@ fn apply(
     let (root_id, _) = sys::mount_of(root.as_fd())?;
     // DIR opened again: what it leads to now must be the sandbox's own
     // view, not something mounted over DIR since it was looked at.
-    if !is_own_root(root.as_fd()) {
-        bail!("{}", changed_message(dir));
-    }
+    check_own_root(dir, root.as_fd())?;
     let root_at = sys::where_is(root.as_fd())?;
     // Attached below a shared mount (a systemd host), the kernel makes the
     // self-bind (and the copies of mounts below it) shared with the host's
@@ -1400,7 +1408,7 @@ pub fn unmount_ours(dir: &Path, plan: Option<&[Op]>, table: Table) -> io::Result
         // the processes inside were given their time) is no more the
         // sandbox's than one there before: nothing is unmounted through it.
         if let Some(cover) = covering(dir, mounts) {
-            return Err(io::Error::other(covered_message(dir, cover)));
+            return Err(io::Error::other(covered_message(dir, &cover)));
         }
         let fresh: Vec<u64> = ours(dir, plan, mounts).iter().map(|m| m.id).collect();
         let mut todo: Vec<&Mount> = mountinfo::under(mounts, dir)

@@ -265,6 +265,11 @@ pub fn stack_at(dir: &Path) -> std::io::Result<Option<Vec<crate::sys::mounts::Mo
         if cur.point != dir.as_os_str() || cur.parent_unique == cur.unique {
             break;
         }
+        // Mounts moved while this walks could make a loop: no stack is
+        // that deep.
+        if found.len() > 256 {
+            return Ok(None);
+        }
         match mounts::stat(cur.parent_unique) {
             Ok(p) => found.push(p),
             // The namespace's root: its parent lies outside it.

@@ -282,12 +282,14 @@ pub fn is_ours_at(fd: BorrowedFd, id: u64) -> bool {
 }
 
 /// [`is_ours`] for the mount `id` at `dir` with something else mounted
-/// over it (DIR open as `fd`): `id` is in the stack of mounts DIR's path
-/// leads through (`mountinfo::stack_at`; a self-bind hidden by a mount
-/// over a directory above DIR is not), and is the mount its record names:
-/// by the record's unique id (what is mounted over DIR may show another
-/// directory), or, for a record without one, by DIR's identity. Before
-/// Linux 6.8 (no `statmount`), by DIR's identity alone.
+/// over it (DIR open as `fd`, leading to what is on top): `id` is in the
+/// stack of mounts DIR's path leads through (`mountinfo::stack_at`; a
+/// self-bind hidden by a mount over a directory above DIR is not), and is
+/// the mount its record names: by the record's 64-bit id, never reused
+/// (what is mounted over DIR may show another directory); for a record
+/// without one, by the identity of what DIR shows (another self-bind of
+/// DIR over it shows the same directory). Before Linux 6.8 (no
+/// `statmount`), by that identity alone.
 fn covered_is_ours(dir: &Path, fd: BorrowedFd, id: u64) -> bool {
     let Some(r) = Record::read(&file(id)) else {
         return false;
@@ -300,10 +302,7 @@ fn covered_is_ours(dir: &Path, fd: BorrowedFd, id: u64) -> bool {
             && Path::new(&m.point) == dir
             && match r.unique {
                 0 => record_of(fd, id).is_some(),
-                u => {
-                    m.unique == u
-                        && nix::sys::stat::makedev(m.dev.0.into(), m.dev.1.into()) == r.dev
-                }
+                u => m.unique == u,
             }
     })
 }

@@ -610,9 +610,7 @@ impl Sandbox {
         // What covers DIR hides the sandbox's own mounts and its `stop`,
         // and may be a bind of a host directory whose mounts propagate:
         // nothing is stopped, ended or unmounted through it.
-        if let Some(cover) = engine::covering(&self.dir, &table.mounts) {
-            bail!("{}", engine::covered_message(&self.dir, cover));
-        }
+        engine::refuse_cover(&self.dir, &table.mounts)?;
         // The plan (tool.conf) decides only for a sandbox without a self-bind.
         let plan = if engine::self_binds(&self.dir, &table.mounts).is_empty() {
             self.plan(warn).ok()

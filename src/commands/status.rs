@@ -40,7 +40,8 @@ struct Status {
     )]
     overlay: Option<PathBuf>,
     /// What was mounted over DIR after `on`, hiding the sandbox
-    /// (`engine::covering`); `off` unmounts it with the rest.
+    /// (`engine::covering`): `on`, `run` and `off` refuse until it is
+    /// unmounted.
     #[serde(skip_serializing_if = "Option::is_none")]
     covered_by: Option<MountRow>,
 }
@@ -146,8 +147,9 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
     if let Some(c) = &st.covered_by {
         let _ = writeln!(
             o,
-            "(a {} was mounted over DIR after `on` and hides the sandbox: unmount it (`umount DIR`), then run `chroot-tool off`)",
-            t(&c.fstype)
+            "(something ({}) was mounted over DIR after `on` and hides the sandbox: unmount it (`umount -R {}`), then run `chroot-tool off`)",
+            t(&c.fstype),
+            show::path(&st.dir)
         );
     } else if st.state == "partly on" {
         let _ = writeln!(
@@ -207,7 +209,7 @@ fn chroot_status(sb: &Sandbox) -> Result<Status> {
         processes: procs::inside(&sb.dir),
         created: crate::create::load(&sb.dir),
         overlay: None,
-        covered_by: engine::covering(&sb.dir, &mounts).map(|m| row(&sb.dir, m)),
+        covered_by: engine::covering(&sb.dir, &mounts).map(|m| row(&sb.dir, &m)),
     })
 }
 

@@ -112,9 +112,7 @@ fn enter_as(
     // lead under the sandbox's mounts).
     launch.reach =
         Reach::chroot(&sb.dir).with_context(|| format!("opening {}", show::path(&sb.dir)))?;
-    if !crate::engine::is_own_root(launch.reach.root()) {
-        anyhow::bail!("{}", crate::engine::changed_message(&sb.dir));
-    }
+    crate::engine::check_own_root(&sb.dir, launch.reach.root())?;
     finish(sb, launch, pty, guard)
 }
 
@@ -288,9 +286,9 @@ fn dispatch_named(
     let Some(h) = h else {
         // DIR opened by path: what it leads to must still be the sandbox's
         // own view, never a root mounted over DIR meanwhile.
-        if !crate::engine::is_own_root(launch.reach.root()) {
+        if let Err(e) = crate::engine::check_own_root(&sb.dir, launch.reach.root()) {
             return Some(Err(ExecError::Setup {
-                what: crate::engine::changed_message(&sb.dir),
+                what: show::error_chain(&*e),
                 source: std::io::Error::other(format!("{name} not run")),
             }));
         }
