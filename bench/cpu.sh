@@ -10,11 +10,12 @@
 #
 # Runs in its own mount namespace: nothing it mounts reaches the machine.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(realpath "$0")
+cd "$(dirname "$self")/.."
 
 . bench/lib.sh
 
-enter_namespace "-m --propagation private" "$0" "$@"
+enter_namespace "-m --propagation private" "$self" "$@"
 
 tool=$CT_BENCH_TOOL
 work=$(mktemp -d /var/tmp/ct-cpu.XXXXXX)

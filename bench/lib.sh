@@ -17,9 +17,9 @@ busybox_root() {
     echo 'root:x:0:0:root:/root:/bin/sh' > "$1/etc/passwd"
 }
 
-# Builds the binary and runs the calling script again ("$0" "$@" after
-# the flags) inside `unshare FLAGS`, with the binary in $CT_BENCH_TOOL;
-# returns at once in that second run.
+# Builds the binary and runs the calling script again (its absolute path
+# and arguments after the flags) inside `unshare FLAGS`, with the binary
+# in $CT_BENCH_TOOL; returns at once in that second run.
 enter_namespace() {
     local flags=$1
     shift

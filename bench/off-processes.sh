@@ -12,11 +12,12 @@
 # Runs in a pid and mount namespace of its own: its processes and mounts
 # are its own, and /proc shows only them.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(realpath "$0")
+cd "$(dirname "$self")/.."
 
 . bench/lib.sh
 
-enter_namespace "-pfm --mount-proc --propagation private" "$0" "$@"
+enter_namespace "-pfm --mount-proc --propagation private" "$self" "$@"
 
 tool=$CT_BENCH_TOOL
 work=$(mktemp -d /var/tmp/ct-offp.XXXXXX)
@@ -33,8 +34,11 @@ for n in 0 ${COUNTS:-1000 3000}; do
         sleepers+=($!)
     done
     procs=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)
-    hyperfine -N -w 10 -r "$runs" --style none --prepare "$tool on -d $root" \
-        "$tool off -d $root" --export-json "$work/h.json" >/dev/null 2>&1
+    if ! hyperfine -N -w 10 -r "$runs" --style none --prepare "$tool on -d $root" \
+        "$tool off -d $root" --export-json "$work/h.json" >/dev/null 2>"$work/h.err"; then
+        cat "$work/h.err" >&2
+        exit 1
+    fi
     "$tool" off -d "$root" >/dev/null
     python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][0]; print('%-12s %12.3f' % (sys.argv[2], r['median']*1000))" "$work/h.json" "$procs"
 done
