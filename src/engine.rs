@@ -638,15 +638,14 @@ fn apply(
         undo.push(new_id);
         // A filesystem just made is empty unless the kernel handed back one
         // that a mount outside DIR already shows (sysfs, proc): decided on
-        // the table read before, with no new read per mount.
+        // the table read before, with no new read per mount. A tmpfs or a
+        // devpts is a new one each time: the table read before may show
+        // its device number on a mount gone since (another sandbox's,
+        // turned off meanwhile), which says nothing of it.
         if let What::Fs { fstype, .. } = &op.what {
-            if made_empty(
-                mnt.as_fd(),
-                fstype,
-                &sys::dev_of(mnt.as_fd())?,
-                mounts.as_deref(),
-                dir,
-            ) {
+            let new_kind = matches!(fstype.as_str(), "tmpfs" | "devpts");
+            let table = if new_kind { None } else { mounts.as_deref() };
+            if made_empty(mnt.as_fd(), fstype, &sys::dev_of(mnt.as_fd())?, table, dir) {
                 creatable.push(new_id);
                 made_fresh.push(new_id);
             }

@@ -4507,6 +4507,23 @@ fn an_on_killed_with_its_copy_of_dir_on_top_is_no_cover() {
     t.finish(0, 1);
 }
 
+/// Waits until the tool that `strace` (`traced`) runs is held in the
+/// system call numbered `nr` (x86-64), where an injected delay holds it.
+fn held_in(traced: &Child, nr: u32, what: &str) {
+    let id = traced.id();
+    let tool = || {
+        fs::read_to_string(format!("/proc/{id}/task/{id}/children"))
+            .ok()
+            .and_then(|c| c.split_whitespace().next().map(str::to_string))
+    };
+    common::wait_until(what, || {
+        tool().is_some_and(|p| {
+            fs::read_to_string(format!("/proc/{p}/syscall"))
+                .is_ok_and(|c| c.starts_with(&format!("{nr} ")))
+        })
+    });
+}
+
 /// The index (from 1) of the last `openat` of exactly `dir` by the first
 /// process in an `strace -f -e trace=openat` log: `run`'s opening of DIR
 /// as the root it chroots into.
@@ -4557,17 +4574,8 @@ fn a_root_mounted_over_dir_while_run_starts_is_not_entered() {
     t.faults += 1;
     let inject = format!("inject=openat:delay_enter=1500000:when={n}");
     let run = traced(&["-e", &inject]);
-    // Until strace holds the tool in that `openat` (number 257).
-    let tool = || {
-        fs::read_to_string(format!("/proc/{}/task/{}/children", run.id(), run.id()))
-            .ok()
-            .and_then(|c| c.split_whitespace().next().map(str::to_string))
-    };
-    common::wait_until("the tool held in its openat of DIR", || {
-        tool().is_some_and(|p| {
-            fs::read_to_string(format!("/proc/{p}/syscall")).is_ok_and(|c| c.starts_with("257 "))
-        })
-    });
+    // openat is system call 257.
+    held_in(&run, 257, "run held in its openat of DIR");
     assert!(ns
         .sh(&format!("mount --bind {} {r}", d(&other)))
         .status
@@ -4588,5 +4596,57 @@ fn a_root_mounted_over_dir_while_run_starts_is_not_entered() {
     ok(&ns.run(&["off", "-d", &r]));
     t.left(&ns, &root);
     assert_eq!(ns.mounts_outside(&root), outside);
+    t.finish(0, 1);
+}
+
+/// The mount table `on` reads before its mounts (a shared parent, with
+/// something mounted below DIR) may show a tmpfs outside DIR that is gone
+/// by the time `on` makes its own: the kernel hands the freed device
+/// number to the new one, which is still a filesystem of the sandbox's
+/// own, and `/dev`'s nodes and links are made in it. Widened with
+/// `strace`: `on` is held at its first `fsopen` while twenty tmpfs outside
+/// DIR, there when it read the table, are unmounted.
+#[test]
+fn a_device_number_freed_since_on_read_the_table_is_no_host_filesystem() {
+    let ns = Ns::with_propagation("shared");
+    let mut t = Tally::new("device number freed during on");
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    fs::create_dir_all(root.join("mnt/x")).unwrap();
+    let others = ns.tmp.path().join("others");
+    let o = d(&others).to_string();
+    let made = (0..20)
+        .map(|i| format!("mkdir -p {o}/{i} && mount -t tmpfs t{i} {o}/{i}"))
+        .collect::<Vec<_>>()
+        .join(" && ");
+    assert!(ns
+        .sh(&format!("mount -t tmpfs below {r}/mnt/x && {made}"))
+        .status
+        .success());
+    t.faults += 1;
+    let on = ns
+        .cmd("strace")
+        .args(["-f", "-o", "/dev/null", "-e", "trace=fsopen"])
+        .args(["-e", "inject=fsopen:delay_enter=1500000:when=1"])
+        .arg(common::BIN)
+        .args(["on", "-d", &r])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("strace is needed");
+    // fsopen is system call 430.
+    held_in(&on, 430, "on held at its first fsopen");
+    let gone = (0..20)
+        .map(|i| format!("umount {o}/{i}"))
+        .collect::<Vec<_>>()
+        .join(" && ");
+    assert!(ns.sh(&gone).status.success());
+    let out = common::finish_within(on, common::DEADLINE);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ns.state(&root), "on");
+    ok(&ns.run(&["off", "-d", &r]));
+    assert!(ns.sh(&format!("umount {r}/mnt/x")).status.success());
+    t.left(&ns, &root);
     t.finish(0, 1);
 }
