@@ -169,15 +169,14 @@ pub fn looks_on(dir: &Path, plan: &[Op], mounts: &[Mount]) -> bool {
 /// The lean check `run` makes, without reading the mount table (whose size
 /// is the host's, not the sandbox's): the mount on top at `dir` is a
 /// self-bind `on` made and recorded (by mount id, unique id, device and
-/// inode; see `owned`), and every mount of the plan is in place. When it
-/// fails, `turn_on` decides.
-pub fn looks_on_lean(dir: &Path, plan: &[Op]) -> bool {
-    // DIR opened once: the root the targets are resolved in is the mount
-    // whose record was checked.
-    let Ok(root) = sys::open_root(dir) else {
-        return false;
-    };
-    recorded_at(root.as_fd()).is_some_and(|id| in_place_at(root.as_fd(), id, plan))
+/// inode; see `owned`), and every mount of the plan is in place. That
+/// root, DIR opened once, when it holds: the one the command is chrooted
+/// into, so that what was checked is what is entered. When it fails,
+/// `turn_on` decides.
+pub fn lean_root(dir: &Path, plan: &[Op]) -> Option<OwnedFd> {
+    let root = sys::open_root(dir).ok()?;
+    let id = recorded_at(root.as_fd())?;
+    in_place_at(root.as_fd(), id, plan).then_some(root)
 }
 
 /// Whether the mount on top at `dir` is a self-bind `on` made and recorded.

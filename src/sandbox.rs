@@ -137,6 +137,14 @@ fn homes() -> Vec<PathBuf> {
         .collect()
 }
 
+/// What [`Sandbox::ensure_on`] found or did.
+pub enum Ensured {
+    /// It was on: DIR as opened and checked, the root to enter.
+    On(std::os::fd::OwnedFd),
+    /// It was turned on now.
+    TurnedOn(engine::OnReport),
+}
+
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     /// Absolute, canonical host path of the root filesystem.
@@ -378,12 +386,13 @@ impl Sandbox {
     }
 
     /// What `run` and `shell` do first (the caller holds the lock): nothing
-    /// when the sandbox already looks on (the lean path), else the full `on`.
-    pub fn ensure_on(&self, plan: &[Op]) -> Result<Option<engine::OnReport>> {
-        if engine::looks_on_lean(&self.dir, plan) {
-            return Ok(None);
+    /// when the sandbox already looks on (the lean path: its root, as
+    /// checked, is given back), else the full `on` (its report).
+    pub fn ensure_on(&self, plan: &[Op]) -> Result<Ensured> {
+        if let Some(root) = engine::lean_root(&self.dir, plan) {
+            return Ok(Ensured::On(root));
         }
-        self.turn_on(plan, None).map(Some)
+        self.turn_on(plan, None).map(Ensured::TurnedOn)
     }
 
     /// What `on` mounts for this sandbox, given its tool.conf.

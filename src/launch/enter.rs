@@ -13,7 +13,7 @@ use super::{spawn, Deadline, ExecError, Launch, Outcome, Reach, Terminal};
 use crate::conf::Conf;
 use crate::dispatch::{self, Request};
 use crate::holder::{self, Found};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Ensured, Sandbox};
 use crate::{lock, show};
 
 /// How an entry ended.
@@ -90,29 +90,39 @@ fn enter_as(
         return through_holder(sb, conf, line, launch, pty, apart, warn);
     }
     let plan = sb.plan_of(conf)?;
-    let on = |warn: &mut dyn FnMut(String)| -> Result<lock::Lock> {
+    let on = |warn: &mut dyn FnMut(String)| -> Result<(lock::Lock, Option<OwnedFd>)> {
         let guard = lock::for_use(&sb.dir)?;
-        if let Some(report) = sb.ensure_on(&plan)? {
-            for d in report.differs.iter().chain(&report.warnings) {
-                warn(show::error_line([d]));
+        match sb.ensure_on(&plan)? {
+            Ensured::On(root) => Ok((guard, Some(root))),
+            Ensured::TurnedOn(report) => {
+                for d in report.differs.iter().chain(&report.warnings) {
+                    warn(show::error_line([d]));
+                }
+                Ok((guard, None))
             }
         }
-        Ok(guard)
     };
-    let mut guard = on(warn)?;
+    let (mut guard, mut root) = on(warn)?;
     if let Some(hook) = host_cmd(sb)? {
         drop(guard);
         if let Some(failed) = run_host_cmd(sb, hook, line)? {
             return Ok(failed);
         }
-        guard = on(warn)?;
+        (guard, root) = on(warn)?;
     }
     // The root as it is now that it is on: the self-bind at DIR, which the
     // processes inside are known by (a descriptor opened before `on` would
-    // lead under the sandbox's mounts).
-    launch.reach =
-        Reach::chroot(&sb.dir).with_context(|| format!("opening {}", show::path(&sb.dir)))?;
-    crate::engine::check_own_root(&sb.dir, launch.reach.root())?;
+    // lead under the sandbox's mounts); as the lean check opened it, or
+    // opened again after a full `on` and checked to be the sandbox's.
+    launch.reach = match root {
+        Some(root) => Reach::chroot_at(&sb.dir, root),
+        None => {
+            let reach = Reach::chroot(&sb.dir)
+                .with_context(|| format!("opening {}", show::path(&sb.dir)))?;
+            crate::engine::check_own_root(&sb.dir, reach.root())?;
+            reach
+        }
+    };
     finish(sb, launch, pty, guard)
 }
 

@@ -82,6 +82,14 @@ impl Reach {
         Ok(Reach::Chroot { root, path })
     }
 
+    /// The root at `path`, already open as `root` (and checked).
+    pub fn chroot_at(path: impl Into<PathBuf>, root: OwnedFd) -> Reach {
+        Reach::Chroot {
+            root,
+            path: path.into(),
+        }
+    }
+
     pub fn path(&self) -> &std::path::Path {
         match self {
             Reach::Chroot { path, .. } | Reach::Holder { path, .. } => path,
