@@ -481,6 +481,22 @@ pub fn users_of(base: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The overlay sandboxes this user's list knows, other than `base`, that
+/// are on and that something mounted over their directory after `on`
+/// hides (`engine::cover_of`): whether one of them is over `base` cannot
+/// be read through it.
+pub fn hidden_from(base: &Path) -> Vec<PathBuf> {
+    let overlay_at = |d: &Path| {
+        crate::engine::table_at(d)
+            .is_ok_and(|t| t.iter().any(|m| m.point == d && m.fstype == "overlay"))
+    };
+    crate::registry::sandboxes()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| d != base && crate::engine::cover_of(d).is_some() && overlay_at(d))
+        .collect()
+}
+
 /// The overlay sandboxes over `base` ([`users_of`]) that are on: in this
 /// mount namespace, or through a holder.
 pub fn users_on(base: &Path) -> Vec<PathBuf> {

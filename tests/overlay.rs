@@ -791,3 +791,38 @@ fn an_overlay_leaves_nothing_in_a_namespace_that_shares_the_hosts_mounts() {
     }
     drop(peer);
 }
+
+/// An overlay sandbox that is on, with something mounted over its
+/// directory after `on`: its record of BASE cannot be read through that
+/// cover, and `destroy` of BASE refuses rather than take it for no user.
+/// Once the cover is gone, the overlay is known again as BASE's user.
+#[test]
+fn destroy_of_a_base_refuses_while_an_overlay_over_it_is_covered() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let dir = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &dir);
+    ok(&ns.run(&["on", "-d", d(&dir)]));
+    assert!(ns
+        .sh(&format!("mount -t tmpfs cover {}", d(&dir)))
+        .status
+        .success());
+    let o = ns.run(&["destroy", "-y", "-d", d(&b)]);
+    assert_ne!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("hidden by something mounted over them, and may be over this one"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(b.join("etc/hello").exists(), "the base was deleted");
+    assert!(ns.sh(&format!("umount {}", d(&dir))).status.success());
+    let o = ns.run(&["destroy", "-y", "-d", d(&b)]);
+    assert!(
+        stderr(&o).contains("it is the base of the overlay sandboxes"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&ns.run(&["off", "-d", d(&dir)]));
+    ok(&ns.run(&["destroy", "-y", "-d", d(&dir)]));
+    ok(&ns.run(&["destroy", "-y", "-d", d(&b)]));
+}

@@ -32,6 +32,16 @@ pub fn run(dir: Option<&Path>, args: &DestroyArgs) -> Result<()> {
             list.join(" ")
         );
     }
+    let hidden = crate::overlay::hidden_from(&sb.dir);
+    if !hidden.is_empty() {
+        let list: Vec<String> = hidden.iter().map(show::path).collect();
+        bail!(
+            "{}: the overlay sandboxes {} are on, hidden by something mounted over them, \
+             and may be over this one; nothing was deleted: unmount what hides them first",
+            show::path(&sb.dir),
+            list.join(" ")
+        );
+    }
     sb.check_delete()?;
     confirm(&sb.dir, args.yes)?;
     let guard = lock::exclusive(&sb.dir)?;
