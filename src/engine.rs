@@ -112,11 +112,13 @@ pub fn has_self_bind(dir: &Path, mounts: &[Mount]) -> bool {
 pub fn covering(dir: &Path, mounts: &[Mount]) -> Option<Mount> {
     let stack = mountinfo::stack_at(dir).ok().flatten()?;
     let at_dir = |s: &&crate::sys::mounts::MountStat| Path::new(&s.point) == dir;
-    let top = stack.iter().find(at_dir)?;
-    let top = match mounts.iter().find(|m| m.id == top.id) {
+    // The walk goes down only while at DIR: the first is on top there, or
+    // nothing is mounted at DIR.
+    let first = stack.first().filter(at_dir)?;
+    let top = match mounts.iter().find(|m| m.id == first.id) {
         Some(m) if is_self_bind(m, mounts) => return None,
         Some(m) => m.clone(),
-        None => mountinfo::from_stat(top),
+        None => mountinfo::from_stat(first),
     };
     let (bind_unique, bind) = stack.iter().skip(1).filter(at_dir).find_map(|s| {
         mounts
@@ -126,7 +128,7 @@ pub fn covering(dir: &Path, mounts: &[Mount]) -> Option<Mount> {
     })?;
     let its_copy = crate::owned::is_pending(bind.id)
         && (&top.dev, &top.root) == (&bind.dev, &bind.root)
-        && stack[0].unique < bind_unique;
+        && first.unique < bind_unique;
     (!its_copy).then_some(top)
 }
 
@@ -152,12 +154,21 @@ pub fn covered_message(dir: &Path, cover: &Mount) -> String {
 }
 
 /// [`covering`], asked of the kernel only when DIR is a mount point (one
-/// `statx` otherwise).
-pub fn cover_of(dir: &Path) -> Option<Mount> {
+/// `statx` otherwise), with the part of the table at DIR it was found in.
+pub fn cover_of(dir: &Path) -> Option<(Mount, Vec<Mount>)> {
     if !is_mount_point(dir).ok()? {
         return None;
     }
-    covering(dir, &table_at(dir).ok()?)
+    let table = table_at(dir).ok()?;
+    covering(dir, &table).map(|c| (c, table))
+}
+
+/// [`refuse_cover`] on the table read now ([`cover_of`]).
+pub fn refuse_cover_now(dir: &Path) -> Result<()> {
+    match cover_of(dir) {
+        Some((cover, _)) => Err(anyhow!("{}", covered_message(dir, &cover))),
+        None => Ok(()),
+    }
 }
 
 /// The check `status` makes: the sandbox is on (its self-bind is in the

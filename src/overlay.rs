@@ -486,14 +486,14 @@ pub fn users_of(base: &Path) -> Vec<PathBuf> {
 /// hides (`engine::cover_of`): whether one of them is over `base` cannot
 /// be read through it.
 pub fn hidden_from(base: &Path) -> Vec<PathBuf> {
-    let overlay_at = |d: &Path| {
-        crate::engine::table_at(d)
-            .is_ok_and(|t| t.iter().any(|m| m.point == d && m.fstype == "overlay"))
+    let hidden_overlay = |d: &Path| {
+        crate::engine::cover_of(d)
+            .is_some_and(|(_, t)| t.iter().any(|m| m.point == d && m.fstype == "overlay"))
     };
     crate::registry::sandboxes()
         .unwrap_or_default()
         .into_iter()
-        .filter(|d| d != base && crate::engine::cover_of(d).is_some() && overlay_at(d))
+        .filter(|d| d != base && hidden_overlay(d))
         .collect()
 }
 

@@ -19,7 +19,7 @@
 //! made for the run).
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
@@ -144,7 +144,7 @@ impl Members {
     /// sandbox's own mounts: the supervisors of its runs (looked for once).
     fn supervisors(&self) -> &[i32] {
         self.supervisors.get_or_init(|| {
-            pids()
+            pids_in(self.proc.as_fd())
                 .into_iter()
                 .filter(|&p| self.in_our_ns(p) && self.holds_own_root(p))
                 .collect()
@@ -211,16 +211,19 @@ fn open_proc() -> io::Result<OwnedFd> {
 
 /// Every process this one can see, but itself.
 fn pids() -> Vec<i32> {
+    open_proc().map_or_else(|_| vec![], |p| pids_in(p.as_fd()))
+}
+
+/// [`pids`], read from `proc` (an open `/proc`).
+fn pids_in(proc: BorrowedFd) -> Vec<i32> {
     let me = std::process::id() as i32;
-    let mut all = open_proc()
-        .and_then(|p| sys::proc_pids(p.as_fd()))
-        .unwrap_or_default();
+    let mut all = sys::proc_pids(proc).unwrap_or_default();
     all.retain(|&p| p != me);
     all
 }
 
 fn list(members: &Members) -> Vec<Proc> {
-    pids()
+    pids_in(members.proc.as_fd())
         .into_iter()
         .filter(|&p| members.may_contain(p) && members.contains(p))
         .map(|pid| Proc {

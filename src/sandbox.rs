@@ -201,9 +201,7 @@ impl Sandbox {
         }
         let shell = refusal_or_shell(&sb.dir).map_err(|why| refused(&sb.dir, &why))?;
         if need == Need::Rootfs && !shell && !crate::overlay::is_overlay(&sb.dir) {
-            if let Some(cover) = engine::cover_of(&sb.dir) {
-                bail!("{}", engine::covered_message(&sb.dir, &cover));
-            }
+            engine::refuse_cover_now(&sb.dir)?;
             bail!(
                 "{}: not a root filesystem (no /bin/sh inside); make one with `chroot-tool create -d DIR`",
                 crate::show::path(&sb.dir)
@@ -349,9 +347,7 @@ impl Sandbox {
         // Asked under the lock: an `on` of DIR attaches a copy of DIR on
         // its self-bind for a moment (`engine::self_bind`), which a look
         // from outside the lock would take for a cover.
-        if let Some(cover) = engine::cover_of(&self.dir) {
-            bail!("{}", engine::covered_message(&self.dir, &cover));
-        }
+        engine::refuse_cover_now(&self.dir)?;
         let users = crate::overlay::users_on(&self.dir);
         if !users.is_empty() {
             let list: Vec<String> = users.iter().map(show::path).collect();
