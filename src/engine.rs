@@ -987,6 +987,13 @@ fn mount_overlay(dir: &Path, rec: &crate::overlay::Record, undo: &mut Vec<u64>) 
     let view = crate::overlay::view(dir, rec)?;
     let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
     let id = sys::mount_of(view.merged.as_fd())?.0;
+    crate::overlay::note_on(dir, rec).with_context(|| {
+        format!(
+            "noting {}'s overlay under {}",
+            show::path(dir),
+            show::path(crate::owned::run_dir())
+        )
+    })?;
     crate::owned::note(dir, view.merged.as_fd(), false).with_context(|| {
         format!(
             "recording {}'s overlay under /run/chroot-tool",

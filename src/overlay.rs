@@ -471,14 +471,17 @@ pub fn users_of(base: &Path) -> Vec<PathBuf> {
         return vec![];
     };
     all.into_iter()
-        .filter(|d| d != base)
-        .filter(|d| {
-            read(d)
-                .ok()
-                .flatten()
-                .is_some_and(|r| (r.dev, r.ino) == (md.dev(), md.ino()))
-        })
+        .filter(|d| d != base && is_over(d, (md.dev(), md.ino())))
         .collect()
+}
+
+/// Whether the sandbox at `dir` is an overlay over the base `key`
+/// (device, inode), by its record.
+fn is_over(dir: &Path, key: (u64, u64)) -> bool {
+    read(dir)
+        .ok()
+        .flatten()
+        .is_some_and(|r| (r.dev, r.ino) == key)
 }
 
 /// The overlay sandboxes this user's list knows, other than `base`, that
@@ -497,16 +500,104 @@ pub fn hidden_from(base: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The overlay sandboxes over `base` ([`users_of`]) that are on: in this
-/// mount namespace, or through a holder.
+/// The overlay sandboxes over `base` that are on: in this mount
+/// namespace, or through a holder. Asked of the index of overlays turned
+/// on ([`note_on`]), so that `on` costs the same whatever the number of
+/// sandboxes in the list: the links under `RUN/bases/DEV-INO/` of BASE's
+/// device and inode name the candidates, and each one's own record and
+/// state decide. Until the index is known complete for this run directory
+/// (overlays turned on by an earlier version have no link), the list is
+/// read once and every overlay found on is indexed.
 pub fn users_on(base: &Path) -> Vec<PathBuf> {
-    users_of(base)
+    let Ok(md) = std::fs::metadata(base) else {
+        return vec![];
+    };
+    let key = (md.dev(), md.ino());
+    let candidates = if is_indexed() {
+        indexed_over(key)
+    } else {
+        index_all()
+    };
+    candidates
         .into_iter()
-        .filter(|d| {
-            crate::engine::recorded_on(d)
-                || matches!(crate::holder::find(d), crate::holder::Found::Alive(_))
-        })
+        .filter(|d| d != base && is_over(d, key) && is_on(d))
         .collect()
+}
+
+/// Whether the overlay sandbox at `dir` is on: in this mount namespace, or
+/// through a holder.
+fn is_on(dir: &Path) -> bool {
+    crate::engine::recorded_on(dir)
+        || matches!(crate::holder::find(dir), crate::holder::Found::Alive(_))
+}
+
+/// The index of overlay sandboxes turned on, by base.
+fn bases_dir() -> PathBuf {
+    crate::owned::run_dir().join("bases")
+}
+
+/// Made once every overlay on had its link (see [`users_on`]).
+const INDEXED: &str = "indexed";
+
+fn is_indexed() -> bool {
+    std::fs::symlink_metadata(bases_dir().join(INDEXED)).is_ok()
+}
+
+/// The directory of the links of the overlays over the base `(dev, ino)`.
+fn over_dir(key: (u64, u64)) -> PathBuf {
+    bases_dir().join(format!("{}-{}", key.0, key.1))
+}
+
+/// Notes that the overlay sandbox at `dir` (canonical) is turned on over
+/// `rec`'s base: a link to DIR under `RUN/bases/DEV-INO/`, made before the
+/// overlay is mounted and left there (a stale link is only a candidate that
+/// [`users_on`] rules out).
+pub fn note_on(dir: &Path, rec: &Record) -> io::Result<()> {
+    let at = over_dir((rec.dev, rec.ino));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&at)?;
+    match std::os::unix::fs::symlink(dir, at.join(crate::registry::entry_name(dir))) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The overlay sandboxes the index names over the base `key` (their links
+/// read, never followed).
+fn indexed_over(key: (u64, u64)) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(over_dir(key)) else {
+        return vec![];
+    };
+    rd.flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|d| d.is_absolute())
+        .collect()
+}
+
+/// Reads the list once, links every overlay sandbox of it that is on, then
+/// marks the index complete; the overlay sandboxes of the list.
+fn index_all() -> Vec<PathBuf> {
+    let overlays: Vec<(PathBuf, Record)> = crate::registry::sandboxes()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|d| read(&d).ok().flatten().map(|r| (d, r)))
+        .collect();
+    let mut complete = true;
+    for (d, r) in &overlays {
+        if is_on(d) && note_on(d, r).is_err() {
+            complete = false;
+        }
+    }
+    if complete {
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(bases_dir())
+            .and_then(|()| std::fs::File::create(bases_dir().join(INDEXED)));
+    }
+    overlays.into_iter().map(|(d, _)| d).collect()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use common::{code, d, finish_within, ok, stderr, stdout, wait_until, Ns, DEADLINE};
+use common::{code, d, finish_within, ok, output_within, stderr, stdout, wait_until, Ns, DEADLINE};
 
 /// Every path below `dir` (not crossing into another filesystem) with its
 /// kind, size and content digest: what must not change.
@@ -825,4 +825,82 @@ fn destroy_of_a_base_refuses_while_an_overlay_over_it_is_covered() {
     ok(&ns.run(&["off", "-d", d(&dir)]));
     ok(&ns.run(&["destroy", "-y", "-d", d(&dir)]));
     ok(&ns.run(&["destroy", "-y", "-d", d(&b)]));
+}
+
+/// An overlay turned on before the index of overlays by base existed (by
+/// an earlier version: no link of it) still guards its base: the first
+/// `on` reads the list once, indexes what it finds on, and refuses.
+#[test]
+fn an_overlay_on_without_an_index_still_guards_its_base() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let ov = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &ov);
+    ok(&ns.run(&["on", "-d", d(&ov)]));
+    let bases = ns.run_dir.join("bases");
+    assert!(bases.is_dir(), "on of an overlay indexes it");
+    fs::remove_dir_all(&bases).unwrap();
+    for _ in 0..2 {
+        let o = ns.run(&["on", "-d", d(&b)]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("base of overlay sandboxes that are on"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(ns.mounts_under(&b), Vec::<String>::new());
+        assert!(bases.join("indexed").exists());
+    }
+    // A stale link (the overlay off, or its link pointing elsewhere) is
+    // no user.
+    ok(&ns.run(&["off", "-d", d(&ov)]));
+    let other = ns.busybox_root("other");
+    let key = fs::read_dir(&bases)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    symlink(&other, key.join("0000000000000000-other")).unwrap();
+    ok(&ns.run(&["on", "-d", d(&other)]));
+    ok(&ns.run(&["on", "-d", d(&b)]));
+    ok(&ns.run(&["off", "-d", d(&b)]));
+    ok(&ns.run(&["off", "-d", d(&other)]));
+}
+
+/// `on` of a base asks the index, not the list of sandboxes: its cost
+/// does not grow with the number of sandboxes a user keeps (the list's
+/// directory is never opened once the index is complete).
+#[test]
+fn on_does_not_read_the_list_of_sandboxes() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let ov = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &ov);
+    for i in 0..3 {
+        let r = ns.busybox_root(&format!("r{i}"));
+        ok(&ns.run(&["on", "-d", d(&r)]));
+        ok(&ns.run(&["off", "-d", d(&r)]));
+    }
+    let list = ns.state_dir().join("sandboxes");
+    assert!(fs::read_dir(&list).unwrap().count() >= 4);
+    let log = ns.tmp.path().join("on.strace");
+    let traced = |dir: &Path| {
+        let o = output_within(
+            ns.cmd("strace")
+                .args(["-f", "-qq", "-e", "trace=open,openat,openat2", "-o"])
+                .arg(&log)
+                .arg(common::BIN)
+                .args(["on", "-d", d(dir)]),
+            DEADLINE,
+        );
+        (o, fs::read_to_string(&log).unwrap())
+    };
+    let (o, _) = traced(&ov);
+    ok(&o);
+    let (o, log) = traced(&b);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("base of overlay sandboxes that are on"));
+    let opened = format!("\"{}\"", list.display());
+    assert!(!log.contains(&opened), "the list was read:\n{log}");
+    ok(&ns.run(&["off", "-d", d(&ov)]));
 }
