@@ -165,6 +165,8 @@ pub enum CreateError {
     },
     #[error("create --from needs root (the clone keeps every owner of the tree); a normal user can `unpack` an archive of their own")]
     FromNeedsRoot,
+    #[error("refusing to copy {}: {why}", show::path(from))]
+    FromRefused { from: PathBuf, why: String },
     #[error("cloning {}: {source}", show::path(from))]
     Clone {
         from: PathBuf,

@@ -1435,3 +1435,74 @@ fn an_overlay_record_of_an_archive_stays_off_until_accepted() {
     ok(&ns.run(&["unpack", "--accept", "-d", d(&dir)]));
     assert!(dir.join("chroot.d/overlay.toml").is_file());
 }
+
+/// `create --from` never leaves what acts as root to another user: an
+/// archive whose `./`, `chroot.d` and `host-cmd` belong to a user, with a
+/// set-id file and a device node, gives a DIR held at 0700 (as `unpack`
+/// does), root's own `chroot.d` with its host-cmd set aside; a tree a user
+/// owns is reviewed as an archive is; the host's `/`, `/dev`, `/proc` and
+/// what is neither a directory nor a file are refused, nothing made.
+#[test]
+fn create_from_never_leaves_what_acts_as_root_to_another_user() {
+    let ns = Ns::new();
+    let src = ns.busybox_root("src");
+    fs::copy(src.join("bin/busybox"), src.join("bin/suid")).unwrap();
+    ok(&ns.sh(&format!(
+        "cd '{s}' && chmod 4755 bin/suid && mknod disk c 1 3 && chmod 0666 disk \
+         && printf '#!/bin/sh\\nid\\n' > chroot.d/host-cmd && chmod 0777 chroot.d/host-cmd \
+         && chown -R 65534:65534 chroot.d && chown 65534:65534 . && chmod 0777 . chroot.d",
+        s = d(&src)
+    )));
+    let file = ns.tmp.path().join("evil.tar");
+    ok(&ns.sh(&format!(
+        "tar --numeric-owner -C '{}' -cf '{}' .",
+        d(&src),
+        d(&file)
+    )));
+    let owned_by_root_alone = |dir: &Path| {
+        for e in std::iter::once(dir.join("chroot.d")).chain(
+            fs::read_dir(dir.join("chroot.d"))
+                .unwrap()
+                .map(|e| e.unwrap().path()),
+        ) {
+            let m = fs::symlink_metadata(&e).unwrap();
+            assert_eq!(m.uid(), 0, "{}", e.display());
+            assert_eq!(m.mode() & 0o022, 0, "{}", e.display());
+        }
+        let m = fs::metadata(dir).unwrap();
+        assert_eq!((m.uid(), m.mode() & 0o022), (0, 0), "{}", dir.display());
+    };
+
+    let t = ns.tmp.path().join("t");
+    let o = ns.run(&["create", "-q", "--from", d(&file), "-d", d(&t)]);
+    ok(&o);
+    assert!(stderr(&o).contains("set-id"), "{}", stderr(&o));
+    assert_eq!(fs::metadata(&t).unwrap().mode() & 0o777, 0o700);
+    owned_by_root_alone(&t);
+    assert!(t.join("chroot.d/host-cmd.untrusted").exists());
+    assert!(!t.join("chroot.d/host-cmd").exists());
+
+    // `unpack` and `import` give DIR's chroot.d to root too.
+    let p = ns.tmp.path().join("p");
+    ok(&ns.run(&["unpack", "-q", d(&file), "-d", d(&p)]));
+    owned_by_root_alone(&p);
+
+    // A tree a user owns: reviewed as an archive is.
+    let u = ns.tmp.path().join("u");
+    let o = ns.run(&["create", "-q", "--from", d(&src), "-d", d(&u)]);
+    ok(&o);
+    assert!(stderr(&o).contains("host-cmd"), "{}", stderr(&o));
+    assert!(!u.join("chroot.d/host-cmd").exists());
+    assert_eq!(fs::metadata(&u).unwrap().mode() & 0o777, 0o700);
+    owned_by_root_alone(&u);
+
+    let fifo = ns.tmp.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    for bad in ["/", "/dev", "/proc", "/sys", d(&fifo)] {
+        let dir = ns.tmp.path().join("refused");
+        let o = ns.run(&["create", "-q", "--from", bad, "-d", d(&dir)]);
+        assert_eq!(code(&o), 1, "{bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains("refusing to copy"), "{}", stderr(&o));
+        assert!(!dir.exists(), "{bad}");
+    }
+}

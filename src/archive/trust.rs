@@ -197,6 +197,92 @@ pub fn settle_root(
     Ok(true)
 }
 
+/// Makes DIR's own `chroot.d` (the directory of that name, never a
+/// symlink followed) and everything in it root's, writable by no one else:
+/// what `on` and `run` read and run as root on the host is never left to a
+/// uid an archive or a copied tree named. Each directory is taken before
+/// it is listed, so nothing in it can be swapped meanwhile; a chown clears
+/// set-id bits. Nothing for a normal user (what it unpacks is its own).
+pub fn own_chroot_d(dir: &Path) -> io::Result<()> {
+    use nix::fcntl::OFlag;
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let root = sys::open_root(dir)?;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    match nix::fcntl::openat(
+        root.as_fd(),
+        "chroot.d",
+        flags,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(cd) => own_tree(cd.as_fd(), 0),
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR | nix::errno::Errno::ELOOP) => {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Root's, and not writable by group or others: the directory `d`, then
+/// what it holds (symlinks never followed).
+fn own_tree(d: BorrowedFd, depth: u32) -> io::Result<()> {
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::Mode;
+    if depth > 64 {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
+    let root = Some(nix::unistd::Uid::from_raw(0));
+    let wheel = Some(nix::unistd::Gid::from_raw(0));
+    nix::unistd::fchown(d, root, wheel)?;
+    let st = nix::sys::stat::fstat(d)?;
+    nix::sys::stat::fchmod(d, Mode::from_bits_truncate(st.st_mode & 0o7755))?;
+    let names: Vec<std::ffi::CString> =
+        nix::dir::Dir::openat(d, ".", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?
+            .iter()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_owned())
+            .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+            .collect();
+    for name in names {
+        let path = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = match nix::fcntl::openat(d, name.as_c_str(), path, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(nix::errno::Errno::ENOENT) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let st = nix::sys::stat::fstat(fd.as_fd())?;
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => {
+                let dirf =
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+                let sub = nix::fcntl::openat(d, name.as_c_str(), dirf, Mode::empty())?;
+                own_tree(sub.as_fd(), depth + 1)?;
+            }
+            kind => {
+                nix::unistd::fchownat(
+                    d,
+                    name.as_c_str(),
+                    root,
+                    wheel,
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )?;
+                if kind != libc::S_IFLNK && st.st_mode & 0o022 != 0 {
+                    // An O_PATH descriptor is changed through /proc.
+                    let mode = Mode::from_bits_truncate(st.st_mode & 0o7755 & !0o6000);
+                    nix::sys::stat::fchmodat(
+                        nix::fcntl::AT_FDCWD,
+                        &sys::fd_path(fd.as_fd()),
+                        mode,
+                        nix::sys::stat::FchmodatFlags::FollowSymlink,
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Keeps DIR at 0700, the archive's `mode` for it recorded (one the
 /// archive itself brought is overwritten).
 pub fn hold(dir: &Path, mode: u32) -> io::Result<()> {

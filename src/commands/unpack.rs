@@ -70,6 +70,7 @@ pub fn run(dir: Option<&Path>, args: &UnpackArgs) -> Result<()> {
 /// What a failed unpack or import left: set aside and held at 0700, or,
 /// when `trusted`, given the mode of a sandbox's root.
 pub fn left_after_failure(dir: &Path, trusted: bool) {
+    let _ = trust::own_chroot_d(dir);
     if trusted {
         let _ = trust::settle_root(dir, 0, None, true);
     } else {
@@ -90,6 +91,7 @@ pub fn settle_trust(
     privileged: u64,
     root_mode: Option<u32>,
 ) -> Result<()> {
+    trust::own_chroot_d(dir).with_context(|| show::path(dir.join("chroot.d")))?;
     let review = trust::review(dir).with_context(|| show::path(dir.join("chroot.d")))?;
     let held =
         trust::settle_root(dir, privileged, root_mode, trusted).with_context(|| show::path(dir))?;

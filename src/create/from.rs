@@ -23,6 +23,26 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
         return Err(CreateError::FromNeedsRoot);
     }
     let md = fs::metadata(src).map_err(io_err(src))?;
+    if md.is_dir() {
+        // A tree that is no sandbox is never copied into one: the host's
+        // `/`, `/dev`, `/proc`, a home, any directory that is not a root
+        // filesystem.
+        if let Some(why) = crate::sandbox::refusal(src) {
+            return Err(CreateError::FromRefused {
+                from: src.to_path_buf(),
+                why,
+            });
+        }
+    } else if !md.is_file() {
+        return Err(CreateError::FromRefused {
+            from: src.to_path_buf(),
+            why: "neither a directory nor a regular file (an archive)".into(),
+        });
+    }
+    // What another user could have written acts on the host only once
+    // accepted: an archive, or a tree whose root or chroot.d is not
+    // root's alone.
+    let trusted = opts.trust || (md.is_dir() && root_alone(src));
     let sigs = Signals::block().map_err(io_err(Path::new("signalfd")))?;
     let ui = Ui::new(opts.quiet);
     let (dir, _lock) = prepare_dir(dir, &ui, None)?;
@@ -40,21 +60,38 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
         from: src.to_path_buf(),
         source,
     };
+    // DIR stays 0700 until the end (`trust::settle_root`): no other user
+    // reaches a set-id file of the source meanwhile.
     let unpack = UnpackOptions {
         require_empty: false,
+        private_root: true,
         ..UnpackOptions::default()
     };
     ui.say(&format!("create: copying {}", show::path(src)));
     let mut warnings = vec![];
-    if md.is_dir() {
+    let done = if md.is_dir() {
         let mut pack = PackOptions::for_sandbox(src).map_err(clone)?;
         // DIR is never packed into itself, wherever it lies.
         pack.skip_inode = Some((dmd.dev(), dmd.ino()));
         // The source's log of how it was made is not the copy's.
         pack.excludes.push("/chroot.d/create.log".into());
-        archive::copy_tree(src, &dir, &pack, &unpack, &mut Quiet).map_err(clone)?;
+        archive::copy_tree(src, &dir, &pack, &unpack, &mut Quiet)
+            .map_err(clone)?
+            .1
     } else {
-        archive::unpack_file(src, &dir, &unpack, &mut Quiet).map_err(clone)?;
+        archive::unpack_file(src, &dir, &unpack, &mut Quiet).map_err(clone)?
+    };
+    trust::own_chroot_d(&dir).map_err(io_err(&chroot_d))?;
+    let held =
+        trust::settle_root(&dir, done.privileged, done.root_mode, trusted).map_err(io_err(&dir))?;
+    if held {
+        warnings.push(format!(
+            "{} holds {} set-id file(s), file(s) with capabilities or device node(s) outside /dev: {} stays mode 0700 (only root reaches inside from the host) until accepted: chroot-tool unpack --accept -d {}",
+            show::path(src),
+            done.privileged,
+            show::path(&dir),
+            show::path(&dir)
+        ));
     }
     ui.finish();
     // An archive's own create.log (if any) replaced ours: start it again.
@@ -70,7 +107,7 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
         env!("CARGO_PKG_VERSION"),
         show::path(src)
     ));
-    if !md.is_dir() && !opts.trust {
+    if !trusted {
         let review = trust::review(&dir).map_err(io_err(&chroot_d))?;
         if !review.is_clean() {
             let set = trust::set_aside(&dir, &review).map_err(io_err(&chroot_d))?;
@@ -91,7 +128,7 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
                 );
             }
             warnings.push(format!(
-                "the archive's chroot.d would act on the host; set aside as {} ({}); to accept: chroot-tool unpack --accept -d {}",
+                "the copy's chroot.d would act on the host; set aside as {} ({}); to accept: chroot-tool unpack --accept -d {}",
                 set.iter().map(show::path).collect::<Vec<_>>().join(", "),
                 lines.join("; "),
                 show::path(&dir)
@@ -123,4 +160,27 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
         ..record
     };
     finish(dir, record, started, &sigs, log, log_path, warnings)
+}
+
+/// Whether only root can have written what of the tree at `src` acts on
+/// the host: its root directory and its own `chroot.d` (and what that
+/// holds) owned by root and writable by no one else.
+fn root_alone(src: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let alone = |m: &fs::Metadata| m.uid() == 0 && (m.is_symlink() || m.mode() & 0o022 == 0);
+    let Ok(top) = fs::metadata(src) else {
+        return false;
+    };
+    let cd = src.join("chroot.d");
+    match fs::symlink_metadata(&cd) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => alone(&top),
+        Err(_) => false,
+        Ok(m) if !m.is_dir() => false,
+        Ok(m) => {
+            alone(&top)
+                && alone(&m)
+                && fs::read_dir(&cd)
+                    .is_ok_and(|rd| rd.flatten().all(|e| e.metadata().is_ok_and(|m| alone(&m))))
+        }
+    }
 }
