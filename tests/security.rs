@@ -4665,3 +4665,43 @@ fn a_device_number_freed_since_on_read_the_table_is_no_host_filesystem() {
     t.left(&ns, &root);
     t.finish(0, 1);
 }
+
+/// host-cmd runs on the host as root: one that another user may have
+/// written (it, the chroot.d it lies in, or DIR, each owned by a user or
+/// writable by group or others) is refused, never run, and says why; made
+/// root's alone again, it runs.
+#[test]
+fn a_host_cmd_another_user_could_write_is_not_run() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let marker = ns.tmp.path().join("ran");
+    script(
+        &root.join("chroot.d/host-cmd"),
+        &format!("#!/bin/sh\necho ran >> {}\n", d(&marker)),
+    );
+    let cd = root.join("chroot.d");
+    let cmd = cd.join("host-cmd");
+    let cases: [(&str, &Path, &str); 5] = [
+        ("host-cmd owned by a user", &cmd, "chown 65534 '{}'"),
+        ("host-cmd writable by others", &cmd, "chmod o+w '{}'"),
+        ("chroot.d owned by a user", &cd, "chown 65534 '{}'"),
+        ("chroot.d writable by its group", &cd, "chmod g+w '{}'"),
+        ("DIR owned by a user", &root, "chown 65534 '{}'"),
+    ];
+    for (what, path, how) in cases {
+        ok(&ns.sh(&how.replace("{}", d(path))));
+        let o = ns.run_in(&root, &["--", "true"]);
+        assert_eq!(code(&o), 125, "{what}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("so it is not run") && stderr(&o).contains(d(path)),
+            "{what}: {}",
+            stderr(&o)
+        );
+        assert!(!marker.exists(), "{what}: it ran");
+        ok(&ns.sh(&format!("chown 0:0 '{p}' && chmod go-w '{p}'", p = d(path))));
+        ok(&ns.run_in(&root, &["--", "true"]));
+        assert!(marker.exists(), "{what}: root's again, it did not run");
+        fs::remove_file(&marker).unwrap();
+    }
+    ok(&ns.run(&["off", "-d", d(&root)]));
+}
