@@ -104,25 +104,41 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
         sys::open_root(&base).with_context(|| format!("--overlay {}", show::path(&base)))?;
     check_base(&base, base_fd.as_fd())?;
     let abs = std::path::absolute(dir).with_context(|| show::path(dir))?;
-    match std::fs::metadata(&abs) {
+    let made_dir = match std::fs::metadata(&abs) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(&abs).with_context(|| format!("making {}", show::path(&abs)))?
+            std::fs::create_dir_all(&abs)
+                .with_context(|| format!("making {}", show::path(&abs)))?;
+            true
         }
         Err(e) => return Err(e).with_context(|| show::path(&abs)),
         Ok(md) if !md.is_dir() => bail!("{}: not a directory", show::path(&abs)),
-        Ok(_) => {}
-    }
-    let dir = std::fs::canonicalize(&abs).with_context(|| show::path(&abs))?;
-    if let Some(why) = crate::sandbox::refusal(&dir) {
-        bail!("refusing {}: {why}", show::path(&dir));
-    }
-    if dir.starts_with(&base) || base.starts_with(&dir) {
-        bail!(
-            "--overlay {}: BASE and DIR {} lie one in the other; give directories apart",
-            show::path(&base),
-            show::path(&dir)
-        );
-    }
+        Ok(_) => false,
+    };
+    let checked = || -> Result<PathBuf> {
+        let dir = std::fs::canonicalize(&abs).with_context(|| show::path(&abs))?;
+        if let Some(why) = crate::sandbox::refusal(&dir) {
+            bail!("refusing {}: {why}", show::path(&dir));
+        }
+        if dir.starts_with(&base) || base.starts_with(&dir) {
+            bail!(
+                "--overlay {}: BASE and DIR {} lie one in the other; give directories apart",
+                show::path(&base),
+                show::path(&dir)
+            );
+        }
+        Ok(dir)
+    };
+    let dir = match checked() {
+        Ok(dir) => dir,
+        Err(e) => {
+            // A refused DIR this create made goes again (empty, so never
+            // anything of the user's): it is not left in BASE's tree.
+            if made_dir {
+                let _ = std::fs::remove_dir(&abs);
+            }
+            return Err(e);
+        }
+    };
     let _lock = crate::lock::exclusive(&dir)?;
     if std::fs::read_dir(&dir)
         .with_context(|| show::path(&dir))?

@@ -488,6 +488,17 @@ fn bases_that_cannot_be_one_are_refused() {
     ]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("system directory"), "{}", stderr(&o));
+    // DIR inside BASE: refused, and the DIR it made is gone again (it
+    // would show in every overlay of BASE).
+    let inside = b.join("sub");
+    let o = ns.run(&["create", "--overlay", d(&b), "-d", d(&inside)]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("lie one in the other"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!inside.exists());
     // A BASE that is on (being written to) is refused by the overlay's on.
     ok(&ns.run(&["on", "-d", d(&b)]));
     let o = ns.run(&["on", "-d", d(&ov)]);
