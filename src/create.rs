@@ -245,27 +245,42 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     };
     // The cache holds root's creates only (a user's rootfs is owned by
     // the user's subordinate ids, which another user's would not be).
-    let cached = if privileged {
+    let mut cached = if privileged {
         cache_entry(opts, found.backend.name(), &arch, &components)
     } else {
         None
     };
-    if let Some((file, age)) = cached.as_ref().and_then(|c| c.fresh(cache::MAX_AGE)) {
-        if opts.cache == cache::Mode::Use {
-            let from = format!(
-                "the cache {} ({} h old)",
-                show::path(&file),
-                age.as_secs() / 3600
-            );
-            ui.say(&format!("create: rootfs from {from}"));
-            log.note(&format!("rootfs from {from}"));
-            cache::Entry::unpack(&file, &dir, &mut crate::archive::Quiet)
-                .map_err(|source| CreateError::Cache { file, source })?;
-            ui.finish();
-            let mut record = record_of(opts, arch, components, opts.mirror.clone());
-            record.backend = found.backend.name().to_string();
-            return finish(dir, record, started, &sigs, log, log_path, vec![]);
+    // A cache another user could have written is neither read nor written.
+    let mut warnings = vec![];
+    let hit = match cached.as_ref().map(|c| c.fresh(cache::MAX_AGE)) {
+        Some(Ok(hit)) => hit,
+        Some(Err(e)) => {
+            let msg = format!("the cache is not used: {e}");
+            log.note(&msg);
+            warnings.push(msg);
+            cached = None;
+            None
         }
+        None => None,
+    };
+    if let Some(hit) = hit.filter(|_| opts.cache == cache::Mode::Use) {
+        let from = format!(
+            "the cache {} ({} h old)",
+            show::path(&hit.path),
+            hit.age.as_secs() / 3600
+        );
+        ui.say(&format!("create: rootfs from {from}"));
+        log.note(&format!("rootfs from {from}"));
+        let file = hit.path.clone();
+        cache::Entry::unpack(hit, &dir, &mut crate::archive::Quiet)
+            .map_err(|source| CreateError::Cache { file, source })?;
+        ui.finish();
+        // The cache never stores chroot.d: whatever of it an archive brought
+        // is reviewed as an unpacked archive's is.
+        warnings.extend(from::set_aside_host_acting(&dir, "the cached archive")?);
+        let mut record = record_of(opts, arch, components, opts.mirror.clone());
+        record.backend = found.backend.name().to_string();
+        return finish(dir, record, started, &sigs, log, log_path, warnings);
     }
     let path = found.path.clone();
     let proxy = trust::host_proxy();
@@ -416,7 +431,6 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     }
 
     // What the backend made, for the next create with these settings.
-    let mut warnings = vec![];
     if let Some(c) = &cached {
         ui.say("create: storing the rootfs in the cache");
         match c.store(&dir, &mut crate::archive::Quiet) {

@@ -610,11 +610,16 @@ impl Stub {
     }
 
     fn cmd(&self, ns: &Ns, dir: &Path, extra: &[&str]) -> Command {
+        self.cmd_as(ns.tool(), dir, extra)
+    }
+
+    /// `c` (chroot-tool, or a command that runs it) given the stub's
+    /// environment and `create ... -d DIR EXTRA`.
+    fn cmd_as(&self, mut c: Command, dir: &Path, extra: &[&str]) -> Command {
         let busybox = ["/bin/busybox", "/usr/bin/busybox"]
             .into_iter()
             .find(|p| Path::new(p).exists())
             .expect("busybox-static is needed (apt-get install busybox-static)");
-        let mut c = ns.tool();
         c.env(
             "PATH",
             format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", self.bin.display()),
@@ -745,6 +750,142 @@ fn create_uses_the_cache_for_the_same_settings_only() {
     stub.create(&ns, &t.join("h"), &["-q"]);
     assert_eq!(stub.runs(), 5);
     assert_eq!(made(&t.join("h")), made(&t.join("g")));
+}
+
+/// A cache another user could have written is neither read nor written:
+/// the create goes without it and says why. An entry whose archive
+/// carries a chroot.d (the cache never stores one) has it reviewed as an
+/// unpacked archive's: host-cmd is set aside.
+#[test]
+fn create_refuses_a_cache_another_user_could_write() {
+    let ns = Ns::new();
+    let stub = Stub::new(&ns);
+    let t = ns.tmp.path();
+    let cache = t.join("cache");
+    let rootfs = cache.join("rootfs");
+    stub.create(&ns, &t.join("a"), &["-q"]);
+    let files = cache_files(&ns);
+    let archive = rootfs.join(files.iter().find(|f| f.ends_with(".tar.zst")).unwrap());
+    let key = rootfs.join(files.iter().find(|f| f.ends_with(".key")).unwrap());
+    // The poison: a rootfs whose chroot.d has a host-cmd, as the entry.
+    let marker = t.join("host-cmd-ran");
+    let a = t.join("a");
+    fs::write(
+        a.join("chroot.d/host-cmd"),
+        format!("#!/bin/sh\ntouch {}\n", d(&marker)),
+    )
+    .unwrap();
+    fs::set_permissions(
+        a.join("chroot.d/host-cmd"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    ok(&ns.run(&["pack", "-q", "-d", d(&a), "-o", d(&archive)]));
+    let poisoned = fs::read(&archive).unwrap();
+    let untrusted: [(&str, &Path, &str); 5] = [
+        ("chown -R nobody", &cache, "owned by uid 65534"),
+        ("chmod 0757", &cache, "writable by others"),
+        ("chmod 0770", &rootfs, "writable by its group"),
+        ("chown nobody", &key, "owned by uid 65534"),
+        ("chmod 0646", &archive, "writable by others"),
+    ];
+    let mut runs = stub.runs();
+    for (i, (change, path, why)) in untrusted.iter().enumerate() {
+        sh(&format!(
+            "chown -R root:root {0} && chmod 0700 {0} {1} && chmod 0644 {1}/*",
+            d(&cache),
+            d(&rootfs)
+        ));
+        sh(&format!("{change} {}", d(path)));
+        let dir = t.join(format!("u{i}"));
+        let err = stub.create(&ns, &dir, &[]);
+        runs += 1;
+        assert_eq!(stub.runs(), runs, "{change}: the cache was used\n{err}");
+        let line = format!("the cache is not used: {}: {why}", d(path));
+        assert_eq!(err.matches(&line).count(), 1, "{change}: {err}");
+        assert!(!dir.join("chroot.d/host-cmd").exists(), "{change}");
+        assert!(
+            fs::read(&archive).unwrap() == poisoned,
+            "{change}: the cache was written"
+        );
+        let log = fs::read_to_string(dir.join("chroot.d/create.log")).unwrap();
+        assert!(log.contains(&line), "{log}");
+    }
+    // A symlink in the cache's place is not followed.
+    sh(&format!(
+        "chown -R root:root {0} && chmod 0700 {0} {1} && chmod 0644 {1}/*",
+        d(&cache),
+        d(&rootfs)
+    ));
+    fs::rename(&cache, t.join("real-cache")).unwrap();
+    std::os::unix::fs::symlink(t.join("real-cache"), &cache).unwrap();
+    let err = stub.create(&ns, &t.join("link"), &[]);
+    assert!(
+        err.contains(&format!("{}: a symbolic link", d(&cache))),
+        "{err}"
+    );
+    assert_eq!(stub.runs(), runs + 1);
+    fs::remove_file(&cache).unwrap();
+    fs::rename(t.join("real-cache"), &cache).unwrap();
+
+    // The user's own cache is used; what its archive's chroot.d would run
+    // on the host is set aside, and never runs.
+    let dir = t.join("own");
+    let err = stub.create(&ns, &dir, &[]);
+    assert_eq!(stub.runs(), runs + 1, "{err}");
+    assert!(err.contains("from the cache"), "{err}");
+    assert!(err.contains("chroot.d would act on the host"), "{err}");
+    assert!(!dir.join("chroot.d/host-cmd").exists());
+    assert!(dir.join("chroot.d/host-cmd.untrusted").is_file());
+    ok(&ns.run_in(&dir, &["--", "/bin/cat", "/etc/made"]));
+    ok(&ns.run(&["off", "-d", d(&dir)]));
+    assert!(!marker.exists(), "the cached host-cmd ran");
+}
+
+/// What a killed store left (`.NAME.partial-PID`) never stands in the way
+/// of a later store by a process with the same pid, and is removed once
+/// old; other files are left alone.
+#[test]
+fn a_killed_stores_leftovers_neither_block_nor_stay() {
+    let ns = Ns::new();
+    let stub = Stub::new(&ns);
+    let t = ns.tmp.path();
+    let rootfs = t.join("cache/rootfs");
+    stub.create(&ns, &t.join("a"), &["-q"]);
+    let files = cache_files(&ns);
+    let name = files.iter().find(|f| f.ends_with(".tar.zst")).unwrap();
+    let key = files.iter().find(|f| f.ends_with(".key")).unwrap();
+    // In a new pid namespace chroot-tool is pid 1: a killed store's files
+    // with that pid, hours old; one of another store still writing.
+    let old = [format!(".{name}.partial-1"), format!(".{key}.partial-1")];
+    for f in &old {
+        fs::write(rootfs.join(f), "half").unwrap();
+        sh(&format!("touch -d '1 day ago' {}", d(&rootfs.join(f))));
+    }
+    let fresh = format!(".{name}.partial-77");
+    fs::write(rootfs.join(&fresh), "writing").unwrap();
+    let other = "notes.partial-1";
+    fs::write(rootfs.join(other), "mine").unwrap();
+    sh(&format!("touch -d '1 day ago' {}", d(&rootfs.join(other))));
+    let mut c = ns.cmd("unshare");
+    c.args(["--pid", "--fork", "--", BIN])
+        .stdin(std::process::Stdio::null());
+    let out = output_within(&mut stub.cmd_as(c, &t.join("b"), &["--refresh"]), DEADLINE);
+    ok(&out);
+    let err = stderr(&out);
+    assert!(!err.contains("not stored"), "{err}");
+    assert_eq!(stub.runs(), 2);
+    assert_ne!(made(&t.join("b")), made(&t.join("a")));
+    let left = cache_files(&ns);
+    for f in &old {
+        assert!(!left.contains(f), "{f} stayed: {left:?}");
+    }
+    assert!(left.contains(&fresh), "{left:?}");
+    assert!(left.contains(&other.to_string()), "{left:?}");
+    // The stored entry is the new one.
+    stub.create(&ns, &t.join("c"), &["-q"]);
+    assert_eq!(stub.runs(), 2);
+    assert_eq!(made(&t.join("c")), made(&t.join("b")));
 }
 
 #[test]

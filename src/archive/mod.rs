@@ -98,13 +98,8 @@ pub fn pack_file_as(
     opts: &PackOptions,
     progress: &mut dyn Progress,
 ) -> Result<Packed, ArchiveError> {
-    let tmp = temp_beside(file);
-    let out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        // Named as the user wrote it: the temporary name means nothing to them.
-        .map_err(io_at(file))?;
+    // Named as the user wrote it: the temporary name means nothing to them.
+    let (out, tmp) = create_temp_beside(file, 0o666).map_err(io_at(file))?;
     let remove_tmp = scopeguard(&tmp);
     let mut opts = opts.clone();
     {
@@ -132,6 +127,18 @@ pub fn unpack_file(
     progress: &mut dyn Progress,
 ) -> Result<Unpacked, ArchiveError> {
     let f = std::fs::File::open(file).map_err(io_at(file))?;
+    unpack_open(f, file, dir, opts, progress)
+}
+
+/// As [`unpack_file`], from the archive already open as `f` (`file` names
+/// it in messages).
+pub fn unpack_open(
+    f: std::fs::File,
+    file: &Path,
+    dir: &Path,
+    opts: &UnpackOptions,
+    progress: &mut dyn Progress,
+) -> Result<Unpacked, ArchiveError> {
     let len = f.metadata().map_err(io_at(file))?.len();
     progress.total(len);
     let counted = Counted {
@@ -222,10 +229,40 @@ pub(crate) fn counted<'a, R: io::Read>(inner: R, progress: &'a mut dyn Progress)
     Counted { inner, progress }
 }
 
-/// `.NAME.partial-PID` in the directory of `file`.
-pub(crate) fn temp_beside(file: &Path) -> PathBuf {
+/// Creates `.NAME.partial-PID-RANDOM` in the directory of `file` (new,
+/// `O_NOFOLLOW`, mode `mode` less the umask): the random part means a
+/// leftover of a killed process with the same pid (pid namespaces reuse
+/// them) is never in the way. Returns the file and its path.
+pub(crate) fn create_temp_beside(file: &Path, mode: u32) -> io::Result<(std::fs::File, PathBuf)> {
+    use std::os::unix::fs::OpenOptionsExt;
     let name = file.file_name().unwrap_or_default().to_string_lossy();
-    file.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+    let mut tries = 0;
+    loop {
+        let tmp = file.with_file_name(format!(
+            ".{name}{PARTIAL}{}-{:016x}",
+            std::process::id(),
+            crate::sys::random_u64()?
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
+            r => return r.map(|f| (f, tmp)),
+        }
+    }
+}
+
+/// What the name of a temporary file of [`create_temp_beside`] holds.
+pub(crate) const PARTIAL: &str = ".partial-";
+
+/// Whether `name` is one of [`create_temp_beside`]'s temporary files
+/// (or an older version's `.NAME.partial-PID`).
+pub(crate) fn is_partial(name: &[u8]) -> bool {
+    name.first() == Some(&b'.') && name.windows(PARTIAL.len()).any(|w| w == PARTIAL.as_bytes())
 }
 
 /// Removes a temporary file when dropped, unless disarmed.

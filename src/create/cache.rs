@@ -9,16 +9,25 @@
 //! (the settings in full: a hit needs them equal, not only their hash).
 //! An entry older than [`MAX_AGE`] is made again (security updates).
 //! The directories are made `0700`: a rootfs holds files only its root
-//! may read.
+//! may read. The cache is used only when its directory, `rootfs/`, and
+//! the entry's key and archive are owned by the user (root for root) and
+//! writable by no group or other user, checked on the descriptors that
+//! are then read; otherwise `create` goes without it (as `--no-cache`)
+//! and says why. What a killed store left (`.NAME.partial-*`) is removed
+//! when the cache is next written, once some hours old.
 //!
 //! Parallel creates never corrupt it: an entry is written to a temporary
 //! file and renamed into place (a reader has either the old file or the
 //! new one, whole), under an exclusive lock of `NAME.lock` so two writers
 //! take turns; a reader takes no lock.
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
+use nix::sys::stat::{fstat, fstatat, Mode as Perm};
 
 use crate::archive::{self, ArchiveError, PackOptions, Progress, UnpackOptions, Unpacked};
 
@@ -126,7 +135,7 @@ fn fnv1a(b: &[u8]) -> u64 {
 /// One entry of the cache.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    dir: PathBuf,
+    base: PathBuf,
     key: Key,
 }
 
@@ -135,7 +144,18 @@ pub enum CacheError {
     #[error("{}: {source}", crate::show::path(path))]
     Io { path: PathBuf, source: io::Error },
     #[error(transparent)]
+    Untrusted(#[from] Untrusted),
+    #[error(transparent)]
     Archive(#[from] ArchiveError),
+}
+
+/// A directory or file of the cache that another user could have written:
+/// the cache is then neither read nor written.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {why}", crate::show::path(path))]
+pub struct Untrusted {
+    pub path: PathBuf,
+    pub why: String,
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
@@ -145,44 +165,153 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
     }
 }
 
+/// A cached archive for exactly the settings asked, fresh enough.
+#[derive(Debug)]
+pub struct Hit {
+    /// The archive, opened and checked.
+    pub file: std::fs::File,
+    pub path: PathBuf,
+    pub age: Duration,
+}
+
+/// Temporary files of a store older than this are a killed store's.
+const STALE: Duration = Duration::from_secs(6 * 3600);
+
+/// Opens `name` in `at` (`path` names it in messages) without following
+/// a symlink, and checks by its descriptor that it is what the cache
+/// trusts: a directory (`dir`) or a regular file, owned by this user (root
+/// for root), writable by no group and no other user. `None` when missing.
+fn open_trusted(
+    at: BorrowedFd,
+    name: &Path,
+    path: &Path,
+    dir: bool,
+) -> Result<Option<OwnedFd>, Untrusted> {
+    let untrusted = |why: String| Untrusted {
+        path: path.to_path_buf(),
+        why,
+    };
+    let kind = if dir {
+        OFlag::O_DIRECTORY
+    } else {
+        OFlag::O_NONBLOCK
+    };
+    let fd = match openat(
+        at,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | kind,
+        Perm::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        // O_NOFOLLOW with O_DIRECTORY: ENOTDIR for a symlink.
+        Err(e @ (Errno::ELOOP | Errno::ENOTDIR)) => {
+            let link = fstatat(at, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
+            let why = if link {
+                "a symbolic link".into()
+            } else {
+                io::Error::from(e).to_string()
+            };
+            return Err(untrusted(why));
+        }
+        Err(e) => return Err(untrusted(io::Error::from(e).to_string())),
+    };
+    let st = fstat(fd.as_fd()).map_err(|e| untrusted(io::Error::from(e).to_string()))?;
+    let fmt = st.st_mode & libc::S_IFMT;
+    if dir && fmt != libc::S_IFDIR {
+        return Err(untrusted("not a directory".into()));
+    }
+    if !dir && fmt != libc::S_IFREG {
+        return Err(untrusted("not a regular file".into()));
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if st.st_uid != me {
+        return Err(untrusted(format!("owned by uid {}", st.st_uid)));
+    }
+    if st.st_mode & 0o002 != 0 {
+        return Err(untrusted("writable by others".into()));
+    }
+    if st.st_mode & 0o020 != 0 {
+        return Err(untrusted("writable by its group".into()));
+    }
+    Ok(Some(fd))
+}
+
 impl Entry {
     /// The entry for `key` in the cache directory `base`.
     pub fn new(base: &Path, key: Key) -> Entry {
         Entry {
-            dir: base.join("rootfs"),
+            base: base.to_path_buf(),
             key,
         }
     }
 
+    fn dir(&self) -> PathBuf {
+        self.base.join("rootfs")
+    }
+
     pub fn archive(&self) -> PathBuf {
-        self.dir.join(format!("{}.tar.zst", self.key.name()))
+        self.dir().join(self.archive_name())
     }
 
-    fn key_file(&self) -> PathBuf {
-        self.dir.join(format!("{}.key", self.key.name()))
+    fn archive_name(&self) -> String {
+        format!("{}.tar.zst", self.key.name())
     }
 
-    fn lock_file(&self) -> PathBuf {
-        self.dir.join(format!("{}.lock", self.key.name()))
+    fn key_name(&self) -> String {
+        format!("{}.key", self.key.name())
+    }
+
+    /// The cache's `rootfs/` directory, the cache directory and it both
+    /// checked ([`open_trusted`]); `None` when either is missing.
+    fn open_dir(&self) -> Result<Option<OwnedFd>, Untrusted> {
+        let Some(base) = open_trusted(AT_FDCWD, &self.base, &self.base, true)? else {
+            return Ok(None);
+        };
+        open_trusted(base.as_fd(), Path::new("rootfs"), &self.dir(), true)
     }
 
     /// The archive, when there is one for exactly these settings, made
-    /// less than `max_age` ago; with its age.
-    pub fn fresh(&self, max_age: Duration) -> Option<(PathBuf, Duration)> {
-        let key = std::fs::read_to_string(self.key_file()).ok()?;
-        if key != self.key.text {
-            return None;
+    /// less than `max_age` ago. An error when a directory or file of the
+    /// cache could have been written by another user: the caller then
+    /// neither reads nor writes the cache.
+    pub fn fresh(&self, max_age: Duration) -> Result<Option<Hit>, Untrusted> {
+        let Some(dir) = self.open_dir()? else {
+            return Ok(None);
+        };
+        let (key_name, file_name) = (self.key_name(), self.archive_name());
+        let in_dir = |name: &str| self.dir().join(name);
+        let Some(key) = open_trusted(dir.as_fd(), Path::new(&key_name), &in_dir(&key_name), false)?
+        else {
+            return Ok(None);
+        };
+        let mut text = String::new();
+        if std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::fs::File::from(key), 1 << 16),
+            &mut text,
+        )
+        .is_err()
+            || text != self.key.text
+        {
+            return Ok(None);
         }
-        let file = self.archive();
-        let made = std::fs::metadata(&file).ok()?.modified().ok()?;
+        let path = in_dir(&file_name);
+        let Some(file) = open_trusted(dir.as_fd(), Path::new(&file_name), &path, false)? else {
+            return Ok(None);
+        };
+        let file = std::fs::File::from(file);
+        let Ok(made) = file.metadata().and_then(|m| m.modified()) else {
+            return Ok(None);
+        };
         let age = SystemTime::now().duration_since(made).unwrap_or_default();
-        (age < max_age).then_some((file, age))
+        Ok((age < max_age).then_some(Hit { file, path, age }))
     }
 
-    /// Unpacks the cached archive `file` into `dir` (which may already
+    /// Unpacks the cached archive of `hit` into `dir` (which may already
     /// hold `chroot.d/`).
     pub fn unpack(
-        file: &Path,
+        hit: Hit,
         dir: &Path,
         progress: &mut dyn Progress,
     ) -> Result<Unpacked, ArchiveError> {
@@ -190,50 +319,96 @@ impl Entry {
             require_empty: false,
             ..UnpackOptions::default()
         };
-        archive::unpack_file(file, dir, &opts, progress)
+        archive::unpack_open(hit.file, &hit.path, dir, &opts, progress)
     }
 
     /// Stores the rootfs `dir` (without its `chroot.d/`, which is the
-    /// sandbox's own) as this entry. Returns the archive's path.
+    /// sandbox's own) as this entry. Returns the archive's path. Refused
+    /// when a directory of the cache could be written by another user.
     pub fn store(&self, dir: &Path, progress: &mut dyn Progress) -> Result<PathBuf, CacheError> {
         // 0700: a rootfs holds files only its root may read (/etc/shadow).
+        let rootfs = self.dir();
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
-            .create(&self.dir)
-            .map_err(io_at(&self.dir))?;
-        let lock_path = self.lock_file();
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .mode(0o644)
-            .open(&lock_path)
-            .map_err(io_at(&lock_path))?;
-        let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| io_at(&lock_path)(e.into()))?;
+            .create(&rootfs)
+            .map_err(io_at(&rootfs))?;
+        let fd = self
+            .open_dir()?
+            .ok_or_else(|| io_at(&rootfs)(io::Error::from(io::ErrorKind::NotFound)))?;
+        // Everything below is reached through the checked directory.
+        let at = crate::sys::fd_path(fd.as_fd());
+        remove_stale(fd.as_fd(), STALE);
+        let lock_path = rootfs.join(format!("{}.lock", self.key.name()));
+        let lock = openat(
+            fd.as_fd(),
+            Path::new(&format!("{}.lock", self.key.name())),
+            OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Perm::from_bits_truncate(0o644),
+        )
+        .map_err(|e| io_at(&lock_path)(e.into()))?;
+        let _lock = nix::fcntl::Flock::lock(
+            std::fs::File::from(lock),
+            nix::fcntl::FlockArg::LockExclusive,
+        )
+        .map_err(|(_, e)| io_at(&lock_path)(e.into()))?;
         let opts = PackOptions {
             excludes: vec!["/chroot.d".into()],
             ..PackOptions::default()
         };
-        let file = self.archive();
         // The key first: a reader that sees it with the old archive gets
         // the old archive whole, which was made with the same settings.
-        let key_path = self.key_file();
-        let tmp = archive::temp_beside(&key_path);
+        let key_path = rootfs.join(self.key_name());
+        let key_at = at.join(self.key_name());
+        let (mut f, tmp) = archive::create_temp_beside(&key_at, 0o644).map_err(io_at(&key_path))?;
         let guard = archive::scopeguard(&tmp);
-        {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&tmp)
-                .map_err(io_at(&tmp))?;
-            f.write_all(self.key.text.as_bytes()).map_err(io_at(&tmp))?;
-        }
-        std::fs::rename(&tmp, &key_path).map_err(io_at(&key_path))?;
+        f.write_all(self.key.text.as_bytes())
+            .map_err(io_at(&key_path))?;
+        drop(f);
+        std::fs::rename(&tmp, &key_at).map_err(io_at(&key_path))?;
         guard.disarm();
-        archive::pack_file(dir, &file, &opts, progress)?;
-        Ok(file)
+        archive::pack_file(dir, &at.join(self.archive_name()), &opts, progress).map_err(
+            |e| match e {
+                // Named by the cache's path, not the descriptor's.
+                ArchiveError::Io { path, source } if path.starts_with(&at) => CacheError::Io {
+                    path: rootfs.join(path.strip_prefix(&at).unwrap_or(&path)),
+                    source,
+                },
+                e => e.into(),
+            },
+        )?;
+        Ok(self.archive())
+    }
+}
+
+/// Removes what a killed store left in the cache's `rootfs/` (`dir`):
+/// temporary files ([`archive::is_partial`]) of this user, not changed for
+/// `older`. Best effort: what cannot be removed stays.
+fn remove_stale(dir: BorrowedFd, older: Duration) {
+    let Ok(mut d) =
+        nix::dir::Dir::openat(dir, ".", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Perm::empty())
+    else {
+        return;
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    let now = SystemTime::now();
+    let stale: Vec<std::ffi::CString> = d
+        .iter()
+        .filter_map(Result::ok)
+        .filter(|e| archive::is_partial(e.file_name().to_bytes()))
+        .map(|e| e.file_name().to_owned())
+        .collect();
+    for name in stale {
+        let Ok(st) = fstatat(dir, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        let changed = SystemTime::UNIX_EPOCH + Duration::from_secs(st.st_mtime.max(0) as u64);
+        let old = now.duration_since(changed).is_ok_and(|a| a > older);
+        if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_uid == me && old {
+            let _ = nix::unistd::unlinkat(
+                dir,
+                name.as_c_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
+        }
     }
 }
 

@@ -108,32 +108,12 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
         show::path(src)
     ));
     if !trusted {
-        let review = trust::review(&dir).map_err(io_err(&chroot_d))?;
-        if !review.is_clean() {
-            let set = trust::set_aside(&dir, &review).map_err(io_err(&chroot_d))?;
-            let mut lines: Vec<String> = review
-                .binds
-                .iter()
-                .map(|b| format!("bind of a host path: {b}"))
-                .collect();
-            if let Some(e) = &review.conf_error {
-                lines.push(format!("tool.conf does not parse: {e}"));
-            }
-            if review.host_cmd {
-                lines.push("host-cmd: a program run on the host before each command".into());
-            }
-            if review.overlay {
-                lines.push(
-                    "overlay.toml: a host directory mounted as the sandbox's lower layer".into(),
-                );
-            }
-            warnings.push(format!(
-                "the copy's chroot.d would act on the host; set aside as {} ({}); to accept: chroot-tool unpack --accept -d {}",
-                set.iter().map(show::path).collect::<Vec<_>>().join(", "),
-                lines.join("; "),
-                show::path(&dir)
-            ));
-        }
+        let what = if md.is_dir() {
+            "the copy"
+        } else {
+            "the archive"
+        };
+        warnings.extend(set_aside_host_acting(&dir, what)?);
     }
     let record = match record::load(&dir) {
         Some(r) => r,
@@ -160,6 +140,38 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
         ..record
     };
     finish(dir, record, started, &sigs, log, log_path, warnings)
+}
+
+/// Sets aside what in the unpacked `dir`'s `chroot.d` would act on the
+/// host ([`trust::review`], [`trust::set_aside`]); the warning to give,
+/// naming it `what` ("the archive"), when there was any.
+pub(super) fn set_aside_host_acting(dir: &Path, what: &str) -> Result<Option<String>, CreateError> {
+    let chroot_d = dir.join("chroot.d");
+    let review = trust::review(dir).map_err(io_err(&chroot_d))?;
+    if review.is_clean() {
+        return Ok(None);
+    }
+    let set = trust::set_aside(dir, &review).map_err(io_err(&chroot_d))?;
+    let mut lines: Vec<String> = review
+        .binds
+        .iter()
+        .map(|b| format!("bind of a host path: {b}"))
+        .collect();
+    if let Some(e) = &review.conf_error {
+        lines.push(format!("tool.conf does not parse: {e}"));
+    }
+    if review.host_cmd {
+        lines.push("host-cmd: a program run on the host before each command".into());
+    }
+    if review.overlay {
+        lines.push("overlay.toml: a host directory mounted as the sandbox's lower layer".into());
+    }
+    Ok(Some(format!(
+        "{what}'s chroot.d would act on the host; set aside as {} ({}); to accept: chroot-tool unpack --accept -d {}",
+        set.iter().map(show::path).collect::<Vec<_>>().join(", "),
+        lines.join("; "),
+        show::path(dir)
+    )))
 }
 
 /// Whether only root can have written what of the tree at `src` acts on

@@ -391,6 +391,21 @@ pub fn unmount_at(parent: BorrowedFd, name: &std::ffi::OsStr, detach: bool) -> i
     r.map_err(io::Error::from)
 }
 
+/// Eight random bytes from the kernel (`getrandom(2)`), for names that
+/// must not collide with another process's (a dead one's) leftovers.
+pub fn random_u64() -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    // SAFETY: the kernel writes at most `b.len()` bytes into `b`.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if n as usize != b.len() {
+        return Err(io::Error::other("getrandom: short read"));
+    }
+    Ok(u64::from_ne_bytes(b))
+}
+
 /// `/proc/self/fd/N`: a path the kernel resolves to exactly what `fd` refers to.
 pub fn fd_path(fd: BorrowedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
