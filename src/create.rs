@@ -325,7 +325,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         record::rfc3339(SystemTime::now()),
         path.display(),
         args.iter()
-            .map(crate::show::os)
+            .map(|a| trust::hide_password(&crate::show::os(a)))
             .collect::<Vec<_>>()
             .join(" ")
     ));

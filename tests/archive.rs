@@ -1647,3 +1647,29 @@ fn create_from_never_leaves_what_acts_as_root_to_another_user() {
         assert!(!dir.exists(), "{bad}");
     }
 }
+
+/// A proxy password carried into a sandbox is for root's apt alone: the
+/// apt file that holds it is 0600, and create's log shows `***`.
+#[test]
+fn a_proxy_password_is_carried_only_where_root_reads_it() {
+    let ns = Ns::new();
+    let src = ns.busybox_root("src");
+    let file = ns.tmp.path().join("sb.tar");
+    ok(&ns.run(&["pack", "-q", "-d", d(&src), "-o", d(&file)]));
+    let dir = ns.tmp.path().join("t");
+    ok(&output_within(
+        ns.tool()
+            .env("http_proxy", "http://alice:S3cretPw@proxy.invalid:3128/")
+            .args(["create", "-q", "--from", d(&file), "-d", d(&dir)]),
+        DEADLINE,
+    ));
+    let conf = dir.join("etc/apt/apt.conf.d/80chroot-tool-proxy");
+    assert!(fs::read_to_string(&conf)
+        .unwrap()
+        .contains("alice:S3cretPw@"));
+    let m = fs::metadata(&conf).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o777), (0, 0o600));
+    let log = fs::read_to_string(dir.join("chroot.d/create.log")).unwrap();
+    assert!(!log.contains("S3cretPw"), "{log}");
+    assert!(log.contains("alice:***@proxy.invalid"), "{log}");
+}

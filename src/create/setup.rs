@@ -104,19 +104,25 @@ impl Root {
 
     /// Writes `rel` with `contents` (mode 0644), replacing what was there.
     pub fn write_file(&self, rel: &Path, contents: &str) -> Result<(), SetupError> {
+        self.write_file_mode(rel, contents, 0o644)
+    }
+
+    /// [`Root::write_file`] with the file's `mode`.
+    pub fn write_file_mode(&self, rel: &Path, contents: &str, mode: u32) -> Result<(), SetupError> {
         let (parent, name) = self.split(rel)?;
         let dir = self.dir(parent, true)?;
-        self.write_at(&dir, rel, name, contents)
+        self.write_at(&dir, rel, name, contents, mode)
     }
 
     /// Writes `name` in the directory `dir` (`rel` inside the root, for
-    /// errors) with `contents` (mode 0644), replacing what was there.
+    /// errors) with `contents` and `mode`, replacing what was there.
     fn write_at(
         &self,
         dir: &OwnedFd,
         rel: &Path,
         name: &std::ffi::OsStr,
         contents: &str,
+        mode: u32,
     ) -> Result<(), SetupError> {
         let mut tmp = std::ffi::OsString::from(".");
         tmp.push(name);
@@ -126,7 +132,7 @@ impl Root {
             dir,
             tmp.as_os_str(),
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o644),
+            Mode::from_bits_truncate(mode),
         )
         .map_err(|e| self.err(rel, e))?;
         let mut f = File::from(fd);
@@ -319,6 +325,7 @@ pub fn add_host_name(root: &Root, name: &str) -> Result<bool, SetupError> {
         rel,
         hosts,
         &format!("{text}{sep}127.0.1.1\t{name}\t{HOSTS_NOTE}\n"),
+        0o644,
     )?;
     Ok(true)
 }

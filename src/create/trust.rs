@@ -2,8 +2,9 @@
 //! as they do outside, behind a proxy that may intercept TLS: the locally
 //! added CA certificates and apt's proxy setting.
 //!
-//! Certificates: every `*.crt` under `/usr/local/share/ca-certificates` is
-//! copied to the same place in the rootfs, and, when the rootfs already has
+//! Certificates: the certificate blocks of every `*.crt` under
+//! `/usr/local/share/ca-certificates` (a regular file, read up to 1 MiB)
+//! are copied to the same place in the rootfs, and, when the rootfs already has
 //! the `ca-certificates` bundle (`/etc/ssl/certs/ca-certificates.crt`), appended
 //! to it. That is what `update-ca-certificates` does with them, done by file
 //! writes: nothing runs inside, so it is the same for root and for a normal
@@ -65,15 +66,21 @@ impl Carried {
         } else {
             format!(
                 "apt proxy written to /{PROXY_CONF}: {}",
-                self.proxy.join(" ")
+                self.proxy
+                    .iter()
+                    .map(|l| hide_password(l))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             )
         };
         format!("{certs}; {proxy}")
     }
 }
 
-/// The `*.crt` files below `dir` (as `update-ca-certificates` finds
-/// them: in subdirectories too), sorted, relative to `dir`.
+/// The `*.crt` names below `dir` (as `update-ca-certificates` finds
+/// them: in subdirectories too, a symlinked directory never entered),
+/// sorted, relative to `dir`. What each is is decided when it is read
+/// ([`read_cert`]).
 pub fn host_certs(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
     let mut todo = vec![(PathBuf::new(), 0)];
@@ -83,18 +90,97 @@ pub fn host_certs(dir: &Path) -> Vec<PathBuf> {
         };
         for e in rd.flatten() {
             let r = rel.join(e.file_name());
-            let Ok(md) = std::fs::metadata(dir.join(&r)) else {
+            let Ok(kind) = e.file_type() else {
                 continue;
             };
-            if md.is_dir() && depth < 4 {
+            if kind.is_dir() && depth < 4 {
                 todo.push((r, depth + 1));
-            } else if md.is_file() && r.extension().is_some_and(|x| x == "crt") {
+            } else if !kind.is_dir() && r.extension().is_some_and(|x| x == "crt") {
                 out.push(r);
             }
         }
     }
     out.sort();
     out
+}
+
+/// The certificates in the host file `path`: its `CERTIFICATE` blocks
+/// only, so that nothing else of a file (a private key kept beside a
+/// certificate, or whatever a symlink leads to: `/etc/shadow`, a process's
+/// environment) ever reaches a sandbox. The file is opened without
+/// waiting (a FIFO), must be a regular file, and is read no further than
+/// the cap. `None` when there is no certificate in it.
+fn read_cert(path: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = vec![];
+    f.take(CERT_CAP + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > CERT_CAP {
+        return None;
+    }
+    let text = String::from_utf8(bytes).ok()?;
+    let certs = pem_certificates(&text);
+    (!certs.is_empty()).then_some(certs)
+}
+
+/// The `-----BEGIN CERTIFICATE-----` ... `-----END CERTIFICATE-----`
+/// blocks of `text`, each on lines of its own, one after the other.
+pub fn pem_certificates(text: &str) -> String {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = String::new();
+    let mut block: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        match &mut block {
+            None if line == BEGIN => block = Some(format!("{line}\n")),
+            None => {}
+            Some(b) if line == END => {
+                b.push_str(line);
+                b.push('\n');
+                out.push_str(b);
+                block = None;
+            }
+            Some(b) if line == BEGIN => *b = format!("{line}\n"),
+            Some(b) => {
+                if line
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c))
+                {
+                    b.push_str(line);
+                    b.push('\n');
+                } else {
+                    block = None;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `line` with the password of a URL in it (`scheme://user:password@`)
+/// shown as `***`.
+pub fn hide_password(line: &str) -> String {
+    let Some(at) = line.find("://").map(|i| i + 3) else {
+        return line.to_string();
+    };
+    let rest = &line[at..];
+    let end = rest.find(['/', '"', ' ']).unwrap_or(rest.len());
+    let Some(sign) = rest[..end].rfind('@') else {
+        return line.to_string();
+    };
+    match rest[..sign].find(':') {
+        Some(colon) => format!("{}{}:***{}", &line[..at], &rest[..colon], &rest[sign..]),
+        None => line.to_string(),
+    }
 }
 
 /// One setting of apt's configuration as `apt-config dump` prints it.
@@ -201,13 +287,9 @@ pub fn carry(root: &Root, host_dir: &Path, proxy: &[Setting]) -> Result<Carried,
     let mut done = Carried::default();
     let mut pem = String::new();
     for rel in host_certs(host_dir) {
-        let text = std::fs::read(host_dir.join(&rel))
-            .ok()
-            .filter(|b| b.len() as u64 <= CERT_CAP)
-            .and_then(|b| String::from_utf8(b).ok());
-        let Some(text) = text else {
+        let Some(text) = read_cert(&host_dir.join(&rel)) else {
             done.notes.push(format!(
-                "{}: not carried (unreadable, not text, or over 1 MiB)",
+                "{}: not carried (unreadable, not a regular file, over 1 MiB, or no PEM certificate in it)",
                 crate::show::path(host_dir.join(&rel))
             ));
             continue;
@@ -229,7 +311,13 @@ pub fn carry(root: &Root, host_dir: &Path, proxy: &[Setting]) -> Result<Carried,
             text.push_str(&s.line());
             text.push('\n');
         }
-        root.write_file(Path::new(PROXY_CONF), &text)?;
+        // A password in a proxy's URL is for root's apt alone.
+        let secret = proxy.iter().any(|s| hide_password(&s.value) != s.value);
+        root.write_file_mode(
+            Path::new(PROXY_CONF),
+            &text,
+            if secret { 0o600 } else { 0o644 },
+        )?;
         done.proxy = proxy.iter().map(Setting::line).collect();
     }
     Ok(done)
@@ -249,6 +337,37 @@ Acquire::ftp::Proxy "ftp://x/";
 Acquire::https::Proxy::evil "a"; Dir "/";
 Acquire::https::Proxy::evil2 "a"b";
 "#;
+
+    #[test]
+    fn only_certificate_blocks_are_carried() {
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB+/=\nabc\n-----END CERTIFICATE-----\n";
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+        assert_eq!(
+            pem_certificates(&format!("{key}{cert}junk\n{cert}")),
+            cert.repeat(2)
+        );
+        assert_eq!(pem_certificates("root:$6$x:19000:0:99999:7:::\n"), "");
+        assert_eq!(pem_certificates("PATH=/bin\0SECRET=x\0"), "");
+        // A block that is interrupted by anything but base64 is dropped.
+        let broken = "-----BEGIN CERTIFICATE-----\nMIIB\nroot:x:0:0\n-----END CERTIFICATE-----\n";
+        assert_eq!(pem_certificates(broken), "");
+        assert_eq!(pem_certificates(&cert.replace('\n', "\r\n")), cert);
+    }
+
+    #[test]
+    fn passwords_in_proxy_urls_are_hidden() {
+        assert_eq!(
+            hide_password("Acquire::http::Proxy \"http://alice:S3cret@proxy:3128/\";"),
+            "Acquire::http::Proxy \"http://alice:***@proxy:3128/\";"
+        );
+        assert_eq!(hide_password("http://a:b:c@p/"), "http://a:***@p/");
+        assert_eq!(
+            hide_password("http://alice@proxy:3128/"),
+            "http://alice@proxy:3128/"
+        );
+        assert_eq!(hide_password("http://proxy:3128/"), "http://proxy:3128/");
+        assert_eq!(hide_password("DIRECT"), "DIRECT");
+    }
 
     #[test]
     fn proxy_from_apt_config() {
@@ -303,27 +422,61 @@ Acquire::https::Proxy::evil2 "a"b";
         let t = tempfile::tempdir().unwrap();
         let host = t.path().join("host");
         std::fs::create_dir_all(host.join("corp")).unwrap();
-        std::fs::write(host.join("a.crt"), "-----A-----\n").unwrap();
-        std::fs::write(host.join("corp/b.crt"), "-----B-----").unwrap();
+        let pem =
+            |b: &str| format!("-----BEGIN CERTIFICATE-----\n{b}\n-----END CERTIFICATE-----\n");
+        let (a, b) = (pem("AAAA"), pem("BBBB"));
+        std::fs::write(host.join("a.crt"), &a).unwrap();
+        // Kept beside the certificate: a private key, never carried.
+        let key = "-----BEGIN PRIVATE KEY-----\nKKKK\n-----END PRIVATE KEY-----\n";
+        std::fs::write(host.join("corp/b.crt"), format!("{key}{b}")).unwrap();
         std::fs::write(host.join("notes.txt"), "no").unwrap();
+        // Host secrets behind symlinks, a FIFO, a huge file: none carried,
+        // none read whole, nothing waits.
+        let secret = t.path().join("shadow");
+        std::fs::write(&secret, "root:$6$secret:19000:0:99999:7:::\n").unwrap();
+        std::os::unix::fs::symlink(&secret, host.join("shadow.crt")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/environ", host.join("env.crt")).unwrap();
+        nix::unistd::mkfifo(
+            &host.join("fifo.crt"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        std::fs::File::create(host.join("huge.crt"))
+            .unwrap()
+            .set_len(CERT_CAP * 1024)
+            .unwrap();
+        std::os::unix::fs::symlink(t.path(), host.join("loop")).unwrap();
         assert_eq!(
             host_certs(&host),
-            [PathBuf::from("a.crt"), PathBuf::from("corp/b.crt")]
+            [
+                "a.crt",
+                "corp/b.crt",
+                "env.crt",
+                "fifo.crt",
+                "huge.crt",
+                "shadow.crt"
+            ]
+            .map(PathBuf::from)
         );
         let rootfs = t.path().join("root");
         std::fs::create_dir_all(rootfs.join("etc/ssl/certs")).unwrap();
         std::fs::write(rootfs.join(BUNDLE), "-----DEBIAN-----\n").unwrap();
         let root = Root::open(&rootfs).unwrap();
         let done = carry(&root, &host, &[]).unwrap();
-        assert_eq!(done.certs.len(), 2);
+        assert_eq!(
+            done.certs,
+            [PathBuf::from("a.crt"), PathBuf::from("corp/b.crt")]
+        );
+        assert_eq!(done.notes.len(), 4, "{:?}", done.notes);
         assert!(done.bundled);
         assert_eq!(
             std::fs::read_to_string(rootfs.join(CERTS).join("corp/b.crt")).unwrap(),
-            "-----B-----"
+            b
         );
+        assert!(!rootfs.join(CERTS).join("shadow.crt").exists());
         assert_eq!(
             std::fs::read_to_string(rootfs.join(BUNDLE)).unwrap(),
-            "-----DEBIAN-----\n-----A-----\n-----B-----\n"
+            format!("-----DEBIAN-----\n{a}{b}")
         );
         // No bundle (minbase): the files only.
         let bare = t.path().join("bare");
