@@ -345,10 +345,12 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         .env("DEBIAN_FRONTEND", "noninteractive")
         .env("DEBCONF_NONINTERACTIVE_SEEN", "true")
         .env("PATH", sbin_path());
-    if found.backend == Backend::Debootstrap {
-        // debootstrap downloads with wget, which reads only the environment.
-        for (scheme, var) in [("http", "http_proxy"), ("https", "https_proxy")] {
-            if let (None, Some(p)) = (std::env::var_os(var), trust::proxy_for(&proxy, scheme)) {
+    // debootstrap downloads with wget, which reads only the environment;
+    // mmdebstrap gets a proxy with a password there too, never on its
+    // command line (`backend::mmdebstrap_args`); apt reads both.
+    for (scheme, var) in [("http", "http_proxy"), ("https", "https_proxy")] {
+        if let (None, Some(p)) = (std::env::var_os(var), trust::proxy_for(&proxy, scheme)) {
+            if found.backend == Backend::Debootstrap || trust::has_password(&p) {
                 cmd.env(var, p);
             }
         }

@@ -118,7 +118,13 @@ pub fn mmdebstrap_args(
     if !opts.components.is_empty() {
         args.push(format!("--components={}", opts.components.join(",")).into());
     }
-    for s in proxy {
+    // A setting with a password is never on the command line, which every
+    // user of the host can read (`ps`), nor in mmdebstrap's apt file it
+    // leaves in the rootfs (0644): the caller passes it in the environment.
+    for s in proxy
+        .iter()
+        .filter(|s| !super::trust::has_password(&s.value))
+    {
         args.push(format!("--aptopt={}", s.line()).into());
     }
     args.extend(opts.extra.iter().map(Into::into));
@@ -220,5 +226,15 @@ mod tests {
         );
         let a = mmdebstrap_args(&opts, Path::new("/srv/sb"), false, &[]);
         assert!(a.iter().any(|s| s == "--mode=root"));
+        // A password is never on the command line (`ps` shows it to all).
+        let secret = [super::super::trust::Setting {
+            key: "Acquire::https::Proxy".into(),
+            value: "http://alice:S3cret@proxy:3128/".into(),
+        }];
+        let a = mmdebstrap_args(&opts, Path::new("/srv/sb"), false, &secret);
+        assert!(
+            !a.iter().any(|s| s.to_string_lossy().contains("S3cret")),
+            "{a:?}"
+        );
     }
 }

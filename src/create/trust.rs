@@ -166,6 +166,11 @@ pub fn pem_certificates(text: &str) -> String {
     out
 }
 
+/// Whether `value` holds a URL with a password.
+pub fn has_password(value: &str) -> bool {
+    hide_password(value) != value
+}
+
 /// `line` with the password of a URL in it (`scheme://user:password@`)
 /// shown as `***`.
 pub fn hide_password(line: &str) -> String {
@@ -312,7 +317,7 @@ pub fn carry(root: &Root, host_dir: &Path, proxy: &[Setting]) -> Result<Carried,
             text.push('\n');
         }
         // A password in a proxy's URL is for root's apt alone.
-        let secret = proxy.iter().any(|s| hide_password(&s.value) != s.value);
+        let secret = proxy.iter().any(|s| has_password(&s.value));
         root.write_file_mode(
             Path::new(PROXY_CONF),
             &text,
