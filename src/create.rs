@@ -805,6 +805,9 @@ fn prepare_dir(
         }
         Err(crate::lock::Busy::Error(e)) => return Err(io_err(&dir)(e)),
     };
+    // Root's before its content is looked at: nothing another user makes
+    // in it afterwards, and nothing made before is missed.
+    crate::archive::trust::own_dir(&dir).map_err(io_err(&dir))?;
     let empty = fs::read_dir(&dir).map_err(io_err(&dir))?.next().is_none();
     if !empty {
         if !is_failed_create(&dir) {

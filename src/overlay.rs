@@ -140,6 +140,7 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
         }
     };
     let _lock = crate::lock::exclusive(&dir)?;
+    crate::archive::trust::own_dir(&dir).with_context(|| show::path(&dir))?;
     if std::fs::read_dir(&dir)
         .with_context(|| show::path(&dir))?
         .next()

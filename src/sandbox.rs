@@ -73,6 +73,77 @@ fn refusal_or_shell(dir: &Path) -> Result<bool, String> {
     Err("not a root filesystem (no /bin/sh, no chroot.d/) and not empty, so not a sandbox".into())
 }
 
+/// Why what `on` and `run` read or run from DIR's `chroot.d` as the
+/// invoking user (root, as a rule: tool.conf's host binds, host-cmd on the
+/// host, start and stop inside) could have been written by someone else,
+/// naming it; `None` when it is that user's or root's alone. Looked at:
+/// DIR, and every directory on the way to `chroot.d` and to each of its
+/// entries (symlinks followed inside the root, as they are read), and the
+/// entries themselves.
+pub fn control_refusal(dir: &Path) -> Option<String> {
+    let root = sys::open_root(dir).ok()?;
+    let cd = Path::new("/chroot.d");
+    if let Some(why) = path_refusal(root.as_fd(), dir, cd) {
+        return Some(why);
+    }
+    let fd = sys::resolve_in_root(root.as_fd(), cd).ok()?;
+    let names: Vec<std::ffi::OsString> = std::fs::read_dir(sys::fd_path(fd.as_fd()))
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    names
+        .iter()
+        .find_map(|n| path_refusal(root.as_fd(), dir, &cd.join(n)))
+}
+
+/// Why `inside` (a path inside the root `root` of `dir`, resolved as the
+/// tool reads it) could have been written by someone other than the
+/// invoking user or root (see [`control_refusal`]): DIR, each directory
+/// on the way, the file itself. `None` also when it is not there.
+pub fn path_refusal(root: std::os::fd::BorrowedFd, dir: &Path, inside: &Path) -> Option<String> {
+    let said = |at: &Path, why: String| {
+        let shown = dir.join(at.strip_prefix("/").unwrap_or(at));
+        Some(format!("{}: {why}", show::path(shown)))
+    };
+    if let Some(why) = nix::sys::stat::fstat(root)
+        .ok()
+        .and_then(|st| not_alone(&st))
+    {
+        return said(Path::new("/"), why);
+    }
+    let fd = sys::resolve_in_root(root, inside).ok()?;
+    let Ok(real) = sys::resolve::in_root_path(root, fd.as_fd()) else {
+        return said(inside, "not found where it leads".into());
+    };
+    let mut at = PathBuf::from("/");
+    for c in real.components().skip(1) {
+        at.push(c);
+        let st = sys::resolve_in_root(root, &at)
+            .and_then(|f| nix::sys::stat::fstat(f.as_fd()).map_err(std::io::Error::from));
+        match st {
+            Ok(st) => {
+                if let Some(why) = not_alone(&st) {
+                    return said(&at, why);
+                }
+            }
+            Err(e) => return said(&at, e.to_string()),
+        }
+    }
+    None
+}
+
+/// Why a file or directory others than the invoking user (or root) may
+/// have written is not to be read or run as that user: its owner, or its
+/// write bits.
+pub fn not_alone(st: &nix::sys::stat::FileStat) -> Option<String> {
+    let me = nix::unistd::geteuid().as_raw();
+    if st.st_uid != 0 && st.st_uid != me {
+        return Some(format!("owned by uid {}", st.st_uid));
+    }
+    (st.st_mode & 0o022 != 0).then(|| "writable by group or others".to_string())
+}
+
 /// The error of a refused directory.
 fn refused(dir: &Path, why: &str) -> anyhow::Error {
     anyhow::anyhow!("refusing {}: {why}", show::path(dir))
@@ -348,6 +419,12 @@ impl Sandbox {
         // its self-bind for a moment (`engine::self_bind`), which a look
         // from outside the lock would take for a cover.
         engine::refuse_cover_now(&self.dir)?;
+        if let Some(why) = control_refusal(&self.dir) {
+            bail!(
+                "{why}: chroot.d says what is mounted from the host and run as {}, so no one else may be able to write it (or DIR, or a directory on the way); nothing was mounted",
+                if nix::unistd::geteuid().is_root() { "root" } else { "you" }
+            );
+        }
         let users = crate::overlay::users_on(&self.dir);
         if !users.is_empty() {
             let list: Vec<String> = users.iter().map(show::path).collect();

@@ -197,6 +197,34 @@ pub fn settle_root(
     Ok(true)
 }
 
+/// Makes the directory `dir` root's and writable by no one else, before
+/// anything is made in it or its content is looked at (for root; nothing
+/// for a normal user): a DIR another user owns would let that user swap
+/// the `chroot.d` made in it, or keep a descriptor open on a file in it.
+pub fn own_dir(dir: &Path) -> io::Result<()> {
+    use nix::fcntl::OFlag;
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty())?;
+    let st = nix::sys::stat::fstat(fd.as_fd())?;
+    if st.st_uid != 0 || st.st_gid != 0 {
+        nix::unistd::fchown(
+            fd.as_fd(),
+            Some(nix::unistd::Uid::from_raw(0)),
+            Some(nix::unistd::Gid::from_raw(0)),
+        )?;
+    }
+    if st.st_mode & 0o022 != 0 {
+        nix::sys::stat::fchmod(
+            fd.as_fd(),
+            nix::sys::stat::Mode::from_bits_truncate(st.st_mode & 0o7755),
+        )?;
+    }
+    Ok(())
+}
+
 /// Makes DIR's own `chroot.d` (the directory of that name, never a
 /// symlink followed) and everything in it root's, writable by no one else:
 /// what `on` and `run` read and run as root on the host is never left to a

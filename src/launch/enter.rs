@@ -373,34 +373,15 @@ fn host_cmd(sb: &Sandbox) -> Result<Option<OwnedFd>> {
         return Ok(None);
     }
     // It runs on the host as the invoking user (root, as a rule): only
-    // that user (or root) may have written it, the directory it lies in,
-    // or DIR, whose chroot.d could be swapped.
-    let cd = crate::sys::resolve_in_root(root.as_fd(), Path::new("/chroot.d"))
-        .and_then(|cd| nix::sys::stat::fstat(cd.as_fd()).map_err(Into::into))
-        .with_context(|| show::path(sb.chroot_d()))?;
-    let top = nix::sys::stat::fstat(root.as_fd()).with_context(|| show::path(&sb.dir))?;
-    for (what, st) in [
-        (sb.chroot_d().join("host-cmd"), &st),
-        (sb.chroot_d(), &cd),
-        (sb.dir.clone(), &top),
-    ] {
-        if let Some(why) = not_alone(st) {
-            anyhow::bail!(
-                "{}: {why}, so it is not run (it would run on the host as {}); make it root's and writable by its owner only",
-                show::path(&what),
-                if nix::unistd::geteuid().is_root() { "root" } else { "you" }
-            );
-        }
+    // that user (or root) may have written it, DIR, or any directory on the
+    // way to it, whose names could be swapped.
+    if let Some(why) =
+        crate::sandbox::path_refusal(root.as_fd(), &sb.dir, Path::new("/chroot.d/host-cmd"))
+    {
+        anyhow::bail!(
+            "{why}, so host-cmd is not run (it would run on the host as {}); make it root's and writable by its owner only",
+            if nix::unistd::geteuid().is_root() { "root" } else { "you" }
+        );
     }
     Ok(Some(fd))
-}
-
-/// Why a file others than the invoking user (or root) may have written
-/// is no program to run on the host: its owner, or its write bits.
-fn not_alone(st: &nix::sys::stat::FileStat) -> Option<String> {
-    let me = nix::unistd::geteuid().as_raw();
-    if st.st_uid != 0 && st.st_uid != me {
-        return Some(format!("owned by uid {}", st.st_uid));
-    }
-    (st.st_mode & 0o022 != 0).then(|| "writable by group or others".to_string())
 }
