@@ -81,20 +81,45 @@ fn refusal_or_shell(dir: &Path) -> Result<bool, String> {
 /// entries (symlinks followed inside the root, as they are read), and the
 /// entries themselves.
 pub fn control_refusal(dir: &Path) -> Option<String> {
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{fstatat, Mode};
     let root = sys::open_root(dir).ok()?;
     let cd = Path::new("/chroot.d");
-    if let Some(why) = path_refusal(root.as_fd(), dir, cd) {
-        return Some(why);
+    let top = fstatat(root.as_fd(), "chroot.d", AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+    // The common shape, at one `fstatat` an entry: chroot.d a directory
+    // of DIR's own, its entries no symlinks. A symlink is walked where it
+    // leads.
+    if top.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return path_refusal(root.as_fd(), dir, cd);
     }
-    let fd = sys::resolve_in_root(root.as_fd(), cd).ok()?;
-    let names: Vec<std::ffi::OsString> = std::fs::read_dir(sys::fd_path(fd.as_fd()))
-        .ok()?
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    names
+    let said = |at: &Path, why: String| Some(format!("{}: {why}", show::path(at)));
+    if let Some(why) = nix::sys::stat::fstat(root.as_fd())
+        .ok()
+        .and_then(|st| not_alone(&st))
+    {
+        return said(dir, why);
+    }
+    if let Some(why) = not_alone(&top) {
+        return said(&dir.join("chroot.d"), why);
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut listing = nix::dir::Dir::openat(root.as_fd(), "chroot.d", flags, Mode::empty()).ok()?;
+    let fd = listing.as_fd().try_clone_to_owned().ok()?;
+    let names: Vec<std::ffi::CString> = listing
         .iter()
-        .find_map(|n| path_refusal(root.as_fd(), dir, &cd.join(n)))
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect();
+    names.iter().find_map(|n| {
+        let st = fstatat(fd.as_fd(), n.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+        let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n.as_bytes());
+        if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            return path_refusal(root.as_fd(), dir, &cd.join(name));
+        }
+        let at = dir.join("chroot.d").join(name);
+        not_alone(&st).map(|why| format!("{}: {why}", show::path(at)))
+    })
 }
 
 /// Why `inside` (a path inside the root `root` of `dir`, resolved as the

@@ -4717,7 +4717,8 @@ fn a_host_cmd_another_user_could_write_is_not_run() {
 #[test]
 fn what_on_reads_from_chroot_d_is_roots_alone_all_the_way() {
     let ns = Ns::new();
-    let cases: [(&str, fn(&Path), &str); 3] = [
+    type Setup = fn(&Path);
+    let cases: [(&str, Setup, &str); 3] = [
         (
             "chroot.d a symlink to a user's directory",
             |r| {
