@@ -80,7 +80,7 @@ impl Carried {
 /// The `*.crt` names below `dir` (as `update-ca-certificates` finds
 /// them: in subdirectories too, a symlinked directory never entered),
 /// sorted, relative to `dir`. What each is is decided when it is read
-/// ([`read_cert`]).
+/// (`read_cert`).
 pub fn host_certs(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
     let mut todo = vec![(PathBuf::new(), 0)];
