@@ -128,7 +128,11 @@ pub fn control_refusal(dir: &Path) -> Option<String> {
 /// on the way, the file itself. `None` also when it is not there.
 pub fn path_refusal(root: std::os::fd::BorrowedFd, dir: &Path, inside: &Path) -> Option<String> {
     let said = |at: &Path, why: String| {
-        let shown = dir.join(at.strip_prefix("/").unwrap_or(at));
+        let shown = match at.strip_prefix("/") {
+            Ok(rel) if rel.as_os_str().is_empty() => dir.to_path_buf(),
+            Ok(rel) => dir.join(rel),
+            Err(_) => dir.join(at),
+        };
         Some(format!("{}: {why}", show::path(shown)))
     };
     if let Some(why) = nix::sys::stat::fstat(root)

@@ -208,17 +208,20 @@ pub fn own_dir(dir: &Path) -> io::Result<()> {
     }
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fd = nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty())?;
-    let st = nix::sys::stat::fstat(fd.as_fd())?;
+    own(fd.as_fd())
+}
+
+/// Root's (owner and group), and not writable by group or others: the
+/// directory open as `d`.
+fn own(d: BorrowedFd) -> io::Result<()> {
+    let st = nix::sys::stat::fstat(d)?;
     if st.st_uid != 0 || st.st_gid != 0 {
-        nix::unistd::fchown(
-            fd.as_fd(),
-            Some(nix::unistd::Uid::from_raw(0)),
-            Some(nix::unistd::Gid::from_raw(0)),
-        )?;
+        let (root, wheel) = (nix::unistd::Uid::from_raw(0), nix::unistd::Gid::from_raw(0));
+        nix::unistd::fchown(d, Some(root), Some(wheel))?;
     }
     if st.st_mode & 0o022 != 0 {
         nix::sys::stat::fchmod(
-            fd.as_fd(),
+            d,
             nix::sys::stat::Mode::from_bits_truncate(st.st_mode & 0o7755),
         )?;
     }
@@ -260,11 +263,9 @@ fn own_tree(d: BorrowedFd, depth: u32) -> io::Result<()> {
     if depth > 64 {
         return Err(io::Error::from_raw_os_error(libc::ELOOP));
     }
+    own(d)?;
     let root = Some(nix::unistd::Uid::from_raw(0));
     let wheel = Some(nix::unistd::Gid::from_raw(0));
-    nix::unistd::fchown(d, root, wheel)?;
-    let st = nix::sys::stat::fstat(d)?;
-    nix::sys::stat::fchmod(d, Mode::from_bits_truncate(st.st_mode & 0o7755))?;
     let names: Vec<std::ffi::CString> =
         nix::dir::Dir::openat(d, ".", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?
             .iter()

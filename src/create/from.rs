@@ -39,10 +39,6 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
             why: "neither a directory nor a regular file (an archive)".into(),
         });
     }
-    // What another user could have written acts on the host only once
-    // accepted: an archive, or a tree whose root or chroot.d is not
-    // root's alone.
-    let trusted = opts.trust || (md.is_dir() && root_alone(src));
     let sigs = Signals::block().map_err(io_err(Path::new("signalfd")))?;
     let ui = Ui::new(opts.quiet);
     let (dir, _lock) = prepare_dir(dir, &ui, None)?;
@@ -81,6 +77,12 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
     } else {
         archive::unpack_file(src, &dir, &unpack, &mut Quiet).map_err(clone)?
     };
+    // What another user could have written acts on the host only once
+    // accepted: an archive, or a tree whose root or chroot.d was not
+    // root's alone. Judged on the copy as it came (owners and modes kept,
+    // DIR held private meanwhile), so that a source swapped after a look
+    // at it is judged as what was copied.
+    let trusted = opts.trust || (md.is_dir() && root_alone(&dir, done.root_mode));
     trust::own_chroot_d(&dir).map_err(io_err(&chroot_d))?;
     let held =
         trust::settle_root(&dir, done.privileged, done.root_mode, trusted).map_err(io_err(&dir))?;
@@ -174,23 +176,22 @@ pub(super) fn set_aside_host_acting(dir: &Path, what: &str) -> Result<Option<Str
     )))
 }
 
-/// Whether only root can have written what of the tree at `src` acts on
-/// the host: its root directory and its own `chroot.d` (and what that
-/// holds) owned by root and writable by no one else.
-fn root_alone(src: &Path) -> bool {
+/// Whether only root can have written what of the copy at `dir` acts on
+/// the host: the source's root directory (its `root_mode`) writable by no
+/// one else, and the copy's own `chroot.d` and what it holds owned by root
+/// and writable by no one else, as the source had them.
+fn root_alone(dir: &Path, root_mode: Option<u32>) -> bool {
     use std::os::unix::fs::MetadataExt;
     let alone = |m: &fs::Metadata| m.uid() == 0 && (m.is_symlink() || m.mode() & 0o022 == 0);
-    let Ok(top) = fs::metadata(src) else {
+    if root_mode.is_some_and(|m| m & 0o022 != 0) {
         return false;
-    };
-    let cd = src.join("chroot.d");
+    }
+    let cd = dir.join("chroot.d");
     match fs::symlink_metadata(&cd) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => alone(&top),
-        Err(_) => false,
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
         Ok(m) if !m.is_dir() => false,
         Ok(m) => {
-            alone(&top)
-                && alone(&m)
+            alone(&m)
                 && fs::read_dir(&cd)
                     .is_ok_and(|rd| rd.flatten().all(|e| e.metadata().is_ok_and(|m| alone(&m))))
         }
