@@ -640,6 +640,12 @@ fn apply(
             _ => unreachable!("a bind has its source opened; a symlink is no mount"),
         }
         .with_context(ctx)?;
+        // A tmpfs made new gets what the plan puts in it (/dev's nodes and
+        // symlinks) before it is attached.
+        if matches!(&op.what, What::Fs { fstype, .. } if fstype == "tmpfs") && inside == op.target {
+            let filled = fill_fresh(mnt.as_fd(), op, todo.iter().map(|t| t.0)).with_context(ctx)?;
+            todo.retain(|t| !filled.iter().any(|f| std::ptr::eq(*f, t.0)));
+        }
         sys::attach(mnt.as_fd(), target.as_fd())
             .with_context(|| format!("attaching at {}", shown.display()))
             .with_context(ctx)?;
@@ -690,6 +696,73 @@ fn apply(
         }
     }
     Ok(trees)
+}
+
+/// Makes, in `mnt` (a tmpfs just made for `fs`, not attached yet: seen by
+/// no one else, empty), the symlinks and device nodes of the plan that go
+/// directly in it, and the directories the plan's filesystems are mounted
+/// on there; returns the operations so done. A node is made where
+/// `make_node` would make one, when the host's is a character device and
+/// the kernel lets us. Inside the sandbox, /dev then comes whole, at once,
+/// for a fraction of the system calls. What is left goes the plan's usual
+/// way (a node the kernel refuses, in a user namespace, is bound in).
+fn fill_fresh<'a>(
+    mnt: BorrowedFd,
+    fs: &Op,
+    rest: impl Iterator<Item = &'a Op>,
+) -> io::Result<Vec<&'a Op>> {
+    use nix::sys::stat::{mknodat, umask, Mode, SFlag};
+    // As `make_node` asks: a filesystem that allows devices, whose root
+    // only root may change (else a node made there could be replaced).
+    let top = nix::sys::stat::fstat(mnt)?;
+    let nodes = top.st_uid == 0
+        && top.st_mode & 0o022 == 0
+        && !nix::sys::statvfs::fstatvfs(mnt)?
+            .flags()
+            .contains(nix::sys::statvfs::FsFlags::ST_NODEV);
+    // Nodes with the host's permission bits as they are, not narrowed by
+    // the umask.
+    let mask = umask(Mode::empty());
+    let mut done = vec![];
+    let fill = || -> nix::Result<()> {
+        for op in rest {
+            let (Some(parent), Some(name)) = (op.target.parent(), op.target.file_name()) else {
+                continue;
+            };
+            if parent != fs.target {
+                continue;
+            }
+            match &op.what {
+                What::Symlink { to } => {
+                    nix::unistd::symlinkat(to.as_path(), mnt, name)?;
+                    done.push(op);
+                }
+                What::Node { src } if nodes => {
+                    let Ok(host) = nix::sys::stat::stat(src.as_path()) else {
+                        continue;
+                    };
+                    if host.st_mode & libc::S_IFMT != libc::S_IFCHR {
+                        continue;
+                    }
+                    let perm = Mode::from_bits_truncate(host.st_mode & 0o777);
+                    match mknodat(mnt, name, SFlag::S_IFCHR, perm, host.st_rdev) {
+                        Ok(()) => done.push(op),
+                        Err(nix::errno::Errno::EPERM) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                What::Fs { .. } => {
+                    nix::sys::stat::mkdirat(mnt, name, Mode::from_bits_truncate(0o755))?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    };
+    let filled = fill();
+    umask(mask);
+    filled?;
+    Ok(done)
 }
 
 /// An earlier `on`'s self-bind on top at DIR, recorded as not finished

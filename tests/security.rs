@@ -883,17 +883,28 @@ fn device_nodes_missing_or_replaced_are_partly_on_and_made_again() {
     let mut t = Tally::new("device nodes missing or replaced");
     let (root, r) = root_with_nobody(&ns);
     let nodes_ok = "for n in null zero full random urandom tty; do test -c /dev/$n || exit 1; done";
-    // Seven mounts without resolv.conf; the nodes come after the last one
-    // in /dev's own order (`/dev/shm` before `/dev/tty`, `urandom`, `zero`).
+    // Seven mounts without resolv.conf; /dev's nodes and symlinks are made
+    // in its tmpfs before it is attached: an `on` killed after its last
+    // mount, or after /dev's, left none missing.
     conf(&root, "[bind]\ntgt:/etc/resolv.conf ignore:yes\n");
-    t.faults += 1;
-    let o = ns.on_killed_after(&root, 7);
-    assert_eq!(
-        o.status.code(),
-        None,
-        "on was not killed after its last mount"
-    );
-    assert_eq!(ns.state(&root), "partly on");
+    for after in [1, 7] {
+        t.faults += 1;
+        let o = ns.on_killed_after(&root, after);
+        assert_eq!(
+            o.status.code(),
+            None,
+            "on was not killed after mount {after}"
+        );
+        let state = if after == 7 { "on" } else { "partly on" };
+        assert_eq!(ns.state(&root), state, "killed after mount {after}");
+        // Looked at from the namespace, whose mounts these are.
+        let there = format!(
+            "cd {r}/dev && for n in null zero full random urandom tty; do test -c $n || exit 1; done \
+             && for n in fd stdin stdout stderr ptmx core; do test -L $n || exit 1; done"
+        );
+        ok(&ns.sh(&there));
+        ok(&ns.run(&["off", "-d", &r]));
+    }
     ok(&ns.run(&["run", "-d", &r, nodes_ok]));
     assert_eq!(ns.state(&root), "on");
     // Put back, or bound over.
