@@ -650,7 +650,7 @@ fn apply(
             .with_context(|| format!("attaching at {}", shown.display()))
             .with_context(ctx)?;
         report.mounted.push(op.describe());
-        let (new_id, _) = sys::mount_of(mnt.as_fd())?;
+        let (new_id, new_dev) = sys::mount_and_dev(mnt.as_fd())?;
         undo.push(new_id);
         // A filesystem just made is empty unless the kernel handed back one
         // that a mount outside DIR already shows (sysfs, proc): decided on
@@ -661,7 +661,7 @@ fn apply(
         if let What::Fs { fstype, .. } = &op.what {
             let new_kind = matches!(fstype.as_str(), "tmpfs" | "devpts");
             let table = if new_kind { None } else { mounts.as_deref() };
-            if made_empty(mnt.as_fd(), fstype, &sys::dev_of(mnt.as_fd())?, table, dir) {
+            if made_empty(mnt.as_fd(), fstype, &new_dev, table, dir) {
                 creatable.push(new_id);
                 made_fresh.push(new_id);
             }

@@ -276,12 +276,6 @@ pub fn mount_and_dev(fd: BorrowedFd) -> io::Result<(u64, String)> {
     ))
 }
 
-/// The device of the filesystem `fd` is on, as the mount table writes it
-/// (`major:minor`).
-pub fn dev_of(fd: BorrowedFd) -> io::Result<String> {
-    Ok(mount_and_dev(fd)?.1)
-}
-
 /// What `/proc/PID/root` of `pid` leads to (the magic link followed), in
 /// one `statx` relative to `proc` (an open `/proc`), with the name written
 /// on the stack: its mount id, device and inode. `off` asks it of every
