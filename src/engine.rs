@@ -643,7 +643,8 @@ fn apply(
         // A tmpfs made new gets what the plan puts in it (/dev's nodes and
         // symlinks) before it is attached.
         if matches!(&op.what, What::Fs { fstype, .. } if fstype == "tmpfs") && inside == op.target {
-            let filled = fill_fresh(mnt.as_fd(), op, todo.iter().map(|t| t.0)).with_context(ctx)?;
+            let filled =
+                fill_fresh(mnt.as_fd(), &op.target, todo.iter().map(|t| t.0)).with_context(ctx)?;
             todo.retain(|t| !filled.iter().any(|f| std::ptr::eq(*f, t.0)));
         }
         sys::attach(mnt.as_fd(), target.as_fd())
@@ -698,63 +699,59 @@ fn apply(
     Ok(trees)
 }
 
-/// Makes, in `mnt` (a tmpfs just made for `fs`, not attached yet: seen by
-/// no one else, empty), the symlinks and device nodes of the plan that go
-/// directly in it, and the directories the plan's filesystems are mounted
-/// on there; returns the operations so done. A node is made where
-/// `make_node` would make one, when the host's is a character device and
-/// the kernel lets us. Inside the sandbox, /dev then comes whole, at once,
-/// for a fraction of the system calls. What is left goes the plan's usual
-/// way (a node the kernel refuses, in a user namespace, is bound in).
+/// Makes, in `mnt` (a tmpfs just made for the target `at`, not attached
+/// yet: seen by no one else, empty), the symlinks and device nodes of the
+/// plan that go directly in it, and the directories the plan's
+/// filesystems are mounted on there; returns the operations so done. A
+/// node is made where `make_node` would make one, when the host's is a
+/// character device and the kernel lets us. Inside the sandbox, /dev then
+/// comes whole, at once, for a fraction of the system calls. What is left
+/// goes the plan's usual way (a node the kernel refuses, in a user
+/// namespace, is bound in).
 fn fill_fresh<'a>(
     mnt: BorrowedFd,
-    fs: &Op,
+    at: &Path,
     rest: impl Iterator<Item = &'a Op>,
 ) -> io::Result<Vec<&'a Op>> {
-    use nix::sys::stat::{mknodat, umask, Mode, SFlag};
-    // As `make_node` asks: a filesystem that allows devices, whose root
-    // only root may change (else a node made there could be replaced).
-    let top = nix::sys::stat::fstat(mnt)?;
-    let nodes = top.st_uid == 0
-        && top.st_mode & 0o022 == 0
-        && !nix::sys::statvfs::fstatvfs(mnt)?
-            .flags()
-            .contains(nix::sys::statvfs::FsFlags::ST_NODEV);
-    // Nodes with the host's permission bits as they are, not narrowed by
-    // the umask.
+    use nix::sys::stat::{umask, Mode};
+    let nodes = may_hold_nodes(mnt)?;
+    // Nodes with the host's permission bits as they are.
     let mask = umask(Mode::empty());
     let mut done = vec![];
-    let fill = || -> nix::Result<()> {
+    let fill = || -> io::Result<()> {
         for op in rest {
             let (Some(parent), Some(name)) = (op.target.parent(), op.target.file_name()) else {
                 continue;
             };
-            if parent != fs.target {
+            if parent != at {
                 continue;
             }
-            match &op.what {
+            let made = match &op.what {
                 What::Symlink { to } => {
-                    nix::unistd::symlinkat(to.as_path(), mnt, name)?;
-                    done.push(op);
+                    nix::unistd::symlinkat(to.as_path(), mnt, name).map(|()| true)
                 }
-                What::Node { src } if nodes => {
-                    let Ok(host) = nix::sys::stat::stat(src.as_path()) else {
-                        continue;
-                    };
-                    if host.st_mode & libc::S_IFMT != libc::S_IFCHR {
-                        continue;
-                    }
-                    let perm = Mode::from_bits_truncate(host.st_mode & 0o777);
-                    match mknodat(mnt, name, SFlag::S_IFCHR, perm, host.st_rdev) {
-                        Ok(()) => done.push(op),
-                        Err(nix::errno::Errno::EPERM) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+                What::Node { src } if nodes => match host_node(src) {
+                    Some(host) => match mknod_like(mnt, name, &host) {
+                        Err(nix::errno::Errno::EPERM) => Ok(false),
+                        r => r.map(|()| true),
+                    },
+                    None => Ok(false),
+                },
                 What::Fs { .. } => {
-                    nix::sys::stat::mkdirat(mnt, name, Mode::from_bits_truncate(0o755))?;
+                    nix::sys::stat::mkdirat(mnt, name, Mode::from_bits_truncate(0o755))
+                        .map(|()| false)
                 }
-                _ => {}
+                _ => Ok(false),
+            };
+            match made {
+                Ok(true) => done.push(op),
+                Ok(false) => {}
+                Err(e) => {
+                    return Err(io::Error::new(
+                        io::Error::from(e).kind(),
+                        format!("{} ({}): {e}", op.describe(), op.origin_note()),
+                    ))
+                }
             }
         }
         Ok(())
@@ -1332,13 +1329,9 @@ fn make_node(
     src: &Path,
     fresh: &[u64],
 ) -> io::Result<NodeDone> {
-    use nix::sys::stat::{mknodat, umask, Mode, SFlag};
-    let Ok(host) = nix::sys::stat::stat(src) else {
+    let Some(host) = host_node(src) else {
         return Ok(NodeDone::Bind); // the bind says why
     };
-    if host.st_mode & libc::S_IFMT != libc::S_IFCHR {
-        return Ok(NodeDone::Bind);
-    }
     let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
         return Ok(NodeDone::Bind);
     };
@@ -1358,24 +1351,12 @@ fn make_node(
         return Ok(done);
     }
     let (id, _) = sys::mount_of(dirfd.as_fd())?;
-    if !fresh.contains(&id) {
+    if !fresh.contains(&id) || !may_hold_nodes(dirfd.as_fd())? {
         return Ok(NodeDone::Bind);
     }
-    let dir = nix::sys::stat::fstat(dirfd.as_fd())?;
-    // Sticky is not enough: another user could put a symlink at a name
-    // still missing (after a kill, or racing this call).
-    let guarded = dir.st_uid == 0 && dir.st_mode & 0o022 == 0;
-    let nodev = nix::sys::statvfs::fstatvfs(&dirfd)?
-        .flags()
-        .contains(nix::sys::statvfs::FsFlags::ST_NODEV);
-    if nodev || !guarded {
-        return Ok(NodeDone::Bind);
-    }
-    // The host's permission bits as they are, not narrowed by the umask.
-    let perm = Mode::from_bits_truncate(host.st_mode & 0o777);
-    let mask = umask(Mode::empty());
-    let done = mknodat(dirfd.as_fd(), name, SFlag::S_IFCHR, perm, host.st_rdev);
-    umask(mask);
+    let mask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let done = mknod_like(dirfd.as_fd(), name, &host);
+    nix::sys::stat::umask(mask);
     match done {
         Ok(()) => Ok(NodeDone::There),
         // Made by someone else in between: what is there is judged.
@@ -1385,6 +1366,37 @@ fn make_node(
         Err(nix::errno::Errno::EPERM) => Ok(NodeDone::Bind),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The host's device node `src`, when it is a character device.
+fn host_node(src: &Path) -> Option<nix::sys::stat::FileStat> {
+    nix::sys::stat::stat(src)
+        .ok()
+        .filter(|host| host.st_mode & libc::S_IFMT == libc::S_IFCHR)
+}
+
+/// Whether device nodes may be made in the directory `d`: its filesystem
+/// allows devices, and only root may change it (sticky is not enough:
+/// another user could put a symlink at a name still missing, after a
+/// kill, or racing the making).
+fn may_hold_nodes(d: BorrowedFd) -> io::Result<bool> {
+    let st = nix::sys::stat::fstat(d)?;
+    let nodev = nix::sys::statvfs::fstatvfs(d)?
+        .flags()
+        .contains(nix::sys::statvfs::FsFlags::ST_NODEV);
+    Ok(st.st_uid == 0 && st.st_mode & 0o022 == 0 && !nodev)
+}
+
+/// A node `name` in `d` like the host's `host`: its number and permission
+/// bits, as they are only under an empty umask (the caller's to set).
+fn mknod_like(
+    d: BorrowedFd,
+    name: &std::ffi::OsStr,
+    host: &nix::sys::stat::FileStat,
+) -> nix::Result<()> {
+    use nix::sys::stat::{Mode, SFlag};
+    let perm = Mode::from_bits_truncate(host.st_mode & 0o777);
+    nix::sys::stat::mknodat(d, name, SFlag::S_IFCHR, perm, host.st_rdev)
 }
 
 /// Whether the device node of `op` (a [`What::Node`]) is in place in the
