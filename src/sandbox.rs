@@ -103,16 +103,21 @@ pub fn control_refusal(dir: &Path) -> Option<String> {
         return said(&dir.join("chroot.d"), why);
     }
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let mut listing = nix::dir::Dir::openat(root.as_fd(), "chroot.d", flags, Mode::empty()).ok()?;
-    let fd = listing.as_fd().try_clone_to_owned().ok()?;
+    // Found a directory a moment ago: one that cannot be listed now is
+    // refused, never taken for empty.
+    let mut listing = match nix::dir::Dir::openat(root.as_fd(), "chroot.d", flags, Mode::empty()) {
+        Ok(l) => l,
+        Err(e) => return said(&dir.join("chroot.d"), format!("cannot be listed ({e})")),
+    };
     let names: Vec<std::ffi::CString> = listing
         .iter()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_owned())
         .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
         .collect();
+    let fd = listing.as_fd();
     names.iter().find_map(|n| {
-        let st = fstatat(fd.as_fd(), n.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+        let st = fstatat(fd, n.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
         let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n.as_bytes());
         if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
             return path_refusal(root.as_fd(), dir, &cd.join(name));
