@@ -14,6 +14,7 @@ use std::time::Instant;
 use super::{finish, host_arch, io_err, prepare_dir, record, CreateError, Created, Log, Options};
 use crate::archive::{self, trust, PackOptions, Quiet, UnpackOptions};
 use crate::create::run::Signals;
+use crate::create::setup::Root;
 use crate::create::ui::Ui;
 use crate::show;
 
@@ -48,6 +49,9 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
     }
     let chroot_d = dir.join("chroot.d");
     fs::create_dir(&chroot_d).map_err(io_err(&chroot_d))?;
+    let placeholder = fs::symlink_metadata(&chroot_d)
+        .map(|m| (m.dev(), m.ino()))
+        .map_err(io_err(&chroot_d))?;
     let log_path = chroot_d.join("create.log");
     // There from the start, so an interrupted clone is known as a failed
     // create (and cleaned by the next one).
@@ -61,6 +65,9 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
     let unpack = UnpackOptions {
         require_empty: false,
         private_root: true,
+        // The source's `chroot.d` may be a symlink: it takes the place of
+        // ours, log and all (a new log is started below).
+        placeholder: Some(placeholder),
         ..UnpackOptions::default()
     };
     ui.say(&format!("create: copying {}", show::path(src)));
@@ -76,6 +83,16 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
             .1
     } else {
         archive::unpack_file(src, &dir, &unpack, &mut Quiet).map_err(clone)?
+    };
+    // Where `on` and `run` will find `chroot.d` (the source's may be a
+    // symlink, followed inside DIR). A copy where it leads to no directory
+    // can hold no record of its making: not kept.
+    let cd = match Root::open(&dir).and_then(|r| r.chroot_d()) {
+        Ok(cd) => cd,
+        Err(e) => {
+            let _ = crate::remove::empty_tree(&dir);
+            return Err(e.into());
+        }
     };
     // What another user could have written acts on the host only once
     // accepted: an archive, or a tree whose root or chroot.d was not
@@ -96,14 +113,13 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
         ));
     }
     ui.finish();
-    // An archive's own create.log (if any) replaced ours: start it again.
+    // An archive's own create.log (if any) replaced ours: start it again,
+    // in the `chroot.d` that `on` and `run` will find (a symlink of the
+    // source's followed inside DIR).
     drop(first_log);
-    match fs::remove_file(&log_path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err(&log_path)(e)),
-    }
-    let mut log = Log::create(&log_path)?;
+    let log_path = cd.path_of(Path::new("create.log"));
+    cd.remove_file(Path::new("create.log"))?;
+    let mut log = Log::create_in(&cd, "create.log")?;
     log.note(&format!(
         "create (chroot-tool {}): a copy of {}",
         env!("CARGO_PKG_VERSION"),

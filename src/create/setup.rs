@@ -200,6 +200,74 @@ impl Root {
         fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
     }
 
+    /// The sandbox's `chroot.d` as `on` and `run` find it: resolved inside
+    /// the root (a symlink of the rootfs followed as if the root were `/`),
+    /// made when there is nothing at all; a root of its own for what is
+    /// written in it (the record, the log, the template of `tool.conf`).
+    /// A symlink that leads nowhere, or to what is not a directory, is an
+    /// error.
+    pub fn chroot_d(&self) -> Result<Root, SetupError> {
+        let rel = Path::new("chroot.d");
+        let nowhere = |e: io::Error| {
+            SetupError {
+            path: self.path.join(rel),
+            source: io::Error::new(
+                e.kind(),
+                format!("{e} (where it leads inside the root; a sandbox's chroot.d must lead to a directory)"),
+            ),
+        }
+        };
+        let fd = match crate::sys::resolve_in_root(self.fd.as_fd(), rel) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !self.exists(rel) => {
+                self.dir(rel, true)?
+            }
+            r => r.map_err(nowhere)?,
+        };
+        let st = nix::sys::stat::fstat(&fd).map_err(|e| self.err(rel, e))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            return Err(nowhere(Errno::ENOTDIR.into()));
+        }
+        let path = match crate::sys::resolve::in_root_path(self.fd.as_fd(), fd.as_fd()) {
+            Ok(p) => self.path.join(p.strip_prefix("/").unwrap_or(&p)),
+            Err(_) => self.path.join(rel),
+        };
+        Ok(Root { fd, path })
+    }
+
+    /// The host path of `rel` (for messages).
+    pub fn path_of(&self, rel: &Path) -> PathBuf {
+        self.path.join(rel)
+    }
+
+    /// Creates the file `rel` (which must not exist), never through a
+    /// symlink; its directory is made when missing.
+    pub fn create_new(&self, rel: &Path, mode: u32) -> Result<File, SetupError> {
+        let (parent, name) = self.split(rel)?;
+        let dir = self.dir(parent, true)?;
+        let fd = openat(
+            &dir,
+            name,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(mode),
+        )
+        .map_err(|e| self.err(rel, e))?;
+        Ok(File::from(fd))
+    }
+
+    /// Removes the file or symlink `rel`, if there is one.
+    pub fn remove_file(&self, rel: &Path) -> Result<(), SetupError> {
+        let (parent, name) = self.split(rel)?;
+        let dir = match self.dir(parent, false) {
+            Ok(d) => d,
+            Err(e) if e.source.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(self.err(rel, e)),
+        }
+    }
+
     /// Reads a small file `rel` of the new rootfs (a regular file of at
     /// most 64 KiB) through the one door for a sandbox's files: resolved
     /// inside the root, and nothing but a regular file is ever opened (a

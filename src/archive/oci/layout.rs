@@ -150,13 +150,26 @@ impl Staging {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let dir = parent.join(format!(
-            ".{}.partial-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        std::fs::create_dir(&dir).with_context(|| format!("creating {}", show::path(&dir)))?;
-        Ok(Staging { dir, done: false })
+        // A name no other export (in this pid namespace or another, or
+        // one killed before it could clean up) can hold: a random part,
+        // and a directory that must be new.
+        let mut tries = 0;
+        loop {
+            let dir = parent.join(format!(
+                ".{}{}{}-{:016x}",
+                name.to_string_lossy(),
+                crate::archive::PARTIAL,
+                std::process::id(),
+                crate::sys::random_u64().context("a random name")?
+            ));
+            match std::fs::create_dir(&dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
+                r => {
+                    r.with_context(|| format!("creating {}", show::path(&dir)))?;
+                    return Ok(Staging { dir, done: false });
+                }
+            }
+        }
     }
 
     /// Puts the finished directory at `out`.
