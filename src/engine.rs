@@ -1054,6 +1054,19 @@ fn submounts_below(
 /// self-binds are (before it is attached), then DIR's own chroot.d bound
 /// over its `/chroot.d` (see `overlay`).
 fn mount_overlay(dir: &Path, rec: &crate::overlay::Record, undo: &mut Vec<u64>) -> Result<()> {
+    // BASE's lock, held until the overlay is attached: this `on` asks
+    // whether BASE is on, an `on` of BASE asks (under that lock) whether
+    // an overlay over it is on; the two come one after the other, never
+    // both between the other's question and its mount. (Always in this
+    // order, overlay then BASE, and BASE's `on` takes no other lock.)
+    // A BASE that is gone is refused below, by `open_base`, which says why.
+    let _base = match std::fs::symlink_metadata(&rec.base) {
+        Ok(_) => Some(
+            crate::lock::exclusive(&rec.base)
+                .with_context(|| format!("locking the overlay's BASE {}", show::path(&rec.base)))?,
+        ),
+        Err(_) => None,
+    };
     let view = crate::overlay::view(dir, rec)?;
     let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
     let id = sys::mount_of(view.merged.as_fd())?.0;

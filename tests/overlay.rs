@@ -109,12 +109,16 @@ fn overlay_writes_go_to_the_upper_layer_and_off_leaves_dir_as_it_was() {
     );
     assert!(ns.mounts_under(&b).is_empty());
     // One lock, named by DIR's own directory, whether the view covered it
-    // (run, off) or not (create, on).
+    // (run, off) or not (create, on); and BASE's, which `on` held while it
+    // looked at BASE and mounted the view.
     let own = fs::metadata(&dir).unwrap();
-    assert_eq!(
-        names(&ns.run_dir.join("lock")),
-        [format!("{}-{}", own.dev(), own.ino())]
-    );
+    let base_md = fs::metadata(&b).unwrap();
+    let mut locks = vec![
+        format!("{}-{}", own.dev(), own.ino()),
+        format!("{}-{}", base_md.dev(), base_md.ino()),
+    ];
+    locks.sort();
+    assert_eq!(names(&ns.run_dir.join("lock")), locks);
     // DIR shows its own entries again; the writes are in the upper layer,
     // the deleted base file a whiteout there, chroot.d the sandbox's own.
     assert_eq!(names(&dir), names_of(&off_view));
@@ -914,4 +918,43 @@ fn on_does_not_read_the_list_of_sandboxes() {
     let opened = format!("\"{}\"", list.display());
     assert!(!log.contains(&opened), "the list was read:\n{log}");
     ok(&ns.run(&["off", "-d", d(&ov)]));
+}
+
+/// `on` of BASE while an `on` of an overlay over it is between its look at
+/// BASE and its mount (held at the overlay's `fsopen` by `strace`): the
+/// second waits for the first, sees the overlay on and refuses; never are
+/// both on.
+#[test]
+fn on_of_a_base_racing_on_of_its_overlay_leaves_one_on() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let ov = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &ov);
+    let on = ns.held_at("fsopen", &["on", "-d", d(&ov)]);
+    // fsopen is system call 430; the overlay is the first mount of `on`.
+    common::held_in(&on, 430, "on of the overlay held at its fsopen");
+    let base_on = ns.run(&["on", "-d", d(&b)]);
+    ok(&finish_within(on, DEADLINE));
+    assert_eq!(code(&base_on), 1, "{}", stderr(&base_on));
+    assert!(
+        stderr(&base_on).contains("base of overlay sandboxes that are on"),
+        "{}",
+        stderr(&base_on)
+    );
+    assert_eq!(ns.mounts_under(&b), Vec::<String>::new());
+    assert_eq!(ns.state(&ov), "on");
+    ok(&ns.run(&["off", "-d", d(&ov)]));
+
+    // The other way: `on` of BASE held at its self-bind's `open_tree`
+    // (after its look for overlays on), `on` of the overlay meanwhile.
+    let on = ns.held_at("open_tree", &["on", "-d", d(&b)]);
+    // open_tree is system call 428.
+    common::held_in(&on, 428, "on of the base held at its open_tree");
+    let ov_on = ns.run(&["on", "-d", d(&ov)]);
+    ok(&finish_within(on, DEADLINE));
+    assert_eq!(code(&ov_on), 1, "{}", stderr(&ov_on));
+    assert!(stderr(&ov_on).contains("it is on"), "{}", stderr(&ov_on));
+    assert_eq!(ns.mounts_under(&ov), Vec::<String>::new());
+    assert_eq!(ns.state(&b), "on");
+    ok(&ns.run(&["off", "-d", d(&b)]));
 }

@@ -4518,27 +4518,6 @@ fn an_on_killed_with_its_copy_of_dir_on_top_is_no_cover() {
     t.finish(0, 1);
 }
 
-/// Waits until the tool that `strace` (`traced`) runs is held in the
-/// system call numbered `nr` (x86-64), where an injected delay holds it.
-fn held_in(traced: &Child, nr: u32, what: &str) {
-    let id = traced.id();
-    let tool = || {
-        fs::read_to_string(format!("/proc/{id}/task/{id}/children"))
-            .ok()
-            .and_then(|c| c.split_whitespace().next().map(str::to_string))
-    };
-    let call = || tool().and_then(|p| fs::read_to_string(format!("/proc/{p}/syscall")).ok());
-    // The same call, arguments and all, a fifth of a second apart: held,
-    // not passing through another call of that number.
-    common::wait_until(what, || {
-        let Some(now) = call().filter(|c| c.starts_with(&format!("{nr} "))) else {
-            return false;
-        };
-        std::thread::sleep(Duration::from_millis(200));
-        call().is_some_and(|again| again == now)
-    });
-}
-
 /// The indices (from 1) of the `openat` calls of exactly `dir` among
 /// those of the first process in an `strace -f -e trace=openat` log.
 fn openats_of(log: &str, dir: &str) -> Vec<usize> {
@@ -4590,7 +4569,7 @@ fn a_root_mounted_over_dir_while_run_starts_is_not_entered() {
         let inject = format!("inject=openat:delay_enter=1500000:when={n}");
         let run = traced(&["-e", &inject]);
         // openat is system call 257.
-        held_in(&run, 257, "run held in an openat of DIR");
+        common::held_in(&run, 257, "run held in an openat of DIR");
         assert!(ns
             .sh(&format!("mount --bind {} {r}", d(&other)))
             .status
@@ -4650,19 +4629,9 @@ fn a_device_number_freed_since_on_read_the_table_is_no_host_filesystem() {
         .status
         .success());
     t.faults += 1;
-    let on = ns
-        .cmd("strace")
-        .args(["-f", "-o", "/dev/null", "-e", "trace=fsopen"])
-        .args(["-e", "inject=fsopen:delay_enter=1500000:when=1"])
-        .arg(common::BIN)
-        .args(["on", "-d", &r])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("strace is needed");
+    let on = ns.held_at("fsopen", &["on", "-d", &r]);
     // fsopen is system call 430.
-    held_in(&on, 430, "on held at its first fsopen");
+    common::held_in(&on, 430, "on held at its first fsopen");
     let gone = (0..20)
         .map(|i| format!("umount {o}/{i}"))
         .collect::<Vec<_>>()

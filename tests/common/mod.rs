@@ -128,6 +128,21 @@ impl Ns {
         output_within(&mut c, DEADLINE)
     }
 
+    /// chroot-tool `args` under `strace`, the first `call` it makes held
+    /// back 1.5 s (wait for that moment with [`held_in`]).
+    pub fn held_at(&self, call: &str, args: &[&str]) -> Child {
+        self.cmd("strace")
+            .args(["-f", "-o", "/dev/null", "-e", &format!("trace={call}")])
+            .args(["-e", &format!("inject={call}:delay_enter=1500000:when=1")])
+            .arg(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("strace is needed")
+    }
+
     /// Runs a shell line on the host side of this namespace.
     pub fn sh(&self, line: &str) -> Output {
         output_within(
@@ -449,6 +464,27 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < end, "still waiting after 30 s: {what}");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Waits until the tool that `strace` (`traced`) runs is held in the
+/// system call numbered `nr` (x86-64), where an injected delay holds it.
+pub fn held_in(traced: &Child, nr: u32, what: &str) {
+    let id = traced.id();
+    let tool = || {
+        fs::read_to_string(format!("/proc/{id}/task/{id}/children"))
+            .ok()
+            .and_then(|c| c.split_whitespace().next().map(str::to_string))
+    };
+    let call = || tool().and_then(|p| fs::read_to_string(format!("/proc/{p}/syscall")).ok());
+    // The same call, arguments and all, a fifth of a second apart: held,
+    // not passing through another call of that number.
+    wait_until(what, || {
+        let Some(now) = call().filter(|c| c.starts_with(&format!("{nr} "))) else {
+            return false;
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        call().is_some_and(|again| again == now)
+    });
 }
 
 /// Waits for `child` for at most `limit`; on a hang, kills it (by its pid:
