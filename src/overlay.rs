@@ -533,12 +533,25 @@ pub fn users_on(base: &Path) -> Vec<PathBuf> {
     let candidates = if is_indexed() {
         indexed_over(key)
     } else {
-        index_all()
+        index_all().into_iter().map(|d| (d, None)).collect()
     };
-    candidates
-        .into_iter()
-        .filter(|d| d != base && is_over(d, key) && is_on(d))
-        .collect()
+    let mut on = vec![];
+    for (d, own) in candidates {
+        if d == base {
+            continue;
+        }
+        if is_over(&d, key) && is_on(&d) {
+            on.push(d);
+        } else if let Some(at) = own.and_then(crate::owned::view_of) {
+            // Its path no longer leads to it (DIR or a directory above it
+            // moved, or something covers it): its view, found by
+            // identity, is still mounted over BASE.
+            on.push(at);
+        }
+    }
+    on.sort();
+    on.dedup();
+    on
 }
 
 /// Whether the overlay sandbox at `dir` is on: in this mount namespace, or
@@ -565,32 +578,49 @@ fn over_dir(key: (u64, u64)) -> PathBuf {
     bases_dir().join(format!("{}-{}", key.0, key.1))
 }
 
-/// Notes that the overlay sandbox at `dir` (canonical) is turned on over
-/// `rec`'s base: a link to DIR under `RUN/bases/DEV-INO/`, made before the
-/// overlay is mounted and left there (a stale link is only a candidate that
-/// [`users_on`] rules out).
+/// Notes that the overlay sandbox at `dir` (canonical, its own directory
+/// not covered yet) is turned on over `rec`'s base: a link to DIR under
+/// `RUN/bases/DEV-INO/`, named `o-DEV-INO` by DIR's own device and inode
+/// (which find its view by its record if DIR moves: [`users_on`]), made
+/// before the overlay is mounted and left there (a stale link is only a
+/// candidate that [`users_on`] rules out).
 pub fn note_on(dir: &Path, rec: &Record) -> io::Result<()> {
+    let own = std::fs::metadata(dir)?;
     let at = over_dir((rec.dev, rec.ino));
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&at)?;
-    match std::os::unix::fs::symlink(dir, at.join(crate::registry::entry_name(dir))) {
+    let name = format!("o-{}-{}", own.dev(), own.ino());
+    // A link of an earlier `on` under the same name may name DIR's old path.
+    let _ = std::fs::remove_file(at.join(&name));
+    match std::os::unix::fs::symlink(dir, at.join(&name)) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
         _ => Ok(()),
     }
 }
 
 /// The overlay sandboxes the index names over the base `key` (their links
-/// read, never followed).
-fn indexed_over(key: (u64, u64)) -> Vec<PathBuf> {
+/// read, never followed), each with its own directory's device and inode
+/// when the link's name gives them (an earlier version's does not).
+fn indexed_over(key: (u64, u64)) -> Vec<(PathBuf, Option<(u64, u64)>)> {
     let Ok(rd) = std::fs::read_dir(over_dir(key)) else {
         return vec![];
     };
     rd.flatten()
-        .filter_map(|e| std::fs::read_link(e.path()).ok())
-        .filter(|d| d.is_absolute())
+        .filter_map(|e| {
+            let d = std::fs::read_link(e.path())
+                .ok()
+                .filter(|d| d.is_absolute())?;
+            Some((d, own_of_link(e.file_name().to_str()?)))
+        })
         .collect()
+}
+
+/// DIR's own device and inode from the name of its link, `o-DEV-INO`.
+fn own_of_link(name: &str) -> Option<(u64, u64)> {
+    let (dev, ino) = name.strip_prefix("o-")?.split_once('-')?;
+    Some((dev.parse().ok()?, ino.parse().ok()?))
 }
 
 /// Reads the list once, links every overlay sandbox of it that is on, then

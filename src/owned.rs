@@ -329,6 +329,26 @@ pub fn covered(dir: &Path) -> Option<(u64, u64)> {
     ((st.st_dev, st.st_ino) == (r.dev, r.ino)).then_some(r.covered?)
 }
 
+/// Where the merged view of the overlay sandbox whose own directory is
+/// `own` (device, inode) is mounted now in this mount namespace, if it
+/// is: by its record and its 64-bit mount id, wherever DIR was moved or
+/// renamed since, and whatever covers it. Nothing for a record without a
+/// 64-bit id (before Linux 6.8).
+pub fn view_of(own: (u64, u64)) -> Option<PathBuf> {
+    let prefix = format!("{}-", mntns());
+    std::fs::read_dir(records()).ok()?.flatten().find_map(|e| {
+        if !e.file_name().to_str()?.starts_with(&prefix) {
+            return None;
+        }
+        let r = Record::read(&e.path())?;
+        if r.covered != Some(own) || r.unique == 0 {
+            return None;
+        }
+        let m = sys::mounts::stat(r.unique).ok()?;
+        (m.fstype == "overlay").then(|| PathBuf::from(m.point))
+    })
+}
+
 /// Drops the record of the mount `id` (it was unmounted, or never attached).
 pub fn forget(id: u64) {
     let _ = std::fs::remove_file(file(id));

@@ -55,6 +55,21 @@ fn base(ns: &Ns, name: &str) -> PathBuf {
     b
 }
 
+/// `on` of BASE, refused because an overlay over it is on, with nothing
+/// mounted; what it said.
+#[track_caller]
+fn base_on_refused(ns: &Ns, b: &Path) -> String {
+    let o = ns.run(&["on", "-d", d(b)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("base of overlay sandboxes that are on"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(ns.mounts_under(b), Vec::<String>::new());
+    stderr(&o)
+}
+
 fn create_overlay(ns: &Ns, base: &Path, dir: &Path) -> String {
     ok(&ns.run(&["create", "-q", "--overlay", d(base), "-d", d(dir)]))
 }
@@ -856,14 +871,7 @@ fn an_overlay_on_without_an_index_still_guards_its_base() {
     assert!(bases.is_dir(), "on of an overlay indexes it");
     fs::remove_dir_all(&bases).unwrap();
     for _ in 0..2 {
-        let o = ns.run(&["on", "-d", d(&b)]);
-        assert_eq!(code(&o), 1, "{}", stderr(&o));
-        assert!(
-            stderr(&o).contains("base of overlay sandboxes that are on"),
-            "{}",
-            stderr(&o)
-        );
-        assert_eq!(ns.mounts_under(&b), Vec::<String>::new());
+        base_on_refused(&ns, &b);
         assert!(bases.join("indexed").exists());
     }
     // A stale link (the overlay off, or its link pointing elsewhere) is
@@ -956,5 +964,36 @@ fn on_of_a_base_racing_on_of_its_overlay_leaves_one_on() {
     assert!(stderr(&ov_on).contains("it is on"), "{}", stderr(&ov_on));
     assert_eq!(ns.mounts_under(&ov), Vec::<String>::new());
     assert_eq!(ns.state(&b), "on");
+    ok(&ns.run(&["off", "-d", d(&b)]));
+}
+
+/// An overlay sandbox that is on still guards its BASE when its path no
+/// longer leads to it: a directory above it renamed, or something mounted
+/// over it. `on` of BASE finds its view by identity and names where it is
+/// now.
+#[test]
+fn an_overlay_moved_or_covered_while_on_still_guards_its_base() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let parent = ns.tmp.path().join("p");
+    fs::create_dir(&parent).unwrap();
+    let ov = parent.join("ov");
+    create_overlay(&ns, &b, &ov);
+    ok(&ns.run(&["on", "-d", d(&ov)]));
+
+    let moved = ns.tmp.path().join("q");
+    fs::rename(&parent, &moved).unwrap();
+    let said = base_on_refused(&ns, &b);
+    assert!(said.contains(d(&moved.join("ov"))), "{said}");
+    fs::rename(&moved, &parent).unwrap();
+
+    assert!(ns
+        .sh(&format!("mount -t tmpfs cover {}", d(&ov)))
+        .status
+        .success());
+    base_on_refused(&ns, &b);
+    assert!(ns.sh(&format!("umount {}", d(&ov))).status.success());
+    ok(&ns.run(&["off", "-d", d(&ov)]));
+    ok(&ns.run(&["on", "-d", d(&b)]));
     ok(&ns.run(&["off", "-d", d(&b)]));
 }
