@@ -305,6 +305,28 @@ pub fn self_binds(dir: &Path, mounts: &[Mount]) -> Vec<u64> {
         .collect()
 }
 
+/// A failed `on` that could not unmount again all it had mounted.
+#[derive(Debug)]
+pub struct NotUnwound {
+    /// Why `on` failed.
+    pub cause: String,
+    /// What is still mounted (each with its error).
+    pub left: Vec<String>,
+}
+
+impl std::fmt::Display for NotUnwound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}; and these could not be unmounted again: {}; run `chroot-tool off`",
+            self.cause,
+            self.left.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for NotUnwound {}
+
 /// Mounts the plan in `dir`. Idempotent: what is already mounted as planned
 /// is left alone. `on_now`: whether it is on ([`is_on_now`]), when the
 /// caller has just found out.
@@ -318,10 +340,11 @@ pub fn turn_on(dir: &Path, plan: &[Op], on_now: Option<bool>) -> Result<OnReport
             if left.is_empty() {
                 return Err(anyhow!("{e:#}; nothing was mounted"));
             }
-            return Err(anyhow!(
-                "{e:#}; and these could not be unmounted again: {}; run `chroot-tool off`",
-                left.join(", ")
-            ));
+            return Err(NotUnwound {
+                cause: format!("{e:#}"),
+                left,
+            }
+            .into());
         }
     };
     report.made = (!trees).then_some(undo.len());

@@ -832,7 +832,14 @@ fn holder_setup(
     if spec.ns.net {
         sys::ns::loopback_up().context("bringing loopback up")?;
     }
-    let report = sb.turn_on(plan, None)?;
+    let report = sb.turn_on(plan, None).map_err(|e| {
+        // What could not be unmounted again lies in this namespace, which
+        // ends with this process: nothing stays mounted.
+        match e.downcast_ref::<crate::engine::NotUnwound>() {
+            Some(n) => anyhow::anyhow!("{}; nothing was mounted", n.cause),
+            None => e,
+        }
+    })?;
     Ok(report.differs.into_iter().chain(report.warnings).collect())
 }
 

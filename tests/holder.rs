@@ -999,3 +999,34 @@ fn a_users_destroy_forgets_the_sandbox_in_the_users_list() {
     assert!(!root.exists());
     assert_eq!(entries(), 0, "destroy forgot it");
 }
+
+/// A normal user's `on` that fails after some of its mounts (a bind of a
+/// source that is not there, last in the plan): what it mounted lay in
+/// the holder's namespace, which ended with it, so it says that nothing
+/// was mounted, not that something could not be unmounted; nothing is
+/// left, and the next `on` works.
+#[test]
+fn a_users_on_that_fails_half_way_says_nothing_was_mounted() {
+    let ns = Ns::new();
+    let user = User::new(&ns, "ct-user");
+    let _h = user.holders();
+    let root = user.home.join("half");
+    make_busybox_root(&root);
+    fs::write(
+        root.join("chroot.d/tool.conf"),
+        "[bind]\nsrc:/nonexistent-source tgt:/x\n",
+    )
+    .unwrap();
+    chown_tree(&root, user.uid, user.uid);
+    let o = user.tool(&ns, &["on", "-d", d(&root)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("/nonexistent-source"), "{err}");
+    assert!(err.trim_end().ends_with("nothing was mounted"), "{err}");
+    assert!(!err.contains("could not be unmounted"), "{err}");
+    assert_eq!(user.status(&ns, &root)["state"], "off");
+    assert_eq!(holders_of(&root), 0, "no holder left");
+    fs::write(root.join("chroot.d/tool.conf"), "").unwrap();
+    ok(&user.tool(&ns, &["on", "-d", d(&root)]));
+    ok(&user.tool(&ns, &["off", "-d", d(&root)]));
+}
