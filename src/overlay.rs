@@ -141,6 +141,9 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
     };
     let _lock = crate::lock::exclusive(&dir)?;
     crate::archive::trust::own_dir(&dir).with_context(|| show::path(&dir))?;
+    // A normal user's too: `on`'s checks see the merged view at DIR, not
+    // DIR's own directory, which holds the chroot.d that is bound in.
+    crate::archive::trust::shut_dir(&dir).with_context(|| show::path(&dir))?;
     if std::fs::read_dir(&dir)
         .with_context(|| show::path(&dir))?
         .next()

@@ -713,10 +713,10 @@ fn as_user(ns: &Ns, name: &str, home: &Path, args: &[&str]) -> std::process::Out
     common::output_within(&mut c, DEADLINE)
 }
 
-#[test]
-fn a_normal_user_makes_uses_packs_and_destroys_an_overlay_sandbox() {
+/// The test user ct-user, chroot-tool installed where it may run it, and
+/// a home for [`as_user`] (its directories made; chowned by the caller).
+fn user_home(ns: &Ns) -> (nix::unistd::User, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
-    let ns = Ns::new();
     let pw = nix::unistd::User::from_name("ct-user")
         .unwrap()
         .expect("the test user ct-user is missing: run .ci/run (it makes it)");
@@ -728,6 +728,13 @@ fn a_normal_user_makes_uses_packs_and_destroys_an_overlay_sandbox() {
         fs::create_dir(home.join(sub)).unwrap();
     }
     fs::set_permissions(home.join("run"), fs::Permissions::from_mode(0o700)).unwrap();
+    (pw, home)
+}
+
+#[test]
+fn a_normal_user_makes_uses_packs_and_destroys_an_overlay_sandbox() {
+    let ns = Ns::new();
+    let (pw, home) = user_home(&ns);
     let b = home.join("base");
     common::make_busybox_root(&b);
     fs::write(b.join("etc/hello"), "from the base\n").unwrap();
@@ -996,4 +1003,45 @@ fn an_overlay_moved_or_covered_while_on_still_guards_its_base() {
     ok(&ns.run(&["off", "-d", d(&ov)]));
     ok(&ns.run(&["on", "-d", d(&b)]));
     ok(&ns.run(&["off", "-d", d(&b)]));
+}
+
+/// A normal user's overlay sandbox made under umask 002 is writable by
+/// no one else on disk (its DIR holds the chroot.d that `on` binds in,
+/// where `on`'s checks see only the merged view).
+#[test]
+fn a_users_overlay_made_under_a_group_umask_is_shut_to_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let ns = Ns::new();
+    let (pw, home) = user_home(&ns);
+    let b = home.join("base");
+    common::make_busybox_root(&b);
+    ok(&ns.sh(&format!("chown -R -h {}:{} '{}'", pw.uid, pw.gid, d(&home))));
+    let dir = home.join("ov");
+    let o = common::output_within(
+        ns.cmd("sh")
+            .args(["-c", "umask 002 && exec \"$@\"", "sh", "setpriv"])
+            .args([
+                "--reuid",
+                "ct-user",
+                "--regid",
+                "ct-user",
+                "--init-groups",
+                "--",
+            ])
+            .arg(ns.tmp.path().join("chroot-tool"))
+            .args(["create", "-q", "--overlay", d(&b), "-d", d(&dir)])
+            .env_remove("CHROOT_TOOL_RUN_DIR")
+            .env_remove(chroot_tool::audit::STATE_ENV)
+            .env("HOME", &home)
+            .env("XDG_RUNTIME_DIR", home.join("run"))
+            .env("XDG_STATE_HOME", home.join("state"))
+            .current_dir(&home)
+            .stdin(Stdio::null()),
+        DEADLINE,
+    );
+    ok(&o);
+    for p in [&dir, &dir.join("chroot.d")] {
+        let mode = fs::metadata(p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o022, 0, "{}: {mode:o}", d(p));
+    }
 }

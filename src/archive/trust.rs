@@ -211,6 +211,28 @@ pub fn own_dir(dir: &Path) -> io::Result<()> {
     own(fd.as_fd())
 }
 
+/// Makes the directory `dir` writable by no one but its owner, for any
+/// user (whatever the umask it was made under): what another could write
+/// in DIR decides what `on` mounts and runs.
+pub fn shut_dir(dir: &Path) -> io::Result<()> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty())?;
+    shut(fd.as_fd())
+}
+
+/// The group's and others' write bits of the directory open as `d` cleared.
+fn shut(d: BorrowedFd) -> io::Result<()> {
+    let st = nix::sys::stat::fstat(d)?;
+    if st.st_mode & 0o022 != 0 {
+        nix::sys::stat::fchmod(
+            d,
+            nix::sys::stat::Mode::from_bits_truncate(st.st_mode & 0o7755),
+        )?;
+    }
+    Ok(())
+}
+
 /// Root's (owner and group), and not writable by group or others: the
 /// directory open as `d`.
 fn own(d: BorrowedFd) -> io::Result<()> {
@@ -219,13 +241,7 @@ fn own(d: BorrowedFd) -> io::Result<()> {
         let (root, wheel) = (nix::unistd::Uid::from_raw(0), nix::unistd::Gid::from_raw(0));
         nix::unistd::fchown(d, Some(root), Some(wheel))?;
     }
-    if st.st_mode & 0o022 != 0 {
-        nix::sys::stat::fchmod(
-            d,
-            nix::sys::stat::Mode::from_bits_truncate(st.st_mode & 0o7755),
-        )?;
-    }
-    Ok(())
+    shut(d)
 }
 
 /// Makes DIR's own `chroot.d` (the directory of that name, never a
