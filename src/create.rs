@@ -522,11 +522,8 @@ fn finish(
     warnings: Vec<String>,
 ) -> Result<Created, CreateError> {
     let root = Root::open(&dir)?;
-    // Where `on` and `run` will read them (a copied sandbox's `chroot.d`
-    // may be a symlink inside its root).
-    let chroot_d = root.chroot_d()?;
-    if !chroot_d.exists(Path::new("tool.conf")) {
-        chroot_d.write_file(Path::new("tool.conf"), TOOL_CONF)?;
+    if !root.exists(Path::new("chroot.d/tool.conf")) {
+        root.write_file(Path::new("chroot.d/tool.conf"), TOOL_CONF)?;
     }
     let done = setup::configure(&root, &dir)?;
     log.note(&format!(
@@ -555,7 +552,7 @@ fn finish(
     record.date = record::rfc3339(SystemTime::now());
     record.seconds = Some(started.elapsed().as_secs());
     log.note(&format!("done in {} s", started.elapsed().as_secs()));
-    chroot_d.write_file(Path::new(record::FILE), &record.to_toml())?;
+    root.write_file(&Path::new("chroot.d").join(record::FILE), &record.to_toml())?;
     Ok(Created {
         dir,
         record,
@@ -844,20 +841,19 @@ fn prepare_dir(
 }
 
 /// A directory left by a create of ours that did not finish: its log is
-/// there, its record is not.
-/// Both are looked for where `on` and `run` read `chroot.d`: inside the
-/// root, never where a symlink of it would lead on the host.
+/// there, its record is not, in a `chroot.d` such as create makes: a
+/// directory (never a symlink followed to where anyone may write), this
+/// user's or root's and writable by no one else. What such a DIR holds is
+/// emptied by the next create, so no one else may make one look failed.
 pub fn is_failed_create(dir: &Path) -> bool {
-    use std::os::fd::AsFd;
-    let Ok(root) = crate::sys::open_root(dir) else {
-        return false;
-    };
-    let at =
-        |name: &str| crate::sys::resolve_in_root(root.as_fd(), &Path::new("/chroot.d").join(name));
-    at("create.log")
-        .and_then(|fd| nix::sys::stat::fstat(&fd).map_err(io::Error::from))
-        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
-        && at(record::FILE).is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+    use std::os::unix::fs::MetadataExt;
+    let d = dir.join("chroot.d");
+    let me = nix::unistd::geteuid().as_raw();
+    fs::symlink_metadata(&d)
+        .is_ok_and(|m| m.is_dir() && (m.uid() == 0 || m.uid() == me) && m.mode() & 0o022 == 0)
+        && fs::symlink_metadata(d.join("create.log")).is_ok_and(|m| m.is_file())
+        && fs::symlink_metadata(d.join(record::FILE))
+            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
 }
 
 fn safe_dir(path: &Path) -> Result<(), CreateError> {
@@ -991,15 +987,6 @@ struct Log {
 }
 
 impl Log {
-    /// The log `name` made in `dir` (a sandbox's `chroot.d` as found
-    /// inside its root), never through a symlink.
-    fn create_in(dir: &Root, name: &str) -> Result<Log, CreateError> {
-        Ok(Log {
-            file: dir.create_new(Path::new(name), 0o644)?,
-            tail: VecDeque::with_capacity(TAIL + 1),
-        })
-    }
-
     fn create(path: &Path) -> Result<Log, CreateError> {
         let file = fs::OpenOptions::new()
             .write(true)

@@ -53,12 +53,12 @@ pub struct UnpackOptions {
     /// in [`Unpacked::root_mode`] instead of applied, so no other user can
     /// reach what is unpacked (a set-id file) until the caller decides.
     pub private_root: bool,
-    /// A directory of the caller's in DIR (device, inode) that a member of
-    /// another kind may take the place of, with what it holds: the
-    /// `chroot.d` that `create --from` makes before unpacking, so that an
-    /// interrupted one is known as a failed create, when the archive's
-    /// `chroot.d` is a symlink.
-    pub placeholder: Option<(u64, u64)>,
+    /// A directory of the caller's in DIR (device, inode) that no member
+    /// of another kind may take the place of: the `chroot.d` that `create
+    /// --from` makes before unpacking, so that an interrupted one is known
+    /// as a failed create. A sandbox's `chroot.d` that is not a directory
+    /// (a symlink) is refused by name.
+    pub keep_dir: Option<(u64, u64)>,
 }
 
 impl Default for UnpackOptions {
@@ -69,7 +69,7 @@ impl Default for UnpackOptions {
             require_empty: true,
             rooted_names: false,
             private_root: false,
-            placeholder: None,
+            keep_dir: None,
         }
     }
 }
@@ -259,7 +259,7 @@ impl Extractor<'_> {
                         let st =
                             fstatat(p, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(errno(&raw))?;
                         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-                            remove(p, name, &raw, self.opts.placeholder)?;
+                            remove(p, name, &raw, self.opts.keep_dir)?;
                             self.cache = None;
                             mkdirat(p, name, Mode::from_bits_truncate(0o700))
                                 .map_err(errno(&raw))?;
@@ -278,7 +278,7 @@ impl Extractor<'_> {
                 let mode = Mode::from_bits_truncate(0o600);
                 let fd = match openat(p, name, flags, mode) {
                     Err(Errno::EEXIST) => {
-                        remove(p, name, &raw, self.opts.placeholder)?;
+                        remove(p, name, &raw, self.opts.keep_dir)?;
                         self.cache = None;
                         openat(p, name, flags, mode)
                     }
@@ -299,7 +299,7 @@ impl Extractor<'_> {
                     .into_owned();
                 let target = OsStr::from_bytes(&target);
                 if let Err(Errno::EEXIST) = symlinkat(target, p, name) {
-                    remove(p, name, &raw, self.opts.placeholder)?;
+                    remove(p, name, &raw, self.opts.keep_dir)?;
                     self.cache = None;
                     symlinkat(target, p, name).map_err(errno(&raw))?;
                 }
@@ -352,7 +352,7 @@ impl Extractor<'_> {
                 let link = || linkat(tparent.as_fd(), tname, p, name, AtFlags::empty());
                 match link() {
                     Err(Errno::EEXIST) => {
-                        remove(p, name, &raw, self.opts.placeholder)?;
+                        remove(p, name, &raw, self.opts.keep_dir)?;
                         self.cache = None;
                         link()
                     }
@@ -383,7 +383,7 @@ impl Extractor<'_> {
                 let perm = Mode::from_bits_truncate(0o600);
                 let made = match mknodat(p, name, kind_flag, perm, dev) {
                     Err(Errno::EEXIST) => {
-                        remove(p, name, &raw, self.opts.placeholder)?;
+                        remove(p, name, &raw, self.opts.keep_dir)?;
                         self.cache = None;
                         mknodat(p, name, kind_flag, perm, dev)
                     }
@@ -697,13 +697,12 @@ fn ts(secs: i64) -> TimeSpec {
 }
 
 /// Removes what is at `name` in `parent` so a member can take its place:
-/// a file or symlink, an empty directory, or the `placeholder` directory
-/// with what it holds.
+/// a file or symlink, or an empty directory other than `keep_dir`.
 fn remove(
     parent: BorrowedFd,
     name: &OsStr,
     raw: &[u8],
-    placeholder: Option<(u64, u64)>,
+    keep_dir: Option<(u64, u64)>,
 ) -> Result<(), ArchiveError> {
     let st = match fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) => st,
@@ -711,11 +710,12 @@ fn remove(
         Err(e) => return Err(errno(raw)(e)),
     };
     let how = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        if placeholder == Some((st.st_dev, st.st_ino)) {
-            let path = sys::fd_path(parent).join(name);
-            return crate::remove::remove_tree(&path)
-                .map(|_| ())
-                .map_err(|e| failed(raw)(io::Error::other(e.to_string())));
+        if keep_dir == Some((st.st_dev, st.st_ino)) {
+            return Err(refused(
+                raw,
+                "a sandbox's chroot.d that is not a directory (a symlink?); \
+                 chroot-tool copies only a chroot.d that is one",
+            ));
         }
         UnlinkatFlags::RemoveDir
     } else {

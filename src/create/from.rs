@@ -14,7 +14,6 @@ use std::time::Instant;
 use super::{finish, host_arch, io_err, prepare_dir, record, CreateError, Created, Log, Options};
 use crate::archive::{self, trust, PackOptions, Quiet, UnpackOptions};
 use crate::create::run::Signals;
-use crate::create::setup::Root;
 use crate::create::ui::Ui;
 use crate::show;
 
@@ -34,6 +33,15 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
                 why,
             });
         }
+        // Copied, it would lead where the copy's record and log are
+        // written and where anyone may write (see `extract`'s `keep_dir`,
+        // which refuses one in an archive).
+        if fs::symlink_metadata(src.join("chroot.d")).is_ok_and(|m| m.is_symlink()) {
+            return Err(CreateError::FromRefused {
+                from: src.to_path_buf(),
+                why: "its chroot.d is a symlink; chroot-tool copies only a chroot.d that is a directory (replace the symlink by the directory it leads to)".into(),
+            });
+        }
     } else if !md.is_file() {
         return Err(CreateError::FromRefused {
             from: src.to_path_buf(),
@@ -49,7 +57,7 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
     }
     let chroot_d = dir.join("chroot.d");
     fs::create_dir(&chroot_d).map_err(io_err(&chroot_d))?;
-    let placeholder = fs::symlink_metadata(&chroot_d)
+    let keep_dir = fs::symlink_metadata(&chroot_d)
         .map(|m| (m.dev(), m.ino()))
         .map_err(io_err(&chroot_d))?;
     let log_path = chroot_d.join("create.log");
@@ -65,9 +73,9 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
     let unpack = UnpackOptions {
         require_empty: false,
         private_root: true,
-        // The source's `chroot.d` may be a symlink: it takes the place of
-        // ours, log and all (a new log is started below).
-        placeholder: Some(placeholder),
+        // Ours stays (the mark of a create in progress): a source whose
+        // `chroot.d` is a symlink is refused, never written through.
+        keep_dir: Some(keep_dir),
         ..UnpackOptions::default()
     };
     ui.say(&format!("create: copying {}", show::path(src)));
@@ -83,16 +91,6 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
             .1
     } else {
         archive::unpack_file(src, &dir, &unpack, &mut Quiet).map_err(clone)?
-    };
-    // Where `on` and `run` will find `chroot.d` (the source's may be a
-    // symlink, followed inside DIR). A copy where it leads to no directory
-    // can hold no record of its making: not kept.
-    let cd = match Root::open(&dir).and_then(|r| r.chroot_d()) {
-        Ok(cd) => cd,
-        Err(e) => {
-            let _ = crate::remove::empty_tree(&dir);
-            return Err(e.into());
-        }
     };
     // What another user could have written acts on the host only once
     // accepted: an archive, or a tree whose root or chroot.d was not
@@ -113,13 +111,14 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
         ));
     }
     ui.finish();
-    // An archive's own create.log (if any) replaced ours: start it again,
-    // in the `chroot.d` that `on` and `run` will find (a symlink of the
-    // source's followed inside DIR).
+    // An archive's own create.log (if any) replaced ours: start it again.
     drop(first_log);
-    let log_path = cd.path_of(Path::new("create.log"));
-    cd.remove_file(Path::new("create.log"))?;
-    let mut log = Log::create_in(&cd, "create.log")?;
+    match fs::remove_file(&log_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&log_path)(e)),
+    }
+    let mut log = Log::create(&log_path)?;
     log.note(&format!(
         "create (chroot-tool {}): a copy of {}",
         env!("CARGO_PKG_VERSION"),
