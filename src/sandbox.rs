@@ -90,7 +90,22 @@ pub fn control_refusal(dir: &Path) -> Option<String> {
     // of DIR's own, its entries no symlinks. A symlink is walked where it
     // leads.
     if top.st_mode & libc::S_IFMT != libc::S_IFDIR {
-        return path_refusal(root.as_fd(), dir, cd);
+        if let Some(why) = path_refusal(root.as_fd(), dir, cd) {
+            return Some(why);
+        }
+        // Then what it holds, where it leads.
+        let Ok(at) = sys::resolve_in_root(root.as_fd(), cd) else {
+            return None;
+        };
+        let shown = match sys::resolve::in_root_path(root.as_fd(), at.as_fd()) {
+            Ok(p) => dir.join(p.strip_prefix("/").unwrap_or(&p)),
+            Err(_) => dir.join("chroot.d"),
+        };
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        return match nix::dir::Dir::openat(at.as_fd(), ".", flags, Mode::empty()) {
+            Ok(listing) => entries_refusal(root.as_fd(), dir, listing, &shown),
+            Err(e) => Some(format!("{}: cannot be listed ({e})", show::path(&shown))),
+        };
     }
     let said = |at: &Path, why: String| Some(format!("{}: {why}", show::path(at)));
     if let Some(why) = nix::sys::stat::fstat(root.as_fd())
@@ -105,10 +120,25 @@ pub fn control_refusal(dir: &Path) -> Option<String> {
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     // Found a directory a moment ago: one that cannot be listed now is
     // refused, never taken for empty.
-    let mut listing = match nix::dir::Dir::openat(root.as_fd(), "chroot.d", flags, Mode::empty()) {
+    let listing = match nix::dir::Dir::openat(root.as_fd(), "chroot.d", flags, Mode::empty()) {
         Ok(l) => l,
         Err(e) => return said(&dir.join("chroot.d"), format!("cannot be listed ({e})")),
     };
+    entries_refusal(root.as_fd(), dir, listing, &dir.join("chroot.d"))
+}
+
+/// [`control_refusal`] of the entries of chroot.d, open as `listing` (on
+/// the host at `shown`): each not a symlink must be the user's or root's
+/// alone; a symlink is walked where it leads.
+fn entries_refusal(
+    root: std::os::fd::BorrowedFd,
+    dir: &Path,
+    mut listing: nix::dir::Dir,
+    shown: &Path,
+) -> Option<String> {
+    use nix::fcntl::AtFlags;
+    use nix::sys::stat::fstatat;
+    let cd = Path::new("/chroot.d");
     let names: Vec<std::ffi::CString> = listing
         .iter()
         .filter_map(|e| e.ok())
@@ -120,10 +150,9 @@ pub fn control_refusal(dir: &Path) -> Option<String> {
         let st = fstatat(fd, n.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
         let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n.as_bytes());
         if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-            return path_refusal(root.as_fd(), dir, &cd.join(name));
+            return path_refusal(root, dir, &cd.join(name));
         }
-        let at = dir.join("chroot.d").join(name);
-        not_alone(&st).map(|why| format!("{}: {why}", show::path(at)))
+        not_alone(&st).map(|why| format!("{}: {why}", show::path(shown.join(name))))
     })
 }
 
@@ -788,6 +817,7 @@ impl Sandbox {
             Err(e @ ExecError::TimedOut { .. }) => {
                 warn(format!("stop {e} (--timeout); turning off anyway"))
             }
+            Err(e @ ExecError::Setup { .. }) => warn(format!("stop: {e}; turning off anyway")),
             _ if code != 0 => warn(format!(
                 "stop exited with status {code}; turning off anyway"
             )),

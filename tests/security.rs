@@ -4688,6 +4688,47 @@ fn a_host_cmd_another_user_could_write_is_not_run() {
     ok(&ns.run(&["off", "-d", d(&root)]));
 }
 
+/// A chroot.d that leads, through a symlink, below where `on` mounts a
+/// directory anyone may write (`/tmp`): `on` finds it root's alone (the
+/// rootfs's own `/tmp`), but once on, anyone could put a `stop` or a
+/// command there. Neither `off` nor `run` runs a program of chroot.d
+/// then: `off` says why and turns off; `run NAME` refuses (125).
+#[test]
+fn programs_of_a_chroot_d_others_may_write_once_on_are_not_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let r = d(&root).to_string();
+    fs::create_dir_all(root.join("tmp/cd")).unwrap();
+    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::remove_dir_all(root.join("chroot.d")).unwrap();
+    symlink("tmp/cd", root.join("chroot.d")).unwrap();
+    ok(&ns.run(&["on", "-d", &r]));
+    // As anyone could, in the 1777 tmpfs `on` mounted.
+    ok(&ns.sh(&format!(
+        "mkdir -p {r}/tmp/cd && printf '#!/bin/sh\\ntouch /ran-$1\\n' > {r}/tmp/cd/stop \
+         && cp {r}/tmp/cd/stop {r}/tmp/cd/hello && chmod 755 {r}/tmp/cd/stop {r}/tmp/cd/hello \
+         && chown -R 65534 {r}/tmp/cd && test -x {r}/chroot.d/stop"
+    )));
+    let o = ns.run_in(&root, &["hello"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not run"), "{}", stderr(&o));
+    let o = ns.run(&["off", "-d", &r]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("stop:") && stderr(&o).contains("not run"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(ns.mounts_under(&root).is_empty());
+    let ran: Vec<_> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ran"))
+        .collect();
+    assert!(ran.is_empty(), "{ran:?}");
+}
+
 /// What `on` reads and runs as root from chroot.d is root's alone, along
 /// the whole way to it: a chroot.d that is a symlink to a directory a user
 /// owns, an entry that is a symlink to a user's file, a chroot.d below a
@@ -4698,7 +4739,17 @@ fn a_host_cmd_another_user_could_write_is_not_run() {
 fn what_on_reads_from_chroot_d_is_roots_alone_all_the_way() {
     let ns = Ns::new();
     type Setup = fn(&Path);
-    let cases: [(&str, Setup, &str); 3] = [
+    let cases: [(&str, Setup, &str); 4] = [
+        (
+            "an entry of a symlinked chroot.d a user's",
+            |r| {
+                fs::rename(r.join("chroot.d"), r.join("etc/cd")).unwrap();
+                symlink("etc/cd", r.join("chroot.d")).unwrap();
+                fs::write(r.join("etc/cd/build"), "#!/bin/sh\n").unwrap();
+                std::os::unix::fs::chown(r.join("etc/cd/build"), Some(65534), None).unwrap();
+            },
+            "etc/cd/build",
+        ),
         (
             "chroot.d a symlink to a user's directory",
             |r| {
