@@ -52,12 +52,19 @@ pub fn run(dir: &Path, args: &CreateArgs) -> anyhow::Result<()> {
     }
     if !opts.quiet {
         let r = &made.record;
-        eprintln!(
-            "created {} ({} {} {}) in {} s; try: chroot-tool run -d {} \"apt-get update\"",
-            crate::show::path(&made.dir),
+        // What is known of it (a copy of an archive may know no variant).
+        let what: Vec<&str> = [
             r.codename.as_deref().unwrap_or(&r.suite),
-            r.variant,
-            r.arch,
+            &r.variant,
+            &r.arch,
+        ]
+        .into_iter()
+        .filter(|w| !w.is_empty())
+        .collect();
+        eprintln!(
+            "created {} ({}) in {} s; try: chroot-tool run -d {} \"apt-get update\"",
+            crate::show::path(&made.dir),
+            what.join(" "),
             r.seconds.unwrap_or(0),
             crate::show::path(&made.dir)
         );
