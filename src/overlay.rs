@@ -272,6 +272,7 @@ pub fn open_base(rec: &Record) -> Result<OwnedFd> {
     let (id, top) = sys::mount_of(fd.as_fd()).map_err(|e| say(e.to_string()))?;
     if (top && crate::owned::is_ours(base, id))
         || matches!(crate::holder::find(base), crate::holder::Found::Alive(_))
+        || crate::owned::on_elsewhere(base, None).is_some()
     {
         return Err(say(
             "it is on; an overlay sandbox uses BASE only while BASE is off (turn it off first)"
@@ -557,11 +558,13 @@ pub fn users_on(base: &Path) -> Vec<PathBuf> {
     on
 }
 
-/// Whether the overlay sandbox at `dir` is on: in this mount namespace, or
-/// through a holder.
+/// Whether the overlay sandbox at `dir` is on: in this mount namespace,
+/// through a holder, or in another mount namespace that a process still
+/// holds (by the records of its view there).
 fn is_on(dir: &Path) -> bool {
     crate::engine::recorded_on(dir)
         || matches!(crate::holder::find(dir), crate::holder::Found::Alive(_))
+        || crate::owned::on_elsewhere(dir, None).is_some()
 }
 
 /// The index of overlay sandboxes turned on, by base.

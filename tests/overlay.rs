@@ -1045,3 +1045,31 @@ fn a_users_overlay_made_under_a_group_umask_is_shut_to_others() {
         assert_eq!(mode & 0o022, 0, "{}: {mode:o}", d(p));
     }
 }
+
+/// An overlay sandbox on in another mount namespace (the records of the
+/// machine shared) still guards its BASE here; a BASE on in another
+/// namespace keeps its overlays off here. Once off there, both work here.
+#[test]
+fn a_base_and_its_overlay_on_in_other_namespaces_guard_each_other() {
+    let a = Ns::new();
+    let mut other = Ns::new();
+    other.run_dir = a.run_dir.clone();
+    let b = base(&a, "base");
+    let ov = a.tmp.path().join("ov");
+    create_overlay(&a, &b, &ov);
+    ok(&other.run(&["on", "-d", d(&ov)]));
+    base_on_refused(&a, &b);
+    ok(&other.run(&["off", "-d", d(&ov)]));
+
+    ok(&other.run(&["on", "-d", d(&b)]));
+    let o = a.run(&["on", "-d", d(&ov)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("it is on"), "{}", stderr(&o));
+    assert_eq!(a.mounts_under(&ov), Vec::<String>::new());
+    ok(&other.run(&["off", "-d", d(&b)]));
+
+    ok(&a.run(&["on", "-d", d(&ov)]));
+    ok(&a.run(&["off", "-d", d(&ov)]));
+    ok(&a.run(&["on", "-d", d(&b)]));
+    ok(&a.run(&["off", "-d", d(&b)]));
+}
