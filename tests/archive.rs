@@ -1745,3 +1745,31 @@ fn create_from_a_source_whose_chroot_d_is_a_symlink_is_refused() {
         assert_eq!(fs::read_to_string(dir.join("data")).unwrap(), "keep");
     }
 }
+
+/// `create --from` with a relative path, into a failed create whose
+/// cleaning has to unmount something below DIR: the source is still found.
+#[test]
+fn create_from_a_relative_path_survives_the_cleaning_of_a_failed_create() {
+    let ns = Ns::new();
+    let src = ns.busybox_root("src");
+    ok(&ns.run(&[
+        "pack",
+        "-q",
+        "-d",
+        d(&src),
+        "-o",
+        d(&ns.tmp.path().join("src.tar")),
+    ]));
+    let dir = ns.tmp.path().join("dir");
+    fs::create_dir_all(dir.join("chroot.d")).unwrap();
+    fs::create_dir_all(dir.join("mnt")).unwrap();
+    fs::write(dir.join("chroot.d/create.log"), "").unwrap();
+    ok(&ns.sh(&format!("mount -t tmpfs left {}/mnt", d(&dir))));
+    ok(&ns.sh(&format!(
+        "cd {} && {} create -q --from src.tar -d dir",
+        d(ns.tmp.path()),
+        common::BIN
+    )));
+    assert!(chroot_tool::create::load(&dir).is_some());
+    assert!(ns.mounts_under(&dir).is_empty());
+}

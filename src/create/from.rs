@@ -22,6 +22,9 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
     if !nix::unistd::geteuid().is_root() {
         return Err(CreateError::FromNeedsRoot);
     }
+    // Absolute before DIR is prepared: cleaning a failed create may unmount
+    // below DIR, which changes this process's working directory.
+    let src = &std::path::absolute(src).map_err(io_err(src))?;
     let md = fs::metadata(src).map_err(io_err(src))?;
     if md.is_dir() {
         // A tree that is no sandbox is never copied into one: the host's
