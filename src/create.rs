@@ -232,8 +232,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     // Still single-threaded: a user's cleanup runs in a forked child.
     let (dir, lock) = prepare_dir(dir, &Ui::plain(opts.quiet), map.as_ref())?;
     let mut ui = Ui::new(opts.quiet);
-    let chroot_d = dir.join("chroot.d");
-    fs::create_dir(&chroot_d).map_err(io_err(&chroot_d))?;
+    let chroot_d = make_chroot_d(&dir)?;
     let log_path = chroot_d.join("create.log");
     let mut log = Log::create(&log_path)?;
 
@@ -840,6 +839,17 @@ fn prepare_dir(
     Ok((dir, lock))
 }
 
+/// Makes DIR's `chroot.d`, where the log of a create in progress marks it:
+/// mode 0755 whatever the umask ([`is_failed_create`] knows no other).
+fn make_chroot_d(dir: &Path) -> Result<PathBuf, CreateError> {
+    use std::os::unix::fs::PermissionsExt;
+    let chroot_d = dir.join("chroot.d");
+    fs::create_dir(&chroot_d)
+        .and_then(|()| fs::set_permissions(&chroot_d, fs::Permissions::from_mode(0o755)))
+        .map_err(io_err(&chroot_d))?;
+    Ok(chroot_d)
+}
+
 /// A directory left by a create of ours that did not finish: its log is
 /// there, its record is not, in a `chroot.d` such as create makes: a
 /// directory (never a symlink followed to where anyone may write), this
@@ -848,9 +858,17 @@ fn prepare_dir(
 pub fn is_failed_create(dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     let d = dir.join("chroot.d");
-    let me = nix::unistd::geteuid().as_raw();
+    let (me, my_group) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    // An earlier version made it under the umask: writable by its group
+    // only when that group is root's or the user's own.
+    let shut = |m: &fs::Metadata| {
+        m.mode() & 0o002 == 0 && (m.mode() & 0o020 == 0 || m.gid() == 0 || m.gid() == my_group)
+    };
     fs::symlink_metadata(&d)
-        .is_ok_and(|m| m.is_dir() && (m.uid() == 0 || m.uid() == me) && m.mode() & 0o022 == 0)
+        .is_ok_and(|m| m.is_dir() && (m.uid() == 0 || m.uid() == me) && shut(&m))
         && fs::symlink_metadata(d.join("create.log")).is_ok_and(|m| m.is_file())
         && fs::symlink_metadata(d.join(record::FILE))
             .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)

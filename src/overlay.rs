@@ -188,8 +188,11 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
          # ../.chroot-tool/upper. BASE must not change while an overlay over it is on.\n{}",
         toml::to_string(&rec).context("writing the overlay record")?
     );
-    std::fs::write(dir.join("chroot.d/overlay.toml"), text)
-        .with_context(|| show::path(dir.join("chroot.d/overlay.toml")))?;
+    // 0644 whatever the umask: `on` refuses a record others may write.
+    let record = dir.join("chroot.d/overlay.toml");
+    std::fs::write(&record, text)
+        .and_then(|()| std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o644)))
+        .with_context(|| show::path(&record))?;
     Ok(Created { dir, base })
 }
 

@@ -1697,9 +1697,14 @@ fn create_from_a_source_whose_chroot_d_is_a_symlink_is_refused() {
             .unwrap();
         assert!(tar.success());
         // An archive: refused at its chroot.d, the create left as failed
-        // (so the next one cleans it up).
+        // (so the next one cleans it up), whatever the umask.
         let copy = ns.tmp.path().join(format!("copy{i}"));
-        let out = ns.run(&["create", "-q", "--from", d(&file), "-d", d(&copy)]);
+        let out = ns.sh(&format!(
+            "umask 002 && exec {} create -q --from {} -d {}",
+            common::BIN,
+            d(&file),
+            d(&copy)
+        ));
         assert_eq!(code(&out), 1, "{}", stderr(&out));
         assert!(
             stderr(&out).contains("chroot.d that is not a directory"),

@@ -1040,10 +1040,21 @@ fn a_users_overlay_made_under_a_group_umask_is_shut_to_others() {
         DEADLINE,
     );
     ok(&o);
-    for p in [&dir, &dir.join("chroot.d")] {
+    for p in [
+        &dir,
+        &dir.join("chroot.d"),
+        &dir.join("chroot.d/overlay.toml"),
+    ] {
         let mode = fs::metadata(p).unwrap().permissions().mode();
         assert_eq!(mode & 0o022, 0, "{}: {mode:o}", d(p));
     }
+    ok(&as_user(
+        &ns,
+        "ct-user",
+        &home,
+        &["run", "-d", d(&dir), "--", "true"],
+    ));
+    ok(&as_user(&ns, "ct-user", &home, &["off", "-d", d(&dir)]));
 }
 
 /// An overlay sandbox on in another mount namespace (the records of the

@@ -11,7 +11,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Instant;
 
-use super::{finish, host_arch, io_err, prepare_dir, record, CreateError, Created, Log, Options};
+use super::{
+    finish, host_arch, io_err, make_chroot_d, prepare_dir, record, CreateError, Created, Log,
+    Options,
+};
 use crate::archive::{self, trust, PackOptions, Quiet, UnpackOptions};
 use crate::create::run::Signals;
 use crate::create::ui::Ui;
@@ -58,8 +61,7 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
     if (md.dev(), md.ino()) == (dmd.dev(), dmd.ino()) {
         return Err(CreateError::NotEmpty(dir));
     }
-    let chroot_d = dir.join("chroot.d");
-    fs::create_dir(&chroot_d).map_err(io_err(&chroot_d))?;
+    let chroot_d = make_chroot_d(&dir)?;
     let keep_dir = fs::symlink_metadata(&chroot_d)
         .map(|m| (m.dev(), m.ino()))
         .map_err(io_err(&chroot_d))?;
