@@ -1082,14 +1082,9 @@ fn mount_overlay(dir: &Path, rec: &crate::overlay::Record, undo: &mut Vec<u64>) 
     // an overlay over it is on; the two come one after the other, never
     // both between the other's question and its mount. (Always in this
     // order, overlay then BASE, and BASE's `on` takes no other lock.)
-    // A BASE that is gone is refused below, by `open_base`, which says why.
-    let _base = match std::fs::symlink_metadata(&rec.base) {
-        Ok(_) => Some(
-            crate::lock::exclusive(&rec.base)
-                .with_context(|| format!("locking the overlay's BASE {}", show::path(&rec.base)))?,
-        ),
-        Err(_) => None,
-    };
+    // By the identity the record holds, never by BASE's path, which may
+    // lead elsewhere now (`open_base` refuses that below).
+    let _base = crate::lock::exclusive_of((rec.dev, rec.ino), &rec.base)?;
     let view = crate::overlay::view(dir, rec)?;
     let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
     let id = sys::mount_of(view.merged.as_fd())?.0;

@@ -54,6 +54,19 @@ pub fn exclusive(dir: &Path) -> Result<Lock> {
     Ok(Lock(l))
 }
 
+/// Waits for, then holds, the exclusive lock of the sandbox whose own
+/// directory has the device and inode `key` (`shown` in messages), by that
+/// identity alone, never by a path that may lead elsewhere now: an
+/// overlay's BASE, as its record names it.
+pub fn exclusive_of(key: (u64, u64), shown: &Path) -> Result<Lock> {
+    let f = open_file(&file_of(key))
+        .with_context(|| format!("opening the lock of {}", show::path(shown)))?;
+    let l = Flock::lock(f, FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .with_context(|| format!("locking {}", show::path(shown)))?;
+    Ok(Lock(l))
+}
+
 /// The lock for `on` and `run`: also refuses a DIR whose create did not
 /// finish (its log is there, its record is not): it is no root filesystem
 /// to use, and the next `create` cleans it.
@@ -96,16 +109,25 @@ pub fn path_of(dir: &Path) -> io::Result<PathBuf> {
             (dev, ino) = own;
         }
     }
-    Ok(crate::owned::run_dir()
+    Ok(file_of((dev, ino)))
+}
+
+/// The lock file of the sandbox whose own directory is `(dev, ino)`.
+fn file_of((dev, ino): (u64, u64)) -> PathBuf {
+    crate::owned::run_dir()
         .join("lock")
-        .join(format!("{dev}-{ino}")))
+        .join(format!("{dev}-{ino}"))
 }
 
 /// The lock file of `dir`, opened (made when missing: its directory 0700,
 /// the file 0600, never through a symlink, a regular file only).
 pub fn open(dir: &Path) -> io::Result<File> {
-    let path = path_of(dir)?;
-    let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", show::path(&path)));
+    open_file(&path_of(dir)?)
+}
+
+/// The lock file at `path`, opened as [`open`] does.
+fn open_file(path: &Path) -> io::Result<File> {
+    let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", show::path(path)));
     if let Some(parent) = path.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -115,7 +137,7 @@ pub fn open(dir: &Path) -> io::Result<File> {
     }
     let fd = nix::fcntl::openat(
         nix::fcntl::AT_FDCWD,
-        &path,
+        path,
         OFlag::O_RDONLY
             | OFlag::O_CREAT
             | OFlag::O_NOFOLLOW

@@ -1084,3 +1084,20 @@ fn a_base_and_its_overlay_on_in_other_namespaces_guard_each_other() {
     ok(&a.run(&["on", "-d", d(&b)]));
     ok(&a.run(&["off", "-d", d(&b)]));
 }
+
+/// BASE's path made a symlink to the overlay sandbox itself: `on` of the
+/// overlay refuses (no symlink is followed to BASE) and never waits for
+/// its own lock.
+#[test]
+fn a_base_replaced_by_a_symlink_to_its_overlay_is_refused_at_once() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let ov = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &ov);
+    fs::rename(&b, ns.tmp.path().join("base.real")).unwrap();
+    symlink(&ov, &b).unwrap();
+    let o = ns.run(&["on", "-d", d(&ov)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
+    assert_eq!(ns.mounts_under(&ov), Vec::<String>::new());
+}
