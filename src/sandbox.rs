@@ -81,21 +81,54 @@ fn refusal_or_shell(dir: &Path) -> Result<bool, String> {
 /// entries (symlinks followed inside the root, as they are read), and the
 /// entries themselves.
 pub fn control_refusal(dir: &Path) -> Option<String> {
+    chroot_d_refusal(dir, dir, false)
+}
+
+/// [`control_refusal`] right before a program of chroot.d runs, in the
+/// view it runs in: the holder's (`holder`, its pid; reached through
+/// `/proc/PID/root`), else this mount namespace's. Strict: a symlink that
+/// leads nowhere now (renamed away for a moment?) is refused too.
+pub fn program_refusal(dir: &Path, holder: Option<i32>) -> Option<String> {
+    match holder {
+        None => chroot_d_refusal(dir, dir, true),
+        Some(pid) => {
+            let view = Path::new("/proc")
+                .join(pid.to_string())
+                .join("root")
+                .join(dir.strip_prefix("/").unwrap_or(dir));
+            chroot_d_refusal(&view, dir, true)
+        }
+    }
+}
+
+/// [`control_refusal`] of DIR as reached at `view`, named `dir`;
+/// `strict`: [`program_refusal`].
+fn chroot_d_refusal(view: &Path, dir: &Path, strict: bool) -> Option<String> {
     use nix::fcntl::{AtFlags, OFlag};
     use nix::sys::stat::{fstatat, Mode};
-    let root = sys::open_root(dir).ok()?;
+    let root = match sys::open_root(view) {
+        Ok(r) => r,
+        Err(e) if strict => return Some(format!("{}: {e}", show::path(dir))),
+        Err(_) => return None,
+    };
     let cd = Path::new("/chroot.d");
-    let top = fstatat(root.as_fd(), "chroot.d", AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+    let top = match fstatat(root.as_fd(), "chroot.d", AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(e) if strict => return Some(format!("{}: {e}", show::path(dir.join("chroot.d")))),
+        Err(_) => return None,
+    };
     // The common shape, at one `fstatat` an entry: chroot.d a directory
     // of DIR's own, its entries no symlinks. A symlink is walked where it
     // leads.
     if top.st_mode & libc::S_IFMT != libc::S_IFDIR {
-        if let Some(why) = path_refusal(root.as_fd(), dir, cd) {
+        if let Some(why) = walk_refusal(root.as_fd(), dir, cd, strict) {
             return Some(why);
         }
         // Then what it holds, where it leads.
-        let Ok(at) = sys::resolve_in_root(root.as_fd(), cd) else {
-            return None;
+        let at = match sys::resolve_in_root(root.as_fd(), cd) {
+            Ok(at) => at,
+            Err(e) if strict => return Some(format!("{}: {e}", show::path(dir.join("chroot.d")))),
+            Err(_) => return None,
         };
         let shown = match sys::resolve::in_root_path(root.as_fd(), at.as_fd()) {
             Ok(p) => dir.join(p.strip_prefix("/").unwrap_or(&p)),
@@ -103,7 +136,7 @@ pub fn control_refusal(dir: &Path) -> Option<String> {
         };
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         return match nix::dir::Dir::openat(at.as_fd(), ".", flags, Mode::empty()) {
-            Ok(listing) => entries_refusal(root.as_fd(), dir, listing, &shown),
+            Ok(listing) => entries_refusal(root.as_fd(), dir, listing, &shown, strict),
             Err(e) => Some(format!("{}: cannot be listed ({e})", show::path(&shown))),
         };
     }
@@ -124,7 +157,7 @@ pub fn control_refusal(dir: &Path) -> Option<String> {
         Ok(l) => l,
         Err(e) => return said(&dir.join("chroot.d"), format!("cannot be listed ({e})")),
     };
-    entries_refusal(root.as_fd(), dir, listing, &dir.join("chroot.d"))
+    entries_refusal(root.as_fd(), dir, listing, &dir.join("chroot.d"), strict)
 }
 
 /// [`control_refusal`] of the entries of chroot.d, open as `listing` (on
@@ -135,6 +168,7 @@ fn entries_refusal(
     dir: &Path,
     mut listing: nix::dir::Dir,
     shown: &Path,
+    strict: bool,
 ) -> Option<String> {
     use nix::fcntl::AtFlags;
     use nix::sys::stat::fstatat;
@@ -150,7 +184,7 @@ fn entries_refusal(
         let st = fstatat(fd, n.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
         let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n.as_bytes());
         if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-            return path_refusal(root, dir, &cd.join(name));
+            return walk_refusal(root, dir, &cd.join(name), strict);
         }
         not_alone(&st).map(|why| format!("{}: {why}", show::path(shown.join(name))))
     })
@@ -161,6 +195,16 @@ fn entries_refusal(
 /// invoking user or root (see [`control_refusal`]): DIR, each directory
 /// on the way, the file itself. `None` also when it is not there.
 pub fn path_refusal(root: std::os::fd::BorrowedFd, dir: &Path, inside: &Path) -> Option<String> {
+    walk_refusal(root, dir, inside, false)
+}
+
+/// [`path_refusal`]; `strict`: what is not found is refused too.
+fn walk_refusal(
+    root: std::os::fd::BorrowedFd,
+    dir: &Path,
+    inside: &Path,
+    strict: bool,
+) -> Option<String> {
     let said = |at: &Path, why: String| {
         let shown = match at.strip_prefix("/") {
             Ok(rel) if rel.as_os_str().is_empty() => dir.to_path_buf(),
@@ -175,7 +219,11 @@ pub fn path_refusal(root: std::os::fd::BorrowedFd, dir: &Path, inside: &Path) ->
     {
         return said(Path::new("/"), why);
     }
-    let fd = sys::resolve_in_root(root, inside).ok()?;
+    let fd = match sys::resolve_in_root(root, inside) {
+        Ok(fd) => fd,
+        Err(e) if strict => return said(inside, format!("not found where it leads ({e})")),
+        Err(_) => return None,
+    };
     let Ok(real) = sys::resolve::in_root_path(root, fd.as_fd()) else {
         return said(inside, "not found where it leads".into());
     };
@@ -485,7 +533,7 @@ impl Sandbox {
         if let Some(why) = control_refusal(&self.dir) {
             bail!(
                 "{why}: chroot.d says what is mounted from the host and run as {}, so no one else may be able to write it (or DIR, or a directory on the way); nothing was mounted",
-                if nix::unistd::geteuid().is_root() { "root" } else { "you" }
+                if crate::audit::invoked_as_root() { "root" } else { "you" }
             );
         }
         let users = crate::overlay::users_on(&self.dir);

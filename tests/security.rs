@@ -4697,36 +4697,70 @@ fn a_host_cmd_another_user_could_write_is_not_run() {
 fn programs_of_a_chroot_d_others_may_write_once_on_are_not_run() {
     use std::os::unix::fs::PermissionsExt;
     let ns = Ns::new();
-    let root = ns.busybox_root("sb");
-    let r = d(&root).to_string();
-    fs::create_dir_all(root.join("tmp/cd")).unwrap();
-    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o755)).unwrap();
+    let _h = common::Holders(ns.run_dir.join("holder"));
+    // In the host's mount namespace (chroot), and through a holder, whose
+    // mounts the host does not see.
+    for (i, how) in [&[][..], &["--ns", "pid"][..]].into_iter().enumerate() {
+        let root = ns.busybox_root(&format!("sb{i}"));
+        let r = d(&root).to_string();
+        fs::create_dir_all(root.join("tmp/cd")).unwrap();
+        fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o755)).unwrap();
+        // Root's own programs on disk, which the host sees (and a holder's
+        // `/tmp` hides).
+        for name in ["hello", "stop"] {
+            script(&root.join("tmp/cd").join(name), "#!/bin/sh\ntrue\n");
+        }
+        fs::remove_dir_all(root.join("chroot.d")).unwrap();
+        symlink("tmp/cd", root.join("chroot.d")).unwrap();
+        let mut on = vec!["on", "-d", &r];
+        on.extend_from_slice(how);
+        ok(&ns.run(&on));
+        // As anyone could, in the 1777 tmpfs `on` mounted (seen from
+        // inside, where the holder's mounts are).
+        ok(&ns.run_in(
+            &root,
+            &[
+                "--",
+                "sh",
+                "-c",
+                "mkdir -p /tmp/cd && printf '#!/bin/sh\\ntouch /ran-$1\\n' > /tmp/cd/stop \
+                 && cp /tmp/cd/stop /tmp/cd/hello && chmod 755 /tmp/cd/stop /tmp/cd/hello \
+                 && chown -R 65534 /tmp/cd && test -x /chroot.d/stop",
+            ],
+        ));
+        let o = ns.run_in(&root, &["hello"]);
+        assert_eq!(code(&o), 125, "{how:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("not run"), "{how:?}: {}", stderr(&o));
+        let o = ns.run(&["off", "-d", &r]);
+        ok(&o);
+        assert!(
+            stderr(&o).contains("stop:") && stderr(&o).contains("not run"),
+            "{how:?}: {}",
+            stderr(&o)
+        );
+        assert!(ns.mounts_under(&root).is_empty());
+        let ran: Vec<_> = fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("ran"))
+            .collect();
+        assert!(ran.is_empty(), "{how:?}: {ran:?}");
+    }
+    // Right before a program runs, a chroot.d (or an entry) leading nowhere
+    // at that moment (renamed away for a moment by whoever may) is refused,
+    // not taken for nothing to check; `on` is not that strict.
+    let root = ns.busybox_root("gone");
     fs::remove_dir_all(root.join("chroot.d")).unwrap();
-    symlink("tmp/cd", root.join("chroot.d")).unwrap();
-    ok(&ns.run(&["on", "-d", &r]));
-    // As anyone could, in the 1777 tmpfs `on` mounted.
-    ok(&ns.sh(&format!(
-        "mkdir -p {r}/tmp/cd && printf '#!/bin/sh\\ntouch /ran-$1\\n' > {r}/tmp/cd/stop \
-         && cp {r}/tmp/cd/stop {r}/tmp/cd/hello && chmod 755 {r}/tmp/cd/stop {r}/tmp/cd/hello \
-         && chown -R 65534 {r}/tmp/cd && test -x {r}/chroot.d/stop"
-    )));
-    let o = ns.run_in(&root, &["hello"]);
-    assert_eq!(code(&o), 125, "{}", stderr(&o));
-    assert!(stderr(&o).contains("not run"), "{}", stderr(&o));
-    let o = ns.run(&["off", "-d", &r]);
-    ok(&o);
-    assert!(
-        stderr(&o).contains("stop:") && stderr(&o).contains("not run"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(ns.mounts_under(&root).is_empty());
-    let ran: Vec<_> = fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("ran"))
-        .collect();
-    assert!(ran.is_empty(), "{ran:?}");
+    symlink("tmp/nowhere", root.join("chroot.d")).unwrap();
+    assert!(chroot_tool::sandbox::control_refusal(&root).is_none());
+    let why = chroot_tool::sandbox::program_refusal(&root, None).unwrap_or_default();
+    assert!(why.contains("not found where it leads"), "{why}");
+    fs::remove_file(root.join("chroot.d")).unwrap();
+    fs::create_dir(root.join("chroot.d")).unwrap();
+    symlink("../tmp/nowhere", root.join("chroot.d/hello")).unwrap();
+    assert!(chroot_tool::sandbox::control_refusal(&root).is_none());
+    let why = chroot_tool::sandbox::program_refusal(&root, None).unwrap_or_default();
+    assert!(why.contains("not found where it leads"), "{why}");
 }
 
 /// What `on` reads and runs as root from chroot.d is root's alone, along

@@ -192,20 +192,11 @@ pub fn for_command(
     opts: &Options,
     warn: &mut dyn FnMut(String),
 ) -> Result<Launch> {
-    // A program of chroot.d (a named command, chroot-cmd, start, stop)
-    // runs as the invoking user, root included: only when no one else
-    // could have written it, as `on` asks before it mounts, and asked
-    // again now (what `on` mounted, a 1777 `/tmp`, may lie on the way to
-    // where a symlinked chroot.d leads).
-    if cwd == Path::new("/chroot.d") {
-        if let Some(why) = crate::sandbox::control_refusal(&sb.dir) {
-            bail!(
-                "{why}: chroot.d's programs run as {}, so no one else may be able to write them (or chroot.d, or a directory on the way); not run",
-                if nix::unistd::geteuid().is_root() { "root" } else { "you" }
-            );
-        }
-    }
-    Ok(base(sb, conf, opts, warn)?.into_launch(argv, cwd))
+    // Dispatch runs a program of chroot.d in chroot.d (whatever `-w` says).
+    let of_chroot_d = cwd == Path::new("/chroot.d");
+    let mut launch = base(sb, conf, opts, warn)?.into_launch(argv, cwd);
+    launch.of_chroot_d = of_chroot_d;
+    Ok(launch)
 }
 
 /// `shell`: the user's login shell (`/bin/sh` when it is not in the

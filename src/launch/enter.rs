@@ -123,7 +123,30 @@ fn enter_as(
             reach
         }
     };
+    refuse_program(sb, &launch, None)?;
     finish(sb, launch, pty, guard)
+}
+
+/// A program of chroot.d (`launch.of_chroot_d`) runs as the invoking
+/// user, root included: only when no one else could have written it, nor
+/// chroot.d, nor a directory on the way, as found where it runs (through
+/// the `holder`'s namespace when it has one: its mounts are not ours),
+/// right before it starts (`on` asked before it mounted).
+fn refuse_program(
+    sb: &Sandbox,
+    launch: &Launch,
+    holder: Option<&holder::HolderInfo>,
+) -> Result<()> {
+    if !launch.of_chroot_d {
+        return Ok(());
+    }
+    if let Some(why) = crate::sandbox::program_refusal(&sb.dir, holder.map(|h| h.pid)) {
+        anyhow::bail!(
+            "{why}: the programs of chroot.d run as {}, so no one else may be able to write them (or chroot.d, or a directory on the way); not run",
+            if crate::audit::invoked_as_root() { "root" } else { "you" }
+        );
+    }
+    Ok(())
 }
 
 /// Root's sandbox already on in the host's mount namespace (a chroot, no
@@ -228,6 +251,7 @@ fn through_holder(
             );
         }
     }
+    refuse_program(sb, &launch, Some(&h))?;
     if apart {
         // The lock is held (here and in the child) until the command ends.
         let ran = holder::in_child(move || {
@@ -293,6 +317,12 @@ fn dispatch_named(
         }
     };
     launch.deadline = grace.map(|g| Deadline { after: g, grace: g });
+    if let Err(e) = refuse_program(sb, &launch, h) {
+        return Some(Err(ExecError::Setup {
+            what: show::error_chain(&*e),
+            source: std::io::Error::other(format!("{name} not run")),
+        }));
+    }
     let Some(h) = h else {
         // DIR opened by path: what it leads to must still be the sandbox's
         // own view, never a root mounted over DIR meanwhile.

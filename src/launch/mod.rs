@@ -157,6 +157,10 @@ pub struct Launch {
     pub limits: crate::cgroup::Limits,
     /// Namespaces of the command's own (`-m`, `--net none`, `--pid`).
     pub isolation: isolate::Isolation,
+    /// The program is one of the sandbox's chroot.d (a named command,
+    /// `chroot-cmd`, `start`, `stop`): run only when no one else could
+    /// have written it, as found where it runs (see `enter`).
+    pub of_chroot_d: bool,
 }
 
 impl Launch {
@@ -174,6 +178,7 @@ impl Launch {
             deadline: None,
             limits: crate::cgroup::Limits::default(),
             isolation: Default::default(),
+            of_chroot_d: false,
         }
     }
 }

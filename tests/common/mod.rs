@@ -581,3 +581,29 @@ pub fn points_of(pid: u32, dir: &Path) -> Vec<String> {
         .filter(|p| Path::new(p).starts_with(dir))
         .collect()
 }
+
+/// Ends, on drop, every holder whose pid file lies in `dir` (a run dir of
+/// the test's own), when that pid is still a holder.
+pub struct Holders(pub PathBuf);
+
+impl Drop for Holders {
+    fn drop(&mut self) {
+        let Ok(rd) = fs::read_dir(&self.0) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let text = fs::read_to_string(e.path()).unwrap_or_default();
+            let Some(pid) = text.split_whitespace().nth(1).and_then(|p| p.parse().ok()) else {
+                continue;
+            };
+            if fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default()
+                == "chroot-tool-hol\n"
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
