@@ -1084,7 +1084,10 @@ fn mount_overlay(dir: &Path, rec: &crate::overlay::Record, undo: &mut Vec<u64>) 
     // order, overlay then BASE, and BASE's `on` takes no other lock.)
     // By the identity the record holds, never by BASE's path, which may
     // lead elsewhere now (`open_base` refuses that below).
-    let _base = crate::lock::exclusive_of((rec.dev, rec.ino), &rec.base)?;
+    let _base = match crate::overlay::guarded() {
+        true => None,
+        false => Some(crate::lock::exclusive_of((rec.dev, rec.ino), &rec.base)?),
+    };
     let view = crate::overlay::view(dir, rec)?;
     let target = sys::open_path(dir).with_context(|| format!("opening {}", dir.display()))?;
     let id = sys::mount_of(view.merged.as_fd())?.0;

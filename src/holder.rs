@@ -427,6 +427,9 @@ pub fn find(dir: &Path) -> Found {
     };
     match alive(&r, dir) {
         Some(h) => Found::Alive(h),
+        // From inside a pid namespace (a holder's own setup), a holder not
+        // seen may still run: its file and records are left alone.
+        None if !crate::procs::sees_every_process() => Found::Died,
         None => {
             let _ = fs::remove_file(&path);
             owned::forget_namespace(r.inodes.mnt);
@@ -573,6 +576,12 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
     }
     let hostname = spec.ns.uts.then(|| hostname_of(sb));
     let plan = plan_for(spec, plan);
+    // The overlay guards, asked here, in the host's namespaces: inside the
+    // holder's, the records and processes they rest on are not seen. BASE's
+    // lock (of an overlay) is held until the holder is ready; the holder's
+    // own `on` skips both (`overlay::guarded`).
+    let _base = sb.overlay_guards()?;
+    let guarded = crate::overlay::Guarded::set();
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let first = match sys::ns::fork().context("starting the holder")? {
@@ -592,6 +601,7 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
         }
         Forked::Parent(pid) => pid,
     };
+    drop(guarded);
     drop(ready_w);
     drop(go_r);
     // `g`: the maps are written, go on; `k`: the pid file is written, hold.

@@ -87,6 +87,34 @@ pub fn is_overlay(dir: &Path) -> bool {
         .is_ok()
 }
 
+/// Set in a holder's setup (inherited through its fork): its caller asked
+/// the overlay guards ([`crate::sandbox::Sandbox::overlay_guards`]) in the
+/// host's namespaces and holds BASE's lock; the holder's `on` asks
+/// neither again (it would not see what they rest on, and would wait for
+/// that lock forever).
+static GUARDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks this process (and the children it forks meanwhile) as guarded
+/// until dropped.
+pub struct Guarded(());
+
+impl Guarded {
+    pub fn set() -> Guarded {
+        GUARDED.store(true, std::sync::atomic::Ordering::Relaxed);
+        Guarded(())
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        GUARDED.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+pub fn guarded() -> bool {
+    GUARDED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// What `create --overlay` made.
 pub struct Created {
     pub dir: PathBuf,
@@ -549,11 +577,16 @@ pub fn users_on(base: &Path) -> Vec<PathBuf> {
         }
         if is_over(&d, key) && is_on(&d) {
             on.push(d);
-        } else if let Some(at) = own.and_then(crate::owned::view_of) {
+        } else if let Some(own) = own {
             // Its path no longer leads to it (DIR or a directory above it
             // moved, or something covers it): its view, found by
-            // identity, is still mounted over BASE.
-            on.push(at);
+            // identity, is still mounted over BASE, here or in another
+            // namespace (a holder's).
+            if let Some(at) = crate::owned::view_of(own) {
+                on.push(at);
+            } else if crate::owned::on_elsewhere_of(own, None).is_some() {
+                on.push(d);
+            }
         }
     }
     on.sort();

@@ -363,8 +363,13 @@ pub fn forget(id: u64) {
 /// (only where every process is visible). The namespace `except` (the
 /// sandbox's own holder's, which `off` ends) does not count.
 pub fn on_elsewhere(dir: &Path, except: Option<u64>) -> Option<i32> {
+    on_elsewhere_of(identity(dir)?, except)
+}
+
+/// [`on_elsewhere`] of the sandbox whose own directory is `want` (device,
+/// inode), wherever its path leads now.
+pub fn on_elsewhere_of(want: (u64, u64), except: Option<u64>) -> Option<i32> {
     let me = mntns();
-    let want = identity(dir)?;
     let mut namespaces: Vec<(u64, PathBuf)> = vec![];
     for e in std::fs::read_dir(records()).ok()?.flatten() {
         let name = e.file_name();
@@ -392,8 +397,7 @@ pub fn on_elsewhere(dir: &Path, except: Option<u64>) -> Option<i32> {
             Some((pid, ns))
         })
         .collect();
-    // The initial pid namespace (PROC_PID_INIT_INO) sees every process.
-    let sees_all = std::fs::metadata("/proc/self/ns/pid").is_ok_and(|m| m.ino() == 0xEFFF_FFFC);
+    let sees_all = crate::procs::sees_every_process();
     let mut found = None;
     for (ns, path) in namespaces {
         match holders.iter().find(|(_, n)| *n == ns) {

@@ -164,6 +164,13 @@ impl Members {
     }
 }
 
+/// Whether this process sees every process of the machine (it is in the
+/// initial pid namespace, `PROC_PID_INIT_INO`): only then does a pid it
+/// cannot find prove that a process is gone.
+pub fn sees_every_process() -> bool {
+    fs::metadata("/proc/self/ns/pid").is_ok_and(|m| m.ino() == 0xEFFF_FFFC)
+}
+
 /// The mount namespace of `pid` (device, inode of `/proc/PID/ns/mnt`), if
 /// it can be seen.
 fn mnt_ns(pid: i32) -> Option<(u64, u64)> {

@@ -536,14 +536,8 @@ impl Sandbox {
                 if crate::audit::invoked_as_root() { "root" } else { "you" }
             );
         }
-        let users = crate::overlay::users_on(&self.dir);
-        if !users.is_empty() {
-            let list: Vec<String> = users.iter().map(show::path).collect();
-            bail!(
-                "{}: it is the base of overlay sandboxes that are on ({}), and must not change under them: turn them off first; nothing was mounted",
-                show::path(&self.dir),
-                list.join(" ")
-            );
+        if !crate::overlay::guarded() {
+            self.refuse_base_in_use()?;
         }
         let mut report = engine::turn_on(&self.dir, plan, on_now)?;
         if let Err(e) = self.host_name_resolves() {
@@ -553,6 +547,35 @@ impl Sandbox {
             ));
         }
         Ok(report)
+    }
+
+    /// Refuses to turn on a sandbox that is the BASE of overlay sandboxes
+    /// that are on.
+    fn refuse_base_in_use(&self) -> Result<()> {
+        let users = crate::overlay::users_on(&self.dir);
+        if !users.is_empty() {
+            let list: Vec<String> = users.iter().map(show::path).collect();
+            bail!(
+                "{}: it is the base of overlay sandboxes that are on ({}), and must not change under them: turn them off first; nothing was mounted",
+                show::path(&self.dir),
+                list.join(" ")
+            );
+        }
+        Ok(())
+    }
+
+    /// What a holder's `on` cannot ask from inside its namespaces, asked
+    /// before it starts: this sandbox is no BASE of overlays that are on;
+    /// as an overlay, its BASE is not on (checked as `on` opens it), and
+    /// BASE's lock, held until the holder is ready, is given back.
+    pub fn overlay_guards(&self) -> Result<Option<crate::lock::Lock>> {
+        self.refuse_base_in_use()?;
+        let Some(rec) = crate::overlay::read(&self.dir)? else {
+            return Ok(None);
+        };
+        let lock = crate::lock::exclusive_of((rec.dev, rec.ino), &rec.base)?;
+        crate::overlay::open_base(&rec)?;
+        Ok(Some(lock))
     }
 
     /// The sandbox shares the host's hostname: its /etc/hosts must resolve

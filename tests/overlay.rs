@@ -58,8 +58,10 @@ fn base(ns: &Ns, name: &str) -> PathBuf {
 /// `on` of BASE, refused because an overlay over it is on, with nothing
 /// mounted; what it said.
 #[track_caller]
-fn base_on_refused(ns: &Ns, b: &Path) -> String {
-    let o = ns.run(&["on", "-d", d(b)]);
+fn base_on_refused(ns: &Ns, b: &Path, how: &[&str]) -> String {
+    let mut args = vec!["on", "-d", d(b)];
+    args.extend_from_slice(how);
+    let o = ns.run(&args);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("base of overlay sandboxes that are on"),
@@ -68,6 +70,16 @@ fn base_on_refused(ns: &Ns, b: &Path) -> String {
     );
     assert_eq!(ns.mounts_under(b), Vec::<String>::new());
     stderr(&o)
+}
+
+/// A base, and an overlay sandbox over it at `p/ov`: (base, p, ov).
+fn overlay_in_a_dir(ns: &Ns) -> (PathBuf, PathBuf, PathBuf) {
+    let b = base(ns, "base");
+    let parent = ns.tmp.path().join("p");
+    fs::create_dir(&parent).unwrap();
+    let ov = parent.join("ov");
+    create_overlay(ns, &b, &ov);
+    (b, parent, ov)
 }
 
 fn create_overlay(ns: &Ns, base: &Path, dir: &Path) -> String {
@@ -878,7 +890,7 @@ fn an_overlay_on_without_an_index_still_guards_its_base() {
     assert!(bases.is_dir(), "on of an overlay indexes it");
     fs::remove_dir_all(&bases).unwrap();
     for _ in 0..2 {
-        base_on_refused(&ns, &b);
+        base_on_refused(&ns, &b, &[]);
         assert!(bases.join("indexed").exists());
     }
     // A stale link (the overlay off, or its link pointing elsewhere) is
@@ -981,16 +993,12 @@ fn on_of_a_base_racing_on_of_its_overlay_leaves_one_on() {
 #[test]
 fn an_overlay_moved_or_covered_while_on_still_guards_its_base() {
     let ns = Ns::new();
-    let b = base(&ns, "base");
-    let parent = ns.tmp.path().join("p");
-    fs::create_dir(&parent).unwrap();
-    let ov = parent.join("ov");
-    create_overlay(&ns, &b, &ov);
+    let (b, parent, ov) = overlay_in_a_dir(&ns);
     ok(&ns.run(&["on", "-d", d(&ov)]));
 
     let moved = ns.tmp.path().join("q");
     fs::rename(&parent, &moved).unwrap();
-    let said = base_on_refused(&ns, &b);
+    let said = base_on_refused(&ns, &b, &[]);
     assert!(said.contains(d(&moved.join("ov"))), "{said}");
     fs::rename(&moved, &parent).unwrap();
 
@@ -998,7 +1006,7 @@ fn an_overlay_moved_or_covered_while_on_still_guards_its_base() {
         .sh(&format!("mount -t tmpfs cover {}", d(&ov)))
         .status
         .success());
-    base_on_refused(&ns, &b);
+    base_on_refused(&ns, &b, &[]);
     assert!(ns.sh(&format!("umount {}", d(&ov))).status.success());
     ok(&ns.run(&["off", "-d", d(&ov)]));
     ok(&ns.run(&["on", "-d", d(&b)]));
@@ -1069,7 +1077,7 @@ fn a_base_and_its_overlay_on_in_other_namespaces_guard_each_other() {
     let ov = a.tmp.path().join("ov");
     create_overlay(&a, &b, &ov);
     ok(&other.run(&["on", "-d", d(&ov)]));
-    base_on_refused(&a, &b);
+    base_on_refused(&a, &b, &[]);
     ok(&other.run(&["off", "-d", d(&ov)]));
 
     ok(&other.run(&["on", "-d", d(&b)]));
@@ -1100,4 +1108,37 @@ fn a_base_replaced_by_a_symlink_to_its_overlay_is_refused_at_once() {
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
     assert_eq!(ns.mounts_under(&ov), Vec::<String>::new());
+}
+
+/// Through holders (`--ns`): `on` of BASE while an overlay over it is on,
+/// in the host's namespace or through its own holder (moved away since,
+/// too), is refused; `on` of the overlay while BASE is on through its
+/// holder is refused, and BASE's holder is still known afterwards.
+#[test]
+fn a_base_and_its_overlay_through_holders_are_never_both_on() {
+    let ns = Ns::new();
+    let _h = common::Holders(ns.run_dir.join("holder"));
+    let (b, parent, ov) = overlay_in_a_dir(&ns);
+
+    ok(&ns.run(&["on", "-d", d(&ov)]));
+    base_on_refused(&ns, &b, &["--ns", "uts"]);
+    ok(&ns.run(&["off", "-d", d(&ov)]));
+
+    ok(&ns.run(&["on", "--ns", "pid", "-d", d(&ov)]));
+    let moved = ns.tmp.path().join("q");
+    fs::rename(&parent, &moved).unwrap();
+    base_on_refused(&ns, &b, &["--ns", "uts"]);
+    base_on_refused(&ns, &b, &[]);
+    fs::rename(&moved, &parent).unwrap();
+    ok(&ns.run(&["off", "-d", d(&ov)]));
+
+    ok(&ns.run(&["on", "--ns", "pid", "-d", d(&b)]));
+    let o = ns.run(&["on", "--ns", "pid", "-d", d(&ov)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("it is on"), "{}", stderr(&o));
+    assert_eq!(ns.state(&b), "on");
+    let off = ok(&ns.run(&["off", "-d", d(&b)]));
+    assert!(off.contains("is off"), "{off}");
+    ok(&ns.run(&["on", "--ns", "pid", "-d", d(&ov)]));
+    ok(&ns.run(&["off", "-d", d(&ov)]));
 }
