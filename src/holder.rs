@@ -427,9 +427,11 @@ pub fn find(dir: &Path) -> Found {
     };
     match alive(&r, dir) {
         Some(h) => Found::Alive(h),
-        // From inside a pid namespace (a holder's own setup), a holder not
-        // seen may still run: its file and records are left alone.
-        None if !crate::procs::sees_every_process() => Found::Died,
+        // From inside a holder's own setup (a pid namespace of its own), a
+        // holder not seen may still run: its file and records are left
+        // alone. (Anywhere else, a pid that is not seen is gone: a whole
+        // container's pid namespace holds the holders it started.)
+        None if crate::overlay::guarded() => Found::Died,
         None => {
             let _ = fs::remove_file(&path);
             owned::forget_namespace(r.inodes.mnt);

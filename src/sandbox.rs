@@ -219,27 +219,64 @@ fn walk_refusal(
     {
         return said(Path::new("/"), why);
     }
-    let fd = match sys::resolve_in_root(root, inside) {
-        Ok(fd) => fd,
-        Err(e) if strict => return said(inside, format!("not found where it leads ({e})")),
-        Err(_) => return None,
+    // Name by name, as the kernel would look them up inside the root:
+    // every directory a name is looked up in (one holding a symlink on the
+    // way too) must be checked, or whoever may write it could swap that
+    // name between this look and the use.
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStrExt;
+    let push = |todo: &mut Vec<OsString>, path: &Path| {
+        let names: Vec<OsString> = path
+            .as_os_str()
+            .as_bytes()
+            .split(|&b| b == b'/')
+            .filter(|n| !n.is_empty() && *n != b".")
+            .map(|n| std::ffi::OsStr::from_bytes(n).to_os_string())
+            .collect();
+        todo.extend(names.into_iter().rev());
     };
-    let Ok(real) = sys::resolve::in_root_path(root, fd.as_fd()) else {
-        return said(inside, "not found where it leads".into());
-    };
+    let mut todo: Vec<OsString> = vec![];
+    push(&mut todo, inside);
+    // `at`: a directory with no symlink in its path, checked (the root
+    // above, each one below as it is entered).
     let mut at = PathBuf::from("/");
-    for c in real.components().skip(1) {
-        at.push(c);
-        let st = sys::resolve_in_root(root, &at)
-            .and_then(|f| nix::sys::stat::fstat(f.as_fd()).map_err(std::io::Error::from));
-        match st {
-            Ok(st) => {
-                if let Some(why) = not_alone(&st) {
-                    return said(&at, why);
-                }
-            }
-            Err(e) => return said(&at, e.to_string()),
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        if name == ".." {
+            at.pop();
+            continue;
         }
+        let next = at.join(&name);
+        let found = sys::resolve_in_root(root, &at).and_then(|d| {
+            let st = nix::sys::stat::fstatat(
+                d.as_fd(),
+                name.as_os_str(),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )?;
+            Ok((d, st))
+        });
+        let (d, st) = match found {
+            Ok(found) => found,
+            Err(e) if strict => return said(&next, format!("not found where it leads ({e})")),
+            Err(_) => return None,
+        };
+        if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            links += 1;
+            let target = match nix::fcntl::readlinkat(d.as_fd(), name.as_os_str()) {
+                Ok(t) if links <= 40 => t,
+                Ok(_) => return said(&next, "too many symlinks on the way".into()),
+                Err(e) => return said(&next, e.to_string()),
+            };
+            if target.as_bytes().starts_with(b"/") {
+                at = PathBuf::from("/");
+            }
+            push(&mut todo, Path::new(&target));
+            continue;
+        }
+        if let Some(why) = not_alone(&st) {
+            return said(&next, why);
+        }
+        at = next;
     }
     None
 }

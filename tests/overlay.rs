@@ -1142,3 +1142,25 @@ fn a_base_and_its_overlay_through_holders_are_never_both_on() {
     ok(&ns.run(&["on", "--ns", "pid", "-d", d(&ov)]));
     ok(&ns.run(&["off", "-d", d(&ov)]));
 }
+
+/// In a pid namespace of its own (a container), an overlay's holder that
+/// was killed is known dead (its pid file and records dropped), so the
+/// overlay no longer guards its BASE.
+#[test]
+fn in_a_container_a_killed_overlays_holder_no_longer_guards_its_base() {
+    let ns = Ns::new();
+    let (b, _, ov) = overlay_in_a_dir(&ns);
+    let (bin, run) = (common::BIN, d(&ns.run_dir));
+    let script = format!(
+        "set -e; {bin} on --ns pid -d {ov}; pid=$(awk '{{print $2}}' {run}/holder/*); \
+         kill -9 $pid; while kill -0 $pid 2>/dev/null; do sleep 0.05; done; \
+         {bin} on -d {b}; {bin} off -d {b}; {bin} status -d {ov}",
+        ov = d(&ov),
+        b = d(&b)
+    );
+    let out = ok(&ns.sh(&format!(
+        "unshare -p -f --mount-proc sh -c \"{}\"",
+        script.replace('"', "\\\"").replace('$', "\\$")
+    )));
+    assert!(out.contains(": off"), "{out}");
+}

@@ -4761,6 +4761,20 @@ fn programs_of_a_chroot_d_others_may_write_once_on_are_not_run() {
     assert!(chroot_tool::sandbox::control_refusal(&root).is_none());
     let why = chroot_tool::sandbox::program_refusal(&root, None).unwrap_or_default();
     assert!(why.contains("not found where it leads"), "{why}");
+    // An entry that leads, through a symlink in a directory anyone may
+    // write, to a file of root's: whoever may write there could swap that
+    // symlink between the look and the run. Every directory a name is
+    // looked up in counts, not only those where the path ends.
+    fs::remove_file(root.join("chroot.d/hello")).unwrap();
+    fs::create_dir_all(root.join("tmp")).unwrap();
+    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    symlink("/bin/busybox", root.join("tmp/x")).unwrap();
+    symlink("/tmp/x", root.join("chroot.d/hello")).unwrap();
+    let why = chroot_tool::sandbox::program_refusal(&root, None).unwrap_or_default();
+    assert!(
+        why.contains(&format!("{}/tmp: writable by group or others", d(&root))),
+        "{why}"
+    );
 }
 
 /// What `on` reads and runs as root from chroot.d is root's alone, along
