@@ -800,6 +800,8 @@ impl Sandbox {
         };
         let code = exit_code(&res);
         match res {
+            // What says why it was not run, once.
+            Err(e @ crate::launch::ExecError::Setup { .. }) => warn(format!("start: {e}")),
             Err(e) => warn(format!("start: {}", show::error_chain(&e))),
             Ok(_) if code != 0 => warn(format!("start exited with status {code}")),
             Ok(_) => {}
