@@ -304,6 +304,9 @@ pub fn open_base(rec: &Record) -> Result<OwnedFd> {
     if (top && crate::owned::is_ours(base, id))
         || matches!(crate::holder::find(base), crate::holder::Found::Alive(_))
         || crate::owned::on_elsewhere(base, None).is_some()
+        // On through another spelling (a bind of BASE, or of a directory
+        // above it, elsewhere): its self-bind, by its record.
+        || crate::owned::self_bind_of((rec.dev, rec.ino)).is_some()
     {
         return Err(say(
             "it is on; an overlay sandbox uses BASE only while BASE is off (turn it off first)"

@@ -329,24 +329,41 @@ pub fn covered(dir: &Path) -> Option<(u64, u64)> {
     ((st.st_dev, st.st_ino) == (r.dev, r.ino)).then_some(r.covered?)
 }
 
-/// Where the merged view of the overlay sandbox whose own directory is
-/// `own` (device, inode) is mounted now in this mount namespace, if it
-/// is: by its record and its 64-bit mount id, wherever DIR was moved or
-/// renamed since, and whatever covers it. Nothing for a record without a
-/// 64-bit id (before Linux 6.8).
-pub fn view_of(own: (u64, u64)) -> Option<PathBuf> {
+/// Where a self-bind of the sandbox whose root directory is `id` (device,
+/// inode) is mounted now in this mount namespace, if one is: by its
+/// record and its 64-bit mount id, whatever path DIR was turned on by (a
+/// bind of DIR, or of a directory above it, elsewhere). Nothing for a
+/// record without a 64-bit id (before Linux 6.8).
+pub fn self_bind_of(id: (u64, u64)) -> Option<PathBuf> {
+    on_here(|r| r.covered.is_none() && (r.dev, r.ino) == id, None)
+}
+
+/// The mount point of a mount recorded in this namespace whose record
+/// `wanted`, still mounted (and of type `fstype`, when given).
+fn on_here(wanted: impl Fn(&Record) -> bool, fstype: Option<&str>) -> Option<PathBuf> {
     let prefix = format!("{}-", mntns());
     std::fs::read_dir(records()).ok()?.flatten().find_map(|e| {
         if !e.file_name().to_str()?.starts_with(&prefix) {
             return None;
         }
         let r = Record::read(&e.path())?;
-        if r.covered != Some(own) || r.unique == 0 {
+        if !wanted(&r) || r.unique == 0 {
             return None;
         }
         let m = sys::mounts::stat(r.unique).ok()?;
-        (m.fstype == "overlay").then(|| PathBuf::from(m.point))
+        fstype
+            .is_none_or(|t| m.fstype == t)
+            .then(|| PathBuf::from(m.point))
     })
+}
+
+/// Where the merged view of the overlay sandbox whose own directory is
+/// `own` (device, inode) is mounted now in this mount namespace, if it
+/// is: by its record and its 64-bit mount id, wherever DIR was moved or
+/// renamed since, and whatever covers it. Nothing for a record without a
+/// 64-bit id (before Linux 6.8).
+pub fn view_of(own: (u64, u64)) -> Option<PathBuf> {
+    on_here(|r| r.covered == Some(own), Some("overlay"))
 }
 
 /// Drops the record of the mount `id` (it was unmounted, or never attached).

@@ -1164,3 +1164,32 @@ fn in_a_container_a_killed_overlays_holder_no_longer_guards_its_base() {
     )));
     assert!(out.contains(": off"), "{out}");
 }
+
+/// BASE turned on by another spelling (a bind of its parent elsewhere):
+/// `on` of an overlay over it finds BASE's self-bind by its record and
+/// refuses.
+#[test]
+fn a_base_on_through_a_bind_elsewhere_keeps_its_overlay_off() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let ov = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &ov);
+    let alias = ns.tmp.path().join("alias");
+    fs::create_dir(&alias).unwrap();
+    ok(&ns.sh(&format!(
+        "mount --bind {} {} && mount --make-private {}",
+        d(ns.tmp.path()),
+        d(&alias),
+        d(&alias)
+    )));
+    let other = alias.join("base");
+    ok(&ns.run(&["on", "-d", d(&other)]));
+    let o = ns.run(&["on", "-d", d(&ov)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("it is on"), "{}", stderr(&o));
+    assert_eq!(ns.mounts_under(&ov), Vec::<String>::new());
+    ok(&ns.run(&["off", "-d", d(&other)]));
+    ok(&ns.sh(&format!("umount {}", d(&alias))));
+    ok(&ns.run(&["on", "-d", d(&ov)]));
+    ok(&ns.run(&["off", "-d", d(&ov)]));
+}
