@@ -255,9 +255,14 @@ fn walk_refusal(
             )?;
             Ok((d, st))
         });
+        // Only a name that is not there (nothing to read or run) passes
+        // outside `strict`; any other failure to look (a path too long to
+        // name again, a loop) is refused, never taken for nothing.
         let (d, st) = match found {
             Ok(found) => found,
-            Err(e) if strict => return said(&next, format!("not found where it leads ({e})")),
+            Err(e) if strict || !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                return said(&next, format!("not found where it leads ({e})"))
+            }
             Err(_) => return None,
         };
         if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
