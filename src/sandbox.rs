@@ -260,8 +260,14 @@ fn walk_refusal(
         // name again, a loop) is refused, never taken for nothing.
         let (d, st) = match found {
             Ok(found) => found,
-            Err(e) if strict || !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) && strict => {
                 return said(&next, format!("not found where it leads ({e})"))
+            }
+            Err(e) if !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                return said(
+                    &next,
+                    format!("cannot be looked up to check who may write it ({e})"),
+                )
             }
             Err(_) => return None,
         };
