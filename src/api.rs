@@ -405,10 +405,9 @@ impl Sandbox {
             |n| sb.has_command(n),
             sb.chroot_d_file("chroot-cmd").is_some(),
         );
-        let argv = inv.argv.into_iter().map(Into::into).collect();
         let mut warnings = Vec::new();
         let mut warn = |w| warnings.push(w);
-        let mut launch = build::for_command(sb, &conf, argv, inv.cwd, opts, &mut warn)?;
+        let mut launch = build::for_command(sb, &conf, inv, opts, &mut warn)?;
         launch.terminal = terminal;
         let entered = enter::enter_apart(sb, &conf, &cmd.display(), launch, &mut warn);
         for w in warnings {

@@ -38,6 +38,8 @@ pub struct Invocation {
     pub argv: Vec<String>,
     /// Working directory inside the root.
     pub cwd: PathBuf,
+    /// The entry of chroot.d that runs (a named command, or `chroot-cmd`).
+    pub program: Option<String>,
 }
 
 /// The shell that runs command lines inside.
@@ -56,11 +58,14 @@ pub fn dispatch(
     has_chroot_cmd: bool,
 ) -> Invocation {
     let word = req.first_word();
+    let mut program = None;
     let (argv, cwd): (Vec<String>, &str) = if word.starts_with('/') {
         (direct(req, ""), "/")
     } else if is_plain_name(word) && is_command(word) {
+        program = Some(word.to_string());
         (direct(req, "/chroot.d/"), "/chroot.d")
     } else if has_chroot_cmd {
+        program = Some("chroot-cmd".to_string());
         // The words themselves, split as a shell would but with no shell
         // around: `;`, `|` and `>` are chroot-cmd's to interpret.
         let words = match req {
@@ -77,6 +82,7 @@ pub fn dispatch(
     Invocation {
         argv,
         cwd: PathBuf::from(cwd),
+        program,
     }
 }
 
@@ -191,8 +197,10 @@ mod tests {
         let i = dispatch(&line("build --fast x"), cmds, true);
         assert_eq!(i.argv, vec!["/bin/sh", "-c", "/chroot.d/build --fast x"]);
         assert_eq!(i.cwd, PathBuf::from("/chroot.d"));
+        assert_eq!(i.program.as_deref(), Some("build"));
         let i = dispatch(&argv(&["build", "a b"]), cmds, false);
         assert_eq!(i.argv, vec!["/chroot.d/build", "a b"]);
+        assert_eq!(i.program.as_deref(), Some("build"));
     }
 
     #[test]
@@ -215,6 +223,7 @@ mod tests {
         let i = dispatch(&argv(&["deploy", "x y"]), cmds, true);
         assert_eq!(i.argv, vec!["/chroot.d/chroot-cmd", "deploy", "x y"]);
         assert_eq!(i.cwd, PathBuf::from("/chroot.d"));
+        assert_eq!(i.program.as_deref(), Some("chroot-cmd"));
     }
 
     #[test]
@@ -224,6 +233,12 @@ mod tests {
         assert_eq!(i.cwd, PathBuf::from("/"));
         let i = dispatch(&argv(&["ls", "-l"]), cmds, false);
         assert_eq!(i.argv, vec!["ls", "-l"]);
+        assert_eq!(i.program, None);
+        let i = dispatch(&argv(&["/chroot.d/build"]), cmds, true);
+        assert_eq!(
+            i.program, None,
+            "a path is the program's own, not dispatched"
+        );
     }
 
     #[test]

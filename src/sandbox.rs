@@ -81,31 +81,39 @@ fn refusal_or_shell(dir: &Path) -> Result<bool, String> {
 /// entries (symlinks followed inside the root, as they are read), and the
 /// entries themselves.
 pub fn control_refusal(dir: &Path) -> Option<String> {
-    chroot_d_refusal(dir, dir, false)
+    chroot_d_refusal(dir, dir, None)
 }
 
-/// [`control_refusal`] right before a program of chroot.d runs, in the
-/// view it runs in: the holder's (`holder`, its pid; reached through
-/// `/proc/PID/root`), else this mount namespace's. Strict: a symlink that
-/// leads nowhere now (renamed away for a moment?) is refused too.
-pub fn program_refusal(dir: &Path, holder: Option<i32>) -> Option<String> {
+/// [`control_refusal`] right before `program`, an entry of chroot.d,
+/// runs, in the view it runs in: the holder's (`holder`, its pid; reached
+/// through `/proc/PID/root`), else this mount namespace's. Strict about
+/// chroot.d and `program`: leading nowhere now (renamed away for a
+/// moment?) is refused too. The other entries are looked at as `on` does
+/// (the program may read or run them); one that leads nowhere holds
+/// nothing to read.
+pub fn program_refusal(
+    dir: &Path,
+    holder: Option<i32>,
+    program: &std::ffi::OsStr,
+) -> Option<String> {
     match holder {
-        None => chroot_d_refusal(dir, dir, true),
+        None => chroot_d_refusal(dir, dir, Some(program)),
         Some(pid) => {
             let view = Path::new("/proc")
                 .join(pid.to_string())
                 .join("root")
                 .join(dir.strip_prefix("/").unwrap_or(dir));
-            chroot_d_refusal(&view, dir, true)
+            chroot_d_refusal(&view, dir, Some(program))
         }
     }
 }
 
 /// [`control_refusal`] of DIR as reached at `view`, named `dir`;
-/// `strict`: [`program_refusal`].
-fn chroot_d_refusal(view: &Path, dir: &Path, strict: bool) -> Option<String> {
+/// `program`: [`program_refusal`].
+fn chroot_d_refusal(view: &Path, dir: &Path, program: Option<&std::ffi::OsStr>) -> Option<String> {
     use nix::fcntl::{AtFlags, OFlag};
     use nix::sys::stat::{fstatat, Mode};
+    let strict = program.is_some();
     let root = match sys::open_root(view) {
         Ok(r) => r,
         Err(e) if strict => return Some(format!("{}: {e}", show::path(dir))),
@@ -136,7 +144,7 @@ fn chroot_d_refusal(view: &Path, dir: &Path, strict: bool) -> Option<String> {
         };
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         return match nix::dir::Dir::openat(at.as_fd(), ".", flags, Mode::empty()) {
-            Ok(listing) => entries_refusal(root.as_fd(), dir, listing, &shown, strict),
+            Ok(listing) => entries_refusal(root.as_fd(), dir, listing, &shown, program),
             Err(e) => Some(format!("{}: cannot be listed ({e})", show::path(&shown))),
         };
     }
@@ -157,18 +165,19 @@ fn chroot_d_refusal(view: &Path, dir: &Path, strict: bool) -> Option<String> {
         Ok(l) => l,
         Err(e) => return said(&dir.join("chroot.d"), format!("cannot be listed ({e})")),
     };
-    entries_refusal(root.as_fd(), dir, listing, &dir.join("chroot.d"), strict)
+    entries_refusal(root.as_fd(), dir, listing, &dir.join("chroot.d"), program)
 }
 
 /// [`control_refusal`] of the entries of chroot.d, open as `listing` (on
 /// the host at `shown`): each not a symlink must be the user's or root's
-/// alone; a symlink is walked where it leads.
+/// alone; a symlink is walked where it leads, strictly for `program` (the
+/// entry about to run, which must be there).
 fn entries_refusal(
     root: std::os::fd::BorrowedFd,
     dir: &Path,
     mut listing: nix::dir::Dir,
     shown: &Path,
-    strict: bool,
+    program: Option<&std::ffi::OsStr>,
 ) -> Option<String> {
     use nix::fcntl::AtFlags;
     use nix::sys::stat::fstatat;
@@ -181,8 +190,13 @@ fn entries_refusal(
         .collect();
     let fd = listing.as_fd();
     names.iter().find_map(|n| {
-        let st = fstatat(fd, n.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
         let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n.as_bytes());
+        let strict = program == Some(name);
+        let st = match fstatat(fd, n.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(e) if strict => return Some(format!("{}: {e}", show::path(shown.join(name)))),
+            Err(_) => return None,
+        };
         if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
             return walk_refusal(root, dir, &cd.join(name), strict);
         }
@@ -198,7 +212,9 @@ pub fn path_refusal(root: std::os::fd::BorrowedFd, dir: &Path, inside: &Path) ->
     walk_refusal(root, dir, inside, false)
 }
 
-/// [`path_refusal`]; `strict`: what is not found is refused too.
+/// [`path_refusal`]; `strict`: what is not found, or cannot be reached
+/// for symlinks (a loop), is refused too. Otherwise nothing can be read
+/// there: the kernel would find nothing either.
 fn walk_refusal(
     root: std::os::fd::BorrowedFd,
     dir: &Path,
@@ -275,7 +291,8 @@ fn walk_refusal(
             links += 1;
             let target = match nix::fcntl::readlinkat(d.as_fd(), name.as_os_str()) {
                 Ok(t) if links <= 40 => t,
-                Ok(_) => return said(&next, "too many symlinks on the way".into()),
+                Ok(_) if strict => return said(&next, "too many symlinks on the way".into()),
+                Ok(_) => return None,
                 Err(e) => return said(&next, e.to_string()),
             };
             if target.as_bytes().starts_with(b"/") {

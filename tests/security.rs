@@ -4753,14 +4753,29 @@ fn programs_of_a_chroot_d_others_may_write_once_on_are_not_run() {
     fs::remove_dir_all(root.join("chroot.d")).unwrap();
     symlink("tmp/nowhere", root.join("chroot.d")).unwrap();
     assert!(chroot_tool::sandbox::control_refusal(&root).is_none());
-    let why = chroot_tool::sandbox::program_refusal(&root, None).unwrap_or_default();
+    let refusal = |program: &str| {
+        chroot_tool::sandbox::program_refusal(&root, None, program.as_ref()).unwrap_or_default()
+    };
+    let why = refusal("hello");
     assert!(why.contains("not found where it leads"), "{why}");
     fs::remove_file(root.join("chroot.d")).unwrap();
     fs::create_dir(root.join("chroot.d")).unwrap();
     symlink("../tmp/nowhere", root.join("chroot.d/hello")).unwrap();
     assert!(chroot_tool::sandbox::control_refusal(&root).is_none());
-    let why = chroot_tool::sandbox::program_refusal(&root, None).unwrap_or_default();
+    let why = refusal("hello");
     assert!(why.contains("not found where it leads"), "{why}");
+    // Only the program about to run must be there: another entry leading
+    // nowhere, or in a loop, holds nothing to read and blocks nothing.
+    assert_eq!(refusal("other"), "", "a dangling sibling");
+    symlink("loop", root.join("chroot.d/loop")).unwrap();
+    assert!(chroot_tool::sandbox::control_refusal(&root).is_none());
+    assert!(
+        refusal("loop").contains("too many symlinks"),
+        "{}",
+        refusal("loop")
+    );
+    assert_eq!(refusal("other"), "", "a loop beside it");
+    fs::remove_file(root.join("chroot.d/loop")).unwrap();
     // An entry that leads, through a symlink in a directory anyone may
     // write, to a file of root's: whoever may write there could swap that
     // symlink between the look and the run. Every directory a name is
@@ -4770,11 +4785,30 @@ fn programs_of_a_chroot_d_others_may_write_once_on_are_not_run() {
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
     symlink("/bin/busybox", root.join("tmp/x")).unwrap();
     symlink("/tmp/x", root.join("chroot.d/hello")).unwrap();
-    let why = chroot_tool::sandbox::program_refusal(&root, None).unwrap_or_default();
-    assert!(
-        why.contains(&format!("{}/tmp: writable by group or others", d(&root))),
-        "{why}"
-    );
+    // Refused whichever program runs: the one about to run may read or run
+    // its neighbours.
+    for program in ["hello", "other"] {
+        let why = refusal(program);
+        assert!(
+            why.contains(&format!("{}/tmp: writable by group or others", d(&root))),
+            "{program}: {why}"
+        );
+    }
+    // End to end: a program of root's runs beside a dangling entry and a
+    // loop (`on`, `run NAME`, `off`); the dangling one itself is refused.
+    let root = ns.busybox_root("beside");
+    let r = d(&root).to_string();
+    script(&root.join("chroot.d/hello"), "#!/bin/sh\necho hello-ran\n");
+    symlink("/opt/removed", root.join("chroot.d/old")).unwrap();
+    symlink("loop", root.join("chroot.d/loop")).unwrap();
+    ok(&ns.run(&["on", "-d", &r]));
+    let o = ns.run_in(&root, &["hello"]);
+    ok(&o);
+    assert!(stdout(&o).contains("hello-ran"), "{}", stderr(&o));
+    let o = ns.run_in(&root, &["old"]);
+    assert_ne!(code(&o), 0, "{}", stderr(&o));
+    ok(&ns.run(&["off", "-d", &r]));
+    assert!(ns.mounts_under(&root).is_empty());
 }
 
 /// What `on` reads and runs as root from chroot.d is root's alone, along

@@ -19,8 +19,7 @@ pub fn run(dir: Option<&Path>, args: &RunArgs) -> Result<u8> {
         |n| sb.has_command(n),
         sb.chroot_d_file("chroot-cmd").is_some(),
     );
-    let argv = inv.argv.into_iter().map(Into::into).collect();
-    let launch = build::for_command(&sb, &conf, argv, inv.cwd, &opts, &mut super::warn)?;
+    let launch = build::for_command(&sb, &conf, inv, &opts, &mut super::warn)?;
     let entered = enter::enter(
         &sb,
         &conf,

@@ -183,19 +183,18 @@ fn isolation(conf: &Conf, opts: &Options) -> Result<super::isolate::Isolation> {
     })
 }
 
-/// `run`: `argv` (dispatched), in `cwd` unless a working directory was asked for.
+/// `run`: the dispatched invocation `inv`, in its working directory unless
+/// a working directory was asked for.
 pub fn for_command(
     sb: &Sandbox,
     conf: &Conf,
-    argv: Vec<OsString>,
-    cwd: PathBuf,
+    inv: crate::dispatch::Invocation,
     opts: &Options,
     warn: &mut dyn FnMut(String),
 ) -> Result<Launch> {
-    // Dispatch runs a program of chroot.d in chroot.d (whatever `-w` says).
-    let of_chroot_d = cwd == Path::new("/chroot.d");
-    let mut launch = base(sb, conf, opts, warn)?.into_launch(argv, cwd);
-    launch.of_chroot_d = of_chroot_d;
+    let argv = inv.argv.into_iter().map(OsString::from).collect();
+    let mut launch = base(sb, conf, opts, warn)?.into_launch(argv, inv.cwd);
+    launch.chroot_d_program = inv.program.map(OsString::from);
     Ok(launch)
 }
 
@@ -237,10 +236,11 @@ pub fn for_shell(
     Ok(l)
 }
 
-/// The launch of `off`'s stop: `argv` as root in `cwd`, the clean environment.
-pub fn for_stop(sb: &Sandbox, argv: Vec<OsString>, cwd: PathBuf) -> Result<Launch> {
+/// The launch of `on`'s start and `off`'s stop: `inv` as root, the clean
+/// environment.
+pub fn for_stop(sb: &Sandbox, inv: crate::dispatch::Invocation) -> Result<Launch> {
     let conf = Conf::default();
-    for_command(sb, &conf, argv, cwd, &Options::default(), &mut |_| {})
+    for_command(sb, &conf, inv, &Options::default(), &mut |_| {})
 }
 
 /// `--here`: the host directory `host` as seen inside the sandbox `sb`:

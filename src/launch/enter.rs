@@ -1,7 +1,6 @@
 //! The ways in that start with the sandbox itself: `run` and `shell` turn
 //! it on, run `host-cmd`, then launch; `off`'s stop launches with a deadline,
 //! `on`'s start without. A sandbox with a holder is entered through it.
-use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -127,7 +126,7 @@ fn enter_as(
     finish(sb, launch, pty, guard)
 }
 
-/// A program of chroot.d (`launch.of_chroot_d`) runs as the invoking
+/// A program of chroot.d (`launch.chroot_d_program`) runs as the invoking
 /// user, root included: only when no one else could have written it, nor
 /// chroot.d, nor a directory on the way, as found where it runs (through
 /// the `holder`'s namespace when it has one: its mounts are not ours),
@@ -137,10 +136,10 @@ fn refuse_program(
     launch: &Launch,
     holder: Option<&holder::HolderInfo>,
 ) -> Result<()> {
-    if !launch.of_chroot_d {
+    let Some(program) = &launch.chroot_d_program else {
         return Ok(());
-    }
-    if let Some(why) = crate::sandbox::program_refusal(&sb.dir, holder.map(|h| h.pid)) {
+    };
+    if let Some(why) = crate::sandbox::program_refusal(&sb.dir, holder.map(|h| h.pid), program) {
         anyhow::bail!(
             "{why}: the programs of chroot.d run as {}, so no one else may be able to write them (or chroot.d, or a directory on the way); not run",
             if crate::audit::invoked_as_root() { "root" } else { "you" }
@@ -306,8 +305,7 @@ fn dispatch_named(
     }
     let req = Request::Argv(vec![name.into()]);
     let inv = dispatch::dispatch(&req, |n| sb.has_command(n), has_cmd);
-    let argv = inv.argv.into_iter().map(OsString::from).collect();
-    let mut launch = match super::build::for_stop(sb, argv, inv.cwd) {
+    let mut launch = match super::build::for_stop(sb, inv) {
         Ok(l) => l,
         Err(e) => {
             return Some(Err(ExecError::Setup {

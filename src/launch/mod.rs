@@ -157,10 +157,10 @@ pub struct Launch {
     pub limits: crate::cgroup::Limits,
     /// Namespaces of the command's own (`-m`, `--net none`, `--pid`).
     pub isolation: isolate::Isolation,
-    /// The program is one of the sandbox's chroot.d (a named command,
+    /// The entry of the sandbox's chroot.d that runs (a named command,
     /// `chroot-cmd`, `start`, `stop`): run only when no one else could
     /// have written it, as found where it runs (see `enter`).
-    pub of_chroot_d: bool,
+    pub chroot_d_program: Option<OsString>,
 }
 
 impl Launch {
@@ -178,7 +178,7 @@ impl Launch {
             deadline: None,
             limits: crate::cgroup::Limits::default(),
             isolation: Default::default(),
-            of_chroot_d: false,
+            chroot_d_program: None,
         }
     }
 }
