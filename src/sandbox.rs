@@ -238,8 +238,14 @@ fn walk_refusal(
     // Name by name, as the kernel would look them up inside the root:
     // every directory a name is looked up in (one holding a symlink on the
     // way too) must be checked, or whoever may write it could swap that
-    // name between this look and the use.
+    // name between this look and the use. Each directory entered is kept
+    // open, so a name costs one lookup whatever the depth, and `..` goes
+    // back to the one before (never above the root).
+    use nix::errno::Errno;
+    use nix::fcntl::{openat, readlinkat, OFlag};
+    use nix::sys::stat::{fstat, Mode};
     use std::ffi::OsString;
+    use std::os::fd::OwnedFd;
     use std::os::unix::ffi::OsStrExt;
     let push = |todo: &mut Vec<OsString>, path: &Path| {
         let names: Vec<OsString> = path
@@ -253,33 +259,31 @@ fn walk_refusal(
     };
     let mut todo: Vec<OsString> = vec![];
     push(&mut todo, inside);
-    // `at`: a directory with no symlink in its path, checked (the root
-    // above, each one below as it is entered).
+    // The directories entered below the root, each checked, and where
+    // they are inside it (for what is said).
+    let mut open: Vec<OwnedFd> = vec![];
     let mut at = PathBuf::from("/");
     let mut links = 0;
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     while let Some(name) = todo.pop() {
         if name == ".." {
+            open.pop();
             at.pop();
             continue;
         }
         let next = at.join(&name);
-        let found = sys::resolve_in_root(root, &at).and_then(|d| {
-            let st = nix::sys::stat::fstatat(
-                d.as_fd(),
-                name.as_os_str(),
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            )?;
-            Ok((d, st))
-        });
+        let parent = open.last().map_or(root, |d| d.as_fd());
+        let found = openat(parent, name.as_os_str(), flags, Mode::empty())
+            .and_then(|fd| Ok((fstat(&fd)?, fd)));
         // Only a name that is not there (nothing to read or run) passes
-        // outside `strict`; any other failure to look (a path too long to
-        // name again, a loop) is refused, never taken for nothing.
-        let (d, st) = match found {
+        // outside `strict`; any other failure to look is refused, never
+        // taken for nothing.
+        let (st, fd) = match found {
             Ok(found) => found,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) && strict => {
+            Err(e) if matches!(e, Errno::ENOENT | Errno::ENOTDIR) && strict => {
                 return said(&next, format!("not found where it leads ({e})"))
             }
-            Err(e) if !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+            Err(e) if !matches!(e, Errno::ENOENT | Errno::ENOTDIR) => {
                 return said(
                     &next,
                     format!("cannot be looked up to check who may write it ({e})"),
@@ -289,13 +293,14 @@ fn walk_refusal(
         };
         if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
             links += 1;
-            let target = match nix::fcntl::readlinkat(d.as_fd(), name.as_os_str()) {
+            let target = match readlinkat(&fd, "") {
                 Ok(t) if links <= 40 => t,
                 Ok(_) if strict => return said(&next, "too many symlinks on the way".into()),
                 Ok(_) => return None,
                 Err(e) => return said(&next, e.to_string()),
             };
             if target.as_bytes().starts_with(b"/") {
+                open.clear();
                 at = PathBuf::from("/");
             }
             push(&mut todo, Path::new(&target));
@@ -304,6 +309,17 @@ fn walk_refusal(
         if let Some(why) = not_alone(&st) {
             return said(&next, why);
         }
+        if todo.is_empty() {
+            break;
+        }
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            // More names to look up in what is no directory: nothing there.
+            return match strict {
+                true => said(&next, "not found where it leads (not a directory)".into()),
+                false => None,
+            };
+        }
+        open.push(fd);
         at = next;
     }
     None

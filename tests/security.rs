@@ -4904,3 +4904,96 @@ fn what_on_reads_from_chroot_d_is_roots_alone_all_the_way() {
         );
     }
 }
+
+/// The check of a program of chroot.d walks name by name from the
+/// directory it is in, whatever the depth: a program of root's reached
+/// through symlinks at a path longer than PATH_MAX (as the kernel reaches
+/// it) runs; the same program a user's, or below a directory anyone may
+/// write that deep, is refused and named.
+#[test]
+fn a_program_of_chroot_d_beyond_path_max_is_checked_all_the_way() {
+    use nix::fcntl::{open, openat, OFlag};
+    use nix::sys::stat::{fchmodat, mkdirat, FchmodatFlags, Mode};
+    use std::os::fd::OwnedFd;
+    let ns = Ns::new();
+    let root = ns.busybox_root("deep");
+    let r = d(&root).to_string();
+    // /deep/l1 -> d00/…/d11 and, there, l2 -> d12/…/d24/prog: 25 levels
+    // of 200-byte names, 5025 bytes in all; each symlink well below
+    // PATH_MAX. Made through descriptors: no path that long is ever named.
+    let name = |i: usize| format!("d{i:02}{}", "x".repeat(197));
+    fs::create_dir(root.join("deep")).unwrap();
+    let dir_flags = OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let mut dirs: Vec<OwnedFd> = vec![open(&root.join("deep"), dir_flags, Mode::empty()).unwrap()];
+    for i in 0..25 {
+        let at = dirs.last().unwrap();
+        mkdirat(at, name(i).as_str(), Mode::from_bits_truncate(0o755)).unwrap();
+        dirs.push(openat(at, name(i).as_str(), dir_flags, Mode::empty()).unwrap());
+    }
+    let first: Vec<String> = (0..12).map(name).collect();
+    let rest: Vec<String> = (12..25).map(name).collect();
+    symlink(first.join("/"), root.join("deep/l1")).unwrap();
+    nix::unistd::symlinkat(format!("{}/prog", rest.join("/")).as_str(), &dirs[12], "l2").unwrap();
+    let prog = openat(
+        dirs.last().unwrap(),
+        "prog",
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o755),
+    )
+    .unwrap();
+    nix::unistd::write(&prog, b"#!/bin/sh\necho deep-ran\n").unwrap();
+    drop(prog);
+    fchmodat(
+        dirs.last().unwrap(),
+        "prog",
+        Mode::from_bits_truncate(0o755),
+        FchmodatFlags::FollowSymlink,
+    )
+    .unwrap();
+    symlink("/deep/l1/l2", root.join("chroot.d/hello")).unwrap();
+    let refusal =
+        || chroot_tool::sandbox::program_refusal(&root, None, "hello".as_ref()).unwrap_or_default();
+    assert_eq!(refusal(), "", "root's all the way");
+    ok(&ns.run(&["on", "-d", &r]));
+    let o = ns.run_in(&root, &["hello"]);
+    ok(&o);
+    assert!(stdout(&o).contains("deep-ran"), "{}", stderr(&o));
+    // The program a user's.
+    nix::unistd::fchownat(
+        dirs.last().unwrap(),
+        "prog",
+        Some(nix::unistd::Uid::from_raw(65534)),
+        None,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    let why = refusal();
+    assert!(why.contains("/prog: owned by uid 65534"), "{why}");
+    let o = ns.run_in(&root, &["hello"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(!stdout(&o).contains("deep-ran"));
+    // Root's again, below a directory anyone may write, 20 levels down.
+    nix::unistd::fchownat(
+        dirs.last().unwrap(),
+        "prog",
+        Some(nix::unistd::Uid::from_raw(0)),
+        None,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    assert_eq!(refusal(), "");
+    fchmodat(
+        &dirs[19],
+        name(19).as_str(),
+        Mode::from_bits_truncate(0o777),
+        FchmodatFlags::FollowSymlink,
+    )
+    .unwrap();
+    // (A path that long is shown shortened.)
+    let why = refusal();
+    assert!(why.ends_with("x: writable by group or others"), "{why}");
+    let o = ns.run_in(&root, &["hello"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    ok(&ns.run(&["off", "-d", &r]));
+    assert!(ns.mounts_under(&root).is_empty());
+}
