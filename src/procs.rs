@@ -186,12 +186,14 @@ fn ephemeral_like(root: (u64, u64)) -> bool {
     libc::major(root.0) == 0
 }
 
+/// The flag of a kernel thread in `/proc/PID/stat`.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
 /// Whether `pid` is a kernel thread (never a sandbox's). kdevtmpfs, rooted
 /// in a devtmpfs in a mount namespace of its own, would otherwise send
 /// every `off` through the descriptors of every process of the host,
 /// looking for the supervisor of a run it is not part of.
 fn kernel_thread(pid: i32) -> bool {
-    const PF_KTHREAD: u64 = 0x0020_0000;
     stat_of(pid)
         .and_then(|s| flags_of_stat(&s))
         .is_some_and(|f| f & PF_KTHREAD != 0)
@@ -221,12 +223,48 @@ fn pids() -> Vec<i32> {
     open_proc().map_or_else(|_| vec![], |p| pids_in(p.as_fd()))
 }
 
-/// [`pids`], read from `proc` (an open `/proc`).
+/// [`pids`], read from `proc` (an open `/proc`), without the kernel's
+/// own threads ([`kernel_threads`]).
 fn pids_in(proc: BorrowedFd) -> Vec<i32> {
     let me = std::process::id() as i32;
     let mut all = sys::proc_pids(proc).unwrap_or_default();
-    all.retain(|&p| p != me);
+    let kernel = kernel_threads();
+    all.retain(|&p| p != me && kernel.binary_search(&p).is_err());
     all
+}
+
+/// The children of kthreadd, sorted: the kernel's own threads, most of a
+/// host's processes, never a sandbox's, a holder or in a run's namespace,
+/// ruled out in one read instead of a look at each. (Beside them are the
+/// user-mode helpers the kernel starts, such as modprobe or a
+/// `core_pattern` pipe: root's configured programs, in the host's root.)
+/// Empty unless this process sees every process and pid 2 is kthreadd: in
+/// another pid namespace pid 2 is anyone's.
+fn kernel_threads() -> Vec<i32> {
+    let kthreadd = || {
+        stat_of(2).is_some_and(|s| {
+            s.starts_with("2 (kthreadd) ")
+                && ppid_of_stat(&s) == Some(0)
+                && flags_of_stat(&s).is_some_and(|f| f & PF_KTHREAD != 0)
+        })
+    };
+    if !sees_every_process() || !kthreadd() {
+        return vec![];
+    }
+    let Ok(text) = sys::read_proc(Path::new("/proc/2/task/2/children")) else {
+        return vec![];
+    };
+    let mut pids = children_of_text(&text);
+    pids.sort_unstable();
+    pids
+}
+
+/// The pids of a `/proc/PID/task/TID/children` text.
+fn children_of_text(text: &[u8]) -> Vec<i32> {
+    String::from_utf8_lossy(text)
+        .split_ascii_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect()
 }
 
 fn list(members: &Members) -> Vec<Proc> {
@@ -421,6 +459,45 @@ mod tests {
             Some(4194560)
         );
         assert_eq!(flags_of_stat("7 (x) S 1"), None);
+    }
+
+    #[test]
+    fn children_are_read_from_their_list() {
+        assert_eq!(children_of_text(b"3 4 5 17 "), vec![3, 4, 5, 17]);
+        assert_eq!(children_of_text(b""), Vec::<i32>::new());
+        assert_eq!(children_of_text(b"12 x 13\n"), vec![12, 13]);
+    }
+
+    /// The kernel's threads are left out of the processes looked at, and
+    /// only they: in the initial pid namespace each is a child of kthreadd
+    /// and a kernel thread (there are always some), a process of ours is
+    /// still listed; elsewhere none is left out.
+    #[test]
+    fn only_the_kernels_threads_are_left_out() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let kernel = kernel_threads();
+        let listed = pids();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(listed.contains(&pid));
+        assert!(!kernel.contains(&pid));
+        if sees_every_process() {
+            assert!(!kernel.is_empty());
+            // (One may end meanwhile: its stat is then gone.)
+            for k in &kernel {
+                if let Some(stat) = stat_of(*k) {
+                    assert_eq!(ppid_of_stat(&stat), Some(2), "{stat}");
+                }
+            }
+            assert!(kernel.iter().any(|&k| kernel_thread(k)));
+            assert!(listed.iter().all(|p| kernel.binary_search(p).is_err()));
+        } else {
+            assert!(kernel.is_empty());
+        }
     }
 
     /// A process names itself with any bytes (`prctl(PR_SET_NAME)`): its
