@@ -1084,7 +1084,7 @@ fn mount_overlay(dir: &Path, rec: &crate::overlay::Record, undo: &mut Vec<u64>) 
     // order, overlay then BASE, and BASE's `on` takes no other lock.)
     // By the identity the record holds, never by BASE's path, which may
     // lead elsewhere now (`open_base` refuses that below).
-    let _base = match crate::overlay::guarded() {
+    let _base = match crate::holder::in_setup() {
         true => None,
         false => Some(crate::lock::exclusive_of((rec.dev, rec.ino), &rec.base)?),
     };

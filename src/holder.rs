@@ -431,7 +431,7 @@ pub fn find(dir: &Path) -> Found {
         // holder not seen may still run: its file and records are left
         // alone. (Anywhere else, a pid that is not seen is gone: a whole
         // container's pid namespace holds the holders it started.)
-        None if crate::overlay::guarded() => Found::Died,
+        None if in_setup() => Found::Died,
         None => {
             let _ = fs::remove_file(&path);
             owned::forget_namespace(r.inodes.mnt);
@@ -581,9 +581,9 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
     // The overlay guards, asked here, in the host's namespaces: inside the
     // holder's, the records and processes they rest on are not seen. BASE's
     // lock (of an overlay) is held until the holder is ready; the holder's
-    // own `on` skips both (`overlay::guarded`).
+    // own `on` skips both ([`in_setup`]).
     let _base = sb.overlay_guards()?;
-    let guarded = crate::overlay::Guarded::set();
+    let in_setup = InSetup::set();
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let first = match sys::ns::fork().context("starting the holder")? {
@@ -603,7 +603,7 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
         }
         Forked::Parent(pid) => pid,
     };
-    drop(guarded);
+    drop(in_setup);
     drop(ready_w);
     drop(go_r);
     // `g`: the maps are written, go on; `k`: the pid file is written, hold.
@@ -968,6 +968,36 @@ fn end_holder(
         }
     }
     Ok(ended)
+}
+
+/// Set in a holder's setup (inherited through its fork). Its caller asked
+/// the overlay guards ([`crate::sandbox::Sandbox::overlay_guards`]) in the
+/// host's namespaces and holds BASE's lock: the holder's `on` asks
+/// neither again (it would not see what they rest on, and would wait for
+/// that lock forever). Its pid namespace hides other holders: [`find`]
+/// keeps a pid file whose holder it does not see.
+static IN_SETUP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks this process (and the children it forks meanwhile) as in a
+/// holder's setup until dropped.
+pub struct InSetup(());
+
+impl InSetup {
+    pub fn set() -> InSetup {
+        IN_SETUP.store(true, std::sync::atomic::Ordering::Relaxed);
+        InSetup(())
+    }
+}
+
+impl Drop for InSetup {
+    fn drop(&mut self) {
+        IN_SETUP.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Whether this process is in a holder's setup ([`InSetup`]).
+pub fn in_setup() -> bool {
+    IN_SETUP.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 #[cfg(test)]

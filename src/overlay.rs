@@ -87,34 +87,6 @@ pub fn is_overlay(dir: &Path) -> bool {
         .is_ok()
 }
 
-/// Set in a holder's setup (inherited through its fork): its caller asked
-/// the overlay guards ([`crate::sandbox::Sandbox::overlay_guards`]) in the
-/// host's namespaces and holds BASE's lock; the holder's `on` asks
-/// neither again (it would not see what they rest on, and would wait for
-/// that lock forever).
-static GUARDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Marks this process (and the children it forks meanwhile) as guarded
-/// until dropped.
-pub struct Guarded(());
-
-impl Guarded {
-    pub fn set() -> Guarded {
-        GUARDED.store(true, std::sync::atomic::Ordering::Relaxed);
-        Guarded(())
-    }
-}
-
-impl Drop for Guarded {
-    fn drop(&mut self) {
-        GUARDED.store(false, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-pub fn guarded() -> bool {
-    GUARDED.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// What `create --overlay` made.
 pub struct Created {
     pub dir: PathBuf,

@@ -617,7 +617,7 @@ impl Sandbox {
                 if crate::audit::invoked_as_root() { "root" } else { "you" }
             );
         }
-        if !crate::overlay::guarded() {
+        if !crate::holder::in_setup() {
             self.refuse_base_in_use()?;
         }
         let mut report = engine::turn_on(&self.dir, plan, on_now)?;
