@@ -26,7 +26,9 @@ impl Request {
 
     fn first_word(&self) -> &str {
         match self {
-            Request::Line(l) => l.split_whitespace().next().unwrap_or(""),
+            // Words as the shell that runs the line splits them: at its
+            // blanks and newlines only (a no-break space is part of a word).
+            Request::Line(l) => l.split(SH_BLANKS).find(|w| !w.is_empty()).unwrap_or(""),
             Request::Argv(a) => a.first().map(String::as_str).unwrap_or(""),
         }
     }
@@ -44,6 +46,9 @@ pub struct Invocation {
 
 /// The shell that runs command lines inside.
 pub const SH: &str = "/bin/sh";
+
+/// What separates the words of a line for [`SH`]: space, tab, newline.
+const SH_BLANKS: [char; 3] = [' ', '\t', '\n'];
 
 /// A word that may name a file in chroot.d: no `/`, not `.` or `..`, not empty.
 pub fn is_plain_name(w: &str) -> bool {
@@ -89,7 +94,7 @@ pub fn dispatch(
 /// The request as it is, its first word prefixed with `prefix`.
 fn direct(req: &Request, prefix: &str) -> Vec<String> {
     match req {
-        Request::Line(l) => sh(format!("{prefix}{}", l.trim_start())),
+        Request::Line(l) => sh(format!("{prefix}{}", l.trim_start_matches(SH_BLANKS))),
         Request::Argv(a) => {
             let mut v = a.clone();
             if let Some(first) = v.first_mut() {
@@ -201,6 +206,25 @@ mod tests {
         let i = dispatch(&argv(&["build", "a b"]), cmds, false);
         assert_eq!(i.argv, vec!["/chroot.d/build", "a b"]);
         assert_eq!(i.program.as_deref(), Some("build"));
+        let i = dispatch(&line(" \tbuild\tx"), cmds, false);
+        assert_eq!(i.argv, vec!["/bin/sh", "-c", "/chroot.d/build\tx"]);
+        assert_eq!(i.program.as_deref(), Some("build"));
+    }
+
+    /// The first word is the one the shell will run: a no-break space, a
+    /// vertical tab or a form feed are part of it, as sh sees them, never
+    /// an end that would name (and check) another entry than runs.
+    #[test]
+    fn the_first_word_ends_where_the_shell_ends_it() {
+        for odd in ["\u{a0}", "\u{b}", "\u{c}", "\r", "\u{2003}"] {
+            let l = format!("build{odd}y");
+            let i = dispatch(&line(&l), cmds, false);
+            assert_eq!(i.program, None, "{l:?}");
+            assert_eq!(i.argv, vec!["/bin/sh", "-c", l.as_str()], "{l:?}");
+            let named = |n: &str| n == l;
+            let i = dispatch(&line(&format!("{l} z")), named, false);
+            assert_eq!(i.program.as_deref(), Some(l.as_str()), "{l:?}");
+        }
     }
 
     #[test]

@@ -77,11 +77,11 @@ fn refusal_or_shell(dir: &Path) -> Result<bool, String> {
 /// invoking user (root, as a rule: tool.conf's host binds, host-cmd on the
 /// host, start and stop inside) could have been written by someone else,
 /// naming it; `None` when it is that user's or root's alone. Looked at:
-/// DIR, and every directory on the way to `chroot.d` and to each of its
-/// entries (symlinks followed inside the root, as they are read), and the
-/// entries themselves.
+/// DIR, every directory a name is looked up in on the way to `chroot.d`
+/// and to each of its entries (symlinks followed inside the root, as the
+/// kernel would), and the entries themselves.
 pub fn control_refusal(dir: &Path) -> Option<String> {
-    chroot_d_refusal(dir, dir, None)
+    chroot_d_refusal(dir, dir, None, &mut vec![])
 }
 
 /// [`control_refusal`] right before `program`, an entry of chroot.d,
@@ -96,21 +96,40 @@ pub fn program_refusal(
     holder: Option<i32>,
     program: &std::ffi::OsStr,
 ) -> Option<String> {
-    match holder {
-        None => chroot_d_refusal(dir, dir, Some(program)),
-        Some(pid) => {
-            let view = Path::new("/proc")
-                .join(pid.to_string())
-                .join("root")
-                .join(dir.strip_prefix("/").unwrap_or(dir));
-            chroot_d_refusal(&view, dir, Some(program))
-        }
+    program_check(dir, holder, program).err()
+}
+
+/// [`program_refusal`]; when nothing is refused, every path inside the
+/// root that was looked up on the way (chroot.d, its entries, each name
+/// where a symlink led): a mount of the run's own over one of them would
+/// show the program something else than was looked at.
+pub fn program_check(
+    dir: &Path,
+    holder: Option<i32>,
+    program: &std::ffi::OsStr,
+) -> Result<Vec<PathBuf>, String> {
+    let view = match holder {
+        None => dir.to_path_buf(),
+        Some(pid) => Path::new("/proc")
+            .join(pid.to_string())
+            .join("root")
+            .join(dir.strip_prefix("/").unwrap_or(dir)),
+    };
+    let mut seen = vec![];
+    match chroot_d_refusal(&view, dir, Some(program), &mut seen) {
+        Some(why) => Err(why),
+        None => Ok(seen),
     }
 }
 
 /// [`control_refusal`] of DIR as reached at `view`, named `dir`;
-/// `program`: [`program_refusal`].
-fn chroot_d_refusal(view: &Path, dir: &Path, program: Option<&std::ffi::OsStr>) -> Option<String> {
+/// `program`: [`program_refusal`]. What is looked up goes to `seen`.
+fn chroot_d_refusal(
+    view: &Path,
+    dir: &Path,
+    program: Option<&std::ffi::OsStr>,
+    seen: &mut Vec<PathBuf>,
+) -> Option<String> {
     use nix::fcntl::{AtFlags, OFlag};
     use nix::sys::stat::{fstatat, Mode};
     let strict = program.is_some();
@@ -120,6 +139,7 @@ fn chroot_d_refusal(view: &Path, dir: &Path, program: Option<&std::ffi::OsStr>) 
         Err(_) => return None,
     };
     let cd = Path::new("/chroot.d");
+    seen.push(cd.to_path_buf());
     let top = match fstatat(root.as_fd(), "chroot.d", AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(e) if strict => return Some(format!("{}: {e}", show::path(dir.join("chroot.d")))),
@@ -129,22 +149,37 @@ fn chroot_d_refusal(view: &Path, dir: &Path, program: Option<&std::ffi::OsStr>) 
     // of DIR's own, its entries no symlinks. A symlink is walked where it
     // leads.
     if top.st_mode & libc::S_IFMT != libc::S_IFDIR {
-        if let Some(why) = walk_refusal(root.as_fd(), dir, cd, strict) {
+        if let Some(why) = walk_refusal(root.as_fd(), dir, cd, strict, seen) {
             return Some(why);
         }
-        // Then what it holds, where it leads.
+        // Then what it holds, where it leads: its entries are walked from
+        // there, as a program in it reaches them (`./NAME`).
         let at = match sys::resolve_in_root(root.as_fd(), cd) {
             Ok(at) => at,
             Err(e) if strict => return Some(format!("{}: {e}", show::path(dir.join("chroot.d")))),
             Err(_) => return None,
         };
-        let shown = match sys::resolve::in_root_path(root.as_fd(), at.as_fd()) {
-            Ok(p) => dir.join(p.strip_prefix("/").unwrap_or(&p)),
-            Err(_) => dir.join("chroot.d"),
+        let base = match sys::resolve::in_root_path(root.as_fd(), at.as_fd()) {
+            Ok(p) => p,
+            Err(e) => {
+                return Some(format!(
+                    "{}: cannot be located inside {} ({e})",
+                    show::path(dir.join("chroot.d")),
+                    show::path(dir)
+                ))
+            }
         };
+        seen.push(base.clone());
+        let shown = dir.join(base.strip_prefix("/").unwrap_or(&base));
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         return match nix::dir::Dir::openat(at.as_fd(), ".", flags, Mode::empty()) {
-            Ok(listing) => entries_refusal(root.as_fd(), dir, listing, &shown, program),
+            Ok(listing) => Entries {
+                root: root.as_fd(),
+                dir,
+                base: &base,
+                shown: &shown,
+            }
+            .refusal(listing, program, seen),
             Err(e) => Some(format!("{}: cannot be listed ({e})", show::path(&shown))),
         };
     }
@@ -165,62 +200,89 @@ fn chroot_d_refusal(view: &Path, dir: &Path, program: Option<&std::ffi::OsStr>) 
         Ok(l) => l,
         Err(e) => return said(&dir.join("chroot.d"), format!("cannot be listed ({e})")),
     };
-    entries_refusal(root.as_fd(), dir, listing, &dir.join("chroot.d"), program)
+    Entries {
+        root: root.as_fd(),
+        dir,
+        base: cd,
+        shown: &dir.join("chroot.d"),
+    }
+    .refusal(listing, program, seen)
 }
 
-/// [`control_refusal`] of the entries of chroot.d, open as `listing` (on
-/// the host at `shown`): each not a symlink must be the user's or root's
-/// alone; a symlink is walked where it leads, strictly for `program` (the
-/// entry about to run, which must be there).
-fn entries_refusal(
-    root: std::os::fd::BorrowedFd,
-    dir: &Path,
-    mut listing: nix::dir::Dir,
-    shown: &Path,
-    program: Option<&std::ffi::OsStr>,
-) -> Option<String> {
-    use nix::fcntl::AtFlags;
-    use nix::sys::stat::fstatat;
-    let cd = Path::new("/chroot.d");
-    let names: Vec<std::ffi::CString> = listing
-        .iter()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_owned())
-        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
-        .collect();
-    let fd = listing.as_fd();
-    names.iter().find_map(|n| {
-        let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n.as_bytes());
-        let strict = program == Some(name);
-        let st = match fstatat(fd, n.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
-            Err(e) if strict => return Some(format!("{}: {e}", show::path(shown.join(name)))),
-            Err(_) => return None,
-        };
-        if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-            return walk_refusal(root, dir, &cd.join(name), strict);
-        }
-        not_alone(&st).map(|why| format!("{}: {why}", show::path(shown.join(name))))
-    })
+/// The entries of chroot.d: in the root `root` of `dir`, at `base` inside
+/// it (no symlink on the way), on the host at `shown`.
+struct Entries<'a> {
+    root: std::os::fd::BorrowedFd<'a>,
+    dir: &'a Path,
+    base: &'a Path,
+    shown: &'a Path,
+}
+
+impl Entries<'_> {
+    /// [`control_refusal`] of the entries, open as `listing`: each not a
+    /// symlink must be the user's or root's alone; a symlink is walked
+    /// where it leads, strictly for `program` (the entry about to run,
+    /// which must be there).
+    fn refusal(
+        &self,
+        mut listing: nix::dir::Dir,
+        program: Option<&std::ffi::OsStr>,
+        seen: &mut Vec<PathBuf>,
+    ) -> Option<String> {
+        use nix::fcntl::AtFlags;
+        use nix::sys::stat::fstatat;
+        let names: Vec<std::ffi::CString> = listing
+            .iter()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_owned())
+            .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+            .collect();
+        let fd = listing.as_fd();
+        names.iter().find_map(|n| {
+            let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n.as_bytes());
+            let strict = program == Some(name);
+            seen.push(self.base.join(name));
+            let st = match fstatat(fd, n.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(e) if strict => {
+                    return Some(format!("{}: {e}", show::path(self.shown.join(name))))
+                }
+                Err(_) => return None,
+            };
+            if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                return walk_refusal(self.root, self.dir, &self.base.join(name), strict, seen);
+            }
+            not_alone(&st).map(|why| format!("{}: {why}", show::path(self.shown.join(name))))
+        })
+    }
 }
 
 /// Why `inside` (a path inside the root `root` of `dir`, resolved as the
 /// tool reads it) could have been written by someone other than the
-/// invoking user or root (see [`control_refusal`]): DIR, each directory
-/// on the way, the file itself. `None` also when it is not there.
+/// invoking user or root (see [`control_refusal`]): each directory a name
+/// is looked up in on the way, the file itself. `None` also when it is
+/// not there.
 pub fn path_refusal(root: std::os::fd::BorrowedFd, dir: &Path, inside: &Path) -> Option<String> {
-    walk_refusal(root, dir, inside, false)
+    walk_refusal(root, dir, inside, false, &mut vec![])
 }
 
-/// [`path_refusal`]; `strict`: what is not found, or cannot be reached
-/// for symlinks (a loop), is refused too. Otherwise nothing can be read
-/// there: the kernel would find nothing either.
+/// [`path_refusal`]; `strict`: what is not found, or lies beyond 40
+/// symlinks (a loop), is refused too. Otherwise nothing can be read there:
+/// the kernel would find nothing either (the 40 counted from `inside`, the
+/// way with the fewest). Each path looked up goes to `seen`.
 fn walk_refusal(
     root: std::os::fd::BorrowedFd,
     dir: &Path,
     inside: &Path,
     strict: bool,
+    seen: &mut Vec<PathBuf>,
 ) -> Option<String> {
+    use nix::errno::Errno;
+    use nix::fcntl::{openat, readlinkat, OFlag};
+    use nix::sys::stat::{fstat, FileStat, Mode};
+    use std::ffi::OsString;
+    use std::os::fd::OwnedFd;
+    use std::os::unix::ffi::OsStrExt;
     let said = |at: &Path, why: String| {
         let shown = match at.strip_prefix("/") {
             Ok(rel) if rel.as_os_str().is_empty() => dir.to_path_buf(),
@@ -229,24 +291,6 @@ fn walk_refusal(
         };
         Some(format!("{}: {why}", show::path(shown)))
     };
-    if let Some(why) = nix::sys::stat::fstat(root)
-        .ok()
-        .and_then(|st| not_alone(&st))
-    {
-        return said(Path::new("/"), why);
-    }
-    // Name by name, as the kernel would look them up inside the root:
-    // every directory a name is looked up in (one holding a symlink on the
-    // way too) must be checked, or whoever may write it could swap that
-    // name between this look and the use. Each directory entered is kept
-    // open, so a name costs one lookup whatever the depth, and `..` goes
-    // back to the one before (never above the root).
-    use nix::errno::Errno;
-    use nix::fcntl::{openat, readlinkat, OFlag};
-    use nix::sys::stat::{fstat, Mode};
-    use std::ffi::OsString;
-    use std::os::fd::OwnedFd;
-    use std::os::unix::ffi::OsStrExt;
     let push = |todo: &mut Vec<OsString>, path: &Path| {
         let names: Vec<OsString> = path
             .as_os_str()
@@ -257,22 +301,57 @@ fn walk_refusal(
             .collect();
         todo.extend(names.into_iter().rev());
     };
+    let root_st = match fstat(root) {
+        Ok(st) => st,
+        Err(e) => return said(Path::new("/"), e.to_string()),
+    };
+    // Name by name, as the kernel would look them up inside the root:
+    // every directory a name is looked up in (one holding a symlink on the
+    // way too) must be checked, or whoever may write it could swap that
+    // name between this look and the use. One only passed through with
+    // `..` is not looked up in. Each directory entered is kept open, so a
+    // name costs one lookup whatever the depth, and `..` goes back to the
+    // one before (never above the root).
+    struct Entered {
+        fd: OwnedFd,
+        st: FileStat,
+        checked: bool,
+    }
     let mut todo: Vec<OsString> = vec![];
     push(&mut todo, inside);
-    // The directories entered below the root, each checked, and where
-    // they are inside it (for what is said).
-    let mut open: Vec<OwnedFd> = vec![];
+    let mut open: Vec<Entered> = vec![];
+    let mut root_checked = false;
     let mut at = PathBuf::from("/");
     let mut links = 0;
     let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     while let Some(name) = todo.pop() {
         if name == ".." {
-            open.pop();
-            at.pop();
+            if open.pop().is_some() {
+                at.pop();
+            }
             continue;
         }
+        // The directory the name is looked up in: root's alone.
+        let (parent, parent_st) = match open.last_mut() {
+            Some(e) => {
+                if !std::mem::replace(&mut e.checked, true) {
+                    if let Some(why) = not_alone(&e.st) {
+                        return said(&at, why);
+                    }
+                }
+                (e.fd.as_fd(), e.st)
+            }
+            None => {
+                if !std::mem::replace(&mut root_checked, true) {
+                    if let Some(why) = not_alone(&root_st) {
+                        return said(&at, why);
+                    }
+                }
+                (root, root_st)
+            }
+        };
         let next = at.join(&name);
-        let parent = open.last().map_or(root, |d| d.as_fd());
+        seen.push(next.clone());
         let found = openat(parent, name.as_os_str(), flags, Mode::empty())
             .and_then(|fd| Ok((fstat(&fd)?, fd)));
         // Only a name that is not there (nothing to read or run) passes
@@ -292,6 +371,16 @@ fn walk_refusal(
             Err(_) => return None,
         };
         if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            // A link of /proc below its root (a process's root, cwd, fd,
+            // exe) leads where the process's own does, whatever its text
+            // says: not followed, refused. (/proc/self and the like, in
+            // /proc itself, are plain links.)
+            if is_proc(&fd) && parent_st.st_ino != PROC_ROOT_INO {
+                return said(
+                    &next,
+                    "a link of /proc, which leads where its text does not say; not followed".into(),
+                );
+            }
             links += 1;
             let target = match readlinkat(&fd, "") {
                 Ok(t) if links <= 40 => t,
@@ -306,23 +395,45 @@ fn walk_refusal(
             push(&mut todo, Path::new(&target));
             continue;
         }
-        if let Some(why) = not_alone(&st) {
-            return said(&next, why);
-        }
-        if todo.is_empty() {
-            break;
-        }
         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            if let Some(why) = not_alone(&st) {
+                return said(&next, why);
+            }
+            if todo.is_empty() {
+                return None;
+            }
             // More names to look up in what is no directory: nothing there.
             return match strict {
                 true => said(&next, "not found where it leads (not a directory)".into()),
                 false => None,
             };
         }
-        open.push(fd);
+        open.push(Entered {
+            fd,
+            st,
+            checked: false,
+        });
         at = next;
     }
-    None
+    // What the path names, a directory: whoever may write it could put
+    // anything in it.
+    let (st, checked) = match open.last() {
+        Some(e) => (e.st, e.checked),
+        None => (root_st, root_checked),
+    };
+    match checked {
+        true => None,
+        false => not_alone(&st).and_then(|why| said(&at, why)),
+    }
+}
+
+/// The inode of /proc's own root directory.
+const PROC_ROOT_INO: u64 = 1;
+
+/// Whether `fd` lies on a proc filesystem.
+fn is_proc(fd: &impl AsFd) -> bool {
+    nix::sys::statfs::fstatfs(fd)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
 }
 
 /// Why a file or directory others than the invoking user (or root) may

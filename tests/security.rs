@@ -4997,3 +4997,123 @@ fn a_program_of_chroot_d_beyond_path_max_is_checked_all_the_way() {
     ok(&ns.run(&["off", "-d", &r]));
     assert!(ns.mounts_under(&root).is_empty());
 }
+
+/// The check of a program of chroot.d follows the ways the program and
+/// its neighbours are really reached, in the view they run in:
+/// - a mount of the run's own (`-m`) over a directory on the way, or over
+///   chroot.d itself, is refused (the program would be found on what it
+///   shows), in the host's mount namespace and through a holder; one
+///   elsewhere is not;
+/// - a neighbour reached through a symlinked chroot.d by a chain of 39
+///   links (40 with chroot.d's own) into a directory anyone may write is
+///   refused: the program reaches it as `./NAME`, with 39;
+/// - a neighbour that leads through a link of /proc (a process's root) is
+///   refused, whatever its text says;
+/// - a way that only passes through a directory anyone may write with
+///   `..` is not refused (nothing is looked up in it).
+#[test]
+fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
+    use std::os::unix::fs::PermissionsExt;
+    let ns = Ns::new();
+    let _h = common::Holders(ns.run_dir.join("holder"));
+    let user_dir = |name: &str, script_text: &str| {
+        let u = ns.tmp.path().join(name);
+        fs::create_dir_all(&u).unwrap();
+        script(&u.join("build"), script_text);
+        std::os::unix::fs::chown(&u, Some(65534), None).unwrap();
+        std::os::unix::fs::chown(u.join("build"), Some(65534), None).unwrap();
+        d(&u).to_string()
+    };
+    let evil = user_dir("u", "#!/bin/sh\ntouch /ran-evil\necho evil-ran\n");
+    for (i, how) in [&[][..], &["--ns", "pid"][..]].into_iter().enumerate() {
+        let root = ns.busybox_root(&format!("m{i}"));
+        let r = d(&root).to_string();
+        fs::create_dir_all(root.join("opt/tools")).unwrap();
+        fs::create_dir_all(root.join("srv")).unwrap();
+        script(&root.join("opt/tools/build"), "#!/bin/sh\necho root-ran\n");
+        symlink("/opt/tools/build", root.join("chroot.d/build")).unwrap();
+        let mut on = vec!["on", "-d", &r];
+        on.extend_from_slice(how);
+        ok(&ns.run(&on));
+        for tgt in ["/opt/tools", "/opt", "/chroot.d"] {
+            let m = format!("{evil}:{tgt}");
+            let o = ns.run_in(&root, &["-m", &m, "build"]);
+            assert_eq!(code(&o), 125, "{how:?} {m}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains("not run"),
+                "{how:?} {m}: {}",
+                stderr(&o)
+            );
+            assert!(!stdout(&o).contains("evil-ran"), "{how:?} {m}");
+        }
+        let m = format!("{evil}:/srv");
+        let o = ns.run_in(&root, &["-m", &m, "build"]);
+        ok(&o);
+        assert!(stdout(&o).contains("root-ran"), "{how:?}: {}", stderr(&o));
+        ok(&ns.run(&["off", "-d", &r]));
+        assert!(!root.join("ran-evil").exists(), "{how:?}");
+        assert!(ns.mounts_under(&root).is_empty());
+    }
+
+    // A chain of links outside chroot.d, reached from a symlinked chroot.d.
+    let root = ns.busybox_root("chain");
+    let r = d(&root).to_string();
+    fs::remove_dir_all(root.join("chroot.d")).unwrap();
+    fs::create_dir_all(root.join("etc/real.d")).unwrap();
+    fs::create_dir_all(root.join("etc/chain")).unwrap();
+    symlink("etc/real.d", root.join("chroot.d")).unwrap();
+    script(
+        &root.join("etc/real.d/main"),
+        "#!/bin/sh\n./helper 2>/dev/null; echo main-ran\n",
+    );
+    symlink("../chain/c1", root.join("etc/real.d/helper")).unwrap();
+    for i in 1..39 {
+        symlink(format!("c{}", i + 1), root.join(format!("etc/chain/c{i}"))).unwrap();
+    }
+    symlink("/tmp/evil", root.join("etc/chain/c39")).unwrap();
+    ok(&ns.run(&["on", "-d", &r]));
+    fs::write(root.join("tmp/evil"), "#!/bin/sh\ntouch /ran-evil\n").unwrap();
+    fs::set_permissions(root.join("tmp/evil"), fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(root.join("tmp/evil"), Some(65534), None).unwrap();
+    let o = ns.run_in(&root, &["main"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/tmp: writable by group or others"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&ns.run(&["off", "-d", &r]));
+    assert!(!root.join("ran-evil").exists());
+
+    // Links of /proc, and `..` through /tmp.
+    let root = ns.busybox_root("proc");
+    let r = d(&root).to_string();
+    fs::create_dir_all(root.join("opt/t")).unwrap();
+    script(&root.join("opt/t/p"), "#!/bin/sh\necho p-ran\n");
+    symlink("/tmp/../opt/t/p", root.join("chroot.d/p")).unwrap();
+    ok(&ns.run(&["on", "-d", &r]));
+    let o = ns.run_in(&root, &["p"]);
+    ok(&o);
+    assert!(stdout(&o).contains("p-ran"), "{}", stderr(&o));
+    for link in [
+        "/proc/self/root/opt/t/p",
+        "/proc/1/cwd/x",
+        "/proc/self/fd/0",
+    ] {
+        let _ = fs::remove_file(root.join("chroot.d/helper"));
+        symlink(link, root.join("chroot.d/helper")).unwrap();
+        let o = ns.run_in(&root, &["p"]);
+        assert_eq!(code(&o), 125, "{link}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("a link of /proc, which leads where its text does not say"),
+            "{link}: {}",
+            stderr(&o)
+        );
+    }
+    // /proc/self itself is a plain link: what it leads to is looked at.
+    fs::remove_file(root.join("chroot.d/helper")).unwrap();
+    symlink("/proc/self/status", root.join("chroot.d/helper")).unwrap();
+    ok(&ns.run_in(&root, &["p"]));
+    ok(&ns.run(&["off", "-d", &r]));
+    assert!(ns.mounts_under(&root).is_empty());
+}

@@ -3,7 +3,7 @@
 //! `on`'s start without. A sandbox with a holder is entered through it.
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -122,28 +122,55 @@ fn enter_as(
             reach
         }
     };
-    refuse_program(sb, &launch, None)?;
-    finish(sb, launch, pty, guard)
+    let looked = refuse_program(sb, &launch, None)?;
+    finish(sb, launch, pty, guard, &looked)
 }
 
 /// A program of chroot.d (`launch.chroot_d_program`) runs as the invoking
 /// user, root included: only when no one else could have written it, nor
 /// chroot.d, nor a directory on the way, as found where it runs (through
 /// the `holder`'s namespace when it has one: its mounts are not ours),
-/// right before it starts (`on` asked before it mounted).
+/// right before it starts (`on` asked before it mounted). Returns the
+/// paths inside the root looked up on the way ([`covered`] asks whether a
+/// mount of the run's own lies over one).
 fn refuse_program(
     sb: &Sandbox,
     launch: &Launch,
     holder: Option<&holder::HolderInfo>,
-) -> Result<()> {
+) -> Result<Vec<PathBuf>> {
     let Some(program) = &launch.chroot_d_program else {
-        return Ok(());
+        return Ok(vec![]);
     };
-    if let Some(why) = crate::sandbox::program_refusal(&sb.dir, holder.map(|h| h.pid), program) {
-        anyhow::bail!(
+    crate::sandbox::program_check(&sb.dir, holder.map(|h| h.pid), program).map_err(|why| {
+        anyhow::anyhow!(
             "{why}: the programs of chroot.d run as {}, so no one else may be able to write them (or chroot.d, or a directory on the way); not run",
             if crate::audit::invoked_as_root() { "root" } else { "you" }
+        )
+    })
+}
+
+/// A mount of the run's own (`-m`, `--pid`'s proc), prepared, over a path
+/// the check of the program of chroot.d looked up (`looked`): the program
+/// would be found, or find its neighbours, on what that mount shows, not
+/// on what was checked. Refused.
+fn covered(launch: &Launch, looked: &[PathBuf]) -> Result<()> {
+    let iso = &launch.isolation;
+    let targets = iso
+        .prepared
+        .iter()
+        .map(|p| (p.shown.as_str(), p.at.as_path()))
+        .chain(
+            iso.proc_at
+                .as_deref()
+                .map(|at| ("--pid (a fresh /proc)", at)),
         );
+    for (shown, at) in targets {
+        if let Some(v) = looked.iter().find(|v| v.starts_with(at)) {
+            anyhow::bail!(
+                "{shown}: mounts over {}, on the way to the program of chroot.d that runs; not run",
+                show::path(v)
+            );
+        }
     }
     Ok(())
 }
@@ -157,9 +184,16 @@ fn on_without_holder(sb: &Sandbox) -> bool {
 
 /// The rest of an entry, once `launch.reach` is the root: the run's own
 /// mounts, its terminal, the command (the lock dropped once it started).
-fn finish(sb: &Sandbox, mut launch: Launch, pty: bool, guard: lock::Lock) -> Result<Entered> {
+fn finish(
+    sb: &Sandbox,
+    mut launch: Launch,
+    pty: bool,
+    guard: lock::Lock,
+    looked: &[PathBuf],
+) -> Result<Entered> {
     if launch.isolation.own_mounts() || !launch.isolation.mounts.is_empty() {
         launch.isolation.prepare(launch.reach.root(), &sb.dir)?;
+        covered(&launch, looked)?;
     }
     if pty {
         match sandbox_devpts(sb) {
@@ -250,13 +284,13 @@ fn through_holder(
             );
         }
     }
-    refuse_program(sb, &launch, Some(&h))?;
+    let looked = refuse_program(sb, &launch, Some(&h))?;
     if apart {
         // The lock is held (here and in the child) until the command ends.
         let ran = holder::in_child(move || {
             let entered = Reach::holder(&h, &sb.dir).and_then(|reach| {
                 launch.reach = reach;
-                finish(sb, launch, false, guard)
+                finish(sb, launch, false, guard, &looked)
             });
             entered.map_or(125, |e| e.code())
         })
@@ -267,7 +301,7 @@ fn through_holder(
         return Ok(Entered::Ran(ran));
     }
     launch.reach = Reach::holder(&h, &sb.dir)?;
-    finish(sb, launch, pty, guard)
+    finish(sb, launch, pty, guard, &looked)
 }
 
 /// `off`'s stop: dispatches `stop` inside when the sandbox has one
