@@ -81,7 +81,7 @@ fn refusal_or_shell(dir: &Path) -> Result<bool, String> {
 /// and to each of its entries (symlinks followed inside the root, as the
 /// kernel would), and the entries themselves.
 pub fn control_refusal(dir: &Path) -> Option<String> {
-    chroot_d_refusal(dir, dir, None, &mut vec![])
+    chroot_d_refusal(dir, dir, None, &mut Looked::default())
 }
 
 /// [`control_refusal`] right before `program`, an entry of chroot.d,
@@ -99,15 +99,38 @@ pub fn program_refusal(
     program_check(dir, holder, program).err()
 }
 
-/// [`program_refusal`]; when nothing is refused, every path inside the
-/// root that was looked up on the way (chroot.d, its entries, each name
-/// where a symlink led): a mount of the run's own over one of them would
-/// show the program something else than was looked at.
+/// What a check of chroot.d looked up inside the root (paths inside it,
+/// no symlink on the way): a mount of a run's own over one of them, or at
+/// or below a place it found nothing, would show the program something
+/// else than was looked at.
+#[derive(Debug, Default)]
+pub struct Looked {
+    /// Found there: chroot.d, its entries, each name where a symlink led.
+    pub paths: Vec<PathBuf>,
+    /// Where anything that appears counts: a name found missing, and
+    /// chroot.d itself (a new entry is a neighbour too).
+    pub open: Vec<PathBuf>,
+}
+
+impl Looked {
+    /// Whether a mount at `target` (inside the root) would change what
+    /// was looked at.
+    pub fn covered_by(&self, target: &Path) -> Option<&Path> {
+        self.paths
+            .iter()
+            .find(|p| p.starts_with(target))
+            .or_else(|| self.open.iter().find(|o| target.starts_with(o)))
+            .map(PathBuf::as_path)
+    }
+}
+
+/// [`program_refusal`]; when nothing is refused, what was looked up on
+/// the way ([`Looked`]).
 pub fn program_check(
     dir: &Path,
     holder: Option<i32>,
     program: &std::ffi::OsStr,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<Looked, String> {
     let view = match holder {
         None => dir.to_path_buf(),
         Some(pid) => Path::new("/proc")
@@ -115,7 +138,7 @@ pub fn program_check(
             .join("root")
             .join(dir.strip_prefix("/").unwrap_or(dir)),
     };
-    let mut seen = vec![];
+    let mut seen = Looked::default();
     match chroot_d_refusal(&view, dir, Some(program), &mut seen) {
         Some(why) => Err(why),
         None => Ok(seen),
@@ -128,7 +151,7 @@ fn chroot_d_refusal(
     view: &Path,
     dir: &Path,
     program: Option<&std::ffi::OsStr>,
-    seen: &mut Vec<PathBuf>,
+    seen: &mut Looked,
 ) -> Option<String> {
     use nix::fcntl::{AtFlags, OFlag};
     use nix::sys::stat::{fstatat, Mode};
@@ -139,7 +162,7 @@ fn chroot_d_refusal(
         Err(_) => return None,
     };
     let cd = Path::new("/chroot.d");
-    seen.push(cd.to_path_buf());
+    seen.paths.push(cd.to_path_buf());
     let top = match fstatat(root.as_fd(), "chroot.d", AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(e) if strict => return Some(format!("{}: {e}", show::path(dir.join("chroot.d")))),
@@ -169,7 +192,8 @@ fn chroot_d_refusal(
                 ))
             }
         };
-        seen.push(base.clone());
+        seen.paths.push(base.clone());
+        seen.open.push(base.clone());
         let shown = dir.join(base.strip_prefix("/").unwrap_or(&base));
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         return match nix::dir::Dir::openat(at.as_fd(), ".", flags, Mode::empty()) {
@@ -193,6 +217,7 @@ fn chroot_d_refusal(
     if let Some(why) = not_alone(&top) {
         return said(&dir.join("chroot.d"), why);
     }
+    seen.open.push(cd.to_path_buf());
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     // Found a directory a moment ago: one that cannot be listed now is
     // refused, never taken for empty.
@@ -227,7 +252,7 @@ impl Entries<'_> {
         &self,
         mut listing: nix::dir::Dir,
         program: Option<&std::ffi::OsStr>,
-        seen: &mut Vec<PathBuf>,
+        seen: &mut Looked,
     ) -> Option<String> {
         use nix::fcntl::AtFlags;
         use nix::sys::stat::fstatat;
@@ -241,7 +266,7 @@ impl Entries<'_> {
         names.iter().find_map(|n| {
             let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n.as_bytes());
             let strict = program == Some(name);
-            seen.push(self.base.join(name));
+            seen.paths.push(self.base.join(name));
             let st = match fstatat(fd, n.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
                 Ok(st) => st,
                 Err(e) if strict => {
@@ -252,7 +277,7 @@ impl Entries<'_> {
             if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
                 return walk_refusal(self.root, self.dir, &self.base.join(name), strict, seen);
             }
-            not_alone(&st).map(|why| format!("{}: {why}", show::path(self.shown.join(name))))
+            found_not_alone(&st).map(|why| format!("{}: {why}", show::path(self.shown.join(name))))
         })
     }
 }
@@ -263,19 +288,19 @@ impl Entries<'_> {
 /// is looked up in on the way, the file itself. `None` also when it is
 /// not there.
 pub fn path_refusal(root: std::os::fd::BorrowedFd, dir: &Path, inside: &Path) -> Option<String> {
-    walk_refusal(root, dir, inside, false, &mut vec![])
+    walk_refusal(root, dir, inside, false, &mut Looked::default())
 }
 
 /// [`path_refusal`]; `strict`: what is not found, or lies beyond 40
 /// symlinks (a loop), is refused too. Otherwise nothing can be read there:
 /// the kernel would find nothing either (the 40 counted from `inside`, the
-/// way with the fewest). Each path looked up goes to `seen`.
+/// way with the fewest). What is looked up goes to `seen`.
 fn walk_refusal(
     root: std::os::fd::BorrowedFd,
     dir: &Path,
     inside: &Path,
     strict: bool,
-    seen: &mut Vec<PathBuf>,
+    seen: &mut Looked,
 ) -> Option<String> {
     use nix::errno::Errno;
     use nix::fcntl::{openat, readlinkat, OFlag};
@@ -351,7 +376,7 @@ fn walk_refusal(
             }
         };
         let next = at.join(&name);
-        seen.push(next.clone());
+        seen.paths.push(next.clone());
         let found = openat(parent, name.as_os_str(), flags, Mode::empty())
             .and_then(|fd| Ok((fstat(&fd)?, fd)));
         // Only a name that is not there (nothing to read or run) passes
@@ -368,14 +393,17 @@ fn walk_refusal(
                     format!("cannot be looked up to check who may write it ({e})"),
                 )
             }
-            Err(_) => return None,
+            Err(_) => {
+                seen.open.push(next);
+                return None;
+            }
         };
         if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
             // A link of /proc below its root (a process's root, cwd, fd,
             // exe) leads where the process's own does, whatever its text
             // says: not followed, refused. (/proc/self and the like, in
             // /proc itself, are plain links.)
-            if is_proc(&fd) && parent_st.st_ino != PROC_ROOT_INO {
+            if is_proc(&fd) && !is_proc_root(parent, &parent_st) {
                 return said(
                     &next,
                     "a link of /proc, which leads where its text does not say; not followed".into(),
@@ -396,7 +424,7 @@ fn walk_refusal(
             continue;
         }
         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-            if let Some(why) = not_alone(&st) {
+            if let Some(why) = found_not_alone(&st) {
                 return said(&next, why);
             }
             if todo.is_empty() {
@@ -427,8 +455,25 @@ fn walk_refusal(
     }
 }
 
-/// The inode of /proc's own root directory.
-const PROC_ROOT_INO: u64 = 1;
+/// Whether `dir` (its status `st`) is the root of a proc mount: the
+/// root directory's inode, and a mount's root (the inode of a process's
+/// directory could wrap around to it).
+fn is_proc_root(dir: std::os::fd::BorrowedFd, st: &nix::sys::stat::FileStat) -> bool {
+    const PROC_ROOT_INO: u64 = 1;
+    st.st_ino == PROC_ROOT_INO && sys::mount_of(dir).is_ok_and(|(_, root)| root)
+}
+
+/// Why what a check of chroot.d found (not a symlink, not a directory
+/// to go on through) could be written by someone else: [`not_alone`],
+/// but for the memory devices (`/dev/null`, `/dev/zero`, `/dev/urandom`:
+/// major 1), writable by all and never carrying what is written.
+fn found_not_alone(st: &nix::sys::stat::FileStat) -> Option<String> {
+    let memory_device = st.st_mode & libc::S_IFMT == libc::S_IFCHR && libc::major(st.st_rdev) == 1;
+    match memory_device {
+        true => None,
+        false => not_alone(st),
+    }
+}
 
 /// Whether `fd` lies on a proc filesystem.
 fn is_proc(fd: &impl AsFd) -> bool {

@@ -5000,10 +5000,11 @@ fn a_program_of_chroot_d_beyond_path_max_is_checked_all_the_way() {
 
 /// The check of a program of chroot.d follows the ways the program and
 /// its neighbours are really reached, in the view they run in:
-/// - a mount of the run's own (`-m`) over a directory on the way, or over
-///   chroot.d itself, is refused (the program would be found on what it
-///   shows), in the host's mount namespace and through a holder; one
-///   elsewhere is not;
+/// - a mount of the run's own (`-m`) over a directory on the way, over
+///   chroot.d itself, where a neighbour leads but nothing is yet, or as a
+///   new entry of chroot.d, is refused (the program would be found on what
+///   it shows), in the host's mount namespace and through a holder; one
+///   elsewhere is not, nor a neighbour leading to /dev/null;
 /// - a neighbour reached through a symlinked chroot.d by a chain of 39
 ///   links (40 with chroot.d's own) into a directory anyone may write is
 ///   refused: the program reaches it as `./NAME`, with 39;
@@ -5032,11 +5033,22 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
         fs::create_dir_all(root.join("srv")).unwrap();
         script(&root.join("opt/tools/build"), "#!/bin/sh\necho root-ran\n");
         symlink("/opt/tools/build", root.join("chroot.d/build")).unwrap();
+        // A neighbour leading where nothing is yet.
+        symlink("/opt/a/b/evil", root.join("chroot.d/helper")).unwrap();
         let mut on = vec!["on", "-d", &r];
         on.extend_from_slice(how);
         ok(&ns.run(&on));
-        for tgt in ["/opt/tools", "/opt", "/chroot.d"] {
-            let m = format!("{evil}:{tgt}");
+        let file = format!("{evil}/build");
+        for m in [
+            format!("{evil}:/opt/tools"),
+            format!("{evil}:/opt"),
+            format!("{evil}:/chroot.d"),
+            // Where the check found nothing, two levels down, or a new
+            // entry of chroot.d.
+            format!("{evil}:/opt/a/b"),
+            format!("{evil}:/opt/a"),
+            format!("{file}:/chroot.d/plugin"),
+        ] {
             let o = ns.run_in(&root, &["-m", &m, "build"]);
             assert_eq!(code(&o), 125, "{how:?} {m}: {}", stderr(&o));
             assert!(
@@ -5114,6 +5126,19 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
     fs::remove_file(root.join("chroot.d/helper")).unwrap();
     symlink("/proc/self/status", root.join("chroot.d/helper")).unwrap();
     ok(&ns.run_in(&root, &["p"]));
+    // A neighbour leading to /dev/null or /dev/zero (writable by all,
+    // carrying nothing) is no refusal; one to the terminal is.
+    for (dev, refused) in [
+        ("/dev/null", false),
+        ("/dev/zero", false),
+        ("/dev/tty", true),
+    ] {
+        fs::remove_file(root.join("chroot.d/helper")).unwrap();
+        symlink(dev, root.join("chroot.d/helper")).unwrap();
+        let o = ns.run_in(&root, &["p"]);
+        let want = if refused { 125 } else { 0 };
+        assert_eq!(code(&o), want, "{dev}: {}", stderr(&o));
+    }
     ok(&ns.run(&["off", "-d", &r]));
     assert!(ns.mounts_under(&root).is_empty());
 }

@@ -3,7 +3,7 @@
 //! `on`'s start without. A sandbox with a holder is entered through it.
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -12,7 +12,7 @@ use super::{spawn, Deadline, ExecError, Launch, Outcome, Reach, Terminal};
 use crate::conf::Conf;
 use crate::dispatch::{self, Request};
 use crate::holder::{self, Found};
-use crate::sandbox::{Ensured, Sandbox};
+use crate::sandbox::{Ensured, Looked, Sandbox};
 use crate::{lock, show};
 
 /// How an entry ended.
@@ -130,16 +130,16 @@ fn enter_as(
 /// user, root included: only when no one else could have written it, nor
 /// chroot.d, nor a directory on the way, as found where it runs (through
 /// the `holder`'s namespace when it has one: its mounts are not ours),
-/// right before it starts (`on` asked before it mounted). Returns the
-/// paths inside the root looked up on the way ([`covered`] asks whether a
-/// mount of the run's own lies over one).
+/// right before it starts (`on` asked before it mounted). Returns what
+/// was looked up on the way ([`covered`] asks whether a mount of the
+/// run's own changes it).
 fn refuse_program(
     sb: &Sandbox,
     launch: &Launch,
     holder: Option<&holder::HolderInfo>,
-) -> Result<Vec<PathBuf>> {
+) -> Result<Looked> {
     let Some(program) = &launch.chroot_d_program else {
-        return Ok(vec![]);
+        return Ok(Looked::default());
     };
     crate::sandbox::program_check(&sb.dir, holder.map(|h| h.pid), program).map_err(|why| {
         anyhow::anyhow!(
@@ -150,10 +150,10 @@ fn refuse_program(
 }
 
 /// A mount of the run's own (`-m`, `--pid`'s proc), prepared, over a path
-/// the check of the program of chroot.d looked up (`looked`): the program
-/// would be found, or find its neighbours, on what that mount shows, not
-/// on what was checked. Refused.
-fn covered(launch: &Launch, looked: &[PathBuf]) -> Result<()> {
+/// the check of the program of chroot.d looked up, or at or below a place
+/// it found nothing (`looked`): the program would be found, or find its
+/// neighbours, on what that mount shows, not on what was checked. Refused.
+fn covered(launch: &Launch, looked: &Looked) -> Result<()> {
     let iso = &launch.isolation;
     let targets = iso
         .prepared
@@ -165,9 +165,10 @@ fn covered(launch: &Launch, looked: &[PathBuf]) -> Result<()> {
                 .map(|at| ("--pid (a fresh /proc)", at)),
         );
     for (shown, at) in targets {
-        if let Some(v) = looked.iter().find(|v| v.starts_with(at)) {
+        if let Some(v) = looked.covered_by(at) {
             anyhow::bail!(
-                "{shown}: mounts over {}, on the way to the program of chroot.d that runs; not run",
+                "{shown}: mounts on {}, where the check of the program of chroot.d that runs looked ({}); not run",
+                show::path(at),
                 show::path(v)
             );
         }
@@ -189,7 +190,7 @@ fn finish(
     mut launch: Launch,
     pty: bool,
     guard: lock::Lock,
-    looked: &[PathBuf],
+    looked: &Looked,
 ) -> Result<Entered> {
     if launch.isolation.own_mounts() || !launch.isolation.mounts.is_empty() {
         launch.isolation.prepare(launch.reach.root(), &sb.dir)?;
