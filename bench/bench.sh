@@ -8,6 +8,8 @@
 #                                    (default: made once with `chroot-tool
 #                                    create` under /var/tmp/chroot-tool-bench)
 #   MOUNTS=1500  RUNS=300            the many-mounts case; runs per command
+#   ROUNDS=3                         each group in that many rounds, the
+#                                    commands' order reversed each round
 #   NO_INSTALL=1                     do not apt-get install missing peers
 #   COLD=1                           also a cold create against mmdebstrap alone
 #
@@ -86,14 +88,27 @@ have() { command -v "$1" >/dev/null; }
 results=$work/results
 mkdir -p "$results"
 # hf NAME CMD...: hyperfine one group, shell-less, JSON kept for the table.
+# In ROUNDS rounds (3 by default) of RUNS/ROUNDS runs each, the commands in
+# turn forwards and backwards: hyperfine runs all runs of one command before
+# the next, and a machine whose speed drifts over minutes (a VM) would
+# otherwise weigh on the commands unevenly. The table takes the median of
+# all of a command's runs.
 hf() {
-    local name=$1
+    local name=$1 rounds=${ROUNDS:-3} i warm=20
     shift
-    hyperfine -N --style basic --warmup 20 --runs "$runs" \
-        --export-json "$results/$name.json" "$@" >/dev/null 2>&1 || {
-        echo "hyperfine failed for $name" >&2
-        hyperfine -N --runs 3 "$@" >&2 || true
-    }
+    local order=("$@") per=$(( (runs + ${ROUNDS:-3} - 1) / ${ROUNDS:-3} ))
+    for i in $(seq "$rounds"); do
+        if ! hyperfine -N --style basic --warmup "$warm" --runs "$per" \
+            --export-json "$results/$name.r$i.json" "${order[@]}" >/dev/null 2>&1; then
+            echo "hyperfine failed for $name" >&2
+            hyperfine -N --runs 3 "$@" >&2 || true
+            return 0
+        fi
+        warm=5
+        local back=()
+        for ((j = ${#order[@]} - 1; j >= 0; j--)); do back+=("${order[j]}"); done
+        order=("${back[@]}")
+    done
 }
 
 "$tool" on -d "$sb" >/dev/null
@@ -254,12 +269,23 @@ if "$tool" create --help | grep -q -- --overlay; then
 fi
 
 python3 - "$results" "$rss_few" "$rss_many" <<'EOF'
-import json, os, sys
+import json, os, statistics, sys
 res, rss_few, rss_many = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def load(name):
+    """[(command, median ms)]: from NAME.json, or pooled over the rounds
+    of `hf` (NAME.rN.json), in the first round's order."""
     p = os.path.join(res, name + ".json")
     try:
-        return [(r["command"], r["median"] * 1000) for r in json.load(open(p))["results"]]
+        if os.path.exists(p):
+            return [(r["command"], r["median"] * 1000) for r in json.load(open(p))["results"]]
+        rounds = sorted(f for f in os.listdir(res)
+                        if f.startswith(name + ".r") and f[len(name) + 2:-5].isdigit()
+                        and f.endswith(".json"))
+        times = {}
+        for f in rounds:
+            for r in json.load(open(os.path.join(res, f)))["results"]:
+                times.setdefault(r["command"], []).extend(r["times"])
+        return [(c, statistics.median(t) * 1000) for c, t in times.items()]
     except (OSError, ValueError, KeyError):
         return []
 def short(cmd):
