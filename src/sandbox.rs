@@ -81,7 +81,10 @@ fn refusal_or_shell(dir: &Path) -> Result<bool, String> {
 /// and to each of its entries (symlinks followed inside the root, as the
 /// kernel would), and the entries themselves.
 pub fn control_refusal(dir: &Path) -> Option<String> {
-    chroot_d_refusal(dir, dir, None, &mut Looked::default())
+    // What cannot be opened refuses nothing here: `on` fails right after,
+    // on the same open.
+    let root = sys::open_root(dir).ok()?;
+    chroot_d_refusal(root.as_fd(), dir, None, &mut Looked::default())
 }
 
 /// [`control_refusal`] right before `program`, an entry of chroot.d,
@@ -96,7 +99,7 @@ pub fn program_refusal(
     holder: Option<i32>,
     program: &std::ffi::OsStr,
 ) -> Option<String> {
-    program_check(dir, holder, program).err()
+    program_check(dir, holder, None, program).err()
 }
 
 /// What a check of chroot.d looked up inside the root (paths inside it,
@@ -125,10 +128,13 @@ impl Looked {
 }
 
 /// [`program_refusal`]; when nothing is refused, what was looked up on
-/// the way ([`Looked`]).
+/// the way ([`Looked`]). `root`: DIR's root as the program will be
+/// chrooted into it, already open (never DIR's path again, which whoever
+/// may rename a directory above it could lead elsewhere meanwhile).
 pub fn program_check(
     dir: &Path,
     holder: Option<i32>,
+    root: Option<std::os::fd::BorrowedFd>,
     program: &std::ffi::OsStr,
 ) -> Result<Looked, String> {
     let view = match holder {
@@ -139,16 +145,27 @@ pub fn program_check(
             .join(dir.strip_prefix("/").unwrap_or(dir)),
     };
     let mut seen = Looked::default();
-    match chroot_d_refusal(&view, dir, Some(program), &mut seen) {
+    let opened;
+    let root = match root {
+        Some(root) => root,
+        None => match sys::open_root(&view) {
+            Ok(r) => {
+                opened = r;
+                opened.as_fd()
+            }
+            Err(e) => return Err(format!("{}: {e}", show::path(dir))),
+        },
+    };
+    match chroot_d_refusal(root, dir, Some(program), &mut seen) {
         Some(why) => Err(why),
         None => Ok(seen),
     }
 }
 
-/// [`control_refusal`] of DIR as reached at `view`, named `dir`;
+/// [`control_refusal`] of DIR's root, open as `root`, named `dir`;
 /// `program`: [`program_refusal`]. What is looked up goes to `seen`.
 fn chroot_d_refusal(
-    view: &Path,
+    root: std::os::fd::BorrowedFd,
     dir: &Path,
     program: Option<&std::ffi::OsStr>,
     seen: &mut Looked,
@@ -156,11 +173,6 @@ fn chroot_d_refusal(
     use nix::fcntl::{AtFlags, OFlag};
     use nix::sys::stat::{fstatat, Mode};
     let strict = program.is_some();
-    let root = match sys::open_root(view) {
-        Ok(r) => r,
-        Err(e) if strict => return Some(format!("{}: {e}", show::path(dir))),
-        Err(_) => return None,
-    };
     let cd = Path::new("/chroot.d");
     seen.paths.push(cd.to_path_buf());
     let top = match fstatat(root.as_fd(), "chroot.d", AtFlags::AT_SYMLINK_NOFOLLOW) {
@@ -404,6 +416,11 @@ fn walk_refusal(
             // says: not followed, refused. (/proc/self and the like, in
             // /proc itself, are plain links.)
             if is_proc(&fd) && !is_proc_root(parent, &parent_st) {
+                // But a descriptor of this process's own (/dev/stderr:
+                // /proc/self/fd/2): the program's own, as it inherits them.
+                if !strict && is_own_descriptor(&next) {
+                    return None;
+                }
                 return said(
                     &next,
                     "a link of /proc, which leads where its text does not say; not followed".into(),
@@ -414,6 +431,12 @@ fn walk_refusal(
                 Ok(t) if links <= 40 => t,
                 Ok(_) if strict => return said(&next, "too many symlinks on the way".into()),
                 Ok(_) => return None,
+                // /proc/self of a pid namespace this process is not in
+                // leads nowhere for it.
+                Err(Errno::ENOENT) if !strict => {
+                    seen.open.push(next);
+                    return None;
+                }
                 Err(e) => return said(&next, e.to_string()),
             };
             if target.as_bytes().starts_with(b"/") {
@@ -444,7 +467,8 @@ fn walk_refusal(
         at = next;
     }
     // What the path names, a directory: whoever may write it could put
-    // anything in it.
+    // anything in it (and a mount of a run's own below it would).
+    seen.open.push(at.clone());
     let (st, checked) = match open.last() {
         Some(e) => (e.st, e.checked),
         None => (root_st, root_checked),
@@ -452,6 +476,22 @@ fn walk_refusal(
     match checked {
         true => None,
         false => not_alone(&st).and_then(|why| said(&at, why)),
+    }
+}
+
+/// Whether `link` (a path inside the root, found on procfs) names a
+/// descriptor of this very process (`/proc/PID/fd/N`, or its thread's),
+/// as `/proc/self/fd/N` leads.
+fn is_own_descriptor(link: &Path) -> bool {
+    let me = std::process::id().to_string();
+    let tid = nix::unistd::gettid().to_string();
+    let names: Vec<&std::ffi::OsStr> = link.iter().collect();
+    match names.as_slice() {
+        [.., pid, fd, _] if *fd == "fd" => *pid == me.as_str(),
+        [.., pid, task, t, fd, _] if *fd == "fd" && *task == "task" => {
+            *pid == me.as_str() && *t == tid.as_str()
+        }
+        _ => false,
     }
 }
 

@@ -5033,8 +5033,11 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
         fs::create_dir_all(root.join("srv")).unwrap();
         script(&root.join("opt/tools/build"), "#!/bin/sh\necho root-ran\n");
         symlink("/opt/tools/build", root.join("chroot.d/build")).unwrap();
-        // A neighbour leading where nothing is yet.
+        // A neighbour leading where nothing is yet, and one that is a
+        // directory elsewhere.
         symlink("/opt/a/b/evil", root.join("chroot.d/helper")).unwrap();
+        fs::create_dir_all(root.join("opt/lib")).unwrap();
+        symlink("/opt/lib", root.join("chroot.d/lib")).unwrap();
         let mut on = vec!["on", "-d", &r];
         on.extend_from_slice(how);
         ok(&ns.run(&on));
@@ -5048,6 +5051,8 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
             format!("{evil}:/opt/a/b"),
             format!("{evil}:/opt/a"),
             format!("{file}:/chroot.d/plugin"),
+            // In the directory a neighbour leads to (`./lib/x`).
+            format!("{file}:/opt/lib/helper"),
         ] {
             let o = ns.run_in(&root, &["-m", &m, "build"]);
             assert_eq!(code(&o), 125, "{how:?} {m}: {}", stderr(&o));
@@ -5107,11 +5112,7 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
     let o = ns.run_in(&root, &["p"]);
     ok(&o);
     assert!(stdout(&o).contains("p-ran"), "{}", stderr(&o));
-    for link in [
-        "/proc/self/root/opt/t/p",
-        "/proc/1/cwd/x",
-        "/proc/self/fd/0",
-    ] {
+    for link in ["/proc/self/root/opt/t/p", "/proc/1/cwd/x", "/proc/1/fd/0"] {
         let _ = fs::remove_file(root.join("chroot.d/helper"));
         symlink(link, root.join("chroot.d/helper")).unwrap();
         let o = ns.run_in(&root, &["p"]);
@@ -5131,6 +5132,8 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
     for (dev, refused) in [
         ("/dev/null", false),
         ("/dev/zero", false),
+        // The program's own descriptor (/proc/self/fd/2).
+        ("/dev/stderr", false),
         ("/dev/tty", true),
     ] {
         fs::remove_file(root.join("chroot.d/helper")).unwrap();
@@ -5141,4 +5144,33 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
     }
     ok(&ns.run(&["off", "-d", &r]));
     assert!(ns.mounts_under(&root).is_empty());
+}
+
+/// The check of a program of chroot.d looks at the root the program will
+/// be chrooted into, as it is held open, never at DIR's path again (which
+/// whoever may rename a directory above DIR could lead to another tree
+/// meanwhile): with the path leading to a clean tree and the held root a
+/// tree whose program leads into a 1777 directory, the held one decides.
+#[test]
+fn a_program_of_chroot_d_is_checked_in_the_root_it_runs_in() {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::PermissionsExt;
+    let ns = Ns::new();
+    let real = ns.busybox_root("real");
+    let decoy = ns.busybox_root("decoy");
+    for r in [&real, &decoy] {
+        fs::create_dir_all(r.join("tmp")).unwrap();
+    }
+    fs::set_permissions(real.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    symlink("/tmp/go", real.join("chroot.d/go")).unwrap();
+    script(&decoy.join("chroot.d/go"), "#!/bin/sh\n");
+    let held = chroot_tool::sys::open_root(&real).unwrap();
+    let why = chroot_tool::sandbox::program_check(&decoy, None, Some(held.as_fd()), "go".as_ref())
+        .err()
+        .unwrap_or_default();
+    assert!(why.contains("writable by group or others"), "{why}");
+    assert!(
+        chroot_tool::sandbox::program_check(&decoy, None, None, "go".as_ref()).is_ok(),
+        "the path alone leads to the clean tree"
+    );
 }

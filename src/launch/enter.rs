@@ -141,7 +141,13 @@ fn refuse_program(
     let Some(program) = &launch.chroot_d_program else {
         return Ok(Looked::default());
     };
-    crate::sandbox::program_check(&sb.dir, holder.map(|h| h.pid), program).map_err(|why| {
+    // Without a holder, through the very root the command is chrooted
+    // into; a holder's through its namespace (`/proc/PID/root`).
+    let root = match holder {
+        None => Some(launch.reach.root()),
+        Some(_) => None,
+    };
+    crate::sandbox::program_check(&sb.dir, holder.map(|h| h.pid), root, program).map_err(|why| {
         anyhow::anyhow!(
             "{why}: the programs of chroot.d run as {}, so no one else may be able to write them (or chroot.d, or a directory on the way); not run",
             if crate::audit::invoked_as_root() { "root" } else { "you" }
