@@ -113,9 +113,17 @@ pub struct Looked {
     /// Where anything that appears counts: a name found missing, and
     /// chroot.d itself (a new entry is a neighbour too).
     pub open: Vec<PathBuf>,
+    /// The root the check walked (mount id, device, inode).
+    pub root: Option<(u64, u64, u64)>,
 }
 
 impl Looked {
+    /// Whether `root` is the very root the check walked (or no check was
+    /// made): the command must run in what was looked at.
+    pub fn walked(&self, root: std::os::fd::BorrowedFd) -> bool {
+        self.root.is_none() || root_identity(root) == self.root
+    }
+
     /// Whether a mount at `target` (inside the root) would change what
     /// was looked at.
     pub fn covered_by(&self, target: &Path) -> Option<&Path> {
@@ -156,6 +164,10 @@ pub fn program_check(
             Err(e) => return Err(format!("{}: {e}", show::path(dir))),
         },
     };
+    seen.root = root_identity(root);
+    if seen.root.is_none() {
+        return Err(format!("{}: cannot be looked at", show::path(dir)));
+    }
     match chroot_d_refusal(root, dir, Some(program), &mut seen) {
         Some(why) => Err(why),
         None => Ok(seen),
@@ -418,7 +430,7 @@ fn walk_refusal(
             if is_proc(&fd) && !is_proc_root(parent, &parent_st) {
                 // But a descriptor of this process's own (/dev/stderr:
                 // /proc/self/fd/2): the program's own, as it inherits them.
-                if !strict && is_own_descriptor(&next) {
+                if !strict && todo.is_empty() && is_own_descriptor(&next) {
                     return None;
                 }
                 return said(
@@ -432,9 +444,15 @@ fn walk_refusal(
                 Ok(_) if strict => return said(&next, "too many symlinks on the way".into()),
                 Ok(_) => return None,
                 // /proc/self of a pid namespace this process is not in
-                // leads nowhere for it.
-                Err(Errno::ENOENT) if !strict => {
-                    seen.open.push(next);
+                // leads nowhere for it, and to the program's own process
+                // for the program: only its own descriptor passes
+                // (/dev/stderr), nothing reached through it.
+                Err(Errno::ENOENT)
+                    if !strict
+                        && todo.len() == 2
+                        && todo[1] == "fd"
+                        && todo[0].as_bytes().iter().all(u8::is_ascii_digit) =>
+                {
                     return None;
                 }
                 Err(e) => return said(&next, e.to_string()),
@@ -477,6 +495,13 @@ fn walk_refusal(
         true => None,
         false => not_alone(&st).and_then(|why| said(&at, why)),
     }
+}
+
+/// What tells a root directory apart: its mount id, device and inode.
+fn root_identity(root: std::os::fd::BorrowedFd) -> Option<(u64, u64, u64)> {
+    let (id, _) = sys::mount_of(root).ok()?;
+    let st = nix::sys::stat::fstat(root).ok()?;
+    Some((id, st.st_dev, st.st_ino))
 }
 
 /// Whether `link` (a path inside the root, found on procfs) names a

@@ -5038,6 +5038,9 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
         symlink("/opt/a/b/evil", root.join("chroot.d/helper")).unwrap();
         fs::create_dir_all(root.join("opt/lib")).unwrap();
         symlink("/opt/lib", root.join("chroot.d/lib")).unwrap();
+        // The program's own descriptor: no refusal, with a pid namespace
+        // of the holder's too (where the check's /proc/self leads nowhere).
+        symlink("/dev/stderr", root.join("chroot.d/err")).unwrap();
         let mut on = vec!["on", "-d", &r];
         on.extend_from_slice(how);
         ok(&ns.run(&on));
@@ -5067,6 +5070,12 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
         let o = ns.run_in(&root, &["-m", &m, "build"]);
         ok(&o);
         assert!(stdout(&o).contains("root-ran"), "{how:?}: {}", stderr(&o));
+        // Through the program's own /proc/self to its root, then the 1777
+        // /tmp: refused, whether the check can follow /proc/self or not.
+        symlink("/proc/self/root/tmp/evil", root.join("chroot.d/own")).unwrap();
+        let o = ns.run_in(&root, &["build"]);
+        assert_eq!(code(&o), 125, "{how:?}: {}", stderr(&o));
+        fs::remove_file(root.join("chroot.d/own")).unwrap();
         ok(&ns.run(&["off", "-d", &r]));
         assert!(!root.join("ran-evil").exists(), "{how:?}");
         assert!(ns.mounts_under(&root).is_empty());
@@ -5112,7 +5121,13 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
     let o = ns.run_in(&root, &["p"]);
     ok(&o);
     assert!(stdout(&o).contains("p-ran"), "{}", stderr(&o));
-    for link in ["/proc/self/root/opt/t/p", "/proc/1/cwd/x", "/proc/1/fd/0"] {
+    for link in [
+        "/proc/self/root/opt/t/p",
+        "/proc/1/cwd/x",
+        "/proc/1/fd/0",
+        // Past the program's own descriptor: what it leads to is unknown.
+        "/proc/self/fd/1/x",
+    ] {
         let _ = fs::remove_file(root.join("chroot.d/helper"));
         symlink(link, root.join("chroot.d/helper")).unwrap();
         let o = ns.run_in(&root, &["p"]);
@@ -5169,8 +5184,10 @@ fn a_program_of_chroot_d_is_checked_in_the_root_it_runs_in() {
         .err()
         .unwrap_or_default();
     assert!(why.contains("writable by group or others"), "{why}");
-    assert!(
-        chroot_tool::sandbox::program_check(&decoy, None, None, "go".as_ref()).is_ok(),
-        "the path alone leads to the clean tree"
-    );
+    let looked = chroot_tool::sandbox::program_check(&decoy, None, None, "go".as_ref());
+    let looked = looked.expect("the path alone leads to the clean tree");
+    // What the command is then chrooted into must be the root checked.
+    let again = chroot_tool::sys::open_root(&decoy).unwrap();
+    assert!(looked.walked(again.as_fd()));
+    assert!(!looked.walked(held.as_fd()));
 }

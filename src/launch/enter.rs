@@ -198,6 +198,15 @@ fn finish(
     guard: lock::Lock,
     looked: &Looked,
 ) -> Result<Entered> {
+    // Through a holder, DIR was opened again, by path, once joined: it
+    // must be the root the check walked (not another tree, a directory
+    // above DIR renamed meanwhile).
+    if !looked.walked(launch.reach.root()) {
+        anyhow::bail!(
+            "{}: led elsewhere when its program of chroot.d was checked than now (a directory above it renamed?); not run",
+            show::path(&sb.dir)
+        );
+    }
     if launch.isolation.own_mounts() || !launch.isolation.mounts.is_empty() {
         launch.isolation.prepare(launch.reach.root(), &sb.dir)?;
         covered(&launch, looked)?;
@@ -356,12 +365,15 @@ fn dispatch_named(
         }
     };
     launch.deadline = grace.map(|g| Deadline { after: g, grace: g });
-    if let Err(e) = refuse_program(sb, &launch, h) {
-        return Some(Err(ExecError::Setup {
-            what: show::error_chain(&*e),
-            source: std::io::Error::other(format!("{name} not run")),
-        }));
-    }
+    let looked = match refuse_program(sb, &launch, h) {
+        Ok(looked) => looked,
+        Err(e) => {
+            return Some(Err(ExecError::Setup {
+                what: show::error_chain(&*e),
+                source: std::io::Error::other(format!("{name} not run")),
+            }))
+        }
+    };
     let Some(h) = h else {
         // DIR opened by path: what it leads to must still be the sandbox's
         // own view, never a root mounted over DIR meanwhile.
@@ -376,11 +388,12 @@ fn dispatch_named(
     // In a child that joins the holder: this process stays out of its
     // namespaces (`off` must see them end).
     let ran = holder::in_child(move || match Reach::holder(h, &sb.dir) {
-        Ok(reach) => {
+        // The root the check walked, or nothing is run (as in `finish`).
+        Ok(reach) if looked.walked(reach.root()) => {
             launch.reach = reach;
             spawn::exit_code(&spawn::run(&launch, || {}))
         }
-        Err(_) => 125,
+        _ => 125,
     });
     Some(match ran {
         Ok(ended) if ended.status() == 124 && grace.is_some() => Err(ExecError::TimedOut {
