@@ -449,6 +449,7 @@ fn walk_refusal(
                 // (/dev/stderr), nothing reached through it.
                 Err(Errno::ENOENT)
                     if !strict
+                        && is_proc(&fd)
                         && todo.len() == 2
                         && todo[1] == "fd"
                         && todo[0].as_bytes().iter().all(u8::is_ascii_digit) =>
