@@ -547,6 +547,58 @@ fn is_proc(fd: &impl AsFd) -> bool {
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
 }
 
+/// Why, for root, DIR (absolute, no symlink in it) could lead elsewhere
+/// between the steps of one command: a directory above it, or DIR's own
+/// name, that a user other than root (and the one who ran sudo,
+/// `SUDO_UID`) may rename. `on` reads tool.conf, checks chroot.d and
+/// mounts, each by DIR's path: swapped in between, root would mount what
+/// one tree asks into another. `None` for anyone else, whose own
+/// sandboxes these are.
+pub fn ancestry_refusal(dir: &Path) -> Option<String> {
+    use nix::sys::stat::{lstat, FileStat};
+    if !crate::audit::invoked_as_root() {
+        return None;
+    }
+    let sudo: Option<u32> = std::env::var("SUDO_UID").ok().and_then(|v| v.parse().ok());
+    let trusted = |uid: u32| uid == 0 || Some(uid) == sudo;
+    // Who may rename an entry (owned by `child`) of the directory `st`:
+    // its owner, or anyone who may write it, unless it is sticky (then
+    // only the entry's owner).
+    let renamable = |st: &FileStat, child: &FileStat| -> Option<u32> {
+        if !trusted(st.st_uid) {
+            return Some(st.st_uid);
+        }
+        let others_write = st.st_mode & 0o022 != 0;
+        let sticky = st.st_mode & libc::S_ISVTX != 0;
+        match (others_write, sticky) {
+            (false, _) => None,
+            (true, true) if trusted(child.st_uid) => None,
+            (true, true) => Some(child.st_uid),
+            (true, false) => Some(u32::MAX),
+        }
+    };
+    let mut at = PathBuf::from("/");
+    let mut st = lstat(&at).ok()?;
+    for name in dir.iter().skip(1) {
+        let next = at.join(name);
+        let child = lstat(&next).ok()?;
+        if let Some(uid) = renamable(&st, &child) {
+            let who = match uid {
+                u32::MAX => "anyone in its group or all".to_string(),
+                uid => format!("uid {uid}"),
+            };
+            return Some(format!(
+                "{} lies in {}, where {who} may rename it or what leads to it (and so swap the tree this command acts on, between its steps); keep sandboxes below directories only root may write",
+                show::path(&next),
+                show::path(&at)
+            ));
+        }
+        at = next;
+        st = child;
+    }
+    None
+}
+
 /// Why a file or directory others than the invoking user (or root) may
 /// have written is not to be read or run as that user: its owner, or its
 /// write bits.
@@ -680,9 +732,13 @@ impl Sandbox {
         }
         let sb = Sandbox { dir };
         // Turned on by `on` (its recorded self-bind on top at DIR): checked
-        // then, root filesystem and all (the lean path of `run`).
+        // then, root filesystem and all (the lean path of `run`; what DIR
+        // leads to is then checked against that record before use).
         if engine::recorded_on(&sb.dir) {
             return Ok(sb);
+        }
+        if let Some(why) = ancestry_refusal(&sb.dir) {
+            return Err(refused(&sb.dir, &why));
         }
         let shell = refusal_or_shell(&sb.dir).map_err(|why| refused(&sb.dir, &why))?;
         if need == Need::Rootfs && !shell && !crate::overlay::is_overlay(&sb.dir) {
