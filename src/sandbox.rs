@@ -568,6 +568,8 @@ pub fn ancestry_refusal(dir: &Path) -> Option<String> {
         if !trusted(st.st_uid) {
             return Some(st.st_uid);
         }
+        // Group write counts, root's group too: an ACL granting a user
+        // write shows there (as its mask).
         let others_write = st.st_mode & 0o022 != 0;
         let sticky = st.st_mode & libc::S_ISVTX != 0;
         match (others_write, sticky) {
@@ -577,11 +579,21 @@ pub fn ancestry_refusal(dir: &Path) -> Option<String> {
             (true, false) => Some(u32::MAX),
         }
     };
+    // Whatever cannot be looked at is refused: a name renamed away for a
+    // moment would otherwise pass, and be back for the steps after.
+    let look =
+        |p: &Path| lstat(p).map_err(|e| format!("{}: cannot be looked at ({e})", show::path(p)));
     let mut at = PathBuf::from("/");
-    let mut st = lstat(&at).ok()?;
+    let mut st = match look(&at) {
+        Ok(st) => st,
+        Err(why) => return Some(why),
+    };
     for name in dir.iter().skip(1) {
         let next = at.join(name);
-        let child = lstat(&next).ok()?;
+        let child = match look(&next) {
+            Ok(st) => st,
+            Err(why) => return Some(why),
+        };
         if let Some(uid) = renamable(&st, &child) {
             let who = match uid {
                 u32::MAX => "anyone in its group or all".to_string(),

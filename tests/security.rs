@@ -5235,6 +5235,11 @@ fn root_refuses_a_sandbox_another_user_may_swap() {
     fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
     std::os::unix::fs::chown(&root, Some(65534), None).unwrap();
     refused(&root, "uid 65534 may rename it");
+    // A name on the way that cannot be looked at (renamed away for a
+    // moment) is refused, never taken for nothing to refuse.
+    let gone = ns.tmp.path().join("gone/sb");
+    let why = chroot_tool::sandbox::ancestry_refusal(&gone).unwrap_or_default();
+    assert!(why.contains("cannot be looked at"), "{why}");
 }
 
 /// A busybox rootfs at `parent/name`.
