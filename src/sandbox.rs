@@ -87,19 +87,18 @@ pub fn control_refusal(dir: &Path) -> Option<String> {
     chroot_d_refusal(root.as_fd(), dir, None, &mut Looked::default())
 }
 
-/// [`control_refusal`] right before `program`, an entry of chroot.d,
-/// runs, in the view it runs in: the holder's (`holder`, its pid; reached
-/// through `/proc/PID/root`), else this mount namespace's. Strict about
-/// chroot.d and `program`: leading nowhere now (renamed away for a
-/// moment?) is refused too. The other entries are looked at as `on` does
-/// (the program may read or run them); one that leads nowhere holds
-/// nothing to read.
-pub fn program_refusal(
-    dir: &Path,
-    holder: Option<i32>,
-    program: &std::ffi::OsStr,
-) -> Option<String> {
-    program_check(dir, holder, None, program).err()
+/// Where the check of a program of chroot.d finds DIR's root: the one the
+/// program will be chrooted into.
+#[derive(Debug, Clone, Copy)]
+pub enum Root<'a> {
+    /// Already open (never DIR's path again, which whoever may rename a
+    /// directory above it could lead elsewhere meanwhile).
+    Held(std::os::fd::BorrowedFd<'a>),
+    /// In the view of the holder with this pid (`/proc/PID/root/DIR`):
+    /// its mounts are not ours.
+    Holder(i32),
+    /// By DIR's path, in this mount namespace.
+    Path,
 }
 
 /// What a check of chroot.d looked up inside the root (paths inside it,
@@ -135,39 +134,37 @@ impl Looked {
     }
 }
 
-/// [`program_refusal`]; when nothing is refused, what was looked up on
-/// the way ([`Looked`]). `root`: DIR's root as the program will be
-/// chrooted into it, already open (never DIR's path again, which whoever
-/// may rename a directory above it could lead elsewhere meanwhile).
-pub fn program_check(
-    dir: &Path,
-    holder: Option<i32>,
-    root: Option<std::os::fd::BorrowedFd>,
-    program: &std::ffi::OsStr,
-) -> Result<Looked, String> {
-    let view = match holder {
-        None => dir.to_path_buf(),
-        Some(pid) => Path::new("/proc")
-            .join(pid.to_string())
-            .join("root")
-            .join(dir.strip_prefix("/").unwrap_or(dir)),
-    };
-    let mut seen = Looked::default();
+/// [`control_refusal`] right before `program`, an entry of chroot.d,
+/// runs, in the root it runs in (`root`). Strict about chroot.d and
+/// `program`: leading nowhere now (renamed away for a moment?) is refused
+/// too. The other entries are looked at as `on` does (the program may read
+/// or run them); one that leads nowhere holds nothing to read. When
+/// nothing is refused, what was looked up on the way ([`Looked`]).
+pub fn program_check(dir: &Path, root: Root, program: &std::ffi::OsStr) -> Result<Looked, String> {
+    let open = |view: &Path| sys::open_root(view).map_err(|e| format!("{}: {e}", show::path(dir)));
     let opened;
     let root = match root {
-        Some(root) => root,
-        None => match sys::open_root(&view) {
-            Ok(r) => {
-                opened = r;
-                opened.as_fd()
-            }
-            Err(e) => return Err(format!("{}: {e}", show::path(dir))),
-        },
+        Root::Held(root) => root,
+        Root::Holder(pid) => {
+            let view = Path::new("/proc")
+                .join(pid.to_string())
+                .join("root")
+                .join(dir.strip_prefix("/").unwrap_or(dir));
+            opened = open(&view)?;
+            opened.as_fd()
+        }
+        Root::Path => {
+            opened = open(dir)?;
+            opened.as_fd()
+        }
     };
-    seen.root = root_identity(root);
-    if seen.root.is_none() {
+    let Some(id) = root_identity(root) else {
         return Err(format!("{}: cannot be looked at", show::path(dir)));
-    }
+    };
+    let mut seen = Looked {
+        root: Some(id),
+        ..Default::default()
+    };
     match chroot_d_refusal(root, dir, Some(program), &mut seen) {
         Some(why) => Err(why),
         None => Ok(seen),
@@ -175,7 +172,7 @@ pub fn program_check(
 }
 
 /// [`control_refusal`] of DIR's root, open as `root`, named `dir`;
-/// `program`: [`program_refusal`]. What is looked up goes to `seen`.
+/// `program`: [`program_check`]. What is looked up goes to `seen`.
 fn chroot_d_refusal(
     root: std::os::fd::BorrowedFd,
     dir: &Path,

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use chroot_tool::sandbox::Root;
 use common::{code, d, ok, script, stderr, stdout, Ns, Reap};
 
 /// A failure reported on one line that starts `chroot-tool: `.
@@ -4754,7 +4755,9 @@ fn programs_of_a_chroot_d_others_may_write_once_on_are_not_run() {
     symlink("tmp/nowhere", root.join("chroot.d")).unwrap();
     assert!(chroot_tool::sandbox::control_refusal(&root).is_none());
     let refusal = |program: &str| {
-        chroot_tool::sandbox::program_refusal(&root, None, program.as_ref()).unwrap_or_default()
+        chroot_tool::sandbox::program_check(&root, Root::Path, program.as_ref())
+            .err()
+            .unwrap_or_default()
     };
     let why = refusal("hello");
     assert!(why.contains("not found where it leads"), "{why}");
@@ -4951,8 +4954,11 @@ fn a_program_of_chroot_d_beyond_path_max_is_checked_all_the_way() {
     )
     .unwrap();
     symlink("/deep/l1/l2", root.join("chroot.d/hello")).unwrap();
-    let refusal =
-        || chroot_tool::sandbox::program_refusal(&root, None, "hello".as_ref()).unwrap_or_default();
+    let refusal = || {
+        chroot_tool::sandbox::program_check(&root, Root::Path, "hello".as_ref())
+            .err()
+            .unwrap_or_default()
+    };
     assert_eq!(refusal(), "", "root's all the way");
     ok(&ns.run(&["on", "-d", &r]));
     let o = ns.run_in(&root, &["hello"]);
@@ -5180,11 +5186,11 @@ fn a_program_of_chroot_d_is_checked_in_the_root_it_runs_in() {
     symlink("/tmp/go", real.join("chroot.d/go")).unwrap();
     script(&decoy.join("chroot.d/go"), "#!/bin/sh\n");
     let held = chroot_tool::sys::open_root(&real).unwrap();
-    let why = chroot_tool::sandbox::program_check(&decoy, None, Some(held.as_fd()), "go".as_ref())
+    let why = chroot_tool::sandbox::program_check(&decoy, Root::Held(held.as_fd()), "go".as_ref())
         .err()
         .unwrap_or_default();
     assert!(why.contains("writable by group or others"), "{why}");
-    let looked = chroot_tool::sandbox::program_check(&decoy, None, None, "go".as_ref());
+    let looked = chroot_tool::sandbox::program_check(&decoy, Root::Path, "go".as_ref());
     let looked = looked.expect("the path alone leads to the clean tree");
     // What the command is then chrooted into must be the root checked.
     let again = chroot_tool::sys::open_root(&decoy).unwrap();

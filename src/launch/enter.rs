@@ -144,10 +144,10 @@ fn refuse_program(
     // Without a holder, through the very root the command is chrooted
     // into; a holder's through its namespace (`/proc/PID/root`).
     let root = match holder {
-        None => Some(launch.reach.root()),
-        Some(_) => None,
+        None => crate::sandbox::Root::Held(launch.reach.root()),
+        Some(h) => crate::sandbox::Root::Holder(h.pid),
     };
-    crate::sandbox::program_check(&sb.dir, holder.map(|h| h.pid), root, program).map_err(|why| {
+    crate::sandbox::program_check(&sb.dir, root, program).map_err(|why| {
         anyhow::anyhow!(
             "{why}: the programs of chroot.d run as {}, so no one else may be able to write them (or chroot.d, or a directory on the way); not run",
             if crate::audit::invoked_as_root() { "root" } else { "you" }
