@@ -94,9 +94,9 @@ mkdir -p "$results"
 # otherwise weigh on the commands unevenly. The table takes the median of
 # all of a command's runs.
 hf() {
-    local name=$1 rounds=${ROUNDS:-3} i warm=20
+    local name=$1 rounds=${ROUNDS:-3} i j warm=20
     shift
-    local order=("$@") per=$(( (runs + ${ROUNDS:-3} - 1) / ${ROUNDS:-3} ))
+    local order=("$@") per=$(( (runs + rounds - 1) / rounds ))
     for i in $(seq "$rounds"); do
         if ! hyperfine -N --style basic --warmup "$warm" --runs "$per" \
             --export-json "$results/$name.r$i.json" "${order[@]}" >/dev/null 2>&1; then
