@@ -889,11 +889,39 @@ pub fn join(h: &HolderInfo) -> Result<()> {
 /// Runs `f` in a child process (for `on`'s start and `off`'s stop: the
 /// child joins the holder, the caller itself stays out, so that nothing
 /// of it keeps the holder's namespaces alive). `f`'s result is the
-/// child's exit status.
-pub fn in_child(f: impl FnOnce() -> u8) -> io::Result<sys::process::Ended> {
+/// child's exit status, or why it ran nothing: `Err(why)`, the child
+/// ending with 125.
+pub fn in_child(
+    f: impl FnOnce() -> std::result::Result<u8, String>,
+) -> io::Result<std::result::Result<sys::process::Ended, String>> {
+    // The reason comes back through a pipe (closed on exec: a command the
+    // child starts never holds it).
+    let (why_r, why_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     match sys::ns::fork()? {
-        Forked::Child => sys::ns::exit_now(f() as i32),
-        Forked::Parent(pid) => sys::process::wait_child(pid),
+        Forked::Child => {
+            drop(why_r);
+            let code = f().unwrap_or_else(|why| {
+                let _ = File::from(why_w).write_all(why.as_bytes());
+                125
+            });
+            sys::ns::exit_now(code as i32)
+        }
+        Forked::Parent(pid) => {
+            drop(why_w);
+            let ended = sys::process::wait_child(pid)?;
+            // Only what the child wrote before it ended, never a wait for
+            // the end of the pipe (a process it left behind may hold it).
+            nix::fcntl::fcntl(
+                &why_r,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            )?;
+            let mut why = Vec::new();
+            let _ = File::from(why_r).take(4096).read_to_end(&mut why);
+            Ok(match ended.status() {
+                125 if !why.is_empty() => Err(String::from_utf8_lossy(&why).into_owned()),
+                _ => Ok(ended),
+            })
+        }
     }
 }
 

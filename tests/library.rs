@@ -466,4 +466,19 @@ fn the_example_runs_as_a_normal_user() {
         "holder files left: {left:?}; {}",
         stdout(&o)
     );
+    // A run the child joining the holder could not start (its working
+    // directory, /tmp, is not there): an error that says why, never a
+    // bare status 125.
+    let conf = root.join("chroot.d/tool.conf");
+    fs::write(&conf, "[bind]\ntgt:/tmp ignore:yes\n").unwrap();
+    std::os::unix::fs::chown(&conf, Some(pw.uid.as_raw()), Some(pw.gid.as_raw())).unwrap();
+    fs::remove_dir(root.join("tmp")).unwrap();
+    let o = output_within(&mut c, DEADLINE);
+    assert_eq!(common::code(&o), 1, "{}", stdout(&o));
+    assert!(!stdout(&o).contains("id: status"), "{}", stdout(&o));
+    assert!(
+        common::stderr(&o).contains("/tmp"),
+        "{}",
+        common::stderr(&o)
+    );
 }

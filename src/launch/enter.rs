@@ -57,8 +57,9 @@ pub fn enter(
 /// and a holder's namespaces are joined by a child of ours that starts
 /// and supervises the command, so that this process stays where it is
 /// (it may have threads, which setns into a user namespace refuses). The
-/// command's status then comes back as the child's exit status: the
-/// details of a failure to start it are reduced to 125, 126 or 127.
+/// command's status then comes back as the child's exit status: a command
+/// not found or not executable as 127 or 126, and why ours failed (125) as
+/// the error's text.
 pub fn enter_apart(
     sb: &Sandbox,
     conf: &Conf,
@@ -308,12 +309,25 @@ fn through_holder(
                 launch.reach = reach;
                 finish(sb, launch, false, guard, &looked)
             });
-            entered.map_or(125, |e| e.code())
-        })
-        .map_err(|e| ExecError::Setup {
-            what: "start the command through the holder".into(),
-            source: e,
+            match entered {
+                // Not started: why, rather than a bare 125 (126 and 127
+                // say enough).
+                Ok(Entered::Ran(Err(e))) if e.code() == 125 => Err(show::error_chain(&e)),
+                Ok(e) => Ok(e.code()),
+                Err(e) => Err(show::error_chain(&*e)),
+            }
         });
+        let ran = match ran {
+            Ok(Ok(ended)) => Ok(ended),
+            Ok(Err(why)) => Err(ExecError::Setup {
+                what: why,
+                source: std::io::Error::other("the command was not run"),
+            }),
+            Err(e) => Err(ExecError::Setup {
+                what: "start the command through the holder".into(),
+                source: e,
+            }),
+        };
         return Ok(Entered::Ran(ran));
     }
     launch.reach = Reach::holder(&h, &sb.dir)?;
@@ -391,15 +405,23 @@ fn dispatch_named(
         // The root the check walked, or nothing is run (as in `finish`).
         Ok(reach) if looked.walked(reach.root()) => {
             launch.reach = reach;
-            spawn::exit_code(&spawn::run(&launch, || {}))
+            Ok(spawn::exit_code(&spawn::run(&launch, || {})))
         }
-        _ => 125,
+        Ok(_) => Err(format!(
+            "{}: led elsewhere when {name} was checked than now (a directory above it renamed?)",
+            show::path(&sb.dir)
+        )),
+        Err(e) => Err(format!("through the holder: {}", show::error_chain(&*e))),
     });
     Some(match ran {
-        Ok(ended) if ended.status() == 124 && grace.is_some() => Err(ExecError::TimedOut {
+        Ok(Ok(ended)) if ended.status() == 124 && grace.is_some() => Err(ExecError::TimedOut {
             after: grace.unwrap_or_default(),
         }),
-        Ok(ended) => Ok(ended),
+        Ok(Ok(ended)) => Ok(ended),
+        Ok(Err(why)) => Err(ExecError::Setup {
+            what: why,
+            source: std::io::Error::other(format!("{name} not run")),
+        }),
         Err(e) => Err(ExecError::Setup {
             what: format!("{name} through the holder"),
             source: e,
