@@ -98,6 +98,8 @@ pub enum CreateError {
     WhoAmI(String),
     #[error("refusing to create a sandbox in /: give -d a directory of its own")]
     RootDir,
+    #[error("refusing to create the sandbox: {0}")]
+    Ancestry(String),
     #[error("{0}")]
     Busy(String),
     #[error("cleaning up the previous failed create: {0}")]
@@ -782,6 +784,19 @@ fn prepare_dir(
     }
     if let Ok(real) = fs::canonicalize(existing) {
         safe_dir(&real.join(abs.strip_prefix(existing).unwrap_or(Path::new(""))))?;
+        // Root writes the whole tree by DIR's path: nothing on the way may
+        // be another user's to rename (as `on` asks of a sandbox), or the
+        // tree would go where they lead it. What this create makes below
+        // the existing part is root's; an existing DIR is made root's
+        // before it is filled (`own_dir`).
+        let why = if existing == abs {
+            crate::sandbox::ancestry_refusal(&real)
+        } else {
+            crate::sandbox::ancestry_refusal_of_new(&real)
+        };
+        if let Some(why) = why {
+            return Err(CreateError::Ancestry(format!("{why}; nothing was made")));
+        }
     }
     match fs::metadata(&abs) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {

@@ -552,6 +552,17 @@ fn is_proc(fd: &impl AsFd) -> bool {
 /// one tree asks into another. `None` for anyone else, whose own
 /// sandboxes these are.
 pub fn ancestry_refusal(dir: &Path) -> Option<String> {
+    ancestry(dir, false)
+}
+
+/// [`ancestry_refusal`] for a directory root is about to make in `parent`
+/// (an existing directory, canonical): `parent`'s path, and then a new
+/// entry of root's in it.
+pub fn ancestry_refusal_of_new(parent: &Path) -> Option<String> {
+    ancestry(parent, true)
+}
+
+fn ancestry(dir: &Path, new_below: bool) -> Option<String> {
     use nix::sys::stat::{lstat, FileStat};
     if !crate::audit::invoked_as_root() {
         return None;
@@ -576,6 +587,10 @@ pub fn ancestry_refusal(dir: &Path) -> Option<String> {
             (true, false) => Some(u32::MAX),
         }
     };
+    let who = |uid: u32| match uid {
+        u32::MAX => "anyone in its group or all".to_string(),
+        uid => format!("uid {uid}"),
+    };
     // Whatever cannot be looked at is refused: a name renamed away for a
     // moment would otherwise pass, and be back for the steps after.
     let look =
@@ -592,20 +607,25 @@ pub fn ancestry_refusal(dir: &Path) -> Option<String> {
             Err(why) => return Some(why),
         };
         if let Some(uid) = renamable(&st, &child) {
-            let who = match uid {
-                u32::MAX => "anyone in its group or all".to_string(),
-                uid => format!("uid {uid}"),
-            };
             return Some(format!(
-                "{} lies in {}, where {who} may rename it or what leads to it (and so swap the tree this command acts on, between its steps); keep sandboxes below directories only root may write",
+                "{} lies in {}, where {} may rename it or what leads to it (and so swap the tree this command acts on, between its steps); keep sandboxes below directories only root may write",
                 show::path(&next),
-                show::path(&at)
+                show::path(&at),
+                who(uid)
             ));
         }
         at = next;
         st = child;
     }
-    None
+    // What root makes is root's: only who may write `dir` may rename it.
+    let mut made = st;
+    made.st_uid = 0;
+    let uid = new_below.then(|| renamable(&st, &made)).flatten()?;
+    Some(format!(
+        "{} is a directory where {} may rename what root makes in it (and so swap the tree this command acts on, between its steps); keep sandboxes below directories only root may write",
+        show::path(dir),
+        who(uid)
+    ))
 }
 
 /// Why a file or directory others than the invoking user (or root) may

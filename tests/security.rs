@@ -5220,6 +5220,32 @@ fn root_refuses_a_sandbox_another_user_may_swap() {
     let root = make_root_in(&users, "sb");
     let r = d(&root).to_string();
     refused(&root, "uid 65534 may rename it");
+    // `create` writes the whole tree by DIR's path: refused there too,
+    // before anything is made (a plain create and a clone alike).
+    for how in [&[][..], &["--from", &r][..]] {
+        let new = users.join("new");
+        let mut args = vec!["create", "-d", d(&new)];
+        args.extend_from_slice(how);
+        let o = ns.run(&args);
+        assert_eq!(code(&o), 1, "{how:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("uid 65534 may rename") && stderr(&o).contains("nothing was made"),
+            "{how:?}: {}",
+            stderr(&o)
+        );
+        assert!(!new.exists(), "{how:?}");
+    }
+    // An empty DIR already there, root's, in the user's directory.
+    let there = users.join("there");
+    fs::create_dir(&there).unwrap();
+    let o = ns.run(&["create", "-d", d(&there)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("uid 65534 may rename it"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(fs::read_dir(&there).unwrap().count(), 0);
     // The same directory, the sudo user's own.
     let o = common::output_within(
         ns.tool().args(["on", "-d", &r]).env("SUDO_UID", "65534"),
