@@ -5072,6 +5072,9 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
             );
             assert!(!stdout(&o).contains("evil-ran"), "{how:?} {m}");
         }
+        // Refused before anything was made for those mounts.
+        assert!(!root.join("opt/a").exists(), "{how:?}");
+        assert!(!root.join("chroot.d/plugin").exists(), "{how:?}");
         let m = format!("{evil}:/srv");
         let o = ns.run_in(&root, &["-m", &m, "build"]);
         ok(&o);

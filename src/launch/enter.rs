@@ -209,7 +209,16 @@ fn finish(
         );
     }
     if launch.isolation.own_mounts() || !launch.isolation.mounts.is_empty() {
-        launch.isolation.prepare(launch.reach.root(), &sb.dir)?;
+        let keep_out = |at: &Path| {
+            looked.covered_by(at).map(|v| {
+                format!(
+                    "{} would be made where the check of the program of chroot.d that runs looked ({}); not run",
+                    show::path(at),
+                    show::path(v)
+                )
+            })
+        };
+        launch.isolation.prepare(launch.reach.root(), &sb.dir, &keep_out)?;
         covered(&launch, looked)?;
     }
     if pty {

@@ -145,11 +145,25 @@ impl Isolation {
     /// Makes the mounts (detached) and resolves their targets inside
     /// `root`, the sandbox `dir` as it is now that it is on. A missing
     /// target directory (or file, for a file bound) is created as the
-    /// engine creates them, only on the sandbox's own filesystem.
-    pub fn prepare(&mut self, root: BorrowedFd, dir: &Path) -> Result<()> {
+    /// engine creates them, only on the sandbox's own filesystem, and
+    /// never where `keep_out` (given a path inside the root) says why not:
+    /// a run refused for where its mount goes leaves nothing made.
+    pub fn prepare(
+        &mut self,
+        root: BorrowedFd,
+        dir: &Path,
+        keep_out: &dyn Fn(&Path) -> Option<String>,
+    ) -> Result<()> {
         let (root_id, _) = sys::mount_of(root)?;
         let ephemeral = self.ephemeral;
         let may = |d: BorrowedFd, name: &std::ffi::OsStr| {
+            let at = sys::resolve::in_root_path(root, d)?.join(name);
+            if let Some(why) = keep_out(&at) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    why,
+                ));
+            }
             if ephemeral {
                 // Nothing of an ephemeral run is written to the sandbox.
                 return Err(std::io::Error::new(
