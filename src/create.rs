@@ -157,22 +157,21 @@ pub enum CreateError {
         show::path(log)
     )]
     Interrupted { dir: PathBuf, log: PathBuf },
-    #[error(
-        "unpacking the cached rootfs {}: {source}; run create again with --refresh or --no-cache",
-        show::path(file)
-    )]
-    Cache {
-        file: PathBuf,
-        source: crate::archive::ArchiveError,
-    },
     #[error("create --from needs root (the clone keeps every owner of the tree); a normal user can `unpack` an archive of their own")]
     FromNeedsRoot,
     #[error("refusing to copy {}: {why}", show::path(from))]
     FromRefused { from: PathBuf, why: String },
-    #[error("cloning {}: {source}", show::path(from))]
+    #[error(
+        "cloning {}: {why}; nothing is mounted below {}, and a create there again cleans it; see {}",
+        show::path(from),
+        show::path(dir),
+        show::path(log)
+    )]
     Clone {
         from: PathBuf,
-        source: crate::archive::ArchiveError,
+        why: String,
+        dir: PathBuf,
+        log: PathBuf,
     },
     #[error(
         "create {what}, and these are still mounted below {}: {}; unmount them by hand; see {}",
@@ -232,7 +231,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     let sigs = Signals::block().map_err(io_err(Path::new("signalfd")))?;
     // DIR stays locked until create returns; the backend inherits the lock.
     // Still single-threaded: a user's cleanup runs in a forked child.
-    let (dir, lock) = prepare_dir(dir, &Ui::plain(opts.quiet), map.as_ref())?;
+    let (dir, lock) = prepare_dir(dir, &Ui::plain(opts.quiet), map.as_ref(), true)?;
     let mut ui = Ui::new(opts.quiet);
     let chroot_d = make_chroot_d(&dir)?;
     let log_path = chroot_d.join("create.log");
@@ -273,15 +272,41 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         ui.say(&format!("create: rootfs from {from}"));
         log.note(&format!("rootfs from {from}"));
         let file = hit.path.clone();
-        cache::Entry::unpack(hit, &dir, &mut crate::archive::Quiet)
-            .map_err(|source| CreateError::Cache { file, source })?;
-        ui.finish();
-        // The cache never stores chroot.d: whatever of it an archive brought
-        // is reviewed as an unpacked archive's is.
-        warnings.extend(from::set_aside_host_acting(&dir, "the cached archive")?);
-        let mut record = record_of(opts, arch, components, opts.mirror.clone());
-        record.backend = found.backend.name().to_string();
-        return finish(dir, record, started, &sigs, log, log_path, warnings);
+        // An entry that does not unpack, or holds no root filesystem (an
+        // empty file, a truncated one), is never a sandbox: it is removed,
+        // and the rootfs built again below (and stored anew).
+        let unusable = match cache::Entry::unpack(hit, &dir, &mut crate::archive::Quiet) {
+            Err(e) => Some(e.to_string()),
+            Ok(_) if !crate::sandbox::holds_a_shell(&dir) => {
+                Some("it holds no root filesystem (no /bin/sh)".to_string())
+            }
+            Ok(_) => None,
+        };
+        match unusable {
+            None => {
+                ui.finish();
+                // The cache never stores chroot.d: whatever of it an
+                // archive brought is reviewed as an unpacked archive's is.
+                warnings.extend(from::set_aside_host_acting(&dir, "the cached archive")?);
+                let mut record = record_of(opts, arch, components, opts.mirror.clone());
+                record.backend = found.backend.name().to_string();
+                return finish(dir, record, started, &sigs, log, log_path, warnings);
+            }
+            Some(why) => {
+                let msg = format!(
+                    "the cached rootfs {} is unusable ({why}): removed, and the rootfs is built again",
+                    show::path(&file)
+                );
+                let _ = fs::remove_file(&file);
+                // DIR as it was before the unpack: only a new chroot.d.
+                crate::remove::empty_tree(&dir)?;
+                make_chroot_d(&dir)?;
+                log = Log::create(&log_path)?;
+                log.note(&msg);
+                ui.say(&format!("create: {msg}"));
+                warnings.push(msg);
+            }
+        }
     }
     let path = found.path.clone();
     let proxy = trust::host_proxy();
@@ -770,13 +795,16 @@ fn prepare_dir(
     dir: &Path,
     ui: &Ui,
     map: Option<&crate::idmap::IdMap>,
+    backend: bool,
 ) -> Result<(PathBuf, crate::lock::Lock), CreateError> {
     let abs = std::path::absolute(dir).map_err(io_err(dir))?;
     if abs.parent().is_none() {
         return Err(CreateError::RootDir);
     }
-    // The path debootstrap will get, checked before anything is made: as
-    // given, and with the symlinks of its existing part resolved.
+    // With a `backend` to run: the path debootstrap will get, checked
+    // before anything is made, as given and with the symlinks of its
+    // existing part resolved (a copy runs no backend).
+    let safe_dir = |p: &Path| if backend { safe_dir(p) } else { Ok(()) };
     safe_dir(&abs)?;
     let mut existing = abs.as_path();
     while fs::symlink_metadata(existing).is_err() {

@@ -628,6 +628,13 @@ fn ancestry(dir: &Path, new_below: bool) -> Option<String> {
     ))
 }
 
+/// Whether `dir` holds a root filesystem: `/bin/sh` resolved inside it.
+pub fn holds_a_shell(dir: &Path) -> bool {
+    sys::open_root(dir)
+        .and_then(|r| sys::resolve_in_root(r.as_fd(), Path::new("/bin/sh")))
+        .is_ok()
+}
+
 /// Why a file or directory others than the invoking user (or root) may
 /// have written is not to be read or run as that user: its owner, or its
 /// write bits.
@@ -856,9 +863,7 @@ impl Sandbox {
 
     /// Does `/bin/sh` resolve inside the root?
     pub fn has_shell(&self) -> bool {
-        sys::open_root(&self.dir)
-            .and_then(|r| sys::resolve_in_root(r.as_fd(), Path::new("/bin/sh")))
-            .is_ok()
+        holds_a_shell(&self.dir)
     }
 
     pub fn chroot_d(&self) -> PathBuf {

@@ -750,6 +750,28 @@ fn create_uses_the_cache_for_the_same_settings_only() {
     stub.create(&ns, &t.join("h"), &["-q"]);
     assert_eq!(stub.runs(), 5);
     assert_eq!(made(&t.join("h")), made(&t.join("g")));
+
+    // An entry emptied, or cut in half: never a sandbox without a rootfs,
+    // nor a create that fails until --refresh. The entry is removed, the
+    // rootfs built again and stored anew, and the next create hits it.
+    let entry = t
+        .join("cache/rootfs")
+        .join(files.iter().find(|f| f.ends_with(".tar.zst")).unwrap());
+    let whole = fs::read(&entry).unwrap();
+    for (i, cut) in [0, whole.len() / 2].into_iter().enumerate() {
+        fs::write(&entry, &whole[..cut]).unwrap();
+        let dir = t.join(format!("cut{i}"));
+        let err = stub.create(&ns, &dir, &[]);
+        assert!(err.contains("is unusable"), "{cut}: {err}");
+        assert_eq!(stub.runs(), 6 + i, "{cut}");
+        assert!(dir.join("bin/sh").exists(), "{cut}");
+        let log = fs::read_to_string(dir.join("chroot.d/create.log")).unwrap();
+        assert!(log.contains("is unusable"), "{cut}: {log}");
+        assert!(fs::metadata(&entry).unwrap().len() > 0, "{cut}");
+        stub.create(&ns, &t.join(format!("after{i}")), &["-q"]);
+        assert_eq!(stub.runs(), 6 + i, "{cut}: the new entry was not used");
+        assert_eq!(made(&t.join(format!("after{i}"))), made(&dir));
+    }
 }
 
 /// A cache another user could have written is neither read nor written:
@@ -987,6 +1009,62 @@ fn create_from_a_sandbox_that_is_on_copies_what_is_on_disk() {
         .success());
     ok(&ns.run(&["off", "-d", d(&clone)]));
     ok(&ns.run(&["off", "-d", d(&src)]));
+}
+
+/// An archive of something that is no root filesystem (no `/bin/sh`), or
+/// of nothing, never gives a sandbox: a failed create that names its log,
+/// which says why, and that the next create in DIR cleans.
+#[test]
+fn create_from_an_archive_without_a_rootfs_fails() {
+    let ns = Ns::new();
+    let t = ns.tmp.path();
+    let stuff = t.join("stuff");
+    fs::create_dir_all(stuff.join("etc")).unwrap();
+    fs::write(stuff.join("etc/notes"), "no shell here\n").unwrap();
+    let tar = t.join("stuff.tar");
+    ok(&ns.sh(&format!("tar -C '{}' -cf '{}' .", d(&stuff), d(&tar))));
+    let empty = t.join("empty.tar");
+    ok(&ns.sh(&format!("tar -cf '{}' -T /dev/null", d(&empty))));
+    for (i, file) in [&tar, &empty].into_iter().enumerate() {
+        let dir = t.join(format!("copy{i}"));
+        let o = ns.run(&["create", "-q", "--from", d(file), "-d", d(&dir)]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        let log = dir.join("chroot.d/create.log");
+        assert!(
+            stderr(&o).contains("no root filesystem") && stderr(&o).contains(d(&log)),
+            "{}",
+            stderr(&o)
+        );
+        assert!(fs::read_to_string(&log)
+            .unwrap()
+            .contains("no root filesystem"));
+        assert!(chroot_tool::create::load(&dir).is_none());
+        // The next create there cleans it and makes a sandbox.
+        let src = ns.busybox_root(&format!("src{i}"));
+        ok(&ns.run(&["create", "-q", "--from", d(&src), "-d", d(&dir)]));
+        assert!(dir.join("bin/sh").exists());
+        assert!(!dir.join("etc/notes").exists());
+    }
+}
+
+/// A copy runs no debootstrap: what only debootstrap cannot take in
+/// DIR's path (a space) is no reason to refuse one.
+#[test]
+fn create_from_takes_a_dir_debootstrap_could_not() {
+    let ns = Ns::new();
+    let src = ns.busybox_root("src");
+    let dir = ns.tmp.path().join("with space");
+    let o = ns.run(&["create", "--from", d(&src), "-d", d(&dir)]);
+    ok(&o);
+    // The hint's command line pastes as it is.
+    assert!(
+        stderr(&o).contains(&format!("try: chroot-tool run -d '{}' ", d(&dir))),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(ok(&ns.run_in(&dir, &["--", "/bin/echo", "in"])), "in\n");
+    ok(&ns.run(&["off", "-d", d(&dir)]));
+    assert!(ns.mounts_under(&dir).is_empty());
 }
 
 #[test]

@@ -13,6 +13,16 @@ fn list(s: &Option<String>) -> Vec<String> {
         .collect()
 }
 
+/// DIR as the hint's command line can be pasted: one shell word (quoted
+/// when it needs it), or escaped as any name shown when it holds what a
+/// terminal must not get (a control character, bytes that are not UTF-8).
+fn as_shell_word(dir: &Path) -> String {
+    match dir.to_str() {
+        Some(s) if !s.chars().any(char::is_control) => crate::dispatch::shell_quote(s),
+        _ => crate::show::path(dir),
+    }
+}
+
 pub fn run(dir: &Path, args: &CreateArgs) -> anyhow::Result<()> {
     if let Some(base) = &args.overlay {
         let made = crate::overlay::create(dir, base)?;
@@ -21,7 +31,7 @@ pub fn run(dir: &Path, args: &CreateArgs) -> anyhow::Result<()> {
                 "created {} as an overlay over {}; try: chroot-tool run -d {} \"apt-get update\"",
                 crate::show::path(&made.dir),
                 crate::show::path(&made.base),
-                crate::show::path(&made.dir)
+                as_shell_word(&made.dir)
             );
         }
         return Ok(());
@@ -66,7 +76,7 @@ pub fn run(dir: &Path, args: &CreateArgs) -> anyhow::Result<()> {
             crate::show::path(&made.dir),
             what.join(" "),
             r.seconds.unwrap_or(0),
-            crate::show::path(&made.dir)
+            as_shell_word(&made.dir)
         );
     }
     Ok(())

@@ -56,7 +56,7 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
     }
     let sigs = Signals::block().map_err(io_err(Path::new("signalfd")))?;
     let ui = Ui::new(opts.quiet);
-    let (dir, _lock) = prepare_dir(dir, &ui, None)?;
+    let (dir, _lock) = prepare_dir(dir, &ui, None, false)?;
     let dmd = fs::metadata(&dir).map_err(io_err(&dir))?;
     if (md.dev(), md.ino()) == (dmd.dev(), dmd.ino()) {
         return Err(CreateError::NotEmpty(dir));
@@ -68,10 +68,16 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
     let log_path = chroot_d.join("create.log");
     // There from the start, so an interrupted clone is known as a failed
     // create (and cleaned by the next one).
-    let first_log = Log::create(&log_path)?;
-    let clone = |source| CreateError::Clone {
-        from: src.to_path_buf(),
-        source,
+    let mut first_log = Log::create(&log_path)?;
+    // A failure from here on is said in the log too, which DIR keeps.
+    let mut clone = |why: String| {
+        first_log.note(&format!("create --from {} failed: {why}", show::path(src)));
+        CreateError::Clone {
+            from: src.to_path_buf(),
+            why,
+            dir: dir.clone(),
+            log: log_path.clone(),
+        }
     };
     // DIR stays 0700 until the end (`trust::settle_root`): no other user
     // reaches a set-id file of the source meanwhile.
@@ -85,18 +91,25 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
     };
     ui.say(&format!("create: copying {}", show::path(src)));
     let mut warnings = vec![];
-    let done = if md.is_dir() {
-        let mut pack = PackOptions::for_sandbox(src).map_err(clone)?;
-        // DIR is never packed into itself, wherever it lies.
-        pack.skip_inode = Some((dmd.dev(), dmd.ino()));
-        // The source's log of how it was made is not the copy's.
-        pack.excludes.push("/chroot.d/create.log".into());
-        archive::copy_tree(src, &dir, &pack, &unpack, &mut Quiet)
-            .map_err(clone)?
-            .1
+    let copied = if md.is_dir() {
+        PackOptions::for_sandbox(src).and_then(|mut pack| {
+            // DIR is never packed into itself, wherever it lies.
+            pack.skip_inode = Some((dmd.dev(), dmd.ino()));
+            // The source's log of how it was made is not the copy's.
+            pack.excludes.push("/chroot.d/create.log".into());
+            archive::copy_tree(src, &dir, &pack, &unpack, &mut Quiet).map(|(_, done)| done)
+        })
     } else {
-        archive::unpack_file(src, &dir, &unpack, &mut Quiet).map_err(clone)?
+        archive::unpack_file(src, &dir, &unpack, &mut Quiet)
     };
+    let done = copied.map_err(|e| clone(e.to_string()))?;
+    // What holds no root filesystem is never a sandbox (an archive of
+    // something else, or of nothing).
+    if !crate::sandbox::holds_a_shell(&dir) {
+        return Err(clone(
+            "it holds no root filesystem (no /bin/sh inside)".to_string(),
+        ));
+    }
     // What another user could have written acts on the host only once
     // accepted: an archive, or a tree whose root or chroot.d was not
     // root's alone. Judged on the copy as it came (owners and modes kept,
