@@ -170,7 +170,7 @@ pub struct CreateArgs {
     #[arg(long)]
     pub refresh: bool,
     /// Clone a sandbox directory (on or off; never its mounts) or an archive instead of running debootstrap.
-    #[arg(long, value_name = "DIR|FILE", conflicts_with_all = ["no_cache", "refresh"])]
+    #[arg(long, value_name = "DIR|FILE", conflicts_with_all = ["no_cache", "refresh", "suite", "mirror", "variant", "include", "arch", "components", "backend", "extra", "overlay"])]
     pub from: Option<PathBuf>,
     /// With --from FILE: enable the archive's host binds and host-cmd at once.
     #[arg(long, requires = "from")]
@@ -179,7 +179,7 @@ pub struct CreateArgs {
     #[arg(last = true, value_name = "DEBOOTSTRAP-ARGS")]
     pub extra: Vec<String>,
     /// A thin sandbox: an overlay whose writes go to DIR, over the sandbox BASE, which stays read-only (no copy, no backend).
-    #[arg(long, value_name = "BASE", conflicts_with_all = ["suite", "mirror", "variant", "include", "arch", "components", "backend", "extra"])]
+    #[arg(long, value_name = "BASE", conflicts_with_all = ["suite", "mirror", "variant", "include", "arch", "components", "backend", "extra", "no_cache", "refresh"])]
     pub overlay: Option<PathBuf>,
 }
 
@@ -441,6 +441,43 @@ mod tests {
         assert_eq!(names, whole.get_subcommands().count());
         assert!(names >= 15, "{names}");
         assert!(command_for("nope").is_none());
+    }
+
+    /// `--from` copies and `--overlay` layers: what only the backend or
+    /// the cache would use is bad usage with them, never silently dropped,
+    /// and so is one with the other.
+    #[test]
+    fn create_refuses_options_its_from_and_overlay_would_drop() {
+        let with = |extra: &[&str]| {
+            let mut line = vec!["chroot-tool", "create", "-d", "/n"];
+            line.extend_from_slice(extra);
+            Cli::try_parse_from(line).map(|_| ())
+        };
+        for base in [&["--from", "/s"][..], &["--overlay", "/b"]] {
+            with(base).unwrap();
+            for bad in [
+                &["--suite", "bookworm"][..],
+                &["--mirror", "http://m/"],
+                &["--variant", "buildd"],
+                &["--include", "less"],
+                &["--arch", "i386"],
+                &["--components", "main"],
+                &["--backend", "debootstrap"],
+                &["--no-cache"],
+                &["--refresh"],
+                &["--", "--keyring=/k"],
+            ] {
+                let e = with(&[base, bad].concat()).unwrap_err();
+                assert_eq!(
+                    e.kind(),
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "{base:?} {bad:?}"
+                );
+            }
+        }
+        let e = with(&["--from", "/s", "--overlay", "/b"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert_eq!(e.exit_code(), 2);
     }
 
     #[test]
