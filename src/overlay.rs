@@ -103,6 +103,13 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
     let base_fd =
         sys::open_root(&base).with_context(|| format!("--overlay {}", show::path(&base)))?;
     check_base(&base, base_fd.as_fd())?;
+    // Before DIR is made: a refusal leaves nothing behind.
+    let Some(text) = base.to_str() else {
+        bail!(
+            "--overlay {}: the path is not UTF-8, which the record cannot hold",
+            show::path(&base)
+        );
+    };
     let abs = std::path::absolute(dir).with_context(|| show::path(dir))?;
     let made_dir = match std::fs::metadata(&abs) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -117,6 +124,11 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
     let checked = || -> Result<PathBuf> {
         let dir = std::fs::canonicalize(&abs).with_context(|| show::path(&abs))?;
         if let Some(why) = crate::sandbox::refusal(&dir) {
+            bail!("refusing {}: {why}", show::path(&dir));
+        }
+        // Root writes the layers and the record by DIR's path (as `on`
+        // and any create ask).
+        if let Some(why) = crate::sandbox::ancestry_refusal(&dir) {
             bail!("refusing {}: {why}", show::path(&dir));
         }
         if dir.starts_with(&base) || base.starts_with(&dir) {
@@ -155,12 +167,6 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
         );
     }
     let st = nix::sys::stat::fstat(base_fd.as_fd()).with_context(|| show::path(&base))?;
-    let Some(text) = base.to_str() else {
-        bail!(
-            "--overlay {}: the path is not UTF-8, which the record cannot hold",
-            show::path(&base)
-        );
-    };
     let rec = Record {
         base: PathBuf::from(text),
         dev: st.st_dev,
@@ -266,7 +272,7 @@ pub fn open_base(rec: &Record) -> Result<OwnedFd> {
     let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| say(e.to_string()))?;
     if (st.st_dev, st.st_ino) != (rec.dev, rec.ino) {
         return Err(say(
-            "not the directory it was when the overlay was made (moved or replaced); nothing was mounted".into(),
+            "not the directory it was when the overlay was made (moved or replaced)".into(),
         ));
     }
     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {

@@ -9,6 +9,7 @@ mod common;
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -435,6 +436,12 @@ fn a_base_swapped_after_create_is_refused() {
         "{}",
         stderr(&o)
     );
+    assert_eq!(
+        stderr(&o).matches("nothing was mounted").count(),
+        1,
+        "said once: {}",
+        stderr(&o)
+    );
     assert!(
         ns.mounts_under(ns.tmp.path()).is_empty(),
         "nothing was mounted"
@@ -530,6 +537,25 @@ fn bases_that_cannot_be_one_are_refused() {
         stderr(&o)
     );
     assert!(!inside.exists());
+    // A BASE whose path the record cannot hold (not UTF-8): refused
+    // before DIR is made.
+    let odd = ns
+        .tmp
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"b\xff\xfease"));
+    fs::rename(base(&ns, "odd"), &odd).unwrap();
+    let new = ns.tmp.path().join("new");
+    let o = output_within(
+        ns.tool()
+            .args(["create", "--overlay"])
+            .arg(&odd)
+            .arg("-d")
+            .arg(&new),
+        DEADLINE,
+    );
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("not UTF-8"), "{}", stderr(&o));
+    assert!(!new.exists());
     // A BASE that is on (being written to) is refused by the overlay's on.
     ok(&ns.run(&["on", "-d", d(&b)]));
     let o = ns.run(&["on", "-d", d(&ov)]);

@@ -218,7 +218,9 @@ fn finish(
                 )
             })
         };
-        launch.isolation.prepare(launch.reach.root(), &sb.dir, &keep_out)?;
+        launch
+            .isolation
+            .prepare(launch.reach.root(), &sb.dir, &keep_out)?;
         covered(&launch, looked)?;
     }
     if pty {
