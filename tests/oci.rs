@@ -607,3 +607,68 @@ fn import_refuses_a_layer_whose_digest_is_not_the_manifests() {
     assert!(err.contains("layer 1 of 1"), "{err}");
     assert!(err.contains("not sha256:"), "{err}");
 }
+
+/// What a killed `pack` or `export` left beside its output (its temporary
+/// file, its staging directory) is removed by the next one to the same
+/// output once it is stale (untouched for 6 hours): never a fresh one (a
+/// writer at work), another user's, one for another output, or a name of
+/// the user's own.
+#[test]
+fn a_killed_pack_or_export_leaves_nothing_for_long() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let t = ns.tmp.path().join("out");
+    fs::create_dir(&t).unwrap();
+    let old = |p: &Path| ok(&ns.sh(&format!("touch -h -d '7 hours ago' '{}'", d(p))));
+    let stale_file = t.join(".sb.tar.partial-123-00000000000000aa");
+    let stale_dir = t.join(".img.partial-123-00000000000000bb");
+    let fresh = t.join(".sb.tar.partial-124-00000000000000cc");
+    let theirs = t.join(".sb.tar.partial-125-00000000000000dd");
+    let other = t.join(".other.tar.partial-126-00000000000000ee");
+    let own = t.join(".sb.tar.notes");
+    for f in [&stale_file, &fresh, &theirs, &other, &own] {
+        fs::write(f, "x").unwrap();
+    }
+    fs::create_dir_all(stale_dir.join("blobs/sha256")).unwrap();
+    fs::write(stale_dir.join("blobs/sha256/half"), "x").unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
+    for p in [
+        &stale_file,
+        &theirs,
+        &other,
+        &own,
+        &stale_dir.join("blobs/sha256/half"),
+        &stale_dir.join("blobs/sha256"),
+        &stale_dir.join("blobs"),
+        &stale_dir,
+    ] {
+        old(p);
+    }
+    ok(&ns.run(&["pack", "-q", "-d", d(&root), "-o", d(&t.join("sb.tar"))]));
+    assert!(!stale_file.exists());
+    assert!(stale_dir.exists(), "another output's");
+    for kept in [&fresh, &theirs, &other, &own] {
+        assert!(kept.exists(), "{}", kept.display());
+    }
+    ok(&ns.run(&["export", "-q", "-d", d(&root), "--oci", d(&t.join("img"))]));
+    assert!(!stale_dir.exists());
+    for kept in [&fresh, &theirs, &other, &own] {
+        assert!(kept.exists(), "{}", kept.display());
+    }
+    let mut left: Vec<_> = fs::read_dir(&t)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            ".other.tar.partial-126-00000000000000ee",
+            ".sb.tar.notes",
+            ".sb.tar.partial-124-00000000000000cc",
+            ".sb.tar.partial-125-00000000000000dd",
+            "img",
+            "sb.tar"
+        ]
+    );
+}

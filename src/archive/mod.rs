@@ -98,6 +98,15 @@ pub fn pack_file_as(
     opts: &PackOptions,
     progress: &mut dyn Progress,
 ) -> Result<Packed, ArchiveError> {
+    // What an earlier pack to the same file left when it was killed.
+    if let Some(parent) = file.parent() {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        remove_stale(parent, file.file_name(), false);
+    }
     // Named as the user wrote it: the temporary name means nothing to them.
     let (out, tmp) = create_temp_beside(file, 0o666).map_err(io_at(file))?;
     let remove_tmp = scopeguard(&tmp);
@@ -258,6 +267,58 @@ pub(crate) fn create_temp_beside(file: &Path, mode: u32) -> io::Result<(std::fs:
 
 /// What the name of a temporary file of [`create_temp_beside`] holds.
 pub(crate) const PARTIAL: &str = ".partial-";
+
+/// How long a temporary file or staging directory is left alone: a
+/// writer still at work changes it far more often.
+pub(crate) const STALE: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Removes what killed writers left in `dir`: temporary files of
+/// [`create_temp_beside`]'s naming ([`is_partial`]), only those for the
+/// output `name` when given, and with `staging` the directories of
+/// [`oci::layout::Staging`] too; only this user's, not changed for
+/// [`STALE`]. Best effort: what cannot be removed stays.
+pub(crate) fn remove_stale(dir: &Path, name: Option<&std::ffi::OsStr>, staging: bool) {
+    use nix::fcntl::AtFlags;
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(fd) = crate::sys::open_dir(dir) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(crate::sys::fd_path(std::os::fd::AsFd::as_fd(&fd))) else {
+        return;
+    };
+    let mine = name.map(|n| [b".", n.as_bytes(), PARTIAL.as_bytes()].concat());
+    let me = nix::unistd::geteuid().as_raw();
+    let now = std::time::SystemTime::now();
+    for e in entries.flatten() {
+        let entry = e.file_name();
+        let b = entry.as_bytes();
+        if !is_partial(b) || mine.as_ref().is_some_and(|m| !b.starts_with(m)) {
+            continue;
+        }
+        let Ok(st) = nix::sys::stat::fstatat(&fd, entry.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+        else {
+            continue;
+        };
+        let changed =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(st.st_mtime.max(0) as u64);
+        if st.st_uid != me || now.duration_since(changed).map_or(true, |a| a <= STALE) {
+            continue;
+        }
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => {
+                let _ = nix::unistd::unlinkat(
+                    &fd,
+                    entry.as_os_str(),
+                    nix::unistd::UnlinkatFlags::NoRemoveDir,
+                );
+            }
+            libc::S_IFDIR if staging => {
+                let _ = crate::remove::remove_tree(&dir.join(&entry));
+            }
+            _ => {}
+        }
+    }
+}
 
 /// Whether `name` is one of [`create_temp_beside`]'s temporary files
 /// (or an older version's `.NAME.partial-PID`).

@@ -174,9 +174,6 @@ pub struct Hit {
     pub age: Duration,
 }
 
-/// Temporary files of a store older than this are a killed store's.
-const STALE: Duration = Duration::from_secs(6 * 3600);
-
 /// Opens `name` in `at` (`path` names it in messages) without following
 /// a symlink, and checks by its descriptor that it is what the cache
 /// trusts: a directory (`dir`) or a regular file, owned by this user (root
@@ -336,7 +333,7 @@ impl Entry {
             .ok_or_else(|| io_at(&rootfs)(io::Error::from(io::ErrorKind::NotFound)))?;
         // Everything below is reached through the checked directory.
         let at = crate::sys::fd_path(fd.as_fd());
-        remove_stale(fd.as_fd(), STALE);
+        archive::remove_stale(&at, None, false);
         let lock_path = rootfs.join(format!("{}.lock", self.key.name()));
         let lock = openat(
             fd.as_fd(),
@@ -376,39 +373,6 @@ impl Entry {
             },
         )?;
         Ok(self.archive())
-    }
-}
-
-/// Removes what a killed store left in the cache's `rootfs/` (`dir`):
-/// temporary files ([`archive::is_partial`]) of this user, not changed for
-/// `older`. Best effort: what cannot be removed stays.
-fn remove_stale(dir: BorrowedFd, older: Duration) {
-    let Ok(mut d) =
-        nix::dir::Dir::openat(dir, ".", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Perm::empty())
-    else {
-        return;
-    };
-    let me = nix::unistd::geteuid().as_raw();
-    let now = SystemTime::now();
-    let stale: Vec<std::ffi::CString> = d
-        .iter()
-        .filter_map(Result::ok)
-        .filter(|e| archive::is_partial(e.file_name().to_bytes()))
-        .map(|e| e.file_name().to_owned())
-        .collect();
-    for name in stale {
-        let Ok(st) = fstatat(dir, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) else {
-            continue;
-        };
-        let changed = SystemTime::UNIX_EPOCH + Duration::from_secs(st.st_mtime.max(0) as u64);
-        let old = now.duration_since(changed).is_ok_and(|a| a > older);
-        if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_uid == me && old {
-            let _ = nix::unistd::unlinkat(
-                dir,
-                name.as_c_str(),
-                nix::unistd::UnlinkatFlags::NoRemoveDir,
-            );
-        }
     }
 }
 

@@ -150,6 +150,8 @@ impl Staging {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        // What an earlier export to the same OUT left when it was killed.
+        crate::archive::remove_stale(&parent, Some(name), true);
         // A name no other export (in this pid namespace or another, or
         // one killed before it could clean up) can hold: a random part,
         // and a directory that must be new.
