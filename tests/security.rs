@@ -5072,7 +5072,20 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
             );
             assert!(!stdout(&o).contains("evil-ran"), "{how:?} {m}");
         }
-        // Refused before anything was made for those mounts.
+        // Refused before anything was made for those mounts, nor for the
+        // run's other mounts, before or after the one refused.
+        for (one, two) in [
+            (
+                format!("{evil}:/srv/new/deep"),
+                format!("{evil}:/opt/tools"),
+            ),
+            (format!("{evil}:/srv/new"), format!("{evil}:/opt/a/b")),
+            (format!("{evil}:/opt/a"), format!("{evil}:/srv/new")),
+        ] {
+            let o = ns.run_in(&root, &["-m", &one, "-m", &two, "build"]);
+            assert_eq!(code(&o), 125, "{how:?} {one} {two}: {}", stderr(&o));
+            assert!(!root.join("srv/new").exists(), "{how:?} {one} {two}");
+        }
         assert!(!root.join("opt/a").exists(), "{how:?}");
         assert!(!root.join("chroot.d/plugin").exists(), "{how:?}");
         let m = format!("{evil}:/srv");

@@ -212,7 +212,7 @@ fn finish(
         let keep_out = |at: &Path| {
             looked.covered_by(at).map(|v| {
                 format!(
-                    "{} would be made where the check of the program of chroot.d that runs looked ({}); not run",
+                    "mounts on or makes {}, where the check of the program of chroot.d that runs looked ({}); not run",
                     show::path(at),
                     show::path(v)
                 )

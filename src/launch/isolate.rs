@@ -136,6 +136,23 @@ pub struct Ephemeral {
     pub rebinds: Vec<(OwnedFd, PathBuf)>,
 }
 
+/// Where a mount at `tgt` inside `root` would first change the tree, as
+/// the tree is now, nothing made: the target itself when it is there,
+/// else the first of its parts that `prepare` would make. `None` when it
+/// cannot be told (`prepare` then says why).
+fn first_place(root: BorrowedFd, tgt: &Path) -> Option<std::path::PathBuf> {
+    let first = std::cell::RefCell::new(None);
+    let ask = |d: BorrowedFd, name: &std::ffi::OsStr| {
+        *first.borrow_mut() = Some(sys::resolve::in_root_path(root, d)?.join(name));
+        // Nothing is made: the look ends here.
+        Err(std::io::Error::from(std::io::ErrorKind::WouldBlock))
+    };
+    match sys::resolve::resolve_create(root, tgt, Node::Dir, &ask) {
+        Ok((fd, _)) => sys::resolve::in_root_path(root, fd.as_fd()).ok(),
+        Err(_) => first.into_inner(),
+    }
+}
+
 impl Isolation {
     /// Whether the command gets a mount namespace of its own.
     pub fn own_mounts(&self) -> bool {
@@ -147,16 +164,24 @@ impl Isolation {
     /// target directory (or file, for a file bound) is created as the
     /// engine creates them, only on the sandbox's own filesystem, and
     /// never where `keep_out` (given a path inside the root) says why not:
-    /// a run refused for where its mount goes leaves nothing made.
+    /// every target, and the first part of it to be made, is asked first,
+    /// so that a run refused for where one of its mounts goes leaves
+    /// nothing made for the others either.
     pub fn prepare(
         &mut self,
         root: BorrowedFd,
         dir: &Path,
         keep_out: &dyn Fn(&Path) -> Option<String>,
     ) -> Result<()> {
+        for spec in &self.mounts {
+            if let Some(why) = first_place(root, &spec.tgt).as_deref().and_then(keep_out) {
+                bail!("{}: {why}", spec.shown());
+            }
+        }
         let (root_id, _) = sys::mount_of(root)?;
         let ephemeral = self.ephemeral;
         let may = |d: BorrowedFd, name: &std::ffi::OsStr| {
+            // Asked again as it is made (the tree may have changed since).
             let at = sys::resolve::in_root_path(root, d)?.join(name);
             if let Some(why) = keep_out(&at) {
                 return Err(std::io::Error::new(
