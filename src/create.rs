@@ -157,6 +157,18 @@ pub enum CreateError {
         show::path(log)
     )]
     Interrupted { dir: PathBuf, log: PathBuf },
+    #[error(
+        "unpacking the cached rootfs {} into {}: {source}; nothing is mounted below it, and a create there again cleans it; see {}",
+        show::path(file),
+        show::path(dir),
+        show::path(log)
+    )]
+    Cache {
+        file: PathBuf,
+        source: Box<crate::archive::ArchiveError>,
+        dir: PathBuf,
+        log: PathBuf,
+    },
     #[error("create --from needs root (the clone keeps every owner of the tree); a normal user can `unpack` an archive of their own")]
     FromNeedsRoot,
     #[error("refusing to copy {}: {why}", show::path(from))]
@@ -272,11 +284,35 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
         ui.say(&format!("create: rootfs from {from}"));
         log.note(&format!("rootfs from {from}"));
         let file = hit.path.clone();
-        // An entry that does not unpack, or holds no root filesystem (an
-        // empty file, a truncated one), is never a sandbox: it is removed,
-        // and the rootfs built again below (and stored anew).
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            let md = hit.file.metadata().map_err(io_err(&file))?;
+            (md.dev(), md.ino())
+        };
+        // An entry that does not read as an archive, or holds no root
+        // filesystem (an empty file, a truncated one), is never a sandbox:
+        // it is removed, and the rootfs built again below (and stored
+        // anew). What failed on DIR's side (a full disk) fails the create
+        // and leaves the entry.
+        use crate::archive::ArchiveError;
+        // A member's data that does not decode fails with no error of the
+        // system's; writing it (ENOSPC, EIO) with one.
+        let of_archive = |e: &ArchiveError| match e {
+            ArchiveError::Format { .. } | ArchiveError::Refused { .. } => true,
+            ArchiveError::Member { source, .. } => source.raw_os_error().is_none(),
+            _ => false,
+        };
         let unusable = match cache::Entry::unpack(hit, &dir, &mut crate::archive::Quiet) {
-            Err(e) => Some(e.to_string()),
+            Err(e) if of_archive(&e) => Some(e.to_string()),
+            Err(source) => {
+                log.note(&format!("unpacking the cached rootfs failed: {source}"));
+                return Err(CreateError::Cache {
+                    file,
+                    source: Box::new(source),
+                    dir,
+                    log: log_path,
+                });
+            }
             Ok(_) if !crate::sandbox::holds_a_shell(&dir) => {
                 Some("it holds no root filesystem (no /bin/sh)".to_string())
             }
@@ -297,7 +333,9 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
                     "the cached rootfs {} is unusable ({why}): removed, and the rootfs is built again",
                     show::path(&file)
                 );
-                let _ = fs::remove_file(&file);
+                if let Some(c) = &cached {
+                    c.discard(id);
+                }
                 // DIR as it was before the unpack: only a new chroot.d.
                 crate::remove::empty_tree(&dir)?;
                 make_chroot_d(&dir)?;
@@ -787,6 +825,92 @@ fn classify_mm(
     }
 }
 
+/// The directory `abs` (absolute) as root may fill it, made when missing:
+/// its canonical path, and whether this made it. The part that exists is
+/// resolved once (`check` is asked about the whole path then); nothing on
+/// that path may be another user's to rename
+/// ([`crate::sandbox::ancestry_refusal`]), or the tree written by DIR's
+/// path would go where they lead it; the missing parts are made from a
+/// descriptor of that resolved directory, never by the path again (a
+/// symlink on it flipped meanwhile leads nowhere else), mode 0755 whatever
+/// the umask. Refused before anything is made.
+pub(crate) fn make_dir(
+    abs: &Path,
+    check: &dyn Fn(&Path) -> Result<(), CreateError>,
+) -> Result<(PathBuf, bool), CreateError> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::Mode;
+    let mut existing = abs;
+    while fs::symlink_metadata(existing).is_err() {
+        existing = existing.parent().unwrap_or(Path::new("/"));
+    }
+    let real = fs::canonicalize(existing).map_err(io_err(existing))?;
+    let rest = abs.strip_prefix(existing).unwrap_or(Path::new(""));
+    let mut parts = vec![];
+    for c in rest.components() {
+        match c {
+            std::path::Component::Normal(n) => parts.push(n),
+            _ => {
+                return Err(CreateError::Io {
+                    path: abs.to_path_buf(),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "`..` in the part of DIR still to be made; give DIR without it",
+                    ),
+                })
+            }
+        }
+    }
+    let dir = real.join(rest);
+    check(&dir)?;
+    // An existing DIR is made root's before it is filled (`own_dir`);
+    // what this create makes is root's.
+    let why = if parts.is_empty() {
+        crate::sandbox::ancestry_refusal(&real)
+    } else {
+        crate::sandbox::ancestry_refusal_of_new(&real)
+    };
+    if let Some(why) = why {
+        return Err(CreateError::Ancestry(format!("{why}; nothing was made")));
+    }
+    if parts.is_empty() {
+        return match fs::metadata(&real) {
+            Ok(md) if md.is_dir() => Ok((real, false)),
+            Ok(_) => Err(CreateError::NotADir(real)),
+            Err(e) => Err(io_err(&real)(e)),
+        };
+    }
+    let mut at = crate::sys::open_dir(&real).map_err(io_err(&real))?;
+    let mut made = false;
+    let mut here = real;
+    for name in parts {
+        here.push(name);
+        made = match nix::sys::stat::mkdirat(&at, name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) => true,
+            Err(nix::errno::Errno::EEXIST) => false,
+            Err(e) => return Err(io_err(&here)(e.into())),
+        };
+        let next = openat(
+            &at,
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            nix::errno::Errno::ENOTDIR | nix::errno::Errno::ELOOP => {
+                CreateError::NotADir(here.clone())
+            }
+            e => io_err(&here)(e.into()),
+        })?;
+        if made {
+            nix::sys::stat::fchmod(&next, Mode::from_bits_truncate(0o755))
+                .map_err(|e| io_err(&here)(e.into()))?;
+        }
+        at = next;
+    }
+    Ok((dir, made))
+}
+
 /// DIR as an absolute, existing, empty directory (made when missing),
 /// locked: a create (or another command) in progress on it is refused, and
 /// DIR's content is looked at only once the lock is held, so that another
@@ -806,35 +930,7 @@ fn prepare_dir(
     // existing part resolved (a copy runs no backend).
     let safe_dir = |p: &Path| if backend { safe_dir(p) } else { Ok(()) };
     safe_dir(&abs)?;
-    let mut existing = abs.as_path();
-    while fs::symlink_metadata(existing).is_err() {
-        existing = existing.parent().unwrap_or(Path::new("/"));
-    }
-    if let Ok(real) = fs::canonicalize(existing) {
-        safe_dir(&real.join(abs.strip_prefix(existing).unwrap_or(Path::new(""))))?;
-        // Root writes the whole tree by DIR's path: nothing on the way may
-        // be another user's to rename (as `on` asks of a sandbox), or the
-        // tree would go where they lead it. What this create makes below
-        // the existing part is root's; an existing DIR is made root's
-        // before it is filled (`own_dir`).
-        let why = if existing == abs {
-            crate::sandbox::ancestry_refusal(&real)
-        } else {
-            crate::sandbox::ancestry_refusal_of_new(&real)
-        };
-        if let Some(why) = why {
-            return Err(CreateError::Ancestry(format!("{why}; nothing was made")));
-        }
-    }
-    match fs::metadata(&abs) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(&abs).map_err(io_err(&abs))?;
-        }
-        Err(e) => return Err(io_err(&abs)(e)),
-        Ok(md) if !md.is_dir() => return Err(CreateError::NotADir(abs)),
-        Ok(_) => {}
-    }
-    let dir = fs::canonicalize(&abs).map_err(io_err(&abs))?;
+    let (dir, _) = make_dir(&abs, &safe_dir)?;
     if dir.parent().is_none() {
         return Err(CreateError::RootDir);
     }
@@ -1054,6 +1150,9 @@ impl Log {
             .create_new(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
+            .map_err(io_err(path))?;
+        // 0644 whatever the umask: `on` refuses a chroot.d others may write.
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .map_err(io_err(path))?;
         Ok(Log {
             file,

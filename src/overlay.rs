@@ -111,46 +111,28 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
         );
     };
     let abs = std::path::absolute(dir).with_context(|| show::path(dir))?;
-    let made_dir = match std::fs::metadata(&abs) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(&abs)
-                .with_context(|| format!("making {}", show::path(&abs)))?;
-            true
-        }
-        Err(e) => return Err(e).with_context(|| show::path(&abs)),
-        Ok(md) if !md.is_dir() => bail!("{}: not a directory", show::path(&abs)),
-        Ok(_) => false,
-    };
-    let checked = || -> Result<PathBuf> {
-        let dir = std::fs::canonicalize(&abs).with_context(|| show::path(&abs))?;
-        if let Some(why) = crate::sandbox::refusal(&dir) {
-            bail!("refusing {}: {why}", show::path(&dir));
-        }
-        // Root writes the layers and the record by DIR's path (as `on`
-        // and any create ask).
-        if let Some(why) = crate::sandbox::ancestry_refusal(&dir) {
-            bail!("refusing {}: {why}", show::path(&dir));
-        }
-        if dir.starts_with(&base) || base.starts_with(&dir) {
-            bail!(
+    // Made as any create makes DIR: root refuses, before anything is made,
+    // a DIR another user may rename (the layers and the record are
+    // written by its path), and makes the missing parts from a descriptor.
+    let apart = |dir: &Path| {
+        if dir.starts_with(&base) || base.starts_with(dir) {
+            return Err(crate::create::CreateError::Ancestry(format!(
                 "--overlay {}: BASE and DIR {} lie one in the other; give directories apart",
                 show::path(&base),
-                show::path(&dir)
-            );
+                show::path(dir)
+            )));
         }
-        Ok(dir)
+        Ok(())
     };
-    let dir = match checked() {
-        Ok(dir) => dir,
-        Err(e) => {
-            // A refused DIR this create made goes again (empty, so never
-            // anything of the user's): it is not left in BASE's tree.
-            if made_dir {
-                let _ = std::fs::remove_dir(&abs);
-            }
-            return Err(e);
+    let (dir, made_dir) = crate::create::make_dir(&abs, &apart)?;
+    if let Some(why) = crate::sandbox::refusal(&dir) {
+        // A refused DIR this create made goes again (empty, so never
+        // anything of the user's).
+        if made_dir {
+            let _ = std::fs::remove_dir(&dir);
         }
-    };
+        bail!("refusing {}: {why}", show::path(&dir));
+    }
     let _lock = crate::lock::exclusive(&dir)?;
     crate::archive::trust::own_dir(&dir).with_context(|| show::path(&dir))?;
     // A normal user's too: `on`'s checks see the merged view at DIR, not

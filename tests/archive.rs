@@ -772,6 +772,51 @@ fn create_uses_the_cache_for_the_same_settings_only() {
         assert_eq!(stub.runs(), 6 + i, "{cut}: the new entry was not used");
         assert_eq!(made(&t.join(format!("after{i}"))), made(&dir));
     }
+    // What fails on DIR's side (its disk full) is not the entry's fault:
+    // the create fails, naming its log, and the entry stays as it was.
+    let small = t.join("small");
+    fs::create_dir(&small).unwrap();
+    ok(&ns.sh(&format!(
+        "mount -t tmpfs -o size=256k tmpfs '{}'",
+        d(&small)
+    )));
+    let (before, runs) = (fs::read(&entry).unwrap(), stub.runs());
+    let o = output_within(&mut stub.cmd(&ns, &small.join("sb"), &["-q"]), DEADLINE);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unpacking the cached rootfs") && stderr(&o).contains("create.log"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(fs::read(&entry).unwrap() == before, "the entry changed");
+    assert_eq!(stub.runs(), runs);
+}
+
+/// Whatever the umask (000 here), what create writes is root's alone: the
+/// sandbox's chroot.d (its log too, which `on` would otherwise refuse),
+/// and the cache's entry (which the next create would otherwise not use).
+#[test]
+fn create_under_umask_000_makes_what_on_and_the_cache_accept() {
+    let ns = Ns::new();
+    let stub = Stub::new(&ns);
+    let t = ns.tmp.path();
+    for (i, name) in ["a", "b"].into_iter().enumerate() {
+        let dir = t.join(name);
+        let mut sh = ns.cmd("sh");
+        sh.args(["-c", "umask 000 && exec \"$0\" \"$@\"", common::BIN]);
+        let o = output_within(&mut stub.cmd_as(sh, &dir, &[]), DEADLINE);
+        ok(&o);
+        assert_eq!(stub.runs(), 1, "{name}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o).contains("from the cache"),
+            i == 1,
+            "{}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("not used"), "{}", stderr(&o));
+        ok(&ns.run(&["on", "-d", d(&dir)]));
+        ok(&ns.run(&["off", "-d", d(&dir)]));
+    }
 }
 
 /// A cache another user could have written is neither read nor written:

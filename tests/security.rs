@@ -5252,6 +5252,43 @@ fn root_refuses_a_sandbox_another_user_may_swap() {
         );
         assert!(!new.exists(), "{how:?}");
     }
+    // The directories a create makes on the way to DIR are root's 0755
+    // whatever the umask (with 000 anyone could rename DIR away; with 002
+    // `on` would refuse the sandbox just made); `..` in the part still to
+    // be made, and a dangling symlink as DIR, are refused, nothing made.
+    let src = ns.busybox_root("src");
+    for mask in ["000", "002"] {
+        let top = ns.tmp.path().join(format!("u{mask}"));
+        let sb = top.join("mid/sb");
+        ok(&ns.sh(&format!(
+            "umask {mask} && exec {} create -q --from '{}' -d '{}'",
+            common::BIN,
+            d(&src),
+            d(&sb)
+        )));
+        for made in [&top, &top.join("mid")] {
+            let m = fs::metadata(made).unwrap();
+            assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o755), "{mask}");
+        }
+        ok(&ns.run(&["on", "-d", d(&sb)]));
+        ok(&ns.run(&["off", "-d", d(&sb)]));
+    }
+    let o = ns.run(&[
+        "create",
+        "-q",
+        "--from",
+        d(&src),
+        "-d",
+        &format!("{}/x/../y", d(ns.tmp.path())),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("`..`"), "{}", stderr(&o));
+    assert!(!ns.tmp.path().join("x").exists() && !ns.tmp.path().join("y").exists());
+    let dangling = ns.tmp.path().join("dangling");
+    std::os::unix::fs::symlink(ns.tmp.path().join("nowhere"), &dangling).unwrap();
+    let o = ns.run(&["create", "-q", "--from", d(&src), "-d", d(&dangling)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(!ns.tmp.path().join("nowhere").exists());
     // An empty DIR already there, root's, in the user's directory.
     let there = users.join("there");
     fs::create_dir(&there).unwrap();

@@ -319,6 +319,40 @@ impl Entry {
         archive::unpack_open(hit.file, &hit.path, dir, &opts, progress)
     }
 
+    /// Removes the archive of this entry when it is still the file `id`
+    /// (device, inode) that was found unusable: under the entry's lock, so
+    /// that an archive a store is putting in its place meanwhile is never
+    /// the one removed (a store at work: nothing is removed).
+    pub fn discard(&self, id: (u64, u64)) {
+        let Ok(Some(dir)) = self.open_dir() else {
+            return;
+        };
+        let Ok(lock) = openat(
+            dir.as_fd(),
+            Path::new(&format!("{}.lock", self.key.name())),
+            OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Perm::from_bits_truncate(0o644),
+        ) else {
+            return;
+        };
+        let Ok(_lock) = nix::fcntl::Flock::lock(
+            std::fs::File::from(lock),
+            nix::fcntl::FlockArg::LockExclusiveNonblock,
+        ) else {
+            return;
+        };
+        let name = self.archive_name();
+        if fstatat(dir.as_fd(), Path::new(&name), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| (st.st_dev, st.st_ino) == id)
+        {
+            let _ = nix::unistd::unlinkat(
+                dir.as_fd(),
+                Path::new(&name),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
+        }
+    }
+
     /// Stores the rootfs `dir` (without its `chroot.d/`, which is the
     /// sandbox's own) as this entry. Returns the archive's path. Refused
     /// when a directory of the cache could be written by another user.
@@ -372,6 +406,13 @@ impl Entry {
                 e => e.into(),
             },
         )?;
+        // 0644 whatever the umask: an entry others may write is not used.
+        let archive = at.join(self.archive_name());
+        std::fs::set_permissions(
+            &archive,
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .map_err(io_at(&self.archive()))?;
         Ok(self.archive())
     }
 }
