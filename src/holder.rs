@@ -886,6 +886,9 @@ pub fn join(h: &HolderInfo) -> Result<()> {
     Ok(())
 }
 
+/// The longest reason [`in_child`] carries back (a pipe holds more).
+const WHY_MAX: usize = 4096;
+
 /// Runs `f` in a child process (for `on`'s start and `off`'s stop: the
 /// child joins the holder, the caller itself stays out, so that nothing
 /// of it keeps the holder's namespaces alive). `f`'s result is the
@@ -901,7 +904,10 @@ pub fn in_child(
         Forked::Child => {
             drop(why_r);
             let code = f().unwrap_or_else(|why| {
-                let _ = File::from(why_w).write_all(why.as_bytes());
+                // Never more than the pipe holds: the parent reads only
+                // once this child has ended.
+                let b = why.as_bytes();
+                let _ = File::from(why_w).write_all(&b[..b.len().min(WHY_MAX)]);
                 125
             });
             sys::ns::exit_now(code as i32)
@@ -916,7 +922,7 @@ pub fn in_child(
                 nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
             )?;
             let mut why = Vec::new();
-            let _ = File::from(why_r).take(4096).read_to_end(&mut why);
+            let _ = File::from(why_r).take(WHY_MAX as u64).read_to_end(&mut why);
             Ok(match ended.status() {
                 125 if !why.is_empty() => Err(String::from_utf8_lossy(&why).into_owned()),
                 _ => Ok(ended),
