@@ -908,7 +908,23 @@ pub(crate) fn make_dir(
         }
         at = next;
     }
-    Ok((dir, made))
+    // A part found there (`EEXIST`) may be one another user made after the
+    // look above: the whole path is asked again now that it exists, and it
+    // must still lead to the directory made or found from the descriptor.
+    // From here on no one else may rename anything on it.
+    if let Some(why) = crate::sandbox::ancestry_refusal(&dir) {
+        return Err(CreateError::Ancestry(why));
+    }
+    let same = |a: &nix::sys::stat::FileStat, b: &nix::sys::stat::FileStat| {
+        (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    };
+    match (nix::sys::stat::lstat(&dir), nix::sys::stat::fstat(&at)) {
+        (Ok(a), Ok(b)) if same(&a, &b) => Ok((dir, made)),
+        _ => Err(CreateError::Ancestry(format!(
+            "{} no longer leads to the directory made (renamed meanwhile?)",
+            show::path(&dir)
+        ))),
+    }
 }
 
 /// DIR as an absolute, existing, empty directory (made when missing),
