@@ -5086,6 +5086,35 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
             assert_eq!(code(&o), 125, "{how:?} {one} {two}: {}", stderr(&o));
             assert!(!root.join("srv/new").exists(), "{how:?} {one} {two}");
         }
+        // Nor through `..` after a part still to be made, nor when a later
+        // mount fails for another reason (targets one in the other, a
+        // source that is not there).
+        symlink("/newg/../chroot.d", root.join("dl")).unwrap();
+        for args in [
+            vec!["-m".to_string(), format!("{evil}:/newx/../chroot.d")],
+            vec!["-m".to_string(), format!("{evil}:/dl")],
+            vec![
+                "-m".to_string(),
+                format!("{evil}:/newa/x"),
+                "-m".to_string(),
+                format!("{evil}:/newa"),
+            ],
+            vec![
+                "-m".to_string(),
+                format!("{evil}:/newb"),
+                "-m".to_string(),
+                "/no/such/source:/newc".to_string(),
+            ],
+        ] {
+            let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+            a.push("build");
+            let o = ns.run_in(&root, &a);
+            assert_eq!(code(&o), 125, "{how:?} {args:?}: {}", stderr(&o));
+        }
+        fs::remove_file(root.join("dl")).unwrap();
+        for left in ["newx", "newg", "newa", "newb", "newc"] {
+            assert!(!root.join(left).exists(), "{how:?}: {left} left");
+        }
         assert!(!root.join("opt/a").exists(), "{how:?}");
         assert!(!root.join("chroot.d/plugin").exists(), "{how:?}");
         let m = format!("{evil}:/srv");

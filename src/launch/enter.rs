@@ -221,7 +221,12 @@ fn finish(
         launch
             .isolation
             .prepare(launch.reach.root(), &sb.dir, &keep_out)?;
-        covered(&launch, looked)?;
+        if let Err(e) = covered(&launch, looked) {
+            launch.isolation.unmake();
+            return Err(e);
+        }
+        // Kept: what was made for the run's mounts (their targets).
+        launch.isolation.made.clear();
     }
     if pty {
         match sandbox_devpts(sb) {

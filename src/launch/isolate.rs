@@ -121,6 +121,9 @@ pub struct Isolation {
     pub ephemeral: bool,
     /// [`Isolation::prepare`]d from `ephemeral`.
     pub ephemeral_view: Option<Ephemeral>,
+    /// What [`Isolation::prepare`] made for the targets (each in its
+    /// directory), for [`Isolation::unmake`] when the run is refused.
+    pub made: Vec<(OwnedFd, std::ffi::OsString)>,
 }
 
 /// The run's own overlay (`--ephemeral`), made before the fork: a tmpfs of
@@ -180,6 +183,7 @@ impl Isolation {
         }
         let (root_id, _) = sys::mount_of(root)?;
         let ephemeral = self.ephemeral;
+        let made = std::cell::RefCell::new(vec![]);
         let may = |d: BorrowedFd, name: &std::ffi::OsStr| {
             // Asked again as it is made (the tree may have changed since).
             let at = sys::resolve::in_root_path(root, d)?.join(name);
@@ -199,8 +203,64 @@ impl Isolation {
                     ),
                 ));
             }
-            crate::engine::may_create(root, d, name, &[root_id])
+            crate::engine::may_create(root, d, name, &[root_id])?;
+            made.borrow_mut()
+                .push((d.try_clone_to_owned()?, name.to_owned()));
+            Ok(())
         };
+        let prepared = self.prepare_mounts(root, dir, &may);
+        self.made = made.into_inner();
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                self.unmake();
+                return Err(e);
+            }
+        };
+        self.prepared = prepared;
+        if self.ephemeral {
+            self.ephemeral_view = Some(ephemeral_view(root, dir)?);
+        }
+        if self.pid {
+            let proc = sys::resolve_in_root(root, Path::new("/proc")).with_context(|| {
+                format!(
+                    "--pid: {} (a fresh proc goes there)",
+                    show::path(dir.join("proc"))
+                )
+            })?;
+            self.proc_at = Some(sys::resolve::in_root_path(root, proc.as_fd())?);
+        }
+        Ok(())
+    }
+
+    /// Removes what [`Isolation::prepare`] made for the targets, last made
+    /// first, while it is still what was made: an empty directory, or an
+    /// empty file (a file bound). A refused run leaves nothing made.
+    pub fn unmake(&mut self) {
+        use nix::fcntl::AtFlags;
+        use nix::unistd::{unlinkat, UnlinkatFlags};
+        for (d, name) in self.made.drain(..).rev() {
+            match unlinkat(&d, name.as_os_str(), UnlinkatFlags::RemoveDir) {
+                Err(nix::errno::Errno::ENOTDIR) => {}
+                _ => continue,
+            }
+            let empty_file =
+                nix::sys::stat::fstatat(&d, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_size == 0);
+            if empty_file {
+                let _ = unlinkat(&d, name.as_os_str(), UnlinkatFlags::NoRemoveDir);
+            }
+        }
+    }
+
+    /// The `-m` mounts made (detached), their targets resolved inside
+    /// `root` (made where missing, each asked of `may` first).
+    fn prepare_mounts(
+        &self,
+        root: BorrowedFd,
+        dir: &Path,
+        may: &dyn Fn(BorrowedFd, &std::ffi::OsStr) -> std::io::Result<()>,
+    ) -> Result<Vec<Prepared>> {
         let mut prepared: Vec<Prepared> = Vec::new();
         for spec in &self.mounts {
             let shown = spec.shown();
@@ -226,7 +286,7 @@ impl Isolation {
                     (mnt, Node::Dir)
                 }
             };
-            let (target, _) = sys::resolve::resolve_create(root, &spec.tgt, node, &may)
+            let (target, _) = sys::resolve::resolve_create(root, &spec.tgt, node, may)
                 .with_context(|| {
                     format!("{shown}: resolving the target inside {}", show::path(dir))
                 })?;
@@ -249,20 +309,7 @@ impl Isolation {
             }
             prepared.push(Prepared { mnt, at, shown });
         }
-        self.prepared = prepared;
-        if self.ephemeral {
-            self.ephemeral_view = Some(ephemeral_view(root, dir)?);
-        }
-        if self.pid {
-            let proc = sys::resolve_in_root(root, Path::new("/proc")).with_context(|| {
-                format!(
-                    "--pid: {} (a fresh proc goes there)",
-                    show::path(dir.join("proc"))
-                )
-            })?;
-            self.proc_at = Some(sys::resolve::in_root_path(root, proc.as_fd())?);
-        }
-        Ok(())
+        Ok(prepared)
     }
 }
 
