@@ -218,6 +218,15 @@ impl Isolation {
             }
         };
         self.prepared = prepared;
+        let rest = self.prepare_views(root, dir);
+        if rest.is_err() {
+            self.unmake();
+        }
+        rest
+    }
+
+    /// `--ephemeral`'s overlay and `--pid`'s place for a fresh /proc.
+    fn prepare_views(&mut self, root: BorrowedFd, dir: &Path) -> Result<()> {
         if self.ephemeral {
             self.ephemeral_view = Some(ephemeral_view(root, dir)?);
         }
