@@ -5112,6 +5112,18 @@ fn a_program_of_chroot_d_is_checked_as_it_is_reached() {
             assert_eq!(code(&o), 125, "{how:?} {args:?}: {}", stderr(&o));
         }
         fs::remove_file(root.join("dl")).unwrap();
+        // A command that never starts (its working directory missing, or
+        // not there itself) leaves nothing made either; one that ran
+        // keeps its targets.
+        let m = format!("{evil}:/newd");
+        let o = ns.run_in(&root, &["-m", &m, "-w", "/no/such/dir", "--", "/bin/true"]);
+        assert_eq!(code(&o), 125, "{how:?}: {}", stderr(&o));
+        let o = ns.run_in(&root, &["-m", &m, "--", "/no/such/program"]);
+        assert_eq!(code(&o), 127, "{how:?}: {}", stderr(&o));
+        assert!(!root.join("newd").exists(), "{how:?}");
+        ok(&ns.run_in(&root, &["-m", &m, "--", "/bin/true"]));
+        assert!(root.join("newd").is_dir(), "{how:?}");
+        fs::remove_dir(root.join("newd")).unwrap();
         for left in ["newx", "newg", "newa", "newb", "newc"] {
             assert!(!root.join(left).exists(), "{how:?}: {left} left");
         }

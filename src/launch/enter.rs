@@ -225,16 +225,26 @@ fn finish(
             launch.isolation.unmake();
             return Err(e);
         }
-        // Kept: what was made for the run's mounts (their targets).
-        launch.isolation.made.clear();
     }
     if pty {
         match sandbox_devpts(sb) {
             Ok(devpts) => launch.terminal = Terminal::Pty { devpts },
-            Err(why) => return Ok(Entered::NoTerminal(why)),
+            Err(why) => {
+                launch.isolation.unmake();
+                return Ok(Entered::NoTerminal(why));
+            }
         }
     }
-    Ok(Entered::Ran(spawn::run(&launch, move || drop(guard))))
+    let ran = spawn::run(&launch, move || drop(guard));
+    // What was made for the run's mounts (their targets) stays once the
+    // command ran; a command that never started leaves nothing made.
+    match &ran {
+        Err(
+            ExecError::Setup { .. } | ExecError::NotFound { .. } | ExecError::NotExecutable { .. },
+        ) => launch.isolation.unmake(),
+        _ => launch.isolation.made.clear(),
+    }
+    Ok(Entered::Ran(ran))
 }
 
 /// Runs host-cmd (`hook`, checked by [`host_cmd`]) with `line`; its

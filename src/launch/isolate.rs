@@ -203,12 +203,15 @@ impl Isolation {
                     ),
                 ));
             }
-            crate::engine::may_create(root, d, name, &[root_id])?;
-            made.borrow_mut()
-                .push((d.try_clone_to_owned()?, name.to_owned()));
-            Ok(())
+            crate::engine::may_create(root, d, name, &[root_id])
         };
-        let prepared = self.prepare_mounts(root, dir, &may);
+        // Only what this run made itself is ever removed again.
+        let noted = |d: BorrowedFd, name: &std::ffi::OsStr| {
+            if let Ok(d) = d.try_clone_to_owned() {
+                made.borrow_mut().push((d, name.to_owned()));
+            }
+        };
+        let prepared = self.prepare_mounts(root, dir, &may, &noted);
         self.made = made.into_inner();
         let prepared = match prepared {
             Ok(p) => p,
@@ -269,6 +272,7 @@ impl Isolation {
         root: BorrowedFd,
         dir: &Path,
         may: &dyn Fn(BorrowedFd, &std::ffi::OsStr) -> std::io::Result<()>,
+        noted: &dyn Fn(BorrowedFd, &std::ffi::OsStr),
     ) -> Result<Vec<Prepared>> {
         let mut prepared: Vec<Prepared> = Vec::new();
         for spec in &self.mounts {
@@ -295,10 +299,11 @@ impl Isolation {
                     (mnt, Node::Dir)
                 }
             };
-            let (target, _) = sys::resolve::resolve_create(root, &spec.tgt, node, may)
-                .with_context(|| {
-                    format!("{shown}: resolving the target inside {}", show::path(dir))
-                })?;
+            let (target, _) =
+                sys::resolve::resolve_create_noting(root, &spec.tgt, node, may, noted)
+                    .with_context(|| {
+                        format!("{shown}: resolving the target inside {}", show::path(dir))
+                    })?;
             let at = sys::resolve::in_root_path(root, target.as_fd())?;
             if at == Path::new("/") {
                 bail!(

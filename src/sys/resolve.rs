@@ -115,6 +115,18 @@ pub fn resolve_create(
     last: Node,
     may_create: &dyn Fn(BorrowedFd, &std::ffi::OsStr) -> io::Result<()>,
 ) -> io::Result<(OwnedFd, bool)> {
+    resolve_create_noting(root, path, last, may_create, &|_, _| ())
+}
+
+/// [`resolve_create`], telling `made` of each name this call made itself
+/// (in its directory), never of one found made by someone else meanwhile.
+pub fn resolve_create_noting(
+    root: BorrowedFd,
+    path: &Path,
+    last: Node,
+    may_create: &dyn Fn(BorrowedFd, &std::ffi::OsStr) -> io::Result<()>,
+    made: &dyn Fn(BorrowedFd, &std::ffi::OsStr),
+) -> io::Result<(OwnedFd, bool)> {
     let mut created = false;
     let mut want = relative(path);
     // Each round either succeeds, creates one component, or follows one
@@ -174,7 +186,11 @@ pub fn resolve_create(
             nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(0o755))
         };
         match r {
-            Ok(()) | Err(Errno::EEXIST) => created = true,
+            Ok(()) => {
+                made(dir, name);
+                created = true;
+            }
+            Err(Errno::EEXIST) => created = true,
             Err(e) => return Err(e.into()),
         }
     }
