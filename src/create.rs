@@ -840,6 +840,11 @@ pub(crate) fn make_dir(
 ) -> Result<(PathBuf, bool), CreateError> {
     use nix::fcntl::{openat, OFlag};
     use nix::sys::stat::Mode;
+    // A symlink on the path as given decides where root's create goes: it
+    // must be root's own, where no one else may replace it.
+    if let Some(why) = crate::sandbox::link_refusal(abs) {
+        return Err(CreateError::Ancestry(format!("{why}; nothing was made")));
+    }
     let mut existing = abs;
     while fs::symlink_metadata(existing).is_err() {
         existing = existing.parent().unwrap_or(Path::new("/"));
@@ -959,6 +964,10 @@ fn prepare_dir(
         }
         Err(crate::lock::Busy::Error(e)) => return Err(io_err(&dir)(e)),
     };
+    // A DIR that is refused is left as it was (never made root's).
+    if fs::read_dir(&dir).map_err(io_err(&dir))?.next().is_some() && !is_failed_create(&dir) {
+        return Err(CreateError::NotEmpty(dir));
+    }
     // Root's before its content is looked at: nothing another user makes
     // in it afterwards, and nothing made before is missed.
     crate::archive::trust::own_dir(&dir).map_err(io_err(&dir))?;

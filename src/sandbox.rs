@@ -562,35 +562,86 @@ pub fn ancestry_refusal_of_new(parent: &Path) -> Option<String> {
     ancestry(parent, true)
 }
 
-fn ancestry(dir: &Path, new_below: bool) -> Option<String> {
-    use nix::sys::stat::{lstat, FileStat};
+/// Root and the user who ran sudo (`SUDO_UID`): whose directories root
+/// may trust with the names of its sandboxes.
+fn trusted(uid: u32) -> bool {
+    uid == 0
+        || std::env::var("SUDO_UID")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            == Some(uid)
+}
+
+/// Who may rename an entry (owned by `child`) of the directory `st`: its
+/// owner, or anyone who may write it (`u32::MAX`), unless it is sticky
+/// (then only the entry's owner); `None` when only those trusted may.
+fn renamable(st: &nix::sys::stat::FileStat, child: &nix::sys::stat::FileStat) -> Option<u32> {
+    if !trusted(st.st_uid) {
+        return Some(st.st_uid);
+    }
+    // Group write counts, root's group too: an ACL granting a user write
+    // shows there (as its mask).
+    let others_write = st.st_mode & 0o022 != 0;
+    let sticky = st.st_mode & libc::S_ISVTX != 0;
+    match (others_write, sticky) {
+        (false, _) => None,
+        (true, true) if trusted(child.st_uid) => None,
+        (true, true) => Some(child.st_uid),
+        (true, false) => Some(u32::MAX),
+    }
+}
+
+fn who(uid: u32) -> String {
+    match uid {
+        u32::MAX => "anyone in its group or all".to_string(),
+        uid => format!("uid {uid}"),
+    }
+}
+
+/// Why, for root, a symbolic link on `path` (absolute, as given) may not
+/// decide where a command goes: one of another user's, or one in a
+/// directory where another user may replace it. `None` for anyone else.
+pub fn link_refusal(path: &Path) -> Option<String> {
+    use nix::sys::stat::{lstat, stat};
     if !crate::audit::invoked_as_root() {
         return None;
     }
-    let sudo: Option<u32> = std::env::var("SUDO_UID").ok().and_then(|v| v.parse().ok());
-    let trusted = |uid: u32| uid == 0 || Some(uid) == sudo;
-    // Who may rename an entry (owned by `child`) of the directory `st`:
-    // its owner, or anyone who may write it, unless it is sticky (then
-    // only the entry's owner).
-    let renamable = |st: &FileStat, child: &FileStat| -> Option<u32> {
-        if !trusted(st.st_uid) {
-            return Some(st.st_uid);
+    let mut prefixes: Vec<&Path> = path.ancestors().collect();
+    prefixes.reverse();
+    for p in prefixes {
+        let Ok(link) = lstat(p) else {
+            break;
+        };
+        if link.st_mode & libc::S_IFMT != libc::S_IFLNK {
+            continue;
         }
-        // Group write counts, root's group too: an ACL granting a user
-        // write shows there (as its mask).
-        let others_write = st.st_mode & 0o022 != 0;
-        let sticky = st.st_mode & libc::S_ISVTX != 0;
-        match (others_write, sticky) {
-            (false, _) => None,
-            (true, true) if trusted(child.st_uid) => None,
-            (true, true) => Some(child.st_uid),
-            (true, false) => Some(u32::MAX),
+        if !trusted(link.st_uid) {
+            return Some(format!(
+                "{} is a symbolic link of uid {}, which would decide where this command goes; give the real path",
+                show::path(p),
+                link.st_uid
+            ));
         }
-    };
-    let who = |uid: u32| match uid {
-        u32::MAX => "anyone in its group or all".to_string(),
-        uid => format!("uid {uid}"),
-    };
+        let parent = p.parent().and_then(|d| std::fs::canonicalize(d).ok());
+        let Some(Ok(st)) = parent.as_deref().map(stat) else {
+            return Some(format!("{}: cannot be looked at", show::path(p)));
+        };
+        if let Some(uid) = renamable(&st, &link) {
+            return Some(format!(
+                "{} is a symbolic link where {} may replace it (and so decide where this command goes); give the real path",
+                show::path(p),
+                who(uid)
+            ));
+        }
+    }
+    None
+}
+
+fn ancestry(dir: &Path, new_below: bool) -> Option<String> {
+    use nix::sys::stat::lstat;
+    if !crate::audit::invoked_as_root() {
+        return None;
+    }
     // Whatever cannot be looked at is refused: a name renamed away for a
     // moment would otherwise pass, and be back for the steps after.
     let look =
@@ -773,7 +824,12 @@ impl Sandbox {
         if engine::recorded_on(&sb.dir) {
             return Ok(sb);
         }
-        if let Some(why) = ancestry_refusal(&sb.dir) {
+        // A symlink on DIR as given chose which directory that is.
+        let why = std::path::absolute(given)
+            .ok()
+            .and_then(|a| link_refusal(&a))
+            .or_else(|| ancestry_refusal(&sb.dir));
+        if let Some(why) = why {
             return Err(refused(&sb.dir, &why));
         }
         let shell = refusal_or_shell(&sb.dir).map_err(|why| refused(&sb.dir, &why))?;

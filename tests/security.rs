@@ -5330,6 +5330,48 @@ fn root_refuses_a_sandbox_another_user_may_swap() {
     let o = ns.run(&["create", "-q", "--from", d(&src), "-d", d(&dangling)]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(!ns.tmp.path().join("nowhere").exists());
+    // A symlink on DIR's path as given decides which directory that is:
+    // another user's is refused (for on and for create), root's in a
+    // sticky directory is fine. (A sticky directory not world-writable:
+    // the kernel's protected_symlinks would refuse to follow the user's
+    // link in a world-writable one before the tool is asked.)
+    let links = ns.tmp.path().join("links");
+    fs::create_dir(&links).unwrap();
+    fs::set_permissions(&links, fs::Permissions::from_mode(0o1770)).unwrap();
+    let good = make_root_in(ns.tmp.path(), "good");
+    let theirs = links.join("theirs");
+    std::os::unix::fs::symlink(&good, &theirs).unwrap();
+    std::os::unix::fs::lchown(&theirs, Some(65534), None).unwrap();
+    refused(&theirs, "symbolic link of uid 65534");
+    let empty = ns.tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let to_empty = links.join("to-empty");
+    std::os::unix::fs::symlink(&empty, &to_empty).unwrap();
+    std::os::unix::fs::lchown(&to_empty, Some(65534), None).unwrap();
+    let o = ns.run(&["create", "-q", "--from", d(&good), "-d", d(&to_empty)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("symbolic link of uid 65534"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
+    let ours = links.join("ours");
+    std::os::unix::fs::symlink(&good, &ours).unwrap();
+    ok(&ns.run(&["on", "-d", d(&ours)]));
+    ok(&ns.run(&["off", "-d", d(&ours)]));
+    // A create refused for a DIR that is not empty leaves it as it was
+    // (never made root's, nor shut).
+    let full = ns.tmp.path().join("full");
+    fs::create_dir(&full).unwrap();
+    fs::write(full.join("notes"), "mine").unwrap();
+    std::os::unix::fs::chown(&full, Some(65534), Some(65534)).unwrap();
+    fs::set_permissions(&full, fs::Permissions::from_mode(0o2775)).unwrap();
+    let o = ns.run(&["create", "-q", "--from", d(&good), "-d", d(&full)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+    let m = fs::metadata(&full).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (65534, 0o2775));
     // An empty DIR already there, root's, in the user's directory.
     let there = users.join("there");
     fs::create_dir(&there).unwrap();
