@@ -602,9 +602,18 @@ fn who(uid: u32) -> String {
 /// decide where a command goes: one of another user's, or one in a
 /// directory where another user may replace it. `None` for anyone else.
 pub fn link_refusal(path: &Path) -> Option<String> {
-    use nix::sys::stat::{lstat, stat};
     if !crate::audit::invoked_as_root() {
         return None;
+    }
+    links_of(path, 0)
+}
+
+/// [`link_refusal`] for `path`, reached through `depth` links: the links
+/// a link leads through are asked too, as far as the kernel follows.
+fn links_of(path: &Path, depth: usize) -> Option<String> {
+    use nix::sys::stat::{lstat, stat};
+    if depth > 40 {
+        return Some(format!("{}: too many symbolic links", show::path(path)));
     }
     let mut prefixes: Vec<&Path> = path.ancestors().collect();
     prefixes.reverse();
@@ -632,6 +641,14 @@ pub fn link_refusal(path: &Path) -> Option<String> {
                 show::path(p),
                 who(uid)
             ));
+        }
+        // Where it leads, as written: a link there decides too.
+        let Ok(to) = std::fs::read_link(p) else {
+            return Some(format!("{}: cannot be looked at", show::path(p)));
+        };
+        let to = parent.unwrap_or_default().join(to);
+        if let Some(why) = links_of(&to, depth + 1) {
+            return Some(why);
         }
     }
     None

@@ -5343,6 +5343,10 @@ fn root_refuses_a_sandbox_another_user_may_swap() {
     std::os::unix::fs::symlink(&good, &theirs).unwrap();
     std::os::unix::fs::lchown(&theirs, Some(65534), None).unwrap();
     refused(&theirs, "symbolic link of uid 65534");
+    // Also when root's own link leads through theirs.
+    let chain = ns.tmp.path().join("chain");
+    std::os::unix::fs::symlink(&theirs, &chain).unwrap();
+    refused(&chain, "symbolic link of uid 65534");
     let empty = ns.tmp.path().join("empty");
     fs::create_dir(&empty).unwrap();
     let to_empty = links.join("to-empty");
