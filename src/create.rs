@@ -840,17 +840,25 @@ pub(crate) fn make_dir(
 ) -> Result<(PathBuf, bool), CreateError> {
     use nix::fcntl::{openat, OFlag};
     use nix::sys::stat::Mode;
-    // A symlink on the path as given decides where root's create goes: it
-    // must be root's own, where no one else may replace it.
-    if let Some(why) = crate::sandbox::link_refusal(abs) {
-        return Err(CreateError::Ancestry(format!("{why}; nothing was made")));
-    }
-    let mut existing = abs;
-    while fs::symlink_metadata(existing).is_err() {
-        existing = existing.parent().unwrap_or(Path::new("/"));
-    }
-    let real = fs::canonicalize(existing).map_err(io_err(existing))?;
-    let rest = abs.strip_prefix(existing).unwrap_or(Path::new(""));
+    // Root resolves the path a name at a time: a symlink on it decides
+    // where the create goes, and must be root's own, where no one else
+    // may replace it (`resolve_trusted`).
+    let (real, rest) = if crate::audit::invoked_as_root() {
+        use crate::sandbox::Unresolved;
+        crate::sandbox::resolve_trusted(abs, true).map_err(|e| match e {
+            Unresolved::Refused(why) => CreateError::Ancestry(format!("{why}; nothing was made")),
+            Unresolved::Missing(p) => io_err(&p)(io::Error::from(io::ErrorKind::NotFound)),
+        })?
+    } else {
+        let mut existing = abs;
+        while fs::symlink_metadata(existing).is_err() {
+            existing = existing.parent().unwrap_or(Path::new("/"));
+        }
+        let real = fs::canonicalize(existing).map_err(io_err(existing))?;
+        let rest = abs.strip_prefix(existing).unwrap_or(Path::new(""));
+        (real, rest.to_path_buf())
+    };
+    let rest = rest.as_path();
     let mut parts = vec![];
     for c in rest.components() {
         match c {

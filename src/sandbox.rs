@@ -598,60 +598,100 @@ fn who(uid: u32) -> String {
     }
 }
 
-/// Why, for root, a symbolic link on `path` (absolute, as given) may not
-/// decide where a command goes: one of another user's, or one in a
-/// directory where another user may replace it. `None` for anyone else.
-pub fn link_refusal(path: &Path) -> Option<String> {
-    if !crate::audit::invoked_as_root() {
-        return None;
-    }
-    links_of(path, 0)
+/// Why [`resolve_trusted`] gave no path.
+#[derive(Debug)]
+pub enum Unresolved {
+    /// This name (the path so far) is not there.
+    Missing(PathBuf),
+    /// Why the path may not be used by root.
+    Refused(String),
 }
 
-/// [`link_refusal`] for `path`, reached through `depth` links: the links
-/// a link leads through are asked too, as far as the kernel follows.
-fn links_of(path: &Path, depth: usize) -> Option<String> {
+/// `path` (absolute, as given) resolved as root may use it: one name at a
+/// time from `/`, never by the kernel's walk, so that each symbolic link
+/// met on the way (and each that a link leads through) is looked at before
+/// it is followed: it must be root's or the sudo user's (`SUDO_UID`), in a
+/// directory where no one else may replace it, for it decides where the
+/// command goes. Returns the real path of the part that exists, and with
+/// `missing_ok` the rest of the path, still to be made, as written.
+/// Ask [`ancestry_refusal`] of the result: together, nothing on the way
+/// can then lead elsewhere.
+pub fn resolve_trusted(path: &Path, missing_ok: bool) -> Result<(PathBuf, PathBuf), Unresolved> {
     use nix::sys::stat::{lstat, stat};
-    if depth > 40 {
-        return Some(format!("{}: too many symbolic links", show::path(path)));
-    }
-    let mut prefixes: Vec<&Path> = path.ancestors().collect();
-    prefixes.reverse();
-    for p in prefixes {
-        let Ok(link) = lstat(p) else {
-            break;
-        };
-        if link.st_mode & libc::S_IFMT != libc::S_IFLNK {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    use std::path::Component;
+    let names = |p: &Path| -> VecDeque<OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_owned()),
+                Component::ParentDir => Some(OsString::from("..")),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut todo = names(path);
+    let mut at = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            at.pop();
             continue;
         }
-        if !trusted(link.st_uid) {
-            return Some(format!(
+        let p = at.join(&name);
+        let st = match lstat(&p) {
+            Ok(st) => st,
+            Err(nix::errno::Errno::ENOENT) if missing_ok => {
+                let rest: PathBuf = std::iter::once(name).chain(todo).collect();
+                return Ok((at, rest));
+            }
+            Err(nix::errno::Errno::ENOENT) => return Err(Unresolved::Missing(p)),
+            Err(e) => {
+                return Err(Unresolved::Refused(format!(
+                    "{}: cannot be looked at ({e})",
+                    show::path(&p)
+                )))
+            }
+        };
+        if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
+            at = p;
+            continue;
+        }
+        links += 1;
+        if links > 40 {
+            return Err(Unresolved::Refused(format!(
+                "{}: too many symbolic links",
+                show::path(path)
+            )));
+        }
+        if !trusted(st.st_uid) {
+            return Err(Unresolved::Refused(format!(
                 "{} is a symbolic link of uid {}, which would decide where this command goes; give the real path",
-                show::path(p),
-                link.st_uid
-            ));
+                show::path(&p),
+                st.st_uid
+            )));
         }
-        let parent = p.parent().and_then(|d| std::fs::canonicalize(d).ok());
-        let Some(Ok(st)) = parent.as_deref().map(stat) else {
-            return Some(format!("{}: cannot be looked at", show::path(p)));
-        };
-        if let Some(uid) = renamable(&st, &link) {
-            return Some(format!(
+        let parent = stat(&at).map_err(|e| {
+            Unresolved::Refused(format!("{}: cannot be looked at ({e})", show::path(&at)))
+        })?;
+        if let Some(uid) = renamable(&parent, &st) {
+            return Err(Unresolved::Refused(format!(
                 "{} is a symbolic link where {} may replace it (and so decide where this command goes); give the real path",
-                show::path(p),
+                show::path(&p),
                 who(uid)
-            ));
+            )));
         }
-        // Where it leads, as written: a link there decides too.
-        let Ok(to) = std::fs::read_link(p) else {
-            return Some(format!("{}: cannot be looked at", show::path(p)));
-        };
-        let to = parent.unwrap_or_default().join(to);
-        if let Some(why) = links_of(&to, depth + 1) {
-            return Some(why);
+        let to = std::fs::read_link(&p).map_err(|e| {
+            Unresolved::Refused(format!("{}: cannot be looked at ({e})", show::path(&p)))
+        })?;
+        if to.is_absolute() {
+            at = PathBuf::from("/");
         }
+        let mut next = names(&to);
+        next.extend(todo);
+        todo = next;
     }
-    None
+    Ok((at, PathBuf::new()))
 }
 
 fn ancestry(dir: &Path, new_below: bool) -> Option<String> {
@@ -810,7 +850,22 @@ impl Sandbox {
         if given.as_os_str().is_empty() {
             bail!("empty sandbox path: pass -d DIR");
         }
-        let dir = match std::fs::canonicalize(given) {
+        // Root resolves DIR itself, a name at a time: a symlink on the way
+        // chooses the directory, so each must be one only root (or the
+        // sudo user) may have made and may change.
+        let resolved = if crate::audit::invoked_as_root() {
+            match std::path::absolute(given).map(|a| resolve_trusted(&a, false)) {
+                Ok(Ok((d, _))) => Ok(d),
+                Ok(Err(Unresolved::Refused(why))) => return Err(refused(given, &why)),
+                Ok(Err(Unresolved::Missing(_))) => {
+                    Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            std::fs::canonicalize(given)
+        };
+        let dir = match resolved {
             Ok(d) => d,
             // The reason is said once, in words of our own.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
@@ -841,12 +896,7 @@ impl Sandbox {
         if engine::recorded_on(&sb.dir) {
             return Ok(sb);
         }
-        // A symlink on DIR as given chose which directory that is.
-        let why = std::path::absolute(given)
-            .ok()
-            .and_then(|a| link_refusal(&a))
-            .or_else(|| ancestry_refusal(&sb.dir));
-        if let Some(why) = why {
+        if let Some(why) = ancestry_refusal(&sb.dir) {
             return Err(refused(&sb.dir, &why));
         }
         let shell = refusal_or_shell(&sb.dir).map_err(|why| refused(&sb.dir, &why))?;

@@ -5325,11 +5325,18 @@ fn root_refuses_a_sandbox_another_user_may_swap() {
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("`..`"), "{}", stderr(&o));
     assert!(!ns.tmp.path().join("x").exists() && !ns.tmp.path().join("y").exists());
+    // Root's own dangling link leads where it says (made there); one of
+    // another user's is refused before anything is made.
     let dangling = ns.tmp.path().join("dangling");
     std::os::unix::fs::symlink(ns.tmp.path().join("nowhere"), &dangling).unwrap();
-    let o = ns.run(&["create", "-q", "--from", d(&src), "-d", d(&dangling)]);
+    ok(&ns.run(&["create", "-q", "--from", d(&src), "-d", d(&dangling)]));
+    assert!(ns.tmp.path().join("nowhere/bin/sh").exists());
+    let theirs_dangling = ns.tmp.path().join("theirs-dangling");
+    std::os::unix::fs::symlink(ns.tmp.path().join("elsewhere"), &theirs_dangling).unwrap();
+    std::os::unix::fs::lchown(&theirs_dangling, Some(65534), None).unwrap();
+    let o = ns.run(&["create", "-q", "--from", d(&src), "-d", d(&theirs_dangling)]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(!ns.tmp.path().join("nowhere").exists());
+    assert!(!ns.tmp.path().join("elsewhere").exists());
     // A symlink on DIR's path as given decides which directory that is:
     // another user's is refused (for on and for create), root's in a
     // sticky directory is fine. (A sticky directory not world-writable:
@@ -5343,6 +5350,12 @@ fn root_refuses_a_sandbox_another_user_may_swap() {
     std::os::unix::fs::symlink(&good, &theirs).unwrap();
     std::os::unix::fs::lchown(&theirs, Some(65534), None).unwrap();
     refused(&theirs, "symbolic link of uid 65534");
+    // Written with a trailing slash, or `/.`, the same.
+    refused(
+        Path::new(&format!("{}/", d(&theirs))),
+        "symbolic link of uid 65534",
+    );
+    refused(&theirs.join("."), "symbolic link of uid 65534");
     // Also when root's own link leads through theirs.
     let chain = ns.tmp.path().join("chain");
     std::os::unix::fs::symlink(&theirs, &chain).unwrap();
@@ -5363,6 +5376,17 @@ fn root_refuses_a_sandbox_another_user_may_swap() {
     let ours = links.join("ours");
     std::os::unix::fs::symlink(&good, &ours).unwrap();
     ok(&ns.run(&["on", "-d", d(&ours)]));
+    // On, too: their link is no way to it (run, destroy...).
+    let o = ns.run(&["run", "-d", d(&theirs), "--", "/bin/true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("symbolic link of uid 65534"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ns.run(&["destroy", "--yes", "-d", d(&theirs)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(good.join("bin/sh").exists());
     ok(&ns.run(&["off", "-d", d(&ours)]));
     // A create refused for a DIR that is not empty leaves it as it was
     // (never made root's, nor shut).
