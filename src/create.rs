@@ -848,6 +848,7 @@ pub(crate) fn make_dir(
         crate::sandbox::resolve_trusted(abs, true).map_err(|e| match e {
             Unresolved::Refused(why) => CreateError::Ancestry(format!("{why}; nothing was made")),
             Unresolved::Missing(p) => io_err(&p)(io::Error::from(io::ErrorKind::NotFound)),
+            Unresolved::Io(p, e) => io_err(&p)(e),
         })?
     } else {
         let mut existing = abs;

@@ -605,6 +605,8 @@ pub enum Unresolved {
     Missing(PathBuf),
     /// Why the path may not be used by root.
     Refused(String),
+    /// This name could not be looked at (too long, not a directory...).
+    Io(PathBuf, std::io::Error),
 }
 
 /// `path` (absolute, as given) resolved as root may use it: one name at a
@@ -646,12 +648,7 @@ pub fn resolve_trusted(path: &Path, missing_ok: bool) -> Result<(PathBuf, PathBu
                 return Ok((at, rest));
             }
             Err(nix::errno::Errno::ENOENT) => return Err(Unresolved::Missing(p)),
-            Err(e) => {
-                return Err(Unresolved::Refused(format!(
-                    "{}: cannot be looked at ({e})",
-                    show::path(&p)
-                )))
-            }
+            Err(e) => return Err(Unresolved::Io(p, e.into())),
         };
         if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
             at = p;
@@ -671,9 +668,7 @@ pub fn resolve_trusted(path: &Path, missing_ok: bool) -> Result<(PathBuf, PathBu
                 st.st_uid
             )));
         }
-        let parent = stat(&at).map_err(|e| {
-            Unresolved::Refused(format!("{}: cannot be looked at ({e})", show::path(&at)))
-        })?;
+        let parent = stat(&at).map_err(|e| Unresolved::Io(at.clone(), e.into()))?;
         if let Some(uid) = renamable(&parent, &st) {
             return Err(Unresolved::Refused(format!(
                 "{} is a symbolic link where {} may replace it (and so decide where this command goes); give the real path",
@@ -681,9 +676,7 @@ pub fn resolve_trusted(path: &Path, missing_ok: bool) -> Result<(PathBuf, PathBu
                 who(uid)
             )));
         }
-        let to = std::fs::read_link(&p).map_err(|e| {
-            Unresolved::Refused(format!("{}: cannot be looked at ({e})", show::path(&p)))
-        })?;
+        let to = std::fs::read_link(&p).map_err(|e| Unresolved::Io(p.clone(), e))?;
         if to.is_absolute() {
             at = PathBuf::from("/");
         }
@@ -860,7 +853,7 @@ impl Sandbox {
                 Ok(Err(Unresolved::Missing(_))) => {
                     Err(std::io::Error::from(std::io::ErrorKind::NotFound))
                 }
-                Err(e) => Err(e),
+                Ok(Err(Unresolved::Io(_, e))) | Err(e) => Err(e),
             }
         } else {
             std::fs::canonicalize(given)
