@@ -830,8 +830,11 @@ pub struct Sandbox {
 pub enum Need {
     /// on/run/shell: a root filesystem with /bin/sh.
     Rootfs,
-    /// off/status: any existing directory (a broken rootfs can still be turned off).
+    /// pack/destroy: any existing directory.
     Dir,
+    /// off/status: any existing directory (a broken rootfs can still be
+    /// turned off), and one that is on wherever it lies.
+    Teardown,
 }
 
 impl Sandbox {
@@ -883,14 +886,28 @@ impl Sandbox {
             );
         }
         let sb = Sandbox { dir };
+        // Root asks who may rename a name on DIR's path first, even of a
+        // sandbox that is on: else a user could swap their own tree and a
+        // link to a sandbox that is on, between the look at DIR's links and
+        // the look at the record, and root would act on their tree. Only
+        // `off` and `status` of a sandbox that is on skip it: turning off
+        // must always be possible.
+        let teardown = need == Need::Teardown;
+        if !teardown {
+            if let Some(why) = ancestry_refusal(&sb.dir) {
+                return Err(refused(&sb.dir, &why));
+            }
+        }
         // Turned on by `on` (its recorded self-bind on top at DIR): checked
         // then, root filesystem and all (the lean path of `run`; what DIR
         // leads to is then checked against that record before use).
         if engine::recorded_on(&sb.dir) {
             return Ok(sb);
         }
-        if let Some(why) = ancestry_refusal(&sb.dir) {
-            return Err(refused(&sb.dir, &why));
+        if teardown {
+            if let Some(why) = ancestry_refusal(&sb.dir) {
+                return Err(refused(&sb.dir, &why));
+            }
         }
         let shell = refusal_or_shell(&sb.dir).map_err(|why| refused(&sb.dir, &why))?;
         if need == Need::Rootfs && !shell && !crate::overlay::is_overlay(&sb.dir) {

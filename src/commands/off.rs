@@ -11,7 +11,7 @@ use crate::sandbox::{Need, Sandbox};
 use crate::{lock, show};
 
 pub fn run(dir: Option<&Path>, args: &OffArgs) -> Result<()> {
-    let sb = Sandbox::open(dir, Need::Dir)?;
+    let sb = Sandbox::open(dir, Need::Teardown)?;
     // Our own working directory must not keep a mount of the sandbox busy.
     std::env::set_current_dir("/")?;
     let guard = lock::exclusive(&sb.dir)?;

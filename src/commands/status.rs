@@ -65,7 +65,7 @@ struct MountRow {
 }
 
 pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
-    let sb = Sandbox::open(dir, Need::Dir)?;
+    let sb = Sandbox::open(dir, Need::Teardown)?;
     let mut st = match crate::holder::find(&sb.dir) {
         crate::holder::Found::Alive(h) => Status {
             dir: sb.dir.clone(),
