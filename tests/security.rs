@@ -5421,7 +5421,11 @@ fn root_refuses_a_sandbox_another_user_may_swap() {
     // no pass (the user could swap their tree in between).
     let o = ns.run(&["run", "-d", &r, "--", "/bin/true"]);
     assert_eq!(code(&o), 125, "{}", stderr(&o));
-    assert!(stderr(&o).contains("uid 65534 may rename it"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("uid 65534 may rename it"),
+        "{}",
+        stderr(&o)
+    );
     ok(&ns.run(&["status", "-d", &r]));
     ok(&ns.run(&["off", "-d", &r]));
     // A root-owned directory others may write: sticky, fine; not, refused.
