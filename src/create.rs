@@ -337,7 +337,12 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
                     c.discard(id);
                 }
                 // DIR as it was before the unpack: only a new chroot.d.
-                crate::remove::empty_tree(&dir)?;
+                crate::remove::empty_tree(&dir).map_err(|e| CreateError::Io {
+                    path: dir.clone(),
+                    source: io::Error::other(format!(
+                        "emptying it after the unusable cached rootfs: {e}"
+                    )),
+                })?;
                 make_chroot_d(&dir)?;
                 log = Log::create(&log_path)?;
                 log.note(&msg);

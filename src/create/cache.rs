@@ -319,6 +319,22 @@ impl Entry {
         archive::unpack_open(hit.file, &hit.path, dir, &opts, progress)
     }
 
+    /// This entry's `NAME.lock` in the cache's `rootfs/` (`dir`), taken as
+    /// `how` says: one writer (a store, a discard) at a time.
+    fn lock(
+        &self,
+        dir: BorrowedFd,
+        how: nix::fcntl::FlockArg,
+    ) -> io::Result<nix::fcntl::Flock<std::fs::File>> {
+        let file = openat(
+            dir,
+            Path::new(&format!("{}.lock", self.key.name())),
+            OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Perm::from_bits_truncate(0o644),
+        )?;
+        nix::fcntl::Flock::lock(std::fs::File::from(file), how).map_err(|(_, e)| e.into())
+    }
+
     /// Removes the archive of this entry when it is still the file `id`
     /// (device, inode) that was found unusable: under the entry's lock, so
     /// that an archive a store is putting in its place meanwhile is never
@@ -327,18 +343,7 @@ impl Entry {
         let Ok(Some(dir)) = self.open_dir() else {
             return;
         };
-        let Ok(lock) = openat(
-            dir.as_fd(),
-            Path::new(&format!("{}.lock", self.key.name())),
-            OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Perm::from_bits_truncate(0o644),
-        ) else {
-            return;
-        };
-        let Ok(_lock) = nix::fcntl::Flock::lock(
-            std::fs::File::from(lock),
-            nix::fcntl::FlockArg::LockExclusiveNonblock,
-        ) else {
+        let Ok(_lock) = self.lock(dir.as_fd(), nix::fcntl::FlockArg::LockExclusiveNonblock) else {
             return;
         };
         let name = self.archive_name();
@@ -369,18 +374,9 @@ impl Entry {
         let at = crate::sys::fd_path(fd.as_fd());
         archive::remove_stale(&at, None, false);
         let lock_path = rootfs.join(format!("{}.lock", self.key.name()));
-        let lock = openat(
-            fd.as_fd(),
-            Path::new(&format!("{}.lock", self.key.name())),
-            OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Perm::from_bits_truncate(0o644),
-        )
-        .map_err(|e| io_at(&lock_path)(e.into()))?;
-        let _lock = nix::fcntl::Flock::lock(
-            std::fs::File::from(lock),
-            nix::fcntl::FlockArg::LockExclusive,
-        )
-        .map_err(|(_, e)| io_at(&lock_path)(e.into()))?;
+        let _lock = self
+            .lock(fd.as_fd(), nix::fcntl::FlockArg::LockExclusive)
+            .map_err(io_at(&lock_path))?;
         let opts = PackOptions {
             excludes: vec!["/chroot.d".into()],
             ..PackOptions::default()
