@@ -131,9 +131,14 @@ impl Drop for Locked {
 }
 
 impl Classes {
-    /// A block of class `c`, or null when the system has no memory.
+    /// A block of class `c`, or null when the system has no memory; and
+    /// whether it is new, never handed out before, and so still zero (the
+    /// first chunk is zero-filled data, the others come zeroed from the
+    /// system): `alloc_zeroed` writes no zeros into it, and a large buffer
+    /// (a 32 KiB directory read, a 16 KiB file read) touches, and so pays
+    /// for, only the pages the kernel fills.
     #[inline(never)]
-    fn alloc_class(&self, c: usize) -> *mut u8 {
+    fn alloc_class(&self, c: usize) -> (*mut u8, bool) {
         let size = class_size(c);
         let mut lock = Locked::take();
         let state = lock.state();
@@ -142,7 +147,7 @@ impl Classes {
             // SAFETY: a block on a list is free and was written by
             // `dealloc_class` with the next one's address.
             state.free[c] = unsafe { (*head).next };
-            return head.cast();
+            return (head.cast(), false);
         }
         if state.end == 0 {
             let first = SHARED.first.get() as usize;
@@ -152,14 +157,15 @@ impl Classes {
         let mut at = state.cur.next_multiple_of(size.min(4096));
         if at + size > state.end {
             // SAFETY: a valid layout of non-zero size.
-            let chunk = unsafe { System.alloc(Layout::from_size_align(CHUNK, 4096).unwrap()) };
+            let chunk =
+                unsafe { System.alloc_zeroed(Layout::from_size_align(CHUNK, 4096).unwrap()) };
             if chunk.is_null() {
-                return chunk;
+                return (chunk, false);
             }
             (at, state.end) = (chunk as usize, chunk as usize + CHUNK);
         }
         state.cur = at + size;
-        at as *mut u8
+        (at as *mut u8, true)
     }
 
     /// Puts `p` back on the list of class `c`.
@@ -213,7 +219,7 @@ pub unsafe fn fork() -> libc::pid_t {
 unsafe impl GlobalAlloc for Classes {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match class(layout) {
-            Some(c) => self.alloc_class(c),
+            Some(c) => self.alloc_class(c).0,
             // SAFETY: the caller's layout, as GlobalAlloc requires.
             None => unsafe { System.alloc(layout) },
         }
@@ -233,8 +239,8 @@ unsafe impl GlobalAlloc for Classes {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         match class(layout) {
             Some(c) => {
-                let p = self.alloc_class(c);
-                if !p.is_null() {
+                let (p, new) = self.alloc_class(c);
+                if !p.is_null() && !new {
                     // SAFETY: the block is at least layout.size() long.
                     unsafe { ptr::write_bytes(p, 0, layout.size()) };
                 }
