@@ -192,6 +192,78 @@ fn pack_leaves_out_exclude_and_its_own_archive() {
     assert!(copy.join("chroot.d/tool.conf").is_file());
 }
 
+/// A sparse file's holes are read, packed and unpacked as zeros (a tar
+/// keeps none), so one made inside a sandbox could fill the host's disk
+/// through `export --bundle` or `create --from`: past 1 GiB of holes in
+/// one walk, `pack`, `export --bundle` and `create --from` refuse, naming
+/// the file and `[exclude]`, and leave nothing behind; for one file, and
+/// for several adding up. Left out with `[exclude]`, the walk goes on, and
+/// a file with fewer holes keeps its size and data.
+#[test]
+fn sparse_files_past_the_limit_are_refused_not_written_out() {
+    use std::os::unix::fs::FileExt;
+    let ns = Ns::new();
+    let root = ns.busybox_root("src");
+    let r = d(&root).to_string();
+    let sparse = |name: &str, size: u64, data_at: u64| {
+        let f = fs::File::create(root.join(name)).unwrap();
+        f.write_at(b"data", data_at).unwrap();
+        f.set_len(size).unwrap();
+    };
+    let out = ns.tmp.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let refused = |args: &[&str], name: &str| {
+        let o = ns.run(args);
+        assert_eq!(code(&o), 1, "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        // (create's longer line may be shortened in its middle.)
+        assert!(e.contains(&format!("/{name}: a sparse file (")), "{e}");
+        assert!(e.contains("`[exclude]`") || args[0] == "create", "{e}");
+    };
+    let tar = d(&out.join("a.tar.zst")).to_string();
+    let bundle = d(&out.join("bundle")).to_string();
+    let clone = d(&ns.tmp.path().join("clone")).to_string();
+    let cases: [&[&str]; 3] = [
+        &["pack", "-q", "-d", &r, "-o", &tar],
+        &["export", "-q", "-d", &r, "--bundle", &bundle],
+        &["create", "-q", "--from", &r, "-d", &clone],
+    ];
+    // One file of 2 GiB with 4 bytes of data.
+    sparse("big", 2 << 30, 1 << 30);
+    for args in cases {
+        refused(args, "big");
+        assert_eq!(
+            fs::read_dir(&out).unwrap().count(),
+            0,
+            "{args:?} left something"
+        );
+    }
+    assert!(!Path::new(&clone).join("big").exists());
+    // Three of 400 MiB: the third is one too many.
+    fs::remove_file(root.join("big")).unwrap();
+    for n in ["s1", "s2", "s3"] {
+        sparse(n, 400 << 20, 0);
+    }
+    refused(cases[0], "s3");
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 0);
+    // Left out, the walk goes on; fewer holes are kept as zeros.
+    for n in ["s1", "s2", "s3"] {
+        fs::remove_file(root.join(n)).unwrap();
+    }
+    sparse("big", 2 << 30, 1 << 30);
+    sparse("small", 8 << 20, 4 << 20);
+    fs::write(root.join("chroot.d/tool.conf"), "[exclude]\n/big\n").unwrap();
+    ok(&ns.run(cases[0]));
+    let copy = ns.tmp.path().join("copy");
+    ok(&ns.run(&["unpack", "-q", &tar, "-d", d(&copy)]));
+    assert!(!copy.join("big").exists());
+    let small = fs::File::open(copy.join("small")).unwrap();
+    assert_eq!(small.metadata().unwrap().len(), 8 << 20);
+    let mut b = [0u8; 4];
+    small.read_exact_at(&mut b, 4 << 20).unwrap();
+    assert_eq!(&b, b"data");
+}
+
 #[test]
 fn a_debian_sandbox_packed_while_on_unpacks_and_runs_apt() {
     let ns = Ns::new();

@@ -116,6 +116,7 @@ pub fn write_tar<W: Write>(
     };
     let mut w = Walker {
         tar: tar::Builder::new(out),
+        holes: 0,
         dir,
         opts,
         excludes,
@@ -184,8 +185,18 @@ fn names(fd: BorrowedFd) -> nix::Result<Vec<OsString>> {
     Ok(out)
 }
 
+/// The holes (unwritten parts) of sparse files one walk packs, at most. A
+/// tar keeps no holes: each is read, packed and unpacked as zeros, and
+/// written out in full where the archive is unpacked (`export --bundle`,
+/// `create --from`): a file of 16 TiB that takes no disk, made by anyone
+/// inside the sandbox, would fill the host's disk or keep root's walk
+/// busy for hours. Past this, the walk stops, naming the file.
+pub const HOLES_MAX: u64 = 1 << 30;
+
 struct Walker<'a, W: Write> {
     tar: tar::Builder<W>,
+    /// The bytes of holes met so far ([`HOLES_MAX`]).
+    holes: u64,
     dir: &'a Path,
     opts: &'a PackOptions,
     excludes: Vec<Vec<u8>>,
@@ -421,8 +432,22 @@ impl<W: Write> Walker<'_, W> {
         if st.st_nlink > 1 {
             self.links.insert(id, rel.to_vec());
         }
-        let mut h = self.header(&now, tar::EntryType::Regular);
         let size = now.st_size as u64;
+        let left = HOLES_MAX - self.holes;
+        let holes =
+            holes_in(fd.as_fd(), size, now.st_blocks as u64, left).map_err(|e| self.err(rel)(e))?;
+        if holes > left {
+            return Err(self.err(rel)(io::Error::other(format!(
+                "a sparse file ({}, {} of data), and an archive keeps no holes: at most {} \
+                 of them are written out in full; leave it out with `[exclude]` in \
+                 chroot.d/tool.conf",
+                crate::usage::human(size),
+                crate::usage::human(size - holes.min(size)),
+                crate::usage::human(HOLES_MAX)
+            ))));
+        }
+        self.holes += holes;
+        let mut h = self.header(&now, tar::EntryType::Regular);
         h.set_size(size);
         self.xattrs(fd.as_fd(), rel)?;
         // Exactly `size` bytes, whatever happens to the file meanwhile
@@ -491,6 +516,41 @@ impl<W: Write> Walker<'_, W> {
         self.done.entries += 1;
         Ok(())
     }
+}
+
+/// The bytes of holes in `fd` (a regular file of `size` bytes taking
+/// `blocks` 512-byte blocks), counted up to a little past `limit` (each
+/// look is one pair of `lseek`s, and an attacker's file may alternate data
+/// and holes page by page). A file taking as many blocks as its size has
+/// none to look for; a filesystem that cannot tell holes says it has none.
+/// The file's offset is back at its start.
+fn holes_in(fd: BorrowedFd, size: u64, blocks: u64, limit: u64) -> io::Result<u64> {
+    use nix::errno::Errno;
+    use nix::unistd::{lseek, Whence};
+    if blocks.saturating_mul(512) >= size {
+        return Ok(0);
+    }
+    let end = i64::try_from(size).unwrap_or(i64::MAX);
+    let (mut holes, mut at) = (0u64, 0i64);
+    while at < end && holes <= limit {
+        // ENXIO: nothing but a hole from `at` to the end.
+        let data = match lseek(fd, at, Whence::SeekData) {
+            Ok(d) => d.min(end),
+            Err(Errno::ENXIO) => end,
+            Err(e) => return Err(e.into()),
+        };
+        holes += (data - at) as u64;
+        if data >= end {
+            break;
+        }
+        at = match lseek(fd, data, Whence::SeekHole) {
+            Ok(h) => h,
+            Err(Errno::ENXIO) => end,
+            Err(e) => return Err(e.into()),
+        };
+    }
+    lseek(fd, 0, Whence::SeekSet)?;
+    Ok(holes)
 }
 
 /// A directory's name in the archive: with a trailing `/`.
