@@ -98,11 +98,26 @@ pub struct Created {
 /// not its log), the record, and the empty upper and work directories.
 /// Nothing of BASE is written, and nothing is copied from its root.
 pub fn create(dir: &Path, base: &Path) -> Result<Created> {
-    let base = std::fs::canonicalize(base)
-        .with_context(|| format!("--overlay {}: no such directory", show::path(base)))?;
+    let missing = || format!("--overlay {}: no such directory", show::path(base));
+    // Root resolves BASE as it resolves DIR: a symlink on the way chooses
+    // the directory, so each must be root's (or the sudo user's).
+    let base = if crate::audit::invoked_as_root() {
+        use crate::sandbox::Unresolved;
+        let abs = std::path::absolute(base).with_context(missing)?;
+        match crate::sandbox::resolve_trusted(&abs, false) {
+            Ok((b, _)) => b,
+            Err(Unresolved::Refused(why)) => bail!("--overlay {}: {why}", show::path(base)),
+            Err(Unresolved::Missing(_)) => bail!(missing()),
+            Err(Unresolved::Io(p, e)) => {
+                return Err(e).with_context(|| format!("--overlay {}", show::path(p)))
+            }
+        }
+    } else {
+        std::fs::canonicalize(base).with_context(missing)?
+    };
     let base_fd =
         sys::open_root(&base).with_context(|| format!("--overlay {}", show::path(&base)))?;
-    check_base(&base, base_fd.as_fd())?;
+    check_base(&base, base_fd.as_fd(), "--overlay")?;
     // Before DIR is made: a refusal leaves nothing behind.
     let Some(text) = base.to_str() else {
         bail!(
@@ -218,10 +233,25 @@ fn copy_chroot_d(base_fd: BorrowedFd, base: &Path, dir: &Path) -> Result<()> {
 }
 
 /// Refuses a BASE that is not a root filesystem, is itself an overlay
-/// sandbox, or is a directory that may never be a sandbox (`/`, `/etc`...).
-fn check_base(base: &Path, fd: BorrowedFd) -> Result<()> {
-    let say = |why: &str| anyhow::anyhow!("--overlay {}: {why}", show::path(base));
+/// sandbox, or is a directory that may never be a sandbox (`/`, `/etc`...);
+/// and one that someone else than the invoking user (or root) could have
+/// written or could swap, as `on` refuses such a DIR: what BASE holds is
+/// what the overlay's programs run, root's `run` included, and its
+/// chroot.d is copied into DIR's (tool.conf's host binds, commands).
+/// `named`: how BASE is named in what is said (`--overlay BASE`).
+fn check_base(base: &Path, fd: BorrowedFd, named: &str) -> Result<()> {
+    let say = |why: &str| anyhow::anyhow!("{named} {}: {why}", show::path(base));
     if let Some(why) = crate::sandbox::refusal(base) {
+        return Err(say(&why));
+    }
+    if let Some(why) = crate::sandbox::ancestry_refusal(base) {
+        return Err(say(&why));
+    }
+    let own = nix::sys::stat::fstat(fd).map_err(|e| say(&e.to_string()))?;
+    if let Some(why) = crate::sandbox::not_alone(&own) {
+        return Err(say(&why));
+    }
+    if let Some(why) = crate::sandbox::control_refusal(base) {
         return Err(say(&why));
     }
     if sys::resolve_in_root(fd, Path::new(RECORD)).is_ok() {
@@ -273,7 +303,7 @@ pub fn open_base(rec: &Record) -> Result<OwnedFd> {
                 .into(),
         ));
     }
-    check_base(base, fd.as_fd())?;
+    check_base(base, fd.as_fd(), "the overlay's BASE")?;
     Ok(fd)
 }
 

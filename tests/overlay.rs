@@ -482,6 +482,60 @@ fn an_upper_layer_replaced_by_a_symlink_is_refused() {
     assert!(ns.mounts_under(ns.tmp.path()).is_empty());
 }
 
+/// What BASE holds is what an overlay's programs run (root's `run`
+/// included), and its chroot.d is copied into DIR's: root's `create
+/// --overlay` refuses, before DIR is made, a BASE another user owns, whose
+/// chroot.d or tool.conf another user owns, that lies where another user
+/// may rename it, or that another user's symlink leads to; and root's
+/// `on` of an overlay whose BASE became another user's since mounts
+/// nothing.
+#[test]
+fn a_base_another_user_could_change_is_refused() {
+    let ns = Ns::new();
+    let user = 1001;
+    let chown = |p: &Path| std::os::unix::fs::lchown(p, Some(user), None).unwrap();
+    let refused = |b: &Path, why: &str| {
+        let new = ns.tmp.path().join("new");
+        let o = ns.run(&["create", "-q", "--overlay", d(b), "-d", d(&new)]);
+        assert_eq!(code(&o), 1, "{}: {}", d(b), stderr(&o));
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+        assert!(!new.exists(), "{}", d(b));
+    };
+    let owned = base(&ns, "owned");
+    chown(&owned);
+    refused(&owned, "owned by uid 1001");
+    let cd = base(&ns, "cd");
+    chown(&cd.join("chroot.d"));
+    refused(&cd, "chroot.d: owned by uid 1001");
+    let conf = base(&ns, "conf");
+    chown(&conf.join("chroot.d/tool.conf"));
+    refused(&conf, "tool.conf: owned by uid 1001");
+    let theirs = ns.tmp.path().join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    chown(&theirs);
+    let inside = theirs.join("base");
+    fs::rename(base(&ns, "inside"), &inside).unwrap();
+    refused(&inside, "where uid 1001 may rename it");
+    let good = base(&ns, "good");
+    let link = theirs.join("link");
+    std::os::unix::fs::symlink(&good, &link).unwrap();
+    chown(&link);
+    refused(&link, "a symbolic link of uid 1001");
+    // Made over a good BASE, which then becomes the user's.
+    let ov = ns.tmp.path().join("ov");
+    create_overlay(&ns, &good, &ov);
+    ok(&ns.run(&["on", "-d", d(&ov)]));
+    ok(&ns.run(&["off", "-d", d(&ov)]));
+    chown(&good);
+    let o = ns.run(&["on", "-d", d(&ov)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("owned by uid 1001"), "{}", stderr(&o));
+    assert_eq!(ns.mounts_under(&ov), Vec::<String>::new());
+    std::os::unix::fs::lchown(&good, Some(0), None).unwrap();
+    ok(&ns.run_in(&ov, &["--", "true"]));
+    ok(&ns.run(&["off", "-d", d(&ov)]));
+}
+
 #[test]
 fn bases_that_cannot_be_one_are_refused() {
     let ns = Ns::new();
