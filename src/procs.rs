@@ -45,6 +45,10 @@ struct Members {
     supervisors: std::sync::OnceLock<Vec<i32>>,
     /// `/proc`, open: every process is looked at relative to it.
     proc: OwnedFd,
+    /// The sandbox's own fresh filesystems (tmpfs, devpts: new ones at
+    /// each `on`, never shared with another sandbox or another `on`):
+    /// where each lies below DIR, and its device.
+    fresh: Vec<(std::path::PathBuf, u64)>,
 }
 
 impl Members {
@@ -56,8 +60,20 @@ impl Members {
     /// The sandbox at `dir` as the mount table `mounts` says.
     fn in_table(dir: &Path, mounts: &[mountinfo::Mount]) -> io::Result<Members> {
         let ns = fs::metadata("/proc/self/ns/mnt")?;
+        let own = engine::own_mounts(dir, mounts);
+        let fresh = mounts
+            .iter()
+            .filter(|m| own.contains(&m.id) && matches!(m.fstype.as_str(), "tmpfs" | "devpts"))
+            .filter_map(|m| {
+                let rel = m.point.strip_prefix(dir).ok()?;
+                let (major, minor) = m.dev.split_once(':')?;
+                let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
+                Some((rel.to_path_buf(), dev))
+            })
+            .collect();
         Ok(Members {
-            mounts: engine::own_mounts(dir, mounts),
+            mounts: own,
+            fresh,
             ns: (ns.dev(), ns.ino()),
             root: fs::metadata(dir).ok().map(|m| (m.dev(), m.ino())),
             supervisors: std::sync::OnceLock::new(),
@@ -138,6 +154,25 @@ impl Members {
         self.supervisors()
             .iter()
             .any(|&s| holds(s, ns) || (!root_is_dir && holds(s, root)))
+            || self.sees_fresh(pid)
+    }
+
+    /// Whether `pid` (rooted in DIR, in a mount namespace of its own) sees
+    /// one of the sandbox's fresh filesystems where it lies: its namespace
+    /// was copied from ours since `on` (a run's `-m` or `--ephemeral`, or
+    /// `unshare -m` by hand), and it uses the sandbox's /tmp, /dev... This
+    /// marks a run's process once the run that started it (its
+    /// supervisor) has ended. Looked up inside the process's root with no
+    /// symlink followed: a link planted there leads nowhere.
+    fn sees_fresh(&self, pid: i32) -> bool {
+        let Ok(root) = sys::open_path(Path::new(&format!("/proc/{pid}/root"))) else {
+            return false;
+        };
+        self.fresh.iter().any(|(rel, dev)| {
+            sys::resolve_beneath(root.as_fd(), rel)
+                .and_then(|fd| nix::sys::stat::fstat(fd.as_fd()).map_err(io::Error::from))
+                .is_ok_and(|st| st.st_dev == *dev)
+        })
     }
 
     /// The processes in our namespace that hold the root of one of the

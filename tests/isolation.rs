@@ -505,6 +505,58 @@ fn off_ends_the_processes_of_runs_with_namespaces_of_their_own() {
     assert!(ns.mounts_under(&root).is_empty());
 }
 
+/// The pid a process inside wrote to `p` (waited for), read in the
+/// test's mount namespace (where the sandbox is on).
+fn pid_in(ns: &Ns, p: &Path) -> i32 {
+    let read = || {
+        let o = ns.sh(&format!("cat '{}' 2>/dev/null", d(p)));
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse::<i32>()
+            .ok()
+    };
+    wait_until(&format!("{} written", p.display()), || read().is_some());
+    read().unwrap()
+}
+
+/// What a run with a mount namespace of its own (`-m`, `--ephemeral`)
+/// leaves running when the run itself is killed (its command ends with it,
+/// and what is left in its namespace when it ends normally) is still the
+/// sandbox's: a process the command set apart (`setsid ... &`).
+/// `status` lists them and `off` ends them (they see the sandbox's own
+/// /tmp in their namespace): `off` never says off while they run on in
+/// the rootfs.
+#[test]
+fn off_ends_what_killed_runs_with_namespaces_of_their_own_left() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let opts: [&[&str]; 2] = [&["-m", "none:/scratch:tmpfs"], &["--ephemeral"]];
+    let mut pids = vec![];
+    for (i, opt) in opts.iter().enumerate() {
+        let line = format!(
+            "setsid sh -c 'echo $$ > /tmp/apart{i}; exec sleep 1000' </dev/null >/dev/null 2>&1 & \
+             echo $$ > /tmp/cmd{i}; exec sleep 1000"
+        );
+        let mut run = ns.tool();
+        run.args(["run", "-d", d(&root)]).args(*opt);
+        run.args(["--", "sh", "-c", &line]);
+        let mut run = run.stdin(Stdio::null()).spawn().unwrap();
+        pid_in(&ns, &root.join(format!("tmp/cmd{i}")));
+        pids.push(pid_in(&ns, &root.join(format!("tmp/apart{i}"))));
+        run.kill().unwrap();
+        wait_within(&mut run, DEADLINE);
+    }
+    let alive = |p: &i32| Path::new(&format!("/proc/{p}")).exists();
+    assert!(pids.iter().all(alive), "{pids:?}");
+    let st = ok(&ns.run(&["status", "-d", d(&root)]));
+    assert_eq!(st.matches("sleep").count(), pids.len(), "{st}");
+    let o = ns.run(&["off", "-d", d(&root), "--timeout", "5"]);
+    assert!(ok(&o).contains("2 processes ended"), "{}", stdout(&o));
+    wait_until("the processes ended", || !pids.iter().any(alive));
+    assert!(ns.mounts_under(&root).is_empty());
+}
+
 #[test]
 fn run_mounts_do_not_propagate_on_a_shared_host() {
     // Every mount shared, as on a systemd host, and a peer namespace made
