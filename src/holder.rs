@@ -407,8 +407,84 @@ pub fn state(dir: &Path) -> Option<HolderInfo> {
 pub enum Found {
     None,
     Alive(HolderInfo),
-    /// A pid file whose holder is gone (killed, or a reboot): removed now.
-    Died,
+    /// A pid file whose holder is gone (killed, or a reboot): removed now,
+    /// unless processes it started still run in its namespaces (killing
+    /// the holder does not end them without a pid namespace): then they
+    /// are said, and the pid file stays until `off` ends them.
+    Died(Option<Left>),
+}
+
+/// The processes a holder that is gone left in the sandbox: in its mount
+/// namespace (which lives on with them) and chrooted in DIR. Both are
+/// asked: a namespace's inode number is given again once the namespace
+/// is gone, DIR's root is no other sandbox's.
+#[derive(Debug)]
+pub struct Left {
+    file: PathBuf,
+    mnt: u64,
+    root: (u64, u64),
+    /// Those found when the holder was found gone.
+    pub pids: Vec<i32>,
+}
+
+impl Left {
+    fn of(file: PathBuf, mnt: u64, dir: &Path) -> Option<Left> {
+        let root = fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))?;
+        let mut left = Left {
+            file,
+            mnt,
+            root,
+            pids: vec![],
+        };
+        left.pids = procs::list_where(&|p| left.holds(p))
+            .into_iter()
+            .map(|p| p.pid)
+            .collect();
+        (!left.pids.is_empty()).then_some(left)
+    }
+
+    /// Why the sandbox at `dir` is not turned on again while they run.
+    pub fn refusal(&self, dir: &Path) -> anyhow::Error {
+        anyhow::anyhow!(
+            "the holder of {} had ended (killed), and processes it started still run in the \
+             sandbox ({}); nothing was mounted: `chroot-tool off -d {}` ends them",
+            show::path(dir),
+            self.listed(),
+            crate::dispatch::shell_quote(&show::path(dir))
+        )
+    }
+
+    /// Their pids, a few: `12, 13 and 2 more`.
+    pub fn listed(&self) -> String {
+        let shown: Vec<String> = self.pids.iter().take(8).map(|p| p.to_string()).collect();
+        match self.pids.len() - shown.len() {
+            0 => shown.join(", "),
+            more => format!("{} and {more} more", shown.join(", ")),
+        }
+    }
+
+    fn holds(&self, pid: i32) -> bool {
+        ns_inode(pid, "mnt") == Some(self.mnt)
+            && fs::metadata(format!("/proc/{pid}/root"))
+                .is_ok_and(|m| (m.dev(), m.ino()) == self.root)
+    }
+
+    /// Ends them (TERM, `grace`, KILL), as `off` ends a sandbox's; once
+    /// none is left, the pid file and the records of the holder's mounts
+    /// go. How many were ended, and those still alive.
+    pub fn end(
+        self,
+        grace: std::time::Duration,
+        waiting: &mut dyn FnMut(usize, std::time::Duration),
+    ) -> (usize, Vec<procs::Proc>) {
+        let held = |p: i32| self.holds(p);
+        let (n, alive) = procs::end_where(&held, &held, grace, waiting);
+        if alive.is_empty() {
+            let _ = fs::remove_file(&self.file);
+            owned::forget_namespace(self.mnt);
+        }
+        (n, alive)
+    }
 }
 
 /// The holder of `dir`, as [`state`]; a pid file whose holder is gone is
@@ -421,7 +497,7 @@ pub fn find(dir: &Path) -> Found {
         PidFile::Missing => return Found::None,
         PidFile::Bad => {
             let _ = fs::remove_file(&path);
-            return Found::Died;
+            return Found::Died(None);
         }
         PidFile::Record(r) => r,
     };
@@ -431,12 +507,15 @@ pub fn find(dir: &Path) -> Found {
         // holder not seen may still run: its file and records are left
         // alone. (Anywhere else, a pid that is not seen is gone: a whole
         // container's pid namespace holds the holders it started.)
-        None if in_setup() => Found::Died,
-        None => {
-            let _ = fs::remove_file(&path);
-            owned::forget_namespace(r.inodes.mnt);
-            Found::Died
-        }
+        None if in_setup() => Found::Died(None),
+        None => match Left::of(path.clone(), r.inodes.mnt, dir) {
+            Some(left) => Found::Died(Some(left)),
+            None => {
+                let _ = fs::remove_file(&path);
+                owned::forget_namespace(r.inodes.mnt);
+                Found::Died(None)
+            }
+        },
     }
 }
 

@@ -1219,11 +1219,13 @@ impl Sandbox {
         use crate::holder::{self, Found};
         let spec = holder::spec_for(conf, userns, ns)?;
         let found = holder::find_or_scan(&self.dir);
-        if let Found::Died = found {
-            note(format!(
+        match &found {
+            Found::Died(Some(left)) => return Err(left.refusal(&self.dir)),
+            Found::Died(None) => note(format!(
                 "the holder of {} had ended (killed, or a reboot); its pid file was removed",
                 show::path(&self.dir)
-            ));
+            )),
+            _ => {}
         }
         if let Found::Alive(h) = found {
             let want = spec.as_ref().map(|s| (s.userns.is_some(), s.ns));
@@ -1335,6 +1337,8 @@ impl Sandbox {
                 }
             ))
         };
+        // Processes a holder that was killed left behind (ended first).
+        let mut orphans = 0;
         match crate::holder::find_or_scan(&self.dir) {
             crate::holder::Found::Alive(h) => {
                 self.stop(grace, Some(&h), warn);
@@ -1344,7 +1348,26 @@ impl Sandbox {
                     processes: ended.processes,
                 });
             }
-            crate::holder::Found::Died => warn(format!(
+            crate::holder::Found::Died(Some(left)) => {
+                warn(format!(
+                    "the holder of {} had ended (killed); ending the processes it left in the sandbox ({})",
+                    show::path(&self.dir),
+                    left.listed()
+                ));
+                let (processes, alive) = left.end(grace, &mut say);
+                if !alive.is_empty() {
+                    let p: Vec<String> = alive
+                        .iter()
+                        .map(|p| format!("{} {}", p.pid, show::os(&p.comm)))
+                        .collect();
+                    bail!(
+                        "processes that could not be ended: {}; then run `chroot-tool off` again",
+                        p.join(", ")
+                    );
+                }
+                orphans = processes;
+            }
+            crate::holder::Found::Died(None) => warn(format!(
                 "the holder of {} had ended (killed, or a reboot); its pid file was removed",
                 show::path(&self.dir)
             )),
@@ -1394,7 +1417,7 @@ impl Sandbox {
         }
         Ok(OffReport {
             mounts: before,
-            processes,
+            processes: processes + orphans,
         })
     }
 

@@ -954,6 +954,62 @@ fn a_process_in_namespaces_of_its_own_inside_ends_with_off_as_a_user() {
     wait_until("the holder to end", || gone(holder));
 }
 
+/// A holder killed without a pid namespace leaves the processes started
+/// inside running, in its mount namespace (which lives on with them) and
+/// chrooted in DIR. They are the sandbox's still: `on` and `run` refuse,
+/// naming them and `off`, and mount nothing; `off` ends them (never
+/// "already off" while they run); then the sandbox turns on again.
+#[test]
+fn processes_a_killed_holder_left_are_ended_by_off() {
+    let ns = Ns::new();
+    let user = User::new(&ns, "ct-user");
+    let _h = user.holders();
+    let root = user.home.join("left");
+    make_busybox_root(&root);
+    chown_tree(&root, user.uid, user.uid);
+    let line =
+        "setsid sh -c 'echo $$ > /apart; exec sleep 1000' </dev/null >/dev/null 2>&1 & exit 0";
+    ok(&user.tool(&ns, &["run", "-d", d(&root), "--", "sh", "-c", line]));
+    wait_until("the pid written", || {
+        fs::read_to_string(root.join("apart")).is_ok_and(|t| t.trim().parse::<i64>().is_ok())
+    });
+    let apart: i64 = fs::read_to_string(root.join("apart"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let holder = holder_pid(&user.status(&ns, &root));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(holder as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_until("the holder to die", || gone(holder));
+    assert!(!gone(apart), "the process set apart ended with the holder");
+    for args in [
+        &["on", "-d", d(&root)][..],
+        &["run", "-d", d(&root), "--", "true"][..],
+    ] {
+        let o = user.tool(&ns, args);
+        assert_ne!(code(&o), 0, "{args:?}");
+        let e = stderr(&o);
+        assert!(
+            e.contains(&format!("still run in the sandbox ({apart})")),
+            "{e}"
+        );
+        assert!(e.contains("chroot-tool off -d"), "{e}");
+        assert!(!gone(apart));
+    }
+    let o = user.tool(&ns, &["off", "-d", d(&root)]);
+    assert!(ok(&o).contains("1 process ended"), "{}", stdout(&o));
+    wait_until("the process set apart to end", || gone(apart));
+    assert!(ok(&user.tool(&ns, &["off", "-d", d(&root)])).contains("already off"));
+    ok(&user.tool(&ns, &["run", "-d", d(&root), "--", "true"]));
+    let second = holder_pid(&user.status(&ns, &root));
+    ok(&user.tool(&ns, &["off", "-d", d(&root)]));
+    wait_until("the second holder to end", || gone(second));
+}
+
 #[test]
 fn a_users_destroy_forgets_the_sandbox_in_the_users_list() {
     let ns = Ns::new();

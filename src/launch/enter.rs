@@ -82,7 +82,7 @@ fn enter_as(
     // No pid file (the usual case): one stat and one failed open.
     let by_holder = match holder::find(&sb.dir) {
         Found::Alive(_) => true,
-        Found::None | Found::Died => {
+        Found::None | Found::Died(_) => {
             holder::spec_for(conf, false, None)?.is_some() && !on_without_holder(sb)
         }
     };
@@ -276,8 +276,10 @@ pub fn ensure_holder(
     conf: &Conf,
     warn: &mut dyn FnMut(String),
 ) -> Result<holder::HolderInfo> {
-    if let Found::Alive(h) = holder::find(&sb.dir) {
-        return Ok(h);
+    match holder::find(&sb.dir) {
+        Found::Alive(h) => return Ok(h),
+        Found::Died(Some(left)) => return Err(left.refusal(&sb.dir)),
+        Found::Died(None) | Found::None => {}
     }
     let Some(spec) = holder::spec_for(conf, false, None)? else {
         anyhow::bail!(
