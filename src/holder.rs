@@ -1057,13 +1057,9 @@ fn end_holder(
     // come in meanwhile.
     let (_, left) = procs::end_where(&|_| true, &|p| h.holds(p), grace, waiting);
     if !left.is_empty() {
-        let p: Vec<String> = left
-            .iter()
-            .map(|p| format!("{} {}", p.pid, show::os(&p.comm)))
-            .collect();
         bail!(
             "processes still in the holder's namespaces after off: {}; its mounts stay until they end; then run `chroot-tool off` again",
-            p.join(", ")
+            procs::named(&left)
         );
     }
     if let Ok(path) = file_of(dir) {

@@ -243,6 +243,15 @@ fn holds(pid: i32, id: (u64, u64)) -> bool {
         .any(|e| fs::metadata(e.path()).is_ok_and(|m| (m.dev(), m.ino()) == id))
 }
 
+/// Processes as they are named to the user: `12 sleep, 13 sh`.
+pub fn named(procs: &[Proc]) -> String {
+    procs
+        .iter()
+        .map(|p| format!("{} {}", p.pid, crate::show::os(&p.comm)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn comm(pid: i32) -> String {
     fs::read_to_string(format!("/proc/{pid}/comm"))
         .map(|s| s.trim_end().to_string())

@@ -1356,13 +1356,9 @@ impl Sandbox {
                 ));
                 let (processes, alive) = left.end(grace, &mut say);
                 if !alive.is_empty() {
-                    let p: Vec<String> = alive
-                        .iter()
-                        .map(|p| format!("{} {}", p.pid, show::os(&p.comm)))
-                        .collect();
                     bail!(
                         "processes that could not be ended: {}; then run `chroot-tool off` again",
-                        p.join(", ")
+                        crate::procs::named(&alive)
                     );
                 }
                 orphans = processes;
@@ -1404,11 +1400,10 @@ impl Sandbox {
             let who = if alive.is_empty() {
                 "something outside the sandbox uses them (see `fuser -vm PATH`)".to_string()
             } else {
-                let p: Vec<String> = alive
-                    .iter()
-                    .map(|p| format!("{} {}", p.pid, show::os(&p.comm)))
-                    .collect();
-                format!("processes that could not be ended: {}", p.join(", "))
+                format!(
+                    "processes that could not be ended: {}",
+                    crate::procs::named(&alive)
+                )
             };
             bail!(
                 "still mounted after off: {}; {who}; then run `chroot-tool off` again",
