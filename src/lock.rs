@@ -73,10 +73,7 @@ pub fn exclusive_of(key: (u64, u64), shown: &Path) -> Result<Lock> {
 pub fn for_use(dir: &Path) -> Result<Lock> {
     let l = exclusive(dir)?;
     if crate::create::is_failed_create(dir) {
-        bail!(
-            "{}: its create did not finish (chroot.d/create.log but no chroot.d/create.toml); run create again, or destroy it",
-            show::path(dir)
-        );
+        bail!("{}", crate::create::unfinished(dir));
     }
     Ok(l)
 }

@@ -158,10 +158,19 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
         .next()
         .is_some()
     {
-        bail!(
-            "{} is not empty: create makes a new sandbox in a new or empty directory",
-            show::path(&dir)
-        );
+        // What a create of ours left unfinished (killed) is ours to empty.
+        if !crate::create::is_failed_create(&dir) {
+            bail!(
+                "{} is not empty: create makes a new sandbox in a new or empty directory",
+                show::path(&dir)
+            );
+        }
+        crate::remove::empty_tree(&dir).with_context(|| {
+            format!(
+                "emptying what a create that did not finish left in {}",
+                show::path(&dir)
+            )
+        })?;
     }
     let st = nix::sys::stat::fstat(base_fd.as_fd()).with_context(|| show::path(&base))?;
     let rec = Record {
@@ -173,6 +182,12 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
     let made = || -> io::Result<()> {
         let mut db = std::fs::DirBuilder::new();
         db.mode(0o755).create(dir.join("chroot.d"))?;
+        // First: the mark of a create of ours at work, which the next
+        // create empties if this one does not finish (the record, written
+        // last, says it did).
+        let log = dir.join("chroot.d/create.log");
+        std::fs::write(&log, format!("create --overlay {}\n", show::path(&base)))?;
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644))?;
         db.mode(0o700).create(dir.join(STATE))?;
         db.mode(0o755).create(dir.join(UPPER))?;
         db.mode(0o700).create(dir.join(WORK))?;
@@ -196,6 +211,9 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
     std::fs::write(&record, text)
         .and_then(|()| std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o644)))
         .with_context(|| show::path(&record))?;
+    // Finished: the mark of a create at work goes (the record says it all).
+    let log = dir.join("chroot.d/create.log");
+    std::fs::remove_file(&log).with_context(|| show::path(&log))?;
     Ok(Created { dir, base })
 }
 

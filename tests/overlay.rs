@@ -536,6 +536,57 @@ fn a_base_another_user_could_change_is_refused() {
     ok(&ns.run(&["off", "-d", d(&ov)]));
 }
 
+/// A `create --overlay` killed before it wrote its record leaves its log
+/// (written first) and no record (written last): `on` refuses (not a root
+/// filesystem, as after a plain create that did not finish) and mounts
+/// nothing, and the next create empties DIR and makes the sandbox. A DIR
+/// without that log is never emptied.
+#[test]
+fn an_overlay_create_that_did_not_finish_is_made_again() {
+    let ns = Ns::new();
+    let b = base(&ns, "base");
+    let ov = ns.tmp.path().join("ov");
+    create_overlay(&ns, &b, &ov);
+    // Killed after the copy of BASE's chroot.d (its create.toml too).
+    fs::write(ov.join("chroot.d/create.toml"), "# BASE's\n").unwrap();
+    fs::write(ov.join("chroot.d/create.log"), "create --overlay\n").unwrap();
+    fs::remove_file(ov.join("chroot.d/overlay.toml")).unwrap();
+    let o = ns.run(&["on", "-d", d(&ov)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a root filesystem"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(ns.mounts_under(&ov), Vec::<String>::new());
+    create_overlay(&ns, &b, &ov);
+    assert_eq!(
+        ok(&ns.run_in(&ov, &["cat", "/etc/hello"])),
+        "from the base\n"
+    );
+    ok(&ns.run(&["off", "-d", d(&ov)]));
+    // Killed right after the log: its layers' directories only.
+    let early = ns.tmp.path().join("early");
+    fs::create_dir_all(early.join(".chroot-tool/upper")).unwrap();
+    fs::create_dir_all(early.join("chroot.d")).unwrap();
+    fs::write(early.join("chroot.d/create.log"), "create --overlay\n").unwrap();
+    create_overlay(&ns, &b, &early);
+    ok(&ns.run_in(&early, &["true"]));
+    ok(&ns.run(&["off", "-d", d(&early)]));
+    // Without the log: someone's directory, left as it is.
+    let theirs = ns.tmp.path().join("theirs");
+    fs::create_dir_all(theirs.join(".chroot-tool/upper")).unwrap();
+    fs::create_dir_all(theirs.join("chroot.d")).unwrap();
+    fs::write(theirs.join(".chroot-tool/upper/notes"), "keep\n").unwrap();
+    let o = ns.run(&["create", "-q", "--overlay", d(&b), "-d", d(&theirs)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(theirs.join(".chroot-tool/upper/notes")).unwrap(),
+        "keep\n"
+    );
+}
+
 #[test]
 fn bases_that_cannot_be_one_are_refused() {
     let ns = Ns::new();
