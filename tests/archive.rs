@@ -217,7 +217,7 @@ fn sparse_files_past_the_limit_are_refused_not_written_out() {
         assert_eq!(code(&o), 1, "{args:?}: {}", stderr(&o));
         let e = stderr(&o);
         // (create's longer line may be shortened in its middle.)
-        assert!(e.contains(&format!("/{name}: a sparse file (")), "{e}");
+        assert!(e.contains(&format!("/{name}: a sparse file of ")), "{e}");
         assert!(e.contains("`[exclude]`") || args[0] == "create", "{e}");
     };
     let tar = d(&out.join("a.tar.zst")).to_string();

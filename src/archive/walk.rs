@@ -436,26 +436,14 @@ impl<W: Write> Walker<'_, W> {
         let left = HOLES_MAX - self.holes;
         let holes =
             holes_in(fd.as_fd(), size, now.st_blocks as u64, left).map_err(|e| self.err(rel)(e))?;
-        if holes > left {
-            return Err(self.err(rel)(io::Error::other(format!(
-                "a sparse file ({}, {} of data), and an archive keeps no holes: at most {} \
-                 of them are written out in full; leave it out with `[exclude]` in \
-                 chroot.d/tool.conf",
-                crate::usage::human(size),
-                crate::usage::human(size - holes.min(size)),
-                crate::usage::human(HOLES_MAX)
-            ))));
-        }
-        self.holes += holes;
+        self.count_holes(holes, size, rel)?;
         let mut h = self.header(&now, tar::EntryType::Regular);
         h.set_size(size);
         self.xattrs(fd.as_fd(), rel)?;
         // Exactly `size` bytes, whatever happens to the file meanwhile
         // (a file that shrank is padded with zeros).
-        let data = std::fs::File::from(fd)
-            .take(size)
-            .chain(io::repeat(0))
-            .take(size);
+        let file = std::fs::File::from(fd);
+        let data = (&file).take(size).chain(io::repeat(0)).take(size);
         let progress = &mut *self.progress;
         let counted = CountRead {
             inner: data,
@@ -466,9 +454,36 @@ impl<W: Write> Walker<'_, W> {
             let p = self.dir.join(path);
             move |source| ArchiveError::Io { path: p, source }
         })?;
+        // Holes made, or the file cut short, while it was read (a process
+        // inside may punch or truncate a file once it was counted): what
+        // was packed as zeros with no disk behind it now counts too, so
+        // the walk stops at the next file past the budget.
+        let after = fstat(file.as_fd()).map_err(|e| self.err(rel)(e.into()))?;
+        let backed = (after.st_blocks as u64)
+            .saturating_mul(512)
+            .min(after.st_size.max(0) as u64)
+            .min(size);
+        self.count_holes((size - backed).saturating_sub(holes), size, rel)?;
         self.done.entries += 1;
         self.done.bytes += size;
         Ok(())
+    }
+
+    /// Adds `more` bytes of holes of the file `rel` (of `size` bytes) to
+    /// the walk's, past [`HOLES_MAX`] an error naming it.
+    fn count_holes(&mut self, more: u64, size: u64, rel: &[u8]) -> Result<(), ArchiveError> {
+        self.holes = self.holes.saturating_add(more);
+        if self.holes <= HOLES_MAX {
+            return Ok(());
+        }
+        Err(self.err(rel)(io::Error::other(format!(
+            "a sparse file of {} (at least {} of it holes), and an archive keeps no holes: \
+             at most {} of them are written out in full; leave it out with `[exclude]` in \
+             chroot.d/tool.conf",
+            crate::usage::human(size),
+            crate::usage::human(more.min(size)),
+            crate::usage::human(HOLES_MAX)
+        ))))
     }
 
     fn header(&self, st: &FileStat, t: tar::EntryType) -> tar::Header {
