@@ -1029,13 +1029,11 @@ fn make_chroot_d(dir: &Path) -> Result<PathBuf, CreateError> {
 }
 
 /// A directory left by a create of ours that did not finish: its log is
-/// there, its record is not (`create.toml`; for `create --overlay`, which
-/// copies BASE's `create.toml` early and leaves its layers in
-/// `.chroot-tool`, `overlay.toml`, written last), in a `chroot.d` such as
-/// create makes: a directory (never a symlink followed to where anyone may
-/// write), this user's or root's and writable by no one else. What such a
-/// DIR holds is emptied by the next create, so no one else may make one
-/// look failed.
+/// there, its record is not (`create --overlay` copies BASE's record
+/// last, after its own), in a `chroot.d` such as create makes: a directory
+/// (never a symlink followed to where anyone may write), this user's or
+/// root's and writable by no one else. What such a DIR holds is emptied by
+/// the next create, so no one else may make one look failed.
 pub fn is_failed_create(dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     let d = dir.join("chroot.d");
@@ -1051,9 +1049,8 @@ pub fn is_failed_create(dir: &Path) -> bool {
     fs::symlink_metadata(&d)
         .is_ok_and(|m| m.is_dir() && (m.uid() == 0 || m.uid() == me) && shut(&m))
         && fs::symlink_metadata(d.join("create.log")).is_ok_and(|m| m.is_file())
-        && missing(&d.join("overlay.toml"))
-        && (missing(&d.join(record::FILE))
-            || fs::symlink_metadata(dir.join(crate::overlay::STATE)).is_ok())
+        && fs::symlink_metadata(d.join(record::FILE))
+            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
 }
 
 /// What `on` and `run` say of a DIR whose create did not finish.
@@ -1062,11 +1059,6 @@ pub fn unfinished(dir: &Path) -> String {
         "{}: its create did not finish (chroot.d/create.log is there, its record is not); run create again, or destroy it",
         show::path(dir)
     )
-}
-
-/// Whether nothing is at `p` (not even a dangling symlink).
-fn missing(p: &Path) -> bool {
-    fs::symlink_metadata(p).is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
 }
 
 fn safe_dir(path: &Path) -> Result<(), CreateError> {

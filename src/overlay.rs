@@ -149,10 +149,7 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
         bail!("refusing {}: {why}", show::path(&dir));
     }
     let _lock = crate::lock::exclusive(&dir)?;
-    crate::archive::trust::own_dir(&dir).with_context(|| show::path(&dir))?;
-    // A normal user's too: `on`'s checks see the merged view at DIR, not
-    // DIR's own directory, which holds the chroot.d that is bound in.
-    crate::archive::trust::shut_dir(&dir).with_context(|| show::path(&dir))?;
+    // Before DIR is made root's: a refused DIR is left as it was.
     if std::fs::read_dir(&dir)
         .with_context(|| show::path(&dir))?
         .next()
@@ -172,6 +169,10 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
             )
         })?;
     }
+    crate::archive::trust::own_dir(&dir).with_context(|| show::path(&dir))?;
+    // A normal user's too: `on`'s checks see the merged view at DIR, not
+    // DIR's own directory, which holds the chroot.d that is bound in.
+    crate::archive::trust::shut_dir(&dir).with_context(|| show::path(&dir))?;
     let st = nix::sys::stat::fstat(base_fd.as_fd()).with_context(|| show::path(&base))?;
     let rec = Record {
         base: PathBuf::from(text),
@@ -200,7 +201,12 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
         Ok(())
     };
     made().with_context(|| format!("making the layers in {}", show::path(&dir)))?;
-    copy_chroot_d(base_fd.as_fd(), &base, &dir)?;
+    // BASE's `create.toml` last, after the overlay's own record: until
+    // then a killed create reads as one that did not finish
+    // ([`crate::create::is_failed_create`]), which the next one empties.
+    copy_chroot_d(base_fd.as_fd(), &base, &dir, |n| {
+        n != crate::create::record::FILE
+    })?;
     let text = format!(
         "# chroot-tool: this sandbox is an overlay over BASE; its files are written to\n\
          # ../.chroot-tool/upper. BASE must not change while an overlay over it is on.\n{}",
@@ -211,15 +217,24 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
     std::fs::write(&record, text)
         .and_then(|()| std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o644)))
         .with_context(|| show::path(&record))?;
-    // Finished: the mark of a create at work goes (the record says it all).
+    copy_chroot_d(base_fd.as_fd(), &base, &dir, |n| {
+        n == crate::create::record::FILE
+    })?;
+    // Finished: the mark of a create at work goes.
     let log = dir.join("chroot.d/create.log");
     std::fs::remove_file(&log).with_context(|| show::path(&log))?;
     Ok(Created { dir, base })
 }
 
 /// BASE's own chroot.d files (regular files, up to 1 MiB each, read
-/// through the one door), copied into DIR's new chroot.d with their modes.
-fn copy_chroot_d(base_fd: BorrowedFd, base: &Path, dir: &Path) -> Result<()> {
+/// through the one door) whose names `pick` takes, copied into DIR's new
+/// chroot.d with their modes.
+fn copy_chroot_d(
+    base_fd: BorrowedFd,
+    base: &Path,
+    dir: &Path,
+    pick: impl Fn(&str) -> bool,
+) -> Result<()> {
     let Ok(cd) = sys::resolve_in_root(base_fd, Path::new("/chroot.d")) else {
         return Ok(());
     };
@@ -228,7 +243,8 @@ fn copy_chroot_d(base_fd: BorrowedFd, base: &Path, dir: &Path) -> Result<()> {
     };
     for e in entries.flatten() {
         let name = e.file_name();
-        if ["overlay.toml", "create.log"].contains(&name.to_str().unwrap_or("")) {
+        let text = name.to_str().unwrap_or("");
+        if ["overlay.toml", "create.log"].contains(&text) || !pick(text) {
             continue;
         }
         let inside = Path::new("/chroot.d").join(&name);
@@ -265,12 +281,19 @@ fn check_base(base: &Path, fd: BorrowedFd, named: &str) -> Result<()> {
     if let Some(why) = crate::sandbox::ancestry_refusal(base) {
         return Err(say(&why));
     }
-    let own = nix::sys::stat::fstat(fd).map_err(|e| say(&e.to_string()))?;
-    if let Some(why) = crate::sandbox::not_alone(&own) {
-        return Err(say(&why));
-    }
-    if let Some(why) = crate::sandbox::control_refusal(base) {
-        return Err(say(&why));
+    // Owners as the host sees them: inside a normal user's own user
+    // namespace (a holder's, at `on`) root's files show as the overflow
+    // id; that user's BASE was looked at from the host at create. What is
+    // looked at is what was opened (`fd`), never BASE's path again.
+    let users_own_ns = !crate::audit::invoked_as_root() && nix::unistd::getuid().is_root();
+    if !users_own_ns {
+        let own = nix::sys::stat::fstat(fd).map_err(|e| say(&e.to_string()))?;
+        if let Some(why) = crate::sandbox::not_alone(&own) {
+            return Err(say(&why));
+        }
+        if let Some(why) = crate::sandbox::control_refusal_at(fd, base) {
+            return Err(say(&why));
+        }
     }
     if sys::resolve_in_root(fd, Path::new(RECORD)).is_ok() {
         return Err(say(

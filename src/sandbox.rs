@@ -84,7 +84,13 @@ pub fn control_refusal(dir: &Path) -> Option<String> {
     // What cannot be opened refuses nothing here: `on` fails right after,
     // on the same open.
     let root = sys::open_root(dir).ok()?;
-    chroot_d_refusal(root.as_fd(), dir, None, &mut Looked::default())
+    control_refusal_at(root.as_fd(), dir)
+}
+
+/// [`control_refusal`] of the root already open as `root` (named `dir`):
+/// what is looked at is what was opened, whatever DIR's path leads to now.
+pub fn control_refusal_at(root: std::os::fd::BorrowedFd, dir: &Path) -> Option<String> {
+    chroot_d_refusal(root, dir, None, &mut Looked::default())
 }
 
 /// Where the check of a program of chroot.d finds DIR's root: the one the

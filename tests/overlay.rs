@@ -521,6 +521,16 @@ fn a_base_another_user_could_change_is_refused() {
     std::os::unix::fs::symlink(&good, &link).unwrap();
     chown(&link);
     refused(&link, "a symbolic link of uid 1001");
+    // A directory of the user's with something in it: refused as not
+    // empty, and left the user's.
+    let usb = ns.tmp.path().join("usb");
+    fs::create_dir_all(usb.join("chroot.d")).unwrap();
+    fs::write(usb.join("data"), "mine\n").unwrap();
+    chown(&usb);
+    let o = ns.run(&["create", "-q", "--overlay", d(&good), "-d", d(&usb)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+    assert_eq!(fs::metadata(&usb).unwrap().uid(), user);
     // Made over a good BASE, which then becomes the user's.
     let ov = ns.tmp.path().join("ov");
     create_overlay(&ns, &good, &ov);
@@ -547,8 +557,7 @@ fn an_overlay_create_that_did_not_finish_is_made_again() {
     let b = base(&ns, "base");
     let ov = ns.tmp.path().join("ov");
     create_overlay(&ns, &b, &ov);
-    // Killed after the copy of BASE's chroot.d (its create.toml too).
-    fs::write(ov.join("chroot.d/create.toml"), "# BASE's\n").unwrap();
+    // Killed before its record (BASE's create.toml is copied after it).
     fs::write(ov.join("chroot.d/create.log"), "create --overlay\n").unwrap();
     fs::remove_file(ov.join("chroot.d/overlay.toml")).unwrap();
     let o = ns.run(&["on", "-d", d(&ov)]);
@@ -584,6 +593,22 @@ fn an_overlay_create_that_did_not_finish_is_made_again() {
     assert_eq!(
         fs::read_to_string(theirs.join(".chroot-tool/upper/notes")).unwrap(),
         "keep\n"
+    );
+    // A finished sandbox with its log and record is never taken for an
+    // unfinished overlay, whatever its rootfs holds (a `/.chroot-tool`).
+    let plain = ns.tmp.path().join("plain");
+    ok(&ns.run(&["create", "-q", "--from", d(&b), "-d", d(&plain)]));
+    assert!(plain.join("chroot.d/create.log").is_file());
+    let line = "mkdir /.chroot-tool; echo precious > /root/data";
+    ok(&ns.run_in(&plain, &["--", "sh", "-c", line]));
+    ok(&ns.run(&["off", "-d", d(&plain)]));
+    ok(&ns.run_in(&plain, &["cat", "/root/data"]));
+    ok(&ns.run(&["off", "-d", d(&plain)]));
+    let o = ns.run(&["create", "-q", "--overlay", d(&b), "-d", d(&plain)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(plain.join("root/data")).unwrap(),
+        "precious\n"
     );
 }
 
@@ -926,6 +951,23 @@ fn a_normal_user_makes_uses_packs_and_destroys_an_overlay_sandbox() {
     ok(&u(&["destroy", "-y", "-d", d(&dir)]));
     assert!(!dir.exists());
     assert_eq!(tree(&b), before);
+    // A shared BASE of root's (what root's files are in the user's own
+    // user namespace, the overflow id, is no refusal).
+    let shared = ns.tmp.path().join("shared");
+    common::make_busybox_root(&shared);
+    // (Where the user cannot create the mount targets: there already.)
+    fs::write(shared.join("etc/resolv.conf"), "").unwrap();
+    let over = home.join("over-shared");
+    ok(&u(&[
+        "create",
+        "-q",
+        "--overlay",
+        d(&shared),
+        "-d",
+        d(&over),
+    ]));
+    assert_eq!(ok(&u(&["run", "-d", d(&over), "--", "id", "-u"])), "0\n");
+    ok(&u(&["off", "-d", d(&over)]));
     assert!(ns.mounts_under(&home).is_empty());
 }
 
