@@ -45,10 +45,11 @@ struct Members {
     supervisors: std::sync::OnceLock<Vec<i32>>,
     /// `/proc`, open: every process is looked at relative to it.
     proc: OwnedFd,
-    /// The sandbox's own fresh filesystems (tmpfs, devpts: new ones at
-    /// each `on`, never shared with another sandbox or another `on`):
-    /// where each lies below DIR, and its device.
-    fresh: Vec<(std::path::PathBuf, u64)>,
+    /// DIR.
+    dir: std::path::PathBuf,
+    /// The sandbox's own fresh filesystems: where each lies below DIR, and
+    /// its device ([`Members::fresh`], looked for once).
+    fresh: std::sync::OnceLock<Vec<(std::path::PathBuf, u64)>>,
 }
 
 impl Members {
@@ -60,20 +61,10 @@ impl Members {
     /// The sandbox at `dir` as the mount table `mounts` says.
     fn in_table(dir: &Path, mounts: &[mountinfo::Mount]) -> io::Result<Members> {
         let ns = fs::metadata("/proc/self/ns/mnt")?;
-        let own = engine::own_mounts(dir, mounts);
-        let fresh = mounts
-            .iter()
-            .filter(|m| own.contains(&m.id) && matches!(m.fstype.as_str(), "tmpfs" | "devpts"))
-            .filter_map(|m| {
-                let rel = m.point.strip_prefix(dir).ok()?;
-                let (major, minor) = m.dev.split_once(':')?;
-                let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
-                Some((rel.to_path_buf(), dev))
-            })
-            .collect();
         Ok(Members {
-            mounts: own,
-            fresh,
+            mounts: engine::own_mounts(dir, mounts),
+            dir: dir.to_path_buf(),
+            fresh: std::sync::OnceLock::new(),
             ns: (ns.dev(), ns.ino()),
             root: fs::metadata(dir).ok().map(|m| (m.dev(), m.ino())),
             supervisors: std::sync::OnceLock::new(),
@@ -157,18 +148,50 @@ impl Members {
             || self.sees_fresh(pid)
     }
 
-    /// Whether `pid` (rooted in DIR, in a mount namespace of its own) sees
-    /// one of the sandbox's fresh filesystems where it lies: its namespace
-    /// was copied from ours since `on` (a run's `-m` or `--ephemeral`, or
-    /// `unshare -m` by hand), and it uses the sandbox's /tmp, /dev... This
-    /// marks a run's process once the run that started it (its
-    /// supervisor) has ended. Looked up inside the process's root with no
-    /// symlink followed: a link planted there leads nowhere.
+    /// The sandbox's own fresh filesystems, those `on` made (a tmpfs or a
+    /// devpts, whole, that no mount outside the sandbox shows: new at each
+    /// `on`, never another sandbox's, nor a host filesystem bound in, such
+    /// as a host's /run holding resolv.conf): where each lies below DIR,
+    /// and its device. From the whole mount table, read when first needed.
+    fn fresh(&self) -> &[(std::path::PathBuf, u64)] {
+        self.fresh.get_or_init(|| {
+            let Ok(all) = mountinfo::read() else {
+                return vec![];
+            };
+            let own = &self.mounts;
+            all.iter()
+                .filter(|m| own.contains(&m.id) && matches!(m.fstype.as_str(), "tmpfs" | "devpts"))
+                .filter(|m| m.root == Path::new("/"))
+                .filter(|m| !all.iter().any(|o| o.dev == m.dev && !own.contains(&o.id)))
+                .filter_map(|m| {
+                    let rel = m.point.strip_prefix(&self.dir).ok()?;
+                    let (major, minor) = m.dev.split_once(':')?;
+                    let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
+                    Some((rel.to_path_buf(), dev))
+                })
+                .collect()
+        })
+    }
+
+    /// Whether `pid` (rooted in DIR or a run's own overlay, in a mount
+    /// namespace of its own) sees every one of the sandbox's fresh
+    /// filesystems where it lies: its namespace was copied from ours since
+    /// `on` (a run's `-m` or `--ephemeral`, or `unshare -m` by hand), and
+    /// it uses the sandbox's /dev, /tmp, /run... This marks a run's process
+    /// once the run that started it (its supervisor) has ended. Every one:
+    /// a process elsewhere that binds one of them in is not the sandbox's.
+    /// Looked up inside the process's root with no symlink followed: a link
+    /// planted there leads nowhere. (A process that unmounts one of them
+    /// in its namespace, or chroots deeper, is not found this way.)
     fn sees_fresh(&self, pid: i32) -> bool {
+        let fresh = self.fresh();
+        if fresh.is_empty() {
+            return false;
+        }
         let Ok(root) = sys::open_path(Path::new(&format!("/proc/{pid}/root"))) else {
             return false;
         };
-        self.fresh.iter().any(|(rel, dev)| {
+        fresh.iter().all(|(rel, dev)| {
             sys::resolve_beneath(root.as_fd(), rel)
                 .and_then(|fd| nix::sys::stat::fstat(fd.as_fd()).map_err(io::Error::from))
                 .is_ok_and(|st| st.st_dev == *dev)

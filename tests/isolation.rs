@@ -524,8 +524,9 @@ fn pid_in(ns: &Ns, p: &Path) -> i32 {
 /// and what is left in its namespace when it ends normally) is still the
 /// sandbox's: a process the command set apart (`setsid ... &`).
 /// `status` lists them and `off` ends them (they see the sandbox's own
-/// /tmp in their namespace): `off` never says off while they run on in
-/// the rootfs.
+/// fresh filesystems in their namespace): `off` never says off while they
+/// run on in the rootfs. A container of its own that binds the sandbox's
+/// /tmp in is no process of the sandbox's.
 #[test]
 fn off_ends_what_killed_runs_with_namespaces_of_their_own_left() {
     let ns = Ns::new();
@@ -547,6 +548,26 @@ fn off_ends_what_killed_runs_with_namespaces_of_their_own_left() {
         run.kill().unwrap();
         wait_within(&mut run, DEADLINE);
     }
+    // Not the sandbox's: a container of its own (a tmpfs root) that binds
+    // the sandbox's /tmp in.
+    let cr = ns.tmp.path().join("container");
+    fs::create_dir(&cr).unwrap();
+    let line = format!(
+        "mount -t tmpfs c {c} && mkdir {c}/bin {c}/tmp && cp /bin/busybox {c}/bin/ && \
+         mount --bind {r}/tmp {c}/tmp && exec chroot {c} /bin/busybox sleep 1001",
+        c = d(&cr),
+        r = d(&root)
+    );
+    let mut container = ns
+        .cmd("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &line])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let other = container.id() as i32;
+    wait_until("the container to start", || {
+        fs::read_link(format!("/proc/{other}/root")).is_ok_and(|r| r.ends_with("container"))
+    });
     let alive = |p: &i32| Path::new(&format!("/proc/{p}")).exists();
     assert!(pids.iter().all(alive), "{pids:?}");
     let st = ok(&ns.run(&["status", "-d", d(&root)]));
@@ -554,6 +575,9 @@ fn off_ends_what_killed_runs_with_namespaces_of_their_own_left() {
     let o = ns.run(&["off", "-d", d(&root), "--timeout", "5"]);
     assert!(ok(&o).contains("2 processes ended"), "{}", stdout(&o));
     wait_until("the processes ended", || !pids.iter().any(alive));
+    assert!(alive(&other), "the container was ended");
+    let _ = container.kill();
+    let _ = container.wait();
     assert!(ns.mounts_under(&root).is_empty());
 }
 
