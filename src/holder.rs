@@ -187,6 +187,11 @@ impl HolderInfo {
     }
 }
 
+/// The id of the mount namespace of `pid` ([`sys::ns::mnt_ns_id`]).
+fn mnt_ns_id(pid: i32) -> Option<u64> {
+    sys::ns::mnt_ns_id(Path::new(&format!("/proc/{pid}/ns/mnt")))
+}
+
 /// The inode of `/proc/PID/ns/KIND`.
 fn ns_inode(pid: i32, kind: &str) -> Option<u64> {
     fs::metadata(format!("/proc/{pid}/ns/{kind}"))
@@ -202,13 +207,16 @@ struct Record {
     userns: bool,
     ns: NsSet,
     inodes: Inodes,
+    /// Its mount namespace's id ([`sys::ns::mnt_ns_id`]), when the kernel
+    /// tells it (a field added later: absent in older files).
+    mnt_id: Option<u64>,
 }
 
 impl Record {
     fn text(&self) -> String {
         let ns = self.ns.names().join(",");
         format!(
-            "v1 {} {} {} {} {} {} {}\n",
+            "v1 {} {} {} {} {} {} {} {}\n",
             self.pid,
             self.start,
             if self.userns { "user" } else { "root" },
@@ -216,6 +224,7 @@ impl Record {
             self.inodes.user,
             self.inodes.mnt,
             self.inodes.pid,
+            self.mnt_id.map_or("-".to_string(), |i| i.to_string()),
         )
     }
 
@@ -240,12 +249,15 @@ impl Record {
             mnt: n()?,
             pid: n()?,
         };
+        // Absent in older files; `-` when the kernel did not tell it.
+        let mnt_id = w.next().and_then(|t| t.parse().ok());
         Some(Record {
             pid,
             start,
             userns,
             ns,
             inodes,
+            mnt_id,
         })
     }
 }
@@ -378,6 +390,7 @@ fn scan(dir: &Path) -> Vec<HolderInfo> {
                 mnt,
                 pid: own("pid").unwrap_or(0),
             },
+            mnt_id: mnt_ns_id(pid),
         };
         let Some(info) = info_of(&r, fd, dir) else {
             continue;
@@ -415,24 +428,27 @@ pub enum Found {
 }
 
 /// The processes a holder that is gone left in the sandbox: in its mount
-/// namespace (which lives on with them) and chrooted in DIR. Both are
-/// asked: a namespace's inode number is given again once the namespace
-/// is gone, DIR's root is no other sandbox's.
+/// namespace (which lives on with them: its inode number, and its id,
+/// which unlike the inode number is never given to another namespace) and
+/// chrooted in DIR. Without the id (a kernel that does not tell it, a pid
+/// file of an older version) nothing is taken for the holder's.
 #[derive(Debug)]
 pub struct Left {
     file: PathBuf,
     mnt: u64,
+    mnt_id: u64,
     root: (u64, u64),
     /// Those found when the holder was found gone.
     pub pids: Vec<i32>,
 }
 
 impl Left {
-    fn of(file: PathBuf, mnt: u64, dir: &Path) -> Option<Left> {
+    fn of(file: PathBuf, r: &Record, dir: &Path) -> Option<Left> {
         let root = fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))?;
         let mut left = Left {
             file,
-            mnt,
+            mnt: r.inodes.mnt,
+            mnt_id: r.mnt_id?,
             root,
             pids: vec![],
         };
@@ -465,6 +481,7 @@ impl Left {
 
     fn holds(&self, pid: i32) -> bool {
         ns_inode(pid, "mnt") == Some(self.mnt)
+            && mnt_ns_id(pid) == Some(self.mnt_id)
             && fs::metadata(format!("/proc/{pid}/root"))
                 .is_ok_and(|m| (m.dev(), m.ino()) == self.root)
     }
@@ -508,7 +525,7 @@ pub fn find(dir: &Path) -> Found {
         // alone. (Anywhere else, a pid that is not seen is gone: a whole
         // container's pid namespace holds the holders it started.)
         None if in_setup() => Found::Died(None),
-        None => match Left::of(path.clone(), r.inodes.mnt, dir) {
+        None => match Left::of(path.clone(), &r, dir) {
             Some(left) => Found::Died(Some(left)),
             None => {
                 let _ = fs::remove_file(&path);
@@ -781,6 +798,7 @@ fn record_of(pid: i32, spec: &Spec, dir: &Path) -> Option<(HolderInfo, Record)> 
                 0
             },
         },
+        mnt_id: mnt_ns_id(pid),
     };
     let info = info_of(&rec, fd, dir)?;
     Some((info, rec))
@@ -1125,14 +1143,19 @@ mod tests {
                 mnt: 2,
                 pid: 3,
             },
+            mnt_id: Some(1 << 40),
         };
         assert_eq!(Record::parse(r.text().as_bytes()), Some(r.clone()));
         let plain = Record {
             userns: false,
             ns: NsSet::default(),
+            mnt_id: None,
             ..r
         };
-        assert_eq!(Record::parse(plain.text().as_bytes()), Some(plain));
+        assert_eq!(Record::parse(plain.text().as_bytes()), Some(plain.clone()));
+        // A file of an older version (no id) still reads.
+        let old = b"v1 42 123456 root - 1 2 3\n";
+        assert_eq!(Record::parse(old), Some(plain));
         assert_eq!(Record::parse(b"v1 0 1 user - 1 2 3"), None, "pid 0");
         assert_eq!(Record::parse(b"v1 5 1 who - 1 2 3"), None);
         assert_eq!(Record::parse(b"v1 5 1 user bogus 1 2 3"), None);

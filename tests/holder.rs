@@ -1010,6 +1010,54 @@ fn processes_a_killed_holder_left_are_ended_by_off() {
     wait_until("the second holder to end", || gone(second));
 }
 
+/// A pid file whose holder is gone names its mount namespace by an inode
+/// number, which the kernel gives again as soon as the namespace is gone:
+/// a process of another namespace that has the number (here one started
+/// by hand, chrooted in DIR) is never taken for the holder's, whether the
+/// file gives no id (a file of an older version) or another one. `on`
+/// goes on, and `off` ends nothing.
+#[test]
+fn a_holders_namespace_number_given_again_names_no_leftover() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("reuse");
+    let _h = Holders(ns.run_dir.join("holder"));
+    let mut hand = ns
+        .cmd("unshare")
+        .args(["-m", "chroot", d(&root), "sleep", "1000"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = hand.id();
+    wait_until("the process chrooted", || {
+        fs::read_link(format!("/proc/{pid}/root")).is_ok_and(|r| r == root)
+    });
+    let mnt = fs::metadata(format!("/proc/{pid}/ns/mnt")).unwrap().ino();
+    let dead = {
+        let mut c = Command::new("true").spawn().unwrap();
+        let p = c.id();
+        c.wait().unwrap();
+        p
+    };
+    let md = fs::metadata(&root).unwrap();
+    let file = ns.run_dir.join(format!("holder/{}-{}", md.dev(), md.ino()));
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
+    for text in [
+        format!("v1 {dead} 1 root - 0 {mnt} 0\n"),
+        format!("v1 {dead} 1 root - 0 {mnt} 0 12345\n"),
+    ] {
+        fs::write(&file, text).unwrap();
+        ok(&ns.run(&["on", "-d", d(&root)]));
+        let o = ok(&ns.run(&["off", "-d", d(&root)]));
+        assert!(o.contains("0 processes ended"), "{o}");
+        assert!(
+            hand.try_wait().unwrap().is_none(),
+            "the process started by hand was ended"
+        );
+    }
+    let _ = hand.kill();
+    let _ = hand.wait();
+}
+
 #[test]
 fn a_users_destroy_forgets_the_sandbox_in_the_users_list() {
     let ns = Ns::new();
