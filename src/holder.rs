@@ -431,7 +431,9 @@ pub enum Found {
 /// namespace (which lives on with them: its inode number, and its id,
 /// which unlike the inode number is never given to another namespace) and
 /// chrooted in DIR. Without the id (a kernel that does not tell it, a pid
-/// file of an older version) nothing is taken for the holder's.
+/// file of an older version) nothing is taken for the holder's. A leftover
+/// that moved to a mount namespace of its own, or chrooted deeper, is not
+/// found this way.
 #[derive(Debug)]
 pub struct Left {
     file: PathBuf,
