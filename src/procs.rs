@@ -45,11 +45,14 @@ struct Members {
     supervisors: std::sync::OnceLock<Vec<i32>>,
     /// `/proc`, open: every process is looked at relative to it.
     proc: OwnedFd,
-    /// DIR.
-    dir: std::path::PathBuf,
-    /// The sandbox's own fresh filesystems: where each lies below DIR, and
-    /// its device ([`Members::fresh`], looked for once).
-    fresh: std::sync::OnceLock<Vec<(std::path::PathBuf, u64)>>,
+    /// The sandbox's own mounts that may be fresh filesystems `on` made (a
+    /// tmpfs or devpts mounted whole): where each lies below DIR, its
+    /// device, and its device as the mount table writes it.
+    fresh: Vec<(std::path::PathBuf, u64, String)>,
+    /// Whether one of them is a host filesystem bound in (a mount outside
+    /// the sandbox shows its device): read from the whole mount table,
+    /// once, only when a process sees them all.
+    shared: std::sync::OnceLock<bool>,
 }
 
 impl Members {
@@ -61,10 +64,22 @@ impl Members {
     /// The sandbox at `dir` as the mount table `mounts` says.
     fn in_table(dir: &Path, mounts: &[mountinfo::Mount]) -> io::Result<Members> {
         let ns = fs::metadata("/proc/self/ns/mnt")?;
+        let own = engine::own_mounts(dir, mounts);
+        let fresh = mounts
+            .iter()
+            .filter(|m| own.contains(&m.id) && matches!(m.fstype.as_str(), "tmpfs" | "devpts"))
+            .filter(|m| m.root == Path::new("/"))
+            .filter_map(|m| {
+                let rel = m.point.strip_prefix(dir).ok()?;
+                let (major, minor) = m.dev.split_once(':')?;
+                let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
+                Some((rel.to_path_buf(), dev, m.dev.clone()))
+            })
+            .collect();
         Ok(Members {
-            mounts: engine::own_mounts(dir, mounts),
-            dir: dir.to_path_buf(),
-            fresh: std::sync::OnceLock::new(),
+            mounts: own,
+            fresh,
+            shared: std::sync::OnceLock::new(),
             ns: (ns.dev(), ns.ino()),
             root: fs::metadata(dir).ok().map(|m| (m.dev(), m.ino())),
             supervisors: std::sync::OnceLock::new(),
@@ -148,28 +163,19 @@ impl Members {
             || self.sees_fresh(pid)
     }
 
-    /// The sandbox's own fresh filesystems, those `on` made (a tmpfs or a
-    /// devpts, whole, that no mount outside the sandbox shows: new at each
-    /// `on`, never another sandbox's, nor a host filesystem bound in, such
-    /// as a host's /run holding resolv.conf): where each lies below DIR,
-    /// and its device. From the whole mount table, read when first needed.
-    fn fresh(&self) -> &[(std::path::PathBuf, u64)] {
-        self.fresh.get_or_init(|| {
+    /// Whether a mount outside the sandbox shows the device of one of
+    /// [`Members::fresh`] (a host tmpfs bound in by `[bind]`, a host's
+    /// /run holding resolv.conf): then they are not all fresh ones of `on`.
+    /// The whole mount table, read once; unreadable, they count as shared.
+    fn shared(&self) -> bool {
+        *self.shared.get_or_init(|| {
             let Ok(all) = mountinfo::read() else {
-                return vec![];
+                return true;
             };
-            let own = &self.mounts;
-            all.iter()
-                .filter(|m| own.contains(&m.id) && matches!(m.fstype.as_str(), "tmpfs" | "devpts"))
-                .filter(|m| m.root == Path::new("/"))
-                .filter(|m| !all.iter().any(|o| o.dev == m.dev && !own.contains(&o.id)))
-                .filter_map(|m| {
-                    let rel = m.point.strip_prefix(&self.dir).ok()?;
-                    let (major, minor) = m.dev.split_once(':')?;
-                    let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
-                    Some((rel.to_path_buf(), dev))
-                })
-                .collect()
+            self.fresh.iter().any(|(_, _, dev)| {
+                all.iter()
+                    .any(|o| &o.dev == dev && !self.mounts.contains(&o.id))
+            })
         })
     }
 
@@ -182,20 +188,22 @@ impl Members {
     /// a process elsewhere that binds one of them in is not the sandbox's.
     /// Looked up inside the process's root with no symlink followed: a link
     /// planted there leads nowhere. (A process that unmounts one of them
-    /// in its namespace, or chroots deeper, is not found this way.)
+    /// in its namespace, or chroots deeper, is not found this way; nor any
+    /// in a sandbox one of whose tmpfs mounts is a host one bound in.) The
+    /// whole mount table is read only for a process that sees them all.
     fn sees_fresh(&self, pid: i32) -> bool {
-        let fresh = self.fresh();
-        if fresh.is_empty() {
+        if self.fresh.is_empty() {
             return false;
         }
         let Ok(root) = sys::open_path(Path::new(&format!("/proc/{pid}/root"))) else {
             return false;
         };
-        fresh.iter().all(|(rel, dev)| {
+        let sees = self.fresh.iter().all(|(rel, dev, _)| {
             sys::resolve_beneath(root.as_fd(), rel)
                 .and_then(|fd| nix::sys::stat::fstat(fd.as_fd()).map_err(io::Error::from))
                 .is_ok_and(|st| st.st_dev == *dev)
-        })
+        });
+        sees && !self.shared()
     }
 
     /// The processes in our namespace that hold the root of one of the
