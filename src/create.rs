@@ -999,19 +999,25 @@ fn prepare_dir(
         if !left.is_empty() {
             return Err(CreateError::StillMounted { dir, left });
         }
-        match map {
-            None => {
-                crate::remove::empty_tree(&dir)?;
-            }
+        // Looked at again on the descriptor emptied: never a directory
+        // swapped in since (a finished sandbox) by whoever may rename
+        // DIR's name.
+        let emptied = match map {
+            None => crate::remove::empty_tree_if(&dir, is_failed_create_at)?.is_some(),
             // A user's failed create holds files of the subordinate ids:
             // removed as root of a user namespace with the same mapping.
             Some(m) => m
                 .run_as_root(|| {
-                    crate::remove::empty_tree(&dir)
+                    crate::remove::empty_tree_if(&dir, is_failed_create_at)
+                        .map_err(|e| e.to_string())?
                         .map(|_| ())
-                        .map_err(|e| e.to_string())
+                        .ok_or_else(|| "not a create that did not finish".to_string())
                 })
+                .map(|()| true)
                 .map_err(|e| CreateError::Cleanup(e.to_string()))?,
+        };
+        if !emptied {
+            return Err(CreateError::NotEmpty(dir));
         }
     }
     Ok((dir, lock))
@@ -1035,22 +1041,35 @@ fn make_chroot_d(dir: &Path) -> Result<PathBuf, CreateError> {
 /// root's and writable by no one else. What such a DIR holds is emptied by
 /// the next create, so no one else may make one look failed.
 pub fn is_failed_create(dir: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let d = dir.join("chroot.d");
+    crate::sys::open_path(dir).is_ok_and(|d| is_failed_create_at(d.as_fd()))
+}
+
+/// [`is_failed_create`] of the directory open as `dir`.
+pub fn is_failed_create_at(dir: std::os::fd::BorrowedFd) -> bool {
+    use nix::fcntl::AtFlags;
+    use nix::sys::stat::fstatat;
     let (me, my_group) = (
         nix::unistd::geteuid().as_raw(),
         nix::unistd::getegid().as_raw(),
     );
+    let kind = |m: &nix::sys::stat::FileStat| m.st_mode & libc::S_IFMT;
     // An earlier version made it under the umask: writable by its group
     // only when that group is root's or the user's own.
-    let shut = |m: &fs::Metadata| {
-        m.mode() & 0o002 == 0 && (m.mode() & 0o020 == 0 || m.gid() == 0 || m.gid() == my_group)
+    let shut = |m: &nix::sys::stat::FileStat| {
+        m.st_mode & 0o002 == 0 && (m.st_mode & 0o020 == 0 || m.st_gid == 0 || m.st_gid == my_group)
     };
-    fs::symlink_metadata(&d)
-        .is_ok_and(|m| m.is_dir() && (m.uid() == 0 || m.uid() == me) && shut(&m))
-        && fs::symlink_metadata(d.join("create.log")).is_ok_and(|m| m.is_file())
-        && fs::symlink_metadata(d.join(record::FILE))
-            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+    let at =
+        |d: std::os::fd::BorrowedFd, name: &str| fstatat(d, name, AtFlags::AT_SYMLINK_NOFOLLOW);
+    let cd_ok = at(dir, "chroot.d")
+        .is_ok_and(|m| kind(&m) == libc::S_IFDIR && (m.st_uid == 0 || m.st_uid == me) && shut(&m));
+    if !cd_ok {
+        return false;
+    }
+    let Ok(cd) = crate::sys::resolve_beneath(dir, Path::new("chroot.d")) else {
+        return false;
+    };
+    at(cd.as_fd(), "create.log").is_ok_and(|m| kind(&m) == libc::S_IFREG)
+        && at(cd.as_fd(), record::FILE) == Err(nix::errno::Errno::ENOENT)
 }
 
 /// What `on` and `run` say of a DIR whose create did not finish.

@@ -162,12 +162,21 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
                 show::path(&dir)
             );
         }
-        crate::remove::empty_tree(&dir).with_context(|| {
-            format!(
-                "emptying what a create that did not finish left in {}",
+        // Looked at again on the descriptor emptied: never a directory
+        // swapped in since (a finished sandbox).
+        let emptied = crate::remove::empty_tree_if(&dir, crate::create::is_failed_create_at)
+            .with_context(|| {
+                format!(
+                    "emptying what a create that did not finish left in {}",
+                    show::path(&dir)
+                )
+            })?;
+        if emptied.is_none() {
+            bail!(
+                "{} is not empty: create makes a new sandbox in a new or empty directory",
                 show::path(&dir)
-            )
-        })?;
+            );
+        }
     }
     crate::archive::trust::own_dir(&dir).with_context(|| show::path(&dir))?;
     // A normal user's too: `on`'s checks see the merged view at DIR, not

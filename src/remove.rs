@@ -55,7 +55,8 @@ pub struct Removed {
 /// it is emptied and stays: `Removed::kept` says so.
 pub fn remove_tree(dir: &Path) -> Result<Removed, RemoveError> {
     let (parent_fd, name) = open_parent(dir)?;
-    let mut done = empty_tree_at(parent_fd.as_fd(), name, dir)?;
+    let top = open_dir(parent_fd.as_fd(), name).map_err(io_at(dir))?;
+    let mut done = empty_open(top, dir)?;
     if done.kept {
         return Ok(done);
     }
@@ -68,7 +69,23 @@ pub fn remove_tree(dir: &Path) -> Result<Removed, RemoveError> {
 /// `remove_tree` (`dir` may be a mount point: what is on that mount goes).
 pub fn empty_tree(dir: &Path) -> Result<Removed, RemoveError> {
     let (parent_fd, name) = open_parent(dir)?;
-    empty_tree_at(parent_fd.as_fd(), name, dir)
+    let top = open_dir(parent_fd.as_fd(), name).map_err(io_at(dir))?;
+    empty_open(top, dir)
+}
+
+/// [`empty_tree`], when `may` says so of the directory as opened (its
+/// descriptor): what is looked at is what is emptied, whatever `dir`'s
+/// path leads to meanwhile. `None` when `may` refused.
+pub fn empty_tree_if(
+    dir: &Path,
+    may: impl FnOnce(BorrowedFd) -> bool,
+) -> Result<Option<Removed>, RemoveError> {
+    let (parent_fd, name) = open_parent(dir)?;
+    let top = open_dir(parent_fd.as_fd(), name).map_err(io_at(dir))?;
+    if !may(top.as_fd()) {
+        return Ok(None);
+    }
+    empty_open(top, dir).map(Some)
 }
 
 fn open_parent(dir: &Path) -> Result<(OwnedFd, &OsStr), RemoveError> {
@@ -85,8 +102,8 @@ fn open_parent(dir: &Path) -> Result<(OwnedFd, &OsStr), RemoveError> {
     Ok((parent_fd, name))
 }
 
-fn empty_tree_at(parent: BorrowedFd, name: &OsStr, dir: &Path) -> Result<Removed, RemoveError> {
-    let top = open_dir(parent, name).map_err(io_at(dir))?;
+/// Empties `top`, the directory `dir` as opened.
+fn empty_open(top: OwnedFd, dir: &Path) -> Result<Removed, RemoveError> {
     let (mount, is_root) = sys::mount_of(top.as_fd()).map_err(|source| RemoveError::Io {
         path: dir.to_path_buf(),
         source,

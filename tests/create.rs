@@ -1265,3 +1265,48 @@ fn failed_create_output_is_escaped_and_bounded() {
         assert!(!other.exists());
     }
 }
+
+/// The next create empties a DIR whose create did not finish, looked at
+/// and emptied through one descriptor: a finished sandbox that whoever may
+/// rename DIR's name (here the sudo user, whose directory holds both)
+/// swaps in meanwhile (`renameat2` exchange, over and over) is never
+/// emptied, in 20 rounds of a create racing the swaps.
+#[test]
+fn a_finished_sandbox_swapped_for_a_failed_create_is_never_emptied() {
+    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let ns = Ns::new();
+    let src = ns.busybox_root("src");
+    for round in 0..20 {
+        let parent = ns.tmp.path().join(format!("p{round}"));
+        fs::create_dir(&parent).unwrap();
+        let (failed, done) = (parent.join("f"), parent.join("s"));
+        fs::create_dir_all(failed.join("chroot.d")).unwrap();
+        fs::write(failed.join("chroot.d/create.log"), "killed\n").unwrap();
+        make_busybox_root(&done);
+        fs::write(done.join("chroot.d/create.log"), "log\n").unwrap();
+        fs::write(done.join("chroot.d/create.toml"), "# made\n").unwrap();
+        fs::write(done.join("marker"), "precious\n").unwrap();
+        std::os::unix::fs::chown(&parent, Some(1001), Some(1001)).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (stop, a, b) = (stop.clone(), failed.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = renameat2(AT_FDCWD, &a, AT_FDCWD, &b, RenameFlags::RENAME_EXCHANGE);
+                }
+            })
+        };
+        let mut c = ns.tool();
+        c.args(["create", "-q", "--from", d(&src), "-d", d(&failed)])
+            .env("SUDO_UID", "1001");
+        let _ = output_within(c, 60);
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        let kept = [&failed, &done]
+            .iter()
+            .any(|p| fs::read_to_string(p.join("marker")).is_ok_and(|t| t == "precious\n"));
+        assert!(kept, "round {round}: the finished sandbox was emptied");
+    }
+}
