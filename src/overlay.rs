@@ -155,15 +155,9 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
         .next()
         .is_some()
     {
-        // What a create of ours left unfinished (killed) is ours to empty.
-        if !crate::create::is_failed_create(&dir) {
-            bail!(
-                "{} is not empty: create makes a new sandbox in a new or empty directory",
-                show::path(&dir)
-            );
-        }
-        // Looked at again on the descriptor emptied: never a directory
-        // swapped in since (a finished sandbox).
+        // What a create of ours left unfinished (killed) is ours to empty,
+        // looked at on the descriptor emptied: never a directory swapped
+        // in meanwhile (a finished sandbox), never anyone else's.
         let emptied = crate::remove::empty_tree_if(&dir, crate::create::is_failed_create_at)
             .with_context(|| {
                 format!(
@@ -172,10 +166,7 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
                 )
             })?;
         if emptied.is_none() {
-            bail!(
-                "{} is not empty: create makes a new sandbox in a new or empty directory",
-                show::path(&dir)
-            );
+            return Err(crate::create::CreateError::NotEmpty(dir).into());
         }
     }
     crate::archive::trust::own_dir(&dir).with_context(|| show::path(&dir))?;
