@@ -413,14 +413,32 @@ pub fn end_where(
     grace: Duration,
     waiting: &mut dyn FnMut(usize, Duration),
 ) -> (usize, Vec<Proc>) {
-    let mut seen = std::collections::HashSet::new();
-    for _ in 0..5 {
-        let held: Vec<(i32, OwnedFd)> = pids()
+    let find = || -> Vec<(i32, OwnedFd)> {
+        pids()
             .into_iter()
             .filter(|&p| may(p))
             .filter_map(|p| pidfd::open(p).ok().map(|fd| (p, fd)))
             .filter(|(p, _)| member(*p))
-            .collect();
+            .collect()
+    };
+    end_found(&find, &|| {}, grace, waiting)
+}
+
+/// Ends the processes `find` gives, held by a pidfd from before each was
+/// found to be one to end (so that a recycled pid is never signalled):
+/// TERM, up to `grace` for them to exit, then `kill` and KILL; again for
+/// those `find` gives then (started meanwhile), up to five times. `kill`
+/// is told before each KILL (to end at once, by other means, what the
+/// pids cannot reach). Returns how many were ended and those still there.
+pub fn end_found(
+    find: &dyn Fn() -> Vec<(i32, OwnedFd)>,
+    kill: &dyn Fn(),
+    grace: Duration,
+    waiting: &mut dyn FnMut(usize, Duration),
+) -> (usize, Vec<Proc>) {
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..5 {
+        let held = find();
         if held.is_empty() {
             return (seen.len(), vec![]);
         }
@@ -428,6 +446,9 @@ pub fn end_where(
         let told = std::cell::Cell::new(false);
         let waiting = std::cell::RefCell::new(&mut *waiting);
         let send = |sig| {
+            if sig == libc::SIGKILL {
+                kill();
+            }
             for (_, fd) in &held {
                 let _ = pidfd::send_signal(fd.as_fd(), sig);
             }
@@ -446,7 +467,14 @@ pub fn end_where(
         let running = || held.iter().any(|(_, fd)| pidfd::alive(fd.as_fd()));
         sys::process::term_grace_kill(send, running, grace, Duration::from_secs(2));
     }
-    (seen.len(), list_where(member))
+    let alive = find()
+        .into_iter()
+        .map(|(pid, _)| Proc {
+            pid,
+            comm: comm(pid),
+        })
+        .collect();
+    (seen.len(), alive)
 }
 
 /// The parent pid in a `/proc/PID/stat` text (after the last `)`: comm may hold anything).
