@@ -161,6 +161,10 @@ pub struct Launch {
     /// `chroot-cmd`, `start`, `stop`): run only when no one else could
     /// have written it, as found where it runs (see `enter`).
     pub chroot_d_program: Option<OsString>,
+    /// The sandbox's own cgroup (its directory), which the command is
+    /// started in ([`crate::cgroup::track`]); `None` on the host, through
+    /// a holder, and where there is none.
+    pub track: Option<std::os::fd::OwnedFd>,
 }
 
 impl Launch {
@@ -179,6 +183,7 @@ impl Launch {
             limits: crate::cgroup::Limits::default(),
             isolation: Default::default(),
             chroot_d_program: None,
+            track: None,
         }
     }
 }

@@ -233,6 +233,7 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
         parent: std::process::id() as libc::pid_t,
         cwd,
         cgroup_procs: cgroup.as_ref().map_or_else(Vec::new, |c| c.procs_fds()),
+        cgroup_dir: launch.track.as_ref().map(|t| t.as_raw_fd()),
         rlimits: launch
             .limits
             .rlimits
@@ -382,7 +383,7 @@ fn spawn_error(e: io::Error, launch: &Launch, prog: &str) -> ExecError {
         ),
         Some(Step::Gid) => format!("set the group id {}", ids.map_or(0, |i| i.gid)),
         Some(Step::Uid) => format!("set the user id {}", ids.map_or(0, |i| i.uid)),
-        Some(Step::Cgroup) => "join the run's cgroup".into(),
+        Some(Step::Cgroup) => "join the sandbox's cgroup, or the run's".into(),
         Some(Step::Rlimits) => format!(
             "set the limits {}",
             launch

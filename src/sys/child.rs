@@ -108,6 +108,12 @@ pub struct Steps {
     /// `cgroup.procs` of the run's cgroup (one per hierarchy): the child
     /// writes its pid to each, first, so all it starts is inside.
     pub cgroup_procs: Vec<RawFd>,
+    /// A cgroup v2 directory the child is started in (`clone3` with
+    /// `CLONE_INTO_CGROUP`: no migration, which waits for an RCU grace
+    /// period, milliseconds, once the kernel has been idle); where `clone3`
+    /// is refused (a seccomp filter), the child writes its pid to the
+    /// directory's `cgroup.procs` instead, before those of `cgroup_procs`.
+    pub cgroup_dir: Option<RawFd>,
     /// setrlimit resources and values (soft and hard; `u64::MAX`:
     /// unlimited), set before the change of identity.
     pub rlimits: Vec<(libc::c_int, u64)>,
@@ -236,6 +242,9 @@ struct Child<'a> {
     /// or exited, which `CLONE_VFORK` waits for: no pipe to make and read).
     report: Option<RawFd>,
     failed: std::sync::atomic::AtomicI32,
+    /// `cgroup.procs` of `steps.cgroup_dir` when the child was not started
+    /// in it (-1: it was, or there is none).
+    join: RawFd,
 }
 
 /// The child's stack (it shares our memory, so it needs one of its own).
@@ -270,7 +279,7 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
         if !shared && libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) < 0 {
             return Err(ours("pipe2", io::Error::last_os_error()));
         }
-        let child = Child {
+        let mut child = Child {
             steps,
             candidates: &exec.candidates,
             argv: ptrs(&exec.argv),
@@ -278,6 +287,7 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
             envp: ptrs(&exec.env),
             report: (!shared).then_some(pipe[1]),
             failed: std::sync::atomic::AtomicI32::new(0),
+            join: -1,
         };
         // No handler of ours may run in the child before it has reset them.
         let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
@@ -290,13 +300,48 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
             libc::SIGCHLD
         };
         let top = stack.as_mut_ptr().add(STACK) as usize & !15;
-        let pid = libc::clone(
-            child_main,
-            top as *mut libc::c_void,
-            flags,
-            &child as *const Child as *mut libc::c_void,
-        );
-        let cloned = io::Error::last_os_error();
+        let mut pid = -1;
+        let mut cloned = io::Error::from_raw_os_error(libc::ENOSYS);
+        if let Some(dir) = steps.cgroup_dir {
+            let stack = shared.then(|| {
+                (
+                    stack.as_mut_ptr() as u64,
+                    (top - stack.as_ptr() as usize) as u64,
+                )
+            });
+            match clone_into(dir, shared, stack, &child) {
+                Ok(p) => pid = p,
+                // Refused by a filter, or not a kernel's: the slower way.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOSYS | libc::EPERM | libc::E2BIG | libc::EINVAL)
+                    ) =>
+                {
+                    child.join = libc::openat(
+                        dir,
+                        c"cgroup.procs".as_ptr(),
+                        libc::O_WRONLY | libc::O_CLOEXEC,
+                    );
+                    if child.join < 0 {
+                        cloned = io::Error::last_os_error();
+                    }
+                }
+                Err(e) => cloned = e,
+            }
+        }
+        if pid < 0 && (steps.cgroup_dir.is_none() || child.join >= 0) {
+            pid = libc::clone(
+                child_main,
+                top as *mut libc::c_void,
+                flags,
+                &child as *const Child as *mut libc::c_void,
+            );
+            cloned = io::Error::last_os_error();
+        }
+        if child.join >= 0 {
+            libc::close(child.join);
+        }
         libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), std::ptr::null_mut());
         if !shared {
             libc::close(pipe[1]);
@@ -335,6 +380,131 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
     }
 }
 
+/// `struct clone_args` of `clone3`, up to `cgroup` (`CLONE_ARGS_SIZE_VER2`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Starts `child_main(child)` in the cgroup v2 directory `dir`: sharing
+/// our memory on `stack` (base, size) and suspending us until it execs
+/// when `shared`, else as a fork. The child's pid, or why `clone3` failed.
+///
+/// # Safety
+/// `child` and `stack` stay valid until the child has exec'ed or exited
+/// (`CLONE_VFORK` waits for that when shared; a fork has its own copy).
+unsafe fn clone_into(
+    dir: RawFd,
+    shared: bool,
+    stack: Option<(u64, u64)>,
+    child: &Child,
+) -> io::Result<libc::pid_t> {
+    let mut args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir as u64,
+        ..CloneArgs::default()
+    };
+    if shared {
+        args.flags |= (libc::CLONE_VM | libc::CLONE_VFORK) as u64;
+        let (base, size) = stack.ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        (args.stack, args.stack_size) = (base, size);
+    }
+    let r = clone3(
+        &args,
+        child_main,
+        child as *const Child as *mut libc::c_void,
+    );
+    if r < 0 {
+        return Err(io::Error::from_raw_os_error(-r as i32));
+    }
+    Ok(r as libc::pid_t)
+}
+
+/// The raw `clone3` system call; in the child, `f(arg)` runs (on the new
+/// stack, if one is given) and its return is the child's exit status: the
+/// child never comes back here. Returns the pid, or `-errno`.
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone3(
+    args: &CloneArgs,
+    f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> i64 {
+    let ret: i64;
+    // The child starts after `syscall` with rax 0 and rsp at the top of
+    // its stack (16-aligned; a fork's is ours, which asm! keeps aligned
+    // for a call); r12 and r13 survive the system call.
+    std::arch::asm!(
+        "syscall",
+        "test rax, rax",
+        "jnz 2f",
+        "mov rdi, r13",
+        "call r12",
+        "mov edi, eax",
+        "mov eax, 60",
+        "syscall",
+        "ud2",
+        "2:",
+        inlateout("rax") libc::SYS_clone3 => ret,
+        in("rdi") args as *const CloneArgs,
+        in("rsi") std::mem::size_of::<CloneArgs>(),
+        in("r12") f as usize,
+        in("r13") arg,
+        lateout("rcx") _,
+        lateout("r11") _,
+    );
+    ret
+}
+
+/// See the x86_64 version; x9 and x10 survive the system call.
+#[cfg(target_arch = "aarch64")]
+unsafe fn clone3(
+    args: &CloneArgs,
+    f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> i64 {
+    let ret: i64;
+    std::arch::asm!(
+        "svc 0",
+        "cbnz x0, 2f",
+        "mov x0, x10",
+        "blr x9",
+        "mov x8, 93",
+        "svc 0",
+        "brk 0",
+        "2:",
+        inlateout("x0") args as *const CloneArgs => ret,
+        in("x1") std::mem::size_of::<CloneArgs>(),
+        in("x8") libc::SYS_clone3,
+        in("x9") f as usize,
+        in("x10") arg,
+    );
+    ret
+}
+
+/// Elsewhere: as a kernel without `clone3` (the child joins by writing).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+unsafe fn clone3(
+    _args: &CloneArgs,
+    _f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    _arg: *mut libc::c_void,
+) -> i64 {
+    -(libc::ENOSYS as i64)
+}
+
 /// A failure of ours before the child ran, told apart from the child's
 /// (a bare errno, which [`decode`] reads as the exec's): `ulimit -n` too
 /// low for the pipe is not "cannot execute". The errno stays its source.
@@ -368,7 +538,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // or exit; only system calls from here on.
     unsafe {
         let c = &*(arg as *const Child);
-        let e = match run(c.steps) {
+        let e = match run(c.steps, c.join) {
             Ok(()) => exec(c),
             Err(e) => e,
         };
@@ -409,7 +579,7 @@ unsafe fn exec(c: &Child) -> io::Error {
 }
 
 /// Runs in the child between clone and exec.
-fn run(s: &Steps) -> io::Result<()> {
+fn run(s: &Steps, join: RawFd) -> io::Result<()> {
     // SAFETY: plain system calls on valid pointers and descriptors.
     unsafe {
         // Handlers first (ours must never run here: we share the
@@ -425,10 +595,11 @@ fn run(s: &Steps) -> io::Result<()> {
             libc::pthread_sigmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut()),
             Step::Signals,
         )?;
-        if !s.cgroup_procs.is_empty() {
+        if join >= 0 || !s.cgroup_procs.is_empty() {
             let mut buf = [0u8; 24];
             let pid = decimal(libc::getpid() as u64, &mut buf);
-            for &fd in &s.cgroup_procs {
+            let first = (join >= 0).then_some(join);
+            for fd in first.into_iter().chain(s.cgroup_procs.iter().copied()) {
                 let n = libc::write(fd, pid.as_ptr().cast(), pid.len());
                 if n != pid.len() as isize {
                     if n >= 0 {
