@@ -1473,7 +1473,7 @@ fn node_in_place<'a>(
 /// self-bind is there, only it and what was mounted on it go (see
 /// [`ours`]). Returns the mount points that are still there.
 pub fn unmount_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    unmount_ours(dir, None, Table::whole()?)
+    unmount_ours(dir, None, Table::whole()?, true)
 }
 
 /// The mount table as `off` reads it: the whole of it, or only the part
@@ -1526,8 +1526,15 @@ impl Table {
 /// without a self-bind), deepest first, until nothing changes; a mount the
 /// user made below DIR before `on` stays. Returns the mount points left.
 /// `first` is the mount table as found (read by the caller), and is read
-/// again the same way.
-pub fn unmount_ours(dir: &Path, plan: Option<&[Op]>, table: Table) -> io::Result<Vec<PathBuf>> {
+/// again the same way. `detach_root`: DIR's self-bind, busy once nothing
+/// is mounted on it, is detached (see [`unmount_one`]); else it is left,
+/// and named, for the caller to find who keeps it.
+pub fn unmount_ours(
+    dir: &Path,
+    plan: Option<&[Op]>,
+    table: Table,
+    detach_root: bool,
+) -> io::Result<Vec<PathBuf>> {
     let first = &table.mounts;
     // Decided once, on the table as found: the self-bind goes last, and
     // what lay below it before `on` must not become "ours" once it is gone.
@@ -1585,7 +1592,7 @@ pub fn unmount_ours(dir: &Path, plan: Option<&[Op]>, table: Table) -> io::Result
                 // is unmounted.
                 root = None;
             }
-            if unmount_one(root.as_ref().map(|r| r.as_fd()), dir, m).is_ok() {
+            if unmount_one(root.as_ref().map(|r| r.as_fd()), dir, m, detach_root).is_ok() {
                 progress = true;
             }
         }
@@ -1690,7 +1697,7 @@ fn make_private(root: BorrowedFd, dir: &Path, m: &Mount, recursive: bool) -> Res
 /// descriptor would make busy) names the point relative to its verified
 /// parent directory, with no symlink followed; the point may be longer than
 /// `PATH_MAX` (see [`sys::resolve_beneath`]).
-fn unmount_one(root: Option<BorrowedFd>, dir: &Path, m: &Mount) -> Result<()> {
+fn unmount_one(root: Option<BorrowedFd>, dir: &Path, m: &Mount, detach_root: bool) -> Result<()> {
     let rel = m.point.strip_prefix(dir)?;
     let (parent, name) = point_of(root, dir, m)?;
     match sys::unmount_at(parent.as_fd(), name, false) {
@@ -1701,7 +1708,8 @@ fn unmount_one(root: Option<BorrowedFd>, dir: &Path, m: &Mount) -> Result<()> {
         // to an upper layer that the next `on` mounts a second time), nor
         // anything else mounted at DIR.
         Err(e)
-            if rel.as_os_str().is_empty()
+            if detach_root
+                && rel.as_os_str().is_empty()
                 && e.raw_os_error() == Some(libc::EBUSY)
                 && m.fstype != "overlay"
                 && crate::owned::is_ours(&m.point, m.id)
@@ -1726,7 +1734,7 @@ fn unmount_ids(dir: &Path, ids: &[u64]) -> Vec<String> {
             continue;
         };
         if let Some(m) = mounts.iter().find(|m| m.id == *id) {
-            if let Err(e) = unmount_one(None, dir, m) {
+            if let Err(e) = unmount_one(None, dir, m, true) {
                 left.push(format!("{} ({e:#})", show::path(&m.point)));
             }
         }

@@ -1394,13 +1394,53 @@ impl Sandbox {
             crate::owned::anything_may_have_changed();
             table = table.again(&self.dir)?;
         }
-        let (processes, alive) = crate::procs::end_all(&self.dir, &table.mounts, grace, &mut say)
-            .context("finding the processes inside")?;
+        // What was started inside is in the sandbox's cgroup; every
+        // process of the host is looked at only when something was started
+        // outside it, or entered by other means and keeps a mount busy.
+        use crate::cgroup::track;
+        let id = track::id_at(
+            &self.dir,
+            !engine::self_binds(&self.dir, &table.mounts).is_empty(),
+        );
+        let tracked = track::end(id, grace, &mut say);
+        let (mut processes, mut alive) = (tracked.processes, tracked.alive);
+        let mut looked = false;
+        let mut look = |table: &engine::Table,
+                        processes: &mut usize,
+                        alive: &mut Vec<crate::procs::Proc>|
+         -> Result<()> {
+            let (n, a) = crate::procs::end_all(&self.dir, &table.mounts, grace, &mut say)
+                .context("finding the processes inside")?;
+            *processes += n;
+            alive.extend(a);
+            Ok(())
+        };
+        if !tracked.complete {
+            look(&table, &mut processes, &mut alive)?;
+            looked = true;
+        }
         if processes > 0 || !alive.is_empty() {
             crate::owned::anything_may_have_changed();
             table = table.again(&self.dir)?;
         }
-        let left = engine::unmount_ours(&self.dir, plan.as_deref(), table)?;
+        // Without the look at every process, DIR's self-bind, when busy,
+        // is left for it rather than detached: what keeps it may be a
+        // process rooted there that entered by hand (`chroot DIR`).
+        let mut left = engine::unmount_ours(&self.dir, plan.as_deref(), table, looked)?;
+        if !left.is_empty() && !looked {
+            crate::owned::anything_may_have_changed();
+            let mut table = engine::Table::for_off(&self.dir)?;
+            let before = processes;
+            look(&table, &mut processes, &mut alive)?;
+            if processes > before {
+                crate::owned::anything_may_have_changed();
+                table = table.again(&self.dir)?;
+            }
+            left = engine::unmount_ours(&self.dir, plan.as_deref(), table, true)?;
+        }
+        if left.is_empty() {
+            track::forget(id);
+        }
         if !left.is_empty() {
             let list: Vec<String> = left.iter().map(show::path).collect();
             let who = if alive.is_empty() {

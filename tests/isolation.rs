@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    code, d, finish_within, ok, pids_rooted_under, stderr, stdout, wait_until, wait_within, Ns,
-    DEADLINE,
+    code, d, finish_within, install_exec, ok, pids_rooted_under, stderr, stdout, tracked_cgroups,
+    wait_until, wait_within, Ns, DEADLINE,
 };
 use std::process::Stdio;
 
@@ -579,6 +579,55 @@ fn off_ends_what_killed_runs_with_namespaces_of_their_own_left() {
     let _ = container.kill();
     let _ = container.wait();
     assert!(ns.mounts_under(&root).is_empty());
+}
+
+/// What root's run starts is the sandbox's wherever it goes, and `off`
+/// ends it: a double fork away from the run; a mount namespace of its own
+/// in which it unmounts the sandbox's /tmp and /dev and chroots deeper
+/// (nothing there looks like the sandbox any more); a process that
+/// entered by hand (`chroot DIR`, never through chroot-tool) too, as it
+/// keeps the sandbox's root busy. The sandbox's cgroup and its record are
+/// gone once it is off.
+#[test]
+fn off_ends_what_a_run_started_wherever_it_went() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    fs::create_dir_all(root.join("deeper/bin")).unwrap();
+    install_exec(&root.join("bin/busybox"), &root.join("deeper/bin/busybox"));
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let line = "setsid sh -c 'echo $$ > /tmp/apart; exec sleep 1000' </dev/null >/dev/null 2>&1 & \
+        setsid unshare -m sh -c 'echo $$ > /tmp/own; umount -l /tmp; umount -l /dev; \
+        exec chroot /deeper /bin/busybox sleep 1001' </dev/null >/dev/null 2>&1 &";
+    ok(&ns.run_in(&root, &["--", "sh", "-c", line]));
+    let apart = pid_in(&ns, &root.join("tmp/apart"));
+    let own = pid_in(&ns, &root.join("tmp/own"));
+    let mut by_hand_child = ns
+        .cmd("chroot")
+        .arg(&root)
+        .args(["/bin/sleep", "1002"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let by_hand = by_hand_child.id() as i32;
+    let alive =
+        |p: &i32| fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| !s.contains(") Z "));
+    wait_until("the deeper chroot", || {
+        fs::read_link(format!("/proc/{own}/root")).is_ok_and(|r| r.ends_with("deeper"))
+    });
+    wait_until("the chroot by hand", || {
+        fs::read_link(format!("/proc/{by_hand}/root")).is_ok_and(|r| r == root)
+    });
+    let pids = [apart, own, by_hand];
+    assert!(pids.iter().all(alive), "{pids:?}");
+    assert!(!tracked_cgroups(&ns.run_dir).is_empty(), "no cgroup made");
+    let o = ns.run(&["off", "-d", d(&root), "--timeout", "5"]);
+    assert!(ok(&o).contains("3 processes ended"), "{}", stdout(&o));
+    wait_until("the processes ended", || !pids.iter().any(alive));
+    wait_within(&mut by_hand_child, DEADLINE);
+    assert!(ns.mounts_under(&root).is_empty());
+    assert!(tracked_cgroups(&ns.run_dir).is_empty(), "a cgroup is left");
+    let records = fs::read_dir(ns.run_dir.join("cgroups")).unwrap().count();
+    assert_eq!(records, 0, "a record is left");
 }
 
 #[test]

@@ -14,6 +14,7 @@
 //! A limit that cannot be applied (no such controller, no permission) is
 //! an error naming the limit, never a warning.
 pub mod limits;
+pub mod track;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

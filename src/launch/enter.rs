@@ -124,7 +124,24 @@ fn enter_as(
         }
     };
     let looked = refuse_program(sb, &launch, None)?;
+    track(&mut launch);
     finish(sb, launch, pty, guard, &looked)
+}
+
+/// Root's command, started in a sandbox that is on in our own mount
+/// namespace, joins the sandbox's cgroup, where `off` finds it and all it
+/// starts ([`crate::cgroup::track`]); one with limits of its own stays in
+/// the run's cgroup, and `off` is told to look at every process.
+fn track(launch: &mut Launch) {
+    if !crate::audit::invoked_as_root() {
+        return;
+    }
+    let root = launch.reach.root();
+    if launch.limits.needs_cgroup() {
+        crate::cgroup::track::untracked_at(root);
+    } else {
+        launch.track = crate::cgroup::track::join(root);
+    }
 }
 
 /// A program of chroot.d (`launch.chroot_d_program`) runs as the invoking
@@ -425,6 +442,7 @@ fn dispatch_named(
                 source: std::io::Error::other(format!("{name} not run")),
             }));
         }
+        track(&mut launch);
         return Some(spawn::run(&launch, || {}));
     };
     // In a child that joins the holder: this process stays out of its

@@ -246,9 +246,65 @@ impl Drop for Ns {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
+        // The sandboxes' cgroups this test's runs made (recorded in its own
+        // run directory): what is left in them ended, then removed.
+        for dir in tracked_cgroups(&self.run_dir) {
+            let _ = fs::write(dir.join("cgroup.kill"), "1");
+        }
+        for _ in 0..200 {
+            let left: Vec<PathBuf> = tracked_cgroups(&self.run_dir)
+                .into_iter()
+                .rev()
+                .filter(|d| fs::remove_dir(d).is_err() && d.exists())
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let _ = self.holder.kill();
         let _ = self.holder.wait();
     }
+}
+
+/// The cgroup directories of the sandboxes whose records are in `run_dir`
+/// (`RUN/cgroups/ID`: one cgroup v2 path per line), each followed by those
+/// made below it.
+pub fn tracked_cgroups(run_dir: &Path) -> Vec<PathBuf> {
+    let mount = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .find(|m| {
+            Path::new(m).join("cgroup.procs").exists() && !Path::new(m).join("unified").exists()
+        });
+    let (Some(mount), Ok(rd)) = (mount, fs::read_dir(run_dir.join("cgroups"))) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for e in rd.flatten() {
+        let Ok(text) = fs::read_to_string(e.path()) else {
+            continue;
+        };
+        for rel in text
+            .lines()
+            .filter(|l| l.starts_with('/') && !l.contains(".."))
+        {
+            let mut i = out.len();
+            out.push(PathBuf::from(format!("{mount}{rel}")));
+            while i < out.len() {
+                if let Ok(sub) = fs::read_dir(&out[i]) {
+                    let dirs: Vec<PathBuf> = sub
+                        .flatten()
+                        .filter(|s| s.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|s| s.path())
+                        .collect();
+                    out.extend(dirs);
+                }
+                i += 1;
+            }
+        }
+    }
+    out.retain(|d| d.exists());
+    out
 }
 
 /// Pids whose root directory is at or below `dir` (seen from this namespace's

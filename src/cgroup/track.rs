@@ -1,0 +1,335 @@
+//! The sandbox's own cgroup, which `off` ends its processes by.
+//!
+//! What root starts inside a sandbox that is on in our mount namespace (a
+//! run, a shell, `start`, `stop`) is started in it (`clone3` with
+//! `CLONE_INTO_CGROUP`, see [`crate::sys::child::Steps::cgroup_dir`]), and
+//! what that starts is in it
+//! too, wherever it goes: a mount namespace of its own, a deeper chroot, a
+//! double fork. `off` reads its members instead of looking at each process
+//! of the host, so what it costs does not grow with the host's processes;
+//! and a process a killed run left is found wherever it went.
+//!
+//! - Which: a cgroup v2 directory `chroot-tool-<ID>` below the v2 cgroup
+//!   the tool itself is in (never at the hierarchy's root: what runs keeps
+//!   the limits of the service or session that started it), no controller
+//!   enabled in it: it only groups. `<ID>` is the 64-bit mount id of the
+//!   sandbox's self-bind (`STATX_MNT_ID_UNIQUE`): each `on` makes a new
+//!   one, and the kernel never gives it again.
+//! - Its record: `RUN/cgroups/<ID>` (root's, out of the sandbox's reach),
+//!   one line per directory (runs started from different cgroups each make
+//!   one): its path as `/proc/self/cgroup` writes it. Written before the
+//!   directory is made, so that a kill between the two leaves no directory
+//!   unrecorded.
+//! - A process that cannot join (no cgroup v2 mounted, a run with limits
+//!   of its own, a directory that cannot be made) is recorded as
+//!   `RUN/cgroups/<ID>.untracked`: `off` then also looks at every process
+//!   of the host, as it does on a kernel without 64-bit mount ids (before
+//!   Linux 6.8), where nothing is tracked.
+//! - A process that entered by other means (`chroot DIR` by hand) is not in
+//!   it: it keeps a mount of the sandbox busy, and `off` then looks at
+//!   every process too (see `Sandbox::turn_off`).
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::procs::{self, Proc};
+use crate::sys;
+
+/// Where a cgroup v2 hierarchy may be mounted: alone (a v2 host), or
+/// beside the v1 ones (a hybrid host).
+const MOUNTS: [&str; 2] = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"];
+
+/// The records' directory.
+fn records() -> PathBuf {
+    crate::owned::run_dir().join("cgroups")
+}
+
+fn record(id: u64) -> PathBuf {
+    records().join(id.to_string())
+}
+
+fn untracked_mark(id: u64) -> PathBuf {
+    records().join(format!("{id}.untracked"))
+}
+
+/// The cgroup v2 mount, if one is where it is mounted on every host.
+fn v2_mount() -> Option<&'static str> {
+    MOUNTS.into_iter().find(|m| {
+        nix::sys::statfs::statfs(*m)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+    })
+}
+
+/// Our own v2 cgroup, as `/proc/self/cgroup` writes it (`0::PATH`), when
+/// it is a plain path below the namespace's root.
+fn own_v2() -> Option<String> {
+    let text = sys::read_proc(Path::new("/proc/self/cgroup")).ok()?;
+    let text = String::from_utf8(text).ok()?;
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    plain(path).then(|| path.trim_end_matches('/').to_string())
+}
+
+/// A cgroup path that leads where it says: absolute, no `..` (a cgroup
+/// outside our cgroup namespace's root), no `.`, no line break.
+fn plain(path: &str) -> bool {
+    path.starts_with('/') && !path.contains('\n') && path.split('/').all(|c| c != ".." && c != ".")
+}
+
+/// The 64-bit mount id of the sandbox's root `root` (its self-bind), the
+/// key of its cgroup; `None` on a kernel without one.
+pub fn id_of(root: BorrowedFd) -> Option<u64> {
+    sys::unique_mount_id(root)
+}
+
+/// The sandbox's cgroup for a process to be started in the sandbox whose
+/// self-bind is `root`: its directory, open for the child to be started
+/// in; made (and recorded) when it is not there yet. `None` when it
+/// cannot be had (recorded as such, see the module's text).
+pub fn join(root: BorrowedFd) -> Option<OwnedFd> {
+    let id = id_of(root)?;
+    let joined = v2_mount()
+        .zip(own_v2())
+        .and_then(|(mount, own)| open_or_make(id, mount, &format!("{own}/chroot-tool-{id}")));
+    if joined.is_none() {
+        untracked(id);
+    }
+    joined
+}
+
+/// Records that a process started in the sandbox keyed `id` is not in its
+/// cgroup (a run with limits of its own).
+pub fn untracked(id: u64) {
+    let _ = make_records().and_then(|()| {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(untracked_mark(id))
+    });
+}
+
+/// [`untracked`], for the sandbox whose self-bind is `root`.
+pub fn untracked_at(root: BorrowedFd) {
+    if let Some(id) = id_of(root) {
+        untracked(id);
+    }
+}
+
+fn make_records() -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(records())
+}
+
+/// The cgroup directory `dir`, open as `CLONE_INTO_CGROUP` takes it, if
+/// it is root's: one made by another user (in a subtree delegated to
+/// them) is theirs to fill, and `off` would end what they put in it.
+fn open_cgroup(dir: &Path) -> io::Result<OwnedFd> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)?;
+    if std::os::unix::fs::MetadataExt::uid(&f.metadata()?) != 0 {
+        return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+    }
+    Ok(f.into())
+}
+
+fn open_or_make(id: u64, mount: &str, rel: &str) -> Option<OwnedFd> {
+    let dir = PathBuf::from(format!("{mount}{rel}"));
+    match open_cgroup(&dir) {
+        Ok(f) => return Some(f),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return None,
+        Err(_) => {}
+    }
+    make_records().ok()?;
+    let mut rec = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(record(id))
+        .ok()?;
+    rec.write_all(format!("{rel}\n").as_bytes()).ok()?;
+    match fs::DirBuilder::new().mode(0o755).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(_) => return None,
+    }
+    open_cgroup(&dir).ok()
+}
+
+/// What [`end`] did.
+#[derive(Debug, Default)]
+pub struct Ended {
+    /// How many processes it ended.
+    pub processes: usize,
+    /// Those still in the sandbox's cgroup at the end.
+    pub alive: Vec<Proc>,
+    /// Whether every process started in the sandbox was in its cgroup (no
+    /// other was started untracked since `on`): then no process of the
+    /// host needs a look of its own.
+    pub complete: bool,
+}
+
+/// The cgroup directories recorded for the sandbox keyed `id`.
+fn recorded(id: u64) -> Vec<PathBuf> {
+    let Some(mount) = v2_mount() else {
+        return vec![];
+    };
+    let Ok(text) = fs::read_to_string(record(id)) else {
+        return vec![];
+    };
+    let mut out: Vec<PathBuf> = Vec::new();
+    for rel in text.lines().filter(|l| plain(l)) {
+        let top = PathBuf::from(format!("{mount}{rel}"));
+        if !out.contains(&top) {
+            out.push(top);
+        }
+    }
+    out
+}
+
+/// Whether a process is in the cgroup `dir` or below (`cgroup.events`).
+fn populated(dir: &Path) -> bool {
+    fs::read_to_string(dir.join("cgroup.events"))
+        .map_or(true, |t| !t.lines().any(|l| l == "populated 0"))
+}
+
+/// `tops` each followed by the cgroups below it (a process inside may
+/// have made some): parents before children.
+fn trees(tops: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for top in tops {
+        let mut i = out.len();
+        out.push(top.clone());
+        // Breadth first, bounded: a cgroup tree made inside is no reason to
+        // loop for ever.
+        while i < out.len() && out.len() < 4096 {
+            if let Ok(rd) = fs::read_dir(&out[i]) {
+                for e in rd.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        out.push(e.path());
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The pids in the cgroups `dirs`.
+fn members(dirs: &[PathBuf]) -> Vec<i32> {
+    let mut pids: Vec<i32> = dirs
+        .iter()
+        .filter_map(|d| fs::read_to_string(d.join("cgroup.procs")).ok())
+        .flat_map(|t| {
+            t.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// Ends the processes in the cgroup of the sandbox whose self-bind has the
+/// 64-bit id `id` (`None`: a kernel without, or no self-bind): TERM, up to
+/// `grace`, then KILL (`cgroup.kill` first: what forks meanwhile goes too).
+pub fn end(id: Option<u64>, grace: Duration, waiting: &mut dyn FnMut(usize, Duration)) -> Ended {
+    let Some(id) = id else {
+        return Ended::default();
+    };
+    let complete = v2_mount().is_some() && !untracked_mark(id).exists();
+    let tops: Vec<PathBuf> = recorded(id).into_iter().filter(|d| populated(d)).collect();
+    let dirs = trees(&tops);
+    if dirs.is_empty() {
+        return Ended {
+            complete,
+            ..Ended::default()
+        };
+    }
+    // Held first, then kept only if still a member: a pid read from the
+    // list may be given to another process before the pidfd is opened.
+    let find = || -> Vec<(i32, OwnedFd)> {
+        let held: Vec<(i32, OwnedFd)> = members(&dirs)
+            .into_iter()
+            .filter_map(|p| sys::pidfd::open(p).ok().map(|fd| (p, fd)))
+            .collect();
+        if held.is_empty() {
+            return held;
+        }
+        let now = members(&dirs);
+        held.into_iter()
+            .filter(|(p, _)| now.binary_search(p).is_ok())
+            .collect()
+    };
+    let kill = || {
+        for d in &dirs {
+            let _ = fs::write(d.join("cgroup.kill"), "1");
+        }
+    };
+    let (processes, alive) = procs::end_found(&find, &kill, grace, waiting);
+    Ended {
+        processes,
+        alive,
+        complete,
+    }
+}
+
+/// Once the sandbox keyed `id` is off: its cgroups removed (an empty one
+/// only: rmdir removes nothing else), and with them its record.
+pub fn forget(id: Option<u64>) {
+    let Some(id) = id else {
+        return;
+    };
+    let mut all = true;
+    let gone = |d: &Path| match fs::remove_dir(d) {
+        Ok(()) => true,
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    };
+    for top in recorded(id) {
+        // What was made below it first, if anything was.
+        if !gone(&top) && !trees(&[top]).iter().rev().all(|d| gone(d)) {
+            all = false;
+        }
+    }
+    if all {
+        let _ = fs::remove_file(record(id));
+        let _ = fs::remove_file(untracked_mark(id));
+    }
+}
+
+/// The id of the sandbox at `dir` as `off` finds it: its self-bind's,
+/// when the mount at `dir` is one (`self_bound`).
+pub fn id_at(dir: &Path, self_bound: bool) -> Option<u64> {
+    if !self_bound {
+        return None;
+    }
+    let root = sys::open_root(dir).ok()?;
+    id_of(root.as_fd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_cgroup_paths_are_used() {
+        assert!(plain("/"));
+        assert!(plain("/user.slice/user-0.slice/session-1.scope"));
+        assert!(plain("/a b/c"));
+        assert!(!plain("/../../x"));
+        assert!(!plain("/a/./b"));
+        assert!(!plain("relative"));
+        assert!(!plain("/a\n/b"));
+        assert!(!plain(""));
+    }
+}
