@@ -283,6 +283,14 @@ pub fn named(procs: &[Proc]) -> String {
         .join(", ")
 }
 
+/// `pid` with its name, as listed.
+pub fn named_pid(pid: i32) -> Proc {
+    Proc {
+        pid,
+        comm: comm(pid),
+    }
+}
+
 fn comm(pid: i32) -> String {
     fs::read_to_string(format!("/proc/{pid}/comm"))
         .map(|s| s.trim_end().to_string())
@@ -346,10 +354,7 @@ fn list(members: &Members) -> Vec<Proc> {
     pids_in(members.proc.as_fd())
         .into_iter()
         .filter(|&p| members.may_contain(p) && members.contains(p))
-        .map(|pid| Proc {
-            pid,
-            comm: comm(pid),
-        })
+        .map(named_pid)
         .collect()
 }
 
@@ -397,10 +402,7 @@ pub fn list_where(member: &dyn Fn(i32) -> bool) -> Vec<Proc> {
     pids()
         .into_iter()
         .filter(|&p| member(p))
-        .map(|pid| Proc {
-            pid,
-            comm: comm(pid),
-        })
+        .map(named_pid)
         .collect()
 }
 
@@ -467,13 +469,7 @@ pub fn end_found(
         let running = || held.iter().any(|(_, fd)| pidfd::alive(fd.as_fd()));
         sys::process::term_grace_kill(send, running, grace, Duration::from_secs(2));
     }
-    let alive = find()
-        .into_iter()
-        .map(|(pid, _)| Proc {
-            pid,
-            comm: comm(pid),
-        })
-        .collect();
+    let alive = find().into_iter().map(|(pid, _)| named_pid(pid)).collect();
     (seen.len(), alive)
 }
 

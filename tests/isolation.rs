@@ -620,6 +620,10 @@ fn off_ends_what_a_run_started_wherever_it_went() {
     let pids = [apart, own, by_hand];
     assert!(pids.iter().all(alive), "{pids:?}");
     assert!(!tracked_cgroups(&ns.run_dir).is_empty(), "no cgroup made");
+    let st = ok(&ns.run(&["status", "-d", d(&root)]));
+    for p in pids {
+        assert!(st.contains(&format!(" {p} ")), "{p}: {st}");
+    }
     let o = ns.run(&["off", "-d", d(&root), "--timeout", "5"]);
     assert!(ok(&o).contains("3 processes ended"), "{}", stdout(&o));
     wait_until("the processes ended", || !pids.iter().any(alive));

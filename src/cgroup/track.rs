@@ -317,6 +317,23 @@ pub fn id_at(dir: &Path, self_bound: bool) -> Option<u64> {
     id_of(root.as_fd())
 }
 
+/// The processes inside the sandbox at `dir`: those [`procs::inside`]
+/// finds, and the members of its cgroup (wherever they went), each once.
+pub fn inside(dir: &Path) -> Vec<Proc> {
+    let mut found = procs::inside(dir);
+    let Some(id) = id_at(dir, true) else {
+        return found;
+    };
+    let tops: Vec<PathBuf> = recorded(id).into_iter().filter(|d| populated(d)).collect();
+    for pid in members(&trees(&tops)) {
+        if !found.iter().any(|p| p.pid == pid) {
+            found.push(procs::named_pid(pid));
+        }
+    }
+    found.sort_by_key(|p| p.pid);
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -206,7 +206,7 @@ fn chroot_status(sb: &Sandbox) -> Result<Status> {
         codename: None,
         disk_use: None,
         mounts: rows,
-        processes: procs::inside(&sb.dir),
+        processes: crate::cgroup::track::inside(&sb.dir),
         created: crate::create::load(&sb.dir),
         overlay: None,
         covered_by: engine::covering(&sb.dir, &mounts).map(|m| row(&sb.dir, &m)),
