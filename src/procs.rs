@@ -387,14 +387,29 @@ pub fn end_all(
 
 /// Ends every process (other than this one) in the mount namespace `ns`
 /// (a descriptor of it, which keeps its identity from being reused): TERM,
-/// up to `grace`, KILL. Returns how many there were.
-pub fn end_namespace(ns: std::os::fd::BorrowedFd, grace: Duration) -> usize {
+/// up to `grace`, KILL. Returns how many there were. `among` gives the
+/// only processes that may be in it (a cgroup's members), when it can:
+/// else every process is looked at.
+pub fn end_namespace(
+    ns: std::os::fd::BorrowedFd,
+    grace: Duration,
+    among: &dyn Fn() -> Option<Vec<i32>>,
+) -> usize {
     let Ok(st) = nix::sys::stat::fstat(ns) else {
         return 0;
     };
     let id = (st.st_dev, st.st_ino);
     let in_ns = |p: i32| mnt_ns(p) == Some(id);
-    end_where(&in_ns, &in_ns, grace, &mut |_, _| {}).0
+    let find = || -> Vec<(i32, OwnedFd)> {
+        among()
+            .unwrap_or_else(pids)
+            .into_iter()
+            .filter(|&p| in_ns(p))
+            .filter_map(|p| pidfd::open(p).ok().map(|fd| (p, fd)))
+            .filter(|(p, _)| in_ns(*p))
+            .collect()
+    };
+    end_found(&find, &|| {}, grace, &mut |_, _| {}).0
 }
 
 /// The processes (other than this one) for which `member` holds.

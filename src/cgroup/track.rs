@@ -317,6 +317,31 @@ pub fn id_at(dir: &Path, self_bound: bool) -> Option<u64> {
     id_of(root.as_fd())
 }
 
+/// The members of the cgroup `dir` (a descriptor of its directory), when
+/// it has no cgroup below it (one made inside: `None`, look elsewhere).
+pub fn members_at(dir: BorrowedFd) -> Option<Vec<i32>> {
+    let read = |name: &str| -> Option<String> {
+        let fd = nix::fcntl::openat(
+            dir,
+            name,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()?;
+        io::read_to_string(fs::File::from(fd)).ok()
+    };
+    let stat = read("cgroup.stat")?;
+    if !stat.lines().any(|l| l == "nr_descendants 0") {
+        return None;
+    }
+    Some(
+        read("cgroup.procs")?
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
+    )
+}
+
 /// The processes inside the sandbox at `dir`: those [`procs::inside`]
 /// finds, and the members of its cgroup (wherever they went), each once.
 pub fn inside(dir: &Path) -> Vec<Proc> {

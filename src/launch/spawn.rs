@@ -283,7 +283,14 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
     // left running there (a daemon it started) gets TERM, KILL a moment later.
     // (With a pid namespace of its own, the kernel ended them with its init.)
     if let (Some(ns), false) = (&run_ns, launch.isolation.pid) {
-        crate::procs::end_namespace(ns.as_fd(), LEFT_GRACE);
+        // Only the sandbox's cgroup's members may be there, when it has one.
+        let among = || {
+            launch
+                .track
+                .as_ref()
+                .and_then(|t| crate::cgroup::track::members_at(t.as_fd()))
+        };
+        crate::procs::end_namespace(ns.as_fd(), LEFT_GRACE, &among);
     }
     drop(signals);
     let result = watched.and(outcome);
