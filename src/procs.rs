@@ -366,7 +366,7 @@ pub fn inside(dir: &Path) -> Vec<Proc> {
 
 /// Ends every process inside the sandbox at `dir`: TERM, up to `grace` for
 /// them to exit, then KILL. Repeats for processes that appear meanwhile.
-/// Returns how many were ended and those still alive at the end.
+/// Returns those ended (their pids) and those still alive at the end.
 /// `waiting(n, grace)` is told when `n` processes are still running a moment
 /// after TERM, before the wait of up to `grace` (for the caller to say so).
 /// `mounts` is the mount table as read now.
@@ -375,14 +375,17 @@ pub fn end_all(
     mounts: &[mountinfo::Mount],
     grace: Duration,
     waiting: &mut dyn FnMut(usize, Duration),
-) -> io::Result<(usize, Vec<Proc>)> {
+) -> io::Result<(Vec<i32>, Vec<Proc>)> {
     let members = Members::in_table(dir, mounts)?;
-    Ok(end_where(
-        &|p| members.may_contain(p),
-        &|p| members.contains(p),
-        grace,
-        waiting,
-    ))
+    let find = || -> Vec<(i32, OwnedFd)> {
+        pids()
+            .into_iter()
+            .filter(|&p| members.may_contain(p))
+            .filter_map(|p| pidfd::open(p).ok().map(|fd| (p, fd)))
+            .filter(|(p, _)| members.contains(*p))
+            .collect()
+    };
+    Ok(end_found(&find, &|| {}, grace, waiting))
 }
 
 /// Ends every process (other than this one) in the mount namespace `ns`
@@ -409,7 +412,7 @@ pub fn end_namespace(
             .filter(|(p, _)| in_ns(*p))
             .collect()
     };
-    end_found(&find, &|| {}, grace, &mut |_, _| {}).0
+    end_found(&find, &|| {}, grace, &mut |_, _| {}).0.len()
 }
 
 /// The processes (other than this one) for which `member` holds.
@@ -438,7 +441,8 @@ pub fn end_where(
             .filter(|(p, _)| member(*p))
             .collect()
     };
-    end_found(&find, &|| {}, grace, waiting)
+    let (ended, alive) = end_found(&find, &|| {}, grace, waiting);
+    (ended.len(), alive)
 }
 
 /// Ends the processes `find` gives, held by a pidfd from before each was
@@ -446,18 +450,19 @@ pub fn end_where(
 /// TERM, up to `grace` for them to exit, then `kill` and KILL; again for
 /// those `find` gives then (started meanwhile), up to five times. `kill`
 /// is told before each KILL (to end at once, by other means, what the
-/// pids cannot reach). Returns how many were ended and those still there.
+/// pids cannot reach). Returns those ended (their pids, sorted) and those
+/// still there.
 pub fn end_found(
     find: &dyn Fn() -> Vec<(i32, OwnedFd)>,
     kill: &dyn Fn(),
     grace: Duration,
     waiting: &mut dyn FnMut(usize, Duration),
-) -> (usize, Vec<Proc>) {
+) -> (Vec<i32>, Vec<Proc>) {
     let mut seen = std::collections::HashSet::new();
     for _ in 0..5 {
         let held = find();
         if held.is_empty() {
-            return (seen.len(), vec![]);
+            return (sorted(seen), vec![]);
         }
         seen.extend(held.iter().map(|(p, _)| *p));
         let told = std::cell::Cell::new(false);
@@ -485,7 +490,13 @@ pub fn end_found(
         sys::process::term_grace_kill(send, running, grace, Duration::from_secs(2));
     }
     let alive = find().into_iter().map(|(pid, _)| named_pid(pid)).collect();
-    (seen.len(), alive)
+    (sorted(seen), alive)
+}
+
+fn sorted(set: std::collections::HashSet<i32>) -> Vec<i32> {
+    let mut v: Vec<i32> = set.into_iter().collect();
+    v.sort_unstable();
+    v
 }
 
 /// The parent pid in a `/proc/PID/stat` text (after the last `)`: comm may hold anything).

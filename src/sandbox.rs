@@ -1403,23 +1403,37 @@ impl Sandbox {
             !engine::self_binds(&self.dir, &table.mounts).is_empty(),
         );
         let tracked = track::end(id, grace, &mut say);
-        let (mut processes, mut alive) = (tracked.processes, tracked.alive);
+        let mut ended: std::collections::BTreeSet<i32> = tracked.processes.into_iter().collect();
+        let mut alive = tracked.alive;
         let mut looked = false;
         let mut look = |table: &engine::Table,
-                        processes: &mut usize,
+                        ended: &mut std::collections::BTreeSet<i32>,
                         alive: &mut Vec<crate::procs::Proc>|
          -> Result<()> {
-            let (n, a) = crate::procs::end_all(&self.dir, &table.mounts, grace, &mut say)
+            let (pids, still) = crate::procs::end_all(&self.dir, &table.mounts, grace, &mut say)
                 .context("finding the processes inside")?;
-            *processes += n;
-            alive.extend(a);
+            ended.extend(pids);
+            for p in still {
+                if alive.iter().all(|a| a.pid != p.pid) {
+                    alive.push(p);
+                }
+            }
             Ok(())
         };
         if !tracked.complete {
-            look(&table, &mut processes, &mut alive)?;
+            look(&table, &mut ended, &mut alive)?;
             looked = true;
         }
-        if processes > 0 || !alive.is_empty() {
+        // A process that could not be ended (stopped in a frozen cgroup,
+        // in an uninterruptible wait) keeps the sandbox on: nothing is
+        // unmounted under it, or detached from it.
+        if !alive.is_empty() {
+            bail!(
+                "processes that could not be ended: {}; then run `chroot-tool off` again",
+                crate::procs::named(&alive)
+            );
+        }
+        if !ended.is_empty() {
             crate::owned::anything_may_have_changed();
             table = table.again(&self.dir)?;
         }
@@ -1430,9 +1444,9 @@ impl Sandbox {
         if !left.is_empty() && !looked {
             crate::owned::anything_may_have_changed();
             let mut table = engine::Table::for_off(&self.dir)?;
-            let before = processes;
-            look(&table, &mut processes, &mut alive)?;
-            if processes > before {
+            let before = ended.len();
+            look(&table, &mut ended, &mut alive)?;
+            if ended.len() > before {
                 crate::owned::anything_may_have_changed();
                 table = table.again(&self.dir)?;
             }
@@ -1458,7 +1472,7 @@ impl Sandbox {
         }
         Ok(OffReport {
             mounts: before,
-            processes: processes + orphans,
+            processes: ended.len() + orphans,
         })
     }
 

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    code, d, finish_within, install_exec, ok, pids_rooted_under, stderr, stdout, tracked_cgroups,
-    wait_until, wait_within, Ns, DEADLINE,
+    code, d, finish_within, install_exec, ok, output_within, pids_rooted_under, stderr, stdout,
+    tracked_cgroups, wait_until, wait_within, Ns, BIN, DEADLINE,
 };
 use std::process::Stdio;
 
@@ -632,6 +632,34 @@ fn off_ends_what_a_run_started_wherever_it_went() {
     assert!(tracked_cgroups(&ns.run_dir).is_empty(), "a cgroup is left");
     let records = fs::read_dir(ns.run_dir.join("cgroups")).unwrap().count();
     assert_eq!(records, 0, "a record is left");
+}
+
+/// In a cgroup namespace of its own, `/proc/self/cgroup` names the cgroup
+/// chroot-tool is in from that namespace's root, which the hierarchy's
+/// mount does not show as its root: no cgroup is made (it would land at the
+/// hierarchy's root, out of the limits of the caller's), and `off` looks at
+/// every process instead, still ending what the run started.
+#[test]
+fn a_run_in_a_cgroup_namespace_of_its_own_makes_no_cgroup() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let line = "setsid sh -c 'echo $$ > /tmp/d; exec sleep 1000' </dev/null >/dev/null 2>&1 &";
+    let o = output_within(
+        ns.cmd("unshare")
+            .args(["-C", BIN, "run", "-d", d(&root), "--", "sh", "-c", line])
+            .stdin(Stdio::null()),
+        DEADLINE,
+    );
+    ok(&o);
+    let pid = pid_in(&ns, &root.join("tmp/d"));
+    assert!(tracked_cgroups(&ns.run_dir).is_empty(), "a cgroup was made");
+    let o = ns.run(&["off", "-d", d(&root)]);
+    assert!(ok(&o).contains("1 process ended"), "{}", stdout(&o));
+    wait_until("the process ended", || {
+        fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    });
+    assert!(ns.mounts_under(&root).is_empty());
 }
 
 #[test]

@@ -55,8 +55,16 @@ fn untracked_mark(id: u64) -> PathBuf {
     records().join(format!("{id}.untracked"))
 }
 
-/// The cgroup v2 mount, if one is where it is mounted on every host.
+/// The cgroup v2 mount, if one is where it is mounted on every host and
+/// we are in the initial cgroup namespace. In another one,
+/// `/proc/self/cgroup` writes paths from that namespace's root, which the
+/// mount need not show as its own root (a cgroup made there could land at
+/// the hierarchy's root, out of the limits of the one we are in).
 fn v2_mount() -> Option<&'static str> {
+    // PROC_CGROUP_INIT_INO
+    std::fs::metadata("/proc/self/ns/cgroup")
+        .is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == 0xEFFF_FFFB)
+        .then_some(())?;
     MOUNTS.into_iter().find(|m| {
         nix::sys::statfs::statfs(*m)
             .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
@@ -167,8 +175,8 @@ fn open_or_make(id: u64, mount: &str, rel: &str) -> Option<OwnedFd> {
 /// What [`end`] did.
 #[derive(Debug, Default)]
 pub struct Ended {
-    /// How many processes it ended.
-    pub processes: usize,
+    /// The processes it ended (their pids).
+    pub processes: Vec<i32>,
     /// Those still in the sandbox's cgroup at the end.
     pub alive: Vec<Proc>,
     /// Whether every process started in the sandbox was in its cgroup (no
