@@ -8,6 +8,8 @@
 #                                    (default: made once with `chroot-tool
 #                                    create` under /var/tmp/chroot-tool-bench)
 #   MOUNTS=1500  RUNS=300            the many-mounts case; runs per command
+#   PROCS=1000                       more processes on the host in that case
+#                                    (sleeping ones the script starts and ends)
 #   ROUNDS=3                         each group in that many rounds, the
 #                                    commands' order reversed each round
 #   NO_INSTALL=1                     do not apt-get install missing peers
@@ -59,10 +61,13 @@ fi
 tool=$CT_BENCH_TOOL
 runs=${RUNS:-300}
 mounts=${MOUNTS:-1500}
+procs=${PROCS:-1000}
 work=$(mktemp -d /var/tmp/ct-bench.XXXXXX)
 export CHROOT_TOOL_STATE_DIR=$work/state CHROOT_TOOL_RUN_DIR=$work/run
 sb=$work/sandbox
+sleepers=()
 cleanup() {
+    [ "${#sleepers[@]}" -gt 0 ] && kill "${sleepers[@]}" 2>/dev/null
     "$tool" off -d "$sb" >/dev/null 2>&1 || true
     [ -n "${session:-}" ] && schroot -e -c "$session" >/dev/null 2>&1 || true
     umount -R "$work/m" 2>/dev/null || true
@@ -129,11 +134,18 @@ if have schroot; then
 fi
 hf few "${peers[@]}"
 
-echo "2. the same with $mounts unrelated mounts on the host" >&2
+echo "2. the same with $mounts unrelated mounts and $procs more processes on the host" >&2
 mkdir -p "$work/m"
 mount -t tmpfs ct-bench "$work/m"
 for i in $(seq "$mounts"); do
     mkdir "$work/m/$i" && mount -t tmpfs -o size=4k "m$i" "$work/m/$i"
+done
+# Processes too: `off` must not pay for each process of the host. Ours,
+# ended by their pids below (and by the trap if anything fails first).
+sleepers=()
+for i in $(seq "$procs"); do
+    sleep 100000 </dev/null >/dev/null 2>&1 &
+    sleepers+=($!)
 done
 hf many "chroot $rootfs /bin/true" "$tool run -d $sb -- /bin/true"
 rss_many=$( { /usr/bin/time -f %M "$tool" run -d "$sb" -- /bin/true; } 2>&1 | tail -1)
@@ -147,6 +159,9 @@ slow=$(( runs / 10 > 10 ? runs / 10 : 10 ))
 cold=("$work/cycle")
 have arch-chroot && cold+=("arch-chroot $rootfs /bin/true")
 hf many-cold "${cold[@]}"
+kill "${sleepers[@]}" 2>/dev/null || true
+wait "${sleepers[@]}" 2>/dev/null || true
+sleepers=()
 umount -R "$work/m"
 # The kernel frees 1500 filesystems after the unmount returns (RCU, a
 # work queue): not while the next group runs.
@@ -314,13 +329,13 @@ def group(title, name, base_of, targets):
 # Each group's ratios are against its first command unless one is named.
 group("run -- /bin/true, sandbox on, history on (vs chroot DIR /bin/true)", "few",
       None, {" run -d": "<= 1.2x"})
-group("the same with many unrelated mounts on the host", "many",
+group("the same with many unrelated mounts and processes on the host", "many",
       None, {" run -d": "<= 1.3x"})
 cold = load("cold")
 arch = next((c for c, _ in cold if "arch-chroot" in c), None)
 group("cold cycle (vs arch-chroot DIR /bin/true, which mounts and unmounts per command)",
       "cold", arch, {"cycle": "<= 0.2x"})
-group("the same with many unrelated mounts on the host", "many-cold",
+group("the same with many unrelated mounts and processes on the host", "many-cold",
       next((c for c, _ in load("many-cold") if "arch-chroot" in c), None), {"cycle": "<= 0.2x"})
 group("the slower peers of the cold cycle (fewer runs)", "cold-peers", None, {})
 group("unprivileged run -- /bin/true with the holder (vs bwrap, as the same user)", "user",
