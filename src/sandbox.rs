@@ -1403,37 +1403,20 @@ impl Sandbox {
             !engine::self_binds(&self.dir, &table.mounts).is_empty(),
         );
         let tracked = track::end(id, grace, &mut say);
-        let mut ended: std::collections::BTreeSet<i32> = tracked.processes.into_iter().collect();
-        let mut alive = tracked.alive;
-        let mut looked = false;
-        let mut look = |table: &engine::Table,
-                        ended: &mut std::collections::BTreeSet<i32>,
-                        alive: &mut Vec<crate::procs::Proc>|
-         -> Result<()> {
-            let (pids, still) = crate::procs::end_all(&self.dir, &table.mounts, grace, &mut say)
+        let mut ending = Ending::default();
+        ending.add(tracked.processes, tracked.alive);
+        let mut look = |ending: &mut Ending, table: &engine::Table| -> Result<()> {
+            let (ended, alive) = crate::procs::end_all(&self.dir, &table.mounts, grace, &mut say)
                 .context("finding the processes inside")?;
-            ended.extend(pids);
-            for p in still {
-                if alive.iter().all(|a| a.pid != p.pid) {
-                    alive.push(p);
-                }
-            }
-            Ok(())
+            ending.add(ended, alive);
+            ending.refuse_alive()
         };
-        if !tracked.complete {
-            look(&table, &mut ended, &mut alive)?;
-            looked = true;
+        let looked = !tracked.complete;
+        if looked {
+            look(&mut ending, &table)?;
         }
-        // A process that could not be ended (stopped in a frozen cgroup,
-        // in an uninterruptible wait) keeps the sandbox on: nothing is
-        // unmounted under it, or detached from it.
-        if !alive.is_empty() {
-            bail!(
-                "processes that could not be ended: {}; then run `chroot-tool off` again",
-                crate::procs::named(&alive)
-            );
-        }
-        if !ended.is_empty() {
+        ending.refuse_alive()?;
+        if !ending.ended.is_empty() {
             crate::owned::anything_may_have_changed();
             table = table.again(&self.dir)?;
         }
@@ -1444,9 +1427,9 @@ impl Sandbox {
         if !left.is_empty() && !looked {
             crate::owned::anything_may_have_changed();
             let mut table = engine::Table::for_off(&self.dir)?;
-            let before = ended.len();
-            look(&table, &mut ended, &mut alive)?;
-            if ended.len() > before {
+            let before = ending.ended.len();
+            look(&mut ending, &table)?;
+            if ending.ended.len() > before {
                 crate::owned::anything_may_have_changed();
                 table = table.again(&self.dir)?;
             }
@@ -1457,22 +1440,14 @@ impl Sandbox {
         }
         if !left.is_empty() {
             let list: Vec<String> = left.iter().map(show::path).collect();
-            let who = if alive.is_empty() {
-                "something outside the sandbox uses them (see `fuser -vm PATH`)".to_string()
-            } else {
-                format!(
-                    "processes that could not be ended: {}",
-                    crate::procs::named(&alive)
-                )
-            };
             bail!(
-                "still mounted after off: {}; {who}; then run `chroot-tool off` again",
+                "still mounted after off: {}; something outside the sandbox uses them (see `fuser -vm PATH`); then run `chroot-tool off` again",
                 list.join(" ")
             );
         }
         Ok(OffReport {
             mounts: before,
-            processes: ended.len() + orphans,
+            processes: ending.ended.len() + orphans,
         })
     }
 
@@ -1511,6 +1486,38 @@ fn seconds(d: std::time::Duration) -> String {
         format!("{s:.0} s")
     } else {
         format!("{s:.1} s")
+    }
+}
+
+/// The processes `off` has ended so far (each once, however it found
+/// it), and those it could not end.
+#[derive(Default)]
+struct Ending {
+    ended: std::collections::BTreeSet<i32>,
+    alive: Vec<crate::procs::Proc>,
+}
+
+impl Ending {
+    fn add(&mut self, ended: Vec<i32>, alive: Vec<crate::procs::Proc>) {
+        self.ended.extend(ended);
+        for p in alive {
+            if self.alive.iter().all(|a| a.pid != p.pid) {
+                self.alive.push(p);
+            }
+        }
+    }
+
+    /// A process that could not be ended (stopped in a frozen cgroup, in
+    /// an uninterruptible wait) keeps the sandbox on: nothing is unmounted
+    /// under it, or detached from it.
+    fn refuse_alive(&self) -> Result<()> {
+        if !self.alive.is_empty() {
+            bail!(
+                "processes that could not be ended: {}; then run `chroot-tool off` again",
+                crate::procs::named(&self.alive)
+            );
+        }
+        Ok(())
     }
 }
 
