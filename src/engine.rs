@@ -1527,7 +1527,7 @@ impl Table {
 /// user made below DIR before `on` stays. Returns the mount points left.
 /// `first` is the mount table as found (read by the caller), and is read
 /// again the same way. `detach_root`: DIR's self-bind, busy once nothing
-/// is mounted on it, is detached (see [`unmount_one`]); else it is left,
+/// is mounted on it, is detached (see `unmount_one`); else it is left,
 /// and named, for the caller to find who keeps it.
 pub fn unmount_ours(
     dir: &Path,
