@@ -388,21 +388,32 @@ pub fn end_all(
     Ok(end_found(&find, &|| {}, grace, waiting))
 }
 
-/// Ends every process (other than this one) in the mount namespace `ns`
-/// (a descriptor of it, which keeps its identity from being reused): TERM,
+/// A mount namespace, as [`end_namespace`] knows it.
+#[derive(Debug, Clone, Copy)]
+pub enum MntNs<'a> {
+    /// A descriptor of it, which keeps its identity from being reused.
+    Held(BorrowedFd<'a>),
+    /// Its 64-bit id (`NS_GET_MNTNS_ID`), never given again.
+    Id(u64),
+}
+
+/// Ends every process (other than this one) in the mount namespace `ns`: TERM,
 /// up to `grace`, KILL. Returns how many there were. `among` gives the
 /// only processes that may be in it (a cgroup's members), when it can:
 /// else every process is looked at.
-pub fn end_namespace(
-    ns: std::os::fd::BorrowedFd,
-    grace: Duration,
-    among: &dyn Fn() -> Option<Vec<i32>>,
-) -> usize {
-    let Ok(st) = nix::sys::stat::fstat(ns) else {
-        return 0;
+pub fn end_namespace(ns: MntNs, grace: Duration, among: &dyn Fn() -> Option<Vec<i32>>) -> usize {
+    let in_ns: Box<dyn Fn(i32) -> bool> = match ns {
+        MntNs::Held(fd) => {
+            let Ok(st) = nix::sys::stat::fstat(fd) else {
+                return 0;
+            };
+            let id = (st.st_dev, st.st_ino);
+            Box::new(move |p| mnt_ns(p) == Some(id))
+        }
+        MntNs::Id(id) => Box::new(move |p| {
+            sys::ns::mnt_ns_id(Path::new(&format!("/proc/{p}/ns/mnt"))) == Some(id)
+        }),
     };
-    let id = (st.st_dev, st.st_ino);
-    let in_ns = |p: i32| mnt_ns(p) == Some(id);
     let find = || -> Vec<(i32, OwnedFd)> {
         among()
             .unwrap_or_else(pids)
@@ -489,7 +500,9 @@ pub fn end_found(
         let running = || held.iter().any(|(_, fd)| pidfd::alive(fd.as_fd()));
         sys::process::term_grace_kill(send, running, grace, Duration::from_secs(2));
     }
-    let alive = find().into_iter().map(|(pid, _)| named_pid(pid)).collect();
+    let alive: Vec<Proc> = find().into_iter().map(|(pid, _)| named_pid(pid)).collect();
+    // Held but still there: not ended.
+    seen.retain(|p| alive.iter().all(|a| a.pid != *p));
     (sorted(seen), alive)
 }
 

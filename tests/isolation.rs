@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    code, d, finish_within, install_exec, ok, output_within, pids_rooted_under, stderr, stdout,
-    tracked_cgroups, wait_until, wait_within, Ns, BIN, DEADLINE,
+    code, d, finish_within, install_exec, make_busybox_root, ok, output_within, pids_rooted_under,
+    stderr, stdout, tracked_cgroups, wait_until, wait_within, Ns, BIN, DEADLINE,
 };
 use std::process::Stdio;
 
@@ -634,6 +634,35 @@ fn off_ends_what_a_run_started_wherever_it_went() {
     assert_eq!(records, 0, "a record is left");
 }
 
+/// A sandbox that is off, lying inside one that is on, has no processes:
+/// the cgroup of the mount DIR lies on is the other's, which `status` of it
+/// never lists (nor `off` of it ends).
+#[test]
+fn a_sandbox_inside_another_has_none_of_its_processes() {
+    let ns = Ns::new();
+    let outer = ns.busybox_root("outer");
+    let inner = outer.join("srv/inner");
+    make_busybox_root(&inner);
+    ok(&ns.run(&["on", "-d", d(&outer)]));
+    let line = "setsid sh -c 'echo $$ > /tmp/d; exec sleep 1000' </dev/null >/dev/null 2>&1 &";
+    ok(&ns.run_in(&outer, &["--", "sh", "-c", line]));
+    let pid = pid_in(&ns, &outer.join("tmp/d"));
+    let st = ok(&ns.run(&["status", "-d", d(&inner)]));
+    assert!(!st.contains("processes inside"), "{st}");
+    let st = ok(&ns.run(&["status", "--json", "-d", d(&inner)]));
+    let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(v["processes"].as_array().map(Vec::len), Some(0), "{st}");
+    let o = ns.run(&["off", "-d", d(&inner)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the outer run was ended"
+    );
+    let st = ok(&ns.run(&["status", "-d", d(&outer)]));
+    assert!(st.contains(&format!(" {pid} ")), "{st}");
+    ok(&ns.run(&["off", "-d", d(&outer)]));
+}
+
 /// In a cgroup namespace of its own, `/proc/self/cgroup` names the cgroup
 /// chroot-tool is in from that namespace's root, which the hierarchy's
 /// mount does not show as its root: no cgroup is made (it would land at the
@@ -815,6 +844,33 @@ fn a_run_with_its_own_mounts_leaves_nothing_running_when_it_ends() {
     }
     ok(&ns.run(&["off", "-d", d(&root)]));
     assert!(ns.mounts_under(&root).is_empty());
+}
+
+/// The same when the command ends at once, before its supervisor has
+/// looked at it: the run's namespace is known by the id the child told
+/// before it exec'ed, not by `/proc/PID/ns/mnt` (gone with the command).
+#[test]
+fn a_quick_run_with_its_own_mounts_leaves_nothing_running() {
+    let (ns, root, m) = own_mounts_setup();
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    for (i, opts) in [vec!["--ephemeral"], vec!["-m", m.as_str()]]
+        .into_iter()
+        .enumerate()
+    {
+        for round in 0..8 {
+            let n = format!("{}", 5501 + 100 * i + round);
+            let line = format!("sleep {n} </dev/null >/dev/null 2>&1 & echo x");
+            let mut args = vec!["run", "-d", d(&root)];
+            args.extend(opts.iter().copied());
+            args.extend(["--", "sh", "-c", line.as_str()]);
+            ok(&ns.run(&args));
+            assert!(
+                pids_running(&["sleep", &n]).is_empty(),
+                "{opts:?}, round {round}: a process the run left outlived it"
+            );
+        }
+    }
+    ok(&ns.run(&["off", "-d", d(&root)]));
 }
 
 /// A process of a run with a mount namespace of its own (`--ephemeral`,

@@ -55,16 +55,20 @@ fn untracked_mark(id: u64) -> PathBuf {
     records().join(format!("{id}.untracked"))
 }
 
-/// The cgroup v2 mount, if one is where it is mounted on every host and
-/// we are in the initial cgroup namespace. In another one,
+/// Whether we are in the initial cgroup namespace. In another one,
 /// `/proc/self/cgroup` writes paths from that namespace's root, which the
-/// mount need not show as its own root (a cgroup made there could land at
-/// the hierarchy's root, out of the limits of the one we are in).
-fn v2_mount() -> Option<&'static str> {
+/// mount need not show as its own root: a cgroup made there could land at
+/// the hierarchy's root, out of the limits of the one we are in; and the
+/// records (paths from the initial namespace's root) may not be where the
+/// mount shows them.
+fn initial_cgroup_ns() -> bool {
     // PROC_CGROUP_INIT_INO
     std::fs::metadata("/proc/self/ns/cgroup")
         .is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == 0xEFFF_FFFB)
-        .then_some(())?;
+}
+
+/// The cgroup v2 mount, if one is where it is mounted on every host.
+fn v2_mount() -> Option<&'static str> {
     MOUNTS.into_iter().find(|m| {
         nix::sys::statfs::statfs(*m)
             .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
@@ -99,6 +103,7 @@ pub fn id_of(root: BorrowedFd) -> Option<u64> {
 pub fn join(root: BorrowedFd) -> Option<OwnedFd> {
     let id = id_of(root)?;
     let joined = v2_mount()
+        .filter(|_| initial_cgroup_ns())
         .zip(own_v2())
         .and_then(|(mount, own)| open_or_make(id, mount, &format!("{own}/chroot-tool-{id}")));
     if joined.is_none() {
@@ -255,7 +260,7 @@ pub fn end(id: Option<u64>, grace: Duration, waiting: &mut dyn FnMut(usize, Dura
     let Some(id) = id else {
         return Ended::default();
     };
-    let complete = v2_mount().is_some() && !untracked_mark(id).exists();
+    let complete = v2_mount().is_some() && initial_cgroup_ns() && !untracked_mark(id).exists();
     let tops: Vec<PathBuf> = recorded(id).into_iter().filter(|d| populated(d)).collect();
     let dirs = trees(&tops);
     if dirs.is_empty() {
@@ -298,10 +303,17 @@ pub fn forget(id: Option<u64>) {
     let Some(id) = id else {
         return;
     };
+    // A record is removed only once each of its cgroups is seen gone; in
+    // another cgroup namespace, only once each was removed here (its path
+    // may not be where the mount shows it).
+    if v2_mount().is_none() {
+        return;
+    }
+    let exact = initial_cgroup_ns();
     let mut all = true;
     let gone = |d: &Path| match fs::remove_dir(d) {
         Ok(()) => true,
-        Err(e) => e.kind() == io::ErrorKind::NotFound,
+        Err(e) => exact && e.kind() == io::ErrorKind::NotFound,
     };
     for top in recorded(id) {
         // What was made below it first, if anything was.
@@ -316,13 +328,17 @@ pub fn forget(id: Option<u64>) {
 }
 
 /// The id of the sandbox at `dir` as `off` finds it: its self-bind's,
-/// when the mount at `dir` is one (`self_bound`).
+/// when the mount at `dir` is one (`self_bound`), and a mount's root is at
+/// `dir` (never the mount of a sandbox that `dir` lies in).
 pub fn id_at(dir: &Path, self_bound: bool) -> Option<u64> {
     if !self_bound {
         return None;
     }
     let root = sys::open_root(dir).ok()?;
-    id_of(root.as_fd())
+    match sys::mount_of(root.as_fd()) {
+        Ok((_, true)) => id_of(root.as_fd()),
+        _ => None,
+    }
 }
 
 /// The members of the cgroup `dir` (a descriptor of its directory), when
@@ -351,10 +367,11 @@ pub fn members_at(dir: BorrowedFd) -> Option<Vec<i32>> {
 }
 
 /// The processes inside the sandbox at `dir`: those [`procs::inside`]
-/// finds, and the members of its cgroup (wherever they went), each once.
-pub fn inside(dir: &Path) -> Vec<Proc> {
+/// finds, and the members of its cgroup (wherever they went), each once;
+/// `self_bound`: `on`'s self-bind is at `dir` (else it has no cgroup).
+pub fn inside(dir: &Path, self_bound: bool) -> Vec<Proc> {
     let mut found = procs::inside(dir);
-    let Some(id) = id_at(dir, true) else {
+    let Some(id) = id_at(dir, self_bound) else {
         return found;
     };
     let tops: Vec<PathBuf> = recorded(id).into_iter().filter(|d| populated(d)).collect();

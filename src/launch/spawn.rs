@@ -244,10 +244,10 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
     };
 
     let signals = Blocked::block(&handled_set()).map_err(|e| setup("block signals", e))?;
-    let pid = child::spawn(&steps, &exec).map_err(|e| spawn_error(e, launch, &prog_name))?;
+    let spawned = child::spawn(&steps, &exec).map_err(|e| spawn_error(e, launch, &prog_name))?;
     drop(steps);
     started();
-    let pid = Pid::from_raw(pid);
+    let pid = Pid::from_raw(spawned.pid);
     // A run with a mount namespace of its own (`-m`, `--ephemeral`, `--pid`):
     // we hold a descriptor of that namespace while the run lasts, which is
     // how `off` knows a process of it that left our process tree
@@ -282,7 +282,14 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
     // mounts, ends with the run, as a pid namespace would: what the command
     // left running there (a daemon it started) gets TERM, KILL a moment later.
     // (With a pid namespace of its own, the kernel ended them with its init.)
-    if let (Some(ns), false) = (&run_ns, launch.isolation.pid) {
+    // Known by the id the child told, else by the descriptor opened after
+    // it started (gone if the command ended first).
+    let ns = match (spawned.mnt_ns, &run_ns) {
+        (Some(id), _) => Some(crate::procs::MntNs::Id(id)),
+        (None, Some(f)) => Some(crate::procs::MntNs::Held(f.as_fd())),
+        (None, None) => None,
+    };
+    if let (Some(ns), true, false) = (ns, launch.isolation.own_mounts(), launch.isolation.pid) {
         // Only the sandbox's cgroup's members may be there, when it has one.
         let among = || {
             launch
@@ -290,7 +297,7 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
                 .as_ref()
                 .and_then(|t| crate::cgroup::track::members_at(t.as_fd()))
         };
-        crate::procs::end_namespace(ns.as_fd(), LEFT_GRACE, &among);
+        crate::procs::end_namespace(ns, LEFT_GRACE, &among);
     }
     drop(signals);
     let result = watched.and(outcome);

@@ -245,6 +245,20 @@ struct Child<'a> {
     /// `cgroup.procs` of `steps.cgroup_dir` when the child was not started
     /// in it (-1: it was, or there is none).
     join: RawFd,
+    /// The id of the run's own mount namespace (`NS_GET_MNTNS_ID`), which
+    /// the child writes once it has made it (0: none, or not known; only
+    /// seen when it shares our memory).
+    mnt_ns: std::sync::atomic::AtomicU64,
+}
+
+/// What [`spawn`] started.
+#[derive(Debug, Clone, Copy)]
+pub struct Spawned {
+    pub pid: libc::pid_t,
+    /// The id of its own mount namespace (`NS_GET_MNTNS_ID`, never given
+    /// again), when it made one and the kernel tells: known even if the
+    /// command has already ended, when `/proc/PID/ns/mnt` is gone.
+    pub mnt_ns: Option<u64>,
 }
 
 /// The child's stack (it shares our memory, so it needs one of its own).
@@ -258,7 +272,7 @@ const STACK: usize = 256 * 1024;
 /// The child shares our memory and we are suspended until it execs
 /// (`CLONE_VFORK`), except with a pid namespace of its own (its relays
 /// never exec) or a holder's pid namespace joined: a plain fork then.
-pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
+pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<Spawned> {
     let ptrs = |v: &[CString]| -> Vec<*const libc::c_char> {
         v.iter()
             .map(|c| c.as_ptr())
@@ -288,6 +302,7 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
             report: (!shared).then_some(pipe[1]),
             failed: std::sync::atomic::AtomicI32::new(0),
             join: -1,
+            mnt_ns: std::sync::atomic::AtomicU64::new(0),
         };
         // No handler of ours may run in the child before it has reset them.
         let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
@@ -369,6 +384,7 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
                 0
             }
         };
+        let mnt_ns = child.mnt_ns.load(std::sync::atomic::Ordering::Acquire);
         drop(child);
         drop(sh_argv);
         if code != 0 {
@@ -376,7 +392,10 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<libc::pid_t> {
             while libc::waitpid(pid, &mut w, 0) < 0 && *libc::__errno_location() == libc::EINTR {}
             return Err(io::Error::from_raw_os_error(code));
         }
-        Ok(pid)
+        Ok(Spawned {
+            pid,
+            mnt_ns: (mnt_ns != 0).then_some(mnt_ns),
+        })
     }
 }
 
@@ -538,7 +557,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // or exit; only system calls from here on.
     unsafe {
         let c = &*(arg as *const Child);
-        let e = match run(c.steps, c.join) {
+        let e = match run(c.steps, c.join, &c.mnt_ns) {
             Ok(()) => exec(c),
             Err(e) => e,
         };
@@ -579,7 +598,7 @@ unsafe fn exec(c: &Child) -> io::Error {
 }
 
 /// Runs in the child between clone and exec.
-fn run(s: &Steps, join: RawFd) -> io::Result<()> {
+fn run(s: &Steps, join: RawFd, mnt_ns: &std::sync::atomic::AtomicU64) -> io::Result<()> {
     // SAFETY: plain system calls on valid pointers and descriptors.
     unsafe {
         // Handlers first (ours must never run here: we share the
@@ -643,6 +662,19 @@ fn run(s: &Steps, join: RawFd) -> io::Result<()> {
                 ),
                 Step::MountNs,
             )?;
+            // Told to the supervisor (through the memory we share), which
+            // ends what the command leaves in it, even once it has ended.
+            let fd = libc::open(
+                c"/proc/self/ns/mnt".as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            );
+            if fd >= 0 {
+                let mut id: u64 = 0;
+                if libc::ioctl(fd, super::ns::NS_GET_MNTNS_ID as _, &mut id as *mut u64) == 0 {
+                    mnt_ns.store(id, std::sync::atomic::Ordering::Release);
+                }
+                libc::close(fd);
+            }
         }
         if let Some(merged) = s.ns.ephemeral {
             // On the root (our working directory, in the run's namespace),

@@ -142,14 +142,15 @@ pub fn hold() -> ! {
     }
 }
 
+/// `_IOR(NSIO, 0x5, __u64)`: the 64-bit id of a mount namespace.
+pub const NS_GET_MNTNS_ID: libc::c_ulong = (2 << 30) | (8 << 16) | (0xb7 << 8) | 0x5;
+
 /// The id the kernel gives the mount namespace at `path` (a
 /// `/proc/PID/ns/mnt` link, `NS_GET_MNTNS_ID`): 64 bits and never given
 /// again, where its inode number is given again as soon as it is gone.
 /// `None` where the kernel has no such call.
 pub fn mnt_ns_id(path: &std::path::Path) -> Option<u64> {
     use std::os::fd::AsRawFd;
-    // _IOR(NSIO, 0x5, __u64)
-    const NS_GET_MNTNS_ID: libc::c_ulong = (2 << 30) | (8 << 16) | (0xb7 << 8) | 0x5;
     let f = std::fs::File::open(path).ok()?;
     let mut id: u64 = 0;
     // SAFETY: an ioctl on a descriptor we own; the kernel writes one u64
