@@ -3,9 +3,8 @@
 //! What root starts inside a sandbox that is on in our mount namespace (a
 //! run, a shell, `start`, `stop`) is started in it (`clone3` with
 //! `CLONE_INTO_CGROUP`, see [`crate::sys::child::Steps::cgroup_dir`]), and
-//! what that starts is in it
-//! too, wherever it goes: a mount namespace of its own, a deeper chroot, a
-//! double fork. `off` reads its members instead of looking at each process
+//! what that starts is in it too, wherever it goes: a mount namespace of
+//! its own, a deeper chroot, a double fork. `off` reads its members instead of looking at each process
 //! of the host, so what it costs does not grow with the host's processes;
 //! and a process a killed run left is found wherever it went.
 //!
@@ -20,8 +19,9 @@
 //!   one): its path as `/proc/self/cgroup` writes it. Written before the
 //!   directory is made, so that a kill between the two leaves no directory
 //!   unrecorded.
-//! - A process that cannot join (no cgroup v2 mounted, a run with limits
-//!   of its own, a directory that cannot be made) is recorded as
+//! - A process that cannot join (no cgroup v2 mounted, a cgroup namespace
+//!   other than the initial one, a run with limits of its own, a directory
+//!   that cannot be made or is not root's) is recorded as
 //!   `RUN/cgroups/<ID>.untracked`: `off` then also looks at every process
 //!   of the host, as it does on a kernel without 64-bit mount ids (before
 //!   Linux 6.8), where nothing is tracked.
@@ -241,12 +241,8 @@ fn trees(tops: &[PathBuf]) -> Vec<PathBuf> {
 fn members(dirs: &[PathBuf]) -> Vec<i32> {
     let mut pids: Vec<i32> = dirs
         .iter()
-        .filter_map(|d| fs::read_to_string(d.join("cgroup.procs")).ok())
-        .flat_map(|t| {
-            t.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<i32>>()
-        })
+        .filter_map(|d| super::members(d).ok())
+        .flatten()
         .collect();
     pids.sort_unstable();
     pids.dedup();
