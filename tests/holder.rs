@@ -986,6 +986,18 @@ fn processes_a_killed_holder_left_are_ended_by_off() {
     .unwrap();
     wait_until("the holder to die", || gone(holder));
     assert!(!gone(apart), "the process set apart ended with the holder");
+    let st = ok(&user.tool(&ns, &["status", "-d", d(&root)]));
+    assert!(st.contains(&format!(" {apart} ")), "{st}");
+    assert!(st.contains("the holder was killed"), "{st}");
+    let st = ok(&user.tool(&ns, &["status", "--json", "-d", d(&root)]));
+    let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(v["left_by_killed_holder"], true, "{st}");
+    assert!(
+        v["processes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p["pid"] == apart)),
+        "{st}"
+    );
     for args in [
         &["on", "-d", d(&root)][..],
         &["run", "-d", d(&root), "--", "true"][..],

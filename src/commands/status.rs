@@ -44,6 +44,10 @@ struct Status {
     /// unmounted.
     #[serde(skip_serializing_if = "Option::is_none")]
     covered_by: Option<MountRow>,
+    /// Processes that a holder that was killed left in the sandbox (listed
+    /// in `processes`): `on` and `run` refuse until `off` has ended them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    left_by_killed_holder: bool,
 }
 
 fn overlay_base<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
@@ -66,7 +70,8 @@ struct MountRow {
 
 pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
     let sb = Sandbox::open(dir, Need::Teardown)?;
-    let mut st = match crate::holder::find(&sb.dir) {
+    let found = crate::holder::find(&sb.dir);
+    let mut st = match &found {
         crate::holder::Found::Alive(h) => Status {
             dir: sb.dir.clone(),
             state: "on",
@@ -86,9 +91,20 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
             created: crate::create::load(&sb.dir),
             overlay: None,
             covered_by: None,
+            left_by_killed_holder: false,
         },
         _ => chroot_status(&sb)?,
     };
+    // What a killed holder left running there, which `on` and `run`
+    // refuse for and `off` ends.
+    if let crate::holder::Found::Died(Some(left)) = &found {
+        for &pid in &left.pids {
+            if st.processes.iter().all(|p| p.pid != pid) {
+                st.processes.push(procs::named_pid(pid));
+            }
+        }
+        st.left_by_killed_holder = !left.pids.is_empty();
+    }
     (st.suite, st.codename) = crate::registry::release(&sb.dir);
     st.overlay = crate::overlay::read(&sb.dir).ok().flatten().map(|r| r.base);
     st.disk_use = args
@@ -150,6 +166,11 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
             "(something ({}) was mounted over DIR after `on` and hides the sandbox: unmount it (`umount -R {}`), then run `chroot-tool off`)",
             t(&c.fstype),
             show::path(&st.dir)
+        );
+    } else if st.left_by_killed_holder {
+        let _ = writeln!(
+            o,
+            "(the holder was killed; processes it left still run in the sandbox: run `chroot-tool off` to end them)"
         );
     } else if st.state == "partly on" {
         let _ = writeln!(
@@ -213,6 +234,7 @@ fn chroot_status(sb: &Sandbox) -> Result<Status> {
         created: crate::create::load(&sb.dir),
         overlay: None,
         covered_by: engine::covering(&sb.dir, &mounts).map(|m| row(&sb.dir, &m)),
+        left_by_killed_holder: false,
     })
 }
 
