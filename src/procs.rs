@@ -32,7 +32,10 @@ use crate::{engine, mountinfo, sys};
 #[derive(Debug, Clone, Serialize)]
 pub struct Proc {
     pub pid: i32,
-    pub comm: String,
+    /// The kernel's short name of its command, any bytes a process gave
+    /// itself (escaped as paths are, in JSON).
+    #[serde(serialize_with = "crate::show::serialize_os")]
+    pub comm: std::ffi::OsString,
 }
 
 /// What makes a process the sandbox's: the ids of its own mounts, and the
@@ -291,10 +294,13 @@ pub fn named_pid(pid: i32) -> Proc {
     }
 }
 
-fn comm(pid: i32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim_end().to_string())
-        .unwrap_or_default()
+fn comm(pid: i32) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let mut b = fs::read(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if b.last() == Some(&b'\n') {
+        b.pop();
+    }
+    std::ffi::OsString::from_vec(b)
 }
 
 fn open_proc() -> io::Result<OwnedFd> {

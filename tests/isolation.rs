@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     code, d, finish_within, install_exec, make_busybox_root, ok, output_within, pids_rooted_under,
-    stderr, stdout, tracked_cgroups, wait_until, wait_within, Ns, BIN, DEADLINE,
+    script, stderr, stdout, tracked_cgroups, wait_until, wait_within, Ns, BIN, DEADLINE,
 };
 use std::process::Stdio;
 
@@ -661,6 +661,38 @@ fn a_sandbox_inside_another_has_none_of_its_processes() {
     let st = ok(&ns.run(&["status", "-d", d(&outer)]));
     assert!(st.contains(&format!(" {pid} ")), "{st}");
     ok(&ns.run(&["off", "-d", d(&outer)]));
+}
+
+/// A process's name is any bytes it gave itself: `status` writes one that
+/// is not UTF-8 escaped, as it writes paths (`\xff`, a backslash as `\\`),
+/// never an empty name.
+#[test]
+fn status_names_a_process_whose_name_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let name = std::ffi::OsStr::from_bytes(b"\xff\\x");
+    fs::create_dir_all(root.join("opt/w")).unwrap();
+    script(&root.join("opt/w").join(name), "#!/bin/sh\nsleep 1000\n");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    // The command line takes UTF-8 only: the shell inside names it.
+    let mut c = ns.tool();
+    c.args(["run", "-d", d(&root), "--", "sh", "-c", "exec /opt/w/*"]);
+    let mut child = c.spawn().unwrap();
+    wait_until("the script to start", || {
+        let st = ok(&ns.run(&["status", "--json", "-d", d(&root)]));
+        st.contains("\\\\xff\\\\\\\\x")
+    });
+    let st = ok(&ns.run(&["status", "--json", "-d", d(&root)]));
+    let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert!(
+        v["processes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p["comm"] == "\\xff\\\\x")),
+        "{st}"
+    );
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    let _ = child.wait();
 }
 
 /// In a cgroup namespace of its own, `/proc/self/cgroup` names the cgroup

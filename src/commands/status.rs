@@ -193,7 +193,7 @@ pub fn run(dir: Option<&Path>, args: &StatusArgs) -> Result<()> {
     if !st.processes.is_empty() {
         let _ = writeln!(o, "processes inside:");
         for p in &st.processes {
-            let _ = writeln!(o, "  {:>7} {}", p.pid, t(&p.comm));
+            let _ = writeln!(o, "  {:>7} {}", p.pid, show::os(&p.comm));
         }
     }
     super::out(o)
