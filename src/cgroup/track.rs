@@ -67,11 +67,15 @@ fn initial_cgroup_ns() -> bool {
         .is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == 0xEFFF_FFFB)
 }
 
-/// The cgroup v2 mount, if one is where it is mounted on every host.
+/// The cgroup v2 mount, if one is where it is mounted on every host
+/// (looked for once per process).
 fn v2_mount() -> Option<&'static str> {
-    MOUNTS.into_iter().find(|m| {
-        nix::sys::statfs::statfs(*m)
-            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+    static FOUND: std::sync::OnceLock<Option<&'static str>> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| {
+        MOUNTS.into_iter().find(|m| {
+            nix::sys::statfs::statfs(*m)
+                .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        })
     })
 }
 
