@@ -383,15 +383,19 @@ pub fn end_all(
     waiting: &mut dyn FnMut(usize, Duration),
 ) -> io::Result<(Vec<i32>, Vec<Proc>)> {
     let members = Members::in_table(dir, mounts)?;
-    let find = || -> Vec<(i32, OwnedFd)> {
-        pids()
-            .into_iter()
-            .filter(|&p| members.may_contain(p))
-            .filter_map(|p| pidfd::open(p).ok().map(|fd| (p, fd)))
-            .filter(|(p, _)| members.contains(*p))
-            .collect()
-    };
+    let find = || held_where(&|p| members.may_contain(p), &|p| members.contains(p));
     Ok(end_found(&find, &|| {}, grace, waiting))
+}
+
+/// Every process (other than this one) for which `member` holds, held by a
+/// pidfd from before it is asked; `may` first rules most out cheaply.
+fn held_where(may: &dyn Fn(i32) -> bool, member: &dyn Fn(i32) -> bool) -> Vec<(i32, OwnedFd)> {
+    pids()
+        .into_iter()
+        .filter(|&p| may(p))
+        .filter_map(|p| pidfd::open(p).ok().map(|fd| (p, fd)))
+        .filter(|(p, _)| member(*p))
+        .collect()
 }
 
 /// A mount namespace, as [`end_namespace`] knows it.
@@ -450,14 +454,7 @@ pub fn end_where(
     grace: Duration,
     waiting: &mut dyn FnMut(usize, Duration),
 ) -> (usize, Vec<Proc>) {
-    let find = || -> Vec<(i32, OwnedFd)> {
-        pids()
-            .into_iter()
-            .filter(|&p| may(p))
-            .filter_map(|p| pidfd::open(p).ok().map(|fd| (p, fd)))
-            .filter(|(p, _)| member(*p))
-            .collect()
-    };
+    let find = || held_where(may, member);
     let (ended, alive) = end_found(&find, &|| {}, grace, waiting);
     (ended.len(), alive)
 }
