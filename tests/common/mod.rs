@@ -271,11 +271,10 @@ impl Drop for Ns {
 /// (`RUN/cgroups/ID`: one cgroup v2 path per line), each followed by those
 /// made below it.
 pub fn tracked_cgroups(run_dir: &Path) -> Vec<PathBuf> {
+    // cgroup v2 beside the v1 hierarchies (hybrid), or alone.
     let mount = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
         .into_iter()
-        .find(|m| {
-            Path::new(m).join("cgroup.procs").exists() && !Path::new(m).join("unified").exists()
-        });
+        .find(|m| Path::new(m).join("cgroup.procs").exists());
     let (Some(mount), Ok(rd)) = (mount, fs::read_dir(run_dir.join("cgroups"))) else {
         return vec![];
     };
