@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# What `off` costs against the number of processes the host shows: `off`
-# looks at each process's root (one `statx` of /proc/PID/root) to find
-# those inside a sandbox without a holder. Median wall time of `off`, with
-# `on` before each run, with a few processes and then with COUNTS more
-# sleeping ones.
+# What `off` costs against the number of processes the host shows: it
+# ends the sandbox's processes from the sandbox's cgroup, and looks at each
+# process's root (one `statx` of /proc/PID/root) only when something was
+# started outside it (or on a kernel before 6.8, without cgroup v2).
+# Median wall time of `off`, with `on` before each run, with a few
+# processes and then with COUNTS more sleeping ones.
 #
 #   bench/off-processes.sh          (as root; needs hyperfine and busybox)
 #   COUNTS="1000 3000"              how many processes to add, one row each
