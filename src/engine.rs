@@ -968,12 +968,30 @@ fn attach_self_bind(
             show::path(dir)
         )
     })?;
+    track_from_now(dir, id, unique)?;
     if let Err(e) = sys::attach(tree.as_fd(), target) {
         crate::owned::forget(id);
         return Err(e).with_context(|| format!("binding {} onto itself", dir.display()));
     }
     undo.push(id);
     Ok((id, unique))
+}
+
+/// What is started in the sandbox at `dir` from now on is tracked
+/// (`cgroup::track::started`), for the self-bind `id` (64-bit: `unique`)
+/// recorded and not attached yet; its record is dropped if that fails.
+fn track_from_now(dir: &Path, id: u64, unique: Option<u64>) -> Result<()> {
+    if let Err(e) = crate::cgroup::track::started(unique) {
+        crate::owned::forget(id);
+        return Err(e).with_context(|| {
+            format!(
+                "recording {}'s cgroup under {}",
+                show::path(dir),
+                show::path(crate::owned::run_dir())
+            )
+        });
+    }
+    Ok(())
 }
 
 /// Whether nothing is mounted on the mount (`listmount` of its 64-bit
@@ -1104,6 +1122,7 @@ fn mount_overlay(dir: &Path, rec: &crate::overlay::Record, undo: &mut Vec<u64>) 
             show::path(dir)
         )
     })?;
+    track_from_now(dir, id, sys::unique_mount_id(view.merged.as_fd()))?;
     if let Err(e) = sys::attach(view.merged.as_fd(), target.as_fd()) {
         crate::owned::forget(id);
         return Err(e).with_context(|| format!("mounting the overlay on {}", show::path(dir)));

@@ -695,6 +695,57 @@ fn status_names_a_process_whose_name_is_not_utf8() {
     let _ = child.wait();
 }
 
+/// `off` looks at every process unless `on` marked the sandbox tracked and
+/// nothing was started untracked since: a sandbox turned on by an earlier
+/// version (no mark) has its processes found as before, here one that
+/// entered by hand in a mount namespace copied from ours after `on`. And a
+/// run that could be neither tracked nor recorded as untracked is not
+/// started.
+#[test]
+fn off_looks_at_every_process_unless_the_sandbox_is_marked_tracked() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let marks = ns.run_dir.join("cgroups");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let mark = fs::read_dir(&marks)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "tracking"))
+        .expect("on marks the sandbox tracked");
+    fs::remove_file(&mark).unwrap();
+    let line = format!("exec unshare -m chroot {} /bin/sleep 1000", d(&root));
+    let mut by_hand = ns
+        .cmd("sh")
+        .args(["-c", &line])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = by_hand.id() as i32;
+    wait_until("the chroot by hand", || {
+        fs::read_link(format!("/proc/{pid}/root")).is_ok_and(|r| r == root)
+    });
+    let o = ns.run(&["off", "-d", d(&root)]);
+    assert!(ok(&o).contains("1 process ended"), "{}", stdout(&o));
+    wait_within(&mut by_hand, DEADLINE);
+    // Neither the cgroup nor the mark can be recorded: the run is refused.
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let aside = ns.run_dir.join("cgroups.aside");
+    fs::rename(&marks, &aside).unwrap();
+    fs::write(&marks, "").unwrap();
+    let o = ns.run_in(&root, &["--", "/bin/true"]);
+    assert_eq!(code(&o), 125, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the sandbox's cgroup"),
+        "{}",
+        stderr(&o)
+    );
+    fs::remove_file(&marks).unwrap();
+    fs::rename(&aside, &marks).unwrap();
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert!(ns.mounts_under(&root).is_empty());
+}
+
 /// In a cgroup namespace of its own, `/proc/self/cgroup` names the cgroup
 /// chroot-tool is in from that namespace's root, which the hierarchy's
 /// mount does not show as its root: no cgroup is made (it would land at the

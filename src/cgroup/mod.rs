@@ -382,10 +382,14 @@ fn write_limit(dir: &Path, c: Controller, v2: bool, l: &Limits) -> Result<(), St
 
 /// The pids in the cgroup `dir`.
 fn members(dir: &Path) -> io::Result<Vec<i32>> {
-    Ok(fs::read_to_string(dir.join("cgroup.procs"))?
-        .split_whitespace()
+    Ok(pids_of(&fs::read_to_string(dir.join("cgroup.procs"))?))
+}
+
+/// The pids of a `cgroup.procs` text.
+fn pids_of(text: &str) -> Vec<i32> {
+    text.split_whitespace()
         .filter_map(|p| p.parse().ok())
-        .collect())
+        .collect()
 }
 
 /// Kills what is in `dir` until it is empty, then removes it; by `deadline`.

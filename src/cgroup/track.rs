@@ -19,11 +19,15 @@
 //!   one): its path as `/proc/self/cgroup` writes it. Written before the
 //!   directory is made, so that a kill between the two leaves no directory
 //!   unrecorded.
-//! - A process that cannot join (no cgroup v2 mounted, a cgroup namespace
-//!   other than the initial one, a run with limits of its own, a directory
-//!   that cannot be made or is not root's) is recorded as
-//!   `RUN/cgroups/<ID>.untracked`: `off` then also looks at every process
-//!   of the host, as it does on a kernel without 64-bit mount ids (before
+//! - `on` marks the new self-bind as tracked (`RUN/cgroups/<ID>.tracking`)
+//!   before it attaches it. A process that cannot join (no cgroup v2
+//!   mounted, a cgroup namespace other than the initial one, a run with
+//!   limits of its own, a directory that cannot be made or is not root's)
+//!   is recorded as `RUN/cgroups/<ID>.untracked` (or, failing that, the
+//!   tracking mark is taken away; failing both, it is not started). `off`
+//!   looks at every process of the host unless the tracking mark is there
+//!   and the untracked one is not: so too for a sandbox turned on by an
+//!   earlier version, and on a kernel without 64-bit mount ids (before
 //!   Linux 6.8), where nothing is tracked.
 //! - A process that entered by other means (`chroot DIR` by hand) is not in
 //!   it: it keeps a mount of the sandbox busy, and `off` then looks at
@@ -53,6 +57,42 @@ fn record(id: u64) -> PathBuf {
 
 fn untracked_mark(id: u64) -> PathBuf {
     records().join(format!("{id}.untracked"))
+}
+
+fn tracking_mark(id: u64) -> PathBuf {
+    records().join(format!("{id}.tracking"))
+}
+
+/// Whether `path` is there; `None` when that cannot be told.
+fn there(path: &Path) -> Option<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => Some(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(false),
+        Err(_) => None,
+    }
+}
+
+/// Records that what is started in the sandbox whose new self-bind has
+/// the 64-bit id `id` is tracked from now on (`on`, before it attaches the
+/// self-bind). Without this mark (a sandbox turned on by an earlier
+/// version, a kernel without 64-bit mount ids) `off` looks at every
+/// process.
+pub fn started(id: Option<u64>) -> io::Result<()> {
+    // Root's sandboxes on in our namespace only: a holder's are not
+    // tracked (its `off` ends its namespaces).
+    let Some(id) = id.filter(|_| crate::audit::invoked_as_root() && !crate::holder::in_setup())
+    else {
+        return Ok(());
+    };
+    make_records()?;
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(tracking_mark(id))
+        .map(drop)
 }
 
 /// Whether we are in the initial cgroup namespace. In another one,
@@ -102,37 +142,57 @@ pub fn id_of(root: BorrowedFd) -> Option<u64> {
 
 /// The sandbox's cgroup for a process to be started in the sandbox whose
 /// self-bind is `root`: its directory, open for the child to be started
-/// in; made (and recorded) when it is not there yet. `None` when it
-/// cannot be had (recorded as such, see the module's text).
-pub fn join(root: BorrowedFd) -> Option<OwnedFd> {
-    let id = id_of(root)?;
+/// in; made (and recorded) when it is not there yet. `Ok(None)` when it
+/// cannot be had (recorded as such, see the module's text); an error when
+/// that could not be recorded either: `off` would not know to look for
+/// the process, which must then not start.
+pub fn join(root: BorrowedFd) -> io::Result<Option<OwnedFd>> {
+    let Some(id) = id_of(root) else {
+        return Ok(None);
+    };
     let joined = v2_mount()
         .filter(|_| initial_cgroup_ns())
         .zip(own_v2())
         .and_then(|(mount, own)| open_or_make(id, mount, &format!("{own}/chroot-tool-{id}")));
     if joined.is_none() {
-        untracked(id);
+        untracked(id)?;
     }
-    joined
+    Ok(joined)
 }
 
 /// Records that a process started in the sandbox keyed `id` is not in its
-/// cgroup (a run with limits of its own).
-pub fn untracked(id: u64) {
-    let _ = make_records().and_then(|()| {
+/// cgroup (a run with limits of its own): the untracked mark, or, if that
+/// cannot be written, the tracking mark taken away (either way `off` then
+/// looks at every process); an error when neither could be done.
+fn untracked(id: u64) -> io::Result<()> {
+    let marked = make_records().and_then(|()| {
         OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(untracked_mark(id))
+            .map(drop)
     });
+    match marked {
+        Ok(()) => Ok(()),
+        Err(e) => match fs::remove_file(tracking_mark(id)) {
+            Ok(()) => Ok(()),
+            Err(r) if r.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(_) => Err(io::Error::new(
+                e.kind(),
+                format!("recording under {}: {e}", crate::show::path(records())),
+            )),
+        },
+    }
 }
 
 /// [`untracked`], for the sandbox whose self-bind is `root`.
-pub fn untracked_at(root: BorrowedFd) {
-    if let Some(id) = id_of(root) {
-        untracked(id);
+pub fn untracked_at(root: BorrowedFd) -> io::Result<()> {
+    match id_of(root) {
+        Some(id) => untracked(id),
+        None => Ok(()),
     }
 }
 
@@ -260,7 +320,13 @@ pub fn end(id: Option<u64>, grace: Duration, waiting: &mut dyn FnMut(usize, Dura
     let Some(id) = id else {
         return Ended::default();
     };
-    let complete = v2_mount().is_some() && initial_cgroup_ns() && !untracked_mark(id).exists();
+    // Tracked since `on`, and nothing untracked since; where that cannot
+    // be told, not complete.
+    let complete = v2_mount().is_some()
+        && initial_cgroup_ns()
+        && there(&tracking_mark(id)) == Some(true)
+        && there(&untracked_mark(id)) == Some(false)
+        && there(&record(id)).is_some();
     let tops: Vec<PathBuf> = recorded(id).into_iter().filter(|d| populated(d)).collect();
     let dirs = trees(&tops);
     if dirs.is_empty() {
@@ -305,8 +371,10 @@ pub fn forget(id: Option<u64>) {
     };
     // A record is removed only once each of its cgroups is seen gone; in
     // another cgroup namespace, only once each was removed here (its path
-    // may not be where the mount shows it).
-    if v2_mount().is_none() {
+    // may not be where the mount shows it). A record of none (no run was
+    // tracked) goes at once.
+    let listed = fs::read_to_string(record(id)).is_ok_and(|t| !t.trim().is_empty());
+    if listed && v2_mount().is_none() {
         return;
     }
     let exact = initial_cgroup_ns();
@@ -324,6 +392,7 @@ pub fn forget(id: Option<u64>) {
     if all {
         let _ = fs::remove_file(record(id));
         let _ = fs::remove_file(untracked_mark(id));
+        let _ = fs::remove_file(tracking_mark(id));
     }
 }
 
@@ -358,12 +427,7 @@ pub fn members_at(dir: BorrowedFd) -> Option<Vec<i32>> {
     if !stat.lines().any(|l| l == "nr_descendants 0") {
         return None;
     }
-    Some(
-        read("cgroup.procs")?
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect(),
-    )
+    Some(super::pids_of(&read("cgroup.procs")?))
 }
 
 /// The processes inside the sandbox at `dir`: those [`procs::inside`]

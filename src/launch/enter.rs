@@ -124,7 +124,7 @@ fn enter_as(
         }
     };
     let looked = refuse_program(sb, &launch, None)?;
-    track(&mut launch);
+    track(&mut launch).context("the sandbox's cgroup")?;
     finish(sb, launch, pty, guard, &looked)
 }
 
@@ -132,15 +132,16 @@ fn enter_as(
 /// namespace, joins the sandbox's cgroup, where `off` finds it and all it
 /// starts ([`crate::cgroup::track`]); one with limits of its own stays in
 /// the run's cgroup, and `off` is told to look at every process.
-fn track(launch: &mut Launch) {
+fn track(launch: &mut Launch) -> std::io::Result<()> {
     if !crate::audit::invoked_as_root() {
-        return;
+        return Ok(());
     }
     let root = launch.reach.root();
     if launch.limits.needs_cgroup() {
-        crate::cgroup::track::untracked_at(root);
+        crate::cgroup::track::untracked_at(root)
     } else {
-        launch.track = crate::cgroup::track::join(root);
+        launch.track = crate::cgroup::track::join(root)?;
+        Ok(())
     }
 }
 
@@ -442,7 +443,12 @@ fn dispatch_named(
                 source: std::io::Error::other(format!("{name} not run")),
             }));
         }
-        track(&mut launch);
+        if let Err(e) = track(&mut launch) {
+            return Some(Err(ExecError::Setup {
+                what: format!("the sandbox's cgroup: {e}"),
+                source: std::io::Error::other(format!("{name} not run")),
+            }));
+        }
         return Some(spawn::run(&launch, || {}));
     };
     // In a child that joins the holder: this process stays out of its

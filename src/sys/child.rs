@@ -317,6 +317,7 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<Spawned> {
         let top = stack.as_mut_ptr().add(STACK) as usize & !15;
         let mut pid = -1;
         let mut cloned = io::Error::from_raw_os_error(libc::ENOSYS);
+        let mut call = "clone";
         if let Some(dir) = steps.cgroup_dir {
             let stack = shared.then(|| {
                 (
@@ -340,6 +341,7 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<Spawned> {
                     );
                     if child.join < 0 {
                         cloned = io::Error::last_os_error();
+                        call = "open the cgroup.procs of the sandbox's cgroup";
                     }
                 }
                 Err(e) => cloned = e,
@@ -365,7 +367,7 @@ pub fn spawn(steps: &Steps, exec: &Exec) -> io::Result<Spawned> {
             if !shared {
                 libc::close(pipe[0]);
             }
-            return Err(ours("clone", cloned));
+            return Err(ours(call, cloned));
         }
         let code = if shared {
             child.failed.load(std::sync::atomic::Ordering::Acquire)
