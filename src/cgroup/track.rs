@@ -84,6 +84,11 @@ pub fn started(id: Option<u64>) -> io::Result<()> {
     else {
         return Ok(());
     };
+    mark(&tracking_mark(id))
+}
+
+/// Makes the (empty) mark `path` in the records' directory.
+fn mark(path: &Path) -> io::Result<()> {
     make_records()?;
     OpenOptions::new()
         .write(true)
@@ -91,7 +96,7 @@ pub fn started(id: Option<u64>) -> io::Result<()> {
         .truncate(false)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(tracking_mark(id))
+        .open(path)
         .map(drop)
 }
 
@@ -165,17 +170,7 @@ pub fn join(root: BorrowedFd) -> io::Result<Option<OwnedFd>> {
 /// cannot be written, the tracking mark taken away (either way `off` then
 /// looks at every process); an error when neither could be done.
 fn untracked(id: u64) -> io::Result<()> {
-    let marked = make_records().and_then(|()| {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(untracked_mark(id))
-            .map(drop)
-    });
-    match marked {
+    match mark(&untracked_mark(id)) {
         Ok(()) => Ok(()),
         Err(e) => match fs::remove_file(tracking_mark(id)) {
             Ok(()) => Ok(()),
