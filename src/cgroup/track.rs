@@ -183,7 +183,7 @@ fn untracked(id: u64) -> io::Result<()> {
     }
 }
 
-/// [`untracked`], for the sandbox whose self-bind is `root`.
+/// `untracked`, for the sandbox whose self-bind is `root`.
 pub fn untracked_at(root: BorrowedFd) -> io::Result<()> {
     match id_of(root) {
         Some(id) => untracked(id),
