@@ -200,7 +200,7 @@ pub fn summary(dir: &Path, mounts: &[Mount], size: bool) -> Summary {
         processes: match &holder {
             Some(h) => h.processes(),
             None if state == "off" => vec![],
-            None => crate::cgroup::track::inside(dir, !engine::self_binds(dir, mounts).is_empty()),
+            None => crate::cgroup::track::inside(dir, &engine::self_binds(dir, mounts)),
         },
         disk_use: size.then(|| crate::usage::disk_use(dir).ok()).flatten(),
     }

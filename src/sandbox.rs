@@ -1398,10 +1398,7 @@ impl Sandbox {
         // process of the host is looked at only when something was started
         // outside it, or entered by other means and keeps a mount busy.
         use crate::cgroup::track;
-        let id = track::id_at(
-            &self.dir,
-            !engine::self_binds(&self.dir, &table.mounts).is_empty(),
-        );
+        let id = track::id_at(&self.dir, &engine::self_binds(&self.dir, &table.mounts));
         let tracked = track::end(id, grace, &mut say);
         let mut ending = Ending::default();
         ending.add(tracked.processes, tracked.alive);

@@ -322,8 +322,7 @@ pub fn end(id: Option<u64>, grace: Duration, waiting: &mut dyn FnMut(usize, Dura
         && there(&tracking_mark(id)) == Some(true)
         && there(&untracked_mark(id)) == Some(false)
         && there(&record(id)).is_some();
-    let tops: Vec<PathBuf> = recorded(id).into_iter().filter(|d| populated(d)).collect();
-    let dirs = trees(&tops);
+    let dirs = populated_trees(id);
     if dirs.is_empty() {
         return Ended {
             complete,
@@ -392,17 +391,23 @@ pub fn forget(id: Option<u64>) {
 }
 
 /// The id of the sandbox at `dir` as `off` finds it: its self-bind's,
-/// when the mount at `dir` is one (`self_bound`), and a mount's root is at
-/// `dir` (never the mount of a sandbox that `dir` lies in).
-pub fn id_at(dir: &Path, self_bound: bool) -> Option<u64> {
-    if !self_bound {
-        return None;
-    }
+/// when what `dir` leads to now is the root of one of `self_binds` (the
+/// mount ids of `on`'s self-binds at `dir` in the table read): never the
+/// mount of a sandbox that `dir` lies in, nor one `dir` was renamed to
+/// lead to since.
+pub fn id_at(dir: &Path, self_binds: &[u64]) -> Option<u64> {
     let root = sys::open_root(dir).ok()?;
     match sys::mount_of(root.as_fd()) {
-        Ok((_, true)) => id_of(root.as_fd()),
+        Ok((short, true)) if self_binds.contains(&short) => id_of(root.as_fd()),
         _ => None,
     }
+}
+
+/// The cgroups recorded for the sandbox keyed `id` that hold a process,
+/// each followed by those below it.
+fn populated_trees(id: u64) -> Vec<PathBuf> {
+    let tops: Vec<PathBuf> = recorded(id).into_iter().filter(|d| populated(d)).collect();
+    trees(&tops)
 }
 
 /// The members of the cgroup `dir` (a descriptor of its directory), when
@@ -427,14 +432,13 @@ pub fn members_at(dir: BorrowedFd) -> Option<Vec<i32>> {
 
 /// The processes inside the sandbox at `dir`: those [`procs::inside`]
 /// finds, and the members of its cgroup (wherever they went), each once;
-/// `self_bound`: `on`'s self-bind is at `dir` (else it has no cgroup).
-pub fn inside(dir: &Path, self_bound: bool) -> Vec<Proc> {
+/// `self_binds` as [`id_at`] takes them.
+pub fn inside(dir: &Path, self_binds: &[u64]) -> Vec<Proc> {
     let mut found = procs::inside(dir);
-    let Some(id) = id_at(dir, self_bound) else {
+    let Some(id) = id_at(dir, self_binds) else {
         return found;
     };
-    let tops: Vec<PathBuf> = recorded(id).into_iter().filter(|d| populated(d)).collect();
-    for pid in members(&trees(&tops)) {
+    for pid in members(&populated_trees(id)) {
         if !found.iter().any(|p| p.pid == pid) {
             found.push(procs::named_pid(pid));
         }

@@ -227,10 +227,7 @@ fn chroot_status(sb: &Sandbox) -> Result<Status> {
         codename: None,
         disk_use: None,
         mounts: rows,
-        processes: crate::cgroup::track::inside(
-            &sb.dir,
-            !engine::self_binds(&sb.dir, &mounts).is_empty(),
-        ),
+        processes: crate::cgroup::track::inside(&sb.dir, &engine::self_binds(&sb.dir, &mounts)),
         created: crate::create::load(&sb.dir),
         overlay: None,
         covered_by: engine::covering(&sb.dir, &mounts).map(|m| row(&sb.dir, &m)),
