@@ -1345,6 +1345,7 @@ impl Sandbox {
         };
         // Processes a holder that was killed left behind (ended first).
         let mut orphans = 0;
+        let mut ending = Ending::default();
         match crate::holder::find_or_scan(&self.dir) {
             crate::holder::Found::Alive(h) => {
                 self.stop(grace, Some(&h), warn);
@@ -1361,12 +1362,8 @@ impl Sandbox {
                     left.listed()
                 ));
                 let (processes, alive) = left.end(grace, &mut say);
-                if !alive.is_empty() {
-                    bail!(
-                        "processes that could not be ended: {}; then run `chroot-tool off` again",
-                        crate::procs::named(&alive)
-                    );
-                }
+                ending.add(vec![], alive);
+                ending.refuse_alive()?;
                 orphans = processes;
             }
             crate::holder::Found::Died(None) => warn(format!(
@@ -1400,7 +1397,6 @@ impl Sandbox {
         use crate::cgroup::track;
         let id = track::id_at(&self.dir, &engine::self_binds(&self.dir, &table.mounts));
         let tracked = track::end(id, grace, &mut say);
-        let mut ending = Ending::default();
         ending.add(tracked.processes, tracked.alive);
         let mut look = |ending: &mut Ending, table: &engine::Table| -> Result<()> {
             let (ended, alive) = crate::procs::end_all(&self.dir, &table.mounts, grace, &mut say)

@@ -289,7 +289,7 @@ pub fn run(launch: &Launch, started: impl FnOnce()) -> Result<Outcome, ExecError
         (None, Some(f)) => Some(crate::procs::MntNs::Held(f.as_fd())),
         (None, None) => None,
     };
-    if let (Some(ns), true, false) = (ns, launch.isolation.own_mounts(), launch.isolation.pid) {
+    if let (Some(ns), false) = (ns, launch.isolation.pid) {
         // Only the sandbox's cgroup's members may be there, when it has one.
         let among = || {
             launch
