@@ -187,11 +187,6 @@ impl HolderInfo {
     }
 }
 
-/// The id of the mount namespace of `pid` ([`sys::ns::mnt_ns_id`]).
-fn mnt_ns_id(pid: i32) -> Option<u64> {
-    sys::ns::mnt_ns_id(Path::new(&format!("/proc/{pid}/ns/mnt")))
-}
-
 /// The inode of `/proc/PID/ns/KIND`.
 fn ns_inode(pid: i32, kind: &str) -> Option<u64> {
     fs::metadata(format!("/proc/{pid}/ns/{kind}"))
@@ -390,7 +385,7 @@ fn scan(dir: &Path) -> Vec<HolderInfo> {
                 mnt,
                 pid: own("pid").unwrap_or(0),
             },
-            mnt_id: mnt_ns_id(pid),
+            mnt_id: sys::ns::mnt_ns_id_of(pid),
         };
         let Some(info) = info_of(&r, fd, dir) else {
             continue;
@@ -483,7 +478,7 @@ impl Left {
 
     fn holds(&self, pid: i32) -> bool {
         ns_inode(pid, "mnt") == Some(self.mnt)
-            && mnt_ns_id(pid) == Some(self.mnt_id)
+            && sys::ns::mnt_ns_id_of(pid) == Some(self.mnt_id)
             && fs::metadata(format!("/proc/{pid}/root"))
                 .is_ok_and(|m| (m.dev(), m.ino()) == self.root)
     }
@@ -800,7 +795,7 @@ fn record_of(pid: i32, spec: &Spec, dir: &Path) -> Option<(HolderInfo, Record)> 
                 0
             },
         },
-        mnt_id: mnt_ns_id(pid),
+        mnt_id: sys::ns::mnt_ns_id_of(pid),
     };
     let info = info_of(&rec, fd, dir)?;
     Some((info, rec))

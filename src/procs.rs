@@ -420,9 +420,7 @@ pub fn end_namespace(ns: MntNs, grace: Duration, among: &dyn Fn() -> Option<Vec<
             let id = (st.st_dev, st.st_ino);
             Box::new(move |p| mnt_ns(p) == Some(id))
         }
-        MntNs::Id(id) => Box::new(move |p| {
-            sys::ns::mnt_ns_id(Path::new(&format!("/proc/{p}/ns/mnt"))) == Some(id)
-        }),
+        MntNs::Id(id) => Box::new(move |p| sys::ns::mnt_ns_id_of(p) == Some(id)),
     };
     let find = || -> Vec<(i32, OwnedFd)> {
         among()

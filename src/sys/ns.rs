@@ -159,6 +159,11 @@ pub fn mnt_ns_id(path: &std::path::Path) -> Option<u64> {
     (r == 0).then_some(id)
 }
 
+/// [`mnt_ns_id`] of the process `pid`.
+pub fn mnt_ns_id_of(pid: i32) -> Option<u64> {
+    mnt_ns_id(std::path::Path::new(&format!("/proc/{pid}/ns/mnt")))
+}
+
 /// Whether the namespace at `path` (a `/proc/PID/ns/` link, of a user or
 /// pid namespace) is the one of inode `ino` or descends from it: each
 /// parent is asked of the kernel (`NS_GET_PARENT`), up to the first one
