@@ -53,6 +53,10 @@ use crate::show;
 /// The commented tool.conf template every new sandbox gets.
 pub const TOOL_CONF: &str = include_str!("../share/tool.conf");
 
+/// The log of a create in `chroot.d/`: there while a create works (and
+/// after one that failed), gone once it finished.
+pub const LOG: &str = "create.log";
+
 /// Lines of the log shown when debootstrap fails.
 const TAIL: usize = 15;
 
@@ -246,7 +250,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     let (dir, lock) = prepare_dir(dir, &Ui::plain(opts.quiet), map.as_ref(), true)?;
     let mut ui = Ui::new(opts.quiet);
     let chroot_d = make_chroot_d(&dir)?;
-    let log_path = chroot_d.join("create.log");
+    let log_path = chroot_d.join(LOG);
     let mut log = Log::create(&log_path)?;
 
     let arch = opts.arch.clone().unwrap_or_else(host_arch);
@@ -1068,7 +1072,7 @@ pub fn is_failed_create_at(dir: std::os::fd::BorrowedFd) -> bool {
     let Ok(cd) = crate::sys::resolve_beneath(dir, Path::new("chroot.d")) else {
         return false;
     };
-    at(cd.as_fd(), "create.log").is_ok_and(|m| kind(&m) == libc::S_IFREG)
+    at(cd.as_fd(), LOG).is_ok_and(|m| kind(&m) == libc::S_IFREG)
         && at(cd.as_fd(), record::FILE) == Err(nix::errno::Errno::ENOENT)
 }
 

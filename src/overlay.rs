@@ -186,7 +186,7 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
         // First: the mark of a create of ours at work, which the next
         // create empties if this one does not finish (the record, written
         // last, says it did).
-        let log = dir.join("chroot.d/create.log");
+        let log = dir.join("chroot.d").join(crate::create::LOG);
         std::fs::write(&log, format!("create --overlay {}\n", show::path(&base)))?;
         std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644))?;
         db.mode(0o700).create(dir.join(STATE))?;
@@ -221,7 +221,7 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
         n == crate::create::record::FILE
     })?;
     // Finished: the mark of a create at work goes.
-    let log = dir.join("chroot.d/create.log");
+    let log = dir.join("chroot.d").join(crate::create::LOG);
     std::fs::remove_file(&log).with_context(|| show::path(&log))?;
     Ok(Created { dir, base })
 }
@@ -244,7 +244,7 @@ fn copy_chroot_d(
     for e in entries.flatten() {
         let name = e.file_name();
         let text = name.to_str().unwrap_or("");
-        if ["overlay.toml", "create.log"].contains(&text) || !pick(text) {
+        if ["overlay.toml", crate::create::LOG].contains(&text) || !pick(text) {
             continue;
         }
         let inside = Path::new("/chroot.d").join(&name);

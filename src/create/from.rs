@@ -65,7 +65,7 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
     let keep_dir = fs::symlink_metadata(&chroot_d)
         .map(|m| (m.dev(), m.ino()))
         .map_err(io_err(&chroot_d))?;
-    let log_path = chroot_d.join("create.log");
+    let log_path = chroot_d.join(super::LOG);
     // There from the start, so an interrupted clone is known as a failed
     // create (and cleaned by the next one).
     let mut first_log = Log::create(&log_path)?;
@@ -96,7 +96,7 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
             // DIR is never packed into itself, wherever it lies.
             pack.skip_inode = Some((dmd.dev(), dmd.ino()));
             // The source's log of how it was made is not the copy's.
-            pack.excludes.push("/chroot.d/create.log".into());
+            pack.excludes.push(format!("/chroot.d/{}", super::LOG));
             archive::copy_tree(src, &dir, &pack, &unpack, &mut Quiet).map(|(_, done)| done)
         })
     } else {
