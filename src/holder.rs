@@ -1056,12 +1056,7 @@ fn end_holder(
     let mounts = h.mounts(dir).len();
     let (processes, _) = procs::end_where(&|_| true, &|p| h.holds(p), grace, waiting);
     let _ = pidfd::send_signal(h.pidfd.as_fd(), libc::SIGKILL);
-    let gone = || !pidfd::alive(h.pidfd.as_fd());
-    let end = std::time::Instant::now() + Duration::from_secs(10);
-    while !gone() && std::time::Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if !gone() {
+    if !pidfd::wait_all_exit(&[h.pidfd.as_fd()], Duration::from_secs(10)) {
         bail!(
             "the holder (pid {}) is still there after KILL; run `chroot-tool off` again",
             h.pid

@@ -479,27 +479,27 @@ pub fn end_found(
         seen.extend(held.iter().map(|(p, _)| *p));
         let told = std::cell::Cell::new(false);
         let waiting = std::cell::RefCell::new(&mut *waiting);
+        let fds: Vec<BorrowedFd> = held.iter().map(|(_, fd)| fd.as_fd()).collect();
         let send = |sig| {
             if sig == libc::SIGKILL {
                 kill();
             }
-            for (_, fd) in &held {
-                let _ = pidfd::send_signal(fd.as_fd(), sig);
+            for fd in &fds {
+                let _ = pidfd::send_signal(*fd, sig);
             }
-            // Said once, when processes are still there a moment after TERM.
+            // Said once, when processes are still there a moment after TERM
+            // (those that end at once are not waited for that moment).
             if sig == libc::SIGTERM && !told.replace(true) {
-                std::thread::sleep(Duration::from_millis(20));
-                let n = held
-                    .iter()
-                    .filter(|(_, fd)| pidfd::alive(fd.as_fd()))
-                    .count();
+                pidfd::wait_all_exit(&fds, Duration::from_millis(20));
+                let n = fds.iter().filter(|fd| pidfd::alive(**fd)).count();
                 if n > 0 {
                     (waiting.borrow_mut())(n, grace);
                 }
             }
         };
-        let running = || held.iter().any(|(_, fd)| pidfd::alive(fd.as_fd()));
-        sys::process::term_grace_kill(send, running, grace, Duration::from_secs(2));
+        let running = || fds.iter().any(|fd| pidfd::alive(*fd));
+        let pause = |d| pidfd::wait_exit(&fds, d);
+        sys::process::term_grace_kill(send, running, pause, grace, Duration::from_secs(2));
     }
     let alive: Vec<Proc> = find().into_iter().map(|(pid, _)| named_pid(pid)).collect();
     // Held but still there: not ended.

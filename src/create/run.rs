@@ -247,7 +247,12 @@ fn end_group(child: &mut Child, pgid: Pid) {
             let _ = killpg(pgid, Signal::try_from(sig).unwrap_or(Signal::SIGKILL));
         };
         // What survives KILL (stuck in the kernel) is not waited for longer.
-        crate::sys::process::term_grace_kill(send, running, GRACE, GRACE * 2);
+        // A process group has no descriptor to wait on: looked at again
+        // every 10 ms.
+        let pause = |d: std::time::Duration| {
+            std::thread::sleep(d.min(std::time::Duration::from_millis(10)))
+        };
+        crate::sys::process::term_grace_kill(send, running, pause, GRACE, GRACE * 2);
     }
     let _ = child.borrow_mut().try_wait();
 }

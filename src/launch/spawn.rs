@@ -546,12 +546,19 @@ fn supervise(
 
 /// Ends the command and what it started: TERM, `grace`, KILL.
 fn end(pid: Pid, pidfd: BorrowedFd, grace: Duration) {
-    use crate::sys::pidfd::{alive, send_signal};
+    use crate::sys::pidfd::{alive, send_signal, wait_exit};
     let send = |sig| {
         crate::procs::signal_descendants(pid.as_raw(), sig);
         let _ = send_signal(pidfd, sig);
     };
-    crate::sys::process::term_grace_kill(send, || alive(pidfd), grace, Duration::from_secs(2));
+    let pause = |d| wait_exit(&[pidfd], d);
+    crate::sys::process::term_grace_kill(
+        send,
+        || alive(pidfd),
+        pause,
+        grace,
+        Duration::from_secs(2),
+    );
 }
 
 /// Passes `sig` on to the command and what it started (a shell running a

@@ -163,10 +163,15 @@ impl std::fmt::Display for Ended {
 
 /// The one way to end processes: `send(SIGTERM)`, up to `grace` for
 /// `running()` to turn false, then `send(SIGKILL)` and up to `after_kill`
-/// more. Returns whether something was still running at the end.
+/// more. Between looks, `pause(left)` waits at most `left`, and should
+/// return as soon as something may have ended (a pidfd turning readable:
+/// [`super::pidfd::wait_exit`]), so that nothing waits a period longer
+/// than the processes take. Returns whether something was still running
+/// at the end.
 pub fn term_grace_kill(
     send: impl Fn(libc::c_int),
     running: impl Fn() -> bool,
+    pause: impl Fn(std::time::Duration),
     grace: std::time::Duration,
     after_kill: std::time::Duration,
 ) -> bool {
@@ -174,10 +179,11 @@ pub fn term_grace_kill(
     let wait = |d: Duration| {
         let deadline = Instant::now() + d;
         while running() {
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            pause(deadline - now);
         }
         true
     };
