@@ -48,34 +48,23 @@ pub fn alive(fd: BorrowedFd) -> bool {
 /// to exit; at once when none runs. Woken by the exit itself (a pidfd turns
 /// readable), not by a period: the caller looks again when it returns.
 pub fn wait_exit(fds: &[BorrowedFd], timeout: Duration) {
-    let mut set: Vec<libc::pollfd> = fds
+    use nix::poll::{poll, ppoll, PollFd, PollFlags, PollTimeout};
+    let mut set: Vec<PollFd> = fds
         .iter()
-        .map(|fd| libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
         .collect();
     // Those already ended would make the wait return at once.
-    // SAFETY: `set` holds `set.len()` valid pollfds; no wait.
-    unsafe { libc::poll(set.as_mut_ptr(), set.len() as libc::nfds_t, 0) };
-    set.retain(|p| p.revents == 0);
-    if set.is_empty() {
+    let _ = poll(&mut set, PollTimeout::ZERO);
+    let mut live: Vec<PollFd> = fds
+        .iter()
+        .zip(&set)
+        .filter(|(_, p)| p.revents().is_none_or(|r| r.is_empty()))
+        .map(|(fd, _)| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    if live.is_empty() {
         return;
     }
-    let t = libc::timespec {
-        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: as above; `t` outlives the call; no signal mask is changed.
-    unsafe {
-        libc::ppoll(
-            set.as_mut_ptr(),
-            set.len() as libc::nfds_t,
-            &t,
-            std::ptr::null(),
-        )
-    };
+    let _ = ppoll(&mut live, Some(timeout.into()), None);
 }
 
 /// Waits up to `timeout` for every process held by `fds` to exit; whether
