@@ -1100,7 +1100,12 @@ fn end_holder(
     depth: usize,
 ) -> Result<Ended> {
     let mounts = h.mounts(dir).len();
-    let (processes, _) = procs::end_where(&|_| true, &|p| h.holds(p), grace, waiting);
+    // The holder's mount namespace by its id, when it can be told to
+    // exist (asked while the holder is known to still be that process).
+    let ns_id = sys::ns::mnt_ns_id_of(h.pid).filter(|&id| {
+        pidfd::alive(h.pidfd.as_fd()) && sys::mounts::namespace_exists(id).is_ok_and(|t| t)
+    });
+    let (processes, alive) = procs::end_where(&|_| true, &|p| h.holds(p), grace, waiting);
     let _ = pidfd::send_signal(h.pidfd.as_fd(), libc::SIGKILL);
     if !pidfd::wait_all_exit(&[h.pidfd.as_fd()], Duration::from_secs(10)) {
         bail!(
@@ -1110,8 +1115,17 @@ fn end_holder(
     }
     // With a pid namespace the kernel ends what is left inside with its
     // init; without one, the last process in the mount namespace may have
-    // come in meanwhile.
-    let (_, left) = procs::end_where(&|_| true, &|p| h.holds(p), grace, waiting);
+    // come in meanwhile. Nothing can have when the first look ended with
+    // none left inside (then none was there to fork, and a run waits for
+    // our lock) and the mount namespace went with the holder (none came
+    // in by hand): then every process is not looked at again.
+    let settled = alive.is_empty()
+        && ns_id.is_some_and(|id| matches!(sys::mounts::namespace_exists(id), Ok(false)));
+    let (_, left) = if settled {
+        (0, vec![])
+    } else {
+        procs::end_where(&|_| true, &|p| h.holds(p), grace, waiting)
+    };
     if !left.is_empty() {
         bail!(
             "processes still in the holder's namespaces after off: {}; its mounts stay until they end; then run `chroot-tool off` again",

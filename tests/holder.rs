@@ -345,8 +345,9 @@ impl User {
         }
     }
 
-    /// chroot-tool as this user, in the test's mount namespace.
-    fn tool(&self, ns: &Ns, args: &[&str]) -> Output {
+    /// A command as this user (`setpriv`), in the test's mount namespace;
+    /// `prog` and its arguments follow.
+    fn cmd(&self, ns: &Ns) -> Command {
         let mut c = ns.cmd("setpriv");
         c.args([
             "--reuid",
@@ -355,18 +356,24 @@ impl User {
             self.name,
             "--init-groups",
             "--",
-        ])
-        .arg(&self.bin)
-        .args(args)
-        .env_remove("CHROOT_TOOL_RUN_DIR")
-        .env_remove(chroot_tool::audit::STATE_ENV)
-        .env("HOME", &self.home)
-        .env("XDG_RUNTIME_DIR", self.home.join("run"))
-        .env("XDG_STATE_HOME", self.home.join("state"))
-        .env("XDG_CONFIG_HOME", self.home.join("config"))
-        .env("XDG_CACHE_HOME", self.home.join("cache"))
-        .current_dir(&self.home)
-        .stdin(Stdio::null());
+        ]);
+        c
+    }
+
+    /// chroot-tool as this user, in the test's mount namespace.
+    fn tool(&self, ns: &Ns, args: &[&str]) -> Output {
+        let mut c = self.cmd(ns);
+        c.arg(&self.bin)
+            .args(args)
+            .env_remove("CHROOT_TOOL_RUN_DIR")
+            .env_remove(chroot_tool::audit::STATE_ENV)
+            .env("HOME", &self.home)
+            .env("XDG_RUNTIME_DIR", self.home.join("run"))
+            .env("XDG_STATE_HOME", self.home.join("state"))
+            .env("XDG_CONFIG_HOME", self.home.join("config"))
+            .env("XDG_CACHE_HOME", self.home.join("cache"))
+            .current_dir(&self.home)
+            .stdin(Stdio::null());
         output_within(&mut c, DEADLINE)
     }
 
@@ -1008,6 +1015,47 @@ fn a_process_in_namespaces_of_its_own_inside_ends_with_off_as_a_user() {
         ],
     );
     wait_until("the holder to end", || gone(holder));
+}
+
+/// The holder's mount namespace kept by a descriptor of a host process
+/// (which is not inside: it only holds the namespace open): `off` looks at
+/// every process again after the holder's end, finds nothing inside, says
+/// off, and leaves that process alone.
+#[test]
+fn off_when_a_host_process_keeps_the_holders_namespace_open() {
+    let ns = Ns::new();
+    let user = User::new(&ns, "ct-user");
+    let _h = user.holders();
+    let root = user.home.join("kept");
+    make_busybox_root(&root);
+    chown_tree(&root, user.uid, user.uid);
+    ok(&user.tool(&ns, &["on", "-d", d(&root)]));
+    let holder = holder_pid(&user.status(&ns, &root));
+    let _k = KillHolder(holder);
+    let _s = KillArgs(vec!["9962".into()]);
+    let mut keep = user.cmd(&ns);
+    keep.args([
+        "sh",
+        "-c",
+        &format!("exec 3</proc/{holder}/ns/mnt; exec sleep 9962"),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let mut keeper = keep.spawn().unwrap();
+    wait_until("the keeper to hold it", || {
+        fs::read_link(format!("/proc/{}/fd/3", keeper.id()))
+            .is_ok_and(|l| l.to_string_lossy() == format!("mnt:[{}]", ns_of(holder, "mnt")))
+    });
+    let out = ok(&user.tool(&ns, &["off", "-d", d(&root)]));
+    assert!(out.contains("is off"), "{out}");
+    wait_until("the holder to end", || gone(holder));
+    assert!(
+        keeper.try_wait().unwrap().is_none(),
+        "the host process is left alone"
+    );
+    let _ = keeper.kill();
+    let _ = keeper.wait();
 }
 
 /// A holder killed without a pid namespace leaves the processes started

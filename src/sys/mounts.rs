@@ -45,6 +45,17 @@ struct Req {
     param: u64,
 }
 
+/// `struct mnt_id_req`, second version (Linux 6.11): with the mount
+/// namespace asked about.
+#[repr(C)]
+struct ReqNs {
+    size: u32,
+    spare: u32,
+    mnt_id: u64,
+    param: u64,
+    mnt_ns_id: u64,
+}
+
 /// The fixed part of `struct statmount` (512 bytes in every version; the
 /// strings follow it).
 #[repr(C)]
@@ -195,5 +206,32 @@ pub fn list(unique: u64) -> io::Result<Vec<u64>> {
         if n < chunk.len() {
             return Ok(out);
         }
+    }
+}
+
+/// Whether the mount namespace with the 64-bit id `ns_id`
+/// (`NS_GET_MNTNS_ID`) still exists: its root mount listed (`Ok(false)`:
+/// ENOENT). The kernel says ENOENT too to a caller without
+/// `CAP_SYS_ADMIN` over that namespace, so only a namespace this answered
+/// `true` for before can be told gone by a later `false`; a kernel before
+/// 6.11 refuses the question.
+pub fn namespace_exists(ns_id: u64) -> io::Result<bool> {
+    let (_, nr) = numbers()?;
+    let req = ReqNs {
+        size: std::mem::size_of::<ReqNs>() as u32,
+        spare: 0,
+        mnt_id: ROOT,
+        param: 0,
+        mnt_ns_id: ns_id,
+    };
+    let mut one = [0u64; 1];
+    // SAFETY: the kernel writes at most one id into `one`.
+    let r = unsafe { libc::syscall(nr, &req as *const ReqNs, one.as_mut_ptr(), 1usize, 0) };
+    if r >= 0 {
+        return Ok(true);
+    }
+    match io::Error::last_os_error() {
+        e if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        e => Err(e),
     }
 }
