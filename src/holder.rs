@@ -1114,12 +1114,14 @@ fn end_holder(
         );
     }
     // With a pid namespace the kernel ends what is left inside with its
-    // init; without one, the last process in the mount namespace may have
-    // come in meanwhile. Nothing can have when the first look ended with
-    // none left inside (then none was there to fork, and a run waits for
-    // our lock) and the mount namespace went with the holder (none came
-    // in by hand): then every process is not looked at again.
-    let settled = alive.is_empty()
+    // init (a process that keeps forking and exiting, which a look at
+    // every process may miss each time, too): what can be left is only
+    // what came into the mount namespace by hand, which would keep it, so
+    // every process is looked at again only when it is not gone. Without
+    // a pid namespace they are looked at again: the last process in the
+    // holder's namespaces may have come in meanwhile, or have been missed.
+    let settled = h.ns.pid
+        && alive.is_empty()
         && ns_id.is_some_and(|id| matches!(sys::mounts::namespace_exists(id), Ok(false)));
     let (_, left) = if settled {
         (0, vec![])
