@@ -140,7 +140,7 @@ impl HolderInfo {
         if self.in_namespaces(pid) {
             return true;
         }
-        let root = fs::metadata(format!("/proc/{pid}/root")).ok();
+        let root = procs::at(pid, "root", |p| fs::metadata(p)).ok();
         if root.is_none() || root.map(|m| (m.dev(), m.ino())) != self.root {
             return false;
         }
@@ -162,7 +162,12 @@ impl HolderInfo {
     fn in_namespaces(&self, pid: i32) -> bool {
         let ino = |kind: &str| ns_inode(pid, kind);
         let below = |kind: &str, of: u64| {
-            sys::ns::descends_from(Path::new(&format!("/proc/{pid}/ns/{kind}")), of)
+            procs::at(pid, &format!("ns/{kind}"), |p| {
+                sys::ns::descends_from(p, of)
+                    .then_some(())
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+            })
+            .is_ok()
         };
         ino("mnt") == Some(self.inodes.mnt)
             || self.others.iter().any(|&(k, i)| ino(k) == Some(i))
@@ -191,7 +196,7 @@ impl HolderInfo {
 
 /// The inode of `/proc/PID/ns/KIND`.
 fn ns_inode(pid: i32, kind: &str) -> Option<u64> {
-    fs::metadata(format!("/proc/{pid}/ns/{kind}"))
+    procs::at(pid, &format!("ns/{kind}"), |p| fs::metadata(p))
         .ok()
         .map(|m| m.ino())
 }

@@ -100,7 +100,7 @@ impl Members {
         if !self.in_our_ns(pid) {
             return self.in_a_run(pid);
         }
-        sys::open_path(Path::new(&format!("/proc/{pid}/root")))
+        at(pid, "root", sys::open_path)
             .and_then(|root| sys::mount_of(root.as_fd()))
             .is_ok_and(|(id, _)| self.mounts.contains(&id))
     }
@@ -114,7 +114,13 @@ impl Members {
         if self.mounts.is_empty() {
             return false;
         }
-        match sys::root_of(self.proc.as_fd(), pid) {
+        let root = sys::root_of(self.proc.as_fd(), pid).or_else(|e| {
+            other_threads(pid)
+                .into_iter()
+                .find_map(|t| sys::root_of_thread(self.proc.as_fd(), pid, t).ok())
+                .ok_or(e)
+        });
+        match root {
             Ok((id, root)) => {
                 self.mounts.contains(&id)
                     || Some(root) == self.root
@@ -132,7 +138,7 @@ impl Members {
     /// `pid`, in another mount namespace: a process of a run of the
     /// sandbox with a namespace of its own?
     fn in_a_run(&self, pid: i32) -> bool {
-        let Ok(root) = fs::metadata(format!("/proc/{pid}/root")).map(|m| (m.dev(), m.ino())) else {
+        let Ok(root) = at(pid, "root", |p| fs::metadata(p)).map(|m| (m.dev(), m.ino())) else {
             return false;
         };
         let root_is_dir = Some(root) == self.root;
@@ -198,7 +204,7 @@ impl Members {
         if self.fresh.is_empty() {
             return false;
         }
-        let Ok(root) = sys::open_path(Path::new(&format!("/proc/{pid}/root"))) else {
+        let Ok(root) = at(pid, "root", sys::open_path) else {
             return false;
         };
         let sees = self.fresh.iter().all(|(rel, dev, _)| {
@@ -222,7 +228,7 @@ impl Members {
 
     /// Whether `pid` holds a descriptor of the root of one of the sandbox's own mounts.
     fn holds_own_root(&self, pid: i32) -> bool {
-        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        let Ok(fds) = at(pid, "fd", |p| fs::read_dir(p)) else {
             return false;
         };
         fds.flatten().any(|e| {
@@ -243,9 +249,40 @@ pub fn sees_every_process() -> bool {
 /// The mount namespace of `pid` (device, inode of `/proc/PID/ns/mnt`), if
 /// it can be seen.
 fn mnt_ns(pid: i32) -> Option<(u64, u64)> {
-    fs::metadata(format!("/proc/{pid}/ns/mnt"))
+    at(pid, "ns/mnt", |p| fs::metadata(p))
         .ok()
         .map(|m| (m.dev(), m.ino()))
+}
+
+/// `look` at `/proc/PID/REL`; when that fails, at the same of each other
+/// thread of `pid` (`/proc/PID/task/TID/REL`) until one answers. A process
+/// whose main thread has exited while another runs on shows no namespaces,
+/// root or descriptors at `/proc/PID` (its main thread is a zombie), and
+/// would otherwise be taken for one that ended. Costs nothing more when the
+/// first look answers.
+pub fn at<T>(pid: i32, rel: &str, look: impl Fn(&Path) -> io::Result<T>) -> io::Result<T> {
+    let first = look(Path::new(&format!("/proc/{pid}/{rel}")));
+    if first.is_ok() {
+        return first;
+    }
+    for tid in other_threads(pid) {
+        if let Ok(v) = look(Path::new(&format!("/proc/{pid}/task/{tid}/{rel}"))) {
+            return Ok(v);
+        }
+    }
+    first
+}
+
+/// The threads of `pid` other than its main thread.
+fn other_threads(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return vec![];
+    };
+    tasks
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&t| t != pid)
+        .collect()
 }
 
 /// A root that may be a run's own (an ephemeral run's overlay, or a
@@ -270,7 +307,7 @@ fn kernel_thread(pid: i32) -> bool {
 
 /// Whether `pid` holds a descriptor of the file `id` (device, inode).
 fn holds(pid: i32, id: (u64, u64)) -> bool {
-    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+    let Ok(fds) = at(pid, "fd", |p| fs::read_dir(p)) else {
         return false;
     };
     fds.flatten()

@@ -1058,6 +1058,82 @@ fn off_when_a_host_process_keeps_the_holders_namespace_open() {
     let _ = keeper.wait();
 }
 
+/// A program whose main thread ends while a second thread runs on: its
+/// `/proc/PID` then shows no namespaces, root nor descriptors (a zombie
+/// main thread). Built static with the machine's C compiler into `to`.
+fn build_lone_thread(to: &Path) {
+    let dir = tempfile::tempdir_in(test_tmp()).unwrap();
+    let src = dir.path().join("lone.c");
+    fs::write(
+        &src,
+        "#include <pthread.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
+         static void *run(void *a) { for (;;) pause(); return a; }\n\
+         int main(void) { if (fork()) return 0; setsid(); close(0); close(1); close(2); pthread_t t;\n\
+         pthread_create(&t, 0, run, 0); syscall(SYS_exit, 0); return 0; }\n",
+    )
+    .unwrap();
+    let o = Command::new("cc")
+        .args(["-static", "-O2", "-pthread", "-o"])
+        .arg(to)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "cc: {}", stderr(&o));
+}
+
+/// The pids of the live processes of `uid` named `comm` whose main thread
+/// has ended while another runs on.
+fn lone_threads(uid: u32, comm: &str) -> Vec<i64> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i64>().ok())
+        .filter(|&p| {
+            fs::metadata(format!("/proc/{p}")).is_ok_and(|m| m.uid() == uid)
+                && fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == comm)
+                && fs::read_dir(format!("/proc/{p}/task")).is_ok_and(|t| {
+                    t.flatten().any(|e| {
+                        e.file_name().to_string_lossy() != p.to_string()
+                            && fs::read_to_string(e.path().join("stat")).is_ok_and(|s| {
+                                !s[s.rfind(')').unwrap() + 1..].trim_start().starts_with('Z')
+                            })
+                    })
+                })
+        })
+        .collect()
+}
+
+/// A process inside whose main thread has ended while another thread runs
+/// on is still inside: `off` ends it (it was taken for one that had ended,
+/// and lived on, with the sandbox's mounts in the holder's namespace).
+#[test]
+fn off_ends_a_process_whose_main_thread_has_ended() {
+    let ns = Ns::new();
+    let user = User::new(&ns, "ct-user");
+    let _h = user.holders();
+    let root = user.home.join("lone");
+    make_busybox_root(&root);
+    build_lone_thread(&root.join("bin/lonethread"));
+    chown_tree(&root, user.uid, user.uid);
+    ok(&user.tool(&ns, &["on", "-d", d(&root)]));
+    let holder = holder_pid(&user.status(&ns, &root));
+    let _k = KillHolder(holder);
+    ok(&user.tool(&ns, &["run", "-d", d(&root), "--", "lonethread"]));
+    wait_until("the lone thread to run", || {
+        !lone_threads(user.uid, "lonethread").is_empty()
+    });
+    let lone = lone_threads(user.uid, "lonethread")[0];
+    let out = ok(&user.tool(&ns, &["off", "-d", d(&root)]));
+    if !lone_threads(user.uid, "lonethread").is_empty() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(lone as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        panic!("off left the process whose main thread had ended: {out}");
+    }
+    wait_until("the holder to end", || gone(holder));
+}
+
 /// A holder killed without a pid namespace leaves the processes started
 /// inside running, in its mount namespace (which lives on with them) and
 /// chrooted in DIR. They are the sandbox's still: `on` and `run` refuse,

@@ -281,10 +281,19 @@ pub fn mount_and_dev(fd: BorrowedFd) -> io::Result<(u64, String)> {
 /// on the stack: its mount id, device and inode. `off` asks it of every
 /// process of the host.
 pub fn root_of(proc: BorrowedFd, pid: i32) -> io::Result<(u64, (u64, u64))> {
+    root_at(proc, format_args!("{pid}/root"))
+}
+
+/// [`root_of`] of the thread `tid` of `pid` (`PID/task/TID/root`).
+pub fn root_of_thread(proc: BorrowedFd, pid: i32, tid: i32) -> io::Result<(u64, (u64, u64))> {
+    root_at(proc, format_args!("{pid}/task/{tid}/root"))
+}
+
+fn root_at(proc: BorrowedFd, path: std::fmt::Arguments) -> io::Result<(u64, (u64, u64))> {
     use std::io::Write;
-    let mut name = [0u8; 32];
+    let mut name = [0u8; 48];
     let mut w = &mut name[..];
-    write!(w, "{pid}/root\0").map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    write!(w, "{path}\0").map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: statx fills our zeroed struct; `name` holds a NUL-terminated
     // string (the rest of the array is zero).
     let mut st: libc::statx = unsafe { std::mem::zeroed() };
