@@ -19,9 +19,7 @@
 //! still match ([`state`]); one that died (kill -9, a reboot) is noticed
 //! by the next command and its file removed ([`find`]). A pid file removed
 //! or rewritten while its holder runs does not hide it from `on` and `off`
-//! ([`find_or_scan`]): every holder keeps a lock on DIR itself for its
-//! whole life, and only while one is held do they look for the holder
-//! among the host's processes.
+//! ([`find_or_scan`]).
 //!
 //! `run` and the others reach the root through it ([`join`]: setns by the
 //! holder's pidfd, user namespace first, then the mount namespace and the
@@ -351,10 +349,14 @@ fn scan(dir: &Path) -> Vec<HolderInfo> {
             .ok()
     };
     let mut found = vec![];
-    for p in procs::list_where(&|pid| {
-        fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c == b"chroot-tool-hol\n")
-    }) {
-        let pid = p.pid;
+    // A normal user's holder is dumpable (every `run` joins it by ptrace
+    // access), so its /proc directory is the user's; root's holder is not,
+    // and its directory is root's: by that owner, the other users'
+    // processes are ruled out first, one statx each.
+    for pid in procs::of_owner(me) {
+        if !fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c == b"chroot-tool-hol\n") {
+            continue;
+        }
         let Ok(fd) = pidfd::open(pid) else { continue };
         if uid_of(pid) != Some(me) {
             continue;
@@ -543,8 +545,7 @@ pub fn find(dir: &Path) -> Found {
 /// The holder of `dir`, as [`find`]; when no pid file names a live one,
 /// a holder whose pid file was removed or rewritten while it ran is looked
 /// for among the processes (for `on` and `off`: never a second holder,
-/// never "already off" while one runs), when one may run: DIR's holder
-/// lock is held.
+/// never "already off" while one runs).
 ///
 /// Only a normal user's holder needs the search: root's holders are
 /// undumpable, so nothing inside reaches root's run directory through
@@ -552,47 +553,12 @@ pub fn find(dir: &Path) -> Found {
 pub fn find_or_scan(dir: &Path) -> Found {
     match find(dir) {
         Found::Alive(h) => Found::Alive(h),
-        other if crate::audit::invoked_as_root() || !may_run(dir) => other,
+        other if crate::audit::invoked_as_root() => other,
         other => match scan(dir).into_iter().next() {
             Some(h) => Found::Alive(h),
             None => other,
         },
     }
-}
-
-/// The byte of DIR every holder holds a read lock on ([`lock_dir`]).
-const HOLDER_BYTE: i64 = 0x6368_726f_6f74;
-
-/// DIR opened to take or test the lock every holder holds on it.
-fn open_dir(dir: &Path) -> io::Result<File> {
-    use nix::fcntl::OFlag;
-    sys::open_file(
-        dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
-        0,
-    )
-}
-
-/// Whether a holder of `dir` may be running: a read lock is held on
-/// DIR's [`HOLDER_BYTE`] (by a holder, or by anything else that took one
-/// there, which only costs the look at every process), or it cannot be
-/// told. Holders started by versions without the lock are not seen here.
-fn may_run(dir: &Path) -> bool {
-    open_dir(dir)
-        .and_then(|f| sys::file::read_locked(f.as_fd(), HOLDER_BYTE))
-        .unwrap_or(true)
-}
-
-/// DIR with the read lock on its [`HOLDER_BYTE`] taken for a holder
-/// about to start, which inherits it: it stays taken as long as the holder
-/// runs, whatever becomes of the pid file. Nothing can keep it from being
-/// taken (no write lock exists on a directory) nor take it away; flocks
-/// of DIR (a process inside that locks its `/`) do not touch it. `None`
-/// only when DIR cannot be opened, or a file system without locks.
-fn lock_dir(dir: &Path) -> Option<File> {
-    let f = open_dir(dir).ok()?;
-    sys::file::read_lock(f.as_fd(), HOLDER_BYTE).ok()?;
-    Some(f)
 }
 
 /// The plan a holder mounts: the device nodes bound in (a user namespace
@@ -719,7 +685,6 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
     // lock (of an overlay) is held until the holder is ready; the holder's
     // own `on` skips both ([`in_setup`]).
     let _base = sb.overlay_guards()?;
-    let dir_lock = lock_dir(&sb.dir);
     let in_setup = InSetup::set();
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let (go_r, go_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
@@ -728,9 +693,7 @@ pub fn start(sb: &Sandbox, spec: &Spec, plan: &[Op]) -> Result<Started> {
             drop(ready_r);
             drop(go_w);
             let mut out = File::from(ready_w);
-            let kept = dir_lock.as_ref().map(|f| f.as_raw_fd());
-            let code = match first_child(sb, spec, &plan, hostname.as_deref(), &mut out, go_r, kept)
-            {
+            let code = match first_child(sb, spec, &plan, hostname.as_deref(), &mut out, go_r) {
                 Ok(()) => 0,
                 Err(e) => {
                     let _ =
@@ -875,8 +838,6 @@ fn line(tag: &str, text: &str) -> String {
 /// The first child: a session of its own, its user namespace (then waits
 /// for its maps), the other namespaces, then the holder forked (pid 1 of
 /// the new pid namespace, if one); the first child says its pid and ends.
-/// `dir_lock`: DIR with the holder's lock ([`lock_dir`]), which the
-/// holder keeps.
 fn first_child(
     sb: &Sandbox,
     spec: &Spec,
@@ -884,7 +845,6 @@ fn first_child(
     hostname: Option<&str>,
     out: &mut File,
     go: OwnedFd,
-    dir_lock: Option<std::os::fd::RawFd>,
 ) -> Result<()> {
     nix::unistd::setsid().context("setsid")?;
     sys::ns::ignore_signals();
@@ -926,9 +886,7 @@ fn first_child(
             match res {
                 Ok(warnings) => {
                     let _ = std::env::set_current_dir("/");
-                    let mut keep = vec![out.as_raw_fd(), go.as_raw_fd()];
-                    keep.extend(dir_lock);
-                    sys::ns::detach_descriptors(&keep)?;
+                    sys::ns::detach_descriptors(&[out.as_raw_fd(), go.as_raw_fd()])?;
                     for w in warnings {
                         out.write_all(line("W", &show::error_line([w])).as_bytes())?;
                     }
@@ -1146,9 +1104,7 @@ fn end_holder(
     let mut ended = Ended { mounts, processes };
     // The pid file may have named another process than the holder (it was
     // rewritten while the sandbox was on): a holder still there is ended too.
-    // The one just ended no longer holds DIR's lock (a process's
-    // descriptors are closed before its pidfd says it exited).
-    if depth < 4 && may_run(dir) {
+    if depth < 4 {
         if let Some(other) = scan(dir).into_iter().next() {
             let more = end_holder(dir, other, grace, waiting, depth + 1)?;
             ended.mounts += more.mounts;

@@ -349,6 +349,19 @@ fn pids() -> Vec<i32> {
     open_proc().map_or_else(|_| vec![], |p| pids_in(p.as_fd()))
 }
 
+/// The processes whose `/proc/PID` belongs to `uid` (their effective uid;
+/// root for those not dumpable), one `statx` each: a first look that rules
+/// out the other users' processes before anything else is read of them.
+pub fn of_owner(uid: u32) -> Vec<i32> {
+    let Ok(proc) = open_proc() else {
+        return vec![];
+    };
+    pids_in(proc.as_fd())
+        .into_iter()
+        .filter(|&p| sys::owner_of(proc.as_fd(), p).is_ok_and(|u| u == uid))
+        .collect()
+}
+
 /// [`pids`], read from `proc` (an open `/proc`), without the kernel's
 /// own threads ([`kernel_threads`]).
 fn pids_in(proc: BorrowedFd) -> Vec<i32> {

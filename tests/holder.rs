@@ -766,62 +766,6 @@ impl Drop for KillArgs {
     }
 }
 
-/// Whether an open file holds a read lock on the byte of `dir` a holder
-/// locks (`holder::HOLDER_BYTE`).
-fn holder_byte_locked(dir: &Path) -> bool {
-    let f = fs::File::open(dir).unwrap();
-    let mut l = libc::flock {
-        l_type: libc::F_WRLCK as libc::c_short,
-        l_whence: libc::SEEK_SET as libc::c_short,
-        l_start: 0x6368_726f_6f74,
-        l_len: 1,
-        l_pid: 0,
-    };
-    nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_OFD_GETLK(&mut l)).unwrap();
-    l.l_type != libc::F_UNLCK as libc::c_short
-}
-
-/// A holder keeps a read lock on DIR for its whole life, after `on` has
-/// exited: what `on` and `off` ask before looking for a holder whose pid
-/// file is gone among every process of the host. A flock of DIR (a
-/// process inside that locks its `/`) neither keeps the holder from it
-/// nor counts as it.
-#[test]
-fn a_holder_keeps_a_lock_on_its_directory_for_its_life() {
-    use nix::fcntl::{Flock, FlockArg::LockExclusiveNonblock};
-    let ns = Ns::new();
-    let user = User::new(&ns, "ct-user");
-    let _h = user.holders();
-    let root = user.home.join("vm");
-    make_busybox_root(&root);
-    chown_tree(&root, user.uid, user.uid);
-    assert!(!holder_byte_locked(&root));
-    // Locked by flock while `on` starts the holder: it still takes its own.
-    let flocked = Flock::lock(fs::File::open(&root).unwrap(), LockExclusiveNonblock).unwrap();
-    ok(&user.tool(&ns, &["on", "-d", d(&root)]));
-    let holder = holder_pid(&user.status(&ns, &root));
-    let _k = KillHolder(holder);
-    drop(flocked);
-    assert!(holder_byte_locked(&root), "held by the holder");
-    // Its pid file removed: `on` still finds it, and so does `off`.
-    let md = fs::metadata(&root).unwrap();
-    let file = user
-        .home
-        .join(format!("run/chroot-tool/holder/{}-{}", md.dev(), md.ino()));
-    fs::remove_file(&file).unwrap();
-    let out = ok(&user.tool(&ns, &["on", "-d", d(&root)]));
-    assert!(
-        !out.contains("is on (holder pid"),
-        "no second holder: {out}"
-    );
-    assert_eq!(holder_pid(&user.status(&ns, &root)), holder);
-    fs::remove_file(&file).unwrap();
-    let out = ok(&user.tool(&ns, &["off", "-d", d(&root)]));
-    assert!(!out.contains("already off"), "{out}");
-    wait_until("the holder to end", || gone(holder));
-    assert!(!holder_byte_locked(&root), "let go with the holder");
-}
-
 #[test]
 fn a_holder_whose_pid_file_was_removed_or_rewritten_is_still_found() {
     let ns = Ns::new();

@@ -55,37 +55,6 @@ pub fn open_file(path: &Path, flags: nix::fcntl::OFlag, mode: u32) -> io::Result
     Ok(std::fs::File::from(fd))
 }
 
-/// An open file description's read lock (`F_OFD_SETLK`) on the one byte
-/// at `at` of `f`, without waiting. On a directory nothing can hold a
-/// write lock (it cannot be opened for writing), so it is always granted.
-/// Nothing here lets it go: it goes with the last descriptor of this open
-/// file, so that a child that inherited one keeps it after its parent is
-/// gone. Independent of flock: what flocks the file does not touch it.
-pub fn read_lock(f: BorrowedFd, at: i64) -> io::Result<()> {
-    let l = byte_lock(libc::F_RDLCK, at);
-    nix::fcntl::fcntl(f, nix::fcntl::FcntlArg::F_OFD_SETLK(&l))?;
-    Ok(())
-}
-
-/// Whether some open file holds a read lock ([`read_lock`]) on the byte
-/// at `at` of the file `f` is open on (asked as for a write lock, which
-/// any read lock would keep out).
-pub fn read_locked(f: BorrowedFd, at: i64) -> io::Result<bool> {
-    let mut l = byte_lock(libc::F_WRLCK, at);
-    nix::fcntl::fcntl(f, nix::fcntl::FcntlArg::F_OFD_GETLK(&mut l))?;
-    Ok(l.l_type != libc::F_UNLCK as libc::c_short)
-}
-
-fn byte_lock(kind: libc::c_int, at: i64) -> libc::flock {
-    libc::flock {
-        l_type: kind as libc::c_short,
-        l_whence: libc::SEEK_SET as libc::c_short,
-        l_start: at,
-        l_len: 1,
-        l_pid: 0,
-    }
-}
-
 /// The whole of a file of procfs (`/proc/self/mountinfo`,
 /// `/proc/self/status`), read in large pieces from the start with no size
 /// asked first (such files say 0), where std's `fs::read` would begin with

@@ -290,6 +290,20 @@ pub fn root_of_thread(proc: BorrowedFd, pid: i32, tid: i32) -> io::Result<(u64, 
 }
 
 fn root_at(proc: BorrowedFd, path: std::fmt::Arguments) -> io::Result<(u64, (u64, u64))> {
+    let st = statx_in(proc, path, libc::STATX_MNT_ID | libc::STATX_INO)?;
+    let dev = libc::makedev(st.stx_dev_major, st.stx_dev_minor);
+    Ok((st.stx_mnt_id, (dev, st.stx_ino)))
+}
+
+/// The owner of `/proc/PID` of `pid` (its effective uid; root for a
+/// process that is not dumpable), in one `statx` relative to `proc`.
+pub fn owner_of(proc: BorrowedFd, pid: i32) -> io::Result<u32> {
+    Ok(statx_in(proc, format_args!("{pid}"), libc::STATX_UID)?.stx_uid)
+}
+
+/// `statx` of `path` (following links) relative to `proc`, the name
+/// written on the stack.
+fn statx_in(proc: BorrowedFd, path: std::fmt::Arguments, mask: u32) -> io::Result<libc::statx> {
     use std::io::Write;
     let mut name = [0u8; 48];
     let mut w = &mut name[..];
@@ -297,20 +311,11 @@ fn root_at(proc: BorrowedFd, path: std::fmt::Arguments) -> io::Result<(u64, (u64
     // SAFETY: statx fills our zeroed struct; `name` holds a NUL-terminated
     // string (the rest of the array is zero).
     let mut st: libc::statx = unsafe { std::mem::zeroed() };
-    let r = unsafe {
-        libc::statx(
-            proc.as_raw_fd(),
-            name.as_ptr().cast(),
-            0,
-            libc::STATX_MNT_ID | libc::STATX_INO,
-            &mut st,
-        )
-    };
+    let r = unsafe { libc::statx(proc.as_raw_fd(), name.as_ptr().cast(), 0, mask, &mut st) };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    let dev = libc::makedev(st.stx_dev_major, st.stx_dev_minor);
-    Ok((st.stx_mnt_id, (dev, st.stx_ino)))
+    Ok(st)
 }
 
 /// The numeric names in `proc` (an open `/proc`): the pids of the thread
