@@ -160,12 +160,8 @@ impl HolderInfo {
     fn in_namespaces(&self, pid: i32) -> bool {
         let ino = |kind: &str| ns_inode(pid, kind);
         let below = |kind: &str, of: u64| {
-            procs::at(pid, &format!("ns/{kind}"), |p| {
-                sys::ns::descends_from(p, of)
-                    .then_some(())
-                    .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
-            })
-            .is_ok()
+            procs::at(pid, &format!("ns/{kind}"), |p| fs::File::open(p))
+                .is_ok_and(|f| sys::ns::descends_from(f, of))
         };
         ino("mnt") == Some(self.inodes.mnt)
             || self.others.iter().any(|&(k, i)| ino(k) == Some(i))

@@ -164,16 +164,13 @@ pub fn mnt_ns_id_of(pid: i32) -> Option<u64> {
     mnt_ns_id(std::path::Path::new(&format!("/proc/{pid}/ns/mnt")))
 }
 
-/// Whether the namespace at `path` (a `/proc/PID/ns/` link, of a user or
-/// pid namespace) is the one of inode `ino` or descends from it: each
-/// parent is asked of the kernel (`NS_GET_PARENT`), up to the first one
-/// out of our reach or the top.
-pub fn descends_from(path: &std::path::Path, ino: u64) -> bool {
+/// Whether the namespace `f` is open on (a `/proc/PID/ns/` link, of a
+/// user or pid namespace) is the one of inode `ino` or descends from it:
+/// each parent is asked of the kernel (`NS_GET_PARENT`), up to the first
+/// one out of our reach or the top.
+pub fn descends_from(f: std::fs::File, ino: u64) -> bool {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     const NS_GET_PARENT: libc::c_ulong = (0xb7 << 8) | 0x2;
-    let Ok(f) = std::fs::File::open(path) else {
-        return false;
-    };
     let mut fd: OwnedFd = f.into();
     for _ in 0..64 {
         let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
