@@ -138,8 +138,10 @@ impl HolderInfo {
         if self.in_namespaces(pid) {
             return true;
         }
-        let root = procs::at(pid, "root", |p| fs::metadata(p)).ok();
-        if root.is_none() || root.map(|m| (m.dev(), m.ino())) != self.root {
+        let rooted = |v: &Path| {
+            fs::metadata(v.join("root")).is_ok_and(|m| Some((m.dev(), m.ino())) == self.root)
+        };
+        if self.root.is_none() || !procs::any_view(pid, rooted) {
             return false;
         }
         let mut at = pid;
@@ -155,18 +157,19 @@ impl HolderInfo {
         false
     }
 
-    /// Whether `pid` is in one of the holder's namespaces (or below its
-    /// user or pid namespace).
+    /// Whether one of `pid`'s threads ([`procs::any_view`]) is in one of
+    /// the holder's namespaces (or below its user or pid namespace).
     fn in_namespaces(&self, pid: i32) -> bool {
-        let ino = |kind: &str| ns_inode(pid, kind);
-        let below = |kind: &str, of: u64| {
-            procs::at(pid, &format!("ns/{kind}"), |p| fs::File::open(p))
-                .is_ok_and(|f| sys::ns::descends_from(f, of))
-        };
-        ino("mnt") == Some(self.inodes.mnt)
-            || self.others.iter().any(|&(k, i)| ino(k) == Some(i))
-            || (self.ns.pid && below("pid", self.inodes.pid))
-            || (self.userns && below("user", self.inodes.user))
+        procs::any_view(pid, |v| {
+            let ino = |kind: &str| fs::metadata(v.join("ns").join(kind)).ok().map(|m| m.ino());
+            let below = |kind: &str, of: u64| {
+                fs::File::open(v.join("ns").join(kind)).is_ok_and(|f| sys::ns::descends_from(f, of))
+            };
+            ino("mnt") == Some(self.inodes.mnt)
+                || self.others.iter().any(|&(k, i)| ino(k) == Some(i))
+                || (self.ns.pid && below("pid", self.inodes.pid))
+                || (self.userns && below("user", self.inodes.user))
+        })
     }
 
     /// The processes inside.

@@ -90,19 +90,23 @@ impl Members {
         })
     }
 
-    /// Is `pid` the sandbox's? Its namespace first (a mount id means
-    /// nothing in another one), then the mount its root lies on (the
-    /// magic link followed to the root itself, never read as text).
+    /// Is `pid` the sandbox's? It is when one of its threads is
+    /// ([`any_view`]: threads made without sharing their root may each be
+    /// elsewhere). Of each, its namespace first (a mount id means nothing
+    /// in another one), then the mount its root lies on (the magic link
+    /// followed to the root itself, never read as text).
     fn contains(&self, pid: i32) -> bool {
         if self.mounts.is_empty() {
             return false;
         }
-        if !self.in_our_ns(pid) {
-            return self.in_a_run(pid);
-        }
-        at(pid, "root", sys::open_path)
-            .and_then(|root| sys::mount_of(root.as_fd()))
-            .is_ok_and(|(id, _)| self.mounts.contains(&id))
+        any_view(pid, |v| {
+            if mnt_ns_at(v) != Some(self.ns) {
+                return self.in_a_run(pid, v);
+            }
+            sys::open_path(&v.join("root"))
+                .and_then(|root| sys::mount_of(root.as_fd()))
+                .is_ok_and(|(id, _)| self.mounts.contains(&id))
+        })
     }
 
     /// A first look, in one `statx` and without holding the process:
@@ -114,13 +118,7 @@ impl Members {
         if self.mounts.is_empty() {
             return false;
         }
-        let root = sys::root_of(self.proc.as_fd(), pid).or_else(|e| {
-            other_threads(pid)
-                .into_iter()
-                .find_map(|t| sys::root_of_thread(self.proc.as_fd(), pid, t).ok())
-                .ok_or(e)
-        });
-        match root {
+        let may = |root: io::Result<(u64, (u64, u64))>| match root {
             Ok((id, root)) => {
                 self.mounts.contains(&id)
                     || Some(root) == self.root
@@ -128,17 +126,24 @@ impl Members {
             }
             // Gone, or not ours to look at: `contains` decides the same.
             Err(_) => false,
-        }
+        };
+        // Each thread's root (threads made without sharing it may each
+        // have one), the others only when the first does not answer yes.
+        may(sys::root_of(self.proc.as_fd(), pid))
+            || other_threads(pid)
+                .into_iter()
+                .any(|t| may(sys::root_of_thread(self.proc.as_fd(), pid, t)))
     }
 
     fn in_our_ns(&self, pid: i32) -> bool {
         mnt_ns(pid) == Some(self.ns)
     }
 
-    /// `pid`, in another mount namespace: a process of a run of the
-    /// sandbox with a namespace of its own?
-    fn in_a_run(&self, pid: i32) -> bool {
-        let Ok(root) = at(pid, "root", |p| fs::metadata(p)).map(|m| (m.dev(), m.ino())) else {
+    /// `pid`, seen in `view` (one of its threads) in another mount
+    /// namespace: a process of a run of the sandbox with a namespace of its
+    /// own?
+    fn in_a_run(&self, pid: i32, view: &Path) -> bool {
+        let Ok(root) = fs::metadata(view.join("root")).map(|m| (m.dev(), m.ino())) else {
             return false;
         };
         let root_is_dir = Some(root) == self.root;
@@ -163,13 +168,13 @@ impl Members {
         // a supervisor of the sandbox (a process of ours holding the root
         // of one of its mounts) still holds the run's mount namespace, or
         // the ephemeral root it lives in.
-        let Some(ns) = mnt_ns(pid) else {
+        let Some(ns) = mnt_ns_at(view) else {
             return false;
         };
         self.supervisors()
             .iter()
             .any(|&s| holds(s, ns) || (!root_is_dir && holds(s, root)))
-            || self.sees_fresh(pid)
+            || self.sees_fresh(view)
     }
 
     /// Whether a mount outside the sandbox shows the device of one of
@@ -200,11 +205,11 @@ impl Members {
     /// in its namespace, or chroots deeper, is not found this way; nor any
     /// in a sandbox one of whose tmpfs mounts is a host one bound in.) The
     /// whole mount table is read only for a process that sees them all.
-    fn sees_fresh(&self, pid: i32) -> bool {
+    fn sees_fresh(&self, view: &Path) -> bool {
         if self.fresh.is_empty() {
             return false;
         }
-        let Ok(root) = at(pid, "root", sys::open_path) else {
+        let Ok(root) = sys::open_path(&view.join("root")) else {
             return false;
         };
         let sees = self.fresh.iter().all(|(rel, dev, _)| {
@@ -254,6 +259,26 @@ fn mnt_ns(pid: i32) -> Option<(u64, u64)> {
         .map(|m| (m.dev(), m.ino()))
 }
 
+/// The mount namespace `view` (`/proc/PID` or `/proc/PID/task/TID`) shows.
+fn mnt_ns_at(view: &Path) -> Option<(u64, u64)> {
+    fs::metadata(view.join("ns/mnt"))
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether `yes` holds of one of the views of `pid`'s threads: `/proc/PID`,
+/// then, when it does not, `/proc/PID/task/TID` of each other thread.
+/// Threads made without sharing their root and working directory
+/// (`clone` without `CLONE_FS`) may each have a root and mount namespace of
+/// their own, and the main thread may have ended while others run on (a
+/// zombie shows none): a process is where any of its threads is.
+pub fn any_view(pid: i32, mut yes: impl FnMut(&Path) -> bool) -> bool {
+    yes(Path::new(&format!("/proc/{pid}")))
+        || other_threads(pid)
+            .into_iter()
+            .any(|t| yes(Path::new(&format!("/proc/{pid}/task/{t}"))))
+}
+
 /// `look` at `/proc/PID/REL`; when that fails, at the same of each other
 /// thread of `pid` (`/proc/PID/task/TID/REL`) until one answers. A process
 /// whose main thread has exited while another runs on shows no namespaces,
@@ -273,9 +298,15 @@ pub fn at<T>(pid: i32, rel: &str, look: impl Fn(&Path) -> io::Result<T>) -> io::
     first
 }
 
-/// The threads of `pid` other than its main thread.
+/// The threads of `pid` other than its main thread (none looked for
+/// when `/proc/PID/task` counts one thread: its links are 2 and one for
+/// each).
 fn other_threads(pid: i32) -> Vec<i32> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+    let task = format!("/proc/{pid}/task");
+    if fs::metadata(&task).is_ok_and(|m| m.nlink() <= 3) {
+        return vec![];
+    }
+    let Ok(tasks) = fs::read_dir(task) else {
         return vec![];
     };
     tasks

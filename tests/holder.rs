@@ -1006,23 +1006,13 @@ fn off_when_a_host_process_keeps_the_holders_namespace_open() {
 /// `/proc/PID` then shows no namespaces, root nor descriptors (a zombie
 /// main thread). Built static with the machine's C compiler into `to`.
 fn build_lone_thread(to: &Path) {
-    let dir = tempfile::tempdir_in(test_tmp()).unwrap();
-    let src = dir.path().join("lone.c");
-    fs::write(
-        &src,
+    build_c(
         "#include <pthread.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
          static void *run(void *a) { for (;;) pause(); return a; }\n\
-         int main(void) { if (fork()) return 0; setsid(); close(0); close(1); close(2); pthread_t t;\n\
-         pthread_create(&t, 0, run, 0); syscall(SYS_exit, 0); return 0; }\n",
-    )
-    .unwrap();
-    let o = Command::new("cc")
-        .args(["-static", "-O2", "-pthread", "-o"])
-        .arg(to)
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "cc: {}", stderr(&o));
+         int main(void) { if (fork()) return 0; setsid(); close(0); close(1); close(2);\n\
+         pthread_t t; pthread_create(&t, 0, run, 0); syscall(SYS_exit, 0); return 0; }\n",
+        to,
+    );
 }
 
 /// The pids of the live processes of `uid` named `comm` whose main thread

@@ -12,8 +12,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    code, d, finish_within, install_exec, make_busybox_root, ok, output_within, pids_rooted_under,
-    script, stderr, stdout, tracked_cgroups, wait_until, wait_within, Ns, BIN, DEADLINE,
+    build_c, code, d, finish_within, install_exec, make_busybox_root, ok, output_within,
+    pids_rooted_under, script, stderr, stdout, tracked_cgroups, wait_until, wait_within, Ns, Reap,
+    BIN, DEADLINE,
 };
 use std::process::Stdio;
 
@@ -632,6 +633,50 @@ fn off_ends_what_a_run_started_wherever_it_went() {
     assert!(tracked_cgroups(&ns.run_dir).is_empty(), "a cgroup is left");
     let records = fs::read_dir(ns.run_dir.join("cgroups")).unwrap().count();
     assert_eq!(records, 0, "a record is left");
+}
+
+/// A process is where any of its threads is: one started by hand on the
+/// host whose main thread stays at the host's root while a thread of its
+/// own (made without sharing its root) chroots into DIR is the sandbox's,
+/// and `off` ends it (it was taken for a host process, and ran on with
+/// DIR's self-bind detached under it).
+#[test]
+fn off_ends_a_process_one_of_whose_threads_is_inside() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    let prog = ns.tmp.path().join("split");
+    build_c(
+        "#define _GNU_SOURCE\n#include <sched.h>\n#include <stdlib.h>\n#include <unistd.h>\n\
+         static int inside(void *dir) { if (chroot(dir) == 0) chdir(\"/\"); for (;;) pause(); }\n\
+         int main(int c, char **v) { char *stack = malloc(65536);\n\
+         if (clone(inside, stack + 65536, CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, v[1]) < 0) return 1;\n\
+         for (;;) pause(); }\n",
+        &prog,
+    );
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let mut child = Reap(
+        ns.cmd(prog.to_str().unwrap())
+            .arg(&root)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    let thread_inside = || {
+        fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|t| {
+            t.flatten()
+                .any(|e| fs::read_link(e.path().join("root")).is_ok_and(|r| r == root))
+        })
+    };
+    wait_until("the thread in DIR", thread_inside);
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        Path::new("/")
+    );
+    let o = ns.run(&["off", "-d", d(&root), "--timeout", "5"]);
+    assert!(ok(&o).contains("1 process ended"), "{}", stdout(&o));
+    wait_within(&mut child.0, DEADLINE);
+    assert!(ns.mounts_under(&root).is_empty());
 }
 
 /// A sandbox that is off, lying inside one that is on, has no processes:

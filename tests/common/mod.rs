@@ -369,6 +369,25 @@ pub fn make_busybox_root(dir: &Path) {
     fs::write(dir.join("etc/group"), "root:x:0:\n").unwrap();
 }
 
+/// The C program `source` built static with the machine's C compiler
+/// into `to` (for what a shell cannot do: threads of their own).
+pub fn build_c(source: &str, to: &Path) {
+    let dir = tempfile::tempdir_in(test_tmp()).unwrap();
+    let src = dir.path().join("p.c");
+    fs::write(&src, source).unwrap();
+    let o = Command::new("cc")
+        .args(["-static", "-O2", "-pthread", "-o"])
+        .arg(to)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// Writes an executable script.
 pub fn script(path: &Path, body: &str) {
     let tmp = tempfile::NamedTempFile::new_in(test_tmp()).unwrap();
