@@ -348,10 +348,9 @@ fn scan(dir: &Path) -> Vec<HolderInfo> {
             .ok()
     };
     let mut found = vec![];
-    // A normal user's holder is dumpable (every `run` joins it by ptrace
-    // access), so its /proc directory is the user's; root's holder is not,
-    // and its directory is root's: by that owner, the other users'
-    // processes are ruled out first, one statx each.
+    // A holder runs as its user (root's as root), and /proc/PID shows the
+    // effective uid: by that owner, the other users' processes are ruled
+    // out first, one statx each.
     for pid in procs::of_owner(me) {
         if !fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c == b"chroot-tool-hol\n") {
             continue;

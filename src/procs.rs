@@ -380,9 +380,10 @@ fn pids() -> Vec<i32> {
     open_proc().map_or_else(|_| vec![], |p| pids_in(p.as_fd()))
 }
 
-/// The processes whose `/proc/PID` belongs to `uid` (their effective uid;
-/// root for those not dumpable), one `statx` each: a first look that rules
-/// out the other users' processes before anything else is read of them.
+/// The processes whose `/proc/PID` belongs to `uid` (the directory always
+/// shows the effective uid, dumpable or not), one `statx` each: a first
+/// look that rules out the other users' processes before anything else is
+/// read of them.
 pub fn of_owner(uid: u32) -> Vec<i32> {
     let Ok(proc) = open_proc() else {
         return vec![];

@@ -295,8 +295,9 @@ fn root_at(proc: BorrowedFd, path: std::fmt::Arguments) -> io::Result<(u64, (u64
     Ok((st.stx_mnt_id, (dev, st.stx_ino)))
 }
 
-/// The owner of `/proc/PID` of `pid` (its effective uid; root for a
-/// process that is not dumpable), in one `statx` relative to `proc`.
+/// The owner of `/proc/PID` of `pid` (its effective uid, dumpable or not:
+/// only the files below it turn root's), in one `statx` relative to
+/// `proc`.
 pub fn owner_of(proc: BorrowedFd, pid: i32) -> io::Result<u32> {
     Ok(statx_in(proc, format_args!("{pid}"), libc::STATX_UID)?.stx_uid)
 }
