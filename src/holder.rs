@@ -888,6 +888,10 @@ fn first_child(
                     for w in warnings {
                         out.write_all(line("W", &show::error_line([w])).as_bytes())?;
                     }
+                    // Named before it says it is ready: once `on` has let
+                    // go of the sandbox's lock, a look for it by its name
+                    // (its pid file removed) finds it.
+                    sys::ns::set_name(c"chroot-tool-hold");
                     out.write_all(b"R\n")?;
                     // Our end of the pipe closes: the caller reads to its end.
                     let _ = nix::unistd::close(out.as_raw_fd());
@@ -895,7 +899,6 @@ fn first_child(
                         sys::ns::exit_now(1);
                     }
                     drop(go);
-                    sys::ns::set_name(c"chroot-tool-hold");
                     sys::ns::hold()
                 }
                 Err(e) => {
@@ -1066,7 +1069,7 @@ fn end_holder(
     let ns_id = sys::ns::mnt_ns_id_of(h.pid).filter(|&id| {
         pidfd::alive(h.pidfd.as_fd()) && sys::mounts::namespace_exists(id).is_ok_and(|t| t)
     });
-    let (processes, alive) = procs::end_where(&|_| true, &|p| h.holds(p), grace, waiting);
+    let (mut processes, alive) = procs::end_where(&|_| true, &|p| h.holds(p), grace, waiting);
     let _ = pidfd::send_signal(h.pidfd.as_fd(), libc::SIGKILL);
     if !pidfd::wait_all_exit(&[h.pidfd.as_fd()], Duration::from_secs(10)) {
         bail!(
@@ -1084,11 +1087,12 @@ fn end_holder(
     let settled = h.ns.pid
         && alive.is_empty()
         && ns_id.is_some_and(|id| matches!(sys::mounts::namespace_exists(id), Ok(false)));
-    let (_, left) = if settled {
+    let (more, left) = if settled {
         (0, vec![])
     } else {
         procs::end_where(&|_| true, &|p| h.holds(p), grace, waiting)
     };
+    processes += more;
     if !left.is_empty() {
         bail!(
             "processes still in the holder's namespaces after off: {}; its mounts stay until they end; then run `chroot-tool off` again",
