@@ -22,7 +22,7 @@ static ALLOC: chroot_tool::sys::alloc::Classes = chroot_tool::sys::alloc::Classe
 /// The exit status.
 fn run() -> u8 {
     let args = chroot_tool::sys::process::args();
-    if let Some(cli) = parse_quick(&args) {
+    if let Some(cli) = chroot_tool::cli::parse_lean(&args).or_else(|| parse_quick(&args)) {
         return execute(cli);
     }
     let cmd = match with_config(&args) {
