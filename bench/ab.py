@@ -16,6 +16,11 @@ cycle's ratio to arch-chroot's.
 
 Everything runs in a mount namespace of its own (the script starts itself
 again inside one): nothing reaches the machine's mount table.
+
+What it can tell: drift over minutes cancels out, but not the order within a
+round (the same binary in two slots has differed by 0.35 ms a cycle here);
+for smaller differences, count page faults and CPU time per command with
+`perf stat` instead.
 """
 import os
 import shutil
