@@ -21,7 +21,7 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -273,10 +273,7 @@ fn mnt_ns_at(view: &Path) -> Option<(u64, u64)> {
 /// their own, and the main thread may have ended while others run on (a
 /// zombie shows none): a process is where any of its threads is.
 pub fn any_view(pid: i32, mut yes: impl FnMut(&Path) -> bool) -> bool {
-    yes(Path::new(&format!("/proc/{pid}")))
-        || other_threads(pid)
-            .into_iter()
-            .any(|t| yes(Path::new(&format!("/proc/{pid}/task/{t}"))))
+    views(pid).any(|v| yes(&v))
 }
 
 /// `look` at `/proc/PID/REL`; when that fails, at the same of each other
@@ -286,16 +283,24 @@ pub fn any_view(pid: i32, mut yes: impl FnMut(&Path) -> bool) -> bool {
 /// would otherwise be taken for one that ended. Costs nothing more when the
 /// first look answers.
 pub fn at<T>(pid: i32, rel: &str, look: impl Fn(&Path) -> io::Result<T>) -> io::Result<T> {
-    let first = look(Path::new(&format!("/proc/{pid}/{rel}")));
-    if first.is_ok() {
-        return first;
+    let mut views = views(pid).map(|v| look(&v.join(rel)));
+    let first = views
+        .next()
+        .unwrap_or_else(|| Err(io::ErrorKind::NotFound.into()));
+    match first {
+        Ok(v) => Ok(v),
+        Err(e) => views.find_map(Result::ok).ok_or(e),
     }
-    for tid in other_threads(pid) {
-        if let Ok(v) = look(Path::new(&format!("/proc/{pid}/task/{tid}/{rel}"))) {
-            return Ok(v);
-        }
-    }
-    first
+}
+
+/// The views of `pid`'s threads: `/proc/PID`, then (looked for only when
+/// asked for) `/proc/PID/task/TID` of each other thread.
+fn views(pid: i32) -> impl Iterator<Item = PathBuf> {
+    std::iter::once(PathBuf::from(format!("/proc/{pid}"))).chain(
+        std::iter::once_with(move || other_threads(pid))
+            .flatten()
+            .map(move |t| PathBuf::from(format!("/proc/{pid}/task/{t}"))),
+    )
 }
 
 /// The threads of `pid` other than its main thread (none looked for
@@ -489,10 +494,11 @@ pub enum MntNs<'a> {
     Id(u64),
 }
 
-/// Ends every process (other than this one) in the mount namespace `ns`: TERM,
-/// up to `grace`, KILL. Returns how many there were. `among` gives the
-/// only processes that may be in it (a cgroup's members), when it can:
-/// else every process is looked at.
+/// Ends every process (other than this one) one of whose threads is in
+/// the mount namespace `ns` ([`any_view`]): TERM, up to `grace`, KILL.
+/// Returns how many there were. `among` gives the only processes that may
+/// be in it (a cgroup's members), when it can: else every process is
+/// looked at.
 pub fn end_namespace(ns: MntNs, grace: Duration, among: &dyn Fn() -> Option<Vec<i32>>) -> usize {
     let in_ns: Box<dyn Fn(i32) -> bool> = match ns {
         MntNs::Held(fd) => {
@@ -500,9 +506,11 @@ pub fn end_namespace(ns: MntNs, grace: Duration, among: &dyn Fn() -> Option<Vec<
                 return 0;
             };
             let id = (st.st_dev, st.st_ino);
-            Box::new(move |p| mnt_ns(p) == Some(id))
+            Box::new(move |p| any_view(p, |v| mnt_ns_at(v) == Some(id)))
         }
-        MntNs::Id(id) => Box::new(move |p| sys::ns::mnt_ns_id_of(p) == Some(id)),
+        MntNs::Id(id) => {
+            Box::new(move |p| any_view(p, |v| sys::ns::mnt_ns_id(&v.join("ns/mnt")) == Some(id)))
+        }
     };
     let find = || -> Vec<(i32, OwnedFd)> {
         among()
