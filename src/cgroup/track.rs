@@ -4,9 +4,10 @@
 //! run, a shell, `start`, `stop`) is started in it (`clone3` with
 //! `CLONE_INTO_CGROUP`, see [`crate::sys::child::Steps::cgroup_dir`]), and
 //! what that starts is in it too, wherever it goes: a mount namespace of
-//! its own, a deeper chroot, a double fork. `off` reads its members instead of looking at each process
-//! of the host, so what it costs does not grow with the host's processes;
-//! and a process a killed run left is found wherever it went.
+//! its own, a deeper chroot, a double fork. `off` reads its members
+//! instead of looking at each process of the host, so what it costs does
+//! not grow with the host's processes; and a process a killed run left is
+//! found wherever it went.
 //!
 //! - Which: a cgroup v2 directory `chroot-tool-<ID>` below the v2 cgroup
 //!   the tool itself is in (never at the hierarchy's root: what runs keeps
