@@ -387,19 +387,20 @@ pub fn on_elsewhere(dir: &Path, except: Option<u64>) -> Option<i32> {
 /// inode), wherever its path leads now.
 pub fn on_elsewhere_of(want: (u64, u64), except: Option<u64>) -> Option<i32> {
     let me = mntns();
-    let mut namespaces: Vec<(u64, PathBuf)> = vec![];
+    let mut namespaces: Vec<(u64, PathBuf, Record)> = vec![];
     for e in std::fs::read_dir(records()).ok()?.flatten() {
         let name = e.file_name();
         let Some((ns, _)) = name.to_str().and_then(|n| n.split_once('-')) else {
             continue;
         };
         let Ok(ns) = ns.parse::<u64>() else { continue };
-        if ns != me
-            && Some(ns) != except
-            && Record::read(&e.path())
-                .is_some_and(|r| (r.dev, r.ino) == want || r.covered == Some(want))
+        if ns == me || Some(ns) == except {
+            continue;
+        }
+        if let Some(r) =
+            Record::read(&e.path()).filter(|r| (r.dev, r.ino) == want || r.covered == Some(want))
         {
-            namespaces.push((ns, e.path()));
+            namespaces.push((ns, e.path(), r));
         }
     }
     if namespaces.is_empty() {
@@ -416,8 +417,11 @@ pub fn on_elsewhere_of(want: (u64, u64), except: Option<u64>) -> Option<i32> {
         .collect();
     let sees_all = crate::procs::sees_every_process();
     let mut found = None;
-    for (ns, path) in namespaces {
+    for (ns, path, rec) in namespaces {
         match holders.iter().find(|(_, n)| *n == ns) {
+            Some((pid, _)) if gone_from(&path, &rec, *pid) => {
+                let _ = std::fs::remove_file(path);
+            }
             Some((pid, _)) => found = found.or(Some(*pid)),
             None if sees_all => {
                 let _ = std::fs::remove_file(path);
@@ -426,6 +430,26 @@ pub fn on_elsewhere_of(want: (u64, u64), except: Option<u64>) -> Option<i32> {
         }
     }
     found
+}
+
+/// Whether the record `rec` (at `path`), of the namespace `pid` is in by its
+/// number, is of a mount that namespace does not hold: its own namespace
+/// ended without `off`, and the kernel gave the number again to this one
+/// (numbers come back as soon as they are free; the 64-bit ids of mounts
+/// and namespaces never do). Asked only of a finished record (an
+/// unfinished one's mount may not be attached yet) with a unique id, and
+/// only where the kernel is seen to answer for that namespace (it lists
+/// its root): else it is kept, as before.
+fn gone_from(path: &Path, rec: &Record, pid: i32) -> bool {
+    let finished = std::fs::symlink_metadata(path).is_ok_and(|m| m.mode() & UNFINISHED == 0);
+    if !finished || rec.unique == 0 {
+        return false;
+    }
+    let Some(ns_id) = sys::ns::mnt_ns_id_of(pid) else {
+        return false;
+    };
+    matches!(sys::mounts::namespace_exists(ns_id), Ok(true))
+        && matches!(sys::mounts::is_in(rec.unique, ns_id), Ok(false))
 }
 
 #[cfg(test)]

@@ -3666,6 +3666,47 @@ fn destroy_refuses_a_sandbox_on_in_another_namespace() {
     t.finish(1, 0);
 }
 
+/// A record of a namespace that ended without `off` is not taken for the
+/// sandbox being on in the namespace the kernel gave the same number to
+/// afterwards (numbers come back as soon as they are free): the mount it
+/// names is not there, so it is dropped, and destroy goes on.
+#[test]
+fn a_record_whose_namespace_number_came_back_is_dropped() {
+    let a = Ns::new();
+    let b = Ns::new();
+    let root = a.busybox_root("sb");
+    // The record an `on` in B's namespace would have written, of a mount
+    // that is not B's (its unique id is no mount's): as if an earlier
+    // namespace with B's number had ended without `off`.
+    let number = fs::metadata(format!("/proc/{}/ns/mnt", b.pid()))
+        .unwrap()
+        .ino();
+    let meta = fs::metadata(&root).unwrap();
+    let records = a.run_dir.join("on");
+    fs::create_dir_all(&records).unwrap();
+    let rec = records.join(format!("{number}-4242"));
+    fs::write(
+        &rec,
+        format!("v1 {} {} {}\n", u64::MAX - 7, meta.dev(), meta.ino()),
+    )
+    .unwrap();
+    ok(&a.run(&["destroy", "--yes", "-d", d(&root)]));
+    assert!(!root.exists(), "destroy did not delete the sandbox");
+    assert!(!rec.exists(), "the stale record was kept");
+    // A record of B's own self-bind, with B's sandbox on, still counts.
+    let mut b = b;
+    b.run_dir = a.run_dir.clone();
+    let other = a.busybox_root("sb2");
+    ok(&b.run(&["on", "-d", d(&other)]));
+    let o = a.run(&["destroy", "--yes", "-d", d(&other)]);
+    assert!(
+        stderr(&o).contains("another mount namespace"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&b.run(&["off", "-d", d(&other)]));
+}
+
 // ---- issue 7: attack pass ----
 
 /// Lengthens the path of everything under `/home/u/proj` inside the sandbox

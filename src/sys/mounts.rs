@@ -209,6 +209,31 @@ pub fn list(unique: u64) -> io::Result<Vec<u64>> {
     }
 }
 
+/// Whether the mount with the 64-bit id `unique` is in the mount namespace
+/// with the 64-bit id `ns_id` (`NS_GET_MNTNS_ID`; Linux 6.11): `Ok(false)`
+/// on ENOENT, which the kernel also says to a caller without
+/// `CAP_SYS_ADMIN` over that namespace (so ask [`namespace_exists`] first).
+pub fn is_in(unique: u64, ns_id: u64) -> io::Result<bool> {
+    let (nr, _) = numbers()?;
+    let req = ReqNs {
+        size: std::mem::size_of::<ReqNs>() as u32,
+        spare: 0,
+        mnt_id: unique,
+        param: SB_BASIC,
+        mnt_ns_id: ns_id,
+    };
+    let mut buf = [0u64; FIXED / 8];
+    // SAFETY: the kernel writes at most `FIXED` bytes into `buf`.
+    let r = unsafe { libc::syscall(nr, &req as *const ReqNs, buf.as_mut_ptr(), FIXED, 0) };
+    if r == 0 {
+        return Ok(true);
+    }
+    match io::Error::last_os_error() {
+        e if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        e => Err(e),
+    }
+}
+
 /// Whether the mount namespace with the 64-bit id `ns_id`
 /// (`NS_GET_MNTNS_ID`) still exists: its root mount listed (`Ok(false)`:
 /// ENOENT). The kernel says ENOENT too to a caller without
