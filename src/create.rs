@@ -330,7 +330,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
                 warnings.extend(from::set_aside_host_acting(&dir, "the cached archive")?);
                 let mut record = record_of(opts, arch, components, opts.mirror.clone());
                 record.backend = found.backend.name().to_string();
-                return finish(dir, record, started, &sigs, log, log_path, warnings);
+                return finish(false, dir, record, started, &sigs, log, log_path, warnings);
             }
             Some(why) => {
                 let msg = format!(
@@ -528,7 +528,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     record.debootstrap_version = if deb { version.clone() } else { None };
     record.mmdebstrap_version = if deb { None } else { version };
     record.user = map.as_ref().map(|m| m.user.clone());
-    finish(dir, record, started, &sigs, log, log_path, warnings)
+    finish(false, dir, record, started, &sigs, log, log_path, warnings)
 }
 
 /// The cache entry for these settings; `None` with `--no-cache` or when
@@ -582,10 +582,12 @@ fn record_of(
 }
 
 /// The sandbox's own files in the rootfs at `dir` (tool.conf, hostname,
-/// locale, time zone, the host's CA certificates and apt proxy), then
-/// `create.toml` from `record` (its codename, date and duration filled
-/// in) last.
+/// locale, time zone, the host's CA certificates and apt proxy; of a
+/// `copy`, only its host name of those first four), then `create.toml`
+/// from `record` (its codename, date and duration filled in) last.
+#[allow(clippy::too_many_arguments)]
 fn finish(
+    copy: bool,
     dir: PathBuf,
     mut record: CreateRecord,
     started: Instant,
@@ -598,12 +600,22 @@ fn finish(
     if !root.exists(Path::new("chroot.d/tool.conf")) {
         root.write_file(Path::new("chroot.d/tool.conf"), TOOL_CONF)?;
     }
-    let done = setup::configure(&root, &dir)?;
-    log.note(&format!(
-        "hostname {}; LANG=C.UTF-8; time zone {}",
-        done.hostname,
-        done.timezone.as_deref().unwrap_or("unchanged")
-    ));
+    let done = if copy {
+        let done = setup::configure_copy(&root, &dir)?;
+        log.note(&format!(
+            "hostname {}; the locale, the time zone and the rest of /etc/hosts kept",
+            done.hostname
+        ));
+        done
+    } else {
+        let done = setup::configure(&root, &dir)?;
+        log.note(&format!(
+            "hostname {}; LANG=C.UTF-8; time zone {}",
+            done.hostname,
+            done.timezone.as_deref().unwrap_or("unchanged")
+        ));
+        done
+    };
     for n in &done.notes {
         log.note(n);
     }

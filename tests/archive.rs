@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -1090,9 +1090,37 @@ fn create_from_a_sandbox_that_is_on_copies_what_is_on_disk() {
     let mounted = ns.mounts_under(&src);
     assert!(mounted.len() >= 4, "{mounted:?}");
 
+    // The source's own settings, which a copy keeps (all but its name).
+    fs::create_dir_all(src.join("etc/default")).unwrap();
+    fs::write(src.join("etc/hostname"), "src\n").unwrap();
+    fs::write(src.join("etc/default/locale"), "LANG=de_DE.UTF-8\n").unwrap();
+    fs::write(src.join("etc/timezone"), "Europe/Berlin\n").unwrap();
+    let _ = fs::remove_file(src.join("etc/localtime"));
+    symlink(
+        "../usr/share/zoneinfo/Europe/Berlin",
+        src.join("etc/localtime"),
+    )
+    .unwrap();
+    fs::write(
+        src.join("etc/hosts"),
+        "127.0.0.1\tlocalhost\n127.0.1.1\tsrc\n10.1.1.1 myhost\n",
+    )
+    .unwrap();
+
     let clone = ns.tmp.path().join("clone");
     ok(&ns.run(&["create", "-q", "--from", d(&src), "-d", d(&clone)]));
     assert_eq!(ns.mounts_under(&src), mounted, "the source was changed");
+    let read = |p: &str| fs::read_to_string(clone.join(p)).unwrap();
+    assert_eq!(read("etc/default/locale"), "LANG=de_DE.UTF-8\n");
+    assert_eq!(read("etc/timezone"), "Europe/Berlin\n");
+    assert_eq!(
+        fs::read_link(clone.join("etc/localtime")).unwrap(),
+        Path::new("../usr/share/zoneinfo/Europe/Berlin")
+    );
+    assert_eq!(
+        read("etc/hosts"),
+        "127.0.0.1\tlocalhost\n127.0.1.1\tclone\n10.1.1.1 myhost\n"
+    );
     // Owners, capabilities, devices as in an archive; no mount's content.
     let md = fs::metadata(clone.join("etc/owned")).unwrap();
     assert_eq!(

@@ -174,7 +174,7 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         ..record
     };
-    finish(dir, record, started, &sigs, log, log_path, warnings)
+    finish(true, dir, record, started, &sigs, log, log_path, warnings)
 }
 
 /// Sets aside what in the unpacked `dir`'s `chroot.d` would act on the

@@ -398,6 +398,71 @@ pub fn configure(root: &Root, dir: &Path) -> Result<Done, SetupError> {
     Ok(done)
 }
 
+/// What a copy (`create --from`) changes: `/etc/hostname` to its own
+/// name, and that name in `/etc/hosts` ([`hosts_renamed`]); the locale,
+/// the time zone and the rest of `/etc/hosts` stay the source's. A hosts
+/// file that is not text within [`READ_CAP`] is left as it is (`on` adds
+/// the host's name to it where it can).
+pub fn configure_copy(root: &Root, dir: &Path) -> Result<Done, SetupError> {
+    let done = Done {
+        hostname: hostname_for(dir),
+        ..Done::default()
+    };
+    let old = root
+        .read_file(Path::new("etc/hostname"))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_default();
+    root.write_file(Path::new("etc/hostname"), &format!("{}\n", done.hostname))?;
+    let rel = Path::new("etc/hosts");
+    match root.read_file(rel) {
+        Some(text) => {
+            let renamed = hosts_renamed(&text, &old, &done.hostname);
+            if renamed != text {
+                root.write_file(rel, &renamed)?;
+            }
+        }
+        None if !root.exists(rel) => root.write_file(rel, &hosts_for(&done.hostname))?,
+        None => {}
+    }
+    Ok(done)
+}
+
+/// The hosts file `text` of a sandbox named `old`, for its copy named
+/// `new`: each name field equal to `old` (as host names compare, without
+/// case) becomes `new`, every other line and field as it was; a line for
+/// `new` is added when none resolves it then.
+pub fn hosts_renamed(text: &str, old: &str, new: &str) -> String {
+    let mut out = String::with_capacity(text.len() + new.len());
+    for line in text.split_inclusive('\n') {
+        let (body, comment) = line.split_once('#').unwrap_or((line, ""));
+        let mut fields = body.split_whitespace();
+        let addr = fields.next();
+        let names: Vec<&str> = fields.collect();
+        let hit = |n: &&str| !old.is_empty() && n.eq_ignore_ascii_case(old);
+        match addr {
+            Some(addr) if names.iter().any(hit) => {
+                let names: Vec<&str> = names.iter().map(|n| if hit(n) { new } else { n }).collect();
+                out.push_str(addr);
+                out.push('\t');
+                out.push_str(&names.join(" "));
+                if !comment.is_empty() {
+                    out.push_str(" #");
+                    out.push_str(comment.trim_end_matches('\n'));
+                }
+                out.push('\n');
+            }
+            _ => out.push_str(line),
+        }
+    }
+    if !hosts_resolve(&out, new) {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&format!("127.0.1.1\t{new}\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,6 +474,25 @@ mod tests {
         assert_eq!(hostname_for(Path::new("/x/___")), "sandbox");
         assert_eq!(hostname_for(Path::new("/")), "sandbox");
         assert_eq!(hostname_for(Path::new(&"a".repeat(80))).len(), 63);
+    }
+
+    #[test]
+    fn a_copy_renames_its_own_name_in_hosts_and_keeps_the_rest() {
+        let src =
+            "127.0.0.1\tlocalhost\n127.0.1.1\tdev dev.lan # mine\n10.1.1.1 myhost\n# DEV here\n";
+        assert_eq!(
+            hosts_renamed(src, "dev", "dev-copy"),
+            "127.0.0.1\tlocalhost\n127.0.1.1\tdev-copy dev.lan # mine\n10.1.1.1 myhost\n# DEV here\n"
+        );
+        // Case does not matter in a host name; a comment is not a name.
+        assert_eq!(hosts_renamed("::1 DEV\n", "dev", "x"), "::1\tx\n");
+        // No line named the source: one is added for the copy, once.
+        let added = hosts_renamed("10.1.1.1 myhost", "dev", "x");
+        assert_eq!(added, "10.1.1.1 myhost\n127.0.1.1\tx\n");
+        assert_eq!(hosts_renamed(&added, "dev", "x"), added);
+        // An unknown source name renames nothing.
+        assert_eq!(hosts_renamed("127.0.1.1 x\n", "", "x"), "127.0.1.1 x\n");
+        assert_eq!(hosts_renamed("", "dev", "x"), "127.0.1.1\tx\n");
     }
 
     #[test]
