@@ -186,8 +186,9 @@ pub fn looks_on(dir: &Path, plan: &[Op], mounts: &[Mount]) -> bool {
 /// `turn_on` decides.
 pub fn lean_root(dir: &Path, plan: &[Op]) -> Option<OwnedFd> {
     let root = sys::open_root(dir).ok()?;
-    let id = recorded_at(root.as_fd())?;
-    in_place_at(root.as_fd(), id, plan).then_some(root)
+    let (id, top) = sys::mount_of(root.as_fd()).ok()?;
+    let checked = crate::owned::ours_at(root.as_fd(), id).filter(|_| top)?;
+    in_place_at(root.as_fd(), id, plan, checked).then_some(root)
 }
 
 /// Whether the mount on top at `dir` is a self-bind `on` made and recorded.
@@ -237,30 +238,54 @@ fn in_place(dir: &Path, plan: &[Op]) -> bool {
     let Ok((root_id, _)) = sys::mount_of(root.as_fd()) else {
         return false;
     };
-    in_place_at(root.as_fd(), root_id, plan)
+    in_place_at(root.as_fd(), root_id, plan, crate::owned::Checked::NoIds)
 }
 
 /// [`in_place`] in the root open as `root`, whose mount is `root_id`. Each
 /// target has a mount of its own: one that leads to another's (`/proc`
-/// made a symlink to `sys` inside) is not in place.
-fn in_place_at(root: BorrowedFd, root_id: u64, plan: &[Op]) -> bool {
-    let mut seen = vec![root_id];
+/// made a symlink to `sys` inside) is not in place. What `checked` (the
+/// self-bind's record) allows more: with unique mount ids, each target's
+/// mount is one `on` made or found in place ([`crate::owned::Checked`]):
+/// one mounted since, over a target or in its place (another source, a
+/// bind of the host's `/tmp`), sends the command the way `on` looks; and
+/// a target planned read-only is read-only (a remount keeps the mount's
+/// id). Nothing is in place for a record that says nothing was checked.
+fn in_place_at(
+    root: BorrowedFd,
+    root_id: u64,
+    plan: &[Op],
+    checked: crate::owned::Checked,
+) -> bool {
+    use crate::owned::Checked;
+    let range = match checked {
+        Checked::Not => return false,
+        Checked::NoIds => None,
+        Checked::Upto { unique, upto } => Some(unique + 1..=upto),
+    };
     // The nodes share their directory (/dev): opened once.
     let mut dir: Option<(&Path, OwnedFd)> = None;
     let nodes = plan
         .iter()
         .filter(|o| matches!(o.what, What::Node { .. }))
         .all(|o| node_in_place(root, root_id, o, &mut dir));
+    // The ids seen so far: mountinfo's, or the unique ones.
+    let mut seen = vec![];
     nodes
         && plan.iter().filter(|o| o.is_mount()).all(|o| {
-            let found = sys::resolve_in_root(root, &o.target)
-                .and_then(|fd| sys::mount_of(fd.as_fd()))
-                .ok()
-                .filter(|&(id, top)| top && !seen.contains(&id));
-            if let Some((id, _)) = found {
-                seen.push(id);
-            }
-            found.is_some()
+            let Ok(fd) = sys::resolve_in_root(root, &o.target) else {
+                return false;
+            };
+            let found = match &range {
+                None => sys::mount_of(fd.as_fd())
+                    .ok()
+                    .filter(|&(id, _)| id != root_id),
+                Some(r) => sys::top_unique(fd.as_fd()).filter(|(id, _)| r.contains(id)),
+            };
+            let Some((id, true)) = found.filter(|(id, _)| !seen.contains(id)) else {
+                return false;
+            };
+            seen.push(id);
+            !o.attrs.has(Attrs::RDONLY) || sys::read_only(fd.as_fd())
         })
 }
 
@@ -719,6 +744,9 @@ fn apply(
             );
         }
     }
+    // What `run` may rely on from now (`in_place_at`); without it, `run`
+    // only looks as `on` does.
+    let _ = crate::owned::mark_verified(root.as_fd(), root_id);
     Ok(trees)
 }
 

@@ -123,17 +123,23 @@ struct Record {
     dev: u64,
     ino: u64,
     covered: Option<(u64, u64)>,
+    /// The largest unique id of a mount on the self-bind when `on` last
+    /// found its plan in place ([`mark_verified`]); written after
+    /// `covers`, which earlier versions read up to, ignoring the rest.
+    upto: Option<u64>,
 }
 
 impl Record {
     fn text(&self) -> String {
-        match self.covered {
-            None => format!("v1 {} {} {}\n", self.unique, self.dev, self.ino),
-            Some((d, i)) => format!(
-                "v1 {} {} {} covers {d} {i}\n",
-                self.unique, self.dev, self.ino
-            ),
+        let mut t = format!("v1 {} {} {}", self.unique, self.dev, self.ino);
+        if let Some((d, i)) = self.covered {
+            t.push_str(&format!(" covers {d} {i}"));
         }
+        if let Some(u) = self.upto {
+            t.push_str(&format!(" upto {u}"));
+        }
+        t.push('\n');
+        t
     }
 
     fn parse(text: &[u8]) -> Option<Record> {
@@ -142,18 +148,22 @@ impl Record {
         (w.next()? == "v1").then_some(())?;
         let mut n = || w.next()?.parse::<u64>().ok();
         let (unique, dev, ino) = (n()?, n()?, n()?);
-        let covered = match w.next() {
-            Some("covers") => {
-                let mut n = || w.next()?.parse::<u64>().ok();
-                Some((n()?, n()?))
+        let (mut covered, mut upto) = (None, None);
+        while let Some(word) = w.next() {
+            let mut n = || w.next()?.parse::<u64>().ok();
+            match word {
+                "covers" => covered = Some((n()?, n()?)),
+                "upto" => upto = Some(n()?),
+                // A later version's: what this one does not know of.
+                _ => {}
             }
-            _ => None,
-        };
+        }
         Some(Record {
             unique,
             dev,
             ino,
             covered,
+            upto,
         })
     }
 
@@ -192,13 +202,19 @@ pub fn note(dir: &Path, tree: BorrowedFd, pending: bool) -> io::Result<()> {
         dev,
         ino,
         covered: (own != (dev, ino)).then_some(own),
+        upto: None,
     };
-    let at = records();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&at)?;
-    let tmp = at.join(format!(".{}-{id}.{}", mntns(), std::process::id()));
+        .create(records())?;
+    write(id, &record, pending)
+}
+
+/// Writes the record of the self-bind `id` whole, in place of any before
+/// (a new file renamed over it); `pending`: as not finished.
+fn write(id: u64, record: &Record, pending: bool) -> io::Result<()> {
+    let tmp = records().join(format!(".{}-{id}.{}", mntns(), std::process::id()));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -213,6 +229,60 @@ pub fn note(dir: &Path, tree: BorrowedFd, pending: bool) -> io::Result<()> {
     std::fs::rename(&tmp, file(id))?;
     anything_may_have_changed();
     Ok(())
+}
+
+/// What a record of a self-bind says `run` may rely on without looking
+/// further ([`ours_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// A kernel without unique mount ids (before Linux 6.8): no more than
+    /// that each target has a mount of its own.
+    NoIds,
+    /// `on` has not found the plan in place since this record was made
+    /// (or the record is of an earlier version): look as `on` does.
+    Not,
+    /// `on` found the plan in place when every mount on the self-bind
+    /// (unique id `unique`) had a unique id up to `upto`: a target whose
+    /// top has a larger one was mounted since, by someone else.
+    Upto { unique: u64, upto: u64 },
+}
+
+/// [`is_ours_at`], with what its record says was checked.
+pub fn ours_at(fd: BorrowedFd, id: u64) -> Option<Checked> {
+    let r = record_of(fd, id)?;
+    if r.unique == 0 {
+        return Some(Checked::NoIds);
+    }
+    if sys::unique_mount_id(fd) != Some(r.unique) {
+        return None;
+    }
+    Some(match r.upto {
+        Some(upto) => Checked::Upto {
+            unique: r.unique,
+            upto,
+        },
+        None => Checked::Not,
+    })
+}
+
+/// Notes in the record of the self-bind `id` (on top at DIR, open as
+/// `fd`) that `on` has just found its plan in place: the largest unique
+/// id of a mount on it now (`listmount`), so that `run` can tell a mount
+/// made since from one `on` made or looked at ([`Checked::Upto`]). Nothing
+/// is written when that is already the record's.
+pub fn mark_verified(fd: BorrowedFd, id: u64) -> io::Result<()> {
+    let mut r = record_of(fd, id).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+    if r.unique == 0 || sys::unique_mount_id(fd) != Some(r.unique) {
+        return Ok(());
+    }
+    let upto = sys::mounts::list(r.unique)?
+        .into_iter()
+        .fold(r.unique, u64::max);
+    if r.upto == Some(upto) {
+        return Ok(());
+    }
+    r.upto = Some(upto);
+    write(id, &r, is_pending(id))
 }
 
 /// Whether the mount `id` at `dir` is a self-bind chroot-tool made.
@@ -278,7 +348,7 @@ pub fn anything_may_have_changed() {
 /// identity and the unique id are read from that descriptor, not from
 /// DIR's path again.
 pub fn is_ours_at(fd: BorrowedFd, id: u64) -> bool {
-    record_of(fd, id).is_some_and(|r| r.unique == 0 || sys::unique_mount_id(fd) == Some(r.unique))
+    ours_at(fd, id).is_some()
 }
 
 /// [`is_ours`] for the mount `id` at `dir` with something else mounted
@@ -463,6 +533,7 @@ mod tests {
             dev: 2049,
             ino: 7,
             covered: None,
+            upto: None,
         };
         assert_eq!(Record::parse(r.text().as_bytes()), Some(r));
         let r = Record {
@@ -470,8 +541,26 @@ mod tests {
             dev: 50,
             ino: 2,
             covered: Some((2049, 7)),
+            upto: None,
         };
         assert_eq!(Record::parse(r.text().as_bytes()), Some(r));
+        let r = Record {
+            unique: 9,
+            dev: 50,
+            ino: 2,
+            covered: Some((2049, 7)),
+            upto: Some(12),
+        };
+        assert_eq!(r.text(), "v1 9 50 2 covers 2049 7 upto 12\n");
+        assert_eq!(Record::parse(r.text().as_bytes()), Some(r));
+        let r = Record {
+            upto: Some(10),
+            covered: None,
+            ..Record::parse(b"v1 9 50 2").unwrap()
+        };
+        assert_eq!(Record::parse(r.text().as_bytes()), Some(r));
+        assert_eq!(Record::parse(b"v1 9 50 2 upto"), None);
+        assert!(Record::parse(b"v1 9 50 2 later 3").is_some());
         assert_eq!(Record::parse(b"/srv/sb"), None);
         assert_eq!(Record::parse(b"v1 1 2"), None);
         assert_eq!(Record::parse(b"v2 1 2 3"), None);

@@ -3707,6 +3707,44 @@ fn a_record_whose_namespace_number_came_back_is_dropped() {
     ok(&b.run(&["off", "-d", d(&other)]));
 }
 
+/// `run` on a sandbox that is on relies on its mounts only as `on` left
+/// them: a mount made since over a planned target (a host directory over
+/// `/tmp`), or a target planned read-only made writable (a remount keeps
+/// the mount's id), sends it the way `on` looks, which says so; as `on`
+/// left it, or once the mount made since is gone, it runs without a word.
+#[test]
+fn run_notices_a_mount_made_since_on_over_a_planned_target() {
+    let ns = Ns::new();
+    let root = ns.busybox_root("sb");
+    ok(&ns.run(&["on", "-d", d(&root)]));
+    let quiet = |what: &str| {
+        let o = ns.run_in(&root, &["--", "/bin/true"]);
+        ok(&o);
+        assert!(stderr(&o).is_empty(), "{what}: {}", stderr(&o));
+    };
+    let noticed = |what: &str| {
+        let o = ns.run_in(&root, &["--", "/bin/true"]);
+        ok(&o);
+        assert!(
+            stderr(&o).contains("not as planned"),
+            "{what}: {}",
+            stderr(&o)
+        );
+    };
+    quiet("as on left it");
+    let host = ns.tmp.path().join("host");
+    fs::create_dir_all(&host).unwrap();
+    ok(&ns.sh(&format!("mount --bind {} {}/tmp", d(&host), d(&root))));
+    noticed("a host directory over /tmp");
+    ok(&ns.sh(&format!("umount {}/tmp", d(&root))));
+    quiet("the bind over /tmp gone");
+    ok(&ns.sh(&format!("mount -o remount,bind,rw {}/sys", d(&root))));
+    noticed("/sys made writable");
+    noticed("/sys still writable");
+    ok(&ns.run(&["off", "-d", d(&root)]));
+    assert!(ns.mounts_under(&root).is_empty());
+}
+
 // ---- issue 7: attack pass ----
 
 /// Lengthens the path of everything under `/home/u/proj` inside the sandbox

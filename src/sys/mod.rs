@@ -365,9 +365,9 @@ pub fn proc_pids(proc: BorrowedFd) -> io::Result<Vec<i32>> {
     }
 }
 
-/// The 64-bit mount id that the kernel never reuses
-/// (`STATX_MNT_ID_UNIQUE`, Linux 6.8); `None` where the kernel has none.
-pub fn unique_mount_id(fd: BorrowedFd) -> Option<u64> {
+/// The 64-bit id of the mount `fd` names, and whether it is that mount's
+/// root (on top there): one `statx`; `None` before Linux 6.8.
+pub fn top_unique(fd: BorrowedFd) -> Option<(u64, bool)> {
     // SAFETY: statx fills our zeroed struct.
     let mut st: libc::statx = unsafe { std::mem::zeroed() };
     let r = unsafe {
@@ -379,7 +379,23 @@ pub fn unique_mount_id(fd: BorrowedFd) -> Option<u64> {
             &mut st,
         )
     };
-    (r == 0 && st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id)
+    (r == 0 && st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0).then(|| {
+        let top = st.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+        (st.stx_mnt_id, top)
+    })
+}
+
+/// Whether the mount `fd` lies on is read-only (`fstatfs`'s flags are
+/// the mount's own); `false` when it cannot be told.
+pub fn read_only(fd: BorrowedFd) -> bool {
+    nix::sys::statfs::fstatfs(fd)
+        .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+}
+
+/// The 64-bit mount id that the kernel never reuses
+/// (`STATX_MNT_ID_UNIQUE`, Linux 6.8); `None` where the kernel has none.
+pub fn unique_mount_id(fd: BorrowedFd) -> Option<u64> {
+    top_unique(fd).map(|(id, _)| id)
 }
 
 /// Unmounts the mount at `name` in the directory `parent` (never lazily,
