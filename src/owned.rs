@@ -489,7 +489,7 @@ pub fn on_elsewhere_of(want: (u64, u64), except: Option<u64>) -> Option<i32> {
     let mut found = None;
     for (ns, path, rec) in namespaces {
         match holders.iter().find(|(_, n)| *n == ns) {
-            Some((pid, _)) if gone_from(&path, &rec, *pid) => {
+            Some((pid, _)) if gone_from(&path, &rec, *pid, ns) => {
                 let _ = std::fs::remove_file(path);
             }
             Some((pid, _)) => found = found.or(Some(*pid)),
@@ -502,20 +502,30 @@ pub fn on_elsewhere_of(want: (u64, u64), except: Option<u64>) -> Option<i32> {
     found
 }
 
-/// Whether the record `rec` (at `path`), of the namespace `pid` is in by its
-/// number, is of a mount that namespace does not hold: its own namespace
+/// Whether the record `rec` (at `path`), of the namespace numbered `ns`
+/// that `pid` was found in, is of a mount that namespace does not hold:
+/// its own namespace
 /// ended without `off`, and the kernel gave the number again to this one
 /// (numbers come back as soon as they are free; the 64-bit ids of mounts
 /// and namespaces never do). Asked only of a finished record (an
 /// unfinished one's mount may not be attached yet) with a unique id, and
 /// only where the kernel is seen to answer for that namespace (it lists
 /// its root): else it is kept, as before.
-fn gone_from(path: &Path, rec: &Record, pid: i32) -> bool {
+fn gone_from(path: &Path, rec: &Record, pid: i32, ns: u64) -> bool {
     let finished = std::fs::symlink_metadata(path).is_ok_and(|m| m.mode() & UNFINISHED == 0);
     if !finished || rec.unique == 0 {
         return false;
     }
-    let Some(ns_id) = sys::ns::mnt_ns_id_of(pid) else {
+    // The namespace asked about is the one open here, still numbered `ns`
+    // (the process may have entered another one since it was listed, or
+    // its pid be another's): it lives as long as it is open.
+    let Ok(f) = std::fs::File::open(format!("/proc/{pid}/ns/mnt")) else {
+        return false;
+    };
+    if !f.metadata().is_ok_and(|m| m.ino() == ns) {
+        return false;
+    }
+    let Some(ns_id) = sys::ns::mnt_ns_id_of_file(&f) else {
         return false;
     };
     matches!(sys::mounts::namespace_exists(ns_id), Ok(true))

@@ -150,8 +150,12 @@ pub const NS_GET_MNTNS_ID: libc::c_ulong = (2 << 30) | (8 << 16) | (0xb7 << 8) |
 /// again, where its inode number is given again as soon as it is gone.
 /// `None` where the kernel has no such call.
 pub fn mnt_ns_id(path: &std::path::Path) -> Option<u64> {
+    mnt_ns_id_of_file(&std::fs::File::open(path).ok()?)
+}
+
+/// [`mnt_ns_id`] of the namespace `f` is open on (a `/proc/PID/ns/mnt`).
+pub fn mnt_ns_id_of_file(f: &std::fs::File) -> Option<u64> {
     use std::os::fd::AsRawFd;
-    let f = std::fs::File::open(path).ok()?;
     let mut id: u64 = 0;
     // SAFETY: an ioctl on a descriptor we own; the kernel writes one u64
     // into `id`, which lives for the call.
