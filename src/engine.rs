@@ -244,12 +244,13 @@ fn in_place(dir: &Path, plan: &[Op]) -> bool {
 /// [`in_place`] in the root open as `root`, whose mount is `root_id`. Each
 /// target has a mount of its own: one that leads to another's (`/proc`
 /// made a symlink to `sys` inside) is not in place. What `checked` (the
-/// self-bind's record) allows more: with unique mount ids, each target's
-/// mount is one `on` made or found in place ([`crate::owned::Checked`]):
-/// one mounted since, over a target or in its place (another source, a
-/// bind of the host's `/tmp`), sends the command the way `on` looks; and
-/// a target planned read-only is read-only (a remount keeps the mount's
-/// id). Nothing is in place for a record that says nothing was checked.
+/// self-bind's record) asks more: with unique mount ids, each target's
+/// mount is the very one `on` last found there ([`crate::owned::Checked`]):
+/// one mounted, moved or unmounted since (another source, a bind of the
+/// host's `/tmp`, two targets' mounts swapped) sends the command the way
+/// `on` looks; and a target planned read-only is read-only (a remount
+/// keeps the mount's id). Nothing is in place for a record that says
+/// nothing was checked.
 fn in_place_at(
     root: BorrowedFd,
     root_id: u64,
@@ -257,31 +258,38 @@ fn in_place_at(
     checked: crate::owned::Checked,
 ) -> bool {
     use crate::owned::Checked;
-    let range = match checked {
+    let expected = match checked {
         Checked::Not => return false,
         Checked::NoIds => None,
-        Checked::Upto { unique, upto } => Some(unique + 1..=upto),
+        Checked::Mounts(ids) => Some(ids),
     };
+    let mounts = plan.iter().filter(|o| o.is_mount());
+    if expected
+        .as_ref()
+        .is_some_and(|e| e.len() != mounts.clone().count())
+    {
+        return false;
+    }
     // The nodes share their directory (/dev): opened once.
     let mut dir: Option<(&Path, OwnedFd)> = None;
     let nodes = plan
         .iter()
         .filter(|o| matches!(o.what, What::Node { .. }))
         .all(|o| node_in_place(root, root_id, o, &mut dir));
-    // The ids seen so far: mountinfo's, or the unique ones.
+    // The ids seen so far (mountinfo's, where the kernel has no unique ones).
     let mut seen = vec![];
     nodes
-        && plan.iter().filter(|o| o.is_mount()).all(|o| {
+        && mounts.enumerate().all(|(i, o)| {
             let Ok(fd) = sys::resolve_in_root(root, &o.target) else {
                 return false;
             };
-            let found = match &range {
+            let found = match &expected {
                 None => sys::mount_of(fd.as_fd())
                     .ok()
-                    .filter(|&(id, _)| id != root_id),
-                Some(r) => sys::top_unique(fd.as_fd()).filter(|(id, _)| r.contains(id)),
+                    .filter(|&(id, _)| id != root_id && !seen.contains(&id)),
+                Some(e) => sys::top_unique(fd.as_fd()).filter(|&(id, _)| id == e[i]),
             };
-            let Some((id, true)) = found.filter(|(id, _)| !seen.contains(id)) else {
+            let Some((id, true)) = found else {
                 return false;
             };
             seen.push(id);
@@ -744,10 +752,28 @@ fn apply(
             );
         }
     }
-    // What `run` may rely on from now (`in_place_at`); without it, `run`
-    // only looks as `on` does.
-    let _ = crate::owned::mark_verified(root.as_fd(), root_id);
+    // What `run` may rely on from now (`in_place_at`): the plan found in
+    // place, nothing differing; else `run` looks as `on` does (and warns).
+    if report.differs.is_empty() {
+        if let Some(ids) = planned_mounts(root.as_fd(), plan) {
+            let _ = crate::owned::mark_verified(root.as_fd(), root_id, ids);
+        }
+    }
     Ok(trees)
+}
+
+/// The unique ids of the mounts on top at the plan's targets (resolved
+/// inside the root as `on` resolves them), in the plan's order; `None`
+/// when one has no mount of its own there, or the kernel has no unique
+/// ids.
+fn planned_mounts(root: BorrowedFd, plan: &[Op]) -> Option<Vec<u64>> {
+    plan.iter()
+        .filter(|o| o.is_mount())
+        .map(|o| {
+            let fd = sys::resolve_in_root(root, &o.target).ok()?;
+            sys::top_unique(fd.as_fd()).and_then(|(id, top)| top.then_some(id))
+        })
+        .collect()
 }
 
 /// Makes, in `mnt` (a tmpfs just made for the target `at`, not attached

@@ -123,10 +123,11 @@ struct Record {
     dev: u64,
     ino: u64,
     covered: Option<(u64, u64)>,
-    /// The largest unique id of a mount on the self-bind when `on` last
-    /// found its plan in place ([`mark_verified`]); written after
-    /// `covers`, which earlier versions read up to, ignoring the rest.
-    upto: Option<u64>,
+    /// The unique ids of the mounts on top at the plan's targets, in the
+    /// plan's order, when `on` last found its plan in place
+    /// ([`mark_verified`]); written after `covers`, which earlier versions
+    /// read up to, ignoring the rest.
+    mounts: Option<Vec<u64>>,
 }
 
 impl Record {
@@ -135,8 +136,9 @@ impl Record {
         if let Some((d, i)) = self.covered {
             t.push_str(&format!(" covers {d} {i}"));
         }
-        if let Some(u) = self.upto {
-            t.push_str(&format!(" upto {u}"));
+        if let Some(ids) = &self.mounts {
+            let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+            t.push_str(&format!(" mounts {}", ids.join(",")));
         }
         t.push('\n');
         t
@@ -148,12 +150,18 @@ impl Record {
         (w.next()? == "v1").then_some(())?;
         let mut n = || w.next()?.parse::<u64>().ok();
         let (unique, dev, ino) = (n()?, n()?, n()?);
-        let (mut covered, mut upto) = (None, None);
+        let (mut covered, mut mounts) = (None, None);
         while let Some(word) = w.next() {
-            let mut n = || w.next()?.parse::<u64>().ok();
             match word {
-                "covers" => covered = Some((n()?, n()?)),
-                "upto" => upto = Some(n()?),
+                "covers" => {
+                    let mut n = || w.next()?.parse::<u64>().ok();
+                    covered = Some((n()?, n()?));
+                }
+                "mounts" => {
+                    let ids: Result<Vec<u64>, _> =
+                        w.next()?.split(',').map(str::parse::<u64>).collect();
+                    mounts = Some(ids.ok()?);
+                }
                 // A later version's: what this one does not know of.
                 _ => {}
             }
@@ -163,7 +171,7 @@ impl Record {
             dev,
             ino,
             covered,
-            upto,
+            mounts,
         })
     }
 
@@ -179,7 +187,7 @@ impl Record {
             return None;
         }
         let mut bytes = Vec::new();
-        f.take(128).read_to_end(&mut bytes).ok()?;
+        f.take(4096).read_to_end(&mut bytes).ok()?;
         Record::parse(&bytes)
     }
 }
@@ -202,7 +210,7 @@ pub fn note(dir: &Path, tree: BorrowedFd, pending: bool) -> io::Result<()> {
         dev,
         ino,
         covered: (own != (dev, ino)).then_some(own),
-        upto: None,
+        mounts: None,
     };
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -233,7 +241,7 @@ fn write(id: u64, record: &Record, pending: bool) -> io::Result<()> {
 
 /// What a record of a self-bind says `run` may rely on without looking
 /// further ([`ours_at`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checked {
     /// A kernel without unique mount ids (before Linux 6.8): no more than
     /// that each target has a mount of its own.
@@ -241,10 +249,10 @@ pub enum Checked {
     /// `on` has not found the plan in place since this record was made
     /// (or the record is of an earlier version): look as `on` does.
     Not,
-    /// `on` found the plan in place when every mount on the self-bind
-    /// (unique id `unique`) had a unique id up to `upto`: a target whose
-    /// top has a larger one was mounted since, by someone else.
-    Upto { unique: u64, upto: u64 },
+    /// `on` found the plan in place with these mounts (unique ids) on top
+    /// at its targets, in the plan's order: a mount made, moved or
+    /// unmounted since at a target shows another one there.
+    Mounts(Vec<u64>),
 }
 
 /// [`is_ours_at`], with what its record says was checked.
@@ -256,32 +264,24 @@ pub fn ours_at(fd: BorrowedFd, id: u64) -> Option<Checked> {
     if sys::unique_mount_id(fd) != Some(r.unique) {
         return None;
     }
-    Some(match r.upto {
-        Some(upto) => Checked::Upto {
-            unique: r.unique,
-            upto,
-        },
+    Some(match r.mounts {
+        Some(ids) => Checked::Mounts(ids),
         None => Checked::Not,
     })
 }
 
 /// Notes in the record of the self-bind `id` (on top at DIR, open as
-/// `fd`) that `on` has just found its plan in place: the largest unique
-/// id of a mount on it now (`listmount`), so that `run` can tell a mount
-/// made since from one `on` made or looked at ([`Checked::Upto`]). Nothing
-/// is written when that is already the record's.
-pub fn mark_verified(fd: BorrowedFd, id: u64) -> io::Result<()> {
+/// `fd`) that `on` has just found its plan in place, with the mounts
+/// `ids` (unique ids, in the plan's order) on top at its targets
+/// ([`Checked::Mounts`]). Nothing is written when the record says so
+/// already.
+pub fn mark_verified(fd: BorrowedFd, id: u64, ids: Vec<u64>) -> io::Result<()> {
     let mut r = record_of(fd, id).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-    if r.unique == 0 || sys::unique_mount_id(fd) != Some(r.unique) {
+    if r.unique == 0 || sys::unique_mount_id(fd) != Some(r.unique) || r.mounts == Some(ids.clone())
+    {
         return Ok(());
     }
-    let upto = sys::mounts::list(r.unique)?
-        .into_iter()
-        .fold(r.unique, u64::max);
-    if r.upto == Some(upto) {
-        return Ok(());
-    }
-    r.upto = Some(upto);
+    r.mounts = Some(ids);
     write(id, &r, is_pending(id))
 }
 
@@ -543,7 +543,7 @@ mod tests {
             dev: 2049,
             ino: 7,
             covered: None,
-            upto: None,
+            mounts: None,
         };
         assert_eq!(Record::parse(r.text().as_bytes()), Some(r));
         let r = Record {
@@ -551,7 +551,7 @@ mod tests {
             dev: 50,
             ino: 2,
             covered: Some((2049, 7)),
-            upto: None,
+            mounts: None,
         };
         assert_eq!(Record::parse(r.text().as_bytes()), Some(r));
         let r = Record {
@@ -559,17 +559,17 @@ mod tests {
             dev: 50,
             ino: 2,
             covered: Some((2049, 7)),
-            upto: Some(12),
+            mounts: Some(vec![12, 10, 11]),
         };
-        assert_eq!(r.text(), "v1 9 50 2 covers 2049 7 upto 12\n");
+        assert_eq!(r.text(), "v1 9 50 2 covers 2049 7 mounts 12,10,11\n");
         assert_eq!(Record::parse(r.text().as_bytes()), Some(r));
         let r = Record {
-            upto: Some(10),
-            covered: None,
+            mounts: Some(vec![10]),
             ..Record::parse(b"v1 9 50 2").unwrap()
         };
         assert_eq!(Record::parse(r.text().as_bytes()), Some(r));
-        assert_eq!(Record::parse(b"v1 9 50 2 upto"), None);
+        assert_eq!(Record::parse(b"v1 9 50 2 mounts"), None);
+        assert_eq!(Record::parse(b"v1 9 50 2 mounts 1,x"), None);
         assert!(Record::parse(b"v1 9 50 2 later 3").is_some());
         assert_eq!(Record::parse(b"/srv/sb"), None);
         assert_eq!(Record::parse(b"v1 1 2"), None);

@@ -3709,9 +3709,10 @@ fn a_record_whose_namespace_number_came_back_is_dropped() {
 
 /// `run` on a sandbox that is on relies on its mounts only as `on` left
 /// them: a mount made since over a planned target (a host directory over
-/// `/tmp`), or a target planned read-only made writable (a remount keeps
-/// the mount's id), sends it the way `on` looks, which says so; as `on`
-/// left it, or once the mount made since is gone, it runs without a word.
+/// `/tmp`), two targets' mounts swapped, or a target planned read-only
+/// made writable (a remount keeps the mount's id), sends it the way `on`
+/// looks, which says so, each time; as `on` left it, or once put back, it
+/// runs without a word.
 #[test]
 fn run_notices_a_mount_made_since_on_over_a_planned_target() {
     let ns = Ns::new();
@@ -3736,8 +3737,21 @@ fn run_notices_a_mount_made_since_on_over_a_planned_target() {
     fs::create_dir_all(&host).unwrap();
     ok(&ns.sh(&format!("mount --bind {} {}/tmp", d(&host), d(&root))));
     noticed("a host directory over /tmp");
+    noticed("a host directory over /tmp, again");
     ok(&ns.sh(&format!("umount {}/tmp", d(&root))));
     quiet("the bind over /tmp gone");
+    // Two targets' own mounts swapped (each keeps its id).
+    let hold = ns.tmp.path().join("hold");
+    fs::create_dir_all(&hold).unwrap();
+    let r = d(&root);
+    let h = d(&hold);
+    let swap = format!(
+        "mount --move {r}/tmp {h} && mount --move {r}/proc {r}/tmp && mount --move {h} {r}/proc"
+    );
+    ok(&ns.sh(&swap));
+    noticed("/tmp and /proc swapped");
+    ok(&ns.sh(&swap));
+    quiet("/tmp and /proc back");
     ok(&ns.sh(&format!("mount -o remount,bind,rw {}/sys", d(&root))));
     noticed("/sys made writable");
     noticed("/sys still writable");
