@@ -496,7 +496,8 @@ fn sandbox_devpts(sb: &Sandbox) -> std::result::Result<OwnedFd, String> {
         return Err(format!("{} is not a devpts filesystem", here()));
     }
     let (id, is_root) = sys::mount_of(fd.as_fd()).map_err(|e| format!("{}: {e}", here()))?;
-    let mounts = crate::mountinfo::read().map_err(|e| format!("reading the mount table: {e}"))?;
+    let mounts =
+        crate::engine::table_at(&sb.dir).map_err(|e| format!("reading the mount table: {e}"))?;
     let ours = crate::mountinfo::under(&mounts, &sb.dir)
         .iter()
         .any(|m| m.id == id);

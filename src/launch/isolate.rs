@@ -372,8 +372,10 @@ fn ephemeral_view(root: BorrowedFd, dir: &Path) -> Result<Ephemeral> {
     // sandbox's own chroot.d bound over an overlay sandbox's view is a
     // directory on disk: bound read-only here, so that no write of the
     // run reaches it.
+    // The sandbox's part of the table only (`engine::table_at`): its cost
+    // is the sandbox's, not the host's.
     let (root_id, _) = sys::mount_of(root)?;
-    let mounts = crate::mountinfo::read().context("reading /proc/self/mountinfo")?;
+    let mounts = crate::engine::table_at(dir).context("reading the mount table")?;
     let mut rebinds: Vec<(OwnedFd, PathBuf)> = Vec::new();
     for m in mounts
         .iter()
