@@ -114,7 +114,23 @@ fn rich_root(ns: &Ns, name: &str) -> PathBuf {
     {
         use std::os::fd::AsFd;
         let f = fs::File::open(etc.join("owned")).unwrap();
-        chroot_tool::sys::xattr::set(f.as_fd(), b"user.note", b"\x00binary\xff").unwrap();
+        // A newline inside a value (its PAX record is read by its length).
+        chroot_tool::sys::xattr::set(f.as_fd(), b"user.note", b"\x00bin\nary\xff").unwrap();
+        // An ACL that reads uid 10 (0x0a: a newline byte in its binary form).
+        let mut acl = 2u32.to_le_bytes().to_vec();
+        for (tag, perm, id) in [
+            (0x01u16, 6u16, u32::MAX),
+            (0x02, 4, 10),
+            (0x04, 4, u32::MAX),
+            (0x10, 4, u32::MAX),
+            (0x20, 4, u32::MAX),
+        ] {
+            acl.extend(tag.to_le_bytes());
+            acl.extend(perm.to_le_bytes());
+            acl.extend(id.to_le_bytes());
+        }
+        let f = fs::File::open(etc.join("passwd")).unwrap();
+        chroot_tool::sys::xattr::set(f.as_fd(), b"system.posix_acl_access", &acl).unwrap();
     }
     // A read-only directory with something in it, and old mtimes.
     fs::create_dir_all(root.join("ro/inner")).unwrap();
