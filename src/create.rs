@@ -269,7 +269,20 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     // A cache another user could have written is neither read nor written.
     let mut warnings = vec![];
     let hit = match cached.as_ref().map(|c| c.fresh(cache::MAX_AGE)) {
-        Some(Ok(hit)) => hit,
+        Some(Ok(Some(cache::Lookup::Fresh(hit)))) => Some(hit),
+        Some(Ok(Some(cache::Lookup::Old(age)))) => {
+            if opts.cache == cache::Mode::Use {
+                let msg = format!(
+                    "the cached rootfs is {} days old, over the {}-day limit (security updates): built again",
+                    age.as_secs() / 86400,
+                    cache::MAX_AGE.as_secs() / 86400
+                );
+                ui.say(&format!("create: {msg}"));
+                log.note(&msg);
+            }
+            None
+        }
+        Some(Ok(None)) => None,
         Some(Err(e)) => {
             let msg = format!("the cache is not used: {e}");
             log.note(&msg);

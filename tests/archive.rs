@@ -838,6 +838,17 @@ fn create_uses_the_cache_for_the_same_settings_only() {
     stub.create(&ns, &t.join("h"), &["-q"]);
     assert_eq!(stub.runs(), 5);
     assert_eq!(made(&t.join("h")), made(&t.join("g")));
+    // One made in the future (a clock set back) is not new: made again.
+    for f in cache_files(&ns).iter().filter(|f| f.ends_with(".tar.zst")) {
+        sh(&format!(
+            "touch -d '2 days' {}",
+            d(&t.join("cache/rootfs").join(f))
+        ));
+    }
+    stub.create(&ns, &t.join("h2"), &["-q"]);
+    assert_eq!(stub.runs(), 6, "an entry from the future was used");
+    stub.create(&ns, &t.join("h3"), &["-q"]);
+    assert_eq!(stub.runs(), 6);
 
     // An entry emptied, or cut in half: never a sandbox without a rootfs,
     // nor a create that fails until --refresh. The entry is removed, the
@@ -851,13 +862,13 @@ fn create_uses_the_cache_for_the_same_settings_only() {
         let dir = t.join(format!("cut{i}"));
         let err = stub.create(&ns, &dir, &[]);
         assert!(err.contains("is unusable"), "{cut}: {err}");
-        assert_eq!(stub.runs(), 6 + i, "{cut}");
+        assert_eq!(stub.runs(), 7 + i, "{cut}");
         assert!(dir.join("bin/sh").exists(), "{cut}");
         let log = fs::read_to_string(dir.join("chroot.d/create.log")).unwrap();
         assert!(log.contains("is unusable"), "{cut}: {log}");
         assert!(fs::metadata(&entry).unwrap().len() > 0, "{cut}");
         stub.create(&ns, &t.join(format!("after{i}")), &["-q"]);
-        assert_eq!(stub.runs(), 6 + i, "{cut}: the new entry was not used");
+        assert_eq!(stub.runs(), 7 + i, "{cut}: the new entry was not used");
         assert_eq!(made(&t.join(format!("after{i}"))), made(&dir));
     }
     // What fails on DIR's side (its disk full) is not the entry's fault:

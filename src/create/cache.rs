@@ -165,6 +165,16 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
     }
 }
 
+/// What the cache holds for a key ([`Entry::fresh`]).
+#[derive(Debug)]
+pub enum Lookup {
+    /// An entry younger than the age limit.
+    Fresh(Hit),
+    /// An entry this old, at or past the limit (or made in the future):
+    /// made again.
+    Old(Duration),
+}
+
 /// A cached archive for exactly the settings asked, fresh enough.
 #[derive(Debug)]
 pub struct Hit {
@@ -270,10 +280,10 @@ impl Entry {
     }
 
     /// The archive, when there is one for exactly these settings, made
-    /// less than `max_age` ago. An error when a directory or file of the
-    /// cache could have been written by another user: the caller then
-    /// neither reads nor writes the cache.
-    pub fn fresh(&self, max_age: Duration) -> Result<Option<Hit>, Untrusted> {
+    /// less than `max_age` ago, else its age ([`Lookup`]). An error when a
+    /// directory or file of the cache could have been written by another
+    /// user: the caller then neither reads nor writes the cache.
+    pub fn fresh(&self, max_age: Duration) -> Result<Option<Lookup>, Untrusted> {
         let Some(dir) = self.open_dir()? else {
             return Ok(None);
         };
@@ -301,8 +311,17 @@ impl Entry {
         let Ok(made) = file.metadata().and_then(|m| m.modified()) else {
             return Ok(None);
         };
-        let age = SystemTime::now().duration_since(made).unwrap_or_default();
-        Ok((age < max_age).then_some(Hit { file, path, age }))
+        // Made in the future (a clock set back, a file touched): as old
+        // as the limit, not new. A minute of skew is allowed.
+        let age = match SystemTime::now().duration_since(made) {
+            Ok(age) => age,
+            Err(e) if e.duration() <= Duration::from_secs(60) => Duration::ZERO,
+            Err(_) => max_age,
+        };
+        if age >= max_age {
+            return Ok(Some(Lookup::Old(age)));
+        }
+        Ok(Some(Lookup::Fresh(Hit { file, path, age })))
     }
 
     /// Unpacks the cached archive of `hit` into `dir` (which may already
