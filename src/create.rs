@@ -363,8 +363,13 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
                 make_chroot_d(&dir)?;
                 log = Log::create(&log_path)?;
                 log.note(&msg);
-                ui.say(&format!("create: {msg}"));
-                warnings.push(msg);
+                // Said once: now (the build that follows takes a while), or
+                // with the warnings at the end under `-q`.
+                if ui.shows() {
+                    ui.say(&format!("create: warning: {msg}"));
+                } else {
+                    warnings.push(msg);
+                }
             }
         }
     }

@@ -861,7 +861,11 @@ fn create_uses_the_cache_for_the_same_settings_only() {
         fs::write(&entry, &whole[..cut]).unwrap();
         let dir = t.join(format!("cut{i}"));
         let err = stub.create(&ns, &dir, &[]);
-        assert!(err.contains("is unusable"), "{cut}: {err}");
+        assert_eq!(
+            err.matches("is unusable").count(),
+            1,
+            "{cut}: said once: {err}"
+        );
         assert_eq!(stub.runs(), 7 + i, "{cut}");
         assert!(dir.join("bin/sh").exists(), "{cut}");
         let log = fs::read_to_string(dir.join("chroot.d/create.log")).unwrap();
@@ -1217,6 +1221,24 @@ fn create_from_an_archive_without_a_rootfs_fails() {
         assert!(dir.join("bin/sh").exists());
         assert!(!dir.join("etc/notes").exists());
     }
+    // A source that is not there: said so, with what --from takes, and
+    // nothing made.
+    let dir = t.join("copy-none");
+    let o = ns.run(&[
+        "create",
+        "-q",
+        "--from",
+        d(&t.join("none.tar")),
+        "-d",
+        d(&dir),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no such file or directory; --from takes"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.exists());
 }
 
 /// A copy runs no debootstrap: what only debootstrap cannot take in

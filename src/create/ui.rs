@@ -56,8 +56,18 @@ impl Ui {
             Ui::Plain { .. } => {
                 let _ = writeln!(std::io::stderr(), "{line}");
             }
+            // Once the bar is gone ([`Ui::finish`]), a plain line: the bar
+            // would pad it to its width, and the next line would follow it.
+            Ui::Bar { bar, .. } if bar.is_finished() => {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
             Ui::Bar { bar, .. } => bar.println(line),
         }
+    }
+
+    /// Whether what is said is seen (not `-q`).
+    pub fn shows(&self) -> bool {
+        !matches!(self, Ui::Quiet)
     }
 
     pub fn event(&mut self, ev: &Event) {
