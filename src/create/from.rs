@@ -28,7 +28,18 @@ pub(super) fn create_from(dir: &Path, src: &Path, opts: &Options) -> Result<Crea
     // Absolute before DIR is prepared: cleaning a failed create may unmount
     // below DIR, which changes this process's working directory.
     let src = &std::path::absolute(src).map_err(io_err(src))?;
-    let md = fs::metadata(src).map_err(io_err(src))?;
+    let md = match fs::metadata(src) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CreateError::FromRefused {
+                from: src.to_path_buf(),
+                why: "no such file or directory; --from takes a sandbox's directory or an \
+                      archive (`pack`'s, or a tar of a root filesystem)"
+                    .into(),
+            })
+        }
+        Err(e) => return Err(io_err(src)(e)),
+    };
     if md.is_dir() {
         // A tree that is no sandbox is never copied into one: the host's
         // `/`, `/dev`, `/proc`, a home, any directory that is not a root
