@@ -277,7 +277,9 @@ pub fn ours_at(fd: BorrowedFd, id: u64) -> Option<Checked> {
 /// already.
 pub fn mark_verified(fd: BorrowedFd, id: u64, ids: Vec<u64>) -> io::Result<()> {
     let mut r = record_of(fd, id).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-    if r.unique == 0 || sys::unique_mount_id(fd) != Some(r.unique) || r.mounts == Some(ids.clone())
+    if r.unique == 0
+        || sys::unique_mount_id(fd) != Some(r.unique)
+        || r.mounts.as_ref() == Some(&ids)
     {
         return Ok(());
     }
@@ -504,13 +506,12 @@ pub fn on_elsewhere_of(want: (u64, u64), except: Option<u64>) -> Option<i32> {
 
 /// Whether the record `rec` (at `path`), of the namespace numbered `ns`
 /// that `pid` was found in, is of a mount that namespace does not hold:
-/// its own namespace
-/// ended without `off`, and the kernel gave the number again to this one
-/// (numbers come back as soon as they are free; the 64-bit ids of mounts
-/// and namespaces never do). Asked only of a finished record (an
-/// unfinished one's mount may not be attached yet) with a unique id, and
-/// only where the kernel is seen to answer for that namespace (it lists
-/// its root): else it is kept, as before.
+/// its own namespace ended without `off`, and the kernel gave the number
+/// again to this one (numbers come back as soon as they are free; the
+/// 64-bit ids of mounts and namespaces never do). Asked only of a
+/// finished record (an unfinished one's mount may not be attached yet)
+/// with a unique id, and only where the kernel is seen to answer for that
+/// namespace (it lists its root): else it is kept, as before.
 fn gone_from(path: &Path, rec: &Record, pid: i32, ns: u64) -> bool {
     let finished = std::fs::symlink_metadata(path).is_ok_and(|m| m.mode() & UNFINISHED == 0);
     if !finished || rec.unique == 0 {
