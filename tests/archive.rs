@@ -2050,3 +2050,110 @@ fn create_from_a_relative_path_survives_the_cleaning_of_a_failed_create() {
     assert!(chroot_tool::create::load(&dir).is_some());
     assert!(ns.mounts_under(&dir).is_empty());
 }
+
+/// One PAX record, its length counted as the format says.
+fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while len.to_string().len() + body.len() != len {
+        len += 1;
+    }
+    format!("{len}{body}").into_bytes()
+}
+
+/// The header and data blocks of one member (`kind`: the tar type byte).
+fn member_blocks(name: &str, kind: u8, data: &[u8]) -> Vec<u8> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(name).unwrap();
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(data.len() as u64);
+    h.set_entry_type(tar::EntryType::new(kind));
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out
+}
+
+/// PAX headers that other readers read otherwise than a plain reading
+/// would (a `+` length, a size given twice, a global size, a uid past 32
+/// bits, a header of 2 MiB) are refused, naming the member: never a
+/// member that GNU tar does not list (here one hidden in another's data)
+/// unpacked, nor an owner cut to 32 bits, nor the header read into memory.
+#[test]
+fn unpack_refuses_pax_headers_that_other_readers_read_otherwise() {
+    let ns = Ns::new();
+    let t = ns.tmp.path();
+    // `readme`'s 1024 bytes of data are a whole member of their own.
+    let hidden = member_blocks("etc/hidden-by-ct", b'0', b"SMUGGLED");
+    let rest = [
+        member_blocks("readme", b'0', &hidden),
+        member_blocks("after", b'0', b"ok"),
+    ]
+    .concat();
+    let x = |records: Vec<u8>| member_blocks("./PaxHeaders/readme", b'x', &records);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("plus", [x(b"+11 size=0\n".to_vec()), rest.clone()].concat()),
+        (
+            "twice",
+            [
+                x([pax_record("size", "0"), pax_record("size", "1024")].concat()),
+                rest.clone(),
+            ]
+            .concat(),
+        ),
+        (
+            "global",
+            [
+                member_blocks("pax_global_header", b'g', &pax_record("size", "0")),
+                rest.clone(),
+            ]
+            .concat(),
+        ),
+        (
+            "uid",
+            [x(pax_record("uid", "4294967296")), rest.clone()].concat(),
+        ),
+        ("huge", [x(vec![b'\n'; 2 << 20]), rest.clone()].concat()),
+    ];
+    for (name, mut bytes) in cases {
+        bytes.extend_from_slice(&[0; 1024]);
+        let file = t.join(format!("{name}.tar"));
+        fs::write(&file, &bytes).unwrap();
+        let dir = t.join(format!("u-{name}"));
+        let o = ns.run(&["unpack", "-q", d(&file), "-d", d(&dir)]);
+        assert_eq!(code(&o), 1, "{name}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains("archive member") || e.contains("not a readable tar archive"),
+            "{name}: {e}"
+        );
+        assert!(
+            !dir.join("etc/hidden-by-ct").exists(),
+            "{name}: the hidden member"
+        );
+    }
+    // A well-made one (GNU tar's own comment, as `git archive` writes) unpacks.
+    let good = [
+        member_blocks("pax_global_header", b'g', &pax_record("comment", "c0ffee")),
+        x([pax_record("path", "etc/long\nname"), pax_record("uid", "7")].concat()),
+        member_blocks("x", b'0', b"data"),
+        vec![0; 1024],
+    ]
+    .concat();
+    let file = t.join("good.tar");
+    fs::write(&file, good).unwrap();
+    let dir = t.join("u-good");
+    let o = ns.run(&["unpack", "-q", d(&file), "-d", d(&dir)]);
+    // No root filesystem in it: a failed unpack, but of that reason only.
+    let e = stderr(&o);
+    assert!(
+        !e.contains("archive member") && !e.contains("not a readable"),
+        "{e}"
+    );
+    let md = fs::metadata(dir.join("etc/long\nname")).unwrap();
+    assert_eq!(md.uid(), 7);
+}

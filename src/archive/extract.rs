@@ -215,6 +215,31 @@ fn errno(member: &[u8]) -> impl FnOnce(Errno) -> ArchiveError + '_ {
     move |e| failed(member)(e.into())
 }
 
+/// A PAX global header (`git archive` writes one, its commit as a
+/// `comment`): read, checked, and refused when it says where members are,
+/// what they are called or whom they are given (`path`, `linkpath`, `size`,
+/// `uid`, `gid`), which other readers apply to every member after it and
+/// this one does not.
+fn global_header<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<(), ArchiveError> {
+    let bad = |e: io::Error| failed(raw)(e);
+    if entry.header().entry_size().map_err(bad)? > tar::EXTENSION_MAX {
+        return Err(refused(raw, "a PAX global header of more than 1 MiB"));
+    }
+    let mut data = Vec::new();
+    entry.read_to_end(&mut data).map_err(bad)?;
+    tar::check_pax(&data).map_err(bad)?;
+    for ext in tar::PaxExtensions::new(&data) {
+        let key = ext.map_err(bad)?.key_bytes();
+        if [&b"path"[..], b"linkpath", b"size", b"uid", b"gid"].contains(&key) {
+            return Err(refused(
+                raw,
+                "a PAX global header that renames, resizes or gives away the members after it",
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Extractor<'_> {
     fn member<R: Read>(
         &mut self,
@@ -224,7 +249,7 @@ impl Extractor<'_> {
         let raw = entry.path_bytes().into_owned();
         let kind = entry.header().entry_type();
         if matches!(kind, tar::EntryType::XGlobalHeader) {
-            return Ok(());
+            return global_header(&mut entry, &raw);
         }
         let meta = self.meta(&mut entry, &raw)?;
         let comps = components(&raw, self.opts.rooted_names).map_err(|why| refused(&raw, why))?;

@@ -415,7 +415,7 @@ impl<'a> EntriesFields<'a> {
                          the same member",
                     ));
                 }
-                gnu_longname = Some(EntryFields::from(entry).read_all()?);
+                gnu_longname = Some(read_extension(entry)?);
                 continue;
             }
 
@@ -426,7 +426,7 @@ impl<'a> EntriesFields<'a> {
                          the same member",
                     ));
                 }
-                gnu_longlink = Some(EntryFields::from(entry).read_all()?);
+                gnu_longlink = Some(read_extension(entry)?);
                 continue;
             }
 
@@ -437,7 +437,9 @@ impl<'a> EntriesFields<'a> {
                          the same member",
                     ));
                 }
-                pax_extensions = Some(EntryFields::from(entry).read_all()?);
+                let data = read_extension(entry)?;
+                crate::pax::check_pax(&data)?;
+                pax_extensions = Some(data);
                 continue;
             }
 
@@ -630,4 +632,16 @@ fn try_read_all<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<bool> {
         }
     }
     Ok(true)
+}
+
+/// The largest extension header (a long name, a long link name, PAX
+/// records) read into memory: its size is the archive's word.
+pub const EXTENSION_MAX: u64 = 1 << 20;
+
+/// The data of an extension header, refused above [`EXTENSION_MAX`].
+fn read_extension<R: Read>(entry: Entry<'_, R>) -> io::Result<Vec<u8>> {
+    if entry.header().entry_size()? > EXTENSION_MAX {
+        return Err(other("an extension header of more than 1 MiB"));
+    }
+    EntryFields::from(entry).read_all()
 }

@@ -49,7 +49,8 @@ pub use crate::header::GnuExtSparseHeader;
 #[cfg(all(any(unix, windows), not(target_arch = "wasm32")))]
 pub use crate::header::DETERMINISTIC_TIMESTAMP;
 pub use crate::header::{GnuHeader, GnuSparseHeader, Header, HeaderMode, OldHeader, UstarHeader};
-pub use crate::pax::{PaxExtension, PaxExtensions};
+pub use crate::archive::EXTENSION_MAX;
+pub use crate::pax::{check_pax, PaxExtension, PaxExtensions};
 
 mod archive;
 mod builder;

@@ -61,6 +61,42 @@ pub struct PaxExtension<'entry> {
     value: &'entry [u8],
 }
 
+/// Checks a whole PAX header before anything of it is used: every record
+/// well formed, and what decides where a member is, what it is called and
+/// whom it is given (`path`, `linkpath`, `size`, `uid`, `gid`) given at
+/// most once, as decimal digits where a number (`uid` and `gid` within 32
+/// bits). Readers differ on a key given twice (this crate took the first,
+/// GNU tar and Python the last) and on a number they cannot read: such a
+/// header would show them another member than it shows us.
+pub fn check_pax(a: &[u8]) -> io::Result<()> {
+    const DECIDING: [&[u8]; 5] = [b"path", b"linkpath", b"size", b"uid", b"gid"];
+    let mut seen: Vec<&[u8]> = Vec::new();
+    for ext in PaxExtensions::new(a) {
+        let ext = ext?;
+        let key = ext.key_bytes();
+        if !DECIDING.contains(&key) {
+            continue;
+        }
+        if seen.contains(&key) {
+            return Err(other("a pax extension given twice"));
+        }
+        seen.push(key);
+        if key == b"path" || key == b"linkpath" {
+            continue;
+        }
+        let v = ext.value_bytes();
+        let max = if key == b"size" { u64::MAX } else { u32::MAX.into() };
+        let number = (!v.is_empty() && v.iter().all(u8::is_ascii_digit))
+            .then(|| str::from_utf8(v).ok()?.parse::<u64>().ok())
+            .flatten()
+            .filter(|n| *n <= max);
+        if number.is_none() {
+            return Err(other("a pax size, uid or gid that is not a number"));
+        }
+    }
+    Ok(())
+}
+
 pub fn pax_extensions_value(a: &[u8], key: &str) -> Option<u64> {
     for extension in PaxExtensions::new(a) {
         let current_extension = match extension {
@@ -88,9 +124,7 @@ impl<'entry> Iterator for PaxExtensions<'entry> {
     type Item = io::Result<PaxExtension<'entry>>;
 
     fn next(&mut self) -> Option<io::Result<PaxExtension<'entry>>> {
-        // What follows the last record: nothing, or the zeros that pad it
-        // (as the split on newlines ended on an empty line).
-        if self.data.is_empty() || self.data[0] == 0 || self.data[0] == b'\n' {
+        if self.data.is_empty() {
             return None;
         }
         let record = self
@@ -98,7 +132,14 @@ impl<'entry> Iterator for PaxExtensions<'entry> {
             .iter()
             .position(|b| *b == b' ')
             .and_then(|i| {
-                let len = str::from_utf8(&self.data[..i]).ok()?.parse::<usize>().ok()?;
+                // Decimal digits only (`parse` would take a `+`): a length
+                // read otherwise than other readers read it frames other
+                // records than theirs.
+                let digits = &self.data[..i];
+                if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                    return None;
+                }
+                let len = str::from_utf8(digits).ok()?.parse::<usize>().ok()?;
                 (len > i + 1 && len <= self.data.len() && self.data[len - 1] == b'\n')
                     .then_some((i + 1, len))
             })
