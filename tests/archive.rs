@@ -2080,7 +2080,7 @@ fn member_blocks(name: &str, kind: u8, data: &[u8]) -> Vec<u8> {
 
 /// PAX headers that other readers read otherwise than a plain reading
 /// would (a `+` length, a size given twice, a global size, a uid past 32
-/// bits, a header of 2 MiB) are refused, naming the member: never a
+/// bits, a GNU long name and a PAX path both, a header of 2 MiB) are refused, naming the member: never a
 /// member that GNU tar does not list (here one hidden in another's data)
 /// unpacked, nor an owner cut to 32 bits, nor the header read into memory.
 #[test]
@@ -2116,6 +2116,15 @@ fn unpack_refuses_pax_headers_that_other_readers_read_otherwise() {
         (
             "uid",
             [x(pax_record("uid", "4294967296")), rest.clone()].concat(),
+        ),
+        (
+            "named-twice",
+            [
+                member_blocks("././@LongLink", b'L', b"gnu-name\0"),
+                x(pax_record("path", "pax-name")),
+                rest.clone(),
+            ]
+            .concat(),
         ),
         ("huge", [x(vec![b'\n'; 2 << 20]), rest.clone()].concat()),
     ];

@@ -443,6 +443,20 @@ impl<'a> EntriesFields<'a> {
                 continue;
             }
 
+            // Named twice (a GNU long name and a PAX path, or long link
+            // names): readers differ on which wins.
+            if let Some(pax) = pax_extensions.as_deref() {
+                let has = |key: &[u8]| {
+                    PaxExtensions::new(pax)
+                        .filter_map(|e| e.ok())
+                        .any(|e| e.key_bytes() == key)
+                };
+                if (gnu_longname.is_some() && has(b"path"))
+                    || (gnu_longlink.is_some() && has(b"linkpath"))
+                {
+                    return Err(other("a member named both by a GNU long name and by PAX"));
+                }
+            }
             let mut fields = EntryFields::from(entry);
             fields.long_pathname = gnu_longname;
             fields.long_linkname = gnu_longlink;
