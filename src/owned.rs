@@ -125,8 +125,8 @@ struct Record {
     covered: Option<(u64, u64)>,
     /// The unique ids of the mounts on top at the plan's targets, in the
     /// plan's order, when `on` last found its plan in place
-    /// ([`mark_verified`]); written after `covers`, which earlier versions
-    /// read up to, ignoring the rest.
+    /// ([`mark_verified`], the last list in the file); written after
+    /// `covers`, which earlier versions read up to, ignoring the rest.
     mounts: Option<Vec<u64>>,
 }
 
@@ -157,10 +157,12 @@ impl Record {
                     let mut n = || w.next()?.parse::<u64>().ok();
                     covered = Some((n()?, n()?));
                 }
+                // A list cut short (an append caught half done) is none:
+                // the record itself stands.
                 "mounts" => {
-                    let ids: Result<Vec<u64>, _> =
-                        w.next()?.split(',').map(str::parse::<u64>).collect();
-                    mounts = Some(ids.ok()?);
+                    mounts = w
+                        .next()
+                        .and_then(|l| l.split(',').map(|n| n.parse::<u64>().ok()).collect());
                 }
                 // A later version's: what this one does not know of.
                 _ => {}
@@ -187,7 +189,7 @@ impl Record {
             return None;
         }
         let mut bytes = Vec::new();
-        f.take(4096).read_to_end(&mut bytes).ok()?;
+        f.take(READ_MAX).read_to_end(&mut bytes).ok()?;
         Record::parse(&bytes)
     }
 }
@@ -283,9 +285,30 @@ pub fn mark_verified(fd: BorrowedFd, id: u64, ids: Vec<u64>) -> io::Result<()> {
     {
         return Ok(());
     }
-    r.mounts = Some(ids);
-    write(id, &r, is_pending(id))
+    // Appended to the record, not the record written again: a file renamed
+    // over another is written out at once (ext4's `auto_da_alloc`), and
+    // `off` then paid a quarter of a millisecond to unlink it. A reader that
+    // catches the append half done finds no list or a short one: nothing
+    // it may rely on, as before `on` marked it. The last list counts; a
+    // record grown past half of what is read of it is written whole again.
+    let path = file(id);
+    let grown = std::fs::symlink_metadata(&path).map_or(0, |m| m.len());
+    if grown > READ_MAX / 2 {
+        r.mounts = Some(ids);
+        return write(id, &r, is_pending(id));
+    }
+    let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)?;
+    f.write_all(format!("mounts {}\n", list.join(",")).as_bytes())?;
+    anything_may_have_changed();
+    Ok(())
 }
+
+/// What is read of a record.
+const READ_MAX: u64 = 4096;
 
 /// Whether the mount `id` at `dir` is a self-bind chroot-tool made.
 pub fn is_ours(dir: &Path, id: u64) -> bool {
@@ -569,8 +592,17 @@ mod tests {
             ..Record::parse(b"v1 9 50 2").unwrap()
         };
         assert_eq!(Record::parse(r.text().as_bytes()), Some(r));
-        assert_eq!(Record::parse(b"v1 9 50 2 mounts"), None);
-        assert_eq!(Record::parse(b"v1 9 50 2 mounts 1,x"), None);
+        // Appended lists: the last counts; one cut short is none.
+        let r = Record::parse(b"v1 9 50 2\nmounts 1,2\nmounts 3,4\n").unwrap();
+        assert_eq!(r.mounts, Some(vec![3, 4]));
+        for cut in [
+            &b"v1 9 50 2 mounts"[..],
+            b"v1 9 50 2 mounts 1,x",
+            b"v1 9 50 2 mounts 3,",
+        ] {
+            let r = Record::parse(cut).unwrap();
+            assert_eq!((r.unique, r.mounts), (9, None));
+        }
         assert!(Record::parse(b"v1 9 50 2 later 3").is_some());
         assert_eq!(Record::parse(b"/srv/sb"), None);
         assert_eq!(Record::parse(b"v1 1 2"), None);
