@@ -2078,9 +2078,36 @@ fn member_blocks(name: &str, kind: u8, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// [`member_blocks`] in a v7 header (no ustar mark).
+fn old_blocks(name: &str, kind: u8, data: &[u8]) -> Vec<u8> {
+    let mut b = member_blocks(name, kind, data);
+    b[257..265].fill(0);
+    let mut h = tar::Header::from_byte_slice(&b[..512]).clone();
+    h.set_cksum();
+    b[..512].copy_from_slice(h.as_bytes());
+    b
+}
+
+/// A file owned by uid 2^32 (base-256 in a GNU header).
+fn big_uid_blocks(name: &str) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.set_path(name).unwrap();
+    h.set_mode(0o644);
+    h.set_uid(1 << 32);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    h.as_bytes().to_vec()
+}
+
 /// PAX headers that other readers read otherwise than a plain reading
 /// would (a `+` length, a size given twice, a global size, a uid past 32
-/// bits, a GNU long name and a PAX path both, a header of 2 MiB) are refused, naming the member: never a
+/// bits, a GNU long name and a PAX path both, a header of 2 MiB, a global
+/// header between a header and its member, PAX sparse records, extension
+/// headers without the ustar mark or of Solaris' kind, a file named as a
+/// directory, a base-256 uid past 32 bits) are refused, naming the member: never a
 /// member that GNU tar does not list (here one hidden in another's data)
 /// unpacked, nor an owner cut to 32 bits, nor the header read into memory.
 #[test]
@@ -2127,6 +2154,40 @@ fn unpack_refuses_pax_headers_that_other_readers_read_otherwise() {
             .concat(),
         ),
         ("huge", [x(vec![b'\n'; 2 << 20]), rest.clone()].concat()),
+        (
+            "x-then-global",
+            [
+                x(pax_record("path", "evil")),
+                member_blocks("pax_global_header", b'g', &pax_record("comment", "c")),
+                rest.clone(),
+            ]
+            .concat(),
+        ),
+        (
+            "sparse",
+            [x(pax_record("GNU.sparse.name", "evil")), rest.clone()].concat(),
+        ),
+        (
+            "solaris-x",
+            [
+                member_blocks("./PaxHeaders/readme", b'X', &pax_record("size", "0")),
+                rest.clone(),
+            ]
+            .concat(),
+        ),
+        (
+            "v7-x",
+            [
+                old_blocks("./PaxHeaders/readme", b'x', &pax_record("size", "0")),
+                rest.clone(),
+            ]
+            .concat(),
+        ),
+        (
+            "slash-file",
+            [member_blocks("dd/", b'0', b""), rest.clone()].concat(),
+        ),
+        ("uid-256", [big_uid_blocks("f"), rest.clone()].concat()),
     ];
     for (name, mut bytes) in cases {
         bytes.extend_from_slice(&[0; 1024]);

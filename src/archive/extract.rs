@@ -251,6 +251,29 @@ impl Extractor<'_> {
         if matches!(kind, tar::EntryType::XGlobalHeader) {
             return global_header(&mut entry, &raw);
         }
+        // An extension header the reader did not take as one (no ustar
+        // magic: v7's; Solaris' `X`) applies, for GNU tar, to the member
+        // after it: never a member here, nor left out.
+        if matches!(
+            kind,
+            tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink
+        ) || kind.as_byte() == b'X'
+        {
+            return Err(refused(
+                &raw,
+                "an extension header without the ustar mark, which other readers apply to the next member",
+            ));
+        }
+        // A file named as a directory is one for GNU tar (the old way of
+        // writing one).
+        if matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous)
+            && raw.ends_with(b"/")
+        {
+            return Err(refused(
+                &raw,
+                "a file whose name ends in `/`, which other readers make a directory",
+            ));
+        }
         let meta = self.meta(&mut entry, &raw)?;
         let comps = components(&raw, self.opts.rooted_names).map_err(|why| refused(&raw, why))?;
         if privileged(kind, &meta, &comps) {
@@ -462,10 +485,17 @@ impl Extractor<'_> {
     ) -> Result<Meta, ArchiveError> {
         let bad = |e: io::Error| failed(raw)(e);
         let h = entry.header();
+        // Owners past 32 bits (base-256 in the header) are no owners: cut,
+        // 2^32 would be root.
+        let id = |v: u64| {
+            (v <= u32::MAX.into())
+                .then_some(v)
+                .ok_or_else(|| refused(raw, "a uid or gid past 32 bits"))
+        };
         let mut m = Meta {
             mode: h.mode().map_err(bad)?,
-            uid: h.uid().map_err(bad)?,
-            gid: h.gid().map_err(bad)?,
+            uid: id(h.uid().map_err(bad)?)?,
+            gid: id(h.gid().map_err(bad)?)?,
             mtime: h.mtime().map_err(bad)? as i64,
             xattrs: vec![],
         };

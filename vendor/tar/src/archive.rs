@@ -430,6 +430,18 @@ impl<'a> EntriesFields<'a> {
                 continue;
             }
 
+            // A global header between an extension header and its member:
+            // GNU tar applies the pending one to the member after the
+            // global one, this crate applied it to the global one (its size
+            // too, framing the archive otherwise).
+            if entry.header().entry_type().is_pax_global_extensions()
+                && (pax_extensions.is_some() || gnu_longname.is_some() || gnu_longlink.is_some())
+            {
+                return Err(other(
+                    "a pax global header between an extension header and its member",
+                ));
+            }
+
             if is_recognized_header && entry.header().entry_type().is_pax_local_extensions() {
                 if pax_extensions.is_some() {
                     return Err(other(

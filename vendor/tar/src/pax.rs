@@ -62,10 +62,10 @@ pub struct PaxExtension<'entry> {
 }
 
 /// Checks a whole PAX header before anything of it is used: every record
-/// well formed, and what decides where a member is, what it is called and
-/// whom it is given (`path`, `linkpath`, `size`, `uid`, `gid`) given at
-/// most once, as decimal digits where a number (`uid` and `gid` within 32
-/// bits). Readers differ on a key given twice (this crate took the first,
+/// well formed, no PAX sparse file, and what decides where a member is,
+/// what it is called and whom it is given (`path`, `linkpath`, `size`,
+/// `uid`, `gid`) given at most once, as decimal digits where a number
+/// (`uid` and `gid` within 32 bits). Readers differ on a key given twice (this crate took the first,
 /// GNU tar and Python the last) and on a number they cannot read: such a
 /// header would show them another member than it shows us.
 pub fn check_pax(a: &[u8]) -> io::Result<()> {
@@ -74,6 +74,11 @@ pub fn check_pax(a: &[u8]) -> io::Result<()> {
     for ext in PaxExtensions::new(a) {
         let ext = ext?;
         let key = ext.key_bytes();
+        // PAX sparse files (GNU's formats 0.1 and 1.0) rename the member
+        // and frame its data otherwise: not read here.
+        if key.starts_with(b"GNU.sparse.") {
+            return Err(other("a pax sparse file, which is not supported"));
+        }
         if !DECIDING.contains(&key) {
             continue;
         }
