@@ -2107,7 +2107,9 @@ fn big_uid_blocks(name: &str) -> Vec<u8> {
 /// bits, a GNU long name and a PAX path both, a header of 2 MiB, a global
 /// header between a header and its member, PAX sparse records, extension
 /// headers without the ustar mark or of Solaris' kind, a file named as a
-/// directory, a base-256 uid past 32 bits) are refused, naming the member: never a
+/// directory, a base-256 uid past 32 bits, a link with data, a ustar
+/// header of another version, an unknown kind, an old GNU sparse file, a
+/// signed size, a hard link to itself) are refused, naming the member: never a
 /// member that GNU tar does not list (here one hidden in another's data)
 /// unpacked, nor an owner cut to 32 bits, nor the header read into memory.
 #[test]
@@ -2188,6 +2190,59 @@ fn unpack_refuses_pax_headers_that_other_readers_read_otherwise() {
             [member_blocks("dd/", b'0', b""), rest.clone()].concat(),
         ),
         ("uid-256", [big_uid_blocks("f"), rest.clone()].concat()),
+        // A symlink with 1024 bytes of "data": a whole member for this
+        // reader to skip, the next header for GNU tar.
+        (
+            "link-data",
+            [
+                {
+                    let mut b = member_blocks("l", b'2', &hidden);
+                    b[157] = b'f';
+                    let mut h = tar::Header::from_byte_slice(&b[..512]).clone();
+                    h.set_cksum();
+                    b[..512].copy_from_slice(h.as_bytes());
+                    b
+                },
+                rest.clone(),
+            ]
+            .concat(),
+        ),
+        ("ustar-version", {
+            let mut b = member_blocks("f", b'0', b"x");
+            b[263..265].copy_from_slice(b"\0\0");
+            let mut h = tar::Header::from_byte_slice(&b[..512]).clone();
+            h.set_cksum();
+            b[..512].copy_from_slice(h.as_bytes());
+            [b, rest.clone()].concat()
+        }),
+        (
+            "unknown-kind",
+            [member_blocks("z", b'Z', b"x"), rest.clone()].concat(),
+        ),
+        (
+            "old-sparse",
+            [member_blocks("s", b'S', b""), rest.clone()].concat(),
+        ),
+        ("signed-size", {
+            let mut b = member_blocks("f", b'0', b"");
+            b[124..136].copy_from_slice(b"+0000000000\0");
+            let mut h = tar::Header::from_byte_slice(&b[..512]).clone();
+            h.set_cksum();
+            b[..512].copy_from_slice(h.as_bytes());
+            [b, rest.clone()].concat()
+        }),
+        (
+            "self-link",
+            [member_blocks("f", b'0', b"keep"), {
+                let mut b = member_blocks("f", b'1', b"");
+                b[157] = b'f';
+                let mut h = tar::Header::from_byte_slice(&b[..512]).clone();
+                h.set_cksum();
+                b[..512].copy_from_slice(h.as_bytes());
+                b
+            }]
+            .concat(),
+        ),
     ];
     for (name, mut bytes) in cases {
         bytes.extend_from_slice(&[0; 1024]);
@@ -2206,6 +2261,8 @@ fn unpack_refuses_pax_headers_that_other_readers_read_otherwise() {
             "{name}: the hidden member"
         );
     }
+    // The link to itself removed nothing.
+    assert_eq!(fs::read_to_string(t.join("u-self-link/f")).unwrap(), "keep");
     // A well-made one (GNU tar's own comment, as `git archive` writes) unpacks.
     let good = [
         member_blocks("pax_global_header", b'g', &pax_record("comment", "c0ffee")),

@@ -264,6 +264,39 @@ impl Extractor<'_> {
                 "an extension header without the ustar mark, which other readers apply to the next member",
             ));
         }
+        // The header as GNU tar reads it: `ustar\0` with another version
+        // than `00` is ustar to it (its prefix and device numbers used),
+        // a plain old header to the reader here.
+        let h = entry.header().as_bytes();
+        if &h[257..263] == b"ustar\0" && &h[263..265] != b"00" {
+            return Err(refused(
+                &raw,
+                "a ustar header of another version than 00, which other readers read as ustar",
+            ));
+        }
+        // Data after a member that has none for GNU tar (a link, a device,
+        // a directory, a FIFO): it reads a header where this reader would
+        // skip data, and each sees other members.
+        let dataless = matches!(
+            kind,
+            tar::EntryType::Link
+                | tar::EntryType::Symlink
+                | tar::EntryType::Char
+                | tar::EntryType::Block
+                | tar::EntryType::Directory
+                | tar::EntryType::Fifo
+        );
+        if dataless && entry.size() != 0 {
+            return Err(refused(
+                &raw,
+                "a link, device, directory or FIFO with data, which other readers read as the next member",
+            ));
+        }
+        // Old GNU sparse files: their holes would be written out whole
+        // here (a 2 KiB archive made 1 GiB), and `pack` never makes one.
+        if matches!(kind, tar::EntryType::GNUSparse) {
+            return Err(refused(&raw, "a sparse file, which is not supported"));
+        }
         // A file named as a directory is one for GNU tar (the old way of
         // writing one).
         if matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous)
@@ -397,6 +430,10 @@ impl Extractor<'_> {
                     e => e,
                 })?;
                 let tname = OsStr::from_bytes(tname);
+                // A link to itself would remove the file first.
+                if tcomps == comps {
+                    return Err(refused(&raw, "a hard link to itself"));
+                }
                 let link = || linkat(tparent.as_fd(), tname, p, name, AtFlags::empty());
                 match link() {
                     Err(Errno::EEXIST) => {
@@ -466,12 +503,19 @@ impl Extractor<'_> {
                 )
                 .map_err(errno(&raw))?;
             }
+            // A volume label: nothing to unpack, for GNU tar either.
+            other if other.as_byte() == b'V' => return Ok(()),
+            // Any other kind GNU tar makes something of (a plain file, for
+            // one it does not know): never left out unsaid, nor made
+            // otherwise here.
             other => {
-                self.done.warnings.push(format!(
-                    "{}: a tar member of kind {other:?}, left out",
-                    crate::show::bytes(&raw)
+                return Err(refused(
+                    &raw,
+                    format!(
+                        "a tar member of kind {:?}, which this reader does not unpack",
+                        char::from(other.as_byte())
+                    ),
                 ));
-                return Ok(());
             }
         }
         self.done.entries += 1;

@@ -1483,7 +1483,13 @@ fn octal_from(slice: &[u8]) -> io::Result<u64> {
             )));
         }
     };
-    match u64::from_str_radix(num.trim(), 8) {
+    // Octal digits only: `from_str_radix` takes a sign, which GNU tar
+    // does not (a `+` would frame the archive otherwise for it).
+    let digits = num.trim();
+    if !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err(other(&format!("numeric field was not a number: {}", num)));
+    }
+    match u64::from_str_radix(digits, 8) {
         Ok(n) => Ok(n),
         Err(_) => Err(other(&format!("numeric field was not a number: {}", num))),
     }
