@@ -2078,14 +2078,19 @@ fn member_blocks(name: &str, kind: u8, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `blocks` with its header's bytes changed by `edit`, the checksum made
+/// again.
+fn edited(mut blocks: Vec<u8>, edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    edit(&mut blocks[..512]);
+    let mut h = tar::Header::from_byte_slice(&blocks[..512]).clone();
+    h.set_cksum();
+    blocks[..512].copy_from_slice(h.as_bytes());
+    blocks
+}
+
 /// [`member_blocks`] in a v7 header (no ustar mark).
 fn old_blocks(name: &str, kind: u8, data: &[u8]) -> Vec<u8> {
-    let mut b = member_blocks(name, kind, data);
-    b[257..265].fill(0);
-    let mut h = tar::Header::from_byte_slice(&b[..512]).clone();
-    h.set_cksum();
-    b[..512].copy_from_slice(h.as_bytes());
-    b
+    edited(member_blocks(name, kind, data), |h| h[257..265].fill(0))
 }
 
 /// A file owned by uid 2^32 (base-256 in a GNU header).
@@ -2195,26 +2200,21 @@ fn unpack_refuses_pax_headers_that_other_readers_read_otherwise() {
         (
             "link-data",
             [
-                {
-                    let mut b = member_blocks("l", b'2', &hidden);
-                    b[157] = b'f';
-                    let mut h = tar::Header::from_byte_slice(&b[..512]).clone();
-                    h.set_cksum();
-                    b[..512].copy_from_slice(h.as_bytes());
-                    b
-                },
+                edited(member_blocks("l", b'2', &hidden), |h| h[157] = b'f'),
                 rest.clone(),
             ]
             .concat(),
         ),
-        ("ustar-version", {
-            let mut b = member_blocks("f", b'0', b"x");
-            b[263..265].copy_from_slice(b"\0\0");
-            let mut h = tar::Header::from_byte_slice(&b[..512]).clone();
-            h.set_cksum();
-            b[..512].copy_from_slice(h.as_bytes());
-            [b, rest.clone()].concat()
-        }),
+        (
+            "ustar-version",
+            [
+                edited(member_blocks("f", b'0', b"x"), |h| {
+                    h[263..265].copy_from_slice(b"\0\0")
+                }),
+                rest.clone(),
+            ]
+            .concat(),
+        ),
         (
             "unknown-kind",
             [member_blocks("z", b'Z', b"x"), rest.clone()].concat(),
@@ -2223,24 +2223,22 @@ fn unpack_refuses_pax_headers_that_other_readers_read_otherwise() {
             "old-sparse",
             [member_blocks("s", b'S', b""), rest.clone()].concat(),
         ),
-        ("signed-size", {
-            let mut b = member_blocks("f", b'0', b"");
-            b[124..136].copy_from_slice(b"+0000000000\0");
-            let mut h = tar::Header::from_byte_slice(&b[..512]).clone();
-            h.set_cksum();
-            b[..512].copy_from_slice(h.as_bytes());
-            [b, rest.clone()].concat()
-        }),
+        (
+            "signed-size",
+            [
+                edited(member_blocks("f", b'0', b""), |h| {
+                    h[124..136].copy_from_slice(b"+0000000000\0")
+                }),
+                rest.clone(),
+            ]
+            .concat(),
+        ),
         (
             "self-link",
-            [member_blocks("f", b'0', b"keep"), {
-                let mut b = member_blocks("f", b'1', b"");
-                b[157] = b'f';
-                let mut h = tar::Header::from_byte_slice(&b[..512]).clone();
-                h.set_cksum();
-                b[..512].copy_from_slice(h.as_bytes());
-                b
-            }]
+            [
+                member_blocks("f", b'0', b"keep"),
+                edited(member_blocks("f", b'1', b""), |h| h[157] = b'f'),
+            ]
             .concat(),
         ),
     ];
