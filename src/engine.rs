@@ -276,25 +276,37 @@ fn in_place_at(
         .iter()
         .filter(|o| matches!(o.what, What::Node { .. }))
         .all(|o| node_in_place(root, root_id, o, &mut dir));
-    // The ids seen so far (mountinfo's, where the kernel has no unique ones).
+    // The ids seen so far, where the kernel has no unique ones.
     let mut seen = vec![];
     nodes
         && mounts.enumerate().all(|(i, o)| {
-            let Ok(fd) = sys::resolve_in_root(root, &o.target) else {
-                return false;
+            let fd = match &expected {
+                Some(e) => match top_at(root, o) {
+                    Some((fd, id)) if id == e[i] => fd,
+                    _ => return false,
+                },
+                None => {
+                    let Ok(fd) = sys::resolve_in_root(root, &o.target) else {
+                        return false;
+                    };
+                    match sys::mount_of(fd.as_fd()) {
+                        Ok((id, true)) if id != root_id && !seen.contains(&id) => seen.push(id),
+                        _ => return false,
+                    }
+                    fd
+                }
             };
-            let found = match &expected {
-                None => sys::mount_of(fd.as_fd())
-                    .ok()
-                    .filter(|&(id, _)| id != root_id && !seen.contains(&id)),
-                Some(e) => sys::top_unique(fd.as_fd()).filter(|&(id, _)| id == e[i]),
-            };
-            let Some((id, true)) = found else {
-                return false;
-            };
-            seen.push(id);
             !o.attrs.has(Attrs::RDONLY) || sys::read_only(fd.as_fd())
         })
+}
+
+/// The mount on top at `op`'s target (resolved inside the root as `on`
+/// resolves it), open, and its unique id; `None` when the target has no
+/// mount of its own, or the kernel no unique ids.
+fn top_at(root: BorrowedFd, op: &Op) -> Option<(OwnedFd, u64)> {
+    let fd = sys::resolve_in_root(root, &op.target).ok()?;
+    let (id, top) = sys::top_unique(fd.as_fd())?;
+    top.then_some((fd, id))
 }
 
 /// The mounts at or below `dir` that are the sandbox's, those `off` removes:
@@ -769,10 +781,7 @@ fn apply(
 fn planned_mounts(root: BorrowedFd, plan: &[Op]) -> Option<Vec<u64>> {
     plan.iter()
         .filter(|o| o.is_mount())
-        .map(|o| {
-            let fd = sys::resolve_in_root(root, &o.target).ok()?;
-            sys::top_unique(fd.as_fd()).and_then(|(id, top)| top.then_some(id))
-        })
+        .map(|o| top_at(root, o).map(|(_, id)| id))
         .collect()
 }
 
