@@ -230,7 +230,7 @@ fn global_header<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<(
     tar::check_pax(&data).map_err(bad)?;
     for ext in tar::PaxExtensions::new(&data) {
         let key = ext.map_err(bad)?.key_bytes();
-        if [&b"path"[..], b"linkpath", b"size", b"uid", b"gid"].contains(&key) {
+        if tar::PAX_DECIDING.contains(&key) {
             return Err(refused(
                 raw,
                 "a PAX global header that renames, resizes or gives away the members after it",

@@ -50,7 +50,7 @@ pub use crate::header::GnuExtSparseHeader;
 pub use crate::header::DETERMINISTIC_TIMESTAMP;
 pub use crate::header::{GnuHeader, GnuSparseHeader, Header, HeaderMode, OldHeader, UstarHeader};
 pub use crate::archive::EXTENSION_MAX;
-pub use crate::pax::{check_pax, PaxExtension, PaxExtensions};
+pub use crate::pax::{check_pax, PaxExtension, PaxExtensions, PAX_DECIDING};
 
 mod archive;
 mod builder;

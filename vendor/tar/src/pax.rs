@@ -61,6 +61,10 @@ pub struct PaxExtension<'entry> {
     value: &'entry [u8],
 }
 
+/// The PAX keys that decide where a member is, what it is called and whom
+/// it is given ([`check_pax`]).
+pub const PAX_DECIDING: [&[u8]; 5] = [b"path", b"linkpath", b"size", b"uid", b"gid"];
+
 /// Checks a whole PAX header before anything of it is used: every record
 /// well formed, no PAX sparse file, and what decides where a member is,
 /// what it is called and whom it is given (`path`, `linkpath`, `size`,
@@ -69,7 +73,6 @@ pub struct PaxExtension<'entry> {
 /// GNU tar and Python the last) and on a number they cannot read: such a
 /// header would show them another member than it shows us.
 pub fn check_pax(a: &[u8]) -> io::Result<()> {
-    const DECIDING: [&[u8]; 5] = [b"path", b"linkpath", b"size", b"uid", b"gid"];
     let mut seen: Vec<&[u8]> = Vec::new();
     for ext in PaxExtensions::new(a) {
         let ext = ext?;
@@ -79,7 +82,7 @@ pub fn check_pax(a: &[u8]) -> io::Result<()> {
         if key.starts_with(b"GNU.sparse.") {
             return Err(other("a pax sparse file, which is not supported"));
         }
-        if !DECIDING.contains(&key) {
+        if !PAX_DECIDING.contains(&key) {
             continue;
         }
         if seen.contains(&key) {
