@@ -214,7 +214,6 @@ pub fn from_stat(s: &crate::sys::mounts::MountStat) -> Mount {
 /// one covers (mounted before it) is not in it. `None` when the kernel
 /// cannot be asked: the whole table ([`read`]) serves.
 pub fn read_at(dir: &Path) -> std::io::Result<Option<Vec<Mount>>> {
-    use crate::sys::mounts;
     let Some(mut found) = stack_at(dir)? else {
         return Ok(None);
     };
@@ -227,23 +226,41 @@ pub fn read_at(dir: &Path) -> std::io::Result<Option<Vec<Mount>>> {
         .find(|m| m.point == dir.as_os_str())
         .map(|m| m.unique);
     if let Some(lowest) = lowest {
-        let Ok(ids) = mounts::list(lowest) else {
+        if stat_below(lowest, &mut found).is_none() {
             return Ok(None);
-        };
-        for id in ids {
-            if found.iter().any(|m| m.unique == id) {
-                continue;
-            }
-            match mounts::stat(id) {
-                Ok(m) => found.push(m),
-                // Unmounted since it was listed.
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(_) => return Ok(None),
-            }
         }
     }
     found.sort_by_key(|m| m.unique);
     Ok(Some(found.iter().map(from_stat).collect()))
+}
+
+/// Every mount made on the mount `fd` lies on (directly or not), asked of
+/// the kernel by that mount's 64-bit id: what the descriptor shows,
+/// whatever DIR's path leads to now. `None` when the kernel cannot be
+/// asked: the whole table ([`read`]) serves.
+pub fn read_on(fd: std::os::fd::BorrowedFd) -> Option<Vec<Mount>> {
+    let unique = crate::sys::unique_mount_id(fd)?;
+    let mut found = vec![];
+    stat_below(unique, &mut found)?;
+    Some(found.iter().map(from_stat).collect())
+}
+
+/// Adds to `found` each mount made on the mount `below` (its 64-bit id)
+/// that is not in it yet; `None` when the kernel cannot say.
+fn stat_below(below: u64, found: &mut Vec<crate::sys::mounts::MountStat>) -> Option<()> {
+    use crate::sys::mounts;
+    for id in mounts::list(below).ok()? {
+        if found.iter().any(|m| m.unique == id) {
+            continue;
+        }
+        match mounts::stat(id) {
+            Ok(m) => found.push(m),
+            // Unmounted since it was listed.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(_) => return None,
+        }
+    }
+    Some(())
 }
 
 /// The mounts DIR's path leads through, as the kernel says (`statmount`):

@@ -372,10 +372,13 @@ fn ephemeral_view(root: BorrowedFd, dir: &Path) -> Result<Ephemeral> {
     // sandbox's own chroot.d bound over an overlay sandbox's view is a
     // directory on disk: bound read-only here, so that no write of the
     // run reaches it.
-    // The sandbox's part of the table only (`engine::table_at`): its cost
-    // is the sandbox's, not the host's.
+    // The mounts on the root as opened (never DIR's path again), asked
+    // mount by mount: their cost is the sandbox's, not the host's.
     let (root_id, _) = sys::mount_of(root)?;
-    let mounts = crate::engine::table_at(dir).context("reading the mount table")?;
+    let mounts = match crate::mountinfo::read_on(root) {
+        Some(m) => m,
+        None => crate::mountinfo::read().context("reading /proc/self/mountinfo")?,
+    };
     let mut rebinds: Vec<(OwnedFd, PathBuf)> = Vec::new();
     for m in mounts
         .iter()
