@@ -268,7 +268,7 @@ pub fn create(dir: &Path, opts: &Options) -> Result<Created, CreateError> {
     };
     // A cache another user could have written is neither read nor written.
     let mut warnings = vec![];
-    let hit = match cached.as_ref().map(|c| c.fresh(cache::MAX_AGE)) {
+    let hit = match cached.as_ref().map(|c| c.lookup(cache::MAX_AGE)) {
         Some(Ok(Some(cache::Lookup::Fresh(hit)))) => Some(hit),
         Some(Ok(Some(cache::Lookup::Old(age)))) => {
             if opts.cache == cache::Mode::Use {

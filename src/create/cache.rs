@@ -165,7 +165,7 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
     }
 }
 
-/// What the cache holds for a key ([`Entry::fresh`]).
+/// What the cache holds for a key ([`Entry::lookup`]).
 #[derive(Debug)]
 pub enum Lookup {
     /// An entry younger than the age limit.
@@ -283,7 +283,7 @@ impl Entry {
     /// less than `max_age` ago, else its age ([`Lookup`]). An error when a
     /// directory or file of the cache could have been written by another
     /// user: the caller then neither reads nor writes the cache.
-    pub fn fresh(&self, max_age: Duration) -> Result<Option<Lookup>, Untrusted> {
+    pub fn lookup(&self, max_age: Duration) -> Result<Option<Lookup>, Untrusted> {
         let Some(dir) = self.open_dir()? else {
             return Ok(None);
         };
