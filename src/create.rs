@@ -894,7 +894,7 @@ pub(crate) fn make_dir(
         while fs::symlink_metadata(existing).is_err() {
             existing = existing.parent().unwrap_or(Path::new("/"));
         }
-        let real = fs::canonicalize(existing).map_err(io_err(existing))?;
+        let real = crate::sys::canonicalize(existing).map_err(io_err(existing))?;
         let rest = abs.strip_prefix(existing).unwrap_or(Path::new(""));
         (real, rest.to_path_buf())
     };

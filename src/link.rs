@@ -216,7 +216,7 @@ pub fn default_bindir(root: bool, home: Option<OsString>) -> Option<PathBuf> {
 /// Is `dir` one of the directories of `$PATH`?
 pub fn in_path(dir: &Path, path: Option<OsString>) -> bool {
     let Some(path) = path else { return false };
-    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let canon = |p: &Path| crate::sys::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let want = canon(dir);
     path.as_bytes()
         .split(|&b| b == b':')

@@ -113,7 +113,7 @@ pub fn create(dir: &Path, base: &Path) -> Result<Created> {
             }
         }
     } else {
-        std::fs::canonicalize(base).with_context(missing)?
+        crate::sys::canonicalize(base).with_context(missing)?
     };
     let base_fd =
         sys::open_root(&base).with_context(|| format!("--overlay {}", show::path(&base)))?;

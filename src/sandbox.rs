@@ -223,7 +223,7 @@ fn chroot_d_refusal(
         seen.open.push(base.clone());
         let shown = dir.join(base.strip_prefix("/").unwrap_or(&base));
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        return match nix::dir::Dir::openat(at.as_fd(), ".", flags, Mode::empty()) {
+        return match nix::fcntl::openat(at.as_fd(), ".", flags, Mode::empty()) {
             Ok(listing) => Entries {
                 root: root.as_fd(),
                 dir,
@@ -248,7 +248,7 @@ fn chroot_d_refusal(
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     // Found a directory a moment ago: one that cannot be listed now is
     // refused, never taken for empty.
-    let listing = match nix::dir::Dir::openat(root.as_fd(), "chroot.d", flags, Mode::empty()) {
+    let listing = match nix::fcntl::openat(root.as_fd(), "chroot.d", flags, Mode::empty()) {
         Ok(l) => l,
         Err(e) => return said(&dir.join("chroot.d"), format!("cannot be listed ({e})")),
     };
@@ -277,19 +277,22 @@ impl Entries<'_> {
     /// which must be there).
     fn refusal(
         &self,
-        mut listing: nix::dir::Dir,
+        listing: std::os::fd::OwnedFd,
         program: Option<&std::ffi::OsStr>,
         seen: &mut Looked,
     ) -> Option<String> {
         use nix::fcntl::AtFlags;
         use nix::sys::stat::fstatat;
-        let names: Vec<std::ffi::CString> = listing
-            .iter()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_owned())
-            .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
-            .collect();
         let fd = listing.as_fd();
+        let names = match sys::names_in(fd) {
+            Ok(names) => names,
+            Err(e) => {
+                return Some(format!(
+                    "{}: cannot be listed ({e})",
+                    show::path(self.shown)
+                ))
+            }
+        };
         names.iter().find_map(|n| {
             let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n.as_bytes());
             let strict = program == Some(name);
@@ -813,7 +816,7 @@ fn homes() -> Vec<PathBuf> {
         out.push(u.dir.clone());
     }
     out.into_iter()
-        .map(|h| std::fs::canonicalize(&h).unwrap_or(h))
+        .map(|h| crate::sys::canonicalize(&h).unwrap_or(h))
         .collect()
 }
 
@@ -865,7 +868,7 @@ impl Sandbox {
                 Ok(Err(Unresolved::Io(_, e))) | Err(e) => Err(e),
             }
         } else {
-            std::fs::canonicalize(given)
+            crate::sys::canonicalize(given)
         };
         let dir = match resolved {
             Ok(d) => d,
@@ -1147,7 +1150,7 @@ impl Sandbox {
         } else {
             String::new()
         };
-        let resolv = std::fs::canonicalize("/etc/resolv.conf")
+        let resolv = crate::sys::canonicalize("/etc/resolv.conf")
             .ok()
             .filter(|p| p.is_file());
         let conf_path = self.chroot_d().join("tool.conf");

@@ -30,7 +30,7 @@ fn gone(given: &Path) -> std::path::PathBuf {
     let mut rest = Vec::new();
     let mut base = lexical.as_path();
     loop {
-        if let Ok(real) = std::fs::canonicalize(base) {
+        if let Ok(real) = crate::sys::canonicalize(base) {
             return rest.iter().rev().fold(real, |p, n| p.join(n));
         }
         match (base.parent(), base.file_name()) {
@@ -48,7 +48,7 @@ pub fn run(dir: Option<&Path>, args: &LogArgs) -> Result<()> {
         return Err(Usage(crate::cli::NO_DIR.into()).into());
     };
     // A sandbox since destroyed still has its history: DIR need not exist.
-    let dir = std::fs::canonicalize(given).unwrap_or_else(|_| gone(given));
+    let dir = crate::sys::canonicalize(given).unwrap_or_else(|_| gone(given));
     let (path, h) = audit::read(&dir, args.lines)?;
     if h.bad > 0 {
         eprintln!(
@@ -141,7 +141,7 @@ impl Pending {
         // Who invoked us, pinned before a holder's user namespace is
         // joined (where the real user id reads 0).
         audit::invoking_uid();
-        let dir = std::fs::canonicalize(cli.global.dir.as_deref()?).ok()?;
+        let dir = crate::sys::canonicalize(cli.global.dir.as_deref()?).ok()?;
         let args = crate::sys::process::args();
         Some(Pending {
             verb,

@@ -110,13 +110,13 @@ fn recorded(
         Command::Create(_) | Command::Unpack(_) | Command::Import(_) => {
             let given = dir?.to_path_buf();
             Some(Box::new(move || {
-                if let Ok(dir) = std::fs::canonicalize(given) {
+                if let Ok(dir) = crate::sys::canonicalize(given) {
                     crate::registry::record(&dir).unwrap_or_else(warn_on)
                 }
             }))
         }
         Command::Destroy(_) => {
-            let dir = std::fs::canonicalize(dir?).ok()?;
+            let dir = crate::sys::canonicalize(dir?).ok()?;
             Some(Box::new(move || {
                 crate::registry::forget(&dir).unwrap_or_else(warn_on)
             }))

@@ -274,7 +274,7 @@ pub fn map_here(host: &Path, dir: &Path, binds: &[BindSpec]) -> Option<PathBuf> 
         if b.ignore || !matches!(b.fs, FsKind::Bind | FsKind::BindRo) {
             continue;
         }
-        let src = std::fs::canonicalize(&b.src).unwrap_or_else(|_| PathBuf::from(&b.src));
+        let src = crate::sys::canonicalize(&b.src).unwrap_or_else(|_| PathBuf::from(&b.src));
         consider(&src, &b.tgt);
     }
     best.map(|(_, p)| p)

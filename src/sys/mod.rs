@@ -326,14 +326,27 @@ fn statx_in(proc: BorrowedFd, path: std::fmt::Arguments, mask: u32) -> io::Resul
 pub fn proc_pids(proc: BorrowedFd) -> io::Result<Vec<i32>> {
     // The offset is the descriptor's: read from the start.
     nix::unistd::lseek(proc, 0, nix::unistd::Whence::SeekSet)?;
-    let mut buf = vec![0u8; 32 << 10];
     let mut pids = Vec::new();
+    each_name(proc, 32 << 10, |name| {
+        if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
+            if let Some(pid) = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok()) {
+                pids.push(pid);
+            }
+        }
+    })?;
+    Ok(pids)
+}
+
+/// Calls `each` with every name in the directory open as `dir`, read with
+/// `getdents64` from where its offset stands, `size` bytes at a time.
+fn each_name(dir: BorrowedFd, size: usize, mut each: impl FnMut(&[u8])) -> io::Result<()> {
+    let mut buf = vec![0u8; size];
     loop {
         // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
         let n = unsafe {
             libc::syscall(
                 libc::SYS_getdents64,
-                proc.as_raw_fd(),
+                dir.as_raw_fd(),
                 buf.as_mut_ptr(),
                 buf.len(),
             )
@@ -342,7 +355,7 @@ pub fn proc_pids(proc: BorrowedFd) -> io::Result<Vec<i32>> {
             return Err(io::Error::last_os_error());
         }
         if n == 0 {
-            return Ok(pids);
+            return Ok(());
         }
         let got = &buf[..n as usize];
         let mut at = 0;
@@ -354,12 +367,7 @@ pub fn proc_pids(proc: BorrowedFd) -> io::Result<Vec<i32>> {
                 return Err(io::Error::from(io::ErrorKind::InvalidData));
             }
             let name = &got[at + 19..at + reclen];
-            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-            if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
-                if let Some(pid) = std::str::from_utf8(name).ok().and_then(|s| s.parse().ok()) {
-                    pids.push(pid);
-                }
-            }
+            each(&name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())]);
             at += reclen;
         }
     }
@@ -439,6 +447,43 @@ pub fn fd_path(fd: BorrowedFd) -> PathBuf {
 /// Where `fd` is, as a path from this process's root (for messages and mountinfo look-ups).
 pub fn where_is(fd: BorrowedFd) -> io::Result<PathBuf> {
     std::fs::read_link(fd_path(fd))
+}
+
+/// `path` absolute, with every symlink followed and no `.` or `..` left
+/// (`realpath(3)`), as std's `fs::canonicalize` gives it, but written into
+/// a buffer of ours: std lets libc allocate the result, and musl's
+/// allocator then maps a page for it and unmaps it at the free, two
+/// system calls and a page fault more in each command.
+pub fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
+    let c = CString::new(path.as_ref().as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
+    let mut out = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: `c` ends with a NUL; `out` holds PATH_MAX bytes, the most
+    // realpath writes (the result and its NUL).
+    let r = unsafe { libc::realpath(c.as_ptr(), out.as_mut_ptr().cast()) };
+    if r.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    let n = out.iter().position(|&b| b == 0).unwrap_or(out.len());
+    out.truncate(n);
+    Ok(PathBuf::from(
+        <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out),
+    ))
+}
+
+/// The names in the directory open as `dir` (read from where its offset
+/// stands), `.` and `..` left out: where `nix`'s `Dir` (libc's
+/// `fdopendir`) would have musl allocate its stream, which maps and
+/// unmaps pages of its own on `on`'s path.
+pub fn names_in(dir: BorrowedFd) -> io::Result<Vec<CString>> {
+    let mut names = vec![];
+    each_name(dir, 8 << 10, |name| {
+        if name != b"." && name != b".." {
+            // Cut at its first NUL by `each_name`: holds none.
+            names.extend(CString::new(name).ok());
+        }
+    })?;
+    Ok(names)
 }
 
 /// Opens `path` on the host as an `O_PATH` descriptor (following symlinks: sources are the user's).
@@ -572,6 +617,55 @@ mod tests {
         // Processes come and go between the two reads; those that stay are in both.
         let both = listed.iter().filter(|p| pids.contains(p)).count();
         assert!(both * 10 >= listed.len() * 9, "{pids:?} against {listed:?}");
+    }
+
+    /// `names_in` lists what `readdir` lists, over several reads and with
+    /// names that are not UTF-8; `canonicalize` gives what std's gives.
+    #[test]
+    fn names_in_lists_what_readdir_lists_and_canonicalize_agrees_with_std() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = tempfile::tempdir().unwrap();
+        let mut made = vec![];
+        for i in 0..400 {
+            let name = format!("entry-with-a-long-name-to-fill-the-buffer-{i:04}");
+            std::fs::write(t.path().join(&name), "").unwrap();
+            made.push(name.into_bytes());
+        }
+        let odd = std::ffi::OsStr::from_bytes(b"not-utf8-\xff\xfe");
+        std::fs::create_dir(t.path().join(odd)).unwrap();
+        made.push(odd.as_bytes().to_vec());
+        made.sort();
+        let dir = open_dir(t.path()).unwrap();
+        let mut listed: Vec<Vec<u8>> = names_in(dir.as_fd())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.into_bytes())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, made);
+        // Read to its end: nothing more from the same descriptor.
+        assert!(names_in(dir.as_fd()).unwrap().is_empty());
+
+        std::os::unix::fs::symlink(t.path().join(odd), t.path().join("link")).unwrap();
+        for p in [
+            t.path().join("link"),
+            t.path().join("link/../link/."),
+            PathBuf::from("/etc/../etc//passwd"),
+        ] {
+            assert_eq!(
+                canonicalize(&p).unwrap(),
+                std::fs::canonicalize(&p).unwrap()
+            );
+        }
+        let gone = t.path().join("gone");
+        assert_eq!(
+            canonicalize(&gone).unwrap_err().kind(),
+            std::fs::canonicalize(&gone).unwrap_err().kind()
+        );
+        assert_eq!(
+            canonicalize(Path::new("a\0b")).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
     }
 
     /// `root_of` is `/proc/PID/root` followed: for this process, the root

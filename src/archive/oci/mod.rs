@@ -39,7 +39,7 @@ fn pack_options(conf: &Conf, mtime: Option<u64>) -> PackOptions {
 fn outside(sb: &Sandbox, out: &Path) -> Result<()> {
     let abs = std::path::absolute(out).with_context(|| show::path(out))?;
     let parent = abs.parent().unwrap_or(Path::new("/"));
-    let parent = std::fs::canonicalize(parent)
+    let parent = crate::sys::canonicalize(parent)
         .with_context(|| format!("{}: its directory does not exist", show::path(out)))?;
     if parent.starts_with(&sb.dir) {
         bail!(
