@@ -95,24 +95,32 @@ def trace(argv, env):
 
 
 def functions(binary):
-    """(start, size, name) of every function symbol, by address."""
+    """(start, size, names) of every function, by address: aliases (musl's
+    `sigaction` and `__sigaction`) together, since only one of them names
+    its section."""
     out = subprocess.run(["nm", "-n", "-S", "--defined-only", binary],
                          check=True, capture_output=True, text=True).stdout
     syms = []
     for line in out.splitlines():
         f = line.split()
         if len(f) == 4 and f[2] in "tTwW":
-            syms.append((int(f[0], 16), int(f[1], 16), f[3]))
+            start, size = int(f[0], 16), int(f[1], 16)
+            if syms and syms[-1][0] == start:
+                syms[-1][2].append(f[3])
+            else:
+                syms.append((start, size, [f[3]]))
     return syms
 
 
 def named(offsets, syms):
+    """The names of the functions the offsets fall in, by address."""
     starts = [s[0] for s in syms]
     names = {}
     for off in sorted(offsets):
         i = bisect.bisect_right(starts, off) - 1
         if i >= 0 and off < syms[i][0] + syms[i][1]:
-            names.setdefault(syms[i][2], off)
+            for n in syms[i][2]:
+                names.setdefault(n, off)
     return sorted(names, key=names.get)
 
 
@@ -167,11 +175,15 @@ def main():
                   "   scattered ones (docs/performance.md). Written by bench/hot-text.py;\n"
                   "   passed to the linker by build.rs. */\n")
         out.write("SECTIONS\n{\n  .text.hot : {\n")
-        # musl's routines written in assembly (memcpy, memset, ...) have a
-        # plain .text of their own (its C ones have one section each).
+        # musl's routines written in assembly (memcpy, memset, ...) and
+        # the start files have a plain .text of their own (musl's C
+        # functions have one section each).
         out.write("    *libc.a:*.lo(.text)\n")
+        out.write("    *crt1.o(.text)\n")
+        # A function LLVM takes for cold (`#[cold]`, such as std's
+        # `OnceLock::initialize`) is in a `.text.unlikely.` section.
         for p in pats:
-            out.write(f"    *(.text.{p})\n")
+            out.write(f"    *(.text.{p} .text.unlikely.{p})\n")
         out.write("  }\n}\nINSERT BEFORE .text;\n")
     print(f"wrote {OUT}: {len(pats)} patterns", file=sys.stderr)
 
