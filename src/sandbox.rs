@@ -231,7 +231,11 @@ fn chroot_d_refusal(
                 shown: &shown,
             }
             .refusal(listing, program, seen),
-            Err(e) => Some(format!("{}: cannot be listed ({e})", show::path(&shown))),
+            Err(e) => Some(format!(
+                "{}: cannot be listed ({})",
+                show::path(&shown),
+                std::io::Error::from(e)
+            )),
         };
     }
     let said = |at: &Path, why: String| Some(format!("{}: {why}", show::path(at)));
@@ -250,7 +254,12 @@ fn chroot_d_refusal(
     // refused, never taken for empty.
     let listing = match nix::fcntl::openat(root.as_fd(), "chroot.d", flags, Mode::empty()) {
         Ok(l) => l,
-        Err(e) => return said(&dir.join("chroot.d"), format!("cannot be listed ({e})")),
+        Err(e) => {
+            return said(
+                &dir.join("chroot.d"),
+                format!("cannot be listed ({})", std::io::Error::from(e)),
+            )
+        }
     };
     Entries {
         root: root.as_fd(),

@@ -453,16 +453,23 @@ pub fn where_is(fd: BorrowedFd) -> io::Result<PathBuf> {
 /// (`realpath(3)`), as std's `fs::canonicalize` gives it, but written into
 /// a buffer of ours: std lets libc allocate the result, and musl's
 /// allocator then maps a page for it and unmaps it at the free, two
-/// system calls and a page fault more in each command.
+/// system calls and a page fault more in each command. A result longer
+/// than `PATH_MAX`, which glibc's `realpath` gives only when it allocates,
+/// is asked of std.
 pub fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
-    let c = CString::new(path.as_ref().as_os_str().as_bytes())
+    let path = path.as_ref();
+    let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
     let mut out = vec![0u8; libc::PATH_MAX as usize];
     // SAFETY: `c` ends with a NUL; `out` holds PATH_MAX bytes, the most
     // realpath writes (the result and its NUL).
     let r = unsafe { libc::realpath(c.as_ptr(), out.as_mut_ptr().cast()) };
     if r.is_null() {
-        return Err(io::Error::last_os_error());
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ENAMETOOLONG) {
+            return std::fs::canonicalize(path);
+        }
+        return Err(e);
     }
     let n = out.iter().position(|&b| b == 0).unwrap_or(out.len());
     out.truncate(n);
