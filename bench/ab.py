@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+import benchlib
+
 if os.environ.get("CT_AB_INNER") != "1":
     if os.geteuid() != 0:
         sys.exit("bench/ab.py: run as root")
@@ -98,4 +100,4 @@ finally:
         subprocess.run(["umount", "-q", os.path.join(work, f"run{i}")],
                        stderr=subprocess.DEVNULL)
     subprocess.run(["umount", sb])
-    shutil.rmtree(work)
+    benchlib.remove_work(work)

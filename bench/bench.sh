@@ -58,6 +58,7 @@ if [ "${CT_BENCH_INNER:-}" != 1 ]; then
     exec env CT_BENCH_INNER=1 unshare -m --propagation private "$0" "$@"
 fi
 
+. bench/lib.sh
 tool=$CT_BENCH_TOOL
 runs=${RUNS:-300}
 mounts=${MOUNTS:-1500}
@@ -72,7 +73,7 @@ cleanup() {
     [ -n "${session:-}" ] && schroot -e -c "$session" >/dev/null 2>&1 || true
     umount -R "$work/m" 2>/dev/null || true
     umount "$sb" 2>/dev/null || true
-    rm -rf "$work"
+    remove_work "$work"
     case "${CT_BENCH_BIN_DIR:-}" in /var/tmp/ct-bench-bin.*) rm -rf "$CT_BENCH_BIN_DIR" ;; esac
 }
 trap cleanup EXIT

@@ -21,7 +21,7 @@ tool=$CT_BENCH_TOOL
 work=$(mktemp -d /var/tmp/ct-cpu.XXXXXX)
 root=$work/root
 export CHROOT_TOOL_STATE_DIR=$work/state CHROOT_TOOL_RUN_DIR=$work/run
-trap '"$tool" off -d "$root" >/dev/null 2>&1 || true; umount -R "$work/m" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap '"$tool" off -d "$root" >/dev/null 2>&1 || true; umount -R "$work/m" 2>/dev/null || true; remove_work "$work"' EXIT
 busybox_root "$root"
 if [ -n "${MOUNTS:-}" ]; then
     mkdir -p "$work/m"

@@ -30,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 
+import benchlib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "link", "hot-text.ld")
 
@@ -76,7 +78,7 @@ def trace(argv, env):
         except ChildProcessError:
             break
         if not os.WIFSTOPPED(status):
-            if tid == pid and os.WEXITSTATUS(status) != 0:
+            if tid == pid and os.waitstatus_to_exitcode(status) != 0:
                 sys.exit(f"{' '.join(argv)} failed")
             continue
         sig, event = os.WSTOPSIG(status), status >> 16
@@ -161,8 +163,7 @@ def main():
     finally:
         subprocess.run([binary, "off", "-d", sb], env=env, capture_output=True)
         subprocess.run(["umount", sb])
-        os.rmdir(sb)
-        subprocess.run(["rm", "-rf", "--one-file-system", work])
+        benchlib.remove_work(work)
     first = {}
     for i, names in enumerate(runs):
         for n in names:

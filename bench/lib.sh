@@ -1,5 +1,5 @@
-# Shared by bench/cpu.sh and bench/off-processes.sh (sourced, from the
-# repository's top directory).
+# Shared by bench/bench.sh, bench/cpu.sh and bench/off-processes.sh
+# (sourced, from the repository's top directory).
 
 # Builds the release binary as `make install` does (static); prints its path.
 build_tool() {
@@ -28,5 +28,18 @@ enter_namespace() {
         export CT_BENCH_TOOL
         # shellcheck disable=SC2086 # the flags are words
         exec env CT_BENCH_INNER=1 unshare $flags "$@"
+    fi
+}
+
+# Removes the work directory $1 unless something is still mounted at or
+# below it: `rm -rf` would go down into a mount left there (a bind of the
+# shared bench rootfs is on the same filesystem, so not even
+# `--one-file-system` stops it). Then it is left, and said.
+remove_work() {
+    if awk -v d="$1" '$5 == d || index($5, d "/") == 1 { found = 1 } END { exit !found }' \
+        /proc/self/mountinfo; then
+        echo "left $1: something is still mounted below it" >&2
+    else
+        rm -rf "$1"
     fi
 }

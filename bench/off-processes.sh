@@ -25,7 +25,7 @@ work=$(mktemp -d /var/tmp/ct-offp.XXXXXX)
 root=$work/root
 export CHROOT_TOOL_STATE_DIR=$work/state CHROOT_TOOL_RUN_DIR=$work/run
 sleepers=()
-trap '"$tool" off -d "$root" >/dev/null 2>&1 || true; kill "${sleepers[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap '"$tool" off -d "$root" >/dev/null 2>&1 || true; kill "${sleepers[@]}" 2>/dev/null || true; remove_work "$work"' EXIT
 busybox_root "$root"
 runs=${RUNS:-200}
 printf '%-12s %12s\n' "processes" "off ms"
