@@ -10,10 +10,11 @@ command. The linker script this writes gathers those functions in one
 output section at the text's start (GNU ld and lld both read it;
 build.rs passes it), where they take about ten.
 
-It single-steps (ptrace) `on`, `run -- /bin/true` and `off` of a copy of the
-bench rootfs in a mount namespace of its own, maps each instruction run to
-its function (`nm`), and writes one input-section pattern per function:
-the ones all three commands run first, each command's own after. The
+It single-steps (ptrace) `on`, `run -- /bin/true` and `off` of the bench
+rootfs, bound in a mount namespace of its own, after one cycle untraced;
+maps each instruction run to its function (`nm`); and writes one
+input-section pattern per function, the ones all three commands run
+first, each command's own after. The
 symbols' hashes and crates' disambiguators, which change with the compiler
 and the dependencies, are left to wildcards; a function renamed or gone
 since matches nothing and costs nothing but its place. Run it again after a
