@@ -430,8 +430,18 @@ pub fn configure_copy(root: &Root, dir: &Path) -> Result<Done, SetupError> {
 /// The hosts file `text` of a sandbox named `old`, for its copy named
 /// `new`: each name field equal to `old` (as host names compare, without
 /// case) becomes `new`, every other line and field as it was; a line for
-/// `new` is added when none resolves it then.
+/// `new` is added when none resolves it then. The loopback names are never
+/// renamed: a source named `localhost` (as many images are) keeps
+/// resolving it in the copy.
 pub fn hosts_renamed(text: &str, old: &str, new: &str) -> String {
+    let loopback = ["localhost", "ip6-localhost", "ip6-loopback"];
+    let old = if loopback.iter().any(|l| old.eq_ignore_ascii_case(l))
+        || old.to_ascii_lowercase().starts_with("localhost.")
+    {
+        ""
+    } else {
+        old
+    };
     let mut out = String::with_capacity(text.len() + new.len());
     for line in text.split_inclusive('\n') {
         let (body, comment) = line.split_once('#').unwrap_or((line, ""));
@@ -493,6 +503,23 @@ mod tests {
         // An unknown source name renames nothing.
         assert_eq!(hosts_renamed("127.0.1.1 x\n", "", "x"), "127.0.1.1 x\n");
         assert_eq!(hosts_renamed("", "dev", "x"), "127.0.1.1\tx\n");
+        // A source named after the loopback keeps it.
+        for old in [
+            "localhost",
+            "LocalHost",
+            "localhost.localdomain",
+            "ip6-localhost",
+        ] {
+            assert_eq!(
+                hosts_renamed(
+                    "127.0.0.1 localhost localhost.localdomain\n::1 ip6-localhost\n",
+                    old,
+                    "x"
+                ),
+                "127.0.0.1 localhost localhost.localdomain\n::1 ip6-localhost\n127.0.1.1\tx\n",
+                "{old}"
+            );
+        }
     }
 
     #[test]
