@@ -619,21 +619,22 @@ fn finish(
         root.write_file(Path::new("chroot.d/tool.conf"), TOOL_CONF)?;
     }
     let done = if copy {
-        let done = setup::configure_copy(&root, &dir)?;
-        log.note(&format!(
+        setup::configure_copy(&root, &dir)?
+    } else {
+        setup::configure(&root, &dir)?
+    };
+    log.note(&if copy {
+        format!(
             "hostname {}; the locale, the time zone and the rest of /etc/hosts kept",
             done.hostname
-        ));
-        done
+        )
     } else {
-        let done = setup::configure(&root, &dir)?;
-        log.note(&format!(
+        format!(
             "hostname {}; LANG=C.UTF-8; time zone {}",
             done.hostname,
             done.timezone.as_deref().unwrap_or("unchanged")
-        ));
-        done
-    };
+        )
+    });
     for n in &done.notes {
         log.note(n);
     }
