@@ -215,23 +215,8 @@ pub fn list(unique: u64) -> io::Result<Vec<u64>> {
 /// `CAP_SYS_ADMIN` over that namespace (so ask [`namespace_exists`] first).
 pub fn is_in(unique: u64, ns_id: u64) -> io::Result<bool> {
     let (nr, _) = numbers()?;
-    let req = ReqNs {
-        size: std::mem::size_of::<ReqNs>() as u32,
-        spare: 0,
-        mnt_id: unique,
-        param: SB_BASIC,
-        mnt_ns_id: ns_id,
-    };
     let mut buf = [0u64; FIXED / 8];
-    // SAFETY: the kernel writes at most `FIXED` bytes into `buf`.
-    let r = unsafe { libc::syscall(nr, &req as *const ReqNs, buf.as_mut_ptr(), FIXED, 0) };
-    if r == 0 {
-        return Ok(true);
-    }
-    match io::Error::last_os_error() {
-        e if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
-        e => Err(e),
-    }
+    ask_in_ns(nr, unique, SB_BASIC, ns_id, &mut buf, false)
 }
 
 /// Whether the mount namespace with the 64-bit id `ns_id`
@@ -242,16 +227,36 @@ pub fn is_in(unique: u64, ns_id: u64) -> io::Result<bool> {
 /// 6.11 refuses the question.
 pub fn namespace_exists(ns_id: u64) -> io::Result<bool> {
     let (_, nr) = numbers()?;
+    ask_in_ns(nr, ROOT, 0, ns_id, &mut [0u64; 1], true)
+}
+
+/// One call of statmount or listmount (`nr`) about the mount `mnt_id` in
+/// the namespace `ns_id`, its answer in `buf` (`ids`: listmount's, which
+/// counts its room in ids; statmount counts it in bytes): whether the
+/// kernel found them (`Ok(false)` on ENOENT).
+fn ask_in_ns(
+    nr: libc::c_long,
+    mnt_id: u64,
+    param: u64,
+    ns_id: u64,
+    buf: &mut [u64],
+    ids: bool,
+) -> io::Result<bool> {
     let req = ReqNs {
         size: std::mem::size_of::<ReqNs>() as u32,
         spare: 0,
-        mnt_id: ROOT,
-        param: 0,
+        mnt_id,
+        param,
         mnt_ns_id: ns_id,
     };
-    let mut one = [0u64; 1];
-    // SAFETY: the kernel writes at most one id into `one`.
-    let r = unsafe { libc::syscall(nr, &req as *const ReqNs, one.as_mut_ptr(), 1usize, 0) };
+    let len = if ids {
+        buf.len()
+    } else {
+        std::mem::size_of_val(buf)
+    };
+    // SAFETY: the kernel writes at most `len` (ids or bytes, as it counts
+    // them) into `buf`, which holds that many.
+    let r = unsafe { libc::syscall(nr, &req as *const ReqNs, buf.as_mut_ptr(), len, 0) };
     if r >= 0 {
         return Ok(true);
     }
